@@ -1,0 +1,28 @@
+use lambda_runtime::service_fn;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init();
+    let settings = shared::config::settings().await?;
+
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+        // Run locally as a command: create the database if needed, apply once, say what changed.
+        migrate::create_database_if_missing(&settings.database_url).await?;
+        let applied = migrate::apply(&settings.database_url).await?;
+        for migration in &applied {
+            println!("applied {} {}", migration.version, migration.description);
+        }
+        println!(
+            "database is up to date ({} migration(s) applied)",
+            applied.len()
+        );
+        return Ok(());
+    }
+
+    let http = reqwest::Client::new();
+    let database_url = &settings.database_url;
+    lambda_runtime::run(service_fn(|event| {
+        migrate::handle(event, database_url, &http)
+    }))
+    .await
+}

@@ -1,0 +1,189 @@
+//! Settings, read once per execution environment (cold start) and cached.
+//!
+//! Locally they come from the process environment (and `.env`). In Lambda, `SETTINGS_SECRET_ID`
+//! names one Secrets Manager secret whose JSON object (same keys as the environment variables)
+//! is laid over the environment, so secrets never sit in plain Lambda configuration.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use http::HeaderValue;
+use secrecy::SecretString;
+use tokio::sync::OnceCell;
+
+/// Everything a function needs to know about its surroundings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub database_url: SecretString,
+    pub db: DbSettings,
+    pub http: HttpSettings,
+}
+
+/// Pool sizing for Lambda: one request at a time per execution environment.
+#[derive(Clone, Debug)]
+pub struct DbSettings {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+    pub statement_timeout: Duration,
+}
+
+/// What the shared HTTP layers need.
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    pub cors_origins: Vec<HeaderValue>,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("setting {0} is required")]
+    Missing(&'static str),
+    #[error("setting {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("could not read the settings secret {id}: {reason}")]
+    Secret { id: String, reason: String },
+}
+
+static SETTINGS: OnceCell<Settings> = OnceCell::const_new();
+
+/// The settings of this execution environment: loaded on first call (reading `.env`, the
+/// environment and, when configured, the Secrets Manager secret), then served from memory.
+pub async fn settings() -> Result<&'static Settings, ConfigError> {
+    SETTINGS
+        .get_or_try_init(|| async {
+            // A missing `.env` is normal (Lambda, CI); variables already set win over it.
+            let _ = dotenvy::dotenv();
+            Settings::load(std::env::vars().collect()).await
+        })
+        .await
+}
+
+impl Settings {
+    /// Resolves settings from `vars`, overlaid with the secret named by `SETTINGS_SECRET_ID`.
+    pub async fn load(mut vars: HashMap<String, String>) -> Result<Self, ConfigError> {
+        if let Some(id) = vars.get("SETTINGS_SECRET_ID").filter(|v| !v.is_empty()) {
+            let secret = crate::secrets::fetch_json(id).await?;
+            vars.extend(secret);
+        }
+        Self::from_vars(&vars)
+    }
+
+    /// Parses settings from a flat key/value map, applying defaults.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| vars.get(name).map(String::as_str).filter(|v| !v.is_empty());
+        let database_url = get("DATABASE_URL").ok_or(ConfigError::Missing("DATABASE_URL"))?;
+
+        let cors_origins = get("CORS_ALLOWED_ORIGINS")
+            .unwrap_or("http://localhost:3000")
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(|o| {
+                HeaderValue::from_str(o).map_err(|e| ConfigError::Invalid {
+                    name: "CORS_ALLOWED_ORIGINS",
+                    reason: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        Ok(Self {
+            database_url: SecretString::from(database_url.to_owned()),
+            db: DbSettings {
+                max_connections: parse_or(get("DB_MAX_CONNECTIONS"), "DB_MAX_CONNECTIONS", 2)?,
+                acquire_timeout: Duration::from_millis(parse_or(
+                    get("DB_ACQUIRE_TIMEOUT_MS"),
+                    "DB_ACQUIRE_TIMEOUT_MS",
+                    3_000,
+                )?),
+                statement_timeout: Duration::from_millis(parse_or(
+                    get("DB_STATEMENT_TIMEOUT_MS"),
+                    "DB_STATEMENT_TIMEOUT_MS",
+                    5_000,
+                )?),
+            },
+            http: HttpSettings {
+                cors_origins,
+                max_body_bytes: parse_or(get("MAX_BODY_BYTES"), "MAX_BODY_BYTES", 1024 * 1024)?,
+            },
+        })
+    }
+}
+
+fn parse_or<T: std::str::FromStr>(
+    value: Option<&str>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match value {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
+            name,
+            reason: e.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_apply_when_only_the_database_url_is_set() {
+        let s = Settings::from_vars(&vars(&[("DATABASE_URL", "postgres://x/y")])).unwrap();
+        assert_eq!(s.database_url.expose_secret(), "postgres://x/y");
+        assert_eq!(s.db.max_connections, 2);
+        assert_eq!(
+            s.http.cors_origins,
+            vec![HeaderValue::from_static("http://localhost:3000")]
+        );
+        assert_eq!(s.http.max_body_bytes, 1024 * 1024);
+    }
+
+    #[test]
+    fn missing_database_url_is_reported_by_name() {
+        let err = Settings::from_vars(&HashMap::new()).unwrap_err();
+        assert_eq!(err.to_string(), "setting DATABASE_URL is required");
+    }
+
+    #[test]
+    fn invalid_numbers_name_the_setting() {
+        let err = Settings::from_vars(&vars(&[
+            ("DATABASE_URL", "x"),
+            ("DB_MAX_CONNECTIONS", "two"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("DB_MAX_CONNECTIONS"), "{err}");
+    }
+
+    #[test]
+    fn cors_origins_are_a_comma_separated_list() {
+        let s = Settings::from_vars(&vars(&[
+            ("DATABASE_URL", "x"),
+            (
+                "CORS_ALLOWED_ORIGINS",
+                "https://a.example, https://b.example",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(s.http.cors_origins.len(), 2);
+        assert_eq!(s.http.cors_origins[1], "https://b.example");
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_database_url() {
+        let s =
+            Settings::from_vars(&vars(&[("DATABASE_URL", "postgres://u:hunter2@h/d")])).unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

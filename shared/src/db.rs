@@ -1,0 +1,60 @@
+//! The Postgres pool, sized for Lambda.
+//!
+//! An execution environment serves one request at a time, so the pool is small, connects lazily
+//! (cold start does no database I/O) and gives up quickly: a database that is down turns into a
+//! 503 within `DB_ACQUIRE_TIMEOUT_MS` instead of a hung invocation, and the pool reconnects by
+//! itself once the database is back.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use crate::config::{ConfigError, Settings};
+
+/// Builds the lazy pool. Every connection carries the configured `statement_timeout`, sent as
+/// a startup parameter so it costs no extra round trip.
+pub fn pool(settings: &Settings) -> Result<PgPool, ConfigError> {
+    let options = PgConnectOptions::from_str(settings.database_url.expose_secret())
+        .map_err(|e| ConfigError::Invalid {
+            name: "DATABASE_URL",
+            reason: redact(&e),
+        })?
+        .application_name(&application_name())
+        .options([(
+            "statement_timeout",
+            settings.db.statement_timeout.as_millis().to_string(),
+        )]);
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.db.max_connections)
+        .min_connections(0)
+        .acquire_timeout(settings.db.acquire_timeout)
+        // Frozen Lambda environments keep sockets the server may have closed; drop them early.
+        .idle_timeout(Some(Duration::from_secs(60)))
+        .connect_lazy_with(options))
+}
+
+/// `stockroom-<function>` so `pg_stat_activity` shows which function holds a connection.
+fn application_name() -> String {
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
+        .ok()
+        .or_else(|| {
+            std::env::current_exe()
+                .ok()?
+                .file_stem()?
+                .to_str()
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    format!("stockroom-{function}")
+}
+
+/// URL parse errors can quote the URL; keep only the kind of problem.
+fn redact(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Configuration(_) => "not a valid postgres:// URL".into(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,397 @@
+//! The one error type of the API, rendered once as RFC 9457 `application/problem+json`.
+//!
+//! Every body carries `type`, `title`, `status`, `detail`, a stable machine `code`, the
+//! `request_id` and, for validation failures, field `errors`. Internal causes are logged with
+//! their chain and never sent to the client.
+
+use std::borrow::Cow;
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use serde::Serialize;
+
+/// Media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One invalid input field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// Path of the field in the request (`name`, `lines[2].quantity`, or a query parameter).
+    pub field: String,
+    /// Stable machine code (`required`, `too_long`, `invalid`, ...).
+    pub code: Cow<'static, str>,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(
+        field: impl Into<String>,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request cannot be read (malformed JSON, bad query string).
+    #[error("bad request: {detail}")]
+    BadRequest { code: &'static str, detail: String },
+    /// 401: no valid credentials.
+    #[error("unauthorized: {detail}")]
+    Unauthorized { code: &'static str, detail: String },
+    /// 403: authenticated but not allowed.
+    #[error("forbidden: {detail}")]
+    Forbidden { code: &'static str, detail: String },
+    /// 404: does not exist, or belongs to another organization.
+    #[error("not found: {detail}")]
+    NotFound { detail: String },
+    /// 409: conflicts with the current state; `extra` adds members such as `available`.
+    #[error("conflict: {detail}")]
+    Conflict {
+        code: &'static str,
+        detail: String,
+        extra: serde_json::Map<String, serde_json::Value>,
+    },
+    /// 413: body larger than the configured limit.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// 415: the body is not JSON.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// 422: well-formed but invalid input.
+    #[error("validation failed")]
+    Validation { errors: Vec<FieldError> },
+    /// 429: too many attempts; retry after the given seconds.
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u64 },
+    /// 503: the database cannot be reached in time.
+    #[error("service unavailable: {0}")]
+    Unavailable(#[source] anyhow::Error),
+    /// 500: a bug or an unexpected failure; the cause is logged, not shown.
+    #[error("internal error: {0}")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn not_found(what: impl std::fmt::Display) -> Self {
+        Self::NotFound {
+            detail: format!("{what} not found"),
+        }
+    }
+
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Conflict {
+            code,
+            detail: detail.into(),
+            extra: Default::default(),
+        }
+    }
+
+    pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Unauthorized {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Forbidden {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    /// A 422 for a single field.
+    pub fn invalid_field(
+        field: impl Into<String>,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::Validation {
+            errors: vec![FieldError::new(field, code, message)],
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine-readable code clients switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { code, .. }
+            | Self::Unauthorized { code, .. }
+            | Self::Forbidden { code, .. }
+            | Self::Conflict { code, .. } => code,
+            Self::NotFound { .. } => "not_found",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Validation { .. } => "validation_failed",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Unavailable(_) => "service_unavailable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    fn detail(&self) -> Cow<'_, str> {
+        match self {
+            Self::BadRequest { detail, .. }
+            | Self::Unauthorized { detail, .. }
+            | Self::Forbidden { detail, .. }
+            | Self::NotFound { detail }
+            | Self::Conflict { detail, .. } => Cow::Borrowed(detail),
+            Self::PayloadTooLarge => Cow::Borrowed("the request body exceeds the size limit"),
+            Self::UnsupportedMediaType => {
+                Cow::Borrowed("the request body must be JSON (Content-Type: application/json)")
+            }
+            Self::Validation { errors } if errors.len() == 1 => {
+                Cow::Owned(format!("{}: {}", errors[0].field, errors[0].message))
+            }
+            Self::Validation { .. } => Cow::Borrowed("some fields are invalid; see `errors`"),
+            Self::RateLimited { retry_after_secs } => {
+                Cow::Owned(format!("too many attempts; retry in {retry_after_secs} s"))
+            }
+            Self::Unavailable(_) => {
+                Cow::Borrowed("the database is unavailable; retry in a few seconds")
+            }
+            Self::Internal(_) => Cow::Borrowed("an unexpected error occurred"),
+        }
+    }
+}
+
+/// The problem document for a bare status, for responses not built from an `ApiError`
+/// (unknown routes, wrong methods, framework rejections).
+pub fn problem_for_status(status: StatusCode) -> Response {
+    let (code, detail) = match status {
+        StatusCode::NOT_FOUND => ("not_found", "no route matches this path"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this route does not accept that method",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload_too_large",
+            "the request body exceeds the size limit",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "the request body has an unsupported content type",
+        ),
+        s if s.is_server_error() => ("internal_error", "an unexpected error occurred"),
+        _ => ("bad_request", "the request could not be processed"),
+    };
+    render(status, code, detail, &[], None)
+}
+
+fn render(
+    status: StatusCode,
+    code: &str,
+    detail: &str,
+    errors: &[FieldError],
+    extra: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> Response {
+    let mut body = serde_json::json!({
+        "type": format!("urn:stockroom:problem:{code}"),
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": detail,
+        "code": code,
+        "request_id": crate::http::current_request_id(),
+    });
+    if let Some(obj) = body.as_object_mut() {
+        if !errors.is_empty() {
+            obj.insert("errors".into(), serde_json::json!(errors));
+        }
+        for (key, value) in extra.into_iter().flatten() {
+            obj.entry(key.clone()).or_insert_with(|| value.clone());
+        }
+    }
+    let mut response = (status, body.to_string()).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    response
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        match &self {
+            Self::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "internal error")
+            }
+            Self::Unavailable(cause) => {
+                tracing::warn!(error = format!("{cause:#}"), "database unavailable")
+            }
+            _ => tracing::debug!(
+                status = status.as_u16(),
+                code = self.code(),
+                "request rejected"
+            ),
+        }
+        let (errors, extra): (&[FieldError], _) = match &self {
+            Self::Validation { errors } => (errors, None),
+            Self::Conflict { extra, .. } => (&[], Some(extra)),
+            _ => (&[], None),
+        };
+        let mut response = render(status, self.code(), &self.detail(), errors, extra);
+        if let Self::RateLimited { retry_after_secs } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after_secs.into());
+        }
+        response
+    }
+}
+
+/// Connection-level failures mean the database is unreachable (503); everything else is a bug
+/// or an unexpected state (500).
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        if is_unavailable(&error) {
+            Self::Unavailable(error.into())
+        } else {
+            Self::Internal(error.into())
+        }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(error: anyhow::Error) -> Self {
+        Self::Internal(error)
+    }
+}
+
+fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => true,
+        // 57014 query_canceled (statement_timeout), 57P01..03 admin shutdown / cannot connect
+        // now, 53300 too_many_connections.
+        sqlx::Error::Database(db) => matches!(
+            db.code().as_deref(),
+            Some("57014" | "57P01" | "57P02" | "57P03" | "53300")
+        ),
+        _ => false,
+    }
+}
+
+/// Turns named constraint violations into API errors at the call site:
+/// `.on_constraint("products_org_sku_key", |_| ApiError::conflict("sku_taken", "..."))`.
+pub trait ResultExt<T> {
+    fn on_constraint(
+        self,
+        name: &str,
+        map: impl FnOnce(&dyn sqlx::error::DatabaseError) -> ApiError,
+    ) -> Result<T, ApiError>;
+}
+
+impl<T> ResultExt<T> for Result<T, sqlx::Error> {
+    fn on_constraint(
+        self,
+        name: &str,
+        map: impl FnOnce(&dyn sqlx::error::DatabaseError) -> ApiError,
+    ) -> Result<T, ApiError> {
+        self.map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.constraint() == Some(name) => map(db.as_ref()),
+            _ => e.into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn body(response: Response) -> serde_json::Value {
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn validation_errors_list_their_fields() {
+        let response =
+            ApiError::invalid_field("name", "required", "must not be empty").into_response();
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+        let body = body(response).await;
+        assert_eq!(body["code"], "validation_failed");
+        assert_eq!(body["type"], "urn:stockroom:problem:validation_failed");
+        assert_eq!(body["title"], "Unprocessable Entity");
+        assert_eq!(body["errors"][0]["field"], "name");
+        assert_eq!(body["errors"][0]["code"], "required");
+    }
+
+    #[tokio::test]
+    async fn internal_errors_hide_their_cause() {
+        let response =
+            ApiError::Internal(anyhow::anyhow!("password=hunter2 in SELECT")).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let text = body(response).await.to_string();
+        assert!(
+            !text.contains("hunter2") && !text.contains("SELECT"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn rate_limited_sets_retry_after() {
+        let response = ApiError::RateLimited {
+            retry_after_secs: 42,
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "42");
+    }
+
+    #[tokio::test]
+    async fn conflict_extras_become_members() {
+        let mut error = ApiError::conflict("insufficient_stock", "only 3 available");
+        if let ApiError::Conflict { extra, .. } = &mut error {
+            extra.insert("available".into(), 3.into());
+        }
+        let body = body(error.into_response()).await;
+        assert_eq!(body["available"], 3);
+        assert_eq!(body["code"], "insufficient_stock");
+    }
+
+    #[test]
+    fn pool_timeouts_are_unavailable() {
+        assert_eq!(
+            ApiError::from(sqlx::Error::PoolTimedOut).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            ApiError::from(sqlx::Error::RowNotFound).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! The HTTP layers every function applies, so `cargo lambda watch` behaves like production:
+//! security headers, CORS for the configured origins, a request id on every response and log
+//! line, a body size limit (413), panic capture, and problem+json for every error response,
+//! including the ones the framework makes itself (unknown route, wrong method).
+
+mod json;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderName, HeaderValue, Method, header};
+use lambda_http::RequestExt;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tracing::Instrument;
+
+pub use json::AppJson;
+
+use crate::config::HttpSettings;
+use crate::error::{ApiError, PROBLEM_JSON, problem_for_status};
+
+/// Header carrying the request id, in both directions.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+tokio::task_local! {
+    static CURRENT_REQUEST_ID: Arc<str>;
+}
+
+/// The id of the request being handled, for error bodies and audit rows.
+pub fn current_request_id() -> Option<String> {
+    CURRENT_REQUEST_ID.try_with(|id| id.to_string()).ok()
+}
+
+/// Wraps a function's router in the shared layers; call it last, on the finished router.
+pub fn layers(router: Router, settings: &HttpSettings) -> Router {
+    router
+        .fallback(|| async {
+            ApiError::NotFound {
+                detail: "no route matches this path".into(),
+            }
+        })
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+        }))
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))
+        .layer(middleware::from_fn(request_context))
+        .layer(cors(settings))
+        .layer(header_if_absent(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header_if_absent(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(header_if_absent(header::REFERRER_POLICY, "no-referrer"))
+        .layer(header_if_absent(
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=63072000; includeSubDomains",
+        ))
+        .layer(header_if_absent(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        ))
+        .layer(header_if_absent(header::CACHE_CONTROL, "no-store"))
+}
+
+fn header_if_absent(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}
+
+fn cors(settings: &HttpSettings) -> CorsLayer {
+    let origins = if settings.cors_origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(settings.cors_origins.clone())
+    };
+    CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("x-api-key"),
+            REQUEST_ID,
+        ])
+        .expose_headers([REQUEST_ID, header::RETRY_AFTER, header::CONTENT_DISPOSITION])
+        .max_age(Duration::from_secs(600))
+}
+
+/// Gives the request its id (the Lambda request id when running in Lambda, else a sane
+/// incoming `x-request-id`, else a new UUID), runs it inside a span carrying that id, logs its
+/// outcome, and turns any error response that is not problem+json yet into one.
+async fn request_context(request: Request, next: Next) -> Response {
+    let id: Arc<str> = request_id_of(&request).into();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    );
+    let started = Instant::now();
+    let mut response = CURRENT_REQUEST_ID
+        .scope(id.clone(), async move {
+            ensure_problem_body(next.run(request).await)
+        })
+        .instrument(span.clone())
+        .await;
+    let status = response.status().as_u16();
+    span.in_scope(|| {
+        tracing::info!(
+            status,
+            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+            "request finished"
+        )
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
+fn request_id_of(request: &Request) -> String {
+    if let Some(context) = request.lambda_context_ref() {
+        return context.request_id.clone();
+    }
+    request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=128).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+fn ensure_problem_body(response: Response) -> Response {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    let problem = problem_for_status(status);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.extend(problem.headers().clone());
+    let (_, body) = problem.into_parts();
+    Response::from_parts(parts, body)
+}

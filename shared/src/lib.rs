@@ -1,0 +1,38 @@
+//! What two or more Stockroom functions need, one module per concern.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod secrets;
+pub mod telemetry;
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+
+pub use config::Settings;
+pub use error::ApiError;
+
+/// The migrations in `migrations/`, embedded in every binary that needs them (migrate, tests).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// What every HTTP function's router holds: built once per cold start, then shared by requests.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub settings: Arc<Settings>,
+}
+
+impl AppState {
+    /// The whole cold-start work of a function: cached settings and a lazy pool (no I/O yet
+    /// beyond the settings secret).
+    pub async fn init() -> anyhow::Result<Self> {
+        let settings = config::settings().await?.clone();
+        let pool = db::pool(&settings)?;
+        Ok(Self {
+            pool,
+            settings: Arc::new(settings),
+        })
+    }
+}

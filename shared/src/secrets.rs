@@ -1,0 +1,72 @@
+//! Reads the settings secret from AWS Secrets Manager.
+//!
+//! The SDK picks up region, credentials and endpoint (`AWS_ENDPOINT_URL_SECRETS_MANAGER`, used
+//! for local emulators) from the environment as usual. The HTTP client is the SDK's own hyper
+//! client on rustls with ring, the one TLS stack of the workspace.
+
+use std::collections::HashMap;
+
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+
+use crate::config::ConfigError;
+
+/// Fetches secret `id` and parses it as a flat JSON object of strings (numbers and booleans are
+/// accepted and turned into their text form).
+pub async fn fetch_json(id: &str) -> Result<HashMap<String, String>, ConfigError> {
+    let fail = |reason: String| ConfigError::Secret {
+        id: id.to_owned(),
+        reason,
+    };
+
+    let http_client = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http_client)
+        .load()
+        .await;
+    let client = aws_sdk_secretsmanager::Client::new(&sdk_config);
+
+    let output = client
+        .get_secret_value()
+        .secret_id(id)
+        .send()
+        .await
+        .map_err(|e| fail(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string()))?;
+    let text = output
+        .secret_string()
+        .ok_or_else(|| fail("the secret has no string value".into()))?;
+    parse_object(text).map_err(fail)
+}
+
+fn parse_object(text: &str) -> Result<HashMap<String, String>, String> {
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(text).map_err(|e| format!("not a JSON object: {e}"))?;
+    map.into_iter()
+        .map(|(key, value)| match value {
+            serde_json::Value::String(s) => Ok((key, s)),
+            serde_json::Value::Number(n) => Ok((key, n.to_string())),
+            serde_json::Value::Bool(b) => Ok((key, b.to_string())),
+            _ => Err(format!("value of {key} must be a string")),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_object;
+
+    #[test]
+    fn scalars_become_strings() {
+        let map = parse_object(r#"{"A":"x","B":3,"C":true}"#).unwrap();
+        assert_eq!(map["A"], "x");
+        assert_eq!(map["B"], "3");
+        assert_eq!(map["C"], "true");
+    }
+
+    #[test]
+    fn nested_values_are_rejected_without_echoing_them() {
+        let err = parse_object(r#"{"A":{"secret":"hunter2"}}"#).unwrap_err();
+        assert!(err.contains("A") && !err.contains("hunter2"), "{err}");
+    }
+}
