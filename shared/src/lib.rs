@@ -6,6 +6,8 @@ pub mod error;
 pub mod http;
 pub mod secrets;
 pub mod telemetry;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 use std::sync::Arc;
 

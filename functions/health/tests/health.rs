@@ -1,0 +1,150 @@
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+use shared::testing::{assert_problem, get};
+use sqlx::PgPool;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn health_is_ok(pool: PgPool) {
+    let app = health::app(shared::testing::state(pool));
+    let response = get(&app, "/health").await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.body, serde_json::json!({"status": "ok"}));
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn health_db_reaches_the_database(pool: PgPool) {
+    let app = health::app(shared::testing::state(pool));
+    let response = get(&app, "/health/db").await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.body["database"], "ok");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn unknown_routes_are_404_problems(pool: PgPool) {
+    let app = health::app(shared::testing::state(pool));
+    assert_problem(
+        &get(&app, "/api/nothing/here").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+}
+
+/// A TCP proxy in front of the real Postgres that can be cut and restored, like a database
+/// failover or a network partition.
+struct Proxy {
+    port: u16,
+    up: watch::Sender<bool>,
+}
+
+async fn proxy_to(target: (String, u16)) -> Proxy {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (up, up_rx) = watch::channel(true);
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let mut up_rx = up_rx.clone();
+            if !*up_rx.borrow() {
+                continue; // dropped: the client sees the connection close at once
+            }
+            let target = target.clone();
+            tokio::spawn(async move {
+                let Ok(mut outbound) = TcpStream::connect(target).await else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    _ = up_rx.wait_for(|up| !*up) => {} // going down cuts live connections too
+                }
+            });
+        }
+    });
+    Proxy { port, up }
+}
+
+/// Settings whose DATABASE_URL goes through the proxy to this test's database.
+fn settings_through(proxy: &Proxy, pool: &PgPool) -> shared::Settings {
+    let mut url = url::Url::parse(&std::env::var("DATABASE_URL").expect("DATABASE_URL")).unwrap();
+    url.set_host(Some("127.0.0.1")).unwrap();
+    url.set_port(Some(proxy.port)).unwrap();
+    url.set_path(
+        pool.connect_options()
+            .get_database()
+            .expect("test database name"),
+    );
+    shared::testing::settings(&[
+        ("DATABASE_URL", url.as_str()),
+        ("DB_ACQUIRE_TIMEOUT_MS", "1000"),
+    ])
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn database_outage_is_a_prompt_503_and_recovers_by_itself(pool: PgPool) {
+    let options = pool.connect_options();
+    let proxy = proxy_to((options.get_host().to_owned(), options.get_port())).await;
+    let settings = settings_through(&proxy, &pool);
+    let state = shared::AppState {
+        pool: shared::db::pool(&settings).unwrap(),
+        settings: std::sync::Arc::new(settings),
+    };
+    let app = health::app(state);
+
+    assert_eq!(get(&app, "/health/db").await.status, StatusCode::OK);
+
+    proxy.up.send_replace(false);
+    let started = Instant::now();
+    let response = get(&app, "/health/db").await;
+    assert_problem(
+        &response,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+    );
+    // Bounded by the acquire timeout (1 s here), not hung; generous slack for a busy machine.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    // Liveness does not depend on the database.
+    assert_eq!(get(&app, "/health").await.status, StatusCode::OK);
+
+    proxy.up.send_replace(true);
+    let mut status = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..20 {
+        status = get(&app, "/health/db").await.status;
+        if status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the pool reconnects once the database is back"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_a_503_problem() {
+    // Nothing listens on this port once the listener is dropped.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/none");
+    let settings =
+        shared::testing::settings(&[("DATABASE_URL", &url), ("DB_ACQUIRE_TIMEOUT_MS", "500")]);
+    let state = shared::AppState {
+        pool: shared::db::pool(&settings).unwrap(),
+        settings: std::sync::Arc::new(settings),
+    };
+    let response = get(&health::app(state), "/health/db").await;
+    assert_problem(
+        &response,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+    );
+}

@@ -1,0 +1,116 @@
+//! The settings secret, read from a real Secrets Manager API: a local moto server.
+//!
+//! This binary holds a single test because it sets process environment variables, which the
+//! AWS SDK reads (region, credentials, endpoint), exactly as it does in Lambda.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use secrecy::ExposeSecret;
+
+struct Moto(Child);
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_moto() -> (Moto, String) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("moto_server not found: `pip install 'moto[server]'` (make test does it)");
+    let moto = Moto(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "moto_server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (moto, format!("http://127.0.0.1:{port}"))
+}
+
+#[tokio::test]
+async fn settings_come_from_the_secret_once_per_cold_start() {
+    let (_moto, endpoint) = start_moto();
+    // SAFETY: this test binary runs this one test; nothing else reads the environment yet.
+    unsafe {
+        std::env::set_var("AWS_ENDPOINT_URL_SECRETS_MANAGER", &endpoint);
+        std::env::set_var("AWS_REGION", "eu-west-1");
+        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+        std::env::set_var("SETTINGS_SECRET_ID", "stockroom/test/settings");
+        std::env::set_var("DATABASE_URL", "postgres://from-env@localhost/env");
+        std::env::set_var("DB_MAX_CONNECTIONS", "4");
+    }
+
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                ))
+                .build_https(),
+        )
+        .load()
+        .await;
+    let client = aws_sdk_secretsmanager::Client::new(&config);
+    client
+        .create_secret()
+        .name("stockroom/test/settings")
+        .secret_string(r#"{"DATABASE_URL":"postgres://from-secret@db/stockroom","DB_ACQUIRE_TIMEOUT_MS":1500}"#)
+        .send()
+        .await
+        .expect("create the secret in moto");
+
+    let settings = shared::config::settings().await.expect("settings load");
+    assert_eq!(
+        settings.database_url.expose_secret(),
+        "postgres://from-secret@db/stockroom"
+    );
+    assert_eq!(settings.db.acquire_timeout, Duration::from_millis(1500));
+    // Keys the secret does not hold still come from the environment.
+    assert_eq!(settings.db.max_connections, 4);
+
+    // A rotation after the cold start is not seen until the next cold start.
+    client
+        .put_secret_value()
+        .secret_id("stockroom/test/settings")
+        .secret_string(r#"{"DATABASE_URL":"postgres://rotated@db/stockroom"}"#)
+        .send()
+        .await
+        .unwrap();
+    let again = shared::config::settings().await.unwrap();
+    assert!(std::ptr::eq(settings, again));
+    assert_eq!(
+        again.database_url.expose_secret(),
+        "postgres://from-secret@db/stockroom"
+    );
+
+    // A fresh load (what the next cold start does) sees the rotated value.
+    let fresh = shared::Settings::load(std::env::vars().collect())
+        .await
+        .unwrap();
+    assert_eq!(
+        fresh.database_url.expose_secret(),
+        "postgres://rotated@db/stockroom"
+    );
+
+    // A secret that does not exist stops the cold start with an error naming it.
+    let mut vars: std::collections::HashMap<String, String> = std::env::vars().collect();
+    vars.insert("SETTINGS_SECRET_ID".into(), "stockroom/test/missing".into());
+    let error = shared::Settings::load(vars).await.unwrap_err();
+    assert!(
+        error.to_string().contains("stockroom/test/missing"),
+        "{error}"
+    );
+}
