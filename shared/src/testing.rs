@@ -90,3 +90,16 @@ pub fn assert_problem(response: &TestResponse, status: StatusCode, code: &str) {
     assert_eq!(response.body["status"], status.as_u16());
     assert!(response.body["request_id"].is_string(), "{}", response.body);
 }
+
+/// The URL of the database behind a `#[sqlx::test]` pool: `DATABASE_URL` with the test
+/// database's name, for code under test that connects by itself.
+pub fn database_url(pool: &PgPool) -> url::Url {
+    let mut url = url::Url::parse(&std::env::var("DATABASE_URL").expect("DATABASE_URL is set"))
+        .expect("DATABASE_URL is a URL");
+    url.set_path(
+        pool.connect_options()
+            .get_database()
+            .expect("test database has a name"),
+    );
+    url
+}

@@ -66,14 +66,9 @@ async fn proxy_to(target: (String, u16)) -> Proxy {
 
 /// Settings whose DATABASE_URL goes through the proxy to this test's database.
 fn settings_through(proxy: &Proxy, pool: &PgPool) -> shared::Settings {
-    let mut url = url::Url::parse(&std::env::var("DATABASE_URL").expect("DATABASE_URL")).unwrap();
+    let mut url = shared::testing::database_url(pool);
     url.set_host(Some("127.0.0.1")).unwrap();
     url.set_port(Some(proxy.port)).unwrap();
-    url.set_path(
-        pool.connect_options()
-            .get_database()
-            .expect("test database name"),
-    );
     shared::testing::settings(&[
         ("DATABASE_URL", url.as_str()),
         ("DB_ACQUIRE_TIMEOUT_MS", "1000"),

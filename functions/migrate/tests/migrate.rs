@@ -1,0 +1,153 @@
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::put;
+use lambda_runtime::{Context, LambdaEvent};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+fn url_of(pool: &PgPool) -> SecretString {
+    SecretString::from(shared::testing::database_url(pool).to_string())
+}
+
+#[sqlx::test(migrations = false)]
+async fn pending_migrations_are_applied_once(pool: PgPool) {
+    let url = url_of(&pool);
+    let first = migrate::apply(&url).await.unwrap();
+    assert_eq!(first.len(), shared::MIGRATOR.iter().count());
+    assert!(
+        first
+            .iter()
+            .any(|m| m.description == "organizations and users")
+    );
+
+    let second = migrate::apply(&url).await.unwrap();
+    assert!(second.is_empty(), "{second:?}");
+
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name IN ('organizations', 'users')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(tables, 2);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_plain_invocation_returns_what_it_applied(pool: PgPool) {
+    let event = LambdaEvent::new(json!({}), Context::default());
+    let out = migrate::handle(event, &url_of(&pool), &reqwest::Client::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        out["applied"].as_array().unwrap().len(),
+        shared::MIGRATOR.iter().count()
+    );
+}
+
+/// Stands in for CloudFormation's pre-signed S3 URL and keeps what it received.
+#[derive(Clone, Default)]
+struct Received(Arc<Mutex<Vec<(HeaderMap, Value)>>>);
+
+async fn cloudformation() -> (String, Received) {
+    let received = Received::default();
+    let app = Router::new()
+        .route(
+            "/response",
+            put(
+                |State(r): State<Received>, headers: HeaderMap, body: Bytes| async move {
+                    r.0.lock()
+                        .unwrap()
+                        .push((headers, serde_json::from_slice(&body).unwrap()));
+                },
+            ),
+        )
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/response", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
+fn custom_resource(request_type: &str, response_url: &str) -> LambdaEvent<Value> {
+    let payload = json!({
+        "RequestType": request_type,
+        "ResponseURL": response_url,
+        "StackId": "arn:aws:cloudformation:eu-west-1:123456789012:stack/stockroom/abc",
+        "RequestId": "req-1",
+        "ResourceType": "Custom::Migrations",
+        "LogicalResourceId": "Migrations",
+        "ServiceToken": "arn:aws:lambda:eu-west-1:123456789012:function:migrate",
+        "ResourceProperties": {}
+    });
+    LambdaEvent::new(payload, Context::default())
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_deploy_applies_migrations_and_reports_success(pool: PgPool) {
+    let (url, received) = cloudformation().await;
+    let out = migrate::handle(
+        custom_resource("Create", &url),
+        &url_of(&pool),
+        &reqwest::Client::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["status"], "SUCCESS");
+
+    let received = received.0.lock().unwrap();
+    let (headers, body) = &received[0];
+    assert_eq!(body["Status"], "SUCCESS");
+    assert_eq!(body["RequestId"], "req-1");
+    assert_eq!(body["LogicalResourceId"], "Migrations");
+    assert_eq!(body["PhysicalResourceId"], "stockroom-migrations");
+    assert_eq!(body["Data"]["Applied"], shared::MIGRATOR.iter().count());
+    // S3 pre-signed URLs are signed without a content type.
+    assert!(!headers.contains_key("content-type"));
+}
+
+#[tokio::test]
+async fn a_failed_migration_reports_failure_to_cloudformation() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let unreachable = SecretString::from(format!("postgres://postgres@127.0.0.1:{port}/none"));
+    let (url, received) = cloudformation().await;
+    let out = migrate::handle(
+        custom_resource("Update", &url),
+        &unreachable,
+        &reqwest::Client::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["status"], "FAILED");
+    let body = &received.0.lock().unwrap()[0].1;
+    assert_eq!(body["Status"], "FAILED");
+    assert!(
+        body["Reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("migrations failed"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn deleting_the_stack_leaves_the_database_alone() {
+    let unreachable = SecretString::from("postgres://postgres@127.0.0.1:1/none".to_owned());
+    let (url, received) = cloudformation().await;
+    migrate::handle(
+        custom_resource("Delete", &url),
+        &unreachable,
+        &reqwest::Client::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(received.0.lock().unwrap()[0].1["Status"], "SUCCESS");
+}
