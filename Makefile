@@ -1,0 +1,30 @@
+# The two commands a newcomer needs are `make dev` and `make test`; the rest are for maintainers.
+.PHONY: dev test lint fmt sqlx-prepare build deploy db-stop
+
+ENV ?= dev
+
+dev: ## Serve the whole API at http://127.0.0.1:9000 (finds or starts PostgreSQL, migrates)
+	scripts/dev.sh
+
+test: ## Run every test against real PostgreSQL and the real binaries
+	scripts/test.sh
+
+lint: ## Formatting and clippy, as CI runs them
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+sqlx-prepare: ## Refresh the committed sqlx offline data after changing a query
+	scripts/sqlx-prepare.sh
+
+build: ## Release binaries for Lambda (arm64), as `sam build` makes them
+	cargo lambda build --release --arm64
+
+deploy: ## Build and deploy with SAM: make deploy ENV=dev|prod
+	sam build --beta-features
+	sam deploy --config-env $(ENV)
+
+db-stop: ## Stop the private PostgreSQL cluster that make dev/test may have started
+	. scripts/postgres.sh && _as_pg_user "$$(_pg_bin pg_ctl)" -D "$$PRIVATE_PG_DIR/data" stop

@@ -1,0 +1,57 @@
+//! The real binaries through `cargo lambda watch`: one base URL, production paths, the shared
+//! layers on every answer.
+
+use e2e::{HTTP_FUNCTIONS, LocalApi};
+use serde_json::Value;
+use sqlx::PgPool;
+
+fn start(pool: &PgPool) -> LocalApi {
+    let url = shared::testing::database_url(pool).to_string();
+    LocalApi::start(HTTP_FUNCTIONS, &[("DATABASE_URL", &url)])
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn health_answers_at_the_base_url(pool: PgPool) {
+    let api = start(&pool);
+    let response = reqwest::get(format!("{}/health", api.base)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(response.headers()["x-frame-options"], "DENY");
+    assert!(response.headers().contains_key("strict-transport-security"));
+    assert!(response.headers().contains_key("x-request-id"));
+    assert_eq!(response.json::<Value>().await.unwrap(), serde_json::json!({"status": "ok"}));
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn health_db_reaches_the_test_database(pool: PgPool) {
+    let api = start(&pool);
+    let response = reqwest::get(format!("{}/health/db", api.base)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<Value>().await.unwrap()["database"], "ok");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn unknown_routes_are_404_problems_with_the_lambda_request_id(pool: PgPool) {
+    let api = start(&pool);
+    let response = reqwest::get(format!("{}/api/does-not-exist", api.base)).await.unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    let header_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "not_found");
+    assert_eq!(body["request_id"], header_id.as_str());
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn cors_preflight_is_answered_for_the_default_origin(pool: PgPool) {
+    let api = start(&pool);
+    let response = reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, format!("{}/health", api.base))
+        .header("origin", "http://localhost:3000")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    assert_eq!(response.headers()["access-control-allow-origin"], "http://localhost:3000");
+}
