@@ -27,23 +27,35 @@ impl Drop for LocalApi {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is in the workspace")
+        .to_owned()
 }
 
 /// `target/debug` (or whichever profile built this test), where the function binaries are.
 fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>").to_owned()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>")
+        .to_owned()
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 fn wait_for_port(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not start listening on {port}");
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not start listening on {port}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -54,13 +66,21 @@ impl LocalApi {
         let port = free_port();
         let watch = Command::new("cargo")
             .args(["lambda", "watch", "--only-lambda-apis", "--disable-cors"])
-            .args(["--invoke-address", "127.0.0.1", "--invoke-port", &port.to_string()])
+            .args([
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+                &port.to_string(),
+            ])
             .current_dir(workspace_root())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("cargo lambda not found: `pip install cargo-lambda` (make test does it)");
-        let mut api = Self { base: format!("http://127.0.0.1:{port}"), children: vec![watch] };
+        let mut api = Self {
+            base: format!("http://127.0.0.1:{port}"),
+            children: vec![watch],
+        };
         wait_for_port(port, "cargo lambda watch");
 
         for function in functions {
@@ -75,7 +95,10 @@ impl LocalApi {
                 // outside the workspace so a developer's .env does not leak in.
                 .env_clear()
                 .current_dir(std::env::temp_dir())
-                .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt/{function}"))
+                .env(
+                    "AWS_LAMBDA_RUNTIME_API",
+                    format!("http://127.0.0.1:{port}/.rt/{function}"),
+                )
                 .env("AWS_LAMBDA_FUNCTION_NAME", function)
                 .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
                 .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")

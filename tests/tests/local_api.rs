@@ -19,13 +19,18 @@ async fn health_answers_at_the_base_url(pool: PgPool) {
     assert_eq!(response.headers()["x-frame-options"], "DENY");
     assert!(response.headers().contains_key("strict-transport-security"));
     assert!(response.headers().contains_key("x-request-id"));
-    assert_eq!(response.json::<Value>().await.unwrap(), serde_json::json!({"status": "ok"}));
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        serde_json::json!({"status": "ok"})
+    );
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn health_db_reaches_the_test_database(pool: PgPool) {
     let api = start(&pool);
-    let response = reqwest::get(format!("{}/health/db", api.base)).await.unwrap();
+    let response = reqwest::get(format!("{}/health/db", api.base))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.json::<Value>().await.unwrap()["database"], "ok");
 }
@@ -33,10 +38,18 @@ async fn health_db_reaches_the_test_database(pool: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn unknown_routes_are_404_problems_with_the_lambda_request_id(pool: PgPool) {
     let api = start(&pool);
-    let response = reqwest::get(format!("{}/api/does-not-exist", api.base)).await.unwrap();
+    let response = reqwest::get(format!("{}/api/does-not-exist", api.base))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
-    let header_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let header_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["code"], "not_found");
     assert_eq!(body["request_id"], header_id.as_str());
@@ -53,5 +66,8 @@ async fn cors_preflight_is_answered_for_the_default_origin(pool: PgPool) {
         .await
         .unwrap();
     assert!(response.status().is_success());
-    assert_eq!(response.headers()["access-control-allow-origin"], "http://localhost:3000");
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
 }
