@@ -11,12 +11,26 @@ use http::HeaderValue;
 use secrecy::SecretString;
 use tokio::sync::OnceCell;
 
+use crate::crypto::Keys;
+
 /// Everything a function needs to know about its surroundings.
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub database_url: SecretString,
     pub db: DbSettings,
     pub http: HttpSettings,
+    /// Derived from `SECRET_KEY`: the JWT signing key and the data-encryption key.
+    pub keys: Keys,
+    pub email: EmailSettings,
+    /// The frontend's base URL, for links in emails (`APP_URL`).
+    pub app_url: String,
+}
+
+/// Outgoing email.
+#[derive(Clone, Debug)]
+pub struct EmailSettings {
+    pub smtp_url: Option<SecretString>,
+    pub from: String,
 }
 
 /// Pool sizing for Lambda: one request at a time per execution environment.
@@ -86,7 +100,21 @@ impl Settings {
             })
             .collect::<Result<Vec<_>, _>>()?;
 
+        let secret_key = get("SECRET_KEY").ok_or(ConfigError::Missing("SECRET_KEY"))?;
+        if secret_key.len() < 32 {
+            return Err(ConfigError::Invalid {
+                name: "SECRET_KEY",
+                reason: "must be at least 32 characters of random text".into(),
+            });
+        }
+
         Ok(Self {
+            keys: Keys::derive(&SecretString::from(secret_key.to_owned())),
+            email: EmailSettings {
+                smtp_url: get("SMTP_URL").map(|u| SecretString::from(u.to_owned())),
+                from: get("MAIL_FROM").unwrap_or("Stockroom <no-reply@localhost>").to_owned(),
+            },
+            app_url: get("APP_URL").unwrap_or("http://localhost:3000").trim_end_matches('/').to_owned(),
             database_url: SecretString::from(database_url.to_owned()),
             db: DbSettings {
                 max_connections: parse_or(get("DB_MAX_CONNECTIONS"), "DB_MAX_CONNECTIONS", 2)?,
@@ -131,11 +159,15 @@ mod tests {
     use super::*;
     use secrecy::ExposeSecret;
 
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
+        let mut map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+            .collect();
+        map.entry("SECRET_KEY".into()).or_insert_with(|| KEY.into());
+        map
     }
 
     #[test]
@@ -152,7 +184,7 @@ mod tests {
 
     #[test]
     fn missing_database_url_is_reported_by_name() {
-        let err = Settings::from_vars(&HashMap::new()).unwrap_err();
+        let err = Settings::from_vars(&vars(&[])).unwrap_err();
         assert_eq!(err.to_string(), "setting DATABASE_URL is required");
     }
 
@@ -178,6 +210,13 @@ mod tests {
         .unwrap();
         assert_eq!(s.http.cors_origins.len(), 2);
         assert_eq!(s.http.cors_origins[1], "https://b.example");
+    }
+
+    #[test]
+    fn a_short_secret_key_is_refused() {
+        let err = Settings::from_vars(&vars(&[("DATABASE_URL", "x"), ("SECRET_KEY", "short")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("SECRET_KEY"), "{err}");
     }
 
     #[test]

@@ -38,6 +38,51 @@ impl FieldError {
     }
 }
 
+/// Collects field errors from several parses so a client sees all of them at once.
+///
+/// ```ignore
+/// let mut fields = Fields::default();
+/// let email = fields.check(Email::parse(&body.email, "email"));
+/// let name = fields.check(domain::name(&body.name, "name", 200));
+/// let (Some(email), Some(name)) = (email, name) else { return Err(fields.into_error()) };
+/// ```
+#[derive(Debug, Default)]
+pub struct Fields {
+    errors: Vec<FieldError>,
+    other: Option<ApiError>,
+}
+
+impl Fields {
+    /// The value, or `None` after recording why it is invalid.
+    pub fn check<T>(&mut self, result: Result<T, ApiError>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(ApiError::Validation { errors }) => {
+                self.errors.extend(errors);
+                None
+            }
+            Err(other) => {
+                self.other.get_or_insert(other);
+                None
+            }
+        }
+    }
+
+    /// Records an error found by the caller.
+    pub fn add(&mut self, error: FieldError) {
+        self.errors.push(error);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty() && self.other.is_none()
+    }
+
+    /// The error to return: a non-validation failure first, else all field errors.
+    pub fn into_error(self) -> ApiError {
+        self.other.unwrap_or(ApiError::Validation { errors: self.errors })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// 400: the request cannot be read (malformed JSON, bad query string).

@@ -1,9 +1,15 @@
 //! What two or more Stockroom functions need, one module per concern.
 
+pub mod audit;
+pub mod auth;
 pub mod config;
+pub mod crypto;
 pub mod db;
+pub mod domain;
+pub mod email;
 pub mod error;
 pub mod http;
+pub mod rate_limit;
 pub mod secrets;
 pub mod telemetry;
 #[cfg(feature = "test-util")]
@@ -24,6 +30,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 pub struct AppState {
     pub pool: PgPool,
     pub settings: Arc<Settings>,
+    pub mailer: email::Mailer,
 }
 
 impl AppState {
@@ -32,9 +39,11 @@ impl AppState {
     pub async fn init() -> anyhow::Result<Self> {
         let settings = config::settings().await?.clone();
         let pool = db::pool(&settings)?;
-        Ok(Self {
-            pool,
-            settings: Arc::new(settings),
-        })
+        Ok(Self::new(settings, pool)?)
+    }
+
+    pub fn new(settings: Settings, pool: PgPool) -> Result<Self, config::ConfigError> {
+        let mailer = email::Mailer::new(settings.email.smtp_url.as_ref(), &settings.email.from)?;
+        Ok(Self { pool, settings: Arc::new(settings), mailer })
     }
 }

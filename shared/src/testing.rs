@@ -2,7 +2,6 @@
 //! requests against a function's router.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;

@@ -80,10 +80,8 @@ async fn database_outage_is_a_prompt_503_and_recovers_by_itself(pool: PgPool) {
     let options = pool.connect_options();
     let proxy = proxy_to((options.get_host().to_owned(), options.get_port())).await;
     let settings = settings_through(&proxy, &pool);
-    let state = shared::AppState {
-        pool: shared::db::pool(&settings).unwrap(),
-        settings: std::sync::Arc::new(settings),
-    };
+    let pool = shared::db::pool(&settings).unwrap();
+    let state = shared::AppState::new(settings, pool).unwrap();
     let app = health::app(state);
 
     assert_eq!(get(&app, "/health/db").await.status, StatusCode::OK);
@@ -132,10 +130,8 @@ async fn an_unreachable_database_is_a_503_problem() {
     let url = format!("postgres://postgres@127.0.0.1:{port}/none");
     let settings =
         shared::testing::settings(&[("DATABASE_URL", &url), ("DB_ACQUIRE_TIMEOUT_MS", "500")]);
-    let state = shared::AppState {
-        pool: shared::db::pool(&settings).unwrap(),
-        settings: std::sync::Arc::new(settings),
-    };
+    let pool = shared::db::pool(&settings).unwrap();
+    let state = shared::AppState::new(settings, pool).unwrap();
     let response = get(&health::app(state), "/health/db").await;
     assert_problem(
         &response,

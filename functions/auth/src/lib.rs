@@ -1,0 +1,56 @@
+//! The `auth` function: `/api/auth/*`.
+//!
+//! Registration, login (with a TOTP second step when MFA is on), refresh-token rotation with
+//! reuse detection, logout, the current user, MFA set-up, and password reset and change.
+//! Every attempt on these routes is rate limited per client IP and per account before any
+//! bcrypt work; every auth event is audited.
+
+mod login;
+mod me;
+mod mfa;
+mod password;
+mod register;
+mod session;
+
+use axum::Router;
+use axum::routing::{get, post};
+use shared::AppState;
+use shared::error::ApiError;
+
+pub fn app(state: AppState) -> Router {
+    let http = state.settings.http.clone();
+    let router = Router::new()
+        .route("/api/auth/register", post(register::register))
+        .route("/api/auth/login", post(login::login))
+        .route("/api/auth/login/mfa", post(login::login_mfa))
+        .route("/api/auth/refresh", post(session::refresh))
+        .route("/api/auth/logout", post(session::logout))
+        .route("/api/auth/me", get(me::me))
+        .route("/api/auth/mfa/setup", post(mfa::setup))
+        .route("/api/auth/mfa/verify", post(mfa::verify))
+        .route("/api/auth/mfa/disable", post(mfa::disable))
+        .route("/api/auth/password/forgot", post(password::forgot))
+        .route("/api/auth/password/reset", post(password::reset))
+        .route("/api/auth/password/change", post(password::change))
+        .with_state(state);
+    shared::http::layers(router, &http)
+}
+
+/// Counts one attempt on `action` for the client IP and, when known, the account.
+async fn limit(
+    state: &AppState,
+    action: &str,
+    ip: &str,
+    account: Option<&str>,
+) -> Result<(), ApiError> {
+    let mut keys = vec![format!("{action}:ip:{ip}")];
+    if let Some(account) = account {
+        keys.push(format!("{action}:account:{account}"));
+    }
+    shared::rate_limit::check(&state.pool, shared::rate_limit::AUTH, &keys).await
+}
+
+/// The same answer for an unknown email, a wrong password and a deactivated account.
+fn invalid_credentials() -> ApiError {
+    ApiError::unauthorized("invalid_credentials", "the email or password is incorrect")
+}

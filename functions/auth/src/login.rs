@@ -1,0 +1,244 @@
+//! `POST /api/auth/login` and its second step `POST /api/auth/login/mfa`.
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use shared::AppState;
+use shared::audit::{self, Actor, Entry};
+use shared::auth::{ClientIp, Role, password, tokens, totp};
+use shared::error::{ApiError, FieldError, Fields};
+use shared::http::AppJson;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::invalid_credentials;
+use crate::me::{self, Me};
+use crate::session::{self, TokenPair};
+
+/// How long the second step of a login may take.
+const MFA_CHALLENGE_TTL_SECS: u64 = 300;
+
+#[derive(Deserialize)]
+pub struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum LoginResponse {
+    SignedIn {
+        mfa_required: bool,
+        #[serde(flatten)]
+        me: Me,
+        #[serde(flatten)]
+        tokens: TokenPair,
+    },
+    MfaRequired {
+        mfa_required: bool,
+        mfa_token: String,
+        expires_in: u64,
+    },
+}
+
+fn required(field: &str, value: &str, fields: &mut Fields) {
+    if value.trim().is_empty() {
+        fields.add(FieldError::new(field, "required", "must not be empty"));
+    }
+}
+
+async fn audit_failed(conn: &mut PgConnection, org_id: Uuid, user_id: Uuid, ip: &str, reason: &str) -> Result<(), ApiError> {
+    audit::record(
+        conn,
+        Entry {
+            org_id: Some(org_id),
+            actor: Actor::Anonymous,
+            action: "login_failed",
+            entity: "user",
+            entity_id: Some(user_id),
+            before: None,
+            after: Some(serde_json::json!({ "reason": reason })),
+            ip: Some(ip),
+        },
+    )
+    .await
+}
+
+/// Signs the user in: a token pair, or an MFA challenge when MFA is on.
+async fn sign_in(
+    conn: &mut PgConnection,
+    state: &AppState,
+    user_id: Uuid,
+    org_id: Uuid,
+    role: Role,
+    ip: &str,
+    method: &str,
+) -> Result<LoginResponse, ApiError> {
+    audit::record(
+        conn,
+        Entry {
+            org_id: Some(org_id),
+            actor: Actor::User(user_id),
+            action: "login",
+            entity: "user",
+            entity_id: Some(user_id),
+            before: None,
+            after: Some(serde_json::json!({ "method": method })),
+            ip: Some(ip),
+        },
+    )
+    .await?;
+    let tokens = session::start(conn, state, user_id, org_id, role).await?;
+    let me = me::load(conn, user_id).await?;
+    Ok(LoginResponse::SignedIn { mfa_required: false, me, tokens })
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    AppJson(body): AppJson<LoginRequest>,
+) -> Result<Json<LoginResponse>, ApiError> {
+    let email = body.email.trim().to_lowercase();
+    crate::limit(&state, "login", &ip, Some(&email)).await?;
+    let mut fields = Fields::default();
+    required("email", &email, &mut fields);
+    required("password", &body.password, &mut fields);
+    if !fields.is_empty() {
+        return Err(fields.into_error());
+    }
+
+    let user = sqlx::query!(
+        r#"SELECT id, org_id, password_hash, role AS "role: Role", is_active, mfa_enabled
+           FROM users WHERE lower(email) = $1"#,
+        email
+    )
+    .fetch_optional(&state.pool)
+    .await?;
+    // Always one bcrypt verification, so an unknown email takes as long as a wrong password.
+    let password_ok =
+        password::verify(&body.password, user.as_ref().and_then(|u| u.password_hash.as_deref())).await?;
+
+    let mut tx = state.pool.begin().await?;
+    let user = match user {
+        Some(user) if password_ok && user.is_active => user,
+        Some(user) => {
+            let reason = if password_ok { "inactive" } else { "wrong_password" };
+            audit_failed(&mut tx, user.org_id, user.id, &ip, reason).await?;
+            tx.commit().await?;
+            return Err(invalid_credentials());
+        }
+        None => {
+            tracing::info!("login attempt for an unknown email");
+            return Err(invalid_credentials());
+        }
+    };
+
+    let response = if user.mfa_enabled {
+        let (mfa_token, hash) = tokens::generate("mfa");
+        sqlx::query!(
+            "INSERT INTO mfa_challenges (user_id, token_hash, expires_at)
+             VALUES ($1, $2, now() + make_interval(secs => $3))",
+            user.id,
+            hash,
+            MFA_CHALLENGE_TTL_SECS as f64
+        )
+        .execute(&mut *tx)
+        .await?;
+        LoginResponse::MfaRequired { mfa_required: true, mfa_token, expires_in: MFA_CHALLENGE_TTL_SECS }
+    } else {
+        sign_in(&mut tx, &state, user.id, user.org_id, user.role, &ip, "password").await?
+    };
+    tx.commit().await?;
+    Ok(Json(response))
+}
+
+#[derive(Deserialize)]
+pub struct MfaLoginRequest {
+    mfa_token: String,
+    /// A 6-digit code from the authenticator app...
+    code: Option<String>,
+    /// ...or one of the one-time recovery codes.
+    recovery_code: Option<String>,
+}
+
+fn invalid_mfa() -> ApiError {
+    ApiError::unauthorized("invalid_mfa_code", "the code is incorrect or was already used")
+}
+
+pub async fn login_mfa(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    AppJson(body): AppJson<MfaLoginRequest>,
+) -> Result<Json<LoginResponse>, ApiError> {
+    let challenge_hash = tokens::hash(&body.mfa_token);
+    crate::limit(&state, "login_mfa", &ip, Some(&hex::encode(&challenge_hash[..8]))).await?;
+    if body.code.is_none() == body.recovery_code.is_none() {
+        return Err(ApiError::invalid_field("code", "required", "send either `code` or `recovery_code`"));
+    }
+
+    let mut tx = state.pool.begin().await?;
+    let user = sqlx::query!(
+        r#"SELECT u.id, u.org_id, u.role AS "role: Role", u.is_active, u.mfa_secret, u.mfa_last_step
+           FROM mfa_challenges c JOIN users u ON u.id = c.user_id
+           WHERE c.token_hash = $1 AND c.used_at IS NULL AND c.expires_at > now() AND u.mfa_enabled
+           FOR UPDATE OF c, u"#,
+        challenge_hash
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .filter(|u| u.is_active)
+    .ok_or_else(|| ApiError::unauthorized("invalid_mfa_token", "the MFA token is invalid or expired"))?;
+    // The account's own limit, now that we know whose challenge it is.
+    crate::limit(&state, "login_mfa", &ip, Some(&user.id.to_string())).await?;
+
+    let accepted = match (&body.code, &body.recovery_code) {
+        (Some(code), _) => {
+            let secret = user
+                .mfa_secret
+                .as_deref()
+                .ok_or_else(|| ApiError::Internal(anyhow_msg("MFA on without a secret")))?;
+            let secret = state
+                .settings
+                .keys
+                .open(secret, user.id.as_bytes())
+                .map_err(|e| ApiError::Internal(e.into()))?;
+            let now = chrono::Utc::now().timestamp() as u64;
+            match totp::verify(&secret, code, user.mfa_last_step, now)? {
+                Some(step) => {
+                    sqlx::query!("UPDATE users SET mfa_last_step = $2 WHERE id = $1", user.id, step)
+                        .execute(&mut *tx)
+                        .await?;
+                    true
+                }
+                None => false,
+            }
+        }
+        (None, Some(recovery)) => sqlx::query!(
+            "UPDATE mfa_recovery_codes SET used_at = now()
+             WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL RETURNING id",
+            user.id,
+            crate::mfa::recovery_code_hash(recovery)
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some(),
+        (None, None) => false,
+    };
+    if !accepted {
+        audit_failed(&mut tx, user.org_id, user.id, &ip, "wrong_mfa_code").await?;
+        tx.commit().await?;
+        return Err(invalid_mfa());
+    }
+
+    sqlx::query!("UPDATE mfa_challenges SET used_at = now() WHERE token_hash = $1", challenge_hash)
+        .execute(&mut *tx)
+        .await?;
+    let method = if body.code.is_some() { "password+totp" } else { "password+recovery_code" };
+    let response = sign_in(&mut tx, &state, user.id, user.org_id, user.role, &ip, method).await?;
+    tx.commit().await?;
+    Ok(Json(response))
+}
+
+fn anyhow_msg(message: &'static str) -> anyhow::Error {
+    anyhow::Error::msg(message)
+}

@@ -1,0 +1,66 @@
+//! `GET /api/auth/me` and the user/organization views the auth responses share.
+
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use shared::AppState;
+use shared::auth::{AuthUser, Role, effective_permissions};
+use shared::error::ApiError;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    /// What the user can reach, module by module (`read` or `write`).
+    pub permissions: serde_json::Value,
+    pub mfa_enabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OrganizationView {
+    pub id: Uuid,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Me {
+    pub user: UserView,
+    pub organization: OrganizationView,
+}
+
+/// The user and their organization, as the API shows them.
+pub async fn load(conn: &mut PgConnection, user_id: Uuid) -> Result<Me, ApiError> {
+    let row = sqlx::query!(
+        r#"SELECT u.id, u.email, u.name, u.role AS "role: Role", u.permissions, u.mfa_enabled,
+                  u.created_at, o.id AS org_id, o.name AS org_name
+           FROM users u JOIN organizations o ON o.id = u.org_id
+           WHERE u.id = $1"#,
+        user_id
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(Me {
+        user: UserView {
+            id: row.id,
+            email: row.email,
+            name: row.name,
+            role: row.role,
+            permissions: effective_permissions(row.role, &row.permissions),
+            mfa_enabled: row.mfa_enabled,
+            created_at: row.created_at,
+        },
+        organization: OrganizationView { id: row.org_id, name: row.org_name },
+    })
+}
+
+/// `GET /api/auth/me`: the current user, their organization, role and permissions.
+pub async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<Me>, ApiError> {
+    let mut conn = state.pool.acquire().await?;
+    Ok(Json(load(&mut conn, user.user_id).await?))
+}

@@ -1,0 +1,222 @@
+//! TOTP second factor: set up, verify (turns it on, returns recovery codes), disable.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use shared::AppState;
+use shared::audit::{self, Actor, Entry};
+use shared::auth::{AuthUser, ClientIp, password, tokens, totp};
+use shared::error::{ApiError, FieldError, Fields};
+use shared::http::AppJson;
+
+const RECOVERY_CODES: usize = 10;
+const RECOVERY_ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+
+/// The stored form of a recovery code; case, spaces and dashes do not matter.
+pub fn recovery_code_hash(code: &str) -> Vec<u8> {
+    let normalised: String = code
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    tokens::hash(&normalised)
+}
+
+/// Ten codes like `k7wq-2mzd-9xra-pt4e` (80 bits each).
+fn new_recovery_codes() -> Vec<String> {
+    let mut rng = rand::rngs::OsRng;
+    (0..RECOVERY_CODES)
+        .map(|_| {
+            let chars: Vec<char> = (0..16)
+                .map(|_| RECOVERY_ALPHABET[rng.gen_range(0..RECOVERY_ALPHABET.len())] as char)
+                .collect();
+            chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-")
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+pub struct SetupResponse {
+    /// Base32, for typing into an app by hand.
+    secret: String,
+    otpauth_uri: String,
+    /// The URI as a QR code (an SVG `data:` URI, usable as an `<img src>`).
+    qr_code: String,
+}
+
+/// `POST /api/auth/mfa/setup`: a new secret, pending until `mfa/verify` confirms a code.
+pub async fn setup(State(state): State<AppState>, user: AuthUser) -> Result<Json<SetupResponse>, ApiError> {
+    let secret = totp::new_secret();
+    let sealed = state.settings.keys.seal(&secret, user.user_id.as_bytes());
+    let updated = sqlx::query!(
+        "UPDATE users SET mfa_secret = $2 WHERE id = $1 AND NOT mfa_enabled",
+        user.user_id,
+        sealed
+    )
+    .execute(&state.pool)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(ApiError::conflict("mfa_already_enabled", "MFA is already on; disable it first"));
+    }
+    let otpauth_uri = totp::otpauth_uri(&secret, &user.email)?;
+    Ok(Json(SetupResponse {
+        secret: totp::secret_base32(&secret),
+        qr_code: totp::qr_code_data_uri(&otpauth_uri)?,
+        otpauth_uri,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct VerifyRequest {
+    code: String,
+}
+
+#[derive(Serialize)]
+pub struct RecoveryCodes {
+    /// Shown once: each signs in once in place of a code.
+    recovery_codes: Vec<String>,
+}
+
+fn wrong_code() -> FieldError {
+    FieldError::new("code", "incorrect", "the code is incorrect or was already used")
+}
+
+/// `POST /api/auth/mfa/verify`: a valid code turns MFA on and returns the recovery codes.
+pub async fn verify(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ClientIp(ip): ClientIp,
+    AppJson(body): AppJson<VerifyRequest>,
+) -> Result<Json<RecoveryCodes>, ApiError> {
+    crate::limit(&state, "mfa", &ip, Some(&user.user_id.to_string())).await?;
+    let mut tx = state.pool.begin().await?;
+    let row = sqlx::query!(
+        "SELECT mfa_enabled, mfa_secret FROM users WHERE id = $1 FOR UPDATE",
+        user.user_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if row.mfa_enabled {
+        return Err(ApiError::conflict("mfa_already_enabled", "MFA is already on"));
+    }
+    let sealed = row
+        .mfa_secret
+        .ok_or_else(|| ApiError::conflict("mfa_not_set_up", "call mfa/setup first"))?;
+    let secret = state
+        .settings
+        .keys
+        .open(&sealed, user.user_id.as_bytes())
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let now = chrono::Utc::now().timestamp() as u64;
+    let step = totp::verify(&secret, &body.code, None, now)?
+        .ok_or_else(|| ApiError::Validation { errors: vec![wrong_code()] })?;
+
+    let codes = new_recovery_codes();
+    let hashes: Vec<Vec<u8>> = codes.iter().map(|c| recovery_code_hash(c)).collect();
+    sqlx::query!(
+        "UPDATE users SET mfa_enabled = true, mfa_last_step = $2, updated_at = now() WHERE id = $1",
+        user.user_id,
+        step
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!("DELETE FROM mfa_recovery_codes WHERE user_id = $1", user.user_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query!(
+        "INSERT INTO mfa_recovery_codes (user_id, code_hash) SELECT $1, unnest($2::bytea[])",
+        user.user_id,
+        &hashes
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        Entry {
+            org_id: Some(user.org_id),
+            actor: Actor::User(user.user_id),
+            action: "mfa_enabled",
+            entity: "user",
+            entity_id: Some(user.user_id),
+            before: Some(serde_json::json!({ "mfa_enabled": false })),
+            after: Some(serde_json::json!({ "mfa_enabled": true })),
+            ip: Some(&ip),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(RecoveryCodes { recovery_codes: codes }))
+}
+
+#[derive(Deserialize)]
+pub struct DisableRequest {
+    password: String,
+    code: String,
+}
+
+/// `POST /api/auth/mfa/disable`: needs the password and a current code.
+pub async fn disable(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ClientIp(ip): ClientIp,
+    AppJson(body): AppJson<DisableRequest>,
+) -> Result<StatusCode, ApiError> {
+    crate::limit(&state, "mfa", &ip, Some(&user.user_id.to_string())).await?;
+    let row = sqlx::query!(
+        "SELECT password_hash, mfa_enabled, mfa_secret, mfa_last_step FROM users WHERE id = $1",
+        user.user_id
+    )
+    .fetch_one(&state.pool)
+    .await?;
+    let (true, Some(sealed)) = (row.mfa_enabled, row.mfa_secret) else {
+        return Err(ApiError::conflict("mfa_not_enabled", "MFA is not on"));
+    };
+
+    let mut fields = Fields::default();
+    if !password::verify(&body.password, row.password_hash.as_deref()).await? {
+        fields.add(FieldError::new("password", "incorrect", "the password is incorrect"));
+    }
+    let secret = state
+        .settings
+        .keys
+        .open(&sealed, user.user_id.as_bytes())
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let now = chrono::Utc::now().timestamp() as u64;
+    let step = totp::verify(&secret, &body.code, row.mfa_last_step, now)?;
+    if step.is_none() {
+        fields.add(wrong_code());
+    }
+    if !fields.is_empty() {
+        return Err(fields.into_error());
+    }
+
+    let mut tx = state.pool.begin().await?;
+    sqlx::query!(
+        "UPDATE users SET mfa_enabled = false, mfa_secret = NULL, mfa_last_step = NULL, updated_at = now()
+         WHERE id = $1",
+        user.user_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!("DELETE FROM mfa_recovery_codes WHERE user_id = $1", user.user_id)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        Entry {
+            org_id: Some(user.org_id),
+            actor: Actor::User(user.user_id),
+            action: "mfa_disabled",
+            entity: "user",
+            entity_id: Some(user.user_id),
+            before: Some(serde_json::json!({ "mfa_enabled": true })),
+            after: Some(serde_json::json!({ "mfa_enabled": false })),
+            ip: Some(&ip),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

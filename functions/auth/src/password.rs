@@ -1,0 +1,217 @@
+//! Password reset by emailed single-use link, and password change.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use shared::AppState;
+use shared::audit::{self, Actor, Entry};
+use shared::auth::password::{self, Password};
+use shared::auth::{AuthUser, ClientIp, tokens};
+use shared::domain::Email;
+use shared::error::{ApiError, FieldError, Fields};
+use shared::http::AppJson;
+
+use crate::session::{self, TokenPair};
+
+/// How long a reset link works.
+const RESET_TOKEN_TTL_SECS: u64 = 30 * 60;
+
+#[derive(Deserialize)]
+pub struct ForgotRequest {
+    email: String,
+}
+
+#[derive(Serialize)]
+pub struct Accepted {
+    status: &'static str,
+    detail: &'static str,
+}
+
+/// `POST /api/auth/password/forgot`: emails a reset link if the address belongs to an active
+/// account. The answer is the same either way.
+pub async fn forgot(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    AppJson(body): AppJson<ForgotRequest>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    crate::limit(&state, "password_forgot", &ip, Some(&body.email.trim().to_lowercase())).await?;
+    let email = Email::parse(&body.email, "email")?;
+    let accepted = (
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            status: "accepted",
+            detail: "if an account uses this address, a reset link is on its way",
+        }),
+    );
+
+    let Some(user) = sqlx::query!(
+        "SELECT id, org_id, email FROM users WHERE lower(email) = $1 AND is_active",
+        email.as_str()
+    )
+    .fetch_optional(&state.pool)
+    .await?
+    else {
+        return Ok(accepted);
+    };
+
+    let (token, hash) = tokens::generate("pr");
+    let mut tx = state.pool.begin().await?;
+    sqlx::query!(
+        "INSERT INTO password_reset_tokens (user_id, token_hash, expires_at)
+         VALUES ($1, $2, now() + make_interval(secs => $3))",
+        user.id,
+        hash,
+        RESET_TOKEN_TTL_SECS as f64
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        Entry {
+            org_id: Some(user.org_id),
+            actor: Actor::Anonymous,
+            action: "password_reset_requested",
+            entity: "user",
+            entity_id: Some(user.id),
+            before: None,
+            after: None,
+            ip: Some(&ip),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+
+    let link = format!("{}/reset-password?token={token}", state.settings.app_url);
+    let text = format!(
+        "Someone asked to reset the password of your Stockroom account.\n\n\
+         To choose a new password, open this link within 30 minutes:\n\n{link}\n\n\
+         The link works once. If you did not ask for this, ignore this email; your password \
+         stays as it is.\n"
+    );
+    if let Err(error) = state.mailer.send(&user.email, "Reset your Stockroom password", text).await {
+        // Answer as usual: the response must not reveal that the account exists.
+        tracing::error!(error = %error, "could not send the password reset email");
+    }
+    Ok(accepted)
+}
+
+#[derive(Deserialize)]
+pub struct ResetRequest {
+    token: String,
+    new_password: String,
+}
+
+/// `POST /api/auth/password/reset`: sets the password with a reset token (once), and signs
+/// out every session.
+pub async fn reset(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    AppJson(body): AppJson<ResetRequest>,
+) -> Result<StatusCode, ApiError> {
+    let hash = tokens::hash(&body.token);
+    crate::limit(&state, "password_reset", &ip, Some(&hex::encode(&hash[..8]))).await?;
+    let password = Password::new(body.new_password, "new_password")?;
+    let password_hash = password.hash().await?;
+
+    let mut tx = state.pool.begin().await?;
+    let user = sqlx::query!(
+        r#"UPDATE password_reset_tokens t SET used_at = now()
+           FROM users u
+           WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.expires_at > now()
+             AND u.id = t.user_id AND u.is_active
+           RETURNING u.id, u.org_id"#,
+        hash
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| ApiError::unauthorized("invalid_reset_token", "the reset link is invalid, used or expired"))?;
+
+    sqlx::query!(
+        "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
+        user.id,
+        password_hash
+    )
+    .execute(&mut *tx)
+    .await?;
+    // Any other outstanding link dies too, and every session ends.
+    sqlx::query!(
+        "UPDATE password_reset_tokens SET used_at = now() WHERE user_id = $1 AND used_at IS NULL",
+        user.id
+    )
+    .execute(&mut *tx)
+    .await?;
+    session::revoke_all(&mut tx, user.id).await?;
+    audit::record(
+        &mut tx,
+        Entry {
+            org_id: Some(user.org_id),
+            actor: Actor::Anonymous,
+            action: "password_reset",
+            entity: "user",
+            entity_id: Some(user.id),
+            before: None,
+            after: None,
+            ip: Some(&ip),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct ChangeRequest {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /api/auth/password/change`: needs the current password; ends every other session and
+/// returns a fresh token pair for this one.
+pub async fn change(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ClientIp(ip): ClientIp,
+    AppJson(body): AppJson<ChangeRequest>,
+) -> Result<Json<TokenPair>, ApiError> {
+    crate::limit(&state, "password_change", &ip, Some(&user.user_id.to_string())).await?;
+    let mut fields = Fields::default();
+    let new_password = fields.check(Password::new(body.new_password, "new_password"));
+    let stored = sqlx::query_scalar!("SELECT password_hash FROM users WHERE id = $1", user.user_id)
+        .fetch_one(&state.pool)
+        .await?;
+    if !password::verify(&body.current_password, stored.as_deref()).await? {
+        fields.add(FieldError::new("current_password", "incorrect", "the current password is incorrect"));
+    }
+    let Some(new_password) = new_password.filter(|_| fields.is_empty()) else {
+        return Err(fields.into_error());
+    };
+    let password_hash = new_password.hash().await?;
+
+    let mut tx = state.pool.begin().await?;
+    sqlx::query!(
+        "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
+        user.user_id,
+        password_hash
+    )
+    .execute(&mut *tx)
+    .await?;
+    session::revoke_all(&mut tx, user.user_id).await?;
+    audit::record(
+        &mut tx,
+        Entry {
+            org_id: Some(user.org_id),
+            actor: Actor::User(user.user_id),
+            action: "password_changed",
+            entity: "user",
+            entity_id: Some(user.user_id),
+            before: None,
+            after: None,
+            ip: Some(&ip),
+        },
+    )
+    .await?;
+    let tokens = session::start(&mut tx, &state, user.user_id, user.org_id, user.role).await?;
+    tx.commit().await?;
+    Ok(Json(tokens))
+}

@@ -1,0 +1,195 @@
+//! Sessions: an access token plus a rotating refresh token, and their refresh and logout.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use shared::audit::{self, Actor, Entry};
+use shared::auth::{ClientIp, Role, jwt, tokens};
+use shared::error::ApiError;
+use shared::http::AppJson;
+use shared::AppState;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+pub const REFRESH_TOKEN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+#[derive(Debug, Serialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    pub refresh_token: String,
+    pub refresh_expires_in: u64,
+}
+
+/// Starts a new token family (a login) for the user.
+pub async fn start(
+    conn: &mut PgConnection,
+    state: &AppState,
+    user_id: Uuid,
+    org_id: Uuid,
+    role: Role,
+) -> Result<TokenPair, ApiError> {
+    issue(conn, state, user_id, org_id, role, Uuid::new_v4()).await
+}
+
+async fn issue(
+    conn: &mut PgConnection,
+    state: &AppState,
+    user_id: Uuid,
+    org_id: Uuid,
+    role: Role,
+    family_id: Uuid,
+) -> Result<TokenPair, ApiError> {
+    let (access_token, expires_in) = jwt::issue(&state.settings.keys, user_id, org_id, role)?;
+    let (refresh_token, hash) = tokens::generate("rt");
+    sqlx::query!(
+        "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
+         VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
+        user_id,
+        family_id,
+        hash,
+        REFRESH_TOKEN_TTL.as_secs_f64(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(TokenPair {
+        access_token,
+        token_type: "Bearer",
+        expires_in,
+        refresh_token,
+        refresh_expires_in: REFRESH_TOKEN_TTL.as_secs(),
+    })
+}
+
+/// Revokes every live refresh token of the user (password change or reset).
+pub async fn revoke_all(conn: &mut PgConnection, user_id: Uuid) -> Result<(), ApiError> {
+    sqlx::query!(
+        "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+        user_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+pub struct RefreshRequest {
+    refresh_token: String,
+}
+
+fn invalid_refresh_token() -> ApiError {
+    ApiError::unauthorized("invalid_refresh_token", "the refresh token is invalid, expired or revoked")
+}
+
+/// `POST /api/auth/refresh`: exchanges a refresh token for a new pair. The old token dies; if
+/// it is ever presented again, the whole family (every session of that login) is revoked.
+pub async fn refresh(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    AppJson(body): AppJson<RefreshRequest>,
+) -> Result<Json<TokenPair>, ApiError> {
+    let hash = tokens::hash(&body.refresh_token);
+    let account = hex::encode(&hash[..8]);
+    crate::limit(&state, "refresh", &ip, Some(&account)).await?;
+
+    let mut tx = state.pool.begin().await?;
+    // FOR UPDATE: two refreshes with the same token are serialised; the second sees it rotated.
+    let token = sqlx::query!(
+        r#"SELECT t.id, t.user_id, t.family_id, t.rotated_at, t.revoked_at,
+                  t.expires_at < now() AS "expired!",
+                  u.org_id, u.role AS "role: Role", u.is_active
+           FROM refresh_tokens t JOIN users u ON u.id = t.user_id
+           WHERE t.token_hash = $1
+           FOR UPDATE OF t"#,
+        hash
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(invalid_refresh_token)?;
+
+    if token.rotated_at.is_some() && token.revoked_at.is_none() {
+        sqlx::query!(
+            "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL",
+            token.family_id
+        )
+        .execute(&mut *tx)
+        .await?;
+        audit::record(
+            &mut tx,
+            Entry {
+                org_id: Some(token.org_id),
+                actor: Actor::User(token.user_id),
+                action: "refresh_reuse_detected",
+                entity: "user",
+                entity_id: Some(token.user_id),
+                before: None,
+                after: Some(serde_json::json!({ "family_id": token.family_id })),
+                ip: Some(&ip),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::warn!(user_id = %token.user_id, "refresh token reuse detected; family revoked");
+        return Err(ApiError::unauthorized(
+            "refresh_token_reused",
+            "this refresh token was already used; every session of this login has been signed out",
+        ));
+    }
+    if token.revoked_at.is_some() || token.rotated_at.is_some() || token.expired || !token.is_active {
+        return Err(invalid_refresh_token());
+    }
+
+    sqlx::query!("UPDATE refresh_tokens SET rotated_at = now() WHERE id = $1", token.id)
+        .execute(&mut *tx)
+        .await?;
+    let pair = issue(&mut tx, &state, token.user_id, token.org_id, token.role, token.family_id).await?;
+    tx.commit().await?;
+    Ok(Json(pair))
+}
+
+/// `POST /api/auth/logout`: revokes the refresh token's whole family. Always 204, so it can be
+/// retried and says nothing about the token.
+pub async fn logout(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    AppJson(body): AppJson<RefreshRequest>,
+) -> Result<StatusCode, ApiError> {
+    let hash = tokens::hash(&body.refresh_token);
+    let mut tx = state.pool.begin().await?;
+    let revoked = sqlx::query!(
+        r#"WITH family AS (SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = $1)
+           UPDATE refresh_tokens t SET revoked_at = now()
+           FROM family f
+           WHERE t.family_id = f.family_id AND t.revoked_at IS NULL
+           RETURNING f.user_id"#,
+        hash
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    if let Some(user_id) = revoked.first().map(|r| r.user_id) {
+        let org_id = sqlx::query_scalar!("SELECT org_id FROM users WHERE id = $1", user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        audit::record(
+            &mut tx,
+            Entry {
+                org_id: Some(org_id),
+                actor: Actor::User(user_id),
+                action: "logout",
+                entity: "user",
+                entity_id: Some(user_id),
+                before: None,
+                after: None,
+                ip: Some(&ip),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,80 @@
+//! Extractors that state what a handler needs in its signature.
+
+use axum::extract::{FromRef, FromRequestParts};
+use http::header;
+use http::request::Parts;
+use lambda_http::RequestExt;
+use lambda_http::request::RequestContext;
+use uuid::Uuid;
+
+use super::{Role, jwt};
+use crate::{ApiError, AppState};
+
+/// The signed-in user, checked against the database on every request: a deactivated user or a
+/// changed role takes effect at once, not only when the token expires.
+#[derive(Clone, Debug)]
+pub struct AuthUser {
+    pub user_id: Uuid,
+    pub org_id: Uuid,
+    pub email: String,
+    pub role: Role,
+    pub permissions: serde_json::Value,
+}
+
+impl<S> FromRequestParts<S> for AuthUser
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let token = bearer_token(parts).ok_or_else(|| {
+            ApiError::unauthorized("missing_token", "send an access token: Authorization: Bearer <token>")
+        })?;
+        let claims = jwt::verify(&state.settings.keys, token)?;
+        let user = sqlx::query!(
+            r#"SELECT id, org_id, email, role AS "role: Role", permissions, is_active
+               FROM users WHERE id = $1"#,
+            claims.sub
+        )
+        .fetch_optional(&state.pool)
+        .await?
+        .filter(|u| u.is_active && u.org_id == claims.org)
+        .ok_or_else(jwt::invalid_token)?;
+        Ok(Self {
+            user_id: user.id,
+            org_id: user.org_id,
+            email: user.email,
+            role: user.role,
+            permissions: user.permissions,
+        })
+    }
+}
+
+/// The token of an `Authorization: Bearer` header.
+pub fn bearer_token(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+/// The caller's IP address as API Gateway saw it (`requestContext.http.sourceIp`), for rate
+/// limits and the audit log. Headers such as `X-Forwarded-For` are not trusted: any client can
+/// set them. Outside Lambda (in-process tests) it is `unknown` unless a request context is set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientIp(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = match parts.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
+            Some(RequestContext::ApiGatewayV1(context)) => context.identity.source_ip.clone(),
+            _ => None,
+        };
+        Ok(Self(ip.unwrap_or_else(|| "unknown".to_owned())))
+    }
+}

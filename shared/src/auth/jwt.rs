@@ -1,0 +1,146 @@
+//! Access tokens: JWT, HS256 only, 15 minutes.
+//!
+//! Verification pins the algorithm (a token with `alg: none` or any other algorithm is
+//! refused) and the token type, so a refresh or MFA token can never pass as an access token.
+
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::Role;
+use crate::crypto::Keys;
+use crate::error::ApiError;
+
+pub const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+const TOKEN_TYPE: &str = "access";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user.
+    pub sub: Uuid,
+    /// The user's organization.
+    pub org: Uuid,
+    pub role: Role,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: Uuid,
+    pub typ: String,
+}
+
+/// A signed access token and its lifetime in seconds.
+pub fn issue(keys: &Keys, user_id: Uuid, org_id: Uuid, role: Role) -> Result<(String, u64), ApiError> {
+    let now = chrono::Utc::now().timestamp();
+    let ttl = ACCESS_TOKEN_TTL.as_secs();
+    let claims = Claims {
+        sub: user_id,
+        org: org_id,
+        role,
+        iat: now,
+        exp: now + ttl as i64,
+        jti: Uuid::new_v4(),
+        typ: TOKEN_TYPE.to_owned(),
+    };
+    let token = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(keys.jwt_secret()),
+    )
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok((token, ttl))
+}
+
+/// Checks signature, algorithm, expiry and type.
+pub fn verify(keys: &Keys, token: &str) -> Result<Claims, ApiError> {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_required_spec_claims(&["exp", "iat", "sub"]);
+    validation.leeway = 5;
+    let data = jsonwebtoken::decode::<Claims>(
+        token,
+        &DecodingKey::from_secret(keys.jwt_secret()),
+        &validation,
+    )
+    .map_err(|e| {
+        tracing::debug!(error = %e, "access token rejected");
+        invalid_token()
+    })?;
+    if data.claims.typ != TOKEN_TYPE {
+        return Err(invalid_token());
+    }
+    Ok(data.claims)
+}
+
+pub fn invalid_token() -> ApiError {
+    ApiError::unauthorized("invalid_token", "the access token is invalid or expired")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use secrecy::SecretString;
+
+    fn keys() -> Keys {
+        Keys::derive(&SecretString::from("test-secret-key-that-is-long-enough-1234".to_owned()))
+    }
+
+    #[test]
+    fn issued_tokens_verify() {
+        let (user, org) = (Uuid::new_v4(), Uuid::new_v4());
+        let (token, ttl) = issue(&keys(), user, org, Role::Admin).unwrap();
+        assert_eq!(ttl, 900);
+        let claims = verify(&keys(), &token).unwrap();
+        assert_eq!((claims.sub, claims.org, claims.role), (user, org, Role::Admin));
+        assert_eq!(claims.exp - claims.iat, 900);
+    }
+
+    fn forge(header: &str, claims: serde_json::Value, signature: &str) -> String {
+        format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims.to_string()),
+            signature
+        )
+    }
+
+    fn claims(typ: &str, exp_offset: i64) -> serde_json::Value {
+        let now = chrono::Utc::now().timestamp();
+        serde_json::json!({"sub": Uuid::new_v4(), "org": Uuid::new_v4(), "role": "owner",
+            "iat": now, "exp": now + exp_offset, "jti": Uuid::new_v4(), "typ": typ})
+    }
+
+    #[test]
+    fn alg_none_is_rejected() {
+        let token = forge(r#"{"alg":"none","typ":"JWT"}"#, claims("access", 60), "");
+        assert!(verify(&keys(), &token).is_err());
+    }
+
+    #[test]
+    fn another_algorithm_is_rejected() {
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS512),
+            &claims("access", 60),
+            &EncodingKey::from_secret(keys().jwt_secret()),
+        )
+        .unwrap();
+        assert!(verify(&keys(), &token).is_err());
+    }
+
+    #[test]
+    fn expired_tampered_and_wrong_type_tokens_are_rejected() {
+        let sign = |c: serde_json::Value| {
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &c, &EncodingKey::from_secret(keys().jwt_secret()))
+                .unwrap()
+        };
+        assert!(verify(&keys(), &sign(claims("access", -60))).is_err());
+        assert!(verify(&keys(), &sign(claims("refresh", 60))).is_err());
+        let (token, _) = issue(&keys(), Uuid::new_v4(), Uuid::new_v4(), Role::User).unwrap();
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let other = claims("access", 60).to_string();
+        let payload = URL_SAFE_NO_PAD.encode(other);
+        parts[1] = &payload;
+        assert!(verify(&keys(), &parts.join(".")).is_err());
+    }
+}
