@@ -112,9 +112,14 @@ impl Settings {
             keys: Keys::derive(&SecretString::from(secret_key.to_owned())),
             email: EmailSettings {
                 smtp_url: get("SMTP_URL").map(|u| SecretString::from(u.to_owned())),
-                from: get("MAIL_FROM").unwrap_or("Stockroom <no-reply@localhost>").to_owned(),
+                from: get("MAIL_FROM")
+                    .unwrap_or("Stockroom <no-reply@localhost>")
+                    .to_owned(),
             },
-            app_url: get("APP_URL").unwrap_or("http://localhost:3000").trim_end_matches('/').to_owned(),
+            app_url: get("APP_URL")
+                .unwrap_or("http://localhost:3000")
+                .trim_end_matches('/')
+                .to_owned(),
             database_url: SecretString::from(database_url.to_owned()),
             db: DbSettings {
                 max_connections: parse_or(get("DB_MAX_CONNECTIONS"), "DB_MAX_CONNECTIONS", 2)?,

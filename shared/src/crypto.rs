@@ -37,9 +37,14 @@ impl Keys {
         let mut jwt = [0u8; 32];
         let mut data = [0u8; 32];
         // 32-byte outputs are far below HKDF-SHA256's 8160-byte limit, so expand cannot fail.
-        hk.expand(b"jwt-hs256-v1", &mut jwt).expect("valid HKDF output length");
-        hk.expand(b"data-aes256gcm-v1", &mut data).expect("valid HKDF output length");
-        Self { jwt, data: Aes256Gcm::new(&data.into()) }
+        hk.expand(b"jwt-hs256-v1", &mut jwt)
+            .expect("valid HKDF output length");
+        hk.expand(b"data-aes256gcm-v1", &mut data)
+            .expect("valid HKDF output length");
+        Self {
+            jwt,
+            data: Aes256Gcm::new(&data.into()),
+        }
     }
 
     /// The HS256 signing key for access tokens.
@@ -52,7 +57,13 @@ impl Keys {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let ciphertext = self
             .data
-            .encrypt(&nonce, Payload { msg: plaintext, aad: owner })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad: owner,
+                },
+            )
             .expect("AES-GCM encryption of an in-memory buffer does not fail");
         let mut sealed = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
         sealed.push(SEALED_V1);
@@ -67,7 +78,13 @@ impl Keys {
             [SEALED_V1, rest @ ..] if rest.len() > NONCE_LEN => {
                 let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
                 self.data
-                    .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: owner })
+                    .decrypt(
+                        Nonce::from_slice(nonce),
+                        Payload {
+                            msg: ciphertext,
+                            aad: owner,
+                        },
+                    )
                     .map_err(|_| OpenError)
             }
             _ => Err(OpenError),
@@ -95,7 +112,11 @@ mod tests {
     #[test]
     fn another_key_cannot_open_it() {
         let sealed = keys("a-long-test-secret-key-of-at-least-32-chars").seal(b"x", b"o");
-        assert!(keys("another-long-test-secret-key-of-32-chars!").open(&sealed, b"o").is_err());
+        assert!(
+            keys("another-long-test-secret-key-of-32-chars!")
+                .open(&sealed, b"o")
+                .is_err()
+        );
     }
 
     #[test]

@@ -14,7 +14,11 @@ impl Email {
     pub fn parse(raw: &str, field: &str) -> Result<Self, ApiError> {
         let email = raw.trim().to_lowercase();
         if email.len() > 254 || !email_address::EmailAddress::is_valid(&email) {
-            return Err(ApiError::invalid_field(field, "invalid", "must be a valid email address"));
+            return Err(ApiError::invalid_field(
+                field,
+                "invalid",
+                "must be a valid email address",
+            ));
         }
         Ok(Self(email))
     }
@@ -28,13 +32,25 @@ impl Email {
 pub fn name(raw: &str, field: &str, max: usize) -> Result<String, ApiError> {
     let name = raw.trim();
     if name.is_empty() {
-        return Err(ApiError::invalid_field(field, "required", "must not be empty"));
+        return Err(ApiError::invalid_field(
+            field,
+            "required",
+            "must not be empty",
+        ));
     }
     if name.chars().count() > max {
-        return Err(ApiError::invalid_field(field, "too_long", format!("must be at most {max} characters")));
+        return Err(ApiError::invalid_field(
+            field,
+            "too_long",
+            format!("must be at most {max} characters"),
+        ));
     }
     if name.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field(field, "invalid", "must not contain control characters"));
+        return Err(ApiError::invalid_field(
+            field,
+            "invalid",
+            "must not contain control characters",
+        ));
     }
     Ok(name.to_owned())
 }
@@ -45,7 +61,12 @@ mod tests {
 
     #[test]
     fn emails_are_normalised() {
-        assert_eq!(Email::parse("  Ann@Example.COM ", "email").unwrap().as_str(), "ann@example.com");
+        assert_eq!(
+            Email::parse("  Ann@Example.COM ", "email")
+                .unwrap()
+                .as_str(),
+            "ann@example.com"
+        );
     }
 
     #[test]

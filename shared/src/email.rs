@@ -31,10 +31,12 @@ impl std::fmt::Debug for Mailer {
 impl Mailer {
     /// Builds the transport; nothing connects until the first message.
     pub fn new(smtp_url: Option<&SecretString>, from: &str) -> Result<Self, ConfigError> {
-        let from = from.parse().map_err(|e: lettre::address::AddressError| ConfigError::Invalid {
-            name: "MAIL_FROM",
-            reason: e.to_string(),
-        })?;
+        let from =
+            from.parse()
+                .map_err(|e: lettre::address::AddressError| ConfigError::Invalid {
+                    name: "MAIL_FROM",
+                    reason: e.to_string(),
+                })?;
         let transport = smtp_url
             .map(|url| {
                 AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
@@ -53,7 +55,9 @@ impl Mailer {
         let transport = self.transport.as_ref().ok_or_else(|| {
             ApiError::Internal(anyhow::anyhow!("email is not configured (set SMTP_URL)"))
         })?;
-        let to: Mailbox = to.parse().map_err(|e: lettre::address::AddressError| ApiError::Internal(e.into()))?;
+        let to: Mailbox = to
+            .parse()
+            .map_err(|e: lettre::address::AddressError| ApiError::Internal(e.into()))?;
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -61,7 +65,10 @@ impl Mailer {
             .header(ContentType::TEXT_PLAIN)
             .body(body)
             .map_err(|e| ApiError::Internal(e.into()))?;
-        transport.send(message).await.map_err(|e| ApiError::Internal(e.into()))?;
+        transport
+            .send(message)
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
         Ok(())
     }
 }

@@ -79,7 +79,9 @@ impl Fields {
 
     /// The error to return: a non-validation failure first, else all field errors.
     pub fn into_error(self) -> ApiError {
-        self.other.unwrap_or(ApiError::Validation { errors: self.errors })
+        self.other.unwrap_or(ApiError::Validation {
+            errors: self.errors,
+        })
     }
 }
 

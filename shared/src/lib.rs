@@ -44,6 +44,10 @@ impl AppState {
 
     pub fn new(settings: Settings, pool: PgPool) -> Result<Self, config::ConfigError> {
         let mailer = email::Mailer::new(settings.email.smtp_url.as_ref(), &settings.email.from)?;
-        Ok(Self { pool, settings: Arc::new(settings), mailer })
+        Ok(Self {
+            pool,
+            settings: Arc::new(settings),
+            mailer,
+        })
     }
 }

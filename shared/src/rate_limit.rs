@@ -16,7 +16,10 @@ pub struct Limit {
 }
 
 /// The auth endpoints' limit: 5 attempts a minute per client IP and per account.
-pub const AUTH: Limit = Limit { max: 5, window_secs: 60 };
+pub const AUTH: Limit = Limit {
+    max: 5,
+    window_secs: 60,
+};
 
 /// Records one attempt under each key; 429 with `Retry-After` when any key is over its limit.
 pub async fn check(pool: &PgPool, limit: Limit, keys: &[String]) -> Result<(), ApiError> {
@@ -44,7 +47,9 @@ pub async fn check(pool: &PgPool, limit: Limit, keys: &[String]) -> Result<(), A
     match retry_after {
         Some(secs) => {
             tracing::warn!(keys = ?rows.iter().filter(|r| r.attempts > limit.max).map(|r| &r.key).collect::<Vec<_>>(), "rate limited");
-            Err(ApiError::RateLimited { retry_after_secs: secs as u64 })
+            Err(ApiError::RateLimited {
+                retry_after_secs: secs as u64,
+            })
         }
         None => Ok(()),
     }

@@ -14,10 +14,16 @@ use crate::{AppState, Settings};
 
 /// Settings with defaults and `overrides`; the database URL is unused (tests hand in a pool).
 pub fn settings(overrides: &[(&str, &str)]) -> Settings {
-    let mut vars: HashMap<String, String> = HashMap::from([(
-        "DATABASE_URL".into(),
-        "postgres://unused@localhost/unused".into(),
-    )]);
+    let mut vars: HashMap<String, String> = HashMap::from([
+        (
+            "DATABASE_URL".into(),
+            "postgres://unused@localhost/unused".into(),
+        ),
+        (
+            "SECRET_KEY".into(),
+            "test-secret-key-0123456789abcdef0123456789".into(),
+        ),
+    ]);
     vars.extend(
         overrides
             .iter()
@@ -28,10 +34,12 @@ pub fn settings(overrides: &[(&str, &str)]) -> Settings {
 
 /// State around a test database pool (from `#[sqlx::test]`).
 pub fn state(pool: PgPool) -> AppState {
-    AppState {
-        pool,
-        settings: Arc::new(settings(&[])),
-    }
+    state_with(pool, &[])
+}
+
+/// State around a test database pool with setting overrides (`SMTP_URL`, ...).
+pub fn state_with(pool: PgPool, overrides: &[(&str, &str)]) -> AppState {
+    AppState::new(settings(overrides), pool).expect("test settings are valid")
 }
 
 /// A response read whole: status, headers and the body as JSON (`Null` when not JSON).
@@ -101,4 +109,177 @@ pub fn database_url(pool: &PgPool) -> url::Url {
             .expect("test database has a name"),
     );
     url
+}
+
+/// Builds requests against a router with JSON bodies and bearer tokens.
+#[derive(Clone)]
+pub struct TestApp {
+    pub router: Router,
+    pub pool: PgPool,
+}
+
+impl TestApp {
+    pub fn new(router: Router, pool: PgPool) -> Self {
+        Self { router, pool }
+    }
+
+    /// Sends `method path` with an optional JSON body, bearer token and client IP.
+    pub async fn request(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        token: Option<&str>,
+    ) -> TestResponse {
+        self.request_from(method, path, body, token, None).await
+    }
+
+    /// As [`TestApp::request`], as if API Gateway had seen the call come from `ip`.
+    pub async fn request_from(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        token: Option<&str>,
+        ip: Option<&str>,
+    ) -> TestResponse {
+        let mut builder = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            builder = builder.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(json) => {
+                builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+                Body::from(json.to_string())
+            }
+            None => Body::empty(),
+        };
+        let mut request = builder.body(body).expect("valid request");
+        if let Some(ip) = ip {
+            request.extensions_mut().insert(api_gateway_context(ip));
+        }
+        send(&self.router, request).await
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> TestResponse {
+        self.request(http::Method::POST, path, Some(body), None)
+            .await
+    }
+
+    pub async fn post_with(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+        token: &str,
+    ) -> TestResponse {
+        self.request(http::Method::POST, path, Some(body), Some(token))
+            .await
+    }
+
+    pub async fn get_with(&self, path: &str, token: &str) -> TestResponse {
+        self.request(http::Method::GET, path, None, Some(token))
+            .await
+    }
+}
+
+/// The request context API Gateway (HTTP API) attaches, with the caller's source IP.
+pub fn api_gateway_context(ip: &str) -> lambda_http::request::RequestContext {
+    let mut context =
+        lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext::default();
+    context.http.source_ip = Some(ip.to_owned());
+    lambda_http::request::RequestContext::ApiGatewayV2(context)
+}
+
+/// A real SMTP server process (aiosmtpd) that stores what it receives in a maildir.
+pub struct SmtpServer {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+    pub port: u16,
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A received email: headers and body as text.
+#[derive(Debug, Clone)]
+pub struct ReceivedEmail {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+}
+
+impl SmtpServer {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let dir = std::env::temp_dir().join(format!("stockroom-smtp-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temp dir for the maildir");
+        let child = std::process::Command::new("aiosmtpd")
+            .args([
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(dir.join("mail"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("aiosmtpd not found: `pip install aiosmtpd` (make test does it)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "aiosmtpd did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Self { child, dir, port }
+    }
+
+    /// `SMTP_URL` for this server.
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Every message received so far.
+    pub fn messages(&self) -> Vec<ReceivedEmail> {
+        let Ok(entries) = std::fs::read_dir(self.dir.join("mail").join("new")) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .map(|raw| {
+                let (head, body) = raw.split_once("\n\n").unwrap_or((&raw, ""));
+                let header = |name: &str| {
+                    head.lines()
+                        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let body = if header("Content-Transfer-Encoding")
+                    .eq_ignore_ascii_case("quoted-printable")
+                {
+                    quoted_printable::decode(body.as_bytes(), quoted_printable::ParseMode::Robust)
+                        .map(|b| String::from_utf8_lossy(&b).into_owned())
+                        .unwrap_or_else(|_| body.to_owned())
+                } else {
+                    body.to_owned()
+                };
+                ReceivedEmail {
+                    to: header("To"),
+                    subject: header("Subject"),
+                    body,
+                }
+            })
+            .collect()
+    }
 }

@@ -51,6 +51,7 @@ async fn settings_come_from_the_secret_once_per_cold_start() {
         std::env::set_var("SETTINGS_SECRET_ID", "stockroom/test/settings");
         std::env::set_var("DATABASE_URL", "postgres://from-env@localhost/env");
         std::env::set_var("DB_MAX_CONNECTIONS", "4");
+        std::env::set_var("SECRET_KEY", "env-secret-key-0123456789abcdef0123456789");
     }
 
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())

@@ -7,7 +7,13 @@ use sqlx::PgPool;
 
 fn start(pool: &PgPool) -> LocalApi {
     let url = shared::testing::database_url(pool).to_string();
-    LocalApi::start(HTTP_FUNCTIONS, &[("DATABASE_URL", &url)])
+    LocalApi::start(
+        HTTP_FUNCTIONS,
+        &[
+            ("DATABASE_URL", &url),
+            ("SECRET_KEY", "e2e-secret-key-0123456789abcdef0123456789"),
+        ],
+    )
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]

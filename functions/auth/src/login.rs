@@ -47,7 +47,13 @@ fn required(field: &str, value: &str, fields: &mut Fields) {
     }
 }
 
-async fn audit_failed(conn: &mut PgConnection, org_id: Uuid, user_id: Uuid, ip: &str, reason: &str) -> Result<(), ApiError> {
+async fn audit_failed(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    user_id: Uuid,
+    ip: &str,
+    reason: &str,
+) -> Result<(), ApiError> {
     audit::record(
         conn,
         Entry {
@@ -90,7 +96,11 @@ async fn sign_in(
     .await?;
     let tokens = session::start(conn, state, user_id, org_id, role).await?;
     let me = me::load(conn, user_id).await?;
-    Ok(LoginResponse::SignedIn { mfa_required: false, me, tokens })
+    Ok(LoginResponse::SignedIn {
+        mfa_required: false,
+        me,
+        tokens,
+    })
 }
 
 pub async fn login(
@@ -115,14 +125,21 @@ pub async fn login(
     .fetch_optional(&state.pool)
     .await?;
     // Always one bcrypt verification, so an unknown email takes as long as a wrong password.
-    let password_ok =
-        password::verify(&body.password, user.as_ref().and_then(|u| u.password_hash.as_deref())).await?;
+    let password_ok = password::verify(
+        &body.password,
+        user.as_ref().and_then(|u| u.password_hash.as_deref()),
+    )
+    .await?;
 
     let mut tx = state.pool.begin().await?;
     let user = match user {
         Some(user) if password_ok && user.is_active => user,
         Some(user) => {
-            let reason = if password_ok { "inactive" } else { "wrong_password" };
+            let reason = if password_ok {
+                "inactive"
+            } else {
+                "wrong_password"
+            };
             audit_failed(&mut tx, user.org_id, user.id, &ip, reason).await?;
             tx.commit().await?;
             return Err(invalid_credentials());
@@ -144,9 +161,22 @@ pub async fn login(
         )
         .execute(&mut *tx)
         .await?;
-        LoginResponse::MfaRequired { mfa_required: true, mfa_token, expires_in: MFA_CHALLENGE_TTL_SECS }
+        LoginResponse::MfaRequired {
+            mfa_required: true,
+            mfa_token,
+            expires_in: MFA_CHALLENGE_TTL_SECS,
+        }
     } else {
-        sign_in(&mut tx, &state, user.id, user.org_id, user.role, &ip, "password").await?
+        sign_in(
+            &mut tx,
+            &state,
+            user.id,
+            user.org_id,
+            user.role,
+            &ip,
+            "password",
+        )
+        .await?
     };
     tx.commit().await?;
     Ok(Json(response))
@@ -162,7 +192,10 @@ pub struct MfaLoginRequest {
 }
 
 fn invalid_mfa() -> ApiError {
-    ApiError::unauthorized("invalid_mfa_code", "the code is incorrect or was already used")
+    ApiError::unauthorized(
+        "invalid_mfa_code",
+        "the code is incorrect or was already used",
+    )
 }
 
 pub async fn login_mfa(
@@ -171,9 +204,19 @@ pub async fn login_mfa(
     AppJson(body): AppJson<MfaLoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let challenge_hash = tokens::hash(&body.mfa_token);
-    crate::limit(&state, "login_mfa", &ip, Some(&hex::encode(&challenge_hash[..8]))).await?;
+    crate::limit(
+        &state,
+        "login_mfa",
+        &ip,
+        Some(&hex::encode(&challenge_hash[..8])),
+    )
+    .await?;
     if body.code.is_none() == body.recovery_code.is_none() {
-        return Err(ApiError::invalid_field("code", "required", "send either `code` or `recovery_code`"));
+        return Err(ApiError::invalid_field(
+            "code",
+            "required",
+            "send either `code` or `recovery_code`",
+        ));
     }
 
     let mut tx = state.pool.begin().await?;
@@ -187,7 +230,9 @@ pub async fn login_mfa(
     .fetch_optional(&mut *tx)
     .await?
     .filter(|u| u.is_active)
-    .ok_or_else(|| ApiError::unauthorized("invalid_mfa_token", "the MFA token is invalid or expired"))?;
+    .ok_or_else(|| {
+        ApiError::unauthorized("invalid_mfa_token", "the MFA token is invalid or expired")
+    })?;
     // The account's own limit, now that we know whose challenge it is.
     crate::limit(&state, "login_mfa", &ip, Some(&user.id.to_string())).await?;
 
@@ -205,9 +250,13 @@ pub async fn login_mfa(
             let now = chrono::Utc::now().timestamp() as u64;
             match totp::verify(&secret, code, user.mfa_last_step, now)? {
                 Some(step) => {
-                    sqlx::query!("UPDATE users SET mfa_last_step = $2 WHERE id = $1", user.id, step)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query!(
+                        "UPDATE users SET mfa_last_step = $2 WHERE id = $1",
+                        user.id,
+                        step
+                    )
+                    .execute(&mut *tx)
+                    .await?;
                     true
                 }
                 None => false,
@@ -230,11 +279,27 @@ pub async fn login_mfa(
         return Err(invalid_mfa());
     }
 
-    sqlx::query!("UPDATE mfa_challenges SET used_at = now() WHERE token_hash = $1", challenge_hash)
-        .execute(&mut *tx)
-        .await?;
-    let method = if body.code.is_some() { "password+totp" } else { "password+recovery_code" };
-    let response = sign_in(&mut tx, &state, user.id, user.org_id, user.role, &ip, method).await?;
+    sqlx::query!(
+        "UPDATE mfa_challenges SET used_at = now() WHERE token_hash = $1",
+        challenge_hash
+    )
+    .execute(&mut *tx)
+    .await?;
+    let method = if body.code.is_some() {
+        "password+totp"
+    } else {
+        "password+recovery_code"
+    };
+    let response = sign_in(
+        &mut tx,
+        &state,
+        user.id,
+        user.org_id,
+        user.role,
+        &ip,
+        method,
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(response))
 }

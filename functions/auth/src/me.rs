@@ -55,7 +55,10 @@ pub async fn load(conn: &mut PgConnection, user_id: Uuid) -> Result<Me, ApiError
             mfa_enabled: row.mfa_enabled,
             created_at: row.created_at,
         },
-        organization: OrganizationView { id: row.org_id, name: row.org_name },
+        organization: OrganizationView {
+            id: row.org_id,
+            name: row.org_name,
+        },
     })
 }
 

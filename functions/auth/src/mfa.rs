@@ -32,7 +32,11 @@ fn new_recovery_codes() -> Vec<String> {
             let chars: Vec<char> = (0..16)
                 .map(|_| RECOVERY_ALPHABET[rng.gen_range(0..RECOVERY_ALPHABET.len())] as char)
                 .collect();
-            chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-")
+            chars
+                .chunks(4)
+                .map(|c| c.iter().collect::<String>())
+                .collect::<Vec<_>>()
+                .join("-")
         })
         .collect()
 }
@@ -47,7 +51,10 @@ pub struct SetupResponse {
 }
 
 /// `POST /api/auth/mfa/setup`: a new secret, pending until `mfa/verify` confirms a code.
-pub async fn setup(State(state): State<AppState>, user: AuthUser) -> Result<Json<SetupResponse>, ApiError> {
+pub async fn setup(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<SetupResponse>, ApiError> {
     let secret = totp::new_secret();
     let sealed = state.settings.keys.seal(&secret, user.user_id.as_bytes());
     let updated = sqlx::query!(
@@ -58,7 +65,10 @@ pub async fn setup(State(state): State<AppState>, user: AuthUser) -> Result<Json
     .execute(&state.pool)
     .await?;
     if updated.rows_affected() == 0 {
-        return Err(ApiError::conflict("mfa_already_enabled", "MFA is already on; disable it first"));
+        return Err(ApiError::conflict(
+            "mfa_already_enabled",
+            "MFA is already on; disable it first",
+        ));
     }
     let otpauth_uri = totp::otpauth_uri(&secret, &user.email)?;
     Ok(Json(SetupResponse {
@@ -80,7 +90,11 @@ pub struct RecoveryCodes {
 }
 
 fn wrong_code() -> FieldError {
-    FieldError::new("code", "incorrect", "the code is incorrect or was already used")
+    FieldError::new(
+        "code",
+        "incorrect",
+        "the code is incorrect or was already used",
+    )
 }
 
 /// `POST /api/auth/mfa/verify`: a valid code turns MFA on and returns the recovery codes.
@@ -99,7 +113,10 @@ pub async fn verify(
     .fetch_one(&mut *tx)
     .await?;
     if row.mfa_enabled {
-        return Err(ApiError::conflict("mfa_already_enabled", "MFA is already on"));
+        return Err(ApiError::conflict(
+            "mfa_already_enabled",
+            "MFA is already on",
+        ));
     }
     let sealed = row
         .mfa_secret
@@ -110,8 +127,10 @@ pub async fn verify(
         .open(&sealed, user.user_id.as_bytes())
         .map_err(|e| ApiError::Internal(e.into()))?;
     let now = chrono::Utc::now().timestamp() as u64;
-    let step = totp::verify(&secret, &body.code, None, now)?
-        .ok_or_else(|| ApiError::Validation { errors: vec![wrong_code()] })?;
+    let step =
+        totp::verify(&secret, &body.code, None, now)?.ok_or_else(|| ApiError::Validation {
+            errors: vec![wrong_code()],
+        })?;
 
     let codes = new_recovery_codes();
     let hashes: Vec<Vec<u8>> = codes.iter().map(|c| recovery_code_hash(c)).collect();
@@ -122,9 +141,12 @@ pub async fn verify(
     )
     .execute(&mut *tx)
     .await?;
-    sqlx::query!("DELETE FROM mfa_recovery_codes WHERE user_id = $1", user.user_id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM mfa_recovery_codes WHERE user_id = $1",
+        user.user_id
+    )
+    .execute(&mut *tx)
+    .await?;
     sqlx::query!(
         "INSERT INTO mfa_recovery_codes (user_id, code_hash) SELECT $1, unnest($2::bytea[])",
         user.user_id,
@@ -147,7 +169,9 @@ pub async fn verify(
     )
     .await?;
     tx.commit().await?;
-    Ok(Json(RecoveryCodes { recovery_codes: codes }))
+    Ok(Json(RecoveryCodes {
+        recovery_codes: codes,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -176,7 +200,11 @@ pub async fn disable(
 
     let mut fields = Fields::default();
     if !password::verify(&body.password, row.password_hash.as_deref()).await? {
-        fields.add(FieldError::new("password", "incorrect", "the password is incorrect"));
+        fields.add(FieldError::new(
+            "password",
+            "incorrect",
+            "the password is incorrect",
+        ));
     }
     let secret = state
         .settings
@@ -200,9 +228,12 @@ pub async fn disable(
     )
     .execute(&mut *tx)
     .await?;
-    sqlx::query!("DELETE FROM mfa_recovery_codes WHERE user_id = $1", user.user_id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM mfa_recovery_codes WHERE user_id = $1",
+        user.user_id
+    )
+    .execute(&mut *tx)
+    .await?;
     audit::record(
         &mut tx,
         Entry {

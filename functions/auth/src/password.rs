@@ -35,7 +35,13 @@ pub async fn forgot(
     ClientIp(ip): ClientIp,
     AppJson(body): AppJson<ForgotRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    crate::limit(&state, "password_forgot", &ip, Some(&body.email.trim().to_lowercase())).await?;
+    crate::limit(
+        &state,
+        "password_forgot",
+        &ip,
+        Some(&body.email.trim().to_lowercase()),
+    )
+    .await?;
     let email = Email::parse(&body.email, "email")?;
     let accepted = (
         StatusCode::ACCEPTED,
@@ -89,7 +95,11 @@ pub async fn forgot(
          The link works once. If you did not ask for this, ignore this email; your password \
          stays as it is.\n"
     );
-    if let Err(error) = state.mailer.send(&user.email, "Reset your Stockroom password", text).await {
+    if let Err(error) = state
+        .mailer
+        .send(&user.email, "Reset your Stockroom password", text)
+        .await
+    {
         // Answer as usual: the response must not reveal that the account exists.
         tracing::error!(error = %error, "could not send the password reset email");
     }
@@ -110,7 +120,13 @@ pub async fn reset(
     AppJson(body): AppJson<ResetRequest>,
 ) -> Result<StatusCode, ApiError> {
     let hash = tokens::hash(&body.token);
-    crate::limit(&state, "password_reset", &ip, Some(&hex::encode(&hash[..8]))).await?;
+    crate::limit(
+        &state,
+        "password_reset",
+        &ip,
+        Some(&hex::encode(&hash[..8])),
+    )
+    .await?;
     let password = Password::new(body.new_password, "new_password")?;
     let password_hash = password.hash().await?;
 
@@ -125,7 +141,12 @@ pub async fn reset(
     )
     .fetch_optional(&mut *tx)
     .await?
-    .ok_or_else(|| ApiError::unauthorized("invalid_reset_token", "the reset link is invalid, used or expired"))?;
+    .ok_or_else(|| {
+        ApiError::unauthorized(
+            "invalid_reset_token",
+            "the reset link is invalid, used or expired",
+        )
+    })?;
 
     sqlx::query!(
         "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
@@ -174,14 +195,27 @@ pub async fn change(
     ClientIp(ip): ClientIp,
     AppJson(body): AppJson<ChangeRequest>,
 ) -> Result<Json<TokenPair>, ApiError> {
-    crate::limit(&state, "password_change", &ip, Some(&user.user_id.to_string())).await?;
+    crate::limit(
+        &state,
+        "password_change",
+        &ip,
+        Some(&user.user_id.to_string()),
+    )
+    .await?;
     let mut fields = Fields::default();
     let new_password = fields.check(Password::new(body.new_password, "new_password"));
-    let stored = sqlx::query_scalar!("SELECT password_hash FROM users WHERE id = $1", user.user_id)
-        .fetch_one(&state.pool)
-        .await?;
+    let stored = sqlx::query_scalar!(
+        "SELECT password_hash FROM users WHERE id = $1",
+        user.user_id
+    )
+    .fetch_one(&state.pool)
+    .await?;
     if !password::verify(&body.current_password, stored.as_deref()).await? {
-        fields.add(FieldError::new("current_password", "incorrect", "the current password is incorrect"));
+        fields.add(FieldError::new(
+            "current_password",
+            "incorrect",
+            "the current password is incorrect",
+        ));
     }
     let Some(new_password) = new_password.filter(|_| fields.is_empty()) else {
         return Err(fields.into_error());

@@ -36,14 +36,25 @@ pub async fn register(
     ClientIp(ip): ClientIp,
     AppJson(body): AppJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
-    crate::limit(&state, "register", &ip, Some(&body.email.trim().to_lowercase())).await?;
+    crate::limit(
+        &state,
+        "register",
+        &ip,
+        Some(&body.email.trim().to_lowercase()),
+    )
+    .await?;
 
     let mut fields = Fields::default();
-    let org_name = fields.check(domain::name(&body.organization_name, "organization_name", 200));
+    let org_name = fields.check(domain::name(
+        &body.organization_name,
+        "organization_name",
+        200,
+    ));
     let name = fields.check(domain::name(&body.name, "name", 200));
     let email = fields.check(Email::parse(&body.email, "email"));
     let password = fields.check(Password::new(body.password, "password"));
-    let (Some(org_name), Some(name), Some(email), Some(password)) = (org_name, name, email, password)
+    let (Some(org_name), Some(name), Some(email), Some(password)) =
+        (org_name, name, email, password)
     else {
         return Err(fields.into_error());
     };

@@ -6,11 +6,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use shared::AppState;
 use shared::audit::{self, Actor, Entry};
 use shared::auth::{ClientIp, Role, jwt, tokens};
 use shared::error::ApiError;
 use shared::http::AppJson;
-use shared::AppState;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -83,7 +83,10 @@ pub struct RefreshRequest {
 }
 
 fn invalid_refresh_token() -> ApiError {
-    ApiError::unauthorized("invalid_refresh_token", "the refresh token is invalid, expired or revoked")
+    ApiError::unauthorized(
+        "invalid_refresh_token",
+        "the refresh token is invalid, expired or revoked",
+    )
 }
 
 /// `POST /api/auth/refresh`: exchanges a refresh token for a new pair. The old token dies; if
@@ -140,14 +143,26 @@ pub async fn refresh(
             "this refresh token was already used; every session of this login has been signed out",
         ));
     }
-    if token.revoked_at.is_some() || token.rotated_at.is_some() || token.expired || !token.is_active {
+    if token.revoked_at.is_some() || token.rotated_at.is_some() || token.expired || !token.is_active
+    {
         return Err(invalid_refresh_token());
     }
 
-    sqlx::query!("UPDATE refresh_tokens SET rotated_at = now() WHERE id = $1", token.id)
-        .execute(&mut *tx)
-        .await?;
-    let pair = issue(&mut tx, &state, token.user_id, token.org_id, token.role, token.family_id).await?;
+    sqlx::query!(
+        "UPDATE refresh_tokens SET rotated_at = now() WHERE id = $1",
+        token.id
+    )
+    .execute(&mut *tx)
+    .await?;
+    let pair = issue(
+        &mut tx,
+        &state,
+        token.user_id,
+        token.org_id,
+        token.role,
+        token.family_id,
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(pair))
 }

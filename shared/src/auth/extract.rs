@@ -31,7 +31,10 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
         let token = bearer_token(parts).ok_or_else(|| {
-            ApiError::unauthorized("missing_token", "send an access token: Authorization: Bearer <token>")
+            ApiError::unauthorized(
+                "missing_token",
+                "send an access token: Authorization: Bearer <token>",
+            )
         })?;
         let claims = jwt::verify(&state.settings.keys, token)?;
         let user = sqlx::query!(
@@ -57,7 +60,10 @@ where
 pub fn bearer_token(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// The caller's IP address as API Gateway saw it (`requestContext.http.sourceIp`), for rate

@@ -30,7 +30,12 @@ pub struct Claims {
 }
 
 /// A signed access token and its lifetime in seconds.
-pub fn issue(keys: &Keys, user_id: Uuid, org_id: Uuid, role: Role) -> Result<(String, u64), ApiError> {
+pub fn issue(
+    keys: &Keys,
+    user_id: Uuid,
+    org_id: Uuid,
+    role: Role,
+) -> Result<(String, u64), ApiError> {
     let now = chrono::Utc::now().timestamp();
     let ttl = ACCESS_TOKEN_TTL.as_secs();
     let claims = Claims {
@@ -83,7 +88,9 @@ mod tests {
     use secrecy::SecretString;
 
     fn keys() -> Keys {
-        Keys::derive(&SecretString::from("test-secret-key-that-is-long-enough-1234".to_owned()))
+        Keys::derive(&SecretString::from(
+            "test-secret-key-that-is-long-enough-1234".to_owned(),
+        ))
     }
 
     #[test]
@@ -92,7 +99,10 @@ mod tests {
         let (token, ttl) = issue(&keys(), user, org, Role::Admin).unwrap();
         assert_eq!(ttl, 900);
         let claims = verify(&keys(), &token).unwrap();
-        assert_eq!((claims.sub, claims.org, claims.role), (user, org, Role::Admin));
+        assert_eq!(
+            (claims.sub, claims.org, claims.role),
+            (user, org, Role::Admin)
+        );
         assert_eq!(claims.exp - claims.iat, 900);
     }
 
@@ -131,8 +141,12 @@ mod tests {
     #[test]
     fn expired_tampered_and_wrong_type_tokens_are_rejected() {
         let sign = |c: serde_json::Value| {
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &c, &EncodingKey::from_secret(keys().jwt_secret()))
-                .unwrap()
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &c,
+                &EncodingKey::from_secret(keys().jwt_secret()),
+            )
+            .unwrap()
         };
         assert!(verify(&keys(), &sign(claims("access", -60))).is_err());
         assert!(verify(&keys(), &sign(claims("refresh", 60))).is_err());

@@ -29,7 +29,14 @@ impl Role {
 }
 
 /// The modules a `user` can be granted `read` or `write` on.
-pub const MODULES: [&str; 6] = ["products", "suppliers", "inventory", "purchasing", "tasks", "reports"];
+pub const MODULES: [&str; 6] = [
+    "products",
+    "suppliers",
+    "inventory",
+    "purchasing",
+    "tasks",
+    "reports",
+];
 
 /// What a user can reach: owners and admins everything, a `user` what was granted.
 pub fn effective_permissions(role: Role, granted: &serde_json::Value) -> serde_json::Value {
@@ -39,7 +46,10 @@ pub fn effective_permissions(role: Role, granted: &serde_json::Value) -> serde_j
             let level = if role.is_admin() {
                 Some("write")
             } else {
-                granted.get(*module).and_then(|v| v.as_str()).filter(|l| matches!(*l, "read" | "write"))
+                granted
+                    .get(*module)
+                    .and_then(|v| v.as_str())
+                    .filter(|l| matches!(*l, "read" | "write"))
             };
             level.map(|l| ((*module).to_owned(), serde_json::Value::from(l)))
         })

@@ -23,13 +23,18 @@ impl Password {
     /// Checks the rule; `field` names the input in the 422.
     pub fn new(candidate: String, field: &str) -> Result<Self, ApiError> {
         let problem = if candidate.len() > MAX_BYTES {
-            Some(("too_long", format!("must be at most {MAX_BYTES} bytes (bcrypt's limit)")))
+            Some((
+                "too_long",
+                format!("must be at most {MAX_BYTES} bytes (bcrypt's limit)"),
+            ))
         } else if candidate.chars().count() < 8 {
             Some(("too_short", "must be at least 8 characters".to_owned()))
         } else if !(candidate.chars().any(char::is_uppercase)
             && candidate.chars().any(char::is_lowercase)
             && candidate.chars().any(|c| c.is_ascii_digit())
-            && candidate.chars().any(|c| !c.is_alphanumeric() && !c.is_whitespace()))
+            && candidate
+                .chars()
+                .any(|c| !c.is_alphanumeric() && !c.is_whitespace()))
         {
             Some((
                 "too_weak",
@@ -71,7 +76,11 @@ pub async fn verify(candidate: &str, stored: Option<&str>) -> Result<bool, ApiEr
         // Over-long input cannot match a stored password (we never store one), but still costs
         // a full verification so timing says nothing.
         let input = candidate.expose_secret();
-        let input = if input.len() > MAX_BYTES { &input[..0] } else { input };
+        let input = if input.len() > MAX_BYTES {
+            &input[..0]
+        } else {
+            input
+        };
         bcrypt::verify(input, &hash).unwrap_or(false)
     })
     .await
@@ -93,10 +102,22 @@ mod tests {
     #[test]
     fn the_strength_rule_is_enforced() {
         assert!(Password::new("Sup3r-secret".into(), "password").is_ok());
-        assert_eq!(code_of(Password::new("Sh0rt!".into(), "password")), "too_short");
-        assert_eq!(code_of(Password::new("alllowercase1!".into(), "password")), "too_weak");
-        assert_eq!(code_of(Password::new("NoDigits!!".into(), "password")), "too_weak");
-        assert_eq!(code_of(Password::new("NoSymbol123".into(), "password")), "too_weak");
+        assert_eq!(
+            code_of(Password::new("Sh0rt!".into(), "password")),
+            "too_short"
+        );
+        assert_eq!(
+            code_of(Password::new("alllowercase1!".into(), "password")),
+            "too_weak"
+        );
+        assert_eq!(
+            code_of(Password::new("NoDigits!!".into(), "password")),
+            "too_weak"
+        );
+        assert_eq!(
+            code_of(Password::new("NoSymbol123".into(), "password")),
+            "too_weak"
+        );
     }
 
     #[test]
@@ -106,7 +127,13 @@ mod tests {
         assert_eq!(code_of(Password::new(long, "password")), "too_long");
         // Multi-byte characters count in bytes: 8 characters, 32 bytes, fine; 19 emoji are not.
         assert!(Password::new("Aa1!😀😀😀😀".into(), "password").is_ok());
-        assert_eq!(code_of(Password::new(format!("Aa1!{}", "😀".repeat(18)), "password")), "too_long");
+        assert_eq!(
+            code_of(Password::new(
+                format!("Aa1!{}", "😀".repeat(18)),
+                "password"
+            )),
+            "too_long"
+        );
     }
 
     #[tokio::test]

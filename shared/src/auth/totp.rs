@@ -19,8 +19,16 @@ pub fn new_secret() -> Vec<u8> {
 fn totp(secret: &[u8], account: &str) -> Result<TOTP, ApiError> {
     // The label may not contain ':'; emails do not, but be safe.
     let account = account.replace(':', "_");
-    TOTP::new(Algorithm::SHA1, 6, 0, STEP_SECS, secret.to_vec(), Some(ISSUER.to_owned()), account)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("TOTP setup: {e}")))
+    TOTP::new(
+        Algorithm::SHA1,
+        6,
+        0,
+        STEP_SECS,
+        secret.to_vec(),
+        Some(ISSUER.to_owned()),
+        account,
+    )
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("TOTP setup: {e}")))
 }
 
 /// The `otpauth://totp/...` URI authenticator apps import.
@@ -36,7 +44,10 @@ pub fn secret_base32(secret: &[u8]) -> String {
 /// The URI as a QR code, an SVG image in a `data:` URI.
 pub fn qr_code_data_uri(uri: &str) -> Result<String, ApiError> {
     let code = qrcode::QrCode::new(uri.as_bytes()).map_err(|e| ApiError::Internal(e.into()))?;
-    let svg = code.render::<qrcode::render::svg::Color>().min_dimensions(200, 200).build();
+    let svg = code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(200, 200)
+        .build();
     Ok(format!(
         "data:image/svg+xml;base64,{}",
         base64::engine::general_purpose::STANDARD.encode(svg)
@@ -102,9 +113,19 @@ mod tests {
     #[test]
     fn the_uri_names_issuer_account_and_secret() {
         let uri = otpauth_uri(SECRET, "ann@example.com").unwrap();
-        assert!(uri.starts_with("otpauth://totp/Stockroom:ann%40example.com?"), "{uri}");
-        assert!(uri.contains(&format!("secret={}", secret_base32(SECRET))), "{uri}");
+        assert!(
+            uri.starts_with("otpauth://totp/Stockroom:ann%40example.com?"),
+            "{uri}"
+        );
+        assert!(
+            uri.contains(&format!("secret={}", secret_base32(SECRET))),
+            "{uri}"
+        );
         assert!(uri.contains("issuer=Stockroom"));
-        assert!(qr_code_data_uri(&uri).unwrap().starts_with("data:image/svg+xml;base64,"));
+        assert!(
+            qr_code_data_uri(&uri)
+                .unwrap()
+                .starts_with("data:image/svg+xml;base64,")
+        );
     }
 }

@@ -1,0 +1,186 @@
+mod support;
+
+use http::StatusCode;
+use serde_json::json;
+use shared::testing::assert_problem;
+use sqlx::PgPool;
+use support::*;
+
+async fn refresh(
+    app: &shared::testing::TestApp,
+    refresh_token: &str,
+) -> shared::testing::TestResponse {
+    app.post(
+        "/api/auth/refresh",
+        json!({ "refresh_token": refresh_token }),
+    )
+    .await
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn refresh_rotates_the_token(pool: PgPool) {
+    let app = app(pool);
+    let session = signed_up(&app, "ann@example.com").await;
+    let first = token(&session, "refresh_token");
+    let rotated = refresh(&app, &first).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    let second = token(&rotated.body, "refresh_token");
+    assert_ne!(first, second);
+    let me = app
+        .get_with("/api/auth/me", &token(&rotated.body, "access_token"))
+        .await;
+    assert_eq!(me.status, StatusCode::OK);
+    // The new one works in turn.
+    assert_eq!(refresh(&app, &second).await.status, StatusCode::OK);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn refresh_token_reuse_revokes_the_family(pool: PgPool) {
+    let app = app(pool.clone());
+    let session = signed_up(&app, "ann@example.com").await;
+    let stolen = token(&session, "refresh_token");
+    let legit = token(&refresh(&app, &stolen).await.body, "refresh_token");
+
+    let replay = refresh(&app, &stolen).await;
+    assert_problem(&replay, StatusCode::UNAUTHORIZED, "refresh_token_reused");
+    // Every token of that login is now dead, including the legitimate latest one.
+    assert_problem(
+        &refresh(&app, &legit).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    );
+    let actions = audit_actions(&pool, session["user"]["id"].as_str().unwrap()).await;
+    assert!(
+        actions.contains(&"refresh_reuse_detected".to_owned()),
+        "{actions:?}"
+    );
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn reuse_detection_spares_other_logins(pool: PgPool) {
+    let app = app(pool);
+    let session = signed_up(&app, "ann@example.com").await;
+    let other_login = login(&app, "ann@example.com", PASSWORD).await.body;
+    let stolen = token(&session, "refresh_token");
+    refresh(&app, &stolen).await;
+    refresh(&app, &stolen).await;
+    assert_eq!(
+        refresh(&app, &token(&other_login, "refresh_token"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn concurrent_refreshes_with_one_token_yield_one_session(pool: PgPool) {
+    let app = app(pool);
+    let session = signed_up(&app, "ann@example.com").await;
+    let refresh_token = token(&session, "refresh_token");
+    let (a, b) = tokio::join!(refresh(&app, &refresh_token), refresh(&app, &refresh_token));
+    let statuses = [a.status, b.status];
+    assert!(
+        statuses.contains(&StatusCode::OK) && statuses.contains(&StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn logout_revokes_the_family(pool: PgPool) {
+    let app = app(pool);
+    let session = signed_up(&app, "ann@example.com").await;
+    let rotated = token(
+        &refresh(&app, &token(&session, "refresh_token")).await.body,
+        "refresh_token",
+    );
+    let response = app
+        .post("/api/auth/logout", json!({ "refresh_token": rotated }))
+        .await;
+    assert_eq!(response.status, StatusCode::NO_CONTENT);
+    assert_problem(
+        &refresh(&app, &rotated).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    );
+    // Logging out again is harmless.
+    let again = app
+        .post("/api/auth/logout", json!({ "refresh_token": rotated }))
+        .await;
+    assert_eq!(again.status, StatusCode::NO_CONTENT);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_deactivated_user_cannot_refresh_or_use_a_live_access_token(pool: PgPool) {
+    let app = app(pool.clone());
+    let session = signed_up(&app, "ann@example.com").await;
+    sqlx::query("UPDATE users SET is_active = false")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_problem(
+        &refresh(&app, &token(&session, "refresh_token")).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    );
+    let me = app
+        .get_with("/api/auth/me", &token(&session, "access_token"))
+        .await;
+    assert_problem(&me, StatusCode::UNAUTHORIZED, "invalid_token");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_expired_refresh_token_is_refused(pool: PgPool) {
+    let app = app(pool.clone());
+    let session = signed_up(&app, "ann@example.com").await;
+    sqlx::query("UPDATE refresh_tokens SET expires_at = now() - interval '1 second'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_problem(
+        &refresh(&app, &token(&session, "refresh_token")).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    );
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn me_needs_a_valid_access_token(pool: PgPool) {
+    let app = app(pool);
+    let session = signed_up(&app, "ann@example.com").await;
+    let missing = app
+        .request(http::Method::GET, "/api/auth/me", None, None)
+        .await;
+    assert_problem(&missing, StatusCode::UNAUTHORIZED, "missing_token");
+    // A refresh token is not an access token.
+    let wrong_type = app
+        .get_with("/api/auth/me", &token(&session, "refresh_token"))
+        .await;
+    assert_problem(&wrong_type, StatusCode::UNAUTHORIZED, "invalid_token");
+    // A different character in the middle of the signature (the last one carries spare bits).
+    let access = token(&session, "access_token");
+    let at = access.len() - 10;
+    let flipped = if &access[at..at + 1] == "A" { "B" } else { "A" };
+    let tampered = format!("{}{}{}", &access[..at], flipped, &access[at + 1..]);
+    assert_problem(
+        &app.get_with("/api/auth/me", &tampered).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    );
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn refresh_tokens_are_stored_hashed(pool: PgPool) {
+    let app = app(pool.clone());
+    let session = signed_up(&app, "ann@example.com").await;
+    let refresh_token = token(&session, "refresh_token");
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT token_hash FROM refresh_tokens")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 32);
+    assert!(
+        !stored
+            .windows(10)
+            .any(|w| refresh_token.as_bytes().windows(10).any(|t| t == w))
+    );
+}

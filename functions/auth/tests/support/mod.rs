@@ -1,0 +1,78 @@
+//! Shared set-up for the auth tests.
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use shared::testing::{TestApp, TestResponse};
+use sqlx::PgPool;
+
+pub const PASSWORD: &str = "Corr3ct-horse";
+
+pub fn app(pool: PgPool) -> TestApp {
+    app_with(pool, &[])
+}
+
+pub fn app_with(pool: PgPool, settings: &[(&str, &str)]) -> TestApp {
+    let state = shared::testing::state_with(pool.clone(), settings);
+    TestApp::new(auth::app(state), pool)
+}
+
+pub async fn register(app: &TestApp, email: &str) -> TestResponse {
+    app.post(
+        "/api/auth/register",
+        json!({"organization_name": "Acme Tools", "name": "Ann Owner", "email": email, "password": PASSWORD}),
+    )
+    .await
+}
+
+pub async fn login(app: &TestApp, email: &str, password: &str) -> TestResponse {
+    app.post(
+        "/api/auth/login",
+        json!({"email": email, "password": password}),
+    )
+    .await
+}
+
+/// Registers and returns the session body (tokens, user, organization).
+pub async fn signed_up(app: &TestApp, email: &str) -> Value {
+    let response = register(app, email).await;
+    assert_eq!(response.status, 201, "{}", response.body);
+    response.body
+}
+
+pub fn token(body: &Value, name: &str) -> String {
+    body[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name} in {body}"))
+        .to_owned()
+}
+
+/// A TOTP code from oathtool (Debian's package), as an authenticator app would show it,
+/// `offset` seconds from now.
+pub fn oathtool(secret_base32: &str, offset: i64) -> String {
+    let output = std::process::Command::new("oathtool")
+        .args([
+            "--totp",
+            "-b",
+            "-N",
+            &format!("now {offset:+} seconds"),
+            secret_base32,
+        ])
+        .output()
+        .expect("oathtool not found: `apt-get install oathtool` (CI does it)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// Audit actions recorded for a user, oldest first.
+pub async fn audit_actions(pool: &PgPool, user_id: &str) -> Vec<String> {
+    let user_id: uuid::Uuid = user_id.parse().unwrap();
+    sqlx::query_scalar::<_, String>("SELECT action FROM audit_log WHERE entity_id = $1 ORDER BY id")
+        .bind(user_id)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
