@@ -14,19 +14,32 @@ PORT="${PORT:-9000}"
 BASE="http://$HOST:$PORT"
 
 # One path per function, answered by that function once it runs (any status will do).
-PROBES=(/health)
+PROBES=(/health /api/auth/me)
+DEMO_EMAIL="demo@stockroom.test"
+DEMO_PASSWORD="Demo-passw0rd!"
 
 [ -f .env ] || cp .env.example .env
+if ! grep -q '^SECRET_KEY=.' .env; then
+    echo "SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')" >> .env
+fi
 use_postgres stockroom_dev
 ensure_tools
 
 cargo build --workspace --bins
 cargo run --quiet -p migrate
 
+# A local SMTP server that prints every message (password reset links...) to this terminal.
+SMTP_PORT=$(sed -n 's|^SMTP_URL=smtp://127.0.0.1:\([0-9]*\)$|\1|p' .env | tail -n 1)
+smtp_pid=
+if [ -n "$SMTP_PORT" ] && ! (exec 3<>"/dev/tcp/127.0.0.1/$SMTP_PORT") 2>/dev/null; then
+    aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Debugging &
+    smtp_pid=$!
+fi
+
 cargo lambda watch --invoke-address "$HOST" --invoke-port "$PORT" --disable-cors \
     --env-var "DATABASE_URL=$DATABASE_URL" &
 watch_pid=$!
-trap 'kill $watch_pid 2>/dev/null; wait $watch_pid 2>/dev/null' EXIT INT TERM
+trap 'kill $watch_pid $smtp_pid 2>/dev/null; wait $watch_pid 2>/dev/null' EXIT INT TERM
 
 # Every function answers with an x-request-id header; the emulator's own errors do not.
 for path in "${PROBES[@]}"; do
@@ -35,5 +48,13 @@ for path in "${PROBES[@]}"; do
         sleep 1
     done
 done
+# A demo organization to sign in with (registered once; later runs find it).
+status=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$BASE/api/auth/register" \
+    -H 'content-type: application/json' \
+    -d "{\"organization_name\":\"Demo Hardware\",\"name\":\"Demo Owner\",\"email\":\"$DEMO_EMAIL\",\"password\":\"$DEMO_PASSWORD\"}")
+case "$status" in
+    201 | 409) echo "Demo login: $DEMO_EMAIL / $DEMO_PASSWORD (POST $BASE/api/auth/login)" ;;
+    *) echo "Could not create the demo organization (HTTP $status)" >&2 ;;
+esac
 echo "API ready at $BASE"
 wait $watch_pid

@@ -66,7 +66,11 @@ pub async fn settings() -> Result<&'static Settings, ConfigError> {
     SETTINGS
         .get_or_try_init(|| async {
             // A missing `.env` is normal (Lambda, CI); variables already set win over it.
-            let _ = dotenvy::dotenv();
+            if let Err(error) = dotenvy::dotenv()
+                && !error.not_found()
+            {
+                tracing::warn!(%error, "could not read .env; using the environment only");
+            }
             Settings::load(std::env::vars().collect()).await
         })
         .await

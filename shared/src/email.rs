@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use lettre::message::{Mailbox, header::ContentType};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Body, Mailbox};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -63,7 +64,11 @@ impl Mailer {
             .to(to)
             .subject(subject)
             .header(ContentType::TEXT_PLAIN)
-            .body(body)
+            // Plain ASCII text stays readable as sent (links intact); anything else is encoded.
+            .body(
+                Body::new_with_encoding(body, ContentTransferEncoding::SevenBit)
+                    .unwrap_or_else(Body::new),
+            )
             .map_err(|e| ApiError::Internal(e.into()))?;
         transport
             .send(message)

@@ -77,3 +77,83 @@ async fn cors_preflight_is_answered_for_the_default_origin(pool: PgPool) {
         "http://localhost:3000"
     );
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_frontend_registers_logs_in_and_reads_me_through_one_base_url(pool: PgPool) {
+    let api = start(&pool);
+    let client = reqwest::Client::new();
+    let register = client
+        .post(format!("{}/api/auth/register", api.base))
+        .json(
+            &serde_json::json!({"organization_name": "Acme", "name": "Ann",
+            "email": "ann@example.com", "password": "Corr3ct-horse"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(register.status(), 201);
+
+    let login: Value = client
+        .post(format!("{}/api/auth/login", api.base))
+        .json(&serde_json::json!({"email": "ann@example.com", "password": "Corr3ct-horse"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = login["access_token"].as_str().expect("an access token");
+
+    let me: Value = client
+        .get(format!("{}/api/auth/me", api.base))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["user"]["email"], "ann@example.com");
+    assert_eq!(me["organization"]["name"], "Acme");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn malformed_json_is_a_400_problem_through_the_event_path(pool: PgPool) {
+    let api = start(&pool);
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/auth/login", api.base))
+        .header("content-type", "application/json")
+        .body(r#"{"email": "#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["code"],
+        "malformed_json"
+    );
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_body_over_the_limit_is_a_413_problem_through_the_event_path(pool: PgPool) {
+    let api = start(&pool);
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/auth/login", api.base))
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"email": "{}", "password": "x"}}"#,
+            "a".repeat(2 * 1024 * 1024)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["code"],
+        "payload_too_large"
+    );
+}
