@@ -27,6 +27,10 @@ fn app() -> Router {
         ),
         ("MAX_BODY_BYTES".to_owned(), "1024".to_owned()),
         (
+            "SECRET_KEY".to_owned(),
+            "test-secret-key-0123456789abcdef0123".to_owned(),
+        ),
+        (
             "CORS_ALLOWED_ORIGINS".to_owned(),
             "https://shop.example".to_owned(),
         ),
