@@ -1,5 +1,5 @@
 # The two commands a newcomer needs are `make dev` and `make test`; the rest are for maintainers.
-.PHONY: dev test lint fmt sqlx-prepare build deploy db-stop
+.PHONY: dev test lint fmt sqlx-prepare build deploy db-stop bench
 
 ENV ?= dev
 
@@ -8,6 +8,9 @@ dev: ## Serve the whole API at http://127.0.0.1:9000 (finds or starts PostgreSQL
 
 test: ## Run every test against real PostgreSQL and the real binaries
 	scripts/test.sh
+
+bench: ## Print performance figures measured on this machine (release build, real Postgres)
+	scripts/bench.sh
 
 lint: ## Formatting and clippy, as CI runs them
 	cargo fmt --all -- --check
