@@ -341,10 +341,11 @@ fn is_unavailable(error: &sqlx::Error) -> bool {
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_) => true,
         // 57014 query_canceled (statement_timeout), 57P01..03 admin shutdown / cannot connect
-        // now, 53300 too_many_connections.
+        // now, 53300 too_many_connections, 40001/40P01 serialization failure / deadlock: all
+        // transient, so "retry shortly" is the honest answer.
         sqlx::Error::Database(db) => matches!(
             db.code().as_deref(),
-            Some("57014" | "57P01" | "57P02" | "57P03" | "53300")
+            Some("57014" | "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01")
         ),
         _ => false,
     }

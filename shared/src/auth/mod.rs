@@ -1,6 +1,7 @@
 //! Authentication pieces every function shares: access tokens, passwords, TOTP, opaque
 //! tokens and the extractors that put the caller in a handler's signature.
 
+pub mod caller;
 pub mod extract;
 pub mod jwt;
 pub mod password;
@@ -9,6 +10,7 @@ pub mod totp;
 
 use serde::{Deserialize, Serialize};
 
+pub use caller::{Caller, CallerKind, Require, RequireAdmin, Tenant};
 pub use extract::{AuthUser, ClientIp};
 
 /// A user's role in their organization. Owners and admins manage users and bypass module

@@ -4,6 +4,7 @@
 //! including the ones the framework makes itself (unknown route, wrong method).
 
 mod json;
+mod query;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +22,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::Instrument;
 
 pub use json::AppJson;
+pub use query::{AppQuery, PathId};
 
 use crate::config::HttpSettings;
 use crate::error::{ApiError, PROBLEM_JSON, problem_for_status};

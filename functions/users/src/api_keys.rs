@@ -1,0 +1,272 @@
+//! `/api/api-keys`: keys for integrations (a till, a web shop). A key acts for its
+//! organization with its scopes only; its secret is shown once and stored as a hash.
+
+use axum::Json;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::audit::{self, Entry};
+use shared::auth::caller::API_KEY_PREFIX;
+use shared::auth::{ClientIp, MODULES, RequireAdmin, tokens};
+use shared::domain;
+use shared::error::{ApiError, FieldError, Fields};
+use shared::http::{AppJson, AppQuery, PathId};
+use shared::pagination::{Page, PageQuery};
+use uuid::Uuid;
+
+/// How many characters of a key lists show.
+const SHOWN_PREFIX_LEN: usize = 10;
+
+#[derive(Debug, Serialize)]
+pub struct ApiKeyView {
+    id: Uuid,
+    name: String,
+    /// The key's first characters, to recognise it.
+    prefix: String,
+    /// `module:level` strings.
+    scopes: Vec<String>,
+    expires_at: Option<DateTime<Utc>>,
+    last_used_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+struct KeyRow {
+    id: Uuid,
+    name: String,
+    prefix: String,
+    scopes: serde_json::Value,
+    expires_at: Option<DateTime<Utc>>,
+    last_used_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<KeyRow> for ApiKeyView {
+    fn from(r: KeyRow) -> Self {
+        let scopes = r
+            .scopes
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some(format!("{k}:{}", v.as_str()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            id: r.id,
+            name: r.name,
+            prefix: r.prefix,
+            scopes,
+            expires_at: r.expires_at,
+            last_used_at: r.last_used_at,
+            revoked_at: r.revoked_at,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    name: String,
+    /// `["products:read", "inventory:write"]`.
+    scopes: Vec<String>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CreatedKey {
+    #[serde(flatten)]
+    view: ApiKeyView,
+    /// The secret: shown this once. Send it as `X-API-Key` or `Authorization: Bearer`.
+    key: String,
+}
+
+/// `POST /api/api-keys`.
+pub async fn create(
+    mut admin: RequireAdmin,
+    ClientIp(ip): ClientIp,
+    AppJson(body): AppJson<CreateKey>,
+) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
+    let mut fields = Fields::default();
+    let name = fields.check(domain::name(&body.name, "name", 100));
+    let mut scopes = serde_json::Map::new();
+    for (i, scope) in body.scopes.iter().enumerate() {
+        match scope.split_once(':') {
+            Some((module, level @ ("read" | "write"))) if MODULES.contains(&module) => {
+                // Asking for both levels of a module grants the higher one.
+                if scopes.get(module).and_then(|v| v.as_str()) != Some("write") {
+                    scopes.insert(module.to_owned(), level.into());
+                }
+            }
+            _ => fields.add(FieldError::new(
+                format!("scopes[{i}]"),
+                "invalid",
+                format!(
+                    "must be module:read or module:write with a module among {}",
+                    MODULES.join(", ")
+                ),
+            )),
+        }
+    }
+    if body.scopes.is_empty() {
+        fields.add(FieldError::new(
+            "scopes",
+            "required",
+            "give the key at least one scope",
+        ));
+    }
+    if body.expires_at.is_some_and(|at| at <= Utc::now()) {
+        fields.add(FieldError::new(
+            "expires_at",
+            "in_the_past",
+            "must be in the future",
+        ));
+    }
+    let Some(name) = name.filter(|_| fields.is_empty()) else {
+        return Err(fields.into_error());
+    };
+
+    let (key, hash) = tokens::generate(API_KEY_PREFIX.trim_end_matches('_'));
+    debug_assert!(key.starts_with(API_KEY_PREFIX));
+    let prefix: String = key.chars().take(SHOWN_PREFIX_LEN).collect();
+    let caller = admin.caller.clone();
+    let mut tx = sqlx::Connection::begin(&mut *admin.db).await?;
+    let row = sqlx::query_as!(
+        KeyRow,
+        "INSERT INTO api_keys (org_id, name, prefix, key_hash, scopes, expires_at, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         RETURNING id, name, prefix, scopes, expires_at, last_used_at, revoked_at, created_at",
+        caller.org_id,
+        name,
+        prefix,
+        hash,
+        serde_json::Value::Object(scopes),
+        body.expires_at,
+        caller.user_id()
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let view = ApiKeyView::from(row);
+    audit::record(
+        &mut tx,
+        Entry {
+            org_id: Some(caller.org_id),
+            actor: caller.audit_actor(),
+            action: "api_key_created",
+            entity: "api_key",
+            entity_id: Some(view.id),
+            before: None,
+            after: Some(serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.into()))?),
+            ip: Some(&ip),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(CreatedKey { view, key })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// Only keys whose prefix starts with this.
+    prefix: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
+}
+
+/// `GET /api/api-keys`: newest first; never the secret.
+pub async fn list(
+    mut admin: RequireAdmin,
+    AppQuery(query): AppQuery<ListQuery>,
+) -> Result<Json<Page<ApiKeyView>>, ApiError> {
+    let page = query.page.parse::<(DateTime<Utc>, Uuid)>()?;
+    let (before_at, before_id) = page.after.unzip();
+    let prefix = query.prefix.map(|p| {
+        format!(
+            "{}%",
+            p.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        )
+    });
+    let rows = sqlx::query_as!(
+        KeyRow,
+        r#"SELECT id, name, prefix, scopes, expires_at, last_used_at, revoked_at, created_at
+           FROM api_keys
+           WHERE org_id = $1
+             AND ($2::text IS NULL OR prefix LIKE $2)
+             AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
+           ORDER BY created_at DESC, id DESC
+           LIMIT $5"#,
+        admin.caller.org_id,
+        prefix,
+        before_at,
+        before_id,
+        page.limit + 1
+    )
+    .fetch_all(&mut *admin.db)
+    .await?;
+    let total = if page.include_total {
+        Some(
+            sqlx::query_scalar!(
+                r#"SELECT count(*) AS "count!" FROM api_keys WHERE org_id = $1 AND ($2::text IS NULL OR prefix LIKE $2)"#,
+                admin.caller.org_id,
+                prefix
+            )
+            .fetch_one(&mut *admin.db)
+            .await?,
+        )
+    } else {
+        None
+    };
+    let page = Page::from_rows(rows, page.limit, total, |k| (k.created_at, k.id));
+    Ok(Json(Page {
+        items: page.items.into_iter().map(ApiKeyView::from).collect(),
+        next_cursor: page.next_cursor,
+        total: page.total,
+    }))
+}
+
+/// `DELETE /api/api-keys/{id}`: revokes the key; it is refused from the next request on.
+pub async fn revoke(
+    mut admin: RequireAdmin,
+    ClientIp(ip): ClientIp,
+    PathId(id): PathId,
+) -> Result<StatusCode, ApiError> {
+    let caller = admin.caller.clone();
+    let mut tx = sqlx::Connection::begin(&mut *admin.db).await?;
+    let key = sqlx::query!(
+        "SELECT revoked_at IS NOT NULL AS \"revoked!\" FROM api_keys WHERE id = $1 AND org_id = $2 FOR UPDATE",
+        id,
+        caller.org_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| ApiError::not_found("API key"))?;
+    if !key.revoked {
+        sqlx::query!(
+            "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND org_id = $2",
+            id,
+            caller.org_id
+        )
+        .execute(&mut *tx)
+        .await?;
+        audit::record(
+            &mut tx,
+            Entry {
+                org_id: Some(caller.org_id),
+                actor: caller.audit_actor(),
+                action: "api_key_revoked",
+                entity: "api_key",
+                entity_id: Some(id),
+                before: None,
+                after: None,
+                ip: Some(&ip),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,102 @@
+//! `GET /api/audit-log`: the organization's audit trail, newest first, filterable.
+
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::auth::RequireAdmin;
+use shared::error::ApiError;
+use shared::http::AppQuery;
+use shared::pagination::{Page, PageQuery};
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    entity: Option<String>,
+    entity_id: Option<Uuid>,
+    action: Option<String>,
+    actor_user_id: Option<Uuid>,
+    actor_api_key_id: Option<Uuid>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    #[serde(flatten)]
+    page: PageQuery,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditEntry {
+    id: i64,
+    action: String,
+    entity: String,
+    entity_id: Option<Uuid>,
+    actor_user_id: Option<Uuid>,
+    actor_api_key_id: Option<Uuid>,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+    request_id: Option<String>,
+    ip: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+pub async fn list(
+    mut admin: RequireAdmin,
+    AppQuery(query): AppQuery<AuditQuery>,
+) -> Result<Json<Page<AuditEntry>>, ApiError> {
+    let page = query.page.parse::<i64>()?;
+    let rows = sqlx::query_as!(
+        AuditEntry,
+        r#"SELECT id, action, entity, entity_id, actor_user_id, actor_api_key_id, before, after,
+                  request_id, ip, created_at
+           FROM audit_log
+           WHERE org_id = $1
+             AND ($2::text IS NULL OR entity = $2)
+             AND ($3::uuid IS NULL OR entity_id = $3)
+             AND ($4::text IS NULL OR action = $4)
+             AND ($5::uuid IS NULL OR actor_user_id = $5)
+             AND ($6::uuid IS NULL OR actor_api_key_id = $6)
+             AND ($7::timestamptz IS NULL OR created_at >= $7)
+             AND ($8::timestamptz IS NULL OR created_at < $8)
+             AND ($9::bigint IS NULL OR id < $9)
+           ORDER BY id DESC
+           LIMIT $10"#,
+        admin.caller.org_id,
+        query.entity,
+        query.entity_id,
+        query.action,
+        query.actor_user_id,
+        query.actor_api_key_id,
+        query.from,
+        query.to,
+        page.after,
+        page.limit + 1
+    )
+    .fetch_all(&mut *admin.db)
+    .await?;
+    let total = if page.include_total {
+        Some(
+            sqlx::query_scalar!(
+                r#"SELECT count(*) AS "count!" FROM audit_log
+                   WHERE org_id = $1
+                     AND ($2::text IS NULL OR entity = $2)
+                     AND ($3::uuid IS NULL OR entity_id = $3)
+                     AND ($4::text IS NULL OR action = $4)
+                     AND ($5::uuid IS NULL OR actor_user_id = $5)
+                     AND ($6::uuid IS NULL OR actor_api_key_id = $6)
+                     AND ($7::timestamptz IS NULL OR created_at >= $7)
+                     AND ($8::timestamptz IS NULL OR created_at < $8)"#,
+                admin.caller.org_id,
+                query.entity,
+                query.entity_id,
+                query.action,
+                query.actor_user_id,
+                query.actor_api_key_id,
+                query.from,
+                query.to,
+            )
+            .fetch_one(&mut *admin.db)
+            .await?,
+        )
+    } else {
+        None
+    };
+    Ok(Json(Page::from_rows(rows, page.limit, total, |e| e.id)))
+}

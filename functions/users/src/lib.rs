@@ -1,0 +1,28 @@
+//! The `users` function: organization administration.
+//!
+//! `/api/users` (owners and admins manage people, roles and module permissions),
+//! `/api/api-keys` (keys for integrations, scoped to modules) and `/api/audit-log`. Every
+//! handler takes a `RequireAdmin`, so it runs on a connection confined to the caller's
+//! organization by row-level security, on top of the `org_id` filter in every query.
+
+mod api_keys;
+mod audit_log;
+mod people;
+
+use axum::Router;
+use axum::routing::{delete, get, post};
+use shared::AppState;
+
+pub fn app(state: AppState) -> Router {
+    let http = state.settings.http.clone();
+    let router = Router::new()
+        .route("/api/users", get(people::list).post(people::create))
+        .route("/api/users/{id}", get(people::get).patch(people::update))
+        .route("/api/users/{id}/deactivate", post(people::deactivate))
+        .route("/api/users/{id}/reactivate", post(people::reactivate))
+        .route("/api/api-keys", get(api_keys::list).post(api_keys::create))
+        .route("/api/api-keys/{id}", delete(api_keys::revoke))
+        .route("/api/audit-log", get(audit_log::list))
+        .with_state(state);
+    shared::http::layers(router, &http)
+}

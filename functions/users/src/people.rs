@@ -1,0 +1,523 @@
+//! `/api/users`: list, create (with a password or an emailed invitation), read, update,
+//! deactivate and reactivate. Nobody deactivates or demotes themselves, only owners touch
+//! owners, and an organization always keeps an active owner.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::AppState;
+use shared::audit::{self, Entry};
+use shared::auth::password::Password;
+use shared::auth::{ClientIp, MODULES, RequireAdmin, Role, effective_permissions, tokens};
+use shared::domain::{self, Email};
+use shared::error::{ApiError, FieldError, Fields, ResultExt};
+use shared::http::{AppJson, AppQuery, PathId};
+use shared::pagination::{Page, PageQuery, contains_pattern};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// How long an invitation link works.
+const INVITATION_TTL_SECS: u64 = 7 * 24 * 3600;
+
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    id: Uuid,
+    email: String,
+    name: String,
+    role: Role,
+    /// What was granted to a `user` (`{"module": "read" | "write"}`).
+    permissions: serde_json::Value,
+    /// What the user can actually reach (owners and admins: everything).
+    effective_permissions: serde_json::Value,
+    is_active: bool,
+    mfa_enabled: bool,
+    /// Invited and not yet signed up.
+    invitation_pending: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+struct UserRow {
+    id: Uuid,
+    email: String,
+    name: String,
+    role: Role,
+    permissions: serde_json::Value,
+    is_active: bool,
+    mfa_enabled: bool,
+    invitation_pending: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<UserRow> for UserView {
+    fn from(r: UserRow) -> Self {
+        Self {
+            effective_permissions: effective_permissions(r.role, &r.permissions),
+            id: r.id,
+            email: r.email,
+            name: r.name,
+            role: r.role,
+            permissions: r.permissions,
+            is_active: r.is_active,
+            mfa_enabled: r.mfa_enabled,
+            invitation_pending: r.invitation_pending,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+async fn load(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    id: Uuid,
+    lock: bool,
+) -> Result<UserRow, ApiError> {
+    let row = if lock {
+        sqlx::query_as!(
+            UserRow,
+            r#"SELECT id, email, name, role AS "role: Role", permissions, is_active, mfa_enabled,
+                      password_hash IS NULL AS "invitation_pending!", created_at, updated_at
+               FROM users WHERE id = $1 AND org_id = $2 FOR UPDATE"#,
+            id,
+            org_id
+        )
+        .fetch_optional(conn)
+        .await?
+    } else {
+        sqlx::query_as!(
+            UserRow,
+            r#"SELECT id, email, name, role AS "role: Role", permissions, is_active, mfa_enabled,
+                      password_hash IS NULL AS "invitation_pending!", created_at, updated_at
+               FROM users WHERE id = $1 AND org_id = $2"#,
+            id,
+            org_id
+        )
+        .fetch_optional(conn)
+        .await?
+    };
+    row.ok_or_else(|| ApiError::not_found("user"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    active: Option<bool>,
+    role: Option<Role>,
+    /// Text search on name and email.
+    q: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
+}
+
+/// `GET /api/users`: the organization's people, oldest first.
+pub async fn list(
+    mut admin: RequireAdmin,
+    AppQuery(query): AppQuery<ListQuery>,
+) -> Result<Json<Page<UserView>>, ApiError> {
+    let page = query.page.parse::<(DateTime<Utc>, Uuid)>()?;
+    let org_id = admin.caller.org_id;
+    let pattern = query
+        .q
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(contains_pattern);
+    let (after_at, after_id) = page.after.unzip();
+    let rows = sqlx::query_as!(
+        UserRow,
+        r#"SELECT id, email, name, role AS "role: Role", permissions, is_active, mfa_enabled,
+                  password_hash IS NULL AS "invitation_pending!", created_at, updated_at
+           FROM users
+           WHERE org_id = $1
+             AND ($2::bool IS NULL OR is_active = $2)
+             AND ($3::user_role IS NULL OR role = $3)
+             AND ($4::text IS NULL OR name ILIKE $4 OR email ILIKE $4)
+             AND ($5::timestamptz IS NULL OR (created_at, id) > ($5, $6))
+           ORDER BY created_at, id
+           LIMIT $7"#,
+        org_id,
+        query.active,
+        query.role as Option<Role>,
+        pattern,
+        after_at,
+        after_id,
+        page.limit + 1
+    )
+    .fetch_all(&mut *admin.db)
+    .await?;
+    let total = if page.include_total {
+        Some(
+            sqlx::query_scalar!(
+                r#"SELECT count(*) AS "count!" FROM users
+                   WHERE org_id = $1
+                     AND ($2::bool IS NULL OR is_active = $2)
+                     AND ($3::user_role IS NULL OR role = $3)
+                     AND ($4::text IS NULL OR name ILIKE $4 OR email ILIKE $4)"#,
+                org_id,
+                query.active,
+                query.role as Option<Role>,
+                pattern,
+            )
+            .fetch_one(&mut *admin.db)
+            .await?,
+        )
+    } else {
+        None
+    };
+    let page = Page::from_rows(rows, page.limit, total, |u| (u.created_at, u.id));
+    Ok(Json(Page {
+        items: page.items.into_iter().map(UserView::from).collect(),
+        next_cursor: page.next_cursor,
+        total: page.total,
+    }))
+}
+
+/// `GET /api/users/{id}`.
+pub async fn get(mut admin: RequireAdmin, PathId(id): PathId) -> Result<Json<UserView>, ApiError> {
+    let org_id = admin.caller.org_id;
+    Ok(Json(load(&mut admin.db, org_id, id, false).await?.into()))
+}
+
+/// Module permissions as sent: `{"products": "read", "inventory": "write"}`.
+fn parse_permissions(raw: BTreeMap<String, String>, fields: &mut Fields) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    for (module, level) in raw {
+        if !MODULES.contains(&module.as_str()) {
+            fields.add(FieldError::new(
+                format!("permissions.{module}"),
+                "unknown_module",
+                format!("modules are {}", MODULES.join(", ")),
+            ));
+        } else if !matches!(level.as_str(), "read" | "write") {
+            fields.add(FieldError::new(
+                format!("permissions.{module}"),
+                "invalid",
+                "must be read or write",
+            ));
+        } else {
+            map.insert(module, level.into());
+        }
+    }
+    serde_json::Value::Object(map)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    email: String,
+    name: String,
+    #[serde(default = "default_role")]
+    role: Role,
+    #[serde(default)]
+    permissions: BTreeMap<String, String>,
+    /// An initial password; without one, an invitation link is emailed.
+    password: Option<String>,
+}
+
+fn default_role() -> Role {
+    Role::User
+}
+
+#[derive(Debug, Serialize)]
+pub struct Created {
+    #[serde(flatten)]
+    user: UserView,
+    /// Whether an invitation email went out (no initial password given).
+    invitation_sent: bool,
+}
+
+/// `POST /api/users`: a new person in the organization.
+pub async fn create(
+    State(state): State<AppState>,
+    mut admin: RequireAdmin,
+    ClientIp(ip): ClientIp,
+    AppJson(body): AppJson<CreateUser>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    if body.role == Role::Owner
+        && !matches!(
+            admin.caller.kind,
+            shared::auth::CallerKind::User {
+                role: Role::Owner,
+                ..
+            }
+        )
+    {
+        return Err(ApiError::forbidden(
+            "owner_required",
+            "only an owner can add an owner",
+        ));
+    }
+    let mut fields = Fields::default();
+    let email = fields.check(Email::parse(&body.email, "email"));
+    let name = fields.check(domain::name(&body.name, "name", 200));
+    let permissions = parse_permissions(body.permissions, &mut fields);
+    let password = body
+        .password
+        .map(|p| fields.check(Password::new(p, "password")));
+    let (Some(email), Some(name)) = (email, name) else {
+        return Err(fields.into_error());
+    };
+    if !fields.is_empty() {
+        return Err(fields.into_error());
+    }
+    let password_hash = match password.flatten() {
+        Some(password) => Some(password.hash().await?),
+        None => None,
+    };
+
+    let org_id = admin.caller.org_id;
+    let actor = admin.caller.audit_actor();
+    let mut tx = sqlx::Connection::begin(&mut *admin.db).await?;
+    let id = sqlx::query_scalar!(
+        "INSERT INTO users (org_id, email, name, password_hash, role, permissions)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        org_id,
+        email.as_str(),
+        name,
+        password_hash,
+        body.role as Role,
+        permissions
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .on_constraint("users_email_key", |_| {
+        ApiError::conflict("email_taken", "an account with this email already exists")
+    })?;
+    let invitation = if password_hash.is_none() {
+        let (token, hash) = tokens::generate("inv");
+        sqlx::query!(
+            "INSERT INTO user_invitations (user_id, token_hash, expires_at)
+             VALUES ($1, $2, now() + make_interval(secs => $3))",
+            id,
+            hash,
+            INVITATION_TTL_SECS as f64
+        )
+        .execute(&mut *tx)
+        .await?;
+        Some(token)
+    } else {
+        None
+    };
+    let user: UserView = load(&mut tx, org_id, id, false).await?.into();
+    audit::record(
+        &mut tx,
+        Entry {
+            org_id: Some(org_id),
+            actor,
+            action: "user_created",
+            entity: "user",
+            entity_id: Some(id),
+            before: None,
+            after: Some(serde_json::to_value(&user).map_err(|e| ApiError::Internal(e.into()))?),
+            ip: Some(&ip),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+
+    let mut invitation_sent = false;
+    if let Some(token) = invitation {
+        let org_name = sqlx::query_scalar!("SELECT name FROM organizations WHERE id = $1", org_id)
+            .fetch_one(&mut *admin.db)
+            .await?;
+        let link = format!("{}/accept-invitation?token={token}", state.settings.app_url);
+        let text = format!(
+            "You have been invited to {org_name} on Stockroom.\n\n\
+             To choose your password and sign in, open this link within 7 days:\n\n{link}\n\n\
+             The link works once.\n"
+        );
+        match state
+            .mailer
+            .send(
+                email.as_str(),
+                &format!("You're invited to {org_name} on Stockroom"),
+                text,
+            )
+            .await
+        {
+            Ok(()) => invitation_sent = true,
+            Err(error) => tracing::error!(error = %error, "could not send the invitation email"),
+        }
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(Created {
+            user,
+            invitation_sent,
+        }),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    name: Option<String>,
+    role: Option<Role>,
+    permissions: Option<BTreeMap<String, String>>,
+    is_active: Option<bool>,
+}
+
+/// `PATCH /api/users/{id}`: name, role, module permissions, active.
+pub async fn update(
+    admin: RequireAdmin,
+    ClientIp(ip): ClientIp,
+    PathId(id): PathId,
+    AppJson(body): AppJson<UpdateUser>,
+) -> Result<Json<UserView>, ApiError> {
+    change(admin, &ip, id, body).await.map(Json)
+}
+
+/// `POST /api/users/{id}/deactivate`: the user can no longer sign in; their sessions end.
+pub async fn deactivate(
+    admin: RequireAdmin,
+    ClientIp(ip): ClientIp,
+    PathId(id): PathId,
+) -> Result<Json<UserView>, ApiError> {
+    change(
+        admin,
+        &ip,
+        id,
+        UpdateUser {
+            is_active: Some(false),
+            ..Default::default()
+        },
+    )
+    .await
+    .map(Json)
+}
+
+/// `POST /api/users/{id}/reactivate`.
+pub async fn reactivate(
+    admin: RequireAdmin,
+    ClientIp(ip): ClientIp,
+    PathId(id): PathId,
+) -> Result<Json<UserView>, ApiError> {
+    change(
+        admin,
+        &ip,
+        id,
+        UpdateUser {
+            is_active: Some(true),
+            ..Default::default()
+        },
+    )
+    .await
+    .map(Json)
+}
+
+async fn change(
+    mut admin: RequireAdmin,
+    ip: &str,
+    id: Uuid,
+    body: UpdateUser,
+) -> Result<UserView, ApiError> {
+    let mut fields = Fields::default();
+    let name = body
+        .name
+        .as_deref()
+        .map(|n| fields.check(domain::name(n, "name", 200)));
+    let permissions = body.permissions.map(|p| parse_permissions(p, &mut fields));
+    if !fields.is_empty() {
+        return Err(fields.into_error());
+    }
+    let name = name.flatten();
+
+    let caller = admin.caller.clone();
+    let shared::auth::CallerKind::User {
+        user_id: caller_id,
+        role: caller_role,
+    } = caller.kind
+    else {
+        return Err(ApiError::forbidden(
+            "admin_required",
+            "only owners and admins can do this",
+        ));
+    };
+    let org_id = caller.org_id;
+    let mut tx = sqlx::Connection::begin(&mut *admin.db).await?;
+    // Lock the organization's active owners first, always in the same order, so concurrent
+    // changes cannot remove the last owner and cannot deadlock.
+    let owners = sqlx::query_scalar!(
+        "SELECT id FROM users WHERE org_id = $1 AND role = 'owner' AND is_active ORDER BY id FOR UPDATE",
+        org_id
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let before = load(&mut tx, org_id, id, true).await?;
+    let new_role = body.role.unwrap_or(before.role);
+    let new_active = body.is_active.unwrap_or(before.is_active);
+
+    if id == caller_id && new_role != before.role {
+        return Err(ApiError::forbidden(
+            "cannot_change_own_role",
+            "nobody can change their own role",
+        ));
+    }
+    if id == caller_id && !new_active {
+        return Err(ApiError::forbidden(
+            "cannot_deactivate_self",
+            "nobody can deactivate themselves",
+        ));
+    }
+    if (before.role == Role::Owner || new_role == Role::Owner) && caller_role != Role::Owner {
+        return Err(ApiError::forbidden(
+            "owner_required",
+            "only an owner can change an owner or make one",
+        ));
+    }
+    let loses_owner =
+        before.role == Role::Owner && before.is_active && (new_role != Role::Owner || !new_active);
+    if loses_owner && owners.len() <= 1 {
+        return Err(ApiError::conflict(
+            "last_owner",
+            "an organization must keep at least one active owner",
+        ));
+    }
+
+    sqlx::query!(
+        "UPDATE users SET name = coalesce($3, name), role = $4, permissions = coalesce($5, permissions),
+                is_active = $6, updated_at = now()
+         WHERE id = $1 AND org_id = $2",
+        id,
+        org_id,
+        name,
+        new_role as Role,
+        permissions,
+        new_active
+    )
+    .execute(&mut *tx)
+    .await?;
+    if before.is_active && !new_active {
+        sqlx::query!("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL", id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let after: UserView = load(&mut tx, org_id, id, false).await?.into();
+    let before: UserView = before.into();
+    let action = match (before.is_active, after.is_active) {
+        (true, false) => "user_deactivated",
+        (false, true) => "user_reactivated",
+        _ => "user_updated",
+    };
+    audit::record(
+        &mut tx,
+        Entry {
+            org_id: Some(org_id),
+            actor: caller.audit_actor(),
+            action,
+            entity: "user",
+            entity_id: Some(id),
+            before: Some(serde_json::to_value(&before).map_err(|e| ApiError::Internal(e.into()))?),
+            after: Some(serde_json::to_value(&after).map_err(|e| ApiError::Internal(e.into()))?),
+            ip: Some(ip),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}

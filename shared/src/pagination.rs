@@ -1,0 +1,157 @@
+//! Cursor pagination for every list: `limit` (default 50, at most 100), an opaque `cursor`
+//! for the next page, and the total when asked (`include_total=true`).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 100;
+
+/// The pagination part of a list's query string.
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+    #[serde(default)]
+    pub include_total: bool,
+}
+
+/// A validated page request with its decoded cursor.
+#[derive(Debug)]
+pub struct PageRequest<C> {
+    pub limit: i64,
+    pub after: Option<C>,
+    pub include_total: bool,
+}
+
+impl PageQuery {
+    pub fn parse<C: DeserializeOwned>(&self) -> Result<PageRequest<C>, ApiError> {
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::invalid_field(
+                "limit",
+                "out_of_range",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            ));
+        }
+        let after = self
+            .cursor
+            .as_deref()
+            .map(|c| {
+                URL_SAFE_NO_PAD
+                    .decode(c)
+                    .ok()
+                    .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+                    .ok_or_else(|| {
+                        ApiError::invalid_field(
+                            "cursor",
+                            "invalid",
+                            "not a cursor this API returned",
+                        )
+                    })
+            })
+            .transpose()?;
+        Ok(PageRequest {
+            limit,
+            after,
+            include_total: self.include_total,
+        })
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+    /// All matching items (only when `include_total=true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` rows (fetch one extra to know whether more exist);
+    /// `cursor_of` gives the position of an item.
+    pub fn from_rows<C: Serialize>(
+        mut rows: Vec<T>,
+        limit: i64,
+        total: Option<i64>,
+        cursor_of: impl Fn(&T) -> C,
+    ) -> Self {
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let next_cursor = more.then(|| rows.last()).flatten().map(|last| {
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&cursor_of(last)).unwrap_or_default())
+        });
+        Self {
+            items: rows,
+            next_cursor,
+            total,
+        }
+    }
+}
+
+/// A `LIKE` pattern matching `text` anywhere, with its wildcards escaped.
+pub fn contains_pattern(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_defaults_and_is_bounded() {
+        assert_eq!(PageQuery::default().parse::<i64>().unwrap().limit, 50);
+        let too_big = PageQuery {
+            limit: Some(101),
+            ..Default::default()
+        };
+        assert!(too_big.parse::<i64>().is_err());
+        let zero = PageQuery {
+            limit: Some(0),
+            ..Default::default()
+        };
+        assert!(zero.parse::<i64>().is_err());
+    }
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let page = Page::from_rows(vec![1i64, 2, 3], 2, None, |n| *n);
+        assert_eq!(page.items, [1, 2]);
+        let cursor = page.next_cursor.unwrap();
+        let query = PageQuery {
+            cursor: Some(cursor),
+            ..Default::default()
+        };
+        assert_eq!(query.parse::<i64>().unwrap().after, Some(2));
+        let bad = PageQuery {
+            cursor: Some("!!".into()),
+            ..Default::default()
+        };
+        assert!(bad.parse::<i64>().is_err());
+    }
+
+    #[test]
+    fn the_last_page_has_no_cursor() {
+        assert!(
+            Page::from_rows(vec![1i64, 2], 2, None, |n| *n)
+                .next_cursor
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(contains_pattern("50%_off"), "%50\\%\\_off%");
+    }
+}
