@@ -9,8 +9,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
+use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Executor, PgPool};
 
 use crate::config::{ConfigError, Settings};
 
@@ -33,15 +33,6 @@ pub fn pool(settings: &Settings) -> Result<PgPool, ConfigError> {
         .acquire_timeout(settings.db.acquire_timeout)
         // Frozen Lambda environments keep sockets the server may have closed; drop them early.
         .idle_timeout(Some(Duration::from_secs(60)))
-        // A tenant request switched its connection to stockroom_app for one organization
-        // (auth::caller); put it back before anyone else gets it. This runs after the response,
-        // off the request path; a connection that cannot be reset is closed.
-        .after_release(|conn, _| {
-            Box::pin(async move {
-                conn.execute("RESET ROLE; RESET app.org_id").await?;
-                Ok(true)
-            })
-        })
         .connect_lazy_with(options))
 }
 

@@ -157,3 +157,57 @@ async fn a_body_over_the_limit_is_a_413_problem_through_the_event_path(pool: PgP
         "payload_too_large"
     );
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_owner_manages_people_and_keys_through_one_base_url(pool: PgPool) {
+    let api = start(&pool);
+    let client = reqwest::Client::new();
+    let session: Value = client
+        .post(format!("{}/api/auth/register", api.base))
+        .json(
+            &serde_json::json!({"organization_name": "Acme", "name": "Ann",
+            "email": "ann@example.com", "password": "Corr3ct-horse"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = session["access_token"].as_str().unwrap();
+    let created = client
+        .post(format!("{}/api/users", api.base))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"email": "bob@example.com", "name": "Bob", "password": "Corr3ct-horse"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let key: Value = client
+        .post(format!("{}/api/api-keys", api.base))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"name": "Till", "scopes": ["products:read"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(key["key"].as_str().unwrap().starts_with("sk_"));
+    let log: Value = client
+        .get(format!("{}/api/audit-log?limit=10", api.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["api_key_created", "user_created", "register"]);
+}

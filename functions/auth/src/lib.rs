@@ -5,6 +5,7 @@
 //! Every attempt on these routes is rate limited per client IP and per account before any
 //! bcrypt work; every auth event is audited.
 
+mod invitation;
 mod login;
 mod me;
 mod mfa;
@@ -32,6 +33,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/auth/password/forgot", post(password::forgot))
         .route("/api/auth/password/reset", post(password::reset))
         .route("/api/auth/password/change", post(password::change))
+        .route("/api/auth/invitation/accept", post(invitation::accept))
         .with_state(state);
     shared::http::layers(router, &http)
 }

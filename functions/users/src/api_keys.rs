@@ -171,16 +171,15 @@ pub async fn create(
 pub struct ListQuery {
     /// Only keys whose prefix starts with this.
     prefix: Option<String>,
-    #[serde(flatten)]
-    page: PageQuery,
 }
 
 /// `GET /api/api-keys`: newest first; never the secret.
 pub async fn list(
     mut admin: RequireAdmin,
     AppQuery(query): AppQuery<ListQuery>,
+    AppQuery(page): AppQuery<PageQuery>,
 ) -> Result<Json<Page<ApiKeyView>>, ApiError> {
-    let page = query.page.parse::<(DateTime<Utc>, Uuid)>()?;
+    let page = page.parse::<(DateTime<Utc>, Uuid)>()?;
     let (before_at, before_id) = page.after.unzip();
     let prefix = query.prefix.map(|p| {
         format!(

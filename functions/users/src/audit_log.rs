@@ -18,8 +18,6 @@ pub struct AuditQuery {
     actor_api_key_id: Option<Uuid>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
-    #[serde(flatten)]
-    page: PageQuery,
 }
 
 #[derive(Debug, Serialize)]
@@ -40,8 +38,9 @@ pub struct AuditEntry {
 pub async fn list(
     mut admin: RequireAdmin,
     AppQuery(query): AppQuery<AuditQuery>,
+    AppQuery(page): AppQuery<PageQuery>,
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
-    let page = query.page.parse::<i64>()?;
+    let page = page.parse::<i64>()?;
     let rows = sqlx::query_as!(
         AuditEntry,
         r#"SELECT id, action, entity, entity_id, actor_user_id, actor_api_key_id, before, after,

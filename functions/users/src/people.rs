@@ -110,16 +110,15 @@ pub struct ListQuery {
     role: Option<Role>,
     /// Text search on name and email.
     q: Option<String>,
-    #[serde(flatten)]
-    page: PageQuery,
 }
 
 /// `GET /api/users`: the organization's people, oldest first.
 pub async fn list(
     mut admin: RequireAdmin,
     AppQuery(query): AppQuery<ListQuery>,
+    AppQuery(page): AppQuery<PageQuery>,
 ) -> Result<Json<Page<UserView>>, ApiError> {
-    let page = query.page.parse::<(DateTime<Utc>, Uuid)>()?;
+    let page = page.parse::<(DateTime<Utc>, Uuid)>()?;
     let org_id = admin.caller.org_id;
     let pattern = query
         .q

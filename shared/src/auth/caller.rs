@@ -4,7 +4,7 @@
 //! The statement that checks the credentials also switches its connection to the role
 //! `stockroom_app` with `app.org_id` set, so row-level security confines every later statement
 //! of the request to the caller's organization even if a query forgets its `org_id` filter.
-//! The pool resets the connection when it is released (`shared::db`).
+//! Dropping the `Tenant` resets the connection before it goes back to the pool.
 
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
@@ -70,7 +70,48 @@ impl Caller {
 /// A tenant request: the caller and a connection confined to their organization.
 pub struct Tenant {
     pub caller: Caller,
-    pub db: PoolConnection<Postgres>,
+    pub db: TenantDb,
+}
+
+/// The tenant's connection. Use it as `&mut *tenant.db`. On drop it is reset (`RESET ROLE`,
+/// `RESET app.org_id`) in a background task before it returns to the pool, off the request's
+/// path; a connection that cannot be reset is closed instead.
+pub struct TenantDb(Option<PoolConnection<Postgres>>);
+
+impl Deref for TenantDb {
+    type Target = sqlx::PgConnection;
+    fn deref(&self) -> &Self::Target {
+        self.0.as_deref().expect("present until drop")
+    }
+}
+
+impl DerefMut for TenantDb {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.0.as_deref_mut().expect("present until drop")
+    }
+}
+
+impl Drop for TenantDb {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.0.take() else {
+            return;
+        };
+        let reset = async move {
+            if let Err(error) =
+                sqlx::Executor::execute(&mut *conn, "RESET ROLE; RESET app.org_id").await
+            {
+                tracing::warn!(%error, "could not reset a tenant connection; closing it");
+                conn.close_on_drop();
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(reset);
+            }
+            // No runtime (shutting down): the connection is dropped with it.
+            Err(_) => drop(reset),
+        }
+    }
 }
 
 impl std::fmt::Debug for Tenant {
@@ -121,6 +162,7 @@ where
         .await?
         .ok_or_else(jwt::invalid_token)?;
         Ok(Self {
+            db: TenantDb(Some(db)),
             caller: Caller {
                 org_id: claims.org,
                 kind: CallerKind::User {
@@ -129,7 +171,6 @@ where
                 },
                 permissions: effective_permissions(user.role, &user.permissions),
             },
-            db,
         })
     }
 }
@@ -170,7 +211,7 @@ async fn api_key_tenant(state: &AppState, key: &str) -> Result<Tenant, ApiError>
             kind: CallerKind::ApiKey { key_id: row.id },
             permissions: row.scopes,
         },
-        db,
+        db: TenantDb(Some(db)),
     })
 }
 

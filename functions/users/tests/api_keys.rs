@@ -1,0 +1,181 @@
+mod support;
+
+use http::{Method, StatusCode};
+use serde_json::json;
+use shared::testing::assert_problem;
+use sqlx::PgPool;
+use support::*;
+
+async fn create_key(apps: &Apps, admin: &Member, scopes: serde_json::Value) -> serde_json::Value {
+    let response = apps
+        .users
+        .post_with(
+            "/api/api-keys",
+            json!({"name": "Till", "scopes": scopes}),
+            &admin.token,
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+    response.body
+}
+
+async fn probe_with_key(
+    apps: &Apps,
+    path: &str,
+    key: &str,
+    header: &str,
+) -> shared::testing::TestResponse {
+    let request = http::Request::get(path)
+        .header(
+            header,
+            if header == "authorization" {
+                format!("Bearer {key}")
+            } else {
+                key.to_owned()
+            },
+        )
+        .body(axum::body::Body::empty())
+        .unwrap();
+    shared::testing::send(&apps.probe.router, request).await
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_key_is_shown_once_and_acts_within_its_scopes(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let ann = owner(&apps, "ann@example.com").await;
+    let created = create_key(&apps, &ann, json!(["products:read"])).await;
+    let key = created["key"].as_str().unwrap();
+    assert!(key.starts_with("sk_"));
+    assert_eq!(created["prefix"], &key[..10]);
+    assert_eq!(created["scopes"], json!(["products:read"]));
+
+    for header in ["x-api-key", "authorization"] {
+        assert_eq!(
+            probe_with_key(&apps, "/probe/products/read", key, header)
+                .await
+                .status,
+            StatusCode::OK
+        );
+        let write = probe_with_key(&apps, "/probe/products/write", key, header).await;
+        assert_problem(&write, StatusCode::FORBIDDEN, "missing_permission");
+    }
+
+    let list = apps.users.get_with("/api/api-keys", &ann.token).await;
+    let listed = &list.body["items"][0];
+    assert_eq!(listed["prefix"], created["prefix"]);
+    assert!(listed["last_used_at"].is_string(), "{listed}");
+    assert!(
+        !list.body.to_string().contains(key),
+        "the secret is never listed"
+    );
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT key_hash FROM api_keys")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, shared::auth::tokens::hash(key));
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_revoked_key_is_refused_at_once(pool: PgPool) {
+    let apps = apps(pool);
+    let ann = owner(&apps, "ann@example.com").await;
+    let created = create_key(&apps, &ann, json!(["products:write"])).await;
+    let key = created["key"].as_str().unwrap();
+    assert_eq!(
+        probe_with_key(&apps, "/probe/products/write", key, "x-api-key")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let revoke = apps
+        .users
+        .request(
+            Method::DELETE,
+            &format!("/api/api-keys/{}", created["id"].as_str().unwrap()),
+            None,
+            Some(&ann.token),
+        )
+        .await;
+    assert_eq!(revoke.status, StatusCode::NO_CONTENT);
+    let after = probe_with_key(&apps, "/probe/products/write", key, "x-api-key").await;
+    assert_problem(&after, StatusCode::UNAUTHORIZED, "invalid_api_key");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_expired_key_is_refused(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let ann = owner(&apps, "ann@example.com").await;
+    let created = create_key(&apps, &ann, json!(["products:read"])).await;
+    sqlx::query("UPDATE api_keys SET expires_at = now() - interval '1 second'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let response = probe_with_key(
+        &apps,
+        "/probe/products/read",
+        created["key"].as_str().unwrap(),
+        "x-api-key",
+    )
+    .await;
+    assert_problem(&response, StatusCode::UNAUTHORIZED, "invalid_api_key");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_key_cannot_administer_the_organization(pool: PgPool) {
+    let apps = apps(pool);
+    let ann = owner(&apps, "ann@example.com").await;
+    let created = create_key(&apps, &ann, json!(["products:write", "reports:write"])).await;
+    let request = http::Request::get("/api/users")
+        .header("x-api-key", created["key"].as_str().unwrap())
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = shared::testing::send(&apps.users.router, request).await;
+    assert_problem(&response, StatusCode::FORBIDDEN, "admin_required");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn invalid_scopes_and_past_expiry_are_422(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let ann = owner(&apps, "ann@example.com").await;
+    let response = apps
+        .users
+        .post_with("/api/api-keys", json!({"name": "x", "scopes": ["weapons:read", "products:admin"], "expires_at": "2020-01-01T00:00:00Z"}), &ann.token)
+        .await;
+    assert_problem(
+        &response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let fields: Vec<&str> = response.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["scopes[0]", "scopes[1]", "expires_at"]);
+    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(keys, 0);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn keys_are_listable_by_prefix_and_creation_is_audited(pool: PgPool) {
+    let apps = apps(pool);
+    let ann = owner(&apps, "ann@example.com").await;
+    let a = create_key(&apps, &ann, json!(["tasks:read"])).await;
+    create_key(&apps, &ann, json!(["tasks:read"])).await;
+    let prefix = a["prefix"].as_str().unwrap();
+    let list = apps
+        .users
+        .get_with(&format!("/api/api-keys?prefix={prefix}"), &ann.token)
+        .await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
+    let log = apps
+        .users
+        .get_with("/api/audit-log?entity=api_key", &ann.token)
+        .await;
+    assert_eq!(log.body["items"].as_array().unwrap().len(), 2);
+    assert!(!log.body.to_string().contains(a["key"].as_str().unwrap()));
+}

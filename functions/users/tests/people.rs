@@ -1,0 +1,523 @@
+mod support;
+
+use http::StatusCode;
+use serde_json::json;
+use shared::testing::{SmtpServer, assert_problem};
+use sqlx::PgPool;
+use support::*;
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_owner_lists_the_organizations_people_page_by_page(pool: PgPool) {
+    let apps = apps(pool);
+    let ann = owner(&apps, "ann@example.com").await;
+    for n in 0..3 {
+        member(&apps, &ann, &format!("u{n}@example.com"), "user", json!({})).await;
+    }
+    let first = apps
+        .users
+        .get_with("/api/users?limit=2&include_total=true", &ann.token)
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert_eq!(first.body["items"].as_array().unwrap().len(), 2);
+    assert_eq!(first.body["total"], 4);
+    let cursor = first.body["next_cursor"].as_str().unwrap();
+    let second = apps
+        .users
+        .get_with(&format!("/api/users?limit=2&cursor={cursor}"), &ann.token)
+        .await;
+    assert_eq!(second.body["items"].as_array().unwrap().len(), 2);
+    assert!(second.body["next_cursor"].is_null());
+    let emails: Vec<&str> = first.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second.body["items"].as_array().unwrap())
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        emails,
+        [
+            "ann@example.com",
+            "u0@example.com",
+            "u1@example.com",
+            "u2@example.com"
+        ]
+    );
+    assert!(!first.body.to_string().contains("$2b$"));
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn lists_filter_by_text_role_and_activity(pool: PgPool) {
+    let apps = apps(pool);
+    let ann = owner(&apps, "ann@example.com").await;
+    member(&apps, &ann, "bob@example.com", "admin", json!({})).await;
+    member(&apps, &ann, "cat@example.com", "user", json!({})).await;
+    let admins = apps
+        .users
+        .get_with("/api/users?role=admin", &ann.token)
+        .await;
+    assert_eq!(admins.body["items"].as_array().unwrap().len(), 1);
+    let search = apps.users.get_with("/api/users?q=CAT", &ann.token).await;
+    assert_eq!(search.body["items"][0]["email"], "cat@example.com");
+    let wildcard = apps.users.get_with("/api/users?q=%25", &ann.token).await;
+    assert_eq!(
+        wildcard.body["items"].as_array().unwrap().len(),
+        0,
+        "% is a literal, not a wildcard"
+    );
+    let bad = apps
+        .users
+        .get_with("/api/users?limit=500", &ann.token)
+        .await;
+    assert_problem(&bad, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let bad_role = apps
+        .users
+        .get_with("/api/users?role=superuser", &ann.token)
+        .await;
+    assert_problem(
+        &bad_role,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_plain_user_cannot_administer(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let ann = owner(&apps, "ann@example.com").await;
+    let bob = member(
+        &apps,
+        &ann,
+        "bob@example.com",
+        "user",
+        json!({"products": "write"}),
+    )
+    .await;
+    assert_problem(
+        &apps.users.get_with("/api/users", &bob.token).await,
+        StatusCode::FORBIDDEN,
+        "admin_required",
+    );
+    let created = apps
+        .users
+        .post_with(
+            "/api/users",
+            json!({"email": "x@example.com", "name": "X", "password": PASSWORD}),
+            &bob.token,
+        )
+        .await;
+    assert_problem(&created, StatusCode::FORBIDDEN, "admin_required");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 2, "nothing was created");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_user_reaches_only_the_modules_granted(pool: PgPool) {
+    let apps = apps(pool);
+    let ann = owner(&apps, "ann@example.com").await;
+    let bob = member(
+        &apps,
+        &ann,
+        "bob@example.com",
+        "user",
+        json!({"products": "read"}),
+    )
+    .await;
+    assert_eq!(
+        apps.probe
+            .get_with("/probe/products/read", &bob.token)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_problem(
+        &apps
+            .probe
+            .get_with("/probe/products/write", &bob.token)
+            .await,
+        StatusCode::FORBIDDEN,
+        "missing_permission",
+    );
+    // Admins bypass module checks.
+    assert_eq!(
+        apps.probe
+            .get_with("/probe/products/write", &ann.token)
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn permission_and_role_changes_apply_on_the_next_request(pool: PgPool) {
+    let apps = apps(pool);
+    let ann = owner(&apps, "ann@example.com").await;
+    let bob = member(&apps, &ann, "bob@example.com", "user", json!({})).await;
+    assert_eq!(
+        apps.probe
+            .get_with("/probe/products/write", &bob.token)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+
+    let updated = patch(
+        &apps,
+        &ann.token,
+        &format!("/api/users/{}", bob.id),
+        json!({"permissions": {"products": "write"}}),
+    )
+    .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    assert_eq!(updated.body["effective_permissions"]["products"], "write");
+    // Same token as before: the change is read from the database on every request.
+    assert_eq!(
+        apps.probe
+            .get_with("/probe/products/write", &bob.token)
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    patch(
+        &apps,
+        &ann.token,
+        &format!("/api/users/{}", bob.id),
+        json!({"role": "admin"}),
+    )
+    .await;
+    assert_eq!(
+        apps.users.get_with("/api/users", &bob.token).await.status,
+        StatusCode::OK
+    );
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn deactivation_applies_at_once_and_ends_sessions(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let ann = owner(&apps, "ann@example.com").await;
+    let bob = member(&apps, &ann, "bob@example.com", "admin", json!({})).await;
+    let response = apps
+        .users
+        .post_with(
+            &format!("/api/users/{}/deactivate", bob.id),
+            json!({}),
+            &ann.token,
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    assert_eq!(response.body["is_active"], false);
+    assert_problem(
+        &apps.users.get_with("/api/users", &bob.token).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    );
+    let live: i64 = sqlx::query_scalar("SELECT count(*) FROM refresh_tokens t JOIN users u ON u.id = t.user_id WHERE u.email = 'bob@example.com' AND t.revoked_at IS NULL")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(live, 0);
+    assert_eq!(
+        login(&apps, "bob@example.com", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let back = apps
+        .users
+        .post_with(
+            &format!("/api/users/{}/reactivate", bob.id),
+            json!({}),
+            &ann.token,
+        )
+        .await;
+    assert_eq!(back.body["is_active"], true);
+    assert_eq!(
+        login(&apps, "bob@example.com", PASSWORD).await.status,
+        StatusCode::OK
+    );
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn nobody_demotes_or_deactivates_themselves(pool: PgPool) {
+    let apps = apps(pool);
+    let ann = owner(&apps, "ann@example.com").await;
+    let bob = member(&apps, &ann, "bob@example.com", "admin", json!({})).await;
+    let demote = patch(
+        &apps,
+        &bob.token,
+        &format!("/api/users/{}", bob.id),
+        json!({"role": "user"}),
+    )
+    .await;
+    assert_problem(&demote, StatusCode::FORBIDDEN, "cannot_change_own_role");
+    let deactivate = apps
+        .users
+        .post_with(
+            &format!("/api/users/{}/deactivate", ann.id),
+            json!({}),
+            &ann.token,
+        )
+        .await;
+    assert_problem(&deactivate, StatusCode::FORBIDDEN, "cannot_deactivate_self");
+    // Renaming oneself is fine.
+    let rename = patch(
+        &apps,
+        &bob.token,
+        &format!("/api/users/{}", bob.id),
+        json!({"name": "Robert"}),
+    )
+    .await;
+    assert_eq!(rename.body["name"], "Robert");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn only_owners_touch_owners(pool: PgPool) {
+    let apps = apps(pool);
+    let ann = owner(&apps, "ann@example.com").await;
+    let bob = member(&apps, &ann, "bob@example.com", "admin", json!({})).await;
+    let demote = patch(
+        &apps,
+        &bob.token,
+        &format!("/api/users/{}", ann.id),
+        json!({"role": "user"}),
+    )
+    .await;
+    assert_problem(&demote, StatusCode::FORBIDDEN, "owner_required");
+    let create = apps
+        .users
+        .post_with(
+            "/api/users",
+            json!({"email": "o@example.com", "name": "O", "role": "owner", "password": PASSWORD}),
+            &bob.token,
+        )
+        .await;
+    assert_problem(&create, StatusCode::FORBIDDEN, "owner_required");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn two_owners_demoting_each_other_at_once_leave_one_owner(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let ann = owner(&apps, "ann@example.com").await;
+    let bob = member(&apps, &ann, "bob@example.com", "owner", json!({})).await;
+    let (bob_path, ann_path) = (
+        format!("/api/users/{}", bob.id),
+        format!("/api/users/{}", ann.id),
+    );
+    let (a, b) = tokio::join!(
+        patch(&apps, &ann.token, &bob_path, json!({"role": "admin"})),
+        patch(&apps, &bob.token, &ann_path, json!({"role": "admin"})),
+    );
+    let statuses = [a.status, b.status];
+    assert!(statuses.contains(&StatusCode::OK), "{statuses:?}");
+    let owners: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'owner' AND is_active")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(owners, 1, "{:?} / {:?}", a.body, b.body);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn invalid_roles_and_modules_are_422_and_change_nothing(pool: PgPool) {
+    let apps = apps(pool);
+    let ann = owner(&apps, "ann@example.com").await;
+    let bob = member(
+        &apps,
+        &ann,
+        "bob@example.com",
+        "user",
+        json!({"products": "read"}),
+    )
+    .await;
+    let role = patch(
+        &apps,
+        &ann.token,
+        &format!("/api/users/{}", bob.id),
+        json!({"role": "superuser"}),
+    )
+    .await;
+    assert_problem(&role, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(role.body["errors"][0]["field"], "role");
+    let module = patch(
+        &apps,
+        &ann.token,
+        &format!("/api/users/{}", bob.id),
+        json!({"permissions": {"weapons": "write"}}),
+    )
+    .await;
+    assert_problem(
+        &module,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert_eq!(module.body["errors"][0]["field"], "permissions.weapons");
+    let level = patch(
+        &apps,
+        &ann.token,
+        &format!("/api/users/{}", bob.id),
+        json!({"permissions": {"products": "admin"}}),
+    )
+    .await;
+    assert_problem(
+        &level,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let unchanged = apps
+        .users
+        .get_with(&format!("/api/users/{}", bob.id), &ann.token)
+        .await;
+    assert_eq!(unchanged.body["permissions"], json!({"products": "read"}));
+    assert_eq!(unchanged.body["role"], "user");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_taken_email_is_a_conflict(pool: PgPool) {
+    let apps = apps(pool);
+    let ann = owner(&apps, "ann@example.com").await;
+    let dup = apps
+        .users
+        .post_with(
+            "/api/users",
+            json!({"email": "ANN@example.com", "name": "A", "password": PASSWORD}),
+            &ann.token,
+        )
+        .await;
+    assert_problem(&dup, StatusCode::CONFLICT, "email_taken");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_invitation_is_emailed_and_accepted_once(pool: PgPool) {
+    let smtp = SmtpServer::start();
+    let apps = apps_with(
+        pool,
+        &[
+            ("SMTP_URL", &smtp.url()),
+            ("APP_URL", "https://app.example.com"),
+        ],
+    );
+    let ann = owner(&apps, "ann@example.com").await;
+    let created = apps
+        .users
+        .post_with(
+            "/api/users",
+            json!({"email": "new@example.com", "name": "New", "permissions": {"tasks": "write"}}),
+            &ann.token,
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["invitation_sent"], true);
+    assert_eq!(created.body["invitation_pending"], true);
+    let mail = smtp.messages();
+    assert_eq!(mail.len(), 1);
+    assert!(mail[0].to.contains("new@example.com"));
+    let start = mail[0].body.find("token=").unwrap() + 6;
+    let token: String = mail[0].body[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    assert!(
+        mail[0]
+            .body
+            .contains("https://app.example.com/accept-invitation?token=inv_")
+    );
+
+    // Invited users cannot sign in before accepting.
+    assert_eq!(
+        login(&apps, "new@example.com", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let accept = apps
+        .auth
+        .post(
+            "/api/auth/invitation/accept",
+            json!({"token": token, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(accept.status, StatusCode::OK, "{}", accept.body);
+    assert_eq!(accept.body["user"]["permissions"]["tasks"], "write");
+    let again = apps
+        .auth
+        .post(
+            "/api/auth/invitation/accept",
+            json!({"token": token, "password": "Other-passw0rd"}),
+        )
+        .await;
+    assert_problem(&again, StatusCode::UNAUTHORIZED, "invalid_invitation");
+    assert_eq!(
+        login(&apps, "new@example.com", PASSWORD).await.status,
+        StatusCode::OK
+    );
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn changes_are_audited_with_before_and_after(pool: PgPool) {
+    let apps = apps(pool);
+    let ann = owner(&apps, "ann@example.com").await;
+    let bob = member(&apps, &ann, "bob@example.com", "user", json!({})).await;
+    patch(
+        &apps,
+        &ann.token,
+        &format!("/api/users/{}", bob.id),
+        json!({"role": "admin"}),
+    )
+    .await;
+    let log = apps
+        .users
+        .get_with(
+            &format!("/api/audit-log?entity=user&entity_id={}", bob.id),
+            &ann.token,
+        )
+        .await;
+    assert_eq!(log.status, StatusCode::OK, "{}", log.body);
+    let items = log.body["items"].as_array().unwrap();
+    let update = items
+        .iter()
+        .find(|e| e["action"] == "user_updated")
+        .expect("an update entry");
+    assert_eq!(update["before"]["role"], "user");
+    assert_eq!(update["after"]["role"], "admin");
+    assert_eq!(update["actor_user_id"], ann.id.as_str());
+    assert!(update["request_id"].is_string());
+    // Newest first, filterable by actor, paginated.
+    assert_eq!(items[0]["action"], "user_updated");
+    let by_actor = apps
+        .users
+        .get_with(
+            &format!(
+                "/api/audit-log?actor_user_id={}&limit=1&include_total=true",
+                ann.id
+            ),
+            &ann.token,
+        )
+        .await;
+    assert_eq!(by_actor.body["items"].as_array().unwrap().len(), 1);
+    assert!(by_actor.body["total"].as_i64().unwrap() >= 2);
+    assert!(by_actor.body["next_cursor"].is_string());
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_unknown_or_malformed_id_is_404(pool: PgPool) {
+    let apps = apps(pool);
+    let ann = owner(&apps, "ann@example.com").await;
+    assert_problem(
+        &apps
+            .users
+            .get_with("/api/users/not-a-uuid", &ann.token)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    let random = uuid::Uuid::new_v4();
+    assert_problem(
+        &apps
+            .users
+            .get_with(&format!("/api/users/{random}"), &ann.token)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+}
