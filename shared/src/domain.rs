@@ -55,9 +55,100 @@ pub fn name(raw: &str, field: &str, max: usize) -> Result<String, ApiError> {
     Ok(name.to_owned())
 }
 
+/// An amount of money: at least zero, at most two decimal places.
+pub fn money(value: rust_decimal::Decimal, field: &str) -> Result<rust_decimal::Decimal, ApiError> {
+    let max = rust_decimal::Decimal::new(99_999_999_999_999, 2);
+    if value.is_sign_negative() && !value.is_zero() {
+        return Err(ApiError::invalid_field(
+            field,
+            "negative",
+            "must not be negative",
+        ));
+    }
+    if value.normalize().scale() > 2 {
+        return Err(ApiError::invalid_field(
+            field,
+            "too_precise",
+            "must have at most 2 decimal places",
+        ));
+    }
+    if value > max {
+        return Err(ApiError::invalid_field(
+            field,
+            "too_large",
+            format!("must be at most {max}"),
+        ));
+    }
+    Ok(value.round_dp(2))
+}
+
+/// An ISO 4217 currency code: three upper-case letters (`EUR`, `usd` becomes `USD`).
+pub fn currency(raw: &str, field: &str) -> Result<String, ApiError> {
+    let code = raw.trim().to_ascii_uppercase();
+    if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(ApiError::invalid_field(
+            field,
+            "invalid",
+            "must be a 3-letter ISO 4217 code such as EUR",
+        ));
+    }
+    Ok(code)
+}
+
+/// Optional free text: trimmed, empty becomes `None`, at most `max` characters.
+pub fn optional_text(
+    raw: Option<&str>,
+    field: &str,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
+    let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if text.chars().count() > max {
+        return Err(ApiError::invalid_field(
+            field,
+            "too_long",
+            format!("must be at most {max} characters"),
+        ));
+    }
+    Ok(Some(text.to_owned()))
+}
+
+/// For PATCH bodies: tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+pub fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn money_is_non_negative_with_two_decimals() {
+        use rust_decimal::Decimal;
+        use std::str::FromStr;
+        assert_eq!(
+            money(Decimal::from_str("12.50").unwrap(), "price")
+                .unwrap()
+                .to_string(),
+            "12.50"
+        );
+        assert!(money(Decimal::from_str("-0.01").unwrap(), "price").is_err());
+        assert!(money(Decimal::from_str("1.005").unwrap(), "price").is_err());
+        assert!(money(Decimal::from_str("1.500").unwrap(), "price").is_ok());
+        assert!(money(Decimal::from_str("1000000000000").unwrap(), "price").is_err());
+    }
+
+    #[test]
+    fn currencies_are_three_letters() {
+        assert_eq!(currency(" eur ", "currency").unwrap(), "EUR");
+        assert!(currency("EURO", "currency").is_err());
+        assert!(currency("E1R", "currency").is_err());
+    }
 
     #[test]
     fn emails_are_normalised() {

@@ -367,9 +367,29 @@ impl<T> ResultExt<T> for Result<T, sqlx::Error> {
         name: &str,
         map: impl FnOnce(&dyn sqlx::error::DatabaseError) -> ApiError,
     ) -> Result<T, ApiError> {
-        self.map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.constraint() == Some(name) => map(db.as_ref()),
-            _ => e.into(),
+        self.map_err(ApiError::from).on_constraint(name, map)
+    }
+}
+
+/// Chains: `.on_constraint("a", ..).on_constraint("b", ..)`.
+impl<T> ResultExt<T> for Result<T, ApiError> {
+    fn on_constraint(
+        self,
+        name: &str,
+        map: impl FnOnce(&dyn sqlx::error::DatabaseError) -> ApiError,
+    ) -> Result<T, ApiError> {
+        self.map_err(|error| {
+            let violated = match &error {
+                ApiError::Internal(cause) => cause
+                    .downcast_ref::<sqlx::Error>()
+                    .and_then(sqlx::Error::as_database_error)
+                    .filter(|db| db.constraint() == Some(name)),
+                _ => None,
+            };
+            match violated {
+                Some(db) => map(db),
+                None => error,
+            }
         })
     }
 }

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod email;
 pub mod error;
 pub mod http;
+pub mod idempotency;
 pub mod pagination;
 pub mod rate_limit;
 pub mod secrets;

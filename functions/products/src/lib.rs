@@ -1,0 +1,32 @@
+//! The `products` function: the catalogue at `/api/products`.
+//!
+//! List (filters, sorting, cursor pagination), detail with the supplier, create, partial
+//! update, soft delete, and the price history written in the same transaction as every price
+//! set. Reads take two SQL statements: the credential check (which also confines the
+//! connection to the organization) and the query.
+
+mod list;
+mod model;
+mod write;
+
+use axum::Router;
+use axum::routing::get;
+use shared::AppState;
+
+pub fn app(state: AppState) -> Router {
+    let http = state.settings.http.clone();
+    let router = Router::new()
+        .route("/api/products", get(list::list).post(write::create))
+        .route(
+            "/api/products/{id}",
+            get(model::detail)
+                .patch(write::update)
+                .delete(write::delete),
+        )
+        .route(
+            "/api/products/{id}/price-history",
+            get(model::price_history),
+        )
+        .with_state(state);
+    shared::http::layers(router, &http)
+}

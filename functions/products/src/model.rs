@@ -1,0 +1,179 @@
+//! The product as the API shows it, its detail view and its price history.
+
+use axum::Json;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use shared::auth::Require;
+use shared::auth::caller::{Products, Read};
+use shared::error::ApiError;
+use shared::http::{AppQuery, PathId};
+use shared::pagination::{Page, PageQuery};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Product {
+    pub id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// A decimal string such as "12.50", never a float.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub price: Decimal,
+    pub currency: String,
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub cost: Option<Decimal>,
+    pub unit: String,
+    pub barcode: Option<String>,
+    pub reorder_point: i32,
+    pub best_seller: bool,
+    pub supplier_id: Option<Uuid>,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ContactSummary {
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SupplierSummary {
+    pub id: Uuid,
+    pub name: String,
+    pub is_active: bool,
+    /// The primary contact, else the first one.
+    pub contact: Option<ContactSummary>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProductDetail {
+    #[serde(flatten)]
+    pub product: Product,
+    pub supplier: Option<SupplierSummary>,
+}
+
+/// `GET /api/products/{id}`: also inactive (soft-deleted) products, with their supplier.
+pub async fn detail(
+    mut tenant: Require<Products, Read>,
+    PathId(id): PathId,
+) -> Result<Json<ProductDetail>, ApiError> {
+    let org_id = tenant.caller.org_id;
+    let row = sqlx::query!(
+        r#"SELECT p.id, p.sku, p.name, p.description, p.price, p.currency, p.cost, p.unit, p.barcode,
+                  p.reorder_point, p.best_seller, p.supplier_id, p.is_active, p.created_at, p.updated_at,
+                  s.name AS "supplier_name?", s.is_active AS "supplier_active?",
+                  c.name AS "contact_name?", c.email AS "contact_email?", c.phone AS "contact_phone?"
+           FROM products p
+           LEFT JOIN suppliers s ON s.org_id = p.org_id AND s.id = p.supplier_id
+           LEFT JOIN LATERAL (
+               SELECT name, email, phone FROM supplier_contacts
+               WHERE supplier_id = s.id ORDER BY is_primary DESC, created_at, id LIMIT 1
+           ) c ON true
+           WHERE p.id = $1 AND p.org_id = $2"#,
+        id,
+        org_id
+    )
+    .fetch_optional(&mut *tenant.db)
+    .await?
+    .ok_or_else(|| ApiError::not_found("product"))?;
+    let supplier = match (row.supplier_id, row.supplier_name, row.supplier_active) {
+        (Some(id), Some(name), Some(is_active)) => Some(SupplierSummary {
+            id,
+            name,
+            is_active,
+            contact: row.contact_name.map(|name| ContactSummary {
+                name,
+                email: row.contact_email,
+                phone: row.contact_phone,
+            }),
+        }),
+        _ => None,
+    };
+    Ok(Json(ProductDetail {
+        product: Product {
+            id: row.id,
+            sku: row.sku,
+            name: row.name,
+            description: row.description,
+            price: row.price,
+            currency: row.currency,
+            cost: row.cost,
+            unit: row.unit,
+            barcode: row.barcode,
+            reorder_point: row.reorder_point,
+            best_seller: row.best_seller,
+            supplier_id: row.supplier_id,
+            is_active: row.is_active,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        },
+        supplier,
+    }))
+}
+
+#[derive(Debug, Serialize)]
+pub struct PriceChange {
+    id: i64,
+    #[serde(with = "rust_decimal::serde::str")]
+    price: Decimal,
+    currency: String,
+    #[serde(with = "rust_decimal::serde::str_option")]
+    cost: Option<Decimal>,
+    changed_at: DateTime<Utc>,
+    changed_by_user_id: Option<Uuid>,
+    changed_by_name: Option<String>,
+    changed_by_api_key_id: Option<Uuid>,
+}
+
+/// `GET /api/products/{id}/price-history`: every price set, newest first, with who set it.
+pub async fn price_history(
+    mut tenant: Require<Products, Read>,
+    PathId(id): PathId,
+    AppQuery(page): AppQuery<PageQuery>,
+) -> Result<Json<Page<PriceChange>>, ApiError> {
+    let page = page.parse::<i64>()?;
+    // One statement: the product (404 if absent) and its page of history.
+    let rows = sqlx::query!(
+        r#"SELECT h.id AS "id?", h.price AS "price?", h.currency AS "currency?", h.cost,
+                  h.changed_at AS "changed_at?", h.changed_by_user_id, h.changed_by_api_key_id,
+                  u.name AS "changed_by_name?"
+           FROM products p
+           LEFT JOIN LATERAL (
+               SELECT * FROM price_history
+               WHERE org_id = p.org_id AND product_id = p.id AND ($3::bigint IS NULL OR id < $3)
+               ORDER BY id DESC LIMIT $4
+           ) h ON true
+           LEFT JOIN users u ON u.id = h.changed_by_user_id
+           WHERE p.id = $1 AND p.org_id = $2
+           ORDER BY h.id DESC"#,
+        id,
+        tenant.caller.org_id,
+        page.after,
+        page.limit + 1
+    )
+    .fetch_all(&mut *tenant.db)
+    .await?;
+    if rows.is_empty() {
+        return Err(ApiError::not_found("product"));
+    }
+    let changes = rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(PriceChange {
+                id: r.id?,
+                price: r.price?,
+                currency: r.currency?,
+                cost: r.cost,
+                changed_at: r.changed_at?,
+                changed_by_user_id: r.changed_by_user_id,
+                changed_by_name: r.changed_by_name,
+                changed_by_api_key_id: r.changed_by_api_key_id,
+            })
+        })
+        .collect();
+    Ok(Json(Page::from_rows(changes, page.limit, None, |c| c.id)))
+}

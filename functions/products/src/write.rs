@@ -1,0 +1,393 @@
+//! Create, update and soft-delete products; every price set goes to the price history in the
+//! same transaction, and every change to the audit log.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use shared::AppState;
+use shared::audit::{self, Entry};
+use shared::auth::caller::{Products, Write};
+use shared::auth::{Caller, ClientIp, Require};
+use shared::domain::{self, double_option};
+use shared::error::{ApiError, FieldError, Fields, ResultExt};
+use shared::http::{AppJson, PathId};
+use shared::idempotency::{self, IdempotencyKey};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::model::Product;
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProduct {
+    sku: String,
+    name: String,
+    description: Option<String>,
+    /// A decimal string such as "12.50".
+    #[serde(with = "rust_decimal::serde::str")]
+    price: Decimal,
+    currency: String,
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    cost: Option<Decimal>,
+    unit: Option<String>,
+    barcode: Option<String>,
+    reorder_point: Option<i32>,
+    best_seller: Option<bool>,
+    supplier_id: Option<Uuid>,
+}
+
+fn unknown_supplier() -> ApiError {
+    ApiError::invalid_field(
+        "supplier_id",
+        "unknown_supplier",
+        "no such supplier in this organization",
+    )
+}
+
+fn sku_taken() -> ApiError {
+    ApiError::conflict(
+        "sku_taken",
+        "another product of this organization has this SKU",
+    )
+}
+
+fn reorder_point(value: i32, fields: &mut Fields) -> i32 {
+    if value < 0 {
+        fields.add(FieldError::new(
+            "reorder_point",
+            "negative",
+            "must not be negative",
+        ));
+    }
+    value
+}
+
+async fn record_price(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    product: &Product,
+) -> Result<(), ApiError> {
+    let (user, key) = match caller.kind {
+        shared::auth::CallerKind::User { user_id, .. } => (Some(user_id), None),
+        shared::auth::CallerKind::ApiKey { key_id } => (None, Some(key_id)),
+    };
+    sqlx::query!(
+        "INSERT INTO price_history (org_id, product_id, price, currency, cost, changed_by_user_id, changed_by_api_key_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        caller.org_id,
+        product.id,
+        product.price,
+        product.currency,
+        product.cost,
+        user,
+        key
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn to_json(product: &Product) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(product).map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// `POST /api/products` (honours `Idempotency-Key`).
+pub async fn create(
+    State(_): State<AppState>,
+    mut tenant: Require<Products, Write>,
+    ClientIp(ip): ClientIp,
+    key: IdempotencyKey,
+    AppJson(body): AppJson<CreateProduct>,
+) -> Result<Response, ApiError> {
+    let mut fields = Fields::default();
+    let sku = fields.check(domain::name(&body.sku, "sku", 64));
+    let name = fields.check(domain::name(&body.name, "name", 200));
+    let description = fields.check(domain::optional_text(
+        body.description.as_deref(),
+        "description",
+        5000,
+    ));
+    let price = fields.check(domain::money(body.price, "price"));
+    let currency = fields.check(domain::currency(&body.currency, "currency"));
+    let cost = body.cost.map(|c| fields.check(domain::money(c, "cost")));
+    let unit = fields.check(domain::optional_text(body.unit.as_deref(), "unit", 20));
+    let barcode = fields.check(domain::optional_text(
+        body.barcode.as_deref(),
+        "barcode",
+        64,
+    ));
+    let reorder = reorder_point(body.reorder_point.unwrap_or(0), &mut fields);
+    let (
+        Some(sku),
+        Some(name),
+        Some(description),
+        Some(price),
+        Some(currency),
+        Some(unit),
+        Some(barcode),
+    ) = (sku, name, description, price, currency, unit, barcode)
+    else {
+        return Err(fields.into_error());
+    };
+    if !fields.is_empty() {
+        return Err(fields.into_error());
+    }
+    let cost = cost.flatten();
+
+    let caller = tenant.caller.clone();
+    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
+    let response = idempotency::create(&mut tx, caller.org_id, &key, "POST /api/products", &body, async |tx| {
+        let product = sqlx::query_as!(
+            Product,
+            "INSERT INTO products (org_id, sku, name, description, price, currency, cost, unit, barcode,
+                                   reorder_point, best_seller, supplier_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             RETURNING id, sku, name, description, price, currency, cost, unit, barcode, reorder_point,
+                       best_seller, supplier_id, is_active, created_at, updated_at",
+            caller.org_id,
+            sku,
+            name,
+            description,
+            price,
+            currency,
+            cost,
+            unit.unwrap_or_else(|| "each".to_owned()),
+            barcode,
+            reorder,
+            body.best_seller.unwrap_or(false),
+            body.supplier_id
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .on_constraint("products_org_sku_key", |_| sku_taken())
+        .on_constraint(SUPPLIER_FK, |_| unknown_supplier())?;
+        record_price(tx, &caller, &product).await?;
+        audit::record(
+            tx,
+            Entry {
+                org_id: Some(caller.org_id),
+                actor: caller.audit_actor(),
+                action: "product_created",
+                entity: "product",
+                entity_id: Some(product.id),
+                before: None,
+                after: Some(to_json(&product)?),
+                ip: Some(&ip),
+            },
+        )
+        .await?;
+        Ok((StatusCode::CREATED, product))
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(response)
+}
+
+/// The (org_id, supplier_id) foreign key: the supplier must be one of this organization's.
+const SUPPLIER_FK: &str = "products_org_id_supplier_id_fkey";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProduct {
+    sku: Option<String>,
+    name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    description: Option<Option<String>>,
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    price: Option<Decimal>,
+    currency: Option<String>,
+    #[serde(default, deserialize_with = "double_option_decimal")]
+    cost: Option<Option<Decimal>>,
+    unit: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    barcode: Option<Option<String>>,
+    reorder_point: Option<i32>,
+    best_seller: Option<bool>,
+    #[serde(default, deserialize_with = "double_option")]
+    supplier_id: Option<Option<Uuid>>,
+    is_active: Option<bool>,
+}
+
+fn double_option_decimal<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<Decimal>>, D::Error> {
+    rust_decimal::serde::str_option::deserialize(d).map(Some)
+}
+
+/// `PATCH /api/products/{id}`: only the fields sent change.
+pub async fn update(
+    mut tenant: Require<Products, Write>,
+    ClientIp(ip): ClientIp,
+    PathId(id): PathId,
+    AppJson(body): AppJson<UpdateProduct>,
+) -> Result<Json<Product>, ApiError> {
+    let caller = tenant.caller.clone();
+    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
+    let before = sqlx::query_as!(
+        Product,
+        "SELECT id, sku, name, description, price, currency, cost, unit, barcode, reorder_point,
+                best_seller, supplier_id, is_active, created_at, updated_at
+         FROM products WHERE id = $1 AND org_id = $2 FOR UPDATE",
+        id,
+        caller.org_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| ApiError::not_found("product"))?;
+
+    let mut fields = Fields::default();
+    let mut next = before.clone();
+    if let Some(sku) = body
+        .sku
+        .as_deref()
+        .and_then(|s| fields.check(domain::name(s, "sku", 64)))
+    {
+        next.sku = sku;
+    }
+    if let Some(name) = body
+        .name
+        .as_deref()
+        .and_then(|s| fields.check(domain::name(s, "name", 200)))
+    {
+        next.name = name;
+    }
+    if let Some(description) = body.description {
+        if let Some(d) = fields.check(domain::optional_text(
+            description.as_deref(),
+            "description",
+            5000,
+        )) {
+            next.description = d;
+        }
+    }
+    if let Some(price) = body
+        .price
+        .and_then(|p| fields.check(domain::money(p, "price")))
+    {
+        next.price = price;
+    }
+    if let Some(currency) = body
+        .currency
+        .as_deref()
+        .and_then(|c| fields.check(domain::currency(c, "currency")))
+    {
+        next.currency = currency;
+    }
+    if let Some(cost) = body.cost {
+        next.cost = match cost {
+            Some(c) => fields.check(domain::money(c, "cost")).or(next.cost),
+            None => None,
+        };
+    }
+    if let Some(unit) = body.unit.as_deref() {
+        if let Some(u) = fields.check(domain::name(unit, "unit", 20)) {
+            next.unit = u;
+        }
+    }
+    if let Some(barcode) = body.barcode {
+        if let Some(b) = fields.check(domain::optional_text(barcode.as_deref(), "barcode", 64)) {
+            next.barcode = b;
+        }
+    }
+    if let Some(r) = body.reorder_point {
+        next.reorder_point = reorder_point(r, &mut fields);
+    }
+    next.best_seller = body.best_seller.unwrap_or(next.best_seller);
+    if let Some(supplier) = body.supplier_id {
+        next.supplier_id = supplier;
+    }
+    next.is_active = body.is_active.unwrap_or(next.is_active);
+    if !fields.is_empty() {
+        return Err(fields.into_error());
+    }
+
+    let after = sqlx::query_as!(
+        Product,
+        "UPDATE products SET sku = $3, name = $4, description = $5, price = $6, currency = $7, cost = $8,
+                unit = $9, barcode = $10, reorder_point = $11, best_seller = $12, supplier_id = $13,
+                is_active = $14, updated_at = now()
+         WHERE id = $1 AND org_id = $2
+         RETURNING id, sku, name, description, price, currency, cost, unit, barcode, reorder_point,
+                   best_seller, supplier_id, is_active, created_at, updated_at",
+        id,
+        caller.org_id,
+        next.sku,
+        next.name,
+        next.description,
+        next.price,
+        next.currency,
+        next.cost,
+        next.unit,
+        next.barcode,
+        next.reorder_point,
+        next.best_seller,
+        next.supplier_id,
+        next.is_active
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .on_constraint("products_org_sku_key", |_| sku_taken())
+    .on_constraint(SUPPLIER_FK, |_| unknown_supplier())?;
+    if (after.price, &after.currency, after.cost) != (before.price, &before.currency, before.cost) {
+        record_price(&mut tx, &caller, &after).await?;
+    }
+    audit::record(
+        &mut tx,
+        Entry {
+            org_id: Some(caller.org_id),
+            actor: caller.audit_actor(),
+            action: "product_updated",
+            entity: "product",
+            entity_id: Some(id),
+            before: Some(to_json(&before)?),
+            after: Some(to_json(&after)?),
+            ip: Some(&ip),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(after))
+}
+
+/// `DELETE /api/products/{id}`: a soft delete (`is_active = false`); the product stays
+/// readable by id and in its history.
+pub async fn delete(
+    mut tenant: Require<Products, Write>,
+    ClientIp(ip): ClientIp,
+    PathId(id): PathId,
+) -> Result<StatusCode, ApiError> {
+    let caller = tenant.caller.clone();
+    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
+    let was_active = sqlx::query_scalar!(
+        r#"UPDATE products p SET is_active = false, updated_at = now()
+           FROM (SELECT id, is_active FROM products WHERE id = $1 AND org_id = $2 FOR UPDATE) old
+           WHERE p.id = old.id
+           RETURNING old.is_active"#,
+        id,
+        caller.org_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| ApiError::not_found("product"))?;
+    if was_active {
+        audit::record(
+            &mut tx,
+            Entry {
+                org_id: Some(caller.org_id),
+                actor: caller.audit_actor(),
+                action: "product_deleted",
+                entity: "product",
+                entity_id: Some(id),
+                before: Some(serde_json::json!({ "is_active": true })),
+                after: Some(serde_json::json!({ "is_active": false })),
+                ip: Some(&ip),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,441 @@
+mod support;
+
+use http::{Method, StatusCode};
+use serde_json::json;
+use shared::testing::assert_problem;
+use sqlx::PgPool;
+use support::*;
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_product_is_created_with_a_decimal_price_and_its_first_price_history(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let org = org(&apps, "ann@example.com").await;
+    let body = created(&apps, &org, json!({"sku": "BOLT-10", "name": "Bolt M10", "price": "12.5", "currency": "eur", "cost": "7.25", "reorder_point": 20, "best_seller": true})).await;
+    assert_eq!(body["price"], "12.50");
+    assert_eq!(body["cost"], "7.25");
+    assert_eq!(body["currency"], "EUR");
+    assert_eq!(body["unit"], "each");
+    assert_eq!(body["is_active"], true);
+    let history = apps
+        .products
+        .get_with(
+            &format!(
+                "/api/products/{}/price-history",
+                body["id"].as_str().unwrap()
+            ),
+            &org.token,
+        )
+        .await;
+    assert_eq!(history.status, StatusCode::OK, "{}", history.body);
+    assert_eq!(history.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(history.body["items"][0]["price"], "12.50");
+    assert_eq!(history.body["items"][0]["changed_by_name"], "Owner");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn prices_must_be_non_negative_decimal_strings(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let org = org(&apps, "ann@example.com").await;
+    for (price, code) in [
+        (json!("-1.00"), "negative"),
+        (json!("1.005"), "too_precise"),
+    ] {
+        let r = create(
+            &apps,
+            &org,
+            json!({"sku": "X", "name": "X", "price": price, "currency": "EUR"}),
+        )
+        .await;
+        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(r.body["errors"][0]["field"], "price");
+        assert_eq!(r.body["errors"][0]["code"], code);
+    }
+    for price in [json!(12.5), json!("abc")] {
+        let r = create(
+            &apps,
+            &org,
+            json!({"sku": "X", "name": "X", "price": price, "currency": "EUR"}),
+        )
+        .await;
+        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(r.body["errors"][0]["field"], "price", "{}", r.body);
+    }
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM products")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_sku_is_unique_within_the_organization_only(pool: PgPool) {
+    let apps = apps(pool);
+    let a = org(&apps, "a@example.com").await;
+    let b = org(&apps, "b@example.com").await;
+    created(&apps, &a, product("SKU-1", "1.00")).await;
+    assert_problem(
+        &create(&apps, &a, product("sku-1", "2.00")).await,
+        StatusCode::CONFLICT,
+        "sku_taken",
+    );
+    created(&apps, &b, product("SKU-1", "3.00")).await;
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_unknown_or_foreign_supplier_is_422_on_create(pool: PgPool) {
+    let apps = apps(pool);
+    let a = org(&apps, "a@example.com").await;
+    let b = org(&apps, "b@example.com").await;
+    let foreign = supplier(&apps, &b, "B Supplies").await;
+    for supplier_id in [foreign, uuid::Uuid::new_v4().to_string()] {
+        let r = create(&apps, &a, json!({"sku": "S", "name": "S", "price": "1.00", "currency": "EUR", "supplier_id": supplier_id})).await;
+        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(r.body["errors"][0]["code"], "unknown_supplier");
+    }
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_idempotency_key_replays_the_first_response(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let org = org(&apps, "ann@example.com").await;
+    let send = |body: serde_json::Value| {
+        let request = http::Request::post("/api/products")
+            .header("authorization", format!("Bearer {}", org.token))
+            .header("content-type", "application/json")
+            .header("idempotency-key", "order-42")
+            .body(axum::body::Body::from(body.to_string()))
+            .unwrap();
+        shared::testing::send(&apps.products.router, request)
+    };
+    let first = send(product("IDEM-1", "5.00")).await;
+    let again = send(product("IDEM-1", "5.00")).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert_eq!(again.status, StatusCode::CREATED);
+    assert_eq!(first.body, again.body);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    let other = send(product("IDEM-2", "6.00")).await;
+    assert_problem(
+        &other,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert_eq!(other.body["errors"][0]["code"], "reused");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM products")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn concurrent_retries_with_one_key_create_one_product(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let org = org(&apps, "ann@example.com").await;
+    let send = || {
+        let request = http::Request::post("/api/products")
+            .header("authorization", format!("Bearer {}", org.token))
+            .header("content-type", "application/json")
+            .header("idempotency-key", "retry-storm")
+            .body(axum::body::Body::from(product("RACE", "1.00").to_string()))
+            .unwrap();
+        shared::testing::send(&apps.products.router, request)
+    };
+    let (a, b, c) = tokio::join!(send(), send(), send());
+    for r in [&a, &b, &c] {
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        assert_eq!(r.body["id"], a.body["id"]);
+    }
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM products")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_list_filters_sorts_and_pages(pool: PgPool) {
+    let apps = apps(pool);
+    let org = org(&apps, "ann@example.com").await;
+    let acme = supplier(&apps, &org, "Acme").await;
+    for (sku, price, best) in [
+        ("A-1", "3.00", false),
+        ("B-2", "1.00", true),
+        ("C-3", "2.00", true),
+        ("D-4", "5.00", false),
+        ("E-5", "4.00", false),
+    ] {
+        let mut body = product(sku, price);
+        body["best_seller"] = json!(best);
+        if sku == "D-4" {
+            body["supplier_id"] = json!(acme);
+            body["name"] = json!("Drill press");
+        }
+        created(&apps, &org, body).await;
+    }
+    let skus = |r: &shared::testing::TestResponse| -> Vec<String> {
+        r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["sku"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let best = apps
+        .products
+        .get_with("/api/products?best_seller=true", &org.token)
+        .await;
+    assert_eq!(skus(&best), ["B-2", "C-3"]);
+    let by_supplier = apps
+        .products
+        .get_with(&format!("/api/products?supplier_id={acme}"), &org.token)
+        .await;
+    assert_eq!(skus(&by_supplier), ["D-4"]);
+    assert_eq!(
+        skus(
+            &apps
+                .products
+                .get_with("/api/products?q=drill", &org.token)
+                .await
+        ),
+        ["D-4"]
+    );
+    assert_eq!(
+        skus(
+            &apps
+                .products
+                .get_with("/api/products?q=e-5", &org.token)
+                .await
+        ),
+        ["E-5"]
+    );
+
+    // Walk every page of a descending price sort.
+    let mut seen = Vec::new();
+    let mut path = "/api/products?sort=-price&limit=2&include_total=true".to_owned();
+    loop {
+        let page = apps.products.get_with(&path, &org.token).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert_eq!(page.body["total"], 5);
+        seen.extend(skus(&page));
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => {
+                path =
+                    format!("/api/products?sort=-price&limit=2&include_total=true&cursor={cursor}")
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["D-4", "E-5", "A-1", "C-3", "B-2"]);
+    let bad = apps
+        .products
+        .get_with("/api/products?sort=colour", &org.token)
+        .await;
+    assert_problem(&bad, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn detail_shows_the_supplier_and_its_contact(pool: PgPool) {
+    let apps = apps(pool);
+    let org = org(&apps, "ann@example.com").await;
+    let acme = supplier(&apps, &org, "Acme").await;
+    let mut body = product("P-1", "9.99");
+    body["supplier_id"] = json!(acme);
+    let p = created(&apps, &org, body).await;
+    let detail = apps
+        .products
+        .get_with(
+            &format!("/api/products/{}", p["id"].as_str().unwrap()),
+            &org.token,
+        )
+        .await;
+    assert_eq!(detail.body["supplier"]["name"], "Acme");
+    assert_eq!(
+        detail.body["supplier"]["contact"]["email"],
+        "pat@supplier.example"
+    );
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_soft_deleted_product_leaves_the_list_but_stays_readable(pool: PgPool) {
+    let apps = apps(pool);
+    let org = org(&apps, "ann@example.com").await;
+    let p = created(&apps, &org, product("GONE", "1.00")).await;
+    let id = p["id"].as_str().unwrap();
+    let r = apps
+        .products
+        .request(
+            Method::DELETE,
+            &format!("/api/products/{id}"),
+            None,
+            Some(&org.token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        apps.products
+            .get_with("/api/products", &org.token)
+            .await
+            .body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    let inactive = apps
+        .products
+        .get_with("/api/products?active=false", &org.token)
+        .await;
+    assert_eq!(inactive.body["items"][0]["sku"], "GONE");
+    let by_id = apps
+        .products
+        .get_with(&format!("/api/products/{id}"), &org.token)
+        .await;
+    assert_eq!(by_id.body["is_active"], false);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_update_changes_only_what_was_sent_and_logs_price_changes(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let org = org(&apps, "ann@example.com").await;
+    let p = created(&apps, &org, json!({"sku": "U-1", "name": "Widget", "price": "10.00", "currency": "EUR", "description": "Blue"})).await;
+    let path = format!("/api/products/{}", p["id"].as_str().unwrap());
+    let renamed = apps
+        .products
+        .request(
+            Method::PATCH,
+            &path,
+            Some(json!({"name": "Widget XL"})),
+            Some(&org.token),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    assert_eq!(renamed.body["description"], "Blue");
+    assert_eq!(renamed.body["price"], "10.00");
+    let repriced = apps
+        .products
+        .request(
+            Method::PATCH,
+            &path,
+            Some(json!({"price": "11.50", "description": null})),
+            Some(&org.token),
+        )
+        .await;
+    assert_eq!(repriced.body["price"], "11.50");
+    assert!(repriced.body["description"].is_null());
+    let history = apps
+        .products
+        .get_with(&format!("{path}/price-history"), &org.token)
+        .await;
+    let prices: Vec<&str> = history.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["price"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        prices,
+        ["11.50", "10.00"],
+        "newest first; the rename added nothing"
+    );
+    let bad = apps
+        .products
+        .request(
+            Method::PATCH,
+            &path,
+            Some(json!({"price": "-5"})),
+            Some(&org.token),
+        )
+        .await;
+    assert_problem(&bad, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let actions: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_log WHERE entity = 'product' ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        actions,
+        ["product_created", "product_updated", "product_updated"]
+    );
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn module_permissions_are_enforced(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let org = org(&apps, "ann@example.com").await;
+    let reader = member(
+        &apps,
+        &org,
+        "reader@example.com",
+        json!({"products": "read"}),
+    )
+    .await;
+    let nobody = member(&apps, &org, "nobody@example.com", json!({"tasks": "write"})).await;
+    assert_eq!(
+        apps.products
+            .get_with("/api/products", &reader)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let write = apps
+        .products
+        .post_with("/api/products", product("NOPE", "1.00"), &reader)
+        .await;
+    assert_problem(&write, StatusCode::FORBIDDEN, "missing_permission");
+    assert_problem(
+        &apps.products.get_with("/api/products", &nobody).await,
+        StatusCode::FORBIDDEN,
+        "missing_permission",
+    );
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM products")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn another_organizations_product_is_404_everywhere_and_unchanged(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let a = org(&apps, "a@example.com").await;
+    let b = org(&apps, "b@example.com").await;
+    let theirs = created(&apps, &b, product("B-ONLY", "1.00")).await;
+    let id = theirs["id"].as_str().unwrap();
+    let snapshot = || async {
+        sqlx::query_as::<_, (String, String, bool)>(
+            "SELECT name, price::text, is_active FROM products",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    let before = snapshot().await;
+    for (method, path, body) in [
+        (Method::GET, format!("/api/products/{id}"), None),
+        (
+            Method::PATCH,
+            format!("/api/products/{id}"),
+            Some(json!({"name": "Mine now", "price": "0.01"})),
+        ),
+        (Method::DELETE, format!("/api/products/{id}"), None),
+        (
+            Method::GET,
+            format!("/api/products/{id}/price-history"),
+            None,
+        ),
+    ] {
+        let r = apps
+            .products
+            .request(method.clone(), &path, body, Some(&a.token))
+            .await;
+        assert_problem(&r, StatusCode::NOT_FOUND, "not_found");
+        assert_eq!(snapshot().await, before, "{method} {path}");
+    }
+    assert_eq!(
+        apps.products.get_with("/api/products", &a.token).await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+}

@@ -1,0 +1,117 @@
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use http::Method;
+use serde_json::{Value, json};
+use shared::testing::{TestApp, TestResponse};
+use sqlx::PgPool;
+
+pub struct Apps {
+    pub auth: TestApp,
+    pub products: TestApp,
+    pub pool: PgPool,
+}
+
+pub fn apps(pool: PgPool) -> Apps {
+    let state = shared::testing::state(pool.clone());
+    Apps {
+        auth: TestApp::new(auth::app(state.clone()), pool.clone()),
+        products: TestApp::new(products::app(state), pool.clone()),
+        pool,
+    }
+}
+
+fn next_ip() -> String {
+    static N: AtomicU32 = AtomicU32::new(1);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255)
+}
+
+pub struct Org {
+    pub id: String,
+    pub token: String,
+}
+
+/// A new organization; returns its owner's token.
+pub async fn org(apps: &Apps, email: &str) -> Org {
+    let body = json!({"organization_name": "Org", "name": "Owner", "email": email, "password": "Corr3ct-horse"});
+    let r = apps
+        .auth
+        .request_from(
+            Method::POST,
+            "/api/auth/register",
+            Some(body),
+            None,
+            Some(&next_ip()),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    Org {
+        id: r.body["organization"]["id"].as_str().unwrap().into(),
+        token: r.body["access_token"].as_str().unwrap().into(),
+    }
+}
+
+/// A member of `org` with the given module permissions; returns their token.
+pub async fn member(apps: &Apps, org: &Org, email: &str, permissions: Value) -> String {
+    let hash = shared::auth::password::Password::new("Corr3ct-horse".into(), "p")
+        .unwrap()
+        .hash()
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO users (org_id, email, name, password_hash, role, permissions) VALUES ($1::uuid, $2, 'M', $3, 'user', $4)")
+        .bind(&org.id)
+        .bind(email)
+        .bind(hash)
+        .bind(permissions)
+        .execute(&apps.pool)
+        .await
+        .unwrap();
+    let r = apps
+        .auth
+        .request_from(
+            Method::POST,
+            "/api/auth/login",
+            Some(json!({"email": email, "password": "Corr3ct-horse"})),
+            None,
+            Some(&next_ip()),
+        )
+        .await;
+    r.body["access_token"].as_str().unwrap().into()
+}
+
+/// A supplier with one primary contact, straight into the database.
+pub async fn supplier(apps: &Apps, org: &Org, name: &str) -> String {
+    let id: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO suppliers (org_id, name) VALUES ($1::uuid, $2) RETURNING id",
+    )
+    .bind(&org.id)
+    .bind(name)
+    .fetch_one(&apps.pool)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO supplier_contacts (org_id, supplier_id, name, email, phone, is_primary) VALUES ($1::uuid, $2, 'Pat Primary', 'pat@supplier.example', '+44 1', true)")
+        .bind(&org.id)
+        .bind(id)
+        .execute(&apps.pool)
+        .await
+        .unwrap();
+    id.to_string()
+}
+
+pub fn product(sku: &str, price: &str) -> Value {
+    json!({"sku": sku, "name": format!("Product {sku}"), "price": price, "currency": "EUR"})
+}
+
+pub async fn create(apps: &Apps, org: &Org, body: Value) -> TestResponse {
+    apps.products
+        .post_with("/api/products", body, &org.token)
+        .await
+}
+
+pub async fn created(apps: &Apps, org: &Org, body: Value) -> Value {
+    let r = create(apps, org, body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.body
+}

@@ -1,0 +1,174 @@
+//! `Idempotency-Key` for every create: a retry with the same key and body gets the first
+//! response again and creates nothing; the same key with another body is a 422.
+//!
+//! The key row is inserted in the same transaction as the creation, so a concurrent retry waits
+//! for the first attempt to commit (then replays it) or roll back (then runs itself). Keys live
+//! 24 hours; the scheduler deletes expired ones.
+
+use axum::extract::FromRequestParts;
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+use http::{HeaderValue, StatusCode};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// The request's `Idempotency-Key` header, if any.
+#[derive(Clone, Debug, Default)]
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get("idempotency-key") else {
+            return Ok(Self(None));
+        };
+        let key = value
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|k| (1..=255).contains(&k.len()));
+        match key {
+            Some(key) => Ok(Self(Some(key.to_owned()))),
+            None => Err(ApiError::bad_request(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            )),
+        }
+    }
+}
+
+/// What [`claim`] decided.
+pub enum Claim {
+    /// No key was sent: just create.
+    Untracked,
+    /// First use of the key: create, then [`Claimed::store`] the response in the same transaction.
+    Fresh(Claimed),
+    /// A retry: send this response again.
+    Replay(Response),
+}
+
+pub struct Claimed {
+    org_id: Uuid,
+    key: String,
+}
+
+/// Claims `key` for this request (identified by route and body) inside `tx`.
+pub async fn claim(
+    tx: &mut PgConnection,
+    org_id: Uuid,
+    key: &IdempotencyKey,
+    route: &str,
+    body: &impl Serialize,
+) -> Result<Claim, ApiError> {
+    let Some(key) = key.0.as_deref() else {
+        return Ok(Claim::Untracked);
+    };
+    let mut hasher = Sha256::new();
+    hasher.update(route.as_bytes());
+    hasher.update([0]);
+    // serde_json maps are sorted, so equal bodies hash equally whatever their key order.
+    hasher.update(
+        serde_json::to_vec(&serde_json::to_value(body).map_err(|e| ApiError::Internal(e.into()))?)
+            .map_err(|e| ApiError::Internal(e.into()))?,
+    );
+    let hash = hasher.finalize().to_vec();
+
+    // Waits for a concurrent attempt with the same key to finish.
+    let inserted = sqlx::query!(
+        "INSERT INTO idempotency_keys (org_id, key, request_hash) VALUES ($1, $2, $3)
+         ON CONFLICT (org_id, key) DO UPDATE
+             SET request_hash = EXCLUDED.request_hash, status = NULL, response = NULL,
+                 created_at = now(), expires_at = now() + interval '24 hours'
+             WHERE idempotency_keys.expires_at <= now()
+         RETURNING key",
+        org_id,
+        key,
+        hash
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if inserted.is_some() {
+        return Ok(Claim::Fresh(Claimed {
+            org_id,
+            key: key.to_owned(),
+        }));
+    }
+
+    let stored = sqlx::query!(
+        "SELECT request_hash, status, response FROM idempotency_keys WHERE org_id = $1 AND key = $2",
+        org_id,
+        key
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if stored.request_hash != hash {
+        return Err(ApiError::invalid_field(
+            "Idempotency-Key",
+            "reused",
+            "this key was already used with a different request",
+        ));
+    }
+    let (Some(status), Some(response)) = (stored.status, stored.response) else {
+        return Err(ApiError::conflict(
+            "idempotency_in_progress",
+            "a request with this key is still in progress",
+        ));
+    };
+    let status = StatusCode::from_u16(status as u16).map_err(|e| ApiError::Internal(e.into()))?;
+    let mut replay = (status, axum::Json(response)).into_response();
+    replay
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    Ok(Claim::Replay(replay))
+}
+
+impl Claimed {
+    /// Records the response to replay; call it in the transaction that did the work.
+    pub async fn store(
+        self,
+        tx: &mut PgConnection,
+        status: StatusCode,
+        body: &impl Serialize,
+    ) -> Result<(), ApiError> {
+        let body = serde_json::to_value(body).map_err(|e| ApiError::Internal(e.into()))?;
+        sqlx::query!(
+            "UPDATE idempotency_keys SET status = $3, response = $4 WHERE org_id = $1 AND key = $2",
+            self.org_id,
+            self.key,
+            status.as_u16() as i16,
+            body
+        )
+        .execute(tx)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Runs a create under an optional idempotency key: `create` does the work in `tx` and returns
+/// the status and body; a retry gets the stored response instead.
+pub async fn create<T: Serialize>(
+    tx: &mut PgConnection,
+    org_id: Uuid,
+    key: &IdempotencyKey,
+    route: &str,
+    request: &impl Serialize,
+    create: impl AsyncFnOnce(&mut PgConnection) -> Result<(StatusCode, T), ApiError>,
+) -> Result<Response, ApiError> {
+    match claim(tx, org_id, key, route, request).await? {
+        Claim::Replay(response) => Ok(response),
+        Claim::Untracked => {
+            let (status, body) = create(tx).await?;
+            Ok((status, axum::Json(body)).into_response())
+        }
+        Claim::Fresh(claimed) => {
+            let (status, body) = create(tx).await?;
+            claimed.store(tx, status, &body).await?;
+            Ok((status, axum::Json(body)).into_response())
+        }
+    }
+}
