@@ -22,7 +22,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::Instrument;
 
 pub use json::AppJson;
-pub use query::{AppQuery, PathId};
+pub use query::{AppQuery, PathId, PathIds};
 
 use crate::config::HttpSettings;
 use crate::error::{ApiError, PROBLEM_JSON, problem_for_status};

@@ -56,3 +56,20 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
         Ok(Self(id))
     }
 }
+
+/// Two ids of a nested route (`/api/suppliers/{id}/contacts/{contact_id}`); anything that is
+/// not a UUID is a 404.
+#[derive(Debug, Clone, Copy)]
+pub struct PathIds(pub uuid::Uuid, pub uuid::Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathIds {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path((a, b)) =
+            axum::extract::Path::<(uuid::Uuid, uuid::Uuid)>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::not_found("resource"))?;
+        Ok(Self(a, b))
+    }
+}

@@ -1,0 +1,323 @@
+//! A supplier's contacts: list, add, update, remove. At most one is primary.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::audit::{self, Entry};
+use shared::auth::caller::{Read, Suppliers, Write};
+use shared::auth::{ClientIp, Require};
+use shared::domain::{self, Email, double_option};
+use shared::error::{ApiError, Fields};
+use shared::http::{AppJson, PathId, PathIds};
+use shared::idempotency::{self, IdempotencyKey};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Contact {
+    id: Uuid,
+    supplier_id: Uuid,
+    name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    role: Option<String>,
+    is_primary: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// The contacts of a supplier, primary first.
+pub async fn of_supplier(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    supplier_id: Uuid,
+) -> Result<Vec<Contact>, ApiError> {
+    Ok(sqlx::query_as!(
+        Contact,
+        "SELECT id, supplier_id, name, email, phone, role, is_primary, created_at, updated_at
+         FROM supplier_contacts WHERE org_id = $1 AND supplier_id = $2
+         ORDER BY is_primary DESC, created_at, id",
+        org_id,
+        supplier_id
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+async fn supplier_exists(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    id: Uuid,
+    lock: bool,
+) -> Result<(), ApiError> {
+    let found = if lock {
+        sqlx::query_scalar!(
+            "SELECT id FROM suppliers WHERE id = $1 AND org_id = $2 FOR UPDATE",
+            id,
+            org_id
+        )
+        .fetch_optional(conn)
+        .await?
+    } else {
+        sqlx::query_scalar!(
+            "SELECT id FROM suppliers WHERE id = $1 AND org_id = $2",
+            id,
+            org_id
+        )
+        .fetch_optional(conn)
+        .await?
+    };
+    found
+        .map(|_| ())
+        .ok_or_else(|| ApiError::not_found("supplier"))
+}
+
+/// `GET /api/suppliers/{id}/contacts`.
+pub async fn list(
+    mut tenant: Require<Suppliers, Read>,
+    PathId(id): PathId,
+) -> Result<Json<Vec<Contact>>, ApiError> {
+    let org_id = tenant.caller.org_id;
+    supplier_exists(&mut tenant.db, org_id, id, false).await?;
+    Ok(Json(of_supplier(&mut tenant.db, org_id, id).await?))
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateContact {
+    name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    role: Option<String>,
+    #[serde(default)]
+    is_primary: bool,
+}
+
+fn email(raw: Option<&str>, fields: &mut Fields) -> Option<Option<String>> {
+    match raw.map(str::trim).filter(|e| !e.is_empty()) {
+        None => Some(None),
+        Some(e) => fields
+            .check(Email::parse(e, "email"))
+            .map(|e| Some(e.as_str().to_owned())),
+    }
+}
+
+fn to_json(contact: &Contact) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(contact).map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// Makes room for a new primary contact.
+async fn clear_primary(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    supplier_id: Uuid,
+) -> Result<(), ApiError> {
+    sqlx::query!(
+        "UPDATE supplier_contacts SET is_primary = false, updated_at = now()
+         WHERE org_id = $1 AND supplier_id = $2 AND is_primary",
+        org_id,
+        supplier_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// `POST /api/suppliers/{id}/contacts` (honours `Idempotency-Key`).
+pub async fn create(
+    mut tenant: Require<Suppliers, Write>,
+    ClientIp(ip): ClientIp,
+    key: IdempotencyKey,
+    PathId(supplier_id): PathId,
+    AppJson(body): AppJson<CreateContact>,
+) -> Result<Response, ApiError> {
+    let mut fields = Fields::default();
+    let name = fields.check(domain::name(&body.name, "name", 200));
+    let email = email(body.email.as_deref(), &mut fields);
+    let phone = fields.check(domain::optional_text(body.phone.as_deref(), "phone", 50));
+    let role = fields.check(domain::optional_text(body.role.as_deref(), "role", 100));
+    let (Some(name), Some(email), Some(phone), Some(role)) = (name, email, phone, role) else {
+        return Err(fields.into_error());
+    };
+
+    let caller = tenant.caller.clone();
+    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
+    supplier_exists(&mut tx, caller.org_id, supplier_id, true).await?;
+    let route = format!("POST /api/suppliers/{supplier_id}/contacts");
+    let response = idempotency::create(&mut tx, caller.org_id, &key, &route, &body, async |tx| {
+        if body.is_primary {
+            clear_primary(tx, caller.org_id, supplier_id).await?;
+        }
+        let contact = sqlx::query_as!(
+            Contact,
+            "INSERT INTO supplier_contacts (org_id, supplier_id, name, email, phone, role, is_primary)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             RETURNING id, supplier_id, name, email, phone, role, is_primary, created_at, updated_at",
+            caller.org_id,
+            supplier_id,
+            name,
+            email,
+            phone,
+            role,
+            body.is_primary
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        audit::record(
+            tx,
+            Entry {
+                org_id: Some(caller.org_id),
+                actor: caller.audit_actor(),
+                action: "supplier_contact_created",
+                entity: "supplier_contact",
+                entity_id: Some(contact.id),
+                before: None,
+                after: Some(to_json(&contact)?),
+                ip: Some(&ip),
+            },
+        )
+        .await?;
+        Ok((StatusCode::CREATED, contact))
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(response)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateContact {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    role: Option<Option<String>>,
+    is_primary: Option<bool>,
+}
+
+async fn load(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    supplier_id: Uuid,
+    id: Uuid,
+) -> Result<Contact, ApiError> {
+    sqlx::query_as!(
+        Contact,
+        "SELECT id, supplier_id, name, email, phone, role, is_primary, created_at, updated_at
+         FROM supplier_contacts WHERE id = $1 AND supplier_id = $2 AND org_id = $3 FOR UPDATE",
+        id,
+        supplier_id,
+        org_id
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(|| ApiError::not_found("contact"))
+}
+
+/// `PATCH /api/suppliers/{id}/contacts/{contact_id}`.
+pub async fn update(
+    mut tenant: Require<Suppliers, Write>,
+    ClientIp(ip): ClientIp,
+    PathIds(supplier_id, id): PathIds,
+    AppJson(body): AppJson<UpdateContact>,
+) -> Result<Json<Contact>, ApiError> {
+    let mut fields = Fields::default();
+    let name = body
+        .name
+        .as_deref()
+        .map(|n| fields.check(domain::name(n, "name", 200)));
+    let new_email = body.email.map(|e| email(e.as_deref(), &mut fields));
+    let phone = body
+        .phone
+        .map(|p| fields.check(domain::optional_text(p.as_deref(), "phone", 50)));
+    let role = body
+        .role
+        .map(|r| fields.check(domain::optional_text(r.as_deref(), "role", 100)));
+    if !fields.is_empty() {
+        return Err(fields.into_error());
+    }
+    let caller = tenant.caller.clone();
+    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
+    let before = load(&mut tx, caller.org_id, supplier_id, id).await?;
+    if body.is_primary == Some(true) && !before.is_primary {
+        clear_primary(&mut tx, caller.org_id, supplier_id).await?;
+    }
+    let after = sqlx::query_as!(
+        Contact,
+        "UPDATE supplier_contacts SET
+             name = coalesce($3, name),
+             email = CASE WHEN $4 THEN $5 ELSE email END,
+             phone = CASE WHEN $6 THEN $7 ELSE phone END,
+             role = CASE WHEN $8 THEN $9 ELSE role END,
+             is_primary = coalesce($10, is_primary),
+             updated_at = now()
+         WHERE id = $1 AND org_id = $2
+         RETURNING id, supplier_id, name, email, phone, role, is_primary, created_at, updated_at",
+        id,
+        caller.org_id,
+        name.flatten(),
+        new_email.is_some(),
+        new_email.flatten().flatten(),
+        phone.is_some(),
+        phone.flatten().flatten(),
+        role.is_some(),
+        role.flatten().flatten(),
+        body.is_primary
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        Entry {
+            org_id: Some(caller.org_id),
+            actor: caller.audit_actor(),
+            action: "supplier_contact_updated",
+            entity: "supplier_contact",
+            entity_id: Some(id),
+            before: Some(to_json(&before)?),
+            after: Some(to_json(&after)?),
+            ip: Some(&ip),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(after))
+}
+
+/// `DELETE /api/suppliers/{id}/contacts/{contact_id}`.
+pub async fn delete(
+    mut tenant: Require<Suppliers, Write>,
+    ClientIp(ip): ClientIp,
+    PathIds(supplier_id, id): PathIds,
+) -> Result<StatusCode, ApiError> {
+    let caller = tenant.caller.clone();
+    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
+    let before = load(&mut tx, caller.org_id, supplier_id, id).await?;
+    sqlx::query!(
+        "DELETE FROM supplier_contacts WHERE id = $1 AND org_id = $2",
+        id,
+        caller.org_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        Entry {
+            org_id: Some(caller.org_id),
+            actor: caller.audit_actor(),
+            action: "supplier_contact_deleted",
+            entity: "supplier_contact",
+            entity_id: Some(id),
+            before: Some(to_json(&before)?),
+            after: None,
+            ip: Some(&ip),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

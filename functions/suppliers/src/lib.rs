@@ -1,0 +1,43 @@
+//! The `suppliers` function: `/api/suppliers`, their contacts, and their payment details for
+//! Wise (sealed with AES-256-GCM, only ever shown as a summary).
+
+mod contacts;
+mod payment;
+mod suppliers;
+
+use axum::Router;
+use axum::routing::{get, patch, post};
+use shared::AppState;
+
+pub use payment::PaymentDetails;
+
+pub fn app(state: AppState) -> Router {
+    let http = state.settings.http.clone();
+    let router = Router::new()
+        .route(
+            "/api/suppliers",
+            get(suppliers::list).post(suppliers::create),
+        )
+        .route(
+            "/api/suppliers/{id}",
+            get(suppliers::detail).patch(suppliers::update),
+        )
+        .route(
+            "/api/suppliers/{id}/deactivate",
+            post(suppliers::deactivate),
+        )
+        .route(
+            "/api/suppliers/{id}/reactivate",
+            post(suppliers::reactivate),
+        )
+        .route(
+            "/api/suppliers/{id}/contacts",
+            get(contacts::list).post(contacts::create),
+        )
+        .route(
+            "/api/suppliers/{id}/contacts/{contact_id}",
+            patch(contacts::update).delete(contacts::delete),
+        )
+        .with_state(state);
+    shared::http::layers(router, &http)
+}

@@ -1,0 +1,508 @@
+//! Suppliers: list, detail with contacts, create, update, deactivate and reactivate.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::AppState;
+use shared::audit::{self, Entry};
+use shared::auth::caller::{Read, Suppliers, Write};
+use shared::auth::{ClientIp, Require};
+use shared::domain::{self, Email, double_option};
+use shared::error::{ApiError, FieldError, Fields};
+use shared::http::{AppJson, AppQuery, PathId};
+use shared::idempotency::{self, IdempotencyKey};
+use shared::pagination::{Page, PageQuery, contains_pattern};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::contacts::{self, Contact};
+use crate::payment::{PaymentDetails, PaymentSummary};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Supplier {
+    id: Uuid,
+    name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    website: Option<String>,
+    address: Option<String>,
+    notes: Option<String>,
+    /// A summary only; the full details never leave the server.
+    payment_details: Option<PaymentSummary>,
+    is_active: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+struct Row {
+    id: Uuid,
+    name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    website: Option<String>,
+    address: Option<String>,
+    notes: Option<String>,
+    payment_summary: Option<serde_json::Value>,
+    is_active: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<Row> for Supplier {
+    fn from(r: Row) -> Self {
+        Self {
+            id: r.id,
+            name: r.name,
+            email: r.email,
+            phone: r.phone,
+            website: r.website,
+            address: r.address,
+            notes: r.notes,
+            payment_details: r
+                .payment_summary
+                .and_then(|s| serde_json::from_value(s).ok()),
+            is_active: r.is_active,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// Loads a supplier of the organization (404 otherwise), optionally locking it.
+pub async fn load(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    id: Uuid,
+    lock: bool,
+) -> Result<Supplier, ApiError> {
+    let row = if lock {
+        sqlx::query_as!(
+            Row,
+            "SELECT id, name, email, phone, website, address, notes, payment_summary, is_active, created_at, updated_at
+             FROM suppliers WHERE id = $1 AND org_id = $2 FOR UPDATE",
+            id,
+            org_id
+        )
+        .fetch_optional(conn)
+        .await?
+    } else {
+        sqlx::query_as!(
+            Row,
+            "SELECT id, name, email, phone, website, address, notes, payment_summary, is_active, created_at, updated_at
+             FROM suppliers WHERE id = $1 AND org_id = $2",
+            id,
+            org_id
+        )
+        .fetch_optional(conn)
+        .await?
+    };
+    row.map(Supplier::from)
+        .ok_or_else(|| ApiError::not_found("supplier"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// `true` (default): active suppliers; `false`: deactivated ones.
+    active: Option<bool>,
+    /// Text search in the name.
+    q: Option<String>,
+}
+
+/// `GET /api/suppliers`: by name.
+pub async fn list(
+    mut tenant: Require<Suppliers, Read>,
+    AppQuery(query): AppQuery<ListQuery>,
+    AppQuery(page): AppQuery<PageQuery>,
+) -> Result<Json<Page<Supplier>>, ApiError> {
+    let page = page.parse::<(String, Uuid)>()?;
+    let pattern = query
+        .q
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(contains_pattern);
+    let (after_name, after_id) = page.after.unzip();
+    let active = query.active.unwrap_or(true);
+    let org_id = tenant.caller.org_id;
+    let rows = sqlx::query_as!(
+        Row,
+        r#"SELECT id, name, email, phone, website, address, notes, payment_summary, is_active, created_at, updated_at
+           FROM suppliers
+           WHERE org_id = $1 AND is_active = $2
+             AND ($3::text IS NULL OR name ILIKE $3)
+             AND ($4::text IS NULL OR (lower(name), id) > ($4, $5))
+           ORDER BY lower(name), id
+           LIMIT $6"#,
+        org_id,
+        active,
+        pattern,
+        after_name,
+        after_id,
+        page.limit + 1
+    )
+    .fetch_all(&mut *tenant.db)
+    .await?;
+    let total = if page.include_total {
+        Some(
+            sqlx::query_scalar!(
+                r#"SELECT count(*) AS "count!" FROM suppliers
+                   WHERE org_id = $1 AND is_active = $2 AND ($3::text IS NULL OR name ILIKE $3)"#,
+                org_id,
+                active,
+                pattern
+            )
+            .fetch_one(&mut *tenant.db)
+            .await?,
+        )
+    } else {
+        None
+    };
+    let page = Page::from_rows(rows, page.limit, total, |s| (s.name.to_lowercase(), s.id));
+    Ok(Json(Page {
+        items: page.items.into_iter().map(Supplier::from).collect(),
+        next_cursor: page.next_cursor,
+        total: page.total,
+    }))
+}
+
+#[derive(Debug, Serialize)]
+pub struct SupplierDetail {
+    #[serde(flatten)]
+    supplier: Supplier,
+    contacts: Vec<Contact>,
+}
+
+/// `GET /api/suppliers/{id}`: with its contacts.
+pub async fn detail(
+    mut tenant: Require<Suppliers, Read>,
+    PathId(id): PathId,
+) -> Result<Json<SupplierDetail>, ApiError> {
+    let org_id = tenant.caller.org_id;
+    let supplier = load(&mut tenant.db, org_id, id, false).await?;
+    let contacts = contacts::of_supplier(&mut tenant.db, org_id, id).await?;
+    Ok(Json(SupplierDetail { supplier, contacts }))
+}
+
+/// The contact fields shared by create and update, validated.
+struct Fieldset {
+    name: Option<String>,
+    email: Option<Option<String>>,
+    phone: Option<Option<String>>,
+    website: Option<Option<String>>,
+    address: Option<Option<String>>,
+    notes: Option<Option<String>>,
+}
+
+fn optional_email(raw: Option<&str>, fields: &mut Fields) -> Option<Option<String>> {
+    match raw.map(str::trim).filter(|e| !e.is_empty()) {
+        None => Some(None),
+        Some(email) => fields
+            .check(Email::parse(email, "email"))
+            .map(|e| Some(e.as_str().to_owned())),
+    }
+}
+
+fn optional_website(raw: Option<&str>, fields: &mut Fields) -> Option<Option<String>> {
+    let website = fields.check(domain::optional_text(raw, "website", 500))?;
+    if website
+        .as_deref()
+        .is_some_and(|w| !(w.starts_with("https://") || w.starts_with("http://")))
+    {
+        fields.add(FieldError::new(
+            "website",
+            "invalid",
+            "must start with https:// or http://",
+        ));
+        return None;
+    }
+    Some(website)
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSupplier {
+    name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    website: Option<String>,
+    address: Option<String>,
+    notes: Option<String>,
+    payment_details: Option<PaymentDetails>,
+}
+
+fn to_json(supplier: &Supplier) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(supplier).map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// `POST /api/suppliers` (honours `Idempotency-Key`).
+pub async fn create(
+    State(state): State<AppState>,
+    mut tenant: Require<Suppliers, Write>,
+    ClientIp(ip): ClientIp,
+    key: IdempotencyKey,
+    AppJson(body): AppJson<CreateSupplier>,
+) -> Result<Response, ApiError> {
+    let mut fields = Fields::default();
+    let set = Fieldset {
+        name: fields.check(domain::name(&body.name, "name", 200)),
+        email: optional_email(body.email.as_deref(), &mut fields),
+        phone: fields.check(domain::optional_text(body.phone.as_deref(), "phone", 50)),
+        website: optional_website(body.website.as_deref(), &mut fields),
+        address: fields.check(domain::optional_text(
+            body.address.as_deref(),
+            "address",
+            1000,
+        )),
+        notes: fields.check(domain::optional_text(body.notes.as_deref(), "notes", 5000)),
+    };
+    let payment = body
+        .payment_details
+        .clone()
+        .map(|p| p.validate(&mut fields));
+    let (Some(name), Some(email), Some(phone), Some(website), Some(address), Some(notes)) = (
+        set.name,
+        set.email,
+        set.phone,
+        set.website,
+        set.address,
+        set.notes,
+    ) else {
+        return Err(fields.into_error());
+    };
+    if !fields.is_empty() {
+        return Err(fields.into_error());
+    }
+    let payment = payment.flatten();
+
+    let caller = tenant.caller.clone();
+    let id = Uuid::new_v4();
+    let sealed = payment
+        .as_ref()
+        .map(|(p, _)| p.seal(&state.settings.keys, id))
+        .transpose()?;
+    let summary = payment
+        .map(|(_, s)| serde_json::to_value(s))
+        .transpose()
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
+    let response = idempotency::create(&mut tx, caller.org_id, &key, "POST /api/suppliers", &body, async |tx| {
+        sqlx::query!(
+            "INSERT INTO suppliers (id, org_id, name, email, phone, website, address, notes, payment_details, payment_summary)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            id,
+            caller.org_id,
+            name,
+            email,
+            phone,
+            website,
+            address,
+            notes,
+            sealed,
+            summary
+        )
+        .execute(&mut *tx)
+        .await?;
+        let supplier = load(tx, caller.org_id, id, false).await?;
+        audit::record(
+            tx,
+            Entry {
+                org_id: Some(caller.org_id),
+                actor: caller.audit_actor(),
+                action: "supplier_created",
+                entity: "supplier",
+                entity_id: Some(id),
+                before: None,
+                after: Some(to_json(&supplier)?),
+                ip: Some(&ip),
+            },
+        )
+        .await?;
+        Ok((StatusCode::CREATED, SupplierDetail { supplier, contacts: Vec::new() }))
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(response)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSupplier {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    website: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    address: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    notes: Option<Option<String>>,
+    /// New details replace the old; `null` removes them.
+    #[serde(default, deserialize_with = "double_option")]
+    payment_details: Option<Option<PaymentDetails>>,
+    is_active: Option<bool>,
+}
+
+/// `PATCH /api/suppliers/{id}`: only the fields sent change.
+pub async fn update(
+    State(state): State<AppState>,
+    tenant: Require<Suppliers, Write>,
+    ClientIp(ip): ClientIp,
+    PathId(id): PathId,
+    AppJson(body): AppJson<UpdateSupplier>,
+) -> Result<Json<Supplier>, ApiError> {
+    change(&state, tenant, &ip, id, body).await.map(Json)
+}
+
+/// `POST /api/suppliers/{id}/deactivate`.
+pub async fn deactivate(
+    State(state): State<AppState>,
+    tenant: Require<Suppliers, Write>,
+    ClientIp(ip): ClientIp,
+    PathId(id): PathId,
+) -> Result<Json<Supplier>, ApiError> {
+    change(
+        &state,
+        tenant,
+        &ip,
+        id,
+        UpdateSupplier {
+            is_active: Some(false),
+            ..Default::default()
+        },
+    )
+    .await
+    .map(Json)
+}
+
+/// `POST /api/suppliers/{id}/reactivate`.
+pub async fn reactivate(
+    State(state): State<AppState>,
+    tenant: Require<Suppliers, Write>,
+    ClientIp(ip): ClientIp,
+    PathId(id): PathId,
+) -> Result<Json<Supplier>, ApiError> {
+    change(
+        &state,
+        tenant,
+        &ip,
+        id,
+        UpdateSupplier {
+            is_active: Some(true),
+            ..Default::default()
+        },
+    )
+    .await
+    .map(Json)
+}
+
+async fn change(
+    state: &AppState,
+    mut tenant: Require<Suppliers, Write>,
+    ip: &str,
+    id: Uuid,
+    body: UpdateSupplier,
+) -> Result<Supplier, ApiError> {
+    let mut fields = Fields::default();
+    let name = body
+        .name
+        .as_deref()
+        .map(|n| fields.check(domain::name(n, "name", 200)));
+    let email = body
+        .email
+        .map(|e| optional_email(e.as_deref(), &mut fields));
+    let phone = body
+        .phone
+        .map(|p| fields.check(domain::optional_text(p.as_deref(), "phone", 50)));
+    let website = body
+        .website
+        .map(|w| optional_website(w.as_deref(), &mut fields));
+    let address = body
+        .address
+        .map(|a| fields.check(domain::optional_text(a.as_deref(), "address", 1000)));
+    let notes = body
+        .notes
+        .map(|n| fields.check(domain::optional_text(n.as_deref(), "notes", 5000)));
+    let payment = body
+        .payment_details
+        .map(|p| p.map(|p| p.validate(&mut fields)));
+    if !fields.is_empty() {
+        return Err(fields.into_error());
+    }
+
+    let caller = tenant.caller.clone();
+    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
+    let before = load(&mut tx, caller.org_id, id, true).await?;
+    sqlx::query!(
+        "UPDATE suppliers SET
+             name = coalesce($3, name),
+             email = CASE WHEN $4 THEN $5 ELSE email END,
+             phone = CASE WHEN $6 THEN $7 ELSE phone END,
+             website = CASE WHEN $8 THEN $9 ELSE website END,
+             address = CASE WHEN $10 THEN $11 ELSE address END,
+             notes = CASE WHEN $12 THEN $13 ELSE notes END,
+             is_active = coalesce($14, is_active),
+             updated_at = now()
+         WHERE id = $1 AND org_id = $2",
+        id,
+        caller.org_id,
+        name.flatten(),
+        email.is_some(),
+        email.flatten().flatten(),
+        phone.is_some(),
+        phone.flatten().flatten(),
+        website.is_some(),
+        website.flatten().flatten(),
+        address.is_some(),
+        address.flatten().flatten(),
+        notes.is_some(),
+        notes.flatten().flatten(),
+        body.is_active
+    )
+    .execute(&mut *tx)
+    .await?;
+    if let Some(payment) = payment {
+        let (sealed, summary) = match payment.flatten() {
+            Some((details, summary)) => (
+                Some(details.seal(&state.settings.keys, id)?),
+                Some(serde_json::to_value(summary).map_err(|e| ApiError::Internal(e.into()))?),
+            ),
+            None => (None, None),
+        };
+        sqlx::query!(
+            "UPDATE suppliers SET payment_details = $3, payment_summary = $4 WHERE id = $1 AND org_id = $2",
+            id,
+            caller.org_id,
+            sealed,
+            summary
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    let after = load(&mut tx, caller.org_id, id, false).await?;
+    let action = match (before.is_active, after.is_active) {
+        (true, false) => "supplier_deactivated",
+        (false, true) => "supplier_reactivated",
+        _ => "supplier_updated",
+    };
+    audit::record(
+        &mut tx,
+        Entry {
+            org_id: Some(caller.org_id),
+            actor: caller.audit_actor(),
+            action,
+            entity: "supplier",
+            entity_id: Some(id),
+            before: Some(to_json(&before)?),
+            after: Some(to_json(&after)?),
+            ip: Some(ip),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
