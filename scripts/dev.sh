@@ -14,7 +14,7 @@ PORT="${PORT:-9000}"
 BASE="http://$HOST:$PORT"
 
 # One path per function, answered by that function once it runs (any status will do).
-PROBES=(/health /api/auth/me /api/users)
+PROBES=(/health /api/auth/me /api/users /api/products /api/suppliers)
 DEMO_EMAIL="demo@stockroom.test"
 DEMO_PASSWORD="Demo-passw0rd!"
 

@@ -2,6 +2,10 @@
 //!
 //! Auth: login latency (p50) against the bcrypt-12 verification alone, and `GET /api/auth/me`
 //! throughput through the in-process router with 32 concurrent clients.
+//! Products: a list page of 50 and a product by id, at 1,000 and at 100,000 products in one
+//! organization, with the SQL statements each request sends.
+
+mod products;
 
 use std::time::{Duration, Instant};
 
@@ -16,12 +20,12 @@ use tower::ServiceExt;
 const CONCURRENCY: usize = 32;
 const LOGIN_SAMPLES: usize = 20;
 
-fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+pub(crate) fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     samples.sort();
     samples[((samples.len() - 1) as f64 * p).round() as usize]
 }
 
-async fn call(router: &Router, request: Request<Body>) -> anyhow::Result<(u16, Value)> {
+pub(crate) async fn call(router: &Router, request: Request<Body>) -> anyhow::Result<(u16, Value)> {
     let response = router.clone().oneshot(request).await?;
     let status = response.status().as_u16();
     let bytes = response.into_body().collect().await?.to_bytes();
@@ -164,6 +168,19 @@ async fn main() -> anyhow::Result<()> {
         me_p50.as_secs_f64() * 1e3,
         me_p99.as_secs_f64() * 1e3
     );
+
+    let state = shared::AppState::new(
+        shared::Settings::from_vars(&std::collections::HashMap::from([
+            ("DATABASE_URL".to_owned(), url.clone()),
+            (
+                "SECRET_KEY".to_owned(),
+                "bench-secret-key-0123456789abcdef0123456789".to_owned(),
+            ),
+        ]))?,
+        pool.clone(),
+    )?;
+    products::run(state, &url, &token, org).await?;
+
     pool.close().await;
     sqlx::Postgres::drop_database(&url).await?;
     Ok(())

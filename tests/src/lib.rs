@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Every HTTP function, by binary name.
-pub const HTTP_FUNCTIONS: &[&str] = &["auth", "health", "users"];
+pub const HTTP_FUNCTIONS: &[&str] = &["auth", "health", "products", "suppliers", "users"];
 
 pub struct LocalApi {
     pub base: String,

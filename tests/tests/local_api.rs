@@ -211,3 +211,65 @@ async fn an_owner_manages_people_and_keys_through_one_base_url(pool: PgPool) {
         .collect();
     assert_eq!(actions, ["api_key_created", "user_created", "register"]);
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_catalogue_is_built_through_one_base_url(pool: PgPool) {
+    let api = start(&pool);
+    let client = reqwest::Client::new();
+    let session: Value = client
+        .post(format!("{}/api/auth/register", api.base))
+        .json(
+            &serde_json::json!({"organization_name": "Acme", "name": "Ann",
+            "email": "ann@example.com", "password": "Corr3ct-horse"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = session["access_token"].as_str().unwrap();
+    let supplier: Value = client
+        .post(format!("{}/api/suppliers", api.base))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"name": "Bolt Co"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let created = client
+        .post(format!("{}/api/products", api.base))
+        .bearer_auth(token)
+        .header("idempotency-key", "e2e-1")
+        .json(
+            &serde_json::json!({"sku": "B-1", "name": "Bolt", "price": "0.25", "currency": "GBP",
+            "supplier_id": supplier["id"]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let list: Value = client
+        .get(format!("{}/api/products?q=bolt", api.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"][0]["price"], "0.25");
+    let id = list["items"][0]["id"].as_str().unwrap();
+    let detail: Value = client
+        .get(format!("{}/api/products/{id}", api.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["supplier"]["name"], "Bolt Co");
+}

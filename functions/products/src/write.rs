@@ -254,14 +254,11 @@ pub async fn update(
     {
         next.name = name;
     }
-    if let Some(description) = body.description {
-        if let Some(d) = fields.check(domain::optional_text(
-            description.as_deref(),
-            "description",
-            5000,
-        )) {
-            next.description = d;
-        }
+    if let Some(d) = body
+        .description
+        .and_then(|d| fields.check(domain::optional_text(d.as_deref(), "description", 5000)))
+    {
+        next.description = d;
     }
     if let Some(price) = body
         .price
@@ -282,15 +279,18 @@ pub async fn update(
             None => None,
         };
     }
-    if let Some(unit) = body.unit.as_deref() {
-        if let Some(u) = fields.check(domain::name(unit, "unit", 20)) {
-            next.unit = u;
-        }
+    if let Some(u) = body
+        .unit
+        .as_deref()
+        .and_then(|u| fields.check(domain::name(u, "unit", 20)))
+    {
+        next.unit = u;
     }
-    if let Some(barcode) = body.barcode {
-        if let Some(b) = fields.check(domain::optional_text(barcode.as_deref(), "barcode", 64)) {
-            next.barcode = b;
-        }
+    if let Some(b) = body
+        .barcode
+        .and_then(|b| fields.check(domain::optional_text(b.as_deref(), "barcode", 64)))
+    {
+        next.barcode = b;
     }
     if let Some(r) = body.reorder_point {
         next.reorder_point = reorder_point(r, &mut fields);
