@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::AppState;
@@ -16,6 +17,7 @@ use shared::auth::{ClientIp, MODULES, RequireAdmin, Role, effective_permissions,
 use shared::domain::{self, Email};
 use shared::error::{ApiError, FieldError, Fields, ResultExt};
 use shared::http::{AppJson, AppQuery, PathId};
+use shared::idempotency::{self, Claim, IdempotencyKey};
 use shared::pagination::{Page, PageQuery, contains_pattern};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -23,7 +25,7 @@ use uuid::Uuid;
 /// How long an invitation link works.
 const INVITATION_TTL_SECS: u64 = 7 * 24 * 3600;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct UserView {
     id: Uuid,
     email: String,
@@ -235,8 +237,9 @@ pub async fn create(
     State(state): State<AppState>,
     mut admin: RequireAdmin,
     ClientIp(ip): ClientIp,
+    key: IdempotencyKey,
     AppJson(body): AppJson<CreateUser>,
-) -> Result<(StatusCode, Json<Created>), ApiError> {
+) -> Result<Response, ApiError> {
     if body.role == Role::Owner
         && !matches!(
             admin.caller.kind,
@@ -254,6 +257,11 @@ pub async fn create(
     let mut fields = Fields::default();
     let email = fields.check(Email::parse(&body.email, "email"));
     let name = fields.check(domain::name(&body.name, "name", 200));
+    // The request as sent identifies a retry (the password is only ever hashed).
+    let request_id_body = serde_json::json!({
+        "email": body.email, "name": body.name, "role": body.role,
+        "permissions": body.permissions, "password": body.password.is_some(),
+    });
     let permissions = parse_permissions(body.permissions, &mut fields);
     let password = body
         .password
@@ -272,6 +280,13 @@ pub async fn create(
     let org_id = admin.caller.org_id;
     let actor = admin.caller.audit_actor();
     let mut tx = sqlx::Connection::begin(&mut *admin.db).await?;
+    let claimed =
+        match idempotency::claim(&mut tx, org_id, &key, "POST /api/users", &request_id_body).await?
+        {
+            Claim::Replay(response) => return Ok(response),
+            Claim::Fresh(claimed) => Some(claimed),
+            Claim::Untracked => None,
+        };
     let id = sqlx::query_scalar!(
         "INSERT INTO users (org_id, email, name, password_hash, role, permissions)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -317,6 +332,14 @@ pub async fn create(
         },
     )
     .await?;
+    if let Some(claimed) = claimed {
+        // A replay reports the invitation as sent; it never sends a second email.
+        let stored = Created {
+            user: user.clone(),
+            invitation_sent: invitation.is_some(),
+        };
+        claimed.store(&mut tx, StatusCode::CREATED, &stored).await?;
+    }
     tx.commit().await?;
 
     let mut invitation_sent = false;
@@ -349,7 +372,8 @@ pub async fn create(
             user,
             invitation_sent,
         }),
-    ))
+    )
+        .into_response())
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -521,3 +521,35 @@ async fn an_unknown_or_malformed_id_is_404(pool: PgPool) {
         "not_found",
     );
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_retried_create_with_an_idempotency_key_adds_one_person(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let ann = owner(&apps, "ann@example.com").await;
+    let send = |email: &'static str| {
+        let request = http::Request::post("/api/users")
+            .header("authorization", format!("Bearer {}", ann.token))
+            .header("content-type", "application/json")
+            .header("idempotency-key", "hire-bob")
+            .body(axum::body::Body::from(
+                json!({"email": email, "name": "Bob", "password": PASSWORD}).to_string(),
+            ))
+            .unwrap();
+        shared::testing::send(&apps.users.router, request)
+    };
+    let first = send("bob@example.com").await;
+    let retry = send("bob@example.com").await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    assert_eq!(retry.status, StatusCode::CREATED);
+    assert_eq!(first.body["id"], retry.body["id"]);
+    assert_problem(
+        &send("eve@example.com").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 2);
+}
