@@ -1,0 +1,66 @@
+//! The `inventory` function: stock per product and location, the movement ledger,
+//! reservations, low stock, and purchase orders.
+//!
+//! Stock never goes negative and is never oversold: every change is a single conditional
+//! `UPDATE` (`... WHERE on_hand - reserved >= $n`) and the table's CHECK constraints back it up,
+//! so concurrent requests cannot race past each other.
+
+mod locations;
+mod movements;
+mod purchase_orders;
+mod reservations;
+mod stock;
+
+use axum::Router;
+use axum::routing::{get, post};
+use shared::AppState;
+
+pub fn app(state: AppState) -> Router {
+    let http = state.settings.http.clone();
+    let router = Router::new()
+        .route(
+            "/api/inventory/locations",
+            get(locations::list).post(locations::create),
+        )
+        .route("/api/inventory/stock", get(stock::list))
+        .route("/api/inventory/low-stock", get(stock::low_stock))
+        .route(
+            "/api/inventory/movements",
+            get(movements::list).post(movements::create),
+        )
+        .route(
+            "/api/inventory/reservations",
+            get(reservations::list).post(reservations::create),
+        )
+        .route("/api/inventory/reservations/{id}", get(reservations::get))
+        .route(
+            "/api/inventory/reservations/{id}/confirm",
+            post(reservations::confirm),
+        )
+        .route(
+            "/api/inventory/reservations/{id}/cancel",
+            post(reservations::cancel),
+        )
+        .route(
+            "/api/purchase-orders",
+            get(purchase_orders::list).post(purchase_orders::create),
+        )
+        .route(
+            "/api/purchase-orders/{id}",
+            get(purchase_orders::get).patch(purchase_orders::update),
+        )
+        .route(
+            "/api/purchase-orders/{id}/submit",
+            post(purchase_orders::submit),
+        )
+        .route(
+            "/api/purchase-orders/{id}/cancel",
+            post(purchase_orders::cancel),
+        )
+        .route(
+            "/api/purchase-orders/{id}/receive",
+            post(purchase_orders::receive),
+        )
+        .with_state(state);
+    shared::http::layers(router, &http)
+}

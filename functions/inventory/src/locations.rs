@@ -1,0 +1,117 @@
+//! Locations (shop floor, back room, warehouse). Every organization starts with a default one.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::audit::{self, Entry};
+use shared::auth::caller::{Inventory, Read, Write};
+use shared::auth::{ClientIp, Require};
+use shared::domain;
+use shared::error::{ApiError, ResultExt};
+use shared::http::AppJson;
+use shared::idempotency::{self, IdempotencyKey};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+#[derive(Debug, Serialize)]
+pub struct Location {
+    id: Uuid,
+    name: String,
+    is_default: bool,
+    created_at: DateTime<Utc>,
+}
+
+/// The given location of the organization, or its default one; 422 for an unknown id.
+pub async fn resolve(
+    conn: &mut PgConnection,
+    org: Uuid,
+    id: Option<Uuid>,
+    field: &str,
+) -> Result<Uuid, ApiError> {
+    let found = match id {
+        Some(id) => {
+            sqlx::query_scalar!(
+                "SELECT id FROM locations WHERE org_id = $1 AND id = $2",
+                org,
+                id
+            )
+            .fetch_optional(conn)
+            .await?
+        }
+        None => {
+            sqlx::query_scalar!(
+                "SELECT id FROM locations WHERE org_id = $1 AND is_default",
+                org
+            )
+            .fetch_optional(conn)
+            .await?
+        }
+    };
+    found.ok_or_else(|| {
+        ApiError::invalid_field(
+            field,
+            "unknown_location",
+            "no such location in this organization",
+        )
+    })
+}
+
+pub async fn list(mut tenant: Require<Inventory, Read>) -> Result<Json<Vec<Location>>, ApiError> {
+    Ok(Json(
+        sqlx::query_as!(
+            Location,
+            "SELECT id, name, is_default, created_at FROM locations WHERE org_id = $1 ORDER BY is_default DESC, lower(name)",
+            tenant.caller.org_id
+        )
+        .fetch_all(&mut *tenant.db)
+        .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateLocation {
+    name: String,
+}
+
+pub async fn create(
+    mut tenant: Require<Inventory, Write>,
+    ClientIp(ip): ClientIp,
+    key: IdempotencyKey,
+    AppJson(body): AppJson<CreateLocation>,
+) -> Result<Response, ApiError> {
+    let name = domain::name(&body.name, "name", 100)?;
+    let caller = tenant.caller.clone();
+    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
+    let response = idempotency::create(&mut tx, caller.org_id, &key, "POST /api/inventory/locations", &body, async |tx| {
+        let location = sqlx::query_as!(
+            Location,
+            "INSERT INTO locations (org_id, name) VALUES ($1, $2) RETURNING id, name, is_default, created_at",
+            caller.org_id,
+            name
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .on_constraint("locations_org_name_key", |_| ApiError::conflict("location_exists", "a location with this name exists"))?;
+        audit::record(
+            tx,
+            Entry {
+                org_id: Some(caller.org_id),
+                actor: caller.audit_actor(),
+                action: "location_created",
+                entity: "location",
+                entity_id: Some(location.id),
+                before: None,
+                after: Some(serde_json::json!({ "name": location.name })),
+                ip: Some(&ip),
+            },
+        )
+        .await?;
+        Ok((StatusCode::CREATED, location))
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(response)
+}

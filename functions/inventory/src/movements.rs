@@ -1,0 +1,241 @@
+//! `POST /api/inventory/movements` (receive, sell, adjust, transfer) and the ledger.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::audit::{self, Entry};
+use shared::auth::caller::{Inventory, Read, Write};
+use shared::auth::{ClientIp, Require};
+use shared::error::{ApiError, FieldError, Fields};
+use shared::http::{AppJson, AppQuery};
+use shared::idempotency::{self, IdempotencyKey};
+use shared::pagination::{Page, PageQuery};
+use uuid::Uuid;
+
+use crate::locations;
+use crate::stock::{self, Movement};
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Receive,
+    Sell,
+    Adjust,
+    Transfer,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMovement {
+    kind: Kind,
+    product_id: Uuid,
+    /// Units for receive, sell and transfer (more than zero).
+    quantity: Option<i32>,
+    /// Signed change for adjust (not zero).
+    delta: Option<i32>,
+    reason: String,
+    /// The default location when absent; the source of a transfer.
+    location_id: Option<Uuid>,
+    /// The destination of a transfer.
+    to_location_id: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Recorded {
+    movement_ids: Vec<i64>,
+    kind: Kind,
+    product_id: Uuid,
+    /// Available at the location(s) touched, after the movement.
+    available: i64,
+}
+
+pub async fn create(
+    mut tenant: Require<Inventory, Write>,
+    ClientIp(ip): ClientIp,
+    key: IdempotencyKey,
+    AppJson(body): AppJson<CreateMovement>,
+) -> Result<Response, ApiError> {
+    let mut fields = Fields::default();
+    let reason = fields.check(shared::domain::name(&body.reason, "reason", 500));
+    let amount = match body.kind {
+        Kind::Adjust => match body.delta {
+            Some(d) if d != 0 => d,
+            _ => {
+                fields.add(FieldError::new(
+                    "delta",
+                    "invalid",
+                    "adjust needs a non-zero delta",
+                ));
+                0
+            }
+        },
+        _ => match body.quantity {
+            Some(q) if q > 0 => q,
+            _ => {
+                fields.add(FieldError::new(
+                    "quantity",
+                    "not_positive",
+                    "must be more than zero",
+                ));
+                0
+            }
+        },
+    };
+    if body.kind == Kind::Transfer && body.to_location_id.is_none() {
+        fields.add(FieldError::new(
+            "to_location_id",
+            "required",
+            "a transfer needs a destination",
+        ));
+    }
+    let Some(reason) = reason.filter(|_| fields.is_empty()) else {
+        return Err(fields.into_error());
+    };
+
+    let caller = tenant.caller.clone();
+    let org = caller.org_id;
+    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
+    let response = idempotency::create(&mut tx, org, &key, "POST /api/inventory/movements", &body, async |tx| {
+        let product = sqlx::query_scalar!("SELECT id FROM products WHERE org_id = $1 AND id = $2", org, body.product_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| ApiError::invalid_field("product_id", "unknown_product", "no such product in this organization"))?;
+        let location = locations::resolve(tx, org, body.location_id, "location_id").await?;
+        let movement = |kind, quantity, location, transfer_id| Movement {
+            product,
+            location,
+            kind,
+            quantity,
+            reason: &reason,
+            transfer_id,
+            reservation_id: None,
+            po_line_id: None,
+        };
+        let mut ids = Vec::new();
+        let touched = match body.kind {
+            Kind::Receive => {
+                stock::add(tx, org, product, location, amount).await?;
+                ids.push(stock::record(tx, &caller, movement("receive", amount, location, None)).await?);
+                location
+            }
+            Kind::Sell => {
+                stock::take(tx, org, product, location, amount).await?;
+                ids.push(stock::record(tx, &caller, movement("sell", -amount, location, None)).await?);
+                location
+            }
+            Kind::Adjust if amount > 0 => {
+                stock::add(tx, org, product, location, amount).await?;
+                ids.push(stock::record(tx, &caller, movement("adjust", amount, location, None)).await?);
+                location
+            }
+            Kind::Adjust => {
+                stock::take(tx, org, product, location, -amount).await?;
+                ids.push(stock::record(tx, &caller, movement("adjust", amount, location, None)).await?);
+                location
+            }
+            Kind::Transfer => {
+                let to = locations::resolve(tx, org, body.to_location_id, "to_location_id").await?;
+                if to == location {
+                    return Err(ApiError::invalid_field("to_location_id", "same_location", "must differ from the source"));
+                }
+                let transfer = Some(Uuid::new_v4());
+                stock::take(tx, org, product, location, amount).await?;
+                stock::add(tx, org, product, to, amount).await?;
+                ids.push(stock::record(tx, &caller, movement("transfer_out", -amount, location, transfer)).await?);
+                ids.push(stock::record(tx, &caller, movement("transfer_in", amount, to, transfer)).await?);
+                location
+            }
+        };
+        let available = stock::available(tx, product, touched).await?;
+        audit::record(
+            tx,
+            Entry {
+                org_id: Some(org),
+                actor: caller.audit_actor(),
+                action: "stock_movement",
+                entity: "product",
+                entity_id: Some(product),
+                before: None,
+                after: Some(serde_json::json!({ "kind": body.kind, "amount": amount, "location_id": location,
+                    "to_location_id": body.to_location_id, "reason": reason, "movement_ids": ids })),
+                ip: Some(&ip),
+            },
+        )
+        .await?;
+        Ok((StatusCode::CREATED, Recorded { movement_ids: ids, kind: body.kind, product_id: product, available }))
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(response)
+}
+
+#[derive(Debug, Serialize)]
+pub struct LedgerEntry {
+    id: i64,
+    product_id: Uuid,
+    location_id: Uuid,
+    kind: String,
+    quantity: i32,
+    reason: String,
+    transfer_id: Option<Uuid>,
+    reservation_id: Option<Uuid>,
+    po_line_id: Option<Uuid>,
+    actor_user_id: Option<Uuid>,
+    actor_api_key_id: Option<Uuid>,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LedgerQuery {
+    product_id: Option<Uuid>,
+    location_id: Option<Uuid>,
+    kind: Option<String>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+}
+
+/// `GET /api/inventory/movements`: the ledger, newest first.
+pub async fn list(
+    mut tenant: Require<Inventory, Read>,
+    AppQuery(query): AppQuery<LedgerQuery>,
+    AppQuery(page): AppQuery<PageQuery>,
+) -> Result<Json<Page<LedgerEntry>>, ApiError> {
+    let page = page.parse::<i64>()?;
+    if let Some(kind) = &query.kind {
+        if !["receive", "sell", "adjust", "transfer_out", "transfer_in"].contains(&kind.as_str()) {
+            return Err(ApiError::invalid_field(
+                "kind",
+                "invalid",
+                "receive, sell, adjust, transfer_out or transfer_in",
+            ));
+        }
+    }
+    let rows = sqlx::query_as!(
+        LedgerEntry,
+        r#"SELECT id, product_id, location_id, kind::text AS "kind!", quantity, reason, transfer_id,
+                  reservation_id, po_line_id, actor_user_id, actor_api_key_id, created_at
+           FROM stock_movements
+           WHERE org_id = $1
+             AND ($2::uuid IS NULL OR product_id = $2)
+             AND ($3::uuid IS NULL OR location_id = $3)
+             AND ($4::text IS NULL OR kind::text = $4)
+             AND ($5::timestamptz IS NULL OR created_at >= $5)
+             AND ($6::timestamptz IS NULL OR created_at < $6)
+             AND ($7::bigint IS NULL OR id < $7)
+           ORDER BY id DESC
+           LIMIT $8"#,
+        tenant.caller.org_id,
+        query.product_id,
+        query.location_id,
+        query.kind,
+        query.from,
+        query.to,
+        page.after,
+        page.limit + 1
+    )
+    .fetch_all(&mut *tenant.db)
+    .await?;
+    Ok(Json(Page::from_rows(rows, page.limit, None, |e| e.id)))
+}

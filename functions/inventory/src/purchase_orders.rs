@@ -1,0 +1,604 @@
+//! Purchase orders: draft → submitted → partially received → received, or cancelled.
+//! Receiving adds stock through the ledger; a line never receives more than was ordered, and a
+//! retried receipt with the same `Idempotency-Key` adds nothing.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use shared::audit::{self, Entry};
+use shared::auth::caller::{Purchasing, Read, Write};
+use shared::auth::{Caller, ClientIp, Require};
+use shared::domain;
+use shared::error::{ApiError, FieldError, Fields, ResultExt};
+use shared::http::{AppJson, AppQuery, PathId};
+use shared::idempotency::{self, IdempotencyKey};
+use shared::pagination::{Page, PageQuery};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::locations;
+use crate::stock::{self, Movement};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Line {
+    id: Uuid,
+    product_id: Uuid,
+    quantity: i32,
+    #[serde(with = "rust_decimal::serde::str")]
+    unit_cost: Decimal,
+    received_quantity: i32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PurchaseOrder {
+    id: Uuid,
+    supplier_id: Uuid,
+    status: String,
+    currency: String,
+    notes: Option<String>,
+    #[serde(with = "rust_decimal::serde::str")]
+    total: Decimal,
+    submitted_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    lines: Vec<Line>,
+}
+
+struct Head {
+    id: Uuid,
+    supplier_id: Uuid,
+    status: String,
+    currency: String,
+    notes: Option<String>,
+    submitted_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+pub async fn load(
+    conn: &mut PgConnection,
+    org: Uuid,
+    id: Uuid,
+    lock: bool,
+) -> Result<PurchaseOrder, ApiError> {
+    let head = if lock {
+        sqlx::query_as!(
+            Head,
+            r#"SELECT id, supplier_id, status::text AS "status!", currency, notes, submitted_at, created_at, updated_at
+               FROM purchase_orders WHERE org_id = $1 AND id = $2 FOR UPDATE"#,
+            org,
+            id
+        )
+        .fetch_optional(&mut *conn)
+        .await?
+    } else {
+        sqlx::query_as!(
+            Head,
+            r#"SELECT id, supplier_id, status::text AS "status!", currency, notes, submitted_at, created_at, updated_at
+               FROM purchase_orders WHERE org_id = $1 AND id = $2"#,
+            org,
+            id
+        )
+        .fetch_optional(&mut *conn)
+        .await?
+    }
+    .ok_or_else(|| ApiError::not_found("purchase order"))?;
+    let lines = sqlx::query_as!(
+        Line,
+        "SELECT id, product_id, quantity, unit_cost, received_quantity FROM purchase_order_lines
+         WHERE org_id = $1 AND purchase_order_id = $2 ORDER BY position",
+        org,
+        id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let total = lines
+        .iter()
+        .map(|l| l.unit_cost * Decimal::from(l.quantity))
+        .sum();
+    Ok(PurchaseOrder {
+        id: head.id,
+        supplier_id: head.supplier_id,
+        status: head.status,
+        currency: head.currency,
+        notes: head.notes,
+        total,
+        submitted_at: head.submitted_at,
+        created_at: head.created_at,
+        updated_at: head.updated_at,
+        lines,
+    })
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineInput {
+    product_id: Uuid,
+    quantity: i32,
+    #[serde(with = "rust_decimal::serde::str")]
+    unit_cost: Decimal,
+}
+
+fn check_lines(lines: &[LineInput], fields: &mut Fields) {
+    if lines.is_empty() {
+        fields.add(FieldError::new(
+            "lines",
+            "required",
+            "a purchase order needs at least one line",
+        ));
+    }
+    for (i, line) in lines.iter().enumerate() {
+        if line.quantity <= 0 {
+            fields.add(FieldError::new(
+                format!("lines[{i}].quantity"),
+                "not_positive",
+                "must be more than zero",
+            ));
+        }
+        fields.check(domain::money(
+            line.unit_cost,
+            &format!("lines[{i}].unit_cost"),
+        ));
+    }
+}
+
+async fn insert_lines(
+    conn: &mut PgConnection,
+    org: Uuid,
+    po: Uuid,
+    lines: &[LineInput],
+) -> Result<(), ApiError> {
+    for (position, line) in lines.iter().enumerate() {
+        sqlx::query!(
+            "INSERT INTO purchase_order_lines (org_id, purchase_order_id, product_id, quantity, unit_cost, position)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            org,
+            po,
+            line.product_id,
+            line.quantity,
+            line.unit_cost,
+            position as i32
+        )
+        .execute(&mut *conn)
+        .await
+        .on_constraint("purchase_order_lines_org_id_product_id_fkey", |_| {
+            ApiError::invalid_field(format!("lines[{position}].product_id"), "unknown_product", "no such product in this organization")
+        })?;
+    }
+    Ok(())
+}
+
+fn unknown_supplier() -> ApiError {
+    ApiError::invalid_field(
+        "supplier_id",
+        "unknown_supplier",
+        "no such supplier in this organization",
+    )
+}
+
+async fn audit_po(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    action: &str,
+    before: Option<&PurchaseOrder>,
+    after: &PurchaseOrder,
+    ip: &str,
+) -> Result<(), ApiError> {
+    let json =
+        |po: &PurchaseOrder| serde_json::to_value(po).map_err(|e| ApiError::Internal(e.into()));
+    audit::record(
+        conn,
+        Entry {
+            org_id: Some(caller.org_id),
+            actor: caller.audit_actor(),
+            action,
+            entity: "purchase_order",
+            entity_id: Some(after.id),
+            before: before.map(json).transpose()?,
+            after: Some(json(after)?),
+            ip: Some(ip),
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePurchaseOrder {
+    supplier_id: Uuid,
+    currency: String,
+    notes: Option<String>,
+    lines: Vec<LineInput>,
+}
+
+/// `POST /api/purchase-orders`: a draft (honours `Idempotency-Key`).
+pub async fn create(
+    mut tenant: Require<Purchasing, Write>,
+    ClientIp(ip): ClientIp,
+    key: IdempotencyKey,
+    AppJson(body): AppJson<CreatePurchaseOrder>,
+) -> Result<Response, ApiError> {
+    let mut fields = Fields::default();
+    let currency = fields.check(domain::currency(&body.currency, "currency"));
+    let notes = fields.check(domain::optional_text(body.notes.as_deref(), "notes", 5000));
+    check_lines(&body.lines, &mut fields);
+    let (Some(currency), Some(notes)) = (currency, notes) else {
+        return Err(fields.into_error());
+    };
+    if !fields.is_empty() {
+        return Err(fields.into_error());
+    }
+    let caller = tenant.caller.clone();
+    let org = caller.org_id;
+    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
+    let response = idempotency::create(&mut tx, org, &key, "POST /api/purchase-orders", &body, async |tx| {
+        let id = sqlx::query_scalar!(
+            "INSERT INTO purchase_orders (org_id, supplier_id, currency, notes) VALUES ($1, $2, $3, $4) RETURNING id",
+            org,
+            body.supplier_id,
+            currency,
+            notes
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .on_constraint("purchase_orders_org_id_supplier_id_fkey", |_| unknown_supplier())?;
+        insert_lines(tx, org, id, &body.lines).await?;
+        let po = load(tx, org, id, false).await?;
+        audit_po(tx, &caller, "purchase_order_created", None, &po, &ip).await?;
+        Ok((StatusCode::CREATED, po))
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(response)
+}
+
+pub async fn get(
+    mut tenant: Require<Purchasing, Read>,
+    PathId(id): PathId,
+) -> Result<Json<PurchaseOrder>, ApiError> {
+    let org = tenant.caller.org_id;
+    Ok(Json(load(&mut tenant.db, org, id, false).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    status: Option<String>,
+    supplier_id: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    id: Uuid,
+    supplier_id: Uuid,
+    status: String,
+    currency: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    total: Decimal,
+    line_count: i64,
+    created_at: DateTime<Utc>,
+}
+
+/// `GET /api/purchase-orders`: newest first.
+pub async fn list(
+    mut tenant: Require<Purchasing, Read>,
+    AppQuery(query): AppQuery<ListQuery>,
+    AppQuery(page): AppQuery<PageQuery>,
+) -> Result<Json<Page<Summary>>, ApiError> {
+    let page = page.parse::<(DateTime<Utc>, Uuid)>()?;
+    let (before_at, before_id) = page.after.unzip();
+    let rows = sqlx::query_as!(
+        Summary,
+        r#"SELECT po.id, po.supplier_id, po.status::text AS "status!", po.currency,
+                  coalesce(sum(l.unit_cost * l.quantity), 0) AS "total!", count(l.id) AS "line_count!", po.created_at
+           FROM purchase_orders po
+           LEFT JOIN purchase_order_lines l ON l.purchase_order_id = po.id
+           WHERE po.org_id = $1
+             AND ($2::text IS NULL OR po.status::text = $2)
+             AND ($3::uuid IS NULL OR po.supplier_id = $3)
+             AND ($4::timestamptz IS NULL OR (po.created_at, po.id) < ($4, $5))
+           GROUP BY po.id
+           ORDER BY po.created_at DESC, po.id DESC
+           LIMIT $6"#,
+        tenant.caller.org_id,
+        query.status,
+        query.supplier_id,
+        before_at,
+        before_id,
+        page.limit + 1
+    )
+    .fetch_all(&mut *tenant.db)
+    .await?;
+    Ok(Json(Page::from_rows(rows, page.limit, None, |s| {
+        (s.created_at, s.id)
+    })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePurchaseOrder {
+    supplier_id: Option<Uuid>,
+    currency: Option<String>,
+    #[serde(default, deserialize_with = "domain::double_option")]
+    notes: Option<Option<String>>,
+    /// Replaces every line.
+    lines: Option<Vec<LineInput>>,
+}
+
+fn wrong_status(po: &PurchaseOrder, action: &str) -> ApiError {
+    ApiError::conflict(
+        "invalid_status",
+        format!("cannot {action} a purchase order that is {}", po.status),
+    )
+}
+
+/// `PATCH /api/purchase-orders/{id}`: drafts only.
+pub async fn update(
+    mut tenant: Require<Purchasing, Write>,
+    ClientIp(ip): ClientIp,
+    PathId(id): PathId,
+    AppJson(body): AppJson<UpdatePurchaseOrder>,
+) -> Result<Json<PurchaseOrder>, ApiError> {
+    let mut fields = Fields::default();
+    let currency = body
+        .currency
+        .as_deref()
+        .map(|c| fields.check(domain::currency(c, "currency")));
+    let notes = body
+        .notes
+        .map(|n| fields.check(domain::optional_text(n.as_deref(), "notes", 5000)));
+    if let Some(lines) = &body.lines {
+        check_lines(lines, &mut fields);
+    }
+    if !fields.is_empty() {
+        return Err(fields.into_error());
+    }
+    let caller = tenant.caller.clone();
+    let org = caller.org_id;
+    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
+    let before = load(&mut tx, org, id, true).await?;
+    if before.status != "draft" {
+        return Err(wrong_status(&before, "edit"));
+    }
+    sqlx::query!(
+        "UPDATE purchase_orders SET supplier_id = coalesce($3, supplier_id), currency = coalesce($4, currency),
+                notes = CASE WHEN $5 THEN $6 ELSE notes END, updated_at = now()
+         WHERE org_id = $1 AND id = $2",
+        org,
+        id,
+        body.supplier_id,
+        currency.flatten(),
+        notes.is_some(),
+        notes.flatten().flatten()
+    )
+    .execute(&mut *tx)
+    .await
+    .on_constraint("purchase_orders_org_id_supplier_id_fkey", |_| unknown_supplier())?;
+    if let Some(lines) = &body.lines {
+        sqlx::query!(
+            "DELETE FROM purchase_order_lines WHERE org_id = $1 AND purchase_order_id = $2",
+            org,
+            id
+        )
+        .execute(&mut *tx)
+        .await?;
+        insert_lines(&mut tx, org, id, lines).await?;
+    }
+    let after = load(&mut tx, org, id, false).await?;
+    audit_po(
+        &mut tx,
+        &caller,
+        "purchase_order_updated",
+        Some(&before),
+        &after,
+        &ip,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(after))
+}
+
+async fn transition(
+    tenant: &mut Require<Purchasing, Write>,
+    ip: &str,
+    id: Uuid,
+    from: &[&str],
+    to: &str,
+    action: &str,
+) -> Result<PurchaseOrder, ApiError> {
+    let caller = tenant.caller.clone();
+    let org = caller.org_id;
+    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
+    let before = load(&mut tx, org, id, true).await?;
+    if !from.contains(&before.status.as_str()) {
+        return Err(wrong_status(&before, action));
+    }
+    sqlx::query!(
+        "UPDATE purchase_orders SET status = $3::text::po_status, updated_at = now(),
+                submitted_at = CASE WHEN $3 = 'submitted' THEN now() ELSE submitted_at END
+         WHERE org_id = $1 AND id = $2",
+        org,
+        id,
+        to
+    )
+    .execute(&mut *tx)
+    .await?;
+    let after = load(&mut tx, org, id, false).await?;
+    audit_po(
+        &mut tx,
+        &caller,
+        &format!("purchase_order_{to}"),
+        Some(&before),
+        &after,
+        ip,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// `POST /api/purchase-orders/{id}/submit`: draft → submitted.
+pub async fn submit(
+    mut tenant: Require<Purchasing, Write>,
+    ClientIp(ip): ClientIp,
+    PathId(id): PathId,
+) -> Result<Json<PurchaseOrder>, ApiError> {
+    transition(&mut tenant, &ip, id, &["draft"], "submitted", "submit")
+        .await
+        .map(Json)
+}
+
+/// `POST /api/purchase-orders/{id}/cancel`: before anything was received.
+pub async fn cancel(
+    mut tenant: Require<Purchasing, Write>,
+    ClientIp(ip): ClientIp,
+    PathId(id): PathId,
+) -> Result<Json<PurchaseOrder>, ApiError> {
+    transition(
+        &mut tenant,
+        &ip,
+        id,
+        &["draft", "submitted"],
+        "cancelled",
+        "cancel",
+    )
+    .await
+    .map(Json)
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiveLine {
+    line_id: Uuid,
+    quantity: i32,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receive {
+    /// Where the goods go; the default location when absent.
+    location_id: Option<Uuid>,
+    lines: Vec<ReceiveLine>,
+}
+
+/// `POST /api/purchase-orders/{id}/receive`: adds the received units to stock through the
+/// ledger (honours `Idempotency-Key`).
+pub async fn receive(
+    mut tenant: Require<Purchasing, Write>,
+    ClientIp(ip): ClientIp,
+    key: IdempotencyKey,
+    PathId(id): PathId,
+    AppJson(body): AppJson<Receive>,
+) -> Result<Response, ApiError> {
+    let mut fields = Fields::default();
+    if body.lines.is_empty() {
+        fields.add(FieldError::new(
+            "lines",
+            "required",
+            "say which lines arrived",
+        ));
+    }
+    for (i, line) in body.lines.iter().enumerate() {
+        if line.quantity <= 0 {
+            fields.add(FieldError::new(
+                format!("lines[{i}].quantity"),
+                "not_positive",
+                "must be more than zero",
+            ));
+        }
+    }
+    if !fields.is_empty() {
+        return Err(fields.into_error());
+    }
+    let caller = tenant.caller.clone();
+    let org = caller.org_id;
+    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
+    let route = format!("POST /api/purchase-orders/{id}/receive");
+    let response = idempotency::create(&mut tx, org, &key, &route, &body, async |tx| {
+        // Locks the order: receipts of one order are applied one after the other.
+        let before = load(tx, org, id, true).await?;
+        if !["submitted", "partially_received"].contains(&before.status.as_str()) {
+            return Err(wrong_status(&before, "receive"));
+        }
+        let location = locations::resolve(tx, org, body.location_id, "location_id").await?;
+        let mut fields = Fields::default();
+        for (i, receipt) in body.lines.iter().enumerate() {
+            let Some(line) = before.lines.iter().find(|l| l.id == receipt.line_id) else {
+                fields.add(FieldError::new(
+                    format!("lines[{i}].line_id"),
+                    "unknown_line",
+                    "not a line of this purchase order",
+                ));
+                continue;
+            };
+            let updated = sqlx::query_scalar!(
+                "UPDATE purchase_order_lines SET received_quantity = received_quantity + $3
+                 WHERE org_id = $1 AND id = $2 AND received_quantity + $3 <= quantity
+                 RETURNING received_quantity",
+                org,
+                line.id,
+                receipt.quantity
+            )
+            .fetch_optional(&mut *tx)
+            .await?;
+            if updated.is_none() {
+                fields.add(FieldError::new(
+                    format!("lines[{i}].quantity"),
+                    "over_receipt",
+                    format!(
+                        "only {} of this line are still expected",
+                        line.quantity - line.received_quantity
+                    ),
+                ));
+                continue;
+            }
+            stock::add(tx, org, line.product_id, location, receipt.quantity).await?;
+            stock::record(
+                tx,
+                &caller,
+                Movement {
+                    product: line.product_id,
+                    location,
+                    kind: "receive",
+                    quantity: receipt.quantity,
+                    reason: "purchase order receipt",
+                    transfer_id: None,
+                    reservation_id: None,
+                    po_line_id: Some(line.id),
+                },
+            )
+            .await?;
+        }
+        if !fields.is_empty() {
+            // Nothing of this receipt is kept: the transaction rolls back.
+            return Err(fields.into_error());
+        }
+        sqlx::query!(
+            "UPDATE purchase_orders SET updated_at = now(), status = CASE
+                 WHEN (SELECT bool_and(received_quantity = quantity) FROM purchase_order_lines
+                       WHERE purchase_order_id = $2) THEN 'received'::po_status
+                 ELSE 'partially_received'::po_status END
+             WHERE org_id = $1 AND id = $2",
+            org,
+            id
+        )
+        .execute(&mut *tx)
+        .await?;
+        let after = load(tx, org, id, false).await?;
+        audit_po(
+            tx,
+            &caller,
+            "purchase_order_received",
+            Some(&before),
+            &after,
+            &ip,
+        )
+        .await?;
+        Ok((StatusCode::OK, after))
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(response)
+}

@@ -1,0 +1,329 @@
+//! Reservations: hold stock for a while (a cart, a pending order). Available = on hand −
+//! active reservations. A reservation is confirmed (it becomes a sale), cancelled, or expires
+//! (the scheduler releases it).
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::audit::{self, Entry};
+use shared::auth::caller::{Inventory, Read, Write};
+use shared::auth::{Caller, ClientIp, Require};
+use shared::error::{ApiError, FieldError, Fields};
+use shared::http::{AppJson, AppQuery, PathId};
+use shared::idempotency::{self, IdempotencyKey};
+use shared::pagination::{Page, PageQuery};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::locations;
+use crate::stock::{self, Movement};
+
+/// A reservation lasts at most a week.
+const MAX_SECONDS: i64 = 7 * 24 * 3600;
+
+#[derive(Debug, Serialize)]
+pub struct Reservation {
+    id: Uuid,
+    product_id: Uuid,
+    location_id: Uuid,
+    quantity: i32,
+    status: String,
+    reference: Option<String>,
+    expires_at: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+async fn load(
+    conn: &mut PgConnection,
+    org: Uuid,
+    id: Uuid,
+    lock: bool,
+) -> Result<Reservation, ApiError> {
+    let row = if lock {
+        sqlx::query_as!(
+            Reservation,
+            r#"SELECT id, product_id, location_id, quantity, status::text AS "status!", reference, expires_at, created_at, updated_at
+               FROM reservations WHERE org_id = $1 AND id = $2 FOR UPDATE"#,
+            org,
+            id
+        )
+        .fetch_optional(conn)
+        .await?
+    } else {
+        sqlx::query_as!(
+            Reservation,
+            r#"SELECT id, product_id, location_id, quantity, status::text AS "status!", reference, expires_at, created_at, updated_at
+               FROM reservations WHERE org_id = $1 AND id = $2"#,
+            org,
+            id
+        )
+        .fetch_optional(conn)
+        .await?
+    };
+    row.ok_or_else(|| ApiError::not_found("reservation"))
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateReservation {
+    product_id: Uuid,
+    quantity: i32,
+    expires_in_seconds: i64,
+    location_id: Option<Uuid>,
+    /// The caller's own reference (cart id, order number).
+    reference: Option<String>,
+}
+
+/// `POST /api/inventory/reservations`: 409 with `available` when there is not enough.
+pub async fn create(
+    mut tenant: Require<Inventory, Write>,
+    ClientIp(ip): ClientIp,
+    key: IdempotencyKey,
+    AppJson(body): AppJson<CreateReservation>,
+) -> Result<Response, ApiError> {
+    let mut fields = Fields::default();
+    if body.quantity <= 0 {
+        fields.add(FieldError::new(
+            "quantity",
+            "not_positive",
+            "must be more than zero",
+        ));
+    }
+    if !(1..=MAX_SECONDS).contains(&body.expires_in_seconds) {
+        fields.add(FieldError::new(
+            "expires_in_seconds",
+            "out_of_range",
+            format!("must be between 1 and {MAX_SECONDS}"),
+        ));
+    }
+    let reference = fields.check(shared::domain::optional_text(
+        body.reference.as_deref(),
+        "reference",
+        200,
+    ));
+    let Some(reference) = reference.filter(|_| fields.is_empty()) else {
+        return Err(fields.into_error());
+    };
+    let caller = tenant.caller.clone();
+    let org = caller.org_id;
+    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
+    let response = idempotency::create(&mut tx, org, &key, "POST /api/inventory/reservations", &body, async |tx| {
+        sqlx::query_scalar!("SELECT id FROM products WHERE org_id = $1 AND id = $2", org, body.product_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| ApiError::invalid_field("product_id", "unknown_product", "no such product in this organization"))?;
+        let location = locations::resolve(tx, org, body.location_id, "location_id").await?;
+        // The whole check: one conditional update; concurrent reservations queue on the row.
+        let held = sqlx::query!(
+            "UPDATE stock_levels SET reserved = reserved + $4, updated_at = now()
+             WHERE org_id = $1 AND product_id = $2 AND location_id = $3 AND on_hand - reserved >= $4",
+            org,
+            body.product_id,
+            location,
+            body.quantity
+        )
+        .execute(&mut *tx)
+        .await?;
+        if held.rows_affected() == 0 {
+            return Err(stock::insufficient(stock::available(tx, body.product_id, location).await?));
+        }
+        let reservation = sqlx::query_as!(
+            Reservation,
+            r#"INSERT INTO reservations (org_id, product_id, location_id, quantity, reference, expires_at)
+               VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))
+               RETURNING id, product_id, location_id, quantity, status::text AS "status!", reference, expires_at, created_at, updated_at"#,
+            org,
+            body.product_id,
+            location,
+            body.quantity,
+            reference,
+            body.expires_in_seconds as f64
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        audit_reservation(tx, &caller, &reservation, "reservation_created", &ip).await?;
+        Ok((StatusCode::CREATED, reservation))
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(response)
+}
+
+async fn audit_reservation(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    r: &Reservation,
+    action: &str,
+    ip: &str,
+) -> Result<(), ApiError> {
+    audit::record(
+        conn,
+        Entry {
+            org_id: Some(caller.org_id),
+            actor: caller.audit_actor(),
+            action,
+            entity: "reservation",
+            entity_id: Some(r.id),
+            before: None,
+            after: Some(serde_json::to_value(r).map_err(|e| ApiError::Internal(e.into()))?),
+            ip: Some(ip),
+        },
+    )
+    .await
+}
+
+pub async fn get(
+    mut tenant: Require<Inventory, Read>,
+    PathId(id): PathId,
+) -> Result<Json<Reservation>, ApiError> {
+    let org = tenant.caller.org_id;
+    Ok(Json(load(&mut tenant.db, org, id, false).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    status: Option<String>,
+    product_id: Option<Uuid>,
+}
+
+/// `GET /api/inventory/reservations`: newest first.
+pub async fn list(
+    mut tenant: Require<Inventory, Read>,
+    AppQuery(query): AppQuery<ListQuery>,
+    AppQuery(page): AppQuery<PageQuery>,
+) -> Result<Json<Page<Reservation>>, ApiError> {
+    let page = page.parse::<(DateTime<Utc>, Uuid)>()?;
+    if let Some(status) = &query.status {
+        if !["active", "confirmed", "cancelled", "expired"].contains(&status.as_str()) {
+            return Err(ApiError::invalid_field(
+                "status",
+                "invalid",
+                "active, confirmed, cancelled or expired",
+            ));
+        }
+    }
+    let (before_at, before_id) = page.after.unzip();
+    let rows = sqlx::query_as!(
+        Reservation,
+        r#"SELECT id, product_id, location_id, quantity, status::text AS "status!", reference, expires_at, created_at, updated_at
+           FROM reservations
+           WHERE org_id = $1
+             AND ($2::text IS NULL OR status::text = $2)
+             AND ($3::uuid IS NULL OR product_id = $3)
+             AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
+           ORDER BY created_at DESC, id DESC
+           LIMIT $6"#,
+        tenant.caller.org_id,
+        query.status,
+        query.product_id,
+        before_at,
+        before_id,
+        page.limit + 1
+    )
+    .fetch_all(&mut *tenant.db)
+    .await?;
+    Ok(Json(Page::from_rows(rows, page.limit, None, |r| {
+        (r.created_at, r.id)
+    })))
+}
+
+fn not_active(r: &Reservation) -> ApiError {
+    let detail = if r.status == "active" {
+        "the reservation has expired".to_owned()
+    } else {
+        format!("the reservation is {}", r.status)
+    };
+    ApiError::conflict("reservation_not_active", detail)
+}
+
+/// `POST /api/inventory/reservations/{id}/confirm`: the held units are sold (a `sell`
+/// movement in the ledger).
+pub async fn confirm(
+    mut tenant: Require<Inventory, Write>,
+    ClientIp(ip): ClientIp,
+    PathId(id): PathId,
+) -> Result<Json<Reservation>, ApiError> {
+    finish(&mut tenant, &ip, id, true).await.map(Json)
+}
+
+/// `POST /api/inventory/reservations/{id}/cancel`: the held units become available again.
+pub async fn cancel(
+    mut tenant: Require<Inventory, Write>,
+    ClientIp(ip): ClientIp,
+    PathId(id): PathId,
+) -> Result<Json<Reservation>, ApiError> {
+    finish(&mut tenant, &ip, id, false).await.map(Json)
+}
+
+async fn finish(
+    tenant: &mut Require<Inventory, Write>,
+    ip: &str,
+    id: Uuid,
+    sell: bool,
+) -> Result<Reservation, ApiError> {
+    let caller = tenant.caller.clone();
+    let org = caller.org_id;
+    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
+    let r = load(&mut tx, org, id, true).await?;
+    if r.status != "active" || (sell && r.expires_at <= Utc::now()) {
+        return Err(not_active(&r));
+    }
+    let on_hand_change = if sell { r.quantity } else { 0 };
+    sqlx::query!(
+        "UPDATE stock_levels SET reserved = reserved - $3, on_hand = on_hand - $4, updated_at = now()
+         WHERE product_id = $1 AND location_id = $2",
+        r.product_id,
+        r.location_id,
+        r.quantity,
+        on_hand_change
+    )
+    .execute(&mut *tx)
+    .await?;
+    let status = if sell { "confirmed" } else { "cancelled" };
+    sqlx::query!(
+        "UPDATE reservations SET status = $2::text::reservation_status, updated_at = now() WHERE id = $1",
+        id,
+        status
+    )
+    .execute(&mut *tx)
+    .await?;
+    if sell {
+        let reason = match &r.reference {
+            Some(reference) => format!("reservation confirmed ({reference})"),
+            None => "reservation confirmed".to_owned(),
+        };
+        stock::record(
+            &mut tx,
+            &caller,
+            Movement {
+                product: r.product_id,
+                location: r.location_id,
+                kind: "sell",
+                quantity: -r.quantity,
+                reason: &reason,
+                transfer_id: None,
+                reservation_id: Some(id),
+                po_line_id: None,
+            },
+        )
+        .await?;
+    }
+    let after = load(&mut tx, org, id, false).await?;
+    audit_reservation(
+        &mut tx,
+        &caller,
+        &after,
+        if sell {
+            "reservation_confirmed"
+        } else {
+            "reservation_cancelled"
+        },
+        ip,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}

@@ -1,0 +1,229 @@
+//! Stock levels: the conditional updates every movement goes through, the stock list and the
+//! low-stock report.
+
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use shared::auth::caller::{Inventory, Read};
+use shared::auth::{Caller, CallerKind, Require};
+use shared::error::ApiError;
+use shared::http::AppQuery;
+use shared::pagination::{Page, PageQuery};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// 409 with the quantity that is available, as a problem member.
+pub fn insufficient(available: i64) -> ApiError {
+    let mut error = ApiError::conflict(
+        "insufficient_stock",
+        format!("only {available} available (on hand minus reserved)"),
+    );
+    if let ApiError::Conflict { extra, .. } = &mut error {
+        extra.insert("available".into(), available.into());
+    }
+    error
+}
+
+pub async fn available(
+    conn: &mut PgConnection,
+    product: Uuid,
+    location: Uuid,
+) -> Result<i64, ApiError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT (on_hand - reserved)::bigint AS "available!" FROM stock_levels WHERE product_id = $1 AND location_id = $2"#,
+        product,
+        location
+    )
+    .fetch_optional(conn)
+    .await?
+    .unwrap_or(0))
+}
+
+/// Adds to on hand (receive, transfer in, positive adjustment).
+pub async fn add(
+    conn: &mut PgConnection,
+    org: Uuid,
+    product: Uuid,
+    location: Uuid,
+    quantity: i32,
+) -> Result<(), ApiError> {
+    sqlx::query!(
+        "INSERT INTO stock_levels (org_id, product_id, location_id, on_hand) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (product_id, location_id)
+         DO UPDATE SET on_hand = stock_levels.on_hand + EXCLUDED.on_hand, updated_at = now()",
+        org,
+        product,
+        location,
+        quantity
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Takes from what is available (sell, transfer out, negative adjustment); 409 when short.
+pub async fn take(
+    conn: &mut PgConnection,
+    org: Uuid,
+    product: Uuid,
+    location: Uuid,
+    quantity: i32,
+) -> Result<(), ApiError> {
+    let updated = sqlx::query!(
+        "UPDATE stock_levels SET on_hand = on_hand - $4, updated_at = now()
+         WHERE org_id = $1 AND product_id = $2 AND location_id = $3 AND on_hand - reserved >= $4",
+        org,
+        product,
+        location,
+        quantity
+    )
+    .execute(&mut *conn)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(insufficient(available(conn, product, location).await?));
+    }
+    Ok(())
+}
+
+/// One ledger row.
+pub struct Movement<'a> {
+    pub product: Uuid,
+    pub location: Uuid,
+    pub kind: &'a str,
+    pub quantity: i32,
+    pub reason: &'a str,
+    pub transfer_id: Option<Uuid>,
+    pub reservation_id: Option<Uuid>,
+    pub po_line_id: Option<Uuid>,
+}
+
+pub async fn record(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    m: Movement<'_>,
+) -> Result<i64, ApiError> {
+    let (user, key) = match caller.kind {
+        CallerKind::User { user_id, .. } => (Some(user_id), None),
+        CallerKind::ApiKey { key_id } => (None, Some(key_id)),
+    };
+    Ok(sqlx::query_scalar!(
+        "INSERT INTO stock_movements (org_id, product_id, location_id, kind, quantity, reason, transfer_id,
+                                      reservation_id, po_line_id, actor_user_id, actor_api_key_id)
+         VALUES ($1, $2, $3, $4::text::movement_kind, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+        caller.org_id,
+        m.product,
+        m.location,
+        m.kind,
+        m.quantity,
+        m.reason,
+        m.transfer_id,
+        m.reservation_id,
+        m.po_line_id,
+        user,
+        key
+    )
+    .fetch_one(conn)
+    .await?)
+}
+
+#[derive(Debug, Serialize)]
+pub struct StockRow {
+    product_id: Uuid,
+    sku: String,
+    product_name: String,
+    location_id: Uuid,
+    location_name: String,
+    on_hand: i32,
+    reserved: i32,
+    available: i32,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StockQuery {
+    product_id: Option<Uuid>,
+    location_id: Option<Uuid>,
+}
+
+/// `GET /api/inventory/stock`: on hand, reserved and available per product and location.
+pub async fn list(
+    mut tenant: Require<Inventory, Read>,
+    AppQuery(query): AppQuery<StockQuery>,
+    AppQuery(page): AppQuery<PageQuery>,
+) -> Result<Json<Page<StockRow>>, ApiError> {
+    let page = page.parse::<(String, Uuid, Uuid)>()?;
+    let (after_sku, after_product, after_location) = match page.after {
+        Some((s, p, l)) => (Some(s), Some(p), Some(l)),
+        None => (None, None, None),
+    };
+    let rows = sqlx::query_as!(
+        StockRow,
+        r#"SELECT s.product_id, p.sku, p.name AS product_name, s.location_id, l.name AS location_name,
+                  s.on_hand, s.reserved, s.on_hand - s.reserved AS "available!"
+           FROM stock_levels s
+           JOIN products p ON p.org_id = s.org_id AND p.id = s.product_id
+           JOIN locations l ON l.org_id = s.org_id AND l.id = s.location_id
+           WHERE s.org_id = $1
+             AND ($2::uuid IS NULL OR s.product_id = $2)
+             AND ($3::uuid IS NULL OR s.location_id = $3)
+             AND ($4::text IS NULL OR (lower(p.sku), s.product_id, s.location_id) > ($4, $5, $6))
+           ORDER BY lower(p.sku), s.product_id, s.location_id
+           LIMIT $7"#,
+        tenant.caller.org_id,
+        query.product_id,
+        query.location_id,
+        after_sku,
+        after_product,
+        after_location,
+        page.limit + 1
+    )
+    .fetch_all(&mut *tenant.db)
+    .await?;
+    Ok(Json(Page::from_rows(rows, page.limit, None, |r| {
+        (r.sku.to_lowercase(), r.product_id, r.location_id)
+    })))
+}
+
+#[derive(Debug, Serialize)]
+pub struct LowStock {
+    product_id: Uuid,
+    sku: String,
+    name: String,
+    reorder_point: i32,
+    on_hand: i64,
+    available: i64,
+    supplier_id: Option<Uuid>,
+}
+
+/// `GET /api/inventory/low-stock`: active products whose available quantity (all locations)
+/// is below their reorder point, the most short first.
+pub async fn low_stock(
+    mut tenant: Require<Inventory, Read>,
+    AppQuery(page): AppQuery<PageQuery>,
+) -> Result<Json<Page<LowStock>>, ApiError> {
+    let page = page.parse::<(i64, Uuid)>()?;
+    let (after_gap, after_id) = page.after.unzip();
+    let rows = sqlx::query_as!(
+        LowStock,
+        r#"SELECT p.id AS product_id, p.sku, p.name, p.reorder_point,
+                  coalesce(sum(s.on_hand), 0)::bigint AS "on_hand!",
+                  coalesce(sum(s.on_hand - s.reserved), 0)::bigint AS "available!",
+                  p.supplier_id
+           FROM products p
+           LEFT JOIN stock_levels s ON s.org_id = p.org_id AND s.product_id = p.id
+           WHERE p.org_id = $1 AND p.is_active AND p.reorder_point > 0
+           GROUP BY p.id
+           HAVING coalesce(sum(s.on_hand - s.reserved), 0) < p.reorder_point
+              AND ($2::bigint IS NULL
+                   OR (coalesce(sum(s.on_hand - s.reserved), 0) - p.reorder_point, p.id) > ($2, $3))
+           ORDER BY coalesce(sum(s.on_hand - s.reserved), 0) - p.reorder_point, p.id
+           LIMIT $4"#,
+        tenant.caller.org_id,
+        after_gap,
+        after_id,
+        page.limit + 1
+    )
+    .fetch_all(&mut *tenant.db)
+    .await?;
+    Ok(Json(Page::from_rows(rows, page.limit, None, |r| {
+        (r.available - r.reorder_point as i64, r.product_id)
+    })))
+}
