@@ -1,0 +1,300 @@
+mod support;
+
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use shared::testing::assert_problem;
+use sqlx::PgPool;
+use support::*;
+
+async fn draft(apps: &Apps, org: &Org, supplier: &str, product: &str, quantity: i32) -> Value {
+    let r = post(
+        apps,
+        org,
+        "/api/purchase-orders",
+        json!({"supplier_id": supplier, "currency": "EUR",
+        "lines": [{"product_id": product, "quantity": quantity, "unit_cost": "2.50"}]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_purchase_order_goes_from_draft_to_received_through_the_ledger(pool: PgPool) {
+    let apps = apps(pool);
+    let org = org(&apps, "ann@example.com").await;
+    let supplier = supplier(&apps, &org).await;
+    let bolt = product(&apps, &org, "BOLT", 0).await;
+    let po = draft(&apps, &org, &supplier, &bolt, 10).await;
+    assert_eq!(po["status"], "draft");
+    assert_eq!(po["total"], "25.00");
+    let id = po["id"].as_str().unwrap();
+    let line = po["lines"][0]["id"].as_str().unwrap();
+
+    let edited = apps
+        .inventory
+        .request(
+            Method::PATCH,
+            &format!("/api/purchase-orders/{id}"),
+            Some(json!({"notes": "urgent"})),
+            Some(&org.token),
+        )
+        .await;
+    assert_eq!(edited.body["notes"], "urgent");
+    let early = post(
+        &apps,
+        &org,
+        &format!("/api/purchase-orders/{id}/receive"),
+        json!({"lines": [{"line_id": line, "quantity": 1}]}),
+    )
+    .await;
+    assert_problem(&early, StatusCode::CONFLICT, "invalid_status");
+
+    assert_eq!(
+        post(
+            &apps,
+            &org,
+            &format!("/api/purchase-orders/{id}/submit"),
+            json!({})
+        )
+        .await
+        .body["status"],
+        "submitted"
+    );
+    let locked = apps
+        .inventory
+        .request(
+            Method::PATCH,
+            &format!("/api/purchase-orders/{id}"),
+            Some(json!({"notes": "x"})),
+            Some(&org.token),
+        )
+        .await;
+    assert_problem(&locked, StatusCode::CONFLICT, "invalid_status");
+
+    let part = post(
+        &apps,
+        &org,
+        &format!("/api/purchase-orders/{id}/receive"),
+        json!({"lines": [{"line_id": line, "quantity": 4}]}),
+    )
+    .await;
+    assert_eq!(part.body["status"], "partially_received", "{}", part.body);
+    assert_eq!(on_hand_and_reserved(&apps, &bolt).await, (4, 0));
+    let rest = post(
+        &apps,
+        &org,
+        &format!("/api/purchase-orders/{id}/receive"),
+        json!({"lines": [{"line_id": line, "quantity": 6}]}),
+    )
+    .await;
+    assert_eq!(rest.body["status"], "received");
+    assert_eq!(on_hand_and_reserved(&apps, &bolt).await, (10, 0));
+    let ledger = apps
+        .inventory
+        .get_with(
+            &format!("/api/inventory/movements?kind=receive&product_id={bolt}"),
+            &org.token,
+        )
+        .await;
+    assert_eq!(ledger.body["items"].as_array().unwrap().len(), 2);
+    assert_eq!(ledger.body["items"][0]["po_line_id"], line);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn receiving_more_than_ordered_is_422_and_adds_nothing(pool: PgPool) {
+    let apps = apps(pool);
+    let org = org(&apps, "ann@example.com").await;
+    let supplier = supplier(&apps, &org).await;
+    let bolt = product(&apps, &org, "BOLT", 0).await;
+    let po = draft(&apps, &org, &supplier, &bolt, 5).await;
+    let id = po["id"].as_str().unwrap();
+    post(
+        &apps,
+        &org,
+        &format!("/api/purchase-orders/{id}/submit"),
+        json!({}),
+    )
+    .await;
+    let r = post(
+        &apps,
+        &org,
+        &format!("/api/purchase-orders/{id}/receive"),
+        json!({"lines": [{"line_id": po["lines"][0]["id"], "quantity": 6}]}),
+    )
+    .await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(r.body["errors"][0]["code"], "over_receipt");
+    assert_eq!(on_hand_and_reserved(&apps, &bolt).await, (0, 0));
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn receiving_the_same_line_twice_at_once_adds_stock_once(pool: PgPool) {
+    let apps = apps(pool);
+    let org = org(&apps, "ann@example.com").await;
+    let supplier = supplier(&apps, &org).await;
+    let bolt = product(&apps, &org, "BOLT", 0).await;
+    let po = draft(&apps, &org, &supplier, &bolt, 5).await;
+    let id = po["id"].as_str().unwrap();
+    post(
+        &apps,
+        &org,
+        &format!("/api/purchase-orders/{id}/submit"),
+        json!({}),
+    )
+    .await;
+    let body = json!({"lines": [{"line_id": po["lines"][0]["id"], "quantity": 5}]});
+    let path = format!("/api/purchase-orders/{id}/receive");
+    // Without a key: the order is locked; the second receipt finds it fully received.
+    let (a, b) = tokio::join!(
+        post(&apps, &org, &path, body.clone()),
+        post(&apps, &org, &path, body.clone())
+    );
+    let statuses = [a.status, b.status];
+    assert!(
+        statuses.contains(&StatusCode::OK) && statuses.contains(&StatusCode::CONFLICT),
+        "{statuses:?}"
+    );
+    assert_eq!(on_hand_and_reserved(&apps, &bolt).await, (5, 0));
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_retried_receipt_with_an_idempotency_key_replays(pool: PgPool) {
+    let apps = apps(pool);
+    let org = org(&apps, "ann@example.com").await;
+    let supplier = supplier(&apps, &org).await;
+    let bolt = product(&apps, &org, "BOLT", 0).await;
+    let po = draft(&apps, &org, &supplier, &bolt, 10).await;
+    let id = po["id"].as_str().unwrap();
+    post(
+        &apps,
+        &org,
+        &format!("/api/purchase-orders/{id}/submit"),
+        json!({}),
+    )
+    .await;
+    let send = || {
+        let request = http::Request::post(format!("/api/purchase-orders/{id}/receive"))
+            .header("authorization", format!("Bearer {}", org.token))
+            .header("content-type", "application/json")
+            .header("idempotency-key", "delivery-note-77")
+            .body(axum::body::Body::from(
+                json!({"lines": [{"line_id": po["lines"][0]["id"], "quantity": 3}]}).to_string(),
+            ))
+            .unwrap();
+        shared::testing::send(&apps.inventory.router, request)
+    };
+    let (a, b) = tokio::join!(send(), send());
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(b.status, StatusCode::OK);
+    assert_eq!(on_hand_and_reserved(&apps, &bolt).await, (3, 0));
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn cancelling_is_allowed_until_goods_arrive(pool: PgPool) {
+    let apps = apps(pool);
+    let org = org(&apps, "ann@example.com").await;
+    let supplier = supplier(&apps, &org).await;
+    let bolt = product(&apps, &org, "BOLT", 0).await;
+    let po = draft(&apps, &org, &supplier, &bolt, 5).await;
+    let cancelled = post(
+        &apps,
+        &org,
+        &format!("/api/purchase-orders/{}/cancel", po["id"].as_str().unwrap()),
+        json!({}),
+    )
+    .await;
+    assert_eq!(cancelled.body["status"], "cancelled");
+    let other = draft(&apps, &org, &supplier, &bolt, 5).await;
+    let oid = other["id"].as_str().unwrap();
+    post(
+        &apps,
+        &org,
+        &format!("/api/purchase-orders/{oid}/submit"),
+        json!({}),
+    )
+    .await;
+    post(
+        &apps,
+        &org,
+        &format!("/api/purchase-orders/{oid}/receive"),
+        json!({"lines": [{"line_id": other["lines"][0]["id"], "quantity": 1}]}),
+    )
+    .await;
+    let late = post(
+        &apps,
+        &org,
+        &format!("/api/purchase-orders/{oid}/cancel"),
+        json!({}),
+    )
+    .await;
+    assert_problem(&late, StatusCode::CONFLICT, "invalid_status");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn invalid_lines_and_foreign_ids_are_refused(pool: PgPool) {
+    let apps = apps(pool);
+    let a = org(&apps, "a@example.com").await;
+    let b = org(&apps, "b@example.com").await;
+    let supplier = supplier(&apps, &a).await;
+    let theirs = product(&apps, &b, "B", 0).await;
+    let r = post(
+        &apps,
+        &a,
+        "/api/purchase-orders",
+        json!({"supplier_id": supplier, "currency": "EUR",
+        "lines": [{"product_id": theirs, "quantity": 1, "unit_cost": "1.00"}]}),
+    )
+    .await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(r.body["errors"][0]["code"], "unknown_product");
+    let r = post(
+        &apps,
+        &a,
+        "/api/purchase-orders",
+        json!({"supplier_id": supplier, "currency": "EUR",
+        "lines": [{"product_id": theirs, "quantity": 0, "unit_cost": "-1"}]}),
+    )
+    .await;
+    let fields: Vec<&str> = r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["lines[0].quantity", "lines[0].unit_cost"]);
+    // Another organization's order is 404.
+    let b_supplier = supplier_of(&apps, &b).await;
+    let b_product = product(&apps, &b, "B2", 0).await;
+    let theirs_po = post(
+        &apps,
+        &b,
+        "/api/purchase-orders",
+        json!({"supplier_id": b_supplier, "currency": "EUR",
+        "lines": [{"product_id": b_product, "quantity": 1, "unit_cost": "1.00"}]}),
+    )
+    .await;
+    let pid = theirs_po.body["id"].as_str().unwrap();
+    for path in [
+        format!("/api/purchase-orders/{pid}/submit"),
+        format!("/api/purchase-orders/{pid}/cancel"),
+    ] {
+        assert_problem(
+            &post(&apps, &a, &path, json!({})).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        );
+    }
+    assert_problem(
+        &apps
+            .inventory
+            .get_with(&format!("/api/purchase-orders/{pid}"), &a.token)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+}
+
+async fn supplier_of(apps: &Apps, org: &Org) -> String {
+    supplier(apps, org).await
+}

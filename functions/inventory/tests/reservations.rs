@@ -1,0 +1,161 @@
+mod support;
+
+use http::StatusCode;
+use serde_json::json;
+use shared::testing::assert_problem;
+use sqlx::PgPool;
+use support::*;
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn concurrent_reservations_never_oversell(pool: PgPool) {
+    let apps = apps(pool);
+    let org = org(&apps, "ann@example.com").await;
+    let bolt = product(&apps, &org, "BOLT", 0).await;
+    receive(&apps, &org, &bolt, 7).await;
+
+    let attempts = (0..40).map(|_| {
+        post(
+            &apps,
+            &org,
+            "/api/inventory/reservations",
+            json!({"product_id": bolt, "quantity": 1, "expires_in_seconds": 600}),
+        )
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    let ok = results
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .count();
+    let refused = results
+        .iter()
+        .filter(|r| r.status == StatusCode::CONFLICT)
+        .count();
+    assert_eq!(ok, 7, "exactly the stock's worth of reservations succeed");
+    assert_eq!(refused, 33);
+    assert_eq!(on_hand_and_reserved(&apps, &bolt).await, (7, 7));
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn reserved_stock_is_not_available_to_sell(pool: PgPool) {
+    let apps = apps(pool);
+    let org = org(&apps, "ann@example.com").await;
+    let bolt = product(&apps, &org, "BOLT", 0).await;
+    receive(&apps, &org, &bolt, 5).await;
+    let held = post(&apps, &org, "/api/inventory/reservations", json!({"product_id": bolt, "quantity": 4, "expires_in_seconds": 600, "reference": "cart-9"})).await;
+    assert_eq!(held.status, StatusCode::CREATED, "{}", held.body);
+    let sell = post(
+        &apps,
+        &org,
+        "/api/inventory/movements",
+        json!({"kind": "sell", "product_id": bolt, "quantity": 2, "reason": "till"}),
+    )
+    .await;
+    assert_problem(&sell, StatusCode::CONFLICT, "insufficient_stock");
+    assert_eq!(sell.body["available"], 1);
+    let more = post(
+        &apps,
+        &org,
+        "/api/inventory/reservations",
+        json!({"product_id": bolt, "quantity": 2, "expires_in_seconds": 600}),
+    )
+    .await;
+    assert_problem(&more, StatusCode::CONFLICT, "insufficient_stock");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn confirming_sells_and_cancelling_releases(pool: PgPool) {
+    let apps = apps(pool);
+    let org = org(&apps, "ann@example.com").await;
+    let bolt = product(&apps, &org, "BOLT", 0).await;
+    receive(&apps, &org, &bolt, 10).await;
+    let a = post(
+        &apps,
+        &org,
+        "/api/inventory/reservations",
+        json!({"product_id": bolt, "quantity": 3, "expires_in_seconds": 600}),
+    )
+    .await;
+    let b = post(
+        &apps,
+        &org,
+        "/api/inventory/reservations",
+        json!({"product_id": bolt, "quantity": 2, "expires_in_seconds": 600}),
+    )
+    .await;
+    assert_eq!(on_hand_and_reserved(&apps, &bolt).await, (10, 5));
+    let confirmed = post(
+        &apps,
+        &org,
+        &format!(
+            "/api/inventory/reservations/{}/confirm",
+            a.body["id"].as_str().unwrap()
+        ),
+        json!({}),
+    )
+    .await;
+    assert_eq!(confirmed.body["status"], "confirmed", "{}", confirmed.body);
+    assert_eq!(on_hand_and_reserved(&apps, &bolt).await, (7, 2));
+    let cancelled = post(
+        &apps,
+        &org,
+        &format!(
+            "/api/inventory/reservations/{}/cancel",
+            b.body["id"].as_str().unwrap()
+        ),
+        json!({}),
+    )
+    .await;
+    assert_eq!(cancelled.body["status"], "cancelled");
+    assert_eq!(on_hand_and_reserved(&apps, &bolt).await, (7, 0));
+    // Finished reservations stay finished.
+    let again = post(
+        &apps,
+        &org,
+        &format!(
+            "/api/inventory/reservations/{}/confirm",
+            b.body["id"].as_str().unwrap()
+        ),
+        json!({}),
+    )
+    .await;
+    assert_problem(&again, StatusCode::CONFLICT, "reservation_not_active");
+    let ledger = apps
+        .inventory
+        .get_with(
+            &format!("/api/inventory/movements?kind=sell&product_id={bolt}"),
+            &org.token,
+        )
+        .await;
+    assert_eq!(ledger.body["items"][0]["quantity"], -3);
+    assert_eq!(ledger.body["items"][0]["reservation_id"], a.body["id"]);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_expired_reservation_cannot_be_confirmed(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let org = org(&apps, "ann@example.com").await;
+    let bolt = product(&apps, &org, "BOLT", 0).await;
+    receive(&apps, &org, &bolt, 2).await;
+    let r = post(
+        &apps,
+        &org,
+        "/api/inventory/reservations",
+        json!({"product_id": bolt, "quantity": 1, "expires_in_seconds": 60}),
+    )
+    .await;
+    sqlx::query("UPDATE reservations SET expires_at = now() - interval '1 second'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let confirm = post(
+        &apps,
+        &org,
+        &format!(
+            "/api/inventory/reservations/{}/confirm",
+            r.body["id"].as_str().unwrap()
+        ),
+        json!({}),
+    )
+    .await;
+    assert_problem(&confirm, StatusCode::CONFLICT, "reservation_not_active");
+}

@@ -1,0 +1,195 @@
+mod support;
+
+use http::StatusCode;
+use serde_json::json;
+use shared::testing::assert_problem;
+use sqlx::PgPool;
+use support::*;
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn every_organization_has_a_default_location(pool: PgPool) {
+    let apps = apps(pool);
+    let org = org(&apps, "ann@example.com").await;
+    let locations = apps
+        .inventory
+        .get_with("/api/inventory/locations", &org.token)
+        .await;
+    assert_eq!(locations.body[0]["name"], "Main");
+    assert_eq!(locations.body[0]["is_default"], true);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn movements_change_stock_and_are_recorded_in_the_ledger(pool: PgPool) {
+    let apps = apps(pool);
+    let org = org(&apps, "ann@example.com").await;
+    let bolt = product(&apps, &org, "BOLT", 0).await;
+    receive(&apps, &org, &bolt, 10).await;
+    let sold = post(
+        &apps,
+        &org,
+        "/api/inventory/movements",
+        json!({"kind": "sell", "product_id": bolt, "quantity": 3, "reason": "till"}),
+    )
+    .await;
+    assert_eq!(sold.status, StatusCode::CREATED, "{}", sold.body);
+    assert_eq!(sold.body["available"], 7);
+    let adjusted = post(
+        &apps,
+        &org,
+        "/api/inventory/movements",
+        json!({"kind": "adjust", "product_id": bolt, "delta": -2, "reason": "damaged"}),
+    )
+    .await;
+    assert_eq!(adjusted.body["available"], 5);
+    assert_eq!(on_hand_and_reserved(&apps, &bolt).await, (5, 0));
+    let ledger = apps
+        .inventory
+        .get_with(
+            &format!("/api/inventory/movements?product_id={bolt}"),
+            &org.token,
+        )
+        .await;
+    let kinds: Vec<(&str, i64)> = ledger.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["kind"].as_str().unwrap(), m["quantity"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(kinds, [("adjust", -2), ("sell", -3), ("receive", 10)]);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn selling_more_than_available_is_409_with_the_available_quantity(pool: PgPool) {
+    let apps = apps(pool);
+    let org = org(&apps, "ann@example.com").await;
+    let bolt = product(&apps, &org, "BOLT", 0).await;
+    receive(&apps, &org, &bolt, 4).await;
+    let r = post(
+        &apps,
+        &org,
+        "/api/inventory/movements",
+        json!({"kind": "sell", "product_id": bolt, "quantity": 5, "reason": "till"}),
+    )
+    .await;
+    assert_problem(&r, StatusCode::CONFLICT, "insufficient_stock");
+    assert_eq!(r.body["available"], 4);
+    assert_eq!(on_hand_and_reserved(&apps, &bolt).await, (4, 0));
+    let below_zero = post(
+        &apps,
+        &org,
+        "/api/inventory/movements",
+        json!({"kind": "adjust", "product_id": bolt, "delta": -5, "reason": "count"}),
+    )
+    .await;
+    assert_problem(&below_zero, StatusCode::CONFLICT, "insufficient_stock");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn zero_or_negative_quantities_are_422(pool: PgPool) {
+    let apps = apps(pool);
+    let org = org(&apps, "ann@example.com").await;
+    let bolt = product(&apps, &org, "BOLT", 0).await;
+    for body in [
+        json!({"kind": "receive", "product_id": bolt, "quantity": 0, "reason": "x"}),
+        json!({"kind": "sell", "product_id": bolt, "quantity": -1, "reason": "x"}),
+        json!({"kind": "adjust", "product_id": bolt, "delta": 0, "reason": "x"}),
+    ] {
+        assert_problem(
+            &post(&apps, &org, "/api/inventory/movements", body).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+    }
+    let reservation = post(
+        &apps,
+        &org,
+        "/api/inventory/reservations",
+        json!({"product_id": bolt, "quantity": 0, "expires_in_seconds": 60}),
+    )
+    .await;
+    assert_problem(
+        &reservation,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_transfer_moves_stock_between_locations(pool: PgPool) {
+    let apps = apps(pool);
+    let org = org(&apps, "ann@example.com").await;
+    let bolt = product(&apps, &org, "BOLT", 0).await;
+    receive(&apps, &org, &bolt, 10).await;
+    let back = post(
+        &apps,
+        &org,
+        "/api/inventory/locations",
+        json!({"name": "Back room"}),
+    )
+    .await;
+    let back_id = back.body["id"].as_str().unwrap();
+    let r = post(&apps, &org, "/api/inventory/movements", json!({"kind": "transfer", "product_id": bolt, "quantity": 4, "reason": "restock", "to_location_id": back_id})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let stock = apps
+        .inventory
+        .get_with(
+            &format!("/api/inventory/stock?product_id={bolt}"),
+            &org.token,
+        )
+        .await;
+    let mut levels: Vec<(String, i64)> = stock.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["location_name"].as_str().unwrap().to_owned(),
+                s["on_hand"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    levels.sort();
+    assert_eq!(
+        levels,
+        [("Back room".to_owned(), 4), ("Main".to_owned(), 6)]
+    );
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn low_stock_lists_products_below_their_reorder_point(pool: PgPool) {
+    let apps = apps(pool);
+    let org = org(&apps, "ann@example.com").await;
+    let low = product(&apps, &org, "LOW", 10).await;
+    let fine = product(&apps, &org, "FINE", 2).await;
+    product(&apps, &org, "NONE", 5).await; // no stock at all: 0 available
+    receive(&apps, &org, &low, 3).await;
+    receive(&apps, &org, &fine, 5).await;
+    let r = apps
+        .inventory
+        .get_with("/api/inventory/low-stock", &org.token)
+        .await;
+    let skus: Vec<&str> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["sku"].as_str().unwrap())
+        .collect();
+    assert_eq!(skus, ["LOW", "NONE"]);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn another_organizations_product_cannot_be_moved(pool: PgPool) {
+    let apps = apps(pool);
+    let a = org(&apps, "a@example.com").await;
+    let b = org(&apps, "b@example.com").await;
+    let theirs = product(&apps, &b, "B", 0).await;
+    let r = post(
+        &apps,
+        &a,
+        "/api/inventory/movements",
+        json!({"kind": "receive", "product_id": theirs, "quantity": 5, "reason": "x"}),
+    )
+    .await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(on_hand_and_reserved(&apps, &theirs).await, (0, 0));
+}

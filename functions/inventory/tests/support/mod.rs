@@ -1,0 +1,94 @@
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use http::Method;
+use serde_json::{Value, json};
+use shared::testing::{TestApp, TestResponse};
+use sqlx::PgPool;
+
+pub struct Apps {
+    pub auth: TestApp,
+    pub inventory: TestApp,
+    pub pool: PgPool,
+}
+
+pub fn apps(pool: PgPool) -> Apps {
+    let state = shared::testing::state(pool.clone());
+    Apps {
+        auth: TestApp::new(auth::app(state.clone()), pool.clone()),
+        inventory: TestApp::new(inventory::app(state), pool.clone()),
+        pool,
+    }
+}
+
+fn next_ip() -> String {
+    static N: AtomicU32 = AtomicU32::new(1);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255)
+}
+
+pub struct Org {
+    pub id: String,
+    pub token: String,
+}
+
+pub async fn org(apps: &Apps, email: &str) -> Org {
+    let body = json!({"organization_name": "Org", "name": "Owner", "email": email, "password": "Corr3ct-horse"});
+    let r = apps
+        .auth
+        .request_from(
+            Method::POST,
+            "/api/auth/register",
+            Some(body),
+            None,
+            Some(&next_ip()),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    Org {
+        id: r.body["organization"]["id"].as_str().unwrap().into(),
+        token: r.body["access_token"].as_str().unwrap().into(),
+    }
+}
+
+pub async fn product(apps: &Apps, org: &Org, sku: &str, reorder_point: i32) -> String {
+    let id: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO products (org_id, sku, name, price, currency, reorder_point) VALUES ($1::uuid, $2, $2, 1, 'EUR', $3) RETURNING id",
+    )
+    .bind(&org.id)
+    .bind(sku)
+    .bind(reorder_point)
+    .fetch_one(&apps.pool)
+    .await
+    .unwrap();
+    id.to_string()
+}
+
+pub async fn supplier(apps: &Apps, org: &Org) -> String {
+    let id: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO suppliers (org_id, name) VALUES ($1::uuid, 'Acme') RETURNING id",
+    )
+    .bind(&org.id)
+    .fetch_one(&apps.pool)
+    .await
+    .unwrap();
+    id.to_string()
+}
+
+pub async fn post(apps: &Apps, org: &Org, path: &str, body: Value) -> TestResponse {
+    apps.inventory.post_with(path, body, &org.token).await
+}
+
+pub async fn receive(apps: &Apps, org: &Org, product: &str, quantity: i32) {
+    let r = post(apps, org, "/api/inventory/movements", json!({"kind": "receive", "product_id": product, "quantity": quantity, "reason": "opening stock"})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
+pub async fn on_hand_and_reserved(apps: &Apps, product: &str) -> (i32, i32) {
+    sqlx::query_as("SELECT coalesce(sum(on_hand), 0)::int, coalesce(sum(reserved), 0)::int FROM stock_levels WHERE product_id = $1::uuid")
+        .bind(product)
+        .fetch_one(&apps.pool)
+        .await
+        .unwrap()
+}
