@@ -10,7 +10,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Every HTTP function, by binary name.
-pub const HTTP_FUNCTIONS: &[&str] = &["auth", "health", "products", "suppliers", "users"];
+pub const HTTP_FUNCTIONS: &[&str] = &[
+    "auth",
+    "health",
+    "inventory",
+    "products",
+    "suppliers",
+    "users",
+];
 
 pub struct LocalApi {
     pub base: String,

@@ -273,3 +273,83 @@ async fn a_catalogue_is_built_through_one_base_url(pool: PgPool) {
         .unwrap();
     assert_eq!(detail["supplier"]["name"], "Bolt Co");
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn stock_is_received_and_reserved_through_one_base_url(pool: PgPool) {
+    let api = start(&pool);
+    let client = reqwest::Client::new();
+    let session: Value = client
+        .post(format!("{}/api/auth/register", api.base))
+        .json(
+            &serde_json::json!({"organization_name": "Acme", "name": "Ann",
+            "email": "ann@example.com", "password": "Corr3ct-horse"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = session["access_token"].as_str().unwrap();
+    let product: Value = client
+        .post(format!("{}/api/products", api.base))
+        .bearer_auth(token)
+        .json(
+            &serde_json::json!({"sku": "B-1", "name": "Bolt", "price": "0.25", "currency": "GBP"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let received = client
+        .post(format!("{}/api/inventory/movements", api.base))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"kind": "receive", "product_id": product["id"], "quantity": 3, "reason": "delivery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(received.status(), 201);
+    let too_many = client
+        .post(format!("{}/api/inventory/reservations", api.base))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"product_id": product["id"], "quantity": 4, "expires_in_seconds": 60}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_many.status(), 409);
+    assert_eq!(too_many.json::<Value>().await.unwrap()["available"], 3);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_scheduler_runs_a_job_from_an_example_event(pool: PgPool) {
+    let url = shared::testing::database_url(&pool).to_string();
+    let api = LocalApi::start(
+        &["scheduler"],
+        &[
+            ("DATABASE_URL", &url),
+            ("SECRET_KEY", "e2e-secret-key-0123456789abcdef0123456789"),
+        ],
+    );
+    // What `cargo lambda invoke scheduler --data-file events/expire_reservations.json` sends.
+    let event = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/expire_reservations.json"
+    ))
+    .unwrap();
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/2015-03-31/functions/scheduler/invocations",
+            api.base
+        ))
+        .body(event)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        serde_json::json!({"expired_reservations": 0})
+    );
+}

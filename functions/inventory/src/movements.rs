@@ -203,14 +203,14 @@ pub async fn list(
     AppQuery(page): AppQuery<PageQuery>,
 ) -> Result<Json<Page<LedgerEntry>>, ApiError> {
     let page = page.parse::<i64>()?;
-    if let Some(kind) = &query.kind {
-        if !["receive", "sell", "adjust", "transfer_out", "transfer_in"].contains(&kind.as_str()) {
-            return Err(ApiError::invalid_field(
-                "kind",
-                "invalid",
-                "receive, sell, adjust, transfer_out or transfer_in",
-            ));
-        }
+    if let Some(kind) = &query.kind
+        && !["receive", "sell", "adjust", "transfer_out", "transfer_in"].contains(&kind.as_str())
+    {
+        return Err(ApiError::invalid_field(
+            "kind",
+            "invalid",
+            "receive, sell, adjust, transfer_out or transfer_in",
+        ));
     }
     let rows = sqlx::query_as!(
         LedgerEntry,

@@ -196,14 +196,14 @@ pub async fn list(
     AppQuery(page): AppQuery<PageQuery>,
 ) -> Result<Json<Page<Reservation>>, ApiError> {
     let page = page.parse::<(DateTime<Utc>, Uuid)>()?;
-    if let Some(status) = &query.status {
-        if !["active", "confirmed", "cancelled", "expired"].contains(&status.as_str()) {
-            return Err(ApiError::invalid_field(
-                "status",
-                "invalid",
-                "active, confirmed, cancelled or expired",
-            ));
-        }
+    if let Some(status) = &query.status
+        && !["active", "confirmed", "cancelled", "expired"].contains(&status.as_str())
+    {
+        return Err(ApiError::invalid_field(
+            "status",
+            "invalid",
+            "active, confirmed, cancelled or expired",
+        ));
     }
     let (before_at, before_id) = page.after.unzip();
     let rows = sqlx::query_as!(

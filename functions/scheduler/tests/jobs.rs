@@ -1,0 +1,214 @@
+use serde_json::json;
+use shared::testing::SmtpServer;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+struct Seed {
+    org: Uuid,
+    product: Uuid,
+}
+
+/// An organization (with its default location), an owner, and one product with stock.
+async fn seed(pool: &PgPool, on_hand: i32, reorder_point: i32) -> Seed {
+    let org: Uuid =
+        sqlx::query_scalar("INSERT INTO organizations (name) VALUES ('Acme') RETURNING id")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    sqlx::query("INSERT INTO users (org_id, email, name, password_hash, role) VALUES ($1, 'owner@acme.example', 'O', 'x', 'owner')")
+        .bind(org)
+        .execute(pool)
+        .await
+        .unwrap();
+    let product: Uuid = sqlx::query_scalar(
+        "INSERT INTO products (org_id, sku, name, price, currency, reorder_point) VALUES ($1, 'BOLT', 'Bolt', 1, 'EUR', $2) RETURNING id",
+    )
+    .bind(org)
+    .bind(reorder_point)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO stock_levels (org_id, product_id, location_id, on_hand) SELECT $1, $2, id, $3 FROM locations WHERE org_id = $1")
+        .bind(org)
+        .bind(product)
+        .bind(on_hand)
+        .execute(pool)
+        .await
+        .unwrap();
+    Seed { org, product }
+}
+
+async fn reserve(pool: &PgPool, seed: &Seed, quantity: i32, expires_in: &str) -> Uuid {
+    sqlx::query("UPDATE stock_levels SET reserved = reserved + $2 WHERE product_id = $1")
+        .bind(seed.product)
+        .bind(quantity)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query_scalar(&format!(
+        "INSERT INTO reservations (org_id, product_id, location_id, quantity, expires_at)
+         SELECT $1, $2, id, $3, now() + interval '{expires_in}' FROM locations WHERE org_id = $1 RETURNING id"
+    ))
+    .bind(seed.org)
+    .bind(seed.product)
+    .bind(quantity)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+async fn reserved(pool: &PgPool, product: Uuid) -> i32 {
+    sqlx::query_scalar("SELECT reserved FROM stock_levels WHERE product_id = $1")
+        .bind(product)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn expired_reservations_are_released_and_audited(pool: PgPool) {
+    let state = shared::testing::state(pool.clone());
+    let seed = seed(&pool, 10, 0).await;
+    let old = reserve(&pool, &seed, 3, "-1 minute").await;
+    let live = reserve(&pool, &seed, 2, "1 hour").await;
+    assert_eq!(scheduler::expire_reservations(&state).await.unwrap(), 1);
+    assert_eq!(reserved(&pool, seed.product).await, 2);
+    let statuses: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT id, status::text FROM reservations ORDER BY created_at")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert!(
+        statuses.contains(&(old, "expired".into())) && statuses.contains(&(live, "active".into()))
+    );
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'reservation_expired' AND entity_id = $1",
+    )
+    .bind(old)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+    // Running again changes nothing.
+    assert_eq!(scheduler::expire_reservations(&state).await.unwrap(), 0);
+    assert_eq!(reserved(&pool, seed.product).await, 2);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn two_overlapping_expiry_runs_release_each_reservation_once(pool: PgPool) {
+    let state = shared::testing::state(pool.clone());
+    let seed = seed(&pool, 1000, 0).await;
+    for _ in 0..300 {
+        reserve(&pool, &seed, 1, "-1 minute").await;
+    }
+    let (a, b) = tokio::join!(
+        scheduler::expire_reservations(&state),
+        scheduler::expire_reservations(&state)
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 300);
+    assert_eq!(reserved(&pool, seed.product).await, 0);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn cleanup_deletes_only_what_is_past_its_time(pool: PgPool) {
+    let state = shared::testing::state(pool.clone());
+    let seed = seed(&pool, 0, 0).await;
+    let user: Uuid = sqlx::query_scalar("SELECT id FROM users")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    for (table, hash) in [("mfa_challenges", 1u8), ("password_reset_tokens", 2)] {
+        sqlx::query(&format!("INSERT INTO {table} (user_id, token_hash, expires_at) VALUES ($1, $2, now() - interval '1 minute'), ($1, $3, now() + interval '1 hour')"))
+            .bind(user)
+            .bind(vec![hash, 0])
+            .bind(vec![hash, 1])
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    sqlx::query("INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at) VALUES ($1, gen_random_uuid(), '\\x01', now() - interval '1 minute'), ($1, gen_random_uuid(), '\\x02', now() + interval '1 day')")
+        .bind(user)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO idempotency_keys (org_id, key, request_hash, expires_at) VALUES ($1, 'old', '\\x00', now() - interval '1 minute'), ($1, 'new', '\\x00', now() + interval '1 hour')")
+        .bind(seed.org)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO rate_limit_hits (key, hit_at) VALUES ('old', now() - interval '2 hours'), ('new', now())").execute(&pool).await.unwrap();
+
+    let report = scheduler::cleanup(&state).await.unwrap();
+    assert_eq!(
+        report,
+        json!({"refresh_tokens": 1, "password_reset_tokens": 1, "mfa_challenges": 1, "user_invitations": 0, "idempotency_keys": 1, "rate_limit_hits": 1})
+    );
+    for table in [
+        "mfa_challenges",
+        "password_reset_tokens",
+        "refresh_tokens",
+        "idempotency_keys",
+        "rate_limit_hits",
+    ] {
+        let left: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(left, 1, "{table}");
+    }
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_low_stock_digest_goes_to_admins_once_a_day(pool: PgPool) {
+    let smtp = SmtpServer::start();
+    let state = shared::testing::state_with(pool.clone(), &[("SMTP_URL", &smtp.url())]);
+    seed(&pool, 2, 10).await;
+    let (a, b) = tokio::join!(
+        scheduler::low_stock_digest(&state),
+        scheduler::low_stock_digest(&state)
+    );
+    assert_eq!(
+        a.unwrap() + b.unwrap(),
+        1,
+        "overlapping runs send one digest"
+    );
+    assert_eq!(
+        scheduler::low_stock_digest(&state).await.unwrap(),
+        0,
+        "and a later run that day none"
+    );
+    let mail = smtp.messages();
+    assert_eq!(mail.len(), 1);
+    assert!(mail[0].to.contains("owner@acme.example"));
+    assert!(
+        mail[0].body.contains("BOLT") && mail[0].body.contains("2 available, reorder point 10"),
+        "{}",
+        mail[0].body
+    );
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_event_names_the_job_and_a_bare_schedule_runs_them_all(pool: PgPool) {
+    let state = shared::testing::state(pool.clone());
+    let event =
+        |payload| lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default());
+    let one = scheduler::handle(&state, event(json!({"job": "expire_reservations"})))
+        .await
+        .unwrap();
+    assert_eq!(one, json!({"expired_reservations": 0}));
+    let all = scheduler::handle(
+        &state,
+        event(serde_json::from_str(include_str!("../../../events/scheduled_event.json")).unwrap()),
+    )
+    .await
+    .unwrap();
+    assert!(
+        all.get("deleted").is_some() && all.get("digests_sent").is_some(),
+        "{all}"
+    );
+    assert!(
+        scheduler::handle(&state, event(json!({"job": "nope"})))
+            .await
+            .is_err()
+    );
+}
