@@ -159,3 +159,49 @@ async fn an_expired_reservation_cannot_be_confirmed(pool: PgPool) {
     .await;
     assert_problem(&confirm, StatusCode::CONFLICT, "reservation_not_active");
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn another_organizations_reservation_is_404_and_unchanged(pool: PgPool) {
+    let apps = apps(pool);
+    let a = org(&apps, "a@example.com").await;
+    let b = org(&apps, "b@example.com").await;
+    let bolt = product(&apps, &b, "BOLT", 0).await;
+    receive(&apps, &b, &bolt, 5).await;
+    let theirs = post(
+        &apps,
+        &b,
+        "/api/inventory/reservations",
+        json!({"product_id": bolt, "quantity": 2, "expires_in_seconds": 600}),
+    )
+    .await;
+    let id = theirs.body["id"].as_str().unwrap();
+    assert_problem(
+        &apps
+            .inventory
+            .get_with(&format!("/api/inventory/reservations/{id}"), &a.token)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    for action in ["confirm", "cancel"] {
+        let r = post(
+            &apps,
+            &a,
+            &format!("/api/inventory/reservations/{id}/{action}"),
+            json!({}),
+        )
+        .await;
+        assert_problem(&r, StatusCode::NOT_FOUND, "not_found");
+    }
+    assert_eq!(on_hand_and_reserved(&apps, &bolt).await, (5, 2));
+    let listed = apps
+        .inventory
+        .get_with("/api/inventory/reservations", &a.token)
+        .await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 0);
+    let stock = apps
+        .inventory
+        .get_with("/api/inventory/stock", &a.token)
+        .await;
+    assert_eq!(stock.body["items"].as_array().unwrap().len(), 0);
+}
