@@ -1,0 +1,408 @@
+//! The `tasks` function: the caller's own to-dos, at `/api/tasks` and, identically, at
+//! `/api/{user_id}/tasks` (for frontends built on that contract).
+//!
+//! Tasks are only ever the caller's: another user's task id is a 404, and a `{user_id}` that
+//! is not the caller's is a 403 (logged).
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::Response;
+use axum::routing::{get, patch};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::AppState;
+use shared::audit::{self, Entry};
+use shared::auth::caller::{Read, Tasks, Write};
+use shared::auth::{ClientIp, Require};
+use shared::domain::{self, double_option};
+use shared::error::{ApiError, Fields};
+use shared::http::{AppJson, AppQuery};
+use shared::idempotency::{self, IdempotencyKey};
+use shared::pagination::{Page, PageQuery, contains_pattern};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+pub fn app(state: AppState) -> Router {
+    let http = state.settings.http.clone();
+    let routes = || {
+        Router::new()
+            .route("/", get(list).post(create))
+            .route("/{id}", get(get_one).put(update).delete(delete))
+            .route("/{id}/complete", patch(toggle))
+    };
+    let router = Router::new()
+        .nest("/api/tasks", routes())
+        .nest("/api/{user_id}/tasks", routes())
+        .with_state(state);
+    shared::http::layers(router, &http)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "task_status")]
+pub enum Status {
+    Pending,
+    Completed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Task {
+    id: Uuid,
+    user_id: Uuid,
+    title: String,
+    description: Option<String>,
+    status: Status,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// The caller, who must be a user (tasks belong to people, not API keys), after checking a
+/// `{user_id}` in the path, and the task `{id}` if the route has one.
+struct Owner<L: shared::auth::caller::Level> {
+    tenant: Require<Tasks, L>,
+    user_id: Uuid,
+    task_id: Option<Uuid>,
+}
+
+impl<S, L> FromRequestParts<S> for Owner<L>
+where
+    S: Send + Sync,
+    AppState: axum::extract::FromRef<S>,
+    L: shared::auth::caller::Level,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let tenant = Require::<Tasks, L>::from_request_parts(parts, state).await?;
+        let user_id = tenant.caller.user_id().ok_or_else(|| {
+            ApiError::forbidden("user_required", "tasks belong to users; API keys have none")
+        })?;
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::not_found("task"))?;
+        let mut task_id = None;
+        for (name, value) in &params {
+            match name {
+                "user_id" => {
+                    if value.parse::<Uuid>().ok() != Some(user_id) {
+                        tracing::warn!(caller = %user_id, requested = value, "tasks of another user requested");
+                        return Err(ApiError::forbidden(
+                            "other_user",
+                            "you can only reach your own tasks",
+                        ));
+                    }
+                }
+                "id" => {
+                    task_id = Some(
+                        value
+                            .parse::<Uuid>()
+                            .map_err(|_| ApiError::not_found("task"))?,
+                    )
+                }
+                _ => {}
+            }
+        }
+        Ok(Self {
+            tenant,
+            user_id,
+            task_id,
+        })
+    }
+}
+
+impl<L: shared::auth::caller::Level> Owner<L> {
+    fn task_id(&self) -> Uuid {
+        self.task_id.expect("routes with {id} only")
+    }
+}
+
+async fn load(
+    conn: &mut PgConnection,
+    org: Uuid,
+    user: Uuid,
+    id: Uuid,
+    lock: bool,
+) -> Result<Task, ApiError> {
+    let task = if lock {
+        sqlx::query_as!(
+            Task,
+            r#"SELECT id, user_id, title, description, status AS "status: Status", created_at, updated_at
+               FROM tasks WHERE id = $1 AND user_id = $2 AND org_id = $3 FOR UPDATE"#,
+            id,
+            user,
+            org
+        )
+        .fetch_optional(conn)
+        .await?
+    } else {
+        sqlx::query_as!(
+            Task,
+            r#"SELECT id, user_id, title, description, status AS "status: Status", created_at, updated_at
+               FROM tasks WHERE id = $1 AND user_id = $2 AND org_id = $3"#,
+            id,
+            user,
+            org
+        )
+        .fetch_optional(conn)
+        .await?
+    };
+    task.ok_or_else(|| ApiError::not_found("task"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    status: Option<Status>,
+    /// Text search in title and description.
+    q: Option<String>,
+}
+
+/// `GET`: the caller's tasks, newest first.
+async fn list(
+    mut owner: Owner<Read>,
+    AppQuery(query): AppQuery<ListQuery>,
+    AppQuery(page): AppQuery<PageQuery>,
+) -> Result<Json<Page<Task>>, ApiError> {
+    let page = page.parse::<(DateTime<Utc>, Uuid)>()?;
+    let pattern = query
+        .q
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(contains_pattern);
+    let (before_at, before_id) = page.after.unzip();
+    let org = owner.tenant.caller.org_id;
+    let rows = sqlx::query_as!(
+        Task,
+        r#"SELECT id, user_id, title, description, status AS "status: Status", created_at, updated_at
+           FROM tasks
+           WHERE user_id = $1 AND org_id = $2
+             AND ($3::task_status IS NULL OR status = $3)
+             AND ($4::text IS NULL OR title ILIKE $4 OR description ILIKE $4)
+             AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6))
+           ORDER BY created_at DESC, id DESC
+           LIMIT $7"#,
+        owner.user_id,
+        org,
+        query.status as Option<Status>,
+        pattern,
+        before_at,
+        before_id,
+        page.limit + 1
+    )
+    .fetch_all(&mut *owner.tenant.db)
+    .await?;
+    let total = if page.include_total {
+        Some(
+            sqlx::query_scalar!(
+                r#"SELECT count(*) AS "count!" FROM tasks
+                   WHERE user_id = $1 AND org_id = $2 AND ($3::task_status IS NULL OR status = $3)
+                     AND ($4::text IS NULL OR title ILIKE $4 OR description ILIKE $4)"#,
+                owner.user_id,
+                org,
+                query.status as Option<Status>,
+                pattern
+            )
+            .fetch_one(&mut *owner.tenant.db)
+            .await?,
+        )
+    } else {
+        None
+    };
+    Ok(Json(Page::from_rows(rows, page.limit, total, |t| {
+        (t.created_at, t.id)
+    })))
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTask {
+    title: String,
+    description: Option<String>,
+    status: Option<Status>,
+}
+
+async fn audit_task(
+    conn: &mut PgConnection,
+    owner_org: Uuid,
+    owner: Uuid,
+    action: &str,
+    before: Option<&Task>,
+    after: Option<&Task>,
+    ip: &str,
+) -> Result<(), ApiError> {
+    let json = |t: &Task| serde_json::to_value(t).map_err(|e| ApiError::Internal(e.into()));
+    audit::record(
+        conn,
+        Entry {
+            org_id: Some(owner_org),
+            actor: audit::Actor::User(owner),
+            action,
+            entity: "task",
+            entity_id: after.or(before).map(|t| t.id),
+            before: before.map(json).transpose()?,
+            after: after.map(json).transpose()?,
+            ip: Some(ip),
+        },
+    )
+    .await
+}
+
+/// `POST`: 201 with the new task (honours `Idempotency-Key`).
+async fn create(
+    mut owner: Owner<Write>,
+    ClientIp(ip): ClientIp,
+    key: IdempotencyKey,
+    AppJson(body): AppJson<CreateTask>,
+) -> Result<Response, ApiError> {
+    let mut fields = Fields::default();
+    let title = fields.check(domain::name(&body.title, "title", 200));
+    let description = fields.check(domain::optional_text(
+        body.description.as_deref(),
+        "description",
+        1000,
+    ));
+    let (Some(title), Some(description)) = (title, description) else {
+        return Err(fields.into_error());
+    };
+    let (org, user) = (owner.tenant.caller.org_id, owner.user_id);
+    let mut tx = sqlx::Connection::begin(&mut *owner.tenant.db).await?;
+    let route = format!("POST /api/tasks as {user}");
+    let response = idempotency::create(&mut tx, org, &key, &route, &body, async |tx| {
+        let task = sqlx::query_as!(
+            Task,
+            r#"INSERT INTO tasks (org_id, user_id, title, description, status) VALUES ($1, $2, $3, $4, $5)
+               RETURNING id, user_id, title, description, status AS "status: Status", created_at, updated_at"#,
+            org,
+            user,
+            title,
+            description,
+            body.status.unwrap_or(Status::Pending) as Status
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        audit_task(tx, org, user, "task_created", None, Some(&task), &ip).await?;
+        Ok((StatusCode::CREATED, task))
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(response)
+}
+
+/// `GET /{id}`.
+async fn get_one(mut owner: Owner<Read>) -> Result<Json<Task>, ApiError> {
+    let (org, user, id) = (owner.tenant.caller.org_id, owner.user_id, owner.task_id());
+    Ok(Json(
+        load(&mut owner.tenant.db, org, user, id, false).await?,
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTask {
+    title: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    description: Option<Option<String>>,
+    status: Option<Status>,
+}
+
+/// `PUT /{id}`: a partial update; only the fields sent change.
+async fn update(
+    mut owner: Owner<Write>,
+    ClientIp(ip): ClientIp,
+    AppJson(body): AppJson<UpdateTask>,
+) -> Result<Json<Task>, ApiError> {
+    let mut fields = Fields::default();
+    let title = body
+        .title
+        .as_deref()
+        .map(|t| fields.check(domain::name(t, "title", 200)));
+    let description = body
+        .description
+        .map(|d| fields.check(domain::optional_text(d.as_deref(), "description", 1000)));
+    if !fields.is_empty() {
+        return Err(fields.into_error());
+    }
+    let (org, user, id) = (owner.tenant.caller.org_id, owner.user_id, owner.task_id());
+    let mut tx = sqlx::Connection::begin(&mut *owner.tenant.db).await?;
+    let before = load(&mut tx, org, user, id, true).await?;
+    let after = sqlx::query_as!(
+        Task,
+        r#"UPDATE tasks SET title = coalesce($4, title),
+                  description = CASE WHEN $5 THEN $6 ELSE description END,
+                  status = coalesce($7, status), updated_at = now()
+           WHERE id = $1 AND user_id = $2 AND org_id = $3
+           RETURNING id, user_id, title, description, status AS "status: Status", created_at, updated_at"#,
+        id,
+        user,
+        org,
+        title.flatten(),
+        description.is_some(),
+        description.flatten().flatten(),
+        body.status as Option<Status>
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    audit_task(
+        &mut tx,
+        org,
+        user,
+        "task_updated",
+        Some(&before),
+        Some(&after),
+        &ip,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(after))
+}
+
+/// `DELETE /{id}`: 204.
+async fn delete(mut owner: Owner<Write>, ClientIp(ip): ClientIp) -> Result<StatusCode, ApiError> {
+    let (org, user, id) = (owner.tenant.caller.org_id, owner.user_id, owner.task_id());
+    let mut tx = sqlx::Connection::begin(&mut *owner.tenant.db).await?;
+    let before = load(&mut tx, org, user, id, true).await?;
+    sqlx::query!(
+        "DELETE FROM tasks WHERE id = $1 AND user_id = $2 AND org_id = $3",
+        id,
+        user,
+        org
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit_task(&mut tx, org, user, "task_deleted", Some(&before), None, &ip).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PATCH /{id}/complete`: toggles between `Pending` and `Completed`.
+async fn toggle(mut owner: Owner<Write>, ClientIp(ip): ClientIp) -> Result<Json<Task>, ApiError> {
+    let (org, user, id) = (owner.tenant.caller.org_id, owner.user_id, owner.task_id());
+    let mut tx = sqlx::Connection::begin(&mut *owner.tenant.db).await?;
+    let before = load(&mut tx, org, user, id, true).await?;
+    let after = sqlx::query_as!(
+        Task,
+        r#"UPDATE tasks SET status = CASE status WHEN 'Pending' THEN 'Completed'::task_status ELSE 'Pending'::task_status END,
+                  updated_at = now()
+           WHERE id = $1 AND user_id = $2 AND org_id = $3
+           RETURNING id, user_id, title, description, status AS "status: Status", created_at, updated_at"#,
+        id,
+        user,
+        org
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    audit_task(
+        &mut tx,
+        org,
+        user,
+        "task_updated",
+        Some(&before),
+        Some(&after),
+        &ip,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(after))
+}
