@@ -1,0 +1,366 @@
+//! The `dashboard` function: the summary (one SQL statement) and exports of products, stock and
+//! movements as CSV (streamed row by row) and XLSX, for the `reports` module.
+
+use axum::Json;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::Path;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use futures_util::stream::{BoxStream, StreamExt};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use shared::AppState;
+use shared::auth::Require;
+use shared::auth::caller::{Read, Reports};
+use shared::error::ApiError;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+pub fn app(state: AppState) -> Router {
+    let http = state.settings.http.clone();
+    let router = Router::new()
+        .route("/api/dashboard/summary", get(summary))
+        .route("/api/dashboard/export/{file}", get(export))
+        .with_state(state);
+    shared::http::layers(router, &http)
+}
+
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    products: i64,
+    low_stock: i64,
+    open_purchase_orders: i64,
+    active_reservations: i64,
+    /// The caller's pending tasks (none for an API key).
+    my_open_tasks: i64,
+    /// The last 10 audit entries.
+    recent_activity: serde_json::Value,
+}
+
+/// `GET /api/dashboard/summary`: every figure in one statement.
+async fn summary(mut tenant: Require<Reports, Read>) -> Result<Json<Summary>, ApiError> {
+    let user = tenant.caller.user_id();
+    let summary = sqlx::query_as!(
+        Summary,
+        r#"SELECT
+             (SELECT count(*) FROM products WHERE org_id = $1 AND is_active) AS "products!",
+             (SELECT count(*) FROM (
+                 SELECT p.id FROM products p
+                 LEFT JOIN stock_levels s ON s.org_id = p.org_id AND s.product_id = p.id
+                 WHERE p.org_id = $1 AND p.is_active AND p.reorder_point > 0
+                 GROUP BY p.id
+                 HAVING coalesce(sum(s.on_hand - s.reserved), 0) < p.reorder_point) low) AS "low_stock!",
+             (SELECT count(*) FROM purchase_orders
+              WHERE org_id = $1 AND status IN ('draft', 'submitted', 'partially_received')) AS "open_purchase_orders!",
+             (SELECT count(*) FROM reservations
+              WHERE org_id = $1 AND status = 'active' AND expires_at > now()) AS "active_reservations!",
+             (SELECT count(*) FROM tasks WHERE org_id = $1 AND user_id = $2 AND status = 'Pending') AS "my_open_tasks!",
+             (SELECT coalesce(jsonb_agg(to_jsonb(a) ORDER BY a.id DESC), '[]'::jsonb) FROM (
+                 SELECT id, action, entity, entity_id, actor_user_id, actor_api_key_id, created_at
+                 FROM audit_log WHERE org_id = $1 ORDER BY id DESC LIMIT 10) a) AS "recent_activity!""#,
+        tenant.caller.org_id,
+        user
+    )
+    .fetch_one(&mut *tenant.db)
+    .await?;
+    Ok(Json(summary))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Products,
+    Stock,
+    Movements,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Format {
+    Csv,
+    Xlsx,
+}
+
+fn parse_file(file: &str) -> Option<(Kind, Format)> {
+    let (name, ext) = file.rsplit_once('.')?;
+    let kind = match name {
+        "products" => Kind::Products,
+        "stock" => Kind::Stock,
+        "movements" => Kind::Movements,
+        _ => return None,
+    };
+    let format = match ext {
+        "csv" => Format::Csv,
+        "xlsx" => Format::Xlsx,
+        _ => return None,
+    };
+    Some((kind, format))
+}
+
+enum Cell {
+    Text(String),
+    OptText(Option<String>),
+    Int(i64),
+    Money(Option<Decimal>),
+    Bool(bool),
+    Time(DateTime<Utc>),
+}
+
+impl Cell {
+    /// The CSV field. Text that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab,
+    /// carriage return first) gets a leading `'`, the usual defence against CSV injection.
+    fn csv(&self) -> String {
+        match self {
+            Cell::Text(s) | Cell::OptText(Some(s)) => {
+                if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+                    format!("'{s}")
+                } else {
+                    s.clone()
+                }
+            }
+            Cell::OptText(None) | Cell::Money(None) => String::new(),
+            Cell::Int(n) => n.to_string(),
+            Cell::Money(Some(d)) => d.to_string(),
+            Cell::Bool(b) => b.to_string(),
+            Cell::Time(t) => t.to_rfc3339(),
+        }
+    }
+}
+
+fn header(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Products => &[
+            "sku",
+            "name",
+            "price",
+            "currency",
+            "cost",
+            "unit",
+            "barcode",
+            "reorder_point",
+            "best_seller",
+            "supplier",
+            "active",
+            "created_at",
+        ],
+        Kind::Stock => &[
+            "sku",
+            "name",
+            "location",
+            "on_hand",
+            "reserved",
+            "available",
+        ],
+        Kind::Movements => &[
+            "id",
+            "created_at",
+            "sku",
+            "location",
+            "kind",
+            "quantity",
+            "reason",
+        ],
+    }
+}
+
+/// The rows of an export, read as a stream (never all in memory for CSV).
+fn rows(
+    kind: Kind,
+    db: &mut PgConnection,
+    org: Uuid,
+) -> BoxStream<'_, Result<Vec<Cell>, sqlx::Error>> {
+    match kind {
+        Kind::Products => sqlx::query!(
+            r#"SELECT p.sku, p.name, p.price, p.currency, p.cost, p.unit, p.barcode, p.reorder_point,
+                      p.best_seller, s.name AS "supplier?", p.is_active, p.created_at
+               FROM products p LEFT JOIN suppliers s ON s.org_id = p.org_id AND s.id = p.supplier_id
+               WHERE p.org_id = $1 ORDER BY lower(p.sku)"#,
+            org
+        )
+        .fetch(db)
+        .map(|r| {
+            r.map(|r| {
+                vec![
+                    Cell::Text(r.sku),
+                    Cell::Text(r.name),
+                    Cell::Money(Some(r.price)),
+                    Cell::Text(r.currency),
+                    Cell::Money(r.cost),
+                    Cell::Text(r.unit),
+                    Cell::OptText(r.barcode),
+                    Cell::Int(r.reorder_point.into()),
+                    Cell::Bool(r.best_seller),
+                    Cell::OptText(r.supplier),
+                    Cell::Bool(r.is_active),
+                    Cell::Time(r.created_at),
+                ]
+            })
+        })
+        .boxed(),
+        Kind::Stock => sqlx::query!(
+            r#"SELECT p.sku, p.name, l.name AS location, s.on_hand, s.reserved
+               FROM stock_levels s
+               JOIN products p ON p.org_id = s.org_id AND p.id = s.product_id
+               JOIN locations l ON l.org_id = s.org_id AND l.id = s.location_id
+               WHERE s.org_id = $1 ORDER BY lower(p.sku), lower(l.name)"#,
+            org
+        )
+        .fetch(db)
+        .map(|r| {
+            r.map(|r| {
+                vec![
+                    Cell::Text(r.sku),
+                    Cell::Text(r.name),
+                    Cell::Text(r.location),
+                    Cell::Int(r.on_hand.into()),
+                    Cell::Int(r.reserved.into()),
+                    Cell::Int((r.on_hand - r.reserved).into()),
+                ]
+            })
+        })
+        .boxed(),
+        Kind::Movements => sqlx::query!(
+            r#"SELECT m.id, m.created_at, p.sku, l.name AS location, m.kind::text AS "kind!", m.quantity, m.reason
+               FROM stock_movements m
+               JOIN products p ON p.org_id = m.org_id AND p.id = m.product_id
+               JOIN locations l ON l.org_id = m.org_id AND l.id = m.location_id
+               WHERE m.org_id = $1 ORDER BY m.id"#,
+            org
+        )
+        .fetch(db)
+        .map(|r| {
+            r.map(|r| {
+                vec![
+                    Cell::Int(r.id),
+                    Cell::Time(r.created_at),
+                    Cell::Text(r.sku),
+                    Cell::Text(r.location),
+                    Cell::Text(r.kind),
+                    Cell::Int(r.quantity.into()),
+                    Cell::Text(r.reason),
+                ]
+            })
+        })
+        .boxed(),
+    }
+}
+
+fn csv_line(cells: impl IntoIterator<Item = String>) -> Result<Bytes, ApiError> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer
+        .write_record(cells)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    writer
+        .into_inner()
+        .map(Bytes::from)
+        .map_err(|e| ApiError::Internal(io_error(e.to_string()).into()))
+}
+
+fn io_error(message: String) -> std::io::Error {
+    std::io::Error::other(message)
+}
+
+/// `GET /api/dashboard/export/{products|stock|movements}.{csv|xlsx}`.
+async fn export(
+    tenant: Require<Reports, Read>,
+    Path(file): Path<String>,
+) -> Result<Response, ApiError> {
+    let (kind, format) = parse_file(&file).ok_or_else(|| ApiError::not_found("export"))?;
+    let name = match kind {
+        Kind::Products => "products",
+        Kind::Stock => "stock",
+        Kind::Movements => "movements",
+    };
+    let stamp = Utc::now().format("%Y-%m-%d");
+    let (content_type, filename) = match format {
+        Format::Csv => ("text/csv; charset=utf-8", format!("{name}-{stamp}.csv")),
+        Format::Xlsx => (
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            format!("{name}-{stamp}.xlsx"),
+        ),
+    };
+    let body = match format {
+        Format::Csv => csv_body(tenant, kind)?,
+        Format::Xlsx => Body::from(xlsx(tenant, kind, name).await?),
+    };
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
+            .map_err(|e| ApiError::Internal(e.into()))?,
+    );
+    Ok(response)
+}
+
+/// Streams the CSV: a task reads rows from the tenant connection and sends each line on.
+fn csv_body(mut tenant: Require<Reports, Read>, kind: Kind) -> Result<Body, ApiError> {
+    let head = csv_line(header(kind).iter().map(|h| h.to_string()))?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+    tokio::spawn(async move {
+        if tx.send(Ok(head)).await.is_err() {
+            return;
+        }
+        let org = tenant.caller.org_id;
+        let mut stream = rows(kind, &mut tenant.db, org);
+        while let Some(row) = stream.next().await {
+            let line = row.map_err(|e| io_error(e.to_string())).and_then(|cells| {
+                csv_line(cells.iter().map(Cell::csv)).map_err(|e| io_error(e.to_string()))
+            });
+            let failed = line.is_err();
+            if let Err(error) = &line {
+                tracing::error!(%error, "export stopped");
+            }
+            if tx.send(line).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Ok(Body::from_stream(stream))
+}
+
+/// Builds the workbook (XLSX is a zip, finished only at its end, so it is built in memory).
+async fn xlsx(
+    mut tenant: Require<Reports, Read>,
+    kind: Kind,
+    sheet: &str,
+) -> Result<Vec<u8>, ApiError> {
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let worksheet = workbook.add_worksheet();
+    let fail = |e: rust_xlsxwriter::XlsxError| ApiError::Internal(e.into());
+    worksheet.set_name(sheet).map_err(fail)?;
+    let bold = rust_xlsxwriter::Format::new().set_bold();
+    for (col, title) in header(kind).iter().enumerate() {
+        worksheet
+            .write_string_with_format(0, col as u16, *title, &bold)
+            .map_err(fail)?;
+    }
+    let org = tenant.caller.org_id;
+    let mut stream = rows(kind, &mut tenant.db, org);
+    let mut row = 1u32;
+    while let Some(cells) = stream.next().await {
+        for (col, cell) in cells?.iter().enumerate() {
+            let col = col as u16;
+            match cell {
+                Cell::Text(s) | Cell::OptText(Some(s)) => {
+                    worksheet.write_string(row, col, s).map(|_| ())
+                }
+                Cell::OptText(None) | Cell::Money(None) => Ok(()),
+                Cell::Int(n) => worksheet.write_number(row, col, *n as f64).map(|_| ()),
+                // Money as text keeps every digit exact; spreadsheets still sort and sum it.
+                Cell::Money(Some(d)) => worksheet.write_string(row, col, d.to_string()).map(|_| ()),
+                Cell::Bool(b) => worksheet.write_boolean(row, col, *b).map(|_| ()),
+                Cell::Time(t) => worksheet.write_string(row, col, t.to_rfc3339()).map(|_| ()),
+            }
+            .map_err(fail)?;
+        }
+        row += 1;
+    }
+    drop(stream);
+    workbook.save_to_buffer().map_err(fail)
+}
