@@ -14,7 +14,8 @@ PORT="${PORT:-9000}"
 BASE="http://$HOST:$PORT"
 
 # One path per function, answered by that function once it runs (any status will do).
-PROBES=(/health /api/auth/me /api/users /api/products /api/suppliers /api/inventory/stock)
+PROBES=(/health /api/auth/me /api/users /api/products /api/suppliers /api/inventory/stock /api/tasks
+    /api/dashboard/summary)
 DEMO_EMAIL="demo@stockroom.test"
 DEMO_PASSWORD="Demo-passw0rd!"
 

@@ -85,14 +85,12 @@ where
         let mut task_id = None;
         for (name, value) in &params {
             match name {
-                "user_id" => {
-                    if value.parse::<Uuid>().ok() != Some(user_id) {
-                        tracing::warn!(caller = %user_id, requested = value, "tasks of another user requested");
-                        return Err(ApiError::forbidden(
-                            "other_user",
-                            "you can only reach your own tasks",
-                        ));
-                    }
+                "user_id" if value.parse::<Uuid>().ok() != Some(user_id) => {
+                    tracing::warn!(caller = %user_id, requested = value, "tasks of another user requested");
+                    return Err(ApiError::forbidden(
+                        "other_user",
+                        "you can only reach your own tasks",
+                    ));
                 }
                 "id" => {
                     task_id = Some(
