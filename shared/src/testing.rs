@@ -283,3 +283,45 @@ impl SmtpServer {
             .collect()
     }
 }
+
+/// A fresh client IP for each call, so the per-IP limits on the auth routes never interfere
+/// with a test that signs in many times.
+pub fn next_client_ip() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255)
+}
+
+/// An organization registered through the auth function's router.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    pub org_id: String,
+    pub user_id: String,
+    pub token: String,
+}
+
+/// `POST /api/auth/register` on `auth` (the auth function's router) with a fixed password.
+pub async fn register(auth: &TestApp, email: &str) -> Registered {
+    let body = serde_json::json!({"organization_name": "Org", "name": "Owner", "email": email, "password": "Corr3ct-horse"});
+    let r = auth
+        .request_from(
+            http::Method::POST,
+            "/api/auth/register",
+            Some(body),
+            None,
+            Some(&next_client_ip()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    Registered {
+        org_id: r.body["organization"]["id"]
+            .as_str()
+            .expect("organization id")
+            .to_owned(),
+        user_id: r.body["user"]["id"].as_str().expect("user id").to_owned(),
+        token: r.body["access_token"]
+            .as_str()
+            .expect("access token")
+            .to_owned(),
+    }
+}

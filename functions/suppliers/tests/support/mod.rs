@@ -1,7 +1,5 @@
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use http::Method;
 use serde_json::{Value, json};
 use shared::testing::TestApp;
@@ -24,33 +22,16 @@ pub fn apps(pool: PgPool) -> Apps {
     }
 }
 
-fn next_ip() -> String {
-    static N: AtomicU32 = AtomicU32::new(1);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255)
-}
-
 pub struct Org {
     pub id: String,
     pub token: String,
 }
 
 pub async fn org(apps: &Apps, email: &str) -> Org {
-    let body = json!({"organization_name": "Org", "name": "Owner", "email": email, "password": "Corr3ct-horse"});
-    let r = apps
-        .auth
-        .request_from(
-            Method::POST,
-            "/api/auth/register",
-            Some(body),
-            None,
-            Some(&next_ip()),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
+    let registered = shared::testing::register(&apps.auth, email).await;
     Org {
-        id: r.body["organization"]["id"].as_str().unwrap().into(),
-        token: r.body["access_token"].as_str().unwrap().into(),
+        id: registered.org_id,
+        token: registered.token,
     }
 }
 
@@ -74,7 +55,7 @@ pub async fn reader(apps: &Apps, org: &Org, email: &str) -> String {
             "/api/auth/login",
             Some(json!({"email": email, "password": "Corr3ct-horse"})),
             None,
-            Some(&next_ip()),
+            Some(&shared::testing::next_client_ip()),
         )
         .await;
     r.body["access_token"].as_str().unwrap().into()
