@@ -28,6 +28,14 @@ impl Email {
     }
 }
 
+/// An optional email address: empty becomes `None`, anything else must be valid.
+pub fn optional_email(raw: Option<&str>, field: &str) -> Result<Option<String>, ApiError> {
+    match raw.map(str::trim).filter(|e| !e.is_empty()) {
+        None => Ok(None),
+        Some(email) => Email::parse(email, field).map(|e| Some(e.0)),
+    }
+}
+
 /// A display name: 1 to `max` characters after trimming, no control characters.
 pub fn name(raw: &str, field: &str, max: usize) -> Result<String, ApiError> {
     let name = raw.trim();

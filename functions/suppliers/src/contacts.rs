@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use shared::audit::{self, Entry};
 use shared::auth::caller::{Read, Suppliers, Write};
 use shared::auth::{ClientIp, Require};
-use shared::domain::{self, Email, double_option};
+use shared::domain::{self, double_option};
 use shared::error::{ApiError, Fields};
 use shared::http::{AppJson, PathId, PathIds};
 use shared::idempotency::{self, IdempotencyKey};
@@ -95,15 +95,6 @@ pub struct CreateContact {
     is_primary: bool,
 }
 
-fn email(raw: Option<&str>, fields: &mut Fields) -> Option<Option<String>> {
-    match raw.map(str::trim).filter(|e| !e.is_empty()) {
-        None => Some(None),
-        Some(e) => fields
-            .check(Email::parse(e, "email"))
-            .map(|e| Some(e.as_str().to_owned())),
-    }
-}
-
 fn to_json(contact: &Contact) -> Result<serde_json::Value, ApiError> {
     serde_json::to_value(contact).map_err(|e| ApiError::Internal(e.into()))
 }
@@ -135,7 +126,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let mut fields = Fields::default();
     let name = fields.check(domain::name(&body.name, "name", 200));
-    let email = email(body.email.as_deref(), &mut fields);
+    let email = fields.check(domain::optional_email(body.email.as_deref(), "email"));
     let phone = fields.check(domain::optional_text(body.phone.as_deref(), "phone", 50));
     let role = fields.check(domain::optional_text(body.role.as_deref(), "role", 100));
     let (Some(name), Some(email), Some(phone), Some(role)) = (name, email, phone, role) else {
@@ -230,7 +221,9 @@ pub async fn update(
         .name
         .as_deref()
         .map(|n| fields.check(domain::name(n, "name", 200)));
-    let new_email = body.email.map(|e| email(e.as_deref(), &mut fields));
+    let new_email = body
+        .email
+        .map(|e| fields.check(domain::optional_email(e.as_deref(), "email")));
     let phone = body
         .phone
         .map(|p| fields.check(domain::optional_text(p.as_deref(), "phone", 50)));

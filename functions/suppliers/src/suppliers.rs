@@ -10,7 +10,7 @@ use shared::AppState;
 use shared::audit::{self, Entry};
 use shared::auth::caller::{Read, Suppliers, Write};
 use shared::auth::{ClientIp, Require};
-use shared::domain::{self, Email, double_option};
+use shared::domain::{self, double_option};
 use shared::error::{ApiError, FieldError, Fields};
 use shared::http::{AppJson, AppQuery, PathId};
 use shared::idempotency::{self, IdempotencyKey};
@@ -196,15 +196,6 @@ struct Fieldset {
     notes: Option<Option<String>>,
 }
 
-fn optional_email(raw: Option<&str>, fields: &mut Fields) -> Option<Option<String>> {
-    match raw.map(str::trim).filter(|e| !e.is_empty()) {
-        None => Some(None),
-        Some(email) => fields
-            .check(Email::parse(email, "email"))
-            .map(|e| Some(e.as_str().to_owned())),
-    }
-}
-
 fn optional_website(raw: Option<&str>, fields: &mut Fields) -> Option<Option<String>> {
     let website = fields.check(domain::optional_text(raw, "website", 500))?;
     if website
@@ -248,7 +239,7 @@ pub async fn create(
     let mut fields = Fields::default();
     let set = Fieldset {
         name: fields.check(domain::name(&body.name, "name", 200)),
-        email: optional_email(body.email.as_deref(), &mut fields),
+        email: fields.check(domain::optional_email(body.email.as_deref(), "email")),
         phone: fields.check(domain::optional_text(body.phone.as_deref(), "phone", 50)),
         website: optional_website(body.website.as_deref(), &mut fields),
         address: fields.check(domain::optional_text(
@@ -414,7 +405,7 @@ async fn change(
         .map(|n| fields.check(domain::name(n, "name", 200)));
     let email = body
         .email
-        .map(|e| optional_email(e.as_deref(), &mut fields));
+        .map(|e| fields.check(domain::optional_email(e.as_deref(), "email")));
     let phone = body
         .phone
         .map(|p| fields.check(domain::optional_text(p.as_deref(), "phone", 50)));
