@@ -16,6 +16,21 @@ fn start(pool: &PgPool) -> LocalApi {
     )
 }
 
+/// Registers Ann's organization through the API; returns the session (tokens, user, org).
+async fn sign_up(client: &reqwest::Client, api: &LocalApi) -> Value {
+    let response = client
+        .post(format!("{}/api/auth/register", api.base))
+        .json(
+            &serde_json::json!({"organization_name": "Acme", "name": "Ann",
+            "email": "ann@example.com", "password": "Corr3ct-horse"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    response.json().await.unwrap()
+}
+
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn health_answers_at_the_base_url(pool: PgPool) {
     let api = start(&pool);
@@ -162,18 +177,7 @@ async fn a_body_over_the_limit_is_a_413_problem_through_the_event_path(pool: PgP
 async fn an_owner_manages_people_and_keys_through_one_base_url(pool: PgPool) {
     let api = start(&pool);
     let client = reqwest::Client::new();
-    let session: Value = client
-        .post(format!("{}/api/auth/register", api.base))
-        .json(
-            &serde_json::json!({"organization_name": "Acme", "name": "Ann",
-            "email": "ann@example.com", "password": "Corr3ct-horse"}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let session = sign_up(&client, &api).await;
     let token = session["access_token"].as_str().unwrap();
     let created = client
         .post(format!("{}/api/users", api.base))
@@ -216,18 +220,7 @@ async fn an_owner_manages_people_and_keys_through_one_base_url(pool: PgPool) {
 async fn a_catalogue_is_built_through_one_base_url(pool: PgPool) {
     let api = start(&pool);
     let client = reqwest::Client::new();
-    let session: Value = client
-        .post(format!("{}/api/auth/register", api.base))
-        .json(
-            &serde_json::json!({"organization_name": "Acme", "name": "Ann",
-            "email": "ann@example.com", "password": "Corr3ct-horse"}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let session = sign_up(&client, &api).await;
     let token = session["access_token"].as_str().unwrap();
     let supplier: Value = client
         .post(format!("{}/api/suppliers", api.base))
@@ -278,18 +271,7 @@ async fn a_catalogue_is_built_through_one_base_url(pool: PgPool) {
 async fn stock_is_received_and_reserved_through_one_base_url(pool: PgPool) {
     let api = start(&pool);
     let client = reqwest::Client::new();
-    let session: Value = client
-        .post(format!("{}/api/auth/register", api.base))
-        .json(
-            &serde_json::json!({"organization_name": "Acme", "name": "Ann",
-            "email": "ann@example.com", "password": "Corr3ct-horse"}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let session = sign_up(&client, &api).await;
     let token = session["access_token"].as_str().unwrap();
     let product: Value = client
         .post(format!("{}/api/products", api.base))
