@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod idempotency;
 pub mod pagination;
+pub mod payment_details;
 pub mod rate_limit;
 pub mod secrets;
 pub mod telemetry;

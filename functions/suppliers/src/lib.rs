@@ -2,14 +2,13 @@
 //! Wise (sealed with AES-256-GCM, only ever shown as a summary).
 
 mod contacts;
-mod payment;
 mod suppliers;
 
 use axum::Router;
 use axum::routing::{get, patch, post};
 use shared::AppState;
 
-pub use payment::PaymentDetails;
+pub use shared::payment_details::PaymentDetails;
 
 pub fn app(state: AppState) -> Router {
     let http = state.settings.http.clone();

@@ -15,11 +15,11 @@ use shared::error::{ApiError, FieldError, Fields};
 use shared::http::{AppJson, AppQuery, PathId};
 use shared::idempotency::{self, IdempotencyKey};
 use shared::pagination::{Page, PageQuery, contains_pattern};
+use shared::payment_details::{PaymentDetails, PaymentSummary};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::contacts::{self, Contact};
-use crate::payment::{PaymentDetails, PaymentSummary};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Supplier {

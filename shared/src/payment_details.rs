@@ -1,15 +1,16 @@
 //! Supplier bank details for Wise payouts.
 //!
 //! Stored sealed (AES-256-GCM, bound to the supplier id) with a separate summary that is safe
-//! to show: holder, currency, account type and the last four characters of the account.
+//! to show: holder, currency, account type and the last four characters of the account. The
+//! suppliers function seals them; the Wise payment flow (inventory) opens them.
 
+use crate::crypto::Keys;
+use crate::error::{ApiError, FieldError, Fields};
 use serde::{Deserialize, Serialize};
-use shared::crypto::Keys;
-use shared::error::{ApiError, FieldError, Fields};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-/// What a client sends, and what the Wise client reads back (issue: supplier payments).
+/// What a client sends, and what the Wise client reads back to create the recipient account.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentDetails {
@@ -54,7 +55,7 @@ impl PaymentDetails {
                 "must be 1 to 140 characters",
             ));
         }
-        let currency = fields.check(shared::domain::currency(
+        let currency = fields.check(crate::domain::currency(
             &self.currency,
             "payment_details.currency",
         ));
