@@ -118,9 +118,15 @@ pub enum ApiError {
     /// 429: too many attempts; retry after the given seconds.
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },
+    /// 502: a service we depend on (Wise) refused or failed; `detail` carries its message.
+    #[error("upstream error: {detail}")]
+    Upstream { code: &'static str, detail: String },
     /// 503: the database cannot be reached in time.
     #[error("service unavailable: {0}")]
     Unavailable(#[source] anyhow::Error),
+    /// 503: a feature this deployment has not been configured for (e.g. Wise payments).
+    #[error("not configured: {detail}")]
+    NotConfigured { code: &'static str, detail: String },
     /// 500: a bug or an unexpected failure; the cause is logged, not shown.
     #[error("internal error: {0}")]
     Internal(#[source] anyhow::Error),
@@ -184,7 +190,8 @@ impl ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            Self::Unavailable(_) | Self::NotConfigured { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -195,7 +202,9 @@ impl ApiError {
             Self::BadRequest { code, .. }
             | Self::Unauthorized { code, .. }
             | Self::Forbidden { code, .. }
-            | Self::Conflict { code, .. } => code,
+            | Self::Conflict { code, .. }
+            | Self::Upstream { code, .. }
+            | Self::NotConfigured { code, .. } => code,
             Self::NotFound { .. } => "not_found",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
@@ -212,7 +221,9 @@ impl ApiError {
             | Self::Unauthorized { detail, .. }
             | Self::Forbidden { detail, .. }
             | Self::NotFound { detail }
-            | Self::Conflict { detail, .. } => Cow::Borrowed(detail),
+            | Self::Conflict { detail, .. }
+            | Self::Upstream { detail, .. }
+            | Self::NotConfigured { detail, .. } => Cow::Borrowed(detail),
             Self::PayloadTooLarge => Cow::Borrowed("the request body exceeds the size limit"),
             Self::UnsupportedMediaType => {
                 Cow::Borrowed("the request body must be JSON (Content-Type: application/json)")
@@ -245,6 +256,7 @@ pub fn problem_for_status(status: StatusCode) -> Response {
             "payload_too_large",
             "the request body exceeds the size limit",
         ),
+        StatusCode::BAD_GATEWAY => ("bad_gateway", "a service this API depends on failed"),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => (
             "unsupported_media_type",
             "the request body has an unsupported content type",
@@ -294,6 +306,9 @@ impl IntoResponse for ApiError {
             }
             Self::Unavailable(cause) => {
                 tracing::warn!(error = format!("{cause:#}"), "database unavailable")
+            }
+            Self::Upstream { code, detail } | Self::NotConfigured { code, detail } => {
+                tracing::warn!(status = status.as_u16(), code, detail, "request not served")
             }
             _ => tracing::debug!(
                 status = status.as_u16(),
@@ -449,6 +464,35 @@ mod tests {
         let body = body(error.into_response()).await;
         assert_eq!(body["available"], 3);
         assert_eq!(body["code"], "insufficient_stock");
+    }
+
+    #[tokio::test]
+    async fn upstream_and_unconfigured_errors_keep_their_code() {
+        let response = ApiError::Upstream {
+            code: "wise_error",
+            detail: "Wise refused the payment: insufficient funds".into(),
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+        let body = body(response).await;
+        assert_eq!(body["code"], "wise_error");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("insufficient funds")
+        );
+        let response = ApiError::NotConfigured {
+            code: "payments_not_configured",
+            detail: "set WISE_API_TOKEN".into(),
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body_code(response).await, "payments_not_configured");
+    }
+
+    async fn body_code(response: Response) -> String {
+        body(response).await["code"].as_str().unwrap().to_owned()
     }
 
     #[test]

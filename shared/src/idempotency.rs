@@ -147,6 +147,19 @@ impl Claimed {
         .await?;
         Ok(())
     }
+
+    /// Forgets the key, for a request that ends in an error after its claim was committed (a
+    /// payment that Wise refused): a retry with the same key then runs again.
+    pub async fn release(self, tx: &mut PgConnection) -> Result<(), ApiError> {
+        sqlx::query!(
+            "DELETE FROM idempotency_keys WHERE org_id = $1 AND key = $2 AND response IS NULL",
+            self.org_id,
+            self.key
+        )
+        .execute(tx)
+        .await?;
+        Ok(())
+    }
 }
 
 /// Runs a create under an optional idempotency key: `create` does the work in `tx` and returns

@@ -41,6 +41,12 @@ fn app() -> Router {
             "/echo",
             post(|AppJson(item): AppJson<Item>| async move { AppJson(item) }),
         )
+        .route(
+            "/optional",
+            post(|item: Option<AppJson<Item>>| async move {
+                AppJson(item.map(|AppJson(item)| item.name))
+            }),
+        )
         .route("/ok", get(|| async { "ok" }))
         .route("/panic", get(panicking_handler));
     shared::http::layers(router, &settings.http)
@@ -161,6 +167,29 @@ async fn a_body_that_is_not_json_is_a_415_problem() {
     let (status, headers, body) = send(request).await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_problem(&headers, &body, status, "unsupported_media_type");
+}
+
+#[tokio::test]
+async fn an_optional_body_may_be_left_out_but_not_sent_wrong() {
+    let post = |content_type: Option<&str>, body: &'static str| {
+        let mut request = Request::post("/optional");
+        if let Some(content_type) = content_type {
+            request = request.header(header::CONTENT_TYPE, content_type);
+        }
+        request.body(Body::from(body)).unwrap()
+    };
+    let (status, _, body) = send(post(None, "")).await;
+    assert_eq!((status, body), (StatusCode::OK, Value::Null));
+    let (status, _, body) = send(post(
+        Some("application/json"),
+        r#"{"name": "bolt", "quantity": 3}"#,
+    ))
+    .await;
+    assert_eq!((status, body), (StatusCode::OK, json!("bolt")));
+    let (status, headers, body) = send(post(None, r#"{"name": "bolt"}"#)).await;
+    assert_problem(&headers, &body, status, "unsupported_media_type");
+    let (status, headers, body) = send(post(Some("application/json"), r#"{"name": 1}"#)).await;
+    assert_problem(&headers, &body, status, "validation_failed");
 }
 
 #[tokio::test]

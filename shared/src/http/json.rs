@@ -2,9 +2,10 @@
 //!
 //! Unreadable JSON is a 400 (`malformed_json`); JSON of the wrong shape is a 422 naming the
 //! field (via `serde_path_to_error`); a body that is not JSON at all is a 415.
+//! `Option<AppJson<T>>` makes the body optional: no body at all is `None`.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, OptionalFromRequest, Request};
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
 use serde::Serialize;
@@ -45,6 +46,38 @@ where
                 }
             })?;
         parse(&bytes).map(AppJson)
+    }
+}
+
+/// An optional body: an empty body without a `Content-Type` is `None`; anything else must be
+/// JSON of the right shape, exactly as for `AppJson<T>`.
+impl<T, S> OptionalFromRequest<S> for AppJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        if request.headers().contains_key(header::CONTENT_TYPE) {
+            return <Self as FromRequest<S>>::from_request(request, state)
+                .await
+                .map(Some);
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::bad_request("unreadable_body", "the request body could not be read")
+                }
+            })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            Ok(None)
+        } else {
+            Err(ApiError::UnsupportedMediaType)
+        }
     }
 }
 
