@@ -24,7 +24,27 @@ pub struct Settings {
     pub email: EmailSettings,
     /// The frontend's base URL, for links in emails (`APP_URL`).
     pub app_url: String,
+    pub wise: WiseSettings,
 }
+
+/// Wise (supplier payouts). Payments need the token and the profile; webhooks need the public
+/// key. Whatever is missing turns the matching endpoint into a 503 naming the setting, never a
+/// failed cold start: a deployment without Wise runs the rest of the API.
+#[derive(Clone, Debug)]
+pub struct WiseSettings {
+    /// `WISE_API_URL` without a trailing slash: the sandbox unless set to the live API.
+    pub api_url: String,
+    /// `WISE_API_TOKEN`: an API token of the paying Wise account (secret).
+    pub api_token: Option<SecretString>,
+    /// `WISE_PROFILE_ID`: the business profile that pays.
+    pub profile_id: Option<i64>,
+    /// `WISE_WEBHOOK_PUBLIC_KEY`: Wise's PEM public key that signs webhook deliveries (sandbox and
+    /// live have different keys). `\n` escapes are accepted for one-line environments.
+    pub webhook_public_key: Option<String>,
+}
+
+/// Wise's sandbox; the live API is `https://api.wise.com`.
+pub const WISE_SANDBOX_URL: &str = "https://api.sandbox.transferwise.tech";
 
 /// Outgoing email.
 #[derive(Clone, Debug)]
@@ -112,7 +132,35 @@ impl Settings {
             });
         }
 
+        let wise_api_url = get("WISE_API_URL")
+            .unwrap_or(WISE_SANDBOX_URL)
+            .trim()
+            .trim_end_matches('/')
+            .to_owned();
+        if !(wise_api_url.starts_with("https://") || wise_api_url.starts_with("http://")) {
+            return Err(ConfigError::Invalid {
+                name: "WISE_API_URL",
+                reason: "must be an http(s):// URL such as https://api.wise.com".into(),
+            });
+        }
+        let wise_profile_id = get("WISE_PROFILE_ID")
+            .map(|v| match v.trim().parse::<i64>() {
+                Ok(id) if id > 0 => Ok(id),
+                _ => Err(ConfigError::Invalid {
+                    name: "WISE_PROFILE_ID",
+                    reason: "must be the numeric id of a Wise profile".into(),
+                }),
+            })
+            .transpose()?;
+
         Ok(Self {
+            wise: WiseSettings {
+                api_url: wise_api_url,
+                api_token: get("WISE_API_TOKEN").map(|t| SecretString::from(t.trim().to_owned())),
+                profile_id: wise_profile_id,
+                webhook_public_key: get("WISE_WEBHOOK_PUBLIC_KEY")
+                    .map(|pem| pem.replace("\\n", "\n").trim().to_owned()),
+            },
             keys: Keys::derive(&SecretString::from(secret_key.to_owned())),
             email: EmailSettings {
                 smtp_url: get("SMTP_URL").map(|u| SecretString::from(u.to_owned())),
@@ -226,6 +274,53 @@ mod tests {
         let err = Settings::from_vars(&vars(&[("DATABASE_URL", "x"), ("SECRET_KEY", "short")]))
             .unwrap_err();
         assert!(err.to_string().contains("SECRET_KEY"), "{err}");
+    }
+
+    #[test]
+    fn wise_defaults_to_the_sandbox_and_stays_unconfigured() {
+        let s = Settings::from_vars(&vars(&[("DATABASE_URL", "x")])).unwrap();
+        assert_eq!(s.wise.api_url, WISE_SANDBOX_URL);
+        assert!(s.wise.api_token.is_none() && s.wise.profile_id.is_none());
+        assert!(s.wise.webhook_public_key.is_none());
+    }
+
+    #[test]
+    fn wise_settings_are_parsed() {
+        let s = Settings::from_vars(&vars(&[
+            ("DATABASE_URL", "x"),
+            ("WISE_API_URL", "https://api.wise.com/"),
+            ("WISE_API_TOKEN", "tok-123"),
+            ("WISE_PROFILE_ID", "4242"),
+            (
+                "WISE_WEBHOOK_PUBLIC_KEY",
+                "-----BEGIN PUBLIC KEY-----\\nAAAA\\n-----END PUBLIC KEY-----",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(s.wise.api_url, "https://api.wise.com");
+        assert_eq!(s.wise.profile_id, Some(4242));
+        assert_eq!(
+            s.wise.api_token.as_ref().unwrap().expose_secret(),
+            "tok-123"
+        );
+        assert_eq!(
+            s.wise.webhook_public_key.as_deref(),
+            Some("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----")
+        );
+        assert!(!format!("{s:?}").contains("tok-123"));
+    }
+
+    #[test]
+    fn invalid_wise_settings_name_the_setting() {
+        for (name, value) in [
+            ("WISE_PROFILE_ID", "abc"),
+            ("WISE_PROFILE_ID", "-1"),
+            ("WISE_API_URL", "api.wise.com"),
+        ] {
+            let err =
+                Settings::from_vars(&vars(&[("DATABASE_URL", "x"), (name, value)])).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub mod secrets;
 pub mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod testing;
+#[cfg(feature = "wise")]
+pub mod wise;
 
 use std::sync::Arc;
 

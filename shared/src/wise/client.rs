@@ -1,0 +1,373 @@
+//! The Wise API client: quote, recipient account, transfer, funding from the balance.
+//!
+//! One `reqwest` client (rustls with ring, like the rest of the workspace) per execution
+//! environment, authenticated with the API token from the settings secret. Failures come back
+//! as [`Error`] carrying Wise's own code and message, which the caller records on the payment.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::config::WiseSettings;
+use crate::payment_details::PaymentDetails;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Wise's messages are short; anything longer is cut before it is stored or shown.
+const MAX_MESSAGE_CHARS: usize = 500;
+
+/// A Wise API client for one profile (the paying business).
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: SecretString,
+    profile_id: i64,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("wise::Client")
+            .field("base", &self.base)
+            .field("profile_id", &self.profile_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What went wrong talking to Wise, in Wise's words where it gave any.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message} ({code})")]
+pub struct Error {
+    /// The HTTP status Wise answered with; `None` when it could not be reached.
+    pub status: Option<u16>,
+    /// Wise's error code (`error.route.not.supported`, `transfer.insufficient_funds`), or ours:
+    /// `unreachable`, `timeout`, `invalid_response`, `funding_rejected`.
+    pub code: String,
+    /// Wise's message, fit to show to whoever asked for the payment.
+    pub message: String,
+}
+
+impl Error {
+    fn new(status: Option<u16>, code: impl Into<String>, message: impl Into<String>) -> Self {
+        let message: String = message.into();
+        Self {
+            status,
+            code: truncate(code.into(), 200),
+            message: truncate(message, MAX_MESSAGE_CHARS),
+        }
+    }
+
+    /// Reads Wise's error body: `{"errors": [{"code", "message"}]}` on most endpoints,
+    /// `{"error", "error_description"}` or `{"message"}` on some others.
+    fn from_response(status: StatusCode, body: &[u8]) -> Self {
+        let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let first = body.get("errors").and_then(|e| e.get(0));
+        let text = |value: Option<&Value>| value.and_then(Value::as_str).map(str::to_owned);
+        let code = text(first.and_then(|e| e.get("code")))
+            .or_else(|| text(body.get("error")))
+            .unwrap_or_else(|| format!("http_{}", status.as_u16()));
+        let message = text(first.and_then(|e| e.get("message")))
+            .or_else(|| text(body.get("error_description")))
+            .or_else(|| text(body.get("message")))
+            .unwrap_or_else(|| {
+                format!(
+                    "Wise answered {} {}",
+                    status.as_u16(),
+                    status.canonical_reason().unwrap_or("")
+                )
+            });
+        Self::new(Some(status.as_u16()), code, message)
+    }
+
+    fn transport(error: &reqwest::Error) -> Self {
+        if error.is_timeout() {
+            Self::new(None, "timeout", "Wise did not answer in time")
+        } else {
+            Self::new(None, "unreachable", "Wise could not be reached")
+        }
+    }
+}
+
+fn truncate(mut text: String, max_chars: usize) -> String {
+    if let Some((at, _)) = text.char_indices().nth(max_chars) {
+        text.truncate(at);
+    }
+    text
+}
+
+/// A quote: the price of sending the amount, valid for a while.
+#[derive(Clone, Debug)]
+pub struct Quote {
+    pub id: Uuid,
+    /// What the transfer costs in the source currency, fees included.
+    pub source_amount: Option<Decimal>,
+}
+
+/// A transfer as Wise reports it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Transfer {
+    pub id: i64,
+    /// The transfer state (`incoming_payment_waiting`, `processing`, ...).
+    pub status: String,
+}
+
+impl Client {
+    /// The client for the configured profile; `Ok(None)` when the API token or the profile id is
+    /// not set, so payments are not configured.
+    pub fn from_settings(settings: &WiseSettings) -> Result<Option<Self>, anyhow::Error> {
+        let (Some(token), Some(profile_id)) = (&settings.api_token, settings.profile_id) else {
+            return Ok(None);
+        };
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("stockroom/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Some(Self {
+            http,
+            base: settings.api_url.clone(),
+            token: token.clone(),
+            profile_id,
+        }))
+    }
+
+    pub fn profile_id(&self) -> i64 {
+        self.profile_id
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<T, Error> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(self.token.expose_secret());
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|e| Error::transport(&e))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| Error::transport(&e))?;
+        if !status.is_success() {
+            let error = Error::from_response(status, &bytes);
+            tracing::warn!(path, status = status.as_u16(), code = %error.code, message = %error.message, "Wise refused a request");
+            return Err(error);
+        }
+        serde_json::from_slice(&bytes).map_err(|e| {
+            tracing::warn!(path, error = %e, "unexpected answer from Wise");
+            Error::new(
+                Some(status.as_u16()),
+                "invalid_response",
+                "Wise answered in an unexpected form",
+            )
+        })
+    }
+
+    /// `POST /v3/profiles/{profile}/quotes`: the price of delivering exactly `target_amount`
+    /// `target_currency`, paid in `source_currency`.
+    pub async fn create_quote(
+        &self,
+        source_currency: &str,
+        target_currency: &str,
+        target_amount: Decimal,
+    ) -> Result<Quote, Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Answer {
+            id: Uuid,
+            source_amount: Option<serde_json::Number>,
+        }
+        let amount = target_amount.to_f64().ok_or_else(|| {
+            Error::new(None, "invalid_amount", "the amount cannot be sent to Wise")
+        })?;
+        let answer: Answer = self
+            .call(
+                Method::POST,
+                &format!("/v3/profiles/{}/quotes", self.profile_id),
+                Some(json!({
+                    "sourceCurrency": source_currency,
+                    "targetCurrency": target_currency,
+                    "targetAmount": amount,
+                    "payOut": "BANK_TRANSFER",
+                })),
+            )
+            .await?;
+        Ok(Quote {
+            id: answer.id,
+            source_amount: answer.source_amount.as_ref().and_then(decimal),
+        })
+    }
+
+    /// `POST /v1/accounts`: a recipient account from a supplier's bank details. Suppliers are
+    /// businesses, so `legalType` is `BUSINESS` unless the details say otherwise.
+    pub async fn create_recipient(&self, payee: &PaymentDetails) -> Result<i64, Error> {
+        #[derive(Deserialize)]
+        struct Answer {
+            id: i64,
+        }
+        let mut details = serde_json::Map::new();
+        details.insert("legalType".into(), "BUSINESS".into());
+        for (key, value) in &payee.details {
+            details.insert(key.clone(), value.clone().into());
+        }
+        let answer: Answer = self
+            .call(
+                Method::POST,
+                "/v1/accounts",
+                Some(json!({
+                    "profile": self.profile_id,
+                    "currency": payee.currency,
+                    "type": payee.kind,
+                    "accountHolderName": payee.account_holder_name,
+                    "details": details,
+                })),
+            )
+            .await?;
+        Ok(answer.id)
+    }
+
+    /// `POST /v1/transfers`. `customer_transaction_id` is Wise's idempotency key: repeating the
+    /// call with the same one returns the transfer already made.
+    pub async fn create_transfer(
+        &self,
+        recipient_id: i64,
+        quote_id: Uuid,
+        customer_transaction_id: Uuid,
+        reference: &str,
+    ) -> Result<Transfer, Error> {
+        self.call(
+            Method::POST,
+            "/v1/transfers",
+            Some(json!({
+                "targetAccount": recipient_id,
+                "quoteUuid": quote_id,
+                "customerTransactionId": customer_transaction_id,
+                "details": {"reference": reference},
+            })),
+        )
+        .await
+    }
+
+    /// `GET /v1/transfers/{id}`.
+    pub async fn transfer(&self, transfer_id: i64) -> Result<Transfer, Error> {
+        self.call(Method::GET, &format!("/v1/transfers/{transfer_id}"), None)
+            .await
+    }
+
+    /// `POST /v3/profiles/{profile}/transfers/{id}/payments`: pays the transfer from the
+    /// profile's Wise balance. A `REJECTED` answer (insufficient funds...) is an error.
+    pub async fn fund(&self, transfer_id: i64) -> Result<(), Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Answer {
+            status: String,
+            error_code: Option<String>,
+            error_message: Option<String>,
+        }
+        let answer: Answer = self
+            .call(
+                Method::POST,
+                &format!(
+                    "/v3/profiles/{}/transfers/{transfer_id}/payments",
+                    self.profile_id
+                ),
+                Some(json!({"type": "BALANCE"})),
+            )
+            .await?;
+        if answer.status == "COMPLETED" {
+            return Ok(());
+        }
+        let code = answer
+            .error_code
+            .unwrap_or_else(|| "funding_rejected".to_owned());
+        let message = answer
+            .error_message
+            .unwrap_or_else(|| format!("Wise did not fund the transfer from the balance ({code})"));
+        Err(Error::new(Some(200), code, message))
+    }
+}
+
+/// An amount Wise sent as a JSON number, as a decimal rounded to cents.
+fn decimal(number: &serde_json::Number) -> Option<Decimal> {
+    let text = number.to_string();
+    Decimal::from_str(&text)
+        .or_else(|_| Decimal::from_scientific(&text))
+        .ok()
+        .map(|d| d.round_dp(2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wise_errors_keep_wise_code_and_message() {
+        let error = Error::from_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            br#"{"errors":[{"code":"error.route.not.supported","message":"This route is not supported","path":"targetCurrency"}]}"#,
+        );
+        assert_eq!(error.status, Some(422));
+        assert_eq!(error.code, "error.route.not.supported");
+        assert_eq!(error.message, "This route is not supported");
+    }
+
+    #[test]
+    fn other_error_shapes_are_read_too() {
+        let oauth = Error::from_response(
+            StatusCode::UNAUTHORIZED,
+            br#"{"error":"invalid_token","error_description":"Invalid token"}"#,
+        );
+        assert_eq!(
+            (oauth.code.as_str(), oauth.message.as_str()),
+            ("invalid_token", "Invalid token")
+        );
+        let bare = Error::from_response(StatusCode::BAD_GATEWAY, b"<html>oops</html>");
+        assert_eq!(bare.code, "http_502");
+        assert_eq!(bare.message, "Wise answered 502 Bad Gateway");
+    }
+
+    #[test]
+    fn long_messages_are_cut() {
+        let long = format!(
+            r#"{{"errors":[{{"code":"x","message":"{}"}}]}}"#,
+            "é".repeat(2000)
+        );
+        let error = Error::from_response(StatusCode::BAD_REQUEST, long.as_bytes());
+        assert_eq!(error.message.chars().count(), MAX_MESSAGE_CHARS);
+    }
+
+    #[test]
+    fn amounts_become_decimals() {
+        let n = |v: f64| serde_json::Number::from_f64(v).unwrap();
+        assert_eq!(decimal(&n(25.35)), Some(Decimal::new(2535, 2)));
+        assert_eq!(decimal(&n(1e21)).map(|d| d.is_sign_positive()), Some(true));
+    }
+
+    #[test]
+    fn no_token_or_profile_means_not_configured() {
+        let settings = WiseSettings {
+            api_url: "http://127.0.0.1:1".into(),
+            api_token: None,
+            profile_id: Some(1),
+            webhook_public_key: None,
+        };
+        assert!(Client::from_settings(&settings).unwrap().is_none());
+        let settings = WiseSettings {
+            api_token: Some(SecretString::from("t".to_owned())),
+            ..settings
+        };
+        let client = Client::from_settings(&settings).unwrap().unwrap();
+        assert!(!format!("{client:?}").contains("\"t\""));
+    }
+}
