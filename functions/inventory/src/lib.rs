@@ -1,5 +1,5 @@
 //! The `inventory` function: stock per product and location, the movement ledger,
-//! reservations, low stock, and purchase orders.
+//! reservations, low stock, and purchase orders, which it pays through Wise.
 //!
 //! Stock never goes negative and is never oversold: every change is a single conditional
 //! `UPDATE` (`... WHERE on_hand - reserved >= $n`) and the table's CHECK constraints back it up,
@@ -7,16 +7,37 @@
 
 mod locations;
 mod movements;
+mod payments;
 mod purchase_orders;
 mod reservations;
 mod stock;
 
 use axum::Router;
+use axum::extract::FromRef;
 use axum::routing::{get, post};
 use shared::AppState;
 
+/// The router's state: the shared state and, when Wise is configured, its client (built once
+/// per cold start).
+#[derive(Clone, Debug)]
+struct InventoryState {
+    app: AppState,
+    wise: Option<shared::wise::Client>,
+}
+
+impl FromRef<InventoryState> for AppState {
+    fn from_ref(state: &InventoryState) -> Self {
+        state.app.clone()
+    }
+}
+
 pub fn app(state: AppState) -> Router {
     let http = state.settings.http.clone();
+    let wise = shared::wise::Client::from_settings(&state.settings.wise).unwrap_or_else(|error| {
+        tracing::error!(%error, "could not build the Wise client; paying suppliers is off");
+        None
+    });
+    let state = InventoryState { app: state, wise };
     let router = Router::new()
         .route(
             "/api/inventory/locations",
@@ -61,6 +82,7 @@ pub fn app(state: AppState) -> Router {
             "/api/purchase-orders/{id}/receive",
             post(purchase_orders::receive),
         )
+        .route("/api/purchase-orders/{id}/pay", post(payments::pay))
         .with_state(state);
     shared::http::layers(router, &http)
 }

@@ -20,6 +20,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::locations;
+use crate::payments;
 use crate::stock::{self, Movement};
 
 #[derive(Debug, Clone, Serialize)]
@@ -34,17 +35,19 @@ pub struct Line {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PurchaseOrder {
-    id: Uuid,
-    supplier_id: Uuid,
-    status: String,
-    currency: String,
+    pub(crate) id: Uuid,
+    pub(crate) supplier_id: Uuid,
+    pub(crate) status: String,
+    pub(crate) currency: String,
     notes: Option<String>,
     #[serde(with = "rust_decimal::serde::str")]
-    total: Decimal,
+    pub(crate) total: Decimal,
     submitted_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     lines: Vec<Line>,
+    /// The payment to the supplier through Wise, once one was started.
+    pub(crate) payment: Option<payments::Payment>,
 }
 
 struct Head {
@@ -99,6 +102,7 @@ pub async fn load(
         .iter()
         .map(|l| l.unit_cost * Decimal::from(l.quantity))
         .sum();
+    let payment = payments::load(&mut *conn, org, id).await?;
     Ok(PurchaseOrder {
         id: head.id,
         supplier_id: head.supplier_id,
@@ -110,6 +114,7 @@ pub async fn load(
         created_at: head.created_at,
         updated_at: head.updated_at,
         lines,
+        payment,
     })
 }
 
@@ -278,6 +283,8 @@ pub struct Summary {
     #[serde(with = "rust_decimal::serde::str")]
     total: Decimal,
     line_count: i64,
+    /// `pending`, `processing`, `paid`, `failed` or `cancelled`; `null` before any payment.
+    payment_status: Option<String>,
     created_at: DateTime<Utc>,
 }
 
@@ -292,7 +299,10 @@ pub async fn list(
     let rows = sqlx::query_as!(
         Summary,
         r#"SELECT po.id, po.supplier_id, po.status::text AS "status!", po.currency,
-                  coalesce(sum(l.unit_cost * l.quantity), 0) AS "total!", count(l.id) AS "line_count!", po.created_at
+                  coalesce(sum(l.unit_cost * l.quantity), 0) AS "total!", count(l.id) AS "line_count!",
+                  (SELECT p.status::text FROM purchase_order_payments p
+                   WHERE p.org_id = po.org_id AND p.purchase_order_id = po.id) AS payment_status,
+                  po.created_at
            FROM purchase_orders po
            LEFT JOIN purchase_order_lines l ON l.purchase_order_id = po.id
            WHERE po.org_id = $1
@@ -414,6 +424,12 @@ async fn transition(
     let before = load(&mut tx, org, id, true).await?;
     if !from.contains(&before.status.as_str()) {
         return Err(wrong_status(&before, action));
+    }
+    // Money on its way or sent: the order stands.
+    if to == "cancelled"
+        && let Some(error) = payments::blocking(before.payment.as_ref(), action)
+    {
+        return Err(error);
     }
     sqlx::query!(
         "UPDATE purchase_orders SET status = $3::text::po_status, updated_at = now(),

@@ -1,5 +1,7 @@
 #![allow(dead_code)]
 
+pub mod fake_wise;
+
 use serde_json::{Value, json};
 use shared::testing::{TestApp, TestResponse};
 use sqlx::PgPool;
@@ -11,7 +13,12 @@ pub struct Apps {
 }
 
 pub fn apps(pool: PgPool) -> Apps {
-    let state = shared::testing::state(pool.clone());
+    apps_with(pool, &[])
+}
+
+/// As [`apps`], with setting overrides (the Wise settings of a fake Wise...).
+pub fn apps_with(pool: PgPool, overrides: &[(&str, &str)]) -> Apps {
+    let state = shared::testing::state_with(pool.clone(), overrides);
     Apps {
         auth: TestApp::new(auth::app(state.clone()), pool.clone()),
         inventory: TestApp::new(inventory::app(state), pool.clone()),

@@ -1,0 +1,602 @@
+//! Paying a purchase order's supplier through Wise: `POST /api/purchase-orders/{id}/pay`.
+//!
+//! Payable orders are `submitted`, `partially_received` or `received` (the order is agreed with
+//! the supplier); drafts are still being edited and cancelled orders are off. An order is paid
+//! once: while its payment is pending, processing or paid, `/pay` answers 409.
+//!
+//! A run has three steps. First, one transaction locks the order, checks it, marks its payment
+//! `pending` and audits that. Then, outside any transaction, Stockroom talks to Wise: a quote for
+//! the order's total in its currency (paid from the `source_currency` balance), the supplier's
+//! recipient account (created once per version of its bank details), a transfer carrying the
+//! attempt's customer transaction id, and the funding from the Wise balance. The transfer id is
+//! written as soon as Wise gives it, so webhooks can find the order. Last, a second transaction
+//! records the outcome and audits it. When Wise refuses a step, the payment is `failed` with
+//! Wise's message and `/pay` may be called again: the retry sends the same customer transaction
+//! id (Wise's idempotency key), so it finds the transfer already made instead of making another.
+//! Only after Wise closed a transfer unpaid (cancelled, bounced, refunded) does a new `/pay`
+//! start a new attempt with a new id.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use shared::audit::{self, Entry};
+use shared::auth::caller::{Purchasing, Write};
+use shared::auth::{Caller, ClientIp, Require};
+use shared::domain;
+use shared::error::ApiError;
+use shared::http::{AppJson, PathId};
+use shared::idempotency::{self, Claim, IdempotencyKey};
+use shared::payment_details::PaymentDetails;
+use shared::wise::{self, PaymentStatus, Transfer, TransferState};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::InventoryState;
+use crate::purchase_orders::{self, PurchaseOrder};
+
+/// Order statuses that can be paid.
+pub const PAYABLE: [&str; 3] = ["submitted", "partially_received", "received"];
+
+/// The longest a run may talk to Wise (the function's timeout is 30 s); past it the payment is
+/// recorded as failed and may be retried.
+const WISE_DEADLINE: Duration = Duration::from_secs(25);
+
+/// A purchase order's payment, as responses show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Payment {
+    status: PaymentStatus,
+    /// What the supplier receives: the order's total in its currency.
+    #[serde(with = "rust_decimal::serde::str")]
+    amount: Decimal,
+    currency: String,
+    /// The Wise balance it is paid from, and what it costs there (fees included).
+    source_currency: String,
+    #[serde(with = "rust_decimal::serde::str_option")]
+    source_amount: Option<Decimal>,
+    attempt: i32,
+    /// Wise's idempotency key for this attempt (quote it to Wise support).
+    customer_transaction_id: Uuid,
+    wise_transfer_id: Option<i64>,
+    /// The latest transfer state Wise reported, and when it happened.
+    wise_state: Option<String>,
+    wise_state_at: Option<DateTime<Utc>>,
+    failure_code: Option<String>,
+    failure_message: Option<String>,
+    started_at: DateTime<Utc>,
+    paid_at: Option<DateTime<Utc>>,
+    updated_at: DateTime<Utc>,
+}
+
+/// The payment of order `id`, if one was ever started.
+pub async fn load(
+    conn: &mut PgConnection,
+    org: Uuid,
+    id: Uuid,
+) -> Result<Option<Payment>, ApiError> {
+    Ok(sqlx::query_as!(
+        Payment,
+        r#"SELECT status AS "status: PaymentStatus", amount, currency, source_currency, source_amount,
+                  attempt, customer_transaction_id, wise_transfer_id, wise_state, wise_state_at,
+                  failure_code, failure_message, started_at, paid_at, updated_at
+           FROM purchase_order_payments WHERE org_id = $1 AND purchase_order_id = $2"#,
+        org,
+        id
+    )
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// A 409 while a payment is under way or done: the order must not be changed (cancelled) or paid
+/// again. `None` when there is no payment, or it failed or was cancelled.
+pub fn blocking(payment: Option<&Payment>, action: &str) -> Option<ApiError> {
+    match payment?.status {
+        PaymentStatus::Paid => Some(ApiError::conflict(
+            "already_paid",
+            format!("cannot {action} a purchase order that is paid"),
+        )),
+        PaymentStatus::Pending | PaymentStatus::Processing => Some(ApiError::conflict(
+            "payment_in_progress",
+            format!("cannot {action} a purchase order while its payment is in progress"),
+        )),
+        PaymentStatus::Failed | PaymentStatus::Cancelled => None,
+    }
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pay {
+    /// The Wise balance to pay from; the order's currency when absent.
+    source_currency: Option<String>,
+}
+
+/// Everything the Wise step needs, decided in the first transaction.
+struct Plan {
+    order: Uuid,
+    org: Uuid,
+    supplier: Uuid,
+    attempt: i32,
+    customer_transaction_id: Uuid,
+    amount: Decimal,
+    currency: String,
+    source_currency: String,
+    /// The transfer this attempt already made, if Wise gave one.
+    transfer_id: Option<i64>,
+    payee: PaymentDetails,
+    details_digest: Vec<u8>,
+    /// The supplier's recipient account for these details, if already created.
+    recipient_id: Option<i64>,
+}
+
+impl Plan {
+    /// The reference the supplier sees on their statement; ten characters fit every route.
+    fn reference(&self) -> String {
+        format!("PO-{}", &self.order.simple().to_string()[..7]).to_uppercase()
+    }
+}
+
+/// How the Wise step ended.
+enum Outcome {
+    /// The transfer is funded (now or before) and on its way, or already paid out.
+    Sent(Transfer),
+    /// Wise refused a step; `state` is the transfer's state when one is known.
+    Refused {
+        error: wise::Error,
+        state: Option<TransferState>,
+    },
+}
+
+fn not_configured() -> ApiError {
+    ApiError::NotConfigured {
+        code: "payments_not_configured",
+        detail: "paying suppliers through Wise is not configured: set WISE_API_TOKEN and WISE_PROFILE_ID".into(),
+    }
+}
+
+/// `POST /api/purchase-orders/{id}/pay` `{source_currency?}`: pays the order's total to its
+/// supplier through Wise (honours `Idempotency-Key`). 200 with the order and its payment; 502
+/// `wise_error` with Wise's message when Wise refuses (the payment is then `failed` and may be
+/// retried); 409 when the order cannot be paid (see the module documentation).
+pub async fn pay(
+    mut tenant: Require<Purchasing, Write>,
+    State(state): State<InventoryState>,
+    ClientIp(ip): ClientIp,
+    key: IdempotencyKey,
+    PathId(id): PathId,
+    body: Option<AppJson<Pay>>,
+) -> Result<Response, ApiError> {
+    let body = body.map(|AppJson(body)| body).unwrap_or_default();
+    let source_currency = body
+        .source_currency
+        .as_deref()
+        .map(|c| domain::currency(c, "source_currency"))
+        .transpose()?;
+    let client = state.wise.as_ref().ok_or_else(not_configured)?;
+    let caller = tenant.caller.clone();
+    let org = caller.org_id;
+
+    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
+    let route = format!("POST /api/purchase-orders/{id}/pay");
+    let claimed = match idempotency::claim(&mut tx, org, &key, &route, &body).await? {
+        Claim::Replay(response) => return Ok(response),
+        Claim::Untracked => None,
+        Claim::Fresh(claimed) => Some(claimed),
+    };
+    let order = purchase_orders::load(&mut tx, org, id, true).await?;
+    let plan = prepare(
+        &mut tx,
+        &state,
+        client.profile_id(),
+        org,
+        &order,
+        source_currency,
+    )
+    .await?;
+    let before = order.payment.clone();
+    start(&mut tx, &plan, client.profile_id()).await?;
+    audit_payment(&mut tx, &caller, &ip, id, "started", before.as_ref()).await?;
+    tx.commit().await?;
+
+    let outcome =
+        match tokio::time::timeout(WISE_DEADLINE, send(client, &mut *tenant.db, &plan)).await {
+            Ok(Ok(transfer)) => Outcome::Sent(transfer),
+            Ok(Err(SendError::Wise { error, state })) => Outcome::Refused { error, state },
+            Ok(Err(SendError::Api(error))) => return Err(error),
+            Err(_) => Outcome::Refused {
+                error: wise::Error {
+                    status: None,
+                    code: "timeout".into(),
+                    message: "Wise did not finish in time; pay again to continue".into(),
+                },
+                state: None,
+            },
+        };
+
+    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
+    let before = load(&mut tx, org, id).await?;
+    let status = record(&mut tx, &plan, &outcome).await?;
+    audit_payment(&mut tx, &caller, &ip, id, status.as_str(), before.as_ref()).await?;
+    let result = match outcome {
+        Outcome::Sent(_) => {
+            let order = purchase_orders::load(&mut tx, org, id, false).await?;
+            if let Some(claimed) = claimed {
+                claimed.store(&mut tx, StatusCode::OK, &order).await?;
+            }
+            Ok(axum::Json(order).into_response())
+        }
+        Outcome::Refused { error, .. } => {
+            if let Some(claimed) = claimed {
+                claimed.release(&mut tx).await?;
+            }
+            let detail = match error.status {
+                Some(_) => format!("Wise refused the payment: {}", error.message),
+                None => format!("the payment did not go through: {}", error.message),
+            };
+            Err(ApiError::Upstream {
+                code: "wise_error",
+                detail,
+            })
+        }
+    };
+    tx.commit().await?;
+    result
+}
+
+/// Checks that the order can be paid now and decides the attempt (first transaction).
+async fn prepare(
+    tx: &mut PgConnection,
+    state: &InventoryState,
+    profile_id: i64,
+    org: Uuid,
+    order: &PurchaseOrder,
+    source_currency: Option<String>,
+) -> Result<Plan, ApiError> {
+    let id = order.id;
+    if !PAYABLE.contains(&order.status.as_str()) {
+        return Err(ApiError::conflict(
+            "invalid_status",
+            format!("cannot pay a purchase order that is {}", order.status),
+        ));
+    }
+    if order.total <= Decimal::ZERO {
+        return Err(ApiError::conflict(
+            "nothing_to_pay",
+            "the purchase order's total is zero",
+        ));
+    }
+    let previous = sqlx::query!(
+        r#"SELECT status AS "status: PaymentStatus", attempt, wise_profile_id, wise_transfer_id,
+                  wise_state, source_currency,
+                  -- A run takes at most WISE_DEADLINE; a pending payment older than this was
+                  -- interrupted (the function was stopped) and may be taken over.
+                  started_at > now() - interval '2 minutes' AS "running!"
+           FROM purchase_order_payments WHERE org_id = $1 AND purchase_order_id = $2"#,
+        org,
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (attempt, transfer_id, kept_source) = match previous {
+        None => (1, None, None),
+        Some(p) => {
+            let interrupted = p.status == PaymentStatus::Pending && !p.running;
+            if !interrupted && let Some(error) = blocking(order.payment.as_ref(), "pay") {
+                return Err(error);
+            }
+            let closed = p
+                .wise_state
+                .as_deref()
+                .and_then(TransferState::parse)
+                .is_some_and(TransferState::is_closed_unpaid);
+            if closed || p.wise_profile_id != profile_id {
+                (p.attempt + 1, None, None)
+            } else {
+                // The same attempt: its transfer (if any) fixes the source currency.
+                let kept = p.wise_transfer_id.map(|_| p.source_currency);
+                (p.attempt, p.wise_transfer_id, kept)
+            }
+        }
+    };
+
+    let sealed = sqlx::query_scalar!(
+        "SELECT payment_details FROM suppliers WHERE org_id = $1 AND id = $2",
+        org,
+        order.supplier_id
+    )
+    .fetch_one(&mut *tx)
+    .await?
+    .ok_or_else(|| {
+        ApiError::conflict(
+            "missing_payment_details",
+            "the supplier has no payment details; add them to the supplier first",
+        )
+    })?;
+    let payee = PaymentDetails::open(&state.app.settings.keys, order.supplier_id, &sealed)?;
+    if payee.currency != order.currency {
+        return Err(ApiError::conflict(
+            "currency_mismatch",
+            format!(
+                "the supplier's bank account is in {} but the purchase order is in {}",
+                payee.currency, order.currency
+            ),
+        ));
+    }
+    let details_digest = Sha256::digest(&sealed).to_vec();
+    let recipient_id = sqlx::query_scalar!(
+        "SELECT wise_recipient_id FROM wise_recipients
+         WHERE org_id = $1 AND supplier_id = $2 AND wise_profile_id = $3 AND details_digest = $4",
+        org,
+        order.supplier_id,
+        profile_id,
+        details_digest
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(Plan {
+        order: id,
+        org,
+        supplier: order.supplier_id,
+        attempt,
+        customer_transaction_id: wise::customer_transaction_id(id, attempt),
+        amount: order.total,
+        currency: order.currency.clone(),
+        source_currency: kept_source
+            .or(source_currency)
+            .unwrap_or_else(|| order.currency.clone()),
+        transfer_id,
+        payee,
+        details_digest,
+        recipient_id,
+    })
+}
+
+/// Marks the payment pending for `plan`'s attempt; a new attempt forgets the old transfer.
+async fn start(tx: &mut PgConnection, plan: &Plan, profile_id: i64) -> Result<(), ApiError> {
+    sqlx::query!(
+        r#"INSERT INTO purchase_order_payments
+               (purchase_order_id, org_id, status, attempt, customer_transaction_id, amount, currency,
+                source_currency, wise_profile_id)
+           VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8)
+           ON CONFLICT (purchase_order_id) DO UPDATE SET
+               status = 'pending', started_at = now(), updated_at = now(),
+               failure_code = NULL, failure_message = NULL,
+               amount = EXCLUDED.amount, currency = EXCLUDED.currency,
+               source_currency = EXCLUDED.source_currency, wise_profile_id = EXCLUDED.wise_profile_id,
+               attempt = EXCLUDED.attempt, customer_transaction_id = EXCLUDED.customer_transaction_id,
+               source_amount = CASE WHEN $9 THEN purchase_order_payments.source_amount END,
+               wise_quote_id = CASE WHEN $9 THEN purchase_order_payments.wise_quote_id END,
+               wise_recipient_id = CASE WHEN $9 THEN purchase_order_payments.wise_recipient_id END,
+               wise_transfer_id = CASE WHEN $9 THEN purchase_order_payments.wise_transfer_id END,
+               wise_state = CASE WHEN $9 THEN purchase_order_payments.wise_state END,
+               wise_state_at = CASE WHEN $9 THEN purchase_order_payments.wise_state_at END,
+               paid_at = NULL"#,
+        plan.order,
+        plan.org,
+        plan.attempt,
+        plan.customer_transaction_id,
+        plan.amount,
+        plan.currency,
+        plan.source_currency,
+        profile_id,
+        plan.transfer_id.is_some()
+    )
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+enum SendError {
+    Wise {
+        error: wise::Error,
+        state: Option<TransferState>,
+    },
+    Api(ApiError),
+}
+
+impl From<wise::Error> for SendError {
+    fn from(error: wise::Error) -> Self {
+        Self::Wise { error, state: None }
+    }
+}
+
+impl From<sqlx::Error> for SendError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Api(error.into())
+    }
+}
+
+/// Talks to Wise: quote, recipient, transfer (or the attempt's known transfer), funding. Each
+/// id Wise gives is written at once (outside a transaction), so nothing is lost if the run stops.
+async fn send(
+    client: &wise::Client,
+    db: &mut PgConnection,
+    plan: &Plan,
+) -> Result<Transfer, SendError> {
+    let transfer = match plan.transfer_id {
+        Some(transfer_id) => client.transfer(transfer_id).await?,
+        None => {
+            let quote = client
+                .create_quote(&plan.source_currency, &plan.currency, plan.amount)
+                .await?;
+            let (recipient_id, reused) = match plan.recipient_id {
+                Some(recipient_id) => (recipient_id, true),
+                None => {
+                    let recipient_id = client.create_recipient(&plan.payee).await?;
+                    sqlx::query!(
+                        "INSERT INTO wise_recipients (org_id, supplier_id, wise_profile_id, details_digest, wise_recipient_id)
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                        plan.org,
+                        plan.supplier,
+                        client.profile_id(),
+                        plan.details_digest,
+                        recipient_id
+                    )
+                    .execute(&mut *db)
+                    .await?;
+                    (recipient_id, false)
+                }
+            };
+            let transfer = match client
+                .create_transfer(
+                    recipient_id,
+                    quote.id,
+                    plan.customer_transaction_id,
+                    &plan.reference(),
+                )
+                .await
+            {
+                Ok(transfer) => transfer,
+                Err(error) => {
+                    if reused && error.status.is_some_and(|s| (400..500).contains(&s)) {
+                        // The stored recipient may have been removed at Wise: the next run
+                        // creates a fresh one.
+                        sqlx::query!(
+                            "DELETE FROM wise_recipients WHERE org_id = $1 AND supplier_id = $2 AND wise_recipient_id = $3",
+                            plan.org,
+                            plan.supplier,
+                            recipient_id
+                        )
+                        .execute(&mut *db)
+                        .await?;
+                    }
+                    return Err(error.into());
+                }
+            };
+            sqlx::query!(
+                "UPDATE purchase_order_payments
+                 SET wise_quote_id = $4, source_amount = $5, wise_recipient_id = $6, wise_transfer_id = $7,
+                     wise_state = coalesce(wise_state, $8), updated_at = now()
+                 WHERE org_id = $1 AND purchase_order_id = $2 AND customer_transaction_id = $3",
+                plan.org,
+                plan.order,
+                plan.customer_transaction_id,
+                quote.id,
+                quote.source_amount,
+                recipient_id,
+                transfer.id,
+                transfer.status
+            )
+            .execute(&mut *db)
+            .await?;
+            transfer
+        }
+    };
+    match TransferState::parse(&transfer.status) {
+        Some(TransferState::IncomingPaymentWaiting) => {
+            client.fund(transfer.id).await?;
+        }
+        Some(state) if state.is_closed_unpaid() => {
+            return Err(SendError::Wise {
+                error: wise::Error {
+                    status: None,
+                    code: "transfer_closed".into(),
+                    message: format!(
+                        "the transfer for this order is {}; pay again to send a new one",
+                        state.as_str()
+                    ),
+                },
+                state: Some(state),
+            });
+        }
+        // Already funded and on its way, or paid out (or a state this code does not know).
+        _ => {}
+    }
+    Ok(transfer)
+}
+
+/// Records how the Wise step ended (second transaction); returns the payment's status. A
+/// webhook that moved the payment meanwhile wins: only a `pending` payment of this attempt
+/// takes the outcome's status.
+async fn record(
+    tx: &mut PgConnection,
+    plan: &Plan,
+    outcome: &Outcome,
+) -> Result<PaymentStatus, ApiError> {
+    let current = sqlx::query!(
+        r#"SELECT status AS "status: PaymentStatus", customer_transaction_id, wise_state, wise_state_at
+           FROM purchase_order_payments WHERE org_id = $1 AND purchase_order_id = $2 FOR UPDATE"#,
+        plan.org,
+        plan.order
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if current.customer_transaction_id != plan.customer_transaction_id {
+        return Ok(current.status);
+    }
+    let reported = match outcome {
+        Outcome::Sent(transfer) => TransferState::parse(&transfer.status),
+        Outcome::Refused { state, .. } => *state,
+    };
+    let recorded = current.wise_state.as_deref().and_then(TransferState::parse);
+    let wise_state = match reported {
+        Some(state) if wise::supersedes(state, None, recorded, current.wise_state_at) => {
+            Some(state.as_str().to_owned())
+        }
+        _ => current.wise_state.clone(),
+    };
+    let (status, failure) = match (current.status, outcome) {
+        (PaymentStatus::Pending, Outcome::Sent(_)) => (
+            reported
+                .and_then(TransferState::payment_status)
+                .unwrap_or(PaymentStatus::Processing),
+            None,
+        ),
+        (PaymentStatus::Pending, Outcome::Refused { error, state }) => (
+            state
+                .and_then(TransferState::payment_status)
+                .unwrap_or(PaymentStatus::Failed),
+            Some(error),
+        ),
+        (status, _) => (status, None),
+    };
+    sqlx::query!(
+        r#"UPDATE purchase_order_payments
+           SET status = $3, wise_state = $4,
+               failure_code = CASE WHEN $5 THEN $6 ELSE failure_code END,
+               failure_message = CASE WHEN $5 THEN $7 ELSE failure_message END,
+               paid_at = CASE WHEN $3 = 'paid'::payment_status THEN coalesce(paid_at, now()) ELSE paid_at END,
+               updated_at = now()
+           WHERE org_id = $1 AND purchase_order_id = $2"#,
+        plan.org,
+        plan.order,
+        status as PaymentStatus,
+        wise_state,
+        failure.is_some(),
+        failure.map(|e| e.code.clone()),
+        failure.map(|e| e.message.clone()),
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(status)
+}
+
+async fn audit_payment(
+    tx: &mut PgConnection,
+    caller: &Caller,
+    ip: &str,
+    order: Uuid,
+    what: &str,
+    before: Option<&Payment>,
+) -> Result<(), ApiError> {
+    let after = load(tx, caller.org_id, order).await?;
+    let json = |p: &Payment| serde_json::to_value(p).map_err(|e| ApiError::Internal(e.into()));
+    audit::record(
+        tx,
+        Entry {
+            org_id: Some(caller.org_id),
+            actor: caller.audit_actor(),
+            action: &format!("purchase_order_payment_{what}"),
+            entity: "purchase_order",
+            entity_id: Some(order),
+            before: before.map(json).transpose()?,
+            after: after.as_ref().map(json).transpose()?,
+            ip: Some(ip),
+        },
+    )
+    .await
+}

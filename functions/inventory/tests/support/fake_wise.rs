@@ -1,0 +1,348 @@
+//! A local HTTP server that plays Wise's API for the payment tests: the endpoints the client
+//! calls, with Wise's request checks, answer shapes and error bodies, and a book of what it was
+//! asked so tests can tell how many transfers were really made.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+pub const TOKEN: &str = "test-wise-token";
+pub const PROFILE: i64 = 42;
+/// Wise's fee in the fake's quotes, in the source currency.
+pub const FEE: f64 = 0.42;
+
+/// What the fake was asked and what it made.
+#[derive(Debug, Default)]
+pub struct Book {
+    /// `METHOD path` of every request, in order.
+    pub calls: Vec<String>,
+    pub quotes: Vec<Value>,
+    pub recipients: Vec<Value>,
+    /// Transfers made (one per customer transaction id), as Wise would report them.
+    pub transfers: Vec<Value>,
+    /// Every `POST /v1/transfers` body, repeats included.
+    pub transfer_requests: Vec<Value>,
+    /// Transfer ids whose funding was asked for, refused ones included.
+    pub fundings: Vec<i64>,
+    /// The next quote answers with this error instead.
+    pub fail_next_quote: Option<(StatusCode, Value)>,
+    /// The next new transfer is made, but its answer is lost (a 500, as after a timeout).
+    pub lose_next_transfer_answer: bool,
+    /// The next funding is refused with this error code (`REJECTED`).
+    pub reject_next_funding: Option<String>,
+}
+
+pub struct FakeWise {
+    pub url: String,
+    book: Arc<Mutex<Book>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeWise {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+type Shared = State<Arc<Mutex<Book>>>;
+
+impl FakeWise {
+    pub async fn start() -> Self {
+        let book = Arc::new(Mutex::new(Book::default()));
+        let router = Router::new()
+            .route("/v3/profiles/{profile}/quotes", post(create_quote))
+            .route("/v1/accounts", post(create_recipient))
+            .route("/v1/transfers", post(create_transfer))
+            .route("/v1/transfers/{id}", get(transfer))
+            .route("/v3/profiles/{profile}/transfers/{id}/payments", post(fund))
+            .with_state(book.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a local port");
+        let url = format!("http://{}", listener.local_addr().expect("bound"));
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .await
+                .expect("fake Wise serves");
+        });
+        Self { url, book, server }
+    }
+
+    /// The settings that point Stockroom at this fake.
+    pub fn settings(&self) -> [(&'static str, String); 3] {
+        [
+            ("WISE_API_URL", self.url.clone()),
+            ("WISE_API_TOKEN", TOKEN.to_owned()),
+            ("WISE_PROFILE_ID", PROFILE.to_string()),
+        ]
+    }
+
+    pub fn book(&self) -> MutexGuard<'_, Book> {
+        self.book.lock().expect("book lock")
+    }
+}
+
+fn errors(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"errors": [{"code": code, "message": message}]})),
+    )
+        .into_response()
+}
+
+/// Wise's checks every call goes through: the bearer token and the profile in the path.
+fn admit(
+    book: &mut Book,
+    headers: &HeaderMap,
+    call: String,
+    profile: Option<i64>,
+) -> Result<(), Response> {
+    book.calls.push(call);
+    let authorized = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == format!("Bearer {TOKEN}"));
+    if !authorized {
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "invalid_token", "error_description": "Invalid token"})),
+        )
+            .into_response());
+    }
+    if profile.is_some_and(|p| p != PROFILE) {
+        return Err(errors(
+            StatusCode::FORBIDDEN,
+            "profile.not.found",
+            "You are not authorized to use this profile",
+        ));
+    }
+    Ok(())
+}
+
+fn required<'a>(body: &'a Value, field: &str) -> Result<&'a Value, Response> {
+    match body.get(field) {
+        Some(value) if !value.is_null() => Ok(value),
+        _ => Err(errors(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "NotNull",
+            &format!("{field} cannot be null"),
+        )),
+    }
+}
+
+async fn create_quote(
+    State(book): Shared,
+    Path(profile): Path<i64>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let mut book = book.lock().expect("book lock");
+    let call = format!("POST /v3/profiles/{profile}/quotes");
+    if let Err(response) = admit(&mut book, &headers, call, Some(profile)) {
+        return response;
+    }
+    if let Some((status, error)) = book.fail_next_quote.take() {
+        return (status, Json(error)).into_response();
+    }
+    let checked = (|| {
+        let source = required(&body, "sourceCurrency")?.clone();
+        let target = required(&body, "targetCurrency")?.clone();
+        let amount = required(&body, "targetAmount")?
+            .as_f64()
+            .filter(|a| *a > 0.0)
+            .ok_or_else(|| {
+                errors(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Positive",
+                    "targetAmount must be positive",
+                )
+            })?;
+        Ok::<_, Response>((source, target, amount))
+    })();
+    let (source, target, amount) = match checked {
+        Ok(fields) => fields,
+        Err(response) => return response,
+    };
+    let quote = json!({
+        "id": uuid::Uuid::new_v4(),
+        "sourceCurrency": source,
+        "targetCurrency": target,
+        "sourceAmount": ((amount + FEE) * 100.0).round() / 100.0,
+        "targetAmount": amount,
+        "rate": 1,
+        "payOut": body.get("payOut").cloned().unwrap_or(json!("BANK_TRANSFER")),
+        "status": "PENDING",
+        "profile": profile,
+    });
+    book.quotes.push(json!({"request": body, "answer": quote}));
+    Json(quote).into_response()
+}
+
+async fn create_recipient(
+    State(book): Shared,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let mut book = book.lock().expect("book lock");
+    let profile = body.get("profile").and_then(Value::as_i64);
+    if let Err(response) = admit(&mut book, &headers, "POST /v1/accounts".into(), profile) {
+        return response;
+    }
+    for field in [
+        "profile",
+        "currency",
+        "type",
+        "accountHolderName",
+        "details",
+    ] {
+        if let Err(response) = required(&body, field) {
+            return response;
+        }
+    }
+    if body["details"].get("legalType").is_none() {
+        return errors(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "NOT_VALID",
+            "Please specify legalType.",
+        );
+    }
+    let mut recipient = body.clone();
+    recipient["id"] = json!(10_000 + book.recipients.len() as i64);
+    book.recipients.push(recipient.clone());
+    Json(recipient).into_response()
+}
+
+async fn create_transfer(
+    State(book): Shared,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let mut book = book.lock().expect("book lock");
+    if let Err(response) = admit(&mut book, &headers, "POST /v1/transfers".into(), None) {
+        return response;
+    }
+    book.transfer_requests.push(body.clone());
+    for field in [
+        "targetAccount",
+        "quoteUuid",
+        "customerTransactionId",
+        "details",
+    ] {
+        if let Err(response) = required(&body, field) {
+            return response;
+        }
+    }
+    let ctid = &body["customerTransactionId"];
+    // Wise's idempotency: a repeat returns the transfer made the first time.
+    if let Some(made) = book
+        .transfers
+        .iter()
+        .find(|t| t["customerTransactionId"] == *ctid)
+    {
+        return Json(made.clone()).into_response();
+    }
+    let quote_known = book
+        .quotes
+        .iter()
+        .any(|q| q["answer"]["id"] == body["quoteUuid"]);
+    let recipient_known = book
+        .recipients
+        .iter()
+        .any(|r| r["id"] == body["targetAccount"]);
+    if !quote_known || !recipient_known {
+        return errors(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "NOT_VALID",
+            "Unknown quote or recipient",
+        );
+    }
+    if book
+        .transfers
+        .iter()
+        .any(|t| t["quoteUuid"] == body["quoteUuid"])
+    {
+        return errors(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "error.quote.used",
+            "You can only create one transfer per quote",
+        );
+    }
+    let transfer = json!({
+        "id": 50_000 + book.transfers.len() as i64,
+        "targetAccount": body["targetAccount"],
+        "quoteUuid": body["quoteUuid"],
+        "customerTransactionId": ctid,
+        "status": "incoming_payment_waiting",
+        "reference": body["details"]["reference"],
+    });
+    book.transfers.push(transfer.clone());
+    if std::mem::take(&mut book.lose_next_transfer_answer) {
+        return errors(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal.error",
+            "Something went wrong, please try again",
+        );
+    }
+    Json(transfer).into_response()
+}
+
+async fn transfer(State(book): Shared, Path(id): Path<i64>, headers: HeaderMap) -> Response {
+    let mut book = book.lock().expect("book lock");
+    if let Err(response) = admit(&mut book, &headers, format!("GET /v1/transfers/{id}"), None) {
+        return response;
+    }
+    match book.transfers.iter().find(|t| t["id"] == id) {
+        Some(transfer) => Json(transfer.clone()).into_response(),
+        None => errors(
+            StatusCode::NOT_FOUND,
+            "transfer.not-found",
+            "Transfer not found",
+        ),
+    }
+}
+
+async fn fund(
+    State(book): Shared,
+    Path((profile, id)): Path<(i64, i64)>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let mut book = book.lock().expect("book lock");
+    let call = format!("POST /v3/profiles/{profile}/transfers/{id}/payments");
+    if let Err(response) = admit(&mut book, &headers, call, Some(profile)) {
+        return response;
+    }
+    if body["type"] != "BALANCE" {
+        return errors(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "type.invalid",
+            "Unsupported payment type",
+        );
+    }
+    book.fundings.push(id);
+    if let Some(code) = book.reject_next_funding.take() {
+        return Json(json!({"type": "BALANCE", "status": "REJECTED", "errorCode": code}))
+            .into_response();
+    }
+    let Some(transfer) = book.transfers.iter_mut().find(|t| t["id"] == id) else {
+        return errors(
+            StatusCode::NOT_FOUND,
+            "transfer.not-found",
+            "Transfer not found",
+        );
+    };
+    if transfer["status"] != "incoming_payment_waiting" {
+        return errors(
+            StatusCode::CONFLICT,
+            "transfer.already.funded",
+            "The transfer is already funded",
+        );
+    }
+    transfer["status"] = json!("processing");
+    Json(json!({"type": "BALANCE", "status": "COMPLETED", "errorCode": null})).into_response()
+}
