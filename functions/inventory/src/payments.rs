@@ -21,7 +21,6 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -33,7 +32,7 @@ use shared::error::ApiError;
 use shared::http::{AppJson, PathId};
 use shared::idempotency::{self, Claim, IdempotencyKey};
 use shared::payment_details::PaymentDetails;
-use shared::wise::{self, PaymentStatus, Transfer, TransferState};
+use shared::wise::{self, Payment, PaymentStatus, Transfer, TransferState};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -46,51 +45,6 @@ pub const PAYABLE: [&str; 3] = ["submitted", "partially_received", "received"];
 /// The longest a run may talk to Wise (the function's timeout is 30 s); past it the payment is
 /// recorded as failed and may be retried.
 const WISE_DEADLINE: Duration = Duration::from_secs(25);
-
-/// A purchase order's payment, as responses show it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Payment {
-    status: PaymentStatus,
-    /// What the supplier receives: the order's total in its currency.
-    #[serde(with = "rust_decimal::serde::str")]
-    amount: Decimal,
-    currency: String,
-    /// The Wise balance it is paid from, and what it costs there (fees included).
-    source_currency: String,
-    #[serde(with = "rust_decimal::serde::str_option")]
-    source_amount: Option<Decimal>,
-    attempt: i32,
-    /// Wise's idempotency key for this attempt (quote it to Wise support).
-    customer_transaction_id: Uuid,
-    wise_transfer_id: Option<i64>,
-    /// The latest transfer state Wise reported, and when it happened.
-    wise_state: Option<String>,
-    wise_state_at: Option<DateTime<Utc>>,
-    failure_code: Option<String>,
-    failure_message: Option<String>,
-    started_at: DateTime<Utc>,
-    paid_at: Option<DateTime<Utc>>,
-    updated_at: DateTime<Utc>,
-}
-
-/// The payment of order `id`, if one was ever started.
-pub async fn load(
-    conn: &mut PgConnection,
-    org: Uuid,
-    id: Uuid,
-) -> Result<Option<Payment>, ApiError> {
-    Ok(sqlx::query_as!(
-        Payment,
-        r#"SELECT status AS "status: PaymentStatus", amount, currency, source_currency, source_amount,
-                  attempt, customer_transaction_id, wise_transfer_id, wise_state, wise_state_at,
-                  failure_code, failure_message, started_at, paid_at, updated_at
-           FROM purchase_order_payments WHERE org_id = $1 AND purchase_order_id = $2"#,
-        org,
-        id
-    )
-    .fetch_optional(conn)
-    .await?)
-}
 
 /// A 409 while a payment is under way or done: the order must not be changed (cancelled) or paid
 /// again. `None` when there is no payment, or it failed or was cancelled.
@@ -218,7 +172,7 @@ pub async fn pay(
         };
 
     let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
-    let before = load(&mut tx, org, id).await?;
+    let before = Payment::load(&mut tx, org, id).await?;
     let status = record(&mut tx, &plan, &outcome).await?;
     audit_payment(&mut tx, &caller, &ip, id, status.as_str(), before.as_ref()).await?;
     let result = match outcome {
@@ -583,7 +537,7 @@ async fn audit_payment(
     what: &str,
     before: Option<&Payment>,
 ) -> Result<(), ApiError> {
-    let after = load(tx, caller.org_id, order).await?;
+    let after = Payment::load(tx, caller.org_id, order).await?;
     let json = |p: &Payment| serde_json::to_value(p).map_err(|e| ApiError::Internal(e.into()));
     audit::record(
         tx,

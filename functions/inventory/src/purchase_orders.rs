@@ -16,6 +16,7 @@ use shared::error::{ApiError, FieldError, Fields, ResultExt};
 use shared::http::{AppJson, AppQuery, PathId};
 use shared::idempotency::{self, IdempotencyKey};
 use shared::pagination::{Page, PageQuery};
+use shared::wise::Payment;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -47,7 +48,7 @@ pub struct PurchaseOrder {
     updated_at: DateTime<Utc>,
     lines: Vec<Line>,
     /// The payment to the supplier through Wise, once one was started.
-    pub(crate) payment: Option<payments::Payment>,
+    pub(crate) payment: Option<Payment>,
 }
 
 struct Head {
@@ -102,7 +103,7 @@ pub async fn load(
         .iter()
         .map(|l| l.unit_cost * Decimal::from(l.quantity))
         .sum();
-    let payment = payments::load(&mut *conn, org, id).await?;
+    let payment = Payment::load(&mut *conn, org, id).await?;
     Ok(PurchaseOrder {
         id: head.id,
         supplier_id: head.supplier_id,

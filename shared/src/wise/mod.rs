@@ -5,6 +5,7 @@
 //! RSA.
 
 mod client;
+mod payment;
 mod signature;
 
 use chrono::{DateTime, Utc};
@@ -13,6 +14,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 pub use client::{Client, Error, Quote, Transfer};
+pub use payment::Payment;
 pub use signature::{InvalidKey, SignatureVerifier};
 
 /// The status of a purchase order's payment (the `payment_status` enum in the database).
