@@ -1,0 +1,6 @@
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    let state = shared::AppState::init().await?;
+    lambda_http::run(webhooks::app(state)).await
+}

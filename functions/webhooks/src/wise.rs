@@ -1,0 +1,290 @@
+//! Wise's webhook deliveries: `transfers#state-change` events move the payment of the purchase
+//! order that made the transfer.
+//!
+//! - A missing or wrong `X-Signature-SHA256` is a 401 and nothing is stored.
+//! - Every other answer is a 200 with `{"status": ...}` saying what happened (`processed`,
+//!   `duplicate`, `stale`, `unknown_transfer`, `ignored`, `test`), so Wise does not redeliver
+//!   what cannot change; an event type other than `transfers#state-change` is logged and ignored.
+//! - Deliveries repeat. Each verified delivery's identity (`X-Delivery-Id`, or the body's
+//!   SHA-256 when Wise sends none) is stored in the transaction that applies it, so a repeat is
+//!   answered `duplicate` without being processed again; and since a retry may carry a new
+//!   delivery id, an event no newer than the recorded state changes nothing either.
+//! - Events arrive out of order: a state is applied only when it is newer than the recorded one
+//!   (by `occurred_at`, then by how far along the transfer's life it is), else answered `stale`.
+//! - A transfer that no purchase order made is logged and answered `unknown_transfer`.
+//! - An applied state moves the payment status and is audited (actor: the system) in the same
+//!   transaction, which runs with the order's organization under row-level security.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use shared::audit::{self, Actor, Entry};
+use shared::error::ApiError;
+use shared::wise::{self, Payment, PaymentStatus, TransferState};
+use sqlx::PgConnection;
+
+use crate::WebhookState;
+
+const STATE_CHANGE: &str = "transfers#state-change";
+
+#[derive(Debug, Deserialize)]
+struct Event {
+    event_type: String,
+    #[serde(default)]
+    data: Value,
+}
+
+#[derive(Debug, Deserialize)]
+struct StateChange {
+    resource: Resource,
+    current_state: String,
+    previous_state: Option<String>,
+    occurred_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Resource {
+    /// The transfer.
+    id: i64,
+    profile_id: Option<i64>,
+}
+
+fn answer(status: &str) -> Json<Value> {
+    Json(json!({ "status": status }))
+}
+
+fn invalid_signature(detail: &str) -> ApiError {
+    ApiError::unauthorized("invalid_signature", detail)
+}
+
+/// `POST /webhooks/wise`.
+pub async fn receive(
+    State(state): State<WebhookState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let verifier = state
+        .verifier
+        .as_ref()
+        .ok_or_else(|| ApiError::NotConfigured {
+            code: "webhooks_not_configured",
+            detail:
+                "Wise webhooks are not configured: set WISE_WEBHOOK_PUBLIC_KEY to Wise's public key"
+                    .into(),
+        })?;
+    let signature = headers
+        .get("x-signature-sha256")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| invalid_signature("X-Signature-SHA256 is missing"))?;
+    if !verifier.verify(&body, signature) {
+        tracing::warn!("a Wise webhook delivery with a wrong signature was refused");
+        return Err(invalid_signature(
+            "X-Signature-SHA256 is not Wise's signature of this body",
+        ));
+    }
+    if headers
+        .get("x-test-notification")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"))
+    {
+        tracing::info!("Wise test notification received");
+        return Ok(answer("test"));
+    }
+    let delivery = delivery_id(&headers, &body);
+    let event: Event = serde_json::from_slice(&body).map_err(|error| {
+        tracing::warn!(%delivery, %error, "a signed Wise delivery is not an event");
+        ApiError::bad_request("malformed_event", "the body is not a Wise event")
+    })?;
+    if event.event_type != STATE_CHANGE {
+        tracing::info!(%delivery, event_type = %event.event_type, "Wise event type not handled; ignored");
+        return Ok(answer("ignored"));
+    }
+    let change: StateChange = serde_json::from_value(event.data).map_err(|error| {
+        tracing::warn!(%delivery, %error, "a transfers#state-change event without its data");
+        ApiError::bad_request(
+            "malformed_event",
+            "the event's data is not a transfer state change",
+        )
+    })?;
+
+    let mut tx = state.app.pool.begin().await?;
+    let first = sqlx::query_scalar!(
+        r#"INSERT INTO wise_webhook_deliveries (delivery_id, event_type, transfer_id)
+           VALUES ($1, $2, $3) ON CONFLICT (delivery_id) DO NOTHING RETURNING true AS "first!""#,
+        delivery,
+        event.event_type,
+        change.resource.id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if first.is_none() {
+        tracing::info!(%delivery, "Wise delivery already handled");
+        return Ok(answer("duplicate"));
+    }
+    let outcome = apply(&mut tx, &delivery, &change).await?;
+    tx.commit().await?;
+    Ok(answer(outcome))
+}
+
+/// Wise's `X-Delivery-Id`, else the SHA-256 of the body (a repeat has the same body).
+fn delivery_id(headers: &HeaderMap, body: &[u8]) -> String {
+    headers
+        .get("x-delivery-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|id| (1..=200).contains(&id.len()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            let digest = Sha256::digest(body);
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            format!("sha256:{hex}")
+        })
+}
+
+/// `occurred_at` as Wise writes it: RFC 3339, or `2020-01-01 12:34:56` in UTC.
+fn occurred_at(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
+                .ok()
+                .map(|t| t.and_utc())
+        })
+}
+
+/// Applies one state change inside the delivery's transaction; returns what happened.
+async fn apply(
+    tx: &mut PgConnection,
+    delivery: &str,
+    change: &StateChange,
+) -> Result<&'static str, ApiError> {
+    let transfer = change.resource.id;
+    let Some(state) = TransferState::parse(&change.current_state) else {
+        tracing::warn!(delivery, transfer, state = %change.current_state, "unknown Wise transfer state; ignored");
+        return Ok("ignored");
+    };
+    let at = change.occurred_at.as_deref().and_then(occurred_at);
+    if at.is_none() {
+        tracing::warn!(delivery, transfer, occurred_at = ?change.occurred_at, "event without a readable occurred_at; ordered by state");
+    }
+    let payment = sqlx::query!(
+        r#"SELECT purchase_order_id, org_id, status AS "status: PaymentStatus", wise_state, wise_state_at
+           FROM purchase_order_payments
+           WHERE wise_transfer_id = $1 AND ($2::bigint IS NULL OR wise_profile_id = $2)
+           ORDER BY updated_at DESC LIMIT 1
+           FOR UPDATE"#,
+        transfer,
+        change.resource.profile_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(payment) = payment else {
+        tracing::warn!(
+            delivery,
+            transfer,
+            "no purchase order made this Wise transfer; ignored"
+        );
+        return Ok("unknown_transfer");
+    };
+    let recorded = payment.wise_state.as_deref().and_then(TransferState::parse);
+    if !wise::supersedes(state, at, recorded, payment.wise_state_at) {
+        tracing::info!(delivery, transfer, state = state.as_str(), recorded = ?payment.wise_state, "not newer than the recorded transfer state; ignored");
+        return Ok("stale");
+    }
+
+    // From here on the statements run as the order's tenant, under row-level security.
+    sqlx::query!(
+        r#"SELECT set_config('role', 'stockroom_app', true) AS "role!",
+                  set_config('app.org_id', $1, true) AS "org!""#,
+        payment.org_id.to_string()
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let (order, org) = (payment.purchase_order_id, payment.org_id);
+    let before = Payment::load(tx, org, order).await?;
+    // A state that does not decide the payment (the transfer waits for its money) leaves the
+    // status, and any failure it records, as they are.
+    let moved = state.payment_status();
+    let status = moved.unwrap_or(payment.status);
+    let failure_message = state.failure_message().filter(|_| {
+        matches!(
+            moved,
+            Some(PaymentStatus::Failed | PaymentStatus::Cancelled)
+        )
+    });
+    sqlx::query!(
+        r#"UPDATE purchase_order_payments
+           SET status = $3, wise_state = $4, wise_state_at = $5,
+               failure_code = CASE WHEN $6 THEN $7 ELSE failure_code END,
+               failure_message = CASE WHEN $6 THEN $8 ELSE failure_message END,
+               paid_at = CASE WHEN $3 = 'paid'::payment_status THEN coalesce(paid_at, $5, now())
+                              WHEN $3 IN ('failed'::payment_status, 'cancelled'::payment_status) THEN NULL
+                              ELSE paid_at END,
+               updated_at = now()
+           WHERE org_id = $1 AND purchase_order_id = $2"#,
+        org,
+        order,
+        status as PaymentStatus,
+        state.as_str(),
+        at,
+        moved.is_some(),
+        failure_message.map(|_| state.as_str()),
+        failure_message
+    )
+    .execute(&mut *tx)
+    .await?;
+    let after = Payment::load(tx, org, order).await?;
+    let json = |p: &Payment| serde_json::to_value(p).map_err(|e| ApiError::Internal(e.into()));
+    audit::record(
+        tx,
+        Entry {
+            org_id: Some(org),
+            actor: Actor::System,
+            action: &format!("purchase_order_payment_{}", status.as_str()),
+            entity: "purchase_order",
+            entity_id: Some(order),
+            before: before.as_ref().map(json).transpose()?,
+            after: after.as_ref().map(json).transpose()?,
+            ip: None,
+        },
+    )
+    .await?;
+    tracing::info!(
+        delivery,
+        transfer,
+        purchase_order = %order,
+        state = state.as_str(),
+        previous_state = ?change.previous_state,
+        status = status.as_str(),
+        "Wise transfer state applied"
+    );
+    Ok("processed")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn occurred_at_is_read_in_both_of_wise_formats() {
+        let expected: DateTime<Utc> = "2020-01-01T12:34:56Z".parse().unwrap();
+        assert_eq!(occurred_at("2020-01-01T12:34:56Z"), Some(expected));
+        assert_eq!(occurred_at("2020-01-01 12:34:56"), Some(expected));
+        assert_eq!(occurred_at("2020-01-01T14:34:56+02:00"), Some(expected));
+        assert_eq!(occurred_at("yesterday"), None);
+    }
+
+    #[test]
+    fn the_delivery_id_falls_back_to_the_body_digest() {
+        let mut headers = HeaderMap::new();
+        assert!(delivery_id(&headers, b"{}").starts_with("sha256:"));
+        assert_eq!(delivery_id(&headers, b"{}"), delivery_id(&headers, b"{}"));
+        headers.insert("x-delivery-id", "d-1".parse().unwrap());
+        assert_eq!(delivery_id(&headers, b"{}"), "d-1");
+    }
+}
