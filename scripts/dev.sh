@@ -15,7 +15,7 @@ BASE="http://$HOST:$PORT"
 
 # One path per function, answered by that function once it runs (any status will do).
 PROBES=(/health /api/auth/me /api/users /api/products /api/suppliers /api/inventory/stock /api/tasks
-    /api/dashboard/summary)
+    /api/dashboard/summary /webhooks/wise)
 DEMO_EMAIL="demo@stockroom.test"
 DEMO_PASSWORD="Demo-passw0rd!"
 
