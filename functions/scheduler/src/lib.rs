@@ -91,7 +91,8 @@ pub async fn expire_reservations(state: &AppState) -> anyhow::Result<i64> {
     }
 }
 
-/// Deletes expired sessions, tokens, challenges, idempotency keys and old rate-limit hits.
+/// Deletes expired sessions, tokens, challenges, idempotency keys, old rate-limit hits and old
+/// Wise webhook delivery ids.
 pub async fn cleanup(state: &AppState) -> anyhow::Result<Value> {
     let pool = &state.pool;
     // Rotated refresh tokens are kept until they expire: reuse detection needs them.
@@ -113,6 +114,12 @@ pub async fn cleanup(state: &AppState) -> anyhow::Result<Value> {
     let hits = sqlx::query!("DELETE FROM rate_limit_hits WHERE hit_at < now() - interval '1 hour'")
         .execute(pool)
         .await?;
+    // Wise stops redelivering long before a month; the state ordering ignores any later repeat.
+    let deliveries = sqlx::query!(
+        "DELETE FROM wise_webhook_deliveries WHERE received_at < now() - interval '30 days'"
+    )
+    .execute(pool)
+    .await?;
     Ok(json!({
         "refresh_tokens": refresh.rows_affected(),
         "password_reset_tokens": resets.rows_affected(),
@@ -120,6 +127,7 @@ pub async fn cleanup(state: &AppState) -> anyhow::Result<Value> {
         "user_invitations": invitations.rows_affected(),
         "idempotency_keys": idempotency.rows_affected(),
         "rate_limit_hits": hits.rows_affected(),
+        "wise_webhook_deliveries": deliveries.rows_affected(),
     }))
 }
 

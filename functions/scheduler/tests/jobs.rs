@@ -137,11 +137,12 @@ async fn cleanup_deletes_only_what_is_past_its_time(pool: PgPool) {
         .await
         .unwrap();
     sqlx::query("INSERT INTO rate_limit_hits (key, hit_at) VALUES ('old', now() - interval '2 hours'), ('new', now())").execute(&pool).await.unwrap();
+    sqlx::query("INSERT INTO wise_webhook_deliveries (delivery_id, event_type, received_at) VALUES ('old', 'transfers#state-change', now() - interval '31 days'), ('new', 'transfers#state-change', now())").execute(&pool).await.unwrap();
 
     let report = scheduler::cleanup(&state).await.unwrap();
     assert_eq!(
         report,
-        json!({"refresh_tokens": 1, "password_reset_tokens": 1, "mfa_challenges": 1, "user_invitations": 0, "idempotency_keys": 1, "rate_limit_hits": 1})
+        json!({"refresh_tokens": 1, "password_reset_tokens": 1, "mfa_challenges": 1, "user_invitations": 0, "idempotency_keys": 1, "rate_limit_hits": 1, "wise_webhook_deliveries": 1})
     );
     for table in [
         "mfa_challenges",
@@ -149,6 +150,7 @@ async fn cleanup_deletes_only_what_is_past_its_time(pool: PgPool) {
         "refresh_tokens",
         "idempotency_keys",
         "rate_limit_hits",
+        "wise_webhook_deliveries",
     ] {
         let left: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
             .fetch_one(&pool)
