@@ -205,6 +205,56 @@ async fn an_order_being_paid_or_paid_is_not_paid_again_nor_cancelled(pool: PgPoo
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn two_pays_at_once_make_one_transfer(pool: PgPool) {
+    let (apps, wise) = with_wise(pool).await;
+    let org = org(&apps, "ann@example.com").await;
+    let supplier = payable_supplier(&apps, &org, "EUR").await;
+    let order = submitted_order(&apps, &org, &supplier).await;
+    let (a, b) = tokio::join!(pay(&apps, &org, &order), pay(&apps, &org, &order));
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT]);
+    let refused = if a.status == StatusCode::CONFLICT {
+        &a
+    } else {
+        &b
+    };
+    assert_problem(refused, StatusCode::CONFLICT, "payment_in_progress");
+    assert_eq!(wise.book().transfer_requests.len(), 1);
+    assert_eq!(wise.book().fundings.len(), 1);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_run_cut_off_while_pending_is_taken_over_after_two_minutes(pool: PgPool) {
+    let (apps, wise) = with_wise(pool).await;
+    let org = org(&apps, "ann@example.com").await;
+    let supplier = payable_supplier(&apps, &org, "EUR").await;
+    let order = submitted_order(&apps, &org, &supplier).await;
+    // A run that made the transfer at Wise, then stopped before recording anything more.
+    wise.book().lose_next_transfer_answer = true;
+    pay(&apps, &org, &order).await;
+    let set_pending = |age: &'static str| {
+        sqlx::query(
+            "UPDATE purchase_order_payments SET status = 'pending', started_at = now() - $1::interval",
+        )
+        .bind(age)
+        .execute(&apps.pool)
+    };
+    set_pending("10 seconds").await.unwrap();
+    assert_problem(
+        &pay(&apps, &org, &order).await,
+        StatusCode::CONFLICT,
+        "payment_in_progress",
+    );
+    set_pending("3 minutes").await.unwrap();
+    let taken_over = pay(&apps, &org, &order).await;
+    assert_eq!(taken_over.status, StatusCode::OK, "{}", taken_over.body);
+    assert_eq!(taken_over.body["payment"]["status"], "processing");
+    assert_eq!(wise.book().transfers.len(), 1);
+    assert_eq!(wise.book().fundings.len(), 1);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_retry_after_a_lost_answer_reuses_the_customer_transaction_id_and_pays_once(
     pool: PgPool,
 ) {
@@ -488,15 +538,36 @@ async fn paying_needs_write_access_to_purchasing(pool: PgPool) {
     let org = org(&apps, "ann@example.com").await;
     let supplier = payable_supplier(&apps, &org, "EUR").await;
     let order = submitted_order(&apps, &org, &supplier).await;
+    let path = format!("/api/purchase-orders/{order}/pay");
     let anonymous = apps
         .inventory
-        .request(
-            Method::POST,
-            &format!("/api/purchase-orders/{order}/pay"),
-            None,
-            None,
-        )
+        .request(Method::POST, &path, None, None)
         .await;
     assert_problem(&anonymous, StatusCode::UNAUTHORIZED, "missing_token");
+
+    let hash = shared::auth::password::Password::new("Corr3ct-horse".into(), "p")
+        .unwrap()
+        .hash()
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO users (org_id, email, name, password_hash, role, permissions) VALUES ($1::uuid, 'r@example.com', 'R', $2, 'user', '{\"purchasing\": \"read\"}')")
+        .bind(&org.id)
+        .bind(hash)
+        .execute(&apps.pool)
+        .await
+        .unwrap();
+    let login = apps
+        .auth
+        .request_from(
+            Method::POST,
+            "/api/auth/login",
+            Some(json!({"email": "r@example.com", "password": "Corr3ct-horse"})),
+            None,
+            Some(&shared::testing::next_client_ip()),
+        )
+        .await;
+    let reader = login.body["access_token"].as_str().unwrap();
+    let r = apps.inventory.post_with(&path, json!({}), reader).await;
+    assert_problem(&r, StatusCode::FORBIDDEN, "missing_permission");
     assert!(wise.book().calls.is_empty());
 }
