@@ -88,7 +88,8 @@ struct Plan {
 }
 
 impl Plan {
-    /// The reference the supplier sees on their statement; ten characters fit every route.
+    /// The reference the supplier sees on their statement. Wise's length limit depends on the
+    /// currency route; ten characters stay within the usual ones.
     fn reference(&self) -> String {
         format!("PO-{}", &self.order.simple().to_string()[..7]).to_uppercase()
     }
@@ -157,7 +158,7 @@ pub async fn pay(
     tx.commit().await?;
 
     let outcome =
-        match tokio::time::timeout(WISE_DEADLINE, send(client, &mut *tenant.db, &plan)).await {
+        match tokio::time::timeout(WISE_DEADLINE, send(client, &mut tenant.db, &plan)).await {
             Ok(Ok(transfer)) => Outcome::Sent(transfer),
             Ok(Err(SendError::Wise { error, state })) => Outcome::Refused { error, state },
             Ok(Err(SendError::Api(error))) => return Err(error),

@@ -87,12 +87,22 @@ impl FakeWise {
     }
 }
 
-fn errors(status: StatusCode, code: &str, message: &str) -> Response {
-    (
+/// An error answer, shaped as Wise shapes them.
+pub struct Refusal(StatusCode, Value);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
+}
+
+type Answer = Result<Json<Value>, Refusal>;
+
+fn errors(status: StatusCode, code: &str, message: &str) -> Refusal {
+    Refusal(
         status,
-        Json(json!({"errors": [{"code": code, "message": message}]})),
+        json!({"errors": [{"code": code, "message": message}]}),
     )
-        .into_response()
 }
 
 /// Wise's checks every call goes through: the bearer token and the profile in the path.
@@ -101,18 +111,17 @@ fn admit(
     headers: &HeaderMap,
     call: String,
     profile: Option<i64>,
-) -> Result<(), Response> {
+) -> Result<(), Refusal> {
     book.calls.push(call);
     let authorized = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v == format!("Bearer {TOKEN}"));
     if !authorized {
-        return Err((
+        return Err(Refusal(
             StatusCode::UNAUTHORIZED,
-            Json(json!({"error": "invalid_token", "error_description": "Invalid token"})),
-        )
-            .into_response());
+            json!({"error": "invalid_token", "error_description": "Invalid token"}),
+        ));
     }
     if profile.is_some_and(|p| p != PROFILE) {
         return Err(errors(
@@ -124,7 +133,7 @@ fn admit(
     Ok(())
 }
 
-fn required<'a>(body: &'a Value, field: &str) -> Result<&'a Value, Response> {
+fn required<'a>(body: &'a Value, field: &str) -> Result<&'a Value, Refusal> {
     match body.get(field) {
         Some(value) if !value.is_null() => Ok(value),
         _ => Err(errors(
@@ -140,34 +149,25 @@ async fn create_quote(
     Path(profile): Path<i64>,
     headers: HeaderMap,
     Json(body): Json<Value>,
-) -> Response {
+) -> Answer {
     let mut book = book.lock().expect("book lock");
     let call = format!("POST /v3/profiles/{profile}/quotes");
-    if let Err(response) = admit(&mut book, &headers, call, Some(profile)) {
-        return response;
-    }
+    admit(&mut book, &headers, call, Some(profile))?;
     if let Some((status, error)) = book.fail_next_quote.take() {
-        return (status, Json(error)).into_response();
+        return Err(Refusal(status, error));
     }
-    let checked = (|| {
-        let source = required(&body, "sourceCurrency")?.clone();
-        let target = required(&body, "targetCurrency")?.clone();
-        let amount = required(&body, "targetAmount")?
-            .as_f64()
-            .filter(|a| *a > 0.0)
-            .ok_or_else(|| {
-                errors(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "Positive",
-                    "targetAmount must be positive",
-                )
-            })?;
-        Ok::<_, Response>((source, target, amount))
-    })();
-    let (source, target, amount) = match checked {
-        Ok(fields) => fields,
-        Err(response) => return response,
-    };
+    let source = required(&body, "sourceCurrency")?.clone();
+    let target = required(&body, "targetCurrency")?.clone();
+    let amount = required(&body, "targetAmount")?
+        .as_f64()
+        .filter(|a| *a > 0.0)
+        .ok_or_else(|| {
+            errors(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Positive",
+                "targetAmount must be positive",
+            )
+        })?;
     let quote = json!({
         "id": uuid::Uuid::new_v4(),
         "sourceCurrency": source,
@@ -180,19 +180,17 @@ async fn create_quote(
         "profile": profile,
     });
     book.quotes.push(json!({"request": body, "answer": quote}));
-    Json(quote).into_response()
+    Ok(Json(quote))
 }
 
 async fn create_recipient(
     State(book): Shared,
     headers: HeaderMap,
     Json(body): Json<Value>,
-) -> Response {
+) -> Answer {
     let mut book = book.lock().expect("book lock");
     let profile = body.get("profile").and_then(Value::as_i64);
-    if let Err(response) = admit(&mut book, &headers, "POST /v1/accounts".into(), profile) {
-        return response;
-    }
+    admit(&mut book, &headers, "POST /v1/accounts".into(), profile)?;
     for field in [
         "profile",
         "currency",
@@ -200,32 +198,28 @@ async fn create_recipient(
         "accountHolderName",
         "details",
     ] {
-        if let Err(response) = required(&body, field) {
-            return response;
-        }
+        required(&body, field)?;
     }
     if body["details"].get("legalType").is_none() {
-        return errors(
+        return Err(errors(
             StatusCode::UNPROCESSABLE_ENTITY,
             "NOT_VALID",
             "Please specify legalType.",
-        );
+        ));
     }
     let mut recipient = body.clone();
     recipient["id"] = json!(10_000 + book.recipients.len() as i64);
     book.recipients.push(recipient.clone());
-    Json(recipient).into_response()
+    Ok(Json(recipient))
 }
 
 async fn create_transfer(
     State(book): Shared,
     headers: HeaderMap,
     Json(body): Json<Value>,
-) -> Response {
+) -> Answer {
     let mut book = book.lock().expect("book lock");
-    if let Err(response) = admit(&mut book, &headers, "POST /v1/transfers".into(), None) {
-        return response;
-    }
+    admit(&mut book, &headers, "POST /v1/transfers".into(), None)?;
     book.transfer_requests.push(body.clone());
     for field in [
         "targetAccount",
@@ -233,9 +227,7 @@ async fn create_transfer(
         "customerTransactionId",
         "details",
     ] {
-        if let Err(response) = required(&body, field) {
-            return response;
-        }
+        required(&body, field)?;
     }
     let ctid = &body["customerTransactionId"];
     // Wise's idempotency: a repeat returns the transfer made the first time.
@@ -244,7 +236,7 @@ async fn create_transfer(
         .iter()
         .find(|t| t["customerTransactionId"] == *ctid)
     {
-        return Json(made.clone()).into_response();
+        return Ok(Json(made.clone()));
     }
     let quote_known = book
         .quotes
@@ -255,22 +247,22 @@ async fn create_transfer(
         .iter()
         .any(|r| r["id"] == body["targetAccount"]);
     if !quote_known || !recipient_known {
-        return errors(
+        return Err(errors(
             StatusCode::UNPROCESSABLE_ENTITY,
             "NOT_VALID",
             "Unknown quote or recipient",
-        );
+        ));
     }
     if book
         .transfers
         .iter()
         .any(|t| t["quoteUuid"] == body["quoteUuid"])
     {
-        return errors(
+        return Err(errors(
             StatusCode::UNPROCESSABLE_ENTITY,
             "error.quote.used",
             "You can only create one transfer per quote",
-        );
+        ));
     }
     let transfer = json!({
         "id": 50_000 + book.transfers.len() as i64,
@@ -282,27 +274,25 @@ async fn create_transfer(
     });
     book.transfers.push(transfer.clone());
     if std::mem::take(&mut book.lose_next_transfer_answer) {
-        return errors(
+        return Err(errors(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal.error",
             "Something went wrong, please try again",
-        );
+        ));
     }
-    Json(transfer).into_response()
+    Ok(Json(transfer))
 }
 
-async fn transfer(State(book): Shared, Path(id): Path<i64>, headers: HeaderMap) -> Response {
+async fn transfer(State(book): Shared, Path(id): Path<i64>, headers: HeaderMap) -> Answer {
     let mut book = book.lock().expect("book lock");
-    if let Err(response) = admit(&mut book, &headers, format!("GET /v1/transfers/{id}"), None) {
-        return response;
-    }
+    admit(&mut book, &headers, format!("GET /v1/transfers/{id}"), None)?;
     match book.transfers.iter().find(|t| t["id"] == id) {
-        Some(transfer) => Json(transfer.clone()).into_response(),
-        None => errors(
+        Some(transfer) => Ok(Json(transfer.clone())),
+        None => Err(errors(
             StatusCode::NOT_FOUND,
             "transfer.not-found",
             "Transfer not found",
-        ),
+        )),
     }
 }
 
@@ -311,38 +301,39 @@ async fn fund(
     Path((profile, id)): Path<(i64, i64)>,
     headers: HeaderMap,
     Json(body): Json<Value>,
-) -> Response {
+) -> Answer {
     let mut book = book.lock().expect("book lock");
     let call = format!("POST /v3/profiles/{profile}/transfers/{id}/payments");
-    if let Err(response) = admit(&mut book, &headers, call, Some(profile)) {
-        return response;
-    }
+    admit(&mut book, &headers, call, Some(profile))?;
     if body["type"] != "BALANCE" {
-        return errors(
+        return Err(errors(
             StatusCode::UNPROCESSABLE_ENTITY,
             "type.invalid",
             "Unsupported payment type",
-        );
+        ));
     }
     book.fundings.push(id);
     if let Some(code) = book.reject_next_funding.take() {
-        return Json(json!({"type": "BALANCE", "status": "REJECTED", "errorCode": code}))
-            .into_response();
+        return Ok(Json(
+            json!({"type": "BALANCE", "status": "REJECTED", "errorCode": code}),
+        ));
     }
     let Some(transfer) = book.transfers.iter_mut().find(|t| t["id"] == id) else {
-        return errors(
+        return Err(errors(
             StatusCode::NOT_FOUND,
             "transfer.not-found",
             "Transfer not found",
-        );
+        ));
     };
     if transfer["status"] != "incoming_payment_waiting" {
-        return errors(
+        return Err(errors(
             StatusCode::CONFLICT,
             "transfer.already.funded",
             "The transfer is already funded",
-        );
+        ));
     }
     transfer["status"] = json!("processing");
-    Json(json!({"type": "BALANCE", "status": "COMPLETED", "errorCode": null})).into_response()
+    Ok(Json(
+        json!({"type": "BALANCE", "status": "COMPLETED", "errorCode": null}),
+    ))
 }
