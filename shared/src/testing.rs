@@ -325,3 +325,47 @@ pub async fn register(auth: &TestApp, email: &str) -> Registered {
             .to_owned(),
     }
 }
+
+/// A `user`-role member of the organization `org_id` with module `permissions` (JSON such as
+/// `{"tasks": "write"}`), written straight to the database and signed in through `auth`.
+pub async fn member(
+    auth: &TestApp,
+    org_id: &str,
+    email: &str,
+    permissions: serde_json::Value,
+) -> Registered {
+    let hash = crate::auth::password::Password::new("Corr3ct-horse".into(), "password")
+        .expect("a strong password")
+        .hash()
+        .await
+        .expect("bcrypt hashes");
+    let user_id: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO users (org_id, email, name, password_hash, role, permissions)
+         VALUES ($1::uuid, $2, 'Member', $3, 'user', $4) RETURNING id",
+    )
+    .bind(org_id)
+    .bind(email)
+    .bind(hash)
+    .bind(permissions)
+    .fetch_one(&auth.pool)
+    .await
+    .expect("member inserted");
+    let r = auth
+        .request_from(
+            http::Method::POST,
+            "/api/auth/login",
+            Some(serde_json::json!({"email": email, "password": "Corr3ct-horse"})),
+            None,
+            Some(&next_client_ip()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    Registered {
+        org_id: org_id.to_owned(),
+        user_id: user_id.to_string(),
+        token: r.body["access_token"]
+            .as_str()
+            .expect("access token")
+            .to_owned(),
+    }
+}

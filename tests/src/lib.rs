@@ -12,10 +12,12 @@ use std::time::{Duration, Instant};
 /// Every HTTP function, by binary name.
 pub const HTTP_FUNCTIONS: &[&str] = &[
     "auth",
+    "dashboard",
     "health",
     "inventory",
     "products",
     "suppliers",
+    "tasks",
     "users",
 ];
 

@@ -335,3 +335,111 @@ async fn the_scheduler_runs_a_job_from_an_example_event(pool: PgPool) {
         serde_json::json!({"expired_reservations": 0})
     );
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_user_keeps_to_dos_at_both_task_paths(pool: PgPool) {
+    let api = start(&pool);
+    let client = reqwest::Client::new();
+    let session = sign_up(&client, &api).await;
+    let token = session["access_token"].as_str().unwrap();
+    let user_id = session["user"]["id"].as_str().unwrap();
+    let created = client
+        .post(format!("{}/api/{user_id}/tasks", api.base))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"title": "Count the bolts"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let task: Value = created.json().await.unwrap();
+    let id = task["id"].as_str().unwrap();
+    let toggled = client
+        .patch(format!("{}/api/tasks/{id}/complete", api.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(toggled.status(), 200);
+    assert_eq!(
+        toggled.json::<Value>().await.unwrap()["status"],
+        "Completed"
+    );
+    let list: Value = client
+        .get(format!("{}/api/tasks?status=Completed", api.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"][0]["id"], id);
+    let other = client
+        .get(format!(
+            "{}/api/{}/tasks",
+            api.base, "00000000-0000-4000-8000-000000000001"
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 403);
+    assert_eq!(other.headers()["content-type"], "application/problem+json");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_dashboard_summarises_and_exports_through_one_base_url(pool: PgPool) {
+    let api = start(&pool);
+    let client = reqwest::Client::new();
+    let session = sign_up(&client, &api).await;
+    let token = session["access_token"].as_str().unwrap();
+    let created = client
+        .post(format!("{}/api/products", api.base))
+        .bearer_auth(token)
+        .json(
+            &serde_json::json!({"sku": "B-1", "name": "Bolt", "price": "0.25", "currency": "GBP"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let summary: Value = client
+        .get(format!("{}/api/dashboard/summary", api.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(summary["products"], 1);
+    assert_eq!(summary["recent_activity"][0]["action"], "product_created");
+
+    let csv = client
+        .get(format!("{}/api/dashboard/export/products.csv", api.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 200);
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let body = csv.text().await.unwrap();
+    assert!(body.starts_with("sku,name,price,"), "{body}");
+    assert!(body.contains("B-1,Bolt,0.25,GBP"), "{body}");
+
+    let xlsx = client
+        .get(format!("{}/api/dashboard/export/stock.xlsx", api.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(xlsx.status(), 200);
+    assert!(
+        xlsx.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .ends_with(".xlsx\"")
+    );
+    // An XLSX file is a zip archive; the binary body must arrive intact through the event path.
+    assert!(xlsx.bytes().await.unwrap().starts_with(b"PK\x03\x04"));
+}

@@ -11,6 +11,7 @@ use axum::routing::get;
 use chrono::{DateTime, Utc};
 use futures_util::stream::{BoxStream, StreamExt};
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 use shared::AppState;
 use shared::auth::Require;
@@ -342,6 +343,11 @@ async fn xlsx(
     }
     let org = tenant.caller.org_id;
     let mut stream = rows(kind, &mut tenant.db, org);
+    // Typed cells, so the sheet sorts, sums and filters: money as numbers with two decimals
+    // (numeric(14,2) has at most 14 digits, which an f64 holds exactly to the cent), times as
+    // Excel date-times in UTC.
+    let money = rust_xlsxwriter::Format::new().set_num_format("#,##0.00");
+    let when = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
     let mut row = 1u32;
     while let Some(cells) = stream.next().await {
         for (col, cell) in cells?.iter().enumerate() {
@@ -352,15 +358,24 @@ async fn xlsx(
                 }
                 Cell::OptText(None) | Cell::Money(None) => Ok(()),
                 Cell::Int(n) => worksheet.write_number(row, col, *n as f64).map(|_| ()),
-                // Money as text keeps every digit exact; spreadsheets still sort and sum it.
-                Cell::Money(Some(d)) => worksheet.write_string(row, col, d.to_string()).map(|_| ()),
+                Cell::Money(Some(d)) => {
+                    let value = d.to_f64().ok_or_else(|| {
+                        ApiError::Internal(io_error(format!("{d} has no f64 value")).into())
+                    })?;
+                    worksheet
+                        .write_number_with_format(row, col, value, &money)
+                        .map(|_| ())
+                }
                 Cell::Bool(b) => worksheet.write_boolean(row, col, *b).map(|_| ()),
-                Cell::Time(t) => worksheet.write_string(row, col, t.to_rfc3339()).map(|_| ()),
+                Cell::Time(t) => worksheet
+                    .write_datetime_with_format(row, col, t.naive_utc(), &when)
+                    .map(|_| ()),
             }
             .map_err(fail)?;
         }
         row += 1;
     }
+    worksheet.autofit();
     drop(stream);
     workbook.save_to_buffer().map_err(fail)
 }

@@ -1,6 +1,4 @@
-use std::sync::atomic::{AtomicU32, Ordering};
-
-use http::{Method, StatusCode};
+use http::StatusCode;
 use serde_json::json;
 use shared::testing::{TestApp, assert_problem};
 use sqlx::PgPool;
@@ -21,31 +19,12 @@ fn apps(pool: PgPool) -> Apps {
     }
 }
 
-fn next_ip() -> String {
-    static N: AtomicU32 = AtomicU32::new(1);
-    format!("10.8.0.{}", N.fetch_add(1, Ordering::Relaxed))
-}
-
 /// An organization with two products (one low on stock), a movement, an open PO and a task.
 async fn seeded(apps: &Apps) -> (Uuid, Uuid, String) {
-    let body = json!({"organization_name": "Org", "name": "U", "email": "ann@example.com", "password": "Corr3ct-horse"});
-    let r = apps
-        .auth
-        .request_from(
-            Method::POST,
-            "/api/auth/register",
-            Some(body),
-            None,
-            Some(&next_ip()),
-        )
-        .await;
-    let org: Uuid = r.body["organization"]["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let user: Uuid = r.body["user"]["id"].as_str().unwrap().parse().unwrap();
-    let token = r.body["access_token"].as_str().unwrap().to_owned();
+    let owner = shared::testing::register(&apps.auth, "ann@example.com").await;
+    let org: Uuid = owner.org_id.parse().unwrap();
+    let user: Uuid = owner.user_id.parse().unwrap();
+    let token = owner.token;
     let supplier: Uuid =
         sqlx::query_scalar("INSERT INTO suppliers (org_id, name) VALUES ($1, 'Acme') RETURNING id")
             .bind(org)
@@ -143,7 +122,7 @@ async fn xlsx_exports_open_in_openpyxl(pool: PgPool) {
         let path = std::env::temp_dir().join(format!("stockroom-{kind}-{}.xlsx", Uuid::new_v4()));
         std::fs::write(&path, &r.bytes).unwrap();
         let output = std::process::Command::new("python3")
-            .args(["-c", "import sys, openpyxl; ws = openpyxl.load_workbook(sys.argv[1]).active; print(ws.title, ws.max_row, ws.cell(1, 1).value, ws.cell(2, 1).value)"])
+            .args(["-c", "import sys, openpyxl; ws = openpyxl.load_workbook(sys.argv[1]).active; print(ws.title, ws.max_row, ws.cell(1, 1).value, ws.cell(2, 1).value, ' '.join(type(c.value).__name__ for c in ws[2]))"])
             .arg(&path)
             .output()
             .expect("python3 with openpyxl (make test installs it)");
@@ -154,10 +133,13 @@ async fn xlsx_exports_open_in_openpyxl(pool: PgPool) {
             String::from_utf8_lossy(&output.stderr)
         );
         let seen = String::from_utf8(output.stdout).unwrap();
+        // Cells keep their types: money and quantities are numbers, times are date-times.
         let expected = match kind {
-            "products" => "products 3 sku B-1",
-            "stock" => "stock 3 sku B-1",
-            _ => "movements 3 id 1",
+            "products" => {
+                "products 3 sku B-1 str str float str NoneType str NoneType int bool str bool datetime"
+            }
+            "stock" => "stock 3 sku B-1 str str str int int int",
+            _ => "movements 3 id 1 int datetime str str str int str",
         };
         assert_eq!(seen.trim(), expected);
     }
@@ -177,24 +159,14 @@ async fn an_unknown_export_is_404_and_reports_need_permission(pool: PgPool) {
             "not_found",
         );
     }
-    let hash = shared::auth::password::Password::new("Corr3ct-horse".into(), "p")
-        .unwrap()
-        .hash()
-        .await
-        .unwrap();
-    sqlx::query("INSERT INTO users (org_id, email, name, password_hash, role, permissions) VALUES ($1, 'clerk@example.com', 'C', $2, 'user', '{\"tasks\": \"write\"}')")
-        .bind(org).bind(hash).execute(&apps.pool).await.unwrap();
-    let clerk = apps
-        .auth
-        .request_from(
-            Method::POST,
-            "/api/auth/login",
-            Some(json!({"email": "clerk@example.com", "password": "Corr3ct-horse"})),
-            None,
-            Some(&next_ip()),
-        )
-        .await;
-    let clerk = clerk.body["access_token"].as_str().unwrap();
+    let clerk = shared::testing::member(
+        &apps.auth,
+        &org.to_string(),
+        "clerk@example.com",
+        json!({"tasks": "write"}),
+    )
+    .await;
+    let clerk = clerk.token.as_str();
     assert_problem(
         &apps
             .dashboard

@@ -111,8 +111,9 @@ where
 }
 
 impl<L: shared::auth::caller::Level> Owner<L> {
-    fn task_id(&self) -> Uuid {
-        self.task_id.expect("routes with {id} only")
+    /// The `{id}` of the route (every route that asks for it has one).
+    fn task_id(&self) -> Result<Uuid, ApiError> {
+        self.task_id.ok_or_else(|| ApiError::not_found("task"))
     }
 }
 
@@ -290,7 +291,7 @@ async fn create(
 
 /// `GET /{id}`.
 async fn get_one(mut owner: Owner<Read>) -> Result<Json<Task>, ApiError> {
-    let (org, user, id) = (owner.tenant.caller.org_id, owner.user_id, owner.task_id());
+    let (org, user, id) = (owner.tenant.caller.org_id, owner.user_id, owner.task_id()?);
     Ok(Json(
         load(&mut owner.tenant.db, org, user, id, false).await?,
     ))
@@ -322,7 +323,7 @@ async fn update(
     if !fields.is_empty() {
         return Err(fields.into_error());
     }
-    let (org, user, id) = (owner.tenant.caller.org_id, owner.user_id, owner.task_id());
+    let (org, user, id) = (owner.tenant.caller.org_id, owner.user_id, owner.task_id()?);
     let mut tx = sqlx::Connection::begin(&mut *owner.tenant.db).await?;
     let before = load(&mut tx, org, user, id, true).await?;
     let after = sqlx::query_as!(
@@ -358,7 +359,7 @@ async fn update(
 
 /// `DELETE /{id}`: 204.
 async fn delete(mut owner: Owner<Write>, ClientIp(ip): ClientIp) -> Result<StatusCode, ApiError> {
-    let (org, user, id) = (owner.tenant.caller.org_id, owner.user_id, owner.task_id());
+    let (org, user, id) = (owner.tenant.caller.org_id, owner.user_id, owner.task_id()?);
     let mut tx = sqlx::Connection::begin(&mut *owner.tenant.db).await?;
     let before = load(&mut tx, org, user, id, true).await?;
     sqlx::query!(
@@ -376,7 +377,7 @@ async fn delete(mut owner: Owner<Write>, ClientIp(ip): ClientIp) -> Result<Statu
 
 /// `PATCH /{id}/complete`: toggles between `Pending` and `Completed`.
 async fn toggle(mut owner: Owner<Write>, ClientIp(ip): ClientIp) -> Result<Json<Task>, ApiError> {
-    let (org, user, id) = (owner.tenant.caller.org_id, owner.user_id, owner.task_id());
+    let (org, user, id) = (owner.tenant.caller.org_id, owner.user_id, owner.task_id()?);
     let mut tx = sqlx::Connection::begin(&mut *owner.tenant.db).await?;
     let before = load(&mut tx, org, user, id, true).await?;
     let after = sqlx::query_as!(

@@ -1,8 +1,6 @@
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use shared::testing::{TestApp, assert_problem};
+use shared::testing::{TestApp, assert_problem, member};
 use sqlx::PgPool;
 
 struct Apps {
@@ -18,28 +16,10 @@ fn apps(pool: PgPool) -> Apps {
     }
 }
 
-fn next_ip() -> String {
-    static N: AtomicU32 = AtomicU32::new(1);
-    format!("10.9.0.{}", N.fetch_add(1, Ordering::Relaxed))
-}
-
-/// Registers an organization; returns (user id, token).
+/// Registers an organization; returns its owner's (user id, token).
 async fn user(apps: &Apps, email: &str) -> (String, String) {
-    let body = json!({"organization_name": "Org", "name": "U", "email": email, "password": "Corr3ct-horse"});
-    let r = apps
-        .auth
-        .request_from(
-            Method::POST,
-            "/api/auth/register",
-            Some(body),
-            None,
-            Some(&next_ip()),
-        )
-        .await;
-    (
-        r.body["user"]["id"].as_str().unwrap().into(),
-        r.body["access_token"].as_str().unwrap().into(),
-    )
+    let owner = shared::testing::register(&apps.auth, email).await;
+    (owner.user_id, owner.token)
 }
 
 async fn create(apps: &Apps, base: &str, token: &str, body: Value) -> Value {
@@ -203,4 +183,150 @@ async fn invalid_fields_are_422_naming_the_field(pool: PgPool) {
         json!({"title": "é".repeat(200)}),
     )
     .await;
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_colleague_or_the_owner_cannot_reach_someone_elses_tasks(pool: PgPool) {
+    let apps = apps(pool);
+    let owner = shared::testing::register(&apps.auth, "ann@example.com").await;
+    let clerk = member(
+        &apps.auth,
+        &owner.org_id,
+        "clerk@example.com",
+        json!({"tasks": "write"}),
+    )
+    .await;
+    let theirs = create(&apps, "/api/tasks", &clerk.token, json!({"title": "Mine"})).await;
+    let id = theirs["id"].as_str().unwrap();
+    // Same organization, even its owner (who bypasses module checks): tasks stay personal.
+    assert_problem(
+        &apps
+            .tasks
+            .get_with(&format!("/api/tasks/{id}"), &owner.token)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_problem(
+        &apps
+            .tasks
+            .get_with(&format!("/api/{}/tasks", clerk.user_id), &owner.token)
+            .await,
+        StatusCode::FORBIDDEN,
+        "other_user",
+    );
+    let list = apps.tasks.get_with("/api/tasks", &owner.token).await;
+    assert_eq!(list.body["items"], json!([]));
+    // A member without the tasks module has none.
+    let reader = member(
+        &apps.auth,
+        &owner.org_id,
+        "reader@example.com",
+        json!({"products": "read"}),
+    )
+    .await;
+    assert_problem(
+        &apps.tasks.get_with("/api/tasks", &reader.token).await,
+        StatusCode::FORBIDDEN,
+        "missing_permission",
+    );
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_list_pages_newest_first_with_a_cursor_and_a_total(pool: PgPool) {
+    let apps = apps(pool);
+    let (_, token) = user(&apps, "ann@example.com").await;
+    for n in 1..=5 {
+        create(
+            &apps,
+            "/api/tasks",
+            &token,
+            json!({"title": format!("Task {n}")}),
+        )
+        .await;
+    }
+    let mut titles = Vec::new();
+    let mut path = "/api/tasks?limit=2&include_total=true".to_owned();
+    loop {
+        let page = apps.tasks.get_with(&path, &token).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert_eq!(page.body["total"], 5);
+        titles.extend(
+            page.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["title"].as_str().unwrap().to_owned()),
+        );
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/tasks?limit=2&include_total=true&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(titles, ["Task 5", "Task 4", "Task 3", "Task 2", "Task 1"]);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_retried_create_with_the_same_idempotency_key_creates_one_task(pool: PgPool) {
+    let apps = apps(pool);
+    let (_, token) = user(&apps, "ann@example.com").await;
+    let send = |title: &'static str| {
+        let request = http::Request::post("/api/tasks")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .header("idempotency-key", "retry-1")
+            .body(axum::body::Body::from(json!({"title": title}).to_string()))
+            .unwrap();
+        shared::testing::send(&apps.tasks.router, request)
+    };
+    let first = send("Count bolts").await;
+    let again = send("Count bolts").await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert_eq!(again.status, StatusCode::CREATED);
+    assert_eq!(first.body["id"], again.body["id"]);
+    let other_body = send("Something else").await;
+    assert_eq!(other_body.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let list = apps.tasks.get_with("/api/tasks", &token).await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn bad_updates_and_filters_are_422_and_change_nothing(pool: PgPool) {
+    let apps = apps(pool);
+    let (_, token) = user(&apps, "ann@example.com").await;
+    let task = create(&apps, "/api/tasks", &token, json!({"title": "Count bolts"})).await;
+    let path = format!("/api/tasks/{}", task["id"].as_str().unwrap());
+    for (body, field) in [
+        (json!({"title": ""}), "title"),
+        (json!({"status": "Done"}), "status"),
+        (json!({"description": "d".repeat(1001)}), "description"),
+    ] {
+        let r = apps
+            .tasks
+            .request(Method::PUT, &path, Some(body), Some(&token))
+            .await;
+        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(r.body["errors"][0]["field"], field, "{}", r.body);
+    }
+    assert_eq!(
+        apps.tasks.get_with(&path, &token).await.body,
+        task,
+        "unchanged"
+    );
+    let filter = apps.tasks.get_with("/api/tasks?status=Done", &token).await;
+    assert_problem(
+        &filter,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert_eq!(
+        filter.body["errors"][0]["field"], "status",
+        "{}",
+        filter.body
+    );
+    assert_problem(
+        &apps.tasks.get_with("/api/tasks/not-a-uuid", &token).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
 }

@@ -1,6 +1,5 @@
 #![allow(dead_code)]
 
-use http::Method;
 use serde_json::{Value, json};
 use shared::testing::{TestApp, TestResponse};
 use sqlx::PgPool;
@@ -36,30 +35,9 @@ pub async fn org(apps: &Apps, email: &str) -> Org {
 
 /// A member of `org` with the given module permissions; returns their token.
 pub async fn member(apps: &Apps, org: &Org, email: &str, permissions: Value) -> String {
-    let hash = shared::auth::password::Password::new("Corr3ct-horse".into(), "p")
-        .unwrap()
-        .hash()
+    shared::testing::member(&apps.auth, &org.id, email, permissions)
         .await
-        .unwrap();
-    sqlx::query("INSERT INTO users (org_id, email, name, password_hash, role, permissions) VALUES ($1::uuid, $2, 'M', $3, 'user', $4)")
-        .bind(&org.id)
-        .bind(email)
-        .bind(hash)
-        .bind(permissions)
-        .execute(&apps.pool)
-        .await
-        .unwrap();
-    let r = apps
-        .auth
-        .request_from(
-            Method::POST,
-            "/api/auth/login",
-            Some(json!({"email": email, "password": "Corr3ct-horse"})),
-            None,
-            Some(&shared::testing::next_client_ip()),
-        )
-        .await;
-    r.body["access_token"].as_str().unwrap().into()
+        .token
 }
 
 /// A supplier with one primary contact, straight into the database.
