@@ -1,5 +1,5 @@
 # The two commands a newcomer needs are `make dev` and `make test`; the rest are for maintainers.
-.PHONY: dev test lint fmt sqlx-prepare build deploy db-stop bench
+.PHONY: dev test lint fmt sqlx-prepare openapi build deploy db-stop bench
 
 ENV ?= dev
 
@@ -21,6 +21,9 @@ fmt:
 
 sqlx-prepare: ## Refresh the committed sqlx offline data after changing a query
 	scripts/sqlx-prepare.sh
+
+openapi: ## Regenerate openapi.json from the code (a test fails while it is out of date)
+	cargo run --quiet --locked -p e2e --bin openapi
 
 build: ## Release binaries for Lambda (arm64), as `sam build` makes them
 	cargo lambda build --release --arm64

@@ -14,11 +14,12 @@ use serde::Serialize;
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// One invalid input field.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// Path of the field in the request (`name`, `lines[2].quantity`, or a query parameter).
     pub field: String,
     /// Stable machine code (`required`, `too_long`, `invalid`, ...).
+    #[schema(value_type = String)]
     pub code: Cow<'static, str>,
     /// Human-readable explanation.
     pub message: String,

@@ -10,6 +10,7 @@ pub mod email;
 pub mod error;
 pub mod http;
 pub mod idempotency;
+pub mod openapi;
 pub mod pagination;
 pub mod payment_details;
 pub mod rate_limit;

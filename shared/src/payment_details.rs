@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// What a client sends, and what the Wise client reads back to create the recipient account.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentDetails {
     pub account_holder_name: String,
@@ -25,7 +25,7 @@ pub struct PaymentDetails {
 }
 
 /// The part of the details that responses show.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PaymentSummary {
     pub account_holder_name: String,
     pub currency: String,

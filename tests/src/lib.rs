@@ -4,6 +4,8 @@
 //!
 //! The binaries must be built first (`cargo build --workspace --bins`; `make test` does it).
 
+pub mod openapi;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

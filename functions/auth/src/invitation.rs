@@ -13,13 +13,13 @@ use shared::http::AppJson;
 use crate::me::{self, Me};
 use crate::session::{self, TokenPair};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct AcceptRequest {
     token: String,
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Accepted {
     #[serde(flatten)]
     me: Me,
@@ -27,6 +27,10 @@ pub struct Accepted {
     tokens: TokenPair,
 }
 
+#[utoipa::path(post, path = "/api/auth/invitation/accept", security(()), request_body = AcceptRequest,
+    responses((status = 200, description = "The invitation is accepted; the new user is signed in", body = Accepted),
+        (status = 401, description = "Unknown, used or expired invitation"),
+        (status = 429, description = "Too many attempts")))]
 pub async fn accept(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

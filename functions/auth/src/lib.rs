@@ -56,3 +56,25 @@ async fn limit(
 fn invalid_credentials() -> ApiError {
     ApiError::unauthorized("invalid_credentials", "the email or password is incorrect")
 }
+
+/// This function's operations, for the whole API's document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(
+        register::register,
+        login::login,
+        login::login_mfa,
+        session::refresh,
+        session::logout,
+        me::me,
+        mfa::setup,
+        mfa::verify,
+        mfa::disable,
+        password::forgot,
+        password::reset,
+        password::change,
+        invitation::accept
+    ))]
+    struct Doc;
+    shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "auth")
+}

@@ -18,13 +18,13 @@ use crate::session::{self, TokenPair};
 /// How long the second step of a login may take.
 const MFA_CHALLENGE_TTL_SECS: u64 = 300;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {
     email: String,
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum LoginResponse {
     SignedIn {
@@ -103,6 +103,10 @@ async fn sign_in(
     })
 }
 
+#[utoipa::path(post, path = "/api/auth/login", security(()), request_body = LoginRequest,
+    responses((status = 200, description = "Signed in, or `mfa_required` with a challenge token", body = LoginResponse),
+        (status = 401, description = "Wrong email or password"),
+        (status = 429, description = "Too many attempts")))]
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -182,7 +186,7 @@ pub async fn login(
     Ok(Json(response))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct MfaLoginRequest {
     mfa_token: String,
     /// A 6-digit code from the authenticator app...
@@ -198,6 +202,10 @@ fn invalid_mfa() -> ApiError {
     )
 }
 
+#[utoipa::path(post, path = "/api/auth/login/mfa", security(()), request_body = MfaLoginRequest,
+    responses((status = 200, description = "Signed in", body = LoginResponse),
+        (status = 401, description = "Wrong or expired challenge or code"),
+        (status = 429, description = "Too many attempts")))]
 pub async fn login_mfa(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

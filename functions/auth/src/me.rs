@@ -10,7 +10,7 @@ use shared::error::ApiError;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     pub id: Uuid,
     pub email: String,
@@ -22,13 +22,13 @@ pub struct UserView {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrganizationView {
     pub id: Uuid,
     pub name: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Me {
     pub user: UserView,
     pub organization: OrganizationView,
@@ -63,6 +63,8 @@ pub async fn load(conn: &mut PgConnection, user_id: Uuid) -> Result<Me, ApiError
 }
 
 /// `GET /api/auth/me`: the current user, their organization, role and permissions.
+#[utoipa::path(get, path = "/api/auth/me", security(("bearer" = [])),
+    responses((status = 200, description = "The current user, organization, role and permissions", body = Me)))]
 pub async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<Me>, ApiError> {
     let mut conn = state.pool.acquire().await?;
     Ok(Json(load(&mut conn, user.user_id).await?))

@@ -41,7 +41,7 @@ fn new_recovery_codes() -> Vec<String> {
         .collect()
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SetupResponse {
     /// Base32, for typing into an app by hand.
     secret: String,
@@ -51,6 +51,9 @@ pub struct SetupResponse {
 }
 
 /// `POST /api/auth/mfa/setup`: a new secret, pending until `mfa/verify` confirms a code.
+#[utoipa::path(post, path = "/api/auth/mfa/setup", security(("bearer" = [])),
+    responses((status = 200, description = "A new TOTP secret as an otpauth URI and QR code", body = SetupResponse),
+        (status = 409, description = "MFA is already on")))]
 pub async fn setup(
     State(state): State<AppState>,
     user: AuthUser,
@@ -78,12 +81,12 @@ pub async fn setup(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct VerifyRequest {
     code: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RecoveryCodes {
     /// Shown once: each signs in once in place of a code.
     recovery_codes: Vec<String>,
@@ -98,6 +101,10 @@ fn wrong_code() -> FieldError {
 }
 
 /// `POST /api/auth/mfa/verify`: a valid code turns MFA on and returns the recovery codes.
+#[utoipa::path(post, path = "/api/auth/mfa/verify", security(("bearer" = [])), request_body = VerifyRequest,
+    responses((status = 200, description = "MFA is on; one-time recovery codes (shown once)", body = RecoveryCodes),
+        (status = 409, description = "No set-up pending, or MFA already on"),
+        (status = 429, description = "Too many attempts")))]
 pub async fn verify(
     State(state): State<AppState>,
     user: AuthUser,
@@ -174,13 +181,17 @@ pub async fn verify(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct DisableRequest {
     password: String,
     code: String,
 }
 
 /// `POST /api/auth/mfa/disable`: needs the password and a current code.
+#[utoipa::path(post, path = "/api/auth/mfa/disable", security(("bearer" = [])), request_body = DisableRequest,
+    responses((status = 204, description = "MFA is off"),
+        (status = 409, description = "MFA is not on"),
+        (status = 429, description = "Too many attempts")))]
 pub async fn disable(
     State(state): State<AppState>,
     user: AuthUser,

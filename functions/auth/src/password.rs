@@ -17,12 +17,13 @@ use crate::session::{self, TokenPair};
 /// How long a reset link works.
 const RESET_TOKEN_TTL_SECS: u64 = 30 * 60;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ForgotRequest {
     email: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ForgotAccepted)]
 pub struct Accepted {
     status: &'static str,
     detail: &'static str,
@@ -30,6 +31,9 @@ pub struct Accepted {
 
 /// `POST /api/auth/password/forgot`: emails a reset link if the address belongs to an active
 /// account. The answer is the same either way.
+#[utoipa::path(post, path = "/api/auth/password/forgot", security(()), request_body = ForgotRequest,
+    responses((status = 202, description = "The same answer whether or not the email exists", body = Accepted),
+        (status = 429, description = "Too many attempts")))]
 pub async fn forgot(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -106,7 +110,7 @@ pub async fn forgot(
     Ok(accepted)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ResetRequest {
     token: String,
     new_password: String,
@@ -114,6 +118,10 @@ pub struct ResetRequest {
 
 /// `POST /api/auth/password/reset`: sets the password with a reset token (once), and signs
 /// out every session.
+#[utoipa::path(post, path = "/api/auth/password/reset", security(()), request_body = ResetRequest,
+    responses((status = 204, description = "The password is set; every session is signed out"),
+        (status = 401, description = "Unknown, used or expired reset token"),
+        (status = 429, description = "Too many attempts")))]
 pub async fn reset(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -181,7 +189,7 @@ pub async fn reset(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ChangeRequest {
     current_password: String,
     new_password: String,
@@ -189,6 +197,9 @@ pub struct ChangeRequest {
 
 /// `POST /api/auth/password/change`: needs the current password; ends every other session and
 /// returns a fresh token pair for this one.
+#[utoipa::path(post, path = "/api/auth/password/change", security(("bearer" = [])), request_body = ChangeRequest,
+    responses((status = 200, description = "Changed; other sessions are signed out, this one continues with new tokens", body = TokenPair),
+        (status = 429, description = "Too many attempts")))]
 pub async fn change(
     State(state): State<AppState>,
     user: AuthUser,

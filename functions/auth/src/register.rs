@@ -15,7 +15,7 @@ use shared::http::AppJson;
 use crate::me::{self, Me};
 use crate::session::{self, TokenPair};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RegisterRequest {
     organization_name: String,
     name: String,
@@ -23,7 +23,7 @@ pub struct RegisterRequest {
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Registered {
     #[serde(flatten)]
     me: Me,
@@ -31,6 +31,10 @@ pub struct Registered {
     tokens: TokenPair,
 }
 
+#[utoipa::path(post, path = "/api/auth/register", security(()), request_body = RegisterRequest,
+    responses((status = 201, description = "The organization, its owner and a session", body = Registered),
+        (status = 409, description = "The email is taken"),
+        (status = 429, description = "Too many attempts")))]
 pub async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 pub const REFRESH_TOKEN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
     pub access_token: String,
     pub token_type: &'static str,
@@ -77,7 +77,7 @@ pub async fn revoke_all(conn: &mut PgConnection, user_id: Uuid) -> Result<(), Ap
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RefreshRequest {
     refresh_token: String,
 }
@@ -91,6 +91,10 @@ fn invalid_refresh_token() -> ApiError {
 
 /// `POST /api/auth/refresh`: exchanges a refresh token for a new pair. The old token dies; if
 /// it is ever presented again, the whole family (every session of that login) is revoked.
+#[utoipa::path(post, path = "/api/auth/refresh", security(()), request_body = RefreshRequest,
+    responses((status = 200, description = "A new token pair; the old refresh token is dead", body = TokenPair),
+        (status = 401, description = "Unknown, expired or reused refresh token (reuse revokes the family)"),
+        (status = 429, description = "Too many attempts")))]
 pub async fn refresh(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -169,6 +173,9 @@ pub async fn refresh(
 
 /// `POST /api/auth/logout`: revokes the refresh token's whole family. Always 204, so it can be
 /// retried and says nothing about the token.
+#[utoipa::path(post, path = "/api/auth/logout", security(()), request_body = RefreshRequest,
+    responses((status = 204, description = "The refresh token family is revoked"),
+        (status = 429, description = "Too many attempts")))]
 pub async fn logout(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

@@ -29,7 +29,8 @@ pub fn app(state: AppState) -> Router {
     shared::http::layers(router, &http)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = DashboardSummary)]
 pub struct Summary {
     products: i64,
     low_stock: i64,
@@ -42,6 +43,8 @@ pub struct Summary {
 }
 
 /// `GET /api/dashboard/summary`: every figure in one statement.
+#[utoipa::path(get, path = "/api/dashboard/summary",
+    responses((status = 200, description = "What needs attention, in one round trip", body = Summary)))]
 async fn summary(mut tenant: Require<Reports, Read>) -> Result<Json<Summary>, ApiError> {
     let user = tenant.caller.user_id();
     let summary = sqlx::query_as!(
@@ -263,6 +266,10 @@ fn io_error(message: String) -> std::io::Error {
 }
 
 /// `GET /api/dashboard/export/{products|stock|movements}.{csv|xlsx}`.
+#[utoipa::path(get, path = "/api/dashboard/export/{file}",
+    params(("file" = String, Path, description = "`products`, `stock` or `movements`, then `.csv` or `.xlsx`", example = "products.csv")),
+    responses((status = 200, description = "A download (`Content-Disposition: attachment`)",
+        content((String = "text/csv"), (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))))]
 async fn export(
     tenant: Require<Reports, Read>,
     Path(file): Path<String>,
@@ -378,4 +385,12 @@ async fn xlsx(
     worksheet.autofit();
     drop(stream);
     workbook.save_to_buffer().map_err(fail)
+}
+
+/// This function's operations, for the whole API's document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(summary, export))]
+    struct Doc;
+    shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "dashboard")
 }

@@ -15,7 +15,7 @@ use shared::idempotency::{self, IdempotencyKey};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Location {
     id: Uuid,
     name: String,
@@ -70,7 +70,7 @@ pub async fn list(mut tenant: Require<Inventory, Read>) -> Result<Json<Vec<Locat
     ))
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateLocation {
     name: String,

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::locations;
 use crate::stock::{self, Movement};
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Receive,
@@ -26,7 +26,7 @@ pub enum Kind {
     Transfer,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateMovement {
     kind: Kind,
@@ -42,7 +42,7 @@ pub struct CreateMovement {
     to_location_id: Option<Uuid>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Recorded {
     movement_ids: Vec<i64>,
     kind: Kind,
@@ -171,7 +171,7 @@ pub async fn create(
     Ok(response)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LedgerEntry {
     id: i64,
     product_id: Uuid,
@@ -187,7 +187,8 @@ pub struct LedgerEntry {
     created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LedgerQuery {
     product_id: Option<Uuid>,
     location_id: Option<Uuid>,

@@ -24,7 +24,7 @@ use crate::locations;
 use crate::payments;
 use crate::stock::{self, Movement};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Line {
     id: Uuid,
     product_id: Uuid,
@@ -34,7 +34,7 @@ pub struct Line {
     received_quantity: i32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PurchaseOrder {
     pub(crate) id: Uuid,
     pub(crate) supplier_id: Uuid,
@@ -119,7 +119,7 @@ pub async fn load(
     })
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineInput {
     product_id: Uuid,
@@ -211,7 +211,7 @@ async fn audit_po(
     .await
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePurchaseOrder {
     supplier_id: Uuid,
@@ -269,13 +269,14 @@ pub async fn get(
     Ok(Json(load(&mut tenant.db, org, id, false).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     status: Option<String>,
     supplier_id: Option<Uuid>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Summary {
     id: Uuid,
     supplier_id: Uuid,
@@ -327,7 +328,7 @@ pub async fn list(
     })))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdatePurchaseOrder {
     supplier_id: Option<Uuid>,
@@ -485,14 +486,14 @@ pub async fn cancel(
     .map(Json)
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiveLine {
     line_id: Uuid,
     quantity: i32,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Receive {
     /// Where the goods go; the default location when absent.

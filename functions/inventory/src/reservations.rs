@@ -23,7 +23,7 @@ use crate::stock::{self, Movement};
 /// A reservation lasts at most a week.
 const MAX_SECONDS: i64 = 7 * 24 * 3600;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Reservation {
     id: Uuid,
     product_id: Uuid,
@@ -66,7 +66,7 @@ async fn load(
     row.ok_or_else(|| ApiError::not_found("reservation"))
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateReservation {
     product_id: Uuid,
@@ -183,7 +183,8 @@ pub async fn get(
     Ok(Json(load(&mut tenant.db, org, id, false).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     status: Option<String>,
     product_id: Option<Uuid>,

@@ -125,7 +125,7 @@ pub async fn record(
     .await?)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StockRow {
     product_id: Uuid,
     sku: String,
@@ -137,7 +137,8 @@ pub struct StockRow {
     available: i32,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StockQuery {
     product_id: Option<Uuid>,
     location_id: Option<Uuid>,
@@ -182,7 +183,7 @@ pub async fn list(
     })))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LowStock {
     product_id: Uuid,
     sku: String,

@@ -30,3 +30,18 @@ pub fn app(state: AppState) -> Router {
         .with_state(state);
     shared::http::layers(router, &http)
 }
+
+/// This function's operations, for the whole API's document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(
+        list::list,
+        model::detail,
+        model::price_history,
+        write::create,
+        write::update,
+        write::delete
+    ))]
+    struct Doc;
+    shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "products")
+}

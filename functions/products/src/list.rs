@@ -18,7 +18,8 @@ use uuid::Uuid;
 
 use crate::model::Product;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `true` (default): the active catalogue; `false`: soft-deleted products.
     active: Option<bool>,
@@ -52,7 +53,7 @@ impl SortKey {
 }
 
 /// Where the previous page ended: the sort value and the id.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 enum After {
     #[serde(rename = "t")]
     Text(String, Uuid),
@@ -95,6 +96,8 @@ fn cursor_of(key: SortKey, product: &Product) -> After {
     }
 }
 
+#[utoipa::path(get, path = "/api/products", params(ListQuery, PageQuery),
+    responses((status = 200, description = "The catalogue, filtered and sorted", body = Page<Product>)))]
 pub async fn list(
     mut tenant: Require<Products, Read>,
     AppQuery(query): AppQuery<ListQuery>,

@@ -11,7 +11,7 @@ use shared::http::{AppQuery, PathId};
 use shared::pagination::{Page, PageQuery};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Product {
     pub id: Uuid,
     pub sku: String,
@@ -33,14 +33,14 @@ pub struct Product {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ContactSummary {
     pub name: String,
     pub email: Option<String>,
     pub phone: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SupplierSummary {
     pub id: Uuid,
     pub name: String,
@@ -49,7 +49,7 @@ pub struct SupplierSummary {
     pub contact: Option<ContactSummary>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProductDetail {
     #[serde(flatten)]
     pub product: Product,
@@ -57,6 +57,8 @@ pub struct ProductDetail {
 }
 
 /// `GET /api/products/{id}`: also inactive (soft-deleted) products, with their supplier.
+#[utoipa::path(get, path = "/api/products/{id}", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The product with its supplier", body = ProductDetail)))]
 pub async fn detail(
     mut tenant: Require<Products, Read>,
     PathId(id): PathId,
@@ -115,7 +117,7 @@ pub async fn detail(
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PriceChange {
     id: i64,
     #[serde(with = "rust_decimal::serde::str")]
@@ -130,6 +132,8 @@ pub struct PriceChange {
 }
 
 /// `GET /api/products/{id}/price-history`: every price set, newest first, with who set it.
+#[utoipa::path(get, path = "/api/products/{id}/price-history", params(("id" = Uuid, Path), PageQuery),
+    responses((status = 200, description = "Every price set, newest first", body = Page<PriceChange>)))]
 pub async fn price_history(
     mut tenant: Require<Products, Read>,
     PathId(id): PathId,

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::model::Product;
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProduct {
     sku: String,
@@ -95,6 +95,9 @@ fn to_json(product: &Product) -> Result<serde_json::Value, ApiError> {
 }
 
 /// `POST /api/products` (honours `Idempotency-Key`).
+#[utoipa::path(post, path = "/api/products", params(shared::openapi::IdempotencyKeyHeader), request_body = CreateProduct,
+    responses((status = 201, body = Product),
+        (status = 409, description = "`sku_taken`: the SKU is used in this organization")))]
 pub async fn create(
     State(_): State<AppState>,
     mut tenant: Require<Products, Write>,
@@ -189,7 +192,7 @@ pub async fn create(
 /// The (org_id, supplier_id) foreign key: the supplier must be one of this organization's.
 const SUPPLIER_FK: &str = "products_org_id_supplier_id_fkey";
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProduct {
     sku: Option<String>,
@@ -218,6 +221,9 @@ fn double_option_decimal<'de, D: serde::Deserializer<'de>>(
 }
 
 /// `PATCH /api/products/{id}`: only the fields sent change.
+#[utoipa::path(patch, path = "/api/products/{id}", params(("id" = Uuid, Path)), request_body = UpdateProduct,
+    responses((status = 200, body = Product),
+        (status = 409, description = "`sku_taken`: the SKU is used in this organization")))]
 pub async fn update(
     mut tenant: Require<Products, Write>,
     ClientIp(ip): ClientIp,
@@ -354,6 +360,8 @@ pub async fn update(
 
 /// `DELETE /api/products/{id}`: a soft delete (`is_active = false`); the product stays
 /// readable by id and in its history.
+#[utoipa::path(delete, path = "/api/products/{id}", params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Deactivated (soft delete)")))]
 pub async fn delete(
     mut tenant: Require<Products, Write>,
     ClientIp(ip): ClientIp,

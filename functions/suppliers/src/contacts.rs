@@ -15,7 +15,7 @@ use shared::idempotency::{self, IdempotencyKey};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Contact {
     id: Uuid,
     supplier_id: Uuid,
@@ -84,7 +84,7 @@ pub async fn list(
     Ok(Json(of_supplier(&mut tenant.db, org_id, id).await?))
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateContact {
     name: String,
@@ -177,7 +177,7 @@ pub async fn create(
     Ok(response)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateContact {
     name: Option<String>,

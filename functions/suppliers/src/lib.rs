@@ -40,3 +40,11 @@ pub fn app(state: AppState) -> Router {
         .with_state(state);
     shared::http::layers(router, &http)
 }
+
+/// This function's operations, for the whole API's document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths())]
+    struct Doc;
+    shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "suppliers")
+}

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::contacts::{self, Contact};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Supplier {
     id: Uuid,
     name: String,
@@ -103,7 +103,8 @@ pub async fn load(
         .ok_or_else(|| ApiError::not_found("supplier"))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `true` (default): active suppliers; `false`: deactivated ones.
     active: Option<bool>,
@@ -168,7 +169,7 @@ pub async fn list(
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SupplierDetail {
     #[serde(flatten)]
     supplier: Supplier,
@@ -212,7 +213,7 @@ fn optional_website(raw: Option<&str>, fields: &mut Fields) -> Option<Option<Str
     Some(website)
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSupplier {
     name: String,
@@ -318,7 +319,7 @@ pub async fn create(
     Ok(response)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSupplier {
     name: Option<String>,

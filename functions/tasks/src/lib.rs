@@ -40,14 +40,17 @@ pub fn app(state: AppState) -> Router {
     shared::http::layers(router, &http)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[sqlx(type_name = "task_status")]
+#[schema(as = TaskStatus)]
 pub enum Status {
     Pending,
     Completed,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Task {
     id: Uuid,
     user_id: Uuid,
@@ -150,7 +153,8 @@ async fn load(
     task.ok_or_else(|| ApiError::not_found("task"))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     status: Option<Status>,
     /// Text search in title and description.
@@ -158,6 +162,8 @@ pub struct ListQuery {
 }
 
 /// `GET`: the caller's tasks, newest first.
+#[utoipa::path(get, path = "/api/tasks", params(ListQuery, PageQuery),
+    responses((status = 200, description = "The caller's tasks, newest first", body = Page<Task>)))]
 async fn list(
     mut owner: Owner<Read>,
     AppQuery(query): AppQuery<ListQuery>,
@@ -214,7 +220,7 @@ async fn list(
     })))
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTask {
     title: String,
@@ -249,6 +255,8 @@ async fn audit_task(
 }
 
 /// `POST`: 201 with the new task (honours `Idempotency-Key`).
+#[utoipa::path(post, path = "/api/tasks", params(shared::openapi::IdempotencyKeyHeader), request_body = CreateTask,
+    responses((status = 201, body = Task)))]
 async fn create(
     mut owner: Owner<Write>,
     ClientIp(ip): ClientIp,
@@ -290,6 +298,8 @@ async fn create(
 }
 
 /// `GET /{id}`.
+#[utoipa::path(get, path = "/api/tasks/{id}", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Task)))]
 async fn get_one(mut owner: Owner<Read>) -> Result<Json<Task>, ApiError> {
     let (org, user, id) = (owner.tenant.caller.org_id, owner.user_id, owner.task_id()?);
     Ok(Json(
@@ -297,7 +307,7 @@ async fn get_one(mut owner: Owner<Read>) -> Result<Json<Task>, ApiError> {
     ))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTask {
     title: Option<String>,
@@ -307,6 +317,8 @@ pub struct UpdateTask {
 }
 
 /// `PUT /{id}`: a partial update; only the fields sent change.
+#[utoipa::path(put, path = "/api/tasks/{id}", params(("id" = Uuid, Path)), request_body = UpdateTask,
+    responses((status = 200, description = "Only the fields sent change", body = Task)))]
 async fn update(
     mut owner: Owner<Write>,
     ClientIp(ip): ClientIp,
@@ -358,6 +370,8 @@ async fn update(
 }
 
 /// `DELETE /{id}`: 204.
+#[utoipa::path(delete, path = "/api/tasks/{id}", params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Deleted")))]
 async fn delete(mut owner: Owner<Write>, ClientIp(ip): ClientIp) -> Result<StatusCode, ApiError> {
     let (org, user, id) = (owner.tenant.caller.org_id, owner.user_id, owner.task_id()?);
     let mut tx = sqlx::Connection::begin(&mut *owner.tenant.db).await?;
@@ -376,6 +390,8 @@ async fn delete(mut owner: Owner<Write>, ClientIp(ip): ClientIp) -> Result<Statu
 }
 
 /// `PATCH /{id}/complete`: toggles between `Pending` and `Completed`.
+#[utoipa::path(patch, path = "/api/tasks/{id}/complete", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "Toggled between `Pending` and `Completed`", body = Task)))]
 async fn toggle(mut owner: Owner<Write>, ClientIp(ip): ClientIp) -> Result<Json<Task>, ApiError> {
     let (org, user, id) = (owner.tenant.caller.org_id, owner.user_id, owner.task_id()?);
     let mut tx = sqlx::Connection::begin(&mut *owner.tenant.db).await?;
@@ -404,4 +420,60 @@ async fn toggle(mut owner: Owner<Write>, ClientIp(ip): ClientIp) -> Result<Json<
     .await?;
     tx.commit().await?;
     Ok(Json(after))
+}
+
+/// This function's operations, for the whole API's document: each `/api/tasks` operation again
+/// under `/api/{user_id}/tasks`, as the router serves them.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::path::{Parameter, ParameterIn};
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    use utoipa::openapi::{Required, Response};
+
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(list, create, get_one, update, delete, toggle))]
+    struct Doc;
+    let mut doc = shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "tasks");
+    let user_id = Parameter::builder()
+        .name("user_id")
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .description(Some("The caller's own user id; any other is a 403."))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid))),
+        ))
+        .build();
+    let scoped: Vec<_> = doc
+        .paths
+        .paths
+        .iter()
+        .filter_map(|(path, item)| {
+            let rest = path.strip_prefix("/api/tasks")?;
+            let mut item = item.clone();
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                operation.operation_id = operation.operation_id.take().map(|id| id + "_for_user");
+                operation
+                    .parameters
+                    .get_or_insert_with(Vec::new)
+                    .insert(0, user_id.clone().into());
+                operation.responses.responses.insert(
+                    "403".into(),
+                    Response::new("`other_user`: the user id is not the caller's, or the caller lacks the tasks module.").into(),
+                );
+            }
+            Some((format!("/api/{{user_id}}/tasks{rest}"), item))
+        })
+        .collect();
+    doc.paths.paths.extend(scoped);
+    doc
 }

@@ -17,7 +17,7 @@ use uuid::Uuid;
 /// How many characters of a key lists show.
 const SHOWN_PREFIX_LEN: usize = 10;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ApiKeyView {
     id: Uuid,
     name: String,
@@ -66,7 +66,7 @@ impl From<KeyRow> for ApiKeyView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     name: String,
@@ -75,7 +75,7 @@ pub struct CreateKey {
     expires_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedKey {
     #[serde(flatten)]
     view: ApiKeyView,
@@ -84,6 +84,8 @@ pub struct CreatedKey {
 }
 
 /// `POST /api/api-keys`.
+#[utoipa::path(post, path = "/api/api-keys", operation_id = "create_api_key", request_body = CreateKey,
+    responses((status = 201, description = "The key; its secret `key` is shown this once", body = CreatedKey)))]
 pub async fn create(
     mut admin: RequireAdmin,
     ClientIp(ip): ClientIp,
@@ -167,13 +169,16 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(CreatedKey { view, key })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only keys whose prefix starts with this.
     prefix: Option<String>,
 }
 
 /// `GET /api/api-keys`: newest first; never the secret.
+#[utoipa::path(get, path = "/api/api-keys", operation_id = "list_api_keys", params(ListQuery, PageQuery),
+    responses((status = 200, body = Page<ApiKeyView>)))]
 pub async fn list(
     mut admin: RequireAdmin,
     AppQuery(query): AppQuery<ListQuery>,
@@ -228,6 +233,8 @@ pub async fn list(
 }
 
 /// `DELETE /api/api-keys/{id}`: revokes the key; it is refused from the next request on.
+#[utoipa::path(delete, path = "/api/api-keys/{id}", operation_id = "revoke_api_key", params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Revoked")))]
 pub async fn revoke(
     mut admin: RequireAdmin,
     ClientIp(ip): ClientIp,

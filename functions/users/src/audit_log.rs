@@ -9,7 +9,8 @@ use shared::http::AppQuery;
 use shared::pagination::{Page, PageQuery};
 use uuid::Uuid;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     entity: Option<String>,
     entity_id: Option<Uuid>,
@@ -20,7 +21,7 @@ pub struct AuditQuery {
     to: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     id: i64,
     action: String,
@@ -35,6 +36,8 @@ pub struct AuditEntry {
     created_at: DateTime<Utc>,
 }
 
+#[utoipa::path(get, path = "/api/audit-log", operation_id = "list_audit_log", params(AuditQuery, PageQuery),
+    responses((status = 200, description = "Newest first", body = Page<AuditEntry>)))]
 pub async fn list(
     mut admin: RequireAdmin,
     AppQuery(query): AppQuery<AuditQuery>,

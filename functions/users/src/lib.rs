@@ -26,3 +26,22 @@ pub fn app(state: AppState) -> Router {
         .with_state(state);
     shared::http::layers(router, &http)
 }
+
+/// This function's operations, for the whole API's document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(
+        people::list,
+        people::get,
+        people::create,
+        people::update,
+        people::deactivate,
+        people::reactivate,
+        api_keys::create,
+        api_keys::list,
+        api_keys::revoke,
+        audit_log::list
+    ))]
+    struct Doc;
+    shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "users")
+}

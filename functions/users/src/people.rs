@@ -25,7 +25,8 @@ use uuid::Uuid;
 /// How long an invitation link works.
 const INVITATION_TTL_SECS: u64 = 7 * 24 * 3600;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Person)]
 pub struct UserView {
     id: Uuid,
     email: String,
@@ -106,7 +107,8 @@ async fn load(
     row.ok_or_else(|| ApiError::not_found("user"))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     active: Option<bool>,
     role: Option<Role>,
@@ -115,6 +117,8 @@ pub struct ListQuery {
 }
 
 /// `GET /api/users`: the organization's people, oldest first.
+#[utoipa::path(get, path = "/api/users", operation_id = "list", params(ListQuery, PageQuery),
+    responses((status = 200, description = "People of the organization", body = Page<UserView>)))]
 pub async fn list(
     mut admin: RequireAdmin,
     AppQuery(query): AppQuery<ListQuery>,
@@ -179,6 +183,8 @@ pub async fn list(
 }
 
 /// `GET /api/users/{id}`.
+#[utoipa::path(get, path = "/api/users/{id}", params(("id" = Uuid, Path)),
+    responses((status = 200, body = UserView)))]
 pub async fn get(mut admin: RequireAdmin, PathId(id): PathId) -> Result<Json<UserView>, ApiError> {
     let org_id = admin.caller.org_id;
     Ok(Json(load(&mut admin.db, org_id, id, false).await?.into()))
@@ -207,7 +213,7 @@ fn parse_permissions(raw: BTreeMap<String, String>, fields: &mut Fields) -> serd
     serde_json::Value::Object(map)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     email: String,
@@ -224,7 +230,7 @@ fn default_role() -> Role {
     Role::User
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Created {
     #[serde(flatten)]
     user: UserView,
@@ -233,6 +239,9 @@ pub struct Created {
 }
 
 /// `POST /api/users`: a new person in the organization.
+#[utoipa::path(post, path = "/api/users", operation_id = "create", params(shared::openapi::IdempotencyKeyHeader), request_body = CreateUser,
+    responses((status = 201, description = "Created with a password, or invited by email", body = Created),
+        (status = 409, description = "The email is taken")))]
 pub async fn create(
     State(state): State<AppState>,
     mut admin: RequireAdmin,
@@ -376,7 +385,7 @@ pub async fn create(
         .into_response())
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
     name: Option<String>,
@@ -386,6 +395,9 @@ pub struct UpdateUser {
 }
 
 /// `PATCH /api/users/{id}`: name, role, module permissions, active.
+#[utoipa::path(patch, path = "/api/users/{id}", params(("id" = Uuid, Path)), request_body = UpdateUser,
+    responses((status = 200, body = UserView),
+        (status = 409, description = "The organization would lose its last active owner")))]
 pub async fn update(
     admin: RequireAdmin,
     ClientIp(ip): ClientIp,
@@ -396,6 +408,9 @@ pub async fn update(
 }
 
 /// `POST /api/users/{id}/deactivate`: the user can no longer sign in; their sessions end.
+#[utoipa::path(post, path = "/api/users/{id}/deactivate", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "Deactivated; their sessions are revoked", body = UserView),
+        (status = 409, description = "The organization would lose its last active owner")))]
 pub async fn deactivate(
     admin: RequireAdmin,
     ClientIp(ip): ClientIp,
@@ -415,6 +430,8 @@ pub async fn deactivate(
 }
 
 /// `POST /api/users/{id}/reactivate`.
+#[utoipa::path(post, path = "/api/users/{id}/reactivate", params(("id" = Uuid, Path)),
+    responses((status = 200, body = UserView)))]
 pub async fn reactivate(
     admin: RequireAdmin,
     ClientIp(ip): ClientIp,

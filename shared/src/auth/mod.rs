@@ -15,7 +15,9 @@ pub use extract::{AuthUser, ClientIp};
 
 /// A user's role in their organization. Owners and admins manage users and bypass module
 /// permissions; a `user` reaches only the modules granted to them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[sqlx(type_name = "user_role", rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum Role {

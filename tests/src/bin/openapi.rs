@@ -1,0 +1,8 @@
+//! `make openapi`: writes the OpenAPI document generated from the code to `openapi.json`.
+
+fn main() -> std::io::Result<()> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.json");
+    std::fs::write(path, e2e::openapi::document_json())?;
+    println!("wrote openapi.json");
+    Ok(())
+}

@@ -1,0 +1,42 @@
+//! The whole API's OpenAPI document, merged from every HTTP function's part.
+
+use utoipa::openapi::OpenApi;
+
+/// Every HTTP function's operations, with the shared schemes and error responses.
+pub fn document() -> OpenApi {
+    let mut doc = health::openapi();
+    for part in [
+        auth::openapi(),
+        users::openapi(),
+        products::openapi(),
+        suppliers::openapi(),
+        inventory::openapi(),
+        tasks::openapi(),
+        dashboard::openapi(),
+    ] {
+        // Two functions' types with one name would overwrite each other's schema silently.
+        let ours = doc.components.as_ref().map(|c| &c.schemas);
+        if let (Some(ours), Some(theirs)) = (ours, part.components.as_ref()) {
+            for (name, schema) in &theirs.schemas {
+                if let Some(existing) = ours.get(name) {
+                    assert!(
+                        existing == schema,
+                        "two different schemas are named {name}: rename one with #[schema(as = ...)]"
+                    );
+                }
+            }
+        }
+        doc.merge(part);
+    }
+    shared::openapi::finish(&mut doc);
+    doc
+}
+
+/// The document as committed in `openapi.json` (pretty JSON, one trailing newline).
+pub fn document_json() -> String {
+    let mut json = document()
+        .to_pretty_json()
+        .expect("the document serialises");
+    json.push('\n');
+    json
+}
