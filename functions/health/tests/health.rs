@@ -23,6 +23,26 @@ async fn health_db_reaches_the_database(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_openapi_document_and_its_page_are_served(pool: PgPool) {
+    let app = health::app(shared::testing::state(pool));
+    let document = get(&app, "/openapi.json").await;
+    assert_eq!(document.status, StatusCode::OK);
+    assert_eq!(document.headers["content-type"], "application/json");
+    assert_eq!(document.body["openapi"], "3.1.0");
+    assert!(document.body["paths"]["/api/products"].is_object());
+
+    let page = get(&app, "/docs").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.headers["content-type"], "text/html; charset=utf-8");
+    let html = String::from_utf8(page.bytes.to_vec()).unwrap();
+    assert!(html.contains(r#"spec-url="openapi.json""#), "{html}");
+    assert!(html.contains(r#"integrity="sha384-"#), "the script is pinned: {html}");
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src https://cdn.jsdelivr.net"), "{csp}");
+    assert!(csp.contains("connect-src 'self'"), "{csp}");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn unknown_routes_are_404_problems(pool: PgPool) {
     let app = health::app(shared::testing::state(pool));
     assert_problem(
