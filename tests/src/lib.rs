@@ -4,6 +4,7 @@
 //!
 //! The binaries must be built first (`cargo build --workspace --bins`; `make test` does it).
 
+pub mod local_router;
 pub mod openapi;
 
 use std::net::TcpListener;

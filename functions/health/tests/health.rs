@@ -36,7 +36,10 @@ async fn the_openapi_document_and_its_page_are_served(pool: PgPool) {
     assert_eq!(page.headers["content-type"], "text/html; charset=utf-8");
     let html = String::from_utf8(page.bytes.to_vec()).unwrap();
     assert!(html.contains(r#"spec-url="openapi.json""#), "{html}");
-    assert!(html.contains(r#"integrity="sha384-"#), "the script is pinned: {html}");
+    assert!(
+        html.contains(r#"integrity="sha384-"#),
+        "the script is pinned: {html}"
+    );
     let csp = page.headers["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("script-src https://cdn.jsdelivr.net"), "{csp}");
     assert!(csp.contains("connect-src 'self'"), "{csp}");
