@@ -1,9 +1,9 @@
 # Sourced: `ensure_tools` installs the Python-packaged tools (cargo-lambda, moto, aiosmtpd,
-# cfn-lint, openpyxl) when one is missing, and cargo-nextest when asked.
+# cfn-lint, openpyxl, schemathesis) when one is missing, and cargo-nextest when asked.
 
 ensure_tools() {
     local missing=0
-    for tool in cargo-lambda moto_server aiosmtpd cfn-lint; do
+    for tool in cargo-lambda moto_server aiosmtpd cfn-lint schemathesis; do
         command -v "$tool" >/dev/null 2>&1 || missing=1
     done
     python3 -c 'import openpyxl' 2>/dev/null || missing=1
