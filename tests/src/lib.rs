@@ -22,6 +22,7 @@ pub const HTTP_FUNCTIONS: &[&str] = &[
     "suppliers",
     "tasks",
     "users",
+    "webhooks",
 ];
 
 pub struct LocalApi {

@@ -19,6 +19,7 @@ pub fn function_for(path: &str) -> &'static str {
         ["api", "inventory" | "purchase-orders", ..] => "inventory",
         ["api", "tasks", ..] | ["api", _, "tasks", ..] => "tasks",
         ["api", "dashboard", ..] => "dashboard",
+        ["webhooks", ..] => "webhooks",
         _ => "health",
     }
 }
@@ -33,6 +34,7 @@ pub fn router(state: shared::AppState) -> Router {
         ("inventory", inventory::app(state.clone())),
         ("tasks", tasks::app(state.clone())),
         ("dashboard", dashboard::app(state.clone())),
+        ("webhooks", webhooks::app(state.clone())),
         ("health", health::app(state)),
     ];
     Router::new().fallback(move |request: Request| {

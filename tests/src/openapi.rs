@@ -13,6 +13,7 @@ pub fn document() -> OpenApi {
         inventory::openapi(),
         tasks::openapi(),
         dashboard::openapi(),
+        webhooks::openapi(),
     ] {
         // Two functions' types with one name would overwrite each other's schema silently.
         let ours = doc.components.as_ref().map(|c| &c.schemas);

@@ -5,7 +5,18 @@ use sqlx::PgPool;
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn schemathesis_finds_no_server_error_and_no_response_off_the_document(pool: PgPool) {
-    let state = shared::testing::state(pool);
+    // Wise configured (an address where nothing listens, and a fresh public key), so the
+    // payment and webhook operations answer as in production instead of "not configured".
+    let public_key = wise_public_key();
+    let state = shared::testing::state_with(
+        pool,
+        &[
+            ("WISE_API_URL", "http://127.0.0.1:9"),
+            ("WISE_API_TOKEN", "fuzz-token"),
+            ("WISE_PROFILE_ID", "1"),
+            ("WISE_WEBHOOK_PUBLIC_KEY", &public_key),
+        ],
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(axum::serve(listener, e2e::local_router::router(state)).into_future());
@@ -39,6 +50,8 @@ async fn schemathesis_finds_no_server_error_and_no_response_off_the_document(poo
         .args(["--phases", "examples,coverage,fuzzing"])
         .args(["--max-examples", "10", "--seed", "20261123", "--workers", "2"])
         .args(["--no-color", "--output-truncate", "false"])
+        // Only the signed-in user's token: a generated X-API-Key would just be refused.
+        .args(["--generation-with-security-parameters", "false"])
         .output()
         .await
         .expect("schemathesis runs (make test installs it from requirements-dev.txt)");
@@ -53,4 +66,33 @@ async fn schemathesis_finds_no_server_error_and_no_response_off_the_document(poo
         "{report}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// The public half of a throwaway RSA key pair, as PEM.
+fn wise_public_key() -> String {
+    let private = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+        ])
+        .output()
+        .expect("openssl");
+    let mut public = std::process::Command::new("openssl")
+        .args(["pkey", "-pubout"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl");
+    use std::io::Write;
+    public
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&private.stdout)
+        .unwrap();
+    let out = public.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap()
 }

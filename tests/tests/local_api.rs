@@ -443,3 +443,20 @@ async fn the_dashboard_summarises_and_exports_through_one_base_url(pool: PgPool)
     // An XLSX file is a zip archive; the binary body must arrive intact through the event path.
     assert!(xlsx.bytes().await.unwrap().starts_with(b"PK\x03\x04"));
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn wise_webhooks_reach_their_function_and_are_refused_without_a_key(pool: PgPool) {
+    let api = start(&pool);
+    let response = reqwest::Client::new()
+        .post(format!("{}/webhooks/wise", api.base))
+        .header("content-type", "application/json")
+        .body(r#"{"event_type": "transfers#state-change"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["code"],
+        "webhooks_not_configured"
+    );
+}

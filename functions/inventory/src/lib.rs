@@ -90,7 +90,27 @@ pub fn app(state: AppState) -> Router {
 /// This function's operations, for the whole API's document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
-    #[openapi(paths())]
+    #[openapi(paths(
+        locations::list,
+        locations::create,
+        stock::list,
+        stock::low_stock,
+        movements::list,
+        movements::create,
+        reservations::list,
+        reservations::create,
+        reservations::get,
+        reservations::confirm,
+        reservations::cancel,
+        purchase_orders::list,
+        purchase_orders::create,
+        purchase_orders::get,
+        purchase_orders::update,
+        purchase_orders::submit,
+        purchase_orders::cancel,
+        purchase_orders::receive,
+        payments::pay
+    ))]
     struct Doc;
     shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "inventory")
 }

@@ -58,6 +58,8 @@ pub async fn resolve(
     })
 }
 
+#[utoipa::path(get, path = "/api/inventory/locations", operation_id = "list_locations",
+    responses((status = 200, body = Vec<Location>)))]
 pub async fn list(mut tenant: Require<Inventory, Read>) -> Result<Json<Vec<Location>>, ApiError> {
     Ok(Json(
         sqlx::query_as!(
@@ -76,6 +78,8 @@ pub struct CreateLocation {
     name: String,
 }
 
+#[utoipa::path(post, path = "/api/inventory/locations", operation_id = "create_location", params(shared::openapi::IdempotencyKeyHeader), request_body = CreateLocation,
+    responses((status = 201, body = Location), (status = 409, description = "The name is taken")))]
 pub async fn create(
     mut tenant: Require<Inventory, Write>,
     ClientIp(ip): ClientIp,

@@ -51,6 +51,8 @@ pub struct Recorded {
     available: i64,
 }
 
+#[utoipa::path(post, path = "/api/inventory/movements", operation_id = "record_movement", params(shared::openapi::IdempotencyKeyHeader), request_body = CreateMovement,
+    responses((status = 201, description = "Recorded in the ledger", body = Recorded), (status = 409, description = "Not enough available stock")))]
 pub async fn create(
     mut tenant: Require<Inventory, Write>,
     ClientIp(ip): ClientIp,
@@ -198,6 +200,8 @@ pub struct LedgerQuery {
 }
 
 /// `GET /api/inventory/movements`: the ledger, newest first.
+#[utoipa::path(get, path = "/api/inventory/movements", operation_id = "list_movements", params(LedgerQuery, PageQuery),
+    responses((status = 200, description = "The movement ledger, newest first", body = Page<LedgerEntry>)))]
 pub async fn list(
     mut tenant: Require<Inventory, Read>,
     AppQuery(query): AppQuery<LedgerQuery>,

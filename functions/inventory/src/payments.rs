@@ -62,7 +62,7 @@ pub fn blocking(payment: Option<&Payment>, action: &str) -> Option<ApiError> {
     }
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Pay {
     /// The Wise balance to pay from; the order's currency when absent.
@@ -117,6 +117,11 @@ fn not_configured() -> ApiError {
 /// supplier through Wise (honours `Idempotency-Key`). 200 with the order and its payment; 502
 /// `wise_error` with Wise's message when Wise refuses (the payment is then `failed` and may be
 /// retried); 409 when the order cannot be paid (see the module documentation).
+#[utoipa::path(post, path = "/api/purchase-orders/{id}/pay", operation_id = "pay_purchase_order", params(("id" = Uuid, Path), shared::openapi::IdempotencyKeyHeader), request_body(content = Option<Pay>, description = "Optional"),
+    responses((status = 200, description = "Paid through Wise (or under way); the order with its `payment`", body = PurchaseOrder),
+        (status = 409, description = "Not payable in its state, or a payment is pending, processing or paid"),
+        (status = 502, description = "`wise_error`: Wise refused; the payment is recorded as failed and can be retried"),
+        (status = 503, description = "`payments_not_configured`, or the database did not answer")))]
 pub async fn pay(
     mut tenant: Require<Purchasing, Write>,
     State(state): State<InventoryState>,

@@ -221,6 +221,8 @@ pub struct CreatePurchaseOrder {
 }
 
 /// `POST /api/purchase-orders`: a draft (honours `Idempotency-Key`).
+#[utoipa::path(post, path = "/api/purchase-orders", operation_id = "create_purchase_order", params(shared::openapi::IdempotencyKeyHeader), request_body = CreatePurchaseOrder,
+    responses((status = 201, description = "A draft", body = PurchaseOrder)))]
 pub async fn create(
     mut tenant: Require<Purchasing, Write>,
     ClientIp(ip): ClientIp,
@@ -261,6 +263,8 @@ pub async fn create(
     Ok(response)
 }
 
+#[utoipa::path(get, path = "/api/purchase-orders/{id}", operation_id = "get_purchase_order", params(("id" = Uuid, Path)),
+    responses((status = 200, body = PurchaseOrder)))]
 pub async fn get(
     mut tenant: Require<Purchasing, Read>,
     PathId(id): PathId,
@@ -291,6 +295,8 @@ pub struct Summary {
 }
 
 /// `GET /api/purchase-orders`: newest first.
+#[utoipa::path(get, path = "/api/purchase-orders", operation_id = "list_purchase_orders", params(ListQuery, PageQuery),
+    responses((status = 200, body = Page<Summary>)))]
 pub async fn list(
     mut tenant: Require<Purchasing, Read>,
     AppQuery(query): AppQuery<ListQuery>,
@@ -347,6 +353,8 @@ fn wrong_status(po: &PurchaseOrder, action: &str) -> ApiError {
 }
 
 /// `PATCH /api/purchase-orders/{id}`: drafts only.
+#[utoipa::path(patch, path = "/api/purchase-orders/{id}", operation_id = "update_purchase_order", params(("id" = Uuid, Path)), request_body = UpdatePurchaseOrder,
+    responses((status = 200, body = PurchaseOrder), (status = 409, description = "Only drafts can be edited")))]
 pub async fn update(
     mut tenant: Require<Purchasing, Write>,
     ClientIp(ip): ClientIp,
@@ -458,6 +466,8 @@ async fn transition(
 }
 
 /// `POST /api/purchase-orders/{id}/submit`: draft → submitted.
+#[utoipa::path(post, path = "/api/purchase-orders/{id}/submit", operation_id = "submit_purchase_order", params(("id" = Uuid, Path)),
+    responses((status = 200, body = PurchaseOrder), (status = 409, description = "Not a draft")))]
 pub async fn submit(
     mut tenant: Require<Purchasing, Write>,
     ClientIp(ip): ClientIp,
@@ -469,6 +479,8 @@ pub async fn submit(
 }
 
 /// `POST /api/purchase-orders/{id}/cancel`: before anything was received.
+#[utoipa::path(post, path = "/api/purchase-orders/{id}/cancel", operation_id = "cancel_purchase_order", params(("id" = Uuid, Path)),
+    responses((status = 200, body = PurchaseOrder), (status = 409, description = "Goods arrived, or a payment is under way")))]
 pub async fn cancel(
     mut tenant: Require<Purchasing, Write>,
     ClientIp(ip): ClientIp,
@@ -503,6 +515,8 @@ pub struct Receive {
 
 /// `POST /api/purchase-orders/{id}/receive`: adds the received units to stock through the
 /// ledger (honours `Idempotency-Key`).
+#[utoipa::path(post, path = "/api/purchase-orders/{id}/receive", operation_id = "receive_purchase_order", params(("id" = Uuid, Path), shared::openapi::IdempotencyKeyHeader), request_body = Receive,
+    responses((status = 200, description = "Received into stock through the ledger", body = PurchaseOrder), (status = 409, description = "Not receivable in its state")))]
 pub async fn receive(
     mut tenant: Require<Purchasing, Write>,
     ClientIp(ip): ClientIp,

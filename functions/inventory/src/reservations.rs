@@ -78,6 +78,8 @@ pub struct CreateReservation {
 }
 
 /// `POST /api/inventory/reservations`: 409 with `available` when there is not enough.
+#[utoipa::path(post, path = "/api/inventory/reservations", operation_id = "create_reservation", params(shared::openapi::IdempotencyKeyHeader), request_body = CreateReservation,
+    responses((status = 201, body = Reservation), (status = 409, description = "Not enough available stock")))]
 pub async fn create(
     mut tenant: Require<Inventory, Write>,
     ClientIp(ip): ClientIp,
@@ -175,6 +177,8 @@ async fn audit_reservation(
     .await
 }
 
+#[utoipa::path(get, path = "/api/inventory/reservations/{id}", operation_id = "get_reservation", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Reservation)))]
 pub async fn get(
     mut tenant: Require<Inventory, Read>,
     PathId(id): PathId,
@@ -191,6 +195,8 @@ pub struct ListQuery {
 }
 
 /// `GET /api/inventory/reservations`: newest first.
+#[utoipa::path(get, path = "/api/inventory/reservations", operation_id = "list_reservations", params(ListQuery, PageQuery),
+    responses((status = 200, body = Page<Reservation>)))]
 pub async fn list(
     mut tenant: Require<Inventory, Read>,
     AppQuery(query): AppQuery<ListQuery>,
@@ -242,6 +248,8 @@ fn not_active(r: &Reservation) -> ApiError {
 
 /// `POST /api/inventory/reservations/{id}/confirm`: the held units are sold (a `sell`
 /// movement in the ledger).
+#[utoipa::path(post, path = "/api/inventory/reservations/{id}/confirm", operation_id = "confirm_reservation", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "Confirmed: the units are sold", body = Reservation), (status = 409, description = "`reservation_not_active`")))]
 pub async fn confirm(
     mut tenant: Require<Inventory, Write>,
     ClientIp(ip): ClientIp,
@@ -251,6 +259,8 @@ pub async fn confirm(
 }
 
 /// `POST /api/inventory/reservations/{id}/cancel`: the held units become available again.
+#[utoipa::path(post, path = "/api/inventory/reservations/{id}/cancel", operation_id = "cancel_reservation", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "Cancelled: the units are available again", body = Reservation), (status = 409, description = "`reservation_not_active`")))]
 pub async fn cancel(
     mut tenant: Require<Inventory, Write>,
     ClientIp(ip): ClientIp,

@@ -145,6 +145,8 @@ pub struct StockQuery {
 }
 
 /// `GET /api/inventory/stock`: on hand, reserved and available per product and location.
+#[utoipa::path(get, path = "/api/inventory/stock", operation_id = "list_stock", params(StockQuery, PageQuery),
+    responses((status = 200, body = Page<StockRow>)))]
 pub async fn list(
     mut tenant: Require<Inventory, Read>,
     AppQuery(query): AppQuery<StockQuery>,
@@ -196,6 +198,8 @@ pub struct LowStock {
 
 /// `GET /api/inventory/low-stock`: active products whose available quantity (all locations)
 /// is below their reorder point, the most short first.
+#[utoipa::path(get, path = "/api/inventory/low-stock", params(PageQuery),
+    responses((status = 200, description = "Products whose available stock is below their reorder point", body = Page<LowStock>)))]
 pub async fn low_stock(
     mut tenant: Require<Inventory, Read>,
     AppQuery(page): AppQuery<PageQuery>,

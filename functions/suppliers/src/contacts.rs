@@ -75,6 +75,8 @@ async fn supplier_exists(
 }
 
 /// `GET /api/suppliers/{id}/contacts`.
+#[utoipa::path(get, path = "/api/suppliers/{id}/contacts", operation_id = "list_contacts", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<Contact>)))]
 pub async fn list(
     mut tenant: Require<Suppliers, Read>,
     PathId(id): PathId,
@@ -117,6 +119,8 @@ async fn clear_primary(
 }
 
 /// `POST /api/suppliers/{id}/contacts` (honours `Idempotency-Key`).
+#[utoipa::path(post, path = "/api/suppliers/{id}/contacts", operation_id = "add_contact", params(("id" = Uuid, Path), shared::openapi::IdempotencyKeyHeader), request_body = CreateContact,
+    responses((status = 201, body = Contact)))]
 pub async fn create(
     mut tenant: Require<Suppliers, Write>,
     ClientIp(ip): ClientIp,
@@ -210,6 +214,8 @@ async fn load(
 }
 
 /// `PATCH /api/suppliers/{id}/contacts/{contact_id}`.
+#[utoipa::path(patch, path = "/api/suppliers/{id}/contacts/{contact_id}", operation_id = "update_contact", params(("id" = Uuid, Path), ("contact_id" = Uuid, Path)), request_body = UpdateContact,
+    responses((status = 200, body = Contact)))]
 pub async fn update(
     mut tenant: Require<Suppliers, Write>,
     ClientIp(ip): ClientIp,
@@ -282,6 +288,8 @@ pub async fn update(
 }
 
 /// `DELETE /api/suppliers/{id}/contacts/{contact_id}`.
+#[utoipa::path(delete, path = "/api/suppliers/{id}/contacts/{contact_id}", operation_id = "remove_contact", params(("id" = Uuid, Path), ("contact_id" = Uuid, Path)),
+    responses((status = 204, description = "Removed")))]
 pub async fn delete(
     mut tenant: Require<Suppliers, Write>,
     ClientIp(ip): ClientIp,

@@ -44,7 +44,18 @@ pub fn app(state: AppState) -> Router {
 /// This function's operations, for the whole API's document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
-    #[openapi(paths())]
+    #[openapi(paths(
+        suppliers::list,
+        suppliers::detail,
+        suppliers::create,
+        suppliers::update,
+        suppliers::deactivate,
+        suppliers::reactivate,
+        contacts::list,
+        contacts::create,
+        contacts::update,
+        contacts::delete
+    ))]
     struct Doc;
     shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "suppliers")
 }

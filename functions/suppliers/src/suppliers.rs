@@ -113,6 +113,8 @@ pub struct ListQuery {
 }
 
 /// `GET /api/suppliers`: by name.
+#[utoipa::path(get, path = "/api/suppliers", operation_id = "list", params(ListQuery, PageQuery),
+    responses((status = 200, body = Page<Supplier>)))]
 pub async fn list(
     mut tenant: Require<Suppliers, Read>,
     AppQuery(query): AppQuery<ListQuery>,
@@ -177,6 +179,8 @@ pub struct SupplierDetail {
 }
 
 /// `GET /api/suppliers/{id}`: with its contacts.
+#[utoipa::path(get, path = "/api/suppliers/{id}", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The supplier with its contacts", body = SupplierDetail)))]
 pub async fn detail(
     mut tenant: Require<Suppliers, Read>,
     PathId(id): PathId,
@@ -230,6 +234,8 @@ fn to_json(supplier: &Supplier) -> Result<serde_json::Value, ApiError> {
 }
 
 /// `POST /api/suppliers` (honours `Idempotency-Key`).
+#[utoipa::path(post, path = "/api/suppliers", operation_id = "create", params(shared::openapi::IdempotencyKeyHeader), request_body = CreateSupplier,
+    responses((status = 201, body = SupplierDetail)))]
 pub async fn create(
     State(state): State<AppState>,
     mut tenant: Require<Suppliers, Write>,
@@ -340,6 +346,8 @@ pub struct UpdateSupplier {
 }
 
 /// `PATCH /api/suppliers/{id}`: only the fields sent change.
+#[utoipa::path(patch, path = "/api/suppliers/{id}", operation_id = "update", params(("id" = Uuid, Path)), request_body = UpdateSupplier,
+    responses((status = 200, body = Supplier)))]
 pub async fn update(
     State(state): State<AppState>,
     tenant: Require<Suppliers, Write>,
@@ -351,6 +359,8 @@ pub async fn update(
 }
 
 /// `POST /api/suppliers/{id}/deactivate`.
+#[utoipa::path(post, path = "/api/suppliers/{id}/deactivate", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Supplier)))]
 pub async fn deactivate(
     State(state): State<AppState>,
     tenant: Require<Suppliers, Write>,
@@ -372,6 +382,8 @@ pub async fn deactivate(
 }
 
 /// `POST /api/suppliers/{id}/reactivate`.
+#[utoipa::path(post, path = "/api/suppliers/{id}/reactivate", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Supplier)))]
 pub async fn reactivate(
     State(state): State<AppState>,
     tenant: Require<Suppliers, Write>,

@@ -47,3 +47,11 @@ pub fn app(state: AppState) -> Router {
         });
     shared::http::layers(router, &http)
 }
+
+/// This function's operations, for the whole API's document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(wise::receive))]
+    struct Doc;
+    shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "webhooks")
+}

@@ -32,14 +32,14 @@ use crate::WebhookState;
 
 const STATE_CHANGE: &str = "transfers#state-change";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct Event {
     event_type: String,
     #[serde(default)]
     data: Value,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct StateChange {
     resource: Resource,
     current_state: String,
@@ -47,7 +47,7 @@ struct StateChange {
     occurred_at: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct Resource {
     /// The transfer.
     id: i64,
@@ -63,6 +63,13 @@ fn invalid_signature(detail: &str) -> ApiError {
 }
 
 /// `POST /webhooks/wise`.
+#[utoipa::path(post, path = "/webhooks/wise", operation_id = "wise", security(()),
+    params(("X-Signature-SHA256" = String, Header, description = "Base64 RSA-SHA256 signature of the raw body by Wise's key"),
+        ("X-Delivery-Id" = Option<String>, Header, description = "Wise's id of this delivery; a repeat is processed once")),
+    request_body(content = serde_json::Value, description = "A Wise event such as `transfers#state-change`", content_type = "application/json"),
+    responses((status = 200, description = "Processed, a repeat, or ignored (unknown event type or transfer)", body = serde_json::Value),
+        (status = 401, description = "`invalid_signature`: missing or wrong signature; nothing is stored"),
+        (status = 503, description = "`webhooks_not_configured`: no Wise public key is set, or the database did not answer")))]
 pub async fn receive(
     State(state): State<WebhookState>,
     headers: HeaderMap,

@@ -18,7 +18,9 @@ pub use payment::Payment;
 pub use signature::{InvalidKey, SignatureVerifier};
 
 /// The status of a purchase order's payment (the `payment_status` enum in the database).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[sqlx(type_name = "payment_status", rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {

@@ -11,7 +11,7 @@ use super::PaymentStatus;
 use crate::error::ApiError;
 
 /// A purchase order's payment, as responses and audit rows show it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Payment {
     pub status: PaymentStatus,
     /// What the supplier receives: the order's total in its currency.
