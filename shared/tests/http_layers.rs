@@ -146,6 +146,20 @@ async fn json_of_the_wrong_shape_names_the_field() {
 }
 
 #[tokio::test]
+async fn a_nul_character_in_a_string_is_a_422_naming_the_field() {
+    // PostgreSQL text cannot hold NUL; it must be refused before any query sees it.
+    let (status, headers, body) = send(post_json(r#"{"name": "bo\u0000lt", "quantity": 1}"#)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_problem(&headers, &body, status, "validation_failed");
+    assert_eq!(body["errors"][0]["field"], "name");
+    assert_eq!(body["errors"][0]["code"], "nul_character");
+    // An escaped backslash before u0000 is plain text, not a NUL.
+    let (status, _, body) = send(post_json(r#"{"name": "bo\\u0000lt", "quantity": 1}"#)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["name"], "bo\\u0000lt");
+}
+
+#[tokio::test]
 async fn a_missing_field_is_reported_on_the_body() {
     let (status, _, body) = send(post_json(r#"{"name": "bolt"}"#)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);

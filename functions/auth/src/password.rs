@@ -19,6 +19,7 @@ const RESET_TOKEN_TTL_SECS: u64 = 30 * 60;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ForgotRequest {
+    #[schema(max_length = 254)]
     email: String,
 }
 
@@ -113,6 +114,7 @@ pub async fn forgot(
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ResetRequest {
     token: String,
+    #[schema(min_length = 8)]
     new_password: String,
 }
 
@@ -192,6 +194,7 @@ pub async fn reset(
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ChangeRequest {
     current_password: String,
+    #[schema(min_length = 8)]
     new_password: String,
 }
 

@@ -17,9 +17,13 @@ use crate::session::{self, TokenPair};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct RegisterRequest {
+    #[schema(min_length = 1, max_length = 200)]
     organization_name: String,
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
+    #[schema(max_length = 254)]
     email: String,
+    #[schema(min_length = 8)]
     password: String,
 }
 

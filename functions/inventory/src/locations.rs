@@ -75,6 +75,7 @@ pub async fn list(mut tenant: Require<Inventory, Read>) -> Result<Json<Vec<Locat
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateLocation {
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
 }
 

@@ -35,6 +35,7 @@ pub struct CreateMovement {
     quantity: Option<i32>,
     /// Signed change for adjust (not zero).
     delta: Option<i32>,
+    #[schema(min_length = 1, max_length = 500)]
     reason: String,
     /// The default location when absent; the source of a transfer.
     location_id: Option<Uuid>,

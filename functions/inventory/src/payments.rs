@@ -66,6 +66,7 @@ pub fn blocking(payment: Option<&Payment>, action: &str) -> Option<ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct Pay {
     /// The Wise balance to pay from; the order's currency when absent.
+    #[schema(pattern = r"^[A-Z]{3}$")]
     source_currency: Option<String>,
 }
 

@@ -124,6 +124,7 @@ pub async fn load(
 pub struct LineInput {
     product_id: Uuid,
     quantity: i32,
+    #[schema(pattern = r"^\d{1,12}(\.\d{1,2})?$")]
     #[serde(with = "rust_decimal::serde::str")]
     unit_cost: Decimal,
 }
@@ -215,7 +216,9 @@ async fn audit_po(
 #[serde(deny_unknown_fields)]
 pub struct CreatePurchaseOrder {
     supplier_id: Uuid,
+    #[schema(pattern = r"^[A-Z]{3}$")]
     currency: String,
+    #[schema(max_length = 5000)]
     notes: Option<String>,
     lines: Vec<LineInput>,
 }
@@ -338,7 +341,9 @@ pub async fn list(
 #[serde(deny_unknown_fields)]
 pub struct UpdatePurchaseOrder {
     supplier_id: Option<Uuid>,
+    #[schema(pattern = r"^[A-Z]{3}$")]
     currency: Option<String>,
+    #[schema(max_length = 5000)]
     #[serde(default, deserialize_with = "domain::double_option")]
     notes: Option<Option<String>>,
     /// Replaces every line.

@@ -23,16 +23,24 @@ use crate::model::Product;
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProduct {
+    #[schema(min_length = 1, max_length = 64)]
     sku: String,
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
+    #[schema(max_length = 5000)]
     description: Option<String>,
     /// A decimal string such as "12.50".
+    #[schema(pattern = r"^\d{1,12}(\.\d{1,2})?$")]
     #[serde(with = "rust_decimal::serde::str")]
     price: Decimal,
+    #[schema(pattern = r"^[A-Z]{3}$")]
     currency: String,
+    #[schema(pattern = r"^\d{1,12}(\.\d{1,2})?$")]
     #[serde(default, with = "rust_decimal::serde::str_option")]
     cost: Option<Decimal>,
+    #[schema(min_length = 1, max_length = 20)]
     unit: Option<String>,
+    #[schema(max_length = 64)]
     barcode: Option<String>,
     reorder_point: Option<i32>,
     best_seller: Option<bool>,
@@ -195,16 +203,24 @@ const SUPPLIER_FK: &str = "products_org_id_supplier_id_fkey";
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProduct {
+    #[schema(min_length = 1, max_length = 64)]
     sku: Option<String>,
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
+    #[schema(max_length = 5000)]
     #[serde(default, deserialize_with = "double_option")]
     description: Option<Option<String>>,
+    #[schema(pattern = r"^\d{1,12}(\.\d{1,2})?$")]
     #[serde(default, with = "rust_decimal::serde::str_option")]
     price: Option<Decimal>,
+    #[schema(pattern = r"^[A-Z]{3}$")]
     currency: Option<String>,
+    #[schema(pattern = r"^\d{1,12}(\.\d{1,2})?$")]
     #[serde(default, deserialize_with = "double_option_decimal")]
     cost: Option<Option<Decimal>>,
+    #[schema(min_length = 1, max_length = 20)]
     unit: Option<String>,
+    #[schema(max_length = 64)]
     #[serde(default, deserialize_with = "double_option")]
     barcode: Option<Option<String>>,
     reorder_point: Option<i32>,

@@ -89,9 +89,12 @@ pub async fn list(
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateContact {
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     email: Option<String>,
+    #[schema(max_length = 50)]
     phone: Option<String>,
+    #[schema(max_length = 100)]
     role: Option<String>,
     #[serde(default)]
     is_primary: bool,
@@ -184,11 +187,14 @@ pub async fn create(
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateContact {
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     email: Option<Option<String>>,
+    #[schema(max_length = 50)]
     #[serde(default, deserialize_with = "double_option")]
     phone: Option<Option<String>>,
+    #[schema(max_length = 100)]
     #[serde(default, deserialize_with = "double_option")]
     role: Option<Option<String>>,
     is_primary: Option<bool>,

@@ -220,11 +220,16 @@ fn optional_website(raw: Option<&str>, fields: &mut Fields) -> Option<Option<Str
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSupplier {
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     email: Option<String>,
+    #[schema(max_length = 50)]
     phone: Option<String>,
+    #[schema(max_length = 500)]
     website: Option<String>,
+    #[schema(max_length = 1000)]
     address: Option<String>,
+    #[schema(max_length = 5000)]
     notes: Option<String>,
     payment_details: Option<PaymentDetails>,
 }
@@ -328,15 +333,20 @@ pub async fn create(
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSupplier {
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     email: Option<Option<String>>,
+    #[schema(max_length = 50)]
     #[serde(default, deserialize_with = "double_option")]
     phone: Option<Option<String>>,
+    #[schema(max_length = 500)]
     #[serde(default, deserialize_with = "double_option")]
     website: Option<Option<String>>,
+    #[schema(max_length = 1000)]
     #[serde(default, deserialize_with = "double_option")]
     address: Option<Option<String>>,
+    #[schema(max_length = 5000)]
     #[serde(default, deserialize_with = "double_option")]
     notes: Option<Option<String>>,
     /// New details replace the old; `null` removes them.

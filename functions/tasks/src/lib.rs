@@ -223,7 +223,9 @@ async fn list(
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTask {
+    #[schema(min_length = 1, max_length = 200)]
     title: String,
+    #[schema(max_length = 1000)]
     description: Option<String>,
     status: Option<Status>,
 }
@@ -310,7 +312,9 @@ async fn get_one(mut owner: Owner<Read>) -> Result<Json<Task>, ApiError> {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTask {
+    #[schema(min_length = 1, max_length = 200)]
     title: Option<String>,
+    #[schema(max_length = 1000)]
     #[serde(default, deserialize_with = "double_option")]
     description: Option<Option<String>>,
     status: Option<Status>,

@@ -313,6 +313,9 @@ async fn bad_updates_and_filters_are_422_and_change_nothing(pool: PgPool) {
         task,
         "unchanged"
     );
+    let nul = apps.tasks.get_with("/api/tasks?q=a%00b", &token).await;
+    assert_problem(&nul, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(nul.body["errors"][0]["field"], "q", "{}", nul.body);
     let filter = apps.tasks.get_with("/api/tasks?status=Done", &token).await;
     assert_problem(
         &filter,

@@ -69,6 +69,7 @@ impl From<KeyRow> for ApiKeyView {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
     /// `["products:read", "inventory:write"]`.
     scopes: Vec<String>,

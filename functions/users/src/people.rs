@@ -216,13 +216,16 @@ fn parse_permissions(raw: BTreeMap<String, String>, fields: &mut Fields) -> serd
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    #[schema(max_length = 254)]
     email: String,
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     #[serde(default = "default_role")]
     role: Role,
     #[serde(default)]
     permissions: BTreeMap<String, String>,
     /// An initial password; without one, an invitation link is emailed.
+    #[schema(min_length = 8)]
     password: Option<String>,
 }
 
@@ -388,6 +391,7 @@ pub async fn create(
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
     role: Option<Role>,
     permissions: Option<BTreeMap<String, String>>,

@@ -98,7 +98,68 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
     })?;
     deserializer.end().map_err(|e| malformed(&e))?;
+    if has_nul_escape(bytes) {
+        return Err(nul_in_text(bytes));
+    }
     Ok(value)
+}
+
+/// Whether a JSON text holds a `\u0000` escape (a NUL character in a string): an odd run of
+/// backslashes before `u0000`, since `\\u0000` is a backslash followed by the text `u0000`.
+fn has_nul_escape(bytes: &[u8]) -> bool {
+    bytes.windows(5).enumerate().any(|(at, window)| {
+        window == b"u0000"
+            && bytes[..at]
+                .iter()
+                .rev()
+                .take_while(|b| **b == b'\\')
+                .count()
+                % 2
+                == 1
+    })
+}
+
+/// PostgreSQL text cannot hold NUL, so no field may: a 422 naming the first such field.
+fn nul_in_text(bytes: &[u8]) -> ApiError {
+    fn find(value: &serde_json::Value, path: &mut Vec<String>) -> bool {
+        match value {
+            serde_json::Value::String(text) => text.contains('\0'),
+            serde_json::Value::Array(items) => items.iter().enumerate().any(|(i, item)| {
+                path.push(format!("[{i}]"));
+                find(item, path) || {
+                    path.pop();
+                    false
+                }
+            }),
+            serde_json::Value::Object(map) => map.iter().any(|(key, item)| {
+                path.push(key.clone());
+                key.contains('\0') || find(item, path) || {
+                    path.pop();
+                    false
+                }
+            }),
+            _ => false,
+        }
+    }
+    let mut path = Vec::new();
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) {
+        find(&value, &mut path);
+    }
+    let field = path.iter().fold(String::new(), |field, part| {
+        match (field.is_empty(), part.starts_with('[')) {
+            (true, _) | (false, true) => field + part,
+            (false, false) => field + "." + part,
+        }
+    });
+    ApiError::invalid_field(
+        if field.is_empty() {
+            "body".to_owned()
+        } else {
+            field
+        },
+        "nul_character",
+        "must not contain NUL (\\u0000) characters",
+    )
 }
 
 fn malformed(error: &serde_json::Error) -> ApiError {
