@@ -51,7 +51,8 @@ fn is_public(operation: &Operation) -> bool {
         .is_some_and(|requirements| requirements.iter().all(|r| *r == Default::default()))
 }
 
-fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+/// The operations of a path item, for documents that rewrite them.
+pub fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     [
         &mut item.get,
         &mut item.put,

@@ -125,3 +125,18 @@ impl LocalApi {
         api
     }
 }
+
+/// Registers Ann's organization (Acme) at `base`; returns the session (tokens, user, org).
+pub async fn sign_up(client: &reqwest::Client, base: &str) -> serde_json::Value {
+    let response = client
+        .post(format!("{base}/api/auth/register"))
+        .json(
+            &serde_json::json!({"organization_name": "Acme", "name": "Ann",
+            "email": "ann@example.com", "password": "Corr3ct-horse"}),
+        )
+        .send()
+        .await
+        .expect("the API answers");
+    assert_eq!(response.status(), 201, "sign-up");
+    response.json().await.expect("a JSON session")
+}

@@ -21,18 +21,7 @@ async fn schemathesis_finds_no_server_error_and_no_response_off_the_document(poo
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(axum::serve(listener, e2e::local_router::router(state)).into_future());
 
-    let session: serde_json::Value = reqwest::Client::new()
-        .post(format!("{base}/api/auth/register"))
-        .json(
-            &serde_json::json!({"organization_name": "Fuzz", "name": "Ann",
-            "email": "ann@example.com", "password": "Corr3ct-horse"}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let session = e2e::sign_up(&reqwest::Client::new(), &base).await;
     let token = session["access_token"].as_str().expect("signed up");
 
     let schema =

@@ -18,17 +18,7 @@ fn start(pool: &PgPool) -> LocalApi {
 
 /// Registers Ann's organization through the API; returns the session (tokens, user, org).
 async fn sign_up(client: &reqwest::Client, api: &LocalApi) -> Value {
-    let response = client
-        .post(format!("{}/api/auth/register", api.base))
-        .json(
-            &serde_json::json!({"organization_name": "Acme", "name": "Ann",
-            "email": "ann@example.com", "password": "Corr3ct-horse"}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    response.json().await.unwrap()
+    e2e::sign_up(client, &api.base).await
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]

@@ -543,28 +543,15 @@ async fn paying_needs_write_access_to_purchasing(pool: PgPool) {
         .await;
     assert_problem(&anonymous, StatusCode::UNAUTHORIZED, "missing_token");
 
-    let hash = shared::auth::password::Password::new("Corr3ct-horse".into(), "p")
-        .unwrap()
-        .hash()
-        .await
-        .unwrap();
-    sqlx::query("INSERT INTO users (org_id, email, name, password_hash, role, permissions) VALUES ($1::uuid, 'r@example.com', 'R', $2, 'user', '{\"purchasing\": \"read\"}')")
-        .bind(&org.id)
-        .bind(hash)
-        .execute(&apps.pool)
-        .await
-        .unwrap();
-    let login = apps
-        .auth
-        .request_from(
-            Method::POST,
-            "/api/auth/login",
-            Some(json!({"email": "r@example.com", "password": "Corr3ct-horse"})),
-            None,
-            Some(&shared::testing::next_client_ip()),
-        )
-        .await;
-    let reader = login.body["access_token"].as_str().unwrap();
+    let reader = shared::testing::member(
+        &apps.auth,
+        &org.id,
+        "r@example.com",
+        json!({"purchasing": "read"}),
+    )
+    .await
+    .token;
+    let reader = reader.as_str();
     let r = apps.inventory.post_with(&path, json!({}), reader).await;
     assert_problem(&r, StatusCode::FORBIDDEN, "missing_permission");
     assert!(wise.book().calls.is_empty());

@@ -455,16 +455,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .filter_map(|(path, item)| {
             let rest = path.strip_prefix("/api/tasks")?;
             let mut item = item.clone();
-            for operation in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ]
-            .into_iter()
-            .flatten()
-            {
+            for operation in shared::openapi::operations_mut(&mut item) {
                 operation.operation_id = operation.operation_id.take().map(|id| id + "_for_user");
                 operation
                     .parameters

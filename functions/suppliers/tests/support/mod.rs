@@ -1,6 +1,5 @@
 #![allow(dead_code)]
 
-use http::Method;
 use serde_json::{Value, json};
 use shared::testing::TestApp;
 use sqlx::PgPool;
@@ -36,29 +35,9 @@ pub async fn org(apps: &Apps, email: &str) -> Org {
 }
 
 pub async fn reader(apps: &Apps, org: &Org, email: &str) -> String {
-    let hash = shared::auth::password::Password::new("Corr3ct-horse".into(), "p")
-        .unwrap()
-        .hash()
+    shared::testing::member(&apps.auth, &org.id, email, json!({"suppliers": "read"}))
         .await
-        .unwrap();
-    sqlx::query("INSERT INTO users (org_id, email, name, password_hash, role, permissions) VALUES ($1::uuid, $2, 'R', $3, 'user', '{\"suppliers\": \"read\"}')")
-        .bind(&org.id)
-        .bind(email)
-        .bind(hash)
-        .execute(&apps.pool)
-        .await
-        .unwrap();
-    let r = apps
-        .auth
-        .request_from(
-            Method::POST,
-            "/api/auth/login",
-            Some(json!({"email": email, "password": "Corr3ct-horse"})),
-            None,
-            Some(&shared::testing::next_client_ip()),
-        )
-        .await;
-    r.body["access_token"].as_str().unwrap().into()
+        .token
 }
 
 pub fn iban_details() -> Value {
