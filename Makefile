@@ -9,8 +9,8 @@ dev: ## Serve the whole API at http://127.0.0.1:9000 (finds or starts PostgreSQL
 test: ## Run every test against real PostgreSQL and the real binaries
 	scripts/test.sh
 
-bench: ## Print performance figures measured on this machine (release build, real Postgres)
-	scripts/bench.sh
+bench: ## Build in release, then measure cold starts, warm load, memory and sizes (ARGS=--quick)
+	scripts/bench.sh $(ARGS)
 
 lint: ## Formatting and clippy, as CI runs them
 	cargo fmt --all -- --check

@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
-# `make bench`: release build, then the figures against a real PostgreSQL.
+# `make bench`: builds every binary in release (the functions and the bench), then measures
+# them against a real PostgreSQL. Arguments go to the bench (`make bench ARGS=--quick`,
+# `scripts/bench.sh --only coldstart,memory`; `--help` lists them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/postgres.sh
+source scripts/tools.sh
 use_postgres postgres
-cargo run --release --locked -p bench
+ensure_tools
+
+started=$(date +%s)
+cargo build --release --locked --workspace --bins
+echo "release build: $(($(date +%s) - started)) s" >&2
+exec target/release/bench "$@"

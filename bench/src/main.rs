@@ -1,187 +1,229 @@
-//! `make bench`: prints a table of figures measured on this machine.
+//! `make bench`: figures measured on this machine, printed as a table and written as JSON
+//! (`target/bench/results.json`).
 //!
-//! Auth: login latency (p50) against the bcrypt-12 verification alone, and `GET /api/auth/me`
-//! throughput through the in-process router with 32 concurrent clients.
-//! Products: a list page of 50 and a product by id, at 1,000 and at 100,000 products in one
-//! organization, with the SQL statements each request sends.
+//! Parts, in the order they run:
+//! - `size`: the stripped release binaries;
+//! - `coldstart`: each function's binary spawned against the bench's Lambda Runtime API
+//!   ([`runtime_api`]): spawn → ready for its first event, spawn → first answer;
+//! - `memory`: each function's binary under a stream of events, its peak RSS;
+//! - `load`: warm throughput and latency at 32 clients over HTTP, each router in a `bench serve`
+//!   process, against the real Postgres;
+//! - `watch`: a few sequential requests through `cargo lambda watch`, the real event path;
+//! - `scaling`: product list and by id at 1,000 and 100,000 products, statements per request.
+//!
+//! `bench serve <function>` is the server the load part starts (see [`serve`]).
 
-mod products;
+mod coldstart;
+mod events;
+mod fixture;
+mod functions;
+mod load;
+mod report;
+mod rss;
+mod runtime_api;
+mod scaling;
+mod serve;
+mod stats;
+mod watch;
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Body;
-use http::Request;
-use http_body_util::BodyExt;
-use serde_json::{Value, json};
-use sqlx::migrate::MigrateDatabase;
-use tower::ServiceExt;
+use serde_json::json;
 
-const CONCURRENCY: usize = 32;
-const LOGIN_SAMPLES: usize = 20;
+use crate::functions::Workspace;
+use crate::load::LoadSettings;
+use crate::report::Report;
 
-pub(crate) fn percentile(samples: &mut [Duration], p: f64) -> Duration {
-    samples.sort();
-    samples[((samples.len() - 1) as f64 * p).round() as usize]
+const PARTS: &[&str] = &["size", "coldstart", "memory", "load", "watch", "scaling"];
+
+const USAGE: &str = "usage: bench [--quick] [--only PART,...] [--skip PART,...] [--clients N] [--pool N] [--duration SECS] [--out FILE]
+       bench serve <function>
+parts: size, coldstart, memory, load, watch, scaling";
+
+struct Options {
+    parts: Vec<&'static str>,
+    spawns: usize,
+    memory_events: usize,
+    watch_samples: usize,
+    load: LoadSettings,
+    out: Option<PathBuf>,
 }
 
-pub(crate) async fn call(router: &Router, request: Request<Body>) -> anyhow::Result<(u16, Value)> {
-    let response = router.clone().oneshot(request).await?;
-    let status = response.status().as_u16();
-    let bytes = response.into_body().collect().await?.to_bytes();
-    Ok((
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    ))
-}
-
-fn login_request(email: &str, ip: &str) -> Request<Body> {
-    let mut request = Request::post("/api/auth/login")
-        .header("content-type", "application/json")
-        .body(Body::from(
-            json!({"email": email, "password": "Bench-passw0rd!"}).to_string(),
-        ))
-        .expect("valid request");
-    request
-        .extensions_mut()
-        .insert(shared::testing::api_gateway_context(ip));
-    request
-}
-
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let base = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let url = format!(
-        "{}/stockroom_bench",
-        base.rsplit_once('/').map_or(base.as_str(), |(b, _)| b)
-    );
-    if sqlx::Postgres::database_exists(&url).await? {
-        sqlx::Postgres::drop_database(&url).await?;
-    }
-    sqlx::Postgres::create_database(&url).await?;
-
-    let settings = shared::Settings::from_vars(&std::collections::HashMap::from([
-        ("DATABASE_URL".to_owned(), url.clone()),
-        (
-            "SECRET_KEY".to_owned(),
-            "bench-secret-key-0123456789abcdef0123456789".to_owned(),
-        ),
-        ("DB_MAX_CONNECTIONS".to_owned(), "16".to_owned()),
-    ]))?;
-    let pool = shared::db::pool(&settings)?;
-    shared::MIGRATOR.run(&pool).await?;
-    let router = auth::app(shared::AppState::new(settings, pool.clone())?);
-
-    // Users with one shared hash (each login counts against its own account and IP limits).
-    let hash = shared::auth::password::Password::new("Bench-passw0rd!".into(), "password")
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .hash()
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let org: uuid::Uuid =
-        sqlx::query_scalar("INSERT INTO organizations (name) VALUES ('Bench') RETURNING id")
-            .fetch_one(&pool)
-            .await?;
-    for n in 0..LOGIN_SAMPLES {
-        sqlx::query("INSERT INTO users (org_id, email, name, password_hash, role) VALUES ($1, $2, 'Bench', $3, 'owner')")
-            .bind(org)
-            .bind(format!("bench{n}@example.com"))
-            .bind(&hash)
-            .execute(&pool)
-            .await?;
-    }
-
-    // bcrypt alone.
-    let mut bcrypt_times = Vec::new();
-    for _ in 0..LOGIN_SAMPLES {
-        let started = Instant::now();
-        shared::auth::password::verify("Bench-passw0rd!", Some(&hash))
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        bcrypt_times.push(started.elapsed());
-    }
-    // Whole logins through the router.
-    let mut login_times = Vec::new();
-    let mut token = String::new();
-    for n in 0..LOGIN_SAMPLES {
-        let started = Instant::now();
-        let (status, body) = call(
-            &router,
-            login_request(&format!("bench{n}@example.com"), &format!("10.0.0.{n}")),
-        )
-        .await?;
-        login_times.push(started.elapsed());
-        anyhow::ensure!(status == 200, "login failed: {status} {body}");
-        token = body["access_token"].as_str().unwrap_or_default().to_owned();
-    }
-    let bcrypt_p50 = percentile(&mut bcrypt_times, 0.5);
-    let login_p50 = percentile(&mut login_times, 0.5);
-
-    // GET /me at 32 concurrent clients for 5 s.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..CONCURRENCY {
-        let router = router.clone();
-        let token = token.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            while Instant::now() < deadline {
-                let request = Request::get("/api/auth/me")
-                    .header("authorization", format!("Bearer {token}"))
-                    .body(Body::empty())
-                    .expect("valid request");
-                let t = Instant::now();
-                let (status, _) = call(&router, request).await?;
-                anyhow::ensure!(status == 200, "GET /me answered {status}");
-                latencies.push(t.elapsed());
+impl Options {
+    fn parse(args: &[String]) -> anyhow::Result<Self> {
+        let mut options = Self {
+            parts: PARTS.to_vec(),
+            spawns: 20,
+            memory_events: 300,
+            watch_samples: 20,
+            load: LoadSettings {
+                clients: 32,
+                warmup: Duration::from_secs(1),
+                duration: Duration::from_secs(5),
+                pool: 16,
+            },
+            out: None,
+        };
+        let mut args = args.iter();
+        let parts = |list: &str| -> anyhow::Result<Vec<&'static str>> {
+            list.split(',')
+                .map(|p| {
+                    PARTS
+                        .iter()
+                        .copied()
+                        .find(|known| *known == p.trim())
+                        .ok_or_else(|| anyhow::anyhow!("unknown part {p}\n{USAGE}"))
+                })
+                .collect()
+        };
+        while let Some(arg) = args.next() {
+            let mut value = || {
+                args.next()
+                    .map(String::as_str)
+                    .ok_or_else(|| anyhow::anyhow!("{arg} needs a value\n{USAGE}"))
+            };
+            match arg.as_str() {
+                "--quick" => {
+                    options.spawns = 5;
+                    options.memory_events = 50;
+                    options.watch_samples = 5;
+                    options.load.warmup = Duration::from_millis(300);
+                    options.load.duration = Duration::from_secs(1);
+                }
+                "--only" => options.parts = parts(value()?)?,
+                "--skip" => {
+                    let skipped = parts(value()?)?;
+                    options.parts.retain(|p| !skipped.contains(p));
+                }
+                "--clients" => options.load.clients = value()?.parse()?,
+                "--pool" => options.load.pool = value()?.parse()?,
+                "--duration" => options.load.duration = Duration::from_secs_f64(value()?.parse()?),
+                "--out" => options.out = Some(value()?.into()),
+                "-h" | "--help" => {
+                    println!("{USAGE}");
+                    std::process::exit(0);
+                }
+                other => anyhow::bail!("unknown argument {other}\n{USAGE}"),
             }
-            Ok::<_, anyhow::Error>(latencies)
-        }));
+        }
+        Ok(options)
     }
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await??);
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("serve") {
+        return serve::main(&args[1..]);
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    let rps = latencies.len() as f64 / elapsed;
-    let me_p50 = percentile(&mut latencies, 0.5);
-    let me_p99 = percentile(&mut latencies, 0.99);
+    let options = Options::parse(&args)?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(options))
+}
 
-    println!("| figure | value |");
-    println!("|---|---|");
-    println!(
-        "| bcrypt-12 verify p50 | {:.1} ms |",
-        bcrypt_p50.as_secs_f64() * 1e3
-    );
-    println!(
-        "| login p50 (in-process router, real Postgres) | {:.1} ms |",
-        login_p50.as_secs_f64() * 1e3
-    );
-    println!(
-        "| login overhead beyond bcrypt (p50 - p50) | {:.1} ms |",
-        (login_p50.as_secs_f64() - bcrypt_p50.as_secs_f64()) * 1e3
-    );
-    println!(
-        "| GET /api/auth/me, {CONCURRENCY} clients, 16 connections | {rps:.0} req/s (p50 {:.2} ms, p99 {:.2} ms) |",
-        me_p50.as_secs_f64() * 1e3,
-        me_p99.as_secs_f64() * 1e3
-    );
+async fn run(options: Options) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let workspace = Workspace::discover()?;
+    let logs = workspace.out_dir.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let out = options
+        .out
+        .clone()
+        .unwrap_or_else(|| workspace.out_dir.join("results.json"));
+    let base_url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
 
-    let state = shared::AppState::new(
-        shared::Settings::from_vars(&std::collections::HashMap::from([
-            ("DATABASE_URL".to_owned(), url.clone()),
-            (
-                "SECRET_KEY".to_owned(),
-                "bench-secret-key-0123456789abcdef0123456789".to_owned(),
-            ),
-        ]))?,
-        pool.clone(),
-    )?;
-    products::run(state, &url, &token, org).await?;
+    let mut report = Report::default();
+    let mut timings = serde_json::Map::new();
+    let functions = &workspace.functions;
+    eprintln!(
+        "bench: {} functions ({}); parts: {}",
+        functions.len(),
+        functions
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        options.parts.join(", ")
+    );
+    let fixture = fixture::Fixture::create(&base_url).await?;
+    timings.insert("setup_s".into(), started.elapsed().as_secs_f64().into());
 
-    pool.close().await;
-    sqlx::Postgres::drop_database(&url).await?;
+    let outcome = async {
+        for part in &options.parts {
+            let part_started = Instant::now();
+            eprintln!("bench: {part}...");
+            let rows = match *part {
+                "size" => rss::sizes(functions)?,
+                "coldstart" => coldstart::run(functions, &fixture, options.spawns, &logs).await?,
+                "memory" => {
+                    rss::run(
+                        functions,
+                        &fixture,
+                        options.memory_events,
+                        Duration::from_secs(5),
+                        &logs,
+                    )
+                    .await?
+                }
+                "load" => load::run(&fixture, &options.load, &logs).await?,
+                "watch" => watch::run(&workspace, &fixture, options.watch_samples, &logs).await?,
+                "scaling" => scaling::run(&fixture).await?,
+                other => anyhow::bail!("unknown part {other}"),
+            };
+            report.extend(rows);
+            timings.insert(
+                format!("{part}_s"),
+                part_started.elapsed().as_secs_f64().into(),
+            );
+        }
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    fixture.drop_database().await?;
+    outcome?;
+
+    let elapsed = started.elapsed();
+    timings.insert("total_s".into(), elapsed.as_secs_f64().into());
+    report.run.insert("machine".into(), machine());
+    report.run.insert("parts".into(), json!(options.parts));
+    report.run.insert("timings".into(), timings.into());
+    report
+        .run
+        .insert("finished_at".into(), chrono::Utc::now().to_rfc3339().into());
+    report.print();
+    report.write_json(&out)?;
+    println!(
+        "\nRun took {:.0} s. JSON: {}; function logs: {}",
+        elapsed.as_secs_f64(),
+        out.display(),
+        logs.display()
+    );
     Ok(())
+}
+
+/// The machine the figures come from.
+fn machine() -> serde_json::Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_default();
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    json!({
+        "cpus": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "cpu": cpu,
+        "arch": std::env::consts::ARCH,
+        "git_commit": commit,
+    })
 }

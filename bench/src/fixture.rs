@@ -1,0 +1,172 @@
+//! The bench's own database, migrated and seeded: one organization with an owner (whose access
+//! token every authenticated request carries), a supplier with its main contact, 1,000
+//! products, 200 of the owner's tasks, and accounts that each sign in at most once (the login
+//! rate limit allows 5 attempts a minute per account and per IP).
+
+use std::collections::HashMap;
+
+use sqlx::migrate::MigrateDatabase;
+use sqlx::{Connection, PgPool};
+use uuid::Uuid;
+
+pub const PASSWORD: &str = "Bench-passw0rd!";
+const SECRET_KEY: &str = "bench-secret-key-0123456789abcdef0123456789";
+pub const PRODUCTS: i64 = 1_000;
+const TASKS: i64 = 200;
+/// Accounts for the login load: more than the logins a run can make (bcrypt bounds them).
+pub const LOGIN_ACCOUNTS: i64 = 2_000;
+
+pub struct Fixture {
+    pub database_url: String,
+    /// The bench's pool (seeding, look-ups); the functions make their own.
+    pub pool: PgPool,
+    pub token: String,
+    pub product_ids: Vec<Uuid>,
+    /// One bcrypt-12 hash of `PASSWORD`, shared by every seeded account.
+    pub password_hash: String,
+}
+
+/// `login{n}@bench.example`, the seeded accounts for the login load.
+pub fn login_email(n: u64) -> String {
+    format!("login{}@bench.example", n % LOGIN_ACCOUNTS as u64)
+}
+
+impl Fixture {
+    /// Creates (or recreates) a database next to the one `base_url` names.
+    pub async fn create(base_url: &str) -> anyhow::Result<Self> {
+        let server = base_url.rsplit_once('/').map_or(base_url, |(b, _)| b);
+        let database_url = format!("{server}/stockroom_bench_{}", std::process::id());
+        if sqlx::Postgres::database_exists(&database_url).await? {
+            sqlx::Postgres::drop_database(&database_url).await?;
+        }
+        sqlx::Postgres::create_database(&database_url).await?;
+
+        let settings = settings(&database_url, 4)?;
+        let pool = shared::db::pool(&settings)?;
+        shared::MIGRATOR.run(&pool).await?;
+
+        let password_hash = shared::auth::password::Password::new(PASSWORD.into(), "password")
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .hash()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        // Seeding runs on its own connection: no statement timeout.
+        let mut conn = sqlx::PgConnection::connect(&database_url).await?;
+        let org: Uuid =
+            sqlx::query_scalar("INSERT INTO organizations (name) VALUES ('Bench') RETURNING id")
+                .fetch_one(&mut conn)
+                .await?;
+        let owner: Uuid = sqlx::query_scalar(
+            "INSERT INTO users (org_id, email, name, password_hash, role)
+             VALUES ($1, 'owner@bench.example', 'Bench Owner', $2, 'owner') RETURNING id",
+        )
+        .bind(org)
+        .bind(&password_hash)
+        .fetch_one(&mut conn)
+        .await?;
+        sqlx::query(
+            "INSERT INTO users (org_id, email, name, password_hash, role)
+             SELECT $1, 'login' || n || '@bench.example', 'Login ' || n, $2, 'user'
+             FROM generate_series(0, $3 - 1) AS n",
+        )
+        .bind(org)
+        .bind(&password_hash)
+        .bind(LOGIN_ACCOUNTS)
+        .execute(&mut conn)
+        .await?;
+        let supplier: Uuid = sqlx::query_scalar(
+            "INSERT INTO suppliers (org_id, name, email) VALUES ($1, 'Bench Supplies', 'sales@bench.example')
+             RETURNING id",
+        )
+        .bind(org)
+        .fetch_one(&mut conn)
+        .await?;
+        sqlx::query(
+            "INSERT INTO supplier_contacts (org_id, supplier_id, name, email, is_primary)
+             VALUES ($1, $2, 'Main Contact', 'main@bench.example', true)",
+        )
+        .bind(org)
+        .bind(supplier)
+        .execute(&mut conn)
+        .await?;
+        seed_products(&mut conn, org, Some(supplier), 1, PRODUCTS).await?;
+        sqlx::query(
+            "INSERT INTO tasks (org_id, user_id, title, description)
+             SELECT $1, $2, 'Task ' || n, 'Something to do, number ' || n
+             FROM generate_series(1, $3) AS n",
+        )
+        .bind(org)
+        .bind(owner)
+        .bind(TASKS)
+        .execute(&mut conn)
+        .await?;
+        sqlx::query("ANALYZE").execute(&mut conn).await?;
+        conn.close().await?;
+
+        let product_ids =
+            sqlx::query_scalar("SELECT id FROM products WHERE org_id = $1 ORDER BY random()")
+                .bind(org)
+                .fetch_all(&pool)
+                .await?;
+        let (token, _) =
+            shared::auth::jwt::issue(&settings.keys, owner, org, shared::auth::Role::Owner)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Self {
+            database_url,
+            pool,
+            token,
+            product_ids,
+            password_hash,
+        })
+    }
+
+    /// What a function process needs besides the variables Lambda sets.
+    pub fn function_env(&self) -> [(&'static str, String); 2] {
+        [
+            ("DATABASE_URL", self.database_url.clone()),
+            ("SECRET_KEY", SECRET_KEY.to_owned()),
+        ]
+    }
+
+    /// Settings as a function would read them, with a pool of `max_connections`.
+    pub fn settings(&self, max_connections: u32) -> anyhow::Result<shared::Settings> {
+        settings(&self.database_url, max_connections)
+    }
+
+    pub async fn drop_database(self) -> anyhow::Result<()> {
+        self.pool.close().await;
+        sqlx::Postgres::drop_database(&self.database_url).await?;
+        Ok(())
+    }
+}
+
+fn settings(database_url: &str, max_connections: u32) -> anyhow::Result<shared::Settings> {
+    Ok(shared::Settings::from_vars(&HashMap::from([
+        ("DATABASE_URL".to_owned(), database_url.to_owned()),
+        ("SECRET_KEY".to_owned(), SECRET_KEY.to_owned()),
+        ("DB_MAX_CONNECTIONS".to_owned(), max_connections.to_string()),
+    ]))?)
+}
+
+/// Inserts products `SKU-{from}` to `SKU-{to}` in one statement.
+pub async fn seed_products(
+    conn: &mut sqlx::PgConnection,
+    org: Uuid,
+    supplier: Option<Uuid>,
+    from: i64,
+    to: i64,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO products (org_id, sku, name, price, currency, reorder_point, supplier_id)
+         SELECT $1, 'SKU-' || n, 'Product ' || md5(n::text), (n % 10000) / 100.0 + 1, 'EUR', n % 50, $4
+         FROM generate_series($2::bigint, $3::bigint) AS n",
+    )
+    .bind(org)
+    .bind(from)
+    .bind(to)
+    .bind(supplier)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("ANALYZE products").execute(&mut *conn).await?;
+    Ok(())
+}
