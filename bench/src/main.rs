@@ -14,6 +14,7 @@
 //! `bench serve <function>` is the server the load part starts (see [`serve`]).
 
 mod coldstart;
+mod cpu;
 mod events;
 mod fixture;
 mod functions;

@@ -73,19 +73,24 @@ async fn api_gateway_context(mut request: Request, next: Next) -> Response {
 
 /// A running `bench serve` process.
 pub struct Server {
+    pub function: String,
     pub addr: std::net::SocketAddr,
     child: Child,
 }
 
 impl Server {
     /// Starts `bench serve function` with a pool of `pool_size` connections; its JSON logs go
-    /// to `log`.
+    /// to `logs/serve-<function>.log`.
     pub async fn start(
         function: &str,
         fixture: &Fixture,
         pool_size: u32,
-        log: &Path,
+        logs: &Path,
     ) -> anyhow::Result<Self> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(logs.join(format!("serve-{function}.log")))?;
         let mut child = Command::new(std::env::current_exe()?)
             .args(["serve", function])
             .env_clear()
@@ -93,7 +98,7 @@ impl Server {
             .envs(fixture.function_env())
             .env("DB_MAX_CONNECTIONS", pool_size.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", function)
-            .stdout(std::fs::File::create(log)?)
+            .stdout(log)
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()?;
@@ -116,7 +121,11 @@ impl Server {
                 eprintln!("bench serve {name}: {line}");
             }
         });
-        Ok(Self { addr, child })
+        Ok(Self {
+            function: function.to_owned(),
+            addr,
+            child,
+        })
     }
 
     pub fn pid(&self) -> anyhow::Result<u32> {
