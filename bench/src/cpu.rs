@@ -22,8 +22,18 @@ fn process_cpu(pid: u32) -> Option<f64> {
     Some((utime + stime) / TICKS_PER_SECOND)
 }
 
-/// (busy, total) CPU seconds of the whole machine since boot, all cores.
-fn machine_cpu() -> anyhow::Result<(f64, f64)> {
+/// CPU seconds of the whole machine since boot, all cores.
+#[derive(Clone, Copy, Default)]
+struct Machine {
+    /// Not idle (interrupts included, steal excluded).
+    busy: f64,
+    /// Interrupts and soft interrupts: loopback TCP is mostly processed there, and the kernel
+    /// charges it to no process.
+    interrupts: f64,
+    total: f64,
+}
+
+fn machine_cpu() -> anyhow::Result<Machine> {
     let stat = std::fs::read_to_string("/proc/stat")?;
     let line = stat
         .lines()
@@ -34,10 +44,14 @@ fn machine_cpu() -> anyhow::Result<(f64, f64)> {
         .split_whitespace()
         .filter_map(|t| t.parse().ok())
         .collect();
+    let field = |i: usize| ticks.get(i).copied().unwrap_or(0.0) / TICKS_PER_SECOND;
     // user nice system idle iowait irq softirq steal (guest time is already in user).
-    let total: f64 = ticks.iter().take(8).sum();
-    let idle = ticks.get(3).copied().unwrap_or(0.0) + ticks.get(4).copied().unwrap_or(0.0);
-    Ok(((total - idle) / TICKS_PER_SECOND, total / TICKS_PER_SECOND))
+    let total: f64 = (0..8).map(field).sum();
+    Ok(Machine {
+        busy: total - field(3) - field(4) - field(7),
+        interrupts: field(5) + field(6),
+        total,
+    })
 }
 
 /// CPU times at one moment.
@@ -45,8 +59,7 @@ pub struct Snapshot {
     client: f64,
     server: f64,
     backends: HashMap<u32, f64>,
-    machine_busy: f64,
-    machine_total: f64,
+    machine: Machine,
 }
 
 /// The Postgres backends serving `application_name` (each function's pool names itself
@@ -74,13 +87,11 @@ impl Snapshot {
             .into_iter()
             .filter_map(|pid| Some((pid, process_cpu(pid)?)))
             .collect();
-        let (machine_busy, machine_total) = machine_cpu()?;
         Ok(Self {
             client: process_cpu(std::process::id()).unwrap_or(0.0),
             server: process_cpu(server_pid).unwrap_or(0.0),
             backends,
-            machine_busy,
-            machine_total,
+            machine: machine_cpu()?,
         })
     }
 }
@@ -91,11 +102,14 @@ pub struct Usage {
     pub server_us: f64,
     pub postgres_us: f64,
     pub client_us: f64,
-    /// Everything else that ran on the machine meanwhile (other users' work included).
+    /// Interrupt and soft-interrupt time (mostly loopback TCP), charged to no process.
+    pub interrupts_us: f64,
+    /// Every other process on the machine meanwhile (other users' builds included).
     pub others_us: f64,
     /// How busy all cores were, 0..1.
     pub machine_busy: f64,
-    /// Requests per second the server and Postgres could reach with every core to themselves.
+    /// Requests per second if the cores did nothing but this load (client and interrupts
+    /// included): the CPU bound.
     pub ceiling_req_per_s: f64,
 }
 
@@ -110,28 +124,35 @@ impl Usage {
             .sum();
         let server = after.server - before.server;
         let client = after.client - before.client;
-        let busy = after.machine_busy - before.machine_busy;
-        let total = after.machine_total - before.machine_total;
+        let busy = after.machine.busy - before.machine.busy;
+        let interrupts = after.machine.interrupts - before.machine.interrupts;
+        let total = after.machine.total - before.machine.total;
         let server_us = per_request(server);
         let postgres_us = per_request(postgres);
+        let client_us = per_request(client);
+        let interrupts_us = per_request(interrupts);
+        let own_us = server_us + postgres_us + client_us + interrupts_us;
         Self {
             server_us,
             postgres_us,
-            client_us: per_request(client),
-            others_us: per_request(busy - server - postgres - client),
+            client_us,
+            interrupts_us,
+            others_us: per_request(busy - interrupts - server - postgres - client),
             machine_busy: if total > 0.0 { busy / total } else { 0.0 },
-            ceiling_req_per_s: cores as f64 * 1e6 / (server_us + postgres_us).max(1.0),
+            ceiling_req_per_s: cores as f64 * 1e6 / own_us.max(1.0),
         }
     }
 
     pub fn summary(&self) -> String {
         format!(
-            "CPU per request: server {:.0} µs + Postgres {:.0} µs + client {:.0} µs + other processes {:.0} µs, cores {:.0}% busy",
+            "CPU µs/request: server {:.0}, Postgres {:.0}, client {:.0}, interrupts {:.0}, other processes {:.0} (cores {:.0}% busy) → CPU bound ≈ {:.0} req/s",
             self.server_us,
             self.postgres_us,
             self.client_us,
+            self.interrupts_us,
             self.others_us,
-            self.machine_busy * 100.0
+            self.machine_busy * 100.0,
+            self.ceiling_req_per_s
         )
     }
 }

@@ -34,8 +34,15 @@ pub fn login_email(n: u64) -> String {
 impl Fixture {
     /// Creates (or recreates) a database next to the one `base_url` names.
     pub async fn create(base_url: &str) -> anyhow::Result<Self> {
-        let server = base_url.rsplit_once('/').map_or(base_url, |(b, _)| b);
-        let database_url = format!("{server}/stockroom_bench_{}", std::process::id());
+        // Same server and options (`?sslmode=...`), another database name.
+        let (url, options) = base_url.split_once('?').unwrap_or((base_url, ""));
+        let server = url.rsplit_once('/').map_or(url, |(server, _)| server);
+        let options = if options.is_empty() {
+            String::new()
+        } else {
+            format!("?{options}")
+        };
+        let database_url = format!("{server}/stockroom_bench_{}{options}", std::process::id());
         if sqlx::Postgres::database_exists(&database_url).await? {
             sqlx::Postgres::drop_database(&database_url).await?;
         }
