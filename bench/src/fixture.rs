@@ -24,6 +24,9 @@ pub struct Fixture {
     pub product_ids: Vec<Uuid>,
     /// One bcrypt-12 hash of `PASSWORD`, shared by every seeded account.
     pub password_hash: String,
+    /// Whether the functions' connections use TLS (sqlx's default `sslmode=prefer` does when
+    /// the server offers it); it costs CPU on both ends.
+    pub tls: bool,
 }
 
 /// `login{n}@bench.example`, the seeded accounts for the login load.
@@ -115,6 +118,11 @@ impl Fixture {
                 .bind(org)
                 .fetch_all(&pool)
                 .await?;
+        let tls: bool = sqlx::query_scalar(
+            "SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
+        )
+        .fetch_one(&pool)
+        .await?;
         let (token, _) =
             shared::auth::jwt::issue(&settings.keys, owner, org, shared::auth::Role::Owner)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -124,6 +132,7 @@ impl Fixture {
             token,
             product_ids,
             password_hash,
+            tls,
         })
     }
 

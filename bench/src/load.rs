@@ -307,12 +307,13 @@ pub async fn run(
         PART,
         "set-up",
         format!(
-            "{clients} keep-alive clients over loopback HTTP, {:.1} s measured after {:.1} s warm-up (login: {LOGINS_PER_CLIENT} per client, all counted); each function's router in its own `bench serve` process with a pool of {pool} connections (a Lambda environment's pool: {LAMBDA_POOL}, one request at a time)",
+            "{clients} keep-alive clients over loopback HTTP, {:.1} s measured after {:.1} s warm-up (login: {LOGINS_PER_CLIENT} per client, all counted); each function's router in its own `bench serve` process with a pool of {pool} connections (a Lambda environment's pool: {LAMBDA_POOL}, one request at a time); database connections {}",
             duration.as_secs_f64(),
-            warmup.as_secs_f64()
+            warmup.as_secs_f64(),
+            if fixture.tls { "over TLS" } else { "without TLS" }
         ),
     )
-    .data(json!({ "clients": clients, "pool": pool, "lambda_pool": LAMBDA_POOL,
+    .data(json!({ "clients": clients, "pool": pool, "lambda_pool": LAMBDA_POOL, "database_tls": fixture.tls,
                   "warmup_s": warmup.as_secs_f64(), "duration_s": duration.as_secs_f64() }))];
     let token = Arc::new(fixture.token.clone());
     let ids = Arc::new(fixture.product_ids.clone());
