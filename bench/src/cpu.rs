@@ -27,9 +27,6 @@ fn process_cpu(pid: u32) -> Option<f64> {
 struct Machine {
     /// Not idle (interrupts included, steal excluded).
     busy: f64,
-    /// Interrupts and soft interrupts: loopback TCP is mostly processed there, and the kernel
-    /// charges it to no process.
-    interrupts: f64,
     total: f64,
 }
 
@@ -49,7 +46,6 @@ fn machine_cpu() -> anyhow::Result<Machine> {
     let total: f64 = (0..8).map(field).sum();
     Ok(Machine {
         busy: total - field(3) - field(4) - field(7),
-        interrupts: field(5) + field(6),
         total,
     })
 }
@@ -102,14 +98,14 @@ pub struct Usage {
     pub server_us: f64,
     pub postgres_us: f64,
     pub client_us: f64,
-    /// Interrupt and soft-interrupt time (mostly loopback TCP), charged to no process.
-    pub interrupts_us: f64,
-    /// Every other process on the machine meanwhile (other users' builds included).
+    /// Everything else the cores did meanwhile: other processes (other users' builds included)
+    /// and interrupts that came while none of the three ran. (Interrupts that come while one
+    /// of them runs are charged to it: the kernel accounts CPU time by tick.)
     pub others_us: f64,
     /// How busy all cores were, 0..1.
     pub machine_busy: f64,
-    /// Requests per second if the cores did nothing but this load (client and interrupts
-    /// included): the CPU bound.
+    /// Requests per second if the cores did nothing but this load (the client included): the
+    /// CPU bound.
     pub ceiling_req_per_s: f64,
 }
 
@@ -125,19 +121,16 @@ impl Usage {
         let server = after.server - before.server;
         let client = after.client - before.client;
         let busy = after.machine.busy - before.machine.busy;
-        let interrupts = after.machine.interrupts - before.machine.interrupts;
         let total = after.machine.total - before.machine.total;
         let server_us = per_request(server);
         let postgres_us = per_request(postgres);
         let client_us = per_request(client);
-        let interrupts_us = per_request(interrupts);
-        let own_us = server_us + postgres_us + client_us + interrupts_us;
+        let own_us = server_us + postgres_us + client_us;
         Self {
             server_us,
             postgres_us,
             client_us,
-            interrupts_us,
-            others_us: per_request(busy - interrupts - server - postgres - client),
+            others_us: per_request(busy - server - postgres - client),
             machine_busy: if total > 0.0 { busy / total } else { 0.0 },
             ceiling_req_per_s: cores as f64 * 1e6 / own_us.max(1.0),
         }
@@ -145,11 +138,10 @@ impl Usage {
 
     pub fn summary(&self) -> String {
         format!(
-            "CPU µs/request: server {:.0}, Postgres {:.0}, client {:.0}, interrupts {:.0}, other processes {:.0} (cores {:.0}% busy) → CPU bound ≈ {:.0} req/s",
+            "CPU µs/request: server {:.0}, Postgres {:.0}, client {:.0}, rest of the machine {:.0} (cores {:.0}% busy) → CPU bound ≈ {:.0} req/s",
             self.server_us,
             self.postgres_us,
             self.client_us,
-            self.interrupts_us,
             self.others_us,
             self.machine_busy * 100.0,
             self.ceiling_req_per_s
