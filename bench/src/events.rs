@@ -34,7 +34,7 @@ pub fn sample(function: &Function, fixture: &Fixture, api: &RuntimeApi) -> Sampl
     let token = Some(fixture.token.as_str());
     let get = |path: &str, token: Option<&str>| Sample {
         label: format!("GET {}", path.split('?').next().unwrap_or(path)),
-        event: http_event("GET", path, token, None),
+        event: http_event("GET", path, token),
         expect: Expect::Status(200),
     };
     match (function.name.as_str(), function.kind) {
@@ -73,7 +73,7 @@ pub fn sample(function: &Function, fixture: &Fixture, api: &RuntimeApi) -> Sampl
         }
         (name, Kind::Http) => Sample {
             label: format!("GET /{name} (generic)"),
-            event: http_event("GET", &format!("/{name}"), token, None),
+            event: http_event("GET", &format!("/{name}"), token),
             expect: Expect::Answered,
         },
         (_, Kind::Event) => Sample {
@@ -117,13 +117,8 @@ impl Sample {
     }
 }
 
-/// An API Gateway HTTP API (payload format 2.0) request, as Lambda delivers it.
-pub fn http_event(
-    method: &str,
-    path_and_query: &str,
-    token: Option<&str>,
-    body: Option<&Value>,
-) -> Value {
+/// An API Gateway HTTP API (payload format 2.0) request without a body, as Lambda delivers it.
+pub fn http_event(method: &str, path_and_query: &str, token: Option<&str>) -> Value {
     let (path, query) = path_and_query
         .split_once('?')
         .unwrap_or((path_and_query, ""));
@@ -136,9 +131,6 @@ pub fn http_event(
     });
     if let Some(token) = token {
         headers["authorization"] = format!("Bearer {token}").into();
-    }
-    if body.is_some() {
-        headers["content-type"] = "application/json".into();
     }
     let mut event = json!({
         "version": "2.0",
@@ -173,9 +165,6 @@ pub fn http_event(
             .map(|(k, v)| (k.to_owned(), Value::from(v)))
             .collect::<serde_json::Map<_, _>>()
             .into();
-    }
-    if let Some(body) = body {
-        event["body"] = body.to_string().into();
     }
     event
 }
