@@ -194,6 +194,14 @@ async fn an_optional_body_may_be_left_out_but_not_sent_wrong() {
     };
     let (status, _, body) = send(post(None, "")).await;
     assert_eq!((status, body), (StatusCode::OK, Value::Null));
+    // A client that always sends `Content-Type: application/json` sends no body either.
+    for empty in ["", " \r\n\t "] {
+        let (status, headers, body) = send(post(Some("application/json"), empty)).await;
+        assert_eq!(status, StatusCode::OK, "{empty:?}: {headers:?} {body}");
+        assert_eq!(body, Value::Null);
+    }
+    let (status, _, body) = send(post(Some("text/plain"), "")).await;
+    assert_eq!((status, body), (StatusCode::OK, Value::Null));
     let (status, _, body) = send(post(
         Some("application/json"),
         r#"{"name": "bolt", "quantity": 3}"#,
@@ -204,6 +212,10 @@ async fn an_optional_body_may_be_left_out_but_not_sent_wrong() {
     assert_problem(&headers, &body, status, "unsupported_media_type");
     let (status, headers, body) = send(post(Some("application/json"), r#"{"name": 1}"#)).await;
     assert_problem(&headers, &body, status, "validation_failed");
+    let (status, headers, body) = send(post(Some("text/plain"), r#"{"name": "bolt"}"#)).await;
+    assert_problem(&headers, &body, status, "unsupported_media_type");
+    let (status, headers, body) = send(post(Some("application/json"), "{")).await;
+    assert_problem(&headers, &body, status, "malformed_json");
 }
 
 #[tokio::test]

@@ -2,7 +2,8 @@
 //!
 //! Unreadable JSON is a 400 (`malformed_json`); JSON of the wrong shape is a 422 naming the
 //! field (via `serde_path_to_error`); a body that is not JSON at all is a 415.
-//! `Option<AppJson<T>>` makes the body optional: no body at all is `None`.
+//! `Option<AppJson<T>>` makes the body optional: no body at all (nothing, or only whitespace,
+//! whatever the `Content-Type` says) is `None`.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, OptionalFromRequest, Request};
@@ -24,16 +25,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<mime::Mime>().ok())
-            .is_some_and(|m| {
-                m.type_() == mime::APPLICATION
-                    && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
-            });
-        if !is_json {
+        if !is_json(&request) {
             return Err(ApiError::UnsupportedMediaType);
         }
         let bytes = read_body(request, state).await?;
@@ -41,8 +33,22 @@ where
     }
 }
 
-/// An optional body: an empty body without a `Content-Type` is `None`; anything else must be
-/// JSON of the right shape, exactly as for `AppJson<T>`.
+/// Whether the request says its body is JSON (`application/json` or `application/*+json`).
+fn is_json(request: &Request) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime::Mime>().ok())
+        .is_some_and(|m| {
+            m.type_() == mime::APPLICATION
+                && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
+        })
+}
+
+/// An optional body: an empty (or whitespace-only) body is `None`, whatever its `Content-Type`
+/// (clients and proxies often send `Content-Type: application/json` with no body); anything
+/// else must be JSON of the right shape, exactly as for `AppJson<T>`.
 impl<T, S> OptionalFromRequest<S> for AppJson<T>
 where
     T: DeserializeOwned,
@@ -51,14 +57,12 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
-        if request.headers().contains_key(header::CONTENT_TYPE) {
-            return <Self as FromRequest<S>>::from_request(request, state)
-                .await
-                .map(Some);
-        }
+        let is_json = is_json(&request);
         let bytes = read_body(request, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             Ok(None)
+        } else if is_json {
+            parse(&bytes).map(|value| Some(AppJson(value)))
         } else {
             Err(ApiError::UnsupportedMediaType)
         }
