@@ -46,10 +46,13 @@ pub const PAYABLE: [&str; 3] = ["submitted", "partially_received", "received"];
 /// recorded as failed and may be retried.
 const WISE_DEADLINE: Duration = Duration::from_secs(25);
 
-/// A 409 while a payment is under way or done: the order must not be changed (cancelled) or paid
-/// again. `None` when there is no payment, or it failed or was cancelled.
+/// A 409 while a payment is under way or done, or while its money may still move: the order
+/// must not be changed (cancelled) or paid again. `None` when there is no payment, or it failed
+/// or was cancelled — except a transfer that bounced back: Wise may still resend it until it
+/// refunds or cancels it.
 pub fn blocking(payment: Option<&Payment>, action: &str) -> Option<ApiError> {
-    match payment?.status {
+    let payment = payment?;
+    match payment.status {
         PaymentStatus::Paid => Some(ApiError::conflict(
             "already_paid",
             format!("cannot {action} a purchase order that is paid"),
@@ -58,7 +61,18 @@ pub fn blocking(payment: Option<&Payment>, action: &str) -> Option<ApiError> {
             "payment_in_progress",
             format!("cannot {action} a purchase order while its payment is in progress"),
         )),
-        PaymentStatus::Failed | PaymentStatus::Cancelled => None,
+        PaymentStatus::Failed | PaymentStatus::Cancelled => {
+            let state = payment.wise_state.as_deref().and_then(TransferState::parse);
+            (state == Some(TransferState::BouncedBack)).then(|| {
+                ApiError::conflict(
+                    "payment_bounced",
+                    format!(
+                        "cannot {action} a purchase order while its transfer is bounced back: \
+                         Wise may still resend it; once Wise refunds or cancels it, try again"
+                    ),
+                )
+            })
+        }
     }
 }
 
@@ -249,12 +263,32 @@ async fn prepare(
             if !interrupted && let Some(error) = blocking(order.payment.as_ref(), "pay") {
                 return Err(error);
             }
-            let closed = p
-                .wise_state
-                .as_deref()
-                .and_then(TransferState::parse)
-                .is_some_and(TransferState::is_closed_unpaid);
-            if closed || p.wise_profile_id != profile_id {
+            let state = p.wise_state.as_deref().and_then(TransferState::parse);
+            if state == Some(TransferState::ChargedBack) {
+                return Err(ApiError::conflict(
+                    "payment_charged_back",
+                    "the order's transfer was charged back at Wise; settle it with Wise \
+                     before paying this order again",
+                ));
+            }
+            if state.is_some_and(TransferState::allows_new_attempt) {
+                // Closed for good at Wise: a new transfer cannot pay the supplier twice.
+                (p.attempt + 1, None, None)
+            } else if p.wise_profile_id != profile_id {
+                // The old transfer lives under another profile (this client cannot even look
+                // at it). Funding needs the transfer id, which is recorded before any funding,
+                // so without one nothing was funded there; with one, it may still pay out.
+                if let Some(transfer) = p.wise_transfer_id {
+                    return Err(ApiError::conflict(
+                        "wise_profile_changed",
+                        format!(
+                            "the order's Wise transfer {transfer} was made from Wise profile {} \
+                             and is not known to be closed; cancel it at Wise (its webhook then \
+                             records it) before paying from profile {profile_id}",
+                            p.wise_profile_id
+                        ),
+                    ));
+                }
                 (p.attempt + 1, None, None)
             } else {
                 // The same attempt: its transfer (if any) fixes the source currency.
@@ -451,14 +485,19 @@ async fn send(
         Some(TransferState::IncomingPaymentWaiting) => {
             client.fund(transfer.id).await?;
         }
-        Some(state) if state.is_closed_unpaid() => {
+        Some(state) if state.is_stopped() => {
             return Err(SendError::Wise {
                 error: wise::Error {
                     status: None,
                     code: "transfer_closed".into(),
                     message: format!(
-                        "the transfer for this order is {}; pay again to send a new one",
-                        state.as_str()
+                        "the transfer for this order is {}{}",
+                        state.as_str(),
+                        if state.allows_new_attempt() {
+                            "; pay again to send a new one"
+                        } else {
+                            ""
+                        }
                     ),
                 },
                 state: Some(state),

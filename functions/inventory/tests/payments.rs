@@ -413,6 +413,117 @@ async fn after_wise_cancels_a_transfer_the_next_pay_starts_a_new_one(pool: PgPoo
     assert_eq!(book.recipients.len(), 1, "the recipient account is reused");
 }
 
+/// Records a transfer state as a `transfers#state-change` webhook would (status, state, time).
+async fn webhook_recorded(apps: &Apps, status: &str, state: &str) {
+    sqlx::query(
+        "UPDATE purchase_order_payments SET status = $1::payment_status, wise_state = $2, wise_state_at = now()",
+    )
+    .bind(status)
+    .bind(state)
+    .execute(&apps.pool)
+    .await
+    .unwrap();
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_bounced_transfer_blocks_paying_and_cancelling_until_wise_refunds_it(pool: PgPool) {
+    let (apps, wise) = with_wise(pool).await;
+    let org = org(&apps, "ann@example.com").await;
+    let supplier = payable_supplier(&apps, &org, "EUR").await;
+    let order = submitted_order(&apps, &org, &supplier).await;
+    assert_eq!(pay(&apps, &org, &order).await.status, StatusCode::OK);
+
+    // The supplier's bank returned the money: Wise may still resend this same transfer.
+    webhook_recorded(&apps, "failed", "bounced_back").await;
+    let r = pay(&apps, &org, &order).await;
+    assert_problem(&r, StatusCode::CONFLICT, "payment_bounced");
+    let cancel = post(
+        &apps,
+        &org,
+        &format!("/api/purchase-orders/{order}/cancel"),
+        json!({}),
+    )
+    .await;
+    assert_problem(&cancel, StatusCode::CONFLICT, "payment_bounced");
+    assert_eq!(wise.book().transfer_requests.len(), 1, "no second transfer");
+
+    // Charged back: settled with Wise, never by a second transfer from here.
+    webhook_recorded(&apps, "failed", "charged_back").await;
+    assert_problem(
+        &pay(&apps, &org, &order).await,
+        StatusCode::CONFLICT,
+        "payment_charged_back",
+    );
+
+    // Once Wise refunds it, the transfer is closed for good and a new attempt may start.
+    webhook_recorded(&apps, "failed", "funds_refunded").await;
+    let again = pay(&apps, &org, &order).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(again.body["payment"]["attempt"], 2);
+    assert_eq!(again.body["payment"]["wise_transfer_id"], 50_001);
+    assert_eq!(wise.book().transfers.len(), 2);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_new_wise_profile_starts_a_new_attempt_only_once_the_old_transfer_is_closed(
+    pool: PgPool,
+) {
+    let (apps, wise) = with_wise(pool).await;
+    let org = org(&apps, "ann@example.com").await;
+    let supplier = payable_supplier(&apps, &org, "EUR").await;
+    let order = submitted_order(&apps, &org, &supplier).await;
+    // A payment made from another profile, whose funding that profile's Wise refused.
+    wise.book().reject_next_funding = Some("transfer.insufficient_funds".into());
+    assert_problem(
+        &pay(&apps, &org, &order).await,
+        StatusCode::BAD_GATEWAY,
+        "wise_error",
+    );
+    sqlx::query("UPDATE purchase_order_payments SET wise_profile_id = $1")
+        .bind(PROFILE + 1)
+        .execute(&apps.pool)
+        .await
+        .unwrap();
+
+    // Its transfer is still open at the other profile and could yet be funded there.
+    let r = pay(&apps, &org, &order).await;
+    assert_problem(&r, StatusCode::CONFLICT, "wise_profile_changed");
+    assert_eq!(wise.book().transfer_requests.len(), 1);
+
+    // Cancelled at Wise (the webhook records it): now a new attempt from this profile.
+    webhook_recorded(&apps, "cancelled", "cancelled").await;
+    let again = pay(&apps, &org, &order).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(again.body["payment"]["attempt"], 2);
+    assert_eq!(again.body["payment"]["wise_transfer_id"], 50_001);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_new_wise_profile_starts_a_new_attempt_when_the_old_one_made_no_transfer(pool: PgPool) {
+    let (apps, wise) = with_wise(pool).await;
+    let org = org(&apps, "ann@example.com").await;
+    let supplier = payable_supplier(&apps, &org, "EUR").await;
+    let order = submitted_order(&apps, &org, &supplier).await;
+    wise.book().fail_next_quote = Some((
+        StatusCode::UNPROCESSABLE_ENTITY,
+        json!({"errors": [{"code": "error.route.not.supported", "message": "Not supported"}]}),
+    ));
+    assert_problem(
+        &pay(&apps, &org, &order).await,
+        StatusCode::BAD_GATEWAY,
+        "wise_error",
+    );
+    sqlx::query("UPDATE purchase_order_payments SET wise_profile_id = $1")
+        .bind(PROFILE + 1)
+        .execute(&apps.pool)
+        .await
+        .unwrap();
+    let again = pay(&apps, &org, &order).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(again.body["payment"]["attempt"], 2);
+    assert_eq!(wise.book().transfers.len(), 1);
+}
+
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn the_supplier_recipient_is_created_once_and_an_idempotent_retry_replays(pool: PgPool) {
     let (apps, wise) = with_wise(pool).await;

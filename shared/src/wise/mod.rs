@@ -30,7 +30,8 @@ pub enum PaymentStatus {
     Processing,
     /// Wise sent the money out to the supplier's bank.
     Paid,
-    /// Wise refused a step (retry with `/pay`), or the money came back.
+    /// Wise refused a step (retry with `/pay`), or the money came back (bounced back: `/pay`
+    /// waits until Wise refunds or cancels the transfer, since Wise may resend it).
     Failed,
     /// The transfer was cancelled at Wise; `/pay` starts a new one.
     Cancelled,
@@ -125,11 +126,21 @@ impl TransferState {
         }
     }
 
-    /// Closed without the supplier keeping the money: paying again needs a new transfer.
-    pub fn is_closed_unpaid(self) -> bool {
+    /// Closed for good without paying the supplier, so a new transfer cannot pay them twice:
+    /// only `cancelled` and `funds_refunded`. Not `bounced_back`: Wise may still resend the
+    /// same transfer (its documented path goes `outgoing_payment_sent` ⇒ `bounced_back` ⇒
+    /// `processing` ⇒ `cancelled` ⇒ `funds_refunded`, and a resend goes back out). Not
+    /// `charged_back` either: Wise settles those with the account holder, not through the API.
+    pub fn allows_new_attempt(self) -> bool {
+        matches!(self, Self::Cancelled | Self::FundsRefunded)
+    }
+
+    /// Not on its way to the supplier now (cancelled, refunded, bounced, charged back): there is
+    /// nothing to fund, and the payment is not `processing` or `paid`.
+    pub fn is_stopped(self) -> bool {
         matches!(
-            self,
-            Self::Cancelled | Self::FundsRefunded | Self::BouncedBack | Self::ChargedBack
+            self.payment_status(),
+            Some(PaymentStatus::Failed | PaymentStatus::Cancelled)
         )
     }
 
@@ -243,7 +254,13 @@ mod tests {
         );
         assert_eq!(Cancelled.payment_status(), Some(PaymentStatus::Cancelled));
         assert_eq!(BouncedBack.payment_status(), Some(PaymentStatus::Failed));
-        assert!(BouncedBack.is_closed_unpaid() && !OutgoingPaymentSent.is_closed_unpaid());
+        assert!(Cancelled.allows_new_attempt() && FundsRefunded.allows_new_attempt());
+        // Wise may resend a bounced transfer: no new attempt while it could.
+        for state in [BouncedBack, ChargedBack, OutgoingPaymentSent, Processing] {
+            assert!(!state.allows_new_attempt(), "{state:?}");
+        }
+        assert!(BouncedBack.is_stopped() && Cancelled.is_stopped());
+        assert!(!OutgoingPaymentSent.is_stopped() && !IncomingPaymentWaiting.is_stopped());
     }
 
     #[test]
