@@ -4,6 +4,11 @@
 //! The key row is inserted in the same transaction as the creation, so a concurrent retry waits
 //! for the first attempt to commit (then replays it) or roll back (then runs itself). Keys live
 //! 24 hours; the scheduler deletes expired ones.
+//!
+//! Only a response that did the work is stored for replay, never an error: an error rolls the
+//! claim back with its transaction, so a retry with the same key runs again. A handler that
+//! must commit its claim before the work is done (paying through Wise) [`Claimed::release`]s it
+//! on every error after that commit.
 
 use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
@@ -130,7 +135,7 @@ pub async fn claim(
 impl Claimed {
     /// Records the response to replay; call it in the transaction that did the work.
     pub async fn store(
-        self,
+        &self,
         tx: &mut PgConnection,
         status: StatusCode,
         body: &impl Serialize,
@@ -149,7 +154,8 @@ impl Claimed {
     }
 
     /// Forgets the key, for a request that ends in an error after its claim was committed (a
-    /// payment that Wise refused): a retry with the same key then runs again.
+    /// payment that Wise refused, or whose outcome is not known yet): a retry with the same key
+    /// then runs again. A response already stored stays.
     pub async fn release(self, tx: &mut PgConnection) -> Result<(), ApiError> {
         sqlx::query!(
             "DELETE FROM idempotency_keys WHERE org_id = $1 AND key = $2 AND response IS NULL",

@@ -2,19 +2,27 @@
 //!
 //! Payable orders are `submitted`, `partially_received` or `received` (the order is agreed with
 //! the supplier); drafts are still being edited and cancelled orders are off. An order is paid
-//! once: while its payment is pending, processing or paid, `/pay` answers 409.
+//! once: while its payment is pending, processing or paid, or its transfer bounced back (Wise
+//! may resend it), `/pay` answers 409.
 //!
 //! A run has three steps. First, one transaction locks the order, checks it, marks its payment
-//! `pending` and audits that. Then, outside any transaction, Stockroom talks to Wise: a quote for
-//! the order's total in its currency (paid from the `source_currency` balance), the supplier's
-//! recipient account (created once per version of its bank details), a transfer carrying the
-//! attempt's customer transaction id, and the funding from the Wise balance. The transfer id is
-//! written as soon as Wise gives it, so webhooks can find the order. Last, a second transaction
-//! records the outcome and audits it. When Wise refuses a step, the payment is `failed` with
-//! Wise's message and `/pay` may be called again: the retry sends the same customer transaction
-//! id (Wise's idempotency key), so it finds the transfer already made instead of making another.
-//! Only after Wise closed a transfer unpaid (cancelled, bounced, refunded) does a new `/pay`
-//! start a new attempt with a new id.
+//! `pending` and audits that. Then Stockroom talks to Wise: a quote for the order's total in its
+//! currency (paid from the `source_currency` balance), the supplier's recipient account (created
+//! once per version of its bank details), a transfer carrying the attempt's customer transaction
+//! id, and the funding from the Wise balance. Each id Wise gives (recipient, transfer) is written
+//! at once in a small audited transaction, so webhooks can find the order and nothing is lost if
+//! the run stops. Last, a second transaction records the outcome and audits it.
+//!
+//! - Wise refuses a step (a 4xx, a `REJECTED` funding): the payment is `failed` with Wise's
+//!   message and `/pay` may be called again. The retry sends the same customer transaction id
+//!   (Wise's idempotency key), so it finds the transfer already made instead of making another.
+//! - The transfer exists but the outcome is unknown (the deadline cut the run off, Wise could not
+//!   be reached, answered 5xx or unreadably): Wise may have funded it, so the payment stays
+//!   `pending` and `/pay` answers 502 `wise_unreachable`. A webhook settles it, or a `/pay` after
+//!   2 minutes takes the run over and looks at the transfer before funding anything.
+//! - Only after Wise closed a transfer for good unpaid (`cancelled`, `funds_refunded`) does a
+//!   new `/pay` start a new attempt with a new id; likewise after the Wise profile changed, only
+//!   when the old transfer is known closed (or none was recorded, so none was funded).
 
 use std::time::Duration;
 
@@ -30,7 +38,7 @@ use shared::auth::{Caller, ClientIp, Require};
 use shared::domain;
 use shared::error::ApiError;
 use shared::http::{AppJson, PathId};
-use shared::idempotency::{self, Claim, IdempotencyKey};
+use shared::idempotency::{self, Claim, Claimed, IdempotencyKey};
 use shared::payment_details::PaymentDetails;
 use shared::wise::{self, Payment, PaymentStatus, Transfer, TransferState};
 use sqlx::PgConnection;
@@ -42,8 +50,9 @@ use crate::purchase_orders::{self, PurchaseOrder};
 /// Order statuses that can be paid.
 pub const PAYABLE: [&str; 3] = ["submitted", "partially_received", "received"];
 
-/// The longest a run may talk to Wise (the function's timeout is 30 s); past it the payment is
-/// recorded as failed and may be retried.
+/// The longest a run may talk to Wise (the function's timeout is 30 s). Past it, a run that had
+/// no transfer yet is recorded as failed (nothing was funded) and may be retried; once the
+/// transfer exists, Wise may have funded it, so the payment stays pending and is checked again.
 const WISE_DEADLINE: Duration = Duration::from_secs(25);
 
 /// A 409 while a payment is under way or done, or while its money may still move: the order
@@ -114,11 +123,26 @@ impl Plan {
 enum Outcome {
     /// The transfer is funded (now or before) and on its way, or already paid out.
     Sent(Transfer),
-    /// Wise refused a step; `state` is the transfer's state when one is known.
+    /// Wise refused a step (or the transfer is stopped); `state` is the transfer's state when
+    /// one is known. Nothing was funded that the payment's state does not show.
     Refused {
         error: wise::Error,
         state: Option<TransferState>,
     },
+    /// The transfer exists but how the run ended is not known: the deadline cut it off, Wise
+    /// could not be reached, answered 5xx or could not be read. Wise may have funded it, so the
+    /// payment stays `pending` (blocking a cancel or a second payment) until a webhook or the
+    /// takeover's look at the transfer settles it.
+    Unknown {
+        error: wise::Error,
+        transfer_id: i64,
+    },
+}
+
+/// Who runs the payment, for the audit rows written along the way.
+struct Who<'a> {
+    caller: &'a Caller,
+    ip: &'a str,
 }
 
 fn not_configured() -> ApiError {
@@ -131,11 +155,13 @@ fn not_configured() -> ApiError {
 /// `POST /api/purchase-orders/{id}/pay` `{source_currency?}`: pays the order's total to its
 /// supplier through Wise (honours `Idempotency-Key`). 200 with the order and its payment; 502
 /// `wise_error` with Wise's message when Wise refuses (the payment is then `failed` and may be
-/// retried); 409 when the order cannot be paid (see the module documentation).
+/// retried); 502 `wise_unreachable` when the transfer exists but Wise did not say how the run
+/// ended (the payment stays `pending` while that is checked); 409 when the order cannot be paid
+/// (see the module documentation).
 #[utoipa::path(post, path = "/api/purchase-orders/{id}/pay", operation_id = "pay_purchase_order", params(("id" = Uuid, Path), shared::openapi::IdempotencyKeyHeader), request_body(content = Option<Pay>, description = "Optional"),
     responses((status = 200, description = "Paid through Wise (or under way); the order with its `payment`", body = PurchaseOrder),
-        (status = 409, description = "Not payable in its state, or a payment is pending, processing or paid"),
-        (status = 502, description = "`wise_error`: Wise refused; the payment is recorded as failed and can be retried"),
+        (status = 409, description = "Not payable in its state; a payment is pending, processing or paid; its transfer bounced back (`payment_bounced`), was charged back, or is open under another Wise profile (`wise_profile_changed`)"),
+        (status = 502, description = "`wise_error`: Wise refused; the payment is recorded as failed and can be retried. `wise_unreachable`: the transfer exists but Wise did not confirm the outcome; the payment stays pending while it is checked (webhook, or `/pay` again after 2 minutes)"),
         (status = 503, description = "`payments_not_configured`, or the database did not answer")))]
 pub async fn pay(
     mut tenant: Require<Purchasing, Write>,
@@ -174,40 +200,77 @@ pub async fn pay(
     .await?;
     let before = order.payment.clone();
     start(&mut tx, &plan, client.profile_id()).await?;
-    audit_payment(&mut tx, &caller, &ip, id, "started", before.as_ref()).await?;
+    let who = Who {
+        caller: &caller,
+        ip: &ip,
+    };
+    audit_payment(&mut tx, &who, id, "started", before.as_ref(), None).await?;
     tx.commit().await?;
 
-    let outcome =
-        match tokio::time::timeout(WISE_DEADLINE, send(client, &mut tenant.db, &plan)).await {
-            Ok(Ok(transfer)) => Outcome::Sent(transfer),
-            Ok(Err(SendError::Wise { error, state })) => Outcome::Refused { error, state },
-            Ok(Err(SendError::Api(error))) => return Err(error),
-            Err(_) => Outcome::Refused {
-                error: wise::Error {
-                    status: None,
-                    code: "timeout".into(),
-                    message: "Wise did not finish in time; pay again to continue".into(),
-                },
-                state: None,
-            },
-        };
+    // The key's claim is committed with the `pending` payment, so from here on an error would
+    // leave it claimed (retries answered `idempotency_in_progress` for 24 h): every error exit
+    // releases it. Errors are never stored for replay in this project; only a response that
+    // did the work is (an error before this commit rolls the claim back with its transaction).
+    let result = settle(client, &mut tenant.db, &who, &plan, claimed.as_ref()).await;
+    if result.is_err()
+        && let Some(claimed) = claimed
+    {
+        release(&mut tenant.db, claimed).await;
+    }
+    result
+}
 
-    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
-    let before = Payment::load(&mut tx, org, id).await?;
-    let status = record(&mut tx, &plan, &outcome).await?;
-    audit_payment(&mut tx, &caller, &ip, id, status.as_str(), before.as_ref()).await?;
+/// Talks to Wise, then records the outcome and audits it (second transaction): the order, or
+/// the problem to answer.
+async fn settle(
+    client: &wise::Client,
+    db: &mut PgConnection,
+    who: &Who<'_>,
+    plan: &Plan,
+    claimed: Option<&Claimed>,
+) -> Result<Response, ApiError> {
+    let mut progress = Progress::default();
+    let sent = tokio::time::timeout(
+        WISE_DEADLINE,
+        send(client, &mut *db, who, plan, &mut progress),
+    )
+    .await;
+    let outcome = match sent {
+        Ok(Ok(transfer)) => Outcome::Sent(transfer),
+        Ok(Err(SendError::Wise { error, state })) => match progress.transfer_id {
+            Some(transfer_id) if state.is_none() && !error.is_refusal() => {
+                Outcome::Unknown { error, transfer_id }
+            }
+            _ => Outcome::Refused { error, state },
+        },
+        Ok(Err(SendError::Api(error))) => return Err(error),
+        Err(_) => {
+            let error = wise::Error::local("timeout", "Wise did not finish in time");
+            match progress.transfer_id {
+                Some(transfer_id) => Outcome::Unknown { error, transfer_id },
+                // No transfer yet, so nothing funded: a plain failure, retried with `/pay`.
+                None => Outcome::Refused { error, state: None },
+            }
+        }
+    };
+
+    let mut tx = sqlx::Connection::begin(&mut *db).await?;
+    let before = Payment::load(&mut tx, plan.org, plan.order).await?;
+    let status = record(&mut tx, plan, &outcome).await?;
+    let what = match outcome {
+        Outcome::Unknown { .. } => "unconfirmed",
+        _ => status.as_str(),
+    };
+    audit_payment(&mut tx, who, plan.order, what, before.as_ref(), None).await?;
     let result = match outcome {
         Outcome::Sent(_) => {
-            let order = purchase_orders::load(&mut tx, org, id, false).await?;
+            let order = purchase_orders::load(&mut tx, plan.org, plan.order, false).await?;
             if let Some(claimed) = claimed {
                 claimed.store(&mut tx, StatusCode::OK, &order).await?;
             }
             Ok(axum::Json(order).into_response())
         }
         Outcome::Refused { error, .. } => {
-            if let Some(claimed) = claimed {
-                claimed.release(&mut tx).await?;
-            }
             let detail = match error.status {
                 Some(_) => format!("Wise refused the payment: {}", error.message),
                 None => format!("the payment did not go through: {}", error.message),
@@ -217,9 +280,34 @@ pub async fn pay(
                 detail,
             })
         }
+        Outcome::Unknown { error, transfer_id } => Err(ApiError::Upstream {
+            code: "wise_unreachable",
+            detail: format!(
+                "Wise did not confirm the payment ({}). Its transfer {transfer_id} exists and \
+                 may have been funded, so the payment stays pending while the outcome is \
+                 checked: Wise's webhook updates it, and /pay checks it again after 2 minutes. \
+                 Do not pay this order another way meanwhile.",
+                error.message
+            ),
+        }),
     };
     tx.commit().await?;
     result
+}
+
+/// Frees the request's `Idempotency-Key` after an error, in a transaction of its own (the one
+/// that failed is gone). If even that fails, the key stays claimed until it expires (24 h).
+async fn release(db: &mut PgConnection, claimed: Claimed) {
+    let released = async {
+        let mut tx = sqlx::Connection::begin(&mut *db).await?;
+        claimed.release(&mut tx).await?;
+        tx.commit().await?;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    if let Err(error) = released {
+        tracing::warn!(%error, "could not release the Idempotency-Key of a failed payment run");
+    }
 }
 
 /// Checks that the order can be paid now and decides the attempt (first transaction).
@@ -399,19 +487,36 @@ impl From<wise::Error> for SendError {
     }
 }
 
+impl From<ApiError> for SendError {
+    fn from(error: ApiError) -> Self {
+        Self::Api(error)
+    }
+}
+
 impl From<sqlx::Error> for SendError {
     fn from(error: sqlx::Error) -> Self {
         Self::Api(error.into())
     }
 }
 
+/// How far a run got, readable even after the deadline dropped it.
+#[derive(Default)]
+struct Progress {
+    /// The transfer, once it is known to exist.
+    transfer_id: Option<i64>,
+}
+
 /// Talks to Wise: quote, recipient, transfer (or the attempt's known transfer), funding. Each
-/// id Wise gives is written at once (outside a transaction), so nothing is lost if the run stops.
+/// id Wise gives is written at once, in a small audited transaction of its own, so nothing is
+/// lost if the run stops.
 async fn send(
     client: &wise::Client,
     db: &mut PgConnection,
+    who: &Who<'_>,
     plan: &Plan,
+    progress: &mut Progress,
 ) -> Result<Transfer, SendError> {
+    progress.transfer_id = plan.transfer_id;
     let transfer = match plan.transfer_id {
         Some(transfer_id) => client.transfer(transfer_id).await?,
         None => {
@@ -422,17 +527,7 @@ async fn send(
                 Some(recipient_id) => (recipient_id, true),
                 None => {
                     let recipient_id = client.create_recipient(&plan.payee).await?;
-                    sqlx::query!(
-                        "INSERT INTO wise_recipients (org_id, supplier_id, wise_profile_id, details_digest, wise_recipient_id)
-                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                        plan.org,
-                        plan.supplier,
-                        client.profile_id(),
-                        plan.details_digest,
-                        recipient_id
-                    )
-                    .execute(&mut *db)
-                    .await?;
+                    remember_recipient(db, who, plan, client.profile_id(), recipient_id).await?;
                     (recipient_id, false)
                 }
             };
@@ -447,37 +542,18 @@ async fn send(
             {
                 Ok(transfer) => transfer,
                 Err(error) => {
-                    if reused && error.status.is_some_and(|s| (400..500).contains(&s)) {
-                        // The stored recipient may have been removed at Wise: the next run
-                        // creates a fresh one.
-                        sqlx::query!(
-                            "DELETE FROM wise_recipients WHERE org_id = $1 AND supplier_id = $2 AND wise_recipient_id = $3",
-                            plan.org,
-                            plan.supplier,
-                            recipient_id
-                        )
-                        .execute(&mut *db)
-                        .await?;
+                    if reused && error.concerns_recipient() {
+                        // Wise no longer takes the stored recipient (removed or deactivated
+                        // there): the next run creates a fresh one. Any other refusal (limits,
+                        // the quote, a Wise outage) keeps it.
+                        forget_recipient(db, who, plan, client.profile_id(), recipient_id, &error)
+                            .await?;
                     }
                     return Err(error.into());
                 }
             };
-            sqlx::query!(
-                "UPDATE purchase_order_payments
-                 SET wise_quote_id = $4, source_amount = $5, wise_recipient_id = $6, wise_transfer_id = $7,
-                     wise_state = coalesce(wise_state, $8), updated_at = now()
-                 WHERE org_id = $1 AND purchase_order_id = $2 AND customer_transaction_id = $3",
-                plan.org,
-                plan.order,
-                plan.customer_transaction_id,
-                quote.id,
-                quote.source_amount,
-                recipient_id,
-                transfer.id,
-                transfer.status
-            )
-            .execute(&mut *db)
-            .await?;
+            progress.transfer_id = Some(transfer.id);
+            record_transfer(db, who, plan, &quote, recipient_id, &transfer).await?;
             transfer
         }
     };
@@ -487,10 +563,9 @@ async fn send(
         }
         Some(state) if state.is_stopped() => {
             return Err(SendError::Wise {
-                error: wise::Error {
-                    status: None,
-                    code: "transfer_closed".into(),
-                    message: format!(
+                error: wise::Error::local(
+                    "transfer_closed",
+                    format!(
                         "the transfer for this order is {}{}",
                         state.as_str(),
                         if state.allows_new_attempt() {
@@ -499,7 +574,7 @@ async fn send(
                             ""
                         }
                     ),
-                },
+                ),
                 state: Some(state),
             });
         }
@@ -507,6 +582,131 @@ async fn send(
         _ => {}
     }
     Ok(transfer)
+}
+
+/// Stores the supplier's new recipient account (with its audit row).
+async fn remember_recipient(
+    db: &mut PgConnection,
+    who: &Who<'_>,
+    plan: &Plan,
+    profile_id: i64,
+    recipient_id: i64,
+) -> Result<(), ApiError> {
+    let mut tx = sqlx::Connection::begin(&mut *db).await?;
+    let inserted = sqlx::query!(
+        "INSERT INTO wise_recipients (org_id, supplier_id, wise_profile_id, details_digest, wise_recipient_id)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        plan.org,
+        plan.supplier,
+        profile_id,
+        plan.details_digest,
+        recipient_id
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted > 0 {
+        audit_recipient(
+            &mut tx,
+            who,
+            plan.supplier,
+            "wise_recipient_created",
+            None,
+            Some(serde_json::json!({"wise_profile_id": profile_id, "wise_recipient_id": recipient_id})),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Forgets a recipient account Wise refused (with its audit row).
+async fn forget_recipient(
+    db: &mut PgConnection,
+    who: &Who<'_>,
+    plan: &Plan,
+    profile_id: i64,
+    recipient_id: i64,
+    error: &wise::Error,
+) -> Result<(), ApiError> {
+    let mut tx = sqlx::Connection::begin(&mut *db).await?;
+    let deleted = sqlx::query!(
+        "DELETE FROM wise_recipients WHERE org_id = $1 AND supplier_id = $2 AND wise_recipient_id = $3",
+        plan.org,
+        plan.supplier,
+        recipient_id
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if deleted > 0 {
+        audit_recipient(
+            &mut tx,
+            who,
+            plan.supplier,
+            "wise_recipient_removed",
+            Some(serde_json::json!({
+                "wise_profile_id": profile_id,
+                "wise_recipient_id": recipient_id,
+                "wise_error": {"code": error.code, "message": error.message},
+            })),
+            None,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Writes the transfer Wise made onto the payment (with its audit row). The quote, recipient
+/// and cost come from Wise's answer: a repeated `create_transfer` returns the transfer made the
+/// first time, with that time's quote and recipient, not the ones this run sent.
+async fn record_transfer(
+    db: &mut PgConnection,
+    who: &Who<'_>,
+    plan: &Plan,
+    quote: &wise::Quote,
+    recipient_id: i64,
+    transfer: &Transfer,
+) -> Result<(), ApiError> {
+    // Made by this very request when it carries this run's quote; then what was sent holds
+    // for anything the answer leaves out.
+    let made_now = transfer.quote_uuid == Some(quote.id);
+    let recipient = transfer.target_account.or(made_now.then_some(recipient_id));
+    let source_amount = transfer
+        .source_amount()
+        .or(quote.source_amount.filter(|_| made_now));
+    let mut tx = sqlx::Connection::begin(&mut *db).await?;
+    let before = Payment::load(&mut tx, plan.org, plan.order).await?;
+    sqlx::query!(
+        "UPDATE purchase_order_payments
+         SET wise_quote_id = $4, source_amount = $5, wise_recipient_id = $6, wise_transfer_id = $7,
+             wise_state = coalesce(wise_state, $8), updated_at = now()
+         WHERE org_id = $1 AND purchase_order_id = $2 AND customer_transaction_id = $3",
+        plan.org,
+        plan.order,
+        plan.customer_transaction_id,
+        transfer.quote_uuid,
+        source_amount,
+        recipient,
+        transfer.id,
+        transfer.status
+    )
+    .execute(&mut *tx)
+    .await?;
+    let ids =
+        serde_json::json!({"wise_quote_id": transfer.quote_uuid, "wise_recipient_id": recipient});
+    audit_payment(
+        &mut tx,
+        who,
+        plan.order,
+        "transfer_recorded",
+        before.as_ref(),
+        Some(ids),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Records how the Wise step ended (second transaction); returns the payment's status. A
@@ -531,13 +731,16 @@ async fn record(
     let reported = match outcome {
         Outcome::Sent(transfer) => TransferState::parse(&transfer.status),
         Outcome::Refused { state, .. } => *state,
+        Outcome::Unknown { .. } => None,
     };
     let recorded = current.wise_state.as_deref().and_then(TransferState::parse);
-    let wise_state = match reported {
-        Some(state) if wise::supersedes(state, None, recorded, current.wise_state_at) => {
-            Some(state.as_str().to_owned())
-        }
-        _ => current.wise_state.clone(),
+    // A state read from an API answer has no event time: it replaces the recorded state (and
+    // its time, now meaningless) with NULL, so a late webhook is ordered by state against it.
+    let replaced =
+        reported.filter(|state| wise::supersedes(*state, None, recorded, current.wise_state_at));
+    let wise_state = match replaced {
+        Some(state) => Some(state.as_str().to_owned()),
+        None => current.wise_state.clone(),
     };
     let (status, failure) = match (current.status, outcome) {
         (PaymentStatus::Pending, Outcome::Sent(_)) => (
@@ -552,11 +755,13 @@ async fn record(
                 .unwrap_or(PaymentStatus::Failed),
             Some(error),
         ),
+        // An unknown outcome leaves the payment as it is: `pending` unless a webhook moved it.
         (status, _) => (status, None),
     };
     sqlx::query!(
         r#"UPDATE purchase_order_payments
            SET status = $3, wise_state = $4,
+               wise_state_at = CASE WHEN $8 THEN NULL ELSE wise_state_at END,
                failure_code = CASE WHEN $5 THEN $6 ELSE failure_code END,
                failure_message = CASE WHEN $5 THEN $7 ELSE failure_message END,
                paid_at = CASE WHEN $3 = 'paid'::payment_status THEN coalesce(paid_at, now()) ELSE paid_at END,
@@ -569,33 +774,67 @@ async fn record(
         failure.is_some(),
         failure.map(|e| e.code.clone()),
         failure.map(|e| e.message.clone()),
+        replaced.is_some(),
     )
     .execute(&mut *tx)
     .await?;
     Ok(status)
 }
 
+/// Audits a step of the payment: the payment before and after (plus `extra` fields in `after`,
+/// for ids the payment does not show).
 async fn audit_payment(
     tx: &mut PgConnection,
-    caller: &Caller,
-    ip: &str,
+    who: &Who<'_>,
     order: Uuid,
     what: &str,
     before: Option<&Payment>,
+    extra: Option<serde_json::Value>,
 ) -> Result<(), ApiError> {
-    let after = Payment::load(tx, caller.org_id, order).await?;
+    let after = Payment::load(tx, who.caller.org_id, order).await?;
     let json = |p: &Payment| serde_json::to_value(p).map_err(|e| ApiError::Internal(e.into()));
+    let mut after = after.as_ref().map(json).transpose()?;
+    if let (Some(serde_json::Value::Object(after)), Some(serde_json::Value::Object(extra))) =
+        (after.as_mut(), extra)
+    {
+        after.extend(extra);
+    }
     audit::record(
         tx,
         Entry {
-            org_id: Some(caller.org_id),
-            actor: caller.audit_actor(),
+            org_id: Some(who.caller.org_id),
+            actor: who.caller.audit_actor(),
             action: &format!("purchase_order_payment_{what}"),
             entity: "purchase_order",
             entity_id: Some(order),
             before: before.map(json).transpose()?,
-            after: after.as_ref().map(json).transpose()?,
-            ip: Some(ip),
+            after,
+            ip: Some(who.ip),
+        },
+    )
+    .await
+}
+
+/// Audits a change to a supplier's Wise recipient account.
+async fn audit_recipient(
+    tx: &mut PgConnection,
+    who: &Who<'_>,
+    supplier: Uuid,
+    action: &str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> Result<(), ApiError> {
+    audit::record(
+        tx,
+        Entry {
+            org_id: Some(who.caller.org_id),
+            actor: who.caller.audit_actor(),
+            action,
+            entity: "supplier",
+            entity_id: Some(supplier),
+            before,
+            after,
+            ip: Some(who.ip),
         },
     )
     .await

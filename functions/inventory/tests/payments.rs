@@ -126,9 +126,31 @@ async fn paying_runs_quote_recipient_transfer_and_funding_and_records_the_paymen
         audit_actions(&apps, &order).await,
         [
             "purchase_order_payment_started",
+            "purchase_order_payment_transfer_recorded",
             "purchase_order_payment_processing"
         ]
     );
+    // The ids Wise gave are audited as they are written: the recipient on the supplier, the
+    // quote and recipient with the transfer on the order.
+    let (created,): (Value,) = sqlx::query_as(
+        "SELECT after FROM audit_log WHERE action = 'wise_recipient_created' AND entity = 'supplier' AND entity_id = $1::uuid",
+    )
+    .bind(&supplier)
+    .fetch_one(&apps.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        created,
+        json!({"wise_profile_id": PROFILE, "wise_recipient_id": 10_000})
+    );
+    let (recorded,): (Value,) = sqlx::query_as(
+        "SELECT after FROM audit_log WHERE action = 'purchase_order_payment_transfer_recorded'",
+    )
+    .fetch_one(&apps.pool)
+    .await
+    .unwrap();
+    assert_eq!(recorded["wise_transfer_id"], 50_000);
+    assert_eq!(recorded["wise_recipient_id"], 10_000);
 
     let book = wise.book();
     assert_eq!(
@@ -166,6 +188,7 @@ async fn paying_runs_quote_recipient_transfer_and_funding_and_records_the_paymen
         "{reference}"
     );
     assert_eq!(transfer["status"], "processing");
+    assert_eq!(recorded["wise_quote_id"], quote["answer"]["id"]);
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
@@ -301,6 +324,7 @@ async fn a_retry_after_a_lost_answer_reuses_the_customer_transaction_id_and_pays
             "purchase_order_payment_started",
             "purchase_order_payment_failed",
             "purchase_order_payment_started",
+            "purchase_order_payment_transfer_recorded",
             "purchase_order_payment_processing"
         ]
     );
@@ -524,6 +548,291 @@ async fn a_new_wise_profile_starts_a_new_attempt_when_the_old_one_made_no_transf
     assert_eq!(wise.book().transfers.len(), 1);
 }
 
+async fn pay_with_key(apps: &Apps, org: &Org, order: &str, key: &str) -> TestResponse {
+    let request = http::Request::post(format!("/api/purchase-orders/{order}/pay"))
+        .header("authorization", format!("Bearer {}", org.token))
+        .header("idempotency-key", key)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    shared::testing::send(&apps.inventory.router, request).await
+}
+
+async fn shown_payment(apps: &Apps, org: &Org, order: &str) -> Value {
+    apps.inventory
+        .get_with(&format!("/api/purchase-orders/{order}"), &org.token)
+        .await
+        .body["payment"]
+        .clone()
+}
+
+/// Makes the run of a `pending` payment look older than the takeover delay.
+async fn age_pending_run(apps: &Apps) {
+    sqlx::query("UPDATE purchase_order_payments SET started_at = now() - interval '3 minutes'")
+        .execute(&apps.pool)
+        .await
+        .unwrap();
+}
+
+/// What an unknown outcome must look like: 502 `wise_unreachable`, the payment still pending
+/// with its transfer, no failure recorded, and the order neither payable nor cancellable.
+async fn assert_unconfirmed(apps: &Apps, org: &Org, order: &str, r: &TestResponse) {
+    assert_problem(r, StatusCode::BAD_GATEWAY, "wise_unreachable");
+    let detail = r.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("stays pending") && detail.contains("50000"),
+        "{detail}"
+    );
+    let payment = shown_payment(apps, org, order).await;
+    assert_eq!(payment["status"], "pending", "{payment}");
+    assert_eq!(payment["wise_transfer_id"], 50_000);
+    assert_eq!(payment["failure_code"], Value::Null);
+    let cancel = post(
+        apps,
+        org,
+        &format!("/api/purchase-orders/{order}/cancel"),
+        json!({}),
+    )
+    .await;
+    assert_problem(&cancel, StatusCode::CONFLICT, "payment_in_progress");
+    assert_problem(
+        &pay(apps, org, order).await,
+        StatusCode::CONFLICT,
+        "payment_in_progress",
+    );
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_funding_whose_answer_is_lost_leaves_the_payment_pending_until_it_is_checked(
+    pool: PgPool,
+) {
+    let (apps, wise) = with_wise(pool).await;
+    let org = org(&apps, "ann@example.com").await;
+    let supplier = payable_supplier(&apps, &org, "EUR").await;
+    let order = submitted_order(&apps, &org, &supplier).await;
+    // Wise funds the transfer, but its gateway answers 502.
+    wise.book().lose_next_funding_answer = true;
+
+    let r = pay(&apps, &org, &order).await;
+    assert_unconfirmed(&apps, &org, &order, &r).await;
+
+    // The takeover looks at the transfer first: funded already, so it is not funded again.
+    age_pending_run(&apps).await;
+    let checked = pay(&apps, &org, &order).await;
+    assert_eq!(checked.status, StatusCode::OK, "{}", checked.body);
+    assert_eq!(checked.body["payment"]["status"], "processing");
+    assert_eq!(checked.body["payment"]["attempt"], 1);
+    assert_eq!(
+        audit_actions(&apps, &order).await,
+        [
+            "purchase_order_payment_started",
+            "purchase_order_payment_transfer_recorded",
+            "purchase_order_payment_unconfirmed",
+            "purchase_order_payment_started",
+            "purchase_order_payment_processing"
+        ]
+    );
+    let book = wise.book();
+    assert_eq!(book.transfers.len(), 1);
+    assert_eq!(book.fundings, [50_000], "funded once");
+    assert_eq!(book.calls.last().unwrap(), "GET /v1/transfers/50000");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_funding_answer_that_never_comes_leaves_the_payment_pending(pool: PgPool) {
+    let (apps, wise) = with_wise(pool).await;
+    let org = org(&apps, "ann@example.com").await;
+    let supplier = payable_supplier(&apps, &org, "EUR").await;
+    let order = submitted_order(&apps, &org, &supplier).await;
+    // Wise funds the transfer but answers after the client's 10 s request timeout.
+    wise.book().stall_next_funding = Some(std::time::Duration::from_secs(12));
+
+    let r = pay(&apps, &org, &order).await;
+    assert_unconfirmed(&apps, &org, &order, &r).await;
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer in time"),
+        "{}",
+        r.body
+    );
+    assert_eq!(wise.book().fundings, [50_000]);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_idempotency_key_is_freed_by_every_error_after_its_claim(pool: PgPool) {
+    let (apps, wise) = with_wise(pool).await;
+    let org = org(&apps, "ann@example.com").await;
+    let supplier = payable_supplier(&apps, &org, "EUR").await;
+
+    // An unknown outcome: a retry with the key runs again (and finds the payment pending)...
+    let order = submitted_order(&apps, &org, &supplier).await;
+    wise.book().lose_next_funding_answer = true;
+    let first = pay_with_key(&apps, &org, &order, "pay-1").await;
+    assert_problem(&first, StatusCode::BAD_GATEWAY, "wise_unreachable");
+    let retried = pay_with_key(&apps, &org, &order, "pay-1").await;
+    assert_problem(&retried, StatusCode::CONFLICT, "payment_in_progress");
+    // ...and once the outcome is checked, the key replays that answer.
+    age_pending_run(&apps).await;
+    let checked = pay_with_key(&apps, &org, &order, "pay-1").await;
+    assert_eq!(checked.status, StatusCode::OK, "{}", checked.body);
+    let replayed = pay_with_key(&apps, &org, &order, "pay-1").await;
+    assert_eq!(replayed.headers["idempotent-replayed"], "true");
+    assert_eq!(replayed.body, checked.body);
+
+    // A failure of our own after the claim (here the database refuses what Wise answered).
+    let order = submitted_order(&apps, &org, &supplier).await;
+    wise.book().next_transfer_status = Some("x".repeat(101));
+    let failed = pay_with_key(&apps, &org, &order, "pay-2").await;
+    assert_problem(&failed, StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
+    let retried = pay_with_key(&apps, &org, &order, "pay-2").await;
+    assert_problem(&retried, StatusCode::CONFLICT, "payment_in_progress");
+
+    // A refusal, as before.
+    let order = submitted_order(&apps, &org, &supplier).await;
+    wise.book().reject_next_funding = Some("transfer.insufficient_funds".into());
+    let refused = pay_with_key(&apps, &org, &order, "pay-3").await;
+    assert_problem(&refused, StatusCode::BAD_GATEWAY, "wise_error");
+    let retried = pay_with_key(&apps, &org, &order, "pay-3").await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
+
+    let keys: Vec<String> =
+        sqlx::query_scalar("SELECT key FROM idempotency_keys WHERE response IS NULL")
+            .fetch_all(&apps.pool)
+            .await
+            .unwrap();
+    assert!(keys.is_empty(), "no key is left claimed: {keys:?}");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_state_read_from_wise_replaces_the_webhook_time_with_null(pool: PgPool) {
+    let (apps, wise) = with_wise(pool).await;
+    let org = org(&apps, "ann@example.com").await;
+    let supplier = payable_supplier(&apps, &org, "EUR").await;
+    let order = submitted_order(&apps, &org, &supplier).await;
+    wise.book().reject_next_funding = Some("transfer.insufficient_funds".into());
+    assert_problem(
+        &pay(&apps, &org, &order).await,
+        StatusCode::BAD_GATEWAY,
+        "wise_error",
+    );
+    // A webhook recorded the waiting state at its time; then the transfer was funded.
+    sqlx::query("UPDATE purchase_order_payments SET wise_state_at = now() - interval '1 hour'")
+        .execute(&apps.pool)
+        .await
+        .unwrap();
+    wise.book().transfers[0]["status"] = json!("processing");
+
+    let r = pay(&apps, &org, &order).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let payment = &r.body["payment"];
+    assert_eq!(payment["wise_state"], "processing");
+    // Not the waiting state's time: a later event is then ordered by state, not by a time
+    // that belongs to another state.
+    assert_eq!(payment["wise_state_at"], Value::Null);
+}
+
+async fn wise_ids(apps: &Apps) -> (Option<Uuid>, Option<i64>, Option<i64>) {
+    sqlx::query_as(
+        "SELECT wise_quote_id, wise_recipient_id, wise_transfer_id FROM purchase_order_payments",
+    )
+    .fetch_one(&apps.pool)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_retry_records_the_quote_and_recipient_of_the_transfer_wise_made(pool: PgPool) {
+    let (apps, wise) = with_wise(pool).await;
+    let org = org(&apps, "ann@example.com").await;
+    let supplier = payable_supplier(&apps, &org, "EUR").await;
+    let order = submitted_order(&apps, &org, &supplier).await;
+    // Wise makes the transfer, its answer is lost, and the stored recipient is gone by the retry
+    // (say the supplier's details were edited), so the retry sends a new quote and recipient.
+    wise.book().lose_next_transfer_answer = true;
+    assert_problem(
+        &pay(&apps, &org, &order).await,
+        StatusCode::BAD_GATEWAY,
+        "wise_error",
+    );
+    sqlx::query("DELETE FROM wise_recipients")
+        .execute(&apps.pool)
+        .await
+        .unwrap();
+
+    let retried = pay(&apps, &org, &order).await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
+    let (quote, recipient, transfer) = wise_ids(&apps).await;
+    let book = wise.book();
+    assert_eq!((book.quotes.len(), book.recipients.len()), (2, 2));
+    assert_eq!(book.transfer_requests[1]["targetAccount"], 10_001);
+    // Wise answered with the transfer made the first time: its quote and recipient are recorded.
+    let made = &book.transfers[0];
+    assert_eq!(json!(quote), made["quoteUuid"]);
+    assert_eq!(json!(recipient), made["targetAccount"]);
+    assert_eq!((recipient, transfer), (Some(10_000), Some(50_000)));
+    assert_eq!(retried.body["payment"]["source_amount"], "25.42");
+}
+
+async fn stored_recipients(apps: &Apps) -> Vec<i64> {
+    sqlx::query_scalar("SELECT wise_recipient_id FROM wise_recipients ORDER BY created_at")
+        .fetch_all(&apps.pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_stored_recipient_is_dropped_only_when_wise_refuses_that_recipient(pool: PgPool) {
+    let (apps, wise) = with_wise(pool).await;
+    let org = org(&apps, "ann@example.com").await;
+    let supplier = payable_supplier(&apps, &org, "EUR").await;
+    let a = submitted_order(&apps, &org, &supplier).await;
+    assert_eq!(pay(&apps, &org, &a).await.status, StatusCode::OK);
+    assert_eq!(stored_recipients(&apps).await, [10_000]);
+
+    // A refusal about something else (a limit) keeps the recipient.
+    let b = submitted_order(&apps, &org, &supplier).await;
+    wise.book().fail_next_transfer = Some((
+        StatusCode::UNPROCESSABLE_ENTITY,
+        json!({"errors": [{"code": "error.transfer.limit", "message": "This transfer is over your limit"}]}),
+    ));
+    assert_problem(
+        &pay(&apps, &org, &b).await,
+        StatusCode::BAD_GATEWAY,
+        "wise_error",
+    );
+    assert_eq!(stored_recipients(&apps).await, [10_000]);
+    // So does an outage.
+    wise.book().fail_next_transfer = Some((
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({"errors": [{"code": "service.unavailable", "message": "Try later", "path": "targetAccount"}]}),
+    ));
+    assert_problem(
+        &pay(&apps, &org, &b).await,
+        StatusCode::BAD_GATEWAY,
+        "wise_error",
+    );
+    assert_eq!(stored_recipients(&apps).await, [10_000]);
+
+    // Deactivated at Wise: Wise refuses the target account, so it is forgotten (and audited),
+    // and the retry creates a new one.
+    wise.book().deactivated_recipients.push(10_000);
+    let r = pay(&apps, &org, &b).await;
+    assert_problem(&r, StatusCode::BAD_GATEWAY, "wise_error");
+    assert!(stored_recipients(&apps).await.is_empty());
+    let removed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'wise_recipient_removed' AND before->>'wise_recipient_id' = '10000'",
+    )
+    .fetch_one(&apps.pool)
+    .await
+    .unwrap();
+    assert_eq!(removed, 1);
+    let retried = pay(&apps, &org, &b).await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
+    assert_eq!(stored_recipients(&apps).await, [10_001]);
+    assert_eq!(wise.book().transfers.len(), 2);
+}
+
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn the_supplier_recipient_is_created_once_and_an_idempotent_retry_replays(pool: PgPool) {
     let (apps, wise) = with_wise(pool).await;
@@ -534,8 +843,10 @@ async fn the_supplier_recipient_is_created_once_and_an_idempotent_retry_replays(
     assert_eq!(pay(&apps, &org, &a).await.status, StatusCode::OK);
 
     let send = || {
+        // A client that always sends a JSON Content-Type, here with no body.
         let request = http::Request::post(format!("/api/purchase-orders/{b}/pay"))
             .header("authorization", format!("Bearer {}", org.token))
+            .header("content-type", "application/json")
             .header("idempotency-key", "pay-b-once")
             .body(axum::body::Body::empty())
             .unwrap();

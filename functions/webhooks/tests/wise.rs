@@ -276,6 +276,64 @@ async fn an_older_state_arriving_late_is_ignored(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_state_read_from_the_api_without_a_time_is_ordered_by_state(pool: PgPool) {
+    let s = setup(pool).await;
+    // What /pay records from an API answer: the state, and no event time.
+    sqlx::query(
+        "UPDATE purchase_order_payments
+         SET status = 'paid', wise_state = 'outgoing_payment_sent', wise_state_at = NULL",
+    )
+    .execute(&s.pool)
+    .await
+    .unwrap();
+    let late = state_change(
+        TRANSFER,
+        "funds_converted",
+        "processing",
+        "2026-11-20T11:00:00Z",
+    );
+    assert_eq!(
+        deliver(&s, &late, "delivery-1").await.body["status"],
+        "stale"
+    );
+    assert_eq!(payment(&s).await["status"], "paid");
+
+    // A state further along still applies, and from then on times order the events: Wise's
+    // resend of a bounced transfer (bounced_back => processing => outgoing_payment_sent).
+    let bounced = state_change(
+        TRANSFER,
+        "bounced_back",
+        "outgoing_payment_sent",
+        "2026-11-22T09:00:00Z",
+    );
+    assert_eq!(
+        deliver(&s, &bounced, "delivery-2").await.body["status"],
+        "processed"
+    );
+    assert_eq!(payment(&s).await["status"], "failed");
+    let resent = state_change(
+        TRANSFER,
+        "processing",
+        "bounced_back",
+        "2026-11-23T09:00:00Z",
+    );
+    assert_eq!(
+        deliver(&s, &resent, "delivery-3").await.body["status"],
+        "processed"
+    );
+    let sent = state_change(
+        TRANSFER,
+        "outgoing_payment_sent",
+        "processing",
+        "2026-11-23T10:00:00Z",
+    );
+    deliver(&s, &sent, "delivery-4").await;
+    let payment = payment(&s).await;
+    assert_eq!(payment["status"], "paid");
+    assert_eq!(payment["wise_state_at"], "2026-11-23T10:00:00+00:00");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_bounce_after_the_payout_fails_the_payment(pool: PgPool) {
     let s = setup(pool).await;
     let paid = state_change(

@@ -53,6 +53,8 @@ pub struct Error {
     pub code: String,
     /// Wise's message, fit to show to whoever asked for the payment.
     pub message: String,
+    /// The request field Wise's error is about (its `path`, e.g. `targetAccount`), if it said.
+    pub path: Option<String>,
 }
 
 impl Error {
@@ -62,7 +64,32 @@ impl Error {
             status,
             code: truncate(code.into(), 200),
             message: truncate(message, MAX_MESSAGE_CHARS),
+            path: None,
         }
+    }
+
+    /// An error of Stockroom's own making, without an answer from Wise (`timeout`...).
+    pub fn local(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(None, code, message)
+    }
+
+    /// Wise answered and said no: a 4xx, or a readable answer refusing the request (a funding
+    /// `REJECTED`). Then nothing happened that the error does not say. Otherwise — Wise not
+    /// reached or not answering in time, a 5xx, an answer that could not be read — Wise may
+    /// have done what was asked.
+    pub fn is_refusal(&self) -> bool {
+        self.status.is_some_and(|s| s < 500) && self.code != "invalid_response"
+    }
+
+    /// A refusal about the recipient account itself (removed, deactivated, invalid at Wise):
+    /// Wise names `targetAccount` as the error's field, or its code names the recipient.
+    pub fn concerns_recipient(&self) -> bool {
+        let code = self.code.to_ascii_lowercase();
+        self.status.is_some_and(|s| (400..500).contains(&s))
+            && (self.path.as_deref() == Some("targetAccount")
+                || code.contains("recipient")
+                || code.contains("targetaccount")
+                || code.contains("target.account"))
     }
 
     /// Reads Wise's error body: `{"errors": [{"code", "message"}]}` on most endpoints,
@@ -84,7 +111,11 @@ impl Error {
                     status.canonical_reason().unwrap_or("")
                 )
             });
-        Self::new(Some(status.as_u16()), code, message)
+        let path = text(first.and_then(|e| e.get("path"))).map(|p| truncate(p, 200));
+        Self {
+            path,
+            ..Self::new(Some(status.as_u16()), code, message)
+        }
     }
 
     fn transport(error: &reqwest::Error) -> Self {
@@ -113,10 +144,28 @@ pub struct Quote {
 
 /// A transfer as Wise reports it.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Transfer {
     pub id: i64,
     /// The transfer state (`incoming_payment_waiting`, `processing`, ...).
     pub status: String,
+    /// The recipient account and the quote the transfer was made with. A repeated
+    /// `create_transfer` returns the transfer made the first time, whose quote and recipient
+    /// may not be the ones the repeat sent.
+    #[serde(default)]
+    pub target_account: Option<i64>,
+    #[serde(default)]
+    pub quote_uuid: Option<Uuid>,
+    /// What it costs in the source currency, fees included.
+    #[serde(default)]
+    source_value: Option<serde_json::Number>,
+}
+
+impl Transfer {
+    /// What the transfer costs in the source currency (fees included), if Wise said.
+    pub fn source_amount(&self) -> Option<Decimal> {
+        self.source_value.as_ref().and_then(decimal)
+    }
 }
 
 impl Client {
@@ -320,6 +369,41 @@ mod tests {
         assert_eq!(error.status, Some(422));
         assert_eq!(error.code, "error.route.not.supported");
         assert_eq!(error.message, "This route is not supported");
+        assert_eq!(error.path.as_deref(), Some("targetCurrency"));
+        assert!(error.is_refusal() && !error.concerns_recipient());
+    }
+
+    #[test]
+    fn refusals_about_the_recipient_are_told_apart() {
+        let by_path = Error::from_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            br#"{"errors":[{"code":"NOT_VALID","message":"Recipient is not active","path":"targetAccount"}]}"#,
+        );
+        assert!(by_path.concerns_recipient());
+        let by_code = Error::from_response(
+            StatusCode::NOT_FOUND,
+            br#"{"errors":[{"code":"recipient.not.found","message":"Not found"}]}"#,
+        );
+        assert!(by_code.concerns_recipient());
+        let other = Error::from_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            br#"{"errors":[{"code":"error.quote.expired","message":"Quote expired","path":"quoteUuid"}]}"#,
+        );
+        assert!(!other.concerns_recipient());
+        let server = Error::from_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            br#"{"errors":[{"code":"recipient.error","message":"oops","path":"targetAccount"}]}"#,
+        );
+        assert!(!server.concerns_recipient() && !server.is_refusal());
+    }
+
+    #[test]
+    fn only_an_answer_that_says_no_is_a_refusal() {
+        assert!(!Error::local("timeout", "Wise did not answer in time").is_refusal());
+        assert!(!Error::new(Some(502), "http_502", "Bad Gateway").is_refusal());
+        assert!(!Error::new(Some(200), "invalid_response", "unexpected").is_refusal());
+        assert!(Error::new(Some(200), "transfer.insufficient_funds", "no money").is_refusal());
+        assert!(Error::new(Some(409), "transfer.already.funded", "funded").is_refusal());
     }
 
     #[test]

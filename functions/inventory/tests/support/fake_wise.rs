@@ -35,6 +35,16 @@ pub struct Book {
     pub lose_next_transfer_answer: bool,
     /// The next funding is refused with this error code (`REJECTED`).
     pub reject_next_funding: Option<String>,
+    /// The next funding is done, but Wise's gateway answers 502 instead of the result.
+    pub lose_next_funding_answer: bool,
+    /// The next funding is done, but the answer comes only after this long.
+    pub stall_next_funding: Option<std::time::Duration>,
+    /// The next new transfer is refused with this error instead.
+    pub fail_next_transfer: Option<(StatusCode, Value)>,
+    /// The next new transfer is made with this state instead of `incoming_payment_waiting`.
+    pub next_transfer_status: Option<String>,
+    /// Recipient accounts deactivated at Wise: transfers to them are refused.
+    pub deactivated_recipients: Vec<i64>,
 }
 
 pub struct FakeWise {
@@ -131,6 +141,14 @@ fn admit(
         ));
     }
     Ok(())
+}
+
+/// A field error, as Wise reports a bad field: its code, message and `path`.
+fn path_error(code: &str, message: &str, path: &str) -> Refusal {
+    Refusal(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        json!({"errors": [{"code": code, "message": message, "path": path, "arguments": [path]}]}),
+    )
 }
 
 fn required<'a>(body: &'a Value, field: &str) -> Result<&'a Value, Refusal> {
@@ -238,19 +256,29 @@ async fn create_transfer(
     {
         return Ok(Json(made.clone()));
     }
-    let quote_known = book
+    if let Some((status, error)) = book.fail_next_transfer.take() {
+        return Err(Refusal(status, error));
+    }
+    let quote = book
         .quotes
         .iter()
-        .any(|q| q["answer"]["id"] == body["quoteUuid"]);
-    let recipient_known = book
-        .recipients
-        .iter()
-        .any(|r| r["id"] == body["targetAccount"]);
-    if !quote_known || !recipient_known {
-        return Err(errors(
-            StatusCode::UNPROCESSABLE_ENTITY,
+        .find(|q| q["answer"]["id"] == body["quoteUuid"])
+        .map(|q| q["answer"].clone());
+    let Some(quote) = quote else {
+        return Err(path_error("NOT_VALID", "Quote not found", "quoteUuid"));
+    };
+    let recipient_active = book.recipients.iter().any(|r| {
+        r["id"] == body["targetAccount"]
+            && !book
+                .deactivated_recipients
+                .iter()
+                .any(|d| r["id"] == json!(d))
+    });
+    if !recipient_active {
+        return Err(path_error(
             "NOT_VALID",
-            "Unknown quote or recipient",
+            "Recipient account not found or inactive",
+            "targetAccount",
         ));
     }
     if book
@@ -264,13 +292,21 @@ async fn create_transfer(
             "You can only create one transfer per quote",
         ));
     }
+    let status = book
+        .next_transfer_status
+        .take()
+        .unwrap_or_else(|| "incoming_payment_waiting".to_owned());
     let transfer = json!({
         "id": 50_000 + book.transfers.len() as i64,
         "targetAccount": body["targetAccount"],
         "quoteUuid": body["quoteUuid"],
         "customerTransactionId": ctid,
-        "status": "incoming_payment_waiting",
+        "status": status,
         "reference": body["details"]["reference"],
+        "sourceCurrency": quote["sourceCurrency"],
+        "sourceValue": quote["sourceAmount"],
+        "targetCurrency": quote["targetCurrency"],
+        "targetValue": quote["targetAmount"],
     });
     book.transfers.push(transfer.clone());
     if std::mem::take(&mut book.lose_next_transfer_answer) {
@@ -302,9 +338,26 @@ async fn fund(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Answer {
+    let stall = fund_now(&book, profile, id, &headers, &body)?;
+    if let Some(stall) = stall {
+        tokio::time::sleep(stall).await;
+    }
+    Ok(Json(
+        json!({"type": "BALANCE", "status": "COMPLETED", "errorCode": null}),
+    ))
+}
+
+/// Funds the transfer; `Ok(Some(delay))` when the answer is to come only after a while.
+fn fund_now(
+    book: &Mutex<Book>,
+    profile: i64,
+    id: i64,
+    headers: &HeaderMap,
+    body: &Value,
+) -> Result<Option<std::time::Duration>, Refusal> {
     let mut book = book.lock().expect("book lock");
     let call = format!("POST /v3/profiles/{profile}/transfers/{id}/payments");
-    admit(&mut book, &headers, call, Some(profile))?;
+    admit(&mut book, headers, call, Some(profile))?;
     if body["type"] != "BALANCE" {
         return Err(errors(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -314,7 +367,8 @@ async fn fund(
     }
     book.fundings.push(id);
     if let Some(code) = book.reject_next_funding.take() {
-        return Ok(Json(
+        return Err(Refusal(
+            StatusCode::OK,
             json!({"type": "BALANCE", "status": "REJECTED", "errorCode": code}),
         ));
     }
@@ -333,7 +387,11 @@ async fn fund(
         ));
     }
     transfer["status"] = json!("processing");
-    Ok(Json(
-        json!({"type": "BALANCE", "status": "COMPLETED", "errorCode": null}),
-    ))
+    if std::mem::take(&mut book.lose_next_funding_answer) {
+        return Err(Refusal(
+            StatusCode::BAD_GATEWAY,
+            json!("<html><body>502 Bad Gateway</body></html>"),
+        ));
+    }
+    Ok(book.stall_next_funding.take())
 }
