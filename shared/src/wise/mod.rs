@@ -24,7 +24,8 @@ pub use signature::{InvalidKey, SignatureVerifier};
 #[sqlx(type_name = "payment_status", rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
-    /// Stockroom is talking to Wise (quote, recipient, transfer, funding).
+    /// Stockroom is talking to Wise (quote, recipient, transfer, funding), or the transfer
+    /// exists and how the run ended is being checked (Wise did not confirm it).
     Pending,
     /// The transfer is funded and on its way.
     Processing,
