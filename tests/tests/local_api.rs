@@ -21,6 +21,19 @@ async fn sign_up(client: &reqwest::Client, api: &LocalApi) -> Value {
     e2e::sign_up(client, &api.base).await
 }
 
+/// `GET url` with a bearer token; the body as JSON.
+async fn get_json(client: &reqwest::Client, url: String, token: &str) -> Value {
+    client
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn health_answers_at_the_base_url(pool: PgPool) {
     let api = start(&pool);
@@ -109,15 +122,7 @@ async fn a_frontend_registers_logs_in_and_reads_me_through_one_base_url(pool: Pg
         .unwrap();
     let access = login["access_token"].as_str().expect("an access token");
 
-    let me: Value = client
-        .get(format!("{}/api/auth/me", api.base))
-        .bearer_auth(access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = get_json(&client, format!("{}/api/auth/me", api.base), access).await;
     assert_eq!(me["user"]["email"], "ann@example.com");
     assert_eq!(me["organization"]["name"], "Acme");
 }
@@ -188,15 +193,12 @@ async fn an_owner_manages_people_and_keys_through_one_base_url(pool: PgPool) {
         .await
         .unwrap();
     assert!(key["key"].as_str().unwrap().starts_with("sk_"));
-    let log: Value = client
-        .get(format!("{}/api/audit-log?limit=10", api.base))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let log: Value = get_json(
+        &client,
+        format!("{}/api/audit-log?limit=10", api.base),
+        token,
+    )
+    .await;
     let actions: Vec<&str> = log["items"]
         .as_array()
         .unwrap()
@@ -234,26 +236,10 @@ async fn a_catalogue_is_built_through_one_base_url(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
-    let list: Value = client
-        .get(format!("{}/api/products?q=bolt", api.base))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = get_json(&client, format!("{}/api/products?q=bolt", api.base), token).await;
     assert_eq!(list["items"][0]["price"], "0.25");
     let id = list["items"][0]["id"].as_str().unwrap();
-    let detail: Value = client
-        .get(format!("{}/api/products/{id}", api.base))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail: Value = get_json(&client, format!("{}/api/products/{id}", api.base), token).await;
     assert_eq!(detail["supplier"]["name"], "Bolt Co");
 }
 
@@ -354,15 +340,12 @@ async fn a_user_keeps_to_dos_at_both_task_paths(pool: PgPool) {
         toggled.json::<Value>().await.unwrap()["status"],
         "Completed"
     );
-    let list: Value = client
-        .get(format!("{}/api/tasks?status=Completed", api.base))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = get_json(
+        &client,
+        format!("{}/api/tasks?status=Completed", api.base),
+        token,
+    )
+    .await;
     assert_eq!(list["items"][0]["id"], id);
     let other = client
         .get(format!(
@@ -393,15 +376,12 @@ async fn the_dashboard_summarises_and_exports_through_one_base_url(pool: PgPool)
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
-    let summary: Value = client
-        .get(format!("{}/api/dashboard/summary", api.base))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let summary: Value = get_json(
+        &client,
+        format!("{}/api/dashboard/summary", api.base),
+        token,
+    )
+    .await;
     assert_eq!(summary["products"], 1);
     assert_eq!(summary["recent_activity"][0]["action"], "product_created");
 
