@@ -49,12 +49,17 @@ for path in "${PROBES[@]}"; do
         sleep 1
     done
 done
-# A demo organization to sign in with (registered once; later runs find it).
+# A demo organization to sign in with (registered once; later runs find it), with demo data.
 status=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$BASE/api/auth/register" \
     -H 'content-type: application/json' \
     -d "{\"organization_name\":\"Demo Hardware\",\"name\":\"Demo Owner\",\"email\":\"$DEMO_EMAIL\",\"password\":\"$DEMO_PASSWORD\"}")
 case "$status" in
-    201 | 409) echo "Demo login: $DEMO_EMAIL / $DEMO_PASSWORD (POST $BASE/api/auth/login)" ;;
+    201 | 409)
+        echo "Demo login: $DEMO_EMAIL / $DEMO_PASSWORD (POST $BASE/api/auth/login)"
+        # A small hardware shop in it, once (a rerun finds its products); the API serves either way.
+        python3 scripts/demo_data.py "$BASE" "$DEMO_EMAIL" "$DEMO_PASSWORD" \
+            || echo "Could not add the demo data (see above); serving without it" >&2
+        ;;
     *) echo "Could not create the demo organization (HTTP $status)" >&2 ;;
 esac
 echo "API ready at $BASE"
