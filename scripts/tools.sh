@@ -1,17 +1,53 @@
-# Sourced: `ensure_tools` installs the Python-packaged tools (cargo-lambda, moto, aiosmtpd,
-# cfn-lint, openpyxl, schemathesis) when one is missing, and cargo-nextest when asked.
+# Sourced: `ensure_tools` puts the Python-packaged tools (cargo-lambda, moto, aiosmtpd, cfn-lint,
+# openpyxl, schemathesis, pyotp; pinned in requirements-dev.txt) into the project virtualenv
+# `.venv/` and that virtualenv first on PATH; `ensure_nextest` installs cargo-nextest.
+#
+# The system interpreter is never written to: current Debian and Ubuntu refuse it (PEP 668).
+# `.venv/` is rebuilt when requirements-dev.txt changes, and is ignored by git.
+
+VENV_DIR="${VENV_DIR:-$PWD/.venv}"
+
+_venv_python_ok() { [ -x "$VENV_DIR/bin/python" ] && "$VENV_DIR/bin/python" -m pip --version >/dev/null 2>&1; }
+
+# A virtualenv with pip in it, from whatever the machine's Python 3 offers.
+_make_venv() {
+    local python
+    python=$(command -v python3) || { echo "Python 3 is needed (python3 not found)." >&2; return 1; }
+    rm -rf "$VENV_DIR"
+    "$python" -m venv "$VENV_DIR" >/dev/null 2>&1 && _venv_python_ok && return 0
+    # Debian/Ubuntu without python3-venv have no ensurepip: make the environment without pip and
+    # let the system's pip (if any) install pip into it; a virtualenv is not externally managed.
+    rm -rf "$VENV_DIR"
+    if "$python" -m venv --without-pip "$VENV_DIR" >/dev/null 2>&1 \
+        && "$python" -m pip --python "$VENV_DIR/bin/python" install --quiet \
+            --disable-pip-version-check pip >/dev/null 2>&1 && _venv_python_ok; then
+        return 0
+    fi
+    rm -rf "$VENV_DIR"
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        local minor
+        minor=$("$python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+        echo "Installing python3-venv with apt-get" >&2
+        { apt-get update -qq && apt-get install -y -qq "python$minor-venv" || apt-get install -y -qq python3-venv; } >/dev/null
+        "$python" -m venv "$VENV_DIR" >/dev/null && _venv_python_ok && return 0
+    fi
+    echo "Cannot create a Python virtualenv: install your system's venv package (Debian/Ubuntu: sudo apt-get install python3-venv)." >&2
+    return 1
+}
 
 ensure_tools() {
-    local missing=0
-    for tool in cargo-lambda moto_server aiosmtpd cfn-lint schemathesis; do
-        command -v "$tool" >/dev/null 2>&1 || missing=1
-    done
-    python3 -c 'import openpyxl' 2>/dev/null || missing=1
-    if [ "$missing" = 1 ]; then
-        echo "Installing development tools from requirements-dev.txt" >&2
-        python3 -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt >&2
-        hash -r
+    local stamp="$VENV_DIR/.requirements-dev.txt"
+    if ! _venv_python_ok || ! cmp -s requirements-dev.txt "$stamp"; then
+        _venv_python_ok || _make_venv || return 1
+        echo "Installing development tools from requirements-dev.txt into .venv/" >&2
+        "$VENV_DIR/bin/python" -m pip install --quiet --disable-pip-version-check \
+            -r requirements-dev.txt >&2 || return 1
+        cp requirements-dev.txt "$stamp"
     fi
+    # The tests and scripts call these tools by name (python3 included, for openpyxl and pyotp).
+    export VIRTUAL_ENV="$VENV_DIR"
+    export PATH="$VENV_DIR/bin:$PATH"
+    hash -r
 }
 
 ensure_nextest() {

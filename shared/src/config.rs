@@ -25,6 +25,9 @@ pub struct Settings {
     /// The frontend's base URL, for links in emails (`APP_URL`).
     pub app_url: String,
     pub wise: WiseSettings,
+    /// `REFRESH_REUSE_GRACE_SECONDS`: a refresh token presented again this soon after its
+    /// rotation gets the same successor pair instead of revoking the family (0: never).
+    pub refresh_reuse_grace: Duration,
 }
 
 /// Wise (supplier payouts). Payments need the token and the profile; webhooks need the public
@@ -172,6 +175,11 @@ impl Settings {
                 .unwrap_or("http://localhost:3000")
                 .trim_end_matches('/')
                 .to_owned(),
+            refresh_reuse_grace: Duration::from_secs(parse_or(
+                get("REFRESH_REUSE_GRACE_SECONDS"),
+                "REFRESH_REUSE_GRACE_SECONDS",
+                10,
+            )?),
             database_url: SecretString::from(database_url.to_owned()),
             db: DbSettings {
                 max_connections: parse_or(get("DB_MAX_CONNECTIONS"), "DB_MAX_CONNECTIONS", 2)?,

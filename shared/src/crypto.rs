@@ -19,6 +19,7 @@ const NONCE_LEN: usize = 12;
 pub struct Keys {
     jwt: [u8; 32],
     data: Aes256Gcm,
+    successor: [u8; 32],
 }
 
 impl std::fmt::Debug for Keys {
@@ -36,15 +37,30 @@ impl Keys {
         let hk = Hkdf::<Sha256>::new(Some(b"stockroom"), secret_key.expose_secret().as_bytes());
         let mut jwt = [0u8; 32];
         let mut data = [0u8; 32];
+        let mut successor = [0u8; 32];
         // 32-byte outputs are far below HKDF-SHA256's 8160-byte limit, so expand cannot fail.
         hk.expand(b"jwt-hs256-v1", &mut jwt)
             .expect("valid HKDF output length");
         hk.expand(b"data-aes256gcm-v1", &mut data)
             .expect("valid HKDF output length");
+        hk.expand(b"refresh-successor-hmac-v1", &mut successor)
+            .expect("valid HKDF output length");
         Self {
             jwt,
             data: Aes256Gcm::new(&data.into()),
+            successor,
         }
+    }
+
+    /// The 32 bytes a rotated refresh token's successor is made of: HMAC-SHA256 of the old token
+    /// under a key of its own, so presenting the old token again yields the same successor
+    /// without any plaintext token being stored.
+    pub fn successor_of(&self, token: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.successor)
+            .expect("HMAC takes keys of any length");
+        mac.update(token.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     /// The HS256 signing key for access tokens.

@@ -90,17 +90,95 @@ pub fn money(value: rust_decimal::Decimal, field: &str) -> Result<rust_decimal::
     Ok(value.round_dp(2))
 }
 
-/// An ISO 4217 currency code: three upper-case letters (`EUR`, `usd` becomes `USD`).
+/// Money in request bodies: a decimal string that matches [`money_text::PATTERN`] exactly
+/// (`"12.50"`, `"3"`), never a JSON number (float rounding) nor what a lenient decimal parser
+/// would take (`"1e3"`, `"+5"`, `".5"`, `"5."`, `"1_000"`: a typo must not become an amount).
+/// Use with `#[serde(with = "money_text")]`, `money_text::option` (null or absent is `None`),
+/// `money_text::present` (absent is `None`, null is refused) or `money_text::nullable`
+/// (absent `None`, null `Some(None)`).
+pub mod money_text {
+    use rust_decimal::Decimal;
+    use serde::de::{Error, Unexpected};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// The document's pattern for money, which [`parse`] implements.
+    pub const PATTERN: &str = r"^\d{1,12}(\.\d{1,2})?$";
+    const EXPECTED: &str =
+        "a decimal string such as \"12.50\" (up to 12 digits, at most 2 decimals)";
+
+    /// The amount `text` spells, if it matches [`PATTERN`].
+    pub fn parse(text: &str) -> Option<Decimal> {
+        let (whole, fraction) = match text.split_once('.') {
+            Some((whole, fraction)) => (whole, Some(fraction)),
+            None => (text, None),
+        };
+        let digits = |part: &str, max: usize| {
+            (1..=max).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_digit())
+        };
+        if !digits(whole, 12) || !fraction.is_none_or(|f| digits(f, 2)) {
+            return None;
+        }
+        Decimal::from_str_exact(text).ok()
+    }
+
+    fn from_text<E: Error>(text: &str) -> Result<Decimal, E> {
+        parse(text).ok_or_else(|| E::invalid_value(Unexpected::Str(text), &EXPECTED))
+    }
+
+    pub fn serialize<S: Serializer>(value: &Decimal, serializer: S) -> Result<S::Ok, S::Error> {
+        rust_decimal::serde::str::serialize(value, serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        from_text(&text)
+    }
+
+    /// Absent: `None`; `null` is refused (a field that cannot be cleared).
+    pub fn present<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Decimal>, D::Error> {
+        deserialize(deserializer).map(Some)
+    }
+
+    /// Absent: `None`; `null`: `Some(None)` (cleared); else the amount.
+    pub fn nullable<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Option<Decimal>>, D::Error> {
+        option::deserialize(deserializer).map(Some)
+    }
+
+    /// An optional amount: `null` or absent is `None`.
+    pub mod option {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(
+            value: &Option<Decimal>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            rust_decimal::serde::str_option::serialize(value, serializer)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<Option<Decimal>, D::Error> {
+            Option::<String>::deserialize(deserializer)?
+                .map(|text| from_text(&text))
+                .transpose()
+        }
+    }
+}
+
+/// An ISO 4217 currency code: exactly three upper-case letters (`EUR`), as the schema says.
 pub fn currency(raw: &str, field: &str) -> Result<String, ApiError> {
-    let code = raw.trim().to_ascii_uppercase();
-    if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
+    if raw.len() != 3 || !raw.bytes().all(|b| b.is_ascii_uppercase()) {
         return Err(ApiError::invalid_field(
             field,
             "invalid",
-            "must be a 3-letter ISO 4217 code such as EUR",
+            "must be a 3-letter upper-case ISO 4217 code such as EUR",
         ));
     }
-    Ok(code)
+    Ok(raw.to_owned())
 }
 
 /// Optional free text: trimmed, empty becomes `None`, at most `max` characters.
@@ -120,6 +198,17 @@ pub fn optional_text(
         ));
     }
     Ok(Some(text.to_owned()))
+}
+
+/// For PATCH bodies, on a field that cannot be cleared (`#[serde(default, deserialize_with =
+/// "non_null")]`): absent is `None`, and an explicit `null` is a 422 naming the field rather
+/// than silently meaning "unchanged".
+pub fn non_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// For PATCH bodies: tells an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -152,8 +241,37 @@ mod tests {
     }
 
     #[test]
+    fn money_text_is_exactly_the_documented_pattern() {
+        for good in ["0", "12.50", "3.5", "999999999999.99", "007"] {
+            assert!(money_text::parse(good).is_some(), "{good}");
+        }
+        assert_eq!(money_text::parse("12.5").unwrap().to_string(), "12.5");
+        for bad in [
+            "",
+            "1e3",
+            "+5",
+            "-5",
+            "5.",
+            ".5",
+            "1_000",
+            "1_00",
+            " 5",
+            "5 ",
+            "1.005",
+            "1,5",
+            "1000000000000",
+            "٣",
+            "NaN",
+        ] {
+            assert!(money_text::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
     fn currencies_are_three_letters() {
-        assert_eq!(currency(" eur ", "currency").unwrap(), "EUR");
+        assert_eq!(currency("EUR", "currency").unwrap(), "EUR");
+        assert!(currency("eur", "currency").is_err());
+        assert!(currency(" EUR", "currency").is_err());
         assert!(currency("EURO", "currency").is_err());
         assert!(currency("E1R", "currency").is_err());
     }

@@ -78,6 +78,20 @@ pub fn function(mut doc: OpenApi, name: &str) -> OpenApi {
     doc
 }
 
+/// Documents `PUT path` as the `PATCH` operation of the same path (only the fields sent
+/// change), for clients that update with PUT; its operation id ends in `_put`.
+pub fn put_like_patch(doc: &mut OpenApi, path: &str) {
+    let Some(item) = doc.paths.paths.get_mut(path) else {
+        panic!("{path} is not documented");
+    };
+    let Some(mut put) = item.patch.clone() else {
+        panic!("{path} has no PATCH to document PUT from");
+    };
+    put.operation_id = put.operation_id.map(|id| format!("{id}_put"));
+    put.summary = Some("The same as PATCH: only the fields sent change.".to_owned());
+    item.put = Some(put);
+}
+
 fn problem(description: &str) -> Response {
     Response::builder()
         .description(description)

@@ -10,10 +10,11 @@ use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shared::config::Settings;
-use shared::http::AppJson;
+use shared::http::{AppJson, AppQuery};
 use tower::ServiceExt;
 
 #[derive(Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
 struct Item {
     name: String,
     quantity: u32,
@@ -48,8 +49,30 @@ fn app() -> Router {
             }),
         )
         .route("/ok", get(|| async { "ok" }))
+        .route("/search", get(search))
         .route("/panic", get(panicking_handler));
-    shared::http::layers(router, &settings.http)
+    shared::http::layers(router, &settings.http, document)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct Search {
+    q: Option<String>,
+    limit: Option<u32>,
+}
+
+/// A list-like operation with two documented query parameters.
+#[utoipa::path(get, path = "/search", params(Search), responses((status = 200)))]
+async fn search(AppQuery(search): AppQuery<Search>) -> AppJson<Value> {
+    AppJson(json!({"q": search.q, "limit": search.limit}))
+}
+
+/// The document of this router: `/search` takes `q` and `limit`; `/ok` is not documented.
+fn document() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(search))]
+    struct Doc;
+    <Doc as utoipa::OpenApi>::openapi()
 }
 
 async fn panicking_handler() -> &'static str {
@@ -160,16 +183,67 @@ async fn a_nul_character_in_a_string_is_a_422_naming_the_field() {
 }
 
 #[tokio::test]
-async fn a_missing_field_is_reported_on_the_body() {
+async fn a_missing_field_is_named_itself() {
     let (status, _, body) = send(post_json(r#"{"name": "bolt"}"#)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("quantity"),
-        "{body}"
+    assert_eq!(body["errors"][0]["field"], "quantity", "{body}");
+    assert_eq!(body["errors"][0]["code"], "required", "{body}");
+}
+
+#[tokio::test]
+async fn an_integer_written_with_a_zero_fraction_is_an_integer() {
+    // JSON Schema's `integer` includes 3.0; a generated client may send it so.
+    let (status, _, body) = send(post_json(r#"{"name": "bolt", "quantity": 3.0}"#)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["quantity"], 3);
+    let (status, _, body) = send(post_json(r#"{"name": "bolt", "quantity": 3.5}"#)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["field"], "quantity");
+}
+
+async fn get_path(uri: &str) -> (StatusCode, http::HeaderMap, Value) {
+    send(Request::get(uri).body(Body::empty()).unwrap()).await
+}
+
+#[tokio::test]
+async fn unknown_query_parameters_are_refused_naming_each() {
+    let (status, headers, body) = get_path("/search?q=bolt&limt=5&sort=name&limt=6").await;
+    assert_problem(&headers, &body, status, "validation_failed");
+    let fields: Vec<(&str, &str)> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["field"].as_str().unwrap(), e["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        fields,
+        [("limt", "unknown_parameter"), ("sort", "unknown_parameter")]
     );
+    // An operation that documents no parameter takes none.
+    let (status, headers, body) = get_path("/ok?debug").await;
+    assert_problem(&headers, &body, status, "validation_failed");
+    assert_eq!(body["errors"][0]["field"], "debug");
+    // Unrouted paths stay 404.
+    let (status, _, _) = get_path("/nowhere?x=1").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn documented_query_parameters_pass_and_empty_values_are_absent() {
+    let (status, _, body) = get_path("/search?q=bolt&limit=5").await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"q": "bolt", "limit": 5}))
+    );
+    // What URLSearchParams builds from empty variables: the parameters are absent.
+    let (status, _, body) = get_path("/search?q=&limit=").await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"q": null, "limit": null}))
+    );
+    let (status, headers, body) = get_path("/search?limit=many").await;
+    assert_problem(&headers, &body, status, "validation_failed");
+    assert_eq!(body["errors"][0]["field"], "limit");
 }
 
 #[tokio::test]
@@ -312,4 +386,15 @@ async fn cors_ignores_other_origins() {
         .unwrap();
     let (_, headers, _) = send(request).await;
     assert!(!headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+}
+
+#[tokio::test]
+async fn an_unknown_member_is_named_where_it_is() {
+    let (status, _, body) = send(post_json(
+        r#"{"name": "bolt", "quantity": 1, "colour": "red"}"#,
+    ))
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["field"], "colour");
+    assert_eq!(body["errors"][0]["code"], "unknown_field");
 }

@@ -13,7 +13,11 @@ pub fn function_for(path: &str) -> &'static str {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
         ["api", "auth", ..] => "auth",
-        ["api", "users" | "api-keys" | "audit-log", ..] => "users",
+        [
+            "api",
+            "users" | "api-keys" | "audit-log" | "organization",
+            ..,
+        ] => "users",
         ["api", "products", ..] => "products",
         ["api", "suppliers", ..] => "suppliers",
         ["api", "inventory" | "purchase-orders", ..] => "inventory",

@@ -35,7 +35,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/auth/password/change", post(password::change))
         .route("/api/auth/invitation/accept", post(invitation::accept))
         .with_state(state);
-    shared::http::layers(router, &http)
+    shared::http::layers(router, &http, openapi)
 }
 
 /// Counts one attempt on `action` for the client IP and, when known, the account.

@@ -30,7 +30,7 @@ pub enum LoginResponse {
     SignedIn {
         mfa_required: bool,
         #[serde(flatten)]
-        me: Me,
+        me: Box<Me>,
         #[serde(flatten)]
         tokens: TokenPair,
     },
@@ -98,7 +98,7 @@ async fn sign_in(
     let me = me::load(conn, user_id).await?;
     Ok(LoginResponse::SignedIn {
         mfa_required: false,
-        me,
+        me: Box::new(me),
         tokens,
     })
 }

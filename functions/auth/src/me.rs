@@ -26,6 +26,8 @@ pub struct UserView {
 pub struct OrganizationView {
     pub id: Uuid,
     pub name: String,
+    /// ISO 4217 code that products and purchase orders created without a currency take.
+    pub default_currency: String,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -38,7 +40,8 @@ pub struct Me {
 pub async fn load(conn: &mut PgConnection, user_id: Uuid) -> Result<Me, ApiError> {
     let row = sqlx::query!(
         r#"SELECT u.id, u.email, u.name, u.role AS "role: Role", u.permissions, u.mfa_enabled,
-                  u.created_at, o.id AS org_id, o.name AS org_name
+                  u.created_at, o.id AS org_id, o.name AS org_name,
+                  o.default_currency AS "default_currency!"
            FROM users u JOIN organizations o ON o.id = u.org_id
            WHERE u.id = $1"#,
         user_id
@@ -58,6 +61,7 @@ pub async fn load(conn: &mut PgConnection, user_id: Uuid) -> Result<Me, ApiError
         organization: OrganizationView {
             id: row.org_id,
             name: row.org_name,
+            default_currency: row.default_currency,
         },
     })
 }

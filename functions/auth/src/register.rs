@@ -15,16 +15,55 @@ use shared::http::AppJson;
 use crate::me::{self, Me};
 use crate::session::{self, TokenPair};
 
+/// Only `email` and `password` are needed: the person's name defaults from the email's local
+/// part (`ann.smith@...` → "Ann Smith"), the organization's name from the person's name
+/// ("Ann Smith's organization"), the default currency to USD.
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     #[schema(min_length = 1, max_length = 200)]
-    organization_name: String,
+    organization_name: Option<String>,
     #[schema(min_length = 1, max_length = 200)]
-    name: String,
+    name: Option<String>,
     #[schema(max_length = 254)]
     email: String,
     #[schema(min_length = 8)]
     password: String,
+    /// ISO 4217 code that products and purchase orders take when they name none (default USD).
+    #[schema(pattern = r"^[A-Z]{3}$")]
+    currency: Option<String>,
+}
+
+/// "ann.smith_2@example.com" → "Ann Smith 2": the local part's words, capitalised.
+fn name_from_email(email: &Email) -> String {
+    let local = email.as_str().split('@').next().unwrap_or_default();
+    let local = local.split('+').next().unwrap_or_default();
+    let words: Vec<String> = local
+        .split(['.', '_', '-'])
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut chars = w.chars();
+            chars
+                .next()
+                .map(|first| first.to_uppercase().chain(chars).collect())
+                .unwrap_or_default()
+        })
+        .collect();
+    let name = words.join(" ");
+    let name: String = name.chars().filter(|c| !c.is_control()).take(200).collect();
+    if name.trim().is_empty() {
+        "Owner".to_owned()
+    } else {
+        name
+    }
+}
+
+/// "Ann Smith" → "Ann Smith's organization" (at most 200 characters).
+fn organization_name_for(person: &str) -> String {
+    let suffix = "'s organization";
+    let room = 200 - suffix.chars().count();
+    let person: String = person.chars().take(room).collect();
+    format!("{}{suffix}", person.trim_end())
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -53,25 +92,38 @@ pub async fn register(
     .await?;
 
     let mut fields = Fields::default();
-    let org_name = fields.check(domain::name(
-        &body.organization_name,
-        "organization_name",
-        200,
-    ));
-    let name = fields.check(domain::name(&body.name, "name", 200));
+    let org_name = body
+        .organization_name
+        .as_deref()
+        .map(|n| fields.check(domain::name(n, "organization_name", 200)));
+    let name = body
+        .name
+        .as_deref()
+        .map(|n| fields.check(domain::name(n, "name", 200)));
     let email = fields.check(Email::parse(&body.email, "email"));
     let password = fields.check(Password::new(body.password, "password"));
-    let (Some(org_name), Some(name), Some(email), Some(password)) =
-        (org_name, name, email, password)
-    else {
+    let currency = body
+        .currency
+        .as_deref()
+        .map(|c| fields.check(domain::currency(c, "currency")));
+    let (Some(email), Some(password)) = (email, password) else {
         return Err(fields.into_error());
     };
+    if !fields.is_empty() {
+        return Err(fields.into_error());
+    }
+    let name = name.flatten().unwrap_or_else(|| name_from_email(&email));
+    let org_name = org_name
+        .flatten()
+        .unwrap_or_else(|| organization_name_for(&name));
+    let currency = currency.flatten().unwrap_or_else(|| "USD".to_owned());
     let password_hash = password.hash().await?;
 
     let mut tx = state.pool.begin().await?;
     let org_id = sqlx::query_scalar!(
-        "INSERT INTO organizations (name) VALUES ($1) RETURNING id",
-        org_name
+        "INSERT INTO organizations (name, default_currency) VALUES ($1, $2) RETURNING id",
+        org_name,
+        currency
     )
     .fetch_one(&mut *tx)
     .await?;
@@ -97,7 +149,11 @@ pub async fn register(
             entity: "organization",
             entity_id: Some(org_id),
             before: None,
-            after: Some(serde_json::json!({ "organization": org_name, "owner": email.as_str() })),
+            after: Some(serde_json::json!({
+                "organization": org_name,
+                "owner": email.as_str(),
+                "default_currency": currency,
+            })),
             ip: Some(&ip),
         },
     )
@@ -106,4 +162,38 @@ pub async fn register(
     let me = me::load(&mut tx, user_id).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(Registered { me, tokens })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn email(raw: &str) -> Email {
+        Email::parse(raw, "email").unwrap()
+    }
+
+    #[test]
+    fn a_name_is_made_from_the_email_local_part() {
+        assert_eq!(
+            name_from_email(&email("ann.smith@example.com")),
+            "Ann Smith"
+        );
+        assert_eq!(
+            name_from_email(&email("bob_o-neil+shop@x.io")),
+            "Bob O Neil"
+        );
+        assert_eq!(name_from_email(&email("jo@example.com")), "Jo");
+        assert_eq!(name_from_email(&email("__@example.com")), "Owner");
+    }
+
+    #[test]
+    fn the_organization_is_named_after_its_owner_within_200_characters() {
+        assert_eq!(
+            organization_name_for("Ann Smith"),
+            "Ann Smith's organization"
+        );
+        let long = organization_name_for(&"x".repeat(300));
+        assert_eq!(long.chars().count(), 200);
+        assert!(long.ends_with("'s organization"));
+    }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::AppState;
 use shared::audit::{self, Actor, Entry};
@@ -34,9 +35,22 @@ pub async fn start(
     org_id: Uuid,
     role: Role,
 ) -> Result<TokenPair, ApiError> {
-    issue(conn, state, user_id, org_id, role, Uuid::new_v4()).await
+    let (refresh_token, hash) = tokens::generate("rt");
+    issue(
+        conn,
+        state,
+        user_id,
+        org_id,
+        role,
+        Uuid::new_v4(),
+        refresh_token,
+        hash,
+    )
+    .await
 }
 
+/// Stores `refresh_token` as a session of `family_id` and returns it with its access token.
+#[allow(clippy::too_many_arguments)]
 async fn issue(
     conn: &mut PgConnection,
     state: &AppState,
@@ -44,25 +58,65 @@ async fn issue(
     org_id: Uuid,
     role: Role,
     family_id: Uuid,
+    refresh_token: String,
+    hash: Vec<u8>,
 ) -> Result<TokenPair, ApiError> {
-    let (access_token, expires_in) = jwt::issue(&state.settings.keys, user_id, org_id, role)?;
-    let (refresh_token, hash) = tokens::generate("rt");
-    sqlx::query!(
+    let session = sqlx::query_as!(
+        Session,
         "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
-         VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
+         VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+         RETURNING id, created_at, expires_at",
         user_id,
         family_id,
         hash,
         REFRESH_TOKEN_TTL.as_secs_f64(),
     )
-    .execute(conn)
+    .fetch_one(conn)
     .await?;
+    let mut pair = pair(state, user_id, org_id, role, refresh_token, &session)?;
+    // Just issued: the full lifetimes (the stored times are a moment older than this answer).
+    pair.expires_in = jwt::ACCESS_TOKEN_TTL.as_secs();
+    pair.refresh_expires_in = REFRESH_TOKEN_TTL.as_secs();
+    Ok(pair)
+}
+
+/// One stored refresh token (a session).
+struct Session {
+    id: Uuid,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+/// The token pair of a session: its access token is issued at the session's start with the
+/// session's id as `jti`, so the same session always yields the same pair; the lifetimes are
+/// what is left of them.
+fn pair(
+    state: &AppState,
+    user_id: Uuid,
+    org_id: Uuid,
+    role: Role,
+    refresh_token: String,
+    session: &Session,
+) -> Result<TokenPair, ApiError> {
+    let issued_at = session.created_at.timestamp();
+    let access_token = jwt::issue_at(
+        &state.settings.keys,
+        user_id,
+        org_id,
+        role,
+        issued_at,
+        session.id,
+    )?;
+    let now = Utc::now();
+    let left = |until: DateTime<Utc>| (until - now).num_seconds().max(0) as u64;
+    let access_expires = DateTime::from_timestamp(issued_at, 0).unwrap_or(now)
+        + chrono::Duration::from_std(jwt::ACCESS_TOKEN_TTL).unwrap_or_default();
     Ok(TokenPair {
         access_token,
         token_type: "Bearer",
-        expires_in,
+        expires_in: left(access_expires),
         refresh_token,
-        refresh_expires_in: REFRESH_TOKEN_TTL.as_secs(),
+        refresh_expires_in: left(session.expires_at),
     })
 }
 
@@ -89,10 +143,12 @@ fn invalid_refresh_token() -> ApiError {
     )
 }
 
-/// `POST /api/auth/refresh`: exchanges a refresh token for a new pair. The old token dies; if
-/// it is ever presented again, the whole family (every session of that login) is revoked.
+/// `POST /api/auth/refresh`: exchanges a refresh token for a new pair. The old token dies.
+/// Presented again within `REFRESH_REUSE_GRACE_SECONDS` of its rotation (concurrent refreshes
+/// of one single-page app, two tabs), it gets the same new pair again; presented later, the
+/// whole family (every session of that login) is revoked as a theft.
 #[utoipa::path(post, path = "/api/auth/refresh", security(()), request_body = RefreshRequest,
-    responses((status = 200, description = "A new token pair; the old refresh token is dead", body = TokenPair),
+    responses((status = 200, description = "A new token pair; the old refresh token is dead (a retry within the grace window gets the same pair)", body = TokenPair),
         (status = 401, description = "Unknown, expired or reused refresh token (reuse revokes the family)"),
         (status = 429, description = "Too many attempts")))]
 pub async fn refresh(
@@ -109,17 +165,40 @@ pub async fn refresh(
     let token = sqlx::query!(
         r#"SELECT t.id, t.user_id, t.family_id, t.rotated_at, t.revoked_at,
                   t.expires_at < now() AS "expired!",
+                  coalesce(t.rotated_at > now() - make_interval(secs => $2), false) AS "in_grace!",
                   u.org_id, u.role AS "role: Role", u.is_active
            FROM refresh_tokens t JOIN users u ON u.id = t.user_id
            WHERE t.token_hash = $1
            FOR UPDATE OF t"#,
-        hash
+        hash,
+        state.settings.refresh_reuse_grace.as_secs_f64()
     )
     .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(invalid_refresh_token)?;
 
+    let (successor, successor_hash) =
+        tokens::successor(&state.settings.keys, "rt", &body.refresh_token);
     if token.rotated_at.is_some() && token.revoked_at.is_none() {
+        // A retry within the grace window (two tabs, several queries refreshing at once) gets
+        // the pair the first refresh made, as long as that successor is still the live session.
+        if token.in_grace && token.is_active {
+            let live = sqlx::query_as!(
+                Session,
+                "SELECT id, created_at, expires_at FROM refresh_tokens
+                 WHERE token_hash = $1 AND family_id = $2 AND rotated_at IS NULL
+                   AND revoked_at IS NULL AND expires_at > now()",
+                successor_hash,
+                token.family_id
+            )
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(live) = live {
+                tx.commit().await?;
+                let (user, org, role) = (token.user_id, token.org_id, token.role);
+                return pair(&state, user, org, role, successor, &live).map(Json);
+            }
+        }
         sqlx::query!(
             "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL",
             token.family_id
@@ -147,8 +226,7 @@ pub async fn refresh(
             "this refresh token was already used; every session of this login has been signed out",
         ));
     }
-    if token.revoked_at.is_some() || token.rotated_at.is_some() || token.expired || !token.is_active
-    {
+    if token.revoked_at.is_some() || token.expired || !token.is_active {
         return Err(invalid_refresh_token());
     }
 
@@ -165,6 +243,8 @@ pub async fn refresh(
         token.org_id,
         token.role,
         token.family_id,
+        successor,
+        successor_hash,
     )
     .await?;
     tx.commit().await?;

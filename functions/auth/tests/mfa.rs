@@ -6,7 +6,7 @@ use shared::testing::{TestApp, assert_problem};
 use sqlx::PgPool;
 use support::*;
 
-/// Signs up, sets up and verifies MFA with oathtool; returns (access token, secret, recovery codes).
+/// Signs up, sets up and verifies MFA with pyotp; returns (access token, secret, recovery codes).
 async fn with_mfa(app: &TestApp) -> (String, String, Vec<String>) {
     let session = signed_up(app, "ann@example.com").await;
     let access = token(&session, "access_token");
@@ -18,7 +18,7 @@ async fn with_mfa(app: &TestApp) -> (String, String, Vec<String>) {
     let verify = app
         .post_with(
             "/api/auth/mfa/verify",
-            json!({"code": oathtool(&secret, 0)}),
+            json!({"code": totp_code(&secret, 0)}),
             &access,
         )
         .await;
@@ -116,14 +116,14 @@ async fn login_with_mfa_needs_the_second_step(pool: PgPool) {
     let replay = app
         .post(
             "/api/auth/login/mfa",
-            json!({"mfa_token": mfa_token, "code": oathtool(&secret, 0)}),
+            json!({"mfa_token": mfa_token, "code": totp_code(&secret, 0)}),
         )
         .await;
     assert_problem(&replay, StatusCode::UNAUTHORIZED, "invalid_mfa_code");
     let response = app
         .post(
             "/api/auth/login/mfa",
-            json!({"mfa_token": mfa_token, "code": oathtool(&secret, 30)}),
+            json!({"mfa_token": mfa_token, "code": totp_code(&secret, 30)}),
         )
         .await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
@@ -132,7 +132,7 @@ async fn login_with_mfa_needs_the_second_step(pool: PgPool) {
     let again = app
         .post(
             "/api/auth/login/mfa",
-            json!({"mfa_token": mfa_token, "code": oathtool(&secret, 30)}),
+            json!({"mfa_token": mfa_token, "code": totp_code(&secret, 30)}),
         )
         .await;
     assert_problem(&again, StatusCode::UNAUTHORIZED, "invalid_mfa_token");
@@ -142,7 +142,7 @@ async fn login_with_mfa_needs_the_second_step(pool: PgPool) {
 async fn a_code_cannot_be_used_twice(pool: PgPool) {
     let app = app(pool);
     let (_, secret, _) = with_mfa(&app).await;
-    let code = oathtool(&secret, 30);
+    let code = totp_code(&secret, 30);
     let first = app
         .post(
             "/api/auth/login/mfa",
@@ -192,7 +192,7 @@ async fn an_expired_challenge_is_refused(pool: PgPool) {
     let response = app
         .post(
             "/api/auth/login/mfa",
-            json!({"mfa_token": mfa_token, "code": oathtool(&secret, 30)}),
+            json!({"mfa_token": mfa_token, "code": totp_code(&secret, 30)}),
         )
         .await;
     assert_problem(&response, StatusCode::UNAUTHORIZED, "invalid_mfa_token");
@@ -221,7 +221,7 @@ async fn disabling_needs_the_password_and_a_code(pool: PgPool) {
     let response = app
         .post_with(
             "/api/auth/mfa/disable",
-            json!({"password": PASSWORD, "code": oathtool(&secret, 30)}),
+            json!({"password": PASSWORD, "code": totp_code(&secret, 30)}),
             &access,
         )
         .await;

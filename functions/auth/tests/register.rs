@@ -105,7 +105,7 @@ async fn a_password_over_72_bytes_is_refused_with_a_clear_message(pool: PgPool) 
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_missing_field_is_a_422_naming_it(pool: PgPool) {
-    let app = app(pool);
+    let app = app(pool.clone());
     let response = app
         .post("/api/auth/register", json!({"email": "ann@example.com"}))
         .await;
@@ -114,10 +114,63 @@ async fn a_missing_field_is_a_422_naming_it(pool: PgPool) {
         StatusCode::UNPROCESSABLE_ENTITY,
         "validation_failed",
     );
-    assert!(
-        response.body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("organization_name")
-    );
+    assert_eq!(response.body["errors"][0]["field"], "password");
+    assert_eq!(response.body["errors"][0]["code"], "required");
+    let orgs: i64 = sqlx::query_scalar("SELECT count(*) FROM organizations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(orgs, 0);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn email_and_password_are_enough_to_register(pool: PgPool) {
+    // What the to-do apps send: the names are made from the email, the currency is USD.
+    let app = app(pool.clone());
+    let response = app
+        .post(
+            "/api/auth/register",
+            json!({"email": "ann.smith@example.com", "password": "Corr3ct-horse"}),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+    let body = &response.body;
+    assert_eq!(body["user"]["name"], "Ann Smith");
+    assert_eq!(body["organization"]["name"], "Ann Smith's organization");
+    assert_eq!(body["organization"]["default_currency"], "USD");
+    assert!(body["access_token"].is_string());
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_default_currency_is_chosen_at_registration(pool: PgPool) {
+    let app = app(pool.clone());
+    let response = app
+        .post(
+            "/api/auth/register",
+            json!({"email": "ann@example.com", "password": "Corr3ct-horse", "name": "Ann",
+                   "currency": "EUR"}),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+    assert_eq!(response.body["organization"]["name"], "Ann's organization");
+    assert_eq!(response.body["organization"]["default_currency"], "EUR");
+    for bad in [json!("eur"), json!("EURO"), json!("E1R"), json!(978)] {
+        let response = app
+            .post(
+                "/api/auth/register",
+                json!({"email": "bob@example.com", "password": "Corr3ct-horse", "currency": bad}),
+            )
+            .await;
+        assert_problem(
+            &response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+        assert_eq!(response.body["errors"][0]["field"], "currency", "{bad}");
+    }
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(users, 1, "nothing written for a refused registration");
 }

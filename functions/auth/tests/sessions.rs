@@ -34,9 +34,14 @@ async fn refresh_rotates_the_token(pool: PgPool) {
     assert_eq!(refresh(&app, &second).await.status, StatusCode::OK);
 }
 
+/// The auth app with no grace window: any second use of a rotated token is a reuse.
+fn strict_app(pool: PgPool) -> shared::testing::TestApp {
+    app_with(pool, &[("REFRESH_REUSE_GRACE_SECONDS", "0")])
+}
+
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn refresh_token_reuse_revokes_the_family(pool: PgPool) {
-    let app = app(pool.clone());
+    let app = strict_app(pool.clone());
     let session = signed_up(&app, "ann@example.com").await;
     let stolen = token(&session, "refresh_token");
     let legit = token(&refresh(&app, &stolen).await.body, "refresh_token");
@@ -58,7 +63,7 @@ async fn refresh_token_reuse_revokes_the_family(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn reuse_detection_spares_other_logins(pool: PgPool) {
-    let app = app(pool);
+    let app = strict_app(pool);
     let session = signed_up(&app, "ann@example.com").await;
     let other_login = login(&app, "ann@example.com", PASSWORD).await.body;
     let stolen = token(&session, "refresh_token");
@@ -73,15 +78,92 @@ async fn reuse_detection_spares_other_logins(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
-async fn concurrent_refreshes_with_one_token_yield_one_session(pool: PgPool) {
-    let app = app(pool);
+async fn a_retry_within_the_grace_window_gets_the_same_pair(pool: PgPool) {
+    let app = app(pool.clone());
+    let session = signed_up(&app, "ann@example.com").await;
+    let first = token(&session, "refresh_token");
+    let rotated = refresh(&app, &first).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    let retried = refresh(&app, &first).await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
+    for name in ["access_token", "refresh_token"] {
+        assert_eq!(retried.body[name], rotated.body[name], "{name}");
+    }
+    assert!(retried.body["expires_in"].as_u64().unwrap() <= 900);
+    // Not a reuse: the session lives on and nothing was revoked or audited as theft.
+    let next = token(&rotated.body, "refresh_token");
+    assert_eq!(refresh(&app, &next).await.status, StatusCode::OK);
+    let actions = audit_actions(&pool, session["user"]["id"].as_str().unwrap()).await;
+    assert!(
+        !actions.contains(&"refresh_reuse_detected".to_owned()),
+        "{actions:?}"
+    );
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn concurrent_refreshes_with_one_token_all_get_the_one_successor(pool: PgPool) {
+    // A single-page app whose queries all got 401 at once, or two tabs waking up.
+    let app = app(pool.clone());
     let session = signed_up(&app, "ann@example.com").await;
     let refresh_token = token(&session, "refresh_token");
-    let (a, b) = tokio::join!(refresh(&app, &refresh_token), refresh(&app, &refresh_token));
-    let statuses = [a.status, b.status];
-    assert!(
-        statuses.contains(&StatusCode::OK) && statuses.contains(&StatusCode::UNAUTHORIZED),
-        "{statuses:?}"
+    let (a, b, c, d) = tokio::join!(
+        refresh(&app, &refresh_token),
+        refresh(&app, &refresh_token),
+        refresh(&app, &refresh_token),
+        refresh(&app, &refresh_token)
+    );
+    for r in [&a, &b, &c, &d] {
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["refresh_token"], a.body["refresh_token"]);
+        assert_eq!(r.body["access_token"], a.body["access_token"]);
+    }
+    let sessions: i64 = sqlx::query_scalar("SELECT count(*) FROM refresh_tokens")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(sessions, 2, "one login, one successor");
+    let me = app
+        .get_with("/api/auth/me", &token(&a.body, "access_token"))
+        .await;
+    assert_eq!(me.status, StatusCode::OK);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_replay_after_the_grace_window_revokes_the_family(pool: PgPool) {
+    let app = app_with(pool.clone(), &[("REFRESH_REUSE_GRACE_SECONDS", "1")]);
+    let session = signed_up(&app, "ann@example.com").await;
+    let first = token(&session, "refresh_token");
+    let next = token(&refresh(&app, &first).await.body, "refresh_token");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_problem(
+        &refresh(&app, &first).await,
+        StatusCode::UNAUTHORIZED,
+        "refresh_token_reused",
+    );
+    assert_problem(
+        &refresh(&app, &next).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    );
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_replay_after_the_successor_moved_on_revokes_the_family(pool: PgPool) {
+    // Within the window, but the successor was itself rotated: the old token is not a retry.
+    let app = app(pool.clone());
+    let session = signed_up(&app, "ann@example.com").await;
+    let first = token(&session, "refresh_token");
+    let second = token(&refresh(&app, &first).await.body, "refresh_token");
+    let third = token(&refresh(&app, &second).await.body, "refresh_token");
+    assert_problem(
+        &refresh(&app, &first).await,
+        StatusCode::UNAUTHORIZED,
+        "refresh_token_reused",
+    );
+    assert_problem(
+        &refresh(&app, &third).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
     );
 }
 

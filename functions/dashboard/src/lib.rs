@@ -26,7 +26,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/dashboard/summary", get(summary))
         .route("/api/dashboard/export/{file}", get(export))
         .with_state(state);
-    shared::http::layers(router, &http)
+    shared::http::layers(router, &http, openapi)
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

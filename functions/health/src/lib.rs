@@ -22,7 +22,7 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", get(openapi_json))
         .route("/docs", get(docs))
         .with_state(state);
-    shared::http::layers(router, &http)
+    shared::http::layers(router, &http, openapi)
 }
 
 /// This function's operations, for the whole API's document.

@@ -84,7 +84,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/purchase-orders/{id}/pay", post(payments::pay))
         .with_state(state);
-    shared::http::layers(router, &http)
+    shared::http::layers(router, &http, openapi)
 }
 
 /// This function's operations, for the whole API's document.

@@ -123,9 +123,10 @@ pub async fn load(
 #[serde(deny_unknown_fields)]
 pub struct LineInput {
     product_id: Uuid,
+    #[schema(minimum = 1)]
     quantity: i32,
-    #[schema(pattern = r"^\d{1,12}(\.\d{1,2})?$")]
-    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String, pattern = r"^\d{1,12}(\.\d{1,2})?$")]
+    #[serde(with = "domain::money_text")]
     unit_cost: Decimal,
 }
 
@@ -216,10 +217,12 @@ async fn audit_po(
 #[serde(deny_unknown_fields)]
 pub struct CreatePurchaseOrder {
     supplier_id: Uuid,
+    /// ISO 4217 code; the organization's default currency when absent.
     #[schema(pattern = r"^[A-Z]{3}$")]
-    currency: String,
+    currency: Option<String>,
     #[schema(max_length = 5000)]
     notes: Option<String>,
+    #[schema(min_items = 1)]
     lines: Vec<LineInput>,
 }
 
@@ -233,21 +236,28 @@ pub async fn create(
     AppJson(body): AppJson<CreatePurchaseOrder>,
 ) -> Result<Response, ApiError> {
     let mut fields = Fields::default();
-    let currency = fields.check(domain::currency(&body.currency, "currency"));
+    let currency = body
+        .currency
+        .as_deref()
+        .map(|c| fields.check(domain::currency(c, "currency")));
     let notes = fields.check(domain::optional_text(body.notes.as_deref(), "notes", 5000));
     check_lines(&body.lines, &mut fields);
-    let (Some(currency), Some(notes)) = (currency, notes) else {
+    let Some(notes) = notes else {
         return Err(fields.into_error());
     };
     if !fields.is_empty() {
         return Err(fields.into_error());
     }
+    // None: the organization's default currency, read in the INSERT.
+    let currency = currency.flatten();
     let caller = tenant.caller.clone();
     let org = caller.org_id;
     let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
     let response = idempotency::create(&mut tx, org, &key, "POST /api/purchase-orders", &body, async |tx| {
         let id = sqlx::query_scalar!(
-            "INSERT INTO purchase_orders (org_id, supplier_id, currency, notes) VALUES ($1, $2, $3, $4) RETURNING id",
+            "INSERT INTO purchase_orders (org_id, supplier_id, currency, notes)
+             VALUES ($1, $2, coalesce($3, (SELECT default_currency FROM organizations WHERE id = $1)), $4)
+             RETURNING id",
             org,
             body.supplier_id,
             currency,
@@ -340,13 +350,18 @@ pub async fn list(
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdatePurchaseOrder {
+    #[schema(value_type = Uuid)]
+    #[serde(default, deserialize_with = "domain::non_null")]
     supplier_id: Option<Uuid>,
-    #[schema(pattern = r"^[A-Z]{3}$")]
+    #[schema(value_type = String, pattern = r"^[A-Z]{3}$")]
+    #[serde(default, deserialize_with = "domain::non_null")]
     currency: Option<String>,
     #[schema(max_length = 5000)]
     #[serde(default, deserialize_with = "domain::double_option")]
     notes: Option<Option<String>>,
     /// Replaces every line.
+    #[schema(value_type = Vec<LineInput>, min_items = 1)]
+    #[serde(default, deserialize_with = "domain::non_null")]
     lines: Option<Vec<LineInput>>,
 }
 

@@ -253,7 +253,8 @@ async fn invalid_lines_and_foreign_ids_are_refused(pool: PgPool) {
         &a,
         "/api/purchase-orders",
         json!({"supplier_id": supplier, "currency": "EUR",
-        "lines": [{"product_id": theirs, "quantity": 0, "unit_cost": "-1"}]}),
+        "lines": [{"product_id": theirs, "quantity": 0, "unit_cost": "1.00"},
+                  {"product_id": theirs, "quantity": -1, "unit_cost": "1.00"}]}),
     )
     .await;
     let fields: Vec<&str> = r.body["errors"]
@@ -262,7 +263,19 @@ async fn invalid_lines_and_foreign_ids_are_refused(pool: PgPool) {
         .iter()
         .map(|e| e["field"].as_str().unwrap())
         .collect();
-    assert_eq!(fields, ["lines[0].quantity", "lines[0].unit_cost"]);
+    assert_eq!(fields, ["lines[0].quantity", "lines[1].quantity"]);
+    for cost in ["-1", "1e3", "1.005"] {
+        let r = post(
+            &apps,
+            &a,
+            "/api/purchase-orders",
+            json!({"supplier_id": supplier, "currency": "EUR",
+            "lines": [{"product_id": theirs, "quantity": 1, "unit_cost": cost}]}),
+        )
+        .await;
+        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(r.body["errors"][0]["field"], "lines[0].unit_cost", "{cost}");
+    }
     // Another organization's order is 404.
     let b_supplier = supplier_of(&apps, &b).await;
     let b_product = product(&apps, &b, "B2", 0).await;

@@ -21,6 +21,7 @@ pub fn app(state: AppState) -> Router {
             "/api/products/{id}",
             get(model::detail)
                 .patch(write::update)
+                .put(write::update)
                 .delete(write::delete),
         )
         .route(
@@ -28,7 +29,7 @@ pub fn app(state: AppState) -> Router {
             get(model::price_history),
         )
         .with_state(state);
-    shared::http::layers(router, &http)
+    shared::http::layers(router, &http, openapi)
 }
 
 /// This function's operations, for the whole API's document.
@@ -43,5 +44,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         write::delete
     ))]
     struct Doc;
-    shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "products")
+    let mut doc = shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "products");
+    shared::openapi::put_like_patch(&mut doc, "/api/products/{id}");
+    doc
 }

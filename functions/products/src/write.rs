@@ -11,7 +11,7 @@ use shared::AppState;
 use shared::audit::{self, Entry};
 use shared::auth::caller::{Products, Write};
 use shared::auth::{Caller, ClientIp, Require};
-use shared::domain::{self, double_option};
+use shared::domain::{self, double_option, money_text, non_null};
 use shared::error::{ApiError, FieldError, Fields, ResultExt};
 use shared::http::{AppJson, PathId};
 use shared::idempotency::{self, IdempotencyKey};
@@ -30,13 +30,14 @@ pub struct CreateProduct {
     #[schema(max_length = 5000)]
     description: Option<String>,
     /// A decimal string such as "12.50".
-    #[schema(pattern = r"^\d{1,12}(\.\d{1,2})?$")]
-    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String, pattern = r"^\d{1,12}(\.\d{1,2})?$")]
+    #[serde(with = "money_text")]
     price: Decimal,
+    /// ISO 4217 code; the organization's default currency when absent.
     #[schema(pattern = r"^[A-Z]{3}$")]
-    currency: String,
-    #[schema(pattern = r"^\d{1,12}(\.\d{1,2})?$")]
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    currency: Option<String>,
+    #[schema(value_type = Option<String>, pattern = r"^\d{1,12}(\.\d{1,2})?$")]
+    #[serde(default, with = "money_text::option")]
     cost: Option<Decimal>,
     #[schema(min_length = 1, max_length = 20)]
     unit: Option<String>,
@@ -122,7 +123,10 @@ pub async fn create(
         5000,
     ));
     let price = fields.check(domain::money(body.price, "price"));
-    let currency = fields.check(domain::currency(&body.currency, "currency"));
+    let currency = body
+        .currency
+        .as_deref()
+        .map(|c| fields.check(domain::currency(c, "currency")));
     let cost = body.cost.map(|c| fields.check(domain::money(c, "cost")));
     let unit = fields.check(domain::optional_text(body.unit.as_deref(), "unit", 20));
     let barcode = fields.check(domain::optional_text(
@@ -131,15 +135,8 @@ pub async fn create(
         64,
     ));
     let reorder = reorder_point(body.reorder_point.unwrap_or(0), &mut fields);
-    let (
-        Some(sku),
-        Some(name),
-        Some(description),
-        Some(price),
-        Some(currency),
-        Some(unit),
-        Some(barcode),
-    ) = (sku, name, description, price, currency, unit, barcode)
+    let (Some(sku), Some(name), Some(description), Some(price), Some(unit), Some(barcode)) =
+        (sku, name, description, price, unit, barcode)
     else {
         return Err(fields.into_error());
     };
@@ -147,6 +144,8 @@ pub async fn create(
         return Err(fields.into_error());
     }
     let cost = cost.flatten();
+    // None: the organization's default currency, read in the INSERT.
+    let currency = currency.flatten();
 
     let caller = tenant.caller.clone();
     let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
@@ -155,7 +154,9 @@ pub async fn create(
             Product,
             "INSERT INTO products (org_id, sku, name, description, price, currency, cost, unit, barcode,
                                    reorder_point, best_seller, supplier_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             VALUES ($1, $2, $3, $4, $5,
+                     coalesce($6, (SELECT default_currency FROM organizations WHERE id = $1)),
+                     $7, $8, $9, $10, $11, $12)
              RETURNING id, sku, name, description, price, currency, cost, unit, barcode, reorder_point,
                        best_seller, supplier_id, is_active, created_at, updated_at",
             caller.org_id,
@@ -203,40 +204,45 @@ const SUPPLIER_FK: &str = "products_org_id_supplier_id_fkey";
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProduct {
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(value_type = String, min_length = 1, max_length = 64)]
+    #[serde(default, deserialize_with = "non_null")]
     sku: Option<String>,
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(value_type = String, min_length = 1, max_length = 200)]
+    #[serde(default, deserialize_with = "non_null")]
     name: Option<String>,
     #[schema(max_length = 5000)]
     #[serde(default, deserialize_with = "double_option")]
     description: Option<Option<String>>,
-    #[schema(pattern = r"^\d{1,12}(\.\d{1,2})?$")]
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = String, pattern = r"^\d{1,12}(\.\d{1,2})?$")]
+    #[serde(default, deserialize_with = "money_text::present")]
     price: Option<Decimal>,
-    #[schema(pattern = r"^[A-Z]{3}$")]
+    #[schema(value_type = String, pattern = r"^[A-Z]{3}$")]
+    #[serde(default, deserialize_with = "non_null")]
     currency: Option<String>,
-    #[schema(pattern = r"^\d{1,12}(\.\d{1,2})?$")]
-    #[serde(default, deserialize_with = "double_option_decimal")]
+    #[schema(value_type = Option<String>, pattern = r"^\d{1,12}(\.\d{1,2})?$")]
+    #[serde(default, deserialize_with = "money_text::nullable")]
     cost: Option<Option<Decimal>>,
-    #[schema(min_length = 1, max_length = 20)]
+    #[schema(value_type = String, min_length = 1, max_length = 20)]
+    #[serde(default, deserialize_with = "non_null")]
     unit: Option<String>,
     #[schema(max_length = 64)]
     #[serde(default, deserialize_with = "double_option")]
     barcode: Option<Option<String>>,
+    #[schema(value_type = i32)]
+    #[serde(default, deserialize_with = "non_null")]
     reorder_point: Option<i32>,
+    #[schema(value_type = bool)]
+    #[serde(default, deserialize_with = "non_null")]
     best_seller: Option<bool>,
     #[serde(default, deserialize_with = "double_option")]
     supplier_id: Option<Option<Uuid>>,
+    #[schema(value_type = bool)]
+    #[serde(default, deserialize_with = "non_null")]
     is_active: Option<bool>,
 }
 
-fn double_option_decimal<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<Decimal>>, D::Error> {
-    rust_decimal::serde::str_option::deserialize(d).map(Some)
-}
-
-/// `PATCH /api/products/{id}`: only the fields sent change.
+/// `PATCH /api/products/{id}` (and `PUT`, the same): only the fields sent change; `null`
+/// clears an optional field and is refused on one that cannot be cleared.
 #[utoipa::path(patch, path = "/api/products/{id}", params(("id" = Uuid, Path)), request_body = UpdateProduct,
     responses((status = 200, body = Product),
         (status = 409, description = "`sku_taken`: the SKU is used in this organization")))]

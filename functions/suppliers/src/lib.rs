@@ -19,7 +19,9 @@ pub fn app(state: AppState) -> Router {
         )
         .route(
             "/api/suppliers/{id}",
-            get(suppliers::detail).patch(suppliers::update),
+            get(suppliers::detail)
+                .patch(suppliers::update)
+                .put(suppliers::update),
         )
         .route(
             "/api/suppliers/{id}/deactivate",
@@ -38,7 +40,7 @@ pub fn app(state: AppState) -> Router {
             patch(contacts::update).delete(contacts::delete),
         )
         .with_state(state);
-    shared::http::layers(router, &http)
+    shared::http::layers(router, &http, openapi)
 }
 
 /// This function's operations, for the whole API's document.
@@ -57,5 +59,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         contacts::delete
     ))]
     struct Doc;
-    shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "suppliers")
+    let mut doc = shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "suppliers");
+    shared::openapi::put_like_patch(&mut doc, "/api/suppliers/{id}");
+    doc
 }

@@ -10,7 +10,7 @@ use shared::AppState;
 use shared::audit::{self, Entry};
 use shared::auth::caller::{Read, Suppliers, Write};
 use shared::auth::{ClientIp, Require};
-use shared::domain::{self, double_option};
+use shared::domain::{self, double_option, non_null};
 use shared::error::{ApiError, FieldError, Fields};
 use shared::http::{AppJson, AppQuery, PathId};
 use shared::idempotency::{self, IdempotencyKey};
@@ -333,7 +333,8 @@ pub async fn create(
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSupplier {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(value_type = String, min_length = 1, max_length = 200)]
+    #[serde(default, deserialize_with = "non_null")]
     name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     email: Option<Option<String>>,
@@ -352,10 +353,13 @@ pub struct UpdateSupplier {
     /// New details replace the old; `null` removes them.
     #[serde(default, deserialize_with = "double_option")]
     payment_details: Option<Option<PaymentDetails>>,
+    #[schema(value_type = bool)]
+    #[serde(default, deserialize_with = "non_null")]
     is_active: Option<bool>,
 }
 
-/// `PATCH /api/suppliers/{id}`: only the fields sent change.
+/// `PATCH /api/suppliers/{id}` (and `PUT`, the same): only the fields sent change; `null`
+/// clears an optional field and is refused on `name` and `is_active`.
 #[utoipa::path(patch, path = "/api/suppliers/{id}", operation_id = "update", params(("id" = Uuid, Path)), request_body = UpdateSupplier,
     responses((status = 200, body = Supplier)))]
 pub async fn update(

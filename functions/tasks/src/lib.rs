@@ -17,7 +17,7 @@ use shared::AppState;
 use shared::audit::{self, Entry};
 use shared::auth::caller::{Read, Tasks, Write};
 use shared::auth::{ClientIp, Require};
-use shared::domain::{self, double_option};
+use shared::domain::{self, double_option, non_null};
 use shared::error::{ApiError, Fields};
 use shared::http::{AppJson, AppQuery};
 use shared::idempotency::{self, IdempotencyKey};
@@ -37,7 +37,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/tasks", routes())
         .nest("/api/{user_id}/tasks", routes())
         .with_state(state);
-    shared::http::layers(router, &http)
+    shared::http::layers(router, &http, openapi)
 }
 
 #[derive(
@@ -57,8 +57,36 @@ pub struct Task {
     title: String,
     description: Option<String>,
     status: Status,
+    /// `true` exactly when `status` is `Completed` (for clients that track a boolean).
+    completed: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+}
+
+/// The status a request asks for with `status` and/or `completed` (which must agree).
+fn requested_status(
+    status: Option<Status>,
+    completed: Option<bool>,
+    fields: &mut Fields,
+) -> Option<Status> {
+    let from_completed = completed.map(|c| {
+        if c {
+            Status::Completed
+        } else {
+            Status::Pending
+        }
+    });
+    match (status, from_completed) {
+        (Some(a), Some(b)) if a != b => {
+            fields.add(shared::error::FieldError::new(
+                "completed",
+                "conflict",
+                "contradicts `status`; send one of them, or both agreeing",
+            ));
+            None
+        }
+        (status, from_completed) => status.or(from_completed),
+    }
 }
 
 /// The caller, who must be a user (tasks belong to people, not API keys), after checking a
@@ -130,7 +158,7 @@ async fn load(
     let task = if lock {
         sqlx::query_as!(
             Task,
-            r#"SELECT id, user_id, title, description, status AS "status: Status", created_at, updated_at
+            r#"SELECT id, user_id, title, description, status AS "status: Status", status = 'Completed' AS "completed!", created_at, updated_at
                FROM tasks WHERE id = $1 AND user_id = $2 AND org_id = $3 FOR UPDATE"#,
             id,
             user,
@@ -141,7 +169,7 @@ async fn load(
     } else {
         sqlx::query_as!(
             Task,
-            r#"SELECT id, user_id, title, description, status AS "status: Status", created_at, updated_at
+            r#"SELECT id, user_id, title, description, status AS "status: Status", status = 'Completed' AS "completed!", created_at, updated_at
                FROM tasks WHERE id = $1 AND user_id = $2 AND org_id = $3"#,
             id,
             user,
@@ -157,6 +185,8 @@ async fn load(
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     status: Option<Status>,
+    /// `true`: only completed tasks; `false`: only pending ones.
+    completed: Option<bool>,
     /// Text search in title and description.
     q: Option<String>,
 }
@@ -170,6 +200,11 @@ async fn list(
     AppQuery(page): AppQuery<PageQuery>,
 ) -> Result<Json<Page<Task>>, ApiError> {
     let page = page.parse::<(DateTime<Utc>, Uuid)>()?;
+    let mut fields = Fields::default();
+    let status = requested_status(query.status, query.completed, &mut fields);
+    if !fields.is_empty() {
+        return Err(fields.into_error());
+    }
     let pattern = query
         .q
         .as_deref()
@@ -180,7 +215,7 @@ async fn list(
     let org = owner.tenant.caller.org_id;
     let rows = sqlx::query_as!(
         Task,
-        r#"SELECT id, user_id, title, description, status AS "status: Status", created_at, updated_at
+        r#"SELECT id, user_id, title, description, status AS "status: Status", status = 'Completed' AS "completed!", created_at, updated_at
            FROM tasks
            WHERE user_id = $1 AND org_id = $2
              AND ($3::task_status IS NULL OR status = $3)
@@ -190,7 +225,7 @@ async fn list(
            LIMIT $7"#,
         owner.user_id,
         org,
-        query.status as Option<Status>,
+        status as Option<Status>,
         pattern,
         before_at,
         before_id,
@@ -206,7 +241,7 @@ async fn list(
                      AND ($4::text IS NULL OR title ILIKE $4 OR description ILIKE $4)"#,
                 owner.user_id,
                 org,
-                query.status as Option<Status>,
+                status as Option<Status>,
                 pattern
             )
             .fetch_one(&mut *owner.tenant.db)
@@ -228,6 +263,8 @@ pub struct CreateTask {
     #[schema(max_length = 1000)]
     description: Option<String>,
     status: Option<Status>,
+    /// Another way to set `status`: `true` is `Completed`, `false` is `Pending`.
+    completed: Option<bool>,
 }
 
 async fn audit_task(
@@ -272,9 +309,13 @@ async fn create(
         "description",
         1000,
     ));
+    let status = requested_status(body.status, body.completed, &mut fields);
     let (Some(title), Some(description)) = (title, description) else {
         return Err(fields.into_error());
     };
+    if !fields.is_empty() {
+        return Err(fields.into_error());
+    }
     let (org, user) = (owner.tenant.caller.org_id, owner.user_id);
     let mut tx = sqlx::Connection::begin(&mut *owner.tenant.db).await?;
     let route = format!("POST /api/tasks as {user}");
@@ -282,12 +323,12 @@ async fn create(
         let task = sqlx::query_as!(
             Task,
             r#"INSERT INTO tasks (org_id, user_id, title, description, status) VALUES ($1, $2, $3, $4, $5)
-               RETURNING id, user_id, title, description, status AS "status: Status", created_at, updated_at"#,
+               RETURNING id, user_id, title, description, status AS "status: Status", status = 'Completed' AS "completed!", created_at, updated_at"#,
             org,
             user,
             title,
             description,
-            body.status.unwrap_or(Status::Pending) as Status
+            status.unwrap_or(Status::Pending) as Status
         )
         .fetch_one(&mut *tx)
         .await?;
@@ -312,12 +353,19 @@ async fn get_one(mut owner: Owner<Read>) -> Result<Json<Task>, ApiError> {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTask {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(value_type = String, min_length = 1, max_length = 200)]
+    #[serde(default, deserialize_with = "non_null")]
     title: Option<String>,
     #[schema(max_length = 1000)]
     #[serde(default, deserialize_with = "double_option")]
     description: Option<Option<String>>,
+    #[schema(value_type = Status)]
+    #[serde(default, deserialize_with = "non_null")]
     status: Option<Status>,
+    /// Another way to set `status`: `true` is `Completed`, `false` is `Pending`.
+    #[schema(value_type = bool)]
+    #[serde(default, deserialize_with = "non_null")]
+    completed: Option<bool>,
 }
 
 /// `PUT /{id}`: a partial update; only the fields sent change.
@@ -336,6 +384,7 @@ async fn update(
     let description = body
         .description
         .map(|d| fields.check(domain::optional_text(d.as_deref(), "description", 1000)));
+    let status = requested_status(body.status, body.completed, &mut fields);
     if !fields.is_empty() {
         return Err(fields.into_error());
     }
@@ -348,14 +397,14 @@ async fn update(
                   description = CASE WHEN $5 THEN $6 ELSE description END,
                   status = coalesce($7, status), updated_at = now()
            WHERE id = $1 AND user_id = $2 AND org_id = $3
-           RETURNING id, user_id, title, description, status AS "status: Status", created_at, updated_at"#,
+           RETURNING id, user_id, title, description, status AS "status: Status", status = 'Completed' AS "completed!", created_at, updated_at"#,
         id,
         user,
         org,
         title.flatten(),
         description.is_some(),
         description.flatten().flatten(),
-        body.status as Option<Status>
+        status as Option<Status>
     )
     .fetch_one(&mut *tx)
     .await?;
@@ -405,7 +454,7 @@ async fn toggle(mut owner: Owner<Write>, ClientIp(ip): ClientIp) -> Result<Json<
         r#"UPDATE tasks SET status = CASE status WHEN 'Pending' THEN 'Completed'::task_status ELSE 'Pending'::task_status END,
                   updated_at = now()
            WHERE id = $1 AND user_id = $2 AND org_id = $3
-           RETURNING id, user_id, title, description, status AS "status: Status", created_at, updated_at"#,
+           RETURNING id, user_id, title, description, status AS "status: Status", status = 'Completed' AS "completed!", created_at, updated_at"#,
         id,
         user,
         org

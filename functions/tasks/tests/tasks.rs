@@ -333,3 +333,114 @@ async fn bad_updates_and_filters_are_422_and_change_nothing(pool: PgPool) {
         "not_found",
     );
 }
+
+fn titles(list: &Value) -> Vec<&str> {
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["title"].as_str().unwrap())
+        .collect()
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn completed_is_a_boolean_view_of_the_status(pool: PgPool) {
+    // What the to-do clients read, set and filter by.
+    let apps = apps(pool);
+    let (_, token) = user(&apps, "ann@example.com").await;
+    let open = create(&apps, "/api/tasks", &token, json!({"title": "Open"})).await;
+    assert_eq!(
+        (&open["completed"], &open["status"]),
+        (&json!(false), &json!("Pending"))
+    );
+    let done = create(
+        &apps,
+        "/api/tasks",
+        &token,
+        json!({"title": "Done", "completed": true}),
+    )
+    .await;
+    assert_eq!(
+        (&done["completed"], &done["status"]),
+        (&json!(true), &json!("Completed"))
+    );
+
+    let completed = apps
+        .tasks
+        .get_with("/api/tasks?completed=true", &token)
+        .await;
+    assert_eq!(titles(&completed.body), ["Done"]);
+    let pending = apps
+        .tasks
+        .get_with("/api/tasks?completed=false", &token)
+        .await;
+    assert_eq!(titles(&pending.body), ["Open"]);
+
+    let path = format!("/api/tasks/{}", open["id"].as_str().unwrap());
+    let r = apps
+        .tasks
+        .request(
+            Method::PUT,
+            &path,
+            Some(json!({"completed": true})),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(
+        (&r.body["completed"], &r.body["status"]),
+        (&json!(true), &json!("Completed"))
+    );
+    let r = apps
+        .tasks
+        .request(
+            Method::PATCH,
+            &format!("{path}/complete"),
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r.body["completed"], false, "the toggle keeps both in step");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn completed_and_status_must_agree_and_bad_filters_are_refused(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let (_, token) = user(&apps, "ann@example.com").await;
+    let r = apps
+        .tasks
+        .post_with(
+            "/api/tasks",
+            json!({"title": "X", "status": "Pending", "completed": true}),
+            &token,
+        )
+        .await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "completed");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM tasks")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+    for (query, field) in [
+        ("completed=yes", "completed"),
+        ("completed=true&status=Pending", "completed"),
+        ("status=Done", "status"),
+        ("done=true", "done"),
+        ("completed=true&sort=title", "sort"),
+    ] {
+        let r = apps
+            .tasks
+            .get_with(&format!("/api/tasks?{query}"), &token)
+            .await;
+        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(r.body["errors"][0]["field"], field, "{query}: {}", r.body);
+    }
+    // Empty values are absent parameters (what URLSearchParams makes of empty variables).
+    create(&apps, "/api/tasks", &token, json!({"title": "Kept"})).await;
+    let r = apps
+        .tasks
+        .get_with("/api/tasks?completed=&status=&q=&cursor=&limit=", &token)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(titles(&r.body), ["Kept"]);
+}

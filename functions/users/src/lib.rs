@@ -1,12 +1,14 @@
 //! The `users` function: organization administration.
 //!
 //! `/api/users` (owners and admins manage people, roles and module permissions),
-//! `/api/api-keys` (keys for integrations, scoped to modules) and `/api/audit-log`. Every
-//! handler takes a `RequireAdmin`, so it runs on a connection confined to the caller's
-//! organization by row-level security, on top of the `org_id` filter in every query.
+//! `/api/api-keys` (keys for integrations, scoped to modules), `/api/audit-log` and
+//! `/api/organization` (name and default currency; every member reads it). Every handler runs
+//! on a connection confined to the caller's organization by row-level security, on top of the
+//! `org_id` filter in every query; every change needs a `RequireAdmin`.
 
 mod api_keys;
 mod audit_log;
+mod organization;
 mod people;
 
 use axum::Router;
@@ -23,8 +25,12 @@ pub fn app(state: AppState) -> Router {
         .route("/api/api-keys", get(api_keys::list).post(api_keys::create))
         .route("/api/api-keys/{id}", delete(api_keys::revoke))
         .route("/api/audit-log", get(audit_log::list))
+        .route(
+            "/api/organization",
+            get(organization::get).patch(organization::update),
+        )
         .with_state(state);
-    shared::http::layers(router, &http)
+    shared::http::layers(router, &http, openapi)
 }
 
 /// This function's operations, for the whole API's document.
@@ -40,7 +46,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         api_keys::create,
         api_keys::list,
         api_keys::revoke,
-        audit_log::list
+        audit_log::list,
+        organization::get,
+        organization::update
     ))]
     struct Doc;
     shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "users")

@@ -45,7 +45,7 @@ pub fn app(state: AppState) -> Router {
             app: state,
             verifier,
         });
-    shared::http::layers(router, &http)
+    shared::http::layers(router, &http, openapi)
 }
 
 /// This function's operations, for the whole API's document.

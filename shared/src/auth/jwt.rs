@@ -29,7 +29,7 @@ pub struct Claims {
     pub typ: String,
 }
 
-/// A signed access token and its lifetime in seconds.
+/// A signed access token, issued now, and its lifetime in seconds.
 pub fn issue(
     keys: &Keys,
     user_id: Uuid,
@@ -37,23 +37,35 @@ pub fn issue(
     role: Role,
 ) -> Result<(String, u64), ApiError> {
     let now = chrono::Utc::now().timestamp();
-    let ttl = ACCESS_TOKEN_TTL.as_secs();
+    let token = issue_at(keys, user_id, org_id, role, now, Uuid::new_v4())?;
+    Ok((token, ACCESS_TOKEN_TTL.as_secs()))
+}
+
+/// The access token issued at `issued_at` (Unix seconds) with id `jti`: the same inputs give the
+/// same token, so a session can hand out its token pair again.
+pub fn issue_at(
+    keys: &Keys,
+    user_id: Uuid,
+    org_id: Uuid,
+    role: Role,
+    issued_at: i64,
+    jti: Uuid,
+) -> Result<String, ApiError> {
     let claims = Claims {
         sub: user_id,
         org: org_id,
         role,
-        iat: now,
-        exp: now + ttl as i64,
-        jti: Uuid::new_v4(),
+        iat: issued_at,
+        exp: issued_at + ACCESS_TOKEN_TTL.as_secs() as i64,
+        jti,
         typ: TOKEN_TYPE.to_owned(),
     };
-    let token = jsonwebtoken::encode(
+    jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims,
         &EncodingKey::from_secret(keys.jwt_secret()),
     )
-    .map_err(|e| ApiError::Internal(e.into()))?;
-    Ok((token, ttl))
+    .map_err(|e| ApiError::Internal(e.into()))
 }
 
 /// Checks signature, algorithm, expiry and type.

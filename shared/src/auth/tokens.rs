@@ -16,6 +16,17 @@ pub fn generate(prefix: &str) -> (String, Vec<u8>) {
     (token, hash)
 }
 
+/// The successor of a rotated token: `"<prefix>_<43 base64url chars>"` like [`generate`]'s, but
+/// derived from the old token (see [`crate::crypto::Keys::successor_of`]), and its hash.
+pub fn successor(keys: &crate::crypto::Keys, prefix: &str, old: &str) -> (String, Vec<u8>) {
+    let token = format!(
+        "{prefix}_{}",
+        URL_SAFE_NO_PAD.encode(keys.successor_of(old))
+    );
+    let hash = hash(&token);
+    (token, hash)
+}
+
 /// The stored form of a token.
 pub fn hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
@@ -30,5 +41,17 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.starts_with("rt_") && a.len() == 46, "{a}");
         assert_eq!(super::hash(&a), hash_a);
+    }
+
+    #[test]
+    fn a_successor_is_fixed_by_its_predecessor_and_the_key() {
+        use secrecy::SecretString;
+        let keys = |k: &str| crate::crypto::Keys::derive(&SecretString::from(k.to_owned()));
+        let (one, two) = (keys(&"a".repeat(40)), keys(&"b".repeat(40)));
+        let (next, hash) = super::successor(&one, "rt", "rt_old");
+        assert_eq!(super::successor(&one, "rt", "rt_old"), (next.clone(), hash));
+        assert!(next.starts_with("rt_") && next.len() == 46, "{next}");
+        assert_ne!(super::successor(&one, "rt", "rt_other").0, next);
+        assert_ne!(super::successor(&two, "rt", "rt_old").0, next);
     }
 }

@@ -82,85 +82,94 @@ async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes,
         })
 }
 
-/// Deserializes a JSON document, mapping failures to 400 (syntax) or 422 (shape).
+/// Deserializes a JSON document, mapping failures to 400 (syntax) or 422 (shape, naming the
+/// field: a missing or unknown member is named itself, not its parent).
+///
+/// JSON Schema's `integer` is any number with a zero fraction, so `5.0` is read as `5`, as a
+/// generated client may send it; a NUL character anywhere is refused (PostgreSQL text cannot
+/// hold one).
 pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let field = if path == "." { "body".to_owned() } else { path };
-                ApiError::Validation {
-                    errors: vec![FieldError::new(field, "invalid", strip_position(&inner))],
-                }
-            }
-            _ => malformed(&inner),
-        }
-    })?;
-    deserializer.end().map_err(|e| malformed(&e))?;
-    if has_nul_escape(bytes) {
-        return Err(nul_in_text(bytes));
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| malformed(&e))?;
+    let mut path = Vec::new();
+    if normalise(&mut value, &mut path) {
+        return Err(ApiError::invalid_field(
+            field_path(&path, "body"),
+            "nul_character",
+            "must not contain NUL (\\u0000) characters",
+        ));
     }
-    Ok(value)
-}
-
-/// Whether a JSON text holds a `\u0000` escape (a NUL character in a string): an odd run of
-/// backslashes before `u0000`, since `\\u0000` is a backslash followed by the text `u0000`.
-fn has_nul_escape(bytes: &[u8]) -> bool {
-    bytes.windows(5).enumerate().any(|(at, window)| {
-        window == b"u0000"
-            && bytes[..at]
-                .iter()
-                .rev()
-                .take_while(|b| **b == b'\\')
-                .count()
-                % 2
-                == 1
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        let message = strip_position(error.inner());
+        // serde's path ends at the object for a missing member, at the member for an unknown one.
+        let (field, code) = match (named_member(&message), path.as_str()) {
+            (Some((member, code)), ".") => (member.to_owned(), code),
+            (Some((member, "required")), parent) => (format!("{parent}.{member}"), "required"),
+            (Some((_, code)), _) => (path.clone(), code),
+            (None, ".") => ("body".to_owned(), "invalid"),
+            (None, _) => (path.clone(), "invalid"),
+        };
+        ApiError::Validation {
+            errors: vec![FieldError::new(field, code, message)],
+        }
     })
 }
 
-/// PostgreSQL text cannot hold NUL, so no field may: a 422 naming the first such field.
-fn nul_in_text(bytes: &[u8]) -> ApiError {
-    fn find(value: &serde_json::Value, path: &mut Vec<String>) -> bool {
-        match value {
-            serde_json::Value::String(text) => text.contains('\0'),
-            serde_json::Value::Array(items) => items.iter().enumerate().any(|(i, item)| {
-                path.push(format!("[{i}]"));
-                find(item, path) || {
-                    path.pop();
-                    false
-                }
-            }),
-            serde_json::Value::Object(map) => map.iter().any(|(key, item)| {
-                path.push(key.clone());
-                key.contains('\0') || find(item, path) || {
-                    path.pop();
-                    false
-                }
-            }),
-            _ => false,
+/// Rewrites integral floats as integers; true (and `path` names it) if a string or key holds
+/// a NUL character.
+fn normalise(value: &mut serde_json::Value, path: &mut Vec<String>) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Number(number) => {
+            if let Some(float) = number.as_f64().filter(|_| number.is_f64())
+                && float.fract() == 0.0
+                && float.abs() < 9.0e15
+            {
+                *value = Value::from(float as i64);
+            }
+            false
         }
+        Value::Array(items) => items.iter_mut().enumerate().any(|(i, item)| {
+            path.push(format!("[{i}]"));
+            normalise(item, path) || {
+                path.pop();
+                false
+            }
+        }),
+        Value::Object(map) => map.iter_mut().any(|(key, item)| {
+            path.push(key.clone());
+            key.contains('\0') || normalise(item, path) || {
+                path.pop();
+                false
+            }
+        }),
+        Value::Null | Value::Bool(_) => false,
     }
-    let mut path = Vec::new();
-    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) {
-        find(&value, &mut path);
+}
+
+/// `["lines", "[0]", "name"]` as `lines[0].name`; `empty` when there is no path.
+fn field_path(path: &[String], empty: &str) -> String {
+    if path.is_empty() {
+        return empty.to_owned();
     }
-    let field = path.iter().fold(String::new(), |field, part| {
+    path.iter().fold(String::new(), |field, part| {
         match (field.is_empty(), part.starts_with('[')) {
             (true, _) | (false, true) => field + part,
             (false, false) => field + "." + part,
         }
-    });
-    ApiError::invalid_field(
-        if field.is_empty() {
-            "body".to_owned()
-        } else {
-            field
-        },
-        "nul_character",
-        "must not contain NUL (\\u0000) characters",
-    )
+    })
+}
+
+/// The member serde names in "missing field `x`" (`required`) or "unknown field `x`, expected
+/// ..." (`unknown_field`), with that code.
+fn named_member(message: &str) -> Option<(&str, &'static str)> {
+    let (rest, code) = if let Some(rest) = message.strip_prefix("missing field `") {
+        (rest, "required")
+    } else {
+        (message.strip_prefix("unknown field `")?, "unknown_field")
+    };
+    rest.split_once('`').map(|(member, _)| (member, code))
 }
 
 fn malformed(error: &serde_json::Error) -> ApiError {

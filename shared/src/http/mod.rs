@@ -1,7 +1,8 @@
 //! The HTTP layers every function applies, so `cargo lambda watch` behaves like production:
 //! security headers, CORS for the configured origins, a request id on every response and log
-//! line, a body size limit (413), panic capture, and problem+json for every error response,
-//! including the ones the framework makes itself (unknown route, wrong method).
+//! line, a body size limit (413), panic capture, problem+json for every error response,
+//! including the ones the framework makes itself (unknown route, wrong method), and a 422 for
+//! query parameters the operation does not document.
 
 mod json;
 mod query;
@@ -20,6 +21,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::Instrument;
+use utoipa::openapi::OpenApi;
 
 pub use json::AppJson;
 pub use query::{AppQuery, PathId, PathIds};
@@ -40,13 +42,19 @@ pub fn current_request_id() -> Option<String> {
 }
 
 /// Wraps a function's router in the shared layers; call it last, on the finished router.
-pub fn layers(router: Router, settings: &HttpSettings) -> Router {
+/// `document` is the function's OpenAPI document: the query parameters it lists per operation
+/// are the only ones accepted.
+pub fn layers(router: Router, settings: &HttpSettings, document: fn() -> OpenApi) -> Router {
     router
         .fallback(|| async {
             ApiError::NotFound {
                 detail: "no route matches this path".into(),
             }
         })
+        .layer(middleware::from_fn_with_state(
+            query::KnownParameters::new(document),
+            query::refuse_unknown_parameters,
+        ))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
         }))

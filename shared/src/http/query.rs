@@ -1,9 +1,20 @@
-//! `AppQuery<T>`: query-string extractor whose rejections are 422 problems naming the
-//! parameter.
+//! Query strings: `AppQuery<T>`, an extractor whose rejections are 422 problems naming the
+//! parameter, and the layer that refuses parameters an operation does not document.
+//!
+//! An empty value (`cursor=`, what `URLSearchParams` builds from an empty variable) means the
+//! parameter is absent.
 
-use axum::extract::FromRequestParts;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::Method;
 use http::request::Parts;
 use serde::de::DeserializeOwned;
+use utoipa::openapi::path::ParameterIn;
+use utoipa::openapi::{OpenApi, RefOr};
 
 use crate::error::{ApiError, FieldError};
 
@@ -29,8 +40,11 @@ where
                 "must not contain NUL (%00) characters",
             ));
         }
+        let present = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form_urlencoded::parse(query.as_bytes()).filter(|(_, v)| !v.is_empty()))
+            .finish();
         let deserializer =
-            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+            serde_urlencoded::Deserializer::new(form_urlencoded::parse(present.as_bytes()));
         serde_path_to_error::deserialize(deserializer)
             .map(AppQuery)
             .map_err(|error| {
@@ -48,6 +62,99 @@ where
                     )],
                 }
             })
+    }
+}
+
+/// The query parameters each operation documents, by method and route template; built from the
+/// function's OpenAPI document on the first request that carries a query string.
+#[derive(Clone)]
+pub(crate) struct KnownParameters {
+    document: fn() -> OpenApi,
+    table: Arc<OnceLock<ParameterTable>>,
+}
+
+/// Query parameter names by method and route template.
+type ParameterTable = HashMap<(Method, String), Vec<String>>;
+
+impl KnownParameters {
+    pub(crate) fn new(document: fn() -> OpenApi) -> Self {
+        Self {
+            document,
+            table: Arc::default(),
+        }
+    }
+
+    fn table(&self) -> &ParameterTable {
+        self.table.get_or_init(|| {
+            let mut table = HashMap::new();
+            for (path, item) in (self.document)().paths.paths {
+                let operations = [
+                    (Method::GET, item.get),
+                    (Method::PUT, item.put),
+                    (Method::POST, item.post),
+                    (Method::DELETE, item.delete),
+                    (Method::PATCH, item.patch),
+                ];
+                for (method, operation) in operations {
+                    let Some(operation) = operation else { continue };
+                    let names = operation
+                        .parameters
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|p| match p {
+                            RefOr::T(p) if matches!(p.parameter_in, ParameterIn::Query) => {
+                                Some(p.name)
+                            }
+                            _ => None,
+                        })
+                        .collect();
+                    table.insert((method, path.clone()), names);
+                }
+            }
+            table
+        })
+    }
+}
+
+/// Refuses, with one 422 naming each of them, query parameters the matched operation does not
+/// document (as Stripe does), so a misspelled filter never returns unfiltered data. Unrouted
+/// requests pass on to the 404 fallback.
+pub(crate) async fn refuse_unknown_parameters(
+    State(known): State<KnownParameters>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (Some(query), Some(route)) = (
+        request.uri().query().filter(|q| !q.is_empty()),
+        request.extensions().get::<MatchedPath>(),
+    ) else {
+        return next.run(request).await;
+    };
+    let method = match request.method() {
+        &Method::HEAD => Method::GET,
+        other => other.clone(),
+    };
+    let documented = known.table().get(&(method, route.as_str().to_owned()));
+    let mut errors: Vec<FieldError> = Vec::new();
+    for (name, _) in form_urlencoded::parse(query.as_bytes()) {
+        let known = documented.is_some_and(|names| names.iter().any(|n| *n == name));
+        if !known && !errors.iter().any(|e| e.field == name) {
+            let message = match documented {
+                Some(names) if !names.is_empty() => {
+                    format!(
+                        "unknown query parameter; this operation takes {}",
+                        names.join(", ")
+                    )
+                }
+                _ => "unknown query parameter; this operation takes none".to_owned(),
+            };
+            errors.push(FieldError::new(name, "unknown_parameter", message));
+        }
+    }
+    if errors.is_empty() {
+        next.run(request).await
+    } else {
+        ApiError::Validation { errors }.into_response()
     }
 }
 

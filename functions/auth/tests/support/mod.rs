@@ -46,22 +46,21 @@ pub fn token(body: &Value, name: &str) -> String {
         .to_owned()
 }
 
-/// A TOTP code from oathtool (Debian's package), as an authenticator app would show it,
-/// `offset` seconds from now.
-pub fn oathtool(secret_base32: &str, offset: i64) -> String {
-    let output = std::process::Command::new("oathtool")
+/// A TOTP code from pyotp (an implementation independent of ours, installed into `.venv/` by
+/// `make test`), as an authenticator app would show it, `offset` seconds from now.
+pub fn totp_code(secret_base32: &str, offset: i64) -> String {
+    let output = std::process::Command::new("python3")
         .args([
-            "--totp",
-            "-b",
-            "-N",
-            &format!("now {offset:+} seconds"),
+            "-c",
+            "import sys, time, pyotp; print(pyotp.TOTP(sys.argv[1]).at(time.time() + int(sys.argv[2])))",
             secret_base32,
+            &offset.to_string(),
         ])
         .output()
-        .expect("oathtool not found: `apt-get install oathtool` (CI does it)");
+        .expect("python3 runs");
     assert!(
         output.status.success(),
-        "{}",
+        "pyotp failed (run the tests with `make test`, which installs it): {}",
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap().trim().to_owned()

@@ -42,7 +42,11 @@ pub fn apps_with(pool: PgPool, settings: &[(&str, &str)]) -> Apps {
         auth: TestApp::new(auth::app(state.clone()), pool.clone()),
         users: TestApp::new(users::app(state), pool.clone()),
         probe: TestApp::new(
-            shared::http::layers(probe, &shared::testing::settings(&[]).http),
+            shared::http::layers(
+                probe,
+                &shared::testing::settings(&[]).http,
+                utoipa::openapi::OpenApi::default,
+            ),
             pool.clone(),
         ),
         pool,

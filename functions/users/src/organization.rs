@@ -1,0 +1,121 @@
+//! `/api/organization`: the caller's organization, its name and default currency (what
+//! products and purchase orders created without a currency take). Every member and API key
+//! reads it; owners and admins change it.
+
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::audit::{self, Entry};
+use shared::auth::caller::Tenant;
+use shared::auth::{ClientIp, RequireAdmin};
+use shared::domain::{self, non_null};
+use shared::error::{ApiError, Fields};
+use shared::http::AppJson;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Organization {
+    id: Uuid,
+    name: String,
+    /// ISO 4217 code that products and purchase orders created without a currency take.
+    default_currency: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+async fn load(conn: &mut PgConnection, org_id: Uuid, lock: bool) -> Result<Organization, ApiError> {
+    let row = if lock {
+        sqlx::query_as!(
+            Organization,
+            r#"SELECT id, name, default_currency AS "default_currency!", created_at, updated_at
+               FROM organizations WHERE id = $1 FOR UPDATE"#,
+            org_id
+        )
+        .fetch_optional(conn)
+        .await?
+    } else {
+        sqlx::query_as!(
+            Organization,
+            r#"SELECT id, name, default_currency AS "default_currency!", created_at, updated_at
+               FROM organizations WHERE id = $1"#,
+            org_id
+        )
+        .fetch_optional(conn)
+        .await?
+    };
+    row.ok_or_else(|| ApiError::not_found("organization"))
+}
+
+/// `GET /api/organization`: the caller's organization.
+#[utoipa::path(get, path = "/api/organization", operation_id = "get_organization",
+    responses((status = 200, description = "The caller's organization", body = Organization)))]
+pub async fn get(mut tenant: Tenant) -> Result<Json<Organization>, ApiError> {
+    let org_id = tenant.caller.org_id;
+    Ok(Json(load(&mut tenant.db, org_id, false).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOrganization {
+    #[schema(min_length = 1, max_length = 200)]
+    #[serde(default, deserialize_with = "non_null")]
+    name: Option<String>,
+    /// ISO 4217 code, upper case (`EUR`). Products and orders that have one keep it.
+    #[schema(pattern = r"^[A-Z]{3}$")]
+    #[serde(default, deserialize_with = "non_null")]
+    default_currency: Option<String>,
+}
+
+/// `PATCH /api/organization` (owners and admins): only the fields sent change.
+#[utoipa::path(patch, path = "/api/organization", operation_id = "update_organization", request_body = UpdateOrganization,
+    responses((status = 200, description = "The updated organization", body = Organization)))]
+pub async fn update(
+    mut admin: RequireAdmin,
+    ClientIp(ip): ClientIp,
+    AppJson(body): AppJson<UpdateOrganization>,
+) -> Result<Json<Organization>, ApiError> {
+    let mut fields = Fields::default();
+    let name = body
+        .name
+        .map(|n| fields.check(domain::name(&n, "name", 200)));
+    let currency = body
+        .default_currency
+        .map(|c| fields.check(domain::currency(&c, "default_currency")));
+    if !fields.is_empty() {
+        return Err(fields.into_error());
+    }
+    let (org_id, actor) = (admin.caller.org_id, admin.caller.audit_actor());
+    let mut tx = sqlx::Connection::begin(&mut *admin.db).await?;
+    let before = load(&mut tx, org_id, true).await?;
+    let after = sqlx::query_as!(
+        Organization,
+        r#"UPDATE organizations
+           SET name = coalesce($2, name), default_currency = coalesce($3, default_currency),
+               updated_at = now()
+           WHERE id = $1
+           RETURNING id, name, default_currency AS "default_currency!", created_at, updated_at"#,
+        org_id,
+        name.flatten(),
+        currency.flatten()
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let json = |o: &Organization| serde_json::to_value(o).map_err(|e| ApiError::Internal(e.into()));
+    audit::record(
+        &mut tx,
+        Entry {
+            org_id: Some(org_id),
+            actor,
+            action: "organization_updated",
+            entity: "organization",
+            entity_id: Some(org_id),
+            before: Some(json(&before)?),
+            after: Some(json(&after)?),
+            ip: Some(&ip),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(after))
+}
