@@ -311,3 +311,43 @@ async fn invalid_lines_and_foreign_ids_are_refused(pool: PgPool) {
 async fn supplier_of(apps: &Apps, org: &Org) -> String {
     supplier(apps, org).await
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_order_without_a_currency_takes_the_organization_default(pool: PgPool) {
+    let apps = apps(pool);
+    let org = org(&apps, "ann@example.com").await;
+    let supplier = supplier(&apps, &org).await;
+    let bolt = product(&apps, &org, "BOLT", 0).await;
+    let order = |currency: Option<&str>| {
+        let mut body = json!({"supplier_id": supplier,
+            "lines": [{"product_id": bolt, "quantity": 10, "unit_cost": "2.50"}]});
+        if let Some(currency) = currency {
+            body["currency"] = json!(currency);
+        }
+        body
+    };
+    let created = async |body: Value| {
+        let r = post(&apps, &org, "/api/purchase-orders", body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body
+    };
+
+    assert_eq!(created(order(None)).await["currency"], "USD");
+    sqlx::query("UPDATE organizations SET default_currency = 'GBP' WHERE id = $1::uuid")
+        .bind(&org.id)
+        .execute(&apps.pool)
+        .await
+        .unwrap();
+    let gbp = created(order(None)).await;
+    assert_eq!(gbp["currency"], "GBP");
+    let eur = created(order(Some("EUR"))).await;
+    assert_eq!(eur["currency"], "EUR", "an explicit currency is kept");
+
+    let stored: String =
+        sqlx::query_scalar("SELECT currency::text FROM purchase_orders WHERE id = $1::uuid")
+            .bind(gbp["id"].as_str().unwrap())
+            .fetch_one(&apps.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, "GBP");
+}
