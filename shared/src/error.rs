@@ -97,9 +97,18 @@ pub enum ApiError {
     /// 403: authenticated but not allowed.
     #[error("forbidden: {detail}")]
     Forbidden { code: &'static str, detail: String },
-    /// 404: does not exist, or belongs to another organization.
+    /// 404: does not exist, or belongs to another organization (`not_found`), or a record the
+    /// body refers to does not (`unknown_supplier`, ...).
     #[error("not found: {detail}")]
-    NotFound { detail: String },
+    NotFound { code: &'static str, detail: String },
+    /// 404: a record the body refers to (`supplier_id`, `lines[0].product_id`) does not exist
+    /// in the caller's organization; `errors` names the field.
+    #[error("unknown reference: {field}")]
+    UnknownReference {
+        code: &'static str,
+        field: String,
+        message: String,
+    },
     /// 409: conflicts with the current state; `extra` adds members such as `available`.
     #[error("conflict: {detail}")]
     Conflict {
@@ -136,7 +145,21 @@ pub enum ApiError {
 impl ApiError {
     pub fn not_found(what: impl std::fmt::Display) -> Self {
         Self::NotFound {
+            code: "not_found",
             detail: format!("{what} not found"),
+        }
+    }
+
+    /// A 404 for a field that refers to a record the organization does not have.
+    pub fn unknown_reference(
+        field: impl Into<String>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::UnknownReference {
+            code,
+            field: field.into(),
+            message: message.into(),
         }
     }
 
@@ -185,7 +208,7 @@ impl ApiError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
-            Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::NotFound { .. } | Self::UnknownReference { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -204,9 +227,10 @@ impl ApiError {
             | Self::Unauthorized { code, .. }
             | Self::Forbidden { code, .. }
             | Self::Conflict { code, .. }
+            | Self::NotFound { code, .. }
+            | Self::UnknownReference { code, .. }
             | Self::Upstream { code, .. }
             | Self::NotConfigured { code, .. } => code,
-            Self::NotFound { .. } => "not_found",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Validation { .. } => "validation_failed",
@@ -221,10 +245,13 @@ impl ApiError {
             Self::BadRequest { detail, .. }
             | Self::Unauthorized { detail, .. }
             | Self::Forbidden { detail, .. }
-            | Self::NotFound { detail }
+            | Self::NotFound { detail, .. }
             | Self::Conflict { detail, .. }
             | Self::Upstream { detail, .. }
             | Self::NotConfigured { detail, .. } => Cow::Borrowed(detail),
+            Self::UnknownReference { field, message, .. } => {
+                Cow::Owned(format!("{field}: {message}"))
+            }
             Self::PayloadTooLarge => Cow::Borrowed("the request body exceeds the size limit"),
             Self::UnsupportedMediaType => {
                 Cow::Borrowed("the request body must be JSON (Content-Type: application/json)")
@@ -317,8 +344,17 @@ impl IntoResponse for ApiError {
                 "request rejected"
             ),
         }
+        let reference;
         let (errors, extra): (&[FieldError], _) = match &self {
             Self::Validation { errors } => (errors, None),
+            Self::UnknownReference {
+                code,
+                field,
+                message,
+            } => {
+                reference = [FieldError::new(field.clone(), *code, message.clone())];
+                (&reference, None)
+            }
             Self::Conflict { extra, .. } => (&[], Some(extra)),
             _ => (&[], None),
         };

@@ -1,5 +1,6 @@
 //! `Idempotency-Key` for every create: a retry with the same key and body gets the first
-//! response again and creates nothing; the same key with another body is a 422.
+//! response again and creates nothing; the same key with another body is a 409
+//! (`idempotency_key_reused`: a conflict with the request the key already stands for).
 //!
 //! The key row is inserted in the same transaction as the creation, so a concurrent retry waits
 //! for the first attempt to commit (then replays it) or roll back (then runs itself). Keys live
@@ -32,17 +33,17 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
         let Some(value) = parts.headers.get("idempotency-key") else {
             return Ok(Self(None));
         };
-        let key = value
-            .to_str()
-            .ok()
-            .map(str::trim)
-            .filter(|k| (1..=255).contains(&k.len()));
-        match key {
-            Some(key) => Ok(Self(Some(key.to_owned()))),
-            None => Err(ApiError::bad_request(
-                "invalid_idempotency_key",
-                "Idempotency-Key must be 1 to 255 visible ASCII characters",
-            )),
+        // The documented pattern, `^[!-~]{1,255}$`: visible ASCII, no spaces.
+        let bytes = value.as_bytes();
+        if (1..=255).contains(&bytes.len()) && bytes.iter().all(|b| (b'!'..=b'~').contains(b)) {
+            let key = String::from_utf8_lossy(bytes).into_owned();
+            Ok(Self(Some(key)))
+        } else {
+            Err(ApiError::invalid_field(
+                "Idempotency-Key",
+                "invalid",
+                "must be 1 to 255 visible ASCII characters without spaces (a UUID will do)",
+            ))
         }
     }
 }
@@ -112,10 +113,9 @@ pub async fn claim(
     .fetch_one(&mut *tx)
     .await?;
     if stored.request_hash != hash {
-        return Err(ApiError::invalid_field(
-            "Idempotency-Key",
-            "reused",
-            "this key was already used with a different request",
+        return Err(ApiError::conflict(
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used with a different request; use a new key",
         ));
     }
     let (Some(status), Some(response)) = (stored.status, stored.response) else {

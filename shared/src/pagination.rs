@@ -18,7 +18,10 @@ pub struct PageQuery {
     /// Items per page, 1 to 100 (default 50).
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page (base64url). One that is well formed but
+    /// designates no page of this list (another list's, another sort order's) is a 404
+    /// `cursor_not_found`: start again without it.
+    #[param(pattern = r"^[A-Za-z0-9_-]{1,1024}$")]
     pub cursor: Option<String>,
     /// Also count all matching items (`total`).
     #[serde(default)]
@@ -43,29 +46,39 @@ impl PageQuery {
                 format!("must be between 1 and {MAX_LIMIT}"),
             ));
         }
-        let after = self
-            .cursor
-            .as_deref()
-            .map(|c| {
-                URL_SAFE_NO_PAD
-                    .decode(c)
-                    .ok()
-                    .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-                    .ok_or_else(|| {
-                        ApiError::invalid_field(
-                            "cursor",
-                            "invalid",
-                            "not a cursor this API returned",
-                        )
-                    })
-            })
-            .transpose()?;
+        let after = self.cursor.as_deref().map(decode_cursor).transpose()?;
         Ok(PageRequest {
             limit,
             after,
             include_total: self.include_total,
         })
     }
+}
+
+/// The position a cursor names: 422 when it is not base64url text of at most 1024 characters
+/// (the documented pattern), 404 when it is but names no position of this list.
+fn decode_cursor<C: DeserializeOwned>(cursor: &str) -> Result<C, ApiError> {
+    let well_formed = (1..=1024).contains(&cursor.len())
+        && cursor
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !well_formed {
+        return Err(ApiError::invalid_field(
+            "cursor",
+            "invalid",
+            "must be the next_cursor of a previous page",
+        ));
+    }
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| ApiError::NotFound {
+            code: "cursor_not_found",
+            detail: "this cursor names no page of this list (it may come from another list or \
+                     sort order); start again without it"
+                .into(),
+        })
 }
 
 /// One page of a list.

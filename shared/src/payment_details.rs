@@ -44,17 +44,88 @@ const KINDS: [&str; 6] = [
     "canadian",
 ];
 
+/// A Wise field name in `details` (`iban`, `sortCode`, `accountNumber`, ...).
+const DETAIL_KEY_PATTERN: &str = "^[A-Za-z][A-Za-z0-9]{0,49}$";
+
+fn is_detail_key(key: &str) -> bool {
+    let mut chars = key.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && key.len() <= 50
+        && chars.all(|c| c.is_ascii_alphanumeric())
+}
+
+/// The document's schema of `payment_details` (`schema_with`): one shape for IBAN accounts
+/// (`details.iban`, checked with its check digits: `format: iban`) and one for the account types
+/// that need `details.accountNumber`; `null` removes them on update.
+pub fn schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOf, SchemaFormat, Type};
+    let line = |max: usize| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::Custom("line".into())))
+            .max_length(Some(max))
+    };
+    let shape = |kinds: &[&str], account_field: &str, account: ObjectBuilder| {
+        let details = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property(account_field, account)
+            .required(account_field)
+            .property_names(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(DETAIL_KEY_PATTERN)),
+            ))
+            .additional_properties(Some(AdditionalProperties::RefOr(line(100).into())))
+            .description(Some("Wise's `details` for this account type."));
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("account_holder_name", line(140))
+            .required("account_holder_name")
+            .property(
+                "currency",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some("^[A-Z]{3}$")),
+            )
+            .required("currency")
+            .property(
+                "type",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(kinds.to_vec())),
+            )
+            .required("type")
+            .property("details", details)
+            .required("details")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+    };
+    let mut one_of = OneOf::new();
+    one_of.description = Some(
+        "Bank details for paying the supplier through Wise; sealed, only ever shown as a \
+         summary. `null` removes them."
+            .to_owned(),
+    );
+    let iban = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::Custom("iban".into())))
+        .max_length(Some(100))
+        .description(Some("An IBAN with valid check digits (spaces allowed)."));
+    one_of.items = vec![
+        shape(&["iban"], "iban", iban).into(),
+        shape(&KINDS[1..], "accountNumber", line(100)).into(),
+        ObjectBuilder::new().schema_type(Type::Null).into(),
+    ];
+    utoipa::openapi::schema::Schema::OneOf(one_of)
+}
+
 impl PaymentDetails {
     /// Checks the details; returns them normalised with their summary.
     pub fn validate(mut self, fields: &mut Fields) -> Option<(Self, PaymentSummary)> {
-        let holder = self.account_holder_name.trim().to_owned();
-        if holder.is_empty() || holder.chars().count() > 140 {
-            fields.add(FieldError::new(
-                "payment_details.account_holder_name",
-                "invalid",
-                "must be 1 to 140 characters",
-            ));
-        }
+        let holder = fields.check(crate::domain::name(
+            &self.account_holder_name,
+            "payment_details.account_holder_name",
+            140,
+        ));
         let currency = fields.check(crate::domain::currency(
             &self.currency,
             "payment_details.currency",
@@ -67,12 +138,15 @@ impl PaymentDetails {
             ));
         }
         for (key, value) in &self.details {
-            if value.trim().is_empty() || value.len() > 100 {
+            let field = format!("payment_details.details.{key}");
+            if !is_detail_key(key) {
                 fields.add(FieldError::new(
-                    format!("payment_details.details.{key}"),
+                    field,
                     "invalid",
-                    "must be 1 to 100 characters",
+                    "must be a Wise field name such as iban or accountNumber",
                 ));
+            } else if let Err(error) = crate::domain::name(value, &field, 100) {
+                fields.check::<()>(Err(error));
             }
         }
         let account = if self.kind == "iban" {
@@ -105,7 +179,7 @@ impl PaymentDetails {
             }
             number
         };
-        let (Some(currency), Some(account)) = (currency, account) else {
+        let (Some(holder), Some(currency), Some(account)) = (holder, currency, account) else {
             return None;
         };
         self.account_holder_name = holder;

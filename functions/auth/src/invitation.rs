@@ -14,8 +14,10 @@ use crate::me::{self, Me};
 use crate::session::{self, TokenPair};
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AcceptRequest {
     token: String,
+    #[schema(format = "new-password")]
     password: String,
 }
 

@@ -76,5 +76,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         invitation::accept
     ))]
     struct Doc;
-    shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "auth")
+    let mut doc = shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "auth");
+    shared::openapi::exactly_one_of(&mut doc, "MfaLoginRequest", &["code", "recovery_code"]);
+    doc
 }

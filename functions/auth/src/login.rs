@@ -19,8 +19,11 @@ use crate::session::{self, TokenPair};
 const MFA_CHALLENGE_TTL_SECS: u64 = 300;
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[schema(min_length = 1)]
     email: String,
+    #[schema(format = Password, min_length = 1)]
     password: String,
 }
 
@@ -42,7 +45,7 @@ pub enum LoginResponse {
 }
 
 fn required(field: &str, value: &str, fields: &mut Fields) {
-    if value.trim().is_empty() {
+    if value.is_empty() {
         fields.add(FieldError::new(field, "required", "must not be empty"));
     }
 }
@@ -187,9 +190,11 @@ pub async fn login(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MfaLoginRequest {
     mfa_token: String,
     /// A 6-digit code from the authenticator app...
+    #[schema(pattern = r"^[0-9]{6}$")]
     code: Option<String>,
     /// ...or one of the one-time recovery codes.
     recovery_code: Option<String>,

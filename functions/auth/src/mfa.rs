@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use shared::AppState;
 use shared::audit::{self, Actor, Entry};
 use shared::auth::{AuthUser, ClientIp, password, tokens, totp};
-use shared::error::{ApiError, FieldError, Fields};
+use shared::error::ApiError;
 use shared::http::AppJson;
 
 const RECOVERY_CODES: usize = 10;
@@ -82,7 +82,10 @@ pub async fn setup(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
+    /// The 6-digit code the authenticator app shows now.
+    #[schema(pattern = r"^[0-9]{6}$")]
     code: String,
 }
 
@@ -92,10 +95,11 @@ pub struct RecoveryCodes {
     recovery_codes: Vec<String>,
 }
 
-fn wrong_code() -> FieldError {
-    FieldError::new(
-        "code",
-        "incorrect",
+/// A wrong proof from a signed-in caller: 403, so a frontend does not take it for an expired
+/// session (401).
+fn wrong_code() -> ApiError {
+    ApiError::forbidden(
+        "incorrect_code",
         "the code is incorrect or was already used",
     )
 }
@@ -104,6 +108,7 @@ fn wrong_code() -> FieldError {
 #[utoipa::path(post, path = "/api/auth/mfa/verify", security(("bearer" = [])), request_body = VerifyRequest,
     responses((status = 200, description = "MFA is on; one-time recovery codes (shown once)", body = RecoveryCodes),
         (status = 409, description = "No set-up pending, or MFA already on"),
+        (status = 403, description = "`incorrect_code`: the code is wrong or was already used"),
         (status = 429, description = "Too many attempts")))]
 pub async fn verify(
     State(state): State<AppState>,
@@ -134,10 +139,7 @@ pub async fn verify(
         .open(&sealed, user.user_id.as_bytes())
         .map_err(|e| ApiError::Internal(e.into()))?;
     let now = chrono::Utc::now().timestamp() as u64;
-    let step =
-        totp::verify(&secret, &body.code, None, now)?.ok_or_else(|| ApiError::Validation {
-            errors: vec![wrong_code()],
-        })?;
+    let step = totp::verify(&secret, &body.code, None, now)?.ok_or_else(wrong_code)?;
 
     let codes = new_recovery_codes();
     let hashes: Vec<Vec<u8>> = codes.iter().map(|c| recovery_code_hash(c)).collect();
@@ -182,8 +184,11 @@ pub async fn verify(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DisableRequest {
+    #[schema(format = Password)]
     password: String,
+    #[schema(pattern = r"^[0-9]{6}$")]
     code: String,
 }
 
@@ -191,6 +196,7 @@ pub struct DisableRequest {
 #[utoipa::path(post, path = "/api/auth/mfa/disable", security(("bearer" = [])), request_body = DisableRequest,
     responses((status = 204, description = "MFA is off"),
         (status = 409, description = "MFA is not on"),
+        (status = 403, description = "`incorrect_password` or `incorrect_code`"),
         (status = 429, description = "Too many attempts")))]
 pub async fn disable(
     State(state): State<AppState>,
@@ -209,11 +215,9 @@ pub async fn disable(
         return Err(ApiError::conflict("mfa_not_enabled", "MFA is not on"));
     };
 
-    let mut fields = Fields::default();
     if !password::verify(&body.password, row.password_hash.as_deref()).await? {
-        fields.add(FieldError::new(
-            "password",
-            "incorrect",
+        return Err(ApiError::forbidden(
+            "incorrect_password",
             "the password is incorrect",
         ));
     }
@@ -223,12 +227,8 @@ pub async fn disable(
         .open(&sealed, user.user_id.as_bytes())
         .map_err(|e| ApiError::Internal(e.into()))?;
     let now = chrono::Utc::now().timestamp() as u64;
-    let step = totp::verify(&secret, &body.code, row.mfa_last_step, now)?;
-    if step.is_none() {
-        fields.add(wrong_code());
-    }
-    if !fields.is_empty() {
-        return Err(fields.into_error());
+    if totp::verify(&secret, &body.code, row.mfa_last_step, now)?.is_none() {
+        return Err(wrong_code());
     }
 
     let mut tx = state.pool.begin().await?;

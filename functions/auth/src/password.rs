@@ -9,7 +9,7 @@ use shared::audit::{self, Actor, Entry};
 use shared::auth::password::{self, Password};
 use shared::auth::{AuthUser, ClientIp, tokens};
 use shared::domain::Email;
-use shared::error::{ApiError, FieldError, Fields};
+use shared::error::ApiError;
 use shared::http::AppJson;
 
 use crate::session::{self, TokenPair};
@@ -18,8 +18,9 @@ use crate::session::{self, TokenPair};
 const RESET_TOKEN_TTL_SECS: u64 = 30 * 60;
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ForgotRequest {
-    #[schema(max_length = 254)]
+    #[schema(format = Email, max_length = 254)]
     email: String,
 }
 
@@ -112,9 +113,10 @@ pub async fn forgot(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ResetRequest {
     token: String,
-    #[schema(min_length = 8)]
+    #[schema(format = "new-password")]
     new_password: String,
 }
 
@@ -192,9 +194,11 @@ pub async fn reset(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ChangeRequest {
+    #[schema(format = Password)]
     current_password: String,
-    #[schema(min_length = 8)]
+    #[schema(format = "new-password")]
     new_password: String,
 }
 
@@ -202,6 +206,7 @@ pub struct ChangeRequest {
 /// returns a fresh token pair for this one.
 #[utoipa::path(post, path = "/api/auth/password/change", security(("bearer" = [])), request_body = ChangeRequest,
     responses((status = 200, description = "Changed; other sessions are signed out, this one continues with new tokens", body = TokenPair),
+        (status = 403, description = "`incorrect_password`: the current password is wrong"),
         (status = 429, description = "Too many attempts")))]
 pub async fn change(
     State(state): State<AppState>,
@@ -216,24 +221,21 @@ pub async fn change(
         Some(&user.user_id.to_string()),
     )
     .await?;
-    let mut fields = Fields::default();
-    let new_password = fields.check(Password::new(body.new_password, "new_password"));
+    let new_password = Password::new(body.new_password, "new_password")?;
     let stored = sqlx::query_scalar!(
         "SELECT password_hash FROM users WHERE id = $1",
         user.user_id
     )
     .fetch_one(&state.pool)
     .await?;
+    // A wrong proof from a signed-in caller: 403, so a frontend does not take it for an expired
+    // session (401).
     if !password::verify(&body.current_password, stored.as_deref()).await? {
-        fields.add(FieldError::new(
-            "current_password",
-            "incorrect",
+        return Err(ApiError::forbidden(
+            "incorrect_password",
             "the current password is incorrect",
         ));
     }
-    let Some(new_password) = new_password.filter(|_| fields.is_empty()) else {
-        return Err(fields.into_error());
-    };
     let password_hash = new_password.hash().await?;
 
     let mut tx = state.pool.begin().await?;

@@ -21,13 +21,13 @@ use crate::session::{self, TokenPair};
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(format = "line", min_length = 1, max_length = 200)]
     organization_name: Option<String>,
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(format = "line", min_length = 1, max_length = 200)]
     name: Option<String>,
-    #[schema(max_length = 254)]
+    #[schema(format = Email, max_length = 254)]
     email: String,
-    #[schema(min_length = 8)]
+    #[schema(format = "new-password")]
     password: String,
     /// ISO 4217 code that products and purchase orders take when they name none (default USD).
     #[schema(pattern = r"^[A-Z]{3}$")]

@@ -132,6 +132,7 @@ pub async fn revoke_all(conn: &mut PgConnection, user_id: Uuid) -> Result<(), Ap
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     refresh_token: String,
 }

@@ -112,5 +112,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         payments::pay
     ))]
     struct Doc;
-    shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "inventory")
+    let mut doc = shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "inventory");
+    movements::document_kinds(&mut doc);
+    doc
 }

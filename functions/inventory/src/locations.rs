@@ -50,7 +50,7 @@ pub async fn resolve(
         }
     };
     found.ok_or_else(|| {
-        ApiError::invalid_field(
+        ApiError::unknown_reference(
             field,
             "unknown_location",
             "no such location in this organization",
@@ -75,7 +75,7 @@ pub async fn list(mut tenant: Require<Inventory, Read>) -> Result<Json<Vec<Locat
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateLocation {
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(format = "line", min_length = 1, max_length = 100)]
     name: String,
 }
 

@@ -35,12 +35,88 @@ pub struct CreateMovement {
     quantity: Option<i32>,
     /// Signed change for adjust (not zero).
     delta: Option<i32>,
-    #[schema(min_length = 1, max_length = 500)]
+    #[schema(format = "line", min_length = 1, max_length = 500)]
     reason: String,
     /// The default location when absent; the source of a transfer.
     location_id: Option<Uuid>,
     /// The destination of a transfer.
     to_location_id: Option<Uuid>,
+}
+
+/// Rewrites `CreateMovement` in `doc` as one shape per kind, so the document says what each
+/// kind needs: `quantity` (at least 1) for receive, sell and transfer, a `to_location_id` for a
+/// transfer, a non-zero `delta` for adjust.
+pub(crate) fn document_kinds(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{ObjectBuilder, OneOf, Schema, Type};
+    let schemas = &mut doc.components.get_or_insert_with(Default::default).schemas;
+    let Some(RefOr::T(Schema::Object(base))) = schemas.get("CreateMovement").cloned() else {
+        panic!("CreateMovement is an object schema");
+    };
+    let int = |min: i64, max: i64| {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Int32,
+            )))
+            .minimum(Some(min))
+            .maximum(Some(max))
+    };
+    let kind = |kinds: &[&str]| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(kinds.to_vec()))
+    };
+    let shape = |kinds: &[&str], required: &[&str], properties: Vec<(&str, RefOr<Schema>)>| {
+        let mut object = base.clone();
+        object.description = None;
+        object.properties.insert("kind".into(), kind(kinds).into());
+        for (name, schema) in properties {
+            object.properties.insert(name.into(), schema);
+        }
+        object
+            .required
+            .extend(required.iter().map(|r| (*r).to_owned()));
+        Schema::Object(object)
+    };
+    let positive = || int(1, i32::MAX.into()).into();
+    let non_zero = || {
+        let mut either = OneOf::new();
+        either.items = vec![
+            int(i32::MIN.into(), -1).into(),
+            int(1, i32::MAX.into()).into(),
+        ];
+        RefOr::T(Schema::OneOf(either))
+    };
+    let mut one_of = OneOf::new();
+    one_of.description = base.description.clone();
+    one_of.items = vec![
+        shape(
+            &["receive", "sell"],
+            &["quantity"],
+            vec![("quantity", positive())],
+        )
+        .into(),
+        shape(
+            &["transfer"],
+            &["quantity", "to_location_id"],
+            vec![
+                ("quantity", positive()),
+                (
+                    "to_location_id",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                            utoipa::openapi::KnownFormat::Uuid,
+                        )))
+                        .into(),
+                ),
+            ],
+        )
+        .into(),
+        shape(&["adjust"], &["delta"], vec![("delta", non_zero())]).into(),
+    ];
+    schemas.insert("CreateMovement".into(), Schema::OneOf(one_of).into());
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -104,7 +180,7 @@ pub async fn create(
         let product = sqlx::query_scalar!("SELECT id FROM products WHERE org_id = $1 AND id = $2", org, body.product_id)
             .fetch_optional(&mut *tx)
             .await?
-            .ok_or_else(|| ApiError::invalid_field("product_id", "unknown_product", "no such product in this organization"))?;
+            .ok_or_else(|| ApiError::unknown_reference("product_id", "unknown_product", "no such product in this organization"))?;
         let location = locations::resolve(tx, org, body.location_id, "location_id").await?;
         let movement = |kind, quantity, location, transfer_id| Movement {
             product,
@@ -141,7 +217,7 @@ pub async fn create(
             Kind::Transfer => {
                 let to = locations::resolve(tx, org, body.to_location_id, "to_location_id").await?;
                 if to == location {
-                    return Err(ApiError::invalid_field("to_location_id", "same_location", "must differ from the source"));
+                    return Err(ApiError::conflict("same_location", "a transfer's destination must differ from its source location"));
                 }
                 let transfer = Some(Uuid::new_v4());
                 stock::take(tx, org, product, location, amount).await?;
@@ -195,6 +271,8 @@ pub struct LedgerEntry {
 pub struct LedgerQuery {
     product_id: Option<Uuid>,
     location_id: Option<Uuid>,
+    /// `receive`, `sell`, `adjust`, `transfer_out` or `transfer_in`.
+    #[param(pattern = "^(receive|sell|adjust|transfer_out|transfer_in)$")]
     kind: Option<String>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,

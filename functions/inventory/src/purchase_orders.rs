@@ -146,10 +146,6 @@ fn check_lines(lines: &[LineInput], fields: &mut Fields) {
                 "must be more than zero",
             ));
         }
-        fields.check(domain::money(
-            line.unit_cost,
-            &format!("lines[{i}].unit_cost"),
-        ));
     }
 }
 
@@ -173,14 +169,14 @@ async fn insert_lines(
         .execute(&mut *conn)
         .await
         .on_constraint("purchase_order_lines_org_id_product_id_fkey", |_| {
-            ApiError::invalid_field(format!("lines[{position}].product_id"), "unknown_product", "no such product in this organization")
+            ApiError::unknown_reference(format!("lines[{position}].product_id"), "unknown_product", "no such product in this organization")
         })?;
     }
     Ok(())
 }
 
 fn unknown_supplier() -> ApiError {
-    ApiError::invalid_field(
+    ApiError::unknown_reference(
         "supplier_id",
         "unknown_supplier",
         "no such supplier in this organization",
@@ -289,9 +285,18 @@ pub async fn get(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    #[param(pattern = "^(draft|submitted|partially_received|received|cancelled)$")]
     status: Option<String>,
     supplier_id: Option<Uuid>,
 }
+
+const STATUSES: [&str; 5] = [
+    "draft",
+    "submitted",
+    "partially_received",
+    "received",
+    "cancelled",
+];
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Summary {
@@ -316,6 +321,15 @@ pub async fn list(
     AppQuery(page): AppQuery<PageQuery>,
 ) -> Result<Json<Page<Summary>>, ApiError> {
     let page = page.parse::<(DateTime<Utc>, Uuid)>()?;
+    if let Some(status) = &query.status
+        && !STATUSES.contains(&status.as_str())
+    {
+        return Err(ApiError::invalid_field(
+            "status",
+            "invalid",
+            format!("must be one of {}", STATUSES.join(", ")),
+        ));
+    }
     let (before_at, before_id) = page.after.unzip();
     let rows = sqlx::query_as!(
         Summary,
@@ -522,6 +536,7 @@ pub async fn cancel(
 #[serde(deny_unknown_fields)]
 pub struct ReceiveLine {
     line_id: Uuid,
+    #[schema(minimum = 1)]
     quantity: i32,
 }
 
@@ -530,6 +545,7 @@ pub struct ReceiveLine {
 pub struct Receive {
     /// Where the goods go; the default location when absent.
     location_id: Option<Uuid>,
+    #[schema(min_items = 1)]
     lines: Vec<ReceiveLine>,
 }
 

@@ -70,10 +70,14 @@ async fn load(
 #[serde(deny_unknown_fields)]
 pub struct CreateReservation {
     product_id: Uuid,
+    #[schema(minimum = 1)]
     quantity: i32,
+    /// How long the units are held: 1 second to 7 days.
+    #[schema(minimum = 1, maximum = 604800)]
     expires_in_seconds: i64,
     location_id: Option<Uuid>,
     /// The caller's own reference (cart id, order number).
+    #[schema(max_length = 200)]
     reference: Option<String>,
 }
 
@@ -116,7 +120,7 @@ pub async fn create(
         sqlx::query_scalar!("SELECT id FROM products WHERE org_id = $1 AND id = $2", org, body.product_id)
             .fetch_optional(&mut *tx)
             .await?
-            .ok_or_else(|| ApiError::invalid_field("product_id", "unknown_product", "no such product in this organization"))?;
+            .ok_or_else(|| ApiError::unknown_reference("product_id", "unknown_product", "no such product in this organization"))?;
         let location = locations::resolve(tx, org, body.location_id, "location_id").await?;
         // The whole check: one conditional update; concurrent reservations queue on the row.
         let held = sqlx::query!(
@@ -190,6 +194,7 @@ pub async fn get(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    #[param(pattern = "^(active|confirmed|cancelled|expired)$")]
     status: Option<String>,
     product_id: Option<Uuid>,
 }

@@ -246,8 +246,8 @@ async fn invalid_lines_and_foreign_ids_are_refused(pool: PgPool) {
         "lines": [{"product_id": theirs, "quantity": 1, "unit_cost": "1.00"}]}),
     )
     .await;
-    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    assert_eq!(r.body["errors"][0]["code"], "unknown_product");
+    assert_problem(&r, StatusCode::NOT_FOUND, "unknown_product");
+    assert_eq!(r.body["errors"][0]["field"], "lines[0].product_id");
     let r = post(
         &apps,
         &a,

@@ -190,6 +190,6 @@ async fn another_organizations_product_cannot_be_moved(pool: PgPool) {
         json!({"kind": "receive", "product_id": theirs, "quantity": 5, "reason": "x"}),
     )
     .await;
-    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_problem(&r, StatusCode::NOT_FOUND, "unknown_product");
     assert_eq!(on_hand_and_reserved(&apps, &theirs).await, (0, 0));
 }

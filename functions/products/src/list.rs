@@ -28,6 +28,7 @@ pub struct ListQuery {
     /// Text search in name and SKU.
     q: Option<String>,
     /// `name` (default), `sku`, `price`, `created_at`, `updated_at`; prefix `-` for descending.
+    #[param(pattern = "^-?(name|sku|price|created_at|updated_at)$")]
     sort: Option<String>,
 }
 

@@ -23,9 +23,9 @@ use crate::model::Product;
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProduct {
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(format = "line", min_length = 1, max_length = 64)]
     sku: String,
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(format = "line", min_length = 1, max_length = 200)]
     name: String,
     #[schema(max_length = 5000)]
     description: Option<String>,
@@ -39,17 +39,19 @@ pub struct CreateProduct {
     #[schema(value_type = Option<String>, pattern = r"^\d{1,12}(\.\d{1,2})?$")]
     #[serde(default, with = "money_text::option")]
     cost: Option<Decimal>,
-    #[schema(min_length = 1, max_length = 20)]
+    #[schema(format = "line", min_length = 1, max_length = 20)]
     unit: Option<String>,
     #[schema(max_length = 64)]
     barcode: Option<String>,
+    /// Low stock below this many available units (default 0).
+    #[schema(minimum = 0)]
     reorder_point: Option<i32>,
     best_seller: Option<bool>,
     supplier_id: Option<Uuid>,
 }
 
 fn unknown_supplier() -> ApiError {
-    ApiError::invalid_field(
+    ApiError::unknown_reference(
         "supplier_id",
         "unknown_supplier",
         "no such supplier in this organization",
@@ -122,13 +124,19 @@ pub async fn create(
         "description",
         5000,
     ));
-    let price = fields.check(domain::money(body.price, "price"));
+    // Amounts are checked as they are read (`money_text`): non-negative, two decimals.
+    let price = Some(body.price);
     let currency = body
         .currency
         .as_deref()
         .map(|c| fields.check(domain::currency(c, "currency")));
-    let cost = body.cost.map(|c| fields.check(domain::money(c, "cost")));
-    let unit = fields.check(domain::optional_text(body.unit.as_deref(), "unit", 20));
+    let cost = body.cost;
+    let unit = fields.check(
+        body.unit
+            .as_deref()
+            .map(|u| domain::name(u, "unit", 20))
+            .transpose(),
+    );
     let barcode = fields.check(domain::optional_text(
         body.barcode.as_deref(),
         "barcode",
@@ -143,7 +151,6 @@ pub async fn create(
     if !fields.is_empty() {
         return Err(fields.into_error());
     }
-    let cost = cost.flatten();
     // None: the organization's default currency, read in the INSERT.
     let currency = currency.flatten();
 
@@ -204,10 +211,10 @@ const SUPPLIER_FK: &str = "products_org_id_supplier_id_fkey";
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProduct {
-    #[schema(value_type = String, min_length = 1, max_length = 64)]
+    #[schema(value_type = String, format = "line", min_length = 1, max_length = 64)]
     #[serde(default, deserialize_with = "non_null")]
     sku: Option<String>,
-    #[schema(value_type = String, min_length = 1, max_length = 200)]
+    #[schema(value_type = String, format = "line", min_length = 1, max_length = 200)]
     #[serde(default, deserialize_with = "non_null")]
     name: Option<String>,
     #[schema(max_length = 5000)]
@@ -222,13 +229,13 @@ pub struct UpdateProduct {
     #[schema(value_type = Option<String>, pattern = r"^\d{1,12}(\.\d{1,2})?$")]
     #[serde(default, deserialize_with = "money_text::nullable")]
     cost: Option<Option<Decimal>>,
-    #[schema(value_type = String, min_length = 1, max_length = 20)]
+    #[schema(value_type = String, format = "line", min_length = 1, max_length = 20)]
     #[serde(default, deserialize_with = "non_null")]
     unit: Option<String>,
     #[schema(max_length = 64)]
     #[serde(default, deserialize_with = "double_option")]
     barcode: Option<Option<String>>,
-    #[schema(value_type = i32)]
+    #[schema(value_type = i32, minimum = 0)]
     #[serde(default, deserialize_with = "non_null")]
     reorder_point: Option<i32>,
     #[schema(value_type = bool)]
@@ -288,10 +295,7 @@ pub async fn update(
     {
         next.description = d;
     }
-    if let Some(price) = body
-        .price
-        .and_then(|p| fields.check(domain::money(p, "price")))
-    {
+    if let Some(price) = body.price {
         next.price = price;
     }
     if let Some(currency) = body
@@ -302,10 +306,7 @@ pub async fn update(
         next.currency = currency;
     }
     if let Some(cost) = body.cost {
-        next.cost = match cost {
-            Some(c) => fields.check(domain::money(c, "cost")).or(next.cost),
-            None => None,
-        };
+        next.cost = cost;
     }
     if let Some(u) = body
         .unit

@@ -84,15 +84,15 @@ async fn a_sku_is_unique_within_the_organization_only(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
-async fn an_unknown_or_foreign_supplier_is_422_on_create(pool: PgPool) {
+async fn an_unknown_or_foreign_supplier_is_404_naming_the_field_on_create(pool: PgPool) {
     let apps = apps(pool);
     let a = org(&apps, "a@example.com").await;
     let b = org(&apps, "b@example.com").await;
     let foreign = supplier(&apps, &b, "B Supplies").await;
     for supplier_id in [foreign, uuid::Uuid::new_v4().to_string()] {
         let r = create(&apps, &a, json!({"sku": "S", "name": "S", "price": "1.00", "currency": "EUR", "supplier_id": supplier_id})).await;
-        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-        assert_eq!(r.body["errors"][0]["code"], "unknown_supplier");
+        assert_problem(&r, StatusCode::NOT_FOUND, "unknown_supplier");
+        assert_eq!(r.body["errors"][0]["field"], "supplier_id");
     }
 }
 
@@ -116,12 +116,7 @@ async fn an_idempotency_key_replays_the_first_response(pool: PgPool) {
     assert_eq!(first.body, again.body);
     assert_eq!(again.headers["idempotent-replayed"], "true");
     let other = send(product("IDEM-2", "6.00")).await;
-    assert_problem(
-        &other,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
-    );
-    assert_eq!(other.body["errors"][0]["code"], "reused");
+    assert_problem(&other, StatusCode::CONFLICT, "idempotency_key_reused");
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM products")
         .fetch_one(&pool)
         .await

@@ -20,6 +20,7 @@ pub struct Contact {
     id: Uuid,
     supplier_id: Uuid,
     name: String,
+    #[schema(schema_with = shared::openapi::optional_email_schema)]
     email: Option<String>,
     phone: Option<String>,
     role: Option<String>,
@@ -89,8 +90,9 @@ pub async fn list(
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateContact {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(format = "line", min_length = 1, max_length = 200)]
     name: String,
+    #[schema(schema_with = shared::openapi::optional_email_schema)]
     email: Option<String>,
     #[schema(max_length = 50)]
     phone: Option<String>,
@@ -187,8 +189,9 @@ pub async fn create(
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateContact {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(format = "line", min_length = 1, max_length = 200)]
     name: Option<String>,
+    #[schema(schema_with = shared::openapi::optional_email_schema)]
     #[serde(default, deserialize_with = "double_option")]
     email: Option<Option<String>>,
     #[schema(max_length = 50)]

@@ -220,17 +220,23 @@ fn optional_website(raw: Option<&str>, fields: &mut Fields) -> Option<Option<Str
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSupplier {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(format = "line", min_length = 1, max_length = 200)]
     name: String,
+    #[schema(schema_with = shared::openapi::optional_email_schema)]
     email: Option<String>,
     #[schema(max_length = 50)]
     phone: Option<String>,
-    #[schema(max_length = 500)]
+    /// `https://...` or `http://...`; blank for none.
+    #[schema(
+        max_length = 500,
+        pattern = r"^[\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*(https?://[^\u0000]*)?$"
+    )]
     website: Option<String>,
     #[schema(max_length = 1000)]
     address: Option<String>,
     #[schema(max_length = 5000)]
     notes: Option<String>,
+    #[schema(schema_with = shared::payment_details::schema)]
     payment_details: Option<PaymentDetails>,
 }
 
@@ -333,15 +339,21 @@ pub async fn create(
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSupplier {
-    #[schema(value_type = String, min_length = 1, max_length = 200)]
+    #[schema(value_type = String, format = "line", min_length = 1, max_length = 200)]
     #[serde(default, deserialize_with = "non_null")]
     name: Option<String>,
+    #[schema(schema_with = shared::openapi::optional_email_schema)]
     #[serde(default, deserialize_with = "double_option")]
     email: Option<Option<String>>,
     #[schema(max_length = 50)]
     #[serde(default, deserialize_with = "double_option")]
     phone: Option<Option<String>>,
-    #[schema(max_length = 500)]
+    /// `https://...` or `http://...`; blank or `null` for none.
+    #[schema(
+        max_length = 500,
+        nullable,
+        pattern = r"^[\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*(https?://[^\u0000]*)?$"
+    )]
     #[serde(default, deserialize_with = "double_option")]
     website: Option<Option<String>>,
     #[schema(max_length = 1000)]
@@ -351,6 +363,7 @@ pub struct UpdateSupplier {
     #[serde(default, deserialize_with = "double_option")]
     notes: Option<Option<String>>,
     /// New details replace the old; `null` removes them.
+    #[schema(schema_with = shared::payment_details::schema)]
     #[serde(default, deserialize_with = "double_option")]
     payment_details: Option<Option<PaymentDetails>>,
     #[schema(value_type = bool)]

@@ -63,20 +63,23 @@ pub struct Task {
     updated_at: DateTime<Utc>,
 }
 
+impl Status {
+    fn from_completed(completed: bool) -> Self {
+        if completed {
+            Self::Completed
+        } else {
+            Self::Pending
+        }
+    }
+}
+
 /// The status a request asks for with `status` and/or `completed` (which must agree).
 fn requested_status(
     status: Option<Status>,
     completed: Option<bool>,
     fields: &mut Fields,
 ) -> Option<Status> {
-    let from_completed = completed.map(|c| {
-        if c {
-            Status::Completed
-        } else {
-            Status::Pending
-        }
-    });
-    match (status, from_completed) {
+    match (status, completed.map(Status::from_completed)) {
         (Some(a), Some(b)) if a != b => {
             fields.add(shared::error::FieldError::new(
                 "completed",
@@ -200,11 +203,19 @@ async fn list(
     AppQuery(page): AppQuery<PageQuery>,
 ) -> Result<Json<Page<Task>>, ApiError> {
     let page = page.parse::<(DateTime<Utc>, Uuid)>()?;
-    let mut fields = Fields::default();
-    let status = requested_status(query.status, query.completed, &mut fields);
-    if !fields.is_empty() {
-        return Err(fields.into_error());
-    }
+    // Both filters apply: `status=Pending&completed=true` matches nothing.
+    let status = match (query.status, query.completed.map(Status::from_completed)) {
+        (Some(a), Some(b)) if a != b => {
+            let total = page.include_total.then_some(0);
+            return Ok(Json(Page::from_rows(
+                Vec::new(),
+                page.limit,
+                total,
+                |t: &Task| (t.created_at, t.id),
+            )));
+        }
+        (a, b) => a.or(b),
+    };
     let pattern = query
         .q
         .as_deref()
@@ -258,7 +269,7 @@ async fn list(
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTask {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(format = "line", min_length = 1, max_length = 200)]
     title: String,
     #[schema(max_length = 1000)]
     description: Option<String>,
@@ -353,7 +364,7 @@ async fn get_one(mut owner: Owner<Read>) -> Result<Json<Task>, ApiError> {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTask {
-    #[schema(value_type = String, min_length = 1, max_length = 200)]
+    #[schema(value_type = String, format = "line", min_length = 1, max_length = 200)]
     #[serde(default, deserialize_with = "non_null")]
     title: Option<String>,
     #[schema(max_length = 1000)]
@@ -519,5 +530,55 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         })
         .collect();
     doc.paths.paths.extend(scoped);
+    let schemas = &mut doc.components.get_or_insert_with(Default::default).schemas;
+    for name in ["CreateTask", "UpdateTask"] {
+        let schema = schemas.get_mut(name).expect("tasks' request schemas");
+        status_and_completed_agree(schema);
+    }
     doc
+}
+
+/// Rewrites a task request schema as "any of" two shapes, one per status, so the document says
+/// that `status` and `completed`, when both are sent, must agree.
+fn status_and_completed_agree(
+    schema: &mut utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{AnyOf, ObjectBuilder, Schema, Type};
+    let RefOr::T(Schema::Object(object)) = schema else {
+        panic!("task request schemas are objects");
+    };
+    let shape = |status: &str, completed: bool| {
+        let mut object = object.clone();
+        object.description = None;
+        object.properties.insert(
+            "status".into(),
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some([status]))
+                .into(),
+        );
+        object.properties.insert(
+            "completed".into(),
+            ObjectBuilder::new()
+                .schema_type(Type::Boolean)
+                .enum_values(Some([completed]))
+                .into(),
+        );
+        Schema::Object(object)
+    };
+    let mut any_of = AnyOf::new();
+    any_of.description = Some(
+        object
+            .description
+            .clone()
+            .map(|d| d + " ")
+            .unwrap_or_default()
+            + "`status` and `completed`, when both are sent, must agree.",
+    );
+    any_of.items = vec![
+        shape("Pending", false).into(),
+        shape("Completed", true).into(),
+    ];
+    *schema = RefOr::T(Schema::AnyOf(any_of));
 }

@@ -69,11 +69,13 @@ impl From<KeyRow> for ApiKeyView {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(format = "line", min_length = 1, max_length = 100)]
     name: String,
-    /// `["products:read", "inventory:write"]`.
+    #[schema(schema_with = shared::auth::scopes_schema)]
     scopes: Vec<String>,
-    expires_at: Option<DateTime<Utc>>,
+    /// Days until the key stops working (1 to 3650); without it the key works until revoked.
+    #[schema(minimum = 1, maximum = 3650)]
+    expires_in_days: Option<u32>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -120,13 +122,19 @@ pub async fn create(
             "give the key at least one scope",
         ));
     }
-    if body.expires_at.is_some_and(|at| at <= Utc::now()) {
+    if body
+        .expires_in_days
+        .is_some_and(|days| !(1..=3650).contains(&days))
+    {
         fields.add(FieldError::new(
-            "expires_at",
-            "in_the_past",
-            "must be in the future",
+            "expires_in_days",
+            "out_of_range",
+            "must be between 1 and 3650",
         ));
     }
+    let expires_at = body
+        .expires_in_days
+        .map(|days| Utc::now() + chrono::Duration::days(days.into()));
     let Some(name) = name.filter(|_| fields.is_empty()) else {
         return Err(fields.into_error());
     };
@@ -146,7 +154,7 @@ pub async fn create(
         prefix,
         hash,
         serde_json::Value::Object(scopes),
-        body.expires_at,
+        expires_at,
         caller.user_id()
     )
     .fetch_one(&mut *tx)

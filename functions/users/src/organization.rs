@@ -58,11 +58,11 @@ pub async fn get(mut tenant: Tenant) -> Result<Json<Organization>, ApiError> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrganization {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(value_type = String, format = "line", min_length = 1, max_length = 200)]
     #[serde(default, deserialize_with = "non_null")]
     name: Option<String>,
     /// ISO 4217 code, upper case (`EUR`). Products and orders that have one keep it.
-    #[schema(pattern = r"^[A-Z]{3}$")]
+    #[schema(value_type = String, pattern = r"^[A-Z]{3}$")]
     #[serde(default, deserialize_with = "non_null")]
     default_currency: Option<String>,
 }

@@ -216,16 +216,17 @@ fn parse_permissions(raw: BTreeMap<String, String>, fields: &mut Fields) -> serd
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
-    #[schema(max_length = 254)]
+    #[schema(format = Email, max_length = 254)]
     email: String,
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(format = "line", min_length = 1, max_length = 200)]
     name: String,
     #[serde(default = "default_role")]
     role: Role,
     #[serde(default)]
+    #[schema(schema_with = shared::auth::permissions_schema)]
     permissions: BTreeMap<String, String>,
     /// An initial password; without one, an invitation link is emailed.
-    #[schema(min_length = 8)]
+    #[schema(format = "new-password")]
     password: Option<String>,
 }
 
@@ -391,10 +392,17 @@ pub async fn create(
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(value_type = String, format = "line", min_length = 1, max_length = 200)]
+    #[serde(default, deserialize_with = "domain::non_null")]
     name: Option<String>,
+    #[schema(value_type = Role)]
+    #[serde(default, deserialize_with = "domain::non_null")]
     role: Option<Role>,
+    #[schema(schema_with = shared::auth::permissions_schema)]
+    #[serde(default, deserialize_with = "domain::non_null")]
     permissions: Option<BTreeMap<String, String>>,
+    #[schema(value_type = bool)]
+    #[serde(default, deserialize_with = "domain::non_null")]
     is_active: Option<bool>,
 }
 

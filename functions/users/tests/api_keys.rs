@@ -134,12 +134,12 @@ async fn a_key_cannot_administer_the_organization(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
-async fn invalid_scopes_and_past_expiry_are_422(pool: PgPool) {
+async fn invalid_scopes_and_expiry_are_422(pool: PgPool) {
     let apps = apps(pool.clone());
     let ann = owner(&apps, "ann@example.com").await;
     let response = apps
         .users
-        .post_with("/api/api-keys", json!({"name": "x", "scopes": ["weapons:read", "products:admin"], "expires_at": "2020-01-01T00:00:00Z"}), &ann.token)
+        .post_with("/api/api-keys", json!({"name": "x", "scopes": ["weapons:read", "products:admin"], "expires_in_days": 0}), &ann.token)
         .await;
     assert_problem(
         &response,
@@ -152,7 +152,7 @@ async fn invalid_scopes_and_past_expiry_are_422(pool: PgPool) {
         .iter()
         .map(|e| e["field"].as_str().unwrap())
         .collect();
-    assert_eq!(fields, ["scopes[0]", "scopes[1]", "expires_at"]);
+    assert_eq!(fields, ["scopes[0]", "scopes[1]", "expires_in_days"]);
     let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys")
         .fetch_one(&pool)
         .await
@@ -178,4 +178,26 @@ async fn keys_are_listable_by_prefix_and_creation_is_audited(pool: PgPool) {
         .await;
     assert_eq!(log.body["items"].as_array().unwrap().len(), 2);
     assert!(!log.body.to_string().contains(a["key"].as_str().unwrap()));
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_key_can_expire_after_a_number_of_days(pool: PgPool) {
+    let apps = apps(pool);
+    let ann = owner(&apps, "ann@example.com").await;
+    let response = apps
+        .users
+        .post_with(
+            "/api/api-keys",
+            json!({"name": "Temp", "scopes": ["products:read"], "expires_in_days": 30}),
+            &ann.token,
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+    let expires_at: chrono::DateTime<chrono::Utc> = response.body["expires_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let days = (expires_at - chrono::Utc::now()).num_minutes() as f64 / 1440.0;
+    assert!((29.99..=30.0).contains(&days), "{days}");
 }

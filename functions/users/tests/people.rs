@@ -544,8 +544,8 @@ async fn a_retried_create_with_an_idempotency_key_adds_one_person(pool: PgPool) 
     assert_eq!(first.body["id"], retry.body["id"]);
     assert_problem(
         &send("eve@example.com").await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
+        StatusCode::CONFLICT,
+        "idempotency_key_reused",
     );
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
         .fetch_one(&pool)

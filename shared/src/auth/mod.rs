@@ -42,6 +42,47 @@ pub const MODULES: [&str; 6] = [
     "reports",
 ];
 
+/// The schema of granted permissions (`schema_with`): `{"<module>": "read" | "write"}`, the
+/// modules being [`MODULES`].
+pub fn permissions_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(MODULES)),
+        ))
+        .additional_properties(Some(AdditionalProperties::RefOr(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["read", "write"]))
+                .into(),
+        )))
+        .description(Some(
+            "Module permissions: `{\"products\": \"read\", \"inventory\": \"write\"}`.",
+        ))
+        .build()
+}
+
+/// The schema of API key scopes (`schema_with`): at least one `module:read` or `module:write`.
+pub fn scopes_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let scopes: Vec<String> = MODULES
+        .iter()
+        .flat_map(|m| [format!("{m}:read"), format!("{m}:write")])
+        .collect();
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(scopes)),
+        )
+        .min_items(Some(1))
+        .description(Some("`[\"products:read\", \"inventory:write\"]`."))
+        .build()
+}
+
 /// What a user can reach: owners and admins everything, a `user` what was granted.
 pub fn effective_permissions(role: Role, granted: &serde_json::Value) -> serde_json::Value {
     let map = MODULES

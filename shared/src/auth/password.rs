@@ -14,27 +14,38 @@ pub const MAX_BYTES: usize = 72;
 /// a real check, so an unknown email takes as long as a wrong password.
 const DUMMY_HASH: &str = "$2b$12$pGThEk.a2MStzTjkLZ1DjenY0QVjnV0cjoT9l9E4.m00QKMUklxzO";
 
-/// A password that meets the strength rule: 8 to 72 bytes with upper case, lower case, a digit
-/// and a symbol.
+/// The strength rule as the OpenAPI document states it (fields marked `format = "new-password"`):
+/// 8 to 72 printable ASCII characters (so at most bcrypt's 72 bytes) with an upper-case letter,
+/// a lower-case letter, a digit and a symbol. [`Password::new`] implements exactly this.
+pub const PATTERN: &str =
+    r"^(?=[ -~]*[A-Z])(?=[ -~]*[a-z])(?=[ -~]*[0-9])(?=[ -~]*[!-/:-@\[-`{-~])[ -~]{8,72}$";
+
+/// A password that meets the strength rule ([`PATTERN`]).
 #[derive(Debug)]
 pub struct Password(SecretString);
 
 impl Password {
     /// Checks the rule; `field` names the input in the 422.
     pub fn new(candidate: String, field: &str) -> Result<Self, ApiError> {
-        let problem = if candidate.len() > MAX_BYTES {
+        let printable = |c: char| (' '..='~').contains(&c);
+        let problem = if !candidate.chars().all(printable) {
+            Some((
+                "invalid",
+                "must use printable ASCII only: letters, digits, spaces and the symbols of a \
+                 standard keyboard"
+                    .to_owned(),
+            ))
+        } else if candidate.len() > MAX_BYTES {
             Some((
                 "too_long",
-                format!("must be at most {MAX_BYTES} bytes (bcrypt's limit)"),
+                format!("must be at most {MAX_BYTES} characters (bcrypt reads only 72 bytes)"),
             ))
-        } else if candidate.chars().count() < 8 {
+        } else if candidate.len() < 8 {
             Some(("too_short", "must be at least 8 characters".to_owned()))
-        } else if !(candidate.chars().any(char::is_uppercase)
-            && candidate.chars().any(char::is_lowercase)
-            && candidate.chars().any(|c| c.is_ascii_digit())
-            && candidate
-                .chars()
-                .any(|c| !c.is_alphanumeric() && !c.is_whitespace()))
+        } else if !(candidate.bytes().any(|b| b.is_ascii_uppercase())
+            && candidate.bytes().any(|b| b.is_ascii_lowercase())
+            && candidate.bytes().any(|b| b.is_ascii_digit())
+            && candidate.bytes().any(|b| b.is_ascii_punctuation()))
         {
             Some((
                 "too_weak",
@@ -125,15 +136,17 @@ mod tests {
         let long = format!("Aa1!{}", "x".repeat(69));
         assert_eq!(long.len(), 73);
         assert_eq!(code_of(Password::new(long, "password")), "too_long");
-        // Multi-byte characters count in bytes: 8 characters, 32 bytes, fine; 19 emoji are not.
-        assert!(Password::new("Aa1!😀😀😀😀".into(), "password").is_ok());
-        assert_eq!(
-            code_of(Password::new(
-                format!("Aa1!{}", "😀".repeat(18)),
-                "password"
-            )),
-            "too_long"
-        );
+        // Only printable ASCII, so characters are bytes: an emoji or an accent is refused with
+        // its own message rather than counted against a byte limit nobody can see.
+        for other in [
+            "Aa1!😀😀😀😀",
+            "Pässwort-123",
+            "Tab\tbed-1A",
+            "Aa1!\u{a0}xxxx",
+        ] {
+            assert_eq!(code_of(Password::new(other.into(), "password")), "invalid");
+        }
+        assert!(Password::new("Spaces are 0k!".into(), "password").is_ok());
     }
 
     #[tokio::test]

@@ -3,7 +3,7 @@
 //! Unreadable JSON is a 400 (`malformed_json`); JSON of the wrong shape is a 422 naming the
 //! field (via `serde_path_to_error`); a body that is not JSON at all is a 415.
 //! `Option<AppJson<T>>` makes the body optional: no body at all (nothing, or only whitespace,
-//! whatever the `Content-Type` says) is `None`.
+//! whatever the `Content-Type` says) or a JSON `null` is `None`.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, OptionalFromRequest, Request};
@@ -59,7 +59,7 @@ where
     async fn from_request(request: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
         let is_json = is_json(&request);
         let bytes = read_body(request, state).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        if bytes.iter().all(u8::is_ascii_whitespace) || is_json && is_null(&bytes) {
             Ok(None)
         } else if is_json {
             parse(&bytes).map(|value| Some(AppJson(value)))
@@ -67,6 +67,12 @@ where
             Err(ApiError::UnsupportedMediaType)
         }
     }
+}
+
+/// Whether a JSON body is the literal `null` (an optional body left out, as some clients send
+/// it).
+fn is_null(bytes: &[u8]) -> bool {
+    bytes.trim_ascii() == b"null"
 }
 
 /// The whole body (413 over the layers' limit).

@@ -48,6 +48,7 @@ pub fn layers(router: Router, settings: &HttpSettings, document: fn() -> OpenApi
     router
         .fallback(|| async {
             ApiError::NotFound {
+                code: "not_found",
                 detail: "no route matches this path".into(),
             }
         })
