@@ -245,6 +245,7 @@ mod tests {
             vec![HeaderValue::from_static("http://localhost:3000")]
         );
         assert_eq!(s.http.max_body_bytes, 1024 * 1024);
+        assert_eq!(s.refresh_reuse_grace, Duration::from_secs(10));
     }
 
     #[test]
@@ -261,6 +262,12 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("DB_MAX_CONNECTIONS"), "{err}");
+        let err = Settings::from_vars(&vars(&[
+            ("DATABASE_URL", "x"),
+            ("REFRESH_REUSE_GRACE_SECONDS", "-1"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("REFRESH_REUSE_GRACE_SECONDS"), "{err}");
     }
 
     #[test]

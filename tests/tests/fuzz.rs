@@ -1,10 +1,11 @@
 //! Schemathesis fuzzes every operation of the OpenAPI document against the functions' own
-//! routers, signed in as a real user: no 5xx, and every response matches the document.
+//! routers, signed in as a real user: no 5xx, every response matches the document, every request
+//! the document allows is accepted and every request it forbids is refused.
 
 use sqlx::PgPool;
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
-async fn schemathesis_finds_no_server_error_and_no_response_off_the_document(pool: PgPool) {
+async fn schemathesis_finds_the_api_and_its_document_in_agreement(pool: PgPool) {
     // Wise configured (an address where nothing listens, and a fresh public key), so the
     // payment and webhook operations answer as in production instead of "not configured".
     let public_key = wise_public_key();
@@ -28,6 +29,7 @@ async fn schemathesis_finds_no_server_error_and_no_response_off_the_document(poo
         std::env::temp_dir().join(format!("stockroom-openapi-{}.json", std::process::id()));
     std::fs::write(&schema, e2e::openapi::document_json()).unwrap();
     let seed = std::env::var("FUZZ_SEED").unwrap_or_else(|_| "20261123".to_owned());
+    let examples = std::env::var("FUZZ_EXAMPLES").unwrap_or_else(|_| "10".to_owned());
     let hooks = concat!(env!("CARGO_MANIFEST_DIR"), "/schemathesis_hooks.py");
     let output = tokio::process::Command::new("schemathesis")
         // Its caches go to the temporary directory, not into the source tree.
@@ -43,8 +45,8 @@ async fn schemathesis_finds_no_server_error_and_no_response_off_the_document(poo
             "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,positive_data_acceptance,negative_data_rejection",
         ])
         .args(["--phases", "examples,coverage,fuzzing"])
-        // A fixed seed keeps CI repeatable; FUZZ_SEED=<n> explores others.
-        .args(["--max-examples", "10", "--seed", &seed, "--workers", "2"])
+        // A fixed seed keeps CI repeatable; FUZZ_SEED=<n> and FUZZ_EXAMPLES=<n> explore more.
+        .args(["--max-examples", &examples, "--seed", &seed, "--workers", "2"])
         .args(["--no-color", "--output-truncate", "false"])
         // Only the signed-in user's token: a generated X-API-Key would just be refused.
         .args(["--generation-with-security-parameters", "false"])
