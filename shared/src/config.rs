@@ -267,7 +267,10 @@ mod tests {
             ("REFRESH_REUSE_GRACE_SECONDS", "-1"),
         ]))
         .unwrap_err();
-        assert!(err.to_string().contains("REFRESH_REUSE_GRACE_SECONDS"), "{err}");
+        assert!(
+            err.to_string().contains("REFRESH_REUSE_GRACE_SECONDS"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -126,6 +126,18 @@ impl LocalApi {
     }
 }
 
+/// The `SECRET_KEY` the end-to-end tests give the functions.
+pub const SECRET_KEY: &str = "e2e-secret-key-0123456789abcdef0123456789";
+
+impl LocalApi {
+    /// Every HTTP function, on the database at `database_url` (a test's own), with `env` added.
+    pub fn on_database(database_url: &str, env: &[(&str, &str)]) -> Self {
+        let mut vars = vec![("DATABASE_URL", database_url), ("SECRET_KEY", SECRET_KEY)];
+        vars.extend_from_slice(env);
+        Self::start(HTTP_FUNCTIONS, &vars)
+    }
+}
+
 /// Registers Ann's organization (Acme) at `base`; returns the session (tokens, user, org).
 pub async fn sign_up(client: &reqwest::Client, base: &str) -> serde_json::Value {
     let response = client

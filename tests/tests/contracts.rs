@@ -9,20 +9,16 @@
 
 use std::time::Duration;
 
-use e2e::{HTTP_FUNCTIONS, LocalApi};
+use e2e::LocalApi;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-const SECRET_KEY: &str = "e2e-secret-key-0123456789abcdef0123456789";
 const PASSWORD: &str = "Corr3ct-horse";
 
 /// The API on the test database, with `env` on top of the database URL and secret key.
 fn start_with(pool: &PgPool, env: &[(&str, &str)]) -> LocalApi {
-    let url = shared::testing::database_url(pool).to_string();
-    let mut vars = vec![("DATABASE_URL", url.as_str()), ("SECRET_KEY", SECRET_KEY)];
-    vars.extend_from_slice(env);
-    LocalApi::start(HTTP_FUNCTIONS, &vars)
+    LocalApi::on_database(shared::testing::database_url(pool).as_str(), env)
 }
 
 fn start(pool: &PgPool) -> LocalApi {

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Instant;
 
-use e2e::{HTTP_FUNCTIONS, LocalApi};
+use e2e::LocalApi;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -14,14 +14,7 @@ const EMAIL: &str = "demo@stockroom.test";
 const PASSWORD: &str = "Demo-passw0rd!";
 
 fn start(pool: &PgPool) -> LocalApi {
-    let url = shared::testing::database_url(pool).to_string();
-    LocalApi::start(
-        HTTP_FUNCTIONS,
-        &[
-            ("DATABASE_URL", &url),
-            ("SECRET_KEY", "e2e-secret-key-0123456789abcdef0123456789"),
-        ],
-    )
+    LocalApi::on_database(shared::testing::database_url(pool).as_str(), &[])
 }
 
 /// The demo owner's view of the API.

@@ -1,19 +1,12 @@
 //! The real binaries through `cargo lambda watch`: one base URL, production paths, the shared
 //! layers on every answer.
 
-use e2e::{HTTP_FUNCTIONS, LocalApi};
+use e2e::LocalApi;
 use serde_json::Value;
 use sqlx::PgPool;
 
 fn start(pool: &PgPool) -> LocalApi {
-    let url = shared::testing::database_url(pool).to_string();
-    LocalApi::start(
-        HTTP_FUNCTIONS,
-        &[
-            ("DATABASE_URL", &url),
-            ("SECRET_KEY", "e2e-secret-key-0123456789abcdef0123456789"),
-        ],
-    )
+    LocalApi::on_database(shared::testing::database_url(pool).as_str(), &[])
 }
 
 /// Registers Ann's organization through the API; returns the session (tokens, user, org).
@@ -285,10 +278,7 @@ async fn the_scheduler_runs_a_job_from_an_example_event(pool: PgPool) {
     let url = shared::testing::database_url(&pool).to_string();
     let api = LocalApi::start(
         &["scheduler"],
-        &[
-            ("DATABASE_URL", &url),
-            ("SECRET_KEY", "e2e-secret-key-0123456789abcdef0123456789"),
-        ],
+        &[("DATABASE_URL", &url), ("SECRET_KEY", e2e::SECRET_KEY)],
     );
     // What `cargo lambda invoke scheduler --data-file events/expire_reservations.json` sends.
     let event = std::fs::read_to_string(concat!(
