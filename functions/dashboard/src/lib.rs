@@ -53,14 +53,14 @@ async fn summary(mut tenant: Require<Reports, Read>) -> Result<Json<Summary>, Ap
              (SELECT count(*) FROM products WHERE org_id = $1 AND is_active) AS "products!",
              (SELECT count(*) FROM (
                  SELECT p.id FROM products p
-                 LEFT JOIN stock_levels s ON s.org_id = p.org_id AND s.product_id = p.id
+                 LEFT JOIN stock_now s ON s.org_id = p.org_id AND s.product_id = p.id
                  WHERE p.org_id = $1 AND p.is_active AND p.reorder_point > 0
                  GROUP BY p.id
                  HAVING coalesce(sum(s.on_hand - s.reserved), 0) < p.reorder_point) low) AS "low_stock!",
              (SELECT count(*) FROM purchase_orders
               WHERE org_id = $1 AND status IN ('draft', 'submitted', 'partially_received')) AS "open_purchase_orders!",
-             (SELECT count(*) FROM reservations
-              WHERE org_id = $1 AND status = 'active' AND expires_at > now()) AS "active_reservations!",
+             (SELECT count(*) FROM reservations_now
+              WHERE org_id = $1 AND status = 'active') AS "active_reservations!",
              (SELECT count(*) FROM tasks WHERE org_id = $1 AND user_id = $2 AND status = 'Pending') AS "my_open_tasks!",
              (SELECT coalesce(jsonb_agg(to_jsonb(a) ORDER BY a.id DESC), '[]'::jsonb) FROM (
                  SELECT id, action, entity, entity_id, actor_user_id, actor_api_key_id, created_at
@@ -203,8 +203,8 @@ fn rows(
         })
         .boxed(),
         Kind::Stock => sqlx::query!(
-            r#"SELECT p.sku, p.name, l.name AS location, s.on_hand, s.reserved
-               FROM stock_levels s
+            r#"SELECT p.sku, p.name, l.name AS location, s.on_hand AS "on_hand!", s.reserved AS "reserved!"
+               FROM stock_now s
                JOIN products p ON p.org_id = s.org_id AND p.id = s.product_id
                JOIN locations l ON l.org_id = s.org_id AND l.id = s.location_id
                WHERE s.org_id = $1 ORDER BY lower(p.sku), lower(l.name)"#,

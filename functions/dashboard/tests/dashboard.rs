@@ -176,3 +176,44 @@ async fn an_unknown_export_is_404_and_reports_need_permission(pool: PgPool) {
         "missing_permission",
     );
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_hold_past_its_deadline_is_neither_active_nor_reserved(pool: PgPool) {
+    let apps = apps(pool);
+    let (org, _, token) = seeded(&apps).await;
+    // Two holds on N-1 (8 on hand): one live, one past its deadline that no sweep released yet.
+    for (quantity, expires) in [(2, "1 hour"), (3, "-1 second")] {
+        sqlx::query(
+            "WITH p AS (SELECT id FROM products WHERE org_id = $1 AND sku = 'N-1'),
+                  l AS (SELECT id FROM locations WHERE org_id = $1)
+             INSERT INTO reservations (org_id, product_id, location_id, quantity, expires_at)
+             SELECT $1, p.id, l.id, $2, now() + $3::interval FROM p, l",
+        )
+        .bind(org)
+        .bind(quantity)
+        .bind(expires)
+        .execute(&apps.pool)
+        .await
+        .unwrap();
+    }
+    sqlx::query("UPDATE stock_levels SET reserved = 5 WHERE org_id = $1 AND on_hand = 8")
+        .bind(org)
+        .execute(&apps.pool)
+        .await
+        .unwrap();
+    let r = apps
+        .dashboard
+        .get_with("/api/dashboard/summary", &token)
+        .await;
+    assert_eq!(r.body["active_reservations"], 1, "{}", r.body);
+    let csv = apps
+        .dashboard
+        .get_with("/api/dashboard/export/stock.csv", &token)
+        .await;
+    let text = String::from_utf8(csv.bytes.to_vec()).unwrap();
+    let row = text.lines().find(|l| l.starts_with("N-1")).unwrap();
+    assert!(
+        row.ends_with(",8,2,6"),
+        "on hand 8, reserved 2, available 6: {row}"
+    );
+}

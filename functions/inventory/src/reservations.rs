@@ -55,8 +55,10 @@ async fn load(
     } else {
         sqlx::query_as!(
             Reservation,
-            r#"SELECT id, product_id, location_id, quantity, status::text AS "status!", reference, expires_at, created_at, updated_at
-               FROM reservations WHERE org_id = $1 AND id = $2"#,
+            r#"SELECT id AS "id!", product_id AS "product_id!", location_id AS "location_id!",
+                      quantity AS "quantity!", status::text AS "status!", reference,
+                      expires_at AS "expires_at!", created_at AS "created_at!", updated_at AS "updated_at!"
+               FROM reservations_now WHERE org_id = $1 AND id = $2"#,
             org,
             id
         )
@@ -122,6 +124,7 @@ pub async fn create(
             .await?
             .ok_or_else(|| ApiError::unknown_reference("product_id", "unknown_product", "no such product in this organization"))?;
         let location = locations::resolve(tx, org, body.location_id, "location_id").await?;
+        stock::release_expired(tx, body.product_id).await?;
         // The whole check: one conditional update; concurrent reservations queue on the row.
         let held = sqlx::query!(
             "UPDATE stock_levels SET reserved = reserved + $4, updated_at = now()
@@ -220,8 +223,10 @@ pub async fn list(
     let (before_at, before_id) = page.after.unzip();
     let rows = sqlx::query_as!(
         Reservation,
-        r#"SELECT id, product_id, location_id, quantity, status::text AS "status!", reference, expires_at, created_at, updated_at
-           FROM reservations
+        r#"SELECT id AS "id!", product_id AS "product_id!", location_id AS "location_id!",
+                  quantity AS "quantity!", status::text AS "status!", reference,
+                  expires_at AS "expires_at!", created_at AS "created_at!", updated_at AS "updated_at!"
+           FROM reservations_now
            WHERE org_id = $1
              AND ($2::text IS NULL OR status::text = $2)
              AND ($3::uuid IS NULL OR product_id = $3)
@@ -243,12 +248,10 @@ pub async fn list(
 }
 
 fn not_active(r: &Reservation) -> ApiError {
-    let detail = if r.status == "active" {
-        "the reservation has expired".to_owned()
-    } else {
-        format!("the reservation is {}", r.status)
-    };
-    ApiError::conflict("reservation_not_active", detail)
+    ApiError::conflict(
+        "reservation_not_active",
+        format!("the reservation is {}", r.status),
+    )
 }
 
 /// `POST /api/inventory/reservations/{id}/confirm`: the held units are sold (a `sell`
@@ -283,8 +286,19 @@ async fn finish(
     let caller = tenant.caller.clone();
     let org = caller.org_id;
     let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
+    // Release what is due first (this one too, if its time is up), then lock this one: every
+    // caller locks reservations in the same order.
+    let product = sqlx::query_scalar!(
+        "SELECT product_id FROM reservations WHERE org_id = $1 AND id = $2",
+        org,
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| ApiError::not_found("reservation"))?;
+    stock::release_expired(&mut tx, product).await?;
     let r = load(&mut tx, org, id, true).await?;
-    if r.status != "active" || (sell && r.expires_at <= Utc::now()) {
+    if r.status != "active" {
         return Err(not_active(&r));
     }
     let on_hand_change = if sell { r.quantity } else { 0 };

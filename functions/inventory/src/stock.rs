@@ -60,6 +60,19 @@ pub async fn add(
     Ok(())
 }
 
+/// Gives back the units of the product's reservations that are past their deadline (audited
+/// as `reservation_expired`): call it in the transaction, before anything that counts what is
+/// available, so an expired hold never blocks a sale.
+pub async fn release_expired(conn: &mut PgConnection, product: Uuid) -> Result<(), ApiError> {
+    sqlx::query_scalar!(
+        r#"SELECT release_expired_reservations($1) AS "released!""#,
+        product
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(())
+}
+
 /// Takes from what is available (sell, transfer out, negative adjustment); 409 when short.
 pub async fn take(
     conn: &mut PgConnection,
@@ -68,6 +81,7 @@ pub async fn take(
     location: Uuid,
     quantity: i32,
 ) -> Result<(), ApiError> {
+    release_expired(conn, product).await?;
     let updated = sqlx::query!(
         "UPDATE stock_levels SET on_hand = on_hand - $4, updated_at = now()
          WHERE org_id = $1 AND product_id = $2 AND location_id = $3 AND on_hand - reserved >= $4",
@@ -159,9 +173,9 @@ pub async fn list(
     };
     let rows = sqlx::query_as!(
         StockRow,
-        r#"SELECT s.product_id, p.sku, p.name AS product_name, s.location_id, l.name AS location_name,
-                  s.on_hand, s.reserved, s.on_hand - s.reserved AS "available!"
-           FROM stock_levels s
+        r#"SELECT s.product_id AS "product_id!", p.sku, p.name AS product_name, s.location_id AS "location_id!", l.name AS location_name,
+                  s.on_hand AS "on_hand!", s.reserved AS "reserved!", s.on_hand - s.reserved AS "available!"
+           FROM stock_now s
            JOIN products p ON p.org_id = s.org_id AND p.id = s.product_id
            JOIN locations l ON l.org_id = s.org_id AND l.id = s.location_id
            WHERE s.org_id = $1
@@ -213,7 +227,7 @@ pub async fn low_stock(
                   coalesce(sum(s.on_hand - s.reserved), 0)::bigint AS "available!",
                   p.supplier_id
            FROM products p
-           LEFT JOIN stock_levels s ON s.org_id = p.org_id AND s.product_id = p.id
+           LEFT JOIN stock_now s ON s.org_id = p.org_id AND s.product_id = p.id
            WHERE p.org_id = $1 AND p.is_active AND p.reorder_point > 0
            GROUP BY p.id
            HAVING coalesce(sum(s.on_hand - s.reserved), 0) < p.reorder_point

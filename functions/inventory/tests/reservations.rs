@@ -205,3 +205,111 @@ async fn another_organizations_reservation_is_404_and_unchanged(pool: PgPool) {
         .await;
     assert_eq!(stock.body["items"].as_array().unwrap().len(), 0);
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_expired_hold_is_released_at_once_without_the_sweep(pool: PgPool) {
+    // The shop's 5-second hold, seen 3 seconds after it expired, with no scheduler run.
+    let apps = apps(pool.clone());
+    let org = org(&apps, "ann@example.com").await;
+    let bolt = product(&apps, &org, "BOLT", 0).await;
+    receive(&apps, &org, &bolt, 1).await;
+    let hold = post(
+        &apps,
+        &org,
+        "/api/inventory/reservations",
+        json!({"product_id": bolt, "quantity": 1, "expires_in_seconds": 1}),
+    )
+    .await;
+    assert_eq!(hold.status, StatusCode::CREATED, "{}", hold.body);
+    let path = format!(
+        "/api/inventory/reservations/{}",
+        hold.body["id"].as_str().unwrap()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    // Reads see it released before anything writes.
+    let seen = apps.inventory.get_with(&path, &org.token).await;
+    assert_eq!(seen.body["status"], "expired");
+    let stock = apps
+        .inventory
+        .get_with(
+            &format!("/api/inventory/stock?product_id={bolt}"),
+            &org.token,
+        )
+        .await;
+    assert_eq!(
+        (
+            &stock.body["items"][0]["reserved"],
+            &stock.body["items"][0]["available"]
+        ),
+        (&json!(0), &json!(1))
+    );
+    let active = apps
+        .inventory
+        .get_with("/api/inventory/reservations?status=active", &org.token)
+        .await;
+    assert_eq!(active.body["items"], json!([]));
+
+    // The sale goes through, and the hold can no longer be confirmed.
+    let sell = post(
+        &apps,
+        &org,
+        "/api/inventory/movements",
+        json!({"kind": "sell", "product_id": bolt, "quantity": 1, "reason": "till"}),
+    )
+    .await;
+    assert_eq!(sell.status, StatusCode::CREATED, "{}", sell.body);
+    let confirm = post(&apps, &org, &format!("{path}/confirm"), json!({})).await;
+    assert_problem(&confirm, StatusCode::CONFLICT, "reservation_not_active");
+    assert_eq!(on_hand_and_reserved(&apps, &bolt).await, (0, 0));
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'reservation_expired' AND entity_id = $1::uuid",
+    )
+    .bind(hold.body["id"].as_str().unwrap())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1, "released once, and recorded");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_new_hold_may_take_the_units_of_an_expired_one(pool: PgPool) {
+    let apps = apps(pool);
+    let org = org(&apps, "ann@example.com").await;
+    let bolt = product(&apps, &org, "BOLT", 0).await;
+    receive(&apps, &org, &bolt, 2).await;
+    let first = post(
+        &apps,
+        &org,
+        "/api/inventory/reservations",
+        json!({"product_id": bolt, "quantity": 2, "expires_in_seconds": 1}),
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let second = post(
+        &apps,
+        &org,
+        "/api/inventory/reservations",
+        json!({"product_id": bolt, "quantity": 2, "expires_in_seconds": 600}),
+    )
+    .await;
+    assert_eq!(second.status, StatusCode::CREATED, "{}", second.body);
+    assert_eq!(on_hand_and_reserved(&apps, &bolt).await, (2, 2));
+    let cancel = post(
+        &apps,
+        &org,
+        &format!(
+            "/api/inventory/reservations/{}/cancel",
+            first.body["id"].as_str().unwrap()
+        ),
+        json!({}),
+    )
+    .await;
+    assert_problem(&cancel, StatusCode::CONFLICT, "reservation_not_active");
+    assert_eq!(
+        on_hand_and_reserved(&apps, &bolt).await,
+        (2, 2),
+        "nothing given back twice"
+    );
+}

@@ -58,29 +58,10 @@ pub async fn handle(
 pub async fn expire_reservations(state: &AppState) -> anyhow::Result<i64> {
     let mut total = 0;
     loop {
+        // The same release every stock change does for its product, here for all, in batches.
         let expired = sqlx::query_scalar!(
-            r#"WITH due AS (
-                   SELECT id FROM reservations
-                   WHERE status = 'active' AND expires_at <= now()
-                   ORDER BY expires_at LIMIT $1
-                   FOR UPDATE SKIP LOCKED
-               ), expired AS (
-                   UPDATE reservations r SET status = 'expired', updated_at = now()
-                   FROM due WHERE r.id = due.id
-                   RETURNING r.id, r.org_id, r.product_id, r.location_id, r.quantity
-               ), released AS (
-                   UPDATE stock_levels s SET reserved = s.reserved - x.quantity, updated_at = now()
-                   FROM (SELECT product_id, location_id, sum(quantity)::int AS quantity
-                         FROM expired GROUP BY product_id, location_id) x
-                   WHERE s.product_id = x.product_id AND s.location_id = x.location_id
-               ), audited AS (
-                   INSERT INTO audit_log (org_id, action, entity, entity_id, after)
-                   SELECT org_id, 'reservation_expired', 'reservation', id,
-                          jsonb_build_object('quantity', quantity, 'product_id', product_id)
-                   FROM expired
-               )
-               SELECT count(*) AS "count!" FROM expired"#,
-            BATCH
+            r#"SELECT release_expired_reservations(NULL, $1) AS "expired!""#,
+            BATCH as i32
         )
         .fetch_one(&state.pool)
         .await?;
@@ -147,7 +128,7 @@ pub async fn low_stock_digest(state: &AppState) -> anyhow::Result<i64> {
         r#"SELECT p.org_id, p.sku, p.name, p.reorder_point,
                   coalesce(sum(s.on_hand - s.reserved), 0)::bigint AS "available!"
            FROM products p
-           LEFT JOIN stock_levels s ON s.org_id = p.org_id AND s.product_id = p.id
+           LEFT JOIN stock_now s ON s.org_id = p.org_id AND s.product_id = p.id
            WHERE p.is_active AND p.reorder_point > 0
            GROUP BY p.id
            HAVING coalesce(sum(s.on_hand - s.reserved), 0) < p.reorder_point
