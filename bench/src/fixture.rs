@@ -123,9 +123,7 @@ impl Fixture {
         )
         .fetch_one(&pool)
         .await?;
-        let (token, _) =
-            shared::auth::jwt::issue(&settings.keys, owner, org, shared::auth::Role::Owner)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let token = owner_token(&pool, &settings.keys, owner, org).await?;
         Ok(Self {
             database_url,
             pool,
@@ -165,6 +163,29 @@ fn settings(database_url: &str, max_connections: u32) -> anyhow::Result<shared::
 }
 
 /// Inserts products `SKU-{from}` to `SKU-{to}` in one statement.
+/// An access token for `owner` with a session of its own (access tokens die with their
+/// session, so the bench's owner has one as after a sign-in).
+pub async fn owner_token(
+    pool: &sqlx::PgPool,
+    keys: &shared::crypto::Keys,
+    owner: uuid::Uuid,
+    org: uuid::Uuid,
+) -> anyhow::Result<String> {
+    let (_, hash) = shared::auth::tokens::generate("rt");
+    let family: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
+         VALUES ($1, gen_random_uuid(), $2, now() + interval '7 days') RETURNING family_id",
+    )
+    .bind(owner)
+    .bind(hash)
+    .fetch_one(pool)
+    .await?;
+    let role = shared::auth::Role::Owner;
+    let (token, _) = shared::auth::jwt::issue(keys, owner, org, role, family)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(token)
+}
+
 pub async fn seed_products(
     conn: &mut sqlx::PgConnection,
     org: Uuid,

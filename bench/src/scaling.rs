@@ -15,7 +15,7 @@ use sqlx::Connection;
 use tower::ServiceExt;
 use tracing_subscriber::layer::SubscriberExt;
 
-use crate::fixture::{Fixture, seed_products};
+use crate::fixture::{Fixture, owner_token, seed_products};
 use crate::report::Row;
 use crate::stats::{millis, percentile};
 
@@ -125,9 +125,7 @@ pub async fn run(fixture: &Fixture) -> anyhow::Result<Vec<Row>> {
     .bind(org)
     .fetch_one(&mut conn)
     .await?;
-    let (token, _) =
-        shared::auth::jwt::issue(&settings.keys, owner, org, shared::auth::Role::Owner)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let token = owner_token(&pool, &settings.keys, owner, org).await?;
     let router = products::app(shared::AppState::new(settings, pool.clone())?);
 
     seed_products(&mut conn, org, None, 1, 1_000).await?;

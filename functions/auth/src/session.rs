@@ -65,7 +65,7 @@ async fn issue(
         Session,
         "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
          VALUES ($1, $2, $3, now() + make_interval(secs => $4))
-         RETURNING id, created_at, expires_at",
+         RETURNING id, family_id, created_at, expires_at",
         user_id,
         family_id,
         hash,
@@ -83,6 +83,7 @@ async fn issue(
 /// One stored refresh token (a session).
 struct Session {
     id: Uuid,
+    family_id: Uuid,
     created_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 }
@@ -104,6 +105,7 @@ fn pair(
         user_id,
         org_id,
         role,
+        session.family_id,
         issued_at,
         session.id,
     )?;
@@ -186,7 +188,7 @@ pub async fn refresh(
         if token.in_grace && token.is_active {
             let live = sqlx::query_as!(
                 Session,
-                "SELECT id, created_at, expires_at FROM refresh_tokens
+                "SELECT id, family_id, created_at, expires_at FROM refresh_tokens
                  WHERE token_hash = $1 AND family_id = $2 AND rotated_at IS NULL
                    AND revoked_at IS NULL AND expires_at > now()",
                 successor_hash,

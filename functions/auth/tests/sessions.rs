@@ -207,7 +207,7 @@ async fn a_deactivated_user_cannot_refresh_or_use_a_live_access_token(pool: PgPo
     let me = app
         .get_with("/api/auth/me", &token(&session, "access_token"))
         .await;
-    assert_problem(&me, StatusCode::UNAUTHORIZED, "invalid_token");
+    assert_problem(&me, StatusCode::UNAUTHORIZED, "account_deactivated");
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
@@ -265,4 +265,72 @@ async fn refresh_tokens_are_stored_hashed(pool: PgPool) {
             .windows(10)
             .any(|w| refresh_token.as_bytes().windows(10).any(|t| t == w))
     );
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_access_token_dies_with_its_session_at_logout(pool: PgPool) {
+    let app = app(pool);
+    let session = signed_up(&app, "ann@example.com").await;
+    let access = token(&session, "access_token");
+    let other = login(&app, "ann@example.com", PASSWORD).await.body;
+    let logout = app
+        .post(
+            "/api/auth/logout",
+            json!({ "refresh_token": token(&session, "refresh_token") }),
+        )
+        .await;
+    assert_eq!(logout.status, StatusCode::NO_CONTENT);
+    let me = app.get_with("/api/auth/me", &access).await;
+    assert_problem(&me, StatusCode::UNAUTHORIZED, "session_ended");
+    // Another login of the same person lives on.
+    let me = app
+        .get_with("/api/auth/me", &token(&other, "access_token"))
+        .await;
+    assert_eq!(me.status, StatusCode::OK);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_detected_reuse_ends_the_familys_access_tokens_too(pool: PgPool) {
+    let app = strict_app(pool);
+    let session = signed_up(&app, "ann@example.com").await;
+    let stolen = token(&session, "refresh_token");
+    let rotated = refresh(&app, &stolen).await.body;
+    refresh(&app, &stolen).await;
+    for access in [
+        token(&session, "access_token"),
+        token(&rotated, "access_token"),
+    ] {
+        let me = app.get_with("/api/auth/me", &access).await;
+        assert_problem(&me, StatusCode::UNAUTHORIZED, "session_ended");
+    }
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_password_change_ends_the_other_sessions_access_tokens(pool: PgPool) {
+    let app = app(pool);
+    let session = signed_up(&app, "ann@example.com").await;
+    let other = login(&app, "ann@example.com", PASSWORD).await.body;
+    let changed = app
+        .post_with(
+            "/api/auth/password/change",
+            json!({"current_password": PASSWORD, "new_password": "N3w-password!"}),
+            &token(&session, "access_token"),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    let me = app
+        .get_with("/api/auth/me", &token(&other, "access_token"))
+        .await;
+    assert_problem(&me, StatusCode::UNAUTHORIZED, "session_ended");
+    let me = app
+        .get_with("/api/auth/me", &token(&changed.body, "access_token"))
+        .await;
+    assert_eq!(me.status, StatusCode::OK);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_api_key_on_me_is_told_the_route_is_for_people(pool: PgPool) {
+    let app = app(pool);
+    let me = app.get_with("/api/auth/me", "sk_not-a-user-token").await;
+    assert_problem(&me, StatusCode::FORBIDDEN, "user_required");
 }

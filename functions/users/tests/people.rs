@@ -213,7 +213,7 @@ async fn deactivation_applies_at_once_and_ends_sessions(pool: PgPool) {
     assert_problem(
         &apps.users.get_with("/api/users", &bob.token).await,
         StatusCode::UNAUTHORIZED,
-        "invalid_token",
+        "account_deactivated",
     );
     let live: i64 = sqlx::query_scalar("SELECT count(*) FROM refresh_tokens t JOIN users u ON u.id = t.user_id WHERE u.email = 'bob@example.com' AND t.revoked_at IS NULL")
         .fetch_one(&pool)
@@ -234,6 +234,12 @@ async fn deactivation_applies_at_once_and_ends_sessions(pool: PgPool) {
         )
         .await;
     assert_eq!(back.body["is_active"], true);
+    // A token from before the deactivation stays dead: its session ended with it.
+    assert_problem(
+        &apps.users.get_with("/api/users", &bob.token).await,
+        StatusCode::UNAUTHORIZED,
+        "session_ended",
+    );
     assert_eq!(
         login(&apps, "bob@example.com", PASSWORD).await.status,
         StatusCode::OK

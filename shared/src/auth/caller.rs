@@ -149,18 +149,25 @@ where
         })?;
         let claims = jwt::verify(&state.settings.keys, token)?;
         let mut db = state.pool.acquire().await?;
+        // One statement checks the user and the session and confines the connection; it only
+        // switches the role for a caller who passes.
         let user = sqlx::query!(
             r#"SELECT u.role AS "role: Role", u.permissions,
                       set_config('role', 'stockroom_app', false) AS "_role",
                       set_config('app.org_id', u.org_id::text, false) AS "_org"
                FROM users u
-               WHERE u.id = $1 AND u.org_id = $2 AND u.is_active"#,
+               WHERE u.id = $1 AND u.org_id = $2 AND u.is_active
+                 AND EXISTS (SELECT 1 FROM refresh_tokens t
+                             WHERE t.family_id = $3 AND t.user_id = u.id AND t.revoked_at IS NULL)"#,
             claims.sub,
-            claims.org
+            claims.org,
+            claims.sid
         )
         .fetch_optional(&mut *db)
-        .await?
-        .ok_or_else(jwt::invalid_token)?;
+        .await?;
+        let Some(user) = user else {
+            return Err(refusal(&mut db, &claims).await);
+        };
         Ok(Self {
             db: TenantDb(Some(db)),
             caller: Caller {
@@ -172,6 +179,22 @@ where
                 permissions: effective_permissions(user.role, &user.permissions),
             },
         })
+    }
+}
+
+/// Why a caller with a valid token did not pass (the rare path, so a second statement).
+async fn refusal(db: &mut sqlx::PgConnection, claims: &jwt::Claims) -> ApiError {
+    let found = sqlx::query_scalar!(
+        "SELECT is_active FROM users WHERE id = $1 AND org_id = $2",
+        claims.sub,
+        claims.org
+    )
+    .fetch_optional(db)
+    .await;
+    match found {
+        Ok(Some(is_active)) => jwt::refused(is_active),
+        Ok(None) => jwt::invalid_token(),
+        Err(error) => error.into(),
     }
 }
 

@@ -10,8 +10,8 @@ use uuid::Uuid;
 use super::{Role, jwt};
 use crate::{ApiError, AppState};
 
-/// The signed-in user, checked against the database on every request: a deactivated user or a
-/// changed role takes effect at once, not only when the token expires.
+/// The signed-in user, checked against the database on every request: a deactivated user, a
+/// signed-out session or a changed role takes effect at once, not only when the token expires.
 #[derive(Clone, Debug)]
 pub struct AuthUser {
     pub user_id: Uuid,
@@ -36,16 +36,29 @@ where
                 "send an access token: Authorization: Bearer <token>",
             )
         })?;
+        if token.starts_with(super::caller::API_KEY_PREFIX) {
+            return Err(ApiError::forbidden(
+                "user_required",
+                "this route is for people signed in; an API key cannot use it",
+            ));
+        }
         let claims = jwt::verify(&state.settings.keys, token)?;
         let user = sqlx::query!(
-            r#"SELECT id, org_id, email, role AS "role: Role", permissions, is_active
+            r#"SELECT id, org_id, email, role AS "role: Role", permissions, is_active,
+                      EXISTS (SELECT 1 FROM refresh_tokens t
+                              WHERE t.family_id = $2 AND t.user_id = users.id
+                                AND t.revoked_at IS NULL) AS "live!"
                FROM users WHERE id = $1"#,
-            claims.sub
+            claims.sub,
+            claims.sid
         )
         .fetch_optional(&state.pool)
         .await?
-        .filter(|u| u.is_active && u.org_id == claims.org)
+        .filter(|u| u.org_id == claims.org)
         .ok_or_else(jwt::invalid_token)?;
+        if !(user.is_active && user.live) {
+            return Err(jwt::refused(user.is_active));
+        }
         Ok(Self {
             user_id: user.id,
             org_id: user.org_id,

@@ -23,21 +23,24 @@ pub struct Claims {
     /// The user's organization.
     pub org: Uuid,
     pub role: Role,
+    /// The session (refresh-token family) the token belongs to: it dies with it.
+    pub sid: Uuid,
     pub iat: i64,
     pub exp: i64,
     pub jti: Uuid,
     pub typ: String,
 }
 
-/// A signed access token, issued now, and its lifetime in seconds.
+/// A signed access token of session `sid`, issued now, and its lifetime in seconds.
 pub fn issue(
     keys: &Keys,
     user_id: Uuid,
     org_id: Uuid,
     role: Role,
+    sid: Uuid,
 ) -> Result<(String, u64), ApiError> {
     let now = chrono::Utc::now().timestamp();
-    let token = issue_at(keys, user_id, org_id, role, now, Uuid::new_v4())?;
+    let token = issue_at(keys, user_id, org_id, role, sid, now, Uuid::new_v4())?;
     Ok((token, ACCESS_TOKEN_TTL.as_secs()))
 }
 
@@ -48,6 +51,7 @@ pub fn issue_at(
     user_id: Uuid,
     org_id: Uuid,
     role: Role,
+    sid: Uuid,
     issued_at: i64,
     jti: Uuid,
 ) -> Result<String, ApiError> {
@@ -55,6 +59,7 @@ pub fn issue_at(
         sub: user_id,
         org: org_id,
         role,
+        sid,
         iat: issued_at,
         exp: issued_at + ACCESS_TOKEN_TTL.as_secs() as i64,
         jti,
@@ -92,6 +97,22 @@ pub fn invalid_token() -> ApiError {
     ApiError::unauthorized("invalid_token", "the access token is invalid or expired")
 }
 
+/// Why a valid token's holder is refused: the account was deactivated, or the session the
+/// token belongs to was signed out (logout, a password change, reuse of a refresh token).
+pub fn refused(is_active: bool) -> ApiError {
+    if is_active {
+        ApiError::unauthorized(
+            "session_ended",
+            "this session was signed out; sign in again",
+        )
+    } else {
+        ApiError::unauthorized(
+            "account_deactivated",
+            "this account is deactivated; an owner or admin can reactivate it",
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,7 +129,7 @@ mod tests {
     #[test]
     fn issued_tokens_verify() {
         let (user, org) = (Uuid::new_v4(), Uuid::new_v4());
-        let (token, ttl) = issue(&keys(), user, org, Role::Admin).unwrap();
+        let (token, ttl) = issue(&keys(), user, org, Role::Admin, Uuid::new_v4()).unwrap();
         assert_eq!(ttl, 900);
         let claims = verify(&keys(), &token).unwrap();
         assert_eq!(
@@ -129,7 +150,7 @@ mod tests {
 
     fn claims(typ: &str, exp_offset: i64) -> serde_json::Value {
         let now = chrono::Utc::now().timestamp();
-        serde_json::json!({"sub": Uuid::new_v4(), "org": Uuid::new_v4(), "role": "owner",
+        serde_json::json!({"sub": Uuid::new_v4(), "org": Uuid::new_v4(), "role": "owner", "sid": Uuid::new_v4(),
             "iat": now, "exp": now + exp_offset, "jti": Uuid::new_v4(), "typ": typ})
     }
 
@@ -162,7 +183,14 @@ mod tests {
         };
         assert!(verify(&keys(), &sign(claims("access", -60))).is_err());
         assert!(verify(&keys(), &sign(claims("refresh", 60))).is_err());
-        let (token, _) = issue(&keys(), Uuid::new_v4(), Uuid::new_v4(), Role::User).unwrap();
+        let (token, _) = issue(
+            &keys(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Role::User,
+            Uuid::new_v4(),
+        )
+        .unwrap();
         let mut parts: Vec<&str> = token.split('.').collect();
         let other = claims("access", 60).to_string();
         let payload = URL_SAFE_NO_PAD.encode(other);
