@@ -38,8 +38,32 @@ pub struct Summary {
     active_reservations: i64,
     /// The caller's pending tasks (none for an API key).
     my_open_tasks: i64,
-    /// The last 10 audit entries.
+    /// The last 10 audit entries the caller may read: everything for owners and admins; for
+    /// others the records of the modules they can read and their own to-dos, never sign-ins,
+    /// people, keys or the organization.
     recent_activity: serde_json::Value,
+}
+
+/// The audit entities a caller may see in the recent activity: owners and admins everything
+/// (`None`, as in `/api/audit-log`); anyone else the records of the modules they can read, and
+/// their own to-dos (added in the query), never people, keys, the organization or sign-ins.
+fn visible_entities(caller: &shared::auth::Caller) -> Option<Vec<String>> {
+    if caller.is_admin() {
+        return None;
+    }
+    let by_module: [(&str, &[&str]); 4] = [
+        ("products", &["product"]),
+        ("suppliers", &["supplier", "supplier_contact"]),
+        ("inventory", &["location", "reservation"]),
+        ("purchasing", &["purchase_order"]),
+    ];
+    Some(
+        by_module
+            .iter()
+            .filter(|(module, _)| caller.can(module, false))
+            .flat_map(|(_, entities)| entities.iter().map(|e| (*e).to_owned()))
+            .collect(),
+    )
 }
 
 /// `GET /api/dashboard/summary`: every figure in one statement.
@@ -47,6 +71,7 @@ pub struct Summary {
     responses((status = 200, description = "What needs attention, in one round trip", body = Summary)))]
 async fn summary(mut tenant: Require<Reports, Read>) -> Result<Json<Summary>, ApiError> {
     let user = tenant.caller.user_id();
+    let visible = visible_entities(&tenant.caller);
     let summary = sqlx::query_as!(
         Summary,
         r#"SELECT
@@ -64,9 +89,14 @@ async fn summary(mut tenant: Require<Reports, Read>) -> Result<Json<Summary>, Ap
              (SELECT count(*) FROM tasks WHERE org_id = $1 AND user_id = $2 AND status = 'Pending') AS "my_open_tasks!",
              (SELECT coalesce(jsonb_agg(to_jsonb(a) ORDER BY a.id DESC), '[]'::jsonb) FROM (
                  SELECT id, action, entity, entity_id, actor_user_id, actor_api_key_id, created_at
-                 FROM audit_log WHERE org_id = $1 ORDER BY id DESC LIMIT 10) a) AS "recent_activity!""#,
+                 FROM audit_log
+                 WHERE org_id = $1
+                   AND ($3::text[] IS NULL OR entity = ANY($3)
+                        OR (entity = 'task' AND actor_user_id = $2))
+                 ORDER BY id DESC LIMIT 10) a) AS "recent_activity!""#,
         tenant.caller.org_id,
-        user
+        user,
+        visible.as_deref() as Option<&[String]>
     )
     .fetch_one(&mut *tenant.db)
     .await?;

@@ -217,3 +217,75 @@ async fn a_hold_past_its_deadline_is_neither_active_nor_reserved(pool: PgPool) {
         "on hand 8, reserved 2, available 6: {row}"
     );
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn recent_activity_shows_only_what_the_caller_may_read(pool: PgPool) {
+    let apps = apps(pool);
+    let (org, owner, owner_token) = seeded(&apps).await;
+    let reports_only = shared::testing::member(
+        &apps.auth,
+        &org.to_string(),
+        "bob@example.com",
+        json!({"reports": "read"}),
+    )
+    .await;
+    let with_products = shared::testing::member(
+        &apps.auth,
+        &org.to_string(),
+        "cy@example.com",
+        json!({"reports": "read", "products": "read"}),
+    )
+    .await;
+    let bob: Uuid = reports_only.user_id.parse().unwrap();
+    for (actor, action, entity) in [
+        (owner, "login_failed", "user"),
+        (owner, "refresh_reuse_detected", "user"),
+        (owner, "product_created", "product"),
+        (owner, "task_created", "task"),
+        (bob, "task_created", "task"),
+    ] {
+        sqlx::query("INSERT INTO audit_log (org_id, actor_user_id, action, entity, entity_id) VALUES ($1, $2, $3, $4, gen_random_uuid())")
+            .bind(org).bind(actor).bind(action).bind(entity).execute(&apps.pool).await.unwrap();
+    }
+    let actions = |body: &serde_json::Value| -> Vec<String> {
+        body["recent_activity"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                format!(
+                    "{}:{}",
+                    a["entity"].as_str().unwrap(),
+                    a["action"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let get = |token: String| {
+        let dashboard = &apps.dashboard;
+        async move {
+            dashboard
+                .get_with("/api/dashboard/summary", &token)
+                .await
+                .body
+        }
+    };
+    assert_eq!(
+        actions(&get(reports_only.token).await),
+        ["task:task_created"],
+        "only Bob's own to-do"
+    );
+    assert_eq!(
+        actions(&get(with_products.token).await),
+        ["product:product_created"]
+    );
+    let everything = actions(&get(owner_token).await);
+    assert!(
+        everything.contains(&"user:login_failed".to_owned()),
+        "{everything:?}"
+    );
+    assert!(
+        everything.contains(&"organization:register".to_owned()),
+        "{everything:?}"
+    );
+}
