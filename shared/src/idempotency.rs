@@ -1,6 +1,7 @@
 //! `Idempotency-Key` for every create: a retry with the same key and body gets the first
 //! response again and creates nothing; the same key with another body is a 409
-//! (`idempotency_key_reused`: a conflict with the request the key already stands for).
+//! (`idempotency_key_reused`: a conflict with the request the key already stands for). A key
+//! belongs to the user or API key that sent it: the same key from someone else is another key.
 //!
 //! The key row is inserted in the same transaction as the creation, so a concurrent retry waits
 //! for the first attempt to commit (then replays it) or roll back (then runs itself). Keys live
@@ -20,6 +21,7 @@ use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::auth::{Caller, CallerKind};
 use crate::error::ApiError;
 
 /// The request's `Idempotency-Key` header, if any.
@@ -60,13 +62,22 @@ pub enum Claim {
 
 pub struct Claimed {
     org_id: Uuid,
+    actor: String,
     key: String,
 }
 
-/// Claims `key` for this request (identified by route and body) inside `tx`.
+/// Whose key it is: a key belongs to the user or API key that sent it.
+fn actor_of(caller: &Caller) -> String {
+    match caller.kind {
+        CallerKind::User { user_id, .. } => format!("user:{user_id}"),
+        CallerKind::ApiKey { key_id } => format!("key:{key_id}"),
+    }
+}
+
+/// Claims the caller's `key` for this request (identified by route and body) inside `tx`.
 pub async fn claim(
     tx: &mut PgConnection,
-    org_id: Uuid,
+    caller: &Caller,
     key: &IdempotencyKey,
     route: &str,
     body: &impl Serialize,
@@ -83,16 +94,18 @@ pub async fn claim(
             .map_err(|e| ApiError::Internal(e.into()))?,
     );
     let hash = hasher.finalize().to_vec();
+    let (org_id, actor) = (caller.org_id, actor_of(caller));
 
     // Waits for a concurrent attempt with the same key to finish.
     let inserted = sqlx::query!(
-        "INSERT INTO idempotency_keys (org_id, key, request_hash) VALUES ($1, $2, $3)
-         ON CONFLICT (org_id, key) DO UPDATE
+        "INSERT INTO idempotency_keys (org_id, actor, key, request_hash) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (org_id, actor, key) DO UPDATE
              SET request_hash = EXCLUDED.request_hash, status = NULL, response = NULL,
                  created_at = now(), expires_at = now() + interval '24 hours'
              WHERE idempotency_keys.expires_at <= now()
          RETURNING key",
         org_id,
+        actor,
         key,
         hash
     )
@@ -101,13 +114,16 @@ pub async fn claim(
     if inserted.is_some() {
         return Ok(Claim::Fresh(Claimed {
             org_id,
+            actor,
             key: key.to_owned(),
         }));
     }
 
     let stored = sqlx::query!(
-        "SELECT request_hash, status, response FROM idempotency_keys WHERE org_id = $1 AND key = $2",
+        "SELECT request_hash, status, response FROM idempotency_keys
+         WHERE org_id = $1 AND actor = $2 AND key = $3",
         org_id,
+        actor,
         key
     )
     .fetch_one(&mut *tx)
@@ -142,8 +158,10 @@ impl Claimed {
     ) -> Result<(), ApiError> {
         let body = serde_json::to_value(body).map_err(|e| ApiError::Internal(e.into()))?;
         sqlx::query!(
-            "UPDATE idempotency_keys SET status = $3, response = $4 WHERE org_id = $1 AND key = $2",
+            "UPDATE idempotency_keys SET status = $4, response = $5
+             WHERE org_id = $1 AND actor = $2 AND key = $3",
             self.org_id,
+            self.actor,
             self.key,
             status.as_u16() as i16,
             body
@@ -158,8 +176,10 @@ impl Claimed {
     /// then runs again. A response already stored stays.
     pub async fn release(self, tx: &mut PgConnection) -> Result<(), ApiError> {
         sqlx::query!(
-            "DELETE FROM idempotency_keys WHERE org_id = $1 AND key = $2 AND response IS NULL",
+            "DELETE FROM idempotency_keys
+             WHERE org_id = $1 AND actor = $2 AND key = $3 AND response IS NULL",
             self.org_id,
+            self.actor,
             self.key
         )
         .execute(tx)
@@ -172,13 +192,13 @@ impl Claimed {
 /// the status and body; a retry gets the stored response instead.
 pub async fn create<T: Serialize>(
     tx: &mut PgConnection,
-    org_id: Uuid,
+    caller: &Caller,
     key: &IdempotencyKey,
     route: &str,
     request: &impl Serialize,
     create: impl AsyncFnOnce(&mut PgConnection) -> Result<(StatusCode, T), ApiError>,
 ) -> Result<Response, ApiError> {
-    match claim(tx, org_id, key, route, request).await? {
+    match claim(tx, caller, key, route, request).await? {
         Claim::Replay(response) => Ok(response),
         Claim::Untracked => {
             let (status, body) = create(tx).await?;

@@ -183,7 +183,7 @@ pub async fn pay(
 
     let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
     let route = format!("POST /api/purchase-orders/{id}/pay");
-    let claimed = match idempotency::claim(&mut tx, org, &key, &route, &body).await? {
+    let claimed = match idempotency::claim(&mut tx, &caller, &key, &route, &body).await? {
         Claim::Replay(response) => return Ok(response),
         Claim::Untracked => None,
         Claim::Fresh(claimed) => Some(claimed),

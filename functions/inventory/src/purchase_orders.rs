@@ -249,7 +249,7 @@ pub async fn create(
     let caller = tenant.caller.clone();
     let org = caller.org_id;
     let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
-    let response = idempotency::create(&mut tx, org, &key, "POST /api/purchase-orders", &body, async |tx| {
+    let response = idempotency::create(&mut tx, &caller, &key, "POST /api/purchase-orders", &body, async |tx| {
         let id = sqlx::query_scalar!(
             "INSERT INTO purchase_orders (org_id, supplier_id, currency, notes)
              VALUES ($1, $2, coalesce($3, (SELECT default_currency FROM organizations WHERE id = $1)), $4)
@@ -584,7 +584,7 @@ pub async fn receive(
     let org = caller.org_id;
     let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
     let route = format!("POST /api/purchase-orders/{id}/receive");
-    let response = idempotency::create(&mut tx, org, &key, &route, &body, async |tx| {
+    let response = idempotency::create(&mut tx, &caller, &key, &route, &body, async |tx| {
         // Locks the order: receipts of one order are applied one after the other.
         let before = load(tx, org, id, true).await?;
         if !["submitted", "partially_received"].contains(&before.status.as_str()) {

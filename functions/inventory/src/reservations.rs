@@ -118,7 +118,7 @@ pub async fn create(
     let caller = tenant.caller.clone();
     let org = caller.org_id;
     let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
-    let response = idempotency::create(&mut tx, org, &key, "POST /api/inventory/reservations", &body, async |tx| {
+    let response = idempotency::create(&mut tx, &caller, &key, "POST /api/inventory/reservations", &body, async |tx| {
         sqlx::query_scalar!("SELECT id FROM products WHERE org_id = $1 AND id = $2", org, body.product_id)
             .fetch_optional(&mut *tx)
             .await?

@@ -156,7 +156,7 @@ pub async fn create(
 
     let caller = tenant.caller.clone();
     let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
-    let response = idempotency::create(&mut tx, caller.org_id, &key, "POST /api/products", &body, async |tx| {
+    let response = idempotency::create(&mut tx, &caller, &key, "POST /api/products", &body, async |tx| {
         let product = sqlx::query_as!(
             Product,
             "INSERT INTO products (org_id, sku, name, description, price, currency, cost, unit, barcode,

@@ -539,3 +539,41 @@ async fn another_organizations_product_is_404_everywhere_and_unchanged(pool: PgP
         0
     );
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_idempotency_key_belongs_to_its_caller(pool: PgPool) {
+    // Two tills numbering their sales alike: the same key from another caller is another key.
+    let apps = apps(pool.clone());
+    let org = org(&apps, "ann@example.com").await;
+    let cashier = member(&apps, &org, "cy@example.com", json!({"products": "write"})).await;
+    let send = |token: String, body: serde_json::Value| {
+        let request = http::Request::post("/api/products")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .header("idempotency-key", "receipt-1")
+            .body(axum::body::Body::from(body.to_string()))
+            .unwrap();
+        shared::testing::send(&apps.products.router, request)
+    };
+    let theirs = send(cashier.clone(), product("TILL-1", "5.00")).await;
+    let ours = send(org.token.clone(), product("TILL-2", "5.00")).await;
+    assert_eq!(
+        (theirs.status, ours.status),
+        (StatusCode::CREATED, StatusCode::CREATED)
+    );
+    assert!(
+        ours.headers.get("idempotent-replayed").is_none(),
+        "not the cashier's replay"
+    );
+    assert_ne!(ours.body["id"], theirs.body["id"]);
+    let again = send(cashier, product("TILL-1", "5.00")).await;
+    assert_eq!(
+        again.body["id"], theirs.body["id"],
+        "the cashier's own retry still replays"
+    );
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM products")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 2);
+}

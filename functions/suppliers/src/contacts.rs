@@ -146,7 +146,7 @@ pub async fn create(
     let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
     supplier_exists(&mut tx, caller.org_id, supplier_id, true).await?;
     let route = format!("POST /api/suppliers/{supplier_id}/contacts");
-    let response = idempotency::create(&mut tx, caller.org_id, &key, &route, &body, async |tx| {
+    let response = idempotency::create(&mut tx, &caller, &key, &route, &body, async |tx| {
         if body.is_primary {
             clear_primary(tx, caller.org_id, supplier_id).await?;
         }

@@ -297,7 +297,7 @@ pub async fn create(
         .transpose()
         .map_err(|e| ApiError::Internal(e.into()))?;
     let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
-    let response = idempotency::create(&mut tx, caller.org_id, &key, "POST /api/suppliers", &body, async |tx| {
+    let response = idempotency::create(&mut tx, &caller, &key, "POST /api/suppliers", &body, async |tx| {
         sqlx::query!(
             "INSERT INTO suppliers (id, org_id, name, email, phone, website, address, notes, payment_details, payment_summary)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",

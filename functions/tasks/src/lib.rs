@@ -328,9 +328,9 @@ async fn create(
         return Err(fields.into_error());
     }
     let (org, user) = (owner.tenant.caller.org_id, owner.user_id);
+    let caller = owner.tenant.caller.clone();
     let mut tx = sqlx::Connection::begin(&mut *owner.tenant.db).await?;
-    let route = format!("POST /api/tasks as {user}");
-    let response = idempotency::create(&mut tx, org, &key, &route, &body, async |tx| {
+    let response = idempotency::create(&mut tx, &caller, &key, "POST /api/tasks", &body, async |tx| {
         let task = sqlx::query_as!(
             Task,
             r#"INSERT INTO tasks (org_id, user_id, title, description, status) VALUES ($1, $2, $3, $4, $5)

@@ -290,11 +290,13 @@ pub async fn create(
         None => None,
     };
 
-    let org_id = admin.caller.org_id;
-    let actor = admin.caller.audit_actor();
+    let caller = admin.caller.clone();
+    let org_id = caller.org_id;
+    let actor = caller.audit_actor();
     let mut tx = sqlx::Connection::begin(&mut *admin.db).await?;
     let claimed =
-        match idempotency::claim(&mut tx, org_id, &key, "POST /api/users", &request_id_body).await?
+        match idempotency::claim(&mut tx, &caller, &key, "POST /api/users", &request_id_body)
+            .await?
         {
             Claim::Replay(response) => return Ok(response),
             Claim::Fresh(claimed) => Some(claimed),
