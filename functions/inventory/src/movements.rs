@@ -177,10 +177,12 @@ pub async fn create(
     let org = caller.org_id;
     let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
     let response = idempotency::create(&mut tx, &caller, &key, "POST /api/inventory/movements", &body, async |tx| {
-        let product = sqlx::query_scalar!("SELECT id FROM products WHERE org_id = $1 AND id = $2", org, body.product_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| ApiError::unknown_reference("product_id", "unknown_product", "no such product in this organization"))?;
+        let product = body.product_id;
+        // A deleted product receives nothing; what is left of it can still be sold, moved or
+        // written off.
+        if !stock::product_is_active(tx, org, product).await? && body.kind == Kind::Receive {
+            return Err(stock::product_inactive());
+        }
         let location = locations::resolve(tx, org, body.location_id, "location_id").await?;
         let movement = |kind, quantity, location, transfer_id| Movement {
             product,

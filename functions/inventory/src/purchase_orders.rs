@@ -149,12 +149,52 @@ fn check_lines(lines: &[LineInput], fields: &mut Fields) {
     }
 }
 
+/// An order goes to an active supplier (404 `unknown_supplier`, 409 `supplier_inactive`).
+async fn active_supplier(
+    conn: &mut PgConnection,
+    org: Uuid,
+    supplier: Uuid,
+) -> Result<(), ApiError> {
+    let active = sqlx::query_scalar!(
+        "SELECT is_active FROM suppliers WHERE org_id = $1 AND id = $2",
+        org,
+        supplier
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(unknown_supplier)?;
+    if !active {
+        return Err(ApiError::conflict(
+            "supplier_inactive",
+            "this supplier is deactivated; reactivate it or order from another",
+        ));
+    }
+    Ok(())
+}
+
 async fn insert_lines(
     conn: &mut PgConnection,
     org: Uuid,
     po: Uuid,
     lines: &[LineInput],
 ) -> Result<(), ApiError> {
+    let products: Vec<Uuid> = lines.iter().map(|l| l.product_id).collect();
+    let inactive = sqlx::query_scalar!(
+        "SELECT sku FROM products WHERE org_id = $1 AND id = ANY($2) AND NOT is_active ORDER BY sku",
+        org,
+        &products
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    if !inactive.is_empty() {
+        return Err(ApiError::conflict(
+            "product_inactive",
+            format!(
+                "deleted products cannot be ordered: {}",
+                inactive.join(", ")
+            ),
+        ));
+    }
     for (position, line) in lines.iter().enumerate() {
         sqlx::query!(
             "INSERT INTO purchase_order_lines (org_id, purchase_order_id, product_id, quantity, unit_cost, position)
@@ -250,6 +290,7 @@ pub async fn create(
     let org = caller.org_id;
     let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
     let response = idempotency::create(&mut tx, &caller, &key, "POST /api/purchase-orders", &body, async |tx| {
+        active_supplier(tx, org, body.supplier_id).await?;
         let id = sqlx::query_scalar!(
             "INSERT INTO purchase_orders (org_id, supplier_id, currency, notes)
              VALUES ($1, $2, coalesce($3, (SELECT default_currency FROM organizations WHERE id = $1)), $4)
@@ -415,6 +456,9 @@ pub async fn update(
     let before = load(&mut tx, org, id, true).await?;
     if before.status != "draft" {
         return Err(wrong_status(&before, "edit"));
+    }
+    if let Some(supplier) = body.supplier_id {
+        active_supplier(&mut tx, org, supplier).await?;
     }
     sqlx::query!(
         "UPDATE purchase_orders SET supplier_id = coalesce($3, supplier_id), currency = coalesce($4, currency),

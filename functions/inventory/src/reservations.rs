@@ -119,10 +119,9 @@ pub async fn create(
     let org = caller.org_id;
     let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
     let response = idempotency::create(&mut tx, &caller, &key, "POST /api/inventory/reservations", &body, async |tx| {
-        sqlx::query_scalar!("SELECT id FROM products WHERE org_id = $1 AND id = $2", org, body.product_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| ApiError::unknown_reference("product_id", "unknown_product", "no such product in this organization"))?;
+        if !stock::product_is_active(tx, org, body.product_id).await? {
+            return Err(stock::product_inactive());
+        }
         let location = locations::resolve(tx, org, body.location_id, "location_id").await?;
         stock::release_expired(tx, body.product_id).await?;
         // The whole check: one conditional update; concurrent reservations queue on the row.

@@ -23,6 +23,37 @@ pub fn insufficient(available: i64) -> ApiError {
     error
 }
 
+/// Whether the organization's product is active (not soft-deleted); 404 `unknown_product` when
+/// it has no such product.
+pub async fn product_is_active(
+    conn: &mut PgConnection,
+    org: Uuid,
+    product: Uuid,
+) -> Result<bool, ApiError> {
+    sqlx::query_scalar!(
+        "SELECT is_active FROM products WHERE org_id = $1 AND id = $2",
+        org,
+        product
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(|| {
+        ApiError::unknown_reference(
+            "product_id",
+            "unknown_product",
+            "no such product in this organization",
+        )
+    })
+}
+
+/// 409: the product is soft-deleted.
+pub fn product_inactive() -> ApiError {
+    ApiError::conflict(
+        "product_inactive",
+        "this product is deleted; reactivate it (PATCH is_active) first",
+    )
+}
+
 pub async fn available(
     conn: &mut PgConnection,
     product: Uuid,

@@ -351,3 +351,67 @@ async fn an_order_without_a_currency_takes_the_organization_default(pool: PgPool
             .unwrap();
     assert_eq!(stored, "GBP");
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn orders_go_to_active_suppliers_for_active_products(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let org = org(&apps, "ann@example.com").await;
+    let (active, gone) = (supplier(&apps, &org).await, supplier(&apps, &org).await);
+    sqlx::query("UPDATE suppliers SET is_active = false WHERE id = $1::uuid")
+        .bind(&gone)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (bolt, old) = (
+        product(&apps, &org, "BOLT", 0).await,
+        product(&apps, &org, "OLD", 0).await,
+    );
+    sqlx::query("UPDATE products SET is_active = false WHERE id = $1::uuid")
+        .bind(&old)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let line = |p: &str| json!([{"product_id": p, "quantity": 1, "unit_cost": "1.00"}]);
+    let r = post(
+        &apps,
+        &org,
+        "/api/purchase-orders",
+        json!({"supplier_id": gone, "lines": line(&bolt)}),
+    )
+    .await;
+    assert_problem(&r, StatusCode::CONFLICT, "supplier_inactive");
+    let r = post(
+        &apps,
+        &org,
+        "/api/purchase-orders",
+        json!({"supplier_id": active, "lines": line(&old)}),
+    )
+    .await;
+    assert_problem(&r, StatusCode::CONFLICT, "product_inactive");
+    let draft = post(
+        &apps,
+        &org,
+        "/api/purchase-orders",
+        json!({"supplier_id": active, "lines": line(&bolt)}),
+    )
+    .await;
+    assert_eq!(draft.status, StatusCode::CREATED, "{}", draft.body);
+    let moved = apps
+        .inventory
+        .request(
+            http::Method::PATCH,
+            &format!(
+                "/api/purchase-orders/{}",
+                draft.body["id"].as_str().unwrap()
+            ),
+            Some(json!({"supplier_id": gone})),
+            Some(&org.token),
+        )
+        .await;
+    assert_problem(&moved, StatusCode::CONFLICT, "supplier_inactive");
+    let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM purchase_orders")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(orders, 1);
+}

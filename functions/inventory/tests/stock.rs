@@ -193,3 +193,42 @@ async fn another_organizations_product_cannot_be_moved(pool: PgPool) {
     assert_problem(&r, StatusCode::NOT_FOUND, "unknown_product");
     assert_eq!(on_hand_and_reserved(&apps, &theirs).await, (0, 0));
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_deleted_product_receives_and_holds_nothing(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let org = org(&apps, "ann@example.com").await;
+    let bolt = product(&apps, &org, "BOLT", 0).await;
+    receive(&apps, &org, &bolt, 3).await;
+    sqlx::query("UPDATE products SET is_active = false WHERE id = $1::uuid")
+        .bind(&bolt)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let received = post(
+        &apps,
+        &org,
+        "/api/inventory/movements",
+        json!({"kind": "receive", "product_id": bolt, "quantity": 5, "reason": "delivery"}),
+    )
+    .await;
+    assert_problem(&received, StatusCode::CONFLICT, "product_inactive");
+    let held = post(
+        &apps,
+        &org,
+        "/api/inventory/reservations",
+        json!({"product_id": bolt, "quantity": 1, "expires_in_seconds": 600}),
+    )
+    .await;
+    assert_problem(&held, StatusCode::CONFLICT, "product_inactive");
+    assert_eq!(on_hand_and_reserved(&apps, &bolt).await, (3, 0));
+    // What is left can still leave the shelf.
+    let sold = post(
+        &apps,
+        &org,
+        "/api/inventory/movements",
+        json!({"kind": "sell", "product_id": bolt, "quantity": 3, "reason": "clearance"}),
+    )
+    .await;
+    assert_eq!(sold.status, StatusCode::CREATED, "{}", sold.body);
+}
