@@ -280,6 +280,10 @@ pub fn finish(doc: &mut OpenApi) {
         "FieldError".into(),
         <FieldError as utoipa::PartialSchema>::schema(),
     ));
+    schemas.push((
+        "CurrencyCode".into(),
+        <crate::domain::CurrencyCode as utoipa::PartialSchema>::schema(),
+    ));
     // The error documents echo what was sent (a field name may hold anything): not refined.
     components
         .schemas

@@ -83,9 +83,7 @@ pub fn schema() -> utoipa::openapi::schema::Schema {
             .required("account_holder_name")
             .property(
                 "currency",
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .pattern(Some("^[A-Z]{3}$")),
+                utoipa::openapi::Ref::from_schema_name("CurrencyCode"),
             )
             .required("currency")
             .property(

@@ -30,7 +30,7 @@ pub struct RegisterRequest {
     #[schema(format = "new-password")]
     password: String,
     /// ISO 4217 code that products and purchase orders take when they name none (default USD).
-    #[schema(pattern = r"^[A-Z]{3}$")]
+    #[schema(value_type = Option<shared::domain::CurrencyCode>)]
     currency: Option<String>,
 }
 

@@ -273,8 +273,8 @@ pub struct LedgerEntry {
 pub struct LedgerQuery {
     product_id: Option<Uuid>,
     location_id: Option<Uuid>,
-    /// `receive`, `sell`, `adjust`, `transfer_out` or `transfer_in`.
-    #[param(pattern = "^(receive|sell|adjust|transfer_out|transfer_in)$")]
+    /// `receive`, `sell`, `adjust`, `transfer` (both legs), `transfer_out` or `transfer_in`.
+    #[param(pattern = "^(receive|sell|adjust|transfer|transfer_out|transfer_in)$")]
     kind: Option<String>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
@@ -290,12 +290,20 @@ pub async fn list(
 ) -> Result<Json<Page<LedgerEntry>>, ApiError> {
     let page = page.parse::<i64>()?;
     if let Some(kind) = &query.kind
-        && !["receive", "sell", "adjust", "transfer_out", "transfer_in"].contains(&kind.as_str())
+        && ![
+            "receive",
+            "sell",
+            "adjust",
+            "transfer",
+            "transfer_out",
+            "transfer_in",
+        ]
+        .contains(&kind.as_str())
     {
         return Err(ApiError::invalid_field(
             "kind",
             "invalid",
-            "receive, sell, adjust, transfer_out or transfer_in",
+            "receive, sell, adjust, transfer, transfer_out or transfer_in",
         ));
     }
     let rows = sqlx::query_as!(
@@ -306,7 +314,8 @@ pub async fn list(
            WHERE org_id = $1
              AND ($2::uuid IS NULL OR product_id = $2)
              AND ($3::uuid IS NULL OR location_id = $3)
-             AND ($4::text IS NULL OR kind::text = $4)
+             AND ($4::text IS NULL OR kind::text = $4
+                  OR ($4 = 'transfer' AND kind IN ('transfer_out', 'transfer_in')))
              AND ($5::timestamptz IS NULL OR created_at >= $5)
              AND ($6::timestamptz IS NULL OR created_at < $6)
              AND ($7::bigint IS NULL OR id < $7)

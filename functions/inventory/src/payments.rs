@@ -89,7 +89,7 @@ pub fn blocking(payment: Option<&Payment>, action: &str) -> Option<ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct Pay {
     /// The Wise balance to pay from; the order's currency when absent.
-    #[schema(pattern = r"^[A-Z]{3}$")]
+    #[schema(value_type = Option<shared::domain::CurrencyCode>)]
     source_currency: Option<String>,
 }
 

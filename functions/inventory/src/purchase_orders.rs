@@ -254,7 +254,7 @@ async fn audit_po(
 pub struct CreatePurchaseOrder {
     supplier_id: Uuid,
     /// ISO 4217 code; the organization's default currency when absent.
-    #[schema(pattern = r"^[A-Z]{3}$")]
+    #[schema(value_type = Option<shared::domain::CurrencyCode>)]
     currency: Option<String>,
     #[schema(max_length = 5000)]
     notes: Option<String>,
@@ -408,7 +408,7 @@ pub struct UpdatePurchaseOrder {
     #[schema(value_type = Uuid)]
     #[serde(default, deserialize_with = "domain::non_null")]
     supplier_id: Option<Uuid>,
-    #[schema(value_type = String, pattern = r"^[A-Z]{3}$")]
+    #[schema(value_type = shared::domain::CurrencyCode)]
     #[serde(default, deserialize_with = "domain::non_null")]
     currency: Option<String>,
     #[schema(max_length = 5000)]

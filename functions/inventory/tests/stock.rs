@@ -130,6 +130,18 @@ async fn a_transfer_moves_stock_between_locations(pool: PgPool) {
     let back_id = back.body["id"].as_str().unwrap();
     let r = post(&apps, &org, "/api/inventory/movements", json!({"kind": "transfer", "product_id": bolt, "quantity": 4, "reason": "restock", "to_location_id": back_id})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    // The ledger filter takes the documented kind and finds both legs.
+    let legs = apps
+        .inventory
+        .get_with("/api/inventory/movements?kind=transfer", &org.token)
+        .await;
+    let kinds: Vec<&str> = legs.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["transfer_in", "transfer_out"], "{}", legs.body);
     let stock = apps
         .inventory
         .get_with(

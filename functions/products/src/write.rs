@@ -34,7 +34,7 @@ pub struct CreateProduct {
     #[serde(with = "money_text")]
     price: Decimal,
     /// ISO 4217 code; the organization's default currency when absent.
-    #[schema(pattern = r"^[A-Z]{3}$")]
+    #[schema(value_type = Option<shared::domain::CurrencyCode>)]
     currency: Option<String>,
     #[schema(value_type = Option<String>, pattern = r"^\d{1,12}(\.\d{1,2})?$")]
     #[serde(default, with = "money_text::option")]
@@ -223,7 +223,7 @@ pub struct UpdateProduct {
     #[schema(value_type = String, pattern = r"^\d{1,12}(\.\d{1,2})?$")]
     #[serde(default, deserialize_with = "money_text::present")]
     price: Option<Decimal>,
-    #[schema(value_type = String, pattern = r"^[A-Z]{3}$")]
+    #[schema(value_type = shared::domain::CurrencyCode)]
     #[serde(default, deserialize_with = "non_null")]
     currency: Option<String>,
     #[schema(value_type = Option<String>, pattern = r"^\d{1,12}(\.\d{1,2})?$")]

@@ -441,7 +441,14 @@ async fn a_product_without_a_currency_takes_the_organizations(pool: PgPool) {
     )
     .await;
     assert_eq!(eur["currency"], "EUR");
-    for bad in [json!("eur"), json!("EURO"), json!(null), json!(978)] {
+    for bad in [
+        json!("eur"),
+        json!("EURO"),
+        json!("ZZZ"),
+        json!("XXX"),
+        json!(null),
+        json!(978),
+    ] {
         let r = create(
             &apps,
             &org,
@@ -576,4 +583,25 @@ async fn an_idempotency_key_belongs_to_its_caller(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(count, 2);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_empty_unit_is_refused_not_replaced(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let org = org(&apps, "ann@example.com").await;
+    for unit in ["", "  ", "box\n"] {
+        let r = create(
+            &apps,
+            &org,
+            json!({"sku": "U-1", "name": "Bolt", "price": "1.00", "unit": unit}),
+        )
+        .await;
+        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(r.body["errors"][0]["field"], "unit", "{unit:?}");
+    }
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM products")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
 }

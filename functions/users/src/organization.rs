@@ -62,7 +62,7 @@ pub struct UpdateOrganization {
     #[serde(default, deserialize_with = "non_null")]
     name: Option<String>,
     /// ISO 4217 code, upper case (`EUR`). Products and orders that have one keep it.
-    #[schema(value_type = String, pattern = r"^[A-Z]{3}$")]
+    #[schema(value_type = shared::domain::CurrencyCode)]
     #[serde(default, deserialize_with = "non_null")]
     default_currency: Option<String>,
 }
