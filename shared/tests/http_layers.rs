@@ -379,6 +379,26 @@ async fn cors_preflight_from_an_allowed_origin_is_answered() {
 }
 
 #[tokio::test]
+async fn cors_lets_a_browser_read_the_headers_a_frontend_needs() {
+    let request = Request::get("/ok")
+        .header(header::ORIGIN, "https://shop.example")
+        .body(Body::empty())
+        .unwrap();
+    let (_, headers, _) = send(request).await;
+    let exposed = headers[header::ACCESS_CONTROL_EXPOSE_HEADERS]
+        .to_str()
+        .unwrap();
+    for name in [
+        "x-request-id",
+        "retry-after",
+        "content-disposition",
+        "idempotent-replayed",
+    ] {
+        assert!(exposed.contains(name), "{name} in {exposed}");
+    }
+}
+
+#[tokio::test]
 async fn cors_ignores_other_origins() {
     let request = Request::get("/ok")
         .header(header::ORIGIN, "https://evil.example")

@@ -25,8 +25,11 @@ pub struct ListQuery {
     active: Option<bool>,
     best_seller: Option<bool>,
     supplier_id: Option<Uuid>,
-    /// Text search in name and SKU.
+    /// Text search in name, SKU and barcode.
     q: Option<String>,
+    /// Exactly this barcode (what a till scanned).
+    #[param(max_length = 64)]
+    barcode: Option<String>,
     /// `name` (default), `sku`, `price`, `created_at`, `updated_at`; prefix `-` for descending.
     #[param(pattern = "^-?(name|sku|price|created_at|updated_at)$")]
     sort: Option<String>,
@@ -138,11 +141,11 @@ pub async fn list(
                 sql.push_bind(*v).push(", ").push_bind(*id)
             }
             _ => {
-                return Err(ApiError::invalid_field(
-                    "cursor",
-                    "invalid",
-                    "the cursor belongs to another sort order",
-                ));
+                return Err(ApiError::NotFound {
+                    code: "cursor_not_found",
+                    detail: "this cursor belongs to another sort order; start again without it"
+                        .into(),
+                });
             }
         };
         sql.push(")");
@@ -179,9 +182,14 @@ fn push_filters(
     if let Some(supplier_id) = query.supplier_id {
         sql.push(" AND p.supplier_id = ").push_bind(supplier_id);
     }
+    if let Some(barcode) = &query.barcode {
+        sql.push(" AND p.barcode = ").push_bind(barcode.clone());
+    }
     if let Some(pattern) = pattern {
-        sql.push(" AND lower(p.name) || ' ' || lower(p.sku) LIKE ")
-            .push_bind(pattern.to_owned());
+        sql.push(
+            " AND lower(p.name) || ' ' || lower(p.sku) || ' ' || lower(coalesce(p.barcode, '')) LIKE ",
+        )
+        .push_bind(pattern.to_owned());
     }
 }
 

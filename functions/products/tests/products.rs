@@ -605,3 +605,48 @@ async fn an_empty_unit_is_refused_not_replaced(pool: PgPool) {
         .unwrap();
     assert_eq!(count, 0);
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_till_finds_a_product_by_its_barcode(pool: PgPool) {
+    let apps = apps(pool);
+    let org = org(&apps, "ann@example.com").await;
+    created(
+        &apps,
+        &org,
+        json!({"sku": "BOLT", "name": "Bolt", "price": "1.00", "barcode": "4006381333931"}),
+    )
+    .await;
+    created(
+        &apps,
+        &org,
+        json!({"sku": "NUT", "name": "Nut", "price": "1.00", "barcode": "4006381333948"}),
+    )
+    .await;
+    let skus = |body: &serde_json::Value| -> Vec<String> {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["sku"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let exact = apps
+        .products
+        .get_with("/api/products?barcode=4006381333931", &org.token)
+        .await;
+    assert_eq!(skus(&exact.body), ["BOLT"]);
+    let partial = apps
+        .products
+        .get_with("/api/products?barcode=400638133393", &org.token)
+        .await;
+    assert_eq!(
+        skus(&partial.body),
+        Vec::<String>::new(),
+        "exact, not a prefix"
+    );
+    let search = apps
+        .products
+        .get_with("/api/products?q=333948", &org.token)
+        .await;
+    assert_eq!(skus(&search.body), ["NUT"]);
+}

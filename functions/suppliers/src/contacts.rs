@@ -189,7 +189,8 @@ pub async fn create(
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateContact {
-    #[schema(format = "line", min_length = 1, max_length = 200)]
+    #[schema(value_type = String, format = "line", min_length = 1, max_length = 200)]
+    #[serde(default, deserialize_with = "domain::non_null")]
     name: Option<String>,
     #[schema(schema_with = shared::openapi::optional_email_schema)]
     #[serde(default, deserialize_with = "double_option")]
@@ -200,6 +201,8 @@ pub struct UpdateContact {
     #[schema(max_length = 100)]
     #[serde(default, deserialize_with = "double_option")]
     role: Option<Option<String>>,
+    #[schema(value_type = bool)]
+    #[serde(default, deserialize_with = "domain::non_null")]
     is_primary: Option<bool>,
 }
 

@@ -104,7 +104,12 @@ fn cors(settings: &HttpSettings) -> CorsLayer {
             HeaderName::from_static("x-api-key"),
             REQUEST_ID,
         ])
-        .expose_headers([REQUEST_ID, header::RETRY_AFTER, header::CONTENT_DISPOSITION])
+        .expose_headers([
+            REQUEST_ID,
+            header::RETRY_AFTER,
+            header::CONTENT_DISPOSITION,
+            HeaderName::from_static("idempotent-replayed"),
+        ])
         .max_age(Duration::from_secs(600))
 }
 
