@@ -1,8 +1,8 @@
 //! Every HTTP function's router behind one plain HTTP listener, dispatched by path as
-//! `cargo lambda watch`'s router (and API Gateway) does. For the fuzz test: the watch emulator
-//! answers a request body that is not UTF-8 with its own 500 before any function sees it
-//! (API Gateway would pass it on base64-encoded), so fuzzing through it would report the
-//! emulator, not the API.
+//! `cargo lambda watch`'s router (and API Gateway) does. For tests that drive the API hard
+//! rather than test the Lambda event path: the fuzz test (the watch emulator answers a request
+//! body that is not UTF-8 with its own 500 before any function sees it, where API Gateway would
+//! pass it on base64-encoded) and the demo data script (a hundred quick requests).
 
 use axum::Router;
 use axum::extract::Request;
@@ -50,4 +50,14 @@ pub fn router(state: shared::AppState) -> Router {
             .expect("every name in function_for has a router");
         async move { router.oneshot(request).await }
     })
+}
+
+/// Serves [`router`] on a free local port for the rest of the test; returns its base URL.
+pub async fn serve(state: shared::AppState) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free local port");
+    let base = format!("http://{}", listener.local_addr().expect("a bound address"));
+    tokio::spawn(axum::serve(listener, router(state)).into_future());
+    base
 }

@@ -1,20 +1,20 @@
-//! `scripts/demo_data.py`, which `make dev` runs for the demo organization, against the real
-//! binaries behind `cargo lambda watch`: afterwards every view has something to show, and a
+//! `scripts/demo_data.py`, which `make dev` runs for the demo organization, against the
+//! functions' routers (`e2e::local_router`): afterwards every view has something to show, and a
 //! second run changes nothing.
 
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::Instant;
 
-use e2e::LocalApi;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
 const EMAIL: &str = "demo@stockroom.test";
 const PASSWORD: &str = "Demo-passw0rd!";
 
-fn start(pool: &PgPool) -> LocalApi {
-    LocalApi::on_database(shared::testing::database_url(pool).as_str(), &[])
+/// The API on the test's database; its base URL.
+async fn start(pool: &PgPool) -> String {
+    e2e::local_router::serve(shared::testing::state(pool.clone())).await
 }
 
 /// The demo owner's view of the API.
@@ -26,10 +26,10 @@ struct Demo {
 
 impl Demo {
     /// Registers the demo organization as `make dev` does and keeps the owner's token.
-    async fn register(api: &LocalApi) -> Self {
+    async fn register(base: &str) -> Self {
         let client = reqwest::Client::new();
         let response = client
-            .post(format!("{}/api/auth/register", api.base))
+            .post(format!("{base}/api/auth/register"))
             .json(
                 &json!({"organization_name": "Demo Hardware", "name": "Demo Owner",
                 "email": EMAIL, "password": PASSWORD}),
@@ -42,7 +42,7 @@ impl Demo {
         let token = session["access_token"].as_str().unwrap().to_owned();
         Self {
             client,
-            base: api.base.clone(),
+            base: base.to_owned(),
             token,
         }
     }
@@ -108,11 +108,11 @@ async fn run_demo_data(base: &str) -> String {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn demo_data_fills_every_view_once(pool: PgPool) {
-    let api = start(&pool);
-    let demo = Demo::register(&api).await;
+    let base = start(&pool).await;
+    let demo = Demo::register(&base).await;
 
     let started = Instant::now();
-    let summary = run_demo_data(&api.base).await;
+    let summary = run_demo_data(&base).await;
     eprintln!("seeded in {:?}: {summary}", started.elapsed());
     assert!(summary.starts_with("Demo data: "), "{summary}");
 
@@ -165,7 +165,7 @@ async fn demo_data_fills_every_view_once(pool: PgPool) {
     let audited = demo.audit_entries_besides_logins().await;
     assert!(audited > 0);
 
-    let again = run_demo_data(&api.base).await;
+    let again = run_demo_data(&base).await;
     assert!(again.contains("already there"), "{again}");
     assert_eq!(demo.product_count().await, products);
     assert_eq!(demo.all("/api/inventory/movements").await.len(), movements);

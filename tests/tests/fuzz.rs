@@ -18,9 +18,7 @@ async fn schemathesis_finds_the_api_and_its_document_in_agreement(pool: PgPool) 
             ("WISE_WEBHOOK_PUBLIC_KEY", &public_key),
         ],
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(axum::serve(listener, e2e::local_router::router(state)).into_future());
+    let base = e2e::local_router::serve(state).await;
 
     let session = e2e::sign_up(&reqwest::Client::new(), &base).await;
     let token = session["access_token"].as_str().expect("signed up");
