@@ -221,7 +221,7 @@ def create_suppliers(api):
 
 def back_room(api):
     """The second location's id (next to the default `Main`), created if absent."""
-    existing = api.get("/api/inventory/locations")
+    existing = api.get("/api/inventory/locations")["items"]
     found = next((loc["id"] for loc in existing if loc["name"] == BACK_ROOM), None)
     return found or api.post("/api/inventory/locations", {"name": BACK_ROOM},
                              "demo-data:location:back-room")["id"]

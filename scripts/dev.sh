@@ -27,7 +27,9 @@ use_postgres stockroom_dev
 ensure_tools
 
 cargo build --workspace --bins
-cargo run --quiet -p migrate
+# The binary the workspace build made: `cargo run -p migrate` would build its dependencies again
+# with the features of that one package (minutes, silently).
+"${CARGO_TARGET_DIR:-target}/debug/migrate"
 
 # A local SMTP server that prints every message (password reset links...) to this terminal.
 SMTP_PORT=$(sed -n 's|^SMTP_URL=smtp://127.0.0.1:\([0-9]*\)$|\1|p' .env | tail -n 1)

@@ -93,6 +93,16 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
+    /// A list that is always whole (a supplier's contacts, the locations): one page, in the
+    /// shape of every other list.
+    pub fn whole(items: Vec<T>) -> Self {
+        Self {
+            items,
+            next_cursor: None,
+            total: None,
+        }
+    }
+
     /// Builds a page from up to `limit + 1` rows (fetch one extra to know whether more exist);
     /// `cursor_of` gives the position of an item.
     pub fn from_rows<C: Serialize>(

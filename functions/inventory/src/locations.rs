@@ -12,6 +12,7 @@ use shared::domain;
 use shared::error::{ApiError, ResultExt};
 use shared::http::AppJson;
 use shared::idempotency::{self, IdempotencyKey};
+use shared::pagination::Page;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -59,9 +60,9 @@ pub async fn resolve(
 }
 
 #[utoipa::path(get, path = "/api/inventory/locations", operation_id = "list_locations",
-    responses((status = 200, body = Vec<Location>)))]
-pub async fn list(mut tenant: Require<Inventory, Read>) -> Result<Json<Vec<Location>>, ApiError> {
-    Ok(Json(
+    responses((status = 200, description = "Every location, the default first (one page)", body = Page<Location>)))]
+pub async fn list(mut tenant: Require<Inventory, Read>) -> Result<Json<Page<Location>>, ApiError> {
+    Ok(Json(Page::whole(
         sqlx::query_as!(
             Location,
             "SELECT id, name, is_default, created_at FROM locations WHERE org_id = $1 ORDER BY is_default DESC, lower(name)",
@@ -69,7 +70,7 @@ pub async fn list(mut tenant: Require<Inventory, Read>) -> Result<Json<Vec<Locat
         )
         .fetch_all(&mut *tenant.db)
         .await?,
-    ))
+    )))
 }
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]

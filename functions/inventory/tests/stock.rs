@@ -14,8 +14,13 @@ async fn every_organization_has_a_default_location(pool: PgPool) {
         .inventory
         .get_with("/api/inventory/locations", &org.token)
         .await;
-    assert_eq!(locations.body[0]["name"], "Main");
-    assert_eq!(locations.body[0]["is_default"], true);
+    assert_eq!(locations.body["items"][0]["name"], "Main");
+    assert_eq!(locations.body["items"][0]["is_default"], true);
+    assert_eq!(
+        locations.body["next_cursor"],
+        serde_json::Value::Null,
+        "one list shape"
+    );
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]

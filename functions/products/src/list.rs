@@ -108,6 +108,17 @@ pub async fn list(
     AppQuery(page): AppQuery<PageQuery>,
 ) -> Result<Json<Page<Product>>, ApiError> {
     let (key, descending) = parse_sort(query.sort.as_deref())?;
+    if query
+        .barcode
+        .as_ref()
+        .is_some_and(|b| b.chars().count() > 64)
+    {
+        return Err(ApiError::invalid_field(
+            "barcode",
+            "too_long",
+            "must be at most 64 characters",
+        ));
+    }
     let page = page.parse::<After>()?;
     let pattern = query
         .q

@@ -131,7 +131,7 @@ async fn cleanup_deletes_only_what_is_past_its_time(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap();
-    sqlx::query("INSERT INTO idempotency_keys (org_id, key, request_hash, expires_at) VALUES ($1, 'old', '\\x00', now() - interval '1 minute'), ($1, 'new', '\\x00', now() + interval '1 hour')")
+    sqlx::query("INSERT INTO idempotency_keys (org_id, actor, key, request_hash, expires_at) VALUES ($1, 'user:a', 'old', '\\x00', now() - interval '1 minute'), ($1, 'user:a', 'new', '\\x00', now() + interval '1 hour')")
         .bind(seed.org)
         .execute(&pool)
         .await

@@ -12,6 +12,7 @@ use shared::domain::{self, double_option};
 use shared::error::{ApiError, Fields};
 use shared::http::{AppJson, PathId, PathIds};
 use shared::idempotency::{self, IdempotencyKey};
+use shared::pagination::Page;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -77,14 +78,16 @@ async fn supplier_exists(
 
 /// `GET /api/suppliers/{id}/contacts`.
 #[utoipa::path(get, path = "/api/suppliers/{id}/contacts", operation_id = "list_contacts", params(("id" = Uuid, Path)),
-    responses((status = 200, body = Vec<Contact>)))]
+    responses((status = 200, description = "The contacts, primary first (one page)", body = Page<Contact>)))]
 pub async fn list(
     mut tenant: Require<Suppliers, Read>,
     PathId(id): PathId,
-) -> Result<Json<Vec<Contact>>, ApiError> {
+) -> Result<Json<Page<Contact>>, ApiError> {
     let org_id = tenant.caller.org_id;
     supplier_exists(&mut tenant.db, org_id, id, false).await?;
-    Ok(Json(of_supplier(&mut tenant.db, org_id, id).await?))
+    Ok(Json(Page::whole(
+        of_supplier(&mut tenant.db, org_id, id).await?,
+    )))
 }
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]

@@ -82,8 +82,7 @@ async fn contacts_are_added_updated_and_removed_with_one_primary(pool: PgPool) {
         )
         .await;
     let contacts = apps.suppliers.get_with(&base, &org.token).await;
-    let primaries: Vec<&str> = contacts
-        .body
+    let primaries: Vec<&str> = contacts.body["items"]
         .as_array()
         .unwrap()
         .iter()
