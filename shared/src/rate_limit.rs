@@ -1,9 +1,12 @@
-//! Brute-force protection: at most `max` attempts per key in a sliding window, counted in
-//! Postgres so the limit holds across Lambda execution environments.
+//! Brute-force protection: at most `max` hits per key in a sliding window, counted in Postgres
+//! so the limit holds across Lambda execution environments.
 //!
-//! Every attempt is recorded, refused ones included, so hammering keeps a key blocked. Call it
-//! before any expensive work (bcrypt), and outside the request's transaction so the attempt is
-//! counted even when the request fails. The scheduler deletes old rows.
+//! Two ways to count. Sign-ins count only failures ([`blocked`] before the work, [`record`]
+//! after a wrong proof): a shop's staff signing in from one address at opening time are not
+//! brute force. Requests whose every use is costly (registering, emailing a reset link) count
+//! every attempt ([`check`]). Either way the check comes before any expensive work (bcrypt), and
+//! hits are written outside the request's transaction so they stay counted when it fails. The
+//! scheduler deletes old rows.
 
 use sqlx::PgPool;
 
@@ -20,6 +23,58 @@ pub const AUTH: Limit = Limit {
     max: 5,
     window_secs: 60,
 };
+
+/// 429 with `Retry-After` when any key already has `max` hits in the window; records nothing.
+pub async fn blocked(pool: &PgPool, limit: Limit, keys: &[String]) -> Result<(), ApiError> {
+    let rows = sqlx::query!(
+        r#"SELECT h.key AS "key!", count(*) AS "hits!",
+                  ceil(extract(epoch FROM min(h.hit_at) + make_interval(secs => $2) - clock_timestamp()))::bigint AS retry_after
+           FROM rate_limit_hits h
+           WHERE h.key = ANY($1) AND h.hit_at > clock_timestamp() - make_interval(secs => $2)
+           GROUP BY h.key"#,
+        keys,
+        limit.window_secs as f64,
+    )
+    .fetch_all(pool)
+    .await?;
+    refuse_over(
+        limit,
+        rows.iter().map(|r| (&r.key, r.hits, r.retry_after)),
+        limit.max - 1,
+    )
+}
+
+/// Records one hit under each key (a failed sign-in).
+pub async fn record(pool: &PgPool, keys: &[String]) -> Result<(), ApiError> {
+    sqlx::query!(
+        "INSERT INTO rate_limit_hits (key) SELECT DISTINCT unnest($1::text[])",
+        keys
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// 429 when a key has more than `allowed` hits.
+fn refuse_over<'a>(
+    limit: Limit,
+    counts: impl Iterator<Item = (&'a String, i64, Option<i64>)>,
+    allowed: i64,
+) -> Result<(), ApiError> {
+    let over: Vec<(&String, i64)> = counts
+        .filter(|(_, hits, _)| *hits > allowed)
+        .map(|(key, _, retry_after)| (key, retry_after.unwrap_or(limit.window_secs).max(1)))
+        .collect();
+    match over.iter().map(|(_, secs)| *secs).max() {
+        Some(secs) => {
+            tracing::warn!(keys = ?over.iter().map(|(k, _)| k).collect::<Vec<_>>(), "rate limited");
+            Err(ApiError::RateLimited {
+                retry_after_secs: secs as u64,
+            })
+        }
+        None => Ok(()),
+    }
+}
 
 /// Records one attempt under each key; 429 with `Retry-After` when any key is over its limit.
 pub async fn check(pool: &PgPool, limit: Limit, keys: &[String]) -> Result<(), ApiError> {
@@ -39,18 +94,9 @@ pub async fn check(pool: &PgPool, limit: Limit, keys: &[String]) -> Result<(), A
     .fetch_all(pool)
     .await?;
 
-    let retry_after = rows
-        .iter()
-        .filter(|r| r.attempts > limit.max)
-        .map(|r| r.retry_after.unwrap_or(limit.window_secs).max(1))
-        .max();
-    match retry_after {
-        Some(secs) => {
-            tracing::warn!(keys = ?rows.iter().filter(|r| r.attempts > limit.max).map(|r| &r.key).collect::<Vec<_>>(), "rate limited");
-            Err(ApiError::RateLimited {
-                retry_after_secs: secs as u64,
-            })
-        }
-        None => Ok(()),
-    }
+    refuse_over(
+        limit,
+        rows.iter().map(|r| (&r.key, r.attempts, r.retry_after)),
+        limit.max,
+    )
 }

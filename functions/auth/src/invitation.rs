@@ -39,49 +39,57 @@ pub async fn accept(
     AppJson(body): AppJson<AcceptRequest>,
 ) -> Result<Json<Accepted>, ApiError> {
     let hash = tokens::hash(&body.token);
-    crate::limit(&state, "invitation", &ip, Some(&hex::encode(&hash[..8]))).await?;
-    let password_hash = Password::new(body.password, "password")?.hash().await?;
+    crate::guarded(
+        &state,
+        "invitation",
+        &ip,
+        Some(&hex::encode(&hash[..8])),
+        async {
+            let password_hash = Password::new(body.password, "password")?.hash().await?;
 
-    let mut tx = state.pool.begin().await?;
-    let user = sqlx::query!(
-        r#"UPDATE user_invitations i SET used_at = now()
+            let mut tx = state.pool.begin().await?;
+            let user = sqlx::query!(
+                r#"UPDATE user_invitations i SET used_at = now()
            FROM users u
            WHERE i.token_hash = $1 AND i.used_at IS NULL AND i.expires_at > now()
              AND u.id = i.user_id AND u.is_active AND u.password_hash IS NULL
            RETURNING u.id, u.org_id, u.role AS "role: Role""#,
-        hash
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| {
-        ApiError::unauthorized(
-            "invalid_invitation",
-            "the invitation is invalid, used or expired",
-        )
-    })?;
-    sqlx::query!(
-        "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
-        user.id,
-        password_hash
-    )
-    .execute(&mut *tx)
-    .await?;
-    audit::record(
-        &mut tx,
-        Entry {
-            org_id: Some(user.org_id),
-            actor: Actor::User(user.id),
-            action: "invitation_accepted",
-            entity: "user",
-            entity_id: Some(user.id),
-            before: None,
-            after: None,
-            ip: Some(&ip),
+                hash
+            )
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "invalid_invitation",
+                    "the invitation is invalid, used or expired",
+                )
+            })?;
+            sqlx::query!(
+                "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
+                user.id,
+                password_hash
+            )
+            .execute(&mut *tx)
+            .await?;
+            audit::record(
+                &mut tx,
+                Entry {
+                    org_id: Some(user.org_id),
+                    actor: Actor::User(user.id),
+                    action: "invitation_accepted",
+                    entity: "user",
+                    entity_id: Some(user.id),
+                    before: None,
+                    after: None,
+                    ip: Some(&ip),
+                },
+            )
+            .await?;
+            let tokens = session::start(&mut tx, &state, user.id, user.org_id, user.role).await?;
+            let me = me::load(&mut tx, user.id).await?;
+            tx.commit().await?;
+            Ok(Json(Accepted { me, tokens }))
         },
     )
-    .await?;
-    let tokens = session::start(&mut tx, &state, user.id, user.org_id, user.role).await?;
-    let me = me::load(&mut tx, user.id).await?;
-    tx.commit().await?;
-    Ok(Json(Accepted { me, tokens }))
+    .await
 }

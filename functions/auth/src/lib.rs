@@ -38,18 +38,48 @@ pub fn app(state: AppState) -> Router {
     shared::http::layers(router, &http, openapi)
 }
 
-/// Counts one attempt on `action` for the client IP and, when known, the account.
-async fn limit(
+/// The rate-limit keys of `action`: the client IP and, when known, the account.
+fn limit_keys(action: &str, ip: &str, account: Option<&str>) -> Vec<String> {
+    let mut keys = vec![format!("{action}:ip:{ip}")];
+    if let Some(account) = account {
+        keys.push(format!("{action}:account:{account}"));
+    }
+    keys
+}
+
+/// Counts one attempt on `action` whatever its outcome (registering, emailing a reset link: every
+/// use costs); 429 beyond 5 a minute per client IP or account.
+async fn attempt(
     state: &AppState,
     action: &str,
     ip: &str,
     account: Option<&str>,
 ) -> Result<(), ApiError> {
-    let mut keys = vec![format!("{action}:ip:{ip}")];
-    if let Some(account) = account {
-        keys.push(format!("{action}:account:{account}"));
-    }
+    let keys = limit_keys(action, ip, account);
     shared::rate_limit::check(&state.pool, shared::rate_limit::AUTH, &keys).await
+}
+
+/// Runs one sign-in step of `action`: refused (429) before any work when the client IP or the
+/// account failed it 5 times in the last minute; a wrong proof (401, 403) counts as a failure, a
+/// success does not, so a team signing in from one address is never locked out by itself.
+async fn guarded<T>(
+    state: &AppState,
+    action: &str,
+    ip: &str,
+    account: Option<&str>,
+    step: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    let keys = limit_keys(action, ip, account);
+    let limit = shared::rate_limit::AUTH;
+    shared::rate_limit::blocked(&state.pool, limit, &keys).await?;
+    let outcome = step.await;
+    if let Err(ApiError::Unauthorized { .. } | ApiError::Forbidden { .. }) = &outcome {
+        // Outside the step's transaction, so the failure stays counted.
+        if let Err(error) = shared::rate_limit::record(&state.pool, &keys).await {
+            tracing::warn!(%error, action, "could not count a failed attempt");
+        }
+    }
+    outcome
 }
 
 /// The same answer for an unknown email, a wrong password and a deactivated account.

@@ -116,77 +116,79 @@ pub async fn login(
     AppJson(body): AppJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let email = body.email.trim().to_lowercase();
-    crate::limit(&state, "login", &ip, Some(&email)).await?;
-    let mut fields = Fields::default();
-    required("email", &email, &mut fields);
-    required("password", &body.password, &mut fields);
-    if !fields.is_empty() {
-        return Err(fields.into_error());
-    }
+    crate::guarded(&state, "login", &ip, Some(&email), async {
+        let mut fields = Fields::default();
+        required("email", &email, &mut fields);
+        required("password", &body.password, &mut fields);
+        if !fields.is_empty() {
+            return Err(fields.into_error());
+        }
 
-    let user = sqlx::query!(
-        r#"SELECT id, org_id, password_hash, role AS "role: Role", is_active, mfa_enabled
+        let user = sqlx::query!(
+            r#"SELECT id, org_id, password_hash, role AS "role: Role", is_active, mfa_enabled
            FROM users WHERE lower(email) = $1"#,
-        email
-    )
-    .fetch_optional(&state.pool)
-    .await?;
-    // Always one bcrypt verification, so an unknown email takes as long as a wrong password.
-    let password_ok = password::verify(
-        &body.password,
-        user.as_ref().and_then(|u| u.password_hash.as_deref()),
-    )
-    .await?;
-
-    let mut tx = state.pool.begin().await?;
-    let user = match user {
-        Some(user) if password_ok && user.is_active => user,
-        Some(user) => {
-            let reason = if password_ok {
-                "inactive"
-            } else {
-                "wrong_password"
-            };
-            audit_failed(&mut tx, user.org_id, user.id, &ip, reason).await?;
-            tx.commit().await?;
-            return Err(invalid_credentials());
-        }
-        None => {
-            tracing::info!("login attempt for an unknown email");
-            return Err(invalid_credentials());
-        }
-    };
-
-    let response = if user.mfa_enabled {
-        let (mfa_token, hash) = tokens::generate("mfa");
-        sqlx::query!(
-            "INSERT INTO mfa_challenges (user_id, token_hash, expires_at)
-             VALUES ($1, $2, now() + make_interval(secs => $3))",
-            user.id,
-            hash,
-            MFA_CHALLENGE_TTL_SECS as f64
+            email
         )
-        .execute(&mut *tx)
+        .fetch_optional(&state.pool)
         .await?;
-        LoginResponse::MfaRequired {
-            mfa_required: true,
-            mfa_token,
-            expires_in: MFA_CHALLENGE_TTL_SECS,
-        }
-    } else {
-        sign_in(
-            &mut tx,
-            &state,
-            user.id,
-            user.org_id,
-            user.role,
-            &ip,
-            "password",
+        // Always one bcrypt verification, so an unknown email takes as long as a wrong password.
+        let password_ok = password::verify(
+            &body.password,
+            user.as_ref().and_then(|u| u.password_hash.as_deref()),
         )
-        .await?
-    };
-    tx.commit().await?;
-    Ok(Json(response))
+        .await?;
+
+        let mut tx = state.pool.begin().await?;
+        let user = match user {
+            Some(user) if password_ok && user.is_active => user,
+            Some(user) => {
+                let reason = if password_ok {
+                    "inactive"
+                } else {
+                    "wrong_password"
+                };
+                audit_failed(&mut tx, user.org_id, user.id, &ip, reason).await?;
+                tx.commit().await?;
+                return Err(invalid_credentials());
+            }
+            None => {
+                tracing::info!("login attempt for an unknown email");
+                return Err(invalid_credentials());
+            }
+        };
+
+        let response = if user.mfa_enabled {
+            let (mfa_token, hash) = tokens::generate("mfa");
+            sqlx::query!(
+                "INSERT INTO mfa_challenges (user_id, token_hash, expires_at)
+             VALUES ($1, $2, now() + make_interval(secs => $3))",
+                user.id,
+                hash,
+                MFA_CHALLENGE_TTL_SECS as f64
+            )
+            .execute(&mut *tx)
+            .await?;
+            LoginResponse::MfaRequired {
+                mfa_required: true,
+                mfa_token,
+                expires_in: MFA_CHALLENGE_TTL_SECS,
+            }
+        } else {
+            sign_in(
+                &mut tx,
+                &state,
+                user.id,
+                user.org_id,
+                user.role,
+                &ip,
+                "password",
+            )
+            .await?
+        };
+        tx.commit().await?;
+        Ok(Json(response))
+    })
+    .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -217,23 +219,22 @@ pub async fn login_mfa(
     AppJson(body): AppJson<MfaLoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let challenge_hash = tokens::hash(&body.mfa_token);
-    crate::limit(
+    crate::guarded(
         &state,
         "login_mfa",
         &ip,
         Some(&hex::encode(&challenge_hash[..8])),
-    )
-    .await?;
-    if body.code.is_none() == body.recovery_code.is_none() {
-        return Err(ApiError::invalid_field(
-            "code",
-            "required",
-            "send either `code` or `recovery_code`",
-        ));
-    }
+        async {
+            if body.code.is_none() == body.recovery_code.is_none() {
+                return Err(ApiError::invalid_field(
+                    "code",
+                    "required",
+                    "send either `code` or `recovery_code`",
+                ));
+            }
 
-    let mut tx = state.pool.begin().await?;
-    let user = sqlx::query!(
+            let mut tx = state.pool.begin().await?;
+            let user = sqlx::query!(
         r#"SELECT u.id, u.org_id, u.role AS "role: Role", u.is_active, u.mfa_secret, u.mfa_last_step
            FROM mfa_challenges c JOIN users u ON u.id = c.user_id
            WHERE c.token_hash = $1 AND c.used_at IS NULL AND c.expires_at > now() AND u.mfa_enabled
@@ -246,75 +247,82 @@ pub async fn login_mfa(
     .ok_or_else(|| {
         ApiError::unauthorized("invalid_mfa_token", "the MFA token is invalid or expired")
     })?;
-    // The account's own limit, now that we know whose challenge it is.
-    crate::limit(&state, "login_mfa", &ip, Some(&user.id.to_string())).await?;
+            // The account's own limit, now that we know whose challenge it is.
+            let account = [format!("login_mfa:account:{}", user.id)];
+            shared::rate_limit::blocked(&state.pool, shared::rate_limit::AUTH, &account).await?;
 
-    let accepted = match (&body.code, &body.recovery_code) {
-        (Some(code), _) => {
-            let secret = user
-                .mfa_secret
-                .as_deref()
-                .ok_or_else(|| ApiError::Internal(anyhow_msg("MFA on without a secret")))?;
-            let secret = state
-                .settings
-                .keys
-                .open(secret, user.id.as_bytes())
-                .map_err(|e| ApiError::Internal(e.into()))?;
-            let now = chrono::Utc::now().timestamp() as u64;
-            match totp::verify(&secret, code, user.mfa_last_step, now)? {
-                Some(step) => {
-                    sqlx::query!(
-                        "UPDATE users SET mfa_last_step = $2 WHERE id = $1",
-                        user.id,
-                        step
-                    )
-                    .execute(&mut *tx)
-                    .await?;
-                    true
+            let accepted = match (&body.code, &body.recovery_code) {
+                (Some(code), _) => {
+                    let secret = user
+                        .mfa_secret
+                        .as_deref()
+                        .ok_or_else(|| ApiError::Internal(anyhow_msg("MFA on without a secret")))?;
+                    let secret = state
+                        .settings
+                        .keys
+                        .open(secret, user.id.as_bytes())
+                        .map_err(|e| ApiError::Internal(e.into()))?;
+                    let now = chrono::Utc::now().timestamp() as u64;
+                    match totp::verify(&secret, code, user.mfa_last_step, now)? {
+                        Some(step) => {
+                            sqlx::query!(
+                                "UPDATE users SET mfa_last_step = $2 WHERE id = $1",
+                                user.id,
+                                step
+                            )
+                            .execute(&mut *tx)
+                            .await?;
+                            true
+                        }
+                        None => false,
+                    }
                 }
-                None => false,
-            }
-        }
-        (None, Some(recovery)) => sqlx::query!(
-            "UPDATE mfa_recovery_codes SET used_at = now()
+                (None, Some(recovery)) => sqlx::query!(
+                    "UPDATE mfa_recovery_codes SET used_at = now()
              WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL RETURNING id",
-            user.id,
-            crate::mfa::recovery_code_hash(recovery)
-        )
-        .fetch_optional(&mut *tx)
-        .await?
-        .is_some(),
-        (None, None) => false,
-    };
-    if !accepted {
-        audit_failed(&mut tx, user.org_id, user.id, &ip, "wrong_mfa_code").await?;
-        tx.commit().await?;
-        return Err(invalid_mfa());
-    }
+                    user.id,
+                    crate::mfa::recovery_code_hash(recovery)
+                )
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some(),
+                (None, None) => false,
+            };
+            if !accepted {
+                audit_failed(&mut tx, user.org_id, user.id, &ip, "wrong_mfa_code").await?;
+                tx.commit().await?;
+                // Every challenge of the account shares this count (the client IP's and the
+                // challenge's are counted by `guarded`).
+                shared::rate_limit::record(&state.pool, &account).await?;
+                return Err(invalid_mfa());
+            }
 
-    sqlx::query!(
-        "UPDATE mfa_challenges SET used_at = now() WHERE token_hash = $1",
-        challenge_hash
+            sqlx::query!(
+                "UPDATE mfa_challenges SET used_at = now() WHERE token_hash = $1",
+                challenge_hash
+            )
+            .execute(&mut *tx)
+            .await?;
+            let method = if body.code.is_some() {
+                "password+totp"
+            } else {
+                "password+recovery_code"
+            };
+            let response = sign_in(
+                &mut tx,
+                &state,
+                user.id,
+                user.org_id,
+                user.role,
+                &ip,
+                method,
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(Json(response))
+        },
     )
-    .execute(&mut *tx)
-    .await?;
-    let method = if body.code.is_some() {
-        "password+totp"
-    } else {
-        "password+recovery_code"
-    };
-    let response = sign_in(
-        &mut tx,
-        &state,
-        user.id,
-        user.org_id,
-        user.role,
-        &ip,
-        method,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Json(response))
+    .await
 }
 
 fn anyhow_msg(message: &'static str) -> anyhow::Error {

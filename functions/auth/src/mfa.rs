@@ -116,71 +116,73 @@ pub async fn verify(
     ClientIp(ip): ClientIp,
     AppJson(body): AppJson<VerifyRequest>,
 ) -> Result<Json<RecoveryCodes>, ApiError> {
-    crate::limit(&state, "mfa", &ip, Some(&user.user_id.to_string())).await?;
-    let mut tx = state.pool.begin().await?;
-    let row = sqlx::query!(
-        "SELECT mfa_enabled, mfa_secret FROM users WHERE id = $1 FOR UPDATE",
-        user.user_id
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    if row.mfa_enabled {
-        return Err(ApiError::conflict(
-            "mfa_already_enabled",
-            "MFA is already on",
-        ));
-    }
-    let sealed = row
-        .mfa_secret
-        .ok_or_else(|| ApiError::conflict("mfa_not_set_up", "call mfa/setup first"))?;
-    let secret = state
-        .settings
-        .keys
-        .open(&sealed, user.user_id.as_bytes())
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    let now = chrono::Utc::now().timestamp() as u64;
-    let step = totp::verify(&secret, &body.code, None, now)?.ok_or_else(wrong_code)?;
+    crate::guarded(&state, "mfa", &ip, Some(&user.user_id.to_string()), async {
+        let mut tx = state.pool.begin().await?;
+        let row = sqlx::query!(
+            "SELECT mfa_enabled, mfa_secret FROM users WHERE id = $1 FOR UPDATE",
+            user.user_id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if row.mfa_enabled {
+            return Err(ApiError::conflict(
+                "mfa_already_enabled",
+                "MFA is already on",
+            ));
+        }
+        let sealed = row
+            .mfa_secret
+            .ok_or_else(|| ApiError::conflict("mfa_not_set_up", "call mfa/setup first"))?;
+        let secret = state
+            .settings
+            .keys
+            .open(&sealed, user.user_id.as_bytes())
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        let now = chrono::Utc::now().timestamp() as u64;
+        let step = totp::verify(&secret, &body.code, None, now)?.ok_or_else(wrong_code)?;
 
-    let codes = new_recovery_codes();
-    let hashes: Vec<Vec<u8>> = codes.iter().map(|c| recovery_code_hash(c)).collect();
-    sqlx::query!(
+        let codes = new_recovery_codes();
+        let hashes: Vec<Vec<u8>> = codes.iter().map(|c| recovery_code_hash(c)).collect();
+        sqlx::query!(
         "UPDATE users SET mfa_enabled = true, mfa_last_step = $2, updated_at = now() WHERE id = $1",
         user.user_id,
         step
     )
     .execute(&mut *tx)
     .await?;
-    sqlx::query!(
-        "DELETE FROM mfa_recovery_codes WHERE user_id = $1",
-        user.user_id
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query!(
-        "INSERT INTO mfa_recovery_codes (user_id, code_hash) SELECT $1, unnest($2::bytea[])",
-        user.user_id,
-        &hashes
-    )
-    .execute(&mut *tx)
-    .await?;
-    audit::record(
-        &mut tx,
-        Entry {
-            org_id: Some(user.org_id),
-            actor: Actor::User(user.user_id),
-            action: "mfa_enabled",
-            entity: "user",
-            entity_id: Some(user.user_id),
-            before: Some(serde_json::json!({ "mfa_enabled": false })),
-            after: Some(serde_json::json!({ "mfa_enabled": true })),
-            ip: Some(&ip),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Json(RecoveryCodes {
-        recovery_codes: codes,
-    }))
+        sqlx::query!(
+            "DELETE FROM mfa_recovery_codes WHERE user_id = $1",
+            user.user_id
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query!(
+            "INSERT INTO mfa_recovery_codes (user_id, code_hash) SELECT $1, unnest($2::bytea[])",
+            user.user_id,
+            &hashes
+        )
+        .execute(&mut *tx)
+        .await?;
+        audit::record(
+            &mut tx,
+            Entry {
+                org_id: Some(user.org_id),
+                actor: Actor::User(user.user_id),
+                action: "mfa_enabled",
+                entity: "user",
+                entity_id: Some(user.user_id),
+                before: Some(serde_json::json!({ "mfa_enabled": false })),
+                after: Some(serde_json::json!({ "mfa_enabled": true })),
+                ip: Some(&ip),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Json(RecoveryCodes {
+            recovery_codes: codes,
+        }))
+    })
+    .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -204,7 +206,7 @@ pub async fn disable(
     ClientIp(ip): ClientIp,
     AppJson(body): AppJson<DisableRequest>,
 ) -> Result<StatusCode, ApiError> {
-    crate::limit(&state, "mfa", &ip, Some(&user.user_id.to_string())).await?;
+    crate::guarded(&state, "mfa", &ip, Some(&user.user_id.to_string()), async {
     let row = sqlx::query!(
         "SELECT password_hash, mfa_enabled, mfa_secret, mfa_last_step FROM users WHERE id = $1",
         user.user_id
@@ -261,4 +263,6 @@ pub async fn disable(
     .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+    })
+    .await
 }

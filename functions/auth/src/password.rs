@@ -41,7 +41,7 @@ pub async fn forgot(
     ClientIp(ip): ClientIp,
     AppJson(body): AppJson<ForgotRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    crate::limit(
+    crate::attempt(
         &state,
         "password_forgot",
         &ip,
@@ -132,65 +132,67 @@ pub async fn reset(
     AppJson(body): AppJson<ResetRequest>,
 ) -> Result<StatusCode, ApiError> {
     let hash = tokens::hash(&body.token);
-    crate::limit(
+    crate::guarded(
         &state,
         "password_reset",
         &ip,
         Some(&hex::encode(&hash[..8])),
-    )
-    .await?;
-    let password = Password::new(body.new_password, "new_password")?;
-    let password_hash = password.hash().await?;
+        async {
+            let password = Password::new(body.new_password, "new_password")?;
+            let password_hash = password.hash().await?;
 
-    let mut tx = state.pool.begin().await?;
-    let user = sqlx::query!(
-        r#"UPDATE password_reset_tokens t SET used_at = now()
+            let mut tx = state.pool.begin().await?;
+            let user = sqlx::query!(
+                r#"UPDATE password_reset_tokens t SET used_at = now()
            FROM users u
            WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.expires_at > now()
              AND u.id = t.user_id AND u.is_active
            RETURNING u.id, u.org_id"#,
-        hash
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| {
-        ApiError::unauthorized(
-            "invalid_reset_token",
-            "the reset link is invalid, used or expired",
-        )
-    })?;
+                hash
+            )
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "invalid_reset_token",
+                    "the reset link is invalid, used or expired",
+                )
+            })?;
 
-    sqlx::query!(
-        "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
-        user.id,
-        password_hash
-    )
-    .execute(&mut *tx)
-    .await?;
-    // Any other outstanding link dies too, and every session ends.
-    sqlx::query!(
+            sqlx::query!(
+                "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
+                user.id,
+                password_hash
+            )
+            .execute(&mut *tx)
+            .await?;
+            // Any other outstanding link dies too, and every session ends.
+            sqlx::query!(
         "UPDATE password_reset_tokens SET used_at = now() WHERE user_id = $1 AND used_at IS NULL",
         user.id
     )
     .execute(&mut *tx)
     .await?;
-    session::revoke_all(&mut tx, user.id).await?;
-    audit::record(
-        &mut tx,
-        Entry {
-            org_id: Some(user.org_id),
-            actor: Actor::Anonymous,
-            action: "password_reset",
-            entity: "user",
-            entity_id: Some(user.id),
-            before: None,
-            after: None,
-            ip: Some(&ip),
+            session::revoke_all(&mut tx, user.id).await?;
+            audit::record(
+                &mut tx,
+                Entry {
+                    org_id: Some(user.org_id),
+                    actor: Actor::Anonymous,
+                    action: "password_reset",
+                    entity: "user",
+                    entity_id: Some(user.id),
+                    before: None,
+                    after: None,
+                    ip: Some(&ip),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(StatusCode::NO_CONTENT)
         },
     )
-    .await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -214,54 +216,57 @@ pub async fn change(
     ClientIp(ip): ClientIp,
     AppJson(body): AppJson<ChangeRequest>,
 ) -> Result<Json<TokenPair>, ApiError> {
-    crate::limit(
+    crate::guarded(
         &state,
         "password_change",
         &ip,
         Some(&user.user_id.to_string()),
-    )
-    .await?;
-    let new_password = Password::new(body.new_password, "new_password")?;
-    let stored = sqlx::query_scalar!(
-        "SELECT password_hash FROM users WHERE id = $1",
-        user.user_id
-    )
-    .fetch_one(&state.pool)
-    .await?;
-    // A wrong proof from a signed-in caller: 403, so a frontend does not take it for an expired
-    // session (401).
-    if !password::verify(&body.current_password, stored.as_deref()).await? {
-        return Err(ApiError::forbidden(
-            "incorrect_password",
-            "the current password is incorrect",
-        ));
-    }
-    let password_hash = new_password.hash().await?;
+        async {
+            let new_password = Password::new(body.new_password, "new_password")?;
+            let stored = sqlx::query_scalar!(
+                "SELECT password_hash FROM users WHERE id = $1",
+                user.user_id
+            )
+            .fetch_one(&state.pool)
+            .await?;
+            // A wrong proof from a signed-in caller: 403, so a frontend does not take it for an expired
+            // session (401).
+            if !password::verify(&body.current_password, stored.as_deref()).await? {
+                return Err(ApiError::forbidden(
+                    "incorrect_password",
+                    "the current password is incorrect",
+                ));
+            }
+            let password_hash = new_password.hash().await?;
 
-    let mut tx = state.pool.begin().await?;
-    sqlx::query!(
-        "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
-        user.user_id,
-        password_hash
-    )
-    .execute(&mut *tx)
-    .await?;
-    session::revoke_all(&mut tx, user.user_id).await?;
-    audit::record(
-        &mut tx,
-        Entry {
-            org_id: Some(user.org_id),
-            actor: Actor::User(user.user_id),
-            action: "password_changed",
-            entity: "user",
-            entity_id: Some(user.user_id),
-            before: None,
-            after: None,
-            ip: Some(&ip),
+            let mut tx = state.pool.begin().await?;
+            sqlx::query!(
+                "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
+                user.user_id,
+                password_hash
+            )
+            .execute(&mut *tx)
+            .await?;
+            session::revoke_all(&mut tx, user.user_id).await?;
+            audit::record(
+                &mut tx,
+                Entry {
+                    org_id: Some(user.org_id),
+                    actor: Actor::User(user.user_id),
+                    action: "password_changed",
+                    entity: "user",
+                    entity_id: Some(user.user_id),
+                    before: None,
+                    after: None,
+                    ip: Some(&ip),
+                },
+            )
+            .await?;
+            let tokens =
+                session::start(&mut tx, &state, user.user_id, user.org_id, user.role).await?;
+            tx.commit().await?;
+            Ok(Json(tokens))
         },
     )
-    .await?;
-    let tokens = session::start(&mut tx, &state, user.user_id, user.org_id, user.role).await?;
-    tx.commit().await?;
-    Ok(Json(tokens))
+    .await
 }

@@ -83,7 +83,7 @@ pub async fn register(
     ClientIp(ip): ClientIp,
     AppJson(body): AppJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
-    crate::limit(
+    crate::attempt(
         &state,
         "register",
         &ip,

@@ -161,7 +161,7 @@ pub async fn refresh(
 ) -> Result<Json<TokenPair>, ApiError> {
     let hash = tokens::hash(&body.refresh_token);
     let account = hex::encode(&hash[..8]);
-    crate::limit(&state, "refresh", &ip, Some(&account)).await?;
+    crate::guarded(&state, "refresh", &ip, Some(&account), async {
 
     let mut tx = state.pool.begin().await?;
     // FOR UPDATE: two refreshes with the same token are serialised; the second sees it rotated.
@@ -252,6 +252,8 @@ pub async fn refresh(
     .await?;
     tx.commit().await?;
     Ok(Json(pair))
+    })
+    .await
 }
 
 /// `POST /api/auth/logout`: revokes the refresh token's whole family. Always 204, so it can be

@@ -203,3 +203,86 @@ async fn empty_credentials_are_a_422(pool: PgPool) {
     );
     assert_eq!(response.body["errors"].as_array().unwrap().len(), 2);
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_team_signing_in_from_one_address_is_not_limited(pool: PgPool) {
+    // Opening time: eight people behind the shop's one address sign in, and refresh, within a
+    // minute. Only failures count towards the limit.
+    let app = app(pool.clone());
+    let mut sessions = Vec::new();
+    for n in 1..=8 {
+        let email = format!("staff{n}@example.com");
+        // Registered elsewhere (registering counts every attempt).
+        let registered = app
+            .request_from(
+                Method::POST,
+                "/api/auth/register",
+                Some(json!({"email": email, "password": PASSWORD})),
+                None,
+                Some(&format!("192.0.2.{n}")),
+            )
+            .await;
+        assert_eq!(
+            registered.status,
+            StatusCode::CREATED,
+            "{}",
+            registered.body
+        );
+        let response = app
+            .request_from(
+                Method::POST,
+                "/api/auth/login",
+                Some(json!({"email": email, "password": PASSWORD})),
+                None,
+                Some("198.51.100.20"),
+            )
+            .await;
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "login {n}: {}",
+            response.body
+        );
+        sessions.push(token(&response.body, "refresh_token"));
+    }
+    for (n, refresh_token) in sessions.iter().enumerate() {
+        let response = app
+            .request_from(
+                Method::POST,
+                "/api/auth/refresh",
+                Some(json!({ "refresh_token": refresh_token })),
+                None,
+                Some("198.51.100.20"),
+            )
+            .await;
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "refresh {n}: {}",
+            response.body
+        );
+    }
+    // Failures still do: five wrong passwords and the address is refused.
+    for _ in 1..=5 {
+        let response = app
+            .request_from(
+                Method::POST,
+                "/api/auth/login",
+                Some(json!({"email": "staff1@example.com", "password": "Wrong-passw0rd"})),
+                None,
+                Some("198.51.100.20"),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED);
+    }
+    let response = app
+        .request_from(
+            Method::POST,
+            "/api/auth/login",
+            Some(json!({"email": "staff2@example.com", "password": PASSWORD})),
+            None,
+            Some("198.51.100.20"),
+        )
+        .await;
+    assert_problem(&response, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+}
