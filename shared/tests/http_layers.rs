@@ -418,3 +418,63 @@ async fn an_unknown_member_is_named_where_it_is() {
     assert_eq!(body["errors"][0]["field"], "colour");
     assert_eq!(body["errors"][0]["code"], "unknown_field");
 }
+
+#[tokio::test]
+async fn every_wrong_field_is_named_at_once_in_plain_words() {
+    let (status, _, body) = send(post_json(r#"{"name": 5, "quantity": "many"}"#)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let errors: Vec<(String, String)> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["field"].as_str().unwrap().to_owned(),
+                e["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            ("name".to_owned(), "must be a string".to_owned()),
+            (
+                "quantity".to_owned(),
+                "must be a whole number, not negative".to_owned()
+            ),
+        ]
+    );
+    // A type error and a missing member together.
+    let (_, _, body) = send(post_json(r#"{"quantity": -1}"#)).await;
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["quantity", "name"], "{body}");
+}
+
+#[test]
+fn library_messages_become_plain_words() {
+    use shared::http::plain_message;
+    assert_eq!(
+        plain_message(
+            "UUID parsing failed: invalid character: expected an optional prefix of `urn:uuid:` followed by [0-9a-fA-F-], found `x` at 1"
+        ),
+        "must be a UUID such as 6f1c3a52-1b0e-4d3f-9a57-0c2b8e2f4d11"
+    );
+    assert_eq!(
+        plain_message("invalid type: floating point `12.5`, expected a string"),
+        "must be a string"
+    );
+    assert_eq!(
+        plain_message("unknown variant `Done`, expected `Pending` or `Completed`"),
+        "must be one of Pending, Completed"
+    );
+    assert!(plain_message("premature end of input").contains("RFC 3339"));
+    assert_eq!(
+        plain_message("invalid value: integer `3000000000`, expected i32"),
+        "must be a whole number in range"
+    );
+}

@@ -104,21 +104,143 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "must not contain NUL (\\u0000) characters",
         ));
     }
-    serde_path_to_error::deserialize(value).map_err(|error| {
-        let path = error.path().to_string();
-        let message = strip_position(error.inner());
-        // serde's path ends at the object for a missing member, at the member for an unknown one.
-        let (field, code) = match (named_member(&message), path.as_str()) {
-            (Some((member, code)), ".") => (member.to_owned(), code),
-            (Some((member, "required")), parent) => (format!("{parent}.{member}"), "required"),
-            (Some((_, code)), _) => (path.clone(), code),
-            (None, ".") => ("body".to_owned(), "invalid"),
-            (None, _) => (path.clone(), "invalid"),
+    // Each failure names one field; take that member out and read again, so one answer lists
+    // every field that is wrong (a missing member cannot be taken out: it ends the search).
+    let mut errors: Vec<FieldError> = Vec::new();
+    loop {
+        let error = match serde_path_to_error::deserialize(value.clone()) {
+            Ok(parsed) if errors.is_empty() => return Ok(parsed),
+            Ok(_) => break,
+            Err(error) => error,
         };
-        ApiError::Validation {
-            errors: vec![FieldError::new(field, code, message)],
+        let path = error.path().to_string();
+        let segments: Vec<serde_path_to_error::Segment> = error.path().iter().cloned().collect();
+        let raw = strip_position(error.inner());
+        // serde's path ends at the object for a missing member, at the member for an unknown one.
+        let (field, code, message) = match (named_member(&raw), path.as_str()) {
+            (Some((member, "required")), ".") => {
+                (member.to_owned(), "required", "is required".to_owned())
+            }
+            (Some((member, "required")), parent) => (
+                format!("{parent}.{member}"),
+                "required",
+                "is required".to_owned(),
+            ),
+            (Some((member, code)), ".") => (
+                member.to_owned(),
+                code,
+                "is not a field of this request".to_owned(),
+            ),
+            (Some((_, code)), _) => (
+                path.clone(),
+                code,
+                "is not a field of this request".to_owned(),
+            ),
+            (None, ".") => ("body".to_owned(), "invalid", plain_message(&raw)),
+            (None, _) => (path.clone(), "invalid", plain_message(&raw)),
+        };
+        if errors.iter().any(|e| e.field == field) {
+            break;
         }
-    })
+        let done = code == "required" || !remove_at(&mut value, &segments);
+        errors.push(FieldError::new(field, code, message));
+        if done || errors.len() >= 50 {
+            break;
+        }
+    }
+    Err(ApiError::Validation { errors })
+}
+
+/// Takes the member or item at `path` out of `value`; false when there is none.
+fn remove_at(value: &mut serde_json::Value, path: &[serde_path_to_error::Segment]) -> bool {
+    use serde_path_to_error::Segment;
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
+    let mut here = value;
+    for segment in parents {
+        here = match (segment, here) {
+            (Segment::Map { key }, serde_json::Value::Object(map)) => match map.get_mut(key) {
+                Some(next) => next,
+                None => return false,
+            },
+            (Segment::Seq { index }, serde_json::Value::Array(items)) => {
+                match items.get_mut(*index) {
+                    Some(next) => next,
+                    None => return false,
+                }
+            }
+            _ => return false,
+        };
+    }
+    match (last, here) {
+        (Segment::Map { key }, serde_json::Value::Object(map)) => map.remove(key).is_some(),
+        // An item cannot be taken out without renumbering the others: leave it, so the same
+        // failure comes back and ends the search.
+        (Segment::Seq { index }, serde_json::Value::Array(items)) => items.get(*index).is_some(),
+        _ => false,
+    }
+}
+
+/// A deserializer's message in words a person can act on ("must be a UUID") rather than the
+/// library's ("UUID parsing failed: invalid character...", "invalid type: floating point `12.5`,
+/// expected a Decimal type").
+pub fn plain_message(raw: &str) -> String {
+    if raw.starts_with("UUID parsing failed") || raw.contains("expected a UUID") {
+        return "must be a UUID such as 6f1c3a52-1b0e-4d3f-9a57-0c2b8e2f4d11".to_owned();
+    }
+    const DATE_TIME: [&str; 6] = [
+        "premature end of input",
+        "input contains invalid characters",
+        "input is out of range",
+        "trailing input",
+        "input is not enough for unique date and time",
+        "no possible date and time matching input",
+    ];
+    if raw.starts_with("provided string was not `true` or `false`") {
+        return "must be true or false".to_owned();
+    }
+    if raw.starts_with("invalid digit found in string")
+        || raw.starts_with("cannot parse integer from empty string")
+        || raw.starts_with("number too large")
+        || raw.starts_with("number too small")
+    {
+        return "must be a whole number in range".to_owned();
+    }
+    if DATE_TIME.iter().any(|m| raw.starts_with(m)) {
+        return "must be a date-time with a time zone (RFC 3339), such as 2026-11-30T09:00:00Z"
+            .to_owned();
+    }
+    if let Some(variants) = raw
+        .strip_prefix("unknown variant `")
+        .and_then(|rest| rest.split_once(", expected "))
+        .map(|(_, expected)| expected)
+    {
+        let variants = variants
+            .trim_start_matches("one of ")
+            .replace('`', "")
+            .replace(" or ", ", ");
+        return format!("must be one of {variants}");
+    }
+    let Some(expected) = raw.rsplit_once(", expected ").map(|(_, e)| e) else {
+        return raw.to_owned();
+    };
+    let words = match expected {
+        "i16" | "i32" | "i64" => "a whole number",
+        "u8" | "u16" | "u32" | "u64" => "a whole number, not negative",
+        "f32" | "f64" => "a number",
+        "a boolean" => "true or false",
+        "a sequence" => "a list",
+        "a map" => "an object",
+        other if other.starts_with("struct ") || other.starts_with("a map") => "an object",
+        other => other,
+    };
+    let range = if raw.starts_with("invalid value: integer") {
+        " in range"
+    } else {
+        ""
+    };
+    format!("must be {words}{range}")
 }
 
 /// Rewrites integral floats as integers; true (and `path` names it) if a string or key holds

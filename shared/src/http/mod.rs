@@ -23,7 +23,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::Instrument;
 use utoipa::openapi::OpenApi;
 
-pub use json::AppJson;
+pub use json::{AppJson, plain_message};
 pub use query::{AppQuery, PathId, PathIds};
 
 use crate::config::HttpSettings;

@@ -58,7 +58,7 @@ where
                     errors: vec![FieldError::new(
                         field,
                         "invalid",
-                        error.into_inner().to_string(),
+                        super::json::plain_message(&error.into_inner().to_string()),
                     )],
                 }
             })
