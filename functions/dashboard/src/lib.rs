@@ -88,7 +88,9 @@ async fn summary(mut tenant: Require<Reports, Read>) -> Result<Json<Summary>, Ap
               WHERE org_id = $1 AND status = 'active') AS "active_reservations!",
              (SELECT count(*) FROM tasks WHERE org_id = $1 AND user_id = $2 AND status = 'Pending') AS "my_open_tasks!",
              (SELECT coalesce(jsonb_agg(to_jsonb(a) ORDER BY a.id DESC), '[]'::jsonb) FROM (
-                 SELECT id, action, entity, entity_id, actor_user_id, actor_api_key_id, created_at
+                 SELECT id, action, entity, entity_id, actor_user_id, actor_api_key_id,
+                        -- As every other time in the API: RFC 3339 in UTC with a Z.
+                        to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at
                  FROM audit_log
                  WHERE org_id = $1
                    AND ($3::text[] IS NULL OR entity = ANY($3)

@@ -67,6 +67,9 @@ async fn the_summary_counts_what_needs_attention(pool: PgPool) {
     assert_eq!(r.body["active_reservations"], 0);
     assert_eq!(r.body["my_open_tasks"], 1);
     assert_eq!(r.body["recent_activity"][0]["action"], "register");
+    let at = r.body["recent_activity"][0]["created_at"].as_str().unwrap();
+    assert!(at.ends_with('Z'), "times end in Z as everywhere else: {at}");
+    assert!(at.parse::<chrono::DateTime<chrono::Utc>>().is_ok(), "{at}");
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]

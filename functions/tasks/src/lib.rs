@@ -119,6 +119,10 @@ where
         let mut task_id = None;
         for (name, value) in &params {
             match name {
+                // Not an id at all: no such path (404), as for any malformed id.
+                "user_id" if value.parse::<Uuid>().is_err() => {
+                    return Err(ApiError::not_found("user"));
+                }
                 "user_id" if value.parse::<Uuid>().ok() != Some(user_id) => {
                     tracing::warn!(caller = %user_id, requested = value, "tasks of another user requested");
                     return Err(ApiError::forbidden(

@@ -147,6 +147,9 @@ async fn another_users_task_is_404_and_their_path_is_403(pool: PgPool) {
         .post_with(&format!("/api/{bob_id}/tasks"), json!({"title": "x"}), &ann)
         .await;
     assert_problem(&write, StatusCode::FORBIDDEN, "other_user");
+    // Not an id at all: a path that does not exist, as for any malformed id.
+    let malformed = apps.tasks.get_with("/api/not-a-user/tasks", &ann).await;
+    assert_problem(&malformed, StatusCode::NOT_FOUND, "not_found");
     let bobs = apps.tasks.get_with("/api/tasks", &bob).await;
     assert_eq!(bobs.body["items"][0]["title"], "Bob's", "unchanged");
     assert_eq!(
