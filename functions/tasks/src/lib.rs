@@ -1,8 +1,9 @@
-//! The `tasks` function: the caller's own to-dos, at `/api/tasks` and, identically, at
-//! `/api/{user_id}/tasks` (for frontends built on that contract).
+//! The `tasks` function: a person's to-dos, at `/api/tasks` (the caller's own) and at
+//! `/api/{user_id}/tasks` (the same for one's own id, for frontends built on that contract).
 //!
-//! Tasks are only ever the caller's: another user's task id is a 404, and a `{user_id}` that
-//! is not the caller's is a 403 (logged).
+//! Everyone reaches their own tasks (no module grant needed). Owners and admins also reach
+//! their staff's at `/api/{user_id}/tasks`: team to-dos they assign, list and follow up. For
+//! anyone else another user's `{user_id}` is a 403 (logged), and another user's task id a 404.
 
 use axum::Json;
 use axum::Router;
@@ -15,8 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::AppState;
 use shared::audit::{self, Entry};
-use shared::auth::caller::{Read, Tasks, Write};
-use shared::auth::{ClientIp, Require};
+use shared::auth::{ClientIp, Tenant};
 use shared::domain::{self, double_option, non_null};
 use shared::error::{ApiError, Fields};
 use shared::http::{AppJson, AppQuery};
@@ -59,6 +59,8 @@ pub struct Task {
     status: Status,
     /// `true` exactly when `status` is `Completed` (for clients that track a boolean).
     completed: bool,
+    /// Who made the task: the person themselves, or an owner or admin who assigned it.
+    created_by: Option<Uuid>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -92,27 +94,32 @@ fn requested_status(
     }
 }
 
-/// The caller, who must be a user (tasks belong to people, not API keys), after checking a
-/// `{user_id}` in the path, and the task `{id}` if the route has one.
-struct Owner<L: shared::auth::caller::Level> {
-    tenant: Require<Tasks, L>,
+/// Whose tasks a request reaches, after checking the caller: a user (tasks belong to people,
+/// not API keys; no module grant is needed for one's own), the `{user_id}` of the path (only
+/// owners and admins reach someone else's: team to-dos), and the task `{id}` if the route has
+/// one.
+struct Owner {
+    tenant: Tenant,
+    /// The person whose tasks these are.
     user_id: Uuid,
+    /// The caller, who is recorded as the one who acted (and who made a task).
+    actor: Uuid,
     task_id: Option<Uuid>,
 }
 
-impl<S, L> FromRequestParts<S> for Owner<L>
+impl<S> FromRequestParts<S> for Owner
 where
     S: Send + Sync,
     AppState: axum::extract::FromRef<S>,
-    L: shared::auth::caller::Level,
 {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let tenant = Require::<Tasks, L>::from_request_parts(parts, state).await?;
-        let user_id = tenant.caller.user_id().ok_or_else(|| {
+        let mut tenant = Tenant::from_request_parts(parts, state).await?;
+        let actor = tenant.caller.user_id().ok_or_else(|| {
             ApiError::forbidden("user_required", "tasks belong to users; API keys have none")
         })?;
+        let mut user_id = actor;
         let params = RawPathParams::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::not_found("task"))?;
@@ -123,12 +130,31 @@ where
                 "user_id" if value.parse::<Uuid>().is_err() => {
                     return Err(ApiError::not_found("user"));
                 }
-                "user_id" if value.parse::<Uuid>().ok() != Some(user_id) => {
-                    tracing::warn!(caller = %user_id, requested = value, "tasks of another user requested");
-                    return Err(ApiError::forbidden(
-                        "other_user",
-                        "you can only reach your own tasks",
-                    ));
+                "user_id" => {
+                    let requested = value
+                        .parse::<Uuid>()
+                        .map_err(|_| ApiError::not_found("user"))?;
+                    if requested != actor {
+                        if !tenant.caller.is_admin() {
+                            tracing::warn!(caller = %actor, requested = value, "tasks of another user requested");
+                            return Err(ApiError::forbidden(
+                                "other_user",
+                                "you can only reach your own tasks; owners and admins reach their team's",
+                            ));
+                        }
+                        let org = tenant.caller.org_id;
+                        let member = sqlx::query_scalar!(
+                            r#"SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND org_id = $2) AS "member!""#,
+                            requested,
+                            org
+                        )
+                        .fetch_one(&mut *tenant.db)
+                        .await?;
+                        if !member {
+                            return Err(ApiError::not_found("user"));
+                        }
+                    }
+                    user_id = requested;
                 }
                 "id" => {
                     task_id = Some(
@@ -143,12 +169,13 @@ where
         Ok(Self {
             tenant,
             user_id,
+            actor,
             task_id,
         })
     }
 }
 
-impl<L: shared::auth::caller::Level> Owner<L> {
+impl Owner {
     /// The `{id}` of the route (every route that asks for it has one).
     fn task_id(&self) -> Result<Uuid, ApiError> {
         self.task_id.ok_or_else(|| ApiError::not_found("task"))
@@ -165,7 +192,7 @@ async fn load(
     let task = if lock {
         sqlx::query_as!(
             Task,
-            r#"SELECT id, user_id, title, description, status AS "status: Status", status = 'Completed' AS "completed!", created_at, updated_at
+            r#"SELECT id, user_id, title, description, status AS "status: Status", status = 'Completed' AS "completed!", created_by, created_at, updated_at
                FROM tasks WHERE id = $1 AND user_id = $2 AND org_id = $3 FOR UPDATE"#,
             id,
             user,
@@ -176,7 +203,7 @@ async fn load(
     } else {
         sqlx::query_as!(
             Task,
-            r#"SELECT id, user_id, title, description, status AS "status: Status", status = 'Completed' AS "completed!", created_at, updated_at
+            r#"SELECT id, user_id, title, description, status AS "status: Status", status = 'Completed' AS "completed!", created_by, created_at, updated_at
                FROM tasks WHERE id = $1 AND user_id = $2 AND org_id = $3"#,
             id,
             user,
@@ -202,7 +229,7 @@ pub struct ListQuery {
 #[utoipa::path(get, path = "/api/tasks", params(ListQuery, PageQuery),
     responses((status = 200, description = "The caller's tasks, newest first", body = Page<Task>)))]
 async fn list(
-    mut owner: Owner<Read>,
+    mut owner: Owner,
     AppQuery(query): AppQuery<ListQuery>,
     AppQuery(page): AppQuery<PageQuery>,
 ) -> Result<Json<Page<Task>>, ApiError> {
@@ -230,7 +257,7 @@ async fn list(
     let org = owner.tenant.caller.org_id;
     let rows = sqlx::query_as!(
         Task,
-        r#"SELECT id, user_id, title, description, status AS "status: Status", status = 'Completed' AS "completed!", created_at, updated_at
+        r#"SELECT id, user_id, title, description, status AS "status: Status", status = 'Completed' AS "completed!", created_by, created_at, updated_at
            FROM tasks
            WHERE user_id = $1 AND org_id = $2
              AND ($3::task_status IS NULL OR status = $3)
@@ -312,7 +339,7 @@ async fn audit_task(
 #[utoipa::path(post, path = "/api/tasks", params(shared::openapi::IdempotencyKeyHeader), request_body = CreateTask,
     responses((status = 201, body = Task)))]
 async fn create(
-    mut owner: Owner<Write>,
+    mut owner: Owner,
     ClientIp(ip): ClientIp,
     key: IdempotencyKey,
     AppJson(body): AppJson<CreateTask>,
@@ -331,23 +358,24 @@ async fn create(
     if !fields.is_empty() {
         return Err(fields.into_error());
     }
-    let (org, user) = (owner.tenant.caller.org_id, owner.user_id);
+    let (org, user, actor) = (owner.tenant.caller.org_id, owner.user_id, owner.actor);
     let caller = owner.tenant.caller.clone();
     let mut tx = sqlx::Connection::begin(&mut *owner.tenant.db).await?;
     let response = idempotency::create(&mut tx, &caller, &key, "POST /api/tasks", &body, async |tx| {
         let task = sqlx::query_as!(
             Task,
-            r#"INSERT INTO tasks (org_id, user_id, title, description, status) VALUES ($1, $2, $3, $4, $5)
-               RETURNING id, user_id, title, description, status AS "status: Status", status = 'Completed' AS "completed!", created_at, updated_at"#,
+            r#"INSERT INTO tasks (org_id, user_id, title, description, status, created_by) VALUES ($1, $2, $3, $4, $5, $6)
+               RETURNING id, user_id, title, description, status AS "status: Status", status = 'Completed' AS "completed!", created_by, created_at, updated_at"#,
             org,
             user,
             title,
             description,
-            status.unwrap_or(Status::Pending) as Status
+            status.unwrap_or(Status::Pending) as Status,
+            actor
         )
         .fetch_one(&mut *tx)
         .await?;
-        audit_task(tx, org, user, "task_created", None, Some(&task), &ip).await?;
+        audit_task(tx, org, actor, "task_created", None, Some(&task), &ip).await?;
         Ok((StatusCode::CREATED, task))
     })
     .await?;
@@ -358,7 +386,7 @@ async fn create(
 /// `GET /{id}`.
 #[utoipa::path(get, path = "/api/tasks/{id}", params(("id" = Uuid, Path)),
     responses((status = 200, body = Task)))]
-async fn get_one(mut owner: Owner<Read>) -> Result<Json<Task>, ApiError> {
+async fn get_one(mut owner: Owner) -> Result<Json<Task>, ApiError> {
     let (org, user, id) = (owner.tenant.caller.org_id, owner.user_id, owner.task_id()?);
     Ok(Json(
         load(&mut owner.tenant.db, org, user, id, false).await?,
@@ -387,7 +415,7 @@ pub struct UpdateTask {
 #[utoipa::path(put, path = "/api/tasks/{id}", params(("id" = Uuid, Path)), request_body = UpdateTask,
     responses((status = 200, description = "Only the fields sent change", body = Task)))]
 async fn update(
-    mut owner: Owner<Write>,
+    mut owner: Owner,
     ClientIp(ip): ClientIp,
     AppJson(body): AppJson<UpdateTask>,
 ) -> Result<Json<Task>, ApiError> {
@@ -403,7 +431,12 @@ async fn update(
     if !fields.is_empty() {
         return Err(fields.into_error());
     }
-    let (org, user, id) = (owner.tenant.caller.org_id, owner.user_id, owner.task_id()?);
+    let (org, user, actor, id) = (
+        owner.tenant.caller.org_id,
+        owner.user_id,
+        owner.actor,
+        owner.task_id()?,
+    );
     let mut tx = sqlx::Connection::begin(&mut *owner.tenant.db).await?;
     let before = load(&mut tx, org, user, id, true).await?;
     let after = sqlx::query_as!(
@@ -412,7 +445,7 @@ async fn update(
                   description = CASE WHEN $5 THEN $6 ELSE description END,
                   status = coalesce($7, status), updated_at = now()
            WHERE id = $1 AND user_id = $2 AND org_id = $3
-           RETURNING id, user_id, title, description, status AS "status: Status", status = 'Completed' AS "completed!", created_at, updated_at"#,
+           RETURNING id, user_id, title, description, status AS "status: Status", status = 'Completed' AS "completed!", created_by, created_at, updated_at"#,
         id,
         user,
         org,
@@ -426,7 +459,7 @@ async fn update(
     audit_task(
         &mut tx,
         org,
-        user,
+        actor,
         "task_updated",
         Some(&before),
         Some(&after),
@@ -440,8 +473,13 @@ async fn update(
 /// `DELETE /{id}`: 204.
 #[utoipa::path(delete, path = "/api/tasks/{id}", params(("id" = Uuid, Path)),
     responses((status = 204, description = "Deleted")))]
-async fn delete(mut owner: Owner<Write>, ClientIp(ip): ClientIp) -> Result<StatusCode, ApiError> {
-    let (org, user, id) = (owner.tenant.caller.org_id, owner.user_id, owner.task_id()?);
+async fn delete(mut owner: Owner, ClientIp(ip): ClientIp) -> Result<StatusCode, ApiError> {
+    let (org, user, actor, id) = (
+        owner.tenant.caller.org_id,
+        owner.user_id,
+        owner.actor,
+        owner.task_id()?,
+    );
     let mut tx = sqlx::Connection::begin(&mut *owner.tenant.db).await?;
     let before = load(&mut tx, org, user, id, true).await?;
     sqlx::query!(
@@ -452,7 +490,16 @@ async fn delete(mut owner: Owner<Write>, ClientIp(ip): ClientIp) -> Result<Statu
     )
     .execute(&mut *tx)
     .await?;
-    audit_task(&mut tx, org, user, "task_deleted", Some(&before), None, &ip).await?;
+    audit_task(
+        &mut tx,
+        org,
+        actor,
+        "task_deleted",
+        Some(&before),
+        None,
+        &ip,
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -460,8 +507,13 @@ async fn delete(mut owner: Owner<Write>, ClientIp(ip): ClientIp) -> Result<Statu
 /// `PATCH /{id}/complete`: toggles between `Pending` and `Completed`.
 #[utoipa::path(patch, path = "/api/tasks/{id}/complete", params(("id" = Uuid, Path)),
     responses((status = 200, description = "Toggled between `Pending` and `Completed`", body = Task)))]
-async fn toggle(mut owner: Owner<Write>, ClientIp(ip): ClientIp) -> Result<Json<Task>, ApiError> {
-    let (org, user, id) = (owner.tenant.caller.org_id, owner.user_id, owner.task_id()?);
+async fn toggle(mut owner: Owner, ClientIp(ip): ClientIp) -> Result<Json<Task>, ApiError> {
+    let (org, user, actor, id) = (
+        owner.tenant.caller.org_id,
+        owner.user_id,
+        owner.actor,
+        owner.task_id()?,
+    );
     let mut tx = sqlx::Connection::begin(&mut *owner.tenant.db).await?;
     let before = load(&mut tx, org, user, id, true).await?;
     let after = sqlx::query_as!(
@@ -469,7 +521,7 @@ async fn toggle(mut owner: Owner<Write>, ClientIp(ip): ClientIp) -> Result<Json<
         r#"UPDATE tasks SET status = CASE status WHEN 'Pending' THEN 'Completed'::task_status ELSE 'Pending'::task_status END,
                   updated_at = now()
            WHERE id = $1 AND user_id = $2 AND org_id = $3
-           RETURNING id, user_id, title, description, status AS "status: Status", status = 'Completed' AS "completed!", created_at, updated_at"#,
+           RETURNING id, user_id, title, description, status AS "status: Status", status = 'Completed' AS "completed!", created_by, created_at, updated_at"#,
         id,
         user,
         org
@@ -479,7 +531,7 @@ async fn toggle(mut owner: Owner<Write>, ClientIp(ip): ClientIp) -> Result<Json<
     audit_task(
         &mut tx,
         org,
-        user,
+        actor,
         "task_updated",
         Some(&before),
         Some(&after),
@@ -505,7 +557,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .name("user_id")
         .parameter_in(ParameterIn::Path)
         .required(Required::True)
-        .description(Some("The caller's own user id; any other is a 403."))
+        .description(Some(
+            "The caller's own user id; an owner or admin may name someone of their \
+             organization (team to-dos); anyone else naming another user gets a 403.",
+        ))
         .schema(Some(
             ObjectBuilder::new()
                 .schema_type(Type::String)
@@ -527,7 +582,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
                     .insert(0, user_id.clone().into());
                 operation.responses.responses.insert(
                     "403".into(),
-                    Response::new("`other_user`: the user id is not the caller's, or the caller lacks the tasks module.").into(),
+                    Response::new("`other_user`: the user id is not the caller's and the caller is not an owner or admin.").into(),
                 );
             }
             Some((format!("/api/{{user_id}}/tasks{rest}"), item))

@@ -115,7 +115,7 @@ async fn both_contracts_manage_the_same_tasks(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
-async fn another_users_task_is_404_and_their_path_is_403(pool: PgPool) {
+async fn another_organizations_task_and_path_are_404(pool: PgPool) {
     let apps = apps(pool);
     let (_, ann) = user(&apps, "ann@example.com").await;
     let (bob_id, bob) = user(&apps, "bob@example.com").await;
@@ -137,16 +137,17 @@ async fn another_users_task_is_404_and_their_path_is_403(pool: PgPool) {
             "not_found",
         );
     }
-    let forbidden = apps
+    // Ann owns another organization: Bob is nobody there, so his path is not found.
+    let elsewhere = apps
         .tasks
         .get_with(&format!("/api/{bob_id}/tasks"), &ann)
         .await;
-    assert_problem(&forbidden, StatusCode::FORBIDDEN, "other_user");
+    assert_problem(&elsewhere, StatusCode::NOT_FOUND, "not_found");
     let write = apps
         .tasks
         .post_with(&format!("/api/{bob_id}/tasks"), json!({"title": "x"}), &ann)
         .await;
-    assert_problem(&write, StatusCode::FORBIDDEN, "other_user");
+    assert_problem(&write, StatusCode::NOT_FOUND, "not_found");
     // Not an id at all: a path that does not exist, as for any malformed id.
     let malformed = apps.tasks.get_with("/api/not-a-user/tasks", &ann).await;
     assert_problem(&malformed, StatusCode::NOT_FOUND, "not_found");
@@ -189,19 +190,35 @@ async fn invalid_fields_are_422_naming_the_field(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
-async fn a_colleague_or_the_owner_cannot_reach_someone_elses_tasks(pool: PgPool) {
+async fn a_colleague_cannot_reach_someone_elses_tasks_and_the_owner_only_by_their_path(
+    pool: PgPool,
+) {
     let apps = apps(pool);
     let owner = shared::testing::register(&apps.auth, "ann@example.com").await;
-    let clerk = member(
-        &apps.auth,
-        &owner.org_id,
-        "clerk@example.com",
-        json!({"tasks": "write"}),
-    )
-    .await;
+    let clerk = member(&apps.auth, &owner.org_id, "clerk@example.com", json!({})).await;
+    let colleague = member(&apps.auth, &owner.org_id, "col@example.com", json!({})).await;
     let theirs = create(&apps, "/api/tasks", &clerk.token, json!({"title": "Mine"})).await;
     let id = theirs["id"].as_str().unwrap();
-    // Same organization, even its owner (who bypasses module checks): tasks stay personal.
+    // A colleague: 404 on the task, 403 on the path.
+    assert_problem(
+        &apps
+            .tasks
+            .get_with(&format!("/api/tasks/{id}"), &colleague.token)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_problem(
+        &apps
+            .tasks
+            .get_with(&format!("/api/{}/tasks", clerk.user_id), &colleague.token)
+            .await,
+        StatusCode::FORBIDDEN,
+        "other_user",
+    );
+    // The owner's own list stays their own; the clerk's is reached by naming the clerk.
+    let list = apps.tasks.get_with("/api/tasks", &owner.token).await;
+    assert_eq!(list.body["items"], json!([]));
     assert_problem(
         &apps
             .tasks
@@ -210,28 +227,16 @@ async fn a_colleague_or_the_owner_cannot_reach_someone_elses_tasks(pool: PgPool)
         StatusCode::NOT_FOUND,
         "not_found",
     );
-    assert_problem(
-        &apps
-            .tasks
-            .get_with(&format!("/api/{}/tasks", clerk.user_id), &owner.token)
-            .await,
-        StatusCode::FORBIDDEN,
-        "other_user",
-    );
-    let list = apps.tasks.get_with("/api/tasks", &owner.token).await;
-    assert_eq!(list.body["items"], json!([]));
-    // A member without the tasks module has none.
-    let reader = member(
-        &apps.auth,
-        &owner.org_id,
-        "reader@example.com",
-        json!({"products": "read"}),
-    )
-    .await;
-    assert_problem(
-        &apps.tasks.get_with("/api/tasks", &reader.token).await,
-        StatusCode::FORBIDDEN,
-        "missing_permission",
+    let team = apps
+        .tasks
+        .get_with(&format!("/api/{}/tasks/{id}", clerk.user_id), &owner.token)
+        .await;
+    assert_eq!(team.status, StatusCode::OK, "{}", team.body);
+    // No module grant is needed for one's own list.
+    let mine = apps.tasks.get_with("/api/tasks", &colleague.token).await;
+    assert_eq!(
+        (mine.status, &mine.body["items"]),
+        (StatusCode::OK, &json!([]))
     );
 }
 
@@ -454,4 +459,79 @@ async fn completed_and_status_must_agree_and_bad_filters_are_refused(pool: PgPoo
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(titles(&r.body), ["Kept"]);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn owners_assign_and_follow_their_teams_to_dos(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let owner = shared::testing::register(&apps.auth, "ann@example.com").await;
+    // A cashier with no module grants at all still keeps their own list.
+    let cashier = member(&apps.auth, &owner.org_id, "cy@example.com", json!({})).await;
+    let own = create(
+        &apps,
+        "/api/tasks",
+        &cashier.token,
+        json!({"title": "Count the till"}),
+    )
+    .await;
+    assert_eq!(own["created_by"], cashier.user_id.as_str());
+
+    let team = format!("/api/{}/tasks", cashier.user_id);
+    let assigned = create(
+        &apps,
+        &team,
+        &owner.token,
+        json!({"title": "Restock paint"}),
+    )
+    .await;
+    assert_eq!(
+        assigned["user_id"],
+        cashier.user_id.as_str(),
+        "the cashier's task"
+    );
+    assert_eq!(
+        assigned["created_by"],
+        owner.user_id.as_str(),
+        "made by the owner"
+    );
+    let seen = apps.tasks.get_with(&team, &owner.token).await;
+    assert_eq!(titles(&seen.body), ["Restock paint", "Count the till"]);
+    let theirs = apps.tasks.get_with("/api/tasks", &cashier.token).await;
+    assert_eq!(titles(&theirs.body), ["Restock paint", "Count the till"]);
+    let done = apps
+        .tasks
+        .request(
+            Method::PATCH,
+            &format!("/api/tasks/{}/complete", assigned["id"].as_str().unwrap()),
+            None,
+            Some(&cashier.token),
+        )
+        .await;
+    assert_eq!(done.body["completed"], true);
+
+    // Staff do not reach each other's, nor the owner's.
+    let other = apps
+        .tasks
+        .get_with(&format!("/api/{}/tasks", owner.user_id), &cashier.token)
+        .await;
+    assert_problem(&other, StatusCode::FORBIDDEN, "other_user");
+    // Someone of another organization is nobody here.
+    let stranger = shared::testing::register(&apps.auth, "zed@example.com").await;
+    let r = apps
+        .tasks
+        .get_with(&format!("/api/{}/tasks", stranger.user_id), &owner.token)
+        .await;
+    assert_problem(&r, StatusCode::NOT_FOUND, "not_found");
+    let audited: Vec<Option<uuid::Uuid>> = sqlx::query_scalar(
+        "SELECT actor_user_id FROM audit_log WHERE action = 'task_created' ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let owner_id: uuid::Uuid = owner.user_id.parse().unwrap();
+    assert_eq!(
+        audited.last().copied().flatten(),
+        Some(owner_id),
+        "the owner acted"
+    );
 }
