@@ -28,6 +28,8 @@ use crate::stock::{self, Movement};
 pub struct Line {
     id: Uuid,
     product_id: Uuid,
+    product_sku: String,
+    product_name: String,
     quantity: i32,
     #[serde(with = "rust_decimal::serde::str")]
     unit_cost: Decimal,
@@ -38,6 +40,7 @@ pub struct Line {
 pub struct PurchaseOrder {
     pub(crate) id: Uuid,
     pub(crate) supplier_id: Uuid,
+    supplier_name: String,
     pub(crate) status: String,
     pub(crate) currency: String,
     notes: Option<String>,
@@ -54,6 +57,7 @@ pub struct PurchaseOrder {
 struct Head {
     id: Uuid,
     supplier_id: Uuid,
+    supplier_name: String,
     status: String,
     currency: String,
     notes: Option<String>,
@@ -71,8 +75,11 @@ pub async fn load(
     let head = if lock {
         sqlx::query_as!(
             Head,
-            r#"SELECT id, supplier_id, status::text AS "status!", currency, notes, submitted_at, created_at, updated_at
-               FROM purchase_orders WHERE org_id = $1 AND id = $2 FOR UPDATE"#,
+            r#"SELECT po.id, po.supplier_id, s.name AS supplier_name, po.status::text AS "status!",
+                      po.currency, po.notes, po.submitted_at, po.created_at, po.updated_at
+               FROM purchase_orders po
+               JOIN suppliers s ON s.org_id = po.org_id AND s.id = po.supplier_id
+               WHERE po.org_id = $1 AND po.id = $2 FOR UPDATE OF po"#,
             org,
             id
         )
@@ -81,8 +88,11 @@ pub async fn load(
     } else {
         sqlx::query_as!(
             Head,
-            r#"SELECT id, supplier_id, status::text AS "status!", currency, notes, submitted_at, created_at, updated_at
-               FROM purchase_orders WHERE org_id = $1 AND id = $2"#,
+            r#"SELECT po.id, po.supplier_id, s.name AS supplier_name, po.status::text AS "status!",
+                      po.currency, po.notes, po.submitted_at, po.created_at, po.updated_at
+               FROM purchase_orders po
+               JOIN suppliers s ON s.org_id = po.org_id AND s.id = po.supplier_id
+               WHERE po.org_id = $1 AND po.id = $2"#,
             org,
             id
         )
@@ -92,8 +102,11 @@ pub async fn load(
     .ok_or_else(|| ApiError::not_found("purchase order"))?;
     let lines = sqlx::query_as!(
         Line,
-        "SELECT id, product_id, quantity, unit_cost, received_quantity FROM purchase_order_lines
-         WHERE org_id = $1 AND purchase_order_id = $2 ORDER BY position",
+        "SELECT l.id, l.product_id, p.sku AS product_sku, p.name AS product_name, l.quantity,
+                l.unit_cost, l.received_quantity
+         FROM purchase_order_lines l
+         JOIN products p ON p.org_id = l.org_id AND p.id = l.product_id
+         WHERE l.org_id = $1 AND l.purchase_order_id = $2 ORDER BY l.position",
         org,
         id
     )
@@ -107,6 +120,7 @@ pub async fn load(
     Ok(PurchaseOrder {
         id: head.id,
         supplier_id: head.supplier_id,
+        supplier_name: head.supplier_name,
         status: head.status,
         currency: head.currency,
         notes: head.notes,
@@ -343,6 +357,7 @@ const STATUSES: [&str; 5] = [
 pub struct Summary {
     id: Uuid,
     supplier_id: Uuid,
+    supplier_name: String,
     status: String,
     currency: String,
     #[serde(with = "rust_decimal::serde::str")]
@@ -374,18 +389,19 @@ pub async fn list(
     let (before_at, before_id) = page.after.unzip();
     let rows = sqlx::query_as!(
         Summary,
-        r#"SELECT po.id, po.supplier_id, po.status::text AS "status!", po.currency,
+        r#"SELECT po.id, po.supplier_id, s.name AS supplier_name, po.status::text AS "status!", po.currency,
                   coalesce(sum(l.unit_cost * l.quantity), 0) AS "total!", count(l.id) AS "line_count!",
                   (SELECT p.status::text FROM purchase_order_payments p
                    WHERE p.org_id = po.org_id AND p.purchase_order_id = po.id) AS payment_status,
                   po.created_at
            FROM purchase_orders po
+           JOIN suppliers s ON s.org_id = po.org_id AND s.id = po.supplier_id
            LEFT JOIN purchase_order_lines l ON l.purchase_order_id = po.id
            WHERE po.org_id = $1
              AND ($2::text IS NULL OR po.status::text = $2)
              AND ($3::uuid IS NULL OR po.supplier_id = $3)
              AND ($4::timestamptz IS NULL OR (po.created_at, po.id) < ($4, $5))
-           GROUP BY po.id
+           GROUP BY po.id, s.name
            ORDER BY po.created_at DESC, po.id DESC
            LIMIT $6"#,
         tenant.caller.org_id,

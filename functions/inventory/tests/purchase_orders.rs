@@ -28,6 +28,20 @@ async fn a_purchase_order_goes_from_draft_to_received_through_the_ledger(pool: P
     let po = draft(&apps, &org, &supplier, &bolt, 10).await;
     assert_eq!(po["status"], "draft");
     assert_eq!(po["total"], "25.00");
+    // Named for people: the supplier, and each line's product.
+    assert_eq!(po["supplier_name"], "Acme");
+    assert_eq!(
+        (
+            &po["lines"][0]["product_sku"],
+            &po["lines"][0]["product_name"]
+        ),
+        (&json!("BOLT"), &json!("BOLT"))
+    );
+    let listed = apps
+        .inventory
+        .get_with("/api/purchase-orders", &org.token)
+        .await;
+    assert_eq!(listed.body["items"][0]["supplier_name"], "Acme");
     let id = po["id"].as_str().unwrap();
     let line = po["lines"][0]["id"].as_str().unwrap();
 

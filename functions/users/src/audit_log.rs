@@ -29,6 +29,9 @@ pub struct AuditEntry {
     entity_id: Option<Uuid>,
     actor_user_id: Option<Uuid>,
     actor_api_key_id: Option<Uuid>,
+    /// Who acted, as people read it: the user's name or the API key's name (`null` for the
+    /// system and anonymous attempts).
+    actor_name: Option<String>,
     before: Option<serde_json::Value>,
     after: Option<serde_json::Value>,
     request_id: Option<String>,
@@ -46,19 +49,22 @@ pub async fn list(
     let page = page.parse::<i64>()?;
     let rows = sqlx::query_as!(
         AuditEntry,
-        r#"SELECT id, action, entity, entity_id, actor_user_id, actor_api_key_id, before, after,
-                  request_id, ip, created_at
-           FROM audit_log
-           WHERE org_id = $1
-             AND ($2::text IS NULL OR entity = $2)
-             AND ($3::uuid IS NULL OR entity_id = $3)
-             AND ($4::text IS NULL OR action = $4)
-             AND ($5::uuid IS NULL OR actor_user_id = $5)
-             AND ($6::uuid IS NULL OR actor_api_key_id = $6)
-             AND ($7::timestamptz IS NULL OR created_at >= $7)
-             AND ($8::timestamptz IS NULL OR created_at < $8)
-             AND ($9::bigint IS NULL OR id < $9)
-           ORDER BY id DESC
+        r#"SELECT a.id, a.action, a.entity, a.entity_id, a.actor_user_id, a.actor_api_key_id,
+                  coalesce(u.name, k.name) AS actor_name, a.before, a.after, a.request_id, a.ip,
+                  a.created_at
+           FROM audit_log a
+           LEFT JOIN users u ON u.id = a.actor_user_id
+           LEFT JOIN api_keys k ON k.id = a.actor_api_key_id
+           WHERE a.org_id = $1
+             AND ($2::text IS NULL OR a.entity = $2)
+             AND ($3::uuid IS NULL OR a.entity_id = $3)
+             AND ($4::text IS NULL OR a.action = $4)
+             AND ($5::uuid IS NULL OR a.actor_user_id = $5)
+             AND ($6::uuid IS NULL OR a.actor_api_key_id = $6)
+             AND ($7::timestamptz IS NULL OR a.created_at >= $7)
+             AND ($8::timestamptz IS NULL OR a.created_at < $8)
+             AND ($9::bigint IS NULL OR a.id < $9)
+           ORDER BY a.id DESC
            LIMIT $10"#,
         admin.caller.org_id,
         query.entity,

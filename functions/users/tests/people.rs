@@ -487,6 +487,10 @@ async fn changes_are_audited_with_before_and_after(pool: PgPool) {
     assert_eq!(update["before"]["role"], "user");
     assert_eq!(update["after"]["role"], "admin");
     assert_eq!(update["actor_user_id"], ann.id.as_str());
+    assert_eq!(
+        update["actor_name"], "Owner",
+        "who acted, as people read it"
+    );
     assert!(update["request_id"].is_string());
     // Newest first, filterable by actor, paginated.
     assert_eq!(items[0]["action"], "user_updated");
