@@ -26,22 +26,7 @@ pub const AUTH: Limit = Limit {
 
 /// 429 with `Retry-After` when any key already has `max` hits in the window; records nothing.
 pub async fn blocked(pool: &PgPool, limit: Limit, keys: &[String]) -> Result<(), ApiError> {
-    let rows = sqlx::query!(
-        r#"SELECT h.key AS "key!", count(*) AS "hits!",
-                  ceil(extract(epoch FROM min(h.hit_at) + make_interval(secs => $2) - clock_timestamp()))::bigint AS retry_after
-           FROM rate_limit_hits h
-           WHERE h.key = ANY($1) AND h.hit_at > clock_timestamp() - make_interval(secs => $2)
-           GROUP BY h.key"#,
-        keys,
-        limit.window_secs as f64,
-    )
-    .fetch_all(pool)
-    .await?;
-    refuse_over(
-        limit,
-        rows.iter().map(|r| (&r.key, r.hits, r.retry_after)),
-        limit.max - 1,
-    )
+    refuse_over(pool, limit, keys, limit.max - 1).await
 }
 
 /// Records one hit under each key (a failed sign-in).
@@ -55,48 +40,43 @@ pub async fn record(pool: &PgPool, keys: &[String]) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// 429 when a key has more than `allowed` hits.
-fn refuse_over<'a>(
+/// Records one attempt under each key; 429 with `Retry-After` when any key is over its limit.
+pub async fn check(pool: &PgPool, limit: Limit, keys: &[String]) -> Result<(), ApiError> {
+    record(pool, keys).await?;
+    refuse_over(pool, limit, keys, limit.max).await
+}
+
+/// 429 when a key has more than `allowed` hits in the window.
+async fn refuse_over(
+    pool: &PgPool,
     limit: Limit,
-    counts: impl Iterator<Item = (&'a String, i64, Option<i64>)>,
+    keys: &[String],
     allowed: i64,
 ) -> Result<(), ApiError> {
-    let over: Vec<(&String, i64)> = counts
-        .filter(|(_, hits, _)| *hits > allowed)
-        .map(|(key, _, retry_after)| (key, retry_after.unwrap_or(limit.window_secs).max(1)))
-        .collect();
-    match over.iter().map(|(_, secs)| *secs).max() {
+    let over = sqlx::query!(
+        r#"SELECT h.key AS "key!",
+                  ceil(extract(epoch FROM min(h.hit_at) + make_interval(secs => $2) - clock_timestamp()))::bigint AS retry_after
+           FROM rate_limit_hits h
+           WHERE h.key = ANY($1) AND h.hit_at > clock_timestamp() - make_interval(secs => $2)
+           GROUP BY h.key
+           HAVING count(*) > $3"#,
+        keys,
+        limit.window_secs as f64,
+        allowed
+    )
+    .fetch_all(pool)
+    .await?;
+    let retry_after = over
+        .iter()
+        .map(|r| r.retry_after.unwrap_or(limit.window_secs).max(1))
+        .max();
+    match retry_after {
         Some(secs) => {
-            tracing::warn!(keys = ?over.iter().map(|(k, _)| k).collect::<Vec<_>>(), "rate limited");
+            tracing::warn!(keys = ?over.iter().map(|r| &r.key).collect::<Vec<_>>(), "rate limited");
             Err(ApiError::RateLimited {
                 retry_after_secs: secs as u64,
             })
         }
         None => Ok(()),
     }
-}
-
-/// Records one attempt under each key; 429 with `Retry-After` when any key is over its limit.
-pub async fn check(pool: &PgPool, limit: Limit, keys: &[String]) -> Result<(), ApiError> {
-    let rows = sqlx::query!(
-        r#"WITH keys AS (SELECT DISTINCT unnest($1::text[]) AS key),
-                hit AS (INSERT INTO rate_limit_hits (key) SELECT key FROM keys)
-           SELECT k.key AS "key!",
-                  count(h.key) + 1 AS "attempts!",
-                  ceil(extract(epoch FROM min(h.hit_at) + make_interval(secs => $2) - clock_timestamp()))::bigint AS retry_after
-           FROM keys k
-           LEFT JOIN rate_limit_hits h
-                  ON h.key = k.key AND h.hit_at > clock_timestamp() - make_interval(secs => $2)
-           GROUP BY k.key"#,
-        keys,
-        limit.window_secs as f64,
-    )
-    .fetch_all(pool)
-    .await?;
-
-    refuse_over(
-        limit,
-        rows.iter().map(|r| (&r.key, r.attempts, r.retry_after)),
-        limit.max,
-    )
 }
