@@ -257,7 +257,7 @@ def move_stock(api, products, back_room_id):
         movements.append({"kind": "sell", "product_id": products[sku], "quantity": quantity,
                           "reason": "Counter sale"})
     for sku, delta, reason in ADJUSTMENTS:
-        movements.append({"kind": "adjust", "product_id": products[sku], "delta": delta,
+        movements.append({"kind": "adjust", "product_id": products[sku], "quantity": delta,
                           "reason": reason})
     for movement in movements:
         api.post("/api/inventory/movements", movement)

@@ -73,7 +73,7 @@ pub fn name(raw: &str, field: &str, max: usize) -> Result<String, ApiError> {
 pub mod money_text {
     use rust_decimal::Decimal;
     use serde::de::{Error, Unexpected};
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
 
     /// The document's pattern for money, which [`parse`] implements.
     pub const PATTERN: &str = r"^\d{1,12}(\.\d{1,2})?$";
@@ -103,9 +103,24 @@ pub mod money_text {
         rust_decimal::serde::str::serialize(value, serializer)
     }
 
+    /// Reads a money string; anything else (a JSON number included) is refused as "expected a
+    /// decimal string such as ...", so the message says what to send.
+    struct MoneyVisitor;
+
+    impl serde::de::Visitor<'_> for MoneyVisitor {
+        type Value = Decimal;
+
+        fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+            formatter.write_str(EXPECTED)
+        }
+
+        fn visit_str<E: Error>(self, text: &str) -> Result<Decimal, E> {
+            from_text(text)
+        }
+    }
+
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        from_text(&text)
+        deserializer.deserialize_str(MoneyVisitor)
     }
 
     /// Absent: `None`; `null` is refused (a field that cannot be cleared).
@@ -136,9 +151,23 @@ pub mod money_text {
         pub fn deserialize<'de, D: Deserializer<'de>>(
             deserializer: D,
         ) -> Result<Option<Decimal>, D::Error> {
-            Option::<String>::deserialize(deserializer)?
-                .map(|text| from_text(&text))
-                .transpose()
+            struct Optional;
+            impl<'de> serde::de::Visitor<'de> for Optional {
+                type Value = Option<Decimal>;
+                fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    formatter.write_str(EXPECTED)
+                }
+                fn visit_none<E: Error>(self) -> Result<Self::Value, E> {
+                    Ok(None)
+                }
+                fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+                    Ok(None)
+                }
+                fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                    super::deserialize(d).map(Some)
+                }
+            }
+            deserializer.deserialize_option(Optional)
         }
     }
 }

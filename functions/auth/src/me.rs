@@ -16,8 +16,11 @@ pub struct UserView {
     pub email: String,
     pub name: String,
     pub role: Role,
-    /// What the user can reach, module by module (`read` or `write`).
+    /// What was granted to a `user`, module by module (`read` or `write`); as `/api/users`
+    /// shows and changes it.
     pub permissions: serde_json::Value,
+    /// What the user can actually reach (owners and admins: every module, `write`).
+    pub effective_permissions: serde_json::Value,
     pub mfa_enabled: bool,
     pub created_at: DateTime<Utc>,
 }
@@ -54,7 +57,8 @@ pub async fn load(conn: &mut PgConnection, user_id: Uuid) -> Result<Me, ApiError
             email: row.email,
             name: row.name,
             role: row.role,
-            permissions: effective_permissions(row.role, &row.permissions),
+            effective_permissions: effective_permissions(row.role, &row.permissions),
+            permissions: row.permissions,
             mfa_enabled: row.mfa_enabled,
             created_at: row.created_at,
         },

@@ -16,7 +16,9 @@ async fn register_creates_the_organization_and_its_owner_signed_in(pool: PgPool)
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 900);
     assert!(token(&body, "refresh_token").starts_with("rt_"));
-    assert_eq!(body["user"]["permissions"]["inventory"], "write");
+    assert_eq!(body["user"]["effective_permissions"]["inventory"], "write");
+    // Granted and effective are two names: an owner is granted nothing and reaches everything.
+    assert_eq!(body["user"]["permissions"], serde_json::json!({}));
     // Never a hash or secret in a response.
     let text = body.to_string();
     assert!(

@@ -31,10 +31,9 @@ pub enum Kind {
 pub struct CreateMovement {
     kind: Kind,
     product_id: Uuid,
-    /// Units for receive, sell and transfer (more than zero).
+    /// Units for receive, sell and transfer (more than zero); for adjust, the signed change
+    /// (not zero), as the ledger records it.
     quantity: Option<i32>,
-    /// Signed change for adjust (not zero).
-    delta: Option<i32>,
     #[schema(format = "line", min_length = 1, max_length = 500)]
     reason: String,
     /// The default location when absent; the source of a transfer.
@@ -45,7 +44,7 @@ pub struct CreateMovement {
 
 /// Rewrites `CreateMovement` in `doc` as one shape per kind, so the document says what each
 /// kind needs: `quantity` (at least 1) for receive, sell and transfer, a `to_location_id` for a
-/// transfer, a non-zero `delta` for adjust.
+/// transfer, a signed non-zero `quantity` for adjust.
 pub(crate) fn document_kinds(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::RefOr;
     use utoipa::openapi::schema::{ObjectBuilder, OneOf, Schema, Type};
@@ -114,7 +113,7 @@ pub(crate) fn document_kinds(doc: &mut utoipa::openapi::OpenApi) {
             ],
         )
         .into(),
-        shape(&["adjust"], &["delta"], vec![("delta", non_zero())]).into(),
+        shape(&["adjust"], &["quantity"], vec![("quantity", non_zero())]).into(),
     ];
     schemas.insert("CreateMovement".into(), Schema::OneOf(one_of).into());
 }
@@ -139,13 +138,13 @@ pub async fn create(
     let mut fields = Fields::default();
     let reason = fields.check(shared::domain::name(&body.reason, "reason", 500));
     let amount = match body.kind {
-        Kind::Adjust => match body.delta {
+        Kind::Adjust => match body.quantity {
             Some(d) if d != 0 => d,
             _ => {
                 fields.add(FieldError::new(
-                    "delta",
+                    "quantity",
                     "invalid",
-                    "adjust needs a non-zero delta",
+                    "adjust needs a non-zero quantity (negative to write stock off)",
                 ));
                 0
             }

@@ -173,6 +173,8 @@ pub async fn record(
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StockRow {
     product_id: Uuid,
+    /// Named as on purchase-order lines: a product seen from elsewhere is `product_*`.
+    #[serde(rename = "product_sku")]
     sku: String,
     product_name: String,
     location_id: Uuid,

@@ -42,7 +42,7 @@ async fn movements_change_stock_and_are_recorded_in_the_ledger(pool: PgPool) {
         &apps,
         &org,
         "/api/inventory/movements",
-        json!({"kind": "adjust", "product_id": bolt, "delta": -2, "reason": "damaged"}),
+        json!({"kind": "adjust", "product_id": bolt, "quantity": -2, "reason": "damaged"}),
     )
     .await;
     assert_eq!(adjusted.body["available"], 5);
@@ -83,7 +83,7 @@ async fn selling_more_than_available_is_409_with_the_available_quantity(pool: Pg
         &apps,
         &org,
         "/api/inventory/movements",
-        json!({"kind": "adjust", "product_id": bolt, "delta": -5, "reason": "count"}),
+        json!({"kind": "adjust", "product_id": bolt, "quantity": -5, "reason": "count"}),
     )
     .await;
     assert_problem(&below_zero, StatusCode::CONFLICT, "insufficient_stock");
@@ -97,7 +97,9 @@ async fn zero_or_negative_quantities_are_422(pool: PgPool) {
     for body in [
         json!({"kind": "receive", "product_id": bolt, "quantity": 0, "reason": "x"}),
         json!({"kind": "sell", "product_id": bolt, "quantity": -1, "reason": "x"}),
-        json!({"kind": "adjust", "product_id": bolt, "delta": 0, "reason": "x"}),
+        json!({"kind": "adjust", "product_id": bolt, "quantity": 0, "reason": "x"}),
+        // The old name of the signed change is gone: one name, `quantity`, as in the ledger.
+        json!({"kind": "adjust", "product_id": bolt, "delta": -1, "reason": "x"}),
     ] {
         assert_problem(
             &post(&apps, &org, "/api/inventory/movements", body).await,
@@ -154,6 +156,14 @@ async fn a_transfer_moves_stock_between_locations(pool: PgPool) {
             &org.token,
         )
         .await;
+    // A product seen from a stock row is named as on purchase-order lines.
+    assert_eq!(
+        stock.body["items"][0]["product_sku"], "BOLT",
+        "{}",
+        stock.body
+    );
+    assert!(stock.body["items"][0]["product_name"].is_string());
+    assert!(stock.body["items"][0].get("sku").is_none());
     let mut levels: Vec<(String, i64)> = stock.body["items"]
         .as_array()
         .unwrap()

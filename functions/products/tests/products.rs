@@ -61,6 +61,11 @@ async fn prices_must_be_non_negative_decimal_strings(pool: PgPool) {
         .await;
         assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
         assert_eq!(r.body["errors"][0]["field"], "price", "{price}: {}", r.body);
+        let message = r.body["errors"][0]["message"].as_str().unwrap();
+        assert!(
+            message.contains("decimal string such as"),
+            "{price}: {message}"
+        );
     }
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM products")
         .fetch_one(&pool)

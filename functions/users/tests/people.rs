@@ -444,7 +444,10 @@ async fn an_invitation_is_emailed_and_accepted_once(pool: PgPool) {
         )
         .await;
     assert_eq!(accept.status, StatusCode::OK, "{}", accept.body);
-    assert_eq!(accept.body["user"]["permissions"]["tasks"], "write");
+    assert_eq!(
+        accept.body["user"]["effective_permissions"]["tasks"],
+        "write"
+    );
     let again = apps
         .auth
         .post(
