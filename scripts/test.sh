@@ -14,3 +14,12 @@ ensure_nextest
 # The end-to-end tests run the real function binaries behind `cargo lambda watch`.
 cargo build --workspace --bins --locked
 cargo nextest run --workspace --locked --no-fail-fast "$@"
+
+# Again on the database AWS gives: PostgreSQL 18 whose only account is an RDS-style master (no
+# superuser). Migrations, the end-to-end flows through the real binaries, and tenant isolation.
+if [ $# -eq 0 ]; then
+    use_rds_like_postgres
+    DATABASE_URL="$RDS_LIKE_DATABASE_URL" STOCKROOM_EXPECT_RDS_LIKE=1 \
+        cargo nextest run --workspace --locked --no-fail-fast \
+        -E 'binary(local_api) | binary(contracts) | binary(isolation)'
+fi

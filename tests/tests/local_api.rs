@@ -421,3 +421,31 @@ async fn wise_webhooks_reach_their_function_and_are_refused_without_a_key(pool: 
         "webhooks_not_configured"
     );
 }
+
+/// `make test` runs this binary a second time on PostgreSQL 18 as an RDS-style master user
+/// (`STOCKROOM_EXPECT_RDS_LIKE=1`, see scripts/test.sh): this makes sure that pass really runs
+/// without a superuser on a current server, where the other tests here then sign up, switch to
+/// the tenant role and write through the real binaries.
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_database_is_the_one_the_pass_claims(pool: PgPool) {
+    let (superuser, version, can_switch): (bool, i32, bool) = sqlx::query_as(
+        "SELECT rolsuper, current_setting('server_version_num')::int,
+                pg_has_role(current_user, 'stockroom_app', 'MEMBER')
+         FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(can_switch);
+    if std::env::var_os("STOCKROOM_EXPECT_RDS_LIKE").is_some() {
+        assert!(!superuser, "the RDS-style pass must not run as a superuser");
+        assert!(version >= 180_000, "PostgreSQL {version}");
+    }
+    // The switch a tenant request makes, as the migrating role: refused on PostgreSQL 16+ for a
+    // CREATEROLE master before migration 20261130000006.
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query("SET ROLE stockroom_app")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+}
