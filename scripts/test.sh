@@ -15,6 +15,8 @@ ensure_nextest
 cargo build --workspace --bins --locked
 cargo nextest run --workspace --locked --no-fail-fast "$@"
 
+trap stop_test_clusters EXIT
+
 # Again on the database AWS gives: PostgreSQL 18 whose only account is an RDS-style master (no
 # superuser). Migrations, the end-to-end flows through the real binaries, and tenant isolation.
 if [ $# -eq 0 ]; then
@@ -22,4 +24,19 @@ if [ $# -eq 0 ]; then
     DATABASE_URL="$RDS_LIKE_DATABASE_URL" STOCKROOM_EXPECT_RDS_LIKE=1 \
         cargo nextest run --workspace --locked --no-fail-fast \
         -E 'binary(local_api) | binary(contracts) | binary(isolation)'
+fi
+
+# And over TLS as RDS requires it: sslmode=verify-full against a CA made for the test, on a
+# server that refuses plain connections (needs PostgreSQL's server binaries on this machine).
+if [ $# -eq 0 ]; then
+    tls=0
+    use_tls_postgres || tls=$?
+    if [ "$tls" = 0 ]; then
+        DATABASE_URL="$TLS_DATABASE_URL" STOCKROOM_EXPECT_TLS_CA_DIR="$TLS_CA_DIR" \
+            cargo nextest run --workspace --locked --no-fail-fast -E 'binary(local_api)'
+    elif [ "$tls" = 2 ]; then
+        echo "No PostgreSQL server binaries here: the TLS pass is skipped." >&2
+    else
+        exit 1
+    fi
 fi

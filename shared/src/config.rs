@@ -62,6 +62,9 @@ pub struct DbSettings {
     pub max_connections: u32,
     pub acquire_timeout: Duration,
     pub statement_timeout: Duration,
+    /// `DATABASE_CA_PEM`: certificate authorities (PEM) the database's certificate must chain
+    /// to; set, connections use TLS with `verify-full`. `\n` escapes are accepted.
+    pub ca_pem: Option<String>,
 }
 
 /// What the shared HTTP layers need.
@@ -193,6 +196,8 @@ impl Settings {
                     "DB_STATEMENT_TIMEOUT_MS",
                     5_000,
                 )?),
+                ca_pem: get("DATABASE_CA_PEM")
+                    .map(|pem| pem.replace("\\n", "\n").trim().to_owned()),
             },
             http: HttpSettings {
                 cors_origins,

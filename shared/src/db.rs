@@ -8,20 +8,37 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 
 use crate::config::{ConfigError, Settings};
+
+/// How to reach the database: `DATABASE_URL`, and with `DATABASE_CA_PEM` (the PEM text of the
+/// certificate authorities to trust, e.g. an RDS regional bundle) TLS verified against them,
+/// server name included (`sslmode=verify-full`). A URL's own `sslrootcert=<file>` works too.
+pub fn connect_options(
+    database_url: &SecretString,
+    ca_pem: Option<&str>,
+) -> Result<PgConnectOptions, ConfigError> {
+    let options = PgConnectOptions::from_str(database_url.expose_secret()).map_err(|e| {
+        ConfigError::Invalid {
+            name: "DATABASE_URL",
+            reason: redact(&e),
+        }
+    })?;
+    Ok(match ca_pem {
+        Some(pem) => options
+            .ssl_root_cert_from_pem(pem.as_bytes().to_vec())
+            .ssl_mode(PgSslMode::VerifyFull),
+        None => options,
+    })
+}
 
 /// Builds the lazy pool. Every connection carries the configured `statement_timeout`, sent as
 /// a startup parameter so it costs no extra round trip.
 pub fn pool(settings: &Settings) -> Result<PgPool, ConfigError> {
-    let options = PgConnectOptions::from_str(settings.database_url.expose_secret())
-        .map_err(|e| ConfigError::Invalid {
-            name: "DATABASE_URL",
-            reason: redact(&e),
-        })?
+    let options = connect_options(&settings.database_url, settings.db.ca_pem.as_deref())?
         .application_name(&application_name())
         .options([(
             "statement_timeout",

@@ -3,7 +3,7 @@
 
 use e2e::LocalApi;
 use serde_json::Value;
-use sqlx::PgPool;
+use sqlx::{Connection, PgPool};
 
 fn start(pool: &PgPool) -> LocalApi {
     LocalApi::on_database(shared::testing::database_url(pool).as_str(), &[])
@@ -448,4 +448,59 @@ async fn the_database_is_the_one_the_pass_claims(pool: PgPool) {
         .execute(&mut *conn)
         .await
         .unwrap();
+
+    // The TLS pass (`STOCKROOM_EXPECT_TLS_CA_DIR`): the server takes TLS only and the URL asks
+    // for `sslmode=verify-full` with the test CA; an unrelated CA or no TLS does not connect.
+    if let Some(ca_dir) = std::env::var_os("STOCKROOM_EXPECT_TLS_CA_DIR") {
+        // As the login role: pg_stat_ssl hides the port of a backend of another role.
+        sqlx::query("RESET ROLE").execute(&mut *conn).await.unwrap();
+        let ssl: bool =
+            sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+        assert!(ssl, "the connection is not encrypted");
+        let url = shared::testing::database_url(&pool);
+        let with = |pairs: &[(&str, String)]| {
+            let mut url = url.clone();
+            let kept: Vec<(String, String)> = url
+                .query_pairs()
+                .filter(|(k, _)| k != "sslmode" && k != "sslrootcert")
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            url.query_pairs_mut()
+                .clear()
+                .extend_pairs(kept)
+                .extend_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())));
+            url
+        };
+        let other_ca = std::path::Path::new(&ca_dir).join("other-ca.pem");
+        for (url, what) in [
+            (
+                with(&[
+                    ("sslmode", "verify-full".into()),
+                    ("sslrootcert", other_ca.display().to_string()),
+                ]),
+                "a server certificate from an unrelated CA",
+            ),
+            (
+                with(&[("sslmode", "disable".into())]),
+                "a connection without TLS",
+            ),
+        ] {
+            let refused = sqlx::PgConnection::connect(url.as_str()).await;
+            assert!(refused.is_err(), "{what} was accepted");
+        }
+        // The functions as deployed: the URL says nothing of TLS, DATABASE_CA_PEM (from the
+        // settings secret) makes it verify-full against that CA.
+        let plain = with(&[]);
+        for (ca, status) in [("ca.pem", 200), ("other-ca.pem", 503)] {
+            let pem = std::fs::read_to_string(std::path::Path::new(&ca_dir).join(ca)).unwrap();
+            let api = LocalApi::on_database(plain.as_str(), &[("DATABASE_CA_PEM", pem.as_str())]);
+            let response = reqwest::get(format!("{}/health/db", api.base))
+                .await
+                .unwrap();
+            assert_eq!(response.status(), status, "DATABASE_CA_PEM = {ca}");
+        }
+    }
 }

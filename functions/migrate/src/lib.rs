@@ -13,6 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::migrate::Migrate;
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 
 /// A migration this run applied.
@@ -25,8 +26,8 @@ pub struct Applied {
 /// Applies pending migrations over one connection without a statement timeout and returns
 /// those it applied (none when the database is current). Concurrent runs are serialised by
 /// sqlx's advisory lock.
-pub async fn apply(database_url: &SecretString) -> anyhow::Result<Vec<Applied>> {
-    let mut conn = PgConnection::connect(database_url.expose_secret()).await?;
+pub async fn apply(database: &PgConnectOptions) -> anyhow::Result<Vec<Applied>> {
+    let mut conn = PgConnection::connect_with(database).await?;
     conn.ensure_migrations_table().await?;
     let before: HashSet<i64> = conn
         .list_applied_migrations()
@@ -87,11 +88,11 @@ struct CustomResourceResponse<'a> {
 /// `ResponseURL`, SUCCESS or FAILED) or any other event (returns the applied migrations).
 pub async fn handle(
     event: LambdaEvent<Value>,
-    database_url: &SecretString,
+    database: &PgConnectOptions,
     http: &reqwest::Client,
 ) -> Result<Value, lambda_runtime::Error> {
     let Ok(request) = serde_json::from_value::<CustomResourceRequest>(event.payload) else {
-        let applied = apply(database_url).await?;
+        let applied = apply(database).await?;
         tracing::info!(count = applied.len(), "migrations applied");
         return Ok(json!({ "applied": applied }));
     };
@@ -99,7 +100,7 @@ pub async fn handle(
     // Deleting the stack must not touch the data.
     let outcome = match request.request_type.as_str() {
         "Delete" => Ok(Vec::new()),
-        _ => apply(database_url).await,
+        _ => apply(database).await,
     };
     let (status, reason, applied) = match &outcome {
         Ok(applied) => (

@@ -4,11 +4,13 @@ use lambda_runtime::service_fn;
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let settings = shared::config::settings().await?;
+    let database =
+        shared::db::connect_options(&settings.database_url, settings.db.ca_pem.as_deref())?;
 
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
         // Run locally as a command: create the database if needed, apply once, say what changed.
         migrate::create_database_if_missing(&settings.database_url).await?;
-        let applied = migrate::apply(&settings.database_url).await?;
+        let applied = migrate::apply(&database).await?;
         for migration in &applied {
             println!("applied {} {}", migration.version, migration.description);
         }
@@ -20,9 +22,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     }
 
     let http = reqwest::Client::new();
-    let database_url = &settings.database_url;
-    lambda_runtime::run(service_fn(|event| {
-        migrate::handle(event, database_url, &http)
-    }))
-    .await
+    let database = &database;
+    lambda_runtime::run(service_fn(|event| migrate::handle(event, database, &http))).await
 }

@@ -9,9 +9,11 @@ use lambda_runtime::{Context, LambdaEvent};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
 
-fn url_of(pool: &PgPool) -> SecretString {
-    SecretString::from(shared::testing::database_url(pool).to_string())
+fn url_of(pool: &PgPool) -> PgConnectOptions {
+    let url = SecretString::from(shared::testing::database_url(pool).to_string());
+    shared::db::connect_options(&url, None).unwrap()
 }
 
 #[sqlx::test(migrations = false)]
@@ -117,7 +119,11 @@ async fn a_failed_migration_reports_failure_to_cloudformation() {
         .local_addr()
         .unwrap()
         .port();
-    let unreachable = SecretString::from(format!("postgres://postgres@127.0.0.1:{port}/none"));
+    let unreachable = shared::db::connect_options(
+        &SecretString::from(format!("postgres://postgres@127.0.0.1:{port}/none")),
+        None,
+    )
+    .unwrap();
     let (url, received) = cloudformation().await;
     let out = migrate::handle(
         custom_resource("Update", &url),
@@ -140,7 +146,11 @@ async fn a_failed_migration_reports_failure_to_cloudformation() {
 
 #[tokio::test]
 async fn deleting_the_stack_leaves_the_database_alone() {
-    let unreachable = SecretString::from("postgres://postgres@127.0.0.1:1/none".to_owned());
+    let unreachable = shared::db::connect_options(
+        &SecretString::from("postgres://postgres@127.0.0.1:1/none".to_owned()),
+        None,
+    )
+    .unwrap();
     let (url, received) = cloudformation().await;
     migrate::handle(
         custom_resource("Delete", &url),
