@@ -36,7 +36,7 @@ pub struct LoadSettings {
 }
 
 /// The pool a Lambda environment uses (`shared::db`, `DB_MAX_CONNECTIONS` default).
-const LAMBDA_POOL: u32 = 2;
+const LAMBDA_POOL: u32 = 1;
 /// Logins each client makes: bcrypt-bound requests are counted whole, not in a time window
 /// (32 logins at once finish together, so a window would catch one round or two).
 const LOGINS_PER_CLIENT: usize = 2;

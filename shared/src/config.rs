@@ -185,7 +185,7 @@ impl Settings {
             )?),
             database_url: SecretString::from(database_url.to_owned()),
             db: DbSettings {
-                max_connections: parse_or(get("DB_MAX_CONNECTIONS"), "DB_MAX_CONNECTIONS", 2)?,
+                max_connections: parse_or(get("DB_MAX_CONNECTIONS"), "DB_MAX_CONNECTIONS", 1)?,
                 acquire_timeout: Duration::from_millis(parse_or(
                     get("DB_ACQUIRE_TIMEOUT_MS"),
                     "DB_ACQUIRE_TIMEOUT_MS",
@@ -244,7 +244,7 @@ mod tests {
     fn defaults_apply_when_only_the_database_url_is_set() {
         let s = Settings::from_vars(&vars(&[("DATABASE_URL", "postgres://x/y")])).unwrap();
         assert_eq!(s.database_url.expose_secret(), "postgres://x/y");
-        assert_eq!(s.db.max_connections, 2);
+        assert_eq!(s.db.max_connections, 1);
         assert_eq!(
             s.http.cors_origins,
             vec![HeaderValue::from_static("http://localhost:3000")]

@@ -8,7 +8,7 @@
 //! hits are written outside the request's transaction so they stay counted when it fails. The
 //! scheduler deletes old rows.
 
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
 
 use crate::error::ApiError;
 
@@ -25,8 +25,13 @@ pub const AUTH: Limit = Limit {
 };
 
 /// 429 with `Retry-After` when any key already has `max` hits in the window; records nothing.
-pub async fn blocked(pool: &PgPool, limit: Limit, keys: &[String]) -> Result<(), ApiError> {
-    refuse_over(pool, limit, keys, limit.max - 1).await
+/// Reads only, so it may run on the request's own connection or transaction.
+pub async fn blocked<'c>(
+    db: impl PgExecutor<'c>,
+    limit: Limit,
+    keys: &[String],
+) -> Result<(), ApiError> {
+    refuse_over(db, limit, keys, limit.max - 1).await
 }
 
 /// Records one hit under each key (a failed sign-in).
@@ -47,8 +52,8 @@ pub async fn check(pool: &PgPool, limit: Limit, keys: &[String]) -> Result<(), A
 }
 
 /// 429 when a key has more than `allowed` hits in the window.
-async fn refuse_over(
-    pool: &PgPool,
+async fn refuse_over<'c>(
+    db: impl PgExecutor<'c>,
     limit: Limit,
     keys: &[String],
     allowed: i64,
@@ -64,7 +69,7 @@ async fn refuse_over(
         limit.window_secs as f64,
         allowed
     )
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
     let retry_after = over
         .iter()

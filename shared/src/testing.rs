@@ -38,8 +38,17 @@ pub fn state(pool: PgPool) -> AppState {
 }
 
 /// State around a test database pool with setting overrides (`SMTP_URL`, ...).
+///
+/// The functions get a pool of their own on the test's database, sized and timed as in
+/// production (`DB_MAX_CONNECTIONS`, `DB_ACQUIRE_TIMEOUT_MS`): a handler that needed a second
+/// connection while holding one would wait out the acquire timeout and fail its test with 503.
 pub fn state_with(pool: PgPool, overrides: &[(&str, &str)]) -> AppState {
-    AppState::new(settings(overrides), pool).expect("test settings are valid")
+    let settings = settings(overrides);
+    let own = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(settings.db.max_connections)
+        .acquire_timeout(settings.db.acquire_timeout)
+        .connect_lazy_with(pool.connect_options().as_ref().clone());
+    AppState::new(settings, own).expect("test settings are valid")
 }
 
 /// A response read whole: status, headers and the body as JSON (`Null` when not JSON).

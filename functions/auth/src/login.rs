@@ -247,9 +247,10 @@ pub async fn login_mfa(
     .ok_or_else(|| {
         ApiError::unauthorized("invalid_mfa_token", "the MFA token is invalid or expired")
     })?;
-            // The account's own limit, now that we know whose challenge it is.
+            // The account's own limit, now that we know whose challenge it is (read on the
+            // transaction's connection: a Lambda environment has one).
             let account = [format!("login_mfa:account:{}", user.id)];
-            shared::rate_limit::blocked(&state.pool, shared::rate_limit::AUTH, &account).await?;
+            shared::rate_limit::blocked(&mut *tx, shared::rate_limit::AUTH, &account).await?;
 
             let accepted = match (&body.code, &body.recovery_code) {
                 (Some(code), _) => {
