@@ -393,12 +393,24 @@ fn is_unavailable(error: &sqlx::Error) -> bool {
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_) => true,
         // 57014 query_canceled (statement_timeout), 57P01..03 admin shutdown / cannot connect
-        // now, 53300 too_many_connections, 40001/40P01 serialization failure / deadlock: all
-        // transient, so "retry shortly" is the honest answer.
-        sqlx::Error::Database(db) => matches!(
-            db.code().as_deref(),
-            Some("57014" | "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01")
-        ),
+        // now, 53xxx out of connections or memory, 40001/40P01 serialization failure /
+        // deadlock, 08xxx a connection that failed or was refused (a pooler stopping): all
+        // transient, so "retry shortly" is the honest answer. The deployment's own faults are
+        // answered alike, as the database being unavailable to this function, never as a bug
+        // of the request: 28xxx the login refused (wrong credentials in DATABASE_URL), 3D000
+        // no such database, and a role missing a grant ("permission denied ...", 42501; the
+        // same code with another message is a row-level security violation, a bug: 500).
+        sqlx::Error::Database(db) => {
+            let code = db.code();
+            let code = code.as_deref().unwrap_or_default();
+            matches!(
+                code,
+                "57014" | "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "3D000"
+            ) || ["53", "08", "28"]
+                .iter()
+                .any(|class| code.starts_with(class))
+                || (code == "42501" && db.message().starts_with("permission denied"))
+        }
         _ => false,
     }
 }

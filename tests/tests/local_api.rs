@@ -504,3 +504,59 @@ async fn the_database_is_the_one_the_pass_claims(pool: PgPool) {
         }
     }
 }
+
+/// A deployment's own database faults — a login the server refuses, a role without the grants —
+/// answer 503 problem+json that names neither the role nor its password, on every function.
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn database_faults_of_the_deployment_are_503_naming_no_secret(pool: PgPool) {
+    // A role that may log in but was granted nothing (cluster-wide, so made once and kept).
+    let _ = sqlx::query("CREATE ROLE stockroom_test_no_grants LOGIN PASSWORD 'n0-grants-pw'")
+        .execute(&pool)
+        .await;
+    let mut no_grants = shared::testing::database_url(&pool);
+    no_grants.set_username("stockroom_test_no_grants").unwrap();
+    no_grants.set_password(Some("n0-grants-pw")).unwrap();
+    let mut unknown = shared::testing::database_url(&pool);
+    unknown.set_username("stockroom_test_nobody").unwrap();
+    unknown.set_password(Some("wr0ng-pw")).unwrap();
+
+    let client = reqwest::Client::new();
+    // A valid session, made through functions with the right login.
+    let token = {
+        let api = start(&pool);
+        sign_up(&client, &api).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    for (url, secrets) in [
+        (unknown, ["stockroom_test_nobody", "wr0ng-pw"]),
+        (no_grants, ["stockroom_test_no_grants", "n0-grants-pw"]),
+    ] {
+        let api = LocalApi::on_database(url.as_str(), &[]);
+        let login = client
+            .post(format!("{}/api/auth/login", api.base))
+            .json(&serde_json::json!({"email": "ann@example.com", "password": "Corr3ct-horse"}))
+            .send()
+            .await
+            .unwrap();
+        let tenant = client
+            .get(format!("{}/api/products", api.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        // (`/health/db` only proves the login works, so the role without grants passes it.)
+        for response in [login, tenant] {
+            assert_eq!(response.status(), 503, "{url}");
+            assert_eq!(
+                response.headers()["content-type"],
+                "application/problem+json"
+            );
+            let body = response.text().await.unwrap();
+            for secret in secrets {
+                assert!(!body.contains(secret), "{body}");
+            }
+        }
+    }
+}
