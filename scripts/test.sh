@@ -18,12 +18,13 @@ cargo nextest run --workspace --locked --no-fail-fast "$@"
 trap stop_test_clusters EXIT
 
 # Again on the database AWS gives: PostgreSQL 18 whose only account is an RDS-style master (no
-# superuser). Migrations, the end-to-end flows through the real binaries, and tenant isolation.
+# superuser). The migrate function, the end-to-end flows through the real binaries, and tenant
+# isolation.
 if [ $# -eq 0 ]; then
     use_rds_like_postgres
     DATABASE_URL="$RDS_LIKE_DATABASE_URL" STOCKROOM_EXPECT_RDS_LIKE=1 \
         cargo nextest run --workspace --locked --no-fail-fast \
-        -E 'binary(local_api) | binary(contracts) | binary(isolation)'
+        -E 'binary(local_api) | binary(contracts) | binary(isolation) | binary(migrate)'
 fi
 
 # And over TLS as RDS requires it: sslmode=verify-full against a CA made for the test, on a

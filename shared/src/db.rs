@@ -35,15 +35,12 @@ pub fn connect_options(
     })
 }
 
-/// Builds the lazy pool. Every connection carries the configured `statement_timeout`, sent as
-/// a startup parameter so it costs no extra round trip.
+/// Builds the lazy pool. Connections carry no startup options (RDS Proxy refuses them): the
+/// statement limit is the login role's default in the database, which `migrate` sets from
+/// `DB_STATEMENT_TIMEOUT_MS` and PostgreSQL applies at login, for no round trip.
 pub fn pool(settings: &Settings) -> Result<PgPool, ConfigError> {
     let options = connect_options(&settings.database_url, settings.db.ca_pem.as_deref())?
-        .application_name(&application_name())
-        .options([(
-            "statement_timeout",
-            settings.db.statement_timeout.as_millis().to_string(),
-        )]);
+        .application_name(&application_name());
     Ok(PgPoolOptions::new()
         .max_connections(settings.db.max_connections)
         .min_connections(0)

@@ -7,6 +7,7 @@
 //! migrations once. Functions never migrate at cold start.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use lambda_runtime::LambdaEvent;
 use secrecy::{ExposeSecret, SecretString};
@@ -14,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::migrate::Migrate;
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, PgConnection};
+use sqlx::{Connection, Executor, PgConnection};
 
 /// A migration this run applied.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -23,11 +24,38 @@ pub struct Applied {
     pub description: String,
 }
 
+/// The database to migrate, and the functions' limit per statement to leave on it.
+#[derive(Clone, Debug)]
+pub struct Database {
+    pub options: PgConnectOptions,
+    /// `DB_STATEMENT_TIMEOUT_MS`.
+    pub statement_timeout: Duration,
+}
+
+impl Database {
+    pub fn from_settings(settings: &shared::Settings) -> Result<Self, shared::config::ConfigError> {
+        Ok(Self {
+            options: shared::db::connect_options(
+                &settings.database_url,
+                settings.db.ca_pem.as_deref(),
+            )?,
+            statement_timeout: settings.db.statement_timeout,
+        })
+    }
+}
+
 /// Applies pending migrations over one connection without a statement timeout and returns
 /// those it applied (none when the database is current). Concurrent runs are serialised by
 /// sqlx's advisory lock.
-pub async fn apply(database: &PgConnectOptions) -> anyhow::Result<Vec<Applied>> {
-    let mut conn = PgConnection::connect_with(database).await?;
+///
+/// Then leaves the functions' `statement_timeout` as the login role's default in this database:
+/// PostgreSQL applies it when a connection logs in, so the functions send no startup options
+/// (RDS Proxy refuses connections that carry them) and no session `SET` (which would pin a
+/// proxied connection) for it.
+pub async fn apply(database: &Database) -> anyhow::Result<Vec<Applied>> {
+    let mut conn = PgConnection::connect_with(&database.options).await?;
+    // Migrations may be slow: no limit for this session, whatever the role's default is.
+    conn.execute("SET statement_timeout = 0").await?;
     conn.ensure_migrations_table().await?;
     let before: HashSet<i64> = conn
         .list_applied_migrations()
@@ -36,6 +64,15 @@ pub async fn apply(database: &PgConnectOptions) -> anyhow::Result<Vec<Applied>> 
         .map(|m| m.version)
         .collect();
     shared::MIGRATOR.run(&mut conn).await?;
+    let millis = database.statement_timeout.as_millis();
+    conn.execute(
+        format!(
+            "DO $$ BEGIN EXECUTE format('ALTER ROLE %I IN DATABASE %I SET statement_timeout = %s', \
+             current_user, current_database(), {millis}); END $$"
+        )
+        .as_str(),
+    )
+    .await?;
     conn.close().await?;
     Ok(shared::MIGRATOR
         .iter()
@@ -88,7 +125,7 @@ struct CustomResourceResponse<'a> {
 /// `ResponseURL`, SUCCESS or FAILED) or any other event (returns the applied migrations).
 pub async fn handle(
     event: LambdaEvent<Value>,
-    database: &PgConnectOptions,
+    database: &Database,
     http: &reqwest::Client,
 ) -> Result<Value, lambda_runtime::Error> {
     let Ok(request) = serde_json::from_value::<CustomResourceRequest>(event.payload) else {

@@ -11,9 +11,16 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
 
-fn url_of(pool: &PgPool) -> PgConnectOptions {
+fn url_of(pool: &PgPool) -> migrate::Database {
     let url = SecretString::from(shared::testing::database_url(pool).to_string());
-    shared::db::connect_options(&url, None).unwrap()
+    database(shared::db::connect_options(&url, None).unwrap())
+}
+
+fn database(options: PgConnectOptions) -> migrate::Database {
+    migrate::Database {
+        options,
+        statement_timeout: std::time::Duration::from_millis(5_000),
+    }
 }
 
 #[sqlx::test(migrations = false)]
@@ -119,11 +126,13 @@ async fn a_failed_migration_reports_failure_to_cloudformation() {
         .local_addr()
         .unwrap()
         .port();
-    let unreachable = shared::db::connect_options(
-        &SecretString::from(format!("postgres://postgres@127.0.0.1:{port}/none")),
-        None,
-    )
-    .unwrap();
+    let unreachable = database(
+        shared::db::connect_options(
+            &SecretString::from(format!("postgres://postgres@127.0.0.1:{port}/none")),
+            None,
+        )
+        .unwrap(),
+    );
     let (url, received) = cloudformation().await;
     let out = migrate::handle(
         custom_resource("Update", &url),
@@ -146,11 +155,13 @@ async fn a_failed_migration_reports_failure_to_cloudformation() {
 
 #[tokio::test]
 async fn deleting_the_stack_leaves_the_database_alone() {
-    let unreachable = shared::db::connect_options(
-        &SecretString::from("postgres://postgres@127.0.0.1:1/none".to_owned()),
-        None,
-    )
-    .unwrap();
+    let unreachable = database(
+        shared::db::connect_options(
+            &SecretString::from("postgres://postgres@127.0.0.1:1/none".to_owned()),
+            None,
+        )
+        .unwrap(),
+    );
     let (url, received) = cloudformation().await;
     migrate::handle(
         custom_resource("Delete", &url),
@@ -160,4 +171,36 @@ async fn deleting_the_stack_leaves_the_database_alone() {
     .await
     .unwrap();
     assert_eq!(received.0.lock().unwrap()[0].1["Status"], "SUCCESS");
+}
+
+/// The functions' statement limit is the login role's default in the database, applied at
+/// login: their connections carry no startup options (RDS Proxy refuses those).
+#[sqlx::test(migrations = false)]
+async fn the_statement_limit_is_left_as_the_roles_default(pool: PgPool) {
+    let mut target = url_of(&pool);
+    target.statement_timeout = std::time::Duration::from_millis(250);
+    migrate::apply(&target).await.unwrap();
+
+    let settings = shared::testing::settings(&[(
+        "DATABASE_URL",
+        shared::testing::database_url(&pool).as_str(),
+    )]);
+    let functions = shared::db::pool(&settings).unwrap();
+    let limit: String = sqlx::query_scalar("SHOW statement_timeout")
+        .fetch_one(&functions)
+        .await
+        .unwrap();
+    assert_eq!(limit, "250ms");
+    let options: String =
+        sqlx::query_scalar("SELECT coalesce(current_setting('options', true), '')")
+            .fetch_one(&functions)
+            .await
+            .unwrap();
+    assert_eq!(options, "");
+    let slow = sqlx::query("SELECT pg_sleep(1)")
+        .execute(&functions)
+        .await
+        .unwrap_err();
+    let answer = shared::ApiError::from(slow);
+    assert_eq!(answer.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
 }
