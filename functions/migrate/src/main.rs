@@ -4,7 +4,7 @@ use lambda_runtime::service_fn;
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let settings = shared::config::settings().await?;
-    let database = migrate::Database::from_settings(&settings)?;
+    let database = migrate::Database::from_settings(settings)?;
 
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
         // Run locally as a command: create the database if needed, apply once, say what changed.
