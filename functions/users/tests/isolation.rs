@@ -192,3 +192,39 @@ async fn a_released_connection_is_reset_for_the_next_request(pool: PgPool) {
         assert_eq!(org, None);
     }
 }
+
+/// Every table the tenant role can touch has row-level security and a policy, and every view it
+/// can read runs as its caller (`security_invoker`), so the policies apply through it. A table
+/// added without them (default privileges grant it to the tenant role) fails here.
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn every_relation_the_tenant_role_can_touch_is_confined(pool: PgPool) {
+    let unconfined: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm')
+           AND has_table_privilege('stockroom_app', c.oid, 'SELECT, INSERT, UPDATE, DELETE')
+           AND NOT (c.relkind IN ('r', 'p') AND c.relrowsecurity
+                    AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid))
+           AND NOT (c.relkind = 'v'
+                    AND coalesce(c.reloptions @> ARRAY['security_invoker=true'], false))
+         ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(unconfined.is_empty(), "not confined by RLS: {unconfined:?}");
+
+    // And as a handler gets it: the sign-in tables are out of reach of a tenant session.
+    let apps = apps(pool.clone());
+    let alice = owner(&apps, "alice@a.example").await;
+    let mut tenant = tenant_for(&apps, &alice).await;
+    for table in [
+        "password_reset_tokens",
+        "mfa_recovery_codes",
+        "_sqlx_migrations",
+    ] {
+        let read = sqlx::query(&format!("SELECT 1 FROM {table} LIMIT 1"))
+            .fetch_optional(&mut *tenant.db)
+            .await;
+        assert!(read.is_err(), "a tenant session read {table}");
+    }
+}
