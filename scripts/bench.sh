@@ -6,10 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/postgres.sh
 source scripts/tools.sh
+source scripts/pooler.sh
 use_postgres postgres
 ensure_tools
 
 started=$(date +%s)
 cargo build --release --locked --workspace --bins
 echo "release build: $(($(date +%s) - started)) s" >&2
-exec target/release/bench "$@"
+# The connections part's own servers (it reports "not run" without them).
+use_bench_servers || true
+trap stop_bench_servers EXIT
+target/release/bench "$@"

@@ -154,6 +154,11 @@ impl Fixture {
     }
 }
 
+/// The `SECRET_KEY` the bench's functions run with (tokens are signed with it).
+pub fn secret_key() -> &'static str {
+    SECRET_KEY
+}
+
 fn settings(database_url: &str, max_connections: u32) -> anyhow::Result<shared::Settings> {
     Ok(shared::Settings::from_vars(&HashMap::from([
         ("DATABASE_URL".to_owned(), database_url.to_owned()),

@@ -9,11 +9,14 @@
 //! - `load`: warm throughput and latency at 32 clients over HTTP, each router in a `bench serve`
 //!   process, against the real Postgres;
 //! - `watch`: a few sequential requests through `cargo lambda watch`, the real event path;
-//! - `scaling`: product list and by id at 1,000 and 100,000 products, statements per request.
+//! - `scaling`: product list and by id at 1,000 and 100,000 products, statements per request;
+//! - `connections`: 200 environments with a pool of one each against `max_connections = 50`,
+//!   directly and through a transaction pooler: answers, 503s and p99.
 //!
 //! `bench serve <function>` is the server the load part starts (see [`serve`]).
 
 mod coldstart;
+mod connections;
 mod cpu;
 mod events;
 mod fixture;
@@ -36,11 +39,19 @@ use crate::functions::Workspace;
 use crate::load::LoadSettings;
 use crate::report::Report;
 
-const PARTS: &[&str] = &["size", "coldstart", "memory", "load", "watch", "scaling"];
+const PARTS: &[&str] = &[
+    "size",
+    "coldstart",
+    "memory",
+    "load",
+    "watch",
+    "scaling",
+    "connections",
+];
 
 const USAGE: &str = "usage: bench [--quick] [--only PART,...] [--skip PART,...] [--clients N] [--pool N] [--duration SECS] [--out FILE]
        bench serve <function>
-parts: size, coldstart, memory, load, watch, scaling";
+parts: size, coldstart, memory, load, watch, scaling, connections";
 
 struct Options {
     parts: Vec<&'static str>,
@@ -173,6 +184,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
                 "load" => load::run(&fixture, &options.load, &logs).await?,
                 "watch" => watch::run(&workspace, &fixture, options.watch_samples, &logs).await?,
                 "scaling" => scaling::run(&fixture).await?,
+                "connections" => connections::run().await?,
                 other => anyhow::bail!("unknown part {other}"),
             };
             report.extend(rows);
