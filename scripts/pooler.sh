@@ -15,7 +15,6 @@ _pgbouncer_bin() {
 }
 
 use_bench_servers() {
-    local PRIVATE_PG_DIR="$SMALL_PG_DIR" # what _as_pg_user hands to the server user
     local initdb pg_ctl pgbouncer
     initdb=$(_pg_bin initdb) && pg_ctl=$(_pg_bin pg_ctl) || {
         echo "bench: no PostgreSQL server binaries; the connections part is skipped." >&2
@@ -31,17 +30,12 @@ use_bench_servers() {
         echo "bench: pgbouncer not found (Debian: apt-get install pgbouncer); the connections part is skipped." >&2
         return 1
     }
-    mkdir -p "$SMALL_PG_DIR" "$POOLER_DIR" || return 1
-    if [ ! -f "$SMALL_PG_DIR/data/PG_VERSION" ]; then
-        _as_pg_user "$initdb" -D "$SMALL_PG_DIR/data" -U postgres --auth=trust -E UTF8 >/dev/null \
-            || return 1
-    fi
-    if ! _as_pg_user "$pg_ctl" -D "$SMALL_PG_DIR/data" status >/dev/null 2>&1; then
-        _port_free "$SMALL_PG_PORT" SMALL_PG_PORT || return 1
-        _as_pg_user "$pg_ctl" -D "$SMALL_PG_DIR/data" -l "$SMALL_PG_DIR/server.log" -w \
-            -o "-p $SMALL_PG_PORT -k $SMALL_PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=50" \
-            start >/dev/null || return 1
-    fi
+    mkdir -p "$POOLER_DIR" || return 1
+    local created=0
+    _init_cluster "$SMALL_PG_DIR" "$initdb" postgres || created=$?
+    [ "$created" = 0 ] || [ "$created" = 3 ] || return 1
+    _start_cluster "$SMALL_PG_DIR" "$SMALL_PG_PORT" SMALL_PG_PORT "$pg_ctl" \
+        "-c max_connections=50" || return 1
     # extra_float_digits is a startup parameter sqlx sends that PgBouncer 1.18 does not track.
     cat >"$POOLER_DIR/pgbouncer.ini" <<INI
 [databases]
@@ -72,8 +66,5 @@ stop_bench_servers() {
     if [ -f "$POOLER_DIR/pgbouncer.pid" ]; then
         kill "$(cat "$POOLER_DIR/pgbouncer.pid")" 2>/dev/null || true
     fi
-    if [ -f "$SMALL_PG_DIR/data/postmaster.pid" ]; then
-        PRIVATE_PG_DIR="$SMALL_PG_DIR" _as_pg_user "$(_pg_bin pg_ctl)" -D "$SMALL_PG_DIR/data" \
-            -m fast stop >/dev/null 2>&1 || true
-    fi
+    _stop_cluster "$SMALL_PG_DIR" "$(_pg_bin pg_ctl)"
 }

