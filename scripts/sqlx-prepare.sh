@@ -15,6 +15,11 @@ scratch="${DATABASE_URL%/*}/stockroom_sqlx_prepare"
 "$psql" -q "$DATABASE_URL" -c 'DROP DATABASE IF EXISTS stockroom_sqlx_prepare' \
     -c 'CREATE DATABASE stockroom_sqlx_prepare' >/dev/null
 trap '"$psql" -q "$DATABASE_URL" -c "DROP DATABASE IF EXISTS stockroom_sqlx_prepare" >/dev/null' EXIT
+# The table sqlx's migrator keeps (a migration revokes it from the tenant role).
+"$psql" -q -v ON_ERROR_STOP=1 "$scratch" -c 'CREATE TABLE _sqlx_migrations (
+    version bigint PRIMARY KEY, description text NOT NULL,
+    installed_on timestamptz NOT NULL DEFAULT now(), success boolean NOT NULL,
+    checksum bytea NOT NULL, execution_time bigint NOT NULL)' >/dev/null
 for migration in migrations/*.sql; do
     "$psql" -q -v ON_ERROR_STOP=1 "$scratch" -f "$migration" >/dev/null
 done

@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/postgres.sh
 source scripts/tools.sh
+source scripts/pooler.sh
 
 # sqlx::test creates a fresh database per test on this server.
 use_postgres postgres
@@ -15,7 +16,7 @@ ensure_nextest
 cargo build --workspace --bins --locked
 cargo nextest run --workspace --locked --no-fail-fast "$@"
 
-trap stop_test_clusters EXIT
+trap 'stop_test_clusters; stop_pooled_postgres' EXIT
 
 # Again on the database AWS gives: PostgreSQL 18 whose only account is an RDS-style master (no
 # superuser). The migrate function, the end-to-end flows through the real binaries, and tenant
@@ -44,6 +45,24 @@ if [ $# -eq 0 ]; then
             cargo nextest run --workspace --locked --no-fail-fast -E 'binary(local_api)'
     elif [ "$tls" = 2 ]; then
         echo "No PostgreSQL server binaries here: the TLS pass is skipped." >&2
+    else
+        exit 1
+    fi
+fi
+
+# And through a transaction pooler as RDS Proxy puts it in front of the database: PgBouncer in
+# transaction mode with two server connections per database, fewer than the clients. The
+# end-to-end flows through the real binaries, tenant isolation with interleaved requests (and
+# PgBouncer's counters), and the API contracts.
+if [ $# -eq 0 ]; then
+    pooled=0
+    use_pooled_postgres || pooled=$?
+    if [ "$pooled" = 0 ]; then
+        POOLER_TEST_URL="$POOLER_TEST_URL" \
+            cargo nextest run --workspace --locked --no-fail-fast \
+            -E 'binary(local_api) | binary(contracts) | binary(isolation)'
+    elif [ "$pooled" = 2 ]; then
+        echo "No PgBouncer 1.21 or later could be had here: the pooler pass is skipped." >&2
     else
         exit 1
     fi

@@ -6,11 +6,13 @@
 //! itself once the database is back.
 
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
+use sqlx::{PgConnection, PgPool, Postgres};
 
 use crate::config::{ConfigError, Settings};
 
@@ -52,8 +54,23 @@ pub fn pool_with(options: PgConnectOptions, settings: &Settings) -> PgPool {
         .acquire_timeout(settings.db.acquire_timeout)
         // Frozen Lambda environments keep sockets the server may have closed; drop them early.
         .idle_timeout(Some(Duration::from_secs(60)))
+        // sqlx pings a connection before every acquire by default: a round trip on every
+        // request's path. A connection back from a request a moment ago is alive; one that
+        // sat idle (a thawed Lambda environment) is pinged, and replaced if the ping fails.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_WHEN_IDLE_FOR {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_lazy_with(options.application_name(&application_name()))
 }
+
+/// How long a pooled connection may sit unused before it is checked on its next acquire.
+const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(10);
 
 /// `stockroom-<function>` so `pg_stat_activity` shows which function holds a connection.
 fn application_name() -> String {
@@ -75,5 +92,66 @@ fn redact(error: &sqlx::Error) -> String {
     match error {
         sqlx::Error::Configuration(_) => "not a valid postgres:// URL".into(),
         other => other.to_string(),
+    }
+}
+
+/// The connection of a tenant request, inside the request's transaction (opened by the
+/// statement that checks the caller). The transaction layer of [`crate::http::layers`] ends it
+/// after the handler: COMMIT when the response succeeded, ROLLBACK otherwise, before the
+/// response leaves. Dropped any other way (a panic, a connection that outlived its handler),
+/// the connection is closed rather than returned to the pool inside a transaction.
+pub struct RequestTx(Option<PoolConnection<Postgres>>);
+
+impl RequestTx {
+    pub(crate) fn new(conn: PoolConnection<Postgres>) -> Self {
+        Self(Some(conn))
+    }
+
+    pub(crate) fn conn(&self) -> &PgConnection {
+        self.0.as_deref().expect("present until finished")
+    }
+
+    pub(crate) fn conn_mut(&mut self) -> &mut PgConnection {
+        self.0.as_deref_mut().expect("present until finished")
+    }
+
+    /// Ends the transaction: COMMIT, or ROLLBACK with `commit` false. The connection goes back
+    /// to the pool only once that succeeded.
+    pub async fn finish(mut self, commit: bool) -> Result<(), sqlx::Error> {
+        let mut conn = self.0.take().expect("present until finished");
+        let end = if commit { "COMMIT" } else { "ROLLBACK" };
+        // A `&str` without arguments goes as a simple-protocol query.
+        match sqlx::Executor::execute(&mut *conn, end).await {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                conn.close_on_drop();
+                Err(error)
+            }
+        }
+    }
+}
+
+impl Drop for RequestTx {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.as_mut() {
+            conn.close_on_drop();
+        }
+    }
+}
+
+/// Where a tenant request's transaction waits for the transaction layer once its handler is
+/// done (a request extension the layer inserts).
+#[derive(Clone, Default)]
+pub struct TxSlot(Arc<Mutex<Option<RequestTx>>>);
+
+impl TxSlot {
+    pub(crate) fn put(&self, tx: RequestTx) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(tx);
+        }
+    }
+
+    pub fn take(&self) -> Option<RequestTx> {
+        self.0.lock().ok()?.take()
     }
 }

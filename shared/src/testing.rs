@@ -42,10 +42,25 @@ pub fn state(pool: PgPool) -> AppState {
 /// The functions get a pool of their own on the test's database, sized and timed as in
 /// production (`DB_MAX_CONNECTIONS`, `DB_ACQUIRE_TIMEOUT_MS`): a handler that needed a second
 /// connection while holding one would wait out the acquire timeout and fail its test with 503.
+///
+/// With `POOLER_TEST_URL` set (the pooler pass of `make test`), those connections go through
+/// the transaction pooler it names, as the functions' do behind RDS Proxy.
 pub fn state_with(pool: PgPool, overrides: &[(&str, &str)]) -> AppState {
     let settings = settings(overrides);
-    let own = crate::db::pool_with(pool.connect_options().as_ref().clone(), &settings);
+    let mut options = pool.connect_options().as_ref().clone();
+    if let Some((host, port)) = pooler() {
+        options = options.host(&host).port(port);
+    }
+    let own = crate::db::pool_with(options, &settings);
     AppState::new(settings, own).expect("test settings are valid")
+}
+
+/// The transaction pooler the functions' connections go through in this test run, if any:
+/// `POOLER_TEST_URL` (`postgres://user@host:port`), which serves every database of the test
+/// server.
+pub fn pooler() -> Option<(String, u16)> {
+    let url = url::Url::parse(&std::env::var("POOLER_TEST_URL").ok()?).ok()?;
+    Some((url.host_str()?.to_owned(), url.port().unwrap_or(5432)))
 }
 
 /// A response read whole: status, headers and the body as JSON (`Null` when not JSON).
@@ -105,10 +120,15 @@ pub fn assert_problem(response: &TestResponse, status: StatusCode, code: &str) {
 }
 
 /// The URL of the database behind a `#[sqlx::test]` pool: `DATABASE_URL` with the test
-/// database's name, for code under test that connects by itself.
+/// database's name, for code under test that connects by itself (through the test run's
+/// [`pooler`], if any).
 pub fn database_url(pool: &PgPool) -> url::Url {
     let mut url = url::Url::parse(&std::env::var("DATABASE_URL").expect("DATABASE_URL is set"))
         .expect("DATABASE_URL is a URL");
+    if let Some((host, port)) = pooler() {
+        url.set_host(Some(&host)).expect("a host");
+        url.set_port(Some(port)).expect("a port");
+    }
     url.set_path(
         pool.connect_options()
             .get_database()

@@ -357,6 +357,11 @@ fn csv_body(mut tenant: Require<Reports, Read>, kind: Kind) -> Result<Body, ApiE
                 return;
             }
         }
+        drop(stream);
+        // The response outlives the handler, so the export ends its own transaction.
+        if let Err(error) = tenant.db.finish().await {
+            tracing::warn!(%error, "could not end an export's transaction");
+        }
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))

@@ -90,8 +90,8 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let name = domain::name(&body.name, "name", 100)?;
     let caller = tenant.caller.clone();
-    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
-    let response = idempotency::create(&mut tx, &caller, &key, "POST /api/inventory/locations", &body, async |tx| {
+    let tx = &mut *tenant.db;
+    let response = idempotency::create(&mut *tx, &caller, &key, "POST /api/inventory/locations", &body, async |tx| {
         let location = sqlx::query_as!(
             Location,
             "INSERT INTO locations (org_id, name) VALUES ($1, $2) RETURNING id, name, is_default, created_at",
@@ -118,6 +118,5 @@ pub async fn create(
         Ok((StatusCode::CREATED, location))
     })
     .await?;
-    tx.commit().await?;
     Ok(response)
 }

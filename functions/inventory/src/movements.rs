@@ -174,8 +174,8 @@ pub async fn create(
 
     let caller = tenant.caller.clone();
     let org = caller.org_id;
-    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
-    let response = idempotency::create(&mut tx, &caller, &key, "POST /api/inventory/movements", &body, async |tx| {
+    let tx = &mut *tenant.db;
+    let response = idempotency::create(&mut *tx, &caller, &key, "POST /api/inventory/movements", &body, async |tx| {
         let product = body.product_id;
         // A deleted product receives nothing; what is left of it can still be sold, moved or
         // written off.
@@ -247,7 +247,6 @@ pub async fn create(
         Ok((StatusCode::CREATED, Recorded { movement_ids: ids, kind: body.kind, product_id: product, available }))
     })
     .await?;
-    tx.commit().await?;
     Ok(response)
 }
 

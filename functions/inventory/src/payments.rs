@@ -33,7 +33,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use shared::audit::{self, Entry};
-use shared::auth::caller::{Purchasing, Write};
+use shared::auth::caller::{Purchasing, TenantDb, Write};
 use shared::auth::{Caller, ClientIp, Require};
 use shared::domain;
 use shared::error::ApiError;
@@ -181,16 +181,16 @@ pub async fn pay(
     let caller = tenant.caller.clone();
     let org = caller.org_id;
 
-    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
+    let tx = &mut *tenant.db;
     let route = format!("POST /api/purchase-orders/{id}/pay");
-    let claimed = match idempotency::claim(&mut tx, &caller, &key, &route, &body).await? {
+    let claimed = match idempotency::claim(&mut *tx, &caller, &key, &route, &body).await? {
         Claim::Replay(response) => return Ok(response),
         Claim::Untracked => None,
         Claim::Fresh(claimed) => Some(claimed),
     };
-    let order = purchase_orders::load(&mut tx, org, id, true).await?;
+    let order = purchase_orders::load(&mut *tx, org, id, true).await?;
     let plan = prepare(
-        &mut tx,
+        &mut *tx,
         &state,
         client.profile_id(),
         org,
@@ -199,13 +199,13 @@ pub async fn pay(
     )
     .await?;
     let before = order.payment.clone();
-    start(&mut tx, &plan, client.profile_id()).await?;
+    start(&mut *tx, &plan, client.profile_id()).await?;
     let who = Who {
         caller: &caller,
         ip: &ip,
     };
-    audit_payment(&mut tx, &who, id, "started", before.as_ref(), None).await?;
-    tx.commit().await?;
+    audit_payment(&mut *tx, &who, id, "started", before.as_ref(), None).await?;
+    tenant.db.commit_and_continue().await?;
 
     // The key's claim is committed with the `pending` payment, so from here on an error would
     // leave it claimed (retries answered `idempotency_in_progress` for 24 h): every error exit
@@ -224,7 +224,7 @@ pub async fn pay(
 /// the problem to answer.
 async fn settle(
     client: &wise::Client,
-    db: &mut PgConnection,
+    db: &mut TenantDb,
     who: &Who<'_>,
     plan: &Plan,
     claimed: Option<&Claimed>,
@@ -254,19 +254,19 @@ async fn settle(
         }
     };
 
-    let mut tx = sqlx::Connection::begin(&mut *db).await?;
-    let before = Payment::load(&mut tx, plan.org, plan.order).await?;
-    let status = record(&mut tx, plan, &outcome).await?;
+    let tx = &mut **db;
+    let before = Payment::load(&mut *tx, plan.org, plan.order).await?;
+    let status = record(&mut *tx, plan, &outcome).await?;
     let what = match outcome {
         Outcome::Unknown { .. } => "unconfirmed",
         _ => status.as_str(),
     };
-    audit_payment(&mut tx, who, plan.order, what, before.as_ref(), None).await?;
+    audit_payment(&mut *tx, who, plan.order, what, before.as_ref(), None).await?;
     let result = match outcome {
         Outcome::Sent(_) => {
-            let order = purchase_orders::load(&mut tx, plan.org, plan.order, false).await?;
+            let order = purchase_orders::load(&mut *tx, plan.org, plan.order, false).await?;
             if let Some(claimed) = claimed {
-                claimed.store(&mut tx, StatusCode::OK, &order).await?;
+                claimed.store(&mut *tx, StatusCode::OK, &order).await?;
             }
             Ok(axum::Json(order).into_response())
         }
@@ -291,17 +291,19 @@ async fn settle(
             ),
         }),
     };
-    tx.commit().await?;
+    // Kept whatever the answer: a refusal is recorded as `failed`, an unknown end as pending.
+    db.commit_and_continue().await?;
     result
 }
 
-/// Frees the request's `Idempotency-Key` after an error, in a transaction of its own (the one
-/// that failed is gone). If even that fails, the key stays claimed until it expires (24 h).
-async fn release(db: &mut PgConnection, claimed: Claimed) {
+/// Frees the request's `Idempotency-Key` after an error, in a transaction of its own (what
+/// failed since the last commit is dropped first). If even that fails, the key stays claimed
+/// until it expires (24 h).
+async fn release(db: &mut TenantDb, claimed: Claimed) {
     let released = async {
-        let mut tx = sqlx::Connection::begin(&mut *db).await?;
-        claimed.release(&mut tx).await?;
-        tx.commit().await?;
+        db.roll_back_and_continue().await?;
+        claimed.release(db).await?;
+        db.commit_and_continue().await?;
         Ok::<_, ApiError>(())
     }
     .await;
@@ -511,7 +513,7 @@ struct Progress {
 /// lost if the run stops.
 async fn send(
     client: &wise::Client,
-    db: &mut PgConnection,
+    db: &mut TenantDb,
     who: &Who<'_>,
     plan: &Plan,
     progress: &mut Progress,
@@ -586,13 +588,13 @@ async fn send(
 
 /// Stores the supplier's new recipient account (with its audit row).
 async fn remember_recipient(
-    db: &mut PgConnection,
+    db: &mut TenantDb,
     who: &Who<'_>,
     plan: &Plan,
     profile_id: i64,
     recipient_id: i64,
 ) -> Result<(), ApiError> {
-    let mut tx = sqlx::Connection::begin(&mut *db).await?;
+    let tx = &mut **db;
     let inserted = sqlx::query!(
         "INSERT INTO wise_recipients (org_id, supplier_id, wise_profile_id, details_digest, wise_recipient_id)
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
@@ -607,7 +609,7 @@ async fn remember_recipient(
     .rows_affected();
     if inserted > 0 {
         audit_recipient(
-            &mut tx,
+            &mut *tx,
             who,
             plan.supplier,
             "wise_recipient_created",
@@ -616,20 +618,20 @@ async fn remember_recipient(
         )
         .await?;
     }
-    tx.commit().await?;
+    db.commit_and_continue().await?;
     Ok(())
 }
 
 /// Forgets a recipient account Wise refused (with its audit row).
 async fn forget_recipient(
-    db: &mut PgConnection,
+    db: &mut TenantDb,
     who: &Who<'_>,
     plan: &Plan,
     profile_id: i64,
     recipient_id: i64,
     error: &wise::Error,
 ) -> Result<(), ApiError> {
-    let mut tx = sqlx::Connection::begin(&mut *db).await?;
+    let tx = &mut **db;
     let deleted = sqlx::query!(
         "DELETE FROM wise_recipients WHERE org_id = $1 AND supplier_id = $2 AND wise_recipient_id = $3",
         plan.org,
@@ -641,7 +643,7 @@ async fn forget_recipient(
     .rows_affected();
     if deleted > 0 {
         audit_recipient(
-            &mut tx,
+            &mut *tx,
             who,
             plan.supplier,
             "wise_recipient_removed",
@@ -654,7 +656,7 @@ async fn forget_recipient(
         )
         .await?;
     }
-    tx.commit().await?;
+    db.commit_and_continue().await?;
     Ok(())
 }
 
@@ -662,7 +664,7 @@ async fn forget_recipient(
 /// and cost come from Wise's answer: a repeated `create_transfer` returns the transfer made the
 /// first time, with that time's quote and recipient, not the ones this run sent.
 async fn record_transfer(
-    db: &mut PgConnection,
+    db: &mut TenantDb,
     who: &Who<'_>,
     plan: &Plan,
     quote: &wise::Quote,
@@ -676,8 +678,8 @@ async fn record_transfer(
     let source_amount = transfer
         .source_amount()
         .or(quote.source_amount.filter(|_| made_now));
-    let mut tx = sqlx::Connection::begin(&mut *db).await?;
-    let before = Payment::load(&mut tx, plan.org, plan.order).await?;
+    let tx = &mut **db;
+    let before = Payment::load(&mut *tx, plan.org, plan.order).await?;
     sqlx::query!(
         "UPDATE purchase_order_payments
          SET wise_quote_id = $4, source_amount = $5, wise_recipient_id = $6, wise_transfer_id = $7,
@@ -697,7 +699,7 @@ async fn record_transfer(
     let ids =
         serde_json::json!({"wise_quote_id": transfer.quote_uuid, "wise_recipient_id": recipient});
     audit_payment(
-        &mut tx,
+        &mut *tx,
         who,
         plan.order,
         "transfer_recorded",
@@ -705,7 +707,7 @@ async fn record_transfer(
         Some(ids),
     )
     .await?;
-    tx.commit().await?;
+    db.commit_and_continue().await?;
     Ok(())
 }
 

@@ -302,8 +302,8 @@ pub async fn create(
     let currency = currency.flatten();
     let caller = tenant.caller.clone();
     let org = caller.org_id;
-    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
-    let response = idempotency::create(&mut tx, &caller, &key, "POST /api/purchase-orders", &body, async |tx| {
+    let tx = &mut *tenant.db;
+    let response = idempotency::create(&mut *tx, &caller, &key, "POST /api/purchase-orders", &body, async |tx| {
         active_supplier(tx, org, body.supplier_id).await?;
         let id = sqlx::query_scalar!(
             "INSERT INTO purchase_orders (org_id, supplier_id, currency, notes)
@@ -323,7 +323,6 @@ pub async fn create(
         Ok((StatusCode::CREATED, po))
     })
     .await?;
-    tx.commit().await?;
     Ok(response)
 }
 
@@ -468,13 +467,13 @@ pub async fn update(
     }
     let caller = tenant.caller.clone();
     let org = caller.org_id;
-    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
-    let before = load(&mut tx, org, id, true).await?;
+    let tx = &mut *tenant.db;
+    let before = load(&mut *tx, org, id, true).await?;
     if before.status != "draft" {
         return Err(wrong_status(&before, "edit"));
     }
     if let Some(supplier) = body.supplier_id {
-        active_supplier(&mut tx, org, supplier).await?;
+        active_supplier(&mut *tx, org, supplier).await?;
     }
     sqlx::query!(
         "UPDATE purchase_orders SET supplier_id = coalesce($3, supplier_id), currency = coalesce($4, currency),
@@ -498,11 +497,11 @@ pub async fn update(
         )
         .execute(&mut *tx)
         .await?;
-        insert_lines(&mut tx, org, id, lines).await?;
+        insert_lines(&mut *tx, org, id, lines).await?;
     }
-    let after = load(&mut tx, org, id, false).await?;
+    let after = load(&mut *tx, org, id, false).await?;
     audit_po(
-        &mut tx,
+        &mut *tx,
         &caller,
         "purchase_order_updated",
         Some(&before),
@@ -510,7 +509,6 @@ pub async fn update(
         &ip,
     )
     .await?;
-    tx.commit().await?;
     Ok(Json(after))
 }
 
@@ -524,8 +522,8 @@ async fn transition(
 ) -> Result<PurchaseOrder, ApiError> {
     let caller = tenant.caller.clone();
     let org = caller.org_id;
-    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
-    let before = load(&mut tx, org, id, true).await?;
+    let tx = &mut *tenant.db;
+    let before = load(&mut *tx, org, id, true).await?;
     if !from.contains(&before.status.as_str()) {
         return Err(wrong_status(&before, action));
     }
@@ -545,9 +543,9 @@ async fn transition(
     )
     .execute(&mut *tx)
     .await?;
-    let after = load(&mut tx, org, id, false).await?;
+    let after = load(&mut *tx, org, id, false).await?;
     audit_po(
-        &mut tx,
+        &mut *tx,
         &caller,
         &format!("purchase_order_{to}"),
         Some(&before),
@@ -555,7 +553,6 @@ async fn transition(
         ip,
     )
     .await?;
-    tx.commit().await?;
     Ok(after)
 }
 
@@ -642,9 +639,9 @@ pub async fn receive(
     }
     let caller = tenant.caller.clone();
     let org = caller.org_id;
-    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
+    let tx = &mut *tenant.db;
     let route = format!("POST /api/purchase-orders/{id}/receive");
-    let response = idempotency::create(&mut tx, &caller, &key, &route, &body, async |tx| {
+    let response = idempotency::create(&mut *tx, &caller, &key, &route, &body, async |tx| {
         // Locks the order: receipts of one order are applied one after the other.
         let before = load(tx, org, id, true).await?;
         if !["submitted", "partially_received"].contains(&before.status.as_str()) {
@@ -727,6 +724,5 @@ pub async fn receive(
         Ok((StatusCode::OK, after))
     })
     .await?;
-    tx.commit().await?;
     Ok(response)
 }

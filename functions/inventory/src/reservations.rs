@@ -117,8 +117,8 @@ pub async fn create(
     };
     let caller = tenant.caller.clone();
     let org = caller.org_id;
-    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
-    let response = idempotency::create(&mut tx, &caller, &key, "POST /api/inventory/reservations", &body, async |tx| {
+    let tx = &mut *tenant.db;
+    let response = idempotency::create(&mut *tx, &caller, &key, "POST /api/inventory/reservations", &body, async |tx| {
         if !stock::product_is_active(tx, org, body.product_id).await? {
             return Err(stock::product_inactive());
         }
@@ -156,7 +156,6 @@ pub async fn create(
         Ok((StatusCode::CREATED, reservation))
     })
     .await?;
-    tx.commit().await?;
     Ok(response)
 }
 
@@ -284,7 +283,7 @@ async fn finish(
 ) -> Result<Reservation, ApiError> {
     let caller = tenant.caller.clone();
     let org = caller.org_id;
-    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
+    let tx = &mut *tenant.db;
     // Release what is due first (this one too, if its time is up), then lock this one: every
     // caller locks reservations in the same order.
     let product = sqlx::query_scalar!(
@@ -295,8 +294,8 @@ async fn finish(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(|| ApiError::not_found("reservation"))?;
-    stock::release_expired(&mut tx, product).await?;
-    let r = load(&mut tx, org, id, true).await?;
+    stock::release_expired(&mut *tx, product).await?;
+    let r = load(&mut *tx, org, id, true).await?;
     if r.status != "active" {
         return Err(not_active(&r));
     }
@@ -325,7 +324,7 @@ async fn finish(
             None => "reservation confirmed".to_owned(),
         };
         stock::record(
-            &mut tx,
+            &mut *tx,
             &caller,
             Movement {
                 product: r.product_id,
@@ -340,9 +339,9 @@ async fn finish(
         )
         .await?;
     }
-    let after = load(&mut tx, org, id, false).await?;
+    let after = load(&mut *tx, org, id, false).await?;
     audit_reservation(
-        &mut tx,
+        &mut *tx,
         &caller,
         &after,
         if sell {
@@ -353,6 +352,5 @@ async fn finish(
         ip,
     )
     .await?;
-    tx.commit().await?;
     Ok(after)
 }

@@ -155,8 +155,8 @@ pub async fn create(
     let currency = currency.flatten();
 
     let caller = tenant.caller.clone();
-    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
-    let response = idempotency::create(&mut tx, &caller, &key, "POST /api/products", &body, async |tx| {
+    let tx = &mut *tenant.db;
+    let response = idempotency::create(&mut *tx, &caller, &key, "POST /api/products", &body, async |tx| {
         let product = sqlx::query_as!(
             Product,
             "INSERT INTO products (org_id, sku, name, description, price, currency, cost, unit, barcode,
@@ -201,7 +201,6 @@ pub async fn create(
         Ok((StatusCode::CREATED, product))
     })
     .await?;
-    tx.commit().await?;
     Ok(response)
 }
 
@@ -260,7 +259,7 @@ pub async fn update(
     AppJson(body): AppJson<UpdateProduct>,
 ) -> Result<Json<Product>, ApiError> {
     let caller = tenant.caller.clone();
-    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
+    let tx = &mut *tenant.db;
     let before = sqlx::query_as!(
         Product,
         "SELECT id, sku, name, description, price, currency, cost, unit, barcode, reorder_point,
@@ -361,10 +360,10 @@ pub async fn update(
     .on_constraint("products_org_sku_key", |_| sku_taken())
     .on_constraint(SUPPLIER_FK, |_| unknown_supplier())?;
     if (after.price, &after.currency, after.cost) != (before.price, &before.currency, before.cost) {
-        record_price(&mut tx, &caller, &after).await?;
+        record_price(&mut *tx, &caller, &after).await?;
     }
     audit::record(
-        &mut tx,
+        &mut *tx,
         Entry {
             org_id: Some(caller.org_id),
             actor: caller.audit_actor(),
@@ -377,7 +376,6 @@ pub async fn update(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok(Json(after))
 }
 
@@ -391,7 +389,7 @@ pub async fn delete(
     PathId(id): PathId,
 ) -> Result<StatusCode, ApiError> {
     let caller = tenant.caller.clone();
-    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
+    let tx = &mut *tenant.db;
     let was_active = sqlx::query_scalar!(
         r#"UPDATE products p SET is_active = false, updated_at = now()
            FROM (SELECT id, is_active FROM products WHERE id = $1 AND org_id = $2 FOR UPDATE) old
@@ -405,7 +403,7 @@ pub async fn delete(
     .ok_or_else(|| ApiError::not_found("product"))?;
     if was_active {
         audit::record(
-            &mut tx,
+            &mut *tx,
             Entry {
                 org_id: Some(caller.org_id),
                 actor: caller.audit_actor(),
@@ -419,6 +417,5 @@ pub async fn delete(
         )
         .await?;
     }
-    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -146,10 +146,10 @@ pub async fn create(
     };
 
     let caller = tenant.caller.clone();
-    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
-    supplier_exists(&mut tx, caller.org_id, supplier_id, true).await?;
+    let tx = &mut *tenant.db;
+    supplier_exists(&mut *tx, caller.org_id, supplier_id, true).await?;
     let route = format!("POST /api/suppliers/{supplier_id}/contacts");
-    let response = idempotency::create(&mut tx, &caller, &key, &route, &body, async |tx| {
+    let response = idempotency::create(&mut *tx, &caller, &key, &route, &body, async |tx| {
         if body.is_primary {
             clear_primary(tx, caller.org_id, supplier_id).await?;
         }
@@ -185,7 +185,6 @@ pub async fn create(
         Ok((StatusCode::CREATED, contact))
     })
     .await?;
-    tx.commit().await?;
     Ok(response)
 }
 
@@ -255,10 +254,10 @@ pub async fn update(
         return Err(fields.into_error());
     }
     let caller = tenant.caller.clone();
-    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
-    let before = load(&mut tx, caller.org_id, supplier_id, id).await?;
+    let tx = &mut *tenant.db;
+    let before = load(&mut *tx, caller.org_id, supplier_id, id).await?;
     if body.is_primary == Some(true) && !before.is_primary {
-        clear_primary(&mut tx, caller.org_id, supplier_id).await?;
+        clear_primary(&mut *tx, caller.org_id, supplier_id).await?;
     }
     let after = sqlx::query_as!(
         Contact,
@@ -285,7 +284,7 @@ pub async fn update(
     .fetch_one(&mut *tx)
     .await?;
     audit::record(
-        &mut tx,
+        &mut *tx,
         Entry {
             org_id: Some(caller.org_id),
             actor: caller.audit_actor(),
@@ -298,7 +297,6 @@ pub async fn update(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok(Json(after))
 }
 
@@ -311,8 +309,8 @@ pub async fn delete(
     PathIds(supplier_id, id): PathIds,
 ) -> Result<StatusCode, ApiError> {
     let caller = tenant.caller.clone();
-    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
-    let before = load(&mut tx, caller.org_id, supplier_id, id).await?;
+    let tx = &mut *tenant.db;
+    let before = load(&mut *tx, caller.org_id, supplier_id, id).await?;
     sqlx::query!(
         "DELETE FROM supplier_contacts WHERE id = $1 AND org_id = $2",
         id,
@@ -321,7 +319,7 @@ pub async fn delete(
     .execute(&mut *tx)
     .await?;
     audit::record(
-        &mut tx,
+        &mut *tx,
         Entry {
             org_id: Some(caller.org_id),
             actor: caller.audit_actor(),
@@ -334,6 +332,5 @@ pub async fn delete(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -296,8 +296,8 @@ pub async fn create(
         .map(|(_, s)| serde_json::to_value(s))
         .transpose()
         .map_err(|e| ApiError::Internal(e.into()))?;
-    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
-    let response = idempotency::create(&mut tx, &caller, &key, "POST /api/suppliers", &body, async |tx| {
+    let tx = &mut *tenant.db;
+    let response = idempotency::create(&mut *tx, &caller, &key, "POST /api/suppliers", &body, async |tx| {
         sqlx::query!(
             "INSERT INTO suppliers (id, org_id, name, email, phone, website, address, notes, payment_details, payment_summary)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -332,7 +332,6 @@ pub async fn create(
         Ok((StatusCode::CREATED, SupplierDetail { supplier, contacts: Vec::new() }))
     })
     .await?;
-    tx.commit().await?;
     Ok(response)
 }
 
@@ -466,8 +465,8 @@ async fn change(
     }
 
     let caller = tenant.caller.clone();
-    let mut tx = sqlx::Connection::begin(&mut *tenant.db).await?;
-    let before = load(&mut tx, caller.org_id, id, true).await?;
+    let tx = &mut *tenant.db;
+    let before = load(&mut *tx, caller.org_id, id, true).await?;
     sqlx::query!(
         "UPDATE suppliers SET
              name = coalesce($3, name),
@@ -514,14 +513,14 @@ async fn change(
         .execute(&mut *tx)
         .await?;
     }
-    let after = load(&mut tx, caller.org_id, id, false).await?;
+    let after = load(&mut *tx, caller.org_id, id, false).await?;
     let action = match (before.is_active, after.is_active) {
         (true, false) => "supplier_deactivated",
         (false, true) => "supplier_reactivated",
         _ => "supplier_updated",
     };
     audit::record(
-        &mut tx,
+        &mut *tx,
         Entry {
             org_id: Some(caller.org_id),
             actor: caller.audit_actor(),
@@ -534,6 +533,5 @@ async fn change(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok(after)
 }

@@ -360,8 +360,8 @@ async fn create(
     }
     let (org, user, actor) = (owner.tenant.caller.org_id, owner.user_id, owner.actor);
     let caller = owner.tenant.caller.clone();
-    let mut tx = sqlx::Connection::begin(&mut *owner.tenant.db).await?;
-    let response = idempotency::create(&mut tx, &caller, &key, "POST /api/tasks", &body, async |tx| {
+    let tx = &mut *owner.tenant.db;
+    let response = idempotency::create(&mut *tx, &caller, &key, "POST /api/tasks", &body, async |tx| {
         let task = sqlx::query_as!(
             Task,
             r#"INSERT INTO tasks (org_id, user_id, title, description, status, created_by) VALUES ($1, $2, $3, $4, $5, $6)
@@ -379,7 +379,6 @@ async fn create(
         Ok((StatusCode::CREATED, task))
     })
     .await?;
-    tx.commit().await?;
     Ok(response)
 }
 
@@ -437,8 +436,8 @@ async fn update(
         owner.actor,
         owner.task_id()?,
     );
-    let mut tx = sqlx::Connection::begin(&mut *owner.tenant.db).await?;
-    let before = load(&mut tx, org, user, id, true).await?;
+    let tx = &mut *owner.tenant.db;
+    let before = load(&mut *tx, org, user, id, true).await?;
     let after = sqlx::query_as!(
         Task,
         r#"UPDATE tasks SET title = coalesce($4, title),
@@ -457,7 +456,7 @@ async fn update(
     .fetch_one(&mut *tx)
     .await?;
     audit_task(
-        &mut tx,
+        &mut *tx,
         org,
         actor,
         "task_updated",
@@ -466,7 +465,6 @@ async fn update(
         &ip,
     )
     .await?;
-    tx.commit().await?;
     Ok(Json(after))
 }
 
@@ -480,8 +478,8 @@ async fn delete(mut owner: Owner, ClientIp(ip): ClientIp) -> Result<StatusCode, 
         owner.actor,
         owner.task_id()?,
     );
-    let mut tx = sqlx::Connection::begin(&mut *owner.tenant.db).await?;
-    let before = load(&mut tx, org, user, id, true).await?;
+    let tx = &mut *owner.tenant.db;
+    let before = load(&mut *tx, org, user, id, true).await?;
     sqlx::query!(
         "DELETE FROM tasks WHERE id = $1 AND user_id = $2 AND org_id = $3",
         id,
@@ -491,7 +489,7 @@ async fn delete(mut owner: Owner, ClientIp(ip): ClientIp) -> Result<StatusCode, 
     .execute(&mut *tx)
     .await?;
     audit_task(
-        &mut tx,
+        &mut *tx,
         org,
         actor,
         "task_deleted",
@@ -500,7 +498,6 @@ async fn delete(mut owner: Owner, ClientIp(ip): ClientIp) -> Result<StatusCode, 
         &ip,
     )
     .await?;
-    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -514,8 +511,8 @@ async fn toggle(mut owner: Owner, ClientIp(ip): ClientIp) -> Result<Json<Task>, 
         owner.actor,
         owner.task_id()?,
     );
-    let mut tx = sqlx::Connection::begin(&mut *owner.tenant.db).await?;
-    let before = load(&mut tx, org, user, id, true).await?;
+    let tx = &mut *owner.tenant.db;
+    let before = load(&mut *tx, org, user, id, true).await?;
     let after = sqlx::query_as!(
         Task,
         r#"UPDATE tasks SET status = CASE status WHEN 'Pending' THEN 'Completed'::task_status ELSE 'Pending'::task_status END,
@@ -529,7 +526,7 @@ async fn toggle(mut owner: Owner, ClientIp(ip): ClientIp) -> Result<Json<Task>, 
     .fetch_one(&mut *tx)
     .await?;
     audit_task(
-        &mut tx,
+        &mut *tx,
         org,
         actor,
         "task_updated",
@@ -538,7 +535,6 @@ async fn toggle(mut owner: Owner, ClientIp(ip): ClientIp) -> Result<Json<Task>, 
         &ip,
     )
     .await?;
-    tx.commit().await?;
     Ok(Json(after))
 }
 

@@ -143,7 +143,7 @@ pub async fn create(
     debug_assert!(key.starts_with(API_KEY_PREFIX));
     let prefix: String = key.chars().take(SHOWN_PREFIX_LEN).collect();
     let caller = admin.caller.clone();
-    let mut tx = sqlx::Connection::begin(&mut *admin.db).await?;
+    let tx = &mut *admin.db;
     let row = sqlx::query_as!(
         KeyRow,
         "INSERT INTO api_keys (org_id, name, prefix, key_hash, scopes, expires_at, created_by)
@@ -161,7 +161,7 @@ pub async fn create(
     .await?;
     let view = ApiKeyView::from(row);
     audit::record(
-        &mut tx,
+        &mut *tx,
         Entry {
             org_id: Some(caller.org_id),
             actor: caller.audit_actor(),
@@ -174,7 +174,6 @@ pub async fn create(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(CreatedKey { view, key })))
 }
 
@@ -250,7 +249,7 @@ pub async fn revoke(
     PathId(id): PathId,
 ) -> Result<StatusCode, ApiError> {
     let caller = admin.caller.clone();
-    let mut tx = sqlx::Connection::begin(&mut *admin.db).await?;
+    let tx = &mut *admin.db;
     let key = sqlx::query!(
         "SELECT revoked_at IS NOT NULL AS \"revoked!\" FROM api_keys WHERE id = $1 AND org_id = $2 FOR UPDATE",
         id,
@@ -268,7 +267,7 @@ pub async fn revoke(
         .execute(&mut *tx)
         .await?;
         audit::record(
-            &mut tx,
+            &mut *tx,
             Entry {
                 org_id: Some(caller.org_id),
                 actor: caller.audit_actor(),
@@ -282,6 +281,5 @@ pub async fn revoke(
         )
         .await?;
     }
-    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

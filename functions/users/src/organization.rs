@@ -86,8 +86,8 @@ pub async fn update(
         return Err(fields.into_error());
     }
     let (org_id, actor) = (admin.caller.org_id, admin.caller.audit_actor());
-    let mut tx = sqlx::Connection::begin(&mut *admin.db).await?;
-    let before = load(&mut tx, org_id, true).await?;
+    let tx = &mut *admin.db;
+    let before = load(&mut *tx, org_id, true).await?;
     let after = sqlx::query_as!(
         Organization,
         r#"UPDATE organizations
@@ -103,7 +103,7 @@ pub async fn update(
     .await?;
     let json = |o: &Organization| serde_json::to_value(o).map_err(|e| ApiError::Internal(e.into()));
     audit::record(
-        &mut tx,
+        &mut *tx,
         Entry {
             org_id: Some(org_id),
             actor,
@@ -116,6 +116,5 @@ pub async fn update(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok(Json(after))
 }

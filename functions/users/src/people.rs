@@ -293,9 +293,9 @@ pub async fn create(
     let caller = admin.caller.clone();
     let org_id = caller.org_id;
     let actor = caller.audit_actor();
-    let mut tx = sqlx::Connection::begin(&mut *admin.db).await?;
+    let tx = &mut *admin.db;
     let claimed =
-        match idempotency::claim(&mut tx, &caller, &key, "POST /api/users", &request_id_body)
+        match idempotency::claim(&mut *tx, &caller, &key, "POST /api/users", &request_id_body)
             .await?
         {
             Claim::Replay(response) => return Ok(response),
@@ -332,9 +332,9 @@ pub async fn create(
     } else {
         None
     };
-    let user: UserView = load(&mut tx, org_id, id, false).await?.into();
+    let user: UserView = load(&mut *tx, org_id, id, false).await?.into();
     audit::record(
-        &mut tx,
+        &mut *tx,
         Entry {
             org_id: Some(org_id),
             actor,
@@ -353,9 +353,10 @@ pub async fn create(
             user: user.clone(),
             invitation_sent: invitation.is_some(),
         };
-        claimed.store(&mut tx, StatusCode::CREATED, &stored).await?;
+        claimed
+            .store(&mut *tx, StatusCode::CREATED, &stored)
+            .await?;
     }
-    tx.commit().await?;
 
     let mut invitation_sent = false;
     if let Some(token) = invitation {
@@ -493,7 +494,7 @@ async fn change(
         ));
     };
     let org_id = caller.org_id;
-    let mut tx = sqlx::Connection::begin(&mut *admin.db).await?;
+    let tx = &mut *admin.db;
     // Lock the organization's active owners first, always in the same order, so concurrent
     // changes cannot remove the last owner and cannot deadlock.
     let owners = sqlx::query_scalar!(
@@ -502,7 +503,7 @@ async fn change(
     )
     .fetch_all(&mut *tx)
     .await?;
-    let before = load(&mut tx, org_id, id, true).await?;
+    let before = load(&mut *tx, org_id, id, true).await?;
     let new_role = body.role.unwrap_or(before.role);
     let new_active = body.is_active.unwrap_or(before.is_active);
 
@@ -551,7 +552,7 @@ async fn change(
             .execute(&mut *tx)
             .await?;
     }
-    let after: UserView = load(&mut tx, org_id, id, false).await?.into();
+    let after: UserView = load(&mut *tx, org_id, id, false).await?.into();
     let before: UserView = before.into();
     let action = match (before.is_active, after.is_active) {
         (true, false) => "user_deactivated",
@@ -559,7 +560,7 @@ async fn change(
         _ => "user_updated",
     };
     audit::record(
-        &mut tx,
+        &mut *tx,
         Entry {
             org_id: Some(org_id),
             actor: caller.audit_actor(),
@@ -572,6 +573,5 @@ async fn change(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok(after)
 }

@@ -105,6 +105,8 @@ async fn tenant_for(apps: &Apps, member: &Member) -> Tenant {
         .body(())
         .unwrap();
     let (mut parts, ()) = request.into_parts();
+    // What the transaction layer of shared::http::layers gives every request.
+    parts.extensions.insert(shared::db::TxSlot::default());
     let state = shared::testing::state(apps.pool.clone());
     Tenant::from_request_parts(&mut parts, &state)
         .await
@@ -165,32 +167,204 @@ async fn row_level_security_confines_a_query_without_an_org_filter(pool: PgPool)
     assert!(bruno_names.iter().all(|n| n != "Renamed"));
 }
 
+/// A tenant request is one transaction and its context is transaction-local: once the response
+/// is out, the connection (the function's only one) is back in the pool as the login role, with
+/// no organization set and no transaction open, which is what a transaction pooler needs to
+/// hand it to someone else. An error response rolls everything back.
 #[sqlx::test(migrator = "shared::MIGRATOR")]
-async fn a_released_connection_is_reset_for_the_next_request(pool: PgPool) {
+async fn a_request_leaves_nothing_on_its_connection(pool: PgPool) {
     let apps = apps(pool.clone());
     let alice = owner(&apps, "alice@a.example").await;
     let state = shared::testing::state(pool.clone());
-    let request = http::Request::get("/")
-        .header("authorization", format!("Bearer {}", alice.token))
-        .body(())
-        .unwrap();
-    let (mut parts, ()) = request.into_parts();
-    let tenant = Tenant::from_request_parts(&mut parts, &state)
-        .await
-        .unwrap();
-    drop(tenant);
-    // The pool is the one the handlers use; every connection it hands out next is clean.
-    for _ in 0..4 {
+    assert_eq!(state.settings.db.max_connections, 1);
+    let users = shared::testing::TestApp::new(users::app(state.clone()), pool.clone());
+
+    let clean = || async {
         let mut conn = state.pool.acquire().await.unwrap();
-        let (user, org): (String, Option<String>) = sqlx::query_as(
-            "SELECT current_user::text, nullif(current_setting('app.org_id', true), '')",
+        // now() is the start of the transaction. Sent as one simple-protocol message, the
+        // statement begins a transaction only if none is open, and then now() is its own
+        // start time; a transaction left open on the connection would have started earlier.
+        let row = sqlx::Executor::fetch_one(
+            &mut *conn,
+            "SELECT current_user::text, nullif(current_setting('app.org_id', true), ''),
+                    now() = statement_timestamp()",
         )
-        .fetch_one(&mut *conn)
         .await
         .unwrap();
-        assert_ne!(user, "stockroom_app");
-        assert_eq!(org, None);
+        use sqlx::Row;
+        (
+            row.get::<String, _>(0),
+            row.get::<Option<String>, _>(1),
+            row.get::<bool, _>(2),
+        )
+    };
+    let read = users.get_with("/api/organization", &alice.token).await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    let (user, org, fresh_transaction) = clean().await;
+    assert_ne!(user, "stockroom_app");
+    assert_eq!(org, None);
+    assert!(
+        fresh_transaction,
+        "a transaction was left open on the connection"
+    );
+
+    // A write answered with an error leaves nothing behind: the invitation of a user who is
+    // already a member is refused after the handler has read and locked rows.
+    let refused = users
+        .post_with(
+            "/api/users",
+            json!({"email": "alice@a.example", "name": "Again", "role": "user", "password": PASSWORD}),
+            &alice.token,
+        )
+        .await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    let (user, org, fresh_transaction) = clean().await;
+    assert_ne!(user, "stockroom_app");
+    assert_eq!(org, None);
+    assert!(fresh_transaction);
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(users, 1);
+}
+
+/// Sixteen Lambda environments (each its own pool of one connection, as deployed), half of
+/// them serving one organization and half the other, all at once: every answer holds only its
+/// caller's rows. In the pooler pass of `make test` (POOLER_TEST_URL) the environments share
+/// two server connections through PgBouncer in transaction mode, so requests of both
+/// organizations interleave on the same server connections; PgBouncer's own counters show it
+/// (many clients, two servers, one transaction per request).
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn isolation_holds_when_requests_interleave_on_shared_server_connections(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let alice = owner(&apps, "alice@a.example").await;
+    let bruno = owner(&apps, "bruno@b.example").await;
+    for n in 0..3 {
+        member(&apps, &alice, &format!("a{n}@a.example"), "user", json!({})).await;
+        member(&apps, &bruno, &format!("b{n}@b.example"), "user", json!({})).await;
     }
+    let pooler = shared::testing::pooler();
+    let before = pooler_counters(&pool).await;
+
+    const ENVIRONMENTS: usize = 16;
+    const REQUESTS: usize = 30;
+    let mut runs = tokio::task::JoinSet::new();
+    for environment in 0..ENVIRONMENTS {
+        let app = shared::testing::TestApp::new(
+            users::app(shared::testing::state(pool.clone())),
+            pool.clone(),
+        );
+        let (token, domain) = if environment % 2 == 0 {
+            (alice.token.clone(), "@a.example")
+        } else {
+            (bruno.token.clone(), "@b.example")
+        };
+        runs.spawn(async move {
+            for n in 0..REQUESTS {
+                let path = if n % 2 == 0 {
+                    "/api/users"
+                } else {
+                    "/api/organization"
+                };
+                let response = app.get_with(path, &token).await;
+                assert_eq!(response.status, 200, "{path}: {}", response.body);
+                if n % 2 == 0 {
+                    let items = response.body["items"].as_array().unwrap();
+                    assert_eq!(items.len(), 4, "{}", response.body);
+                    for user in items {
+                        let email = user["email"].as_str().unwrap();
+                        assert!(email.ends_with(domain), "{email} answered to {domain}");
+                    }
+                } else {
+                    let name = response.body["name"].as_str().unwrap();
+                    assert!(name.ends_with(&domain[1..]), "{name} answered to {domain}");
+                }
+            }
+            app
+        });
+    }
+    // Keep every environment's connection open until all are done, as warm Lambdas do.
+    let mut finished = Vec::new();
+    while let Some(run) = runs.join_next().await {
+        finished.push(run.unwrap());
+    }
+
+    if let (Some(before), Some(after)) = (before, pooler_counters(&pool).await) {
+        assert!(pooler.is_some());
+        let transactions = after.transactions - before.transactions;
+        let requests = (ENVIRONMENTS * REQUESTS) as i64;
+        assert!(
+            after.clients >= ENVIRONMENTS as i64,
+            "{} clients at the pooler",
+            after.clients
+        );
+        assert!(after.servers <= 2, "{} server connections", after.servers);
+        // PgBouncer counts a transaction each time a server connection goes back to it: the
+        // request's one transaction, and the Sync sqlx sends when the connection returns to
+        // its pool (outside any transaction). Nothing else: no statement outside the
+        // request's transaction, no ping before each acquire.
+        assert!(
+            (2 * requests..=2 * requests + ENVIRONMENTS as i64).contains(&transactions),
+            "{transactions} transactions for {requests} requests"
+        );
+    }
+    drop(finished);
+}
+
+struct PoolerCounters {
+    clients: i64,
+    servers: i64,
+    transactions: i64,
+}
+
+/// PgBouncer's own counters for this test's database (its admin console, which speaks only
+/// the simple protocol), when the test runs through the pooler.
+async fn pooler_counters(pool: &PgPool) -> Option<PoolerCounters> {
+    use sqlx::{Connection, Row};
+    let (host, port) = shared::testing::pooler()?;
+    let database = pool.connect_options().get_database()?.to_owned();
+    let mut admin =
+        sqlx::PgConnection::connect(&format!("postgres://postgres@{host}:{port}/pgbouncer"))
+            .await
+            .expect("PgBouncer's admin console");
+    let mut clients = 0;
+    let mut servers = 0;
+    for row in sqlx::Executor::fetch_all(&mut admin, "SHOW POOLS")
+        .await
+        .unwrap()
+    {
+        if row.try_get::<String, _>("database").unwrap() == database {
+            // Text from the simple protocol, whatever type PgBouncer declares.
+            let number = |name: &str| {
+                let text: String = row.try_get_unchecked(name).unwrap();
+                text.parse::<i64>().unwrap()
+            };
+            clients += number("cl_active") + number("cl_waiting");
+            servers += number("sv_active")
+                + number("sv_idle")
+                + number("sv_used")
+                + number("sv_tested")
+                + number("sv_login");
+        }
+    }
+    // The totals are refreshed every stats_period (1 s in the test's configuration).
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let mut transactions = 0;
+    for row in sqlx::Executor::fetch_all(&mut admin, "SHOW STATS")
+        .await
+        .unwrap()
+    {
+        if row.try_get::<String, _>("database").unwrap() == database {
+            let text: String = row.try_get_unchecked("total_xact_count").unwrap();
+            transactions = text.parse().unwrap();
+        }
+    }
+    Some(PoolerCounters {
+        clients,
+        servers,
+        transactions,
+    })
 }
 
 /// Every table the tenant role can touch has row-level security and a policy, and every view it
@@ -225,6 +399,16 @@ async fn every_relation_the_tenant_role_can_touch_is_confined(pool: PgPool) {
         let read = sqlx::query(&format!("SELECT 1 FROM {table} LIMIT 1"))
             .fetch_optional(&mut *tenant.db)
             .await;
-        assert!(read.is_err(), "a tenant session read {table}");
+        let code = read
+            .err()
+            .and_then(|e| e.into_database_error())
+            .and_then(|e| e.code().map(|c| c.into_owned()));
+        assert_eq!(
+            code.as_deref(),
+            Some("42501"),
+            "a tenant session read {table}"
+        );
+        // The refusal aborted the request's transaction; go on in a fresh one.
+        tenant.db.roll_back_and_continue().await.unwrap();
     }
 }

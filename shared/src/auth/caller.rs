@@ -1,22 +1,23 @@
 //! Tenant requests: who calls (a user's access token or an API key), what they may do, and a
 //! database connection bound to their organization.
 //!
-//! The statement that checks the credentials also switches its connection to the role
-//! `stockroom_app` with `app.org_id` set, so row-level security confines every later statement
-//! of the request to the caller's organization even if a query forgets its `org_id` filter.
-//! Dropping the `Tenant` resets the connection before it goes back to the pool.
+//! The statement that checks the credentials also begins the request's transaction and, for a
+//! caller who passes, switches it to the role `stockroom_app` with `app.org_id` set, so
+//! row-level security confines every later statement of the request to the caller's
+//! organization even if a query forgets its `org_id` filter. Both settings are
+//! transaction-local: they end with the request's COMMIT or ROLLBACK.
 
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
 use axum::extract::{FromRef, FromRequestParts};
 use http::request::Parts;
-use sqlx::Postgres;
-use sqlx::pool::PoolConnection;
+use sqlx::Row;
 use uuid::Uuid;
 
 use super::{Role, effective_permissions, extract::bearer_token, jwt, tokens};
 use crate::audit::Actor;
+use crate::db::{RequestTx, TxSlot};
 use crate::{ApiError, AppState};
 
 /// API keys start with this, so they are recognisable (and told apart from access tokens).
@@ -73,43 +74,78 @@ pub struct Tenant {
     pub db: TenantDb,
 }
 
-/// The tenant's connection. Use it as `&mut *tenant.db`. On drop it is reset (`RESET ROLE`,
-/// `RESET app.org_id`) in a background task before it returns to the pool, off the request's
-/// path; a connection that cannot be reset is closed instead.
-pub struct TenantDb(Option<PoolConnection<Postgres>>);
+/// The tenant's connection, inside the request's transaction: use it as `&mut *tenant.db`.
+///
+/// The whole request is one transaction, opened by the statement that checks the caller and
+/// ended by the transaction layer after the handler (COMMIT for a success, ROLLBACK for an
+/// error), so handlers do not begin or commit their own. The role switch and `app.org_id` are
+/// transaction-local: nothing of the request outlives it on the connection, which is what lets
+/// RDS Proxy or PgBouncer (transaction mode) give the server connection to the next client.
+/// A handler that must keep some work even if it fails later (paying through Wise) marks it
+/// with [`TenantDb::commit_and_continue`].
+pub struct TenantDb {
+    tx: Option<RequestTx>,
+    slot: TxSlot,
+    org_id: Uuid,
+}
+
+impl TenantDb {
+    /// Commits what the request did so far and goes on in a new transaction confined to the
+    /// same organization, in one round trip.
+    pub async fn commit_and_continue(&mut self) -> Result<(), ApiError> {
+        self.restart("COMMIT").await
+    }
+
+    /// Drops what the request did since the last commit (a failed statement included) and goes
+    /// on in a new transaction confined to the same organization, in one round trip.
+    pub async fn roll_back_and_continue(&mut self) -> Result<(), ApiError> {
+        self.restart("ROLLBACK").await
+    }
+
+    /// Ends the request's transaction here (COMMIT) and returns the connection to the pool, for
+    /// a response that goes on after its handler returned (a streamed export). The connection
+    /// cannot be used afterwards.
+    pub async fn finish(&mut self) -> Result<(), ApiError> {
+        match self.tx.take() {
+            Some(tx) => Ok(tx.finish(true).await?),
+            None => Ok(()),
+        }
+    }
+
+    async fn restart(&mut self, end: &str) -> Result<(), ApiError> {
+        let sql = format!("{end}; BEGIN; {}", confine(self.org_id));
+        sqlx::Executor::execute(&mut **self, sql.as_str()).await?;
+        Ok(())
+    }
+}
+
+/// The statement that confines the rest of a transaction to `org_id` (what the entry
+/// functions of migration 8 do for a caller who passes).
+fn confine(org_id: Uuid) -> String {
+    format!(
+        "SELECT set_config('role', 'stockroom_app', true), \
+                set_config('app.org_id', '{org_id}', true)"
+    )
+}
 
 impl Deref for TenantDb {
     type Target = sqlx::PgConnection;
     fn deref(&self) -> &Self::Target {
-        self.0.as_deref().expect("present until drop")
+        self.tx.as_ref().expect("present until drop").conn()
     }
 }
 
 impl DerefMut for TenantDb {
     fn deref_mut(&mut self) -> &mut Self::Target {
-        self.0.as_deref_mut().expect("present until drop")
+        self.tx.as_mut().expect("present until drop").conn_mut()
     }
 }
 
 impl Drop for TenantDb {
+    /// Hands the transaction to the transaction layer, which ends it once the response is known.
     fn drop(&mut self) {
-        let Some(mut conn) = self.0.take() else {
-            return;
-        };
-        let reset = async move {
-            if let Err(error) =
-                sqlx::Executor::execute(&mut *conn, "RESET ROLE; RESET app.org_id").await
-            {
-                tracing::warn!(%error, "could not reset a tenant connection; closing it");
-                conn.close_on_drop();
-            }
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(reset);
-            }
-            // No runtime (shutting down): the connection is dropped with it.
-            Err(_) => drop(reset),
+        if let Some(tx) = self.tx.take() {
+            self.slot.put(tx);
         }
     }
 }
@@ -129,6 +165,23 @@ fn api_key_of(parts: &Parts) -> Option<&str> {
     bearer_token(parts).filter(|t| t.starts_with(API_KEY_PREFIX))
 }
 
+/// Opens the request's transaction on a pooled connection. Its first statement is sent with
+/// `BEGIN` in one simple-protocol round trip (see migration 8), so the caller's check, the
+/// organization's confinement and the transaction's start cost one round trip together.
+async fn open(state: &AppState, parts: &Parts, org_id: Uuid) -> Result<TenantDb, ApiError> {
+    let slot = parts.extensions.get::<TxSlot>().cloned().ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!(
+            "a tenant request outside the transaction layer of shared::http::layers"
+        ))
+    })?;
+    let conn = state.pool.acquire().await?;
+    Ok(TenantDb {
+        tx: Some(RequestTx::new(conn)),
+        slot,
+        org_id,
+    })
+}
+
 impl<S> FromRequestParts<S> for Tenant
 where
     S: Send + Sync,
@@ -139,7 +192,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
         if let Some(key) = api_key_of(parts) {
-            return api_key_tenant(&state, key).await;
+            return api_key_tenant(&state, parts, key).await;
         }
         let token = bearer_token(parts).ok_or_else(|| {
             ApiError::unauthorized(
@@ -148,35 +201,37 @@ where
             )
         })?;
         let claims = jwt::verify(&state.settings.keys, token)?;
-        let mut db = state.pool.acquire().await?;
-        // One statement checks the user and the session and confines the connection; it only
-        // switches the role for a caller who passes.
-        let user = sqlx::query!(
-            r#"SELECT u.role AS "role: Role", u.permissions,
-                      set_config('role', 'stockroom_app', false) AS "_role",
-                      set_config('app.org_id', u.org_id::text, false) AS "_org"
-               FROM users u
-               WHERE u.id = $1 AND u.org_id = $2 AND u.is_active
-                 AND EXISTS (SELECT 1 FROM refresh_tokens t
-                             WHERE t.family_id = $3 AND t.user_id = u.id AND t.revoked_at IS NULL)"#,
-            claims.sub,
-            claims.org,
-            claims.sid
-        )
-        .fetch_optional(&mut *db)
-        .await?;
-        let Some(user) = user else {
+        let mut db = open(&state, parts, claims.org).await?;
+        // The literals are UUIDs the signed token carried, formatted by `Uuid`.
+        let sql = format!(
+            "BEGIN; SELECT role::text, permissions::text \
+             FROM stockroom_enter_user('{}', '{}', '{}')",
+            claims.sub, claims.org, claims.sid
+        );
+        // A `&str` without arguments goes as one simple-protocol message; `fetch_all` gives the
+        // rows of every statement in it, and BEGIN has none.
+        let row = sqlx::Executor::fetch_all(&mut *db, sql.as_str())
+            .await?
+            .pop();
+        let Some(row) = row else {
             return Err(refusal(&mut db, &claims).await);
         };
+        let role: String = row.try_get(0)?;
+        let permissions: String = row.try_get(1)?;
+        let role = Role::from_db(&role).ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!("unknown role {role:?} in the database"))
+        })?;
+        let permissions: serde_json::Value = serde_json::from_str(&permissions)
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored permissions: {e}")))?;
         Ok(Self {
-            db: TenantDb(Some(db)),
+            db,
             caller: Caller {
                 org_id: claims.org,
                 kind: CallerKind::User {
                     user_id: claims.sub,
-                    role: user.role,
+                    role,
                 },
-                permissions: effective_permissions(user.role, &user.permissions),
+                permissions: effective_permissions(role, &permissions),
             },
         })
     }
@@ -198,7 +253,7 @@ async fn refusal(db: &mut sqlx::PgConnection, claims: &jwt::Claims) -> ApiError 
     }
 }
 
-async fn api_key_tenant(state: &AppState, key: &str) -> Result<Tenant, ApiError> {
+async fn api_key_tenant(state: &AppState, parts: &Parts, key: &str) -> Result<Tenant, ApiError> {
     let invalid = || {
         ApiError::unauthorized(
             "invalid_api_key",
@@ -208,33 +263,34 @@ async fn api_key_tenant(state: &AppState, key: &str) -> Result<Tenant, ApiError>
     if !key.starts_with(API_KEY_PREFIX) {
         return Err(invalid());
     }
-    let mut db = state.pool.acquire().await?;
-    // `last_used_at` is written at most once a minute, so busy integrations do not turn every
-    // read into a write.
-    let row = sqlx::query!(
-        r#"WITH k AS (
-               SELECT id, org_id, scopes, last_used_at FROM api_keys
-               WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
-           ), touched AS (
-               UPDATE api_keys a SET last_used_at = now() FROM k
-               WHERE a.id = k.id AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
-           )
-           SELECT k.id, k.org_id, k.scopes,
-                  set_config('role', 'stockroom_app', false) AS "_role",
-                  set_config('app.org_id', k.org_id::text, false) AS "_org"
-           FROM k"#,
-        tokens::hash(key)
-    )
-    .fetch_optional(&mut *db)
-    .await?
-    .ok_or_else(invalid)?;
+    // The organization is not known before the key is found; the transaction is confined by
+    // the entry function, and `org_id` recorded once the row says which one it is.
+    let mut db = open(state, parts, Uuid::nil()).await?;
+    let hash: String = tokens::hash(key)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let sql = format!(
+        "BEGIN; SELECT id, org_id, scopes::text \
+         FROM stockroom_enter_api_key(decode('{hash}', 'hex'))"
+    );
+    let row = sqlx::Executor::fetch_all(&mut *db, sql.as_str())
+        .await?
+        .pop()
+        .ok_or_else(invalid)?;
+    let id: Uuid = row.try_get(0)?;
+    let org_id: Uuid = row.try_get(1)?;
+    let scopes: String = row.try_get(2)?;
+    let permissions = serde_json::from_str(&scopes)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored scopes: {e}")))?;
+    db.org_id = org_id;
     Ok(Tenant {
         caller: Caller {
-            org_id: row.org_id,
-            kind: CallerKind::ApiKey { key_id: row.id },
-            permissions: row.scopes,
+            org_id,
+            kind: CallerKind::ApiKey { key_id: id },
+            permissions,
         },
-        db: TenantDb(Some(db)),
+        db,
     })
 }
 

@@ -1,8 +1,9 @@
 //! The HTTP layers every function applies, so `cargo lambda watch` behaves like production:
 //! security headers, CORS for the configured origins, a request id on every response and log
 //! line, a body size limit (413), panic capture, problem+json for every error response,
-//! including the ones the framework makes itself (unknown route, wrong method), and a 422 for
-//! query parameters the operation does not document.
+//! including the ones the framework makes itself (unknown route, wrong method), a 422 for
+//! query parameters the operation does not document, and the end of a tenant request's
+//! transaction (committed only when the response succeeded).
 
 mod json;
 mod query;
@@ -52,6 +53,7 @@ pub fn layers(router: Router, settings: &HttpSettings, document: fn() -> OpenApi
                 detail: "no route matches this path".into(),
             }
         })
+        .layer(middleware::from_fn(request_transaction))
         .layer(middleware::from_fn_with_state(
             query::KnownParameters::new(document),
             query::refuse_unknown_parameters,
@@ -143,6 +145,30 @@ async fn request_context(request: Request, next: Next) -> Response {
         response.headers_mut().insert(REQUEST_ID, value);
     }
     response
+}
+
+/// A tenant request is one transaction (see [`crate::auth::Tenant`]): once the handler has
+/// answered, it commits if the response is a success and rolls back otherwise, so an error
+/// leaves nothing half-written. A commit that fails turns the response into that error. The
+/// transaction ends before the response leaves, so a frozen Lambda environment never holds a
+/// pooled server connection inside a transaction.
+async fn request_transaction(mut request: Request, next: Next) -> Response {
+    let slot = crate::db::TxSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let response = next.run(request).await;
+    let Some(tx) = slot.take() else {
+        return response;
+    };
+    let status = response.status();
+    let commit = !(status.is_client_error() || status.is_server_error());
+    match tx.finish(commit).await {
+        Ok(()) => response,
+        Err(error) if commit => ApiError::from(error).into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "could not roll back a failed request; its connection is closed");
+            response
+        }
+    }
 }
 
 fn request_id_of(request: &Request) -> String {

@@ -1,0 +1,57 @@
+-- The tenant context lives in the request's transaction, so a transaction pooler (RDS Proxy,
+-- PgBouncer in transaction mode) can hand the server connection to someone else as soon as the
+-- request commits, and nothing of the request survives on it.
+--
+-- A tenant request's first round trip is one simple-protocol message:
+--     BEGIN; SELECT * FROM stockroom_enter_user('<user>', '<org>', '<session>');
+-- (or stockroom_enter_api_key(decode('<hex>', 'hex'))). The function checks the credentials
+-- and, only for a caller who passes, switches the rest of the transaction to the role
+-- `stockroom_app` with `app.org_id` set, both transaction-local (`set_config(..., true)`, i.e.
+-- SET LOCAL): COMMIT or ROLLBACK ends them. The statement text is the function's name and literals (UUIDs, a hex
+-- hash), so it needs no prepared statement, and the checks are validated when this migration
+-- creates them instead of being built as strings at run time.
+
+-- A user's access token: the user is active in the token's organization and the session the
+-- token belongs to is not signed out. Returns the role and granted permissions.
+CREATE FUNCTION stockroom_enter_user(p_user uuid, p_org uuid, p_session uuid)
+RETURNS TABLE (role user_role, permissions jsonb)
+LANGUAGE sql VOLATILE
+AS $$
+    -- The switch is in the select list, which runs only for a row that passed every check.
+    SELECT passed.role, passed.permissions FROM (
+        SELECT u.role, u.permissions,
+               set_config('role', 'stockroom_app', true) AS switched,
+               set_config('app.org_id', u.org_id::text, true) AS confined
+        FROM users u
+        WHERE u.id = p_user AND u.org_id = p_org AND u.is_active
+          AND EXISTS (SELECT 1 FROM refresh_tokens t
+                      WHERE t.family_id = p_session AND t.user_id = u.id AND t.revoked_at IS NULL)
+    ) AS passed
+$$;
+
+-- An API key by the SHA-256 of its text (bytes): live, not revoked, not expired. `last_used_at` is
+-- written at most once a minute, so busy integrations do not turn every read into a write.
+CREATE FUNCTION stockroom_enter_api_key(p_key_hash bytea)
+RETURNS TABLE (id uuid, org_id uuid, scopes jsonb)
+LANGUAGE sql VOLATILE
+AS $$
+    WITH k AS (
+        SELECT a.id, a.org_id, a.scopes, a.last_used_at FROM api_keys a
+        WHERE a.key_hash = p_key_hash AND a.revoked_at IS NULL
+          AND (a.expires_at IS NULL OR a.expires_at > now())
+    ), touched AS (
+        UPDATE api_keys a SET last_used_at = now() FROM k
+        WHERE a.id = k.id AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
+    )
+    SELECT passed.id, passed.org_id, passed.scopes FROM (
+        SELECT k.id, k.org_id, k.scopes,
+               set_config('role', 'stockroom_app', true) AS switched,
+               set_config('app.org_id', k.org_id::text, true) AS confined
+        FROM k
+    ) AS passed
+$$;
+
+-- Only the functions' login role (the owner here) enters a tenant: a session already confined
+-- to one organization must not be able to call its way into another.
+REVOKE EXECUTE ON FUNCTION stockroom_enter_user(uuid, uuid, uuid) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION stockroom_enter_api_key(bytea) FROM PUBLIC;
