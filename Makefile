@@ -1,5 +1,5 @@
 # The two commands a newcomer needs are `make dev` and `make test`; the rest are for maintainers.
-.PHONY: dev test lint fmt sqlx-prepare openapi build deploy db-stop bench
+.PHONY: dev test lint fmt sqlx-prepare openapi build deploy db-stop bench load
 
 ENV ?= dev
 
@@ -11,6 +11,9 @@ test: ## Run every test against real PostgreSQL and the real binaries
 
 bench: ## Build in release, then measure cold starts, warm load, memory and sizes (ARGS=--quick)
 	scripts/bench.sh $(ARGS)
+
+load: ## Warm throughput of the products function under wrk (by id, list of 50)
+	scripts/load.sh
 
 lint: ## Formatting and clippy, as CI runs them
 	cargo fmt --all -- --check

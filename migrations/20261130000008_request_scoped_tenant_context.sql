@@ -11,44 +11,57 @@
 -- hash), so it needs no prepared statement, and the checks are validated when this migration
 -- creates them instead of being built as strings at run time.
 
+-- Both are PL/pgSQL, whose statements are planned once per session and then reused; a SQL
+-- function that is not inlined has its body planned again on every call before PostgreSQL 18.
+
 -- A user's access token: the user is active in the token's organization and the session the
 -- token belongs to is not signed out. Returns the role and granted permissions.
 CREATE FUNCTION stockroom_enter_user(p_user uuid, p_org uuid, p_session uuid)
 RETURNS TABLE (role user_role, permissions jsonb)
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 AS $$
-    -- The switch is in the select list, which runs only for a row that passed every check.
-    SELECT passed.role, passed.permissions FROM (
-        SELECT u.role, u.permissions,
-               set_config('role', 'stockroom_app', true) AS switched,
-               set_config('app.org_id', u.org_id::text, true) AS confined
-        FROM users u
+BEGIN
+    RETURN QUERY
+        SELECT u.role, u.permissions FROM users u
         WHERE u.id = p_user AND u.org_id = p_org AND u.is_active
           AND EXISTS (SELECT 1 FROM refresh_tokens t
-                      WHERE t.family_id = p_session AND t.user_id = u.id AND t.revoked_at IS NULL)
-    ) AS passed
+                      WHERE t.family_id = p_session AND t.user_id = u.id
+                        AND t.revoked_at IS NULL);
+    -- Only a caller who passed is confined (and so switched): the transaction is rolled back
+    -- on the refusal anyway.
+    IF FOUND THEN
+        PERFORM set_config('role', 'stockroom_app', true),
+                set_config('app.org_id', p_org::text, true);
+    END IF;
+END
 $$;
 
--- An API key by the SHA-256 of its text (bytes): live, not revoked, not expired. `last_used_at` is
--- written at most once a minute, so busy integrations do not turn every read into a write.
+-- An API key by the SHA-256 of its text (bytes): live, not revoked, not expired.
+-- `last_used_at` is written at most once a minute, so busy integrations do not turn every read
+-- into a write.
 CREATE FUNCTION stockroom_enter_api_key(p_key_hash bytea)
 RETURNS TABLE (id uuid, org_id uuid, scopes jsonb)
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 AS $$
-    WITH k AS (
-        SELECT a.id, a.org_id, a.scopes, a.last_used_at FROM api_keys a
-        WHERE a.key_hash = p_key_hash AND a.revoked_at IS NULL
-          AND (a.expires_at IS NULL OR a.expires_at > now())
-    ), touched AS (
-        UPDATE api_keys a SET last_used_at = now() FROM k
-        WHERE a.id = k.id AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
-    )
-    SELECT passed.id, passed.org_id, passed.scopes FROM (
-        SELECT k.id, k.org_id, k.scopes,
-               set_config('role', 'stockroom_app', true) AS switched,
-               set_config('app.org_id', k.org_id::text, true) AS confined
-        FROM k
-    ) AS passed
+DECLARE
+    k api_keys%ROWTYPE;
+BEGIN
+    SELECT * INTO k FROM api_keys a
+    WHERE a.key_hash = p_key_hash AND a.revoked_at IS NULL
+      AND (a.expires_at IS NULL OR a.expires_at > now());
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute' THEN
+        UPDATE api_keys a SET last_used_at = now() WHERE a.id = k.id;
+    END IF;
+    PERFORM set_config('role', 'stockroom_app', true),
+            set_config('app.org_id', k.org_id::text, true);
+    id := k.id;
+    org_id := k.org_id;
+    scopes := k.scopes;
+    RETURN NEXT;
+END
 $$;
 
 -- Only the functions' login role (the owner here) enters a tenant: a session already confined
