@@ -52,8 +52,12 @@ BEGIN
     IF NOT FOUND THEN
         RETURN;
     END IF;
+    -- The row lock lasts as long as the request; concurrent requests with the same key skip
+    -- the touch instead of queueing behind it. (A request answered with an error rolls its
+    -- touch back with everything else.)
     IF k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute' THEN
-        UPDATE api_keys a SET last_used_at = now() WHERE a.id = k.id;
+        UPDATE api_keys a SET last_used_at = now()
+        WHERE a.id = (SELECT b.id FROM api_keys b WHERE b.id = k.id FOR UPDATE SKIP LOCKED);
     END IF;
     PERFORM set_config('role', 'stockroom_app', true),
             set_config('app.org_id', k.org_id::text, true);

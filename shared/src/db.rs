@@ -117,17 +117,21 @@ impl RequestTx {
 
     /// Ends the transaction: COMMIT, or ROLLBACK with `commit` false. The connection goes back
     /// to the pool only once that succeeded.
-    pub async fn finish(mut self, commit: bool) -> Result<(), sqlx::Error> {
-        let mut conn = self.0.take().expect("present until finished");
+    pub async fn finish(self, commit: bool) -> Result<(), sqlx::Error> {
+        self.end(commit).await.map(drop)
+    }
+
+    /// Ends the transaction and hands back the connection, outside any transaction and back to
+    /// the login role. Until the statement has succeeded the connection stays in `self`, so a
+    /// failure or a cancelled future closes it instead of pooling it mid-transaction.
+    pub(crate) async fn end(
+        mut self,
+        commit: bool,
+    ) -> Result<PoolConnection<Postgres>, sqlx::Error> {
         let end = if commit { "COMMIT" } else { "ROLLBACK" };
         // A `&str` without arguments goes as a simple-protocol query.
-        match sqlx::Executor::execute(&mut *conn, end).await {
-            Ok(_) => Ok(()),
-            Err(error) => {
-                conn.close_on_drop();
-                Err(error)
-            }
-        }
+        sqlx::Executor::execute(self.conn_mut(), end).await?;
+        Ok(self.0.take().expect("present until finished"))
     }
 }
 

@@ -340,26 +340,29 @@ fn csv_body(mut tenant: Require<Reports, Read>, kind: Kind) -> Result<Body, ApiE
     let head = csv_line(header(kind).iter().map(|h| h.to_string()))?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     tokio::spawn(async move {
-        if tx.send(Ok(head)).await.is_err() {
-            return;
+        let mut complete = false;
+        if tx.send(Ok(head)).await.is_ok() {
+            let org = tenant.caller.org_id;
+            let mut stream = rows(kind, &mut tenant.db, org);
+            complete = loop {
+                let Some(row) = stream.next().await else {
+                    break true;
+                };
+                let line = row.map_err(|e| io_error(e.to_string())).and_then(|cells| {
+                    csv_line(cells.iter().map(Cell::csv)).map_err(|e| io_error(e.to_string()))
+                });
+                let failed = line.is_err();
+                if let Err(error) = &line {
+                    tracing::error!(%error, "export stopped");
+                }
+                if tx.send(line).await.is_err() || failed {
+                    break false;
+                }
+            };
         }
-        let org = tenant.caller.org_id;
-        let mut stream = rows(kind, &mut tenant.db, org);
-        while let Some(row) = stream.next().await {
-            let line = row.map_err(|e| io_error(e.to_string())).and_then(|cells| {
-                csv_line(cells.iter().map(Cell::csv)).map_err(|e| io_error(e.to_string()))
-            });
-            let failed = line.is_err();
-            if let Err(error) = &line {
-                tracing::error!(%error, "export stopped");
-            }
-            if tx.send(line).await.is_err() || failed {
-                return;
-            }
-        }
-        drop(stream);
-        // The response outlives the handler, so the export ends its own transaction.
-        if let Err(error) = tenant.db.finish().await {
+        // The response outlives the handler, so the export ends its own (read-only)
+        // transaction, however it stopped.
+        if let Err(error) = tenant.db.finish(complete).await {
             tracing::warn!(%error, "could not end an export's transaction");
         }
     });

@@ -205,7 +205,8 @@ pub async fn pay(
         ip: &ip,
     };
     audit_payment(&mut *tx, &who, id, "started", before.as_ref(), None).await?;
-    tenant.db.commit_and_continue().await?;
+    // Committed, and no transaction is held while Wise answers: each step below opens its own.
+    tenant.db.suspend(true).await?;
 
     // The key's claim is committed with the `pending` payment, so from here on an error would
     // leave it claimed (retries answered `idempotency_in_progress` for 24 h): every error exit
@@ -254,6 +255,9 @@ async fn settle(
         }
     };
 
+    // A step cut off by the deadline may have left its transaction open: drop it.
+    db.suspend(false).await?;
+    db.resume().await?;
     let tx = &mut **db;
     let before = Payment::load(&mut *tx, plan.org, plan.order).await?;
     let status = record(&mut *tx, plan, &outcome).await?;
@@ -292,7 +296,7 @@ async fn settle(
         }),
     };
     // Kept whatever the answer: a refusal is recorded as `failed`, an unknown end as pending.
-    db.commit_and_continue().await?;
+    db.suspend(true).await?;
     result
 }
 
@@ -301,9 +305,10 @@ async fn settle(
 /// until it expires (24 h).
 async fn release(db: &mut TenantDb, claimed: Claimed) {
     let released = async {
-        db.roll_back_and_continue().await?;
+        db.suspend(false).await?;
+        db.resume().await?;
         claimed.release(db).await?;
-        db.commit_and_continue().await?;
+        db.suspend(true).await?;
         Ok::<_, ApiError>(())
     }
     .await;
@@ -594,6 +599,7 @@ async fn remember_recipient(
     profile_id: i64,
     recipient_id: i64,
 ) -> Result<(), ApiError> {
+    db.resume().await?;
     let tx = &mut **db;
     let inserted = sqlx::query!(
         "INSERT INTO wise_recipients (org_id, supplier_id, wise_profile_id, details_digest, wise_recipient_id)
@@ -618,7 +624,7 @@ async fn remember_recipient(
         )
         .await?;
     }
-    db.commit_and_continue().await?;
+    db.suspend(true).await?;
     Ok(())
 }
 
@@ -631,6 +637,7 @@ async fn forget_recipient(
     recipient_id: i64,
     error: &wise::Error,
 ) -> Result<(), ApiError> {
+    db.resume().await?;
     let tx = &mut **db;
     let deleted = sqlx::query!(
         "DELETE FROM wise_recipients WHERE org_id = $1 AND supplier_id = $2 AND wise_recipient_id = $3",
@@ -656,7 +663,7 @@ async fn forget_recipient(
         )
         .await?;
     }
-    db.commit_and_continue().await?;
+    db.suspend(true).await?;
     Ok(())
 }
 
@@ -678,6 +685,7 @@ async fn record_transfer(
     let source_amount = transfer
         .source_amount()
         .or(quote.source_amount.filter(|_| made_now));
+    db.resume().await?;
     let tx = &mut **db;
     let before = Payment::load(&mut *tx, plan.org, plan.order).await?;
     sqlx::query!(
@@ -707,7 +715,7 @@ async fn record_transfer(
         Some(ids),
     )
     .await?;
-    db.commit_and_continue().await?;
+    db.suspend(true).await?;
     Ok(())
 }
 

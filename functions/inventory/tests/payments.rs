@@ -22,6 +22,25 @@ async fn with_wise(pool: PgPool) -> (Apps, FakeWise) {
     (apps_with(pool, &overrides), wise)
 }
 
+/// While Wise answers, the payment holds no transaction: each step commits before the next
+/// call, so a transaction pooler can lend the server connection to other requests meanwhile.
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn no_transaction_waits_on_wise(pool: PgPool) {
+    let wise = FakeWise::start_watching(pool.clone()).await;
+    let settings = wise.settings();
+    let overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let apps = apps_with(pool, &overrides);
+    let org = org(&apps, "ann@example.com").await;
+    let supplier = payable_supplier(&apps, &org, "EUR").await;
+    let order = submitted_order(&apps, &org, &supplier).await;
+
+    let r = pay(&apps, &org, &order).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let book = wise.book();
+    assert_eq!(book.calls.len(), 4, "{:?}", book.calls);
+    assert_eq!(book.idle_in_transaction, [0, 0, 0, 0], "{:?}", book.calls);
+}
+
 /// A supplier whose bank details (an IBAN in `currency`) are sealed as the suppliers function
 /// seals them.
 async fn payable_supplier(apps: &Apps, org: &Org, currency: &str) -> String {

@@ -358,11 +358,19 @@ pub async fn create(
             .await?;
     }
 
+    let org_name = match invitation {
+        Some(_) => Some(
+            sqlx::query_scalar!("SELECT name FROM organizations WHERE id = $1", org_id)
+                .fetch_one(&mut *tx)
+                .await?,
+        ),
+        None => None,
+    };
+    // The user exists before the link is mailed, and no transaction waits on the mail server.
+    admin.db.suspend(true).await?;
+
     let mut invitation_sent = false;
-    if let Some(token) = invitation {
-        let org_name = sqlx::query_scalar!("SELECT name FROM organizations WHERE id = $1", org_id)
-            .fetch_one(&mut *admin.db)
-            .await?;
+    if let (Some(token), Some(org_name)) = (invitation, org_name) {
         let link = format!("{}/accept-invitation?token={token}", state.settings.app_url);
         let text = format!(
             "You have been invited to {org_name} on Stockroom.\n\n\

@@ -12,7 +12,8 @@ use std::ops::{Deref, DerefMut};
 
 use axum::extract::{FromRef, FromRequestParts};
 use http::request::Parts;
-use sqlx::Row;
+use sqlx::pool::PoolConnection;
+use sqlx::{Postgres, Row};
 use uuid::Uuid;
 
 use super::{Role, effective_permissions, extract::bearer_token, jwt, tokens};
@@ -81,10 +82,14 @@ pub struct Tenant {
 /// error), so handlers do not begin or commit their own. The role switch and `app.org_id` are
 /// transaction-local: nothing of the request outlives it on the connection, which is what lets
 /// RDS Proxy or PgBouncer (transaction mode) give the server connection to the next client.
-/// A handler that must keep some work even if it fails later (paying through Wise) marks it
-/// with [`TenantDb::commit_and_continue`].
+/// A handler that must keep some work even if it fails later commits it with
+/// [`TenantDb::commit_and_continue`]; one that waits on something slow between statements
+/// (sending an email, calling Wise) [`TenantDb::suspend`]s the transaction meanwhile and
+/// [`TenantDb::resume`]s it, so no server connection sits idle inside a transaction.
 pub struct TenantDb {
     tx: Option<RequestTx>,
+    /// The connection between [`TenantDb::suspend`] and [`TenantDb::resume`].
+    idle: Option<PoolConnection<Postgres>>,
     slot: TxSlot,
     org_id: Uuid,
 }
@@ -102,12 +107,39 @@ impl TenantDb {
         self.restart("ROLLBACK").await
     }
 
+    /// Ends the transaction here (COMMIT, or ROLLBACK with `commit` false), keeping the
+    /// connection outside any transaction until [`TenantDb::resume`]: for a slow step that
+    /// needs no database. Suspended twice, the second does nothing. Using the connection while
+    /// suspended is a bug, and panics (a 500).
+    pub async fn suspend(&mut self, commit: bool) -> Result<(), ApiError> {
+        if let Some(tx) = self.tx.take() {
+            self.idle = Some(tx.end(commit).await?);
+        }
+        Ok(())
+    }
+
+    /// Opens a new transaction confined to the organization again after
+    /// [`TenantDb::suspend`], in one round trip; does nothing in a transaction.
+    pub async fn resume(&mut self) -> Result<(), ApiError> {
+        let Some(conn) = self.idle.take() else {
+            return Ok(());
+        };
+        let mut tx = RequestTx::new(conn);
+        let sql = format!("BEGIN; {}", confine(self.org_id));
+        // Held by `self` first, so a failure hands it to the transaction layer to roll back.
+        let begun = sqlx::Executor::execute(tx.conn_mut(), sql.as_str()).await;
+        self.tx = Some(tx);
+        begun?;
+        Ok(())
+    }
+
     /// Ends the request's transaction here (COMMIT) and returns the connection to the pool, for
     /// a response that goes on after its handler returned (a streamed export). The connection
     /// cannot be used afterwards.
-    pub async fn finish(&mut self) -> Result<(), ApiError> {
+    pub async fn finish(&mut self, commit: bool) -> Result<(), ApiError> {
+        self.idle = None;
         match self.tx.take() {
-            Some(tx) => Ok(tx.finish(true).await?),
+            Some(tx) => Ok(tx.finish(commit).await?),
             None => Ok(()),
         }
     }
@@ -128,16 +160,19 @@ fn confine(org_id: Uuid) -> String {
     )
 }
 
+const IN_TRANSACTION: &str = "the tenant connection is used only inside its transaction \
+     (not after finish, nor between suspend and resume)";
+
 impl Deref for TenantDb {
     type Target = sqlx::PgConnection;
     fn deref(&self) -> &Self::Target {
-        self.tx.as_ref().expect("present until drop").conn()
+        self.tx.as_ref().expect(IN_TRANSACTION).conn()
     }
 }
 
 impl DerefMut for TenantDb {
     fn deref_mut(&mut self) -> &mut Self::Target {
-        self.tx.as_mut().expect("present until drop").conn_mut()
+        self.tx.as_mut().expect(IN_TRANSACTION).conn_mut()
     }
 }
 
@@ -177,6 +212,7 @@ async fn open(state: &AppState, parts: &Parts, org_id: Uuid) -> Result<TenantDb,
     let conn = state.pool.acquire().await?;
     Ok(TenantDb {
         tx: Some(RequestTx::new(conn)),
+        idle: None,
         slot,
         org_id,
     })

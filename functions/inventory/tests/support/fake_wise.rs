@@ -45,6 +45,9 @@ pub struct Book {
     pub next_transfer_status: Option<String>,
     /// Recipient accounts deactivated at Wise: transfers to them are refused.
     pub deactivated_recipients: Vec<i64>,
+    /// With [`FakeWise::start_watching`]: for each call, how many sessions of the test's
+    /// database sat idle inside a transaction while Wise was being asked.
+    pub idle_in_transaction: Vec<i64>,
 }
 
 pub struct FakeWise {
@@ -63,14 +66,51 @@ type Shared = State<Arc<Mutex<Book>>>;
 
 impl FakeWise {
     pub async fn start() -> Self {
+        Self::serve(None).await
+    }
+
+    /// As [`FakeWise::start`], and on every call also counts the sessions of `pool`'s database
+    /// idle in a transaction (into [`Book::idle_in_transaction`]): a payment must not hold a
+    /// transaction, and so a pooled server connection, while it waits on Wise.
+    pub async fn start_watching(pool: sqlx::PgPool) -> Self {
+        Self::serve(Some(pool)).await
+    }
+
+    async fn serve(watch: Option<sqlx::PgPool>) -> Self {
         let book = Arc::new(Mutex::new(Book::default()));
+        let watcher = {
+            let book = book.clone();
+            axum::middleware::from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| {
+                    let (book, watch) = (book.clone(), watch.clone());
+                    async move {
+                        if let Some(pool) = watch {
+                            let idle: i64 = sqlx::query_scalar(
+                                "SELECT count(*) FROM pg_stat_activity
+                                 WHERE datname = current_database()
+                                   AND state LIKE 'idle in transaction%'",
+                            )
+                            .fetch_one(&pool)
+                            .await
+                            .expect("pg_stat_activity");
+                            book.lock()
+                                .expect("book lock")
+                                .idle_in_transaction
+                                .push(idle);
+                        }
+                        next.run(request).await
+                    }
+                },
+            )
+        };
         let router = Router::new()
             .route("/v3/profiles/{profile}/quotes", post(create_quote))
             .route("/v1/accounts", post(create_recipient))
             .route("/v1/transfers", post(create_transfer))
             .route("/v1/transfers/{id}", get(transfer))
             .route("/v3/profiles/{profile}/transfers/{id}/payments", post(fund))
-            .with_state(book.clone());
+            .with_state(book.clone())
+            .layer(watcher);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a local port");
