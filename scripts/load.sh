@@ -14,7 +14,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/postgres.sh
 use_postgres postgres
-psql=$(_pg_bin psql) || { echo "psql is needed (PostgreSQL's client)" >&2; exit 1; }
 if ! command -v wrk >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         apt-get install -y -qq wrk >/dev/null
@@ -27,22 +26,13 @@ fi
 bench="${LOAD_BENCH:-target/release/bench}"
 [ -n "${LOAD_BENCH:-}" ] || cargo build --release --locked -p bench --bin bench
 
-db="${DATABASE_URL%/*}/stockroom_load"
-"$psql" -q "$DATABASE_URL" -c 'DROP DATABASE IF EXISTS stockroom_load WITH (FORCE)' \
-    -c 'CREATE DATABASE stockroom_load' >/dev/null
-"$psql" -q -v ON_ERROR_STOP=1 "$db" -c 'CREATE TABLE _sqlx_migrations (
-    version bigint PRIMARY KEY, description text NOT NULL,
-    installed_on timestamptz NOT NULL DEFAULT now(), success boolean NOT NULL,
-    checksum bytea NOT NULL, execution_time bigint NOT NULL)' >/dev/null
-for migration in migrations/*.sql; do
-    "$psql" -q -v ON_ERROR_STOP=1 "$db" -f "$migration" >/dev/null
-done
+db=$(fresh_migrated_database stockroom_load)
 
 work=$(mktemp -d)
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    "$psql" -q "$DATABASE_URL" -c 'DROP DATABASE IF EXISTS stockroom_load WITH (FORCE)' >/dev/null || true
+    drop_database stockroom_load || true
     rm -rf "$work"
 }
 trap cleanup EXIT

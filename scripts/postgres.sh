@@ -174,3 +174,28 @@ stop_test_clusters() {
     _stop_cluster "$RDS_LIKE_PG_DIR" "$RDS_LIKE_PG_DIR/pkg/pgserver/pginstall/bin/pg_ctl"
     _stop_cluster "$TLS_PG_DIR" "$(_pg_bin pg_ctl)"
 }
+
+# `fresh_migrated_database NAME`: drops and creates database NAME on the server of DATABASE_URL
+# (`use_postgres` first) and applies migrations/ to it with psql, not with the migrate binary
+# (for scripts that must not depend on building it); prints its URL. Creates the table sqlx's
+# migrator keeps first, since a migration revokes it from the tenant role.
+fresh_migrated_database() {
+    local name=$1 psql url migration
+    psql=$(_pg_bin psql) || { echo "psql is needed (PostgreSQL's client)" >&2; return 1; }
+    url="${DATABASE_URL%/*}/$name"
+    "$psql" -q "$DATABASE_URL" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" \
+        -c "CREATE DATABASE $name" >/dev/null 2>&1 || return 1
+    "$psql" -q -v ON_ERROR_STOP=1 "$url" -c 'CREATE TABLE _sqlx_migrations (
+        version bigint PRIMARY KEY, description text NOT NULL,
+        installed_on timestamptz NOT NULL DEFAULT now(), success boolean NOT NULL,
+        checksum bytea NOT NULL, execution_time bigint NOT NULL)' >/dev/null || return 1
+    for migration in migrations/*.sql; do
+        "$psql" -q -v ON_ERROR_STOP=1 "$url" -f "$migration" >/dev/null || return 1
+    done
+    echo "$url"
+}
+
+# `drop_database NAME`: drops database NAME on the server of DATABASE_URL, if it exists.
+drop_database() {
+    "$(_pg_bin psql)" -q "$DATABASE_URL" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null 2>&1
+}
