@@ -17,6 +17,9 @@ use crate::crypto::Keys;
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub database_url: SecretString,
+    /// `TENANT_DATABASE_URL`: how the functions that serve only tenant requests log in (as
+    /// `stockroom_api`, which can do nothing but enter a tenant); `DATABASE_URL` when unset.
+    pub tenant_database_url: Option<SecretString>,
     pub db: DbSettings,
     pub http: HttpSettings,
     /// Derived from `SECRET_KEY`: the JWT signing key and the data-encryption key.
@@ -184,6 +187,8 @@ impl Settings {
                 10,
             )?),
             database_url: SecretString::from(database_url.to_owned()),
+            tenant_database_url: get("TENANT_DATABASE_URL")
+                .map(|v| SecretString::from(v.to_owned())),
             db: DbSettings {
                 max_connections: parse_or(get("DB_MAX_CONNECTIONS"), "DB_MAX_CONNECTIONS", 1)?,
                 acquire_timeout: Duration::from_millis(parse_or(

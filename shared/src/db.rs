@@ -45,6 +45,17 @@ pub fn pool(settings: &Settings) -> Result<PgPool, ConfigError> {
     Ok(pool_with(options, settings))
 }
 
+/// The pool of a function that serves only tenant requests: as [`pool`], logged in with
+/// `TENANT_DATABASE_URL` when it is set.
+pub fn tenant_pool(settings: &Settings) -> Result<PgPool, ConfigError> {
+    let url = settings
+        .tenant_database_url
+        .as_ref()
+        .unwrap_or(&settings.database_url);
+    let options = connect_options(url, settings.db.ca_pem.as_deref())?;
+    Ok(pool_with(options, settings))
+}
+
 /// The pool [`pool`] builds, on connect `options` given directly (tests point it at their own
 /// database): sized and timed by `settings` as in production.
 pub fn pool_with(options: PgConnectOptions, settings: &Settings) -> PgPool {

@@ -48,6 +48,14 @@ impl AppState {
         Ok(Self::new(settings, pool)?)
     }
 
+    /// [`AppState::init`] for a function that serves only tenant requests (every query through
+    /// `shared::auth::Tenant`): its pool logs in with `TENANT_DATABASE_URL` when set.
+    pub async fn init_for_tenants() -> anyhow::Result<Self> {
+        let settings = config::settings().await?.clone();
+        let pool = db::tenant_pool(&settings)?;
+        Ok(Self::new(settings, pool)?)
+    }
+
     pub fn new(settings: Settings, pool: PgPool) -> Result<Self, config::ConfigError> {
         let mailer = email::Mailer::new(settings.email.smtp_url.as_ref(), &settings.email.from)?;
         Ok(Self {

@@ -137,6 +137,19 @@ pub fn database_url(pool: &PgPool) -> url::Url {
     url
 }
 
+/// [`database_url`] logged in as `stockroom_api`, the tenant functions' login role, which this
+/// makes able to log in (cluster-wide, as an operator does once; local servers trust it).
+pub async fn tenant_database_url(pool: &PgPool) -> url::Url {
+    sqlx::query("ALTER ROLE stockroom_api LOGIN")
+        .execute(pool)
+        .await
+        .expect("ALTER ROLE stockroom_api LOGIN");
+    let mut url = database_url(pool);
+    url.set_username("stockroom_api").expect("a username");
+    url.set_password(None).expect("no password");
+    url
+}
+
 /// Builds requests against a router with JSON bodies and bearer tokens.
 #[derive(Clone)]
 pub struct TestApp {

@@ -5,8 +5,14 @@ use e2e::LocalApi;
 use serde_json::Value;
 use sqlx::{Connection, PgPool};
 
-fn start(pool: &PgPool) -> LocalApi {
-    LocalApi::on_database(shared::testing::database_url(pool).as_str(), &[])
+/// Every function on the test's database; the tenant functions log in as `stockroom_api`
+/// (`TENANT_DATABASE_URL`), as deployed.
+async fn start(pool: &PgPool) -> LocalApi {
+    let tenant = shared::testing::tenant_database_url(pool).await;
+    LocalApi::on_database(
+        shared::testing::database_url(pool).as_str(),
+        &[("TENANT_DATABASE_URL", tenant.as_str())],
+    )
 }
 
 /// Registers Ann's organization through the API; returns the session (tokens, user, org).
@@ -29,7 +35,7 @@ async fn get_json(client: &reqwest::Client, url: String, token: &str) -> Value {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn health_answers_at_the_base_url(pool: PgPool) {
-    let api = start(&pool);
+    let api = start(&pool).await;
     let response = reqwest::get(format!("{}/health", api.base)).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
@@ -44,7 +50,7 @@ async fn health_answers_at_the_base_url(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn health_db_reaches_the_test_database(pool: PgPool) {
-    let api = start(&pool);
+    let api = start(&pool).await;
     let response = reqwest::get(format!("{}/health/db", api.base))
         .await
         .unwrap();
@@ -54,7 +60,7 @@ async fn health_db_reaches_the_test_database(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn unknown_routes_are_404_problems_with_the_lambda_request_id(pool: PgPool) {
-    let api = start(&pool);
+    let api = start(&pool).await;
     let response = reqwest::get(format!("{}/api/does-not-exist", api.base))
         .await
         .unwrap();
@@ -74,7 +80,7 @@ async fn unknown_routes_are_404_problems_with_the_lambda_request_id(pool: PgPool
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn cors_preflight_is_answered_for_the_default_origin(pool: PgPool) {
-    let api = start(&pool);
+    let api = start(&pool).await;
     let response = reqwest::Client::new()
         .request(reqwest::Method::OPTIONS, format!("{}/health", api.base))
         .header("origin", "http://localhost:3000")
@@ -91,7 +97,7 @@ async fn cors_preflight_is_answered_for_the_default_origin(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_frontend_registers_logs_in_and_reads_me_through_one_base_url(pool: PgPool) {
-    let api = start(&pool);
+    let api = start(&pool).await;
     let client = reqwest::Client::new();
     let register = client
         .post(format!("{}/api/auth/register", api.base))
@@ -122,7 +128,7 @@ async fn a_frontend_registers_logs_in_and_reads_me_through_one_base_url(pool: Pg
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn malformed_json_is_a_400_problem_through_the_event_path(pool: PgPool) {
-    let api = start(&pool);
+    let api = start(&pool).await;
     let response = reqwest::Client::new()
         .post(format!("{}/api/auth/login", api.base))
         .header("content-type", "application/json")
@@ -143,7 +149,7 @@ async fn malformed_json_is_a_400_problem_through_the_event_path(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_body_over_the_limit_is_a_413_problem_through_the_event_path(pool: PgPool) {
-    let api = start(&pool);
+    let api = start(&pool).await;
     let response = reqwest::Client::new()
         .post(format!("{}/api/auth/login", api.base))
         .header("content-type", "application/json")
@@ -163,7 +169,7 @@ async fn a_body_over_the_limit_is_a_413_problem_through_the_event_path(pool: PgP
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn an_owner_manages_people_and_keys_through_one_base_url(pool: PgPool) {
-    let api = start(&pool);
+    let api = start(&pool).await;
     let client = reqwest::Client::new();
     let session = sign_up(&client, &api).await;
     let token = session["access_token"].as_str().unwrap();
@@ -203,7 +209,7 @@ async fn an_owner_manages_people_and_keys_through_one_base_url(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_catalogue_is_built_through_one_base_url(pool: PgPool) {
-    let api = start(&pool);
+    let api = start(&pool).await;
     let client = reqwest::Client::new();
     let session = sign_up(&client, &api).await;
     let token = session["access_token"].as_str().unwrap();
@@ -238,7 +244,7 @@ async fn a_catalogue_is_built_through_one_base_url(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn stock_is_received_and_reserved_through_one_base_url(pool: PgPool) {
-    let api = start(&pool);
+    let api = start(&pool).await;
     let client = reqwest::Client::new();
     let session = sign_up(&client, &api).await;
     let token = session["access_token"].as_str().unwrap();
@@ -304,7 +310,7 @@ async fn the_scheduler_runs_a_job_from_an_example_event(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_user_keeps_to_dos_at_both_task_paths(pool: PgPool) {
-    let api = start(&pool);
+    let api = start(&pool).await;
     let client = reqwest::Client::new();
     let session = sign_up(&client, &api).await;
     let token = session["access_token"].as_str().unwrap();
@@ -353,7 +359,7 @@ async fn a_user_keeps_to_dos_at_both_task_paths(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn the_dashboard_summarises_and_exports_through_one_base_url(pool: PgPool) {
-    let api = start(&pool);
+    let api = start(&pool).await;
     let client = reqwest::Client::new();
     let session = sign_up(&client, &api).await;
     let token = session["access_token"].as_str().unwrap();
@@ -407,7 +413,7 @@ async fn the_dashboard_summarises_and_exports_through_one_base_url(pool: PgPool)
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn wise_webhooks_reach_their_function_and_are_refused_without_a_key(pool: PgPool) {
-    let api = start(&pool);
+    let api = start(&pool).await;
     let response = reqwest::Client::new()
         .post(format!("{}/webhooks/wise", api.base))
         .header("content-type", "application/json")
@@ -523,7 +529,7 @@ async fn database_faults_of_the_deployment_are_503_naming_no_secret(pool: PgPool
     let client = reqwest::Client::new();
     // A valid session, made through functions with the right login.
     let token = {
-        let api = start(&pool);
+        let api = start(&pool).await;
         sign_up(&client, &api).await["access_token"]
             .as_str()
             .unwrap()
@@ -558,5 +564,56 @@ async fn database_faults_of_the_deployment_are_503_naming_no_secret(pool: PgPool
                 assert!(!body.contains(secret), "{body}");
             }
         }
+    }
+}
+
+/// As deployed, the tenant functions log in as `stockroom_api` (`TENANT_DATABASE_URL`) and the
+/// others (sign-in here) as the owner: PostgreSQL's own view of the functions' sessions says so.
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn tenant_functions_log_in_as_the_tenant_login_role(pool: PgPool) {
+    let api = start(&pool).await;
+    let client = reqwest::Client::new();
+    let token = sign_up(&client, &api).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for path in ["/api/products", "/api/users", "/api/tasks"] {
+        let response = client
+            .get(format!("{}{path}", api.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+    if shared::testing::pooler().is_some() {
+        // Behind the pooler the server sessions are PgBouncer's, not the functions'.
+        return;
+    }
+    let sessions: Vec<(String, String)> = sqlx::query_as(
+        "SELECT application_name, usename::text FROM pg_stat_activity
+         WHERE datname = current_database() AND application_name LIKE 'stockroom-%'
+         ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let owner: String = sqlx::query_scalar("SELECT current_user::text")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let user_of = |function: &str| {
+        sessions
+            .iter()
+            .find(|(name, _)| name == &format!("stockroom-{function}"))
+            .map(|(_, user)| user.clone())
+    };
+    assert_eq!(user_of("auth"), Some(owner), "{sessions:?}");
+    for function in ["products", "users", "tasks"] {
+        assert_eq!(
+            user_of(function).as_deref(),
+            Some("stockroom_api"),
+            "{sessions:?}"
+        );
     }
 }

@@ -68,7 +68,9 @@ pub async fn apply(database: &Database) -> anyhow::Result<Vec<Applied>> {
     conn.execute(
         format!(
             "DO $$ BEGIN EXECUTE format('ALTER ROLE %I IN DATABASE %I SET statement_timeout = %s', \
-             current_user, current_database(), {millis}); END $$"
+             current_user, current_database(), {millis}); \
+             EXECUTE format('ALTER ROLE stockroom_api IN DATABASE %I SET statement_timeout = %s', \
+             current_database(), {millis}); END $$"
         )
         .as_str(),
     )

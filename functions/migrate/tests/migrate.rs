@@ -203,4 +203,18 @@ async fn the_statement_limit_is_left_as_the_roles_default(pool: PgPool) {
         .unwrap_err();
     let answer = shared::ApiError::from(slow);
     assert_eq!(answer.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+
+    // The tenant functions' login role (TENANT_DATABASE_URL) gets the same limit.
+    let tenant = shared::testing::tenant_database_url(&pool).await;
+    let settings = shared::testing::settings(&[
+        ("DATABASE_URL", "postgres://unused@localhost/unused"),
+        ("TENANT_DATABASE_URL", tenant.as_str()),
+    ]);
+    let tenant_functions = shared::db::tenant_pool(&settings).unwrap();
+    let (user, limit): (String, String) =
+        sqlx::query_as("SELECT current_user::text, current_setting('statement_timeout')")
+            .fetch_one(&tenant_functions)
+            .await
+            .unwrap();
+    assert_eq!((user.as_str(), limit.as_str()), ("stockroom_api", "250ms"));
 }

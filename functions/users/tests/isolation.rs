@@ -412,3 +412,147 @@ async fn every_relation_the_tenant_role_can_touch_is_confined(pool: PgPool) {
         tenant.db.roll_back_and_continue().await.unwrap();
     }
 }
+
+/// The login role for the tenant functions (`stockroom_api`, migration 9): as deployed with
+/// `ALTER ROLE stockroom_api LOGIN`, a function logged in as it serves tenant requests, by
+/// token and by API key, confined to the caller's organization; the role itself owns nothing,
+/// cannot bypass row-level security, reads nothing on its own (not even after `RESET ROLE`
+/// inside a request) and cannot become the owner.
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_tenant_functions_login_role_can_only_enter_a_tenant(pool: PgPool) {
+    use sqlx::{Connection, Row};
+    let apps = apps(pool.clone());
+    let alice = owner(&apps, "alice@a.example").await;
+    let bruno = owner(&apps, "bruno@b.example").await;
+    member(&apps, &bruno, "staff@b.example", "user", json!({})).await;
+    let key = apps
+        .users
+        .post_with(
+            "/api/api-keys",
+            json!({"name": "Till", "scopes": ["products:read"]}),
+            &alice.token,
+        )
+        .await;
+    assert_eq!(key.status, 201, "{}", key.body);
+    let key = key.body["key"].as_str().unwrap().to_owned();
+
+    // Cluster-wide, as an operator does once; local servers trust the login.
+    sqlx::query("ALTER ROLE stockroom_api LOGIN")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut options = pool
+        .connect_options()
+        .as_ref()
+        .clone()
+        .username("stockroom_api");
+    if let Some((host, port)) = shared::testing::pooler() {
+        options = options.host(&host).port(port);
+    }
+    let settings = shared::testing::settings(&[]);
+    let state = shared::AppState::new(
+        settings.clone(),
+        shared::db::pool_with(options.clone(), &settings),
+    )
+    .unwrap();
+    let users = shared::testing::TestApp::new(users::app(state.clone()), pool.clone());
+    let listed = users.get_with("/api/users", &bruno.token).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 2);
+    let created = users
+        .post_with(
+            "/api/users",
+            json!({"email": "new@b.example", "name": "New", "role": "user", "password": PASSWORD}),
+            &bruno.token,
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let org = users.get_with("/api/organization", &alice.token).await;
+    assert_eq!(org.status, 200, "{}", org.body);
+    assert_eq!(org.body["name"], "Org of alice@a.example");
+    let probe = shared::testing::TestApp::new(
+        shared::http::layers(
+            axum::Router::new()
+                .route(
+                    "/probe",
+                    axum::routing::get(
+                        |tenant: Tenant| async move { tenant.caller.org_id.to_string() },
+                    ),
+                )
+                .with_state(state),
+            &settings.http,
+            utoipa::openapi::OpenApi::default,
+        ),
+        pool.clone(),
+    );
+    let by_key = probe.get_with("/probe", &key).await;
+    assert_eq!(by_key.status, 200, "{}", by_key.body);
+    assert_eq!(String::from_utf8_lossy(&by_key.bytes), alice.org_id);
+    let wrong_key = probe.get_with("/probe", "sk_not-a-key").await;
+    assert_eq!(wrong_key.status, 401);
+
+    // What the role is, logged in directly.
+    let mut conn = sqlx::PgConnection::connect_with(&options).await.unwrap();
+    let row = sqlx::Executor::fetch_one(
+        &mut conn,
+        "SELECT r.rolsuper, r.rolbypassrls, r.rolinherit,
+                (SELECT count(*) FROM pg_class c WHERE c.relowner = r.oid)
+                  + (SELECT count(*) FROM pg_proc p WHERE p.proowner = r.oid),
+                (SELECT string_agg(o.rolname, ',') FROM pg_roles o
+                 WHERE o.rolname <> r.rolname AND pg_has_role(r.oid, o.oid, 'MEMBER'))
+         FROM pg_roles r WHERE r.rolname = current_user",
+    )
+    .await
+    .unwrap();
+    assert!(!row.get::<bool, _>(0), "a superuser");
+    assert!(!row.get::<bool, _>(1), "bypasses row-level security");
+    assert!(!row.get::<bool, _>(2), "inherits privileges");
+    assert_eq!(row.get::<i64, _>(3), 0, "owns something");
+    assert_eq!(
+        row.get::<Option<String>, _>(4).as_deref(),
+        Some("stockroom_app")
+    );
+    let denied = |result: Result<sqlx::postgres::PgQueryResult, sqlx::Error>| {
+        result
+            .err()
+            .and_then(|e| e.into_database_error())
+            .and_then(|e| e.code().map(|c| c.into_owned()))
+    };
+    for table in ["users", "products", "api_keys", "refresh_tokens"] {
+        let read =
+            sqlx::Executor::execute(&mut conn, format!("SELECT 1 FROM {table}").as_str()).await;
+        assert_eq!(
+            denied(read).as_deref(),
+            Some("42501"),
+            "read {table} on its own"
+        );
+    }
+    let owner: String =
+        sqlx::query_scalar("SELECT tableowner::text FROM pg_tables WHERE tablename = 'users'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let become_owner =
+        sqlx::Executor::execute(&mut conn, format!("SET ROLE \"{owner}\"").as_str()).await;
+    assert_eq!(
+        denied(become_owner).as_deref(),
+        Some("42501"),
+        "became {owner}"
+    );
+    // Inside a tenant request, stepping back out of the tenant role leaves nothing either.
+    let entered = sqlx::Executor::fetch_all(
+        &mut conn,
+        format!(
+            "BEGIN; SELECT * FROM stockroom_enter_user('{}', '{}', '{}')",
+            uuid::Uuid::nil(),
+            alice.org_id,
+            uuid::Uuid::nil()
+        )
+        .as_str(),
+    )
+    .await
+    .unwrap();
+    assert!(entered.is_empty(), "a made-up session entered");
+    let reset = sqlx::Executor::execute(&mut conn, "RESET ROLE; SELECT 1 FROM users").await;
+    assert_eq!(denied(reset).as_deref(), Some("42501"));
+}
