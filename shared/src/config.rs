@@ -20,6 +20,10 @@ pub struct Settings {
     /// `TENANT_DATABASE_URL`: how the functions that serve only tenant requests log in (as
     /// `stockroom_api`, which can do nothing but enter a tenant); `DATABASE_URL` when unset.
     pub tenant_database_url: Option<SecretString>,
+    /// `MIGRATE_DATABASE_URL`: how `migrate` reaches the database, as the tables' owner and
+    /// directly (its migration lock is a session-level advisory lock, which a transaction
+    /// pooler cannot carry); `DATABASE_URL` when unset.
+    pub migrate_database_url: Option<SecretString>,
     pub db: DbSettings,
     pub http: HttpSettings,
     /// Derived from `SECRET_KEY`: the JWT signing key and the data-encryption key.
@@ -188,6 +192,8 @@ impl Settings {
             )?),
             database_url: SecretString::from(database_url.to_owned()),
             tenant_database_url: get("TENANT_DATABASE_URL")
+                .map(|v| SecretString::from(v.to_owned())),
+            migrate_database_url: get("MIGRATE_DATABASE_URL")
                 .map(|v| SecretString::from(v.to_owned())),
             db: DbSettings {
                 max_connections: parse_or(get("DB_MAX_CONNECTIONS"), "DB_MAX_CONNECTIONS", 1)?,

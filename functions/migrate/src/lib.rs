@@ -36,7 +36,10 @@ impl Database {
     pub fn from_settings(settings: &shared::Settings) -> Result<Self, shared::config::ConfigError> {
         Ok(Self {
             options: shared::db::connect_options(
-                &settings.database_url,
+                settings
+                    .migrate_database_url
+                    .as_ref()
+                    .unwrap_or(&settings.database_url),
                 settings.db.ca_pem.as_deref(),
             )?,
             statement_timeout: settings.db.statement_timeout,

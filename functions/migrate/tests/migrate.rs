@@ -218,3 +218,20 @@ async fn the_statement_limit_is_left_as_the_roles_default(pool: PgPool) {
             .unwrap();
     assert_eq!((user.as_str(), limit.as_str()), ("stockroom_api", "250ms"));
 }
+
+/// `MIGRATE_DATABASE_URL` is how migrate reaches the database when set (the owner, directly,
+/// while the functions' `DATABASE_URL` may go through a pooler): here `DATABASE_URL` points
+/// nowhere and the migrations still apply.
+#[sqlx::test(migrations = false)]
+async fn migrate_uses_its_own_url_when_one_is_set(pool: PgPool) {
+    let settings = shared::testing::settings(&[
+        ("DATABASE_URL", "postgres://nobody@127.0.0.1:1/nowhere"),
+        (
+            "MIGRATE_DATABASE_URL",
+            shared::testing::database_url(&pool).as_str(),
+        ),
+    ]);
+    let database = migrate::Database::from_settings(&settings).unwrap();
+    let applied = migrate::apply(&database).await.unwrap();
+    assert_eq!(applied.len(), shared::MIGRATOR.iter().count());
+}
