@@ -436,19 +436,10 @@ async fn the_tenant_functions_login_role_can_only_enter_a_tenant(pool: PgPool) {
     assert_eq!(key.status, 201, "{}", key.body);
     let key = key.body["key"].as_str().unwrap().to_owned();
 
-    // Cluster-wide, as an operator does once; local servers trust the login.
-    sqlx::query("ALTER ROLE stockroom_api LOGIN")
-        .execute(&pool)
-        .await
-        .unwrap();
-    let mut options = pool
-        .connect_options()
-        .as_ref()
-        .clone()
-        .username("stockroom_api");
-    if let Some((host, port)) = shared::testing::pooler() {
-        options = options.host(&host).port(port);
-    }
+    // As an operator does once (the test server trusts the login), through the run's pooler
+    // if any.
+    let url = shared::testing::tenant_database_url(&pool).await;
+    let options: sqlx::postgres::PgConnectOptions = url.as_str().parse().unwrap();
     let settings = shared::testing::settings(&[]);
     let state = shared::AppState::new(
         settings.clone(),

@@ -145,11 +145,7 @@ fn delivery_id(headers: &HeaderMap, body: &[u8]) -> String {
         .map(str::trim)
         .filter(|id| (1..=200).contains(&id.len()))
         .map(str::to_owned)
-        .unwrap_or_else(|| {
-            let digest = Sha256::digest(body);
-            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-            format!("sha256:{hex}")
-        })
+        .unwrap_or_else(|| format!("sha256:{}", hex::encode(Sha256::digest(body))))
 }
 
 /// `occurred_at` as Wise writes it: RFC 3339, or `2020-01-01 12:34:56` in UTC.

@@ -82,9 +82,8 @@ pub struct Tenant {
 /// error), so handlers do not begin or commit their own. The role switch and `app.org_id` are
 /// transaction-local: nothing of the request outlives it on the connection, which is what lets
 /// RDS Proxy or PgBouncer (transaction mode) give the server connection to the next client.
-/// A handler that must keep some work even if it fails later commits it with
-/// [`TenantDb::commit_and_continue`]; one that waits on something slow between statements
-/// (sending an email, calling Wise) [`TenantDb::suspend`]s the transaction meanwhile and
+/// A handler that waits on something slow between statements (sending an email, calling Wise)
+/// [`TenantDb::suspend`]s the transaction meanwhile, committing what must be kept, and
 /// [`TenantDb::resume`]s it, so no server connection sits idle inside a transaction.
 pub struct TenantDb {
     tx: Option<RequestTx>,
@@ -95,16 +94,12 @@ pub struct TenantDb {
 }
 
 impl TenantDb {
-    /// Commits what the request did so far and goes on in a new transaction confined to the
-    /// same organization, in one round trip.
-    pub async fn commit_and_continue(&mut self) -> Result<(), ApiError> {
-        self.restart("COMMIT").await
-    }
-
     /// Drops what the request did since the last commit (a failed statement included) and goes
     /// on in a new transaction confined to the same organization, in one round trip.
     pub async fn roll_back_and_continue(&mut self) -> Result<(), ApiError> {
-        self.restart("ROLLBACK").await
+        let sql = format!("ROLLBACK; BEGIN; {}", confine(self.org_id));
+        sqlx::Executor::execute(&mut **self, sql.as_str()).await?;
+        Ok(())
     }
 
     /// Ends the transaction here (COMMIT, or ROLLBACK with `commit` false), keeping the
@@ -142,12 +137,6 @@ impl TenantDb {
             Some(tx) => Ok(tx.finish(commit).await?),
             None => Ok(()),
         }
-    }
-
-    async fn restart(&mut self, end: &str) -> Result<(), ApiError> {
-        let sql = format!("{end}; BEGIN; {}", confine(self.org_id));
-        sqlx::Executor::execute(&mut **self, sql.as_str()).await?;
-        Ok(())
     }
 }
 
@@ -239,8 +228,9 @@ where
         let claims = jwt::verify(&state.settings.keys, token)?;
         let mut db = open(&state, parts, claims.org).await?;
         // The literals are UUIDs the signed token carried, formatted by `Uuid`.
+        // (`role::text`: the simple protocol answers in text, and `Role` decodes its label.)
         let sql = format!(
-            "BEGIN; SELECT role::text, permissions::text \
+            "BEGIN; SELECT role::text, permissions \
              FROM stockroom_enter_user('{}', '{}', '{}')",
             claims.sub, claims.org, claims.sid
         );
@@ -252,13 +242,8 @@ where
         let Some(row) = row else {
             return Err(refusal(&mut db, &claims).await);
         };
-        let role: String = row.try_get(0)?;
-        let permissions: String = row.try_get(1)?;
-        let role = Role::from_db(&role).ok_or_else(|| {
-            ApiError::Internal(anyhow::anyhow!("unknown role {role:?} in the database"))
-        })?;
-        let permissions: serde_json::Value = serde_json::from_str(&permissions)
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored permissions: {e}")))?;
+        let role: Role = row.try_get_unchecked(0)?;
+        let permissions: serde_json::Value = row.try_get(1)?;
         Ok(Self {
             db,
             caller: Caller {
@@ -302,12 +287,9 @@ async fn api_key_tenant(state: &AppState, parts: &Parts, key: &str) -> Result<Te
     // The organization is not known before the key is found; the transaction is confined by
     // the entry function, and `org_id` recorded once the row says which one it is.
     let mut db = open(state, parts, Uuid::nil()).await?;
-    let hash: String = tokens::hash(key)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hash = hex::encode(tokens::hash(key));
     let sql = format!(
-        "BEGIN; SELECT id, org_id, scopes::text \
+        "BEGIN; SELECT id, org_id, scopes \
          FROM stockroom_enter_api_key(decode('{hash}', 'hex'))"
     );
     let row = sqlx::Executor::fetch_all(&mut *db, sql.as_str())
@@ -316,9 +298,7 @@ async fn api_key_tenant(state: &AppState, parts: &Parts, key: &str) -> Result<Te
         .ok_or_else(invalid)?;
     let id: Uuid = row.try_get(0)?;
     let org_id: Uuid = row.try_get(1)?;
-    let scopes: String = row.try_get(2)?;
-    let permissions = serde_json::from_str(&scopes)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored scopes: {e}")))?;
+    let permissions: serde_json::Value = row.try_get(2)?;
     db.org_id = org_id;
     Ok(Tenant {
         caller: Caller {

@@ -27,16 +27,6 @@ pub enum Role {
 }
 
 impl Role {
-    /// The role as PostgreSQL spells the `user_role` value.
-    pub fn from_db(text: &str) -> Option<Self> {
-        match text {
-            "owner" => Some(Self::Owner),
-            "admin" => Some(Self::Admin),
-            "user" => Some(Self::User),
-            _ => None,
-        }
-    }
-
     pub fn is_admin(self) -> bool {
         matches!(self, Role::Owner | Role::Admin)
     }
