@@ -31,23 +31,30 @@ cargo build --workspace --bins
 # with the features of that one package (minutes, silently).
 "${CARGO_TARGET_DIR:-target}/debug/migrate"
 
-# The tenant functions log in as stockroom_api, as deployed (TENANT_DATABASE_URL), when the
-# local server lets that role in without a password (trust, as make dev's own cluster does);
-# otherwise they use DATABASE_URL and this says so.
-TENANT_DATABASE_URL="${TENANT_DATABASE_URL:-$(sed -n 's/^TENANT_DATABASE_URL=//p' .env | tail -n 1)}"
-if [ -z "$TENANT_DATABASE_URL" ]; then
-    psql=$(_pg_bin psql) || psql=
-    candidate=$(python3 -c 'import sys, urllib.parse as u
+# Each function logs in as its role, as deployed: the tenant functions as stockroom_api
+# (TENANT_DATABASE_URL), auth as stockroom_auth (AUTH_DATABASE_URL), the scheduler and webhooks
+# as stockroom_worker (WORKER_DATABASE_URL), when the local server lets the role in without a
+# password (trust, as make dev's own cluster does); otherwise they use DATABASE_URL and this
+# says so. A URL set in the environment or .env wins.
+psql=$(_pg_bin psql) || psql=
+login_url() { # SETTING ROLE
+    local url
+    url="${!1:-$(sed -n "s/^$1=//p" .env | tail -n 1)}"
+    if [ -z "$url" ]; then
+        url=$(python3 -c 'import sys, urllib.parse as u
 p = u.urlsplit(sys.argv[1]); host = p.hostname + (":%d" % p.port if p.port else "")
-print(u.urlunsplit((p.scheme, "stockroom_api@" + host, p.path, p.query, "")))' "$DATABASE_URL")
-    if [ -n "$psql" ] && "$psql" -q "$DATABASE_URL" -c 'ALTER ROLE stockroom_api LOGIN' >/dev/null 2>&1 \
-        && "$psql" -q "$candidate" -c 'SELECT 1' >/dev/null 2>&1; then
-        TENANT_DATABASE_URL=$candidate
-    else
-        echo "The tenant functions log in with DATABASE_URL: stockroom_api cannot log in here without a password (set TENANT_DATABASE_URL in .env)." >&2
-        TENANT_DATABASE_URL=$DATABASE_URL
+print(u.urlunsplit((p.scheme, sys.argv[2] + "@" + host, p.path, p.query, "")))' "$DATABASE_URL" "$2")
+        if [ -z "$psql" ] || ! "$psql" -q "$DATABASE_URL" -c "ALTER ROLE $2 LOGIN" >/dev/null 2>&1 \
+            || ! "$psql" -q "$url" -c 'SELECT 1' >/dev/null 2>&1; then
+            echo "$1 is unset and $2 cannot log in here without a password: those functions use DATABASE_URL." >&2
+            url=$DATABASE_URL
+        fi
     fi
-fi
+    printf '%s' "$url"
+}
+TENANT_DATABASE_URL=$(login_url TENANT_DATABASE_URL stockroom_api)
+AUTH_DATABASE_URL=$(login_url AUTH_DATABASE_URL stockroom_auth)
+WORKER_DATABASE_URL=$(login_url WORKER_DATABASE_URL stockroom_worker)
 
 # A local SMTP server that prints every message (password reset links...) to this terminal.
 SMTP_PORT=$(sed -n 's|^SMTP_URL=smtp://127.0.0.1:\([0-9]*\)$|\1|p' .env | tail -n 1)
@@ -58,7 +65,8 @@ if [ -n "$SMTP_PORT" ] && ! (exec 3<>"/dev/tcp/127.0.0.1/$SMTP_PORT") 2>/dev/nul
 fi
 
 cargo lambda watch --invoke-address "$HOST" --invoke-port "$PORT" --disable-cors \
-    --env-var "DATABASE_URL=$DATABASE_URL" --env-var "TENANT_DATABASE_URL=$TENANT_DATABASE_URL" &
+    --env-var "DATABASE_URL=$DATABASE_URL" --env-var "TENANT_DATABASE_URL=$TENANT_DATABASE_URL" \
+    --env-var "AUTH_DATABASE_URL=$AUTH_DATABASE_URL" --env-var "WORKER_DATABASE_URL=$WORKER_DATABASE_URL" &
 watch_pid=$!
 trap 'kill $watch_pid $smtp_pid 2>/dev/null; wait $watch_pid 2>/dev/null' EXIT INT TERM
 

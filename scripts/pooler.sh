@@ -110,7 +110,7 @@ ignore_startup_parameters = extra_float_digits
 logfile = $dir/pgbouncer.log
 pidfile = $dir/pgbouncer.pid
 INI
-    printf '"postgres" ""\n"stockroom_api" ""\n' >"$dir/users.txt"
+    printf '"%s" ""\n' postgres stockroom_api stockroom_auth stockroom_worker >"$dir/users.txt"
     PRIVATE_PG_DIR="$dir" _as_pg_user "$bin" -d -q "$dir/pgbouncer.ini" || return 1
     local tries=0
     until _port_open 127.0.0.1 "$port"; do

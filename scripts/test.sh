@@ -32,12 +32,12 @@ optional_pass() {
 }
 
 # Again on the database AWS gives: PostgreSQL 18 whose only account is an RDS-style master (no
-# superuser). The migrate function, the end-to-end flows through the real binaries, and tenant
-# isolation.
+# superuser). The migrate function, the end-to-end flows through the real binaries, tenant
+# isolation and the login roles, and the scheduler's jobs and Wise's webhooks (stockroom_worker).
 rds_pass() {
     DATABASE_URL="$RDS_LIKE_DATABASE_URL" STOCKROOM_EXPECT_RDS_LIKE=1 \
         cargo nextest run --workspace --locked --no-fail-fast \
-        -E 'binary(local_api) | binary(contracts) | binary(isolation) | binary(migrate)'
+        -E 'binary(local_api) | binary(contracts) | binary(isolation) | binary(migrate) | binary(jobs) | binary(wise)'
 }
 
 # And over TLS as RDS requires it: sslmode=verify-full against a CA made for the test, on a
@@ -50,11 +50,11 @@ tls_pass() {
 # And through a transaction pooler as RDS Proxy puts it in front of the database: PgBouncer in
 # transaction mode with two server connections per database, fewer than the clients. The
 # end-to-end flows through the real binaries, tenant isolation with interleaved requests (and
-# PgBouncer's counters), and the API contracts.
+# PgBouncer's counters), the API contracts, and the scheduler's per-organization transactions.
 pooler_pass() {
     POOLER_TEST_URL="$POOLER_TEST_URL" \
         cargo nextest run --workspace --locked --no-fail-fast \
-        -E 'binary(local_api) | binary(contracts) | binary(isolation)'
+        -E 'binary(local_api) | binary(contracts) | binary(isolation) | binary(jobs)'
 }
 
 if [ $# -eq 0 ]; then

@@ -20,6 +20,12 @@ pub struct Settings {
     /// `TENANT_DATABASE_URL`: how the functions that serve only tenant requests log in (as
     /// `stockroom_api`, which can do nothing but enter a tenant); `DATABASE_URL` when unset.
     pub tenant_database_url: Option<SecretString>,
+    /// `AUTH_DATABASE_URL`: how the auth function logs in (as `stockroom_auth`, which reaches
+    /// the credential tables only); `DATABASE_URL` when unset.
+    pub auth_database_url: Option<SecretString>,
+    /// `WORKER_DATABASE_URL`: how the scheduler and the webhooks log in (as `stockroom_worker`,
+    /// which acts for one organization at a time); `DATABASE_URL` when unset.
+    pub worker_database_url: Option<SecretString>,
     /// `MIGRATE_DATABASE_URL`: how `migrate` reaches the database, as the tables' owner and
     /// directly (its migration lock is a session-level advisory lock, which a transaction
     /// pooler cannot carry); `DATABASE_URL` when unset.
@@ -192,6 +198,9 @@ impl Settings {
             )?),
             database_url: SecretString::from(database_url.to_owned()),
             tenant_database_url: get("TENANT_DATABASE_URL")
+                .map(|v| SecretString::from(v.to_owned())),
+            auth_database_url: get("AUTH_DATABASE_URL").map(|v| SecretString::from(v.to_owned())),
+            worker_database_url: get("WORKER_DATABASE_URL")
                 .map(|v| SecretString::from(v.to_owned())),
             migrate_database_url: get("MIGRATE_DATABASE_URL")
                 .map(|v| SecretString::from(v.to_owned())),

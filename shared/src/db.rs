@@ -45,14 +45,42 @@ pub fn pool(settings: &Settings) -> Result<PgPool, ConfigError> {
     Ok(pool_with(options, settings))
 }
 
-/// The pool of a function that serves only tenant requests: as [`pool`], logged in with
-/// `TENANT_DATABASE_URL` when it is set.
-pub fn tenant_pool(settings: &Settings) -> Result<PgPool, ConfigError> {
-    let url = settings
-        .tenant_database_url
-        .as_ref()
-        .unwrap_or(&settings.database_url);
-    let options = connect_options(url, settings.db.ca_pem.as_deref())?;
+/// Who a function logs in as. Each has its own URL setting, `DATABASE_URL` when unset (one
+/// login for everything, as a local database run by its superuser allows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Login {
+    /// `TENANT_DATABASE_URL`, as `stockroom_api`: products, suppliers, inventory, tasks,
+    /// dashboard and users, whose every query runs as a checked caller's tenant.
+    Tenant,
+    /// `AUTH_DATABASE_URL`, as `stockroom_auth`: the auth function.
+    Auth,
+    /// `WORKER_DATABASE_URL`, as `stockroom_worker`: the scheduler and the webhooks.
+    Worker,
+}
+
+impl Login {
+    /// The database role the setting should name.
+    pub fn role(self) -> &'static str {
+        match self {
+            Login::Tenant => "stockroom_api",
+            Login::Auth => "stockroom_auth",
+            Login::Worker => "stockroom_worker",
+        }
+    }
+
+    fn url(self, settings: &Settings) -> &SecretString {
+        match self {
+            Login::Tenant => settings.tenant_database_url.as_ref(),
+            Login::Auth => settings.auth_database_url.as_ref(),
+            Login::Worker => settings.worker_database_url.as_ref(),
+        }
+        .unwrap_or(&settings.database_url)
+    }
+}
+
+/// The pool of a function that logs in as `login`: as [`pool`], with that login's URL.
+pub fn pool_for(settings: &Settings, login: Login) -> Result<PgPool, ConfigError> {
+    let options = connect_options(login.url(settings), settings.db.ca_pem.as_deref())?;
     Ok(pool_with(options, settings))
 }
 

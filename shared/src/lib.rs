@@ -48,11 +48,11 @@ impl AppState {
         Ok(Self::new(settings, pool)?)
     }
 
-    /// [`AppState::init`] for a function that serves only tenant requests (every query through
-    /// `shared::auth::Tenant`): its pool logs in with `TENANT_DATABASE_URL` when set.
-    pub async fn init_for_tenants() -> anyhow::Result<Self> {
+    /// [`AppState::init`] for a function that logs in as `login` (its own URL setting, else
+    /// `DATABASE_URL`).
+    pub async fn init_as(login: db::Login) -> anyhow::Result<Self> {
         let settings = config::settings().await?.clone();
-        let pool = db::tenant_pool(&settings)?;
+        let pool = db::pool_for(&settings, login)?;
         Ok(Self::new(settings, pool)?)
     }
 

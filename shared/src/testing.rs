@@ -10,6 +10,7 @@ use http_body_util::BodyExt;
 use sqlx::PgPool;
 use tower::ServiceExt;
 
+use crate::db::Login;
 use crate::{AppState, Settings};
 
 /// Settings with defaults and `overrides`; the database URL is unused (tests hand in a pool).
@@ -53,6 +54,78 @@ pub fn state_with(pool: PgPool, overrides: &[(&str, &str)]) -> AppState {
     }
     let own = crate::db::pool_with(options, &settings);
     AppState::new(settings, own).expect("test settings are valid")
+}
+
+/// [`state_with`] logged in as `login`'s role, as that function is deployed (its URL setting):
+/// a query the role has no grant or policy for fails here as it would in AWS.
+pub fn state_as(pool: PgPool, login: Login, overrides: &[(&str, &str)]) -> AppState {
+    let settings = settings(overrides);
+    let mut options = pool
+        .connect_options()
+        .as_ref()
+        .clone()
+        .username(login.role());
+    if let Some((host, port)) = pooler() {
+        options = options.host(&host).port(port);
+    }
+    allow_login(&pool, login);
+    let own = crate::db::pool_with(options, &settings);
+    AppState::new(settings, own).expect("test settings are valid")
+}
+
+/// Lets `login`'s role log in (cluster-wide, once per test process), as an operator does once
+/// with a password; the local servers trust it. The roles are made NOLOGIN by the migrations.
+///
+/// The test is async but this is called from synchronous set-up, so the statement runs on a
+/// connection of its own, in a runtime of its own, on a thread of its own.
+fn allow_login(pool: &PgPool, login: Login) {
+    static DONE: std::sync::Mutex<Vec<Login>> = std::sync::Mutex::new(Vec::new());
+    let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
+    if done.contains(&login) {
+        return;
+    }
+    let options = pool.connect_options().as_ref().clone();
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime");
+                runtime.block_on(async {
+                    use sqlx::Connection;
+                    let mut conn = sqlx::PgConnection::connect_with(&options)
+                        .await
+                        .expect("the test database answers");
+                    // Parallel test processes may race; PostgreSQL refuses two updates of one
+                    // role row at once ("tuple concurrently updated"), so retry.
+                    for attempt in 0.. {
+                        let can: bool = sqlx::query_scalar(
+                            "SELECT rolcanlogin FROM pg_roles WHERE rolname = $1",
+                        )
+                        .bind(login.role())
+                        .fetch_one(&mut conn)
+                        .await
+                        .expect("the migrations made the role");
+                        if can {
+                            break;
+                        }
+                        let alter = format!("ALTER ROLE {} LOGIN", login.role());
+                        match sqlx::query(&alter).execute(&mut conn).await {
+                            Ok(_) => break,
+                            Err(error) if attempt < 20 => {
+                                tracing::debug!(%error, "retrying {alter}");
+                                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                            }
+                            Err(error) => panic!("{alter}: {error}"),
+                        }
+                    }
+                });
+            })
+            .join()
+            .expect("ALTER ROLE ... LOGIN");
+    });
+    done.push(login);
 }
 
 /// The transaction pooler the functions' connections go through in this test run, if any:
@@ -137,15 +210,15 @@ pub fn database_url(pool: &PgPool) -> url::Url {
     url
 }
 
-/// [`database_url`] logged in as `stockroom_api`, the tenant functions' login role, which this
-/// makes able to log in (cluster-wide, as an operator does once; local servers trust it).
-pub async fn tenant_database_url(pool: &PgPool) -> url::Url {
-    sqlx::query("ALTER ROLE stockroom_api LOGIN")
-        .execute(pool)
+/// [`database_url`] logged in as `login`'s role (see [`state_as`]), for code under test that
+/// connects by itself.
+pub async fn login_url(pool: &PgPool, login: Login) -> url::Url {
+    let owner = pool.clone();
+    tokio::task::spawn_blocking(move || allow_login(&owner, login))
         .await
-        .expect("ALTER ROLE stockroom_api LOGIN");
+        .expect("ALTER ROLE ... LOGIN");
     let mut url = database_url(pool);
-    url.set_username("stockroom_api").expect("a username");
+    url.set_username(login.role()).expect("a username");
     url.set_password(None).expect("no password");
     url
 }

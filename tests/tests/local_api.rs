@@ -3,15 +3,22 @@
 
 use e2e::LocalApi;
 use serde_json::Value;
+use shared::db::Login;
 use sqlx::{Connection, PgPool};
 
-/// Every function on the test's database; the tenant functions log in as `stockroom_api`
-/// (`TENANT_DATABASE_URL`), as deployed.
+/// Every function on the test's database, each logged in as deployed: the tenant functions as
+/// `stockroom_api`, auth as `stockroom_auth`, the scheduler and webhooks as `stockroom_worker`.
 async fn start(pool: &PgPool) -> LocalApi {
-    let tenant = shared::testing::tenant_database_url(pool).await;
+    let tenant = shared::testing::login_url(pool, Login::Tenant).await;
+    let auth = shared::testing::login_url(pool, Login::Auth).await;
+    let worker = shared::testing::login_url(pool, Login::Worker).await;
     LocalApi::on_database(
         shared::testing::database_url(pool).as_str(),
-        &[("TENANT_DATABASE_URL", tenant.as_str())],
+        &[
+            ("TENANT_DATABASE_URL", tenant.as_str()),
+            ("AUTH_DATABASE_URL", auth.as_str()),
+            ("WORKER_DATABASE_URL", worker.as_str()),
+        ],
     )
 }
 
@@ -567,10 +574,11 @@ async fn database_faults_of_the_deployment_are_503_naming_no_secret(pool: PgPool
     }
 }
 
-/// As deployed, the tenant functions log in as `stockroom_api` (`TENANT_DATABASE_URL`) and the
-/// others (sign-in here) as the owner: PostgreSQL's own view of the functions' sessions says so.
+/// As deployed, no function logs in as the owner: the tenant functions as `stockroom_api`
+/// (`TENANT_DATABASE_URL`), auth as `stockroom_auth` (`AUTH_DATABASE_URL`). PostgreSQL's own
+/// view of the functions' sessions says so.
 #[sqlx::test(migrator = "shared::MIGRATOR")]
-async fn tenant_functions_log_in_as_the_tenant_login_role(pool: PgPool) {
+async fn functions_log_in_as_their_login_roles(pool: PgPool) {
     let api = start(&pool).await;
     let client = reqwest::Client::new();
     let token = sign_up(&client, &api).await["access_token"]
@@ -598,17 +606,17 @@ async fn tenant_functions_log_in_as_the_tenant_login_role(pool: PgPool) {
     .fetch_all(&pool)
     .await
     .unwrap();
-    let owner: String = sqlx::query_scalar("SELECT current_user::text")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
     let user_of = |function: &str| {
         sessions
             .iter()
             .find(|(name, _)| name == &format!("stockroom-{function}"))
             .map(|(_, user)| user.clone())
     };
-    assert_eq!(user_of("auth"), Some(owner), "{sessions:?}");
+    assert_eq!(
+        user_of("auth").as_deref(),
+        Some("stockroom_auth"),
+        "{sessions:?}"
+    );
     for function in ["products", "users", "tasks"] {
         assert_eq!(
             user_of(function).as_deref(),

@@ -1,6 +1,6 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
-    let state = shared::AppState::init().await?;
+    let state = shared::AppState::init_as(shared::db::Login::Auth).await?;
     lambda_http::run(auth::app(state)).await
 }

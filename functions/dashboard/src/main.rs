@@ -1,6 +1,6 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
-    let state = shared::AppState::init_for_tenants().await?;
+    let state = shared::AppState::init_as(shared::db::Login::Tenant).await?;
     lambda_http::run(dashboard::app(state)).await
 }

@@ -11,9 +11,16 @@ struct Apps {
 }
 
 fn apps(pool: PgPool) -> Apps {
-    let state = shared::testing::state(pool.clone());
+    let state = shared::testing::state_as(pool.clone(), shared::db::Login::Tenant, &[]);
     Apps {
-        auth: TestApp::new(auth::app(state.clone()), pool.clone()),
+        auth: TestApp::new(
+            auth::app(shared::testing::state_as(
+                pool.clone(),
+                shared::db::Login::Auth,
+                &[],
+            )),
+            pool.clone(),
+        ),
         dashboard: TestApp::new(dashboard::app(state), pool.clone()),
         pool,
     }

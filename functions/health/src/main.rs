@@ -1,6 +1,6 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
-    let state = shared::AppState::init().await?;
+    let state = shared::AppState::init_as(shared::db::Login::Tenant).await?;
     lambda_http::run(health::app(state)).await
 }

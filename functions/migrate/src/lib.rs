@@ -68,12 +68,13 @@ pub async fn apply(database: &Database) -> anyhow::Result<Vec<Applied>> {
         .collect();
     shared::MIGRATOR.run(&mut conn).await?;
     let millis = database.statement_timeout.as_millis();
+    // The owner (whoever runs this) and the functions' login roles get the same limit.
     conn.execute(
         format!(
-            "DO $$ BEGIN EXECUTE format('ALTER ROLE %I IN DATABASE %I SET statement_timeout = %s', \
-             current_user, current_database(), {millis}); \
-             EXECUTE format('ALTER ROLE stockroom_api IN DATABASE %I SET statement_timeout = %s', \
-             current_database(), {millis}); END $$"
+            "DO $$ DECLARE r text; BEGIN \
+             FOREACH r IN ARRAY ARRAY[current_user::text, 'stockroom_api', 'stockroom_auth', 'stockroom_worker'] LOOP \
+             EXECUTE format('ALTER ROLE %I IN DATABASE %I SET statement_timeout = %s', \
+             r, current_database(), {millis}); END LOOP; END $$"
         )
         .as_str(),
     )

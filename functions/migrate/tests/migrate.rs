@@ -8,6 +8,7 @@ use axum::routing::put;
 use lambda_runtime::{Context, LambdaEvent};
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use shared::db::Login;
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
 
@@ -204,19 +205,23 @@ async fn the_statement_limit_is_left_as_the_roles_default(pool: PgPool) {
     let answer = shared::ApiError::from(slow);
     assert_eq!(answer.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
 
-    // The tenant functions' login role (TENANT_DATABASE_URL) gets the same limit.
-    let tenant = shared::testing::tenant_database_url(&pool).await;
-    let settings = shared::testing::settings(&[
-        ("DATABASE_URL", "postgres://unused@localhost/unused"),
-        ("TENANT_DATABASE_URL", tenant.as_str()),
-    ]);
-    let tenant_functions = shared::db::tenant_pool(&settings).unwrap();
-    let (user, limit): (String, String) =
-        sqlx::query_as("SELECT current_user::text, current_setting('statement_timeout')")
-            .fetch_one(&tenant_functions)
-            .await
-            .unwrap();
-    assert_eq!((user.as_str(), limit.as_str()), ("stockroom_api", "250ms"));
+    // So do the functions' login roles (TENANT_, AUTH_ and WORKER_DATABASE_URL).
+    for login in [Login::Tenant, Login::Auth, Login::Worker] {
+        let url = shared::testing::login_url(&pool, login).await;
+        let settings = shared::testing::settings(&[
+            ("DATABASE_URL", "postgres://unused@localhost/unused"),
+            ("TENANT_DATABASE_URL", url.as_str()),
+            ("AUTH_DATABASE_URL", url.as_str()),
+            ("WORKER_DATABASE_URL", url.as_str()),
+        ]);
+        let functions = shared::db::pool_for(&settings, login).unwrap();
+        let (user, limit): (String, String) =
+            sqlx::query_as("SELECT current_user::text, current_setting('statement_timeout')")
+                .fetch_one(&functions)
+                .await
+                .unwrap();
+        assert_eq!((user.as_str(), limit.as_str()), (login.role(), "250ms"));
+    }
 }
 
 /// `MIGRATE_DATABASE_URL` is how migrate reaches the database when set (the owner, directly,

@@ -5,12 +5,14 @@
 //! Every job is idempotent and safe when two runs overlap: reservation expiry claims rows with
 //! `FOR UPDATE SKIP LOCKED`, clean-up only deletes what is past its time, and the low-stock
 //! digest claims `(organization, day)` before sending.
-
-use std::collections::BTreeMap;
+//!
+//! The function logs in as `stockroom_worker` (`WORKER_DATABASE_URL`): it learns which
+//! organizations have work from functions that answer only that, then does each
+//! organization's work as that organization's tenant, in a transaction of its own.
 
 use lambda_runtime::LambdaEvent;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use shared::AppState;
 use uuid::Uuid;
 
@@ -54,66 +56,57 @@ pub async fn handle(
     Ok(report)
 }
 
-/// Releases reservations past their deadline, in batches; returns how many expired.
+/// Releases reservations past their deadline, organization by organization and in batches;
+/// returns how many expired.
 pub async fn expire_reservations(state: &AppState) -> anyhow::Result<i64> {
+    let orgs = sqlx::query_scalar!(
+        r#"SELECT org AS "org!" FROM stockroom_orgs_with_expired_reservations() org"#
+    )
+    .fetch_all(&state.pool)
+    .await?;
     let mut total = 0;
-    loop {
-        // The same release every stock change does for its product, here for all, in batches.
-        let expired = sqlx::query_scalar!(
-            r#"SELECT release_expired_reservations(NULL, $1) AS "expired!""#,
-            BATCH as i32
-        )
-        .fetch_one(&state.pool)
-        .await?;
-        total += expired;
-        if expired < BATCH {
-            return Ok(total);
+    for org in orgs {
+        loop {
+            let mut tx = state.pool.begin().await?;
+            enter(&mut tx, org).await?;
+            // The same release every stock change does for its product, here for all of the
+            // organization's, in batches.
+            let expired = sqlx::query_scalar!(
+                r#"SELECT release_expired_reservations(NULL, $1) AS "expired!""#,
+                BATCH as i32
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            total += expired;
+            if expired < BATCH {
+                break;
+            }
         }
     }
+    Ok(total)
+}
+
+/// Confines the rest of `tx` to `org`, as its tenant, under row-level security: the worker's
+/// login role reads no organization's rows of its own.
+async fn enter(tx: &mut sqlx::PgConnection, org: Uuid) -> sqlx::Result<()> {
+    sqlx::query_scalar!("SELECT stockroom_enter_org($1)", org)
+        .fetch_one(tx)
+        .await?;
+    Ok(())
 }
 
 /// Deletes expired sessions, tokens, challenges, idempotency keys, old rate-limit hits and old
-/// Wise webhook delivery ids.
+/// Wise webhook delivery ids (`stockroom_delete_expired`, which may delete only those);
+/// returns how many of each.
 pub async fn cleanup(state: &AppState) -> anyhow::Result<Value> {
-    let pool = &state.pool;
-    // Rotated refresh tokens are kept until they expire: reuse detection needs them.
-    let refresh = sqlx::query!("DELETE FROM refresh_tokens WHERE expires_at < now()")
-        .execute(pool)
+    let deleted = sqlx::query_scalar!(r#"SELECT stockroom_delete_expired() AS "deleted!""#)
+        .fetch_one(&state.pool)
         .await?;
-    let resets = sqlx::query!("DELETE FROM password_reset_tokens WHERE expires_at < now()")
-        .execute(pool)
-        .await?;
-    let mfa = sqlx::query!("DELETE FROM mfa_challenges WHERE expires_at < now()")
-        .execute(pool)
-        .await?;
-    let invitations = sqlx::query!("DELETE FROM user_invitations WHERE expires_at < now()")
-        .execute(pool)
-        .await?;
-    let idempotency = sqlx::query!("DELETE FROM idempotency_keys WHERE expires_at < now()")
-        .execute(pool)
-        .await?;
-    let hits = sqlx::query!("DELETE FROM rate_limit_hits WHERE hit_at < now() - interval '1 hour'")
-        .execute(pool)
-        .await?;
-    // Wise stops redelivering long before a month; the state ordering ignores any later repeat.
-    let deliveries = sqlx::query!(
-        "DELETE FROM wise_webhook_deliveries WHERE received_at < now() - interval '30 days'"
-    )
-    .execute(pool)
-    .await?;
-    Ok(json!({
-        "refresh_tokens": refresh.rows_affected(),
-        "password_reset_tokens": resets.rows_affected(),
-        "mfa_challenges": mfa.rows_affected(),
-        "user_invitations": invitations.rows_affected(),
-        "idempotency_keys": idempotency.rows_affected(),
-        "rate_limit_hits": hits.rows_affected(),
-        "wise_webhook_deliveries": deliveries.rows_affected(),
-    }))
+    Ok(deleted)
 }
 
 struct LowItem {
-    org_id: Uuid,
     sku: String,
     name: String,
     reorder_point: i32,
@@ -123,27 +116,32 @@ struct LowItem {
 /// Emails each organization's owners and admins the products below their reorder point, once a
 /// day; returns how many organizations were sent a digest.
 pub async fn low_stock_digest(state: &AppState) -> anyhow::Result<i64> {
-    let items = sqlx::query_as!(
-        LowItem,
-        r#"SELECT p.org_id, p.sku, p.name, p.reorder_point,
-                  coalesce(sum(s.on_hand - s.reserved), 0)::bigint AS "available!"
-           FROM products p
-           LEFT JOIN stock_now s ON s.org_id = p.org_id AND s.product_id = p.id
-           WHERE p.is_active AND p.reorder_point > 0
-           GROUP BY p.id
-           HAVING coalesce(sum(s.on_hand - s.reserved), 0) < p.reorder_point
-           ORDER BY p.org_id, coalesce(sum(s.on_hand - s.reserved), 0) - p.reorder_point, p.sku"#
+    let orgs = sqlx::query_scalar!(
+        r#"SELECT org AS "org!" FROM stockroom_orgs_with_reorder_points() org"#
     )
     .fetch_all(&state.pool)
     .await?;
-    let mut by_org: BTreeMap<Uuid, Vec<LowItem>> = BTreeMap::new();
-    for item in items {
-        by_org.entry(item.org_id).or_default().push(item);
-    }
-
     let mut sent = 0;
-    for (org_id, items) in by_org {
+    for org_id in orgs {
         let mut tx = state.pool.begin().await?;
+        enter(&mut tx, org_id).await?;
+        let items = sqlx::query_as!(
+            LowItem,
+            r#"SELECT p.sku, p.name, p.reorder_point,
+                      coalesce(sum(s.on_hand - s.reserved), 0)::bigint AS "available!"
+               FROM products p
+               LEFT JOIN stock_now s ON s.org_id = p.org_id AND s.product_id = p.id
+               WHERE p.org_id = $1 AND p.is_active AND p.reorder_point > 0
+               GROUP BY p.id
+               HAVING coalesce(sum(s.on_hand - s.reserved), 0) < p.reorder_point
+               ORDER BY coalesce(sum(s.on_hand - s.reserved), 0) - p.reorder_point, p.sku"#,
+            org_id
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        if items.is_empty() {
+            continue;
+        }
         // The claim: a concurrent run waits here, then finds the day taken.
         let claimed = sqlx::query_scalar!(
             "INSERT INTO low_stock_digests (org_id, day) VALUES ($1, current_date)

@@ -3,6 +3,6 @@ use lambda_runtime::service_fn;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let state = shared::AppState::init().await?;
+    let state = shared::AppState::init_as(shared::db::Login::Worker).await?;
     lambda_runtime::run(service_fn(|event| scheduler::handle(&state, event))).await
 }

@@ -67,7 +67,7 @@ async fn reserved(pool: &PgPool, product: Uuid) -> i32 {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn expired_reservations_are_released_and_audited(pool: PgPool) {
-    let state = shared::testing::state(pool.clone());
+    let state = shared::testing::state_as(pool.clone(), shared::db::Login::Worker, &[]);
     let seed = seed(&pool, 10, 0).await;
     let old = reserve(&pool, &seed, 3, "-1 minute").await;
     let live = reserve(&pool, &seed, 2, "1 hour").await;
@@ -96,7 +96,7 @@ async fn expired_reservations_are_released_and_audited(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn two_overlapping_expiry_runs_release_each_reservation_once(pool: PgPool) {
-    let state = shared::testing::state(pool.clone());
+    let state = shared::testing::state_as(pool.clone(), shared::db::Login::Worker, &[]);
     let seed = seed(&pool, 1000, 0).await;
     for _ in 0..300 {
         reserve(&pool, &seed, 1, "-1 minute").await;
@@ -111,7 +111,7 @@ async fn two_overlapping_expiry_runs_release_each_reservation_once(pool: PgPool)
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn cleanup_deletes_only_what_is_past_its_time(pool: PgPool) {
-    let state = shared::testing::state(pool.clone());
+    let state = shared::testing::state_as(pool.clone(), shared::db::Login::Worker, &[]);
     let seed = seed(&pool, 0, 0).await;
     let user: Uuid = sqlx::query_scalar("SELECT id FROM users")
         .fetch_one(&pool)
@@ -163,7 +163,11 @@ async fn cleanup_deletes_only_what_is_past_its_time(pool: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn the_low_stock_digest_goes_to_admins_once_a_day(pool: PgPool) {
     let smtp = SmtpServer::start();
-    let state = shared::testing::state_with(pool.clone(), &[("SMTP_URL", &smtp.url())]);
+    let state = shared::testing::state_as(
+        pool.clone(),
+        shared::db::Login::Worker,
+        &[("SMTP_URL", &smtp.url())],
+    );
     seed(&pool, 2, 10).await;
     let (a, b) = tokio::join!(
         scheduler::low_stock_digest(&state),
@@ -191,7 +195,7 @@ async fn the_low_stock_digest_goes_to_admins_once_a_day(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn the_event_names_the_job_and_a_bare_schedule_runs_them_all(pool: PgPool) {
-    let state = shared::testing::state(pool.clone());
+    let state = shared::testing::state_as(pool.clone(), shared::db::Login::Worker, &[]);
     let event =
         |payload| lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default());
     let one = scheduler::handle(&state, event(json!({"job": "expire_reservations"})))

@@ -107,7 +107,7 @@ async fn tenant_for(apps: &Apps, member: &Member) -> Tenant {
     let (mut parts, ()) = request.into_parts();
     // What the transaction layer of shared::http::layers gives every request.
     parts.extensions.insert(shared::db::TxSlot::default());
-    let state = shared::testing::state(apps.pool.clone());
+    let state = shared::testing::state_as(apps.pool.clone(), shared::db::Login::Tenant, &[]);
     Tenant::from_request_parts(&mut parts, &state)
         .await
         .expect("a tenant")
@@ -175,7 +175,7 @@ async fn row_level_security_confines_a_query_without_an_org_filter(pool: PgPool)
 async fn a_request_leaves_nothing_on_its_connection(pool: PgPool) {
     let apps = apps(pool.clone());
     let alice = owner(&apps, "alice@a.example").await;
-    let state = shared::testing::state(pool.clone());
+    let state = shared::testing::state_as(pool.clone(), shared::db::Login::Tenant, &[]);
     assert_eq!(state.settings.db.max_connections, 1);
     let users = shared::testing::TestApp::new(users::app(state.clone()), pool.clone());
 
@@ -252,7 +252,11 @@ async fn isolation_holds_when_requests_interleave_on_shared_server_connections(p
     let mut runs = tokio::task::JoinSet::new();
     for environment in 0..ENVIRONMENTS {
         let app = shared::testing::TestApp::new(
-            users::app(shared::testing::state(pool.clone())),
+            users::app(shared::testing::state_as(
+                pool.clone(),
+                shared::db::Login::Tenant,
+                &[],
+            )),
             pool.clone(),
         );
         let (token, domain) = if environment % 2 == 0 {
@@ -318,8 +322,8 @@ struct PoolerCounters {
     transactions: i64,
 }
 
-/// PgBouncer's own counters for this test's database (its admin console, which speaks only
-/// the simple protocol), when the test runs through the pooler.
+/// PgBouncer's own counters for this test's database and the tenant login role (its admin
+/// console, which speaks only the simple protocol), when the test runs through the pooler.
 async fn pooler_counters(pool: &PgPool) -> Option<PoolerCounters> {
     use sqlx::{Connection, Row};
     let (host, port) = shared::testing::pooler()?;
@@ -334,7 +338,10 @@ async fn pooler_counters(pool: &PgPool) -> Option<PoolerCounters> {
         .await
         .unwrap()
     {
-        if row.try_get::<String, _>("database").unwrap() == database {
+        // The tenant functions' pool: PgBouncer pools per database and login role.
+        if row.try_get::<String, _>("database").unwrap() == database
+            && row.try_get::<String, _>("user").unwrap() == "stockroom_api"
+        {
             // Text from the simple protocol, whatever type PgBouncer declares.
             let number = |name: &str| {
                 let text: String = row.try_get_unchecked(name).unwrap();
@@ -438,7 +445,7 @@ async fn the_tenant_functions_login_role_can_only_enter_a_tenant(pool: PgPool) {
 
     // As an operator does once (the test server trusts the login), through the run's pooler
     // if any.
-    let url = shared::testing::tenant_database_url(&pool).await;
+    let url = shared::testing::login_url(&pool, shared::db::Login::Tenant).await;
     let options: sqlx::postgres::PgConnectOptions = url.as_str().parse().unwrap();
     let settings = shared::testing::settings(&[]);
     let state = shared::AppState::new(
@@ -546,4 +553,184 @@ async fn the_tenant_functions_login_role_can_only_enter_a_tenant(pool: PgPool) {
     assert!(entered.is_empty(), "a made-up session entered");
     let reset = sqlx::Executor::execute(&mut conn, "RESET ROLE; SELECT 1 FROM users").await;
     assert_eq!(denied(reset).as_deref(), Some("42501"));
+}
+
+/// What a session of `login`'s role gets for `sql` (`None`: it ran).
+async fn sqlstate(conn: &mut sqlx::PgConnection, sql: &str) -> Option<String> {
+    sqlx::Executor::execute(&mut *conn, sql)
+        .await
+        .err()
+        .and_then(|e| e.into_database_error())
+        .and_then(|e| e.code().map(|c| c.into_owned()))
+}
+
+/// The login roles of sign-in (`stockroom_auth`) and of the scheduler and webhooks
+/// (`stockroom_worker`, migration 10) are narrow: they own nothing, cannot bypass row-level
+/// security or become the owner, every table they can touch either has a policy written for
+/// them or is one of the named sign-in tables that hold no organization's data, and they are
+/// refused what belongs to the other roles.
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_sign_in_and_worker_login_roles_reach_only_what_they_need(pool: PgPool) {
+    use shared::db::Login;
+    use sqlx::{Connection, Row};
+    let apps = apps(pool.clone());
+    let alice = owner(&apps, "alice@a.example").await;
+    let owner_role: String =
+        sqlx::query_scalar("SELECT tableowner::text FROM pg_tables WHERE tablename = 'users'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+
+    for (login, member_of, unconfined_ok) in [
+        (
+            Login::Auth,
+            None,
+            &[
+                "mfa_challenges",
+                "mfa_recovery_codes",
+                "password_reset_tokens",
+                "rate_limit_hits",
+            ][..],
+        ),
+        (Login::Worker, Some("stockroom_app"), &[][..]),
+    ] {
+        let role = login.role();
+        // Tables it can touch by its own grants (NOINHERIT: not through stockroom_app).
+        let unconfined: Vec<String> = sqlx::query_scalar(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm')
+               AND (has_table_privilege($1, c.oid, 'SELECT, INSERT, UPDATE, DELETE')
+                    OR has_any_column_privilege($1, c.oid, 'SELECT, INSERT, UPDATE'))
+               AND NOT (c.relkind IN ('r', 'p') AND c.relrowsecurity
+                        AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid
+                                    AND (SELECT oid FROM pg_roles WHERE rolname = $1) = ANY (p.polroles)))
+             ORDER BY 1",
+        )
+        .bind(role)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            unconfined, unconfined_ok,
+            "{role}: tables without a policy for it"
+        );
+
+        let url = shared::testing::login_url(&pool, login).await;
+        let mut conn = sqlx::PgConnection::connect(url.as_str()).await.unwrap();
+        let row = sqlx::Executor::fetch_one(
+            &mut conn,
+            "SELECT r.rolsuper, r.rolbypassrls, r.rolinherit,
+                    (SELECT count(*) FROM pg_class c WHERE c.relowner = r.oid)
+                      + (SELECT count(*) FROM pg_proc p WHERE p.proowner = r.oid),
+                    (SELECT string_agg(o.rolname, ',') FROM pg_roles o
+                     WHERE o.rolname <> r.rolname AND pg_has_role(r.oid, o.oid, 'MEMBER'))
+             FROM pg_roles r WHERE r.rolname = current_user",
+        )
+        .await
+        .unwrap();
+        assert!(!row.get::<bool, _>(0), "{role}: a superuser");
+        assert!(
+            !row.get::<bool, _>(1),
+            "{role}: bypasses row-level security"
+        );
+        assert!(!row.get::<bool, _>(2), "{role}: inherits privileges");
+        assert_eq!(row.get::<i64, _>(3), 0, "{role}: owns something");
+        assert_eq!(
+            row.get::<Option<String>, _>(4).as_deref(),
+            member_of,
+            "{role}"
+        );
+        let set_owner = format!("SET ROLE \"{owner_role}\"");
+        assert_eq!(
+            sqlstate(&mut conn, &set_owner).await.as_deref(),
+            Some("42501"),
+            "{role} became the owner"
+        );
+        // Tenant data, other roles' entry points and the schema itself are refused.
+        for sql in [
+            "SELECT 1 FROM products",
+            "SELECT 1 FROM suppliers",
+            "SELECT 1 FROM api_keys",
+            "SELECT 1 FROM purchase_order_payments",
+            "SELECT 1 FROM _sqlx_migrations",
+            "SELECT stockroom_api_key_org('\\x00'::bytea)",
+            "ALTER TABLE users DISABLE ROW LEVEL SECURITY",
+            "CREATE TABLE public.scratch (id int)",
+        ] {
+            assert_eq!(
+                sqlstate(&mut conn, sql).await.as_deref(),
+                Some("42501"),
+                "{role}: {sql}"
+            );
+        }
+        match login {
+            Login::Auth => {
+                // Sign-in may read users across organizations, but change only credentials.
+                let ann: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap();
+                assert_eq!(ann, 1);
+                for sql in [
+                    "UPDATE users SET role = 'owner'".to_owned(),
+                    "UPDATE users SET org_id = gen_random_uuid()".to_owned(),
+                    "SELECT 1 FROM audit_log".to_owned(),
+                    "SET ROLE stockroom_app".to_owned(),
+                    "SELECT stockroom_enter_org(gen_random_uuid())".to_owned(),
+                    "SELECT stockroom_delete_expired()".to_owned(),
+                    // Registration adds an organization's first user only.
+                    format!(
+                        "INSERT INTO users (org_id, email, name, password_hash, role)
+                         VALUES ('{}', 'mallory@x.example', 'M', 'x', 'owner')",
+                        alice.org_id
+                    ),
+                ] {
+                    assert_eq!(
+                        sqlstate(&mut conn, &sql).await.as_deref(),
+                        Some("42501"),
+                        "auth: {sql}"
+                    );
+                }
+            }
+            Login::Worker => {
+                for sql in [
+                    "SELECT 1 FROM users",
+                    "SELECT 1 FROM reservations",
+                    "DELETE FROM refresh_tokens",
+                    "SELECT 1 FROM wise_recipients",
+                    "SELECT * FROM stockroom_enter_user(gen_random_uuid(), gen_random_uuid(), gen_random_uuid())",
+                ] {
+                    assert_eq!(
+                        sqlstate(&mut conn, sql).await.as_deref(),
+                        Some("42501"),
+                        "worker: {sql}"
+                    );
+                }
+                // Its questions across organizations answer what they are for, nothing more.
+                let orgs: Vec<uuid::Uuid> =
+                    sqlx::query_scalar("SELECT * FROM stockroom_orgs_with_expired_reservations()")
+                        .fetch_all(&mut conn)
+                        .await
+                        .unwrap();
+                assert!(orgs.is_empty());
+            }
+            Login::Tenant => unreachable!(),
+        }
+    }
+
+    // And the tenant functions' role cannot call the worker's or sign-in's functions.
+    let url = shared::testing::login_url(&pool, Login::Tenant).await;
+    let mut conn = sqlx::PgConnection::connect(url.as_str()).await.unwrap();
+    for sql in [
+        "SELECT stockroom_delete_expired()",
+        "SELECT stockroom_wise_transfer_org(1, NULL)",
+        "SELECT * FROM stockroom_orgs_with_reorder_points()",
+        "SELECT 1 FROM rate_limit_hits",
+    ] {
+        assert_eq!(
+            sqlstate(&mut conn, sql).await.as_deref(),
+            Some("42501"),
+            "api: {sql}"
+        );
+    }
 }

@@ -175,18 +175,34 @@ async fn apply(
     if at.is_none() {
         tracing::warn!(delivery, transfer, occurred_at = ?change.occurred_at, "event without a readable occurred_at; ordered by state");
     }
-    let payment = sqlx::query!(
-        r#"SELECT purchase_order_id, org_id, status AS "status: PaymentStatus", wise_state, wise_state_at
-           FROM purchase_order_payments
-           WHERE wise_transfer_id = $1 AND ($2::bigint IS NULL OR wise_profile_id = $2)
-           ORDER BY updated_at DESC LIMIT 1
-           FOR UPDATE"#,
+    // Which organization made the transfer is the one question this role may ask across
+    // organizations (stockroom_wise_transfer_org); the same statement confines the rest of the
+    // transaction to that organization, as its tenant, under row-level security.
+    let org = sqlx::query_scalar!(
+        "SELECT stockroom_enter_org(stockroom_wise_transfer_org($1, $2))",
         transfer,
         change.resource.profile_id
     )
-    .fetch_optional(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
-    let Some(payment) = payment else {
+    let payment = match org {
+        Some(org) => sqlx::query!(
+            r#"SELECT purchase_order_id, status AS "status: PaymentStatus", wise_state, wise_state_at
+               FROM purchase_order_payments
+               WHERE org_id = $1 AND wise_transfer_id = $2
+                 AND ($3::bigint IS NULL OR wise_profile_id = $3)
+               ORDER BY updated_at DESC LIMIT 1
+               FOR UPDATE"#,
+            org,
+            transfer,
+            change.resource.profile_id
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|payment| (org, payment)),
+        None => None,
+    };
+    let Some((org, payment)) = payment else {
         tracing::warn!(
             delivery,
             transfer,
@@ -200,15 +216,7 @@ async fn apply(
         return Ok("stale");
     }
 
-    // From here on the statements run as the order's tenant, under row-level security.
-    sqlx::query!(
-        r#"SELECT set_config('role', 'stockroom_app', true) AS "role!",
-                  set_config('app.org_id', $1, true) AS "org!""#,
-        payment.org_id.to_string()
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    let (order, org) = (payment.purchase_order_id, payment.org_id);
+    let order = payment.purchase_order_id;
     let before = Payment::load(tx, org, order).await?;
     // A state that does not decide the payment (the transfer waits for its money) leaves the
     // status, and any failure it records, as they are.

@@ -37,9 +37,16 @@ fn key_pair() -> (SigningKey<Sha256>, String) {
 /// An organization with a submitted order whose payment is processing as transfer 777.
 async fn setup(pool: PgPool) -> Setup {
     let (wise, public_pem) = key_pair();
-    let state =
-        shared::testing::state_with(pool.clone(), &[("WISE_WEBHOOK_PUBLIC_KEY", &public_pem)]);
-    let auth = TestApp::new(auth::app(state.clone()), pool.clone());
+    let overrides = [("WISE_WEBHOOK_PUBLIC_KEY", public_pem.as_str())];
+    let state = shared::testing::state_as(pool.clone(), shared::db::Login::Worker, &overrides);
+    let auth = TestApp::new(
+        auth::app(shared::testing::state_as(
+            pool.clone(),
+            shared::db::Login::Auth,
+            &[],
+        )),
+        pool.clone(),
+    );
     let org: Uuid = shared::testing::register(&auth, "ann@example.com")
         .await
         .org_id
@@ -488,7 +495,11 @@ async fn a_signed_body_that_is_not_an_event_is_400(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn without_wise_public_key_deliveries_are_503(pool: PgPool) {
-    let router = webhooks::app(shared::testing::state(pool));
+    let router = webhooks::app(shared::testing::state_as(
+        pool,
+        shared::db::Login::Worker,
+        &[],
+    ));
     let r = deliver_raw(&router, "{}", "delivery-1", Some("c2ln".into())).await;
     assert_problem(
         &r,

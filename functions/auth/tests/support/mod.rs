@@ -12,7 +12,7 @@ pub fn app(pool: PgPool) -> TestApp {
 }
 
 pub fn app_with(pool: PgPool, settings: &[(&str, &str)]) -> TestApp {
-    let state = shared::testing::state_with(pool.clone(), settings);
+    let state = shared::testing::state_as(pool.clone(), shared::db::Login::Auth, settings);
     TestApp::new(auth::app(state), pool)
 }
 

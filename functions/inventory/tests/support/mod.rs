@@ -18,9 +18,16 @@ pub fn apps(pool: PgPool) -> Apps {
 
 /// As [`apps`], with setting overrides (the Wise settings of a fake Wise...).
 pub fn apps_with(pool: PgPool, overrides: &[(&str, &str)]) -> Apps {
-    let state = shared::testing::state_with(pool.clone(), overrides);
+    let state = shared::testing::state_as(pool.clone(), shared::db::Login::Tenant, overrides);
     Apps {
-        auth: TestApp::new(auth::app(state.clone()), pool.clone()),
+        auth: TestApp::new(
+            auth::app(shared::testing::state_as(
+                pool.clone(),
+                shared::db::Login::Auth,
+                overrides,
+            )),
+            pool.clone(),
+        ),
         inventory: TestApp::new(inventory::app(state), pool.clone()),
         pool,
     }

@@ -12,9 +12,16 @@ pub struct Apps {
 }
 
 pub fn apps(pool: PgPool) -> Apps {
-    let state = shared::testing::state(pool.clone());
+    let state = shared::testing::state_as(pool.clone(), shared::db::Login::Tenant, &[]);
     Apps {
-        auth: TestApp::new(auth::app(state.clone()), pool.clone()),
+        auth: TestApp::new(
+            auth::app(shared::testing::state_as(
+                pool.clone(),
+                shared::db::Login::Auth,
+                &[],
+            )),
+            pool.clone(),
+        ),
         suppliers: TestApp::new(suppliers::app(state.clone()), pool.clone()),
         pool,
         state,

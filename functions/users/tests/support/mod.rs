@@ -27,7 +27,7 @@ pub fn apps(pool: PgPool) -> Apps {
 }
 
 pub fn apps_with(pool: PgPool, settings: &[(&str, &str)]) -> Apps {
-    let state = shared::testing::state_with(pool.clone(), settings);
+    let state = shared::testing::state_as(pool.clone(), shared::db::Login::Tenant, settings);
     let probe = Router::new()
         .route(
             "/probe/products/read",
@@ -39,7 +39,14 @@ pub fn apps_with(pool: PgPool, settings: &[(&str, &str)]) -> Apps {
         )
         .with_state(state.clone());
     Apps {
-        auth: TestApp::new(auth::app(state.clone()), pool.clone()),
+        auth: TestApp::new(
+            auth::app(shared::testing::state_as(
+                pool.clone(),
+                shared::db::Login::Auth,
+                settings,
+            )),
+            pool.clone(),
+        ),
         users: TestApp::new(users::app(state), pool.clone()),
         probe: TestApp::new(
             shared::http::layers(
