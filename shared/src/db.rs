@@ -5,14 +5,14 @@
 //! 503 within `DB_ACQUIRE_TIMEOUT_MS` instead of a hung invocation, and the pool reconnects by
 //! itself once the database is back.
 
+use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
-use sqlx::{PgConnection, PgPool, Postgres};
+use sqlx::{PgConnection, PgPool};
 
 use crate::config::{ConfigError, Settings};
 
@@ -134,15 +134,149 @@ fn redact(error: &sqlx::Error) -> String {
     }
 }
 
+/// The connections of tenant requests: as many as `DB_MAX_CONNECTIONS`, opened when first
+/// needed, kept between requests, and waited for at most `DB_ACQUIRE_TIMEOUT_MS` (then a 503).
+///
+/// Not sqlx's pool, which tests every connection it gets back with a round trip of its own
+/// (a ping on release, one more server round trip per request: PgBouncer counted two
+/// transactions for each request). A tenant request gives its connection back only after its
+/// COMMIT or ROLLBACK succeeded, which already proves the connection sound and leaves it
+/// outside any transaction; a connection that failed, or whose request was cancelled midway,
+/// is closed instead ([`RequestTx`]). So a connection back from a request is reused as is, one
+/// idle for 10 s or more is pinged first, and one idle for a minute is replaced (a frozen
+/// Lambda environment's socket may be long gone).
+#[derive(Clone)]
+pub struct Connections(Arc<ConnectionsInner>);
+
+struct ConnectionsInner {
+    options: PgConnectOptions,
+    permits: Arc<tokio::sync::Semaphore>,
+    idle: Mutex<Vec<(PgConnection, Instant)>>,
+    acquire_timeout: Duration,
+}
+
+impl std::fmt::Debug for Connections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connections")
+            .field("available", &self.0.permits.available_permits())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long an idle connection is kept: after that it is closed rather than pinged.
+const IDLE_FOR_AT_MOST: Duration = Duration::from_secs(60);
+
+impl Connections {
+    /// Connections to the database of `pool`, logged in as it is, sized and timed by `settings`.
+    pub fn like(pool: &PgPool, settings: &Settings) -> Self {
+        Self(Arc::new(ConnectionsInner {
+            options: pool.connect_options().as_ref().clone(),
+            permits: Arc::new(tokio::sync::Semaphore::new(
+                settings.db.max_connections.max(1) as usize,
+            )),
+            idle: Mutex::new(Vec::new()),
+            acquire_timeout: settings.db.acquire_timeout,
+        }))
+    }
+
+    /// A connection outside any transaction: a kept one, else a new one. Waits for a free one
+    /// for at most the acquire timeout, connecting included (`PoolTimedOut`, a 503).
+    pub async fn acquire(&self) -> Result<Lease, sqlx::Error> {
+        let deadline = tokio::time::Instant::now() + self.0.acquire_timeout;
+        let permit = tokio::time::timeout_at(deadline, self.0.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        loop {
+            let kept = self.0.idle.lock().ok().and_then(|mut idle| idle.pop());
+            let Some((mut conn, since)) = kept else { break };
+            let idle_for = since.elapsed();
+            if idle_for >= IDLE_FOR_AT_MOST {
+                continue; // dropped: closed
+            }
+            if idle_for >= PING_WHEN_IDLE_FOR {
+                use sqlx::Connection;
+                match tokio::time::timeout_at(deadline, conn.ping()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => {
+                        tracing::info!(%error, "replacing a database connection that went away");
+                        continue;
+                    }
+                    Err(_) => return Err(sqlx::Error::PoolTimedOut),
+                }
+            }
+            return Ok(Lease::new(conn, permit, &self.0));
+        }
+        let conn = tokio::time::timeout_at(deadline, async {
+            use sqlx::ConnectOptions;
+            self.0.options.connect().await
+        })
+        .await
+        .map_err(|_| sqlx::Error::PoolTimedOut)??;
+        Ok(Lease::new(conn, permit, &self.0))
+    }
+}
+
+/// A connection held by one request. Dropped, it goes back to [`Connections`] to be reused;
+/// [`Lease::discard`]ed (a connection whose state is unknown), it is closed.
+pub struct Lease {
+    conn: Option<PgConnection>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    home: std::sync::Weak<ConnectionsInner>,
+}
+
+impl Lease {
+    fn new(
+        conn: PgConnection,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        home: &Arc<ConnectionsInner>,
+    ) -> Self {
+        Self {
+            conn: Some(conn),
+            _permit: permit,
+            home: Arc::downgrade(home),
+        }
+    }
+
+    /// Closes the connection instead of keeping it (its transaction state is unknown).
+    pub fn discard(mut self) {
+        self.conn = None;
+    }
+}
+
+impl Deref for Lease {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        self.conn.as_ref().expect("present until dropped")
+    }
+}
+
+impl DerefMut for Lease {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        self.conn.as_mut().expect("present until dropped")
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        // Back before the permit is released, so the next acquire finds it.
+        if let (Some(conn), Some(home)) = (self.conn.take(), self.home.upgrade())
+            && let Ok(mut idle) = home.idle.lock()
+        {
+            idle.push((conn, Instant::now()));
+        }
+    }
+}
+
 /// The connection of a tenant request, inside the request's transaction (opened by the
 /// statement that checks the caller). The transaction layer of [`crate::http::layers`] ends it
 /// after the handler: COMMIT when the response succeeded, ROLLBACK otherwise, before the
 /// response leaves. Dropped any other way (a panic, a connection that outlived its handler),
-/// the connection is closed rather than returned to the pool inside a transaction.
-pub struct RequestTx(Option<PoolConnection<Postgres>>);
+/// the connection is closed rather than kept inside a transaction.
+pub struct RequestTx(Option<Lease>);
 
 impl RequestTx {
-    pub(crate) fn new(conn: PoolConnection<Postgres>) -> Self {
+    pub(crate) fn new(conn: Lease) -> Self {
         Self(Some(conn))
     }
 
@@ -154,19 +288,16 @@ impl RequestTx {
         self.0.as_deref_mut().expect("present until finished")
     }
 
-    /// Ends the transaction: COMMIT, or ROLLBACK with `commit` false. The connection goes back
-    /// to the pool only once that succeeded.
+    /// Ends the transaction: COMMIT, or ROLLBACK with `commit` false. The connection is kept
+    /// for the next request only once that succeeded.
     pub async fn finish(self, commit: bool) -> Result<(), sqlx::Error> {
         self.end(commit).await.map(drop)
     }
 
     /// Ends the transaction and hands back the connection, outside any transaction and back to
     /// the login role. Until the statement has succeeded the connection stays in `self`, so a
-    /// failure or a cancelled future closes it instead of pooling it mid-transaction.
-    pub(crate) async fn end(
-        mut self,
-        commit: bool,
-    ) -> Result<PoolConnection<Postgres>, sqlx::Error> {
+    /// failure or a cancelled future closes it instead of keeping it mid-transaction.
+    pub(crate) async fn end(mut self, commit: bool) -> Result<Lease, sqlx::Error> {
         let end = if commit { "COMMIT" } else { "ROLLBACK" };
         // A `&str` without arguments goes as a simple-protocol query.
         sqlx::Executor::execute(self.conn_mut(), end).await?;
@@ -176,8 +307,8 @@ impl RequestTx {
 
 impl Drop for RequestTx {
     fn drop(&mut self) {
-        if let Some(conn) = self.0.as_mut() {
-            conn.close_on_drop();
+        if let Some(lease) = self.0.take() {
+            lease.discard();
         }
     }
 }

@@ -34,7 +34,12 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 /// What every HTTP function's router holds: built once per cold start, then shared by requests.
 #[derive(Clone, Debug)]
 pub struct AppState {
+    /// Sign-in, webhooks, the scheduler and health use this pool.
     pub pool: PgPool,
+    /// Tenant requests hold their connection from here ([`db::Connections`]), on the same
+    /// database and login as `pool`; a function uses one or the other, so it still holds at
+    /// most `DB_MAX_CONNECTIONS`.
+    pub connections: db::Connections,
     pub settings: Arc<Settings>,
     pub mailer: email::Mailer,
 }
@@ -59,6 +64,7 @@ impl AppState {
     pub fn new(settings: Settings, pool: PgPool) -> Result<Self, config::ConfigError> {
         let mailer = email::Mailer::new(settings.email.smtp_url.as_ref(), &settings.email.from)?;
         Ok(Self {
+            connections: db::Connections::like(&pool, &settings),
             pool,
             settings: Arc::new(settings),
             mailer,

@@ -304,12 +304,11 @@ async fn isolation_holds_when_requests_interleave_on_shared_server_connections(p
             after.clients
         );
         assert!(after.servers <= 2, "{} server connections", after.servers);
-        // PgBouncer counts a transaction each time a server connection goes back to it: the
-        // request's one transaction, and the Sync sqlx sends when the connection returns to
-        // its pool (outside any transaction). Nothing else: no statement outside the
-        // request's transaction, no ping before each acquire.
+        // PgBouncer counts a transaction each time a server connection goes back to it: one
+        // per request, its own. Nothing else: no statement outside the request's transaction,
+        // no ping before each acquire, none when the connection is kept for the next request.
         assert!(
-            (2 * requests..=2 * requests + ENVIRONMENTS as i64).contains(&transactions),
+            (requests..=requests + ENVIRONMENTS as i64).contains(&transactions),
             "{transactions} transactions for {requests} requests"
         );
     }
@@ -733,4 +732,84 @@ async fn the_sign_in_and_worker_login_roles_reach_only_what_they_need(pool: PgPo
             "api: {sql}"
         );
     }
+}
+
+/// Tenant requests hold their connection from `shared::db::Connections`: kept for the next
+/// request without a check of its own (its COMMIT just proved it sound), at most
+/// `DB_MAX_CONNECTIONS` of them (a request that finds none free within the acquire timeout
+/// answers 503), and one that went away is replaced after failing one request with a 503.
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn tenant_connections_are_kept_limited_and_replaced(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let alice = owner(&apps, "alice@a.example").await;
+    let state = shared::testing::state_as(
+        pool.clone(),
+        shared::db::Login::Tenant,
+        &[("DB_ACQUIRE_TIMEOUT_MS", "300")],
+    );
+    let users = shared::testing::TestApp::new(users::app(state.clone()), pool.clone());
+    let backends = || async {
+        sqlx::query_scalar::<_, i32>(
+            "SELECT pid FROM pg_stat_activity
+             WHERE datname = current_database() AND usename = 'stockroom_api'",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    for _ in 0..5 {
+        let listed = users.get_with("/api/users", &alice.token).await;
+        assert_eq!(listed.status, 200, "{}", listed.body);
+    }
+    let through_pooler = shared::testing::pooler().is_some();
+    if !through_pooler {
+        assert_eq!(backends().await.len(), 1, "one connection, kept");
+    }
+
+    // Held by one request, the only connection makes the next wait, then answer 503.
+    let request = http::Request::get("/")
+        .header("authorization", format!("Bearer {}", alice.token))
+        .body(())
+        .unwrap();
+    let (mut parts, ()) = request.into_parts();
+    parts.extensions.insert(shared::db::TxSlot::default());
+    let held = Tenant::from_request_parts(&mut parts, &state)
+        .await
+        .expect("a tenant");
+    let waited = users.get_with("/api/users", &alice.token).await;
+    assert_problem(
+        &waited,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+    );
+    // The held transaction was never ended (no transaction layer took it from the request's
+    // slot), so its connection is closed, not kept.
+    drop(held);
+    drop(parts);
+    let listed = users.get_with("/api/users", &alice.token).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+
+    if through_pooler {
+        return; // the server sessions are PgBouncer's
+    }
+    // The server ends the kept connection: the next request fails with a 503 (it was used
+    // a moment ago, so it is not pinged), and the one after gets a new connection.
+    let gone: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND usename = 'stockroom_api'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(gone, [true]);
+    let failed = users.get_with("/api/users", &alice.token).await;
+    assert_eq!(
+        failed.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        failed.body
+    );
+    let listed = users.get_with("/api/users", &alice.token).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(backends().await.len(), 1);
 }

@@ -12,13 +12,12 @@ use std::ops::{Deref, DerefMut};
 
 use axum::extract::{FromRef, FromRequestParts};
 use http::request::Parts;
-use sqlx::pool::PoolConnection;
-use sqlx::{Postgres, Row};
+use sqlx::Row;
 use uuid::Uuid;
 
 use super::{Role, effective_permissions, extract::bearer_token, jwt, tokens};
 use crate::audit::Actor;
-use crate::db::{RequestTx, TxSlot};
+use crate::db::{Lease, RequestTx, TxSlot};
 use crate::{ApiError, AppState};
 
 /// API keys start with this, so they are recognisable (and told apart from access tokens).
@@ -88,7 +87,7 @@ pub struct Tenant {
 pub struct TenantDb {
     tx: Option<RequestTx>,
     /// The connection between [`TenantDb::suspend`] and [`TenantDb::resume`].
-    idle: Option<PoolConnection<Postgres>>,
+    idle: Option<Lease>,
     slot: TxSlot,
     org_id: Uuid,
 }
@@ -189,7 +188,7 @@ fn api_key_of(parts: &Parts) -> Option<&str> {
     bearer_token(parts).filter(|t| t.starts_with(API_KEY_PREFIX))
 }
 
-/// Opens the request's transaction on a pooled connection. Its first statement is sent with
+/// Opens the request's transaction on a connection of [`crate::db::Connections`]. Its first statement is sent with
 /// `BEGIN` in one simple-protocol round trip (see migration 8), so the caller's check, the
 /// organization's confinement and the transaction's start cost one round trip together.
 async fn open(state: &AppState, parts: &Parts, org_id: Uuid) -> Result<TenantDb, ApiError> {
@@ -198,7 +197,7 @@ async fn open(state: &AppState, parts: &Parts, org_id: Uuid) -> Result<TenantDb,
             "a tenant request outside the transaction layer of shared::http::layers"
         ))
     })?;
-    let conn = state.pool.acquire().await?;
+    let conn = state.connections.acquire().await?;
     Ok(TenantDb {
         tx: Some(RequestTx::new(conn)),
         idle: None,
