@@ -426,7 +426,7 @@ async fn every_relation_the_tenant_role_can_touch_is_confined(pool: PgPool) {
 /// inside a request) and cannot become the owner.
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn the_tenant_functions_login_role_can_only_enter_a_tenant(pool: PgPool) {
-    use sqlx::{Connection, Row};
+    use sqlx::Connection;
     let apps = apps(pool.clone());
     let alice = owner(&apps, "alice@a.example").await;
     let bruno = owner(&apps, "bruno@b.example").await;
@@ -490,25 +490,7 @@ async fn the_tenant_functions_login_role_can_only_enter_a_tenant(pool: PgPool) {
 
     // What the role is, logged in directly.
     let mut conn = sqlx::PgConnection::connect_with(&options).await.unwrap();
-    let row = sqlx::Executor::fetch_one(
-        &mut conn,
-        "SELECT r.rolsuper, r.rolbypassrls, r.rolinherit,
-                (SELECT count(*) FROM pg_class c WHERE c.relowner = r.oid)
-                  + (SELECT count(*) FROM pg_proc p WHERE p.proowner = r.oid),
-                (SELECT string_agg(o.rolname, ',') FROM pg_roles o
-                 WHERE o.rolname <> r.rolname AND pg_has_role(r.oid, o.oid, 'MEMBER'))
-         FROM pg_roles r WHERE r.rolname = current_user",
-    )
-    .await
-    .unwrap();
-    assert!(!row.get::<bool, _>(0), "a superuser");
-    assert!(!row.get::<bool, _>(1), "bypasses row-level security");
-    assert!(!row.get::<bool, _>(2), "inherits privileges");
-    assert_eq!(row.get::<i64, _>(3), 0, "owns something");
-    assert_eq!(
-        row.get::<Option<String>, _>(4).as_deref(),
-        Some("stockroom_app")
-    );
+    assert_is_narrow(&mut conn, "stockroom_api", Some("stockroom_app")).await;
     let denied = |result: Result<sqlx::postgres::PgQueryResult, sqlx::Error>| {
         result
             .err()
@@ -554,6 +536,35 @@ async fn the_tenant_functions_login_role_can_only_enter_a_tenant(pool: PgPool) {
     assert_eq!(denied(reset).as_deref(), Some("42501"));
 }
 
+/// The login role of `conn` is no superuser, cannot bypass row-level security, inherits no
+/// privilege, owns nothing and is a member of `member_of` only.
+async fn assert_is_narrow(conn: &mut sqlx::PgConnection, role: &str, member_of: Option<&str>) {
+    use sqlx::Row;
+    let row = sqlx::Executor::fetch_one(
+        &mut *conn,
+        "SELECT r.rolsuper, r.rolbypassrls, r.rolinherit,
+                (SELECT count(*) FROM pg_class c WHERE c.relowner = r.oid)
+                  + (SELECT count(*) FROM pg_proc p WHERE p.proowner = r.oid),
+                (SELECT string_agg(o.rolname, ',') FROM pg_roles o
+                 WHERE o.rolname <> r.rolname AND pg_has_role(r.oid, o.oid, 'MEMBER'))
+         FROM pg_roles r WHERE r.rolname = current_user",
+    )
+    .await
+    .unwrap();
+    assert!(!row.get::<bool, _>(0), "{role}: a superuser");
+    assert!(
+        !row.get::<bool, _>(1),
+        "{role}: bypasses row-level security"
+    );
+    assert!(!row.get::<bool, _>(2), "{role}: inherits privileges");
+    assert_eq!(row.get::<i64, _>(3), 0, "{role}: owns something");
+    assert_eq!(
+        row.get::<Option<String>, _>(4).as_deref(),
+        member_of,
+        "{role}"
+    );
+}
+
 /// What a session of `login`'s role gets for `sql` (`None`: it ran).
 async fn sqlstate(conn: &mut sqlx::PgConnection, sql: &str) -> Option<String> {
     sqlx::Executor::execute(&mut *conn, sql)
@@ -571,7 +582,7 @@ async fn sqlstate(conn: &mut sqlx::PgConnection, sql: &str) -> Option<String> {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn the_sign_in_and_worker_login_roles_reach_only_what_they_need(pool: PgPool) {
     use shared::db::Login;
-    use sqlx::{Connection, Row};
+    use sqlx::Connection;
     let apps = apps(pool.clone());
     let alice = owner(&apps, "alice@a.example").await;
     let owner_role: String =
@@ -616,29 +627,7 @@ async fn the_sign_in_and_worker_login_roles_reach_only_what_they_need(pool: PgPo
 
         let url = shared::testing::login_url(&pool, login).await;
         let mut conn = sqlx::PgConnection::connect(url.as_str()).await.unwrap();
-        let row = sqlx::Executor::fetch_one(
-            &mut conn,
-            "SELECT r.rolsuper, r.rolbypassrls, r.rolinherit,
-                    (SELECT count(*) FROM pg_class c WHERE c.relowner = r.oid)
-                      + (SELECT count(*) FROM pg_proc p WHERE p.proowner = r.oid),
-                    (SELECT string_agg(o.rolname, ',') FROM pg_roles o
-                     WHERE o.rolname <> r.rolname AND pg_has_role(r.oid, o.oid, 'MEMBER'))
-             FROM pg_roles r WHERE r.rolname = current_user",
-        )
-        .await
-        .unwrap();
-        assert!(!row.get::<bool, _>(0), "{role}: a superuser");
-        assert!(
-            !row.get::<bool, _>(1),
-            "{role}: bypasses row-level security"
-        );
-        assert!(!row.get::<bool, _>(2), "{role}: inherits privileges");
-        assert_eq!(row.get::<i64, _>(3), 0, "{role}: owns something");
-        assert_eq!(
-            row.get::<Option<String>, _>(4).as_deref(),
-            member_of,
-            "{role}"
-        );
+        assert_is_narrow(&mut conn, role, member_of).await;
         let set_owner = format!("SET ROLE \"{owner_role}\"");
         assert_eq!(
             sqlstate(&mut conn, &set_owner).await.as_deref(),
