@@ -75,6 +75,11 @@ pub struct DbSettings {
     pub max_connections: u32,
     pub acquire_timeout: Duration,
     pub statement_timeout: Duration,
+    /// `MIGRATE_LOCK_TIMEOUT_MS`: how long a migration waits for a lock (a busy table, another
+    /// run's migration lock) before it fails, instead of queueing every request behind it.
+    pub migrate_lock_timeout: Duration,
+    /// `MIGRATE_STATEMENT_TIMEOUT_MS`: the limit per statement while migrating.
+    pub migrate_statement_timeout: Duration,
     /// `DATABASE_CA_PEM`: certificate authorities (PEM) the database's certificate must chain
     /// to; set, connections use TLS with `verify-full`. `\n` escapes are accepted.
     pub ca_pem: Option<String>,
@@ -215,6 +220,16 @@ impl Settings {
                     get("DB_STATEMENT_TIMEOUT_MS"),
                     "DB_STATEMENT_TIMEOUT_MS",
                     5_000,
+                )?),
+                migrate_lock_timeout: Duration::from_millis(parse_or(
+                    get("MIGRATE_LOCK_TIMEOUT_MS"),
+                    "MIGRATE_LOCK_TIMEOUT_MS",
+                    5_000,
+                )?),
+                migrate_statement_timeout: Duration::from_millis(parse_or(
+                    get("MIGRATE_STATEMENT_TIMEOUT_MS"),
+                    "MIGRATE_STATEMENT_TIMEOUT_MS",
+                    240_000,
                 )?),
                 ca_pem: get("DATABASE_CA_PEM")
                     .map(|pem| pem.replace("\\n", "\n").trim().to_owned()),

@@ -24,13 +24,39 @@ pub struct Applied {
     pub description: String,
 }
 
-/// The database to migrate, and the functions' limit per statement to leave on it.
+/// The database to migrate, the limits of the migrating session, and the functions' limit per
+/// statement to leave on it.
 #[derive(Clone, Debug)]
 pub struct Database {
     pub options: PgConnectOptions,
-    /// `DB_STATEMENT_TIMEOUT_MS`.
+    /// `DB_STATEMENT_TIMEOUT_MS`: left as the login roles' default.
     pub statement_timeout: Duration,
+    /// `MIGRATE_LOCK_TIMEOUT_MS`.
+    pub lock_timeout: Duration,
+    /// `MIGRATE_STATEMENT_TIMEOUT_MS`.
+    pub migration_statement_timeout: Duration,
 }
+
+/// The database has migrations this code does not know: it was migrated by newer code, and
+/// this is older code (a rollback). Nothing is applied; migrations are forward-only and
+/// expand/contract, so older code runs on the newer schema.
+#[derive(Debug)]
+pub struct NewerDatabase {
+    pub unknown_versions: Vec<i64>,
+}
+
+impl std::fmt::Display for NewerDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the database has migrations this code does not know ({:?}): it is newer than this \
+             code, so nothing was applied",
+            self.unknown_versions
+        )
+    }
+}
+
+impl std::error::Error for NewerDatabase {}
 
 impl Database {
     pub fn from_settings(settings: &shared::Settings) -> Result<Self, shared::config::ConfigError> {
@@ -43,13 +69,18 @@ impl Database {
                 settings.db.ca_pem.as_deref(),
             )?,
             statement_timeout: settings.db.statement_timeout,
+            lock_timeout: settings.db.migrate_lock_timeout,
+            migration_statement_timeout: settings.db.migrate_statement_timeout,
         })
     }
 }
 
-/// Applies pending migrations over one connection without a statement timeout and returns
-/// those it applied (none when the database is current). Concurrent runs are serialised by
-/// sqlx's advisory lock.
+/// Applies pending migrations over one connection and returns those it applied (none when
+/// the database is current). Concurrent runs are serialised by sqlx's advisory lock. The
+/// session waits at most `lock_timeout` for any lock and `migration_statement_timeout` for any
+/// statement, so a migration stuck behind a busy table fails with the reason instead of
+/// queueing every request behind its lock. A database migrated by newer code is left alone
+/// ([`NewerDatabase`]).
 ///
 /// Then leaves the functions' `statement_timeout` as the login role's default in this database:
 /// PostgreSQL applies it when a connection logs in, so the functions send no startup options
@@ -57,8 +88,15 @@ impl Database {
 /// proxied connection) for it.
 pub async fn apply(database: &Database) -> anyhow::Result<Vec<Applied>> {
     let mut conn = PgConnection::connect_with(&database.options).await?;
-    // Migrations may be slow: no limit for this session, whatever the role's default is.
-    conn.execute("SET statement_timeout = 0").await?;
+    conn.execute(
+        format!(
+            "SET lock_timeout = {}; SET statement_timeout = {}",
+            database.lock_timeout.as_millis(),
+            database.migration_statement_timeout.as_millis()
+        )
+        .as_str(),
+    )
+    .await?;
     conn.ensure_migrations_table().await?;
     let before: HashSet<i64> = conn
         .list_applied_migrations()
@@ -66,6 +104,13 @@ pub async fn apply(database: &Database) -> anyhow::Result<Vec<Applied>> {
         .into_iter()
         .map(|m| m.version)
         .collect();
+    let known: HashSet<i64> = shared::MIGRATOR.iter().map(|m| m.version).collect();
+    let mut unknown_versions: Vec<i64> = before.difference(&known).copied().collect();
+    if !unknown_versions.is_empty() {
+        unknown_versions.sort_unstable();
+        conn.close().await?;
+        return Err(NewerDatabase { unknown_versions }.into());
+    }
     shared::MIGRATOR.run(&mut conn).await?;
     let millis = database.statement_timeout.as_millis();
     // The owner (whoever runs this) and the functions' login roles get the same limit.
@@ -127,33 +172,66 @@ struct CustomResourceResponse<'a> {
     data: Value,
 }
 
+/// Time kept back from the function's deadline to answer CloudFormation.
+pub const ANSWER_MARGIN: Duration = Duration::from_secs(5);
+
 /// Handles one invocation: a CloudFormation custom resource request (answered on its
-/// `ResponseURL`, SUCCESS or FAILED) or any other event (returns the applied migrations).
+/// `ResponseURL`, SUCCESS or FAILED, always) or any other event (returns the applied
+/// migrations).
+///
+/// `database` is how the database is found (the settings, read on first use): a Delete never
+/// waits for it, and whatever fails before or while migrating (unreadable settings, no route to
+/// the database, a lock that does not come, the function's time running out) is answered
+/// FAILED with the reason rather than left for CloudFormation to wait out. Work still running
+/// [`ANSWER_MARGIN`] before the function's deadline is abandoned (its transaction rolls back
+/// with its connection) and answered FAILED.
 pub async fn handle(
     event: LambdaEvent<Value>,
-    database: &Database,
+    database: impl Future<Output = Result<Database, String>>,
     http: &reqwest::Client,
 ) -> Result<Value, lambda_runtime::Error> {
+    let deadline = event.context.deadline;
     let Ok(request) = serde_json::from_value::<CustomResourceRequest>(event.payload) else {
-        let applied = apply(database).await?;
+        let database = database.await?;
+        let applied = apply(&database).await?;
         tracing::info!(count = applied.len(), "migrations applied");
         return Ok(json!({ "applied": applied }));
     };
 
-    // Deleting the stack must not touch the data.
-    let outcome = match request.request_type.as_str() {
-        "Delete" => Ok(Vec::new()),
-        _ => apply(database).await,
-    };
-    let (status, reason, applied) = match &outcome {
-        Ok(applied) => (
-            "SUCCESS",
-            format!("{} migration(s) applied", applied.len()),
-            applied.len(),
-        ),
-        Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "migrations failed");
-            ("FAILED", format!("migrations failed: {error}"), 0)
+    let (status, reason, applied) = if request.request_type == "Delete" {
+        // Deleting the stack (or replacing the resource) must not touch the data.
+        ("SUCCESS", "nothing to do on delete".to_owned(), 0)
+    } else {
+        let work = async {
+            let database = database
+                .await
+                .map_err(|reason| anyhow::anyhow!("settings: {reason}"))?;
+            apply(&database).await
+        };
+        let outcome = match time_left(deadline) {
+            Some(left) => tokio::time::timeout(left, work).await.unwrap_or_else(|_| {
+                Err(anyhow::anyhow!(
+                    "the migrations did not finish within the function's time ({} s kept to \
+                     answer); nothing of the unfinished one was kept",
+                    ANSWER_MARGIN.as_secs()
+                ))
+            }),
+            None => work.await,
+        };
+        match outcome {
+            Ok(applied) => (
+                "SUCCESS",
+                format!("{} migration(s) applied", applied.len()),
+                applied.len(),
+            ),
+            Err(error) if error.downcast_ref::<NewerDatabase>().is_some() => {
+                tracing::warn!(error = %error, "older code than the database: nothing applied");
+                ("SUCCESS", error.to_string(), 0)
+            }
+            Err(error) => {
+                tracing::error!(error = format!("{error:#}"), "migrations failed");
+                ("FAILED", format!("migrations failed: {error:#}"), 0)
+            }
         }
     };
     let response = CustomResourceResponse {
@@ -175,4 +253,19 @@ pub async fn handle(
         .await?
         .error_for_status()?;
     Ok(json!({ "status": status }))
+}
+
+/// The time left before `deadline` (Lambda's, in ms since the epoch; 0 when unknown) less
+/// [`ANSWER_MARGIN`]; `None` without a deadline.
+fn time_left(deadline: u64) -> Option<Duration> {
+    if deadline == 0 {
+        return None;
+    }
+    let deadline = std::time::UNIX_EPOCH + Duration::from_millis(deadline);
+    Some(
+        deadline
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default()
+            .saturating_sub(ANSWER_MARGIN),
+    )
 }

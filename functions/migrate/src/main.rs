@@ -3,24 +3,44 @@ use lambda_runtime::service_fn;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let settings = shared::config::settings().await?;
-    let database = migrate::Database::from_settings(settings)?;
 
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
         // Run locally as a command: create the database if needed, apply once, say what changed.
+        let settings = shared::config::settings().await?;
+        let database = migrate::Database::from_settings(settings)?;
         migrate::create_database_if_missing(&settings.database_url).await?;
-        let applied = migrate::apply(&database).await?;
-        for migration in &applied {
-            println!("applied {} {}", migration.version, migration.description);
+        match migrate::apply(&database).await {
+            Ok(applied) => {
+                for migration in &applied {
+                    println!("applied {} {}", migration.version, migration.description);
+                }
+                println!(
+                    "database is up to date ({} migration(s) applied)",
+                    applied.len()
+                );
+            }
+            Err(error) if error.downcast_ref::<migrate::NewerDatabase>().is_some() => {
+                println!("{error}");
+            }
+            Err(error) => return Err(error.into()),
         }
-        println!(
-            "database is up to date ({} migration(s) applied)",
-            applied.len()
-        );
         return Ok(());
     }
 
+    // In Lambda the settings are read inside the invocation, so a secret that cannot be read
+    // is answered to CloudFormation as FAILED with the reason instead of failing the cold
+    // start (which CloudFormation would only see as a timeout).
     let http = reqwest::Client::new();
-    let database = &database;
-    lambda_runtime::run(service_fn(|event| migrate::handle(event, database, &http))).await
+    lambda_runtime::run(service_fn(|event| {
+        migrate::handle(event, database(), &http)
+    }))
+    .await
+}
+
+/// The database to migrate, from the settings (read once, then cached).
+async fn database() -> Result<migrate::Database, String> {
+    let settings = shared::config::settings()
+        .await
+        .map_err(|e| e.to_string())?;
+    migrate::Database::from_settings(settings).map_err(|e| e.to_string())
 }

@@ -1,4 +1,5 @@
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -20,8 +21,15 @@ fn url_of(pool: &PgPool) -> migrate::Database {
 fn database(options: PgConnectOptions) -> migrate::Database {
     migrate::Database {
         options,
-        statement_timeout: std::time::Duration::from_millis(5_000),
+        statement_timeout: Duration::from_millis(5_000),
+        lock_timeout: Duration::from_millis(5_000),
+        migration_statement_timeout: Duration::from_secs(60),
     }
+}
+
+/// The database as the handler finds it from readable settings.
+fn found(database: migrate::Database) -> std::future::Ready<Result<migrate::Database, String>> {
+    std::future::ready(Ok(database))
 }
 
 #[sqlx::test(migrations = false)]
@@ -50,7 +58,7 @@ async fn pending_migrations_are_applied_once(pool: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn a_plain_invocation_returns_what_it_applied(pool: PgPool) {
     let event = LambdaEvent::new(json!({}), Context::default());
-    let out = migrate::handle(event, &url_of(&pool), &reqwest::Client::new())
+    let out = migrate::handle(event, found(url_of(&pool)), &reqwest::Client::new())
         .await
         .unwrap();
     assert_eq!(
@@ -84,6 +92,15 @@ async fn cloudformation() -> (String, Received) {
 }
 
 fn custom_resource(request_type: &str, response_url: &str) -> LambdaEvent<Value> {
+    custom_resource_with(request_type, response_url, Context::default())
+}
+
+/// As CloudFormation sends it, with Lambda's `context` (its deadline).
+fn custom_resource_with(
+    request_type: &str,
+    response_url: &str,
+    context: Context,
+) -> LambdaEvent<Value> {
     let payload = json!({
         "RequestType": request_type,
         "ResponseURL": response_url,
@@ -94,7 +111,7 @@ fn custom_resource(request_type: &str, response_url: &str) -> LambdaEvent<Value>
         "ServiceToken": "arn:aws:lambda:eu-west-1:123456789012:function:migrate",
         "ResourceProperties": {}
     });
-    LambdaEvent::new(payload, Context::default())
+    LambdaEvent::new(payload, context)
 }
 
 #[sqlx::test(migrations = false)]
@@ -102,7 +119,7 @@ async fn a_deploy_applies_migrations_and_reports_success(pool: PgPool) {
     let (url, received) = cloudformation().await;
     let out = migrate::handle(
         custom_resource("Create", &url),
-        &url_of(&pool),
+        found(url_of(&pool)),
         &reqwest::Client::new(),
     )
     .await
@@ -137,7 +154,7 @@ async fn a_failed_migration_reports_failure_to_cloudformation() {
     let (url, received) = cloudformation().await;
     let out = migrate::handle(
         custom_resource("Update", &url),
-        &unreachable,
+        found(unreachable),
         &reqwest::Client::new(),
     )
     .await
@@ -154,19 +171,14 @@ async fn a_failed_migration_reports_failure_to_cloudformation() {
     );
 }
 
+/// A Delete (the stack deleted, or the resource replaced) answers SUCCESS without even looking
+/// for the database: the settings here never arrive.
 #[tokio::test]
 async fn deleting_the_stack_leaves_the_database_alone() {
-    let unreachable = database(
-        shared::db::connect_options(
-            &SecretString::from("postgres://postgres@127.0.0.1:1/none".to_owned()),
-            None,
-        )
-        .unwrap(),
-    );
     let (url, received) = cloudformation().await;
     migrate::handle(
         custom_resource("Delete", &url),
-        &unreachable,
+        std::future::pending(),
         &reqwest::Client::new(),
     )
     .await
@@ -239,4 +251,147 @@ async fn migrate_uses_its_own_url_when_one_is_set(pool: PgPool) {
     let database = migrate::Database::from_settings(&settings).unwrap();
     let applied = migrate::apply(&database).await.unwrap();
     assert_eq!(applied.len(), shared::MIGRATOR.iter().count());
+}
+
+/// Settings that cannot be read (a secret the function may not read, no route to Secrets
+/// Manager) are answered FAILED with the reason; a Delete still succeeds without them.
+#[tokio::test]
+async fn unreadable_settings_are_answered_failed_with_the_reason() {
+    let (url, received) = cloudformation().await;
+    let unreadable = || {
+        std::future::ready(Err::<migrate::Database, _>(
+            "the settings secret could not be read: AccessDeniedException".to_owned(),
+        ))
+    };
+    let out = migrate::handle(
+        custom_resource("Create", &url),
+        unreadable(),
+        &reqwest::Client::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["status"], "FAILED");
+    migrate::handle(
+        custom_resource("Delete", &url),
+        unreadable(),
+        &reqwest::Client::new(),
+    )
+    .await
+    .unwrap();
+    let received = received.0.lock().unwrap();
+    assert_eq!(received[0].1["Status"], "FAILED");
+    let reason = received[0].1["Reason"].as_str().unwrap();
+    assert!(reason.contains("AccessDeniedException"), "{reason}");
+    assert_eq!(received[1].1["Status"], "SUCCESS");
+}
+
+/// A rollback puts the older migrate code back and CloudFormation sends it an Update: it meets
+/// a database with migrations it does not know, applies nothing, changes nothing, and answers
+/// SUCCESS so the rollback completes.
+#[sqlx::test(migrations = false)]
+async fn older_code_than_the_database_answers_success_and_changes_nothing(pool: PgPool) {
+    migrate::apply(&url_of(&pool)).await.unwrap();
+    let newer = 29991231000001_i64;
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES ($1, 'from newer code', true, '\\x00', 1)",
+    )
+    .bind(newer)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let rows = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM _sqlx_migrations")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let before = rows().await;
+    let (url, received) = cloudformation().await;
+    let out = migrate::handle(
+        custom_resource("Update", &url),
+        found(url_of(&pool)),
+        &reqwest::Client::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["status"], "SUCCESS");
+    let body = &received.0.lock().unwrap()[0].1;
+    assert_eq!(body["Status"], "SUCCESS");
+    assert_eq!(body["Data"]["Applied"], 0);
+    assert!(
+        body["Reason"]
+            .as_str()
+            .unwrap()
+            .contains(&newer.to_string()),
+        "{body}"
+    );
+    assert_eq!(rows().await, before);
+}
+
+/// Holds `_sqlx_migrations` locked, as a long transaction on a busy table would.
+async fn lock_the_migrations_table(pool: &PgPool) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE _sqlx_migrations IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    blocker
+}
+
+/// A migration that waits on a lock gives up after `MIGRATE_LOCK_TIMEOUT_MS` and answers
+/// FAILED with the reason, instead of queueing every request behind it.
+#[sqlx::test(migrations = false)]
+async fn a_migration_waiting_on_a_lock_fails_with_the_reason(pool: PgPool) {
+    migrate::apply(&url_of(&pool)).await.unwrap();
+    let blocker = lock_the_migrations_table(&pool).await;
+    let mut database = url_of(&pool);
+    database.lock_timeout = Duration::from_millis(300);
+    let (url, received) = cloudformation().await;
+    let started = std::time::Instant::now();
+    let out = migrate::handle(
+        custom_resource("Update", &url),
+        found(database),
+        &reqwest::Client::new(),
+    )
+    .await
+    .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(out["status"], "FAILED");
+    let body = &received.0.lock().unwrap()[0].1;
+    let reason = body["Reason"].as_str().unwrap();
+    assert!(reason.contains("lock timeout"), "{reason}");
+    blocker.rollback().await.unwrap();
+}
+
+/// Whatever still runs when the function's time is nearly out is abandoned and answered FAILED
+/// before Lambda would kill the function (which CloudFormation would only see as a timeout).
+#[sqlx::test(migrations = false)]
+async fn the_deadline_guard_answers_before_the_function_times_out(pool: PgPool) {
+    migrate::apply(&url_of(&pool)).await.unwrap();
+    let blocker = lock_the_migrations_table(&pool).await;
+    let mut database = url_of(&pool);
+    database.lock_timeout = Duration::from_secs(60);
+    let (url, received) = cloudformation().await;
+    let mut context = Context::default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    // One second of work left once the answer's margin is kept.
+    context.deadline = (now + migrate::ANSWER_MARGIN + Duration::from_secs(1)).as_millis() as u64;
+    let started = std::time::Instant::now();
+    let out = migrate::handle(
+        custom_resource_with("Update", &url, context),
+        found(database),
+        &reqwest::Client::new(),
+    )
+    .await
+    .unwrap();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    assert_eq!(out["status"], "FAILED");
+    let body = &received.0.lock().unwrap()[0].1;
+    let reason = body["Reason"].as_str().unwrap();
+    assert!(reason.contains("did not finish"), "{reason}");
+    blocker.rollback().await.unwrap();
 }

@@ -740,7 +740,8 @@ async fn tenant_connections_are_kept_limited_and_replaced(pool: PgPool) {
     let backends = || async {
         sqlx::query_scalar::<_, i32>(
             "SELECT pid FROM pg_stat_activity
-             WHERE datname = current_database() AND usename = 'stockroom_api'",
+             WHERE datname = current_database() AND usename = 'stockroom_api'
+               AND application_name LIKE 'stockroom-%'",
         )
         .fetch_all(&pool)
         .await
@@ -783,13 +784,20 @@ async fn tenant_connections_are_kept_limited_and_replaced(pool: PgPool) {
     }
     // The server ends the kept connection: the next request fails with a 503 (it was used
     // a moment ago, so it is not pinged), and the one after gets a new connection.
+    // As the same role: an RDS-style master may not signal another role's sessions.
+    let url = shared::testing::login_url(&pool, shared::db::Login::Tenant).await;
+    let mut same_role = <sqlx::PgConnection as sqlx::Connection>::connect(url.as_str())
+        .await
+        .unwrap();
     let gone: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-         WHERE datname = current_database() AND usename = 'stockroom_api'",
+         WHERE datname = current_database() AND usename = 'stockroom_api'
+           AND application_name LIKE 'stockroom-%'",
     )
-    .fetch_all(&pool)
+    .fetch_all(&mut same_role)
     .await
     .unwrap();
+    sqlx::Connection::close(same_role).await.unwrap();
     assert_eq!(gone, [true]);
     let failed = users.get_with("/api/users", &alice.token).await;
     assert_eq!(
