@@ -316,7 +316,7 @@ async fn older_code_than_the_database_answers_success_and_changes_nothing(pool: 
     .await
     .unwrap();
     assert_eq!(out["status"], "SUCCESS");
-    let body = &received.0.lock().unwrap()[0].1;
+    let body = received.0.lock().unwrap()[0].1.clone();
     assert_eq!(body["Status"], "SUCCESS");
     assert_eq!(body["Data"]["Applied"], 0);
     assert!(
@@ -358,7 +358,7 @@ async fn a_migration_waiting_on_a_lock_fails_with_the_reason(pool: PgPool) {
     .unwrap();
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(out["status"], "FAILED");
-    let body = &received.0.lock().unwrap()[0].1;
+    let body = received.0.lock().unwrap()[0].1.clone();
     let reason = body["Reason"].as_str().unwrap();
     assert!(reason.contains("lock timeout"), "{reason}");
     blocker.rollback().await.unwrap();
@@ -390,7 +390,7 @@ async fn the_deadline_guard_answers_before_the_function_times_out(pool: PgPool) 
     let took = started.elapsed();
     assert!(took < Duration::from_secs(4), "{took:?}");
     assert_eq!(out["status"], "FAILED");
-    let body = &received.0.lock().unwrap()[0].1;
+    let body = received.0.lock().unwrap()[0].1.clone();
     let reason = body["Reason"].as_str().unwrap();
     assert!(reason.contains("did not finish"), "{reason}");
     blocker.rollback().await.unwrap();
