@@ -1,8 +1,9 @@
 //! Settings, read once per execution environment (cold start) and cached.
 //!
 //! Locally they come from the process environment (and `.env`). In Lambda, `SETTINGS_SECRET_ID`
-//! names one Secrets Manager secret whose JSON object (same keys as the environment variables)
-//! is laid over the environment, so secrets never sit in plain Lambda configuration.
+//! names the Secrets Manager secrets (comma-separated) whose JSON objects (same keys as the
+//! environment variables) are laid over the environment in that order, so secrets never sit in
+//! plain Lambda configuration.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -121,11 +122,22 @@ pub async fn settings() -> Result<&'static Settings, ConfigError> {
 }
 
 impl Settings {
-    /// Resolves settings from `vars`, overlaid with the secret named by `SETTINGS_SECRET_ID`.
+    /// Resolves settings from `vars`, overlaid with the secrets named by `SETTINGS_SECRET_ID`:
+    /// one id or several, comma-separated, each laid over the ones before it (the template
+    /// names the generated keys, then the database credentials, then the settings an operator
+    /// adds by hand).
     pub async fn load(mut vars: HashMap<String, String>) -> Result<Self, ConfigError> {
-        if let Some(id) = vars.get("SETTINGS_SECRET_ID").filter(|v| !v.is_empty()) {
-            let secret = crate::secrets::fetch_json(id).await?;
-            vars.extend(secret);
+        if let Some(list) = vars.get("SETTINGS_SECRET_ID").cloned() {
+            let ids: Vec<&str> = list
+                .split(',')
+                .map(str::trim)
+                .filter(|id| !id.is_empty())
+                .collect();
+            if !ids.is_empty() {
+                for secret in crate::secrets::fetch_all(&ids).await? {
+                    vars.extend(secret);
+                }
+            }
         }
         Self::from_vars(&vars)
     }

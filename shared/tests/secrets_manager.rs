@@ -106,6 +106,42 @@ async fn settings_come_from_the_secret_once_per_cold_start() {
         "postgres://rotated@db/stockroom"
     );
 
+    // Several secrets, comma-separated, each laid over the ones before it: generated keys, the
+    // database credentials, then what an operator added by hand.
+    client
+        .create_secret()
+        .name("stockroom/test/keys")
+        .secret_string(r#"{"SECRET_KEY":"keys-secret-key-0123456789abcdef0123456789"}"#)
+        .send()
+        .await
+        .unwrap();
+    client
+        .create_secret()
+        .name("stockroom/test/hand")
+        .secret_string(r#"{"MAIL_FROM":"Shop <shop@example.com>"}"#)
+        .send()
+        .await
+        .unwrap();
+    let mut vars: std::collections::HashMap<String, String> = std::env::vars().collect();
+    vars.insert(
+        "SETTINGS_SECRET_ID".into(),
+        "stockroom/test/keys, stockroom/test/settings,stockroom/test/hand".into(),
+    );
+    let layered = shared::Settings::load(vars).await.unwrap();
+    assert_eq!(
+        layered.database_url.expose_secret(),
+        "postgres://rotated@db/stockroom"
+    );
+    assert_eq!(layered.email.from, "Shop <shop@example.com>");
+    let from_env = shared::Settings::load(std::env::vars().collect())
+        .await
+        .unwrap();
+    assert_ne!(
+        layered.keys.jwt_secret(),
+        from_env.keys.jwt_secret(),
+        "SECRET_KEY came from the keys secret"
+    );
+
     // A secret that does not exist stops the cold start with an error naming it.
     let mut vars: std::collections::HashMap<String, String> = std::env::vars().collect();
     vars.insert("SETTINGS_SECRET_ID".into(), "stockroom/test/missing".into());

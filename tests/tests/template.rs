@@ -19,41 +19,84 @@ fn template_passes_cfn_lint() {
     );
 }
 
+/// The template's resources: each name with its lines (trimmed), from `Resources:` to the next
+/// top-level section.
+fn resources() -> Vec<(String, Vec<String>)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let template = std::fs::read_to_string(root.join("template.yaml")).unwrap();
+    let resources = &template[template.find("\nResources:").unwrap() + 1..];
+    let mut blocks: Vec<(String, Vec<String>)> = Vec::new();
+    for line in resources.lines().skip(1) {
+        if !line.is_empty() && !line.starts_with(' ') {
+            break;
+        }
+        match line.strip_prefix("  ") {
+            Some(name)
+                if !name.starts_with(' ') && !name.starts_with('#') && name.ends_with(':') =>
+            {
+                blocks.push((name.trim_end_matches(':').to_owned(), Vec::new()))
+            }
+            _ => {
+                if let Some((_, body)) = blocks.last_mut() {
+                    body.push(line.trim().to_owned());
+                }
+            }
+        }
+    }
+    blocks
+}
+
+fn has(body: &[String], line: &str) -> bool {
+    body.iter().any(|l| l == line)
+}
+
 /// Every function but migrate depends on the migrations resource, so new code goes live only
 /// after the schema it needs (and a failed migration stops the deploy before any function
 /// changes).
 #[test]
 fn every_function_waits_for_the_migrations() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let template = std::fs::read_to_string(root.join("template.yaml")).unwrap();
-    let resources = &template[template.find("\nResources:").unwrap() + 1..];
-    // Each resource is a line `  Name:` followed by its lines indented further.
-    let mut blocks: Vec<(&str, Vec<&str>)> = Vec::new();
-    for line in resources.lines().skip(1) {
-        if !line.is_empty() && !line.starts_with(' ') {
-            break; // the next top-level section
-        }
-        match line.strip_prefix("  ") {
-            Some(name) if !name.starts_with(' ') && name.ends_with(':') => {
-                blocks.push((name.trim_end_matches(':'), Vec::new()))
-            }
-            _ => {
-                if let Some((_, body)) = blocks.last_mut() {
-                    body.push(line.trim());
-                }
-            }
-        }
-    }
     let mut functions = 0;
-    for (name, body) in &blocks {
-        if !body.contains(&"Type: AWS::Serverless::Function") || *name == "MigrateFunction" {
+    for (name, body) in resources() {
+        if !has(&body, "Type: AWS::Serverless::Function") || name == "MigrateFunction" {
             continue;
         }
         functions += 1;
         assert!(
-            body.contains(&"DependsOn: Migrations"),
+            has(&body, "DependsOn: Migrations"),
             "{name} does not depend on Migrations"
         );
     }
     assert_eq!(functions, 10);
+}
+
+/// The key that sealed data depends on is generated once: kept when the stack is deleted or the
+/// resource replaced, and built from no parameter, so no parameter change regenerates it. The
+/// settings added by hand are never rewritten by CloudFormation.
+#[test]
+fn the_keys_secret_is_kept_and_never_regenerated() {
+    let resources = resources();
+    let body = |name: &str| {
+        resources
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, body)| body.clone())
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    let keys = body("KeysSecret");
+    assert!(has(&keys, "DeletionPolicy: Retain"));
+    assert!(has(&keys, "UpdateReplacePolicy: Retain"));
+    assert!(has(&keys, "SecretStringTemplate: \"{}\""));
+    // Only its name takes a parameter (the stage, which names a different stack).
+    assert!(
+        !keys
+            .iter()
+            .any(|l| l.contains("${") && !l.starts_with("Name:")),
+        "{keys:?}"
+    );
+    assert!(has(&body("SettingsSecret"), "SecretString: \"{}\""));
+    let database = body("DatabaseSecret");
+    assert!(
+        database.iter().any(|l| l.contains("${DatabaseUrl}")),
+        "{database:?}"
+    );
 }
