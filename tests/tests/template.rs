@@ -100,3 +100,75 @@ fn the_keys_secret_is_kept_and_never_regenerated() {
         "{database:?}"
     );
 }
+
+/// The template as `sam deploy` submits it, expanded offline by the SAM translator
+/// (`scripts/expand-template.py`, in the project's virtualenv).
+fn expanded() -> serde_json::Value {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let output = Command::new("python")
+        .arg("scripts/expand-template.py")
+        .current_dir(root)
+        .output()
+        .expect("python not found: make test puts the project's virtualenv first on PATH");
+    assert!(
+        output.status.success(),
+        "the SAM translator refused the template:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Expanded: each schedule is named after its stack (two stages can share an account and
+/// region), retries, and sends what failed for good to the dead-letter queue, as does the
+/// scheduler function's own asynchronous retry; the queue has an alarm; the keys secret is
+/// retained; every function waits for the migrations and logs to a group with a retention.
+#[test]
+fn the_expanded_template_keeps_keys_and_names_and_retries_the_schedules() {
+    let template = expanded();
+    let resources = template["Resources"].as_object().unwrap();
+    let of_type = |kind: &str| {
+        resources
+            .iter()
+            .filter(|(_, r)| r["Type"] == kind)
+            .collect::<Vec<_>>()
+    };
+    let dead_letters = serde_json::json!({"Fn::GetAtt": ["SchedulerDeadLetterQueue", "Arn"]});
+    let schedules = of_type("AWS::Scheduler::Schedule");
+    assert_eq!(schedules.len(), 3);
+    for (name, schedule) in schedules {
+        let properties = &schedule["Properties"];
+        let sub = properties["Name"]["Fn::Sub"].as_str().unwrap_or_default();
+        assert!(sub.starts_with("${AWS::StackName}-"), "{name}: {sub}");
+        let target = &properties["Target"];
+        assert_eq!(target["DeadLetterConfig"]["Arn"], dead_letters, "{name}");
+        assert_eq!(target["RetryPolicy"]["MaximumRetryAttempts"], 3, "{name}");
+    }
+    let invoke = of_type("AWS::Lambda::EventInvokeConfig");
+    assert_eq!(invoke.len(), 1);
+    assert_eq!(
+        invoke[0].1["Properties"]["DestinationConfig"]["OnFailure"]["Destination"],
+        dead_letters
+    );
+    let alarm = &resources["SchedulerDeadLetterAlarm"]["Properties"];
+    assert_eq!(alarm["MetricName"], "ApproximateNumberOfMessagesVisible");
+    let keys = &resources["KeysSecret"];
+    assert_eq!(keys["DeletionPolicy"], "Retain");
+    assert_eq!(keys["UpdateReplacePolicy"], "Retain");
+    let functions = of_type("AWS::Lambda::Function");
+    assert_eq!(functions.len(), 11);
+    for (name, function) in functions {
+        if name.as_str() != "MigrateFunction" {
+            assert_eq!(function["DependsOn"], "Migrations", "{name}");
+        }
+        // Its logs go to a group of its own that keeps them LogRetentionDays.
+        let group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} logs to Lambda's default group"));
+        assert_eq!(resources[group]["Type"], "AWS::Logs::LogGroup", "{name}");
+        assert_eq!(
+            resources[group]["Properties"]["RetentionInDays"],
+            serde_json::json!({"Ref": "LogRetentionDays"}),
+            "{name}"
+        );
+    }
+}
