@@ -31,9 +31,8 @@ openapi: ## Regenerate openapi.json from the code (a test fails while it is out 
 build: ## Release binaries for Lambda (arm64), as `sam build` makes them
 	cargo lambda build --release --arm64
 
-deploy: ## Build and deploy with SAM: make deploy ENV=dev|prod
-	sam build --beta-features
-	sam deploy --config-env $(ENV)
+deploy: ## Build and deploy with SAM, no prompts: make deploy ENV=dev|prod (parameters: scripts/deploy.sh)
+	scripts/deploy.sh $(ENV)
 
 db-stop: ## Stop the private PostgreSQL cluster that make dev/test may have started
 	. scripts/postgres.sh && _as_pg_user "$$(_pg_bin pg_ctl)" -D "$$PRIVATE_PG_DIR/data" stop

@@ -151,6 +151,13 @@ fn the_expanded_template_keeps_keys_and_names_and_retries_the_schedules() {
     );
     let alarm = &resources["SchedulerDeadLetterAlarm"]["Properties"];
     assert_eq!(alarm["MetricName"], "ApproximateNumberOfMessagesVisible");
+    // A prod stack with the localhost defaults is refused by CloudFormation itself.
+    let rule = &template["Rules"]["ProductionHasItsOwnAddresses"];
+    assert_eq!(
+        rule["Assertions"].as_array().map(Vec::len),
+        Some(3),
+        "{rule}"
+    );
     let keys = &resources["KeysSecret"];
     assert_eq!(keys["DeletionPolicy"], "Retain");
     assert_eq!(keys["UpdateReplacePolicy"], "Retain");
@@ -171,4 +178,61 @@ fn the_expanded_template_keeps_keys_and_names_and_retries_the_schedules() {
             "{name}"
         );
     }
+}
+
+/// `make deploy ENV=prod` (scripts/deploy.sh, dry run): refuses to deploy prod with the localhost
+/// addresses or without them, and otherwise deploys without a prompt, passing the parameters
+/// it was given (and none it was not, so an update keeps the stack's values).
+#[test]
+fn deploying_prod_refuses_localhost_and_never_prompts() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let deploy = |env: &[(&str, &str)]| {
+        let mut command = Command::new("bash");
+        command
+            .args(["scripts/deploy.sh", "prod"])
+            .current_dir(root)
+            .env("DEPLOY_DRY_RUN", "1");
+        for name in [
+            "CORS_ALLOWED_ORIGINS",
+            "APP_URL",
+            "MAIL_FROM",
+            "DATABASE_URL",
+            "ALARM_TOPIC_ARN",
+            "EXISTING_KEYS_SECRET_ARN",
+        ] {
+            command.env_remove(name);
+        }
+        command.envs(env.iter().copied());
+        command.output().unwrap()
+    };
+    let good = [
+        ("CORS_ALLOWED_ORIGINS", "https://app.example.com"),
+        ("APP_URL", "https://app.example.com"),
+        ("MAIL_FROM", "Shop <shop@example.com>"),
+    ];
+    for (name, local) in [
+        ("CORS_ALLOWED_ORIGINS", "http://localhost:3000"),
+        ("APP_URL", "http://127.0.0.1:3000"),
+        ("MAIL_FROM", "Stockroom <no-reply@localhost>"),
+    ] {
+        let mut env = good.to_vec();
+        env.retain(|(n, _)| *n != name);
+        let missing = deploy(&env);
+        assert_eq!(missing.status.code(), Some(2), "{name} missing");
+        env.push((name, local));
+        let refused = deploy(&env);
+        assert_eq!(refused.status.code(), Some(2), "{name}={local}");
+        assert!(String::from_utf8_lossy(&refused.stderr).contains(name));
+    }
+    let ok = deploy(&good);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let commands = String::from_utf8_lossy(&ok.stdout);
+    assert!(commands.contains("--no-confirm-changeset"), "{commands}");
+    assert!(commands.contains("Stage=prod"), "{commands}");
+    assert!(commands.contains("AppUrl="), "{commands}");
+    assert!(!commands.contains("DatabaseUrl="), "{commands}");
 }

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# `make deploy ENV=dev|prod`: builds and deploys the stack `stockroom-<env>` without prompts.
+#
+# Stack parameters come from the environment (unset ones keep the stack's current value on an
+# update, or the template's default on the first deploy):
+#   DATABASE_URL              needed on the first deploy of a stage (stored in its database secret)
+#   CORS_ALLOWED_ORIGINS      the frontend's origins, comma-separated   } required for prod,
+#   APP_URL                   the frontend's base URL, for email links  } and never localhost
+#   MAIL_FROM                 the sender of the emails                  } there
+#   ALARM_TOPIC_ARN           SNS topic for the alarms
+#   EXISTING_KEYS_SECRET_ARN  the keys secret of an earlier stack of this stage
+#   LOG_RETENTION_DAYS        how long logs are kept
+#   WISE_API_URL, WISE_PROFILE_ID
+# DEPLOY_DRY_RUN=1 prints the commands instead of running them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+env=${1:-dev}
+case "$env" in
+    dev) log_level=debug ;;
+    prod) log_level=info ;;
+    *) echo "ENV must be dev or prod, not '$env'" >&2; exit 2 ;;
+esac
+
+if [ "$env" = prod ]; then
+    for name in CORS_ALLOWED_ORIGINS APP_URL MAIL_FROM; do
+        value=${!name:-}
+        if [ -z "$value" ]; then
+            echo "prod needs $name (the localhost defaults are for dev only)" >&2
+            exit 2
+        fi
+        case "$value" in
+            *localhost* | *127.0.0.1* | *'[::1]'*)
+                echo "prod refuses $name=$value: it points at this machine" >&2
+                exit 2 ;;
+        esac
+    done
+fi
+
+# Key="value" pairs as SAM's --parameter-overrides reads them (quotes keep spaces).
+overrides=("Stage=$env" "LogLevel=$log_level")
+add() { # PARAMETER VALUE
+    [ -n "${2:-}" ] || return 0
+    local value=${2//\\/\\\\}
+    overrides+=("$1=\"${value//\"/\\\"}\"")
+}
+add DatabaseUrl "${DATABASE_URL:-}"
+add CorsAllowedOrigins "${CORS_ALLOWED_ORIGINS:-}"
+add AppUrl "${APP_URL:-}"
+add MailFrom "${MAIL_FROM:-}"
+add AlarmTopicArn "${ALARM_TOPIC_ARN:-}"
+add ExistingKeysSecretArn "${EXISTING_KEYS_SECRET_ARN:-}"
+add LogRetentionDays "${LOG_RETENTION_DAYS:-}"
+add WiseApiUrl "${WISE_API_URL:-}"
+add WiseProfileId "${WISE_PROFILE_ID:-}"
+
+build=(sam build --beta-features)
+deploy=(sam deploy --config-env "$env" --no-confirm-changeset --no-fail-on-empty-changeset
+    --parameter-overrides "${overrides[@]}")
+if [ -n "${DEPLOY_DRY_RUN:-}" ]; then
+    printf '%q ' "${build[@]}"; echo
+    printf '%q ' "${deploy[@]}"; echo
+    exit 0
+fi
+"${build[@]}"
+"${deploy[@]}"
