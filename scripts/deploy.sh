@@ -8,6 +8,7 @@
 #   APP_URL                   the frontend's base URL, for email links  } and never localhost
 #   MAIL_FROM                 the sender of the emails                  } there
 #   ALARM_TOPIC_ARN           SNS topic for the alarms
+#   DURATION_ALARM_MS         p99 duration (ms) of the slowest function that raises an alarm
 #   EXISTING_KEYS_SECRET_ARN  the keys secret of an earlier stack of this stage
 #   LOG_RETENTION_DAYS        how long logs are kept
 #   WISE_API_URL, WISE_PROFILE_ID
@@ -49,6 +50,7 @@ add CorsAllowedOrigins "${CORS_ALLOWED_ORIGINS:-}"
 add AppUrl "${APP_URL:-}"
 add MailFrom "${MAIL_FROM:-}"
 add AlarmTopicArn "${ALARM_TOPIC_ARN:-}"
+add DurationAlarmMs "${DURATION_ALARM_MS:-}"
 add ExistingKeysSecretArn "${EXISTING_KEYS_SECRET_ARN:-}"
 add LogRetentionDays "${LOG_RETENTION_DAYS:-}"
 add WiseApiUrl "${WISE_API_URL:-}"

@@ -151,6 +151,32 @@ fn the_expanded_template_keeps_keys_and_names_and_retries_the_schedules() {
     );
     let alarm = &resources["SchedulerDeadLetterAlarm"]["Properties"];
     assert_eq!(alarm["MetricName"], "ApproximateNumberOfMessagesVisible");
+    // Alarms on every function's errors, throttles and p99 duration, the API's 5xx and the
+    // dead letters, all to AlarmTopicArn.
+    for alarm in [
+        "FunctionErrorsAlarm",
+        "FunctionThrottlesAlarm",
+        "FunctionDurationAlarm",
+        "Api5xxAlarm",
+        "SchedulerDeadLetterAlarm",
+    ] {
+        let properties = &resources[alarm]["Properties"];
+        assert!(
+            properties["AlarmActions"]["Fn::If"][1][0]
+                == serde_json::json!({"Ref": "AlarmTopicArn"}),
+            "{alarm}: {properties}"
+        );
+        if let Some(metrics) = properties["Metrics"].as_array() {
+            // One metric per function, and the expression over them.
+            assert_eq!(metrics.len(), 12, "{alarm}");
+        }
+    }
+    // API access logs, and no tracing claim without spans.
+    let stage = &resources["HttpApiApiGatewayDefaultStage"]["Properties"];
+    assert_eq!(
+        stage["AccessLogSettings"]["DestinationArn"],
+        serde_json::json!({"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]})
+    );
     // A prod stack with the localhost defaults is refused by CloudFormation itself.
     let rule = &template["Rules"]["ProductionHasItsOwnAddresses"];
     assert_eq!(
@@ -167,6 +193,14 @@ fn the_expanded_template_keeps_keys_and_names_and_retries_the_schedules() {
         if name.as_str() != "MigrateFunction" {
             assert_eq!(function["DependsOn"], "Migrations", "{name}");
         }
+        assert!(
+            function["Properties"].get("TracingConfig").is_none(),
+            "{name} claims tracing"
+        );
+        assert_eq!(
+            function["Properties"]["LoggingConfig"]["LogFormat"], "JSON",
+            "{name}"
+        );
         // Its logs go to a group of its own that keeps them LogRetentionDays.
         let group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
             .as_str()
