@@ -12,6 +12,8 @@
 #   EXISTING_KEYS_SECRET_ARN  the keys secret of an earlier stack of this stage
 #   LOG_RETENTION_DAYS        how long logs are kept
 #   WISE_API_URL, WISE_PROFILE_ID
+#   ARCHITECTURE              arm64 (default) or x86_64; `sam build` builds for the template's
+#                             value, so set it for both (the script does)
 # DEPLOY_DRY_RUN=1 prints the commands instead of running them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,7 +58,10 @@ add LogRetentionDays "${LOG_RETENTION_DAYS:-}"
 add WiseApiUrl "${WISE_API_URL:-}"
 add WiseProfileId "${WISE_PROFILE_ID:-}"
 
+add Architecture "${ARCHITECTURE:-}"
+
 build=(sam build --beta-features)
+[ -z "${ARCHITECTURE:-}" ] || build+=(--parameter-overrides "Architecture=$ARCHITECTURE")
 deploy=(sam deploy --config-env "$env" --no-confirm-changeset --no-fail-on-empty-changeset
     --parameter-overrides "${overrides[@]}")
 if [ -n "${DEPLOY_DRY_RUN:-}" ]; then

@@ -97,13 +97,41 @@ async fn enter(tx: &mut sqlx::PgConnection, org: Uuid) -> sqlx::Result<()> {
 }
 
 /// Deletes expired sessions, tokens, challenges, idempotency keys, old rate-limit hits and old
-/// Wise webhook delivery ids (`stockroom_delete_expired`, which may delete only those);
-/// returns how many of each.
+/// Wise webhook delivery ids (`stockroom_delete_expired`, which may delete only those), in
+/// batches of [`CLEANUP_BATCH`] per kind, each its own short transaction; returns how many of
+/// each.
 pub async fn cleanup(state: &AppState) -> anyhow::Result<Value> {
-    let deleted = sqlx::query_scalar!(r#"SELECT stockroom_delete_expired() AS "deleted!""#)
+    cleanup_in_batches(state, CLEANUP_BATCH).await
+}
+
+/// Rows of one kind the clean-up deletes per statement.
+pub const CLEANUP_BATCH: i32 = 5_000;
+
+/// [`cleanup`] with batches of `batch` rows: calls again until a call deletes less than a batch
+/// of every kind.
+pub async fn cleanup_in_batches(state: &AppState, batch: i32) -> anyhow::Result<Value> {
+    let mut totals = serde_json::Map::new();
+    loop {
+        let deleted = sqlx::query_scalar!(
+            r#"SELECT stockroom_delete_expired($1) AS "deleted!""#,
+            batch
+        )
         .fetch_one(&state.pool)
         .await?;
-    Ok(deleted)
+        let Value::Object(counts) = deleted else {
+            anyhow::bail!("stockroom_delete_expired answered {deleted}");
+        };
+        let mut more = false;
+        for (kind, count) in counts {
+            let count = count.as_i64().unwrap_or_default();
+            more |= count >= i64::from(batch);
+            let total = totals.entry(kind).or_insert(Value::from(0));
+            *total = Value::from(total.as_i64().unwrap_or_default() + count);
+        }
+        if !more {
+            return Ok(Value::Object(totals));
+        }
+    }
 }
 
 struct LowItem {

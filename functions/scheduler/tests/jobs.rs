@@ -218,3 +218,29 @@ async fn the_event_names_the_job_and_a_bare_schedule_runs_them_all(pool: PgPool)
             .is_err()
     );
 }
+
+/// A backlog is deleted in bounded batches, each call its own statement, until none is left.
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn cleanup_deletes_a_backlog_in_batches(pool: PgPool) {
+    let state = shared::testing::state_as(pool.clone(), shared::db::Login::Worker, &[]);
+    sqlx::query(
+        "INSERT INTO rate_limit_hits (key, hit_at)
+         SELECT 'old-' || n, now() - interval '2 hours' FROM generate_series(1, 7) n",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO rate_limit_hits (key, hit_at) VALUES ('new', now())")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let report = scheduler::cleanup_in_batches(&state, 2).await.unwrap();
+    assert_eq!(report["rate_limit_hits"], 7);
+    let left: Vec<String> = sqlx::query_scalar("SELECT key FROM rate_limit_hits")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, ["new"]);
+    // A batch of nothing is refused, not looped on.
+    assert!(scheduler::cleanup_in_batches(&state, 0).await.is_err());
+}

@@ -665,7 +665,7 @@ async fn the_sign_in_and_worker_login_roles_reach_only_what_they_need(pool: PgPo
                     "SELECT 1 FROM audit_log".to_owned(),
                     "SET ROLE stockroom_app".to_owned(),
                     "SELECT stockroom_enter_org(gen_random_uuid())".to_owned(),
-                    "SELECT stockroom_delete_expired()".to_owned(),
+                    "SELECT stockroom_delete_expired(1)".to_owned(),
                     // Registration adds an organization's first user only.
                     format!(
                         "INSERT INTO users (org_id, email, name, password_hash, role)
@@ -710,7 +710,7 @@ async fn the_sign_in_and_worker_login_roles_reach_only_what_they_need(pool: PgPo
     let url = shared::testing::login_url(&pool, Login::Tenant).await;
     let mut conn = sqlx::PgConnection::connect(url.as_str()).await.unwrap();
     for sql in [
-        "SELECT stockroom_delete_expired()",
+        "SELECT stockroom_delete_expired(1)",
         "SELECT stockroom_wise_transfer_org(1, NULL)",
         "SELECT * FROM stockroom_orgs_with_reorder_points()",
         "SELECT 1 FROM rate_limit_hits",
