@@ -92,7 +92,7 @@ pub fn pool_with(options: PgConnectOptions, settings: &Settings) -> PgPool {
         .min_connections(0)
         .acquire_timeout(settings.db.acquire_timeout)
         // Frozen Lambda environments keep sockets the server may have closed; drop them early.
-        .idle_timeout(Some(Duration::from_secs(60)))
+        .idle_timeout(Some(IDLE_FOR_AT_MOST))
         // sqlx pings a connection before every acquire by default: a round trip on every
         // request's path. A connection back from a request a moment ago is alive; one that
         // sat idle (a thawed Lambda environment) is pinged, and replaced if the ping fails.
@@ -163,7 +163,8 @@ impl std::fmt::Debug for Connections {
     }
 }
 
-/// How long an idle connection is kept: after that it is closed rather than pinged.
+/// How long an idle connection is kept (by [`Connections`] and by the pool alike): after that
+/// it is closed rather than pinged.
 const IDLE_FOR_AT_MOST: Duration = Duration::from_secs(60);
 
 impl Connections {

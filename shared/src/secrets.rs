@@ -10,15 +10,9 @@ use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
 use crate::config::ConfigError;
 
-/// Fetches secret `id` and parses it as a flat JSON object of strings (numbers and booleans are
-/// accepted and turned into their text form).
-pub async fn fetch_json(id: &str) -> Result<HashMap<String, String>, ConfigError> {
-    let mut all = fetch_all(&[id]).await?;
-    Ok(all.pop().unwrap_or_default())
-}
-
-/// [`fetch_json`] for each of `ids`, all at once on one client (a cold start waits for the
-/// slowest, not for the sum); the objects come back in the order of `ids`.
+/// Fetches each of `ids`, all at once on one client (a cold start waits for the slowest, not
+/// for the sum), and parses each as a flat JSON object of strings (numbers and booleans are
+/// accepted and turned into their text form); the objects come back in the order of `ids`.
 pub async fn fetch_all(ids: &[&str]) -> Result<Vec<HashMap<String, String>>, ConfigError> {
     let http_client = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))

@@ -19,88 +19,6 @@ fn template_passes_cfn_lint() {
     );
 }
 
-/// The template's resources: each name with its lines (trimmed), from `Resources:` to the next
-/// top-level section.
-fn resources() -> Vec<(String, Vec<String>)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let template = std::fs::read_to_string(root.join("template.yaml")).unwrap();
-    let resources = &template[template.find("\nResources:").unwrap() + 1..];
-    let mut blocks: Vec<(String, Vec<String>)> = Vec::new();
-    for line in resources.lines().skip(1) {
-        if !line.is_empty() && !line.starts_with(' ') {
-            break;
-        }
-        match line.strip_prefix("  ") {
-            Some(name)
-                if !name.starts_with(' ') && !name.starts_with('#') && name.ends_with(':') =>
-            {
-                blocks.push((name.trim_end_matches(':').to_owned(), Vec::new()))
-            }
-            _ => {
-                if let Some((_, body)) = blocks.last_mut() {
-                    body.push(line.trim().to_owned());
-                }
-            }
-        }
-    }
-    blocks
-}
-
-fn has(body: &[String], line: &str) -> bool {
-    body.iter().any(|l| l == line)
-}
-
-/// Every function but migrate depends on the migrations resource, so new code goes live only
-/// after the schema it needs (and a failed migration stops the deploy before any function
-/// changes).
-#[test]
-fn every_function_waits_for_the_migrations() {
-    let mut functions = 0;
-    for (name, body) in resources() {
-        if !has(&body, "Type: AWS::Serverless::Function") || name == "MigrateFunction" {
-            continue;
-        }
-        functions += 1;
-        assert!(
-            has(&body, "DependsOn: Migrations"),
-            "{name} does not depend on Migrations"
-        );
-    }
-    assert_eq!(functions, 10);
-}
-
-/// The key that sealed data depends on is generated once: kept when the stack is deleted or the
-/// resource replaced, and built from no parameter, so no parameter change regenerates it. The
-/// settings added by hand are never rewritten by CloudFormation.
-#[test]
-fn the_keys_secret_is_kept_and_never_regenerated() {
-    let resources = resources();
-    let body = |name: &str| {
-        resources
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, body)| body.clone())
-            .unwrap_or_else(|| panic!("no {name}"))
-    };
-    let keys = body("KeysSecret");
-    assert!(has(&keys, "DeletionPolicy: Retain"));
-    assert!(has(&keys, "UpdateReplacePolicy: Retain"));
-    assert!(has(&keys, "SecretStringTemplate: \"{}\""));
-    // Only its name takes a parameter (the stage, which names a different stack).
-    assert!(
-        !keys
-            .iter()
-            .any(|l| l.contains("${") && !l.starts_with("Name:")),
-        "{keys:?}"
-    );
-    assert!(has(&body("SettingsSecret"), "SecretString: \"{}\""));
-    let database = body("DatabaseSecret");
-    assert!(
-        database.iter().any(|l| l.contains("${DatabaseUrl}")),
-        "{database:?}"
-    );
-}
-
 /// The template as `sam deploy` submits it, expanded offline by the SAM translator
 /// (`scripts/expand-template.py`, in the project's virtualenv).
 fn expanded() -> serde_json::Value {
@@ -184,9 +102,27 @@ fn the_expanded_template_keeps_keys_and_names_and_retries_the_schedules() {
         Some(3),
         "{rule}"
     );
+    // The key that sealed data depends on is generated once: kept when the stack is deleted or
+    // the resource replaced, and built from no parameter (only its name takes the stage), so no
+    // parameter change regenerates it. The settings added by hand are never rewritten by
+    // CloudFormation; the DatabaseUrl parameter rewrites only the database secret.
     let keys = &resources["KeysSecret"];
     assert_eq!(keys["DeletionPolicy"], "Retain");
     assert_eq!(keys["UpdateReplacePolicy"], "Retain");
+    let generated = &keys["Properties"]["GenerateSecretString"];
+    assert_eq!(generated["SecretStringTemplate"], "{}");
+    assert!(
+        !generated.to_string().contains("Ref") && !generated.to_string().contains("Fn::"),
+        "{generated}"
+    );
+    assert_eq!(
+        resources["SettingsSecret"]["Properties"]["SecretString"],
+        "{}"
+    );
+    let database = resources["DatabaseSecret"]["Properties"]["SecretString"].to_string();
+    assert!(database.contains("${DatabaseUrl}"), "{database}");
+    // Every function but migrate waits for the migrations, so new code goes live only after the
+    // schema it needs (and a failed migration stops the deploy before any function changes).
     let functions = of_type("AWS::Lambda::Function");
     assert_eq!(functions.len(), 11);
     for (name, function) in functions {

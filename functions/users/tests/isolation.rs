@@ -491,33 +491,17 @@ async fn the_tenant_functions_login_role_can_only_enter_a_tenant(pool: PgPool) {
     // What the role is, logged in directly.
     let mut conn = sqlx::PgConnection::connect_with(&options).await.unwrap();
     assert_is_narrow(&mut conn, "stockroom_api", Some("stockroom_app")).await;
-    let denied = |result: Result<sqlx::postgres::PgQueryResult, sqlx::Error>| {
-        result
-            .err()
-            .and_then(|e| e.into_database_error())
-            .and_then(|e| e.code().map(|c| c.into_owned()))
-    };
     for table in ["users", "products", "api_keys", "refresh_tokens"] {
-        let read =
-            sqlx::Executor::execute(&mut conn, format!("SELECT 1 FROM {table}").as_str()).await;
-        assert_eq!(
-            denied(read).as_deref(),
-            Some("42501"),
-            "read {table} on its own"
-        );
+        let read = sqlstate(&mut conn, &format!("SELECT 1 FROM {table}")).await;
+        assert_eq!(read.as_deref(), Some("42501"), "read {table} on its own");
     }
     let owner: String =
         sqlx::query_scalar("SELECT tableowner::text FROM pg_tables WHERE tablename = 'users'")
             .fetch_one(&pool)
             .await
             .unwrap();
-    let become_owner =
-        sqlx::Executor::execute(&mut conn, format!("SET ROLE \"{owner}\"").as_str()).await;
-    assert_eq!(
-        denied(become_owner).as_deref(),
-        Some("42501"),
-        "became {owner}"
-    );
+    let become_owner = sqlstate(&mut conn, &format!("SET ROLE \"{owner}\"")).await;
+    assert_eq!(become_owner.as_deref(), Some("42501"), "became {owner}");
     // Inside a tenant request, stepping back out of the tenant role leaves nothing either.
     let entered = sqlx::Executor::fetch_all(
         &mut conn,
@@ -532,8 +516,8 @@ async fn the_tenant_functions_login_role_can_only_enter_a_tenant(pool: PgPool) {
     .await
     .unwrap();
     assert!(entered.is_empty(), "a made-up session entered");
-    let reset = sqlx::Executor::execute(&mut conn, "RESET ROLE; SELECT 1 FROM users").await;
-    assert_eq!(denied(reset).as_deref(), Some("42501"));
+    let reset = sqlstate(&mut conn, "RESET ROLE; SELECT 1 FROM users").await;
+    assert_eq!(reset.as_deref(), Some("42501"));
 }
 
 /// The login role of `conn` is no superuser, cannot bypass row-level security, inherits no
@@ -565,7 +549,7 @@ async fn assert_is_narrow(conn: &mut sqlx::PgConnection, role: &str, member_of: 
     );
 }
 
-/// What a session of `login`'s role gets for `sql` (`None`: it ran).
+/// The SQLSTATE `conn` gets for `sql` (`None`: it ran).
 async fn sqlstate(conn: &mut sqlx::PgConnection, sql: &str) -> Option<String> {
     sqlx::Executor::execute(&mut *conn, sql)
         .await
