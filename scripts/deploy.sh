@@ -11,6 +11,7 @@
 #   DURATION_ALARM_MS         p99 duration (ms) of the slowest function that raises an alarm
 #   EXISTING_KEYS_SECRET_ARN  the keys secret of an earlier stack of this stage
 #   LOG_RETENTION_DAYS        how long logs are kept
+#   KEY_ROTATION_DAYS         how often the keys rotate (0: never on a schedule)
 #   WISE_API_URL, WISE_PROFILE_ID
 #   ARCHITECTURE              arm64 (default) or x86_64; `sam build` builds for the template's
 #                             value, so set it for both (the script does)
@@ -55,6 +56,7 @@ add AlarmTopicArn "${ALARM_TOPIC_ARN:-}"
 add DurationAlarmMs "${DURATION_ALARM_MS:-}"
 add ExistingKeysSecretArn "${EXISTING_KEYS_SECRET_ARN:-}"
 add LogRetentionDays "${LOG_RETENTION_DAYS:-}"
+add KeyRotationDays "${KEY_ROTATION_DAYS:-}"
 add WiseApiUrl "${WISE_API_URL:-}"
 add WiseProfileId "${WISE_PROFILE_ID:-}"
 

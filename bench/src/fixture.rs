@@ -123,7 +123,7 @@ impl Fixture {
         )
         .fetch_one(&pool)
         .await?;
-        let token = owner_token(&pool, &settings.keys, owner, org).await?;
+        let token = owner_token(&pool, &settings.keys.snapshot(), owner, org).await?;
         Ok(Self {
             database_url,
             pool,

@@ -125,7 +125,7 @@ pub async fn run(fixture: &Fixture) -> anyhow::Result<Vec<Row>> {
     .bind(org)
     .fetch_one(&mut conn)
     .await?;
-    let token = owner_token(&pool, &settings.keys, owner, org).await?;
+    let token = owner_token(&pool, &settings.keys.snapshot(), owner, org).await?;
     let router = products::app(shared::AppState::new(settings, pool.clone())?);
 
     seed_products(&mut conn, org, None, 1, 1_000).await?;

@@ -6,13 +6,14 @@
 //! plain Lambda configuration.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use http::HeaderValue;
 use secrecy::SecretString;
 use tokio::sync::OnceCell;
 
-use crate::crypto::Keys;
+use crate::crypto::{FIRST_KEY_ID, Keys, MAX_KEY_ID_LEN, OpenError};
 
 /// Everything a function needs to know about its surroundings.
 #[derive(Clone, Debug)]
@@ -33,8 +34,9 @@ pub struct Settings {
     pub migrate_database_url: Option<SecretString>,
     pub db: DbSettings,
     pub http: HttpSettings,
-    /// Derived from `SECRET_KEY`: the JWT signing key and the data-encryption key.
-    pub keys: Keys,
+    /// The token-signing and data-encryption keys (`TOKEN_KEYS`, `DATA_KEYS`, `SECRET_KEY`),
+    /// replaced when the secrets are read again.
+    pub keys: LiveKeys,
     pub email: EmailSettings,
     /// The frontend's base URL, for links in emails (`APP_URL`).
     pub app_url: String,
@@ -42,6 +44,9 @@ pub struct Settings {
     /// `REFRESH_REUSE_GRACE_SECONDS`: a refresh token presented again this soon after its
     /// rotation gets the same successor pair instead of revoking the family (0: never).
     pub refresh_reuse_grace: Duration,
+    /// `SETTINGS_REFRESH_SECONDS`: how often a warm function reads its secrets again (keys,
+    /// database credentials); 0 only when something names a key it lacks or a login is refused.
+    pub refresh_every: Duration,
 }
 
 /// Wise (supplier payouts). Payments need the token and the profile; webhooks need the public
@@ -125,21 +130,35 @@ impl Settings {
     /// Resolves settings from `vars`, overlaid with the secrets named by `SETTINGS_SECRET_ID`:
     /// one id or several, comma-separated, each laid over the ones before it (the template
     /// names the generated keys, then the database credentials, then the settings an operator
-    /// adds by hand).
-    pub async fn load(mut vars: HashMap<String, String>) -> Result<Self, ConfigError> {
-        if let Some(list) = vars.get("SETTINGS_SECRET_ID").cloned() {
-            let ids: Vec<&str> = list
-                .split(',')
-                .map(str::trim)
-                .filter(|id| !id.is_empty())
-                .collect();
-            if !ids.is_empty() {
-                for secret in crate::secrets::fetch_all(&ids).await? {
-                    vars.extend(secret);
-                }
-            }
+    /// adds by hand). With secrets, the settings can read them again ([`SecretSource`]).
+    pub async fn load(vars: HashMap<String, String>) -> Result<Self, ConfigError> {
+        let ids: Vec<String> = vars
+            .get("SETTINGS_SECRET_ID")
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|id| !id.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if ids.is_empty() {
+            return Self::from_vars(&vars);
         }
-        Self::from_vars(&vars)
+        let mut settings = SecretSource::read(&vars, &ids).await?;
+        let source = Arc::new(SecretSource {
+            base: vars,
+            ids,
+            every: settings.refresh_every,
+            reads: tokio::sync::Mutex::new(Reads {
+                last: Instant::now(),
+                forced: None,
+            }),
+            ring: settings.keys.ring.clone(),
+            listeners: std::sync::Mutex::new(Vec::new()),
+        });
+        settings.keys.source = Some(source);
+        Ok(settings)
     }
 
     /// Parses settings from a flat key/value map, applying defaults.
@@ -160,13 +179,12 @@ impl Settings {
             })
             .collect::<Result<Vec<_>, _>>()?;
 
-        let secret_key = get("SECRET_KEY").ok_or(ConfigError::Missing("SECRET_KEY"))?;
-        if secret_key.len() < 32 {
-            return Err(ConfigError::Invalid {
-                name: "SECRET_KEY",
-                reason: "must be at least 32 characters of random text".into(),
-            });
-        }
+        let refresh_every = Duration::from_secs(parse_or(
+            get("SETTINGS_REFRESH_SECONDS"),
+            "SETTINGS_REFRESH_SECONDS",
+            300,
+        )?);
+        let keys = key_rings(&get, refresh_every)?;
 
         let wise_api_url = get("WISE_API_URL")
             .unwrap_or(WISE_SANDBOX_URL)
@@ -197,7 +215,7 @@ impl Settings {
                 webhook_public_key: get("WISE_WEBHOOK_PUBLIC_KEY")
                     .map(|pem| pem.replace("\\n", "\n").trim().to_owned()),
             },
-            keys: Keys::derive(&SecretString::from(secret_key.to_owned())),
+            keys: LiveKeys::fixed(keys),
             email: EmailSettings {
                 smtp_url: get("SMTP_URL").map(|u| SecretString::from(u.to_owned())),
                 from: get("MAIL_FROM")
@@ -213,6 +231,7 @@ impl Settings {
                 "REFRESH_REUSE_GRACE_SECONDS",
                 10,
             )?),
+            refresh_every,
             database_url: SecretString::from(database_url.to_owned()),
             tenant_database_url: get("TENANT_DATABASE_URL")
                 .map(|v| SecretString::from(v.to_owned())),
@@ -251,6 +270,267 @@ impl Settings {
                 max_body_bytes: parse_or(get("MAX_BODY_BYTES"), "MAX_BODY_BYTES", 1024 * 1024)?,
             },
         })
+    }
+}
+
+/// How long after a rotation tokens signed by the previous token key still verify: an access
+/// token's lifetime, plus the time a warm function may take to read the new keys (it signs
+/// with the old key until then), plus a minute of clock skew.
+pub fn retired_token_key_window(refresh_every: Duration) -> Duration {
+    crate::auth::jwt::ACCESS_TOKEN_TTL + refresh_every + Duration::from_secs(60)
+}
+
+/// The two key rings: `TOKEN_KEYS` and `DATA_KEYS` (`id:secret` pairs, comma-separated, newest
+/// first), each followed by `SECRET_KEY` as key `k0` when that is set and not listed; older
+/// token keys verify until `TOKEN_KEYS_ROTATED_AT` plus [`retired_token_key_window`].
+fn key_rings<'a>(
+    get: &impl Fn(&'static str) -> Option<&'a str>,
+    refresh_every: Duration,
+) -> Result<Keys, ConfigError> {
+    let first = get("SECRET_KEY")
+        .map(|secret| {
+            if secret.len() < 32 {
+                return Err(ConfigError::Invalid {
+                    name: "SECRET_KEY",
+                    reason: "must be at least 32 characters of random text".into(),
+                });
+            }
+            Ok(SecretString::from(secret.to_owned()))
+        })
+        .transpose()?;
+    let tokens = key_ring(get, "TOKEN_KEYS", first.as_ref())?;
+    let data = key_ring(get, "DATA_KEYS", first.as_ref())?;
+    let rotated_at = get("TOKEN_KEYS_ROTATED_AT")
+        .map(|text| {
+            let text = text.trim();
+            text.parse::<i64>()
+                .ok()
+                .or_else(|| {
+                    chrono::DateTime::parse_from_rfc3339(text)
+                        .ok()
+                        .map(|t| t.timestamp())
+                })
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: "TOKEN_KEYS_ROTATED_AT",
+                    reason: "must be an RFC 3339 time or Unix seconds".into(),
+                })
+        })
+        .transpose()?;
+    // Without a rotation time, older token keys verify nothing: their tokens get a 401 and the
+    // client refreshes.
+    let window = retired_token_key_window(refresh_every).as_secs() as i64;
+    let verify_until = rotated_at.map_or(i64::MIN, |at| at.saturating_add(window));
+    Ok(Keys::new(&tokens, &data, verify_until))
+}
+
+/// The ring `name` (`TOKEN_KEYS` or `DATA_KEYS`) as `vars` configure it, `SECRET_KEY` included
+/// as key `k0`: what a rotation starts from.
+pub fn configured_ring(
+    vars: &HashMap<String, String>,
+    name: &'static str,
+) -> Result<Vec<(String, SecretString)>, ConfigError> {
+    let get = |key: &'static str| vars.get(key).map(String::as_str).filter(|v| !v.is_empty());
+    let first = get("SECRET_KEY").map(|s| SecretString::from(s.to_owned()));
+    key_ring(&get, name, first.as_ref())
+}
+
+fn key_ring<'a>(
+    get: &impl Fn(&'static str) -> Option<&'a str>,
+    name: &'static str,
+    first: Option<&SecretString>,
+) -> Result<Vec<(String, SecretString)>, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid { name, reason };
+    let mut ring: Vec<(String, SecretString)> = Vec::new();
+    for entry in get(name)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        // Messages name the key id at most, never the secret.
+        let (id, secret) = entry
+            .split_once(':')
+            .ok_or_else(|| invalid("each key is id:secret (a key has no id)".into()))?;
+        let id = id.trim();
+        if id.is_empty()
+            || id.len() > MAX_KEY_ID_LEN
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(invalid(format!(
+                "key ids are 1 to {MAX_KEY_ID_LEN} letters, digits, - or _"
+            )));
+        }
+        if secret.trim().len() < 32 {
+            return Err(invalid(format!(
+                "key {id} must be at least 32 characters of random text"
+            )));
+        }
+        if ring.iter().any(|(known, _)| known == id) {
+            return Err(invalid(format!("key id {id} appears twice")));
+        }
+        ring.push((id.to_owned(), SecretString::from(secret.trim().to_owned())));
+    }
+    if let Some(first) = first
+        && !ring.iter().any(|(id, _)| id == FIRST_KEY_ID)
+    {
+        ring.push((FIRST_KEY_ID.to_owned(), first.clone()));
+    }
+    if ring.is_empty() {
+        return Err(ConfigError::Missing(
+            "SECRET_KEY (or TOKEN_KEYS and DATA_KEYS)",
+        ));
+    }
+    Ok(ring)
+}
+
+/// The keys of a function, which the secrets may replace while it stays warm.
+#[derive(Clone)]
+pub struct LiveKeys {
+    ring: Arc<RwLock<Arc<Keys>>>,
+    source: Option<Arc<SecretSource>>,
+}
+
+impl std::fmt::Debug for LiveKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.snapshot().fmt(f)
+    }
+}
+
+impl LiveKeys {
+    /// Keys that are never read again (settings from the environment only).
+    pub fn fixed(keys: Keys) -> Self {
+        Self {
+            ring: Arc::new(RwLock::new(Arc::new(keys))),
+            source: None,
+        }
+    }
+
+    /// The keys now, reading nothing.
+    pub fn snapshot(&self) -> Arc<Keys> {
+        match self.ring.read() {
+            Ok(ring) => ring.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The keys, after reading the secrets again if `SETTINGS_REFRESH_SECONDS` have passed
+    /// since they were last read.
+    pub async fn current(&self) -> Arc<Keys> {
+        if let Some(source) = &self.source {
+            source.refresh(false).await;
+        }
+        self.snapshot()
+    }
+
+    /// The keys, after reading the secrets again because something named a key this function
+    /// lacks (another function read a rotation first). Reads at most once per
+    /// [`FORCED_READ_EVERY`], so made-up key ids cannot flood Secrets Manager.
+    pub async fn reread(&self) -> Arc<Keys> {
+        if let Some(source) = &self.source {
+            source.refresh(true).await;
+        }
+        self.snapshot()
+    }
+
+    /// Opens a sealed value with whichever key sealed it, reading the keys again when it is
+    /// one this function does not know yet.
+    pub async fn open(&self, sealed: &[u8], owner: &[u8]) -> Result<Vec<u8>, OpenError> {
+        match self.current().await.open(sealed, owner) {
+            Err(OpenError::UnknownKey(_)) if self.source.is_some() => {
+                self.reread().await.open(sealed, owner)
+            }
+            other => other,
+        }
+    }
+
+    /// The secrets these keys come from, when they come from Secrets Manager.
+    pub fn source(&self) -> Option<&Arc<SecretSource>> {
+        self.source.as_ref()
+    }
+}
+
+/// When the secrets were last read, and last read because something was unknown.
+struct Reads {
+    last: Instant,
+    forced: Option<Instant>,
+}
+
+/// The least time between two reads of the secrets that something unknown asked for.
+pub const FORCED_READ_EVERY: Duration = Duration::from_secs(10);
+
+type Listener = Box<dyn Fn(&Settings) + Send + Sync>;
+
+/// Where settings came from when Secrets Manager holds them: the environment and the secret
+/// ids, read again every `SETTINGS_REFRESH_SECONDS` and whenever a key id is unknown or the
+/// database refuses a password, so a rotation reaches warm functions without a cold start.
+pub struct SecretSource {
+    base: HashMap<String, String>,
+    ids: Vec<String>,
+    every: Duration,
+    reads: tokio::sync::Mutex<Reads>,
+    ring: Arc<RwLock<Arc<Keys>>>,
+    listeners: std::sync::Mutex<Vec<Listener>>,
+}
+
+impl SecretSource {
+    async fn read(base: &HashMap<String, String>, ids: &[String]) -> Result<Settings, ConfigError> {
+        let mut vars = base.clone();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        for secret in crate::secrets::fetch_all(&ids).await? {
+            vars.extend(secret);
+        }
+        Settings::from_vars(&vars)
+    }
+
+    /// Calls `listener` with the settings each later read finds (the database pools take
+    /// their new credentials from it).
+    pub fn on_refresh(&self, listener: impl Fn(&Settings) + Send + Sync + 'static) {
+        if let Ok(mut listeners) = self.listeners.lock() {
+            listeners.push(Box::new(listener));
+        }
+    }
+
+    /// Reads the secrets again when due: `forced` when no forced read happened in the last
+    /// [`FORCED_READ_EVERY`], else when it is `SETTINGS_REFRESH_SECONDS` old (never when
+    /// that is 0). Returns whether it read them. A failed read keeps what is known.
+    pub async fn refresh(&self, forced: bool) -> bool {
+        let mut reads = self.reads.lock().await;
+        let due = if forced {
+            reads
+                .forced
+                .is_none_or(|at| at.elapsed() >= FORCED_READ_EVERY)
+        } else {
+            !self.every.is_zero() && reads.last.elapsed() >= self.every
+        };
+        if !due {
+            return false;
+        }
+        reads.last = Instant::now();
+        if forced {
+            reads.forced = Some(reads.last);
+        }
+        match Self::read(&self.base, &self.ids).await {
+            Ok(settings) => {
+                let keys = settings.keys.snapshot();
+                match self.ring.write() {
+                    Ok(mut ring) => *ring = keys,
+                    Err(poisoned) => *poisoned.into_inner() = keys,
+                }
+                if let Ok(listeners) = self.listeners.lock() {
+                    for listener in listeners.iter() {
+                        listener(&settings);
+                    }
+                }
+                tracing::info!(forced, "settings secrets read again");
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not read the settings secrets again; keeping the known ones");
+                false
+            }
+        }
     }
 }
 
@@ -344,6 +624,72 @@ mod tests {
         let err = Settings::from_vars(&vars(&[("DATABASE_URL", "x"), ("SECRET_KEY", "short")]))
             .unwrap_err();
         assert!(err.to_string().contains("SECRET_KEY"), "{err}");
+    }
+
+    const T: &str = "token-key-secret-0123456789abcdef-0123456789";
+    const D: &str = "data-key-secret-0123456789abcdef-01234567890";
+
+    #[test]
+    fn key_rings_are_read_newest_first_with_secret_key_as_k0() {
+        let s = Settings::from_vars(&vars(&[
+            ("DATABASE_URL", "x"),
+            ("TOKEN_KEYS", &format!("t2:{T}")),
+            ("DATA_KEYS", &format!(" d2:{D} , d1:{T}")),
+            ("TOKEN_KEYS_ROTATED_AT", "2026-11-30T10:00:00Z"),
+        ]))
+        .unwrap();
+        let keys = s.keys.snapshot();
+        assert_eq!(keys.signing_key().0, "t2");
+        let shown = format!("{keys:?}");
+        assert!(
+            shown.contains("t2,k0") && shown.contains("d2,d1,k0"),
+            "{shown}"
+        );
+        assert!(!shown.contains(T) && !format!("{s:?}").contains(D));
+        // Older token keys verify for a token's lifetime, the refresh interval and a minute.
+        let rotated = 1_796_032_800; // 2026-11-30T10:00:00Z
+        assert_eq!(
+            keys.retired_token_keys_verify_until(),
+            rotated + 900 + 300 + 60
+        );
+        let unix = Settings::from_vars(&vars(&[
+            ("DATABASE_URL", "x"),
+            ("TOKEN_KEYS_ROTATED_AT", "1796032800"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            unix.keys.snapshot().retired_token_keys_verify_until(),
+            rotated + 1260
+        );
+    }
+
+    #[test]
+    fn malformed_key_rings_name_the_setting_and_never_the_secret() {
+        for (name, value) in [
+            ("TOKEN_KEYS", T.to_string()),
+            ("TOKEN_KEYS", format!(":{T}")),
+            ("DATA_KEYS", format!("d 1:{T}")),
+            ("DATA_KEYS", format!("{}:{T}", "x".repeat(33))),
+            ("DATA_KEYS", "d1:short-secret".to_owned()),
+            ("TOKEN_KEYS", format!("t1:{T},t1:{D}")),
+            ("TOKEN_KEYS_ROTATED_AT", "yesterday".to_owned()),
+        ] {
+            let err = Settings::from_vars(&vars(&[("DATABASE_URL", "x"), (name, &value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(name), "{err}");
+            assert!(!err.contains(T) && !err.contains("short-secret"), "{err}");
+        }
+        let mut none = vars(&[("DATABASE_URL", "x")]);
+        none.remove("SECRET_KEY");
+        let err = Settings::from_vars(&none).unwrap_err().to_string();
+        assert!(
+            err.contains("SECRET_KEY") && err.contains("TOKEN_KEYS"),
+            "{err}"
+        );
+        none.insert("TOKEN_KEYS".into(), format!("t1:{T}"));
+        let err = Settings::from_vars(&none).unwrap_err().to_string();
+        assert!(err.contains("DATA_KEYS"), "{err}");
     }
 
     #[test]

@@ -68,7 +68,7 @@ impl Login {
         }
     }
 
-    fn url(self, settings: &Settings) -> &SecretString {
+    pub fn url(self, settings: &Settings) -> &SecretString {
         match self {
             Login::Tenant => settings.tenant_database_url.as_ref(),
             Login::Auth => settings.auth_database_url.as_ref(),
@@ -106,6 +106,45 @@ pub fn pool_with(options: PgConnectOptions, settings: &Settings) -> PgPool {
             })
         })
         .connect_lazy_with(options.application_name(&application_name()))
+}
+
+/// Whether the database refused the login itself (SQLSTATE class 28: a wrong password, a role
+/// that cannot log in), as it does the moment a password is rotated.
+pub fn login_refused(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("28")))
+}
+
+/// Makes `pool` log in as `login` with the credentials of `fresh` settings (read again from
+/// the secrets); connections already open stay as they are.
+pub fn follow_login(pool: &PgPool, fresh: &Settings, login: Login) {
+    match connect_options(login.url(fresh), fresh.db.ca_pem.as_deref()) {
+        Ok(options) => pool.set_connect_options(options.application_name(&application_name())),
+        Err(error) => tracing::warn!(%error, "the secrets read again hold no usable database URL"),
+    }
+}
+
+static LOGIN_SOURCE: std::sync::OnceLock<Arc<crate::config::SecretSource>> =
+    std::sync::OnceLock::new();
+
+/// Names the secrets to read again when the database refuses this process's login on a path
+/// that cannot wait for them ([`after_refused_login`]).
+pub fn read_again_on_refused_login(source: &Arc<crate::config::SecretSource>) {
+    let _ = LOGIN_SOURCE.set(source.clone());
+}
+
+/// Called where a refused login surfaces as an error (the pool of the auth function, the
+/// webhooks and the scheduler): reads the secrets again in the background, so the next request
+/// logs in with rotated credentials instead of failing until a cold start.
+pub fn after_refused_login(error: &sqlx::Error) {
+    if login_refused(error)
+        && let Some(source) = LOGIN_SOURCE.get()
+        && let Ok(runtime) = tokio::runtime::Handle::try_current()
+    {
+        let source = source.clone();
+        runtime.spawn(async move {
+            source.refresh(true).await;
+        });
+    }
 }
 
 /// How long a pooled connection may sit unused before it is checked on its next acquire.
@@ -149,7 +188,11 @@ fn redact(error: &sqlx::Error) -> String {
 pub struct Connections(Arc<ConnectionsInner>);
 
 struct ConnectionsInner {
-    options: PgConnectOptions,
+    /// The pool whose connect options (replaced when the secrets bring new credentials) every
+    /// new connection uses.
+    pool: PgPool,
+    /// Read again when the database refuses the login (a rotated password).
+    source: Option<Arc<crate::config::SecretSource>>,
     permits: Arc<tokio::sync::Semaphore>,
     idle: Mutex<Vec<(PgConnection, Instant)>>,
     acquire_timeout: Duration,
@@ -171,7 +214,8 @@ impl Connections {
     /// Connections to the database of `pool`, logged in as it is, sized and timed by `settings`.
     pub fn like(pool: &PgPool, settings: &Settings) -> Self {
         Self(Arc::new(ConnectionsInner {
-            options: pool.connect_options().as_ref().clone(),
+            pool: pool.clone(),
+            source: settings.keys.source().cloned(),
             permits: Arc::new(tokio::sync::Semaphore::new(
                 settings.db.max_connections.max(1) as usize,
             )),
@@ -210,7 +254,16 @@ impl Connections {
         }
         let conn = tokio::time::timeout_at(deadline, async {
             use sqlx::ConnectOptions;
-            self.0.options.connect().await
+            match self.0.pool.connect_options().connect().await {
+                // A rotated password: read the credentials again and log in with them.
+                Err(error) if login_refused(&error) => match &self.0.source {
+                    Some(source) if source.refresh(true).await => {
+                        self.0.pool.connect_options().connect().await
+                    }
+                    _ => Err(error),
+                },
+                connected => connected,
+            }
         })
         .await
         .map_err(|_| sqlx::Error::PoolTimedOut)??;

@@ -372,6 +372,7 @@ impl IntoResponse for ApiError {
 /// or an unexpected state (500).
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
+        crate::db::after_refused_login(&error);
         if is_unavailable(&error) {
             Self::Unavailable(error.into())
         } else {

@@ -57,8 +57,22 @@ impl AppState {
     /// `DATABASE_URL`).
     pub async fn init_as(login: db::Login) -> anyhow::Result<Self> {
         let settings = config::settings().await?.clone();
+        Ok(Self::for_login(settings, login)?)
+    }
+
+    /// The state of a function that logs in as `login`, from `settings`. When they came from
+    /// Secrets Manager, credentials read again later (every `SETTINGS_REFRESH_SECONDS`, or at
+    /// once when the database refuses the login) replace the pool's: a rotated password is
+    /// picked up by a warm function, not only at the next cold start.
+    pub fn for_login(settings: Settings, login: db::Login) -> Result<Self, config::ConfigError> {
         let pool = db::pool_for(&settings, login)?;
-        Ok(Self::new(settings, pool)?)
+        let state = Self::new(settings, pool)?;
+        if let Some(source) = state.settings.keys.source() {
+            let pool = state.pool.clone();
+            source.on_refresh(move |fresh| db::follow_login(&pool, fresh, login));
+            db::read_again_on_refused_login(source);
+        }
+        Ok(state)
     }
 
     pub fn new(settings: Settings, pool: PgPool) -> Result<Self, config::ConfigError> {

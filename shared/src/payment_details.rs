@@ -4,6 +4,7 @@
 //! to show: holder, currency, account type and the last four characters of the account. The
 //! suppliers function seals them; the Wise payment flow (inventory) opens them.
 
+use crate::config::LiveKeys;
 use crate::crypto::Keys;
 use crate::error::{ApiError, FieldError, Fields};
 use serde::{Deserialize, Serialize};
@@ -205,9 +206,10 @@ impl PaymentDetails {
     }
 
     /// Opens what [`PaymentDetails::seal`] stored for this supplier.
-    pub fn open(keys: &Keys, supplier_id: Uuid, sealed: &[u8]) -> Result<Self, ApiError> {
+    pub async fn open(keys: &LiveKeys, supplier_id: Uuid, sealed: &[u8]) -> Result<Self, ApiError> {
         let plain = keys
             .open(sealed, supplier_id.as_bytes())
+            .await
             .map_err(|e| ApiError::Internal(e.into()))?;
         serde_json::from_slice(&plain).map_err(|e| ApiError::Internal(e.into()))
     }

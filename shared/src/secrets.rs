@@ -14,14 +14,7 @@ use crate::config::ConfigError;
 /// for the sum), and parses each as a flat JSON object of strings (numbers and booleans are
 /// accepted and turned into their text form); the objects come back in the order of `ids`.
 pub async fn fetch_all(ids: &[&str]) -> Result<Vec<HashMap<String, String>>, ConfigError> {
-    let http_client = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(http_client)
-        .load()
-        .await;
-    let client = aws_sdk_secretsmanager::Client::new(&sdk_config);
+    let client = client().await;
     let mut fetches = tokio::task::JoinSet::new();
     for (position, id) in ids.iter().enumerate() {
         let (client, id) = (client.clone(), (*id).to_owned());
@@ -39,6 +32,18 @@ pub async fn fetch_all(ids: &[&str]) -> Result<Vec<HashMap<String, String>>, Con
     Ok(found.into_iter().map(|(_, secret)| secret).collect())
 }
 
+/// A Secrets Manager client configured from the environment, on the workspace's TLS stack.
+pub async fn client() -> aws_sdk_secretsmanager::Client {
+    let http_client = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http_client)
+        .load()
+        .await;
+    aws_sdk_secretsmanager::Client::new(&sdk_config)
+}
+
 async fn fetch_with(
     client: &aws_sdk_secretsmanager::Client,
     id: &str,
@@ -50,6 +55,9 @@ async fn fetch_with(
     let output = client
         .get_secret_value()
         .secret_id(id)
+        // What GetSecretValue answers without a stage, said explicitly: a rotation's pending
+        // version is never read as settings.
+        .version_stage("AWSCURRENT")
         .send()
         .await
         .map_err(|e| fail(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string()))?;
@@ -59,7 +67,8 @@ async fn fetch_with(
     parse_object(text).map_err(fail)
 }
 
-fn parse_object(text: &str) -> Result<HashMap<String, String>, String> {
+/// Parses a secret's text: a flat JSON object of strings (numbers and booleans as text).
+pub fn parse_object(text: &str) -> Result<HashMap<String, String>, String> {
     let map: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(text).map_err(|e| format!("not a JSON object: {e}"))?;
     map.into_iter()

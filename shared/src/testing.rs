@@ -59,7 +59,11 @@ pub fn state_with(pool: PgPool, overrides: &[(&str, &str)]) -> AppState {
 /// [`state_with`] logged in as `login`'s role, as that function is deployed (its URL setting):
 /// a query the role has no grant or policy for fails here as it would in AWS.
 pub fn state_as(pool: PgPool, login: Login, overrides: &[(&str, &str)]) -> AppState {
-    let settings = settings(overrides);
+    state_from(pool, login, settings(overrides))
+}
+
+/// [`state_as`] with `settings` made by the test (from Secrets Manager, say).
+pub fn state_from(pool: PgPool, login: Login, settings: Settings) -> AppState {
     let mut options = pool
         .connect_options()
         .as_ref()
@@ -479,5 +483,85 @@ pub async fn member(
             .as_str()
             .expect("access token")
             .to_owned(),
+    }
+}
+
+/// The current TOTP code of a base32 secret, `offset` seconds from now, computed by pyotp (an
+/// authenticator app's implementation, not ours; `make test` installs it).
+pub fn totp_code(secret_base32: &str, offset: i64) -> String {
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, time, pyotp; print(pyotp.TOTP(sys.argv[1]).at(time.time() + int(sys.argv[2])))",
+            secret_base32,
+            &offset.to_string(),
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "pyotp failed (run the tests with `make test`, which installs it): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .expect("a code")
+        .trim()
+        .to_owned()
+}
+
+/// A local Secrets Manager (and S3) API: moto's server, stopped when dropped.
+pub struct Moto {
+    child: std::process::Child,
+    pub endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Moto {
+    /// Starts `moto_server` on a free port and waits until it answers.
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = std::process::Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("moto_server not found: `pip install 'moto[server]'` (make test does it)");
+        let moto = Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "moto_server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        moto
+    }
+
+    /// Points the AWS SDK of this process at it (region, test credentials, endpoints), as the
+    /// SDK reads them in Lambda. Call before anything else in the test binary reads the
+    /// environment.
+    pub fn use_from_this_process(&self) {
+        // SAFETY: called at the start of a test binary's only test, before other threads read
+        // the environment.
+        unsafe {
+            std::env::set_var("AWS_ENDPOINT_URL_SECRETS_MANAGER", &self.endpoint);
+            std::env::set_var("AWS_ENDPOINT_URL_S3", &self.endpoint);
+            std::env::set_var("AWS_REGION", "eu-west-1");
+            std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+            std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+        }
     }
 }

@@ -119,6 +119,38 @@ fn the_expanded_template_keeps_keys_and_names_and_retries_the_schedules() {
         resources["SettingsSecret"]["Properties"]["SecretString"],
         "{}"
     );
+    // The keys rotate on a schedule through the migrate function, which may rewrite that one
+    // secret (and no other) and which Secrets Manager may invoke.
+    let rotation = &resources["KeysRotation"];
+    assert_eq!(rotation["Condition"], "RotateKeys");
+    let keys_arn = serde_json::json!({"Fn::If": ["CreateKeysSecret", {"Ref": "KeysSecret"}, {"Ref": "ExistingKeysSecretArn"}]});
+    assert_eq!(rotation["Properties"]["SecretId"], keys_arn);
+    assert_eq!(
+        rotation["Properties"]["RotationLambdaARN"],
+        serde_json::json!({"Fn::GetAtt": ["MigrateFunction", "Arn"]})
+    );
+    assert_eq!(
+        rotation["Properties"]["RotationRules"]["ScheduleExpression"],
+        serde_json::json!({"Fn::Sub": "rate(${KeyRotationDays} days)"})
+    );
+    assert_eq!(
+        resources["KeysRotationPermission"]["Properties"]["Principal"],
+        "secretsmanager.amazonaws.com"
+    );
+    let migrate_policies = resources["MigrateFunctionRole"]["Properties"]["Policies"].to_string();
+    assert!(
+        migrate_policies.contains("secretsmanager:PutSecretValue"),
+        "{migrate_policies}"
+    );
+    assert!(
+        migrate_policies.contains(&keys_arn.to_string()),
+        "{migrate_policies}"
+    );
+    for (name, role) in of_type("AWS::IAM::Role") {
+        if name.as_str() != "MigrateFunctionRole" {
+            assert!(!role.to_string().contains("PutSecretValue"), "{name}");
+        }
+    }
     let database = resources["DatabaseSecret"]["Properties"]["SecretString"].to_string();
     assert!(database.contains("${DatabaseUrl}"), "{database}");
     // Every function but migrate waits for the migrations, so new code goes live only after the

@@ -262,6 +262,7 @@ pub async fn login_mfa(
                         .settings
                         .keys
                         .open(secret, user.id.as_bytes())
+                        .await
                         .map_err(|e| ApiError::Internal(e.into()))?;
                     let now = chrono::Utc::now().timestamp() as u64;
                     match totp::verify(&secret, code, user.mfa_last_step, now)? {

@@ -59,7 +59,7 @@ pub async fn setup(
     user: AuthUser,
 ) -> Result<Json<SetupResponse>, ApiError> {
     let secret = totp::new_secret();
-    let sealed = state.settings.keys.seal(&secret, user.user_id.as_bytes());
+    let sealed = (state.settings.keys.current().await).seal(&secret, user.user_id.as_bytes());
     let updated = sqlx::query!(
         "UPDATE users SET mfa_secret = $2 WHERE id = $1 AND NOT mfa_enabled",
         user.user_id,
@@ -137,6 +137,7 @@ pub async fn verify(
             .settings
             .keys
             .open(&sealed, user.user_id.as_bytes())
+            .await
             .map_err(|e| ApiError::Internal(e.into()))?;
         let now = chrono::Utc::now().timestamp() as u64;
         let step = totp::verify(&secret, &body.code, None, now)?.ok_or_else(wrong_code)?;
@@ -227,6 +228,7 @@ pub async fn disable(
         .settings
         .keys
         .open(&sealed, user.user_id.as_bytes())
+        .await
         .map_err(|e| ApiError::Internal(e.into()))?;
     let now = chrono::Utc::now().timestamp() as u64;
     if totp::verify(&secret, &body.code, row.mfa_last_step, now)?.is_none() {

@@ -73,7 +73,7 @@ async fn issue(
     )
     .fetch_one(conn)
     .await?;
-    let mut pair = pair(state, user_id, org_id, role, refresh_token, &session)?;
+    let mut pair = pair(state, user_id, org_id, role, refresh_token, &session).await?;
     // Just issued: the full lifetimes (the stored times are a moment older than this answer).
     pair.expires_in = jwt::ACCESS_TOKEN_TTL.as_secs();
     pair.refresh_expires_in = REFRESH_TOKEN_TTL.as_secs();
@@ -91,7 +91,7 @@ struct Session {
 /// The token pair of a session: its access token is issued at the session's start with the
 /// session's id as `jti`, so the same session always yields the same pair; the lifetimes are
 /// what is left of them.
-fn pair(
+async fn pair(
     state: &AppState,
     user_id: Uuid,
     org_id: Uuid,
@@ -101,7 +101,7 @@ fn pair(
 ) -> Result<TokenPair, ApiError> {
     let issued_at = session.created_at.timestamp();
     let access_token = jwt::issue_at(
-        &state.settings.keys,
+        &*state.settings.keys.current().await,
         user_id,
         org_id,
         role,
@@ -180,26 +180,37 @@ pub async fn refresh(
     .await?
     .ok_or_else(invalid_refresh_token)?;
 
-    let (successor, successor_hash) =
-        tokens::successor(&state.settings.keys, "rt", &body.refresh_token);
+    let keys = state.settings.keys.current().await;
     if token.rotated_at.is_some() && token.revoked_at.is_none() {
         // A retry within the grace window (two tabs, several queries refreshing at once) gets
         // the pair the first refresh made, as long as that successor is still the live session.
+        // The first refresh may have used the token key before a rotation: every key's
+        // successor is looked for.
         if token.in_grace && token.is_active {
-            let live = sqlx::query_as!(
-                Session,
-                "SELECT id, family_id, created_at, expires_at FROM refresh_tokens
-                 WHERE token_hash = $1 AND family_id = $2 AND rotated_at IS NULL
+            let successors = tokens::successors(&keys, "rt", &body.refresh_token);
+            let hashes: Vec<Vec<u8>> = successors.iter().map(|(_, hash)| hash.clone()).collect();
+            let live = sqlx::query!(
+                "SELECT id, family_id, created_at, expires_at, token_hash FROM refresh_tokens
+                 WHERE token_hash = ANY($1) AND family_id = $2 AND rotated_at IS NULL
                    AND revoked_at IS NULL AND expires_at > now()",
-                successor_hash,
+                &hashes,
                 token.family_id
             )
             .fetch_optional(&mut *tx)
             .await?;
-            if let Some(live) = live {
+            if let Some(live) = live
+                && let Some((successor, _)) =
+                    successors.into_iter().find(|(_, hash)| *hash == live.token_hash)
+            {
                 tx.commit().await?;
                 let (user, org, role) = (token.user_id, token.org_id, token.role);
-                return pair(&state, user, org, role, successor, &live).map(Json);
+                let session = Session {
+                    id: live.id,
+                    family_id: live.family_id,
+                    created_at: live.created_at,
+                    expires_at: live.expires_at,
+                };
+                return pair(&state, user, org, role, successor, &session).await.map(Json);
             }
         }
         sqlx::query!(
@@ -239,6 +250,7 @@ pub async fn refresh(
     )
     .execute(&mut *tx)
     .await?;
+    let (successor, successor_hash) = tokens::successor(&keys, "rt", &body.refresh_token);
     let pair = issue(
         &mut tx,
         &state,

@@ -406,7 +406,7 @@ async fn prepare(
             "the supplier has no payment details; add them to the supplier first",
         )
     })?;
-    let payee = PaymentDetails::open(&state.app.settings.keys, order.supplier_id, &sealed)?;
+    let payee = PaymentDetails::open(&state.app.settings.keys, order.supplier_id, &sealed).await?;
     if payee.currency != order.currency {
         return Err(ApiError::conflict(
             "currency_mismatch",

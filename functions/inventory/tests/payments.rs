@@ -52,7 +52,7 @@ async fn payable_supplier(apps: &Apps, org: &Org, currency: &str) -> String {
         details: BTreeMap::from([("iban".to_owned(), IBAN.to_owned())]),
     };
     let sealed = details
-        .seal(&shared::testing::settings(&[]).keys, id)
+        .seal(&shared::testing::settings(&[]).keys.snapshot(), id)
         .unwrap();
     sqlx::query(
         "INSERT INTO suppliers (id, org_id, name, payment_details, payment_summary)

@@ -5,6 +5,10 @@
 //! migrations are compiled into the binary), and answers CloudFormation's pre-signed URL. It can
 //! also be invoked by hand with any other event. Locally, `cargo run -p migrate` applies the
 //! migrations once. Functions never migrate at cold start.
+//!
+//! It is also the keys secret's rotation function (Secrets Manager invokes it with a `Step`,
+//! see [`keys`]), and `{"reseal": true}` (locally `cargo run -p migrate -- reseal`) re-seals
+//! sealed data with the newest data key.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -16,6 +20,8 @@ use serde_json::{Value, json};
 use sqlx::migrate::Migrate;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor, PgConnection};
+
+pub mod keys;
 
 /// A migration this run applied.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -59,6 +65,22 @@ impl std::fmt::Display for NewerDatabase {
 impl std::error::Error for NewerDatabase {}
 
 impl Database {
+    /// A session as the owner, waiting at most `lock_timeout` for a lock and
+    /// `migration_statement_timeout` for a statement.
+    pub async fn connect(&self) -> anyhow::Result<PgConnection> {
+        let mut conn = PgConnection::connect_with(&self.options).await?;
+        conn.execute(
+            format!(
+                "SET lock_timeout = {}; SET statement_timeout = {}",
+                self.lock_timeout.as_millis(),
+                self.migration_statement_timeout.as_millis()
+            )
+            .as_str(),
+        )
+        .await?;
+        Ok(conn)
+    }
+
     pub fn from_settings(settings: &shared::Settings) -> Result<Self, shared::config::ConfigError> {
         Ok(Self {
             options: shared::db::connect_options(
@@ -87,16 +109,7 @@ impl Database {
 /// (RDS Proxy refuses connections that carry them) and no session `SET` (which would pin a
 /// proxied connection) for it.
 pub async fn apply(database: &Database) -> anyhow::Result<Vec<Applied>> {
-    let mut conn = PgConnection::connect_with(&database.options).await?;
-    conn.execute(
-        format!(
-            "SET lock_timeout = {}; SET statement_timeout = {}",
-            database.lock_timeout.as_millis(),
-            database.migration_statement_timeout.as_millis()
-        )
-        .as_str(),
-    )
-    .await?;
+    let mut conn = database.connect().await?;
     conn.ensure_migrations_table().await?;
     let before: HashSet<i64> = conn
         .list_applied_migrations()
@@ -191,6 +204,26 @@ pub async fn handle(
     http: &reqwest::Client,
 ) -> Result<Value, lambda_runtime::Error> {
     let deadline = event.context.deadline;
+    if let Ok(rotation) = serde_json::from_value::<keys::RotationRequest>(event.payload.clone()) {
+        // Secrets Manager retries a failed step, and starts the rotation again later.
+        let mut owner = database.await?.connect().await?;
+        let client = shared::secrets::client().await;
+        let outcome = keys::rotate(&client, &rotation, &mut owner).await;
+        if let Err(error) = &outcome {
+            tracing::error!(
+                step = rotation.step,
+                error = format!("{error:#}"),
+                "key rotation step failed"
+            );
+        }
+        return Ok(outcome?);
+    }
+    if event.payload.get("reseal").and_then(Value::as_bool) == Some(true) {
+        let settings = shared::config::settings().await?;
+        let mut owner = database.await?.connect().await?;
+        let resealed = keys::reseal(&mut owner, &*settings.keys.current().await).await?;
+        return Ok(json!({ "resealed": resealed }));
+    }
     let Ok(request) = serde_json::from_value::<CustomResourceRequest>(event.payload) else {
         let database = database.await?;
         let applied = apply(&database).await?;

@@ -5,9 +5,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
 
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
-        // Run locally as a command: create the database if needed, apply once, say what changed.
+        // Run locally as a command: create the database if needed, apply once, say what changed
+        // (or, with `reseal`, re-seal sealed data with the newest data key).
         let settings = shared::config::settings().await?;
         let database = migrate::Database::from_settings(settings)?;
+        if std::env::args().nth(1).as_deref() == Some("reseal") {
+            // Moves sealed data to the newest data key of the configured DATA_KEYS.
+            let mut owner = database.connect().await?;
+            let resealed = migrate::keys::reseal(&mut owner, &settings.keys.snapshot()).await?;
+            println!("{}", serde_json::to_string(&resealed)?);
+            return Ok(());
+        }
         migrate::create_database_if_missing(&settings.database_url).await?;
         match migrate::apply(&database).await {
             Ok(applied) => {

@@ -30,6 +30,16 @@ pub async fn handle(
     let job = serde_json::from_value::<Event>(event.payload)
         .unwrap_or_default()
         .job;
+    run(state, job).await.map_err(|error| {
+        // A rotated database password: read the credentials again for the retry.
+        if let Some(error) = error.downcast_ref::<sqlx::Error>() {
+            shared::db::after_refused_login(error);
+        }
+        error.into()
+    })
+}
+
+async fn run(state: &AppState, job: Option<String>) -> anyhow::Result<Value> {
     let mut report = serde_json::Map::new();
     let all = job.is_none();
     let wants = |name: &str| all || job.as_deref() == Some(name);
@@ -37,7 +47,7 @@ pub async fn handle(
         .as_deref()
         .filter(|j| !["expire_reservations", "cleanup", "low_stock_digest"].contains(j))
     {
-        return Err(format!("unknown job {unknown}").into());
+        anyhow::bail!("unknown job {unknown}");
     }
     if wants("expire_reservations") {
         report.insert(

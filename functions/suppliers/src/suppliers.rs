@@ -288,9 +288,10 @@ pub async fn create(
 
     let caller = tenant.caller.clone();
     let id = Uuid::new_v4();
+    let keys = state.settings.keys.current().await;
     let sealed = payment
         .as_ref()
-        .map(|(p, _)| p.seal(&state.settings.keys, id))
+        .map(|(p, _)| p.seal(&keys, id))
         .transpose()?;
     let summary = payment
         .map(|(_, s)| serde_json::to_value(s))
@@ -498,7 +499,7 @@ async fn change(
     if let Some(payment) = payment {
         let (sealed, summary) = match payment.flatten() {
             Some((details, summary)) => (
-                Some(details.seal(&state.settings.keys, id)?),
+                Some(details.seal(&*state.settings.keys.current().await, id)?),
                 Some(serde_json::to_value(summary).map_err(|e| ApiError::Internal(e.into()))?),
             ),
             None => (None, None),

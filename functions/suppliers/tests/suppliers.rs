@@ -28,7 +28,9 @@ async fn payment_details_are_sealed_and_only_summarised(pool: PgPool) {
         .await
         .unwrap();
     assert!(!String::from_utf8_lossy(&sealed).contains("DE89"));
-    let opened = suppliers::PaymentDetails::open(&apps.state.settings.keys, id, &sealed).unwrap();
+    let opened = suppliers::PaymentDetails::open(&apps.state.settings.keys, id, &sealed)
+        .await
+        .unwrap();
     assert_eq!(opened.details["iban"], "DE89370400440532013000");
 }
 

@@ -224,7 +224,7 @@ where
                 "send an access token (Authorization: Bearer <token>) or an API key (X-API-Key)",
             )
         })?;
-        let claims = jwt::verify(&state.settings.keys, token)?;
+        let claims = jwt::verify_live(&state.settings.keys, token).await?;
         let mut db = open(&state, parts, claims.org).await?;
         // The literals are UUIDs the signed token carried, formatted by `Uuid`.
         // (`role::text`: the simple protocol answers in text, and `Role` decodes its label.)

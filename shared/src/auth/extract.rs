@@ -42,7 +42,7 @@ where
                 "this route is for people signed in; an API key cannot use it",
             ));
         }
-        let claims = jwt::verify(&state.settings.keys, token)?;
+        let claims = jwt::verify_live(&state.settings.keys, token).await?;
         let user = sqlx::query!(
             r#"SELECT id, org_id, email, role AS "role: Role", permissions, is_active,
                       EXISTS (SELECT 1 FROM refresh_tokens t

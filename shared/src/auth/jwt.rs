@@ -2,6 +2,7 @@
 //!
 //! Verification pins the algorithm (a token with `alg: none` or any other algorithm is
 //! refused) and the token type, so a refresh or MFA token can never pass as an access token.
+//! A token names its signing key in `kid`; see [`crate::crypto`] for how keys rotate.
 
 use std::time::Duration;
 
@@ -10,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::Role;
-use crate::crypto::Keys;
+use crate::config::LiveKeys;
+use crate::crypto::{Keys, TokenKeyFor};
 use crate::error::ApiError;
 
 pub const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
@@ -65,30 +67,58 @@ pub fn issue_at(
         jti,
         typ: TOKEN_TYPE.to_owned(),
     };
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(keys.jwt_secret()),
-    )
-    .map_err(|e| ApiError::Internal(e.into()))
+    let (kid, key) = keys.signing_key();
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(key))
+        .map_err(|e| ApiError::Internal(e.into()))
 }
 
-/// Checks signature, algorithm, expiry and type.
+/// Why a token was refused.
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    /// Signed by a key these keys do not hold (perhaps one a newer function read first).
+    UnknownKey,
+    Invalid,
+}
+
+/// Checks signature (with the key the token names), algorithm, expiry and type.
 pub fn verify(keys: &Keys, token: &str) -> Result<Claims, ApiError> {
+    check(keys, token, chrono::Utc::now().timestamp()).map_err(|_| invalid_token())
+}
+
+/// [`verify`] with the function's live keys: a token naming a key they lack makes them read
+/// the secrets again (a rotation another function saw first), then it is checked once more.
+pub async fn verify_live(keys: &LiveKeys, token: &str) -> Result<Claims, ApiError> {
+    let now = chrono::Utc::now().timestamp();
+    match check(&*keys.current().await, token, now) {
+        Err(Refusal::UnknownKey) => {
+            check(&*keys.reread().await, token, now).map_err(|_| invalid_token())
+        }
+        checked => checked.map_err(|_| invalid_token()),
+    }
+}
+
+fn check(keys: &Keys, token: &str, now: i64) -> Result<Claims, Refusal> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| Refusal::Invalid)?;
+    let key = match keys.verifying_key(header.kid.as_deref(), now) {
+        TokenKeyFor::Key(key) => key,
+        TokenKeyFor::Unknown => return Err(Refusal::UnknownKey),
+        TokenKeyFor::Retired => {
+            tracing::debug!(kid = ?header.kid, "access token signed by a retired key");
+            return Err(Refusal::Invalid);
+        }
+    };
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_required_spec_claims(&["exp", "iat", "sub"]);
     validation.leeway = 5;
-    let data = jsonwebtoken::decode::<Claims>(
-        token,
-        &DecodingKey::from_secret(keys.jwt_secret()),
-        &validation,
-    )
-    .map_err(|e| {
+    let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(key), &validation)
+        .map_err(|e| {
         tracing::debug!(error = %e, "access token rejected");
-        invalid_token()
+        Refusal::Invalid
     })?;
     if data.claims.typ != TOKEN_TYPE {
-        return Err(invalid_token());
+        return Err(Refusal::Invalid);
     }
     Ok(data.claims)
 }
@@ -139,6 +169,67 @@ mod tests {
         assert_eq!(claims.exp - claims.iat, 900);
     }
 
+    #[test]
+    fn tokens_name_their_key_and_a_retired_key_verifies_only_within_its_window() {
+        let secret = |text: &str| SecretString::from(text.to_owned());
+        let t1 = (
+            "t1".to_owned(),
+            secret("first-token-key-0123456789abcdef-0123456789"),
+        );
+        let t2 = (
+            "t2".to_owned(),
+            secret("second-token-key-0123456789abcdef-012345678"),
+        );
+        let data = [(
+            "d1".to_owned(),
+            secret("data-key-0123456789abcdef-0123456789abcdef"),
+        )];
+        let before = Keys::new(std::slice::from_ref(&t1), &data, 0);
+        let now = chrono::Utc::now().timestamp();
+        let rotated = Keys::new(&[t2.clone(), t1.clone()], &data, now + 60);
+        let ended = Keys::new(&[t2.clone(), t1], &data, now - 1);
+        let dropped = Keys::new(&[t2], &data, now + 60);
+        let (old, _) = issue(
+            &before,
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Role::User,
+            Uuid::new_v4(),
+        )
+        .unwrap();
+        let (new, _) = issue(
+            &rotated,
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Role::User,
+            Uuid::new_v4(),
+        )
+        .unwrap();
+        assert_eq!(
+            jsonwebtoken::decode_header(&old).unwrap().kid.as_deref(),
+            Some("t1")
+        );
+        assert_eq!(
+            jsonwebtoken::decode_header(&new).unwrap().kid.as_deref(),
+            Some("t2")
+        );
+        assert!(verify(&rotated, &old).is_ok());
+        assert!(verify(&ended, &old).is_err());
+        assert!(verify(&ended, &new).is_ok());
+        assert_eq!(check(&dropped, &old, now).unwrap_err(), Refusal::UnknownKey);
+        assert_eq!(check(&before, &new, now).unwrap_err(), Refusal::UnknownKey);
+        // A token that names a known key but was signed by another is invalid, not unknown.
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("t2".into());
+        let forged = jsonwebtoken::encode(
+            &header,
+            &claims("access", 60),
+            &EncodingKey::from_secret(before.signing_key().1),
+        )
+        .unwrap();
+        assert_eq!(check(&rotated, &forged, now).unwrap_err(), Refusal::Invalid);
+    }
+
     fn forge(header: &str, claims: serde_json::Value, signature: &str) -> String {
         format!(
             "{}.{}.{}",
@@ -165,7 +256,7 @@ mod tests {
         let token = jsonwebtoken::encode(
             &Header::new(Algorithm::HS512),
             &claims("access", 60),
-            &EncodingKey::from_secret(keys().jwt_secret()),
+            &EncodingKey::from_secret(keys().signing_key().1),
         )
         .unwrap();
         assert!(verify(&keys(), &token).is_err());
@@ -177,7 +268,7 @@ mod tests {
             jsonwebtoken::encode(
                 &Header::new(Algorithm::HS256),
                 &c,
-                &EncodingKey::from_secret(keys().jwt_secret()),
+                &EncodingKey::from_secret(keys().signing_key().1),
             )
             .unwrap()
         };

@@ -27,6 +27,18 @@ pub fn successor(keys: &crate::crypto::Keys, prefix: &str, old: &str) -> (String
     (token, hash)
 }
 
+/// [`successor`] under every token key, newest first.
+pub fn successors(keys: &crate::crypto::Keys, prefix: &str, old: &str) -> Vec<(String, Vec<u8>)> {
+    keys.successors_of(old)
+        .into_iter()
+        .map(|bytes| {
+            let token = format!("{prefix}_{}", URL_SAFE_NO_PAD.encode(bytes));
+            let hash = hash(&token);
+            (token, hash)
+        })
+        .collect()
+}
+
 /// The stored form of a token.
 pub fn hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()

@@ -46,25 +46,8 @@ pub fn token(body: &Value, name: &str) -> String {
         .to_owned()
 }
 
-/// A TOTP code from pyotp (an implementation independent of ours, installed into `.venv/` by
-/// `make test`), as an authenticator app would show it, `offset` seconds from now.
-pub fn totp_code(secret_base32: &str, offset: i64) -> String {
-    let output = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sys, time, pyotp; print(pyotp.TOTP(sys.argv[1]).at(time.time() + int(sys.argv[2])))",
-            secret_base32,
-            &offset.to_string(),
-        ])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "pyotp failed (run the tests with `make test`, which installs it): {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
+#[allow(unused_imports)] // not every test binary signs in with MFA
+pub use shared::testing::totp_code;
 
 /// Audit actions recorded for a user, oldest first.
 pub async fn audit_actions(pool: &PgPool, user_id: &str) -> Vec<String> {

@@ -1,0 +1,303 @@
+//! Key rotation: Secrets Manager's four-step rotation of the keys secret, and the re-seal that
+//! moves sealed data (TOTP secrets, supplier payment details) to the newest data key.
+//!
+//! A rotation adds a new token key and a new data key at the head of their rings and keeps the
+//! previous newest of each: the previous token key verifies tokens for the window of
+//! [`shared::config::retired_token_key_window`] from `TOKEN_KEYS_ROTATED_AT`, and the previous
+//! data key opens what is not re-sealed yet. Keys older than that are dropped, but only after a
+//! re-seal has moved every value to the newest key, so nothing sealed is ever left without its
+//! key. The re-seal runs as the tables' owner (this function's login), in small transactions,
+//! and swaps a value only if it is still the one it read, so a concurrent edit wins.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_sdk_secretsmanager::Client;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use shared::crypto::Keys;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// An invocation by Secrets Manager's rotation.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RotationRequest {
+    pub step: String,
+    pub secret_id: String,
+    pub client_request_token: String,
+}
+
+const PENDING: &str = "AWSPENDING";
+const CURRENT: &str = "AWSCURRENT";
+
+/// What a re-seal moved to the newest data key, and what no configured key could open.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Resealed {
+    pub mfa_secrets: u64,
+    pub payment_details: u64,
+    pub unreadable: u64,
+}
+
+/// Runs one step of a rotation of the keys secret `request.secret_id`. `owner` is a connection
+/// as the tables' owner (for the re-seal in `createSecret` and `finishSecret`).
+pub async fn rotate(
+    client: &Client,
+    request: &RotationRequest,
+    owner: &mut PgConnection,
+) -> anyhow::Result<serde_json::Value> {
+    let (secret, token) = (&request.secret_id, &request.client_request_token);
+    match request.step.as_str() {
+        "createSecret" => {
+            if read(client, secret, Version::Pending(token)).await.is_ok() {
+                return Ok(serde_json::json!({ "step": "createSecret", "created": false }));
+            }
+            let current = read(client, secret, Version::Current).await?;
+            // Before older keys are dropped, every value moves to the newest key they keep.
+            let resealed = reseal(owner, &*keys_of(&current)?).await?;
+            let next = rotated(&current, chrono::Utc::now())?;
+            keys_of(&next)?;
+            client
+                .put_secret_value()
+                .secret_id(secret)
+                .client_request_token(token)
+                .secret_string(serde_json::to_string(&next)?)
+                .version_stages(PENDING)
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!("{}", aws_sdk_secretsmanager::error::DisplayErrorContext(e))
+                })?;
+            tracing::info!(?resealed, "keys rotated: the pending version is written");
+            Ok(serde_json::json!({ "step": "createSecret", "created": true, "resealed": resealed }))
+        }
+        // The keys belong to nothing outside this secret: there is nothing to set.
+        "setSecret" => Ok(serde_json::json!({ "step": "setSecret" })),
+        "testSecret" => {
+            keys_of(&read(client, secret, Version::Pending(token)).await?)?;
+            Ok(serde_json::json!({ "step": "testSecret" }))
+        }
+        "finishSecret" => {
+            let described = client
+                .describe_secret()
+                .secret_id(secret)
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!("{}", aws_sdk_secretsmanager::error::DisplayErrorContext(e))
+                })?;
+            let stages = described
+                .version_ids_to_stages()
+                .cloned()
+                .unwrap_or_default();
+            let current_version = stages
+                .iter()
+                .find(|(_, stages)| stages.iter().any(|s| s == CURRENT))
+                .map(|(version, _)| version.clone());
+            if current_version.as_deref() != Some(token.as_str()) {
+                let mut update = client
+                    .update_secret_version_stage()
+                    .secret_id(secret)
+                    .version_stage(CURRENT)
+                    .move_to_version_id(token);
+                if let Some(current) = current_version {
+                    update = update.remove_from_version_id(current);
+                }
+                update.send().await.map_err(|e| {
+                    anyhow::anyhow!("{}", aws_sdk_secretsmanager::error::DisplayErrorContext(e))
+                })?;
+            }
+            // Functions read the new keys within SETTINGS_REFRESH_SECONDS, or at once when they
+            // meet a value sealed by a key they lack; the re-seal can start now.
+            let resealed = reseal(
+                owner,
+                &*keys_of(&read(client, secret, Version::Current).await?)?,
+            )
+            .await?;
+            tracing::info!(?resealed, "keys rotation finished");
+            Ok(serde_json::json!({ "step": "finishSecret", "resealed": resealed }))
+        }
+        other => anyhow::bail!("unknown rotation step {other}"),
+    }
+}
+
+enum Version<'a> {
+    Current,
+    Pending(&'a str),
+}
+
+async fn read(
+    client: &Client,
+    secret: &str,
+    version: Version<'_>,
+) -> anyhow::Result<HashMap<String, String>> {
+    let request = client.get_secret_value().secret_id(secret);
+    let request = match version {
+        Version::Current => request.version_stage(CURRENT),
+        Version::Pending(token) => request.version_id(token).version_stage(PENDING),
+    };
+    let output = request.send().await.map_err(|e| {
+        anyhow::anyhow!("{}", aws_sdk_secretsmanager::error::DisplayErrorContext(e))
+    })?;
+    let text = output
+        .secret_string()
+        .ok_or_else(|| anyhow::anyhow!("the keys secret has no string value"))?;
+    shared::secrets::parse_object(text)
+        .map_err(|reason| anyhow::anyhow!("the keys secret: {reason}"))
+}
+
+/// The keys a secret's object configures (an error names what is wrong, never a key).
+pub fn keys_of(vars: &HashMap<String, String>) -> anyhow::Result<Arc<Keys>> {
+    // Only the keys matter here; the other settings of Settings::from_vars need placeholders.
+    let mut vars = vars.clone();
+    vars.entry("DATABASE_URL".into())
+        .or_insert_with(|| "postgres://unused".into());
+    let settings =
+        shared::Settings::from_vars(&vars).map_err(|e| anyhow::anyhow!("the keys secret: {e}"))?;
+    Ok(settings.keys.snapshot())
+}
+
+/// The secret's object after a rotation at `now`: a new key at the head of each ring, the
+/// previous head kept, older keys dropped, `TOKEN_KEYS_ROTATED_AT` set, and `SECRET_KEY`
+/// written out as key `k0` of whichever ring still holds it.
+pub fn rotated(
+    current: &HashMap<String, String>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<HashMap<String, String>> {
+    let ring = |name| {
+        shared::config::configured_ring(current, name)
+            .map_err(|e| anyhow::anyhow!("the keys secret: {e}"))
+    };
+    let (tokens, data) = (ring("TOKEN_KEYS")?, ring("DATA_KEYS")?);
+    let stamp = now.format("%Y%m%d%H%M%S");
+    let mut next = current.clone();
+    for (name, prefix, ring) in [("TOKEN_KEYS", 't', tokens), ("DATA_KEYS", 'd', data)] {
+        let mut id = format!("{prefix}{stamp}");
+        while ring.iter().any(|(known, _)| *known == id) {
+            id.push('x');
+        }
+        let entries = [(id, new_secret()), ring[0].clone()];
+        let text: Vec<String> = entries
+            .iter()
+            .map(|(id, secret)| format!("{id}:{}", secret.expose_secret()))
+            .collect();
+        next.insert(name.to_owned(), text.join(","));
+    }
+    next.remove("SECRET_KEY");
+    next.insert("TOKEN_KEYS_ROTATED_AT".into(), now.to_rfc3339());
+    Ok(next)
+}
+
+/// 48 random bytes, base64url: 64 characters.
+fn new_secret() -> SecretString {
+    let mut bytes = [0u8; 48];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    SecretString::from(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Rows re-sealed per transaction.
+const BATCH: i64 = 200;
+
+/// Moves every sealed value not sealed by `keys`' newest data key to it: users' TOTP secrets
+/// and suppliers' payment details (with the Wise recipients recorded for the old value, so a
+/// payment does not create its recipient again).
+pub async fn reseal(conn: &mut PgConnection, keys: &Keys) -> anyhow::Result<Resealed> {
+    let prefix = keys.current_seal_prefix();
+    let prefix_len = prefix.len() as i32;
+    let mut done = Resealed::default();
+    let mut after = Uuid::nil();
+    loop {
+        let rows = sqlx::query!(
+            r#"SELECT id, mfa_secret AS "sealed!" FROM users
+               WHERE mfa_secret IS NOT NULL AND substring(mfa_secret FROM 1 FOR $1) <> $2
+                 AND id > $3
+               ORDER BY id LIMIT $4"#,
+            prefix_len,
+            prefix,
+            after,
+            BATCH
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.id;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        for row in &rows {
+            match keys.reseal(&row.sealed, row.id.as_bytes()) {
+                Ok(Some(fresh)) => {
+                    let swapped = sqlx::query!(
+                        "UPDATE users SET mfa_secret = $3 WHERE id = $1 AND mfa_secret = $2",
+                        row.id,
+                        row.sealed,
+                        fresh
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                    done.mfa_secrets += swapped.rows_affected();
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(user_id = %row.id, %error, "a TOTP secret no configured key opens");
+                    done.unreadable += 1;
+                }
+            }
+        }
+        tx.commit().await?;
+    }
+    let mut after = Uuid::nil();
+    loop {
+        let rows = sqlx::query!(
+            r#"SELECT id, payment_details AS "sealed!" FROM suppliers
+               WHERE payment_details IS NOT NULL
+                 AND substring(payment_details FROM 1 FOR $1) <> $2 AND id > $3
+               ORDER BY id LIMIT $4"#,
+            prefix_len,
+            prefix,
+            after,
+            BATCH
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.id;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        for row in &rows {
+            match keys.reseal(&row.sealed, row.id.as_bytes()) {
+                Ok(Some(fresh)) => {
+                    let swapped = sqlx::query!(
+                        "UPDATE suppliers SET payment_details = $3
+                         WHERE id = $1 AND payment_details = $2",
+                        row.id,
+                        row.sealed,
+                        fresh
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                    if swapped.rows_affected() == 1 {
+                        // Recipients are found by the digest of the sealed value.
+                        sqlx::query!(
+                            "UPDATE wise_recipients SET details_digest = sha256($3)
+                             WHERE supplier_id = $1 AND details_digest = sha256($2)",
+                            row.id,
+                            row.sealed,
+                            fresh
+                        )
+                        .execute(&mut *tx)
+                        .await?;
+                        done.payment_details += 1;
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(supplier_id = %row.id, %error, "payment details no configured key opens");
+                    done.unreadable += 1;
+                }
+            }
+        }
+        tx.commit().await?;
+    }
+    Ok(done)
+}
