@@ -47,7 +47,26 @@ pub struct Settings {
     /// `SETTINGS_REFRESH_SECONDS`: how often a warm function reads its secrets again (keys,
     /// database credentials); 0 only when something names a key it lacks or a login is refused.
     pub refresh_every: Duration,
+    pub exports: ExportSettings,
 }
+
+/// Dashboard exports: what fits in one Lambda response is answered inline; a larger one goes
+/// to the export bucket and the answer is a short-lived link to it.
+#[derive(Clone, Debug)]
+pub struct ExportSettings {
+    /// `EXPORT_BUCKET`: the S3 bucket for large exports (unset: a large export answers 413).
+    pub bucket: Option<String>,
+    /// `EXPORT_INLINE_MAX_BYTES`: the largest export answered inline. Lambda refuses responses
+    /// over 6 MB, and a binary (XLSX) body travels base64-encoded (4/3 larger), so at most
+    /// [`MAX_INLINE_EXPORT_BYTES`].
+    pub inline_max_bytes: usize,
+    /// `EXPORT_URL_TTL_SECONDS`: how long a download link works.
+    pub url_ttl: Duration,
+}
+
+/// The largest inline export Lambda's 6 MB response limit allows once base64-encoded, with
+/// room for the headers.
+pub const MAX_INLINE_EXPORT_BYTES: usize = 4_400_000;
 
 /// Wise (supplier payouts). Payments need the token and the profile; webhooks need the public
 /// key. Whatever is missing turns the matching endpoint into a 503 naming the setting, never a
@@ -232,6 +251,38 @@ impl Settings {
                 10,
             )?),
             refresh_every,
+            exports: ExportSettings {
+                bucket: get("EXPORT_BUCKET").map(|b| b.trim().to_owned()),
+                inline_max_bytes: match parse_or(
+                    get("EXPORT_INLINE_MAX_BYTES"),
+                    "EXPORT_INLINE_MAX_BYTES",
+                    4_000_000usize,
+                )? {
+                    bytes if bytes <= MAX_INLINE_EXPORT_BYTES => bytes,
+                    _ => {
+                        return Err(ConfigError::Invalid {
+                            name: "EXPORT_INLINE_MAX_BYTES",
+                            reason: format!(
+                                "at most {MAX_INLINE_EXPORT_BYTES}: a larger response passes \
+                                 Lambda's 6 MB limit once base64-encoded"
+                            ),
+                        });
+                    }
+                },
+                url_ttl: match parse_or(
+                    get("EXPORT_URL_TTL_SECONDS"),
+                    "EXPORT_URL_TTL_SECONDS",
+                    300u64,
+                )? {
+                    secs @ 1..=3600 => Duration::from_secs(secs),
+                    _ => {
+                        return Err(ConfigError::Invalid {
+                            name: "EXPORT_URL_TTL_SECONDS",
+                            reason: "between 1 and 3600 seconds".into(),
+                        });
+                    }
+                },
+            },
             database_url: SecretString::from(database_url.to_owned()),
             tenant_database_url: get("TENANT_DATABASE_URL")
                 .map(|v| SecretString::from(v.to_owned())),

@@ -34,14 +34,19 @@ pub async fn fetch_all(ids: &[&str]) -> Result<Vec<HashMap<String, String>>, Con
 
 /// A Secrets Manager client configured from the environment, on the workspace's TLS stack.
 pub async fn client() -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::new(&sdk_config().await)
+}
+
+/// Region, credentials and endpoints as the AWS SDK finds them in the environment (in Lambda,
+/// the function role's), with the SDK's HTTP client on rustls with ring.
+pub async fn sdk_config() -> aws_config::SdkConfig {
     let http_client = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https();
-    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(http_client)
         .load()
-        .await;
-    aws_sdk_secretsmanager::Client::new(&sdk_config)
+        .await
 }
 
 async fn fetch_with(

@@ -525,12 +525,18 @@ impl Drop for Moto {
 impl Moto {
     /// Starts `moto_server` on a free port and waits until it answers.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// [`Moto::start`] with moto's own settings (`INITIAL_NO_AUTH_ACTION_COUNT`, ...).
+    pub fn start_with(env: &[(&str, &str)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
         let child = std::process::Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

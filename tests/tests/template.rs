@@ -151,6 +151,35 @@ fn the_expanded_template_keeps_keys_and_names_and_retries_the_schedules() {
             assert!(!role.to_string().contains("PutSecretValue"), "{name}");
         }
     }
+    // Large exports go to a private bucket that forgets them after a day; only the dashboard
+    // may write there, and only under exports/.
+    let bucket = &resources["ExportBucket"]["Properties"];
+    assert_eq!(
+        bucket["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"],
+        true
+    );
+    let rule = &bucket["LifecycleConfiguration"]["Rules"][0];
+    assert_eq!(
+        (rule["Prefix"].as_str(), rule["ExpirationInDays"].as_i64()),
+        (Some("exports/"), Some(1))
+    );
+    let dashboard = &resources["DashboardFunction"]["Properties"];
+    assert_eq!(
+        dashboard["Environment"]["Variables"]["EXPORT_BUCKET"],
+        serde_json::json!({"Ref": "ExportBucket"})
+    );
+    let dashboard_policies =
+        resources["DashboardFunctionRole"]["Properties"]["Policies"].to_string();
+    assert!(
+        dashboard_policies.contains("s3:PutObject")
+            && dashboard_policies.contains("${ExportBucket.Arn}/exports/*"),
+        "{dashboard_policies}"
+    );
+    for (name, role) in of_type("AWS::IAM::Role") {
+        if name.as_str() != "DashboardFunctionRole" {
+            assert!(!role.to_string().contains("s3:PutObject"), "{name}");
+        }
+    }
     let database = resources["DatabaseSecret"]["Properties"]["SecretString"].to_string();
     assert!(database.contains("${DatabaseUrl}"), "{database}");
     // Every function but migrate waits for the migrations, so new code goes live only after the

@@ -1,11 +1,12 @@
 //! The `dashboard` function: the summary (one SQL statement) and exports of products, stock and
-//! movements as CSV (streamed row by row) and XLSX, for the `reports` module.
+//! movements as CSV and XLSX, for the `reports` module; exports too large for one Lambda
+//! response go to S3 (`s3`) behind a pre-signed link.
 
 use axum::Json;
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::Path;
-use axum::http::{HeaderValue, header};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
@@ -19,6 +20,8 @@ use shared::auth::caller::{Read, Reports};
 use shared::error::ApiError;
 use sqlx::PgConnection;
 use uuid::Uuid;
+
+pub mod s3;
 
 pub fn app(state: AppState) -> Router {
     let http = state.settings.http.clone();
@@ -298,12 +301,20 @@ fn io_error(message: String) -> std::io::Error {
 }
 
 /// `GET /api/dashboard/export/{products|stock|movements}.{csv|xlsx}`.
+///
+/// An export that fits in one Lambda response (`EXPORT_INLINE_MAX_BYTES`) is the response. A
+/// larger one is never attempted as a response (Lambda would refuse it with a 502): it goes to
+/// the export bucket, and the answer is 303 See Other to a pre-signed link that works for
+/// `EXPORT_URL_TTL_SECONDS`, with the link in a JSON body too.
 #[utoipa::path(get, path = "/api/dashboard/export/{file}",
     params(("file" = String, Path, description = "`products`, `stock` or `movements`, then `.csv` or `.xlsx`", example = "products.csv")),
     responses((status = 200, description = "A download (`Content-Disposition: attachment`)",
-        content((String = "text/csv"), (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))))]
+        content((String = "text/csv"), (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+        (status = 303, description = "Too large for one response: `Location` (and `url` in the body) is a short-lived link to the file", body = ExportLink),
+        (status = 503, description = "Too large for one response, and the deployment has no export bucket")))]
 async fn export(
-    tenant: Require<Reports, Read>,
+    State(state): State<AppState>,
+    mut tenant: Require<Reports, Read>,
     Path(file): Path<String>,
 ) -> Result<Response, ApiError> {
     let (kind, format) = parse_file(&file).ok_or_else(|| ApiError::not_found("export"))?;
@@ -321,60 +332,92 @@ async fn export(
         ),
     };
     let body = match format {
-        Format::Csv => csv_body(tenant, kind)?,
-        Format::Xlsx => Body::from(xlsx(tenant, kind, name).await?),
+        Format::Csv => csv(&mut tenant, kind).await?,
+        Format::Xlsx => xlsx(&mut tenant, kind, name).await?,
     };
-    let mut response = body.into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
-            .map_err(|e| ApiError::Internal(e.into()))?,
+    let disposition = format!("attachment; filename=\"{filename}\"");
+    let exports = &state.settings.exports;
+    if body.len() <= exports.inline_max_bytes {
+        let mut response = body.into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        headers.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_str(&disposition).map_err(|e| ApiError::Internal(e.into()))?,
+        );
+        return Ok(response);
+    }
+    let Some(bucket) = &exports.bucket else {
+        return Err(ApiError::NotConfigured {
+            code: "export_too_large",
+            detail: format!(
+                "this export is {} bytes, more than one response can carry, and this \
+                 deployment has no export bucket (EXPORT_BUCKET)",
+                body.len()
+            ),
+        });
+    };
+    // The upload needs no database: the transaction (read-only) ends before it.
+    tenant.db.suspend(true).await?;
+    let size = body.len();
+    let key = format!(
+        "exports/{}/{}/{filename}",
+        tenant.caller.org_id,
+        Uuid::new_v4()
     );
+    let bucket = s3::Bucket::new(bucket);
+    let upstream = |e: anyhow::Error| {
+        tracing::error!(error = format!("{e:#}"), "export upload failed");
+        ApiError::Upstream {
+            code: "export_upload_failed",
+            detail: "the export could not be stored for download; try again".into(),
+        }
+    };
+    bucket
+        .put(&key, body, content_type, &disposition)
+        .await
+        .map_err(upstream)?;
+    let url = bucket
+        .presigned_get(&key, exports.url_ttl)
+        .await
+        .map_err(upstream)?;
+    let expires_at = Utc::now()
+        + chrono::Duration::from_std(exports.url_ttl).map_err(|e| ApiError::Internal(e.into()))?;
+    let location = HeaderValue::from_str(&url).map_err(|e| ApiError::Internal(e.into()))?;
+    let link = ExportLink {
+        url,
+        expires_at,
+        file_name: filename,
+        size_bytes: size as u64,
+    };
+    let mut response = (StatusCode::SEE_OTHER, Json(link)).into_response();
+    response.headers_mut().insert(header::LOCATION, location);
     Ok(response)
 }
 
-/// Streams the CSV: a task reads rows from the tenant connection and sends each line on.
-fn csv_body(mut tenant: Require<Reports, Read>, kind: Kind) -> Result<Body, ApiError> {
-    let head = csv_line(header(kind).iter().map(|h| h.to_string()))?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
-    tokio::spawn(async move {
-        let mut complete = false;
-        if tx.send(Ok(head)).await.is_ok() {
-            let org = tenant.caller.org_id;
-            let mut stream = rows(kind, &mut tenant.db, org);
-            complete = loop {
-                let Some(row) = stream.next().await else {
-                    break true;
-                };
-                let line = row.map_err(|e| io_error(e.to_string())).and_then(|cells| {
-                    csv_line(cells.iter().map(Cell::csv)).map_err(|e| io_error(e.to_string()))
-                });
-                let failed = line.is_err();
-                if let Err(error) = &line {
-                    tracing::error!(%error, "export stopped");
-                }
-                if tx.send(line).await.is_err() || failed {
-                    break false;
-                }
-            };
-        }
-        // The response outlives the handler, so the export ends its own (read-only)
-        // transaction, however it stopped.
-        if let Err(error) = tenant.db.finish(complete).await {
-            tracing::warn!(%error, "could not end an export's transaction");
-        }
-    });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
-    Ok(Body::from_stream(stream))
+/// Where a large export can be downloaded, without credentials, until `expires_at`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ExportLink {
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+    pub file_name: String,
+    pub size_bytes: u64,
+}
+
+/// The CSV file, row by row from the tenant connection.
+async fn csv(tenant: &mut Require<Reports, Read>, kind: Kind) -> Result<Vec<u8>, ApiError> {
+    let mut out = csv_line(header(kind).iter().map(|h| h.to_string()))?.to_vec();
+    let org = tenant.caller.org_id;
+    let mut stream = rows(kind, &mut tenant.db, org);
+    while let Some(cells) = stream.next().await {
+        out.extend_from_slice(&csv_line(cells?.iter().map(Cell::csv))?);
+    }
+    Ok(out)
 }
 
 /// Builds the workbook (XLSX is a zip, finished only at its end, so it is built in memory).
 async fn xlsx(
-    mut tenant: Require<Reports, Read>,
+    tenant: &mut Require<Reports, Read>,
     kind: Kind,
     sheet: &str,
 ) -> Result<Vec<u8>, ApiError> {

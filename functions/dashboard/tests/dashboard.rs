@@ -299,3 +299,113 @@ async fn recent_activity_shows_only_what_the_caller_may_read(pool: PgPool) {
         "{everything:?}"
     );
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_export_too_large_for_one_response_is_never_attempted_without_a_bucket(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let (_, _, token) = seeded(&apps).await;
+    let small = TestApp::new(
+        dashboard::app(shared::testing::state_as(
+            pool.clone(),
+            shared::db::Login::Tenant,
+            &[("EXPORT_INLINE_MAX_BYTES", "100")],
+        )),
+        pool,
+    );
+    for file in ["products.csv", "stock.xlsx"] {
+        let r = small
+            .get_with(&format!("/api/dashboard/export/{file}"), &token)
+            .await;
+        assert_problem(&r, StatusCode::SERVICE_UNAVAILABLE, "export_too_large");
+        assert!(
+            r.body["detail"].as_str().unwrap().contains("EXPORT_BUCKET"),
+            "{}",
+            r.body
+        );
+    }
+    // Within the limit it is the response, as before.
+    let r = apps
+        .dashboard
+        .get_with("/api/dashboard/export/products.csv", &token)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+/// The value of `<name>` in moto's XML answer.
+fn xml_value(xml: &str, name: &str) -> String {
+    let start = xml.find(&format!("<{name}>")).expect(name) + name.len() + 2;
+    let end = xml[start..].find('<').expect(name) + start;
+    xml[start..end].to_owned()
+}
+
+/// The upload's SigV4 signature, checked by S3's stand-in: moto with authentication on (after
+/// the few unauthenticated calls that create a user, its key and the bucket) stores what is
+/// signed with the user's key and refuses what is signed with another.
+#[tokio::test]
+async fn export_uploads_are_signed_as_s3_checks() {
+    use aws_credential_types::Credentials;
+    let moto = shared::testing::Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "4")]);
+    let http = reqwest::Client::new();
+    let iam = |form: &'static [(&'static str, &'static str)]| {
+        let request = http
+            .post(format!("{}/", moto.endpoint))
+            .header("authorization", "AWS4-HMAC-SHA256 Credential=test/20261130/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0")
+            .form(&[form, &[("Version", "2010-05-08")]].concat());
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    iam(&[("Action", "CreateUser"), ("UserName", "exports")]).await;
+    let key = iam(&[("Action", "CreateAccessKey"), ("UserName", "exports")]).await;
+    iam(&[
+        ("Action", "PutUserPolicy"),
+        ("UserName", "exports"),
+        ("PolicyName", "exports"),
+        ("PolicyDocument", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#),
+    ])
+    .await;
+    let created = http
+        .put(format!("{}/stockroom-exports", moto.endpoint))
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success(), "{}", created.status());
+    let config = |secret: &str| {
+        aws_config::SdkConfig::builder()
+            .region(aws_config::Region::new("eu-west-1"))
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                    xml_value(&key, "AccessKeyId"),
+                    secret,
+                    None,
+                    None,
+                    "test",
+                )),
+            )
+            .build()
+    };
+    let bucket = |secret: &str| {
+        dashboard::s3::Bucket::at("stockroom-exports", &moto.endpoint, config(secret))
+    };
+    let signed = bucket(&xml_value(&key, "SecretAccessKey"));
+    signed
+        .put(
+            "exports/org/1/products.csv",
+            b"sku\n".to_vec(),
+            "text/csv",
+            "attachment",
+        )
+        .await
+        .expect("an upload signed with the user's key is stored");
+    let error = bucket("not-the-secret")
+        .put(
+            "exports/org/2/products.csv",
+            b"sku\n".to_vec(),
+            "text/csv",
+            "attachment",
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("SignatureDoesNotMatch"),
+        "{error}"
+    );
+}
