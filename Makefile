@@ -1,5 +1,5 @@
 # The two commands a newcomer needs are `make dev` and `make test`; the rest are for maintainers.
-.PHONY: dev test lint fmt sqlx-prepare openapi build deploy db-stop bench load
+.PHONY: dev test lint fmt sqlx-prepare openapi build deploy deploy-database db-stop bench load
 
 ENV ?= dev
 
@@ -33,6 +33,9 @@ build: ## Release binaries for Lambda (arm64), as `sam build` makes them
 
 deploy: ## Build and deploy with SAM, no prompts: make deploy ENV=dev|prod (parameters: scripts/deploy.sh)
 	scripts/deploy.sh $(ENV)
+
+deploy-database: ## The stage's database stack (VPC, Aurora, RDS Proxy): make deploy-database ENV=dev|prod
+	scripts/deploy-database.sh $(ENV)
 
 db-stop: ## Stop the private PostgreSQL cluster that make dev/test may have started
 	. scripts/postgres.sh && _as_pg_user "$$(_pg_bin pg_ctl)" -D "$$PRIVATE_PG_DIR/data" stop

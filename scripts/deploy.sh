@@ -3,7 +3,11 @@
 #
 # Stack parameters come from the environment (unset ones keep the stack's current value on an
 # update, or the template's default on the first deploy):
-#   DATABASE_URL              needed on the first deploy of a stage (stored in its database secret)
+#   DATABASE_URL              an existing database: needed on the first deploy of a stage (stored
+#                             in its database secret), unless DATABASE_STACK is given
+#   DATABASE_STACK            a stack of database.yaml (make deploy-database, named
+#                             stockroom-database-<env>): its exports give the VPC, RDS Proxy and
+#                             the login secrets
 #   CORS_ALLOWED_ORIGINS      the frontend's origins, comma-separated   } required for prod,
 #   APP_URL                   the frontend's base URL, for email links  } and never localhost
 #   MAIL_FROM                 the sender of the emails                  } there
@@ -59,6 +63,11 @@ add LogRetentionDays "${LOG_RETENTION_DAYS:-}"
 add KeyRotationDays "${KEY_ROTATION_DAYS:-}"
 add WiseApiUrl "${WISE_API_URL:-}"
 add WiseProfileId "${WISE_PROFILE_ID:-}"
+
+add DatabaseStack "${DATABASE_STACK:-}"
+if [ -z "${DATABASE_URL:-}${DATABASE_STACK:-}" ]; then
+    echo "note: neither DATABASE_URL nor DATABASE_STACK is set; a stage's first deploy needs one" >&2
+fi
 
 add Architecture "${ARCHITECTURE:-}"
 

@@ -32,6 +32,9 @@ pub struct Settings {
     /// directly (its migration lock is a session-level advisory lock, which a transaction
     /// pooler cannot carry); `DATABASE_URL` when unset.
     pub migrate_database_url: Option<SecretString>,
+    /// The function login roles' user and password from their database secrets
+    /// (`TENANT_`, `AUTH_`, `WORKER_DATABASE_SECRET_ID`): `migrate` gives each role its password.
+    pub login_passwords: Vec<(String, SecretString)>,
     pub db: DbSettings,
     pub http: HttpSettings,
     /// The token-signing and data-encryption keys (`TOKEN_KEYS`, `DATA_KEYS`, `SECRET_KEY`),
@@ -161,7 +164,7 @@ impl Settings {
                     .collect()
             })
             .unwrap_or_default();
-        if ids.is_empty() {
+        if ids.is_empty() && !has_database_secrets(&vars) {
             return Self::from_vars(&vars);
         }
         let mut settings = SecretSource::read(&vars, &ids).await?;
@@ -291,6 +294,14 @@ impl Settings {
                 .map(|v| SecretString::from(v.to_owned())),
             migrate_database_url: get("MIGRATE_DATABASE_URL")
                 .map(|v| SecretString::from(v.to_owned())),
+            login_passwords: ["TENANT_", "AUTH_", "WORKER_"]
+                .iter()
+                .filter_map(|prefix| {
+                    let user = vars.get(&format!("{prefix}DATABASE_USER"))?;
+                    let password = vars.get(&format!("{prefix}DATABASE_PASSWORD"))?;
+                    Some((user.clone(), SecretString::from(password.clone())))
+                })
+                .collect(),
             db: DbSettings {
                 max_connections: parse_or(get("DB_MAX_CONNECTIONS"), "DB_MAX_CONNECTIONS", 1)?,
                 acquire_timeout: Duration::from_millis(parse_or(
@@ -508,6 +519,115 @@ struct Reads {
     forced: Option<Instant>,
 }
 
+/// The logins whose credentials may come from a secret of RDS's shape
+/// (`{"username", "password", "host"?, "port"?, "dbname"?}`), named by `<prefix>DATABASE_SECRET_ID`:
+/// the one `DATABASE_URL` falls back to, then each function's.
+pub const LOGIN_PREFIXES: [&str; 5] = ["", "TENANT_", "AUTH_", "WORKER_", "MIGRATE_"];
+
+fn has_database_secrets(vars: &HashMap<String, String>) -> bool {
+    LOGIN_PREFIXES.iter().any(|prefix| {
+        vars.get(&format!("{prefix}DATABASE_SECRET_ID"))
+            .is_some_and(|id| !id.trim().is_empty())
+    })
+}
+
+/// Turns each `<prefix>DATABASE_SECRET_ID` into `<prefix>DATABASE_URL` (and keeps the login's
+/// user and password as `<prefix>DATABASE_USER`/`_PASSWORD` for `migrate`, which gives the
+/// roles those passwords). The host is the secret's, else `<prefix>DATABASE_HOST`, else
+/// `DATABASE_HOST` (RDS Proxy's endpoint); the port and database likewise, 5432 and
+/// `DATABASE_NAME` by default; `DATABASE_SSLMODE` (`require` by default) is the TLS mode.
+async fn database_logins(vars: &mut HashMap<String, String>) -> Result<(), ConfigError> {
+    let wanted: Vec<(&str, String)> = LOGIN_PREFIXES
+        .iter()
+        .filter_map(|prefix| {
+            let id = vars.get(&format!("{prefix}DATABASE_SECRET_ID"))?.trim();
+            (!id.is_empty()).then(|| (*prefix, id.to_owned()))
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = wanted.iter().map(|(_, id)| id.as_str()).collect();
+    let secrets = crate::secrets::fetch_all(&ids).await?;
+    for ((prefix, id), secret) in wanted.iter().zip(secrets) {
+        let login = login_from_secret(prefix, id, &secret, vars)?;
+        // A function given only its own login's secret falls back to that login.
+        if vars.get("DATABASE_URL").is_none_or(|url| url.is_empty()) {
+            vars.insert("DATABASE_URL".into(), login.url.clone());
+        }
+        vars.insert(format!("{prefix}DATABASE_URL"), login.url);
+        vars.insert(format!("{prefix}DATABASE_USER"), login.user);
+        vars.insert(format!("{prefix}DATABASE_PASSWORD"), login.password);
+    }
+    Ok(())
+}
+
+struct SecretLogin {
+    url: String,
+    user: String,
+    password: String,
+}
+
+fn login_from_secret(
+    prefix: &str,
+    id: &str,
+    secret: &HashMap<String, String>,
+    vars: &HashMap<String, String>,
+) -> Result<SecretLogin, ConfigError> {
+    let field = |name: &str| {
+        secret
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let setting = |name: &str| {
+        vars.get(&format!("{prefix}{name}"))
+            .or_else(|| vars.get(name))
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let missing = |what: &str| ConfigError::Secret {
+        id: id.to_owned(),
+        reason: format!("a database secret needs {what}"),
+    };
+    let user = field("username").ok_or_else(|| missing("a username"))?;
+    let password = field("password").ok_or_else(|| missing("a password"))?;
+    let host = field("host")
+        .or_else(|| setting("DATABASE_HOST"))
+        .ok_or_else(|| missing("a host (or DATABASE_HOST)"))?;
+    let port = field("port")
+        .or_else(|| setting("DATABASE_PORT"))
+        .unwrap_or("5432");
+    let database = field("dbname")
+        .or_else(|| setting("DATABASE_NAME"))
+        .unwrap_or("stockroom");
+    let sslmode = setting("DATABASE_SSLMODE").unwrap_or("require");
+    Ok(SecretLogin {
+        url: format!(
+            "postgres://{}:{}@{host}:{port}/{}?sslmode={}",
+            url_encode(user),
+            url_encode(password),
+            url_encode(database),
+            url_encode(sslmode)
+        ),
+        user: user.to_owned(),
+        password: password.to_owned(),
+    })
+}
+
+/// Percent-encodes all but RFC 3986's unreserved characters.
+fn url_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// The least time between two reads of the secrets that something unknown asked for.
 pub const FORCED_READ_EVERY: Duration = Duration::from_secs(10);
 
@@ -529,9 +649,12 @@ impl SecretSource {
     async fn read(base: &HashMap<String, String>, ids: &[String]) -> Result<Settings, ConfigError> {
         let mut vars = base.clone();
         let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-        for secret in crate::secrets::fetch_all(&ids).await? {
-            vars.extend(secret);
+        if !ids.is_empty() {
+            for secret in crate::secrets::fetch_all(&ids).await? {
+                vars.extend(secret);
+            }
         }
+        database_logins(&mut vars).await?;
         Settings::from_vars(&vars)
     }
 
@@ -741,6 +864,51 @@ mod tests {
         none.insert("TOKEN_KEYS".into(), format!("t1:{T}"));
         let err = Settings::from_vars(&none).unwrap_err().to_string();
         assert!(err.contains("DATA_KEYS"), "{err}");
+    }
+
+    #[test]
+    fn a_database_secret_of_rds_shape_becomes_a_url() {
+        let secret: HashMap<String, String> =
+            [("username", "stockroom_api"), ("password", "p@ss:w/rd%")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        let vars: HashMap<String, String> = [
+            ("DATABASE_HOST", "proxy.example"),
+            ("MIGRATE_DATABASE_HOST", "cluster.example"),
+            ("DATABASE_NAME", "shop"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let tenant = login_from_secret("TENANT_", "arn:tenant", &secret, &vars).unwrap();
+        assert_eq!(
+            tenant.url,
+            "postgres://stockroom_api:p%40ss%3Aw%2Frd%25@proxy.example:5432/shop?sslmode=require"
+        );
+        let options: sqlx::postgres::PgConnectOptions = tenant.url.parse().unwrap();
+        assert_eq!(options.get_username(), "stockroom_api");
+        let migrate = login_from_secret("MIGRATE_", "arn:master", &secret, &vars).unwrap();
+        assert!(
+            migrate.url.contains("@cluster.example:5432/"),
+            "{}",
+            migrate.url
+        );
+        let mut without_password = secret.clone();
+        without_password.remove("password");
+        let err = login_from_secret("", "arn:x", &without_password, &vars)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("arn:x") && err.contains("password"), "{err}");
+        let err = login_from_secret("", "arn:x", &secret, &HashMap::new())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("DATABASE_HOST") && !err.contains("p@ss"),
+            "{err}"
+        );
     }
 
     #[test]

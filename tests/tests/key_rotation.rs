@@ -447,11 +447,13 @@ async fn refuse(pool: &PgPool, role: &str) {
         .unwrap();
 }
 
-async fn url_as(pool: &PgPool, role: &str) -> String {
-    let mut url = shared::testing::login_url(pool, Login::Tenant).await;
-    url.set_username(role).unwrap();
-    url.to_string()
+/// A login secret in RDS's shape, as the database stack generates and RDS manages them.
+fn login_secret(role: &str) -> String {
+    json!({"username": role, "password": format!("generated-for-{role}")}).to_string()
 }
+
+const TENANT_LOGIN: &str = "stockroom/test/login/stockroom_api";
+const AUTH_LOGIN: &str = "stockroom/test/login/stockroom_auth";
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_rotated_database_password_is_picked_up_without_a_cold_start(pool: PgPool) {
@@ -467,38 +469,54 @@ async fn a_rotated_database_password_is_picked_up_without_a_cold_start(pool: PgP
         login_role(&pool, Login::Auth).await,
         login_role(&pool, Login::Auth).await,
     );
-    let credentials = |tenant: String, auth: String| {
-        json!({"SECRET_KEY": FIRST_KEY, "TENANT_DATABASE_URL": tenant, "AUTH_DATABASE_URL": auth})
-            .to_string()
-    };
-    client
-        .create_secret()
-        .name(SECRET)
-        .secret_string(credentials(
-            url_as(&pool, &tenant_old).await,
-            url_as(&pool, &auth_old).await,
-        ))
-        .send()
-        .await
-        .unwrap();
-    let settings = |connections: &'static str| async move {
-        shared::Settings::load(HashMap::from([
+    for (name, text) in [
+        (SECRET, json!({ "SECRET_KEY": FIRST_KEY }).to_string()),
+        (TENANT_LOGIN, login_secret(&tenant_old)),
+        (AUTH_LOGIN, login_secret(&auth_old)),
+    ] {
+        client
+            .create_secret()
+            .name(name)
+            .secret_string(text)
+            .send()
+            .await
+            .unwrap();
+    }
+    // Each function names only its own login's secret, and where the database is (as the
+    // template does with the database stack's outputs); no DATABASE_URL at all.
+    let database = shared::testing::database_url(&pool);
+    let (host, port, name) = (
+        database.host_str().unwrap().to_owned(),
+        database.port().unwrap_or(5432).to_string(),
+        database.path().trim_start_matches('/').to_owned(),
+    );
+    let settings = |login: &'static str, connections: &'static str| {
+        let vars = HashMap::from([
+            ("SETTINGS_SECRET_ID".to_owned(), SECRET.to_owned()),
             (
-                "DATABASE_URL".into(),
-                "postgres://unused@localhost/unused".into(),
+                format!("{login}_DATABASE_SECRET_ID"),
+                if login == "TENANT" {
+                    TENANT_LOGIN
+                } else {
+                    AUTH_LOGIN
+                }
+                .to_owned(),
             ),
-            ("SETTINGS_SECRET_ID".into(), SECRET.into()),
+            ("DATABASE_HOST".into(), host.clone()),
+            ("DATABASE_PORT".into(), port.clone()),
+            ("DATABASE_NAME".into(), name.clone()),
+            ("DATABASE_SSLMODE".into(), "disable".into()),
             ("SETTINGS_REFRESH_SECONDS".into(), "0".into()),
             ("DB_MAX_CONNECTIONS".into(), connections.into()),
-        ]))
-        .await
-        .unwrap()
+        ]);
+        async move { shared::Settings::load(vars).await.unwrap() }
     };
     // Warm functions as deployed (the auth function's first: a process has one state, and its
     // refused-login hook is the first state's).
-    let auth_state = shared::AppState::for_login(settings("1").await, Login::Auth).unwrap();
+    let auth_state = shared::AppState::for_login(settings("AUTH", "1").await, Login::Auth).unwrap();
     let auth = TestApp::new(auth::app(auth_state), pool.clone());
-    let tenant_state = shared::AppState::for_login(settings("2").await, Login::Tenant).unwrap();
+    let tenant_state =
+        shared::AppState::for_login(settings("TENANT", "2").await, Login::Tenant).unwrap();
     let suppliers = TestApp::new(suppliers::app(tenant_state.clone()), pool.clone());
 
     let owner = shared::testing::register(&auth, "ann@example.com").await;
@@ -517,20 +535,20 @@ async fn a_rotated_database_password_is_picked_up_without_a_cold_start(pool: PgP
         .await;
     assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
 
-    // The passwords rotate: the secret holds the new credentials, the old ones are refused.
+    // The passwords rotate (here the roles: the test server trusts any password): the secrets
+    // hold the new credentials, the old ones are refused.
     for role in [&tenant_old, &auth_old] {
         refuse(&pool, role).await;
     }
-    client
-        .put_secret_value()
-        .secret_id(SECRET)
-        .secret_string(credentials(
-            url_as(&pool, &tenant_new).await,
-            url_as(&pool, &auth_new).await,
-        ))
-        .send()
-        .await
-        .unwrap();
+    for (name, role) in [(TENANT_LOGIN, &tenant_new), (AUTH_LOGIN, &auth_new)] {
+        client
+            .put_secret_value()
+            .secret_id(name)
+            .secret_string(login_secret(role))
+            .send()
+            .await
+            .unwrap();
+    }
 
     // Tenant requests: the connection kept from before serves on; a new one is refused with the
     // old password, and the function reads the secret and logs in with the new one, within the

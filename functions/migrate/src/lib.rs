@@ -17,6 +17,7 @@ use lambda_runtime::LambdaEvent;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use shared::db::Login;
 use sqlx::migrate::Migrate;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor, PgConnection};
@@ -41,6 +42,9 @@ pub struct Database {
     pub lock_timeout: Duration,
     /// `MIGRATE_STATEMENT_TIMEOUT_MS`.
     pub migration_statement_timeout: Duration,
+    /// The login roles' passwords from their database secrets: each role is given its own
+    /// (and LOGIN), so the generated secrets RDS Proxy authenticates with are the roles'.
+    pub login_passwords: Vec<(String, SecretString)>,
 }
 
 /// The database has migrations this code does not know: it was migrated by newer code, and
@@ -93,6 +97,7 @@ impl Database {
             statement_timeout: settings.db.statement_timeout,
             lock_timeout: settings.db.migrate_lock_timeout,
             migration_statement_timeout: settings.db.migrate_statement_timeout,
+            login_passwords: settings.login_passwords.clone(),
         })
     }
 }
@@ -137,6 +142,18 @@ pub async fn apply(database: &Database) -> anyhow::Result<Vec<Applied>> {
         .as_str(),
     )
     .await?;
+    for (role, password) in &database.login_passwords {
+        let allowed = [Login::Tenant, Login::Auth, Login::Worker].map(Login::role);
+        if !allowed.contains(&role.as_str()) {
+            anyhow::bail!(
+                "a database secret names {role:?}, not one of the login roles {allowed:?}"
+            );
+        }
+        // ALTER ROLE takes no parameters: the password is a quoted literal.
+        let literal = password.expose_secret().replace('\'', "''");
+        conn.execute(format!("ALTER ROLE {role} LOGIN PASSWORD '{literal}'").as_str())
+            .await?;
+    }
     conn.close().await?;
     Ok(shared::MIGRATOR
         .iter()

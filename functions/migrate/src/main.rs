@@ -45,10 +45,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-/// The database to migrate, from the settings (read once, then cached).
+/// The database to migrate, from settings read anew for each invocation: migrate runs seldom,
+/// and the master password RDS rotates may have changed since the last one.
 async fn database() -> Result<migrate::Database, String> {
-    let settings = shared::config::settings()
+    let settings = shared::Settings::load(std::env::vars().collect())
         .await
         .map_err(|e| e.to_string())?;
-    migrate::Database::from_settings(settings).map_err(|e| e.to_string())
+    migrate::Database::from_settings(&settings).map_err(|e| e.to_string())
 }

@@ -24,6 +24,7 @@ fn database(options: PgConnectOptions) -> migrate::Database {
         statement_timeout: Duration::from_millis(5_000),
         lock_timeout: Duration::from_millis(5_000),
         migration_statement_timeout: Duration::from_secs(60),
+        login_passwords: Vec::new(),
     }
 }
 
@@ -394,4 +395,32 @@ async fn the_deadline_guard_answers_before_the_function_times_out(pool: PgPool) 
     let reason = body["Reason"].as_str().unwrap();
     assert!(reason.contains("did not finish"), "{reason}");
     blocker.rollback().await.unwrap();
+}
+
+#[sqlx::test(migrations = false)]
+async fn login_roles_get_the_passwords_of_their_secrets(pool: PgPool) {
+    let mut database = url_of(&pool);
+    database.login_passwords = vec![(
+        "stockroom_worker".into(),
+        SecretString::from("it's-a-generated-password".to_owned()),
+    )];
+    // Roles are cluster-wide, and parallel tests let them log in: retry a concurrent update.
+    for attempt in 0.. {
+        match migrate::apply(&database).await {
+            Ok(_) => break,
+            Err(e) if attempt < 5 && e.to_string().contains("concurrently") => continue,
+            Err(e) => panic!("{e:#}"),
+        }
+    }
+    // (pg_roles: the password itself is readable by superusers only, which RDS has none of.)
+    let can_login: bool =
+        sqlx::query_scalar("SELECT rolcanlogin FROM pg_roles WHERE rolname = 'stockroom_worker'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(can_login);
+
+    database.login_passwords = vec![("postgres".into(), SecretString::from("x".to_owned()))];
+    let error = migrate::apply(&database).await.unwrap_err().to_string();
+    assert!(error.contains("not one of the login roles"), "{error}");
 }
