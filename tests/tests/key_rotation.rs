@@ -48,20 +48,28 @@ async fn cold_settings() -> shared::Settings {
     .unwrap()
 }
 
-async fn rotate(client: &aws_sdk_secretsmanager::Client, pool: &PgPool, token: &str) -> Vec<Value> {
+/// One step of a rotation of the keys secret, as Secrets Manager invokes the migrate function.
+async fn step(
+    client: &aws_sdk_secretsmanager::Client,
+    pool: &PgPool,
+    step: &str,
+    token: &str,
+) -> anyhow::Result<Value> {
     let mut owner = pool.acquire().await.unwrap();
+    let request = migrate::keys::RotationRequest {
+        step: step.into(),
+        secret_id: SECRET.into(),
+        client_request_token: token.into(),
+    };
+    migrate::keys::rotate(client, &request, &mut owner).await
+}
+
+/// A whole rotation: the four steps in order.
+async fn rotate(client: &aws_sdk_secretsmanager::Client, pool: &PgPool, token: &str) -> Vec<Value> {
     let mut outcomes = Vec::new();
-    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
-        let request = migrate::keys::RotationRequest {
-            step: step.into(),
-            secret_id: SECRET.into(),
-            client_request_token: token.into(),
-        };
-        outcomes.push(
-            migrate::keys::rotate(client, &request, &mut owner)
-                .await
-                .unwrap_or_else(|e| panic!("{step}: {e:#}")),
-        );
+    for name in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        let outcome = step(client, pool, name, token).await;
+        outcomes.push(outcome.unwrap_or_else(|e| panic!("{name}: {e:#}")));
     }
     outcomes
 }
@@ -77,6 +85,18 @@ async fn sealed_by(pool: &PgPool) -> (String, String) {
     (
         Keys::sealed_by(&mfa).unwrap().to_owned(),
         Keys::sealed_by(&details).unwrap().to_owned(),
+    )
+}
+
+/// A suppliers function with `settings`, as a fresh cold start would have them.
+fn suppliers_on(pool: &PgPool, settings: shared::Settings) -> TestApp {
+    TestApp::new(
+        suppliers::app(shared::testing::state_from(
+            pool.clone(),
+            Login::Tenant,
+            settings,
+        )),
+        pool.clone(),
     )
 }
 
@@ -122,14 +142,7 @@ async fn keys_rotate_over_live_data_without_anything_becoming_unreadable(pool: P
     let suppliers_state =
         shared::testing::state_from(pool.clone(), Login::Tenant, cold_settings().await);
     let suppliers = TestApp::new(suppliers::app(suppliers_state.clone()), pool.clone());
-    let other_suppliers = TestApp::new(
-        suppliers::app(shared::testing::state_from(
-            pool.clone(),
-            Login::Tenant,
-            cold_settings().await,
-        )),
-        pool.clone(),
-    );
+    let other_suppliers = suppliers_on(&pool, cold_settings().await);
 
     // Live data: a signed-in session, MFA on, a supplier with bank details.
     let registered = auth
@@ -252,14 +265,7 @@ async fn keys_rotate_over_live_data_without_anything_becoming_unreadable(pool: P
     // the window, on warm and cold functions alike, and its refresh token rotates.
     let me = auth.get_with("/api/auth/me", &old_access).await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.body);
-    let cold = TestApp::new(
-        suppliers::app(shared::testing::state_from(
-            pool.clone(),
-            Login::Tenant,
-            cold_settings().await,
-        )),
-        pool.clone(),
-    );
+    let cold = suppliers_on(&pool, cold_settings().await);
     assert_eq!(
         cold.get_with("/api/suppliers", &old_access).await.status,
         StatusCode::OK
@@ -304,14 +310,7 @@ async fn keys_rotate_over_live_data_without_anything_becoming_unreadable(pool: P
         "DATABASE_URL".into(),
         "postgres://unused@localhost/unused".into(),
     );
-    let after_window = TestApp::new(
-        suppliers::app(shared::testing::state_from(
-            pool.clone(),
-            Login::Tenant,
-            shared::Settings::from_vars(&ended).unwrap(),
-        )),
-        pool.clone(),
-    );
+    let after_window = suppliers_on(&pool, shared::Settings::from_vars(&ended).unwrap());
     // Signed now by k0, as a function that never read the rotation would, for a live session.
     let live_session = claims_of(&new_access)["sid"]
         .as_str()
@@ -349,15 +348,11 @@ async fn keys_rotate_over_live_data_without_anything_becoming_unreadable(pool: P
     );
 
     // A repeated createSecret (Secrets Manager retries) writes nothing new.
-    let mut owner = pool.acquire().await.unwrap();
-    let again = migrate::keys::rotate(
+    let again = step(
         &client,
-        &migrate::keys::RotationRequest {
-            step: "createSecret".into(),
-            secret_id: SECRET.into(),
-            client_request_token: "11111111-1111-4111-8111-111111111111".into(),
-        },
-        &mut owner,
+        &pool,
+        "createSecret",
+        "11111111-1111-4111-8111-111111111111",
     )
     .await
     .unwrap();
@@ -384,14 +379,7 @@ async fn keys_rotate_over_live_data_without_anything_becoming_unreadable(pool: P
         .await
         .unwrap();
     // k0 is gone: its tokens are unknown everywhere now.
-    let cold = TestApp::new(
-        suppliers::app(shared::testing::state_from(
-            pool.clone(),
-            Login::Tenant,
-            fresh,
-        )),
-        pool.clone(),
-    );
+    let cold = suppliers_on(&pool, fresh);
     let gone = cold.get_with("/api/suppliers", &old_access).await;
     shared::testing::assert_problem(&gone, StatusCode::UNAUTHORIZED, "invalid_token");
 
@@ -405,14 +393,11 @@ async fn keys_rotate_over_live_data_without_anything_becoming_unreadable(pool: P
         .send()
         .await
         .unwrap();
-    let error = migrate::keys::rotate(
+    let error = step(
         &client,
-        &migrate::keys::RotationRequest {
-            step: "testSecret".into(),
-            secret_id: SECRET.into(),
-            client_request_token: "33333333-3333-4333-8333-333333333333".into(),
-        },
-        &mut owner,
+        &pool,
+        "testSecret",
+        "33333333-3333-4333-8333-333333333333",
     )
     .await
     .unwrap_err();

@@ -100,33 +100,19 @@ impl Bucket {
         let url = self.url(&region, key);
         let mut settings = Self::settings();
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&region)
-            .name("s3")
-            .time(SystemTime::now())
-            .settings(settings)
-            .build()?
-            .into();
         let headers = [
             ("content-type", content_type),
             ("content-disposition", disposition),
         ];
-        let signable = SignableRequest::new(
+        let signed = signed_request(
+            (&identity, &region, settings),
             "PUT",
             &url,
-            headers.iter().copied(),
+            &headers,
             SignableBody::Bytes(&body),
         )?;
-        let (instructions, _) = sign(signable, &params)?.into_parts();
-        let mut request = http::Request::builder().method("PUT").uri(&url);
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        let mut request = request.body(())?;
-        instructions.apply_to_request_http1x(&mut request);
         let mut put = self.http.put(&url).body(body);
-        for (name, value) in request.headers() {
+        for (name, value) in signed.headers() {
             put = put.header(name, value);
         }
         let response = put.send().await?;
@@ -145,23 +131,41 @@ impl Bucket {
         let mut settings = Self::settings();
         settings.signature_location = SignatureLocation::QueryParams;
         settings.expires_in = Some(ttl);
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&region)
-            .name("s3")
-            .time(SystemTime::now())
-            .settings(settings)
-            .build()?
-            .into();
-        let signable = SignableRequest::new(
+        let signed = signed_request(
+            (&identity, &region, settings),
             "GET",
             &url,
-            std::iter::empty(),
+            &[],
             SignableBody::UnsignedPayload,
         )?;
-        let (instructions, _) = sign(signable, &params)?.into_parts();
-        let mut request = http::Request::builder().uri(&url).body(())?;
-        instructions.apply_to_request_http1x(&mut request);
-        Ok(request.uri().to_string())
+        Ok(signed.uri().to_string())
     }
+}
+
+/// `method url` with `headers`, signed for S3 by `identity` in `region` (in headers or in the
+/// query, as `settings` say).
+fn signed_request(
+    (identity, region, settings): (&Identity, &str, SigningSettings),
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: SignableBody<'_>,
+) -> anyhow::Result<http::Request<()>> {
+    let params = v4::SigningParams::builder()
+        .identity(identity)
+        .region(region)
+        .name("s3")
+        .time(SystemTime::now())
+        .settings(settings)
+        .build()?
+        .into();
+    let signable = SignableRequest::new(method, url, headers.iter().copied(), body)?;
+    let (instructions, _) = sign(signable, &params)?.into_parts();
+    let mut request = http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let mut request = request.body(())?;
+    instructions.apply_to_request_http1x(&mut request);
+    Ok(request)
 }

@@ -226,24 +226,18 @@ pub async fn reseal(conn: &mut PgConnection, keys: &Keys) -> anyhow::Result<Rese
         after = last.id;
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         for row in &rows {
-            match keys.reseal(&row.sealed, row.id.as_bytes()) {
-                Ok(Some(fresh)) => {
-                    let swapped = sqlx::query!(
-                        "UPDATE users SET mfa_secret = $3 WHERE id = $1 AND mfa_secret = $2",
-                        row.id,
-                        row.sealed,
-                        fresh
-                    )
-                    .execute(&mut *tx)
-                    .await?;
-                    done.mfa_secrets += swapped.rows_affected();
-                }
-                Ok(None) => {}
-                Err(error) => {
-                    tracing::error!(user_id = %row.id, %error, "a TOTP secret no configured key opens");
-                    done.unreadable += 1;
-                }
-            }
+            let Some(fresh) = resealed(keys, &row.sealed, row.id, &mut done) else {
+                continue;
+            };
+            let swapped = sqlx::query!(
+                "UPDATE users SET mfa_secret = $3 WHERE id = $1 AND mfa_secret = $2",
+                row.id,
+                row.sealed,
+                fresh
+            )
+            .execute(&mut *tx)
+            .await?;
+            done.mfa_secrets += swapped.rows_affected();
         }
         tx.commit().await?;
     }
@@ -265,39 +259,43 @@ pub async fn reseal(conn: &mut PgConnection, keys: &Keys) -> anyhow::Result<Rese
         after = last.id;
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         for row in &rows {
-            match keys.reseal(&row.sealed, row.id.as_bytes()) {
-                Ok(Some(fresh)) => {
-                    let swapped = sqlx::query!(
-                        "UPDATE suppliers SET payment_details = $3
-                         WHERE id = $1 AND payment_details = $2",
-                        row.id,
-                        row.sealed,
-                        fresh
-                    )
-                    .execute(&mut *tx)
-                    .await?;
-                    if swapped.rows_affected() == 1 {
-                        // Recipients are found by the digest of the sealed value.
-                        sqlx::query!(
-                            "UPDATE wise_recipients SET details_digest = sha256($3)
-                             WHERE supplier_id = $1 AND details_digest = sha256($2)",
-                            row.id,
-                            row.sealed,
-                            fresh
-                        )
-                        .execute(&mut *tx)
-                        .await?;
-                        done.payment_details += 1;
-                    }
-                }
-                Ok(None) => {}
-                Err(error) => {
-                    tracing::error!(supplier_id = %row.id, %error, "payment details no configured key opens");
-                    done.unreadable += 1;
-                }
+            let Some(fresh) = resealed(keys, &row.sealed, row.id, &mut done) else {
+                continue;
+            };
+            let swapped = sqlx::query!(
+                "UPDATE suppliers SET payment_details = $3 WHERE id = $1 AND payment_details = $2",
+                row.id,
+                row.sealed,
+                fresh
+            )
+            .execute(&mut *tx)
+            .await?;
+            if swapped.rows_affected() == 1 {
+                // Recipients are found by the digest of the sealed value.
+                sqlx::query!(
+                    "UPDATE wise_recipients SET details_digest = sha256($3)
+                     WHERE supplier_id = $1 AND details_digest = sha256($2)",
+                    row.id,
+                    row.sealed,
+                    fresh
+                )
+                .execute(&mut *tx)
+                .await?;
+                done.payment_details += 1;
             }
         }
         tx.commit().await?;
     }
     Ok(done)
+}
+
+/// `sealed` (owned by `owner`) sealed anew with the newest key; `None` when it already is, or
+/// when no configured key opens it (counted as unreadable and logged).
+fn resealed(keys: &Keys, sealed: &[u8], owner: Uuid, done: &mut Resealed) -> Option<Vec<u8>> {
+    keys.reseal(sealed, owner.as_bytes())
+        .unwrap_or_else(|error| {
+            tracing::error!(%owner, %error, "a sealed value no configured key opens");
+            done.unreadable += 1;
+            None
+        })
 }
