@@ -13,8 +13,8 @@ use crate::events;
 use crate::fixture::Fixture;
 use crate::functions::Function;
 use crate::report::{Row, Target};
-use crate::runtime_api::{Outcome, RuntimeApi};
 use crate::stats::{millis, percentile};
+use shared::runtime_api::{Outcome, RuntimeApi};
 
 /// Every function should be ready for its first event this soon after spawn.
 const READY_TARGET_MS: f64 = 15.0;

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::fixture::Fixture;
 use crate::functions::{Function, Kind};
-use crate::runtime_api::{Outcome, RuntimeApi};
+use shared::runtime_api::{Outcome, RuntimeApi};
 
 /// An event and what a correct answer to it looks like.
 pub struct Sample {

@@ -4,7 +4,7 @@
 //! Parts, in the order they run:
 //! - `size`: the stripped release binaries;
 //! - `coldstart`: each function's binary spawned against the bench's Lambda Runtime API
-//!   ([`runtime_api`]): spawn → ready for its first event, spawn → first answer;
+//!   ([`shared::runtime_api`]): spawn → ready for its first event, spawn → first answer;
 //! - `memory`: each function's binary under a stream of events, its peak RSS;
 //! - `load`: warm throughput and latency at 32 clients over HTTP, each router in a `bench serve`
 //!   process, against the real Postgres;
@@ -24,7 +24,6 @@ mod functions;
 mod load;
 mod report;
 mod rss;
-mod runtime_api;
 mod scaling;
 mod serve;
 mod stats;

@@ -11,8 +11,8 @@ use crate::events;
 use crate::fixture::Fixture;
 use crate::functions::{Function, binary_size};
 use crate::report::{Row, Target};
-use crate::runtime_api::RuntimeApi;
 use crate::stats::{megabytes, peak_rss};
+use shared::runtime_api::RuntimeApi;
 
 const RSS_TARGET_MB: f64 = 30.0;
 const SIZE_TARGET_MB: f64 = 8.0;

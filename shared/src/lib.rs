@@ -14,6 +14,8 @@ pub mod openapi;
 pub mod pagination;
 pub mod payment_details;
 pub mod rate_limit;
+#[cfg(feature = "test-util")]
+pub mod runtime_api;
 pub mod secrets;
 pub mod telemetry;
 #[cfg(feature = "test-util")]

@@ -152,3 +152,131 @@ pub async fn sign_up(client: &reqwest::Client, base: &str) -> serde_json::Value 
     assert_eq!(response.status(), 201, "sign-up");
     response.json().await.expect("a JSON session")
 }
+
+/// A function binary attached to a Runtime API of its own ([`shared::runtime_api`]), as Lambda
+/// runs it: events go in as JSON exactly as a trigger (API Gateway's REST API, say) sends them,
+/// and what the function answers comes back as JSON.
+pub struct Lambda {
+    pub api: shared::runtime_api::RuntimeApi,
+    child: Child,
+}
+
+impl Drop for Lambda {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Lambda {
+    /// Starts the binary `function` with only Lambda's variables and `env`.
+    pub async fn start(function: &str, env: &[(&str, &str)]) -> Self {
+        let api = shared::runtime_api::RuntimeApi::start(function)
+            .await
+            .expect("a runtime API");
+        let binary = bin_dir().join(function);
+        assert!(
+            binary.exists(),
+            "{} is missing: run `cargo build --workspace --bins` first",
+            binary.display()
+        );
+        let child = Command::new(&binary)
+            .env_clear()
+            .current_dir(std::env::temp_dir())
+            .env("AWS_LAMBDA_RUNTIME_API", api.endpoint())
+            .env("AWS_LAMBDA_FUNCTION_NAME", function)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true")
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
+        Self { api, child }
+    }
+
+    /// Sends `event` and waits for the function's answer (an error report panics).
+    pub async fn invoke(&self, event: &serde_json::Value) -> serde_json::Value {
+        let outcome = self.api.invoke(event).expect("queued");
+        match tokio::time::timeout(Duration::from_secs(60), outcome)
+            .await
+            .expect("an answer within 60 s")
+            .expect("the runtime API kept the invocation")
+        {
+            shared::runtime_api::Outcome::Response { body, .. } => {
+                serde_json::from_slice(&body).expect("a JSON response")
+            }
+            shared::runtime_api::Outcome::Error { body } => {
+                panic!("the function reported an error: {body}")
+            }
+        }
+    }
+}
+
+/// An API Gateway REST API (payload 1.0) proxy event for `method path?query` on stage `v1`,
+/// from `source_ip`, with every header and query parameter in both the single- and the
+/// multi-value maps, and the body base64-encoded when `base64`.
+pub fn rest_event(
+    method: &str,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+    base64: bool,
+    source_ip: &str,
+) -> serde_json::Value {
+    use base64::Engine;
+    use serde_json::{Map, Value, json};
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let (mut single, mut multi) = (Map::new(), Map::new());
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        single.insert(name.into(), json!(value));
+        let values = multi.entry(name).or_insert_with(|| json!([]));
+        values.as_array_mut().expect("a list").push(json!(value));
+    }
+    let header_map: Map<String, Value> = headers
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), json!(value)))
+        .collect();
+    let multi_headers: Map<String, Value> = headers
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), json!([value])))
+        .collect();
+    let body = body.map(|bytes| {
+        if base64 {
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        } else {
+            String::from_utf8(bytes.to_vec()).expect("a text body")
+        }
+    });
+    json!({
+        "resource": "/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": header_map,
+        "multiValueHeaders": multi_headers,
+        "queryStringParameters": if single.is_empty() { Value::Null } else { Value::Object(single) },
+        "multiValueQueryStringParameters": if multi.is_empty() { Value::Null } else { Value::Object(multi) },
+        "pathParameters": {"proxy": path.trim_start_matches('/')},
+        "stageVariables": null,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "resourceId": "r1",
+            "resourcePath": "/{proxy+}",
+            "httpMethod": method,
+            "path": format!("/v1{path}"),
+            "stage": "v1",
+            "protocol": "HTTP/1.1",
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "requestTimeEpoch": 0,
+            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
+            "identity": {"sourceIp": source_ip, "userAgent": "rest-event-test"}
+        },
+        "body": body,
+        "isBase64Encoded": base64
+    })
+}
