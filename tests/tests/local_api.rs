@@ -1004,4 +1004,43 @@ async fn every_function_answers_rest_api_events(pool: PgPool) {
     )
     .await;
     assert_eq!(status, 401, "another address is served");
+
+    // Malformed events get 400 problem+json, not a failed invocation (API Gateway's 502).
+    let mut no_context =
+        e2e::rest_event("GET", "/api/products", &signed, None, false, "203.0.113.1");
+    no_context.as_object_mut().unwrap().remove("requestContext");
+    let mut bad_base64 = e2e::rest_event(
+        "POST",
+        "/api/products",
+        &signed,
+        Some(b"{}"),
+        true,
+        "203.0.113.1",
+    );
+    bad_base64["body"] = "not base64 at all!".into();
+    let mut no_method =
+        e2e::rest_event("GET", "/api/products", &signed, None, false, "203.0.113.1");
+    no_method["httpMethod"] = "G E T".into();
+    for (what, event) in [
+        ("no requestContext", no_context),
+        ("bad base64", bad_base64),
+        ("bad method", no_method),
+    ] {
+        let (status, headers, body) = call("products", event).await;
+        assert_eq!(status, 400, "{what}");
+        assert_eq!(
+            headers["content-type"], "application/problem+json",
+            "{what}"
+        );
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{what}");
+        let problem: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem["code"], "malformed_event", "{what}: {problem}");
+    }
+    // And the function answers on.
+    let (status, _, _) = call(
+        "products",
+        e2e::rest_event("GET", "/api/products", &signed, None, false, "203.0.113.1"),
+    )
+    .await;
+    assert_eq!(status, 200);
 }

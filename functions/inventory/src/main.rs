@@ -2,5 +2,5 @@
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let state = shared::AppState::init_as(shared::db::Login::Tenant).await?;
-    lambda_http::run(inventory::app(state)).await
+    shared::http::run(inventory::app(state)).await
 }

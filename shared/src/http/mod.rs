@@ -63,6 +63,7 @@ pub fn layers(router: Router, settings: &HttpSettings, document: fn() -> OpenApi
         }))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))
+        .layer(middleware::from_fn(refuse_malformed_event))
         .layer(middleware::from_fn(request_context))
         .layer(cors(settings))
         .layer(header_if_absent(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
@@ -77,6 +78,110 @@ pub fn layers(router: Router, settings: &HttpSettings, document: fn() -> OpenApi
             "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
         ))
         .layer(header_if_absent(header::CACHE_CONTROL, "no-store"))
+}
+
+/// What was wrong with an invocation event that is not a well-formed API Gateway request.
+#[derive(Clone, Debug)]
+struct MalformedEvent(String);
+
+/// Answers a malformed event (see [`run`]) 400, with everything the layers put on an answer.
+async fn refuse_malformed_event(request: Request, next: Next) -> Response {
+    match request.extensions().get::<MalformedEvent>() {
+        Some(MalformedEvent(reason)) => {
+            ApiError::bad_request("malformed_event", reason.clone()).into_response()
+        }
+        None => next.run(request).await,
+    }
+}
+
+/// Runs a function's `app` on the Lambda Runtime API. API Gateway events (REST API, payload
+/// 1.0, or HTTP API, 2.0) are answered by the app. An event that is not a well-formed one (no
+/// `requestContext`, a body marked base64 that is not, a method or path no request can have)
+/// is answered 400 problem+json by the app's layers, in the REST API's response shape (which
+/// HTTP APIs read too), rather than failing the invocation, which API Gateway would turn into
+/// a bare 502.
+pub async fn run(app: Router) -> Result<(), lambda_http::Error> {
+    use tower::ServiceExt;
+    let adapter = lambda_http::Adapter::from(app.clone());
+    lambda_http::lambda_runtime::run(lambda_http::service_fn(
+        move |event: lambda_http::LambdaEvent<serde_json::Value>| {
+            let (adapter, app) = (adapter.clone(), app.clone());
+            async move {
+                let lambda_http::LambdaEvent { payload, context } = event;
+                match well_formed(payload) {
+                    Ok(request) => {
+                        let event = lambda_http::LambdaEvent::new(request, context);
+                        let response = adapter.oneshot(event).await?;
+                        Ok::<_, lambda_http::Error>(serde_json::to_value(response)?)
+                    }
+                    Err(reason) => {
+                        tracing::warn!(%reason, "a malformed invocation event");
+                        let request = http::Request::builder()
+                            .uri("/")
+                            .extension(MalformedEvent(reason))
+                            .body(axum::body::Body::empty())?;
+                        let response = app.oneshot(request).await?;
+                        Ok(rest_response(response).await?)
+                    }
+                }
+            }
+        },
+    ))
+    .await
+}
+
+/// The event as lambda_http reads it, or what makes it unusable as a request.
+fn well_formed(payload: serde_json::Value) -> Result<lambda_http::request::LambdaRequest, String> {
+    use base64::Engine;
+    if !payload
+        .get("requestContext")
+        .is_some_and(serde_json::Value::is_object)
+    {
+        return Err("the event is not an API Gateway request: it has no requestContext".into());
+    }
+    if payload.get("isBase64Encoded") == Some(&serde_json::Value::Bool(true))
+        && let Some(body) = payload.get("body").and_then(serde_json::Value::as_str)
+        && base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .is_err()
+    {
+        return Err("the body is marked base64-encoded but is not valid base64".into());
+    }
+    let method = payload
+        .get("httpMethod")
+        .or_else(|| payload.pointer("/requestContext/http/method"))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    if Method::from_bytes(method.as_bytes()).is_err() {
+        return Err("the event has no valid HTTP method".into());
+    }
+    let path = payload
+        .get("path")
+        .or_else(|| payload.get("rawPath"))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    if !path.starts_with('/') || http::Uri::try_from(path).is_err() {
+        return Err("the event has no valid path".into());
+    }
+    serde_json::from_value(payload).map_err(|error| format!("not an API Gateway request: {error}"))
+}
+
+/// `response` in the REST API's proxy response shape (text bodies only: problem+json).
+async fn rest_response(response: Response) -> Result<serde_json::Value, lambda_http::Error> {
+    use http_body_util::BodyExt;
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let headers: serde_json::Map<String, serde_json::Value> = parts
+        .headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.into())))
+        .collect();
+    Ok(serde_json::json!({
+        "statusCode": parts.status.as_u16(),
+        "headers": headers,
+        "body": String::from_utf8_lossy(&body),
+        "isBase64Encoded": false,
+    }))
 }
 
 fn header_if_absent(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
