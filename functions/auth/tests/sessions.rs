@@ -334,3 +334,34 @@ async fn an_api_key_on_me_is_told_the_route_is_for_people(pool: PgPool) {
     let me = app.get_with("/api/auth/me", "sk_not-a-user-token").await;
     assert_problem(&me, StatusCode::FORBIDDEN, "user_required");
 }
+
+/// Refreshing is not a sign-in attempt: a shop's staff behind one address whose expired tokens
+/// fail do not get a valid token refused (a refresh token cannot be guessed).
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn failed_refreshes_never_block_a_valid_one_from_the_same_address(pool: PgPool) {
+    let app = app(pool);
+    let session = signed_up(&app, "ann@example.com").await;
+    let ip = shared::testing::next_client_ip();
+    for n in 0..8 {
+        let failed = app
+            .request_from(
+                http::Method::POST,
+                "/api/auth/refresh",
+                Some(json!({ "refresh_token": format!("rt_expired-or-unknown-{n}") })),
+                None,
+                Some(&ip),
+            )
+            .await;
+        assert_problem(&failed, StatusCode::UNAUTHORIZED, "invalid_refresh_token");
+    }
+    let valid = app
+        .request_from(
+            http::Method::POST,
+            "/api/auth/refresh",
+            Some(json!({ "refresh_token": token(&session, "refresh_token") })),
+            None,
+            Some(&ip),
+        )
+        .await;
+    assert_eq!(valid.status, StatusCode::OK, "{}", valid.body);
+}
