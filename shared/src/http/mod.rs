@@ -104,11 +104,11 @@ pub async fn run(app: Router) -> Result<(), lambda_http::Error> {
     use tower::ServiceExt;
     let adapter = lambda_http::Adapter::from(app.clone());
     lambda_http::lambda_runtime::run(lambda_http::service_fn(
-        move |event: lambda_http::LambdaEvent<serde_json::Value>| {
+        move |event: lambda_http::LambdaEvent<Box<serde_json::value::RawValue>>| {
             let (adapter, app) = (adapter.clone(), app.clone());
             async move {
                 let lambda_http::LambdaEvent { payload, context } = event;
-                match well_formed(payload) {
+                match well_formed(payload.get()) {
                     Ok(request) => {
                         let event = lambda_http::LambdaEvent::new(request, context);
                         let response = adapter.oneshot(event).await?;
@@ -116,10 +116,12 @@ pub async fn run(app: Router) -> Result<(), lambda_http::Error> {
                     }
                     Err(reason) => {
                         tracing::warn!(%reason, "a malformed invocation event");
+                        // lambda_http's body type, as the adapter's requests have: the router
+                        // is then compiled once for both paths, not twice.
                         let request = http::Request::builder()
                             .uri("/")
                             .extension(MalformedEvent(reason))
-                            .body(axum::body::Body::empty())?;
+                            .body(lambda_http::Body::Empty)?;
                         let response = app.oneshot(request).await?;
                         Ok(rest_response(response).await?)
                     }
@@ -130,40 +132,65 @@ pub async fn run(app: Router) -> Result<(), lambda_http::Error> {
     .await
 }
 
-/// The event as lambda_http reads it, or what makes it unusable as a request.
-fn well_formed(payload: serde_json::Value) -> Result<lambda_http::request::LambdaRequest, String> {
+/// The few fields of an event that decide whether it can be a request at all (read before
+/// lambda_http reads the event: where it would fail the invocation or panic).
+#[derive(serde::Deserialize)]
+struct Probe<'a> {
+    #[serde(rename = "requestContext")]
+    request_context: Option<ProbeContext<'a>>,
+    #[serde(rename = "isBase64Encoded", default)]
+    is_base64_encoded: bool,
+    #[serde(borrow)]
+    body: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "httpMethod", borrow)]
+    http_method: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    path: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "rawPath", borrow)]
+    raw_path: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ProbeContext<'a> {
+    #[serde(borrow)]
+    http: Option<ProbeHttp<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ProbeHttp<'a> {
+    #[serde(borrow)]
+    method: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// The event as lambda_http reads it (straight from its JSON text, as `lambda_http::run`
+/// would), or what makes it unusable as a request.
+fn well_formed(event: &str) -> Result<lambda_http::request::LambdaRequest, String> {
     use base64::Engine;
-    if !payload
-        .get("requestContext")
-        .is_some_and(serde_json::Value::is_object)
-    {
+    let probe: Probe<'_> = serde_json::from_str(event)
+        .map_err(|error| format!("not an API Gateway request: {error}"))?;
+    let Some(context) = probe.request_context else {
         return Err("the event is not an API Gateway request: it has no requestContext".into());
-    }
-    if payload.get("isBase64Encoded") == Some(&serde_json::Value::Bool(true))
-        && let Some(body) = payload.get("body").and_then(serde_json::Value::as_str)
+    };
+    if probe.is_base64_encoded
+        && let Some(body) = &probe.body
         && base64::engine::general_purpose::STANDARD
-            .decode(body)
+            .decode(body.as_bytes())
             .is_err()
     {
         return Err("the body is marked base64-encoded but is not valid base64".into());
     }
-    let method = payload
-        .get("httpMethod")
-        .or_else(|| payload.pointer("/requestContext/http/method"))
-        .and_then(serde_json::Value::as_str)
+    let method = probe
+        .http_method
+        .or_else(|| context.http.and_then(|http| http.method))
         .unwrap_or_default();
     if Method::from_bytes(method.as_bytes()).is_err() {
         return Err("the event has no valid HTTP method".into());
     }
-    let path = payload
-        .get("path")
-        .or_else(|| payload.get("rawPath"))
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or_default();
-    if !path.starts_with('/') || http::Uri::try_from(path).is_err() {
+    let path = probe.path.or(probe.raw_path).unwrap_or_default();
+    if !path.starts_with('/') || http::Uri::try_from(path.as_ref()).is_err() {
         return Err("the event has no valid path".into());
     }
-    serde_json::from_value(payload).map_err(|error| format!("not an API Gateway request: {error}"))
+    serde_json::from_str(event).map_err(|error| format!("not an API Gateway request: {error}"))
 }
 
 /// `response` in the REST API's proxy response shape (text bodies only: problem+json).
