@@ -97,33 +97,36 @@ impl LocalApi {
         wait_for_port(port, "cargo lambda watch");
 
         for function in functions {
-            let binary = bin_dir().join(function);
-            assert!(
-                binary.exists(),
-                "{} is missing: run `cargo build --workspace --bins` first",
-                binary.display()
-            );
-            let child = Command::new(&binary)
-                // Only what Lambda would give the function, plus the test's settings; run
-                // outside the workspace so a developer's .env does not leak in.
-                .env_clear()
-                .current_dir(std::env::temp_dir())
-                .env(
-                    "AWS_LAMBDA_RUNTIME_API",
-                    format!("http://127.0.0.1:{port}/.rt/{function}"),
-                )
-                .env("AWS_LAMBDA_FUNCTION_NAME", function)
-                .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-                .env("RUST_LOG", "warn")
-                .envs(env.iter().copied())
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
-            api.children.push(child);
+            let runtime_api = format!("http://127.0.0.1:{port}/.rt/{function}");
+            api.children
+                .push(spawn_function(function, &runtime_api, env));
         }
         api
     }
+}
+
+/// Starts the function binary `function` against the Runtime API at `runtime_api` with only
+/// what Lambda would give it, plus `env`; outside the workspace, so a developer's .env does not
+/// leak in.
+fn spawn_function(function: &str, runtime_api: &str, env: &[(&str, &str)]) -> Child {
+    let binary = bin_dir().join(function);
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        binary.display()
+    );
+    Command::new(&binary)
+        .env_clear()
+        .current_dir(std::env::temp_dir())
+        .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", function)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()))
 }
 
 /// The `SECRET_KEY` the end-to-end tests give the functions.
@@ -174,25 +177,9 @@ impl Lambda {
         let api = shared::runtime_api::RuntimeApi::start(function)
             .await
             .expect("a runtime API");
-        let binary = bin_dir().join(function);
-        assert!(
-            binary.exists(),
-            "{} is missing: run `cargo build --workspace --bins` first",
-            binary.display()
-        );
-        let child = Command::new(&binary)
-            .env_clear()
-            .current_dir(std::env::temp_dir())
-            .env("AWS_LAMBDA_RUNTIME_API", api.endpoint())
-            .env("AWS_LAMBDA_FUNCTION_NAME", function)
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true")
-            .env("RUST_LOG", "warn")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
+        // As the template sets it for the REST API's stage.
+        let env = [&[("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true")], env].concat();
+        let child = spawn_function(function, &api.endpoint(), &env);
         Self { api, child }
     }
 
