@@ -176,6 +176,8 @@ impl Settings {
                 last: Instant::now(),
                 forced: None,
             }),
+            last_read_ms: std::sync::atomic::AtomicU64::new(0),
+            created: Instant::now(),
             ring: settings.keys.ring.clone(),
             listeners: std::sync::Mutex::new(Vec::new()),
         });
@@ -641,6 +643,9 @@ pub struct SecretSource {
     ids: Vec<String>,
     every: Duration,
     reads: tokio::sync::Mutex<Reads>,
+    /// When the secrets were last read, in ms since `created`: checked without the lock.
+    last_read_ms: std::sync::atomic::AtomicU64,
+    created: Instant,
     ring: Arc<RwLock<Arc<Keys>>>,
     listeners: std::sync::Mutex<Vec<Listener>>,
 }
@@ -658,6 +663,13 @@ impl SecretSource {
         Settings::from_vars(&vars)
     }
 
+    fn since_last_read(&self) -> Duration {
+        let last = self.last_read_ms.load(std::sync::atomic::Ordering::Relaxed);
+        self.created
+            .elapsed()
+            .saturating_sub(Duration::from_millis(last))
+    }
+
     /// Calls `listener` with the settings each later read finds (the database pools take
     /// their new credentials from it).
     pub fn on_refresh(&self, listener: impl Fn(&Settings) + Send + Sync + 'static) {
@@ -670,6 +682,10 @@ impl SecretSource {
     /// [`FORCED_READ_EVERY`], else when it is `SETTINGS_REFRESH_SECONDS` old (never when
     /// that is 0). Returns whether it read them. A failed read keeps what is known.
     pub async fn refresh(&self, forced: bool) -> bool {
+        // Every request asks; only a due read takes the lock.
+        if !forced && (self.every.is_zero() || self.since_last_read() < self.every) {
+            return false;
+        }
         let mut reads = self.reads.lock().await;
         let due = if forced {
             reads
@@ -682,6 +698,10 @@ impl SecretSource {
             return false;
         }
         reads.last = Instant::now();
+        self.last_read_ms.store(
+            reads.last.duration_since(self.created).as_millis() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         if forced {
             reads.forced = Some(reads.last);
         }

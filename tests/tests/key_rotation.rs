@@ -589,3 +589,49 @@ async fn a_rotated_database_password_is_picked_up_without_a_cold_start(pool: PgP
             .unwrap();
     }
 }
+
+/// A warm function reads its secrets again every SETTINGS_REFRESH_SECONDS on its own, and not
+/// sooner.
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn warm_functions_read_the_keys_again_when_the_refresh_interval_passed(_pool: PgPool) {
+    let _environment = ENVIRONMENT.lock().await;
+    let moto = Moto::start();
+    moto.use_from_this_process();
+    let client = shared::secrets::client().await;
+    let secret = json!({ "SECRET_KEY": FIRST_KEY }).to_string();
+    client
+        .create_secret()
+        .name(SECRET)
+        .secret_string(secret)
+        .send()
+        .await
+        .unwrap();
+    let settings = shared::Settings::load(HashMap::from([
+        (
+            "DATABASE_URL".into(),
+            "postgres://unused@localhost/unused".into(),
+        ),
+        ("SETTINGS_SECRET_ID".into(), SECRET.into()),
+        ("SETTINGS_REFRESH_SECONDS".into(), "1".into()),
+    ]))
+    .await
+    .unwrap();
+    let rotated = json!({
+        "TOKEN_KEYS": format!("t1:{}", "n".repeat(40)),
+        "DATA_KEYS": format!("d1:{}", "m".repeat(40)),
+    });
+    client
+        .put_secret_value()
+        .secret_id(SECRET)
+        .secret_string(rotated.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        settings.keys.current().await.signing_key().0,
+        "k0",
+        "not due yet"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    assert_eq!(settings.keys.current().await.signing_key().0, "t1");
+}
