@@ -71,17 +71,14 @@ pub struct ExportSettings {
 /// room for the headers.
 pub const MAX_INLINE_EXPORT_BYTES: usize = 4_400_000;
 
-/// Wise (supplier payouts). Payments need the token and the profile; webhooks need the public
-/// key. Whatever is missing turns the matching endpoint into a 503 naming the setting, never a
-/// failed cold start: a deployment without Wise runs the rest of the API.
+/// Wise (supplier payouts). Each organization connects its own Wise account (its token is
+/// sealed in the database), so the deployment holds only where Wise is and the key Wise signs
+/// webhook deliveries with. Without the key, webhooks answer a 503 naming the setting, never a
+/// failed cold start.
 #[derive(Clone, Debug)]
 pub struct WiseSettings {
     /// `WISE_API_URL` without a trailing slash: the sandbox unless set to the live API.
     pub api_url: String,
-    /// `WISE_API_TOKEN`: an API token of the paying Wise account (secret).
-    pub api_token: Option<SecretString>,
-    /// `WISE_PROFILE_ID`: the business profile that pays.
-    pub profile_id: Option<i64>,
     /// `WISE_WEBHOOK_PUBLIC_KEY`: Wise's PEM public key that signs webhook deliveries (sandbox and
     /// live have different keys). `\n` escapes are accepted for one-line environments.
     pub webhook_public_key: Option<String>,
@@ -221,21 +218,19 @@ impl Settings {
                 reason: "must be an http(s):// URL such as https://api.wise.com".into(),
             });
         }
-        let wise_profile_id = get("WISE_PROFILE_ID")
-            .map(|v| match v.trim().parse::<i64>() {
-                Ok(id) if id > 0 => Ok(id),
-                _ => Err(ConfigError::Invalid {
-                    name: "WISE_PROFILE_ID",
-                    reason: "must be the numeric id of a Wise profile".into(),
-                }),
-            })
-            .transpose()?;
+        for gone in ["WISE_API_TOKEN", "WISE_PROFILE_ID"] {
+            if get(gone).is_some() {
+                tracing::warn!(
+                    setting = gone,
+                    "this setting is no longer read: each organization connects its own Wise \
+                     account (PUT /api/payments/wise); remove it from the settings"
+                );
+            }
+        }
 
         Ok(Self {
             wise: WiseSettings {
                 api_url: wise_api_url,
-                api_token: get("WISE_API_TOKEN").map(|t| SecretString::from(t.trim().to_owned())),
-                profile_id: wise_profile_id,
                 webhook_public_key: get("WISE_WEBHOOK_PUBLIC_KEY")
                     .map(|pem| pem.replace("\\n", "\n").trim().to_owned()),
             },
@@ -935,7 +930,6 @@ mod tests {
     fn wise_defaults_to_the_sandbox_and_stays_unconfigured() {
         let s = Settings::from_vars(&vars(&[("DATABASE_URL", "x")])).unwrap();
         assert_eq!(s.wise.api_url, WISE_SANDBOX_URL);
-        assert!(s.wise.api_token.is_none() && s.wise.profile_id.is_none());
         assert!(s.wise.webhook_public_key.is_none());
     }
 
@@ -944,8 +938,6 @@ mod tests {
         let s = Settings::from_vars(&vars(&[
             ("DATABASE_URL", "x"),
             ("WISE_API_URL", "https://api.wise.com/"),
-            ("WISE_API_TOKEN", "tok-123"),
-            ("WISE_PROFILE_ID", "4242"),
             (
                 "WISE_WEBHOOK_PUBLIC_KEY",
                 "-----BEGIN PUBLIC KEY-----\\nAAAA\\n-----END PUBLIC KEY-----",
@@ -953,25 +945,15 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(s.wise.api_url, "https://api.wise.com");
-        assert_eq!(s.wise.profile_id, Some(4242));
-        assert_eq!(
-            s.wise.api_token.as_ref().unwrap().expose_secret(),
-            "tok-123"
-        );
         assert_eq!(
             s.wise.webhook_public_key.as_deref(),
             Some("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----")
         );
-        assert!(!format!("{s:?}").contains("tok-123"));
     }
 
     #[test]
     fn invalid_wise_settings_name_the_setting() {
-        for (name, value) in [
-            ("WISE_PROFILE_ID", "abc"),
-            ("WISE_PROFILE_ID", "-1"),
-            ("WISE_API_URL", "api.wise.com"),
-        ] {
+        for (name, value) in [("WISE_API_URL", "api.wise.com")] {
             let err =
                 Settings::from_vars(&vars(&[("DATABASE_URL", "x"), (name, value)])).unwrap_err();
             assert!(err.to_string().contains(name), "{err}");

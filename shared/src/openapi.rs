@@ -52,6 +52,17 @@ pub struct IdempotencyKeyHeader {
     pub idempotency_key: Option<String>,
 }
 
+/// The `X-Step-Up-Token` header of the actions that move money or grant access
+/// (`params(StepUpHeader)`): a token from `POST /api/auth/step-up`, for this session, at most 5
+/// minutes old. Without it (or with an expired or foreign one) the answer is 401
+/// `step_up_required`; API keys get 403 `step_up_unavailable`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct StepUpHeader {
+    #[param(rename = "X-Step-Up-Token")]
+    pub step_up_token: Option<String>,
+}
+
 /// The pattern of a name (`format = "line"` in a schema; what `domain::name` accepts): one line
 /// of text with something visible in it, no control characters.
 pub const LINE_PATTERN: &str = concat!(

@@ -12,6 +12,7 @@ mod mfa;
 mod password;
 mod register;
 mod session;
+mod step_up;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -30,6 +31,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/auth/mfa/setup", post(mfa::setup))
         .route("/api/auth/mfa/verify", post(mfa::verify))
         .route("/api/auth/mfa/disable", post(mfa::disable))
+        .route("/api/auth/step-up", post(step_up::step_up))
         .route("/api/auth/password/forgot", post(password::forgot))
         .route("/api/auth/password/reset", post(password::reset))
         .route("/api/auth/password/change", post(password::change))
@@ -100,6 +102,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         mfa::setup,
         mfa::verify,
         mfa::disable,
+        step_up::step_up,
         password::forgot,
         password::reset,
         password::change,

@@ -7,7 +7,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use shared::AppState;
 use shared::audit::{self, Actor, Entry};
-use shared::auth::{AuthUser, ClientIp, password, tokens, totp};
+use shared::auth::{AuthUser, ClientIp, StepUp, password, tokens, totp};
 use shared::error::ApiError;
 use shared::http::AppJson;
 
@@ -50,13 +50,16 @@ pub struct SetupResponse {
     qr_code: String,
 }
 
-/// `POST /api/auth/mfa/setup`: a new secret, pending until `mfa/verify` confirms a code.
-#[utoipa::path(post, path = "/api/auth/mfa/setup", security(("bearer" = [])),
+/// `POST /api/auth/mfa/setup`: a new secret, pending until `mfa/verify` confirms a code. Needs a
+/// step-up (`X-Step-Up-Token`): with a stolen access token alone, nobody can put their own
+/// authenticator on the account and lock its owner out.
+#[utoipa::path(post, path = "/api/auth/mfa/setup", security(("bearer" = [])), params(shared::openapi::StepUpHeader),
     responses((status = 200, description = "A new TOTP secret as an otpauth URI and QR code", body = SetupResponse),
+        (status = 401, description = "`step_up_required`: confirm with POST /api/auth/step-up first"),
         (status = 409, description = "MFA is already on")))]
 pub async fn setup(
     State(state): State<AppState>,
-    user: AuthUser,
+    StepUp(user): StepUp<AuthUser>,
 ) -> Result<Json<SetupResponse>, ApiError> {
     let secret = totp::new_secret();
     let sealed = (state.settings.keys.current().await).seal(&secret, user.user_id.as_bytes());

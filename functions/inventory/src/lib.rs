@@ -5,24 +5,26 @@
 //! `UPDATE` (`... WHERE on_hand - reserved >= $n`) and the table's CHECK constraints back it up,
 //! so concurrent requests cannot race past each other.
 
+mod approvals;
 mod locations;
 mod movements;
 mod payments;
 mod purchase_orders;
 mod reservations;
 mod stock;
+mod wise_account;
 
 use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::{get, post};
 use shared::AppState;
 
-/// The router's state: the shared state and, when Wise is configured, its client (built once
-/// per cold start).
+/// The router's state: the shared state and Wise's API (its HTTP client built once per cold
+/// start; each organization's own connection supplies the token and profile).
 #[derive(Clone, Debug)]
 struct InventoryState {
     app: AppState,
-    wise: Option<shared::wise::Client>,
+    wise: Option<shared::wise::Api>,
 }
 
 impl FromRef<InventoryState> for AppState {
@@ -33,10 +35,11 @@ impl FromRef<InventoryState> for AppState {
 
 pub fn app(state: AppState) -> Router {
     let http = state.settings.http.clone();
-    let wise = shared::wise::Client::from_settings(&state.settings.wise).unwrap_or_else(|error| {
-        tracing::error!(%error, "could not build the Wise client; paying suppliers is off");
-        None
-    });
+    let wise = shared::wise::Api::new(&state.settings.wise)
+        .map_err(|error| {
+            tracing::error!(%error, "could not build the Wise client; paying suppliers is off");
+        })
+        .ok();
     let state = InventoryState { app: state, wise };
     let router = Router::new()
         .route(
@@ -83,6 +86,25 @@ pub fn app(state: AppState) -> Router {
             post(purchase_orders::receive),
         )
         .route("/api/purchase-orders/{id}/pay", post(payments::pay))
+        .route(
+            "/api/purchase-orders/{id}/pay/approve",
+            post(approvals::approve),
+        )
+        .route(
+            "/api/purchase-orders/{id}/pay/reject",
+            post(approvals::reject),
+        )
+        .route(
+            "/api/payments/wise",
+            get(wise_account::get)
+                .put(wise_account::connect)
+                .delete(wise_account::disconnect),
+        )
+        .route("/api/payments/wise/profiles", post(wise_account::profiles))
+        .route(
+            "/api/payments/policy",
+            get(wise_account::policy).put(wise_account::set_policy),
+        )
         .with_state(state);
     shared::http::layers(router, &http, openapi)
 }
@@ -109,7 +131,15 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         purchase_orders::submit,
         purchase_orders::cancel,
         purchase_orders::receive,
-        payments::pay
+        payments::pay,
+        approvals::approve,
+        approvals::reject,
+        wise_account::get,
+        wise_account::connect,
+        wise_account::disconnect,
+        wise_account::profiles,
+        wise_account::policy,
+        wise_account::set_policy
     ))]
     struct Doc;
     let mut doc = shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "inventory");

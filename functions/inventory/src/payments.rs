@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use shared::audit::{self, Entry};
 use shared::auth::caller::{Purchasing, TenantDb, Write};
-use shared::auth::{Caller, ClientIp, Require};
+use shared::auth::{Caller, ClientIp, Require, StepUp, Tenant};
 use shared::domain;
 use shared::error::ApiError;
 use shared::http::{AppJson, PathId};
@@ -44,8 +44,8 @@ use shared::wise::{self, Payment, PaymentStatus, Transfer, TransferState};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::InventoryState;
 use crate::purchase_orders::{self, PurchaseOrder};
+use crate::{InventoryState, approvals};
 
 /// Order statuses that can be paid.
 pub const PAYABLE: [&str; 3] = ["submitted", "partially_received", "received"];
@@ -148,23 +148,30 @@ struct Who<'a> {
 fn not_configured() -> ApiError {
     ApiError::NotConfigured {
         code: "payments_not_configured",
-        detail: "paying suppliers through Wise is not configured: set WISE_API_TOKEN and WISE_PROFILE_ID".into(),
+        detail: "paying suppliers through Wise is not available: the Wise client could not be \
+                 built (see the function's log)"
+            .into(),
     }
 }
 
 /// `POST /api/purchase-orders/{id}/pay` `{source_currency?}`: pays the order's total to its
-/// supplier through Wise (honours `Idempotency-Key`). 200 with the order and its payment; 502
-/// `wise_error` with Wise's message when Wise refuses (the payment is then `failed` and may be
-/// retried); 502 `wise_unreachable` when the transfer exists but Wise did not say how the run
-/// ended (the payment stays `pending` while that is checked); 409 when the order cannot be paid
-/// (see the module documentation).
-#[utoipa::path(post, path = "/api/purchase-orders/{id}/pay", operation_id = "pay_purchase_order", params(("id" = Uuid, Path), shared::openapi::IdempotencyKeyHeader), request_body(content = Option<Pay>, description = "Optional"),
+/// supplier through the organization's own Wise connection (honours `Idempotency-Key`). Needs a
+/// step-up; API keys cannot pay. 200 with the order and its payment; 202 when the payment waits
+/// for a second owner or admin (see [`crate::approvals`]); 502 `wise_error` with Wise's message
+/// when Wise refuses (the payment is then `failed` and may be retried); 502 `wise_unreachable`
+/// when the transfer exists but Wise did not say how the run ended (the payment stays `pending`
+/// while that is checked); 409 when the order cannot be paid (see the module documentation) or
+/// the organization has not connected Wise (`wise_not_connected`).
+#[utoipa::path(post, path = "/api/purchase-orders/{id}/pay", operation_id = "pay_purchase_order", params(("id" = Uuid, Path), shared::openapi::IdempotencyKeyHeader, shared::openapi::StepUpHeader), request_body(content = Option<Pay>, description = "Optional"),
     responses((status = 200, description = "Paid through Wise (or under way); the order with its `payment`", body = PurchaseOrder),
-        (status = 409, description = "Not payable in its state; a payment is pending, processing or paid; its transfer bounced back (`payment_bounced`), was charged back, or is open under another Wise profile (`wise_profile_changed`)"),
+        (status = 202, description = "Waits for approval by a second owner or admin (`approval` on the order says why: the threshold, or payment details changed in the last 24 hours)", body = PurchaseOrder),
+        (status = 401, description = "`step_up_required`: confirm with POST /api/auth/step-up first"),
+        (status = 403, description = "`step_up_unavailable`: API keys cannot pay; `missing_permission`"),
+        (status = 409, description = "`wise_not_connected`; `approval_pending`; not payable in its state; a payment is pending, processing or paid; its transfer bounced back (`payment_bounced`), was charged back, or is open under another Wise profile (`wise_profile_changed`)"),
         (status = 502, description = "`wise_error`: Wise refused; the payment is recorded as failed and can be retried. `wise_unreachable`: the transfer exists but Wise did not confirm the outcome; the payment stays pending while it is checked (webhook, or `/pay` again after 2 minutes)"),
         (status = 503, description = "`payments_not_configured`, or the database did not answer")))]
 pub async fn pay(
-    mut tenant: Require<Purchasing, Write>,
+    StepUp(mut tenant): StepUp<Require<Purchasing, Write>>,
     State(state): State<InventoryState>,
     ClientIp(ip): ClientIp,
     key: IdempotencyKey,
@@ -177,7 +184,6 @@ pub async fn pay(
         .as_deref()
         .map(|c| domain::currency(c, "source_currency"))
         .transpose()?;
-    let client = state.wise.as_ref().ok_or_else(not_configured)?;
     let caller = tenant.caller.clone();
     let org = caller.org_id;
 
@@ -189,9 +195,49 @@ pub async fn pay(
         Claim::Fresh(claimed) => Some(claimed),
     };
     let order = purchase_orders::load(&mut *tx, org, id, true).await?;
+    let source = source_currency
+        .clone()
+        .unwrap_or_else(|| order.currency.clone());
+    // Checked before asking for approval, so nobody approves what cannot be paid.
+    wise::connection::client(&mut *tx, &state.app.settings.keys, wise_api(&state)?, org).await?;
+    payable(&order)?;
+    if approvals::gate(&mut *tx, &caller, &ip, &order, &source)
+        .await?
+        .is_some()
+    {
+        let order = purchase_orders::load(&mut *tx, org, id, false).await?;
+        if let Some(claimed) = claimed {
+            claimed.store(&mut *tx, StatusCode::ACCEPTED, &order).await?;
+        }
+        return Ok((StatusCode::ACCEPTED, axum::Json(order)).into_response());
+    }
+    run(&state, tenant.0, &ip, order, source_currency, claimed).await
+}
+
+fn wise_api(state: &InventoryState) -> Result<&wise::Api, ApiError> {
+    state.wise.as_ref().ok_or_else(not_configured)
+}
+
+/// Pays `order` (locked in `tenant`'s open transaction, its approval settled): decides the
+/// attempt, marks the payment pending and commits, talks to Wise, records the outcome. `/pay`
+/// and an approval both end here.
+pub async fn run(
+    state: &InventoryState,
+    mut tenant: Tenant,
+    ip: &str,
+    order: PurchaseOrder,
+    source_currency: Option<String>,
+    claimed: Option<Claimed>,
+) -> Result<Response, ApiError> {
+    let caller = tenant.caller.clone();
+    let org = caller.org_id;
+    let id = order.id;
+    let tx = &mut *tenant.db;
+    let client =
+        wise::connection::client(&mut *tx, &state.app.settings.keys, wise_api(state)?, org).await?;
     let plan = prepare(
         &mut *tx,
-        &state,
+        state,
         client.profile_id(),
         org,
         &order,
@@ -202,7 +248,7 @@ pub async fn pay(
     start(&mut *tx, &plan, client.profile_id()).await?;
     let who = Who {
         caller: &caller,
-        ip: &ip,
+        ip,
     };
     audit_payment(&mut *tx, &who, id, "started", before.as_ref(), None).await?;
     // Committed, and no transaction is held while Wise answers: each step below opens its own.
@@ -212,7 +258,7 @@ pub async fn pay(
     // leave it claimed (retries answered `idempotency_in_progress` for 24 h): every error exit
     // releases it. Errors are never stored for replay in this project; only a response that
     // did the work is (an error before this commit rolls the claim back with its transaction).
-    let result = settle(client, &mut tenant.db, &who, &plan, claimed.as_ref()).await;
+    let result = settle(&client, &mut tenant.db, &who, &plan, claimed.as_ref()).await;
     if result.is_err()
         && let Some(claimed) = claimed
     {
@@ -317,16 +363,8 @@ async fn release(db: &mut TenantDb, claimed: Claimed) {
     }
 }
 
-/// Checks that the order can be paid now and decides the attempt (first transaction).
-async fn prepare(
-    tx: &mut PgConnection,
-    state: &InventoryState,
-    profile_id: i64,
-    org: Uuid,
-    order: &PurchaseOrder,
-    source_currency: Option<String>,
-) -> Result<Plan, ApiError> {
-    let id = order.id;
+/// 409 unless the order's status and total allow paying it.
+fn payable(order: &PurchaseOrder) -> Result<(), ApiError> {
     if !PAYABLE.contains(&order.status.as_str()) {
         return Err(ApiError::conflict(
             "invalid_status",
@@ -339,6 +377,20 @@ async fn prepare(
             "the purchase order's total is zero",
         ));
     }
+    Ok(())
+}
+
+/// Checks that the order can be paid now and decides the attempt (first transaction).
+async fn prepare(
+    tx: &mut PgConnection,
+    state: &InventoryState,
+    profile_id: i64,
+    org: Uuid,
+    order: &PurchaseOrder,
+    source_currency: Option<String>,
+) -> Result<Plan, ApiError> {
+    let id = order.id;
+    payable(order)?;
     let previous = sqlx::query!(
         r#"SELECT status AS "status: PaymentStatus", attempt, wise_profile_id, wise_transfer_id,
                   wise_state, source_currency,

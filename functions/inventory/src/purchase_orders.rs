@@ -20,6 +20,7 @@ use shared::wise::Payment;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::approvals::{self, Approval};
 use crate::locations;
 use crate::payments;
 use crate::stock::{self, Movement};
@@ -52,6 +53,8 @@ pub struct PurchaseOrder {
     lines: Vec<Line>,
     /// The payment to the supplier through Wise, once one was started.
     pub(crate) payment: Option<Payment>,
+    /// The latest request for a second person's approval of the payment, if it needed one.
+    pub(crate) approval: Option<Approval>,
 }
 
 struct Head {
@@ -117,6 +120,7 @@ pub async fn load(
         .map(|l| l.unit_cost * Decimal::from(l.quantity))
         .sum();
     let payment = Payment::load(&mut *conn, org, id).await?;
+    let approval = approvals::latest(&mut *conn, org, id).await?;
     Ok(PurchaseOrder {
         id: head.id,
         supplier_id: head.supplier_id,
@@ -130,6 +134,7 @@ pub async fn load(
         updated_at: head.updated_at,
         lines,
         payment,
+        approval,
     })
 }
 
@@ -528,10 +533,11 @@ async fn transition(
         return Err(wrong_status(&before, action));
     }
     // Money on its way or sent: the order stands.
-    if to == "cancelled"
-        && let Some(error) = payments::blocking(before.payment.as_ref(), action)
-    {
-        return Err(error);
+    if to == "cancelled" {
+        if let Some(error) = payments::blocking(before.payment.as_ref(), action) {
+            return Err(error);
+        }
+        approvals::cancel_pending(&mut *tx, &caller, ip, id).await?;
     }
     sqlx::query!(
         "UPDATE purchase_orders SET status = $3::text::po_status, updated_at = now(),

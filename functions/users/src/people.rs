@@ -494,6 +494,7 @@ async fn change(
     let shared::auth::CallerKind::User {
         user_id: caller_id,
         role: caller_role,
+        ..
     } = caller.kind
     else {
         return Err(ApiError::forbidden(

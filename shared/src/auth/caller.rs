@@ -25,7 +25,12 @@ pub const API_KEY_PREFIX: &str = "sk_";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CallerKind {
-    User { user_id: Uuid, role: Role },
+    /// A person signed in, in session `session_id` (the refresh-token family).
+    User {
+        user_id: Uuid,
+        role: Role,
+        session_id: Uuid,
+    },
     ApiKey { key_id: Uuid },
 }
 
@@ -250,6 +255,7 @@ where
                 kind: CallerKind::User {
                     user_id: claims.sub,
                     role,
+                    session_id: claims.sid,
                 },
                 permissions: effective_permissions(role, &permissions),
             },

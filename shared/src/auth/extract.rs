@@ -19,6 +19,8 @@ pub struct AuthUser {
     pub email: String,
     pub role: Role,
     pub permissions: serde_json::Value,
+    /// The session (refresh-token family) the access token belongs to.
+    pub session_id: Uuid,
 }
 
 impl<S> FromRequestParts<S> for AuthUser
@@ -65,6 +67,7 @@ where
             email: user.email,
             role: user.role,
             permissions: user.permissions,
+            session_id: claims.sid,
         })
     }
 }

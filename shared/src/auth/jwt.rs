@@ -67,16 +67,12 @@ pub fn issue_at(
         jti,
         typ: TOKEN_TYPE.to_owned(),
     };
-    let (kid, key) = keys.signing_key();
-    let mut header = Header::new(Algorithm::HS256);
-    header.kid = Some(kid.to_owned());
-    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(key))
-        .map_err(|e| ApiError::Internal(e.into()))
+    sign(keys, &claims)
 }
 
 /// Why a token was refused.
 #[derive(Debug, PartialEq, Eq)]
-enum Refusal {
+pub(crate) enum Refusal {
     /// Signed by a key these keys do not hold (perhaps one a newer function read first).
     UnknownKey,
     Invalid,
@@ -90,37 +86,76 @@ pub fn verify(keys: &Keys, token: &str) -> Result<Claims, ApiError> {
 /// [`verify`] with the function's live keys: a token naming a key they lack makes them read
 /// the secrets again (a rotation another function saw first), then it is checked once more.
 pub async fn verify_live(keys: &LiveKeys, token: &str) -> Result<Claims, ApiError> {
-    let now = chrono::Utc::now().timestamp();
-    match check(&*keys.current().await, token, now) {
-        Err(Refusal::UnknownKey) => {
-            check(&*keys.reread().await, token, now).map_err(|_| invalid_token())
-        }
-        checked => checked.map_err(|_| invalid_token()),
-    }
+    verify_live_as(keys, token, TOKEN_TYPE)
+        .await
+        .map_err(|_| invalid_token())
 }
 
 fn check(keys: &Keys, token: &str, now: i64) -> Result<Claims, Refusal> {
+    check_as(keys, token, now, TOKEN_TYPE)
+}
+
+/// Claims that say what kind of token they are (`typ`), so one kind never passes as another.
+pub(crate) trait Typed: serde::de::DeserializeOwned {
+    fn typ(&self) -> &str;
+}
+
+impl Typed for Claims {
+    fn typ(&self) -> &str {
+        &self.typ
+    }
+}
+
+/// Checks a token of type `typ` signed with these keys.
+pub(crate) fn check_as<C: Typed>(
+    keys: &Keys,
+    token: &str,
+    now: i64,
+    typ: &str,
+) -> Result<C, Refusal> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| Refusal::Invalid)?;
     let key = match keys.verifying_key(header.kid.as_deref(), now) {
         TokenKeyFor::Key(key) => key,
         TokenKeyFor::Unknown => return Err(Refusal::UnknownKey),
         TokenKeyFor::Retired => {
-            tracing::debug!(kid = ?header.kid, "access token signed by a retired key");
+            tracing::debug!(kid = ?header.kid, "token signed by a retired key");
             return Err(Refusal::Invalid);
         }
     };
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_required_spec_claims(&["exp", "iat", "sub"]);
     validation.leeway = 5;
-    let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(key), &validation)
+    let data = jsonwebtoken::decode::<C>(token, &DecodingKey::from_secret(key), &validation)
         .map_err(|e| {
-        tracing::debug!(error = %e, "access token rejected");
-        Refusal::Invalid
-    })?;
-    if data.claims.typ != TOKEN_TYPE {
+            tracing::debug!(error = %e, typ, "token rejected");
+            Refusal::Invalid
+        })?;
+    if data.claims.typ() != typ {
         return Err(Refusal::Invalid);
     }
     Ok(data.claims)
+}
+
+/// [`check_as`] with the function's live keys, reading them again for an unknown key once.
+pub(crate) async fn verify_live_as<C: Typed>(
+    keys: &LiveKeys,
+    token: &str,
+    typ: &str,
+) -> Result<C, Refusal> {
+    let now = chrono::Utc::now().timestamp();
+    match check_as(&*keys.current().await, token, now, typ) {
+        Err(Refusal::UnknownKey) => check_as(&*keys.reread().await, token, now, typ),
+        checked => checked,
+    }
+}
+
+/// Signs `claims` with the newest token key, naming it in `kid`.
+pub(crate) fn sign<C: Serialize>(keys: &Keys, claims: &C) -> Result<String, ApiError> {
+    let (kid, key) = keys.signing_key();
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(key))
+        .map_err(|e| ApiError::Internal(e.into()))
 }
 
 pub fn invalid_token() -> ApiError {

@@ -5,6 +5,7 @@ pub mod caller;
 pub mod extract;
 pub mod jwt;
 pub mod password;
+pub mod step_up;
 pub mod tokens;
 pub mod totp;
 
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 pub use caller::{Caller, CallerKind, Require, RequireAdmin, Tenant};
 pub use extract::{AuthUser, ClientIp};
+pub use step_up::StepUp;
 
 /// A user's role in their organization. Owners and admins manage users and bypass module
 /// permissions; a `user` reaches only the modules granted to them.

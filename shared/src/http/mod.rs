@@ -236,6 +236,7 @@ fn cors(settings: &HttpSettings) -> CorsLayer {
             header::CONTENT_TYPE,
             HeaderName::from_static("idempotency-key"),
             HeaderName::from_static("x-api-key"),
+            HeaderName::from_static(crate::auth::step_up::HEADER),
             REQUEST_ID,
         ])
         .expose_headers([

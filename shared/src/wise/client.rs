@@ -1,7 +1,8 @@
 //! The Wise API client: quote, recipient account, transfer, funding from the balance.
 //!
 //! One `reqwest` client (rustls with ring, like the rest of the workspace) per execution
-//! environment, authenticated with the API token from the settings secret. Failures come back
+//! environment; each request carries the paying organization's own API token (see
+//! [`super::connection`]). Failures come back
 //! as [`Error`] carrying Wise's own code and message, which the caller records on the payment.
 
 use std::str::FromStr;
@@ -24,11 +25,18 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Wise's messages are short; anything longer is cut before it is stored or shown.
 const MAX_MESSAGE_CHARS: usize = 500;
 
-/// A Wise API client for one profile (the paying business).
-#[derive(Clone)]
-pub struct Client {
+/// Wise's API for this deployment: where it is (sandbox or live) and one HTTP client per
+/// execution environment. Each organization's own token and profile make its [`Client`].
+#[derive(Clone, Debug)]
+pub struct Api {
     http: reqwest::Client,
     base: String,
+}
+
+/// A Wise API client for one organization's connection: its token and the profile that pays.
+#[derive(Clone)]
+pub struct Client {
+    api: Api,
     token: SecretString,
     profile_id: i64,
 }
@@ -36,10 +44,21 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("wise::Client")
-            .field("base", &self.base)
+            .field("base", &self.api.base)
             .field("profile_id", &self.profile_id)
             .finish_non_exhaustive()
     }
+}
+
+/// A Wise profile a token may act for (`GET /v2/profiles`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Profile {
+    pub id: i64,
+    /// `PERSONAL` or `BUSINESS`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The business's or the person's name.
+    pub name: String,
 }
 
 /// What went wrong talking to Wise, in Wise's words where it gave any.
@@ -168,32 +187,71 @@ impl Transfer {
     }
 }
 
-impl Client {
-    /// The client for the configured profile; `Ok(None)` when the API token or the profile id is
-    /// not set, so payments are not configured.
-    pub fn from_settings(settings: &WiseSettings) -> Result<Option<Self>, anyhow::Error> {
-        let (Some(token), Some(profile_id)) = (&settings.api_token, settings.profile_id) else {
-            return Ok(None);
-        };
+impl Api {
+    pub fn new(settings: &WiseSettings) -> Result<Self, anyhow::Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("stockroom/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Some(Self {
+        Ok(Self {
             http,
             base: settings.api_url.clone(),
-            token: token.clone(),
-            profile_id,
-        }))
+        })
     }
 
-    pub fn profile_id(&self) -> i64 {
-        self.profile_id
+    /// The client of one organization's connection.
+    pub fn client(&self, token: SecretString, profile_id: i64) -> Client {
+        Client {
+            api: self.clone(),
+            token,
+            profile_id,
+        }
+    }
+
+    /// `GET /v2/profiles`: the profiles `token` may act for, which also checks the token (Wise
+    /// answers 401 to one it does not know). Deactivated profiles are left out.
+    pub async fn profiles(&self, token: &str) -> Result<Vec<Profile>, Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Answer {
+            id: i64,
+            #[serde(rename = "type", default)]
+            kind: String,
+            business_name: Option<String>,
+            full_name: Option<String>,
+            first_name: Option<String>,
+            last_name: Option<String>,
+            current_state: Option<String>,
+        }
+        let token = SecretString::from(token.to_owned());
+        let answers: Vec<Answer> = self.call(&token, Method::GET, "/v2/profiles", None).await?;
+        Ok(answers
+            .into_iter()
+            .filter(|p| p.current_state.as_deref() != Some("DEACTIVATED"))
+            .map(|p| {
+                let name = p
+                    .business_name
+                    .or(p.full_name)
+                    .unwrap_or_else(|| {
+                        [p.first_name, p.last_name]
+                            .into_iter()
+                            .flatten()
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    });
+                Profile {
+                    id: p.id,
+                    kind: truncate(p.kind.to_uppercase(), 50),
+                    name: truncate(name, 300),
+                }
+            })
+            .collect())
     }
 
     async fn call<T: DeserializeOwned>(
         &self,
+        token: &SecretString,
         method: Method,
         path: &str,
         body: Option<Value>,
@@ -201,7 +259,7 @@ impl Client {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.base))
-            .bearer_auth(self.token.expose_secret());
+            .bearer_auth(token.expose_secret());
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -221,6 +279,21 @@ impl Client {
                 "Wise answered in an unexpected form",
             )
         })
+    }
+}
+
+impl Client {
+    pub fn profile_id(&self) -> i64 {
+        self.profile_id
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<T, Error> {
+        self.api.call(&self.token, method, path, body).await
     }
 
     /// `POST /v3/profiles/{profile}/quotes`: the price of delivering exactly `target_amount`
@@ -439,19 +512,14 @@ mod tests {
     }
 
     #[test]
-    fn no_token_or_profile_means_not_configured() {
-        let settings = WiseSettings {
+    fn a_client_never_shows_its_token() {
+        let api = Api::new(&WiseSettings {
             api_url: "http://127.0.0.1:1".into(),
-            api_token: None,
-            profile_id: Some(1),
             webhook_public_key: None,
-        };
-        assert!(Client::from_settings(&settings).unwrap().is_none());
-        let settings = WiseSettings {
-            api_token: Some(SecretString::from("t".to_owned())),
-            ..settings
-        };
-        let client = Client::from_settings(&settings).unwrap().unwrap();
-        assert!(!format!("{client:?}").contains("\"t\""));
+        })
+        .unwrap();
+        let client = api.client(SecretString::from("t0ken-secret".to_owned()), 7);
+        assert_eq!(client.profile_id(), 7);
+        assert!(!format!("{client:?}").contains("t0ken-secret"));
     }
 }

@@ -5,6 +5,7 @@
 //! RSA.
 
 mod client;
+pub mod connection;
 mod payment;
 mod signature;
 
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-pub use client::{Client, Error, Quote, Transfer};
+pub use client::{Api, Client, Error, Profile, Quote, Transfer};
 pub use payment::Payment;
 pub use signature::{InvalidKey, SignatureVerifier};
 

@@ -1,0 +1,137 @@
+//! `POST /api/auth/step-up`: proves, again, that the signed-in person is at the keyboard, for the
+//! actions that move money or grant access (see `shared::auth::step_up`).
+//!
+//! The proof is the password, or, when MFA is on, a current authenticator code (a password
+//! alone is not enough then: it is the factor most often stolen with a session). Attempts are
+//! limited like sign-in (5 failures a minute per client IP and per account), and every step-up
+//! is audited.
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use shared::AppState;
+use shared::audit::{self, Actor, Entry};
+use shared::auth::{AuthUser, ClientIp, password, step_up, totp};
+use shared::error::{ApiError, FieldError, Fields};
+use shared::http::AppJson;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepUpRequest {
+    /// The account's password (when MFA is off).
+    #[schema(format = Password)]
+    password: Option<String>,
+    /// A current authenticator code (when MFA is on).
+    #[schema(pattern = r"^[0-9]{6}$")]
+    code: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StepUpToken {
+    /// Send as `X-Step-Up-Token` with the sensitive request.
+    step_up_token: String,
+    /// Seconds it counts for (300), in this session only.
+    expires_in: u64,
+    /// `password` or `totp`.
+    method: &'static str,
+}
+
+/// `POST /api/auth/step-up`: a short-lived step-up token for this session.
+#[utoipa::path(post, path = "/api/auth/step-up", operation_id = "step_up", security(("bearer" = [])), request_body = StepUpRequest,
+    responses((status = 200, description = "Proved: a step-up token for the next 5 minutes of this session", body = StepUpToken),
+        (status = 403, description = "`incorrect_password` or `incorrect_code`"),
+        (status = 422, description = "`password` is needed (MFA off), or `code` (MFA on)"),
+        (status = 429, description = "Too many attempts")))]
+pub async fn step_up(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ClientIp(ip): ClientIp,
+    AppJson(body): AppJson<StepUpRequest>,
+) -> Result<Json<StepUpToken>, ApiError> {
+    crate::guarded(&state, "step_up", &ip, Some(&user.user_id.to_string()), async {
+        let mut tx = state.pool.begin().await?;
+        let row = sqlx::query!(
+            "SELECT password_hash, mfa_enabled, mfa_secret, mfa_last_step FROM users
+             WHERE id = $1 FOR UPDATE",
+            user.user_id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let method = match (row.mfa_enabled, row.mfa_secret) {
+            (true, Some(sealed)) => {
+                let code = body.code.as_deref().ok_or_else(|| {
+                    missing("code", "MFA is on: send a current authenticator code")
+                })?;
+                let secret = state
+                    .settings
+                    .keys
+                    .open(&sealed, user.user_id.as_bytes())
+                    .await
+                    .map_err(|e| ApiError::Internal(e.into()))?;
+                let now = chrono::Utc::now().timestamp() as u64;
+                let step = totp::verify(&secret, code, row.mfa_last_step, now)?.ok_or_else(|| {
+                    ApiError::forbidden(
+                        "incorrect_code",
+                        "the code is incorrect or was already used",
+                    )
+                })?;
+                sqlx::query!(
+                    "UPDATE users SET mfa_last_step = $2 WHERE id = $1",
+                    user.user_id,
+                    step
+                )
+                .execute(&mut *tx)
+                .await?;
+                "totp"
+            }
+            _ => {
+                let given = body
+                    .password
+                    .as_deref()
+                    .ok_or_else(|| missing("password", "send the account's password"))?;
+                if !password::verify(given, row.password_hash.as_deref()).await? {
+                    return Err(ApiError::forbidden(
+                        "incorrect_password",
+                        "the password is incorrect",
+                    ));
+                }
+                "password"
+            }
+        };
+        let keys = state.settings.keys.current().await;
+        let (token, expires_in) = step_up::issue(
+            &keys,
+            user.user_id,
+            user.org_id,
+            user.session_id,
+            method,
+        )?;
+        audit::record(
+            &mut tx,
+            Entry {
+                org_id: Some(user.org_id),
+                actor: Actor::User(user.user_id),
+                action: "step_up",
+                entity: "user",
+                entity_id: Some(user.user_id),
+                before: None,
+                after: Some(serde_json::json!({ "method": method, "session_id": user.session_id })),
+                ip: Some(&ip),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Json(StepUpToken {
+            step_up_token: token,
+            expires_in,
+            method,
+        }))
+    })
+    .await
+}
+
+fn missing(field: &str, message: &str) -> ApiError {
+    let mut fields = Fields::default();
+    fields.add(FieldError::new(field, "required", message));
+    fields.into_error()
+}

@@ -1,0 +1,377 @@
+//! Payments that need a second person.
+//!
+//! A payment needs the approval of a second owner or admin when
+//! - its amount is at or above the organization's threshold (`PUT /api/payments/policy`); an
+//!   order in another currency than the threshold's always does, since the two cannot be
+//!   compared without a rate; or
+//! - the supplier's payment details were set or changed in the last 24 hours (the classic
+//!   payee-fraud path: swap the bank details, pay at once).
+//!
+//! Then `/pay` records a pending approval and answers 202; `POST .../pay/approve` by another
+//! owner or admin (not the one who asked, nor the one who changed the details, and with a
+//! step-up) approves it and runs the payment at once. An approval covers that amount to that
+//! version of the details: a retry after Wise refused goes through without a new approval, a
+//! changed order or payee needs a new one. Cancelling the order cancels a pending approval.
+//! Each step is audited in its transaction.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use shared::audit::{self, Entry};
+use shared::auth::caller::Caller;
+use shared::auth::{ClientIp, RequireAdmin, StepUp};
+use shared::error::ApiError;
+use shared::http::PathId;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::InventoryState;
+use crate::payments;
+use crate::purchase_orders::{self, PurchaseOrder};
+
+/// How long a payment to newly set or changed bank details needs a second person.
+pub const PAYEE_COOLING_OFF_HOURS: i32 = 24;
+
+/// The status of an approval (the `payment_approval_status` enum).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, sqlx::Type, utoipa::ToSchema)]
+#[sqlx(type_name = "payment_approval_status", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalStatus {
+    Pending,
+    Approved,
+    Rejected,
+    Cancelled,
+}
+
+/// A request for a second person's approval of an order's payment.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Approval {
+    pub id: Uuid,
+    pub status: ApprovalStatus,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    pub currency: String,
+    pub source_currency: String,
+    /// Why: `threshold` (at or above the organization's threshold), `payee_changed` (the
+    /// supplier's payment details changed in the last 24 hours).
+    pub reasons: Vec<String>,
+    pub requested_by: Uuid,
+    pub requested_at: DateTime<Utc>,
+    /// Who approved, rejected or cancelled it, and when.
+    pub decided_by: Option<Uuid>,
+    pub decided_at: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    payee_changed_at: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    payee_changed_by: Option<Uuid>,
+}
+
+/// The order's latest approval request, if it ever needed one.
+pub async fn latest(
+    conn: &mut PgConnection,
+    org: Uuid,
+    order: Uuid,
+) -> Result<Option<Approval>, ApiError> {
+    Ok(sqlx::query_as!(
+        Approval,
+        r#"SELECT id, status AS "status: ApprovalStatus", amount, currency, source_currency, reasons,
+                  requested_by, requested_at, decided_by, decided_at, payee_changed_at, payee_changed_by
+           FROM payment_approvals WHERE org_id = $1 AND purchase_order_id = $2
+           ORDER BY requested_at DESC, id LIMIT 1"#,
+        org,
+        order
+    )
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// The pending approval of an order, locked.
+async fn pending(
+    conn: &mut PgConnection,
+    org: Uuid,
+    order: Uuid,
+) -> Result<Option<Approval>, ApiError> {
+    Ok(sqlx::query_as!(
+        Approval,
+        r#"SELECT id, status AS "status: ApprovalStatus", amount, currency, source_currency, reasons,
+                  requested_by, requested_at, decided_by, decided_at, payee_changed_at, payee_changed_by
+           FROM payment_approvals
+           WHERE org_id = $1 AND purchase_order_id = $2 AND status = 'pending'
+           FOR UPDATE"#,
+        org,
+        order
+    )
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Why paying `order` now needs a second person, and the payee version it is for.
+struct Need {
+    reasons: Vec<String>,
+    payee_changed_at: Option<DateTime<Utc>>,
+    payee_changed_by: Option<Uuid>,
+}
+
+async fn need(conn: &mut PgConnection, org: Uuid, order: &PurchaseOrder) -> Result<Need, ApiError> {
+    let row = sqlx::query!(
+        r#"SELECT s.payment_details_changed_at, s.payment_details_changed_by,
+                  s.payment_details_changed_at > now() - make_interval(hours => $3) AS "recent!",
+                  p.approval_threshold AS "approval_threshold?", p.approval_currency AS "approval_currency?"
+           FROM suppliers s LEFT JOIN payment_policies p ON p.org_id = s.org_id
+           WHERE s.org_id = $1 AND s.id = $2"#,
+        org,
+        order.supplier_id,
+        PAYEE_COOLING_OFF_HOURS
+    )
+    .fetch_one(conn)
+    .await?;
+    let mut reasons = Vec::new();
+    if let (Some(threshold), Some(currency)) = (row.approval_threshold, row.approval_currency)
+        && (currency != order.currency || order.total >= threshold)
+    {
+        reasons.push("threshold".to_owned());
+    }
+    if row.recent {
+        reasons.push("payee_changed".to_owned());
+    }
+    Ok(Need {
+        reasons,
+        payee_changed_at: row.payment_details_changed_at,
+        payee_changed_by: row.payment_details_changed_by,
+    })
+}
+
+/// Whether `approval` was given for paying `order` as it is now (amount, currency, payee).
+fn covers(approval: &Approval, order: &PurchaseOrder, need: &Need) -> bool {
+    approval.amount == order.total
+        && approval.currency == order.currency
+        && approval.payee_changed_at == need.payee_changed_at
+}
+
+/// Decides whether paying `order` (from `source_currency`) may go ahead now: `None` when it may
+/// (no approval needed, or an approval covers it), else the pending approval it now waits on,
+/// newly requested (audited) unless the same request was already pending (409
+/// `approval_pending`). Runs in the payment's first transaction, with the order locked.
+pub async fn gate(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    ip: &str,
+    order: &PurchaseOrder,
+    source_currency: &str,
+) -> Result<Option<Approval>, ApiError> {
+    let org = caller.org_id;
+    let need = need(&mut *conn, org, order).await?;
+    let open = pending(&mut *conn, org, order.id).await?;
+    if need.reasons.is_empty() {
+        // Nothing to approve any more (the threshold was lifted, the 24 hours passed).
+        if let Some(open) = open {
+            decide(&mut *conn, caller, ip, order.id, &open, ApprovalStatus::Cancelled).await?;
+        }
+        return Ok(None);
+    }
+    let approved = sqlx::query_as!(
+        Approval,
+        r#"SELECT id, status AS "status: ApprovalStatus", amount, currency, source_currency, reasons,
+                  requested_by, requested_at, decided_by, decided_at, payee_changed_at, payee_changed_by
+           FROM payment_approvals
+           WHERE org_id = $1 AND purchase_order_id = $2 AND status = 'approved'
+           ORDER BY decided_at DESC LIMIT 1"#,
+        org,
+        order.id
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if approved.is_some_and(|a| covers(&a, order, &need) && a.reasons_cover(&need)) {
+        return Ok(None);
+    }
+    if let Some(open) = open {
+        if covers(&open, order, &need) && open.reasons_cover(&need) {
+            return Err(ApiError::conflict(
+                "approval_pending",
+                "this payment already waits for approval by a second owner or admin",
+            ));
+        }
+        // Asked for another amount or payee: replaced by a request for this one.
+        decide(&mut *conn, caller, ip, order.id, &open, ApprovalStatus::Cancelled).await?;
+    }
+    let requester = caller.user_id().ok_or_else(|| {
+        ApiError::forbidden("step_up_unavailable", "an API key cannot pay suppliers")
+    })?;
+    let approval = sqlx::query_as!(
+        Approval,
+        r#"INSERT INTO payment_approvals
+               (org_id, purchase_order_id, amount, currency, source_currency, reasons,
+                payee_changed_at, payee_changed_by, requested_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+           RETURNING id, status AS "status: ApprovalStatus", amount, currency, source_currency, reasons,
+                     requested_by, requested_at, decided_by, decided_at, payee_changed_at, payee_changed_by"#,
+        org,
+        order.id,
+        order.total,
+        order.currency,
+        source_currency,
+        &need.reasons,
+        need.payee_changed_at,
+        need.payee_changed_by,
+        requester
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    audit_approval(&mut *conn, caller, ip, order.id, "requested", None, &approval).await?;
+    Ok(Some(approval))
+}
+
+impl Approval {
+    /// Every reason the payment needs approval now was one this approval was given for.
+    fn reasons_cover(&self, need: &Need) -> bool {
+        need.reasons.iter().all(|r| self.reasons.contains(r))
+    }
+}
+
+/// Records a decision on `approval` (audited).
+async fn decide(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    ip: &str,
+    order: Uuid,
+    approval: &Approval,
+    status: ApprovalStatus,
+) -> Result<Approval, ApiError> {
+    let after = sqlx::query_as!(
+        Approval,
+        r#"UPDATE payment_approvals SET status = $3, decided_by = $4, decided_at = now()
+           WHERE org_id = $1 AND id = $2 AND status = 'pending'
+           RETURNING id, status AS "status: ApprovalStatus", amount, currency, source_currency, reasons,
+                     requested_by, requested_at, decided_by, decided_at, payee_changed_at, payee_changed_by"#,
+        caller.org_id,
+        approval.id,
+        status as ApprovalStatus,
+        caller.user_id()
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let what = match status {
+        ApprovalStatus::Approved => "approved",
+        ApprovalStatus::Rejected => "rejected",
+        ApprovalStatus::Cancelled | ApprovalStatus::Pending => "cancelled",
+    };
+    audit_approval(conn, caller, ip, order, what, Some(approval), &after).await?;
+    Ok(after)
+}
+
+/// Cancels the order's pending approval, if any (the order is being cancelled).
+pub async fn cancel_pending(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    ip: &str,
+    order: Uuid,
+) -> Result<(), ApiError> {
+    if let Some(open) = pending(&mut *conn, caller.org_id, order).await? {
+        decide(conn, caller, ip, order, &open, ApprovalStatus::Cancelled).await?;
+    }
+    Ok(())
+}
+
+async fn audit_approval(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    ip: &str,
+    order: Uuid,
+    what: &str,
+    before: Option<&Approval>,
+    after: &Approval,
+) -> Result<(), ApiError> {
+    let json = |a: &Approval| serde_json::to_value(a).map_err(|e| ApiError::Internal(e.into()));
+    audit::record(
+        conn,
+        Entry {
+            org_id: Some(caller.org_id),
+            actor: caller.audit_actor(),
+            action: &format!("purchase_order_payment_approval_{what}"),
+            entity: "purchase_order",
+            entity_id: Some(order),
+            before: before.map(json).transpose()?,
+            after: Some(json(after)?),
+            ip: Some(ip),
+        },
+    )
+    .await
+}
+
+fn no_pending() -> ApiError {
+    ApiError::conflict(
+        "no_pending_approval",
+        "this purchase order's payment does not wait for an approval",
+    )
+}
+
+/// `POST /api/purchase-orders/{id}/pay/approve`: a second owner or admin approves the pending
+/// payment, which then runs at once (as `/pay` does). Needs a step-up.
+#[utoipa::path(post, path = "/api/purchase-orders/{id}/pay/approve", operation_id = "approve_purchase_order_payment", params(("id" = Uuid, Path), shared::openapi::StepUpHeader),
+    responses((status = 200, description = "Approved and paid through Wise (or under way); the order with its `payment` and `approval`", body = PurchaseOrder),
+        (status = 401, description = "`step_up_required`"),
+        (status = 403, description = "`own_payment`: the one who asked cannot approve; `own_payee_change`: nor the one who changed the supplier's details; `admin_required`"),
+        (status = 409, description = "`no_pending_approval`; `approval_stale`: the order's amount or payee changed since it was asked (pay again to ask anew); or the order cannot be paid now"),
+        (status = 502, description = "As for `/pay`: Wise refused (`wise_error`) or did not confirm (`wise_unreachable`); the approval stands for a retry")))]
+pub async fn approve(
+    State(state): State<InventoryState>,
+    StepUp(mut admin): StepUp<RequireAdmin>,
+    ClientIp(ip): ClientIp,
+    PathId(id): PathId,
+) -> Result<Response, ApiError> {
+    let caller = admin.caller.clone();
+    let org = caller.org_id;
+    let tx = &mut *admin.db;
+    let order = purchase_orders::load(&mut *tx, org, id, true).await?;
+    let open = pending(&mut *tx, org, id).await?.ok_or_else(no_pending)?;
+    let approver = caller.user_id();
+    if approver == Some(open.requested_by) {
+        return Err(ApiError::forbidden(
+            "own_payment",
+            "a payment is approved by a second owner or admin, not by the one who asked for it",
+        ));
+    }
+    if open.reasons.iter().any(|r| r == "payee_changed") && approver == open.payee_changed_by {
+        return Err(ApiError::forbidden(
+            "own_payee_change",
+            "the supplier's payment details were changed by you: another owner or admin approves \
+             a payment to them",
+        ));
+    }
+    let need = need(&mut *tx, org, &order).await?;
+    if !covers(&open, &order, &need) {
+        return Err(ApiError::conflict(
+            "approval_stale",
+            "the order's amount or the supplier's payment details changed since this payment was \
+             asked for: pay again to ask for approval of the payment as it is now",
+        ));
+    }
+    let source_currency = open.source_currency.clone();
+    decide(&mut *tx, &caller, &ip, id, &open, ApprovalStatus::Approved).await?;
+    payments::run(&state, admin.0, &ip, order, Some(source_currency), None).await
+}
+
+/// `POST /api/purchase-orders/{id}/pay/reject`: an owner or admin turns the pending payment
+/// down (the one who asked may withdraw it the same way).
+#[utoipa::path(post, path = "/api/purchase-orders/{id}/pay/reject", operation_id = "reject_purchase_order_payment", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "Rejected; the order with its `approval`", body = PurchaseOrder),
+        (status = 403, description = "`admin_required`"),
+        (status = 409, description = "`no_pending_approval`")))]
+pub async fn reject(
+    mut admin: RequireAdmin,
+    ClientIp(ip): ClientIp,
+    PathId(id): PathId,
+) -> Result<Response, ApiError> {
+    let caller = admin.caller.clone();
+    let tx = &mut *admin.db;
+    purchase_orders::load(&mut *tx, caller.org_id, id, true).await?;
+    let open = pending(&mut *tx, caller.org_id, id)
+        .await?
+        .ok_or_else(no_pending)?;
+    decide(&mut *tx, &caller, &ip, id, &open, ApprovalStatus::Rejected).await?;
+    let order = purchase_orders::load(&mut *tx, caller.org_id, id, false).await?;
+    Ok((StatusCode::OK, axum::Json(order)).into_response())
+}
