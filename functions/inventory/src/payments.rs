@@ -40,7 +40,7 @@ use shared::error::ApiError;
 use shared::http::{AppJson, PathId};
 use shared::idempotency::{self, Claim, Claimed, IdempotencyKey};
 use shared::payment_details::PaymentDetails;
-use shared::wise::{self, Payment, PaymentStatus, Transfer, TransferState};
+use shared::wise::{self, Payment, PaymentStatus, Transfer, TransferState, Transition};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -800,10 +800,6 @@ async fn record(
     // its time, now meaningless) with NULL, so a late webhook is ordered by state against it.
     let replaced =
         reported.filter(|state| wise::supersedes(*state, None, recorded, current.wise_state_at));
-    let wise_state = match replaced {
-        Some(state) => Some(state.as_str().to_owned()),
-        None => current.wise_state.clone(),
-    };
     let (status, failure) = match (current.status, outcome) {
         (PaymentStatus::Pending, Outcome::Sent(_)) => (
             reported
@@ -820,25 +816,18 @@ async fn record(
         // An unknown outcome leaves the payment as it is: `pending` unless a webhook moved it.
         (status, _) => (status, None),
     };
-    sqlx::query!(
-        r#"UPDATE purchase_order_payments
-           SET status = $3, wise_state = $4,
-               wise_state_at = CASE WHEN $8 THEN NULL ELSE wise_state_at END,
-               failure_code = CASE WHEN $5 THEN $6 ELSE failure_code END,
-               failure_message = CASE WHEN $5 THEN $7 ELSE failure_message END,
-               paid_at = CASE WHEN $3 = 'paid'::payment_status THEN coalesce(paid_at, now()) ELSE paid_at END,
-               updated_at = now()
-           WHERE org_id = $1 AND purchase_order_id = $2"#,
+    let failure = failure.map(|e| (e.code.as_str(), e.message.as_str()));
+    Payment::transition(
+        tx,
         plan.org,
         plan.order,
-        status as PaymentStatus,
-        wise_state,
-        failure.is_some(),
-        failure.map(|e| e.code.clone()),
-        failure.map(|e| e.message.clone()),
-        replaced.is_some(),
+        Transition {
+            status,
+            // A state read from an API answer has no event time.
+            state: replaced.map(|state| (state, None)),
+            failure,
+        },
     )
-    .execute(&mut *tx)
     .await?;
     Ok(status)
 }

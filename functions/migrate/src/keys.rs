@@ -39,6 +39,7 @@ const CURRENT: &str = "AWSCURRENT";
 pub struct Resealed {
     pub mfa_secrets: u64,
     pub payment_details: u64,
+    pub wise_tokens: u64,
     pub unreadable: u64,
 }
 
@@ -201,9 +202,9 @@ fn new_secret() -> SecretString {
 /// Rows re-sealed per transaction.
 const BATCH: i64 = 200;
 
-/// Moves every sealed value not sealed by `keys`' newest data key to it: users' TOTP secrets
-/// and suppliers' payment details (with the Wise recipients recorded for the old value, so a
-/// payment does not create its recipient again).
+/// Moves every sealed value not sealed by `keys`' newest data key to it: users' TOTP secrets,
+/// suppliers' payment details (with the Wise recipients recorded for the old value, so a
+/// payment does not create its recipient again) and organizations' Wise API tokens.
 pub async fn reseal(conn: &mut PgConnection, keys: &Keys) -> anyhow::Result<Resealed> {
     let prefix = keys.current_seal_prefix();
     let prefix_len = prefix.len() as i32;
@@ -285,6 +286,29 @@ pub async fn reseal(conn: &mut PgConnection, keys: &Keys) -> anyhow::Result<Rese
             }
         }
         tx.commit().await?;
+    }
+    // One row per organization that connected Wise: a few, each its own statement.
+    let rows = sqlx::query!(
+        "SELECT org_id, api_token FROM wise_connections
+         WHERE substring(api_token FROM 1 FOR $1) <> $2",
+        prefix_len,
+        prefix
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in rows {
+        let Some(fresh) = resealed(keys, &row.api_token, row.org_id, &mut done) else {
+            continue;
+        };
+        let swapped = sqlx::query!(
+            "UPDATE wise_connections SET api_token = $3 WHERE org_id = $1 AND api_token = $2",
+            row.org_id,
+            row.api_token,
+            fresh
+        )
+        .execute(&mut *conn)
+        .await?;
+        done.wise_tokens += swapped.rows_affected();
     }
     Ok(done)
 }

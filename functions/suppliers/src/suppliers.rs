@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use shared::AppState;
 use shared::audit::{self, Entry};
 use shared::auth::caller::{Read, Suppliers, Write};
+use shared::auth::step_up::Proof;
 use shared::auth::{ClientIp, Require};
 use shared::domain::{self, double_option, non_null};
 use shared::error::{ApiError, FieldError, Fields};
@@ -244,16 +245,24 @@ fn to_json(supplier: &Supplier) -> Result<serde_json::Value, ApiError> {
     serde_json::to_value(supplier).map_err(|e| ApiError::Internal(e.into()))
 }
 
-/// `POST /api/suppliers` (honours `Idempotency-Key`).
-#[utoipa::path(post, path = "/api/suppliers", operation_id = "create", params(shared::openapi::IdempotencyKeyHeader), request_body = CreateSupplier,
-    responses((status = 201, body = SupplierDetail)))]
+/// `POST /api/suppliers` (honours `Idempotency-Key`). With `payment_details`, it needs a
+/// step-up (`X-Step-Up-Token`; API keys cannot set bank details), the owners and admins are
+/// emailed, and payments to the supplier need a second person for 24 hours.
+#[utoipa::path(post, path = "/api/suppliers", operation_id = "create", params(shared::openapi::IdempotencyKeyHeader, shared::openapi::StepUpHeader), request_body = CreateSupplier,
+    responses((status = 201, body = SupplierDetail),
+        (status = 401, description = "`step_up_required`: payment details need a recent confirmation"),
+        (status = 403, description = "`step_up_unavailable`: an API key cannot set payment details")))]
 pub async fn create(
     State(state): State<AppState>,
     mut tenant: Require<Suppliers, Write>,
+    proof: Proof,
     ClientIp(ip): ClientIp,
     key: IdempotencyKey,
     AppJson(body): AppJson<CreateSupplier>,
 ) -> Result<Response, ApiError> {
+    if body.payment_details.is_some() {
+        proof.require(&tenant)?;
+    }
     let mut fields = Fields::default();
     let set = Fieldset {
         name: fields.check(domain::name(&body.name, "name", 200)),
@@ -300,8 +309,10 @@ pub async fn create(
     let tx = &mut *tenant.db;
     let response = idempotency::create(&mut *tx, &caller, &key, "POST /api/suppliers", &body, async |tx| {
         sqlx::query!(
-            "INSERT INTO suppliers (id, org_id, name, email, phone, website, address, notes, payment_details, payment_summary)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO suppliers (id, org_id, name, email, phone, website, address, notes, payment_details, payment_summary,
+                                    payment_details_changed_at, payment_details_changed_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+                     CASE WHEN $9::bytea IS NULL THEN NULL ELSE now() END, CASE WHEN $9::bytea IS NULL THEN NULL ELSE $11::uuid END)",
             id,
             caller.org_id,
             name,
@@ -311,7 +322,8 @@ pub async fn create(
             address,
             notes,
             sealed,
-            summary
+            summary,
+            caller.user_id()
         )
         .execute(&mut *tx)
         .await?;
@@ -333,6 +345,12 @@ pub async fn create(
         Ok((StatusCode::CREATED, SupplierDetail { supplier, contacts: Vec::new() }))
     })
     .await?;
+    if response.status() == StatusCode::CREATED && body.payment_details.is_some() {
+        // A replay (same key) answers without a change, and without emailing again.
+        let changed = PayeeChange::of(&mut tenant.db, &caller, id, None).await?;
+        tenant.db.suspend(true).await?;
+        changed.notify(&state).await;
+    }
     Ok(response)
 }
 
@@ -372,17 +390,31 @@ pub struct UpdateSupplier {
 }
 
 /// `PATCH /api/suppliers/{id}` (and `PUT`, the same): only the fields sent change; `null`
-/// clears an optional field and is refused on `name` and `is_active`.
-#[utoipa::path(patch, path = "/api/suppliers/{id}", operation_id = "update", params(("id" = Uuid, Path)), request_body = UpdateSupplier,
-    responses((status = 200, body = Supplier)))]
+/// clears an optional field and is refused on `name` and `is_active`. Changing or removing
+/// `payment_details` needs a step-up (`X-Step-Up-Token`; API keys cannot), emails the owners and
+/// admins (the old and new account endings, who, when), and for 24 hours payments to the
+/// supplier need a second person.
+#[utoipa::path(patch, path = "/api/suppliers/{id}", operation_id = "update", params(("id" = Uuid, Path), shared::openapi::StepUpHeader), request_body = UpdateSupplier,
+    responses((status = 200, body = Supplier),
+        (status = 401, description = "`step_up_required`: payment details need a recent confirmation"),
+        (status = 403, description = "`step_up_unavailable`: an API key cannot change payment details")))]
 pub async fn update(
     State(state): State<AppState>,
-    tenant: Require<Suppliers, Write>,
+    mut tenant: Require<Suppliers, Write>,
+    proof: Proof,
     ClientIp(ip): ClientIp,
     PathId(id): PathId,
     AppJson(body): AppJson<UpdateSupplier>,
 ) -> Result<Json<Supplier>, ApiError> {
-    change(&state, tenant, &ip, id, body).await.map(Json)
+    if body.payment_details.is_some() {
+        proof.require(&tenant)?;
+    }
+    let (after, payee) = change(&state, &mut tenant, &ip, id, body).await?;
+    if let Some(payee) = payee {
+        tenant.db.suspend(true).await?;
+        payee.notify(&state).await;
+    }
+    Ok(Json(after))
 }
 
 /// `POST /api/suppliers/{id}/deactivate`.
@@ -390,13 +422,13 @@ pub async fn update(
     responses((status = 200, body = Supplier)))]
 pub async fn deactivate(
     State(state): State<AppState>,
-    tenant: Require<Suppliers, Write>,
+    mut tenant: Require<Suppliers, Write>,
     ClientIp(ip): ClientIp,
     PathId(id): PathId,
 ) -> Result<Json<Supplier>, ApiError> {
     change(
         &state,
-        tenant,
+        &mut tenant,
         &ip,
         id,
         UpdateSupplier {
@@ -405,7 +437,7 @@ pub async fn deactivate(
         },
     )
     .await
-    .map(Json)
+    .map(|(supplier, _)| Json(supplier))
 }
 
 /// `POST /api/suppliers/{id}/reactivate`.
@@ -413,13 +445,13 @@ pub async fn deactivate(
     responses((status = 200, body = Supplier)))]
 pub async fn reactivate(
     State(state): State<AppState>,
-    tenant: Require<Suppliers, Write>,
+    mut tenant: Require<Suppliers, Write>,
     ClientIp(ip): ClientIp,
     PathId(id): PathId,
 ) -> Result<Json<Supplier>, ApiError> {
     change(
         &state,
-        tenant,
+        &mut tenant,
         &ip,
         id,
         UpdateSupplier {
@@ -428,16 +460,18 @@ pub async fn reactivate(
         },
     )
     .await
-    .map(Json)
+    .map(|(supplier, _)| Json(supplier))
 }
 
+/// Applies `body` to the supplier (audited); with the payee change to announce once committed,
+/// when the payment details changed.
 async fn change(
     state: &AppState,
-    mut tenant: Require<Suppliers, Write>,
+    tenant: &mut Require<Suppliers, Write>,
     ip: &str,
     id: Uuid,
     body: UpdateSupplier,
-) -> Result<Supplier, ApiError> {
+) -> Result<(Supplier, Option<PayeeChange>), ApiError> {
     let mut fields = Fields::default();
     let name = body
         .name
@@ -496,8 +530,31 @@ async fn change(
     )
     .execute(&mut *tx)
     .await?;
+    let mut payee = None;
     if let Some(payment) = payment {
-        let (sealed, summary) = match payment.flatten() {
+        let payment = payment.flatten();
+        // Whether the account really changes: sealed values differ on every seal, so the old
+        // details are opened and compared with the new.
+        let old = sqlx::query_scalar!(
+            "SELECT payment_details FROM suppliers WHERE id = $1 AND org_id = $2",
+            id,
+            caller.org_id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let old = match old {
+            Some(sealed) => Some(PaymentDetails::open(&state.settings.keys, id, &sealed).await?),
+            None => None,
+        };
+        let same = |a: &PaymentDetails, b: &PaymentDetails| {
+            serde_json::to_value(a).ok() == serde_json::to_value(b).ok()
+        };
+        let changed = match (&old, &payment) {
+            (Some(old), Some((new, _))) => !same(old, new),
+            (None, None) => false,
+            _ => true,
+        };
+        let (sealed, summary) = match payment {
             Some((details, summary)) => (
                 Some(details.seal(&*state.settings.keys.current().await, id)?),
                 Some(serde_json::to_value(summary).map_err(|e| ApiError::Internal(e.into()))?),
@@ -505,14 +562,22 @@ async fn change(
             None => (None, None),
         };
         sqlx::query!(
-            "UPDATE suppliers SET payment_details = $3, payment_summary = $4 WHERE id = $1 AND org_id = $2",
+            "UPDATE suppliers SET payment_details = $3, payment_summary = $4,
+                 payment_details_changed_at = CASE WHEN $5 THEN now() ELSE payment_details_changed_at END,
+                 payment_details_changed_by = CASE WHEN $5 THEN $6 ELSE payment_details_changed_by END
+             WHERE id = $1 AND org_id = $2",
             id,
             caller.org_id,
             sealed,
-            summary
+            summary,
+            changed,
+            caller.user_id()
         )
         .execute(&mut *tx)
         .await?;
+        if changed {
+            payee = Some(PayeeChange::of(&mut *tx, &caller, id, before.payment_details.clone()).await?);
+        }
     }
     let after = load(&mut *tx, caller.org_id, id, false).await?;
     let action = match (before.is_active, after.is_active) {
@@ -534,5 +599,91 @@ async fn change(
         },
     )
     .await?;
-    Ok(after)
+    Ok((after, payee))
+}
+
+/// A change of a supplier's payment details, to announce to the organization's owners and
+/// admins once it is committed: the account's old and new last four characters, who and when.
+/// A payment to the new details needs a second person for 24 hours (`inventory`'s approvals);
+/// this email is what tells the others to look.
+pub struct PayeeChange {
+    supplier: String,
+    before: Option<PaymentSummary>,
+    after: Option<PaymentSummary>,
+    who: String,
+    at: DateTime<Utc>,
+    recipients: Vec<String>,
+}
+
+impl PayeeChange {
+    /// Reads what changed on supplier `id` (inside the change's transaction).
+    async fn of(
+        conn: &mut PgConnection,
+        caller: &shared::auth::Caller,
+        id: Uuid,
+        before: Option<PaymentSummary>,
+    ) -> Result<Self, ApiError> {
+        let row = sqlx::query!(
+            r#"SELECT s.name, s.payment_summary, s.payment_details_changed_at AS "at!",
+                      u.name AS "who?", u.email AS "who_email?"
+               FROM suppliers s LEFT JOIN users u ON u.id = s.payment_details_changed_by
+               WHERE s.org_id = $1 AND s.id = $2"#,
+            caller.org_id,
+            id
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        let recipients = sqlx::query_scalar!(
+            "SELECT email FROM users
+             WHERE org_id = $1 AND is_active AND role IN ('owner', 'admin') ORDER BY email",
+            caller.org_id
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(Self {
+            supplier: row.name,
+            before,
+            after: row
+                .payment_summary
+                .and_then(|s| serde_json::from_value(s).ok()),
+            who: match (row.who, row.who_email) {
+                (Some(name), Some(email)) => format!("{name} <{email}>"),
+                _ => "someone".to_owned(),
+            },
+            at: row.at,
+            recipients,
+        })
+    }
+
+    fn text(&self) -> String {
+        let ending = |s: &Option<PaymentSummary>| match s {
+            Some(s) => format!("account ending {} ({}, {})", s.account_ending, s.currency, s.account_holder_name),
+            None => "none".to_owned(),
+        };
+        format!(
+            "The payment details of supplier {} were changed.\n\n\
+             Before: {}\nAfter:  {}\nBy:     {}\nAt:     {} UTC\n\n\
+             For the next 24 hours a payment to this supplier needs the approval of a second \
+             owner or admin. If you did not expect this change, check it with the person who \
+             made it before approving any payment, and put the old details back.\n",
+            self.supplier,
+            ending(&self.before),
+            ending(&self.after),
+            self.who,
+            self.at.format("%Y-%m-%d %H:%M"),
+        )
+    }
+
+    /// Emails every owner and admin. Sent after the commit, so no transaction waits on the mail
+    /// server; a failure is logged (the change stands, and its second-person rule protects the
+    /// payment meanwhile).
+    async fn notify(&self, state: &AppState) {
+        let subject = format!("Payment details of {} changed", self.supplier);
+        let text = self.text();
+        for to in &self.recipients {
+            if let Err(error) = state.mailer.send(to, &subject, text.clone()).await {
+                tracing::error!(%error, "could not email a payee change");
+            }
+        }
+    }
 }

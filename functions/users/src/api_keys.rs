@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::audit::{self, Entry};
 use shared::auth::caller::API_KEY_PREFIX;
-use shared::auth::{ClientIp, MODULES, RequireAdmin, tokens};
+use shared::auth::{ClientIp, MODULES, RequireAdmin, tokens, StepUp};
 use shared::domain;
 use shared::error::{ApiError, FieldError, Fields};
 use shared::http::{AppJson, AppQuery, PathId};
@@ -86,11 +86,12 @@ pub struct CreatedKey {
     key: String,
 }
 
-/// `POST /api/api-keys`.
-#[utoipa::path(post, path = "/api/api-keys", operation_id = "create_api_key", request_body = CreateKey,
-    responses((status = 201, description = "The key; its secret `key` is shown this once", body = CreatedKey)))]
+/// `POST /api/api-keys`: needs a step-up (`X-Step-Up-Token`), as it hands out access.
+#[utoipa::path(post, path = "/api/api-keys", operation_id = "create_api_key", params(shared::openapi::StepUpHeader), request_body = CreateKey,
+    responses((status = 201, description = "The key; its secret `key` is shown this once", body = CreatedKey),
+        (status = 401, description = "`step_up_required`: confirm with POST /api/auth/step-up first")))]
 pub async fn create(
-    mut admin: RequireAdmin,
+    StepUp(mut admin): StepUp<RequireAdmin>,
     ClientIp(ip): ClientIp,
     AppJson(body): AppJson<CreateKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::AppState;
 use shared::audit::{self, Entry};
+use shared::auth::step_up::Proof;
 use shared::auth::password::Password;
 use shared::auth::{ClientIp, MODULES, RequireAdmin, Role, effective_permissions, tokens};
 use shared::domain::{self, Email};
@@ -243,16 +244,22 @@ pub struct Created {
 }
 
 /// `POST /api/users`: a new person in the organization.
-#[utoipa::path(post, path = "/api/users", operation_id = "create", params(shared::openapi::IdempotencyKeyHeader), request_body = CreateUser,
+#[utoipa::path(post, path = "/api/users", operation_id = "create", params(shared::openapi::IdempotencyKeyHeader, shared::openapi::StepUpHeader), request_body = CreateUser,
     responses((status = 201, description = "Created with a password, or invited by email", body = Created),
+        (status = 401, description = "`step_up_required`: adding an owner or admin needs a recent confirmation"),
         (status = 409, description = "The email is taken")))]
 pub async fn create(
     State(state): State<AppState>,
     mut admin: RequireAdmin,
+    proof: Proof,
     ClientIp(ip): ClientIp,
     key: IdempotencyKey,
     AppJson(body): AppJson<CreateUser>,
 ) -> Result<Response, ApiError> {
+    // Adding an owner or an admin grants power as a role change does.
+    if body.role.is_admin() {
+        proof.require(&admin)?;
+    }
     if body.role == Role::Owner
         && !matches!(
             admin.caller.kind,
@@ -417,16 +424,22 @@ pub struct UpdateUser {
     is_active: Option<bool>,
 }
 
-/// `PATCH /api/users/{id}`: name, role, module permissions, active.
-#[utoipa::path(patch, path = "/api/users/{id}", params(("id" = Uuid, Path)), request_body = UpdateUser,
+/// `PATCH /api/users/{id}`: name, role, module permissions, active. Changing a role or
+/// permissions needs a step-up (`X-Step-Up-Token`).
+#[utoipa::path(patch, path = "/api/users/{id}", params(("id" = Uuid, Path), shared::openapi::StepUpHeader), request_body = UpdateUser,
     responses((status = 200, body = UserView),
+        (status = 401, description = "`step_up_required`: a role or permission change needs a recent confirmation"),
         (status = 409, description = "The organization would lose its last active owner")))]
 pub async fn update(
     admin: RequireAdmin,
+    proof: Proof,
     ClientIp(ip): ClientIp,
     PathId(id): PathId,
     AppJson(body): AppJson<UpdateUser>,
 ) -> Result<Json<UserView>, ApiError> {
+    if body.role.is_some() || body.permissions.is_some() {
+        proof.require(&admin)?;
+    }
     change(admin, &ip, id, body).await.map(Json)
 }
 

@@ -11,7 +11,10 @@
 //!   delivery id, an event no newer than the recorded state changes nothing either.
 //! - Events arrive out of order: a state is applied only when it is newer than the recorded one
 //!   (by `occurred_at`, then by how far along the transfer's life it is), else answered `stale`.
-//! - A transfer that no purchase order made is logged and answered `unknown_transfer`.
+//! - Deliveries are matched to an organization through the transfer and the Wise profile that
+//!   made it (each organization pays from its own profile). A delivery for a profile no
+//!   organization holds is answered `unknown_profile`, one for a transfer no purchase order made
+//!   `unknown_transfer`; both are logged, recorded on the delivery, and change nothing else.
 //! - An applied state moves the payment status and is audited (actor: the system) in the same
 //!   transaction, which runs with the order's organization under row-level security.
 
@@ -25,7 +28,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use shared::audit::{self, Actor, Entry};
 use shared::error::ApiError;
-use shared::wise::{self, Payment, PaymentStatus, TransferState};
+use shared::wise::{self, Payment, PaymentStatus, TransferState, Transition};
 use sqlx::PgConnection;
 
 use crate::WebhookState;
@@ -120,11 +123,12 @@ pub async fn receive(
 
     let mut tx = state.app.pool.begin().await?;
     let first = sqlx::query_scalar!(
-        r#"INSERT INTO wise_webhook_deliveries (delivery_id, event_type, transfer_id)
-           VALUES ($1, $2, $3) ON CONFLICT (delivery_id) DO NOTHING RETURNING true AS "first!""#,
+        r#"INSERT INTO wise_webhook_deliveries (delivery_id, event_type, transfer_id, profile_id)
+           VALUES ($1, $2, $3, $4) ON CONFLICT (delivery_id) DO NOTHING RETURNING true AS "first!""#,
         delivery,
         event.event_type,
-        change.resource.id
+        change.resource.id,
+        change.resource.profile_id
     )
     .fetch_optional(&mut *tx)
     .await?;
@@ -146,6 +150,22 @@ fn delivery_id(headers: &HeaderMap, body: &[u8]) -> String {
         .filter(|id| (1..=200).contains(&id.len()))
         .map(str::to_owned)
         .unwrap_or_else(|| format!("sha256:{}", hex::encode(Sha256::digest(body))))
+}
+
+/// Records on the delivery that it matched no organization (it changes nothing else).
+async fn unmatched(
+    tx: &mut PgConnection,
+    delivery: &str,
+    outcome: &'static str,
+) -> Result<&'static str, ApiError> {
+    sqlx::query!(
+        "UPDATE wise_webhook_deliveries SET outcome = $2 WHERE delivery_id = $1",
+        delivery,
+        outcome
+    )
+    .execute(tx)
+    .await?;
+    Ok(outcome)
 }
 
 /// `occurred_at` as Wise writes it: RFC 3339, or `2020-01-01 12:34:56` in UTC.
@@ -175,34 +195,52 @@ async fn apply(
     if at.is_none() {
         tracing::warn!(delivery, transfer, occurred_at = ?change.occurred_at, "event without a readable occurred_at; ordered by state");
     }
+    // Each organization pays from its own Wise profile, so the transfer and the profile that
+    // made it name the organization together; a delivery without a profile names none.
+    let Some(profile) = change.resource.profile_id else {
+        tracing::warn!(delivery, transfer, "a state change without its profile; ignored");
+        return unmatched(tx, delivery, "unknown_profile").await;
+    };
     // Which organization made the transfer is the one question this role may ask across
-    // organizations (stockroom_wise_transfer_org); the same statement confines the rest of the
-    // transaction to that organization, as its tenant, under row-level security.
+    // organizations (stockroom_wise_transfer_org).
     let org = sqlx::query_scalar!(
-        "SELECT stockroom_enter_org(stockroom_wise_transfer_org($1, $2))",
+        "SELECT stockroom_wise_transfer_org($1, $2)",
         transfer,
-        change.resource.profile_id
+        profile
     )
     .fetch_one(&mut *tx)
     .await?;
-    let payment = match org {
-        Some(org) => sqlx::query!(
-            r#"SELECT purchase_order_id, status AS "status: PaymentStatus", wise_state, wise_state_at
-               FROM purchase_order_payments
-               WHERE org_id = $1 AND wise_transfer_id = $2
-                 AND ($3::bigint IS NULL OR wise_profile_id = $3)
-               ORDER BY updated_at DESC LIMIT 1
-               FOR UPDATE"#,
-            org,
-            transfer,
-            change.resource.profile_id
-        )
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|payment| (org, payment)),
-        None => None,
+    let Some(org) = org else {
+        let known = sqlx::query_scalar!("SELECT stockroom_wise_profile_known($1)", profile)
+            .fetch_one(&mut *tx)
+            .await?
+            .unwrap_or(false);
+        let outcome = if known {
+            tracing::warn!(delivery, transfer, profile, "no purchase order made this Wise transfer; ignored");
+            "unknown_transfer"
+        } else {
+            tracing::warn!(delivery, transfer, profile, "no organization holds this Wise profile; ignored");
+            "unknown_profile"
+        };
+        return unmatched(tx, delivery, outcome).await;
     };
-    let Some((org, payment)) = payment else {
+    // The rest of the transaction runs as that organization's tenant, under row-level security.
+    sqlx::query_scalar!("SELECT stockroom_enter_org($1)", org)
+        .fetch_one(&mut *tx)
+        .await?;
+    let payment = sqlx::query!(
+        r#"SELECT purchase_order_id, status AS "status: PaymentStatus", wise_state, wise_state_at
+           FROM purchase_order_payments
+           WHERE org_id = $1 AND wise_transfer_id = $2 AND wise_profile_id = $3
+           ORDER BY updated_at DESC LIMIT 1
+           FOR UPDATE"#,
+        org,
+        transfer,
+        profile
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(payment) = payment else {
         tracing::warn!(
             delivery,
             transfer,
@@ -218,36 +256,17 @@ async fn apply(
 
     let order = payment.purchase_order_id;
     let before = Payment::load(tx, org, order).await?;
-    // A state that does not decide the payment (the transfer waits for its money) leaves the
-    // status, and any failure it records, as they are.
-    let moved = state.payment_status();
-    let status = moved.unwrap_or(payment.status);
-    let failure_message = state.failure_message().filter(|_| {
-        matches!(
-            moved,
-            Some(PaymentStatus::Failed | PaymentStatus::Cancelled)
-        )
-    });
-    sqlx::query!(
-        r#"UPDATE purchase_order_payments
-           SET status = $3, wise_state = $4, wise_state_at = $5,
-               failure_code = CASE WHEN $6 THEN $7 ELSE failure_code END,
-               failure_message = CASE WHEN $6 THEN $8 ELSE failure_message END,
-               paid_at = CASE WHEN $3 = 'paid'::payment_status THEN coalesce(paid_at, $5, now())
-                              WHEN $3 IN ('failed'::payment_status, 'cancelled'::payment_status) THEN NULL
-                              ELSE paid_at END,
-               updated_at = now()
-           WHERE org_id = $1 AND purchase_order_id = $2"#,
+    let (status, failure) = state.on_payment(payment.status);
+    Payment::transition(
+        tx,
         org,
         order,
-        status as PaymentStatus,
-        state.as_str(),
-        at,
-        moved.is_some(),
-        failure_message.map(|_| state.as_str()),
-        failure_message
+        Transition {
+            status,
+            state: Some((state, at)),
+            failure,
+        },
     )
-    .execute(&mut *tx)
     .await?;
     let after = Payment::load(tx, org, order).await?;
     let json = |p: &Payment| serde_json::to_value(p).map_err(|e| ApiError::Internal(e.into()));

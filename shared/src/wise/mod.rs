@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 pub use client::{Api, Client, Error, Profile, Quote, Transfer};
-pub use payment::Payment;
+pub use payment::{Payment, Transition};
 pub use signature::{InvalidKey, SignatureVerifier};
 
 /// The status of a purchase order's payment (the `payment_status` enum in the database).
@@ -144,6 +144,21 @@ impl TransferState {
             self.payment_status(),
             Some(PaymentStatus::Failed | PaymentStatus::Cancelled)
         )
+    }
+
+    /// What an event reporting this state does to a payment that is `current`: the new status,
+    /// and the failure to record when it fails or cancels it. A state that does not decide the
+    /// payment (the transfer waits for its money) leaves the status, and any failure it
+    /// records, as they are.
+    pub fn on_payment(self, current: PaymentStatus) -> (PaymentStatus, Option<(&'static str, &'static str)>) {
+        match self.payment_status() {
+            Some(status @ (PaymentStatus::Failed | PaymentStatus::Cancelled)) => (
+                status,
+                self.failure_message().map(|message| (self.as_str(), message)),
+            ),
+            Some(status) => (status, None),
+            None => (current, None),
+        }
     }
 
     /// Why the payment failed, for a state that fails it.
