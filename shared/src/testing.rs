@@ -259,7 +259,38 @@ impl TestApp {
         token: Option<&str>,
         ip: Option<&str>,
     ) -> TestResponse {
+        self.request_with(method, path, body, token, ip, &[]).await
+    }
+
+    /// As [`TestApp::request`] with a step-up for the holder of `token` (see [`step_up_token`]),
+    /// for the actions that need one.
+    pub async fn stepped_up(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        token: &str,
+    ) -> TestResponse {
+        let step_up = step_up_token(token);
+        let headers = [(crate::auth::step_up::HEADER, step_up.as_str())];
+        self.request_with(method, path, body, Some(token), None, &headers)
+            .await
+    }
+
+    /// The most general request: extra `headers` too.
+    pub async fn request_with(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        token: Option<&str>,
+        ip: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
         let mut builder = Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
         if let Some(token) = token {
             builder = builder.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
         }
@@ -402,6 +433,56 @@ impl SmtpServer {
 
 /// A fresh client IP for each call, so the per-IP limits on the auth routes never interfere
 /// with a test that signs in many times.
+/// A step-up token for the holder of access token `token`, signed with the test settings' keys
+/// (what `POST /api/auth/step-up` returns after the password, without the bcrypt wait): for
+/// tests whose subject is the action behind the step-up, not the step-up itself.
+pub fn step_up_token(token: &str) -> String {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url claims"),
+    )
+    .expect("JSON claims");
+    let id = |name: &str| {
+        claims[name]
+            .as_str()
+            .and_then(|v| v.parse::<uuid::Uuid>().ok())
+            .expect("a uuid claim")
+    };
+    crate::auth::step_up::issue(
+        &settings(&[]).keys.snapshot(),
+        id("sub"),
+        id("org"),
+        id("sid"),
+        "password",
+    )
+    .expect("signed")
+    .0
+}
+
+/// `POST /api/auth/step-up` on `auth` with the test password; the step-up token.
+pub async fn step_up(auth: &TestApp, token: &str) -> String {
+    let r = auth
+        .request_from(
+            http::Method::POST,
+            "/api/auth/step-up",
+            Some(serde_json::json!({"password": PASSWORD})),
+            Some(token),
+            Some(&next_client_ip()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body["step_up_token"]
+        .as_str()
+        .expect("step-up token")
+        .to_owned()
+}
+
+/// The password of everyone [`register`] and [`member`] create.
+pub const PASSWORD: &str = "Corr3ct-horse";
+
 pub fn next_client_ip() -> String {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -450,6 +531,17 @@ pub async fn member(
     email: &str,
     permissions: serde_json::Value,
 ) -> Registered {
+    person(auth, org_id, email, crate::auth::Role::User, permissions).await
+}
+
+/// As [`member`], with `role`.
+pub async fn person(
+    auth: &TestApp,
+    org_id: &str,
+    email: &str,
+    role: crate::auth::Role,
+    permissions: serde_json::Value,
+) -> Registered {
     let hash = crate::auth::password::Password::new("Corr3ct-horse".into(), "password")
         .expect("a strong password")
         .hash()
@@ -457,12 +549,13 @@ pub async fn member(
         .expect("bcrypt hashes");
     let user_id: uuid::Uuid = sqlx::query_scalar(
         "INSERT INTO users (org_id, email, name, password_hash, role, permissions)
-         VALUES ($1::uuid, $2, 'Member', $3, 'user', $4) RETURNING id",
+         VALUES ($1::uuid, $2, 'Member', $3, $5, $4) RETURNING id",
     )
     .bind(org_id)
     .bind(email)
     .bind(hash)
     .bind(permissions)
+    .bind(role)
     .fetch_one(&auth.pool)
     .await
     .expect("member inserted");

@@ -58,7 +58,18 @@ pub fn issue(
     sid: Uuid,
     method: &str,
 ) -> Result<(String, u64), ApiError> {
-    let now = chrono::Utc::now().timestamp();
+    issue_at(keys, user, org, sid, method, chrono::Utc::now().timestamp())
+}
+
+/// [`issue`] as if at `now` (Unix seconds): tests make expired ones with it.
+pub fn issue_at(
+    keys: &Keys,
+    user: Uuid,
+    org: Uuid,
+    sid: Uuid,
+    method: &str,
+    now: i64,
+) -> Result<(String, u64), ApiError> {
     let claims = StepUpClaims {
         sub: user,
         org,

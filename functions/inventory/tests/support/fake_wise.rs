@@ -11,8 +11,28 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+/// The first Wise account: its token, and its business profile (it also has a personal one,
+/// [`PERSONAL_PROFILE`]).
 pub const TOKEN: &str = "test-wise-token";
 pub const PROFILE: i64 = 42;
+pub const PERSONAL_PROFILE: i64 = 43;
+/// A second, unrelated Wise account (another organization's).
+pub const TOKEN_B: &str = "other-wise-token-b77";
+pub const PROFILE_B: i64 = 77;
+
+/// The profiles each token may act for.
+fn profiles_of(token: &str) -> Option<Value> {
+    match token {
+        TOKEN => Some(json!([
+            {"id": PROFILE, "type": "BUSINESS", "businessName": "Acme Tools Ltd", "fullName": "Acme Tools Ltd", "currentState": "VISIBLE"},
+            {"id": PERSONAL_PROFILE, "type": "PERSONAL", "fullName": "Ann Owner", "currentState": "VISIBLE"},
+        ])),
+        TOKEN_B => Some(json!([
+            {"id": PROFILE_B, "type": "BUSINESS", "businessName": "Bolt Supplies", "currentState": "VISIBLE"},
+        ])),
+        _ => None,
+    }
+}
 /// Wise's fee in the fake's quotes, in the source currency.
 pub const FEE: f64 = 0.42;
 
@@ -21,6 +41,8 @@ pub const FEE: f64 = 0.42;
 pub struct Book {
     /// `METHOD path` of every request, in order.
     pub calls: Vec<String>,
+    /// The bearer token of every request, in the order of `calls`.
+    pub tokens: Vec<String>,
     pub quotes: Vec<Value>,
     pub recipients: Vec<Value>,
     /// Transfers made (one per customer transaction id), as Wise would report them.
@@ -104,6 +126,7 @@ impl FakeWise {
             )
         };
         let router = Router::new()
+            .route("/v2/profiles", get(list_profiles))
             .route("/v3/profiles/{profile}/quotes", post(create_quote))
             .route("/v1/accounts", post(create_recipient))
             .route("/v1/transfers", post(create_transfer))
@@ -124,12 +147,8 @@ impl FakeWise {
     }
 
     /// The settings that point Stockroom at this fake.
-    pub fn settings(&self) -> [(&'static str, String); 3] {
-        [
-            ("WISE_API_URL", self.url.clone()),
-            ("WISE_API_TOKEN", TOKEN.to_owned()),
-            ("WISE_PROFILE_ID", PROFILE.to_string()),
-        ]
+    pub fn settings(&self) -> [(&'static str, String); 1] {
+        [("WISE_API_URL", self.url.clone())]
     }
 
     pub fn book(&self) -> MutexGuard<'_, Book> {
@@ -155,32 +174,50 @@ fn errors(status: StatusCode, code: &str, message: &str) -> Refusal {
     )
 }
 
-/// Wise's checks every call goes through: the bearer token and the profile in the path.
+/// Wise's checks every call goes through: the bearer token, and the profile (in the path or the
+/// body) being one of the token's own.
 fn admit(
     book: &mut Book,
     headers: &HeaderMap,
     call: String,
     profile: Option<i64>,
-) -> Result<(), Refusal> {
+) -> Result<Value, Refusal> {
     book.calls.push(call);
-    let authorized = headers
+    let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == format!("Bearer {TOKEN}"));
-    if !authorized {
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+        .to_owned();
+    book.tokens.push(token.clone());
+    let Some(profiles) = profiles_of(&token) else {
         return Err(Refusal(
             StatusCode::UNAUTHORIZED,
             json!({"error": "invalid_token", "error_description": "Invalid token"}),
         ));
-    }
-    if profile.is_some_and(|p| p != PROFILE) {
+    };
+    if let Some(profile) = profile
+        && !owns(&profiles, profile)
+    {
         return Err(errors(
             StatusCode::FORBIDDEN,
             "profile.not.found",
             "You are not authorized to use this profile",
         ));
     }
-    Ok(())
+    Ok(profiles)
+}
+
+fn owns(profiles: &Value, profile: i64) -> bool {
+    profiles
+        .as_array()
+        .is_some_and(|all| all.iter().any(|p| p["id"] == profile))
+}
+
+async fn list_profiles(State(book): Shared, headers: HeaderMap) -> Answer {
+    let mut book = book.lock().expect("book lock");
+    let profiles = admit(&mut book, &headers, "GET /v2/profiles".into(), None)?;
+    Ok(Json(profiles))
 }
 
 /// A field error, as Wise reports a bad field: its code, message and `path`.
@@ -277,7 +314,7 @@ async fn create_transfer(
     Json(body): Json<Value>,
 ) -> Answer {
     let mut book = book.lock().expect("book lock");
-    admit(&mut book, &headers, "POST /v1/transfers".into(), None)?;
+    let profiles = admit(&mut book, &headers, "POST /v1/transfers".into(), None)?;
     book.transfer_requests.push(body.clone());
     for field in [
         "targetAccount",
@@ -304,11 +341,12 @@ async fn create_transfer(
         .iter()
         .find(|q| q["answer"]["id"] == body["quoteUuid"])
         .map(|q| q["answer"].clone());
-    let Some(quote) = quote else {
+    let Some(quote) = quote.filter(|q| owns(&profiles, q["profile"].as_i64().unwrap_or(0))) else {
         return Err(path_error("NOT_VALID", "Quote not found", "quoteUuid"));
     };
     let recipient_active = book.recipients.iter().any(|r| {
         r["id"] == body["targetAccount"]
+            && r["profile"] == quote["profile"]
             && !book
                 .deactivated_recipients
                 .iter()
@@ -347,6 +385,7 @@ async fn create_transfer(
         "sourceValue": quote["sourceAmount"],
         "targetCurrency": quote["targetCurrency"],
         "targetValue": quote["targetAmount"],
+        "profile": quote["profile"],
     });
     book.transfers.push(transfer.clone());
     if std::mem::take(&mut book.lose_next_transfer_answer) {
@@ -361,8 +400,9 @@ async fn create_transfer(
 
 async fn transfer(State(book): Shared, Path(id): Path<i64>, headers: HeaderMap) -> Answer {
     let mut book = book.lock().expect("book lock");
-    admit(&mut book, &headers, format!("GET /v1/transfers/{id}"), None)?;
-    match book.transfers.iter().find(|t| t["id"] == id) {
+    let profiles = admit(&mut book, &headers, format!("GET /v1/transfers/{id}"), None)?;
+    let own = |t: &&Value| t["id"] == id && owns(&profiles, t["profile"].as_i64().unwrap_or(0));
+    match book.transfers.iter().find(own) {
         Some(transfer) => Ok(Json(transfer.clone())),
         None => Err(errors(
             StatusCode::NOT_FOUND,
@@ -412,7 +452,11 @@ fn fund_now(
             json!({"type": "BALANCE", "status": "REJECTED", "errorCode": code}),
         ));
     }
-    let Some(transfer) = book.transfers.iter_mut().find(|t| t["id"] == id) else {
+    let Some(transfer) = book
+        .transfers
+        .iter_mut()
+        .find(|t| t["id"] == id && t["profile"] == profile)
+    else {
         return Err(errors(
             StatusCode::NOT_FOUND,
             "transfer.not-found",
