@@ -437,14 +437,7 @@ impl SmtpServer {
 /// (what `POST /api/auth/step-up` returns after the password, without the bcrypt wait): for
 /// tests whose subject is the action behind the step-up, not the step-up itself.
 pub fn step_up_token(token: &str) -> String {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).expect("a JWT");
-    let claims: serde_json::Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .expect("base64url claims"),
-    )
-    .expect("JSON claims");
+    let claims = claims_of(token);
     let id = |name: &str| {
         claims[name]
             .as_str()
@@ -460,6 +453,18 @@ pub fn step_up_token(token: &str) -> String {
     )
     .expect("signed")
     .0
+}
+
+/// The claims of a JWT (not verified): to read a token's user, organization and session.
+pub fn claims_of(token: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url claims"),
+    )
+    .expect("JSON claims")
 }
 
 /// `POST /api/auth/step-up` on `auth` with the test password; the step-up token.

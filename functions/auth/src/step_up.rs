@@ -48,85 +48,89 @@ pub async fn step_up(
     ClientIp(ip): ClientIp,
     AppJson(body): AppJson<StepUpRequest>,
 ) -> Result<Json<StepUpToken>, ApiError> {
-    crate::guarded(&state, "step_up", &ip, Some(&user.user_id.to_string()), async {
-        let mut tx = state.pool.begin().await?;
-        let row = sqlx::query!(
-            "SELECT password_hash, mfa_enabled, mfa_secret, mfa_last_step FROM users
+    crate::guarded(
+        &state,
+        "step_up",
+        &ip,
+        Some(&user.user_id.to_string()),
+        async {
+            let mut tx = state.pool.begin().await?;
+            let row = sqlx::query!(
+                "SELECT password_hash, mfa_enabled, mfa_secret, mfa_last_step FROM users
              WHERE id = $1 FOR UPDATE",
-            user.user_id
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        let method = match (row.mfa_enabled, row.mfa_secret) {
-            (true, Some(sealed)) => {
-                let code = body.code.as_deref().ok_or_else(|| {
-                    missing("code", "MFA is on: send a current authenticator code")
-                })?;
-                let secret = state
-                    .settings
-                    .keys
-                    .open(&sealed, user.user_id.as_bytes())
-                    .await
-                    .map_err(|e| ApiError::Internal(e.into()))?;
-                let now = chrono::Utc::now().timestamp() as u64;
-                let step = totp::verify(&secret, code, row.mfa_last_step, now)?.ok_or_else(|| {
-                    ApiError::forbidden(
-                        "incorrect_code",
-                        "the code is incorrect or was already used",
+                user.user_id
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            let method = match (row.mfa_enabled, row.mfa_secret) {
+                (true, Some(sealed)) => {
+                    let code = body.code.as_deref().ok_or_else(|| {
+                        missing("code", "MFA is on: send a current authenticator code")
+                    })?;
+                    let secret = state
+                        .settings
+                        .keys
+                        .open(&sealed, user.user_id.as_bytes())
+                        .await
+                        .map_err(|e| ApiError::Internal(e.into()))?;
+                    let now = chrono::Utc::now().timestamp() as u64;
+                    let step =
+                        totp::verify(&secret, code, row.mfa_last_step, now)?.ok_or_else(|| {
+                            ApiError::forbidden(
+                                "incorrect_code",
+                                "the code is incorrect or was already used",
+                            )
+                        })?;
+                    sqlx::query!(
+                        "UPDATE users SET mfa_last_step = $2 WHERE id = $1",
+                        user.user_id,
+                        step
                     )
-                })?;
-                sqlx::query!(
-                    "UPDATE users SET mfa_last_step = $2 WHERE id = $1",
-                    user.user_id,
-                    step
-                )
-                .execute(&mut *tx)
-                .await?;
-                "totp"
-            }
-            _ => {
-                let given = body
-                    .password
-                    .as_deref()
-                    .ok_or_else(|| missing("password", "send the account's password"))?;
-                if !password::verify(given, row.password_hash.as_deref()).await? {
-                    return Err(ApiError::forbidden(
-                        "incorrect_password",
-                        "the password is incorrect",
-                    ));
+                    .execute(&mut *tx)
+                    .await?;
+                    "totp"
                 }
-                "password"
-            }
-        };
-        let keys = state.settings.keys.current().await;
-        let (token, expires_in) = step_up::issue(
-            &keys,
-            user.user_id,
-            user.org_id,
-            user.session_id,
-            method,
-        )?;
-        audit::record(
-            &mut tx,
-            Entry {
-                org_id: Some(user.org_id),
-                actor: Actor::User(user.user_id),
-                action: "step_up",
-                entity: "user",
-                entity_id: Some(user.user_id),
-                before: None,
-                after: Some(serde_json::json!({ "method": method, "session_id": user.session_id })),
-                ip: Some(&ip),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Json(StepUpToken {
-            step_up_token: token,
-            expires_in,
-            method,
-        }))
-    })
+                _ => {
+                    let given = body
+                        .password
+                        .as_deref()
+                        .ok_or_else(|| missing("password", "send the account's password"))?;
+                    if !password::verify(given, row.password_hash.as_deref()).await? {
+                        return Err(ApiError::forbidden(
+                            "incorrect_password",
+                            "the password is incorrect",
+                        ));
+                    }
+                    "password"
+                }
+            };
+            let keys = state.settings.keys.current().await;
+            let (token, expires_in) =
+                step_up::issue(&keys, user.user_id, user.org_id, user.session_id, method)?;
+            audit::record(
+                &mut tx,
+                Entry {
+                    org_id: Some(user.org_id),
+                    actor: Actor::User(user.user_id),
+                    action: "step_up",
+                    entity: "user",
+                    entity_id: Some(user.user_id),
+                    before: None,
+                    after: Some(
+                        serde_json::json!({ "method": method, "session_id": user.session_id }),
+                    ),
+                    ip: Some(&ip),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(Json(StepUpToken {
+                step_up_token: token,
+                expires_in,
+                method,
+            }))
+        },
+    )
     .await
 }
 

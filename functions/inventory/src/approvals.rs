@@ -118,7 +118,7 @@ struct Need {
 async fn need(conn: &mut PgConnection, org: Uuid, order: &PurchaseOrder) -> Result<Need, ApiError> {
     let row = sqlx::query!(
         r#"SELECT s.payment_details_changed_at, s.payment_details_changed_by,
-                  s.payment_details_changed_at > now() - make_interval(hours => $3) AS "recent!",
+                  coalesce(s.payment_details_changed_at > now() - make_interval(hours => $3), false) AS "recent!",
                   p.approval_threshold AS "approval_threshold?", p.approval_currency AS "approval_currency?"
            FROM suppliers s LEFT JOIN payment_policies p ON p.org_id = s.org_id
            WHERE s.org_id = $1 AND s.id = $2"#,
@@ -168,7 +168,15 @@ pub async fn gate(
     if need.reasons.is_empty() {
         // Nothing to approve any more (the threshold was lifted, the 24 hours passed).
         if let Some(open) = open {
-            decide(&mut *conn, caller, ip, order.id, &open, ApprovalStatus::Cancelled).await?;
+            decide(
+                &mut *conn,
+                caller,
+                ip,
+                order.id,
+                &open,
+                ApprovalStatus::Cancelled,
+            )
+            .await?;
         }
         return Ok(None);
     }
@@ -195,7 +203,15 @@ pub async fn gate(
             ));
         }
         // Asked for another amount or payee: replaced by a request for this one.
-        decide(&mut *conn, caller, ip, order.id, &open, ApprovalStatus::Cancelled).await?;
+        decide(
+            &mut *conn,
+            caller,
+            ip,
+            order.id,
+            &open,
+            ApprovalStatus::Cancelled,
+        )
+        .await?;
     }
     let requester = caller.user_id().ok_or_else(|| {
         ApiError::forbidden("step_up_unavailable", "an API key cannot pay suppliers")
@@ -220,7 +236,16 @@ pub async fn gate(
     )
     .fetch_one(&mut *conn)
     .await?;
-    audit_approval(&mut *conn, caller, ip, order.id, "requested", None, &approval).await?;
+    audit_approval(
+        &mut *conn,
+        caller,
+        ip,
+        order.id,
+        "requested",
+        None,
+        &approval,
+    )
+    .await?;
     Ok(Some(approval))
 }
 

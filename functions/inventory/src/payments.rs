@@ -207,7 +207,9 @@ pub async fn pay(
     {
         let order = purchase_orders::load(&mut *tx, org, id, false).await?;
         if let Some(claimed) = claimed {
-            claimed.store(&mut *tx, StatusCode::ACCEPTED, &order).await?;
+            claimed
+                .store(&mut *tx, StatusCode::ACCEPTED, &order)
+                .await?;
         }
         return Ok((StatusCode::ACCEPTED, axum::Json(order)).into_response());
     }

@@ -76,21 +76,23 @@ fn token(raw: &str, fields: &mut Fields) -> Option<String> {
 
 /// The profiles a token may act for; Wise refusing the token is a 422 with Wise's message.
 async fn profiles_of(api: &wise::Api, token: &str) -> Result<Vec<Profile>, ApiError> {
-    api.profiles(token).await.map_err(|error| match error.status {
-        Some(400..=499) => {
-            let mut fields = Fields::default();
-            fields.add(FieldError::new(
-                "api_token",
-                "rejected_by_wise",
-                format!("Wise did not accept the token: {}", error.message),
-            ));
-            fields.into_error()
-        }
-        _ => ApiError::Upstream {
-            code: "wise_unreachable",
-            detail: format!("Wise could not check the token: {}", error.message),
-        },
-    })
+    api.profiles(token)
+        .await
+        .map_err(|error| match error.status {
+            Some(400..=499) => {
+                let mut fields = Fields::default();
+                fields.add(FieldError::new(
+                    "api_token",
+                    "rejected_by_wise",
+                    format!("Wise did not accept the token: {}", error.message),
+                ));
+                fields.into_error()
+            }
+            _ => ApiError::Upstream {
+                code: "wise_unreachable",
+                detail: format!("Wise could not check the token: {}", error.message),
+            },
+        })
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use shared::payment_details::PaymentDetails;
 use shared::testing::{TestResponse, assert_problem};
 use sqlx::PgPool;
-use support::fake_wise::{FakeWise, PROFILE};
+use support::fake_wise::{FakeWise, PROFILE, PROFILE_B, TOKEN, TOKEN_B};
 use support::*;
 use uuid::Uuid;
 
@@ -91,14 +91,24 @@ async fn submitted_order(apps: &Apps, org: &Org, supplier: &str) -> String {
     id
 }
 
+/// Pays with a step-up of the caller's own session, as a frontend does after asking for the
+/// password.
 async fn pay(apps: &Apps, org: &Org, order: &str) -> TestResponse {
-    post(
-        apps,
-        org,
-        &format!("/api/purchase-orders/{order}/pay"),
-        json!({}),
-    )
-    .await
+    apps.inventory
+        .stepped_up(
+            Method::POST,
+            &format!("/api/purchase-orders/{order}/pay"),
+            Some(json!({})),
+            &org.token,
+        )
+        .await
+}
+
+/// An organization whose owner connected the fake Wise's first account (profile 42).
+async fn org(apps: &Apps, email: &str) -> Org {
+    let org = support::org(apps, email).await;
+    connect(apps, &org, TOKEN, PROFILE).await;
+    org
 }
 
 async fn audit_actions(apps: &Apps, order: &str) -> Vec<String> {
@@ -570,6 +580,10 @@ async fn a_new_wise_profile_starts_a_new_attempt_when_the_old_one_made_no_transf
 async fn pay_with_key(apps: &Apps, org: &Org, order: &str, key: &str) -> TestResponse {
     let request = http::Request::post(format!("/api/purchase-orders/{order}/pay"))
         .header("authorization", format!("Bearer {}", org.token))
+        .header(
+            "x-step-up-token",
+            shared::testing::step_up_token(&org.token),
+        )
         .header("idempotency-key", key)
         .body(axum::body::Body::empty())
         .unwrap();
@@ -865,6 +879,10 @@ async fn the_supplier_recipient_is_created_once_and_an_idempotent_retry_replays(
         // A client that always sends a JSON Content-Type, here with no body.
         let request = http::Request::post(format!("/api/purchase-orders/{b}/pay"))
             .header("authorization", format!("Bearer {}", org.token))
+            .header(
+                "x-step-up-token",
+                shared::testing::step_up_token(&org.token),
+            )
             .header("content-type", "application/json")
             .header("idempotency-key", "pay-b-once")
             .body(axum::body::Body::empty())
@@ -919,13 +937,15 @@ async fn orders_that_cannot_be_paid_are_refused_before_wise_is_called(pool: PgPo
     let r = pay(&apps, &org, &order).await;
     assert_problem(&r, StatusCode::CONFLICT, "currency_mismatch");
 
-    let bad = post(
-        &apps,
-        &org,
-        &format!("/api/purchase-orders/{order}/pay"),
-        json!({"source_currency": "euro"}),
-    )
-    .await;
+    let bad = apps
+        .inventory
+        .stepped_up(
+            Method::POST,
+            &format!("/api/purchase-orders/{order}/pay"),
+            Some(json!({"source_currency": "euro"})),
+            &org.token,
+        )
+        .await;
     assert_problem(&bad, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 
     assert!(wise.book().calls.is_empty());
@@ -940,7 +960,8 @@ async fn orders_that_cannot_be_paid_are_refused_before_wise_is_called(pool: PgPo
 async fn another_organizations_order_is_404(pool: PgPool) {
     let (apps, wise) = with_wise(pool).await;
     let a = org(&apps, "a@example.com").await;
-    let b = org(&apps, "b@example.com").await;
+    let b = support::org(&apps, "b@example.com").await;
+    connect(&apps, &b, TOKEN_B, PROFILE_B).await;
     let supplier = payable_supplier(&apps, &b, "EUR").await;
     let theirs = submitted_order(&apps, &b, &supplier).await;
     assert_problem(
@@ -951,24 +972,24 @@ async fn another_organizations_order_is_404(pool: PgPool) {
     assert!(wise.book().calls.is_empty());
 }
 
+/// The stranger of issue 18: anyone may register, add a supplier with their own IBAN, raise an
+/// order and pay it. Without their own Wise connection it ends at 409, and Wise is never asked.
 #[sqlx::test(migrator = "shared::MIGRATOR")]
-async fn without_wise_settings_paying_is_503(pool: PgPool) {
-    let apps = apps(pool);
-    let org = org(&apps, "ann@example.com").await;
-    let supplier = payable_supplier(&apps, &org, "EUR").await;
-    let order = submitted_order(&apps, &org, &supplier).await;
-    let r = pay(&apps, &org, &order).await;
-    assert_problem(
-        &r,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "payments_not_configured",
-    );
-    assert!(
-        r.body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("WISE_API_TOKEN")
-    );
+async fn a_stranger_without_a_wise_connection_cannot_pay(pool: PgPool) {
+    let (apps, wise) = with_wise(pool).await;
+    // A legitimate tenant has connected its Wise account.
+    let _tenant = org(&apps, "ann@example.com").await;
+    let stranger = support::org(&apps, "mallory@example.com").await;
+    let supplier = payable_supplier(&apps, &stranger, "EUR").await;
+    let order = submitted_order(&apps, &stranger, &supplier).await;
+    let r = pay(&apps, &stranger, &order).await;
+    assert_problem(&r, StatusCode::CONFLICT, "wise_not_connected");
+    assert!(wise.book().calls.is_empty(), "{:?}", wise.book().calls);
+    let payments: i64 = sqlx::query_scalar("SELECT count(*) FROM purchase_order_payments")
+        .fetch_one(&apps.pool)
+        .await
+        .unwrap();
+    assert_eq!(payments, 0);
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
@@ -996,4 +1017,574 @@ async fn paying_needs_write_access_to_purchasing(pool: PgPool) {
     let r = apps.inventory.post_with(&path, json!({}), reader).await;
     assert_problem(&r, StatusCode::FORBIDDEN, "missing_permission");
     assert!(wise.book().calls.is_empty());
+}
+
+/// A second person of the organization, signed in: an admin unless `role` says otherwise.
+async fn colleague(apps: &Apps, org: &Org, email: &str, role: shared::auth::Role) -> Org {
+    let person = shared::testing::person(&apps.auth, &org.id, email, role, json!({})).await;
+    Org {
+        id: org.id.clone(),
+        token: person.token,
+    }
+}
+
+async fn set_threshold(apps: &Apps, owner: &Org, amount: Option<&str>) {
+    let r = apps
+        .inventory
+        .stepped_up(
+            Method::PUT,
+            "/api/payments/policy",
+            Some(json!({"approval_threshold": amount, "approval_currency": "EUR"})),
+            &owner.token,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+async fn approve(apps: &Apps, who: &Org, order: &str) -> TestResponse {
+    apps.inventory
+        .stepped_up(
+            Method::POST,
+            &format!("/api/purchase-orders/{order}/pay/approve"),
+            None,
+            &who.token,
+        )
+        .await
+}
+
+/// Two organizations, each connected to its own Wise account through the API, pay their own
+/// suppliers: every call with one organization's token names only its own profile, and each
+/// payment records the profile it was made from.
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn each_organization_pays_from_its_own_wise_profile(pool: PgPool) {
+    let (apps, wise) = with_wise(pool).await;
+    let a = support::org(&apps, "ann@example.com").await;
+    let b = support::org(&apps, "bob@example.com").await;
+    for (org, token, profile) in [(&a, TOKEN, PROFILE), (&b, TOKEN_B, PROFILE_B)] {
+        let r = apps
+            .inventory
+            .stepped_up(
+                Method::PUT,
+                "/api/payments/wise",
+                Some(json!({"api_token": token, "profile_id": profile})),
+                &org.token,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["profile_id"], profile);
+        assert_eq!(r.body["token_ending"], &token[token.len() - 4..]);
+        assert!(!r.body.to_string().contains(token));
+    }
+    let supplier_a = payable_supplier(&apps, &a, "EUR").await;
+    let supplier_b = payable_supplier(&apps, &b, "EUR").await;
+    let order_a = submitted_order(&apps, &a, &supplier_a).await;
+    let order_b = submitted_order(&apps, &b, &supplier_b).await;
+    assert_eq!(pay(&apps, &a, &order_a).await.status, StatusCode::OK);
+    assert_eq!(pay(&apps, &b, &order_b).await.status, StatusCode::OK);
+
+    let book = wise.book();
+    for (call, token) in book.calls.iter().zip(&book.tokens) {
+        let (own, other) = match token.as_str() {
+            TOKEN => (PROFILE, PROFILE_B),
+            TOKEN_B => (PROFILE_B, PROFILE),
+            _ => panic!("a call without a connected token: {call}"),
+        };
+        assert!(!call.contains(&format!("/{other}/")), "{token}: {call}");
+        if call.contains("/profiles/") {
+            assert!(call.contains(&format!("/{own}/")), "{token}: {call}");
+        }
+    }
+    let recipient_profiles: Vec<Value> = book
+        .recipients
+        .iter()
+        .map(|r| r["profile"].clone())
+        .collect();
+    assert_eq!(recipient_profiles, [json!(PROFILE), json!(PROFILE_B)]);
+    let transfer_profiles: Vec<Value> = book
+        .transfers
+        .iter()
+        .map(|t| t["profile"].clone())
+        .collect();
+    assert_eq!(transfer_profiles, [json!(PROFILE), json!(PROFILE_B)]);
+    drop(book);
+    let recorded: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT org_id::text, wise_profile_id FROM purchase_order_payments ORDER BY wise_profile_id",
+    )
+    .fetch_all(&apps.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        recorded,
+        [(a.id.clone(), PROFILE), (b.id.clone(), PROFILE_B)]
+    );
+    // The token is stored sealed, never as sent.
+    let stored: Vec<Vec<u8>> = sqlx::query_scalar("SELECT api_token FROM wise_connections")
+        .fetch_all(&apps.pool)
+        .await
+        .unwrap();
+    for sealed in stored {
+        assert!(!String::from_utf8_lossy(&sealed).contains("wise-token"));
+    }
+}
+
+/// Connecting checks the token and the profile with Wise and stores nothing when either is
+/// wrong; listing profiles stores nothing; only an owner with a step-up may connect; the token
+/// never appears in an answer or the audit log; disconnecting stops payments.
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn connecting_wise_checks_the_token_and_profile_and_only_owners_may(pool: PgPool) {
+    let (apps, wise) = with_wise(pool).await;
+    let owner = support::org(&apps, "ann@example.com").await;
+    let connect = |body: Value, who: &Org| {
+        let token = who.token.clone();
+        let apps = &apps;
+        async move {
+            apps.inventory
+                .stepped_up(Method::PUT, "/api/payments/wise", Some(body), &token)
+                .await
+        }
+    };
+    let stored = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM wise_connections")
+            .fetch_one(&apps.pool)
+            .await
+            .unwrap()
+    };
+
+    let rejected = connect(
+        json!({"api_token": "not-a-wise-token", "profile_id": PROFILE}),
+        &owner,
+    )
+    .await;
+    assert_problem(
+        &rejected,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert_eq!(rejected.body["errors"][0]["field"], "api_token");
+    assert!(
+        rejected.body.to_string().contains("Invalid token"),
+        "{}",
+        rejected.body
+    );
+    let foreign = connect(json!({"api_token": TOKEN, "profile_id": PROFILE_B}), &owner).await;
+    assert_problem(
+        &foreign,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert_eq!(foreign.body["errors"][0]["field"], "profile_id");
+    assert_eq!(stored().await, 0);
+
+    let listed = apps
+        .inventory
+        .stepped_up(
+            Method::POST,
+            "/api/payments/wise/profiles",
+            Some(json!({"api_token": TOKEN})),
+            &owner.token,
+        )
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    assert_eq!(
+        listed.body["profiles"],
+        json!([{"id": PROFILE, "type": "BUSINESS", "name": "Acme Tools Ltd"},
+               {"id": 43, "type": "PERSONAL", "name": "Ann Owner"}])
+    );
+    assert_eq!(stored().await, 0);
+
+    // Without a step-up, or as an admin who is not an owner: refused.
+    let plain = apps
+        .inventory
+        .request(
+            Method::PUT,
+            "/api/payments/wise",
+            Some(json!({"api_token": TOKEN, "profile_id": PROFILE})),
+            Some(&owner.token),
+        )
+        .await;
+    assert_problem(&plain, StatusCode::UNAUTHORIZED, "step_up_required");
+    let admin = colleague(&apps, &owner, "adam@example.com", shared::auth::Role::Admin).await;
+    let by_admin = connect(json!({"api_token": TOKEN, "profile_id": PROFILE}), &admin).await;
+    assert_problem(&by_admin, StatusCode::FORBIDDEN, "owner_required");
+    assert_eq!(stored().await, 0);
+
+    let connected = connect(json!({"api_token": TOKEN, "profile_id": PROFILE}), &owner).await;
+    assert_eq!(connected.status, StatusCode::OK, "{}", connected.body);
+    assert_eq!(connected.body["profile_name"], "Acme Tools Ltd");
+    let shown = apps
+        .inventory
+        .get_with("/api/payments/wise", &admin.token)
+        .await;
+    assert_eq!(shown.body["connection"]["token_ending"], "oken");
+    assert_eq!(shown.body["connection"]["profile_id"], PROFILE);
+    let audit: Vec<String> = sqlx::query_scalar(
+        "SELECT coalesce(after::text, '') FROM audit_log WHERE action = 'wise_connected'",
+    )
+    .fetch_all(&apps.pool)
+    .await
+    .unwrap();
+    assert_eq!(audit.len(), 1);
+    assert!(!audit[0].contains(TOKEN), "{}", audit[0]);
+
+    let supplier = payable_supplier(&apps, &owner, "EUR").await;
+    let order = submitted_order(&apps, &owner, &supplier).await;
+    let disconnected = apps
+        .inventory
+        .stepped_up(Method::DELETE, "/api/payments/wise", None, &owner.token)
+        .await;
+    assert_eq!(
+        disconnected.status,
+        StatusCode::NO_CONTENT,
+        "{}",
+        disconnected.body
+    );
+    let shown = apps
+        .inventory
+        .get_with("/api/payments/wise", &owner.token)
+        .await;
+    assert_eq!(shown.body["connection"], Value::Null);
+    assert_problem(
+        &pay(&apps, &owner, &order).await,
+        StatusCode::CONFLICT,
+        "wise_not_connected",
+    );
+    assert!(
+        wise.book().calls.iter().all(|c| c == "GET /v2/profiles"),
+        "{:?}",
+        wise.book().calls
+    );
+}
+
+/// Paying needs a step-up of the payer's own session, recent: none, another user's, another
+/// session's or an expired one is 401 `step_up_required`; the one from `POST
+/// /api/auth/step-up` is honoured; an API key can never pay.
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn paying_needs_a_recent_step_up_of_the_payers_own_session(pool: PgPool) {
+    let (apps, wise) = with_wise(pool).await;
+    let org = org(&apps, "ann@example.com").await;
+    let supplier = payable_supplier(&apps, &org, "EUR").await;
+    let order = submitted_order(&apps, &org, &supplier).await;
+    let path = format!("/api/purchase-orders/{order}/pay");
+    let pay_with = |step_up: Option<String>| {
+        let (apps, path, token) = (&apps, path.clone(), org.token.clone());
+        async move {
+            let headers: Vec<(&str, &str)> = match &step_up {
+                Some(s) => vec![("x-step-up-token", s.as_str())],
+                None => vec![],
+            };
+            apps.inventory
+                .request_with(
+                    Method::POST,
+                    &path,
+                    Some(json!({})),
+                    Some(&token),
+                    None,
+                    &headers,
+                )
+                .await
+        }
+    };
+    assert_problem(
+        &pay_with(None).await,
+        StatusCode::UNAUTHORIZED,
+        "step_up_required",
+    );
+    let other = colleague(&apps, &org, "bob@example.com", shared::auth::Role::Admin).await;
+    let others = shared::testing::step_up_token(&other.token);
+    assert_problem(
+        &pay_with(Some(others)).await,
+        StatusCode::UNAUTHORIZED,
+        "step_up_required",
+    );
+    let mine = shared::testing::claims_of(&org.token);
+    let id = |name: &str| mine[name].as_str().unwrap().parse::<Uuid>().unwrap();
+    let keys = shared::testing::settings(&[]).keys.snapshot();
+    let ten_minutes_ago = chrono::Utc::now().timestamp() - 600;
+    let (expired, _) = shared::auth::step_up::issue_at(
+        &keys,
+        id("sub"),
+        id("org"),
+        id("sid"),
+        "password",
+        ten_minutes_ago,
+    )
+    .unwrap();
+    assert_problem(
+        &pay_with(Some(expired)).await,
+        StatusCode::UNAUTHORIZED,
+        "step_up_required",
+    );
+    let (other_session, _) =
+        shared::auth::step_up::issue(&keys, id("sub"), id("org"), Uuid::new_v4(), "password")
+            .unwrap();
+    assert_problem(
+        &pay_with(Some(other_session)).await,
+        StatusCode::UNAUTHORIZED,
+        "step_up_required",
+    );
+    // An access token is not a step-up token.
+    assert_problem(
+        &pay_with(Some(org.token.clone())).await,
+        StatusCode::UNAUTHORIZED,
+        "step_up_required",
+    );
+    assert!(wise.book().calls.is_empty());
+
+    let proved = shared::testing::step_up(&apps.auth, &org.token).await;
+    let r = pay_with(Some(proved)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // An API key with purchasing:write still cannot pay.
+    let key = format!("sk_test_{}", Uuid::new_v4().simple());
+    sqlx::query(
+        "INSERT INTO api_keys (org_id, name, prefix, key_hash, scopes)
+         VALUES ($1::uuid, 'till', left($2, 12), $3, '{\"purchasing\": \"write\"}')",
+    )
+    .bind(&org.id)
+    .bind(&key)
+    .bind(shared::auth::tokens::hash(&key).to_vec())
+    .execute(&apps.pool)
+    .await
+    .unwrap();
+    let second = submitted_order(&apps, &org, &supplier).await;
+    let by_key = apps
+        .inventory
+        .request_with(
+            Method::POST,
+            &format!("/api/purchase-orders/{second}/pay"),
+            Some(json!({})),
+            None,
+            None,
+            &[("x-api-key", key.as_str())],
+        )
+        .await;
+    assert_problem(&by_key, StatusCode::FORBIDDEN, "step_up_unavailable");
+}
+
+/// At or above the threshold a payment waits for a second owner or admin: the one who asked
+/// cannot approve it (403), another approves and it is paid then, with who and when recorded;
+/// below the threshold it goes straight through.
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn payments_at_or_above_the_threshold_need_a_second_owner_or_admin(pool: PgPool) {
+    let (apps, wise) = with_wise(pool).await;
+    let ann = org(&apps, "ann@example.com").await;
+    let bob = colleague(&apps, &ann, "bob@example.com", shared::auth::Role::Admin).await;
+    let supplier = payable_supplier(&apps, &ann, "EUR").await;
+    set_threshold(&apps, &ann, Some("25.00")).await;
+
+    let order = submitted_order(&apps, &ann, &supplier).await;
+    let asked = pay(&apps, &ann, &order).await;
+    assert_eq!(asked.status, StatusCode::ACCEPTED, "{}", asked.body);
+    assert_eq!(asked.body["approval"]["status"], "pending");
+    assert_eq!(asked.body["approval"]["reasons"], json!(["threshold"]));
+    assert_eq!(asked.body["approval"]["amount"], "25.00");
+    assert_eq!(asked.body["payment"], Value::Null);
+    assert!(wise.book().calls.is_empty());
+    assert_problem(
+        &pay(&apps, &ann, &order).await,
+        StatusCode::CONFLICT,
+        "approval_pending",
+    );
+
+    assert_problem(
+        &approve(&apps, &ann, &order).await,
+        StatusCode::FORBIDDEN,
+        "own_payment",
+    );
+    let plain = apps
+        .inventory
+        .post_with(
+            &format!("/api/purchase-orders/{order}/pay/approve"),
+            json!({}),
+            &bob.token,
+        )
+        .await;
+    assert_problem(&plain, StatusCode::UNAUTHORIZED, "step_up_required");
+    let user = shared::testing::member(
+        &apps.auth,
+        &ann.id,
+        "u@example.com",
+        json!({"purchasing": "write"}),
+    )
+    .await;
+    let by_user = apps
+        .inventory
+        .stepped_up(
+            Method::POST,
+            &format!("/api/purchase-orders/{order}/pay/approve"),
+            None,
+            &user.token,
+        )
+        .await;
+    assert_problem(&by_user, StatusCode::FORBIDDEN, "admin_required");
+    assert!(wise.book().calls.is_empty());
+
+    let approved = approve(&apps, &bob, &order).await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+    assert_eq!(approved.body["approval"]["status"], "approved");
+    assert_eq!(
+        approved.body["approval"]["decided_by"],
+        json!(bob_id(&apps, "bob@example.com").await)
+    );
+    assert!(approved.body["approval"]["decided_at"].is_string());
+    assert_eq!(approved.body["payment"]["status"], "processing");
+    assert_eq!(wise.book().transfers.len(), 1);
+    let actions: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT action, actor_user_id::text FROM audit_log
+         WHERE action LIKE 'purchase_order_payment_approval_%' ORDER BY id",
+    )
+    .fetch_all(&apps.pool)
+    .await
+    .unwrap();
+    assert_eq!(actions.len(), 2);
+    assert_eq!(actions[0].0, "purchase_order_payment_approval_requested");
+    assert_eq!(actions[1].0, "purchase_order_payment_approval_approved");
+    assert_eq!(
+        actions[1].1.as_deref(),
+        Some(bob_id(&apps, "bob@example.com").await.as_str())
+    );
+
+    // Below the threshold: straight through.
+    set_threshold(&apps, &ann, Some("25.01")).await;
+    let small = submitted_order(&apps, &ann, &supplier).await;
+    let r = pay(&apps, &ann, &small).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["approval"], Value::Null);
+}
+
+async fn bob_id(apps: &Apps, email: &str) -> String {
+    sqlx::query_scalar("SELECT id::text FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_one(&apps.pool)
+        .await
+        .unwrap()
+}
+
+/// Cancelling the order cancels its pending approval; a rejected payment is not paid.
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn cancelling_the_order_cancels_its_pending_approval(pool: PgPool) {
+    let (apps, wise) = with_wise(pool).await;
+    let ann = org(&apps, "ann@example.com").await;
+    let bob = colleague(&apps, &ann, "bob@example.com", shared::auth::Role::Admin).await;
+    let supplier = payable_supplier(&apps, &ann, "EUR").await;
+    set_threshold(&apps, &ann, Some("1.00")).await;
+    let order = submitted_order(&apps, &ann, &supplier).await;
+    assert_eq!(pay(&apps, &ann, &order).await.status, StatusCode::ACCEPTED);
+    let cancelled = post(
+        &apps,
+        &ann,
+        &format!("/api/purchase-orders/{order}/cancel"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+    assert_eq!(cancelled.body["approval"]["status"], "cancelled");
+    assert_problem(
+        &approve(&apps, &bob, &order).await,
+        StatusCode::CONFLICT,
+        "no_pending_approval",
+    );
+
+    let other = submitted_order(&apps, &ann, &supplier).await;
+    assert_eq!(pay(&apps, &ann, &other).await.status, StatusCode::ACCEPTED);
+    let rejected = apps
+        .inventory
+        .post_with(
+            &format!("/api/purchase-orders/{other}/pay/reject"),
+            json!({}),
+            &bob.token,
+        )
+        .await;
+    assert_eq!(rejected.status, StatusCode::OK, "{}", rejected.body);
+    assert_eq!(rejected.body["approval"]["status"], "rejected");
+    assert_problem(
+        &approve(&apps, &bob, &other).await,
+        StatusCode::CONFLICT,
+        "no_pending_approval",
+    );
+    assert!(wise.book().calls.is_empty());
+}
+
+/// Bank details set or changed in the last 24 hours: the payment needs a second person, who is
+/// neither the one who asked nor the one who changed them. After 24 hours it goes straight
+/// through.
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_payment_to_details_changed_in_the_last_day_needs_a_second_person(pool: PgPool) {
+    let (apps, wise) = with_wise(pool).await;
+    let ann = org(&apps, "ann@example.com").await;
+    let bob = colleague(&apps, &ann, "bob@example.com", shared::auth::Role::Admin).await;
+    let cat = colleague(&apps, &ann, "cat@example.com", shared::auth::Role::Owner).await;
+    let supplier = payable_supplier(&apps, &ann, "EUR").await;
+    // Bob changed the supplier's bank details an hour ago.
+    sqlx::query(
+        "UPDATE suppliers SET payment_details_changed_at = now() - interval '1 hour',
+                payment_details_changed_by = (SELECT id FROM users WHERE email = 'bob@example.com')
+         WHERE id = $1::uuid",
+    )
+    .bind(&supplier)
+    .execute(&apps.pool)
+    .await
+    .unwrap();
+    let order = submitted_order(&apps, &ann, &supplier).await;
+    let asked = pay(&apps, &ann, &order).await;
+    assert_eq!(asked.status, StatusCode::ACCEPTED, "{}", asked.body);
+    assert_eq!(asked.body["approval"]["reasons"], json!(["payee_changed"]));
+    assert_problem(
+        &approve(&apps, &bob, &order).await,
+        StatusCode::FORBIDDEN,
+        "own_payee_change",
+    );
+    assert!(wise.book().calls.is_empty());
+    let approved = approve(&apps, &cat, &order).await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+    assert_eq!(approved.body["payment"]["status"], "processing");
+
+    sqlx::query("UPDATE suppliers SET payment_details_changed_at = now() - interval '25 hours'")
+        .execute(&apps.pool)
+        .await
+        .unwrap();
+    let later = submitted_order(&apps, &ann, &supplier).await;
+    let r = pay(&apps, &ann, &later).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+/// Approvals by two admins and pays by the requester, all at once on one pending payment: the
+/// money moves once.
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn concurrent_approvals_and_pays_move_money_once(pool: PgPool) {
+    let (apps, wise) = with_wise(pool).await;
+    let ann = org(&apps, "ann@example.com").await;
+    let bob = colleague(&apps, &ann, "bob@example.com", shared::auth::Role::Admin).await;
+    let cat = colleague(&apps, &ann, "cat@example.com", shared::auth::Role::Admin).await;
+    let supplier = payable_supplier(&apps, &ann, "EUR").await;
+    set_threshold(&apps, &ann, Some("10.00")).await;
+    let order = submitted_order(&apps, &ann, &supplier).await;
+    assert_eq!(pay(&apps, &ann, &order).await.status, StatusCode::ACCEPTED);
+
+    let (r1, r2, r3, r4) = tokio::join!(
+        approve(&apps, &bob, &order),
+        approve(&apps, &cat, &order),
+        pay(&apps, &ann, &order),
+        pay(&apps, &ann, &order),
+    );
+    let statuses = [r1.status, r2.status, r3.status, r4.status];
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "{statuses:?}: {} {} {} {}",
+        r1.body,
+        r2.body,
+        r3.body,
+        r4.body
+    );
+    for r in [&r1, &r2, &r3, &r4] {
+        assert!(
+            [StatusCode::OK, StatusCode::CONFLICT].contains(&r.status),
+            "{}",
+            r.body
+        );
+    }
+    let book = wise.book();
+    assert_eq!(book.transfers.len(), 1);
+    assert_eq!(book.fundings.len(), 1);
 }

@@ -576,7 +576,8 @@ async fn change(
         .execute(&mut *tx)
         .await?;
         if changed {
-            payee = Some(PayeeChange::of(&mut *tx, &caller, id, before.payment_details.clone()).await?);
+            payee =
+                Some(PayeeChange::of(&mut *tx, &caller, id, before.payment_details.clone()).await?);
         }
     }
     let after = load(&mut *tx, caller.org_id, id, false).await?;
@@ -657,7 +658,10 @@ impl PayeeChange {
 
     fn text(&self) -> String {
         let ending = |s: &Option<PaymentSummary>| match s {
-            Some(s) => format!("account ending {} ({}, {})", s.account_ending, s.currency, s.account_holder_name),
+            Some(s) => format!(
+                "account ending {} ({}, {})",
+                s.account_ending, s.currency, s.account_holder_name
+            ),
             None => "none".to_owned(),
         };
         format!(

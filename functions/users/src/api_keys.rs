@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::audit::{self, Entry};
 use shared::auth::caller::API_KEY_PREFIX;
-use shared::auth::{ClientIp, MODULES, RequireAdmin, tokens, StepUp};
+use shared::auth::{ClientIp, MODULES, RequireAdmin, StepUp, tokens};
 use shared::domain;
 use shared::error::{ApiError, FieldError, Fields};
 use shared::http::{AppJson, AppQuery, PathId};

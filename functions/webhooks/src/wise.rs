@@ -198,7 +198,11 @@ async fn apply(
     // Each organization pays from its own Wise profile, so the transfer and the profile that
     // made it name the organization together; a delivery without a profile names none.
     let Some(profile) = change.resource.profile_id else {
-        tracing::warn!(delivery, transfer, "a state change without its profile; ignored");
+        tracing::warn!(
+            delivery,
+            transfer,
+            "a state change without its profile; ignored"
+        );
         return unmatched(tx, delivery, "unknown_profile").await;
     };
     // Which organization made the transfer is the one question this role may ask across
@@ -216,10 +220,20 @@ async fn apply(
             .await?
             .unwrap_or(false);
         let outcome = if known {
-            tracing::warn!(delivery, transfer, profile, "no purchase order made this Wise transfer; ignored");
+            tracing::warn!(
+                delivery,
+                transfer,
+                profile,
+                "no purchase order made this Wise transfer; ignored"
+            );
             "unknown_transfer"
         } else {
-            tracing::warn!(delivery, transfer, profile, "no organization holds this Wise profile; ignored");
+            tracing::warn!(
+                delivery,
+                transfer,
+                profile,
+                "no organization holds this Wise profile; ignored"
+            );
             "unknown_profile"
         };
         return unmatched(tx, delivery, outcome).await;

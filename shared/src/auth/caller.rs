@@ -31,7 +31,9 @@ pub enum CallerKind {
         role: Role,
         session_id: Uuid,
     },
-    ApiKey { key_id: Uuid },
+    ApiKey {
+        key_id: Uuid,
+    },
 }
 
 /// The authenticated caller of a tenant request.

@@ -18,9 +18,9 @@ use http::request::Parts;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::AuthUser;
 use super::caller::{Caller, CallerKind, Level, Module, Require, RequireAdmin, Tenant};
 use super::jwt::{self, Typed};
-use super::AuthUser;
 use crate::crypto::Keys;
 use crate::{ApiError, AppState};
 

@@ -230,16 +230,13 @@ impl Api {
             .into_iter()
             .filter(|p| p.current_state.as_deref() != Some("DEACTIVATED"))
             .map(|p| {
-                let name = p
-                    .business_name
-                    .or(p.full_name)
-                    .unwrap_or_else(|| {
-                        [p.first_name, p.last_name]
-                            .into_iter()
-                            .flatten()
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    });
+                let name = p.business_name.or(p.full_name).unwrap_or_else(|| {
+                    [p.first_name, p.last_name]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                });
                 Profile {
                     id: p.id,
                     kind: truncate(p.kind.to_uppercase(), 50),

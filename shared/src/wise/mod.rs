@@ -150,11 +150,15 @@ impl TransferState {
     /// and the failure to record when it fails or cancels it. A state that does not decide the
     /// payment (the transfer waits for its money) leaves the status, and any failure it
     /// records, as they are.
-    pub fn on_payment(self, current: PaymentStatus) -> (PaymentStatus, Option<(&'static str, &'static str)>) {
+    pub fn on_payment(
+        self,
+        current: PaymentStatus,
+    ) -> (PaymentStatus, Option<(&'static str, &'static str)>) {
         match self.payment_status() {
             Some(status @ (PaymentStatus::Failed | PaymentStatus::Cancelled)) => (
                 status,
-                self.failure_message().map(|message| (self.as_str(), message)),
+                self.failure_message()
+                    .map(|message| (self.as_str(), message)),
             ),
             Some(status) => (status, None),
             None => (current, None),

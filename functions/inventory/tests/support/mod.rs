@@ -46,6 +46,30 @@ pub async fn org(apps: &Apps, email: &str) -> Org {
     }
 }
 
+/// Connects `org` to the Wise account of `token` with `profile`, as `PUT /api/payments/wise`
+/// stores it (the token sealed with the test keys).
+pub async fn connect(apps: &Apps, org: &Org, token: &str, profile: i64) {
+    let org_id: uuid::Uuid = org.id.parse().unwrap();
+    let sealed = shared::wise::connection::seal_token(
+        &shared::testing::settings(&[]).keys.snapshot(),
+        org_id,
+        token,
+    );
+    sqlx::query(
+        "INSERT INTO wise_connections
+             (org_id, api_token, token_hint, profile_id, profile_type, profile_name, connected_by)
+         SELECT $1, $2, right($3, 4), $4, 'BUSINESS', 'Test', id FROM users
+         WHERE org_id = $1 AND role = 'owner' LIMIT 1",
+    )
+    .bind(org_id)
+    .bind(sealed)
+    .bind(token)
+    .bind(profile)
+    .execute(&apps.pool)
+    .await
+    .unwrap();
+}
+
 pub async fn product(apps: &Apps, org: &Org, sku: &str, reorder_point: i32) -> String {
     let id: uuid::Uuid = sqlx::query_scalar(
         "INSERT INTO products (org_id, sku, name, price, currency, reorder_point) VALUES ($1::uuid, $2, $2, 1, 'EUR', $3) RETURNING id",
