@@ -16,7 +16,7 @@
 #   EXISTING_KEYS_SECRET_ARN  the keys secret of an earlier stack of this stage
 #   LOG_RETENTION_DAYS        how long logs are kept
 #   KEY_ROTATION_DAYS         how often the keys rotate (0: never on a schedule)
-#   WISE_API_URL, WISE_PROFILE_ID
+#   WISE_API_URL              Wise sandbox (default) or https://api.wise.com
 #   ARCHITECTURE              arm64 (default) or x86_64; `sam build` builds for the template's
 #                             value, so set it for both (the script does)
 # DEPLOY_DRY_RUN=1 prints the commands instead of running them.
@@ -62,7 +62,6 @@ add ExistingKeysSecretArn "${EXISTING_KEYS_SECRET_ARN:-}"
 add LogRetentionDays "${LOG_RETENTION_DAYS:-}"
 add KeyRotationDays "${KEY_ROTATION_DAYS:-}"
 add WiseApiUrl "${WISE_API_URL:-}"
-add WiseProfileId "${WISE_PROFILE_ID:-}"
 
 add DatabaseStack "${DATABASE_STACK:-}"
 if [ -z "${DATABASE_URL:-}${DATABASE_STACK:-}" ]; then

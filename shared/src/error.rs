@@ -534,7 +534,7 @@ mod tests {
         );
         let response = ApiError::NotConfigured {
             code: "payments_not_configured",
-            detail: "set WISE_API_TOKEN".into(),
+            detail: "set WISE_WEBHOOK_PUBLIC_KEY".into(),
         }
         .into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);

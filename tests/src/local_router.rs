@@ -20,7 +20,7 @@ pub fn function_for(path: &str) -> &'static str {
         ] => "users",
         ["api", "products", ..] => "products",
         ["api", "suppliers", ..] => "suppliers",
-        ["api", "inventory" | "purchase-orders", ..] => "inventory",
+        ["api", "inventory" | "purchase-orders" | "payments", ..] => "inventory",
         ["api", "tasks", ..] | ["api", _, "tasks", ..] => "tasks",
         ["api", "dashboard", ..] => "dashboard",
         ["webhooks", ..] => "webhooks",

@@ -37,6 +37,8 @@ struct Caller {
     client: reqwest::Client,
     base: String,
     token: Option<String>,
+    /// A step-up token of this caller's session, for the actions that need one.
+    step_up: Option<String>,
 }
 
 impl Caller {
@@ -45,6 +47,7 @@ impl Caller {
             client: reqwest::Client::new(),
             base: api.base.clone(),
             token: None,
+            step_up: None,
         }
     }
 
@@ -58,13 +61,22 @@ impl Caller {
     /// The owner of Ann's organization (Acme), registered with `e2e::sign_up`.
     async fn owner(api: &LocalApi) -> Self {
         let session = e2e::sign_up(&reqwest::Client::new(), &api.base).await;
-        Self::with_token(api, session["access_token"].as_str().unwrap())
+        let mut owner = Self::with_token(api, session["access_token"].as_str().unwrap());
+        let proved = owner
+            .post("/api/auth/step-up", json!({"password": "Corr3ct-horse"}))
+            .await;
+        assert_eq!(proved.status, 200, "{}", proved.body);
+        owner.step_up = proved.body["step_up_token"].as_str().map(str::to_owned);
+        owner
     }
 
     async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
+        }
+        if let Some(step_up) = &self.step_up {
+            request = request.header("x-step-up-token", step_up);
         }
         if let Some(body) = body {
             request = request.json(&body);

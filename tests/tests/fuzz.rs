@@ -13,8 +13,6 @@ async fn schemathesis_finds_the_api_and_its_document_in_agreement(pool: PgPool) 
         pool,
         &[
             ("WISE_API_URL", "http://127.0.0.1:9"),
-            ("WISE_API_TOKEN", "fuzz-token"),
-            ("WISE_PROFILE_ID", "1"),
             ("WISE_WEBHOOK_PUBLIC_KEY", &public_key),
         ],
     );

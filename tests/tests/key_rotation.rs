@@ -169,8 +169,16 @@ async fn keys_rotate_over_live_data_without_anything_becoming_unreadable(pool: P
         .parse()
         .unwrap();
     assert_eq!(kid_of(&old_access), "k0");
+    let step_up = shared::testing::step_up(&auth, &old_access).await;
     let setup = auth
-        .post_with("/api/auth/mfa/setup", json!({}), &old_access)
+        .request_with(
+            http::Method::POST,
+            "/api/auth/mfa/setup",
+            Some(json!({})),
+            Some(&old_access),
+            None,
+            &[("x-step-up-token", step_up.as_str())],
+        )
         .await;
     assert_eq!(setup.status, StatusCode::OK, "{}", setup.body);
     let totp = setup.body["secret"].as_str().unwrap().to_owned();
@@ -183,12 +191,17 @@ async fn keys_rotate_over_live_data_without_anything_becoming_unreadable(pool: P
         .await;
     assert_eq!(verified.status, StatusCode::OK, "{}", verified.body);
     let supplier = suppliers
-        .post_with(
+        .request_with(
+            http::Method::POST,
             "/api/suppliers",
-            json!({"name": "Acme", "payment_details": {"account_holder_name": "Acme GmbH",
+            Some(
+                json!({"name": "Acme", "payment_details": {"account_holder_name": "Acme GmbH",
                    "currency": "EUR", "type": "iban",
                    "details": {"iban": "DE89 3704 0044 0532 0130 00"}}}),
-            &old_access,
+            ),
+            Some(&old_access),
+            None,
+            &[("x-step-up-token", step_up.as_str())],
         )
         .await;
     assert_eq!(supplier.status, StatusCode::CREATED, "{}", supplier.body);

@@ -197,9 +197,23 @@ async fn an_owner_manages_people_and_keys_through_one_base_url(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
+    let step_up: Value = client
+        .post(format!("{}/api/auth/step-up", api.base))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"password": "Corr3ct-horse"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let key: Value = client
         .post(format!("{}/api/api-keys", api.base))
         .bearer_auth(token)
+        .header(
+            "x-step-up-token",
+            step_up["step_up_token"].as_str().unwrap(),
+        )
         .json(&serde_json::json!({"name": "Till", "scopes": ["products:read"]}))
         .send()
         .await

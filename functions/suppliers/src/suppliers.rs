@@ -345,7 +345,8 @@ pub async fn create(
         Ok((StatusCode::CREATED, SupplierDetail { supplier, contacts: Vec::new() }))
     })
     .await?;
-    if response.status() == StatusCode::CREATED && body.payment_details.is_some() {
+    let replayed = response.headers().contains_key("idempotent-replayed");
+    if response.status() == StatusCode::CREATED && body.payment_details.is_some() && !replayed {
         // A replay (same key) answers without a change, and without emailing again.
         let changed = PayeeChange::of(&mut tenant.db, &caller, id, None).await?;
         tenant.db.suspend(true).await?;

@@ -42,9 +42,10 @@ async fn invalid_payment_details_are_422(pool: PgPool) {
     details["details"]["iban"] = json!("DE00 1234");
     let r = apps
         .suppliers
-        .post_with(
+        .stepped_up(
+            Method::POST,
             "/api/suppliers",
-            json!({"name": "X", "payment_details": details}),
+            Some(json!({"name": "X", "payment_details": details})),
             &org.token,
         )
         .await;
@@ -176,11 +177,11 @@ async fn an_update_changes_only_what_was_sent(pool: PgPool) {
     let path = format!("/api/suppliers/{}", s["id"].as_str().unwrap());
     let r = apps
         .suppliers
-        .request(
+        .stepped_up(
             Method::PATCH,
             &path,
             Some(json!({"notes": "Closed in August", "payment_details": null})),
-            Some(&org.token),
+            &org.token,
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -317,4 +318,482 @@ async fn another_organizations_supplier_is_404_everywhere_and_unchanged(pool: Pg
             .len(),
         0
     );
+}
+
+/// The sealed details, their summary, and when and by whom they last changed.
+type PayeeRow = (
+    Option<Vec<u8>>,
+    Option<serde_json::Value>,
+    Option<chrono::DateTime<chrono::Utc>>,
+    Option<uuid::Uuid>,
+);
+
+async fn payee(pool: &PgPool, id: &str) -> PayeeRow {
+    sqlx::query_as(
+        "SELECT payment_details, payment_summary, payment_details_changed_at,
+                payment_details_changed_by
+         FROM suppliers WHERE id = $1::uuid",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// A person of `role` in `org`, named `name`, signed in.
+async fn person(
+    apps: &Apps,
+    org: &Org,
+    email: &str,
+    name: &str,
+    role: shared::auth::Role,
+    permissions: serde_json::Value,
+) -> shared::testing::Registered {
+    let person = shared::testing::person(&apps.auth, &org.id, email, role, permissions).await;
+    sqlx::query("UPDATE users SET name = $2 WHERE id = $1::uuid")
+        .bind(&person.user_id)
+        .bind(name)
+        .execute(&apps.pool)
+        .await
+        .unwrap();
+    person
+}
+
+/// An API key of `org` with `scopes` (as stored: `{"suppliers": "write"}`).
+async fn api_key(apps: &Apps, org: &Org, scopes: serde_json::Value) -> String {
+    let (key, hash) = shared::auth::tokens::generate("sk");
+    sqlx::query(
+        "INSERT INTO api_keys (org_id, name, prefix, key_hash, scopes)
+         VALUES ($1::uuid, 'till', left($2, 10), $3, $4)",
+    )
+    .bind(&org.id)
+    .bind(&key)
+    .bind(hash)
+    .bind(scopes)
+    .execute(&apps.pool)
+    .await
+    .unwrap();
+    key
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn changing_payment_details_needs_a_step_up(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let org = org(&apps, "ann@example.com").await;
+    let supplier = create(
+        &apps,
+        &org,
+        json!({"name": "Acme", "payment_details": iban_details()}),
+    )
+    .await;
+    let id = supplier["id"].as_str().unwrap();
+    let path = format!("/api/suppliers/{id}");
+    let before = payee(&pool, id).await;
+
+    for details in [other_iban_details(), serde_json::Value::Null] {
+        let r = apps
+            .suppliers
+            .request(
+                Method::PATCH,
+                &path,
+                Some(json!({"name": "Renamed", "payment_details": details})),
+                Some(&org.token),
+            )
+            .await;
+        assert_problem(&r, StatusCode::UNAUTHORIZED, "step_up_required");
+        // An expired proof is no better.
+        let claims = shared::testing::claims_of(&org.token);
+        let id_of = |name: &str| {
+            claims[name]
+                .as_str()
+                .unwrap()
+                .parse::<uuid::Uuid>()
+                .unwrap()
+        };
+        let (expired, _) = shared::auth::step_up::issue_at(
+            &shared::testing::settings(&[]).keys.snapshot(),
+            id_of("sub"),
+            id_of("org"),
+            id_of("sid"),
+            "password",
+            chrono::Utc::now().timestamp() - 600,
+        )
+        .unwrap();
+        let r = apps
+            .suppliers
+            .request_with(
+                Method::PATCH,
+                &path,
+                Some(json!({"payment_details": details})),
+                Some(&org.token),
+                None,
+                &[("X-Step-Up-Token", &expired)],
+            )
+            .await;
+        assert_problem(&r, StatusCode::UNAUTHORIZED, "step_up_required");
+    }
+    assert_eq!(payee(&pool, id).await, before, "nothing changed");
+    let name: String = sqlx::query_scalar("SELECT name FROM suppliers")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(name, "Acme", "not even the other fields of the request");
+
+    // Creating with details needs one too; without details it does not.
+    let r = apps
+        .suppliers
+        .post_with(
+            "/api/suppliers",
+            json!({"name": "Bravo", "payment_details": iban_details()}),
+            &org.token,
+        )
+        .await;
+    assert_problem(&r, StatusCode::UNAUTHORIZED, "step_up_required");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM suppliers")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+
+    // Other fields change without a step-up.
+    let r = apps
+        .suppliers
+        .request(
+            Method::PATCH,
+            &path,
+            Some(json!({"name": "Renamed"})),
+            Some(&org.token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["name"], "Renamed");
+    assert_eq!(payee(&pool, id).await, before);
+
+    // With a step-up from the real endpoint, the details change.
+    let proved = shared::testing::step_up(&apps.auth, &org.token).await;
+    let r = apps
+        .suppliers
+        .request_with(
+            Method::PATCH,
+            &path,
+            Some(json!({"payment_details": other_iban_details()})),
+            Some(&org.token),
+            None,
+            &[("X-Step-Up-Token", &proved)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["payment_details"]["account_ending"], "5432");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_payee_change_is_emailed_to_every_owner_and_admin(pool: PgPool) {
+    let smtp = shared::testing::SmtpServer::start();
+    let apps = apps_with(pool.clone(), &[("SMTP_URL", &smtp.url())]);
+    let org = org(&apps, "ann@example.com").await;
+    use shared::auth::Role;
+    person(
+        &apps,
+        &org,
+        "otto@example.com",
+        "Otto",
+        Role::Owner,
+        json!({}),
+    )
+    .await;
+    let ada = person(
+        &apps,
+        &org,
+        "ada@example.com",
+        "Ada Admin",
+        Role::Admin,
+        json!({}),
+    )
+    .await;
+    person(
+        &apps,
+        &org,
+        "uma@example.com",
+        "Uma",
+        Role::User,
+        json!({"suppliers": "write"}),
+    )
+    .await;
+    let gone = person(
+        &apps,
+        &org,
+        "gil@example.com",
+        "Gil",
+        Role::Admin,
+        json!({}),
+    )
+    .await;
+    sqlx::query("UPDATE users SET is_active = false WHERE id = $1::uuid")
+        .bind(&gone.user_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let owners_and_admins = ["ada@example.com", "ann@example.com", "otto@example.com"];
+    let recipients = |mail: &[shared::testing::ReceivedEmail]| {
+        let mut to: Vec<String> = mail.iter().map(|m| m.to.clone()).collect();
+        to.sort();
+        to
+    };
+
+    // No details at creation: nothing to announce.
+    let supplier = create(&apps, &org, json!({"name": "Acme"})).await;
+    assert!(smtp.messages().is_empty());
+    let path = format!("/api/suppliers/{}", supplier["id"].as_str().unwrap());
+
+    // Ada sets them, through her own step-up.
+    let proved = shared::testing::step_up(&apps.auth, &ada.token).await;
+    let r = apps
+        .suppliers
+        .request_with(
+            Method::PATCH,
+            &path,
+            Some(json!({"payment_details": iban_details()})),
+            Some(&ada.token),
+            None,
+            &[("X-Step-Up-Token", &proved)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let first = smtp.messages();
+    assert_eq!(recipients(&first), owners_and_admins);
+    for mail in &first {
+        assert_eq!(mail.subject, "Payment details of Acme changed");
+        assert!(mail.body.contains("Before: none"), "{}", mail.body);
+        assert!(
+            mail.body.contains("After:  account ending 3000"),
+            "{}",
+            mail.body
+        );
+        assert!(
+            mail.body.contains("By:     Ada Admin <ada@example.com>"),
+            "{}",
+            mail.body
+        );
+        assert!(mail.body.contains("At:     "), "{}", mail.body);
+    }
+
+    // Ann changes them to another account.
+    let r = apps
+        .suppliers
+        .stepped_up(
+            Method::PATCH,
+            &path,
+            Some(json!({"payment_details": other_iban_details()})),
+            &org.token,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let all = smtp.messages();
+    let second: Vec<_> = all
+        .iter()
+        .filter(|m| m.body.contains("After:  account ending 5432"))
+        .cloned()
+        .collect();
+    assert_eq!(all.len(), 6);
+    assert_eq!(recipients(&second), owners_and_admins);
+    for mail in &second {
+        assert_eq!(mail.subject, "Payment details of Acme changed");
+        assert!(
+            mail.body.contains("Before: account ending 3000"),
+            "{}",
+            mail.body
+        );
+        assert!(
+            mail.body.contains("By:     Owner <ann@example.com>"),
+            "{}",
+            mail.body
+        );
+    }
+    let (_, _, _, by) = payee(&pool, supplier["id"].as_str().unwrap()).await;
+    assert_eq!(by.unwrap().to_string(), org_owner_id(&pool, &org).await);
+
+    // Removing them is a change too.
+    let r = apps
+        .suppliers
+        .stepped_up(
+            Method::PATCH,
+            &path,
+            Some(json!({"payment_details": null})),
+            &org.token,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let all = smtp.messages();
+    assert_eq!(all.len(), 9);
+    let removed: Vec<_> = all
+        .iter()
+        .filter(|m| m.body.contains("After:  none"))
+        .cloned()
+        .collect();
+    assert_eq!(recipients(&removed), owners_and_admins);
+    assert!(
+        removed[0].body.contains("Before: account ending 5432"),
+        "{}",
+        removed[0].body
+    );
+}
+
+async fn org_owner_id(pool: &PgPool, org: &Org) -> String {
+    sqlx::query_scalar::<_, uuid::Uuid>(
+        "SELECT id FROM users WHERE org_id = $1::uuid AND email = 'ann@example.com'",
+    )
+    .bind(&org.id)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+    .to_string()
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_same_details_again_change_nothing_and_send_nothing(pool: PgPool) {
+    let smtp = shared::testing::SmtpServer::start();
+    let apps = apps_with(pool.clone(), &[("SMTP_URL", &smtp.url())]);
+    let org = org(&apps, "ann@example.com").await;
+    let ada = shared::testing::person(
+        &apps.auth,
+        &org.id,
+        "ada@example.com",
+        shared::auth::Role::Admin,
+        json!({}),
+    )
+    .await;
+    let supplier = create(
+        &apps,
+        &org,
+        json!({"name": "Acme", "payment_details": iban_details()}),
+    )
+    .await;
+    let id = supplier["id"].as_str().unwrap();
+    // Setting them at creation is announced.
+    assert_eq!(smtp.messages().len(), 2);
+    let (_, summary, at, by) = payee(&pool, id).await;
+
+    // The same account, written differently (no spaces, lower case), by someone else.
+    let mut same = iban_details();
+    same["details"]["iban"] = json!("de89370400440532013000");
+    let r = apps
+        .suppliers
+        .stepped_up(
+            Method::PATCH,
+            &format!("/api/suppliers/{id}"),
+            Some(json!({"payment_details": same})),
+            &ada.token,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (sealed, summary_after, at_after, by_after) = payee(&pool, id).await;
+    assert_eq!(summary_after, summary);
+    assert_eq!(at_after, at, "payment_details_changed_at is kept");
+    assert_eq!(by_after, by, "payment_details_changed_by is kept");
+    assert_eq!(smtp.messages().len(), 2, "nothing more was sent");
+    let opened = suppliers::PaymentDetails::open(
+        &apps.state.settings.keys,
+        id.parse().unwrap(),
+        &sealed.unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(opened.details["iban"], "DE89370400440532013000");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn creating_with_payment_details_dates_them(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let org = org(&apps, "ann@example.com").await;
+    let started = chrono::Utc::now();
+    let with = create(
+        &apps,
+        &org,
+        json!({"name": "Acme", "payment_details": iban_details()}),
+    )
+    .await;
+    let (sealed, summary, at, by) = payee(&pool, with["id"].as_str().unwrap()).await;
+    assert!(sealed.is_some());
+    assert_eq!(summary.unwrap()["account_ending"], "3000");
+    let at = at.expect("payment_details_changed_at is set");
+    assert!(
+        at >= started - chrono::Duration::seconds(5) && at <= chrono::Utc::now(),
+        "{at}"
+    );
+    assert_eq!(by.unwrap().to_string(), org_owner_id(&pool, &org).await);
+
+    let without = create(&apps, &org, json!({"name": "Bravo"})).await;
+    assert_eq!(
+        payee(&pool, without["id"].as_str().unwrap()).await,
+        (None, None, None, None)
+    );
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_api_key_cannot_change_payment_details_but_can_rename(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let org = org(&apps, "ann@example.com").await;
+    let supplier = create(
+        &apps,
+        &org,
+        json!({"name": "Acme", "payment_details": iban_details()}),
+    )
+    .await;
+    let id = supplier["id"].as_str().unwrap();
+    let path = format!("/api/suppliers/{id}");
+    let before = payee(&pool, id).await;
+    let key = api_key(&apps, &org, json!({"suppliers": "write"})).await;
+    // Carrying the owner's valid step-up token changes nothing for a key.
+    let step_up = shared::testing::step_up_token(&org.token);
+    let as_key = |method: Method, path: String, body: serde_json::Value| {
+        let (key, step_up) = (key.clone(), step_up.clone());
+        let apps = &apps;
+        async move {
+            apps.suppliers
+                .request_with(
+                    method,
+                    &path,
+                    Some(body),
+                    None,
+                    None,
+                    &[("x-api-key", &key), ("x-step-up-token", &step_up)],
+                )
+                .await
+        }
+    };
+
+    for details in [other_iban_details(), serde_json::Value::Null] {
+        let r = as_key(
+            Method::PATCH,
+            path.clone(),
+            json!({"payment_details": details}),
+        )
+        .await;
+        assert_problem(&r, StatusCode::FORBIDDEN, "step_up_unavailable");
+    }
+    let r = as_key(
+        Method::POST,
+        "/api/suppliers".into(),
+        json!({"name": "Bravo", "payment_details": iban_details()}),
+    )
+    .await;
+    assert_problem(&r, StatusCode::FORBIDDEN, "step_up_unavailable");
+    assert_eq!(payee(&pool, id).await, before);
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM suppliers")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+
+    let renamed = as_key(Method::PATCH, path.clone(), json!({"name": "Acme Ltd"})).await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    assert_eq!(renamed.body["name"], "Acme Ltd");
+    let created = as_key(
+        Method::POST,
+        "/api/suppliers".into(),
+        json!({"name": "Bravo"}),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(payee(&pool, id).await, before);
 }

@@ -7,14 +7,12 @@ use sqlx::PgPool;
 use support::*;
 
 async fn create_key(apps: &Apps, admin: &Member, scopes: serde_json::Value) -> serde_json::Value {
-    let response = apps
-        .users
-        .post_with(
-            "/api/api-keys",
-            json!({"name": "Till", "scopes": scopes}),
-            &admin.token,
-        )
-        .await;
+    let response = create_api_key(
+        apps,
+        &admin.token,
+        json!({"name": "Till", "scopes": scopes}),
+    )
+    .await;
     assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
     response.body
 }
@@ -137,10 +135,12 @@ async fn a_key_cannot_administer_the_organization(pool: PgPool) {
 async fn invalid_scopes_and_expiry_are_422(pool: PgPool) {
     let apps = apps(pool.clone());
     let ann = owner(&apps, "ann@example.com").await;
-    let response = apps
-        .users
-        .post_with("/api/api-keys", json!({"name": "x", "scopes": ["weapons:read", "products:admin"], "expires_in_days": 0}), &ann.token)
-        .await;
+    let response = create_api_key(
+        &apps,
+        &ann.token,
+        json!({"name": "x", "scopes": ["weapons:read", "products:admin"], "expires_in_days": 0}),
+    )
+    .await;
     assert_problem(
         &response,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -184,14 +184,12 @@ async fn keys_are_listable_by_prefix_and_creation_is_audited(pool: PgPool) {
 async fn a_key_can_expire_after_a_number_of_days(pool: PgPool) {
     let apps = apps(pool);
     let ann = owner(&apps, "ann@example.com").await;
-    let response = apps
-        .users
-        .post_with(
-            "/api/api-keys",
-            json!({"name": "Temp", "scopes": ["products:read"], "expires_in_days": 30}),
-            &ann.token,
-        )
-        .await;
+    let response = create_api_key(
+        &apps,
+        &ann.token,
+        json!({"name": "Temp", "scopes": ["products:read"], "expires_in_days": 30}),
+    )
+    .await;
     assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
     let expires_at: chrono::DateTime<chrono::Utc> = response.body["expires_at"]
         .as_str()
@@ -200,4 +198,108 @@ async fn a_key_can_expire_after_a_number_of_days(pool: PgPool) {
         .unwrap();
     let days = (expires_at - chrono::Utc::now()).num_minutes() as f64 / 1440.0;
     assert!((29.99..=30.0).contains(&days), "{days}");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn creating_a_key_needs_a_step_up(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let ann = owner(&apps, "ann@example.com").await;
+    let body = json!({"name": "Till", "scopes": ["products:read"]});
+    let refused = apps
+        .users
+        .post_with("/api/api-keys", body.clone(), &ann.token)
+        .await;
+    assert_problem(&refused, StatusCode::UNAUTHORIZED, "step_up_required");
+    let keys = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM api_keys")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(keys().await, 0);
+    let garbage = apps
+        .users
+        .request_with(
+            Method::POST,
+            "/api/api-keys",
+            Some(body.clone()),
+            Some(&ann.token),
+            None,
+            &[("X-Step-Up-Token", "not-a-token")],
+        )
+        .await;
+    assert_problem(&garbage, StatusCode::UNAUTHORIZED, "step_up_required");
+    assert_eq!(keys().await, 0);
+
+    // With a step-up from the real endpoint (the password).
+    let step_up = shared::testing::step_up(&apps.auth, &ann.token).await;
+    let created = apps
+        .users
+        .request_with(
+            Method::POST,
+            "/api/api-keys",
+            Some(body),
+            Some(&ann.token),
+            None,
+            &[("X-Step-Up-Token", &step_up)],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert!(created.body["key"].as_str().unwrap().starts_with("sk_"));
+    assert_eq!(keys().await, 1);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_api_key_cannot_do_what_needs_a_step_up(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let ann = owner(&apps, "ann@example.com").await;
+    let bob = member(&apps, &ann, "bob@example.com", "user", json!({})).await;
+    let created = create_key(&apps, &ann, json!(["products:write", "reports:write"])).await;
+    let key = created["key"].as_str().unwrap();
+    // Even carrying a valid step-up token of its creator's session.
+    let step_up = shared::testing::step_up_token(&ann.token);
+    let as_key = |method: Method, path: String, body: serde_json::Value| {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("x-api-key", key)
+            .header("x-step-up-token", &step_up)
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body.to_string()))
+            .unwrap();
+        shared::testing::send(&apps.users.router, request)
+    };
+    let snapshot = || async {
+        sqlx::query_as::<_, (i64, String)>(
+            "SELECT (SELECT count(*) FROM api_keys), \
+                    (SELECT role::text FROM users WHERE email = 'bob@example.com')",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    let before = snapshot().await;
+    let new_key = as_key(
+        Method::POST,
+        "/api/api-keys".into(),
+        json!({"name": "Mine", "scopes": ["products:read"]}),
+    )
+    .await;
+    let promote = as_key(
+        Method::PATCH,
+        format!("/api/users/{}", bob.id),
+        json!({"role": "admin"}),
+    )
+    .await;
+    let add_admin = as_key(
+        Method::POST,
+        "/api/users".into(),
+        json!({"email": "eve@example.com", "name": "Eve", "role": "admin", "password": PASSWORD}),
+    )
+    .await;
+    // Administration is for people: the key is refused before any step-up is looked at.
+    for response in [&new_key, &promote, &add_admin] {
+        assert_problem(response, StatusCode::FORBIDDEN, "admin_required");
+    }
+    assert_eq!(snapshot().await, before, "an API key changed nothing");
 }

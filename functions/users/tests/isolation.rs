@@ -32,14 +32,13 @@ async fn another_organizations_ids_are_404_on_every_route_and_nothing_changes(po
     let alice = owner(&apps, "alice@a.example").await;
     let bruno = owner(&apps, "bruno@b.example").await;
     let b_user = member(&apps, &bruno, "staff@b.example", "user", json!({})).await;
-    let b_key = apps
-        .users
-        .post_with(
-            "/api/api-keys",
-            json!({"name": "B till", "scopes": ["products:read"]}),
-            &bruno.token,
-        )
-        .await;
+    let b_key = create_api_key(
+        &apps,
+        &bruno.token,
+        json!({"name": "B till", "scopes": ["products:read"]}),
+    )
+    .await;
+    assert_eq!(b_key.status, StatusCode::CREATED, "{}", b_key.body);
     let b_key = b_key.body["id"].as_str().unwrap().to_owned();
 
     let before = snapshot(&pool).await;
@@ -69,9 +68,10 @@ async fn another_organizations_ids_are_404_on_every_route_and_nothing_changes(po
         (Method::DELETE, format!("/api/api-keys/{b_key}"), None),
     ];
     for (method, path, body) in matrix {
+        // With a valid step-up of Alice's: the only reason left to refuse is the organization.
         let response = apps
             .users
-            .request(method.clone(), &path, body, Some(&alice.token))
+            .stepped_up(method.clone(), &path, body, &alice.token)
             .await;
         assert_problem(&response, StatusCode::NOT_FOUND, "not_found");
         assert_eq!(
@@ -431,14 +431,12 @@ async fn the_tenant_functions_login_role_can_only_enter_a_tenant(pool: PgPool) {
     let alice = owner(&apps, "alice@a.example").await;
     let bruno = owner(&apps, "bruno@b.example").await;
     member(&apps, &bruno, "staff@b.example", "user", json!({})).await;
-    let key = apps
-        .users
-        .post_with(
-            "/api/api-keys",
-            json!({"name": "Till", "scopes": ["products:read"]}),
-            &alice.token,
-        )
-        .await;
+    let key = create_api_key(
+        &apps,
+        &alice.token,
+        json!({"name": "Till", "scopes": ["products:read"]}),
+    )
+    .await;
     assert_eq!(key.status, 201, "{}", key.body);
     let key = key.body["key"].as_str().unwrap().to_owned();
 

@@ -109,14 +109,13 @@ async fn bad_values_are_refused_and_change_nothing(pool: PgPool) {
 async fn an_api_key_reads_but_never_changes_the_organization(pool: PgPool) {
     let apps = apps(pool);
     let ann = owner(&apps, "ann@example.com").await;
-    let key = apps
-        .users
-        .post_with(
-            "/api/api-keys",
-            json!({"name": "till", "scopes": ["products:read"]}),
-            &ann.token,
-        )
-        .await;
+    let key = create_api_key(
+        &apps,
+        &ann.token,
+        json!({"name": "till", "scopes": ["products:read"]}),
+    )
+    .await;
+    assert_eq!(key.status, StatusCode::CREATED, "{}", key.body);
     let key = key.body["key"].as_str().unwrap().to_owned();
     let r = apps.users.get_with("/api/organization", &key).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);

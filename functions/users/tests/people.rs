@@ -1,6 +1,6 @@
 mod support;
 
-use http::StatusCode;
+use http::{Method, StatusCode};
 use serde_json::json;
 use shared::testing::{SmtpServer, assert_problem};
 use sqlx::PgPool;
@@ -164,7 +164,7 @@ async fn permission_and_role_changes_apply_on_the_next_request(pool: PgPool) {
         StatusCode::FORBIDDEN
     );
 
-    let updated = patch(
+    let updated = patch_stepped_up(
         &apps,
         &ann.token,
         &format!("/api/users/{}", bob.id),
@@ -182,13 +182,14 @@ async fn permission_and_role_changes_apply_on_the_next_request(pool: PgPool) {
         StatusCode::OK
     );
 
-    patch(
+    let promoted = patch_stepped_up(
         &apps,
         &ann.token,
         &format!("/api/users/{}", bob.id),
         json!({"role": "admin"}),
     )
     .await;
+    assert_eq!(promoted.status, StatusCode::OK, "{}", promoted.body);
     assert_eq!(
         apps.users.get_with("/api/users", &bob.token).await.status,
         StatusCode::OK
@@ -251,7 +252,7 @@ async fn nobody_demotes_or_deactivates_themselves(pool: PgPool) {
     let apps = apps(pool);
     let ann = owner(&apps, "ann@example.com").await;
     let bob = member(&apps, &ann, "bob@example.com", "admin", json!({})).await;
-    let demote = patch(
+    let demote = patch_stepped_up(
         &apps,
         &bob.token,
         &format!("/api/users/{}", bob.id),
@@ -284,7 +285,7 @@ async fn only_owners_touch_owners(pool: PgPool) {
     let apps = apps(pool);
     let ann = owner(&apps, "ann@example.com").await;
     let bob = member(&apps, &ann, "bob@example.com", "admin", json!({})).await;
-    let demote = patch(
+    let demote = patch_stepped_up(
         &apps,
         &bob.token,
         &format!("/api/users/{}", ann.id),
@@ -294,9 +295,10 @@ async fn only_owners_touch_owners(pool: PgPool) {
     assert_problem(&demote, StatusCode::FORBIDDEN, "owner_required");
     let create = apps
         .users
-        .post_with(
+        .stepped_up(
+            Method::POST,
             "/api/users",
-            json!({"email": "o@example.com", "name": "O", "role": "owner", "password": PASSWORD}),
+            Some(json!({"email": "o@example.com", "name": "O", "role": "owner", "password": PASSWORD})),
             &bob.token,
         )
         .await;
@@ -313,8 +315,8 @@ async fn two_owners_demoting_each_other_at_once_leave_one_owner(pool: PgPool) {
         format!("/api/users/{}", ann.id),
     );
     let (a, b) = tokio::join!(
-        patch(&apps, &ann.token, &bob_path, json!({"role": "admin"})),
-        patch(&apps, &bob.token, &ann_path, json!({"role": "admin"})),
+        patch_stepped_up(&apps, &ann.token, &bob_path, json!({"role": "admin"})),
+        patch_stepped_up(&apps, &bob.token, &ann_path, json!({"role": "admin"})),
     );
     let statuses = [a.status, b.status];
     assert!(statuses.contains(&StatusCode::OK), "{statuses:?}");
@@ -338,7 +340,7 @@ async fn invalid_roles_and_modules_are_422_and_change_nothing(pool: PgPool) {
         json!({"products": "read"}),
     )
     .await;
-    let role = patch(
+    let role = patch_stepped_up(
         &apps,
         &ann.token,
         &format!("/api/users/{}", bob.id),
@@ -347,7 +349,7 @@ async fn invalid_roles_and_modules_are_422_and_change_nothing(pool: PgPool) {
     .await;
     assert_problem(&role, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     assert_eq!(role.body["errors"][0]["field"], "role");
-    let module = patch(
+    let module = patch_stepped_up(
         &apps,
         &ann.token,
         &format!("/api/users/{}", bob.id),
@@ -360,7 +362,7 @@ async fn invalid_roles_and_modules_are_422_and_change_nothing(pool: PgPool) {
         "validation_failed",
     );
     assert_eq!(module.body["errors"][0]["field"], "permissions.weapons");
-    let level = patch(
+    let level = patch_stepped_up(
         &apps,
         &ann.token,
         &format!("/api/users/{}", bob.id),
@@ -467,13 +469,14 @@ async fn changes_are_audited_with_before_and_after(pool: PgPool) {
     let apps = apps(pool);
     let ann = owner(&apps, "ann@example.com").await;
     let bob = member(&apps, &ann, "bob@example.com", "user", json!({})).await;
-    patch(
+    let promoted = patch_stepped_up(
         &apps,
         &ann.token,
         &format!("/api/users/{}", bob.id),
         json!({"role": "admin"}),
     )
     .await;
+    assert_eq!(promoted.status, StatusCode::OK, "{}", promoted.body);
     let log = apps
         .users
         .get_with(
@@ -565,4 +568,129 @@ async fn a_retried_create_with_an_idempotency_key_adds_one_person(pool: PgPool) 
         .await
         .unwrap();
     assert_eq!(count, 2);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn changing_a_role_or_permissions_needs_a_step_up_and_a_name_does_not(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let ann = owner(&apps, "ann@example.com").await;
+    let bob = member(
+        &apps,
+        &ann,
+        "bob@example.com",
+        "user",
+        json!({"products": "read"}),
+    )
+    .await;
+    let path = format!("/api/users/{}", bob.id);
+    let stored = || async {
+        sqlx::query_as::<_, (String, serde_json::Value, String)>(
+            "SELECT role::text, permissions, name FROM users WHERE email = 'bob@example.com'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    let before = stored().await;
+
+    let role = patch(&apps, &ann.token, &path, json!({"role": "admin"})).await;
+    assert_problem(&role, StatusCode::UNAUTHORIZED, "step_up_required");
+    let permissions = patch(
+        &apps,
+        &ann.token,
+        &path,
+        json!({"permissions": {"products": "write"}}),
+    )
+    .await;
+    assert_problem(&permissions, StatusCode::UNAUTHORIZED, "step_up_required");
+    // A name and a role together: the role still needs it, and the name is not changed alone.
+    let both = patch(
+        &apps,
+        &ann.token,
+        &path,
+        json!({"name": "Robert", "role": "admin"}),
+    )
+    .await;
+    assert_problem(&both, StatusCode::UNAUTHORIZED, "step_up_required");
+    assert_eq!(stored().await, before, "nothing changed without a step-up");
+
+    // Bob's proof is not Ann's.
+    let bobs = shared::testing::step_up(&apps.auth, &bob.token).await;
+    let foreign = apps
+        .users
+        .request_with(
+            Method::PATCH,
+            &path,
+            Some(json!({"role": "admin"})),
+            Some(&ann.token),
+            None,
+            &[("X-Step-Up-Token", &bobs)],
+        )
+        .await;
+    assert_problem(&foreign, StatusCode::UNAUTHORIZED, "step_up_required");
+    assert_eq!(stored().await, before);
+
+    // A name alone needs no step-up.
+    let renamed = patch(&apps, &ann.token, &path, json!({"name": "Robert"})).await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    assert_eq!(renamed.body["name"], "Robert");
+
+    // With Ann's own step-up, through the real endpoint, the role changes.
+    let anns = shared::testing::step_up(&apps.auth, &ann.token).await;
+    let promoted = apps
+        .users
+        .request_with(
+            Method::PATCH,
+            &path,
+            Some(json!({"role": "admin"})),
+            Some(&ann.token),
+            None,
+            &[("X-Step-Up-Token", &anns)],
+        )
+        .await;
+    assert_eq!(promoted.status, StatusCode::OK, "{}", promoted.body);
+    assert_eq!(promoted.body["role"], "admin");
+    assert_eq!(stored().await.0, "admin");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn adding_an_owner_or_admin_needs_a_step_up_and_a_user_does_not(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let ann = owner(&apps, "ann@example.com").await;
+    for role in ["admin", "owner"] {
+        let created = apps
+            .users
+            .post_with(
+                "/api/users",
+                json!({"email": format!("{role}@example.com"), "name": "New", "role": role, "password": PASSWORD}),
+                &ann.token,
+            )
+            .await;
+        assert_problem(&created, StatusCode::UNAUTHORIZED, "step_up_required");
+    }
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 1, "nothing was created");
+    let user = apps
+        .users
+        .post_with(
+            "/api/users",
+            json!({"email": "user@example.com", "name": "New", "role": "user", "password": PASSWORD}),
+            &ann.token,
+        )
+        .await;
+    assert_eq!(user.status, StatusCode::CREATED, "{}", user.body);
+    let admin = apps
+        .users
+        .stepped_up(
+            Method::POST,
+            "/api/users",
+            Some(json!({"email": "admin@example.com", "name": "New", "role": "admin", "password": PASSWORD})),
+            &ann.token,
+        )
+        .await;
+    assert_eq!(admin.status, StatusCode::CREATED, "{}", admin.body);
+    assert_eq!(admin.body["role"], "admin");
 }

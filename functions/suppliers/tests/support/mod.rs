@@ -12,13 +12,18 @@ pub struct Apps {
 }
 
 pub fn apps(pool: PgPool) -> Apps {
-    let state = shared::testing::state_as(pool.clone(), shared::db::Login::Tenant, &[]);
+    apps_with(pool, &[])
+}
+
+/// [`apps`] with setting overrides (`SMTP_URL`, ...).
+pub fn apps_with(pool: PgPool, settings: &[(&str, &str)]) -> Apps {
+    let state = shared::testing::state_as(pool.clone(), shared::db::Login::Tenant, settings);
     Apps {
         auth: TestApp::new(
             auth::app(shared::testing::state_as(
                 pool.clone(),
                 shared::db::Login::Auth,
-                &[],
+                settings,
             )),
             pool.clone(),
         ),
@@ -52,11 +57,29 @@ pub fn iban_details() -> Value {
            "details": {"iban": "DE89 3704 0044 0532 0130 00"}})
 }
 
+/// A second valid IBAN (ending 5432).
+pub fn other_iban_details() -> Value {
+    json!({"account_holder_name": "Acme Tools Ltd", "currency": "GBP", "type": "iban",
+           "details": {"iban": "GB82 WEST 1234 5698 7654 32"}})
+}
+
+/// `POST /api/suppliers` as `org`'s owner; with a step-up when it sets payment details, as the
+/// API requires.
 pub async fn create(apps: &Apps, org: &Org, body: Value) -> Value {
-    let r = apps
-        .suppliers
-        .post_with("/api/suppliers", body, &org.token)
-        .await;
+    create_as(apps, &org.token, body).await
+}
+
+/// [`create`] as the holder of `token`.
+pub async fn create_as(apps: &Apps, token: &str, body: Value) -> Value {
+    let r = if body.get("payment_details").is_some() {
+        apps.suppliers
+            .stepped_up(http::Method::POST, "/api/suppliers", Some(body), token)
+            .await
+    } else {
+        apps.suppliers
+            .post_with("/api/suppliers", body, token)
+            .await
+    };
     assert_eq!(r.status, 201, "{}", r.body);
     r.body
 }

@@ -110,7 +110,8 @@ pub async fn login(apps: &Apps, email: &str, password: &str) -> TestResponse {
         .await
 }
 
-/// Adds a member with a password through the API and signs them in.
+/// Adds a member with a password through the API and signs them in; an owner or admin is added
+/// with a step-up, as the API requires.
 pub async fn member(
     apps: &Apps,
     admin: &Member,
@@ -119,7 +120,13 @@ pub async fn member(
     permissions: Value,
 ) -> Member {
     let body = json!({"email": email, "name": "Member", "role": role, "permissions": permissions, "password": PASSWORD});
-    let created = apps.users.post_with("/api/users", body, &admin.token).await;
+    let created = if matches!(role, "owner" | "admin") {
+        apps.users
+            .stepped_up(Method::POST, "/api/users", Some(body), &admin.token)
+            .await
+    } else {
+        apps.users.post_with("/api/users", body, &admin.token).await
+    };
     assert_eq!(created.status, 201, "{}", created.body);
     let session = login(apps, email, PASSWORD).await;
     assert_eq!(session.status, 200, "{}", session.body);
@@ -133,5 +140,19 @@ pub async fn member(
 pub async fn patch(apps: &Apps, token: &str, path: &str, body: Value) -> TestResponse {
     apps.users
         .request(Method::PATCH, path, Some(body), Some(token))
+        .await
+}
+
+/// [`patch`] with a step-up of the holder of `token`: for role and permission changes.
+pub async fn patch_stepped_up(apps: &Apps, token: &str, path: &str, body: Value) -> TestResponse {
+    apps.users
+        .stepped_up(Method::PATCH, path, Some(body), token)
+        .await
+}
+
+/// `POST /api/api-keys` with a step-up of the holder of `token`.
+pub async fn create_api_key(apps: &Apps, token: &str, body: Value) -> TestResponse {
+    apps.users
+        .stepped_up(Method::POST, "/api/api-keys", Some(body), token)
         .await
 }
