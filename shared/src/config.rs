@@ -953,11 +953,12 @@ mod tests {
 
     #[test]
     fn invalid_wise_settings_name_the_setting() {
-        for (name, value) in [("WISE_API_URL", "api.wise.com")] {
-            let err =
-                Settings::from_vars(&vars(&[("DATABASE_URL", "x"), (name, value)])).unwrap_err();
-            assert!(err.to_string().contains(name), "{err}");
-        }
+        let err = Settings::from_vars(&vars(&[
+            ("DATABASE_URL", "x"),
+            ("WISE_API_URL", "api.wise.com"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("WISE_API_URL"), "{err}");
     }
 
     #[test]

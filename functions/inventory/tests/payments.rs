@@ -1082,31 +1082,32 @@ async fn each_organization_pays_from_its_own_wise_profile(pool: PgPool) {
     assert_eq!(pay(&apps, &a, &order_a).await.status, StatusCode::OK);
     assert_eq!(pay(&apps, &b, &order_b).await.status, StatusCode::OK);
 
-    let book = wise.book();
-    for (call, token) in book.calls.iter().zip(&book.tokens) {
-        let (own, other) = match token.as_str() {
-            TOKEN => (PROFILE, PROFILE_B),
-            TOKEN_B => (PROFILE_B, PROFILE),
-            _ => panic!("a call without a connected token: {call}"),
-        };
-        assert!(!call.contains(&format!("/{other}/")), "{token}: {call}");
-        if call.contains("/profiles/") {
-            assert!(call.contains(&format!("/{own}/")), "{token}: {call}");
+    {
+        let book = wise.book();
+        for (call, token) in book.calls.iter().zip(&book.tokens) {
+            let (own, other) = match token.as_str() {
+                TOKEN => (PROFILE, PROFILE_B),
+                TOKEN_B => (PROFILE_B, PROFILE),
+                _ => panic!("a call without a connected token: {call}"),
+            };
+            assert!(!call.contains(&format!("/{other}/")), "{token}: {call}");
+            if call.contains("/profiles/") {
+                assert!(call.contains(&format!("/{own}/")), "{token}: {call}");
+            }
         }
+        let recipient_profiles: Vec<Value> = book
+            .recipients
+            .iter()
+            .map(|r| r["profile"].clone())
+            .collect();
+        assert_eq!(recipient_profiles, [json!(PROFILE), json!(PROFILE_B)]);
+        let transfer_profiles: Vec<Value> = book
+            .transfers
+            .iter()
+            .map(|t| t["profile"].clone())
+            .collect();
+        assert_eq!(transfer_profiles, [json!(PROFILE), json!(PROFILE_B)]);
     }
-    let recipient_profiles: Vec<Value> = book
-        .recipients
-        .iter()
-        .map(|r| r["profile"].clone())
-        .collect();
-    assert_eq!(recipient_profiles, [json!(PROFILE), json!(PROFILE_B)]);
-    let transfer_profiles: Vec<Value> = book
-        .transfers
-        .iter()
-        .map(|t| t["profile"].clone())
-        .collect();
-    assert_eq!(transfer_profiles, [json!(PROFILE), json!(PROFILE_B)]);
-    drop(book);
     let recorded: Vec<(String, i64)> = sqlx::query_as(
         "SELECT org_id::text, wise_profile_id FROM purchase_order_payments ORDER BY wise_profile_id",
     )
