@@ -161,6 +161,7 @@ class Api:
     def __init__(self, base):
         self.base = base.rstrip("/")
         self.token = None
+        self.step_up = None
 
     def call(self, method, path, body=None, idempotency_key=None):
         data = None if body is None else json.dumps(body).encode()
@@ -170,6 +171,8 @@ class Api:
             request.add_header("Content-Type", "application/json")
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
+        if self.step_up:
+            request.add_header("X-Step-Up-Token", self.step_up)
         if idempotency_key:
             request.add_header("Idempotency-Key", idempotency_key)
         try:
@@ -197,6 +200,8 @@ def log_in(api, email, password):
     if session.get("mfa_required"):
         sys.exit("demo data: the demo user has MFA on; this script cannot sign in")
     api.token = session["access_token"]
+    # Suppliers get bank details, which needs a recent confirmation of the password.
+    api.step_up = api.post("/api/auth/step-up", {"password": password})["step_up_token"]
 
 
 def has_products(api):

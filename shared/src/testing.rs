@@ -431,8 +431,6 @@ impl SmtpServer {
     }
 }
 
-/// A fresh client IP for each call, so the per-IP limits on the auth routes never interfere
-/// with a test that signs in many times.
 /// A step-up token for the holder of access token `token`, signed with the test settings' keys
 /// (what `POST /api/auth/step-up` returns after the password, without the bcrypt wait): for
 /// tests whose subject is the action behind the step-up, not the step-up itself.
@@ -488,6 +486,8 @@ pub async fn step_up(auth: &TestApp, token: &str) -> String {
 /// The password of everyone [`register`] and [`member`] create.
 pub const PASSWORD: &str = "Corr3ct-horse";
 
+/// A fresh client IP for each call, so the per-IP limits on the auth routes never interfere
+/// with a test that signs in many times.
 pub fn next_client_ip() -> String {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

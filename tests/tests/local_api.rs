@@ -234,7 +234,10 @@ async fn an_owner_manages_people_and_keys_through_one_base_url(pool: PgPool) {
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["api_key_created", "user_created", "register"]);
+    assert_eq!(
+        actions,
+        ["api_key_created", "step_up", "user_created", "register"]
+    );
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use shared::AppState;
 use shared::audit::{self, Actor, Entry};
 use shared::auth::{AuthUser, ClientIp, password, step_up, totp};
-use shared::error::{ApiError, FieldError, Fields};
+use shared::error::ApiError;
 use shared::http::AppJson;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -39,8 +39,7 @@ pub struct StepUpToken {
 /// `POST /api/auth/step-up`: a short-lived step-up token for this session.
 #[utoipa::path(post, path = "/api/auth/step-up", operation_id = "step_up", security(("bearer" = [])), request_body = StepUpRequest,
     responses((status = 200, description = "Proved: a step-up token for the next 5 minutes of this session", body = StepUpToken),
-        (status = 403, description = "`incorrect_password` or `incorrect_code`"),
-        (status = 422, description = "`password` is needed (MFA off), or `code` (MFA on)"),
+        (status = 403, description = "`incorrect_password` or `incorrect_code`; `proof_required`: `password` is needed (MFA off), or `code` (MFA on)"),
         (status = 429, description = "Too many attempts")))]
 pub async fn step_up(
     State(state): State<AppState>,
@@ -134,8 +133,8 @@ pub async fn step_up(
     .await
 }
 
+/// The proof this account needs was not sent: a refusal like a wrong one (403, counted), since
+/// which proof is needed depends on the account, not on the request's shape.
 fn missing(field: &str, message: &str) -> ApiError {
-    let mut fields = Fields::default();
-    fields.add(FieldError::new(field, "required", message));
-    fields.into_error()
+    ApiError::forbidden("proof_required", format!("{field}: {message}"))
 }

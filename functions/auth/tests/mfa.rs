@@ -337,7 +337,7 @@ async fn with_mfa_on_a_step_up_needs_an_authenticator_code(pool: PgPool) {
     let password_only = step_up(&app, &access, json!({"password": PASSWORD})).await;
     assert_eq!(
         password_only.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::FORBIDDEN,
         "{}",
         password_only.body
     );
