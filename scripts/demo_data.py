@@ -200,8 +200,7 @@ def log_in(api, email, password):
     if session.get("mfa_required"):
         sys.exit("demo data: the demo user has MFA on; this script cannot sign in")
     api.token = session["access_token"]
-    # Suppliers get bank details, which needs a recent confirmation of the password.
-    api.step_up = api.post("/api/auth/step-up", {"password": password})["step_up_token"]
+    api.password = password
 
 
 def has_products(api):
@@ -212,6 +211,8 @@ def has_products(api):
 
 def create_suppliers(api):
     """Suppliers with their contacts; returns supplier ids by key and the number of contacts."""
+    # Suppliers get bank details, which needs a recent confirmation of the password.
+    api.step_up = api.post("/api/auth/step-up", {"password": api.password})["step_up_token"]
     ids, contacts = {}, 0
     for key, spec in SUPPLIERS.items():
         body = {k: v for k, v in spec.items() if k != "contacts"}
