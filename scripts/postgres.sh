@@ -195,6 +195,16 @@ fresh_migrated_database() {
     echo "$url"
 }
 
+# `prime_cluster_roles`: applies migrations/ once to a scratch database on the server of
+# DATABASE_URL, then drops it, so the cluster-wide roles the migrations create exist before the
+# tests migrate many databases at once. On a fresh cluster two migrations racing to create the
+# same role can leave the loser unable to see the winner's (its backend cached the failed lookup
+# before waiting), and that test fails with "role ... does not exist". `migrate` runs alone in
+# a deployment, so only parallel tests meet this.
+prime_cluster_roles() {
+    fresh_migrated_database stockroom_roles >/dev/null && drop_database stockroom_roles
+}
+
 # `drop_database NAME`: drops database NAME on the server of DATABASE_URL, if it exists.
 drop_database() {
     "$(_pg_bin psql)" -q "$DATABASE_URL" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null 2>&1

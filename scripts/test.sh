@@ -11,6 +11,7 @@ source scripts/pooler.sh
 use_postgres postgres
 ensure_tools
 ensure_nextest
+prime_cluster_roles
 
 # The end-to-end tests run the real function binaries behind `cargo lambda watch`.
 cargo build --workspace --bins --locked
@@ -35,6 +36,7 @@ optional_pass() {
 # superuser). The migrate function, the end-to-end flows through the real binaries, tenant
 # isolation and the login roles, and the scheduler's jobs and Wise's webhooks (stockroom_worker).
 rds_pass() {
+    DATABASE_URL="$RDS_LIKE_DATABASE_URL" prime_cluster_roles
     DATABASE_URL="$RDS_LIKE_DATABASE_URL" STOCKROOM_EXPECT_RDS_LIKE=1 \
         cargo nextest run --workspace --locked --no-fail-fast \
         -E 'binary(local_api) | binary(contracts) | binary(isolation) | binary(migrate) | binary(jobs) | binary(wise)'
@@ -43,6 +45,7 @@ rds_pass() {
 # And over TLS as RDS requires it: sslmode=verify-full against a CA made for the test, on a
 # server that refuses plain connections (needs PostgreSQL's server binaries on this machine).
 tls_pass() {
+    DATABASE_URL="$TLS_DATABASE_URL" prime_cluster_roles
     DATABASE_URL="$TLS_DATABASE_URL" STOCKROOM_EXPECT_TLS_CA_DIR="$TLS_CA_DIR" \
         cargo nextest run --workspace --locked --no-fail-fast -E 'binary(local_api)'
 }
