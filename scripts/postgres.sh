@@ -180,9 +180,12 @@ stop_test_clusters() {
 # (for scripts that must not depend on building it); prints its URL. Creates the table sqlx's
 # migrator keeps first, since a migration revokes it from the tenant role.
 fresh_migrated_database() {
-    local name=$1 psql url migration
+    local name=$1 psql url migration base query=""
     psql=$(_pg_bin psql) || { echo "psql is needed (PostgreSQL's client)" >&2; return 1; }
-    url="${DATABASE_URL%/*}/$name"
+    # The database name is the path's last part; parameters (sslrootcert=/a/path) stay as given.
+    base="${DATABASE_URL%%\?*}"
+    [ "$base" = "$DATABASE_URL" ] || query="?${DATABASE_URL#*\?}"
+    url="${base%/*}/$name$query"
     "$psql" -q "$DATABASE_URL" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" \
         -c "CREATE DATABASE $name" >/dev/null 2>&1 || return 1
     "$psql" -q -v ON_ERROR_STOP=1 "$url" -c 'CREATE TABLE _sqlx_migrations (
