@@ -26,7 +26,7 @@ sqlx-prepare: ## Refresh the committed sqlx offline data after changing a query
 	scripts/sqlx-prepare.sh
 
 openapi: ## Regenerate openapi.json from the code (a test fails while it is out of date)
-	cargo run --quiet --locked -p e2e --bin openapi
+	cargo run --quiet --locked -p api --bin openapi
 
 build: ## Release binaries for Lambda (arm64), as `sam build` makes them
 	cargo lambda build --release --arm64

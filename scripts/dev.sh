@@ -26,8 +26,8 @@ fi
 use_postgres stockroom_dev
 ensure_tools
 
-cargo build --workspace --bins
-# The binary the workspace build made: `cargo run -p migrate` would build its dependencies again
+cargo build --bins $(function_packages)
+# The binary that build made: `cargo run -p migrate` would build its dependencies again
 # with the features of that one package (minutes, silently).
 "${CARGO_TARGET_DIR:-target}/debug/migrate"
 

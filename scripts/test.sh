@@ -13,8 +13,9 @@ ensure_tools
 ensure_nextest
 prime_cluster_roles
 
-# The end-to-end tests run the real function binaries behind `cargo lambda watch`.
-cargo build --workspace --bins --locked
+# The end-to-end tests run the real function binaries behind `cargo lambda watch`: those, and
+# not the bench or the openapi tool, are what the tests need built besides themselves.
+cargo build --locked --bins $(function_packages)
 cargo nextest run --workspace --locked --no-fail-fast "$@"
 
 trap 'stop_test_clusters; stop_pooled_postgres' EXIT

@@ -53,3 +53,12 @@ ensure_tools() {
 ensure_nextest() {
     command -v cargo-nextest >/dev/null 2>&1 || cargo install --locked cargo-nextest
 }
+
+# `function_packages`: `-p NAME` for every function crate (functions/*), to build just the
+# function binaries (not the bench or the openapi tool).
+function_packages() {
+    local manifest
+    for manifest in functions/*/Cargo.toml; do
+        printf -- '-p %s ' "$(basename "$(dirname "$manifest")")"
+    done
+}

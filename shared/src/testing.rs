@@ -494,7 +494,7 @@ pub fn next_client_ip() -> String {
     format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255)
 }
 
-/// An organization registered through the auth function's router.
+/// An organization and a person in it, as a test seeds them.
 #[derive(Debug, Clone)]
 pub struct Registered {
     pub org_id: String,
@@ -502,86 +502,133 @@ pub struct Registered {
     pub token: String,
 }
 
-/// `POST /api/auth/register` on `auth` (the auth function's router) with a fixed password.
-pub async fn register(auth: &TestApp, email: &str) -> Registered {
-    let body = serde_json::json!({"organization_name": "Org", "name": "Owner", "email": email, "password": "Corr3ct-horse"});
-    let r = auth
-        .request_from(
-            http::Method::POST,
-            "/api/auth/register",
-            Some(body),
-            None,
-            Some(&next_client_ip()),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+/// A new organization ("Org", USD) and its owner (`email`, [`PASSWORD`]) with a live session,
+/// written straight to the test database of `app` (any function's [`TestApp`]), with the audit
+/// row registration writes: what `POST /api/auth/register` leaves, without linking the auth
+/// function or waiting for its rate limits.
+pub async fn register(app: &TestApp, email: &str) -> Registered {
+    let org_id: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO organizations (name, default_currency) VALUES ('Org', 'USD') RETURNING id",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("organization inserted");
+    let owner = seed_person(
+        &app.pool,
+        org_id,
+        email,
+        "Owner",
+        crate::auth::Role::Owner,
+        None,
+    )
+    .await;
+    let registered = serde_json::json!({
+        "organization": "Org", "owner": email, "default_currency": "USD",
+    });
+    let mut conn = app.pool.acquire().await.expect("a connection");
+    crate::audit::Entry::new(crate::audit::Action::Register, org_id)
+        .in_org(org_id)
+        .by(crate::audit::Actor::User(owner.0))
+        .change(crate::audit::Change::created(&registered))
+        .record(&mut conn)
+        .await
+        .expect("audit row written");
     Registered {
-        org_id: r.body["organization"]["id"]
-            .as_str()
-            .expect("organization id")
-            .to_owned(),
-        user_id: r.body["user"]["id"].as_str().expect("user id").to_owned(),
-        token: r.body["access_token"]
-            .as_str()
-            .expect("access token")
-            .to_owned(),
+        org_id: org_id.to_string(),
+        user_id: owner.0.to_string(),
+        token: owner.1,
     }
 }
 
 /// A `user`-role member of the organization `org_id` with module `permissions` (JSON such as
-/// `{"tasks": "write"}`), written straight to the database and signed in through `auth`.
+/// `{"tasks": "write"}`), signed in: written straight to the database of `app`.
 pub async fn member(
-    auth: &TestApp,
+    app: &TestApp,
     org_id: &str,
     email: &str,
     permissions: serde_json::Value,
 ) -> Registered {
-    person(auth, org_id, email, crate::auth::Role::User, permissions).await
+    person(app, org_id, email, crate::auth::Role::User, permissions).await
 }
 
 /// As [`member`], with `role`.
 pub async fn person(
-    auth: &TestApp,
+    app: &TestApp,
     org_id: &str,
     email: &str,
     role: crate::auth::Role,
     permissions: serde_json::Value,
 ) -> Registered {
-    let hash = crate::auth::password::Password::new("Corr3ct-horse".into(), "password")
-        .expect("a strong password")
-        .hash()
-        .await
-        .expect("bcrypt hashes");
-    let user_id: uuid::Uuid = sqlx::query_scalar(
-        "INSERT INTO users (org_id, email, name, password_hash, role, permissions)
-         VALUES ($1::uuid, $2, 'Member', $3, $5, $4) RETURNING id",
-    )
-    .bind(org_id)
-    .bind(email)
-    .bind(hash)
-    .bind(permissions)
-    .bind(role)
-    .fetch_one(&auth.pool)
-    .await
-    .expect("member inserted");
-    let r = auth
-        .request_from(
-            http::Method::POST,
-            "/api/auth/login",
-            Some(serde_json::json!({"email": email, "password": "Corr3ct-horse"})),
-            None,
-            Some(&next_client_ip()),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let org: uuid::Uuid = org_id.parse().expect("an organization id");
+    let (user_id, token) =
+        seed_person(&app.pool, org, email, "Member", role, Some(permissions)).await;
     Registered {
         org_id: org_id.to_owned(),
         user_id: user_id.to_string(),
-        token: r.body["access_token"]
-            .as_str()
-            .expect("access token")
-            .to_owned(),
+        token,
     }
+}
+
+/// Inserts a user with [`PASSWORD`] and a session (a refresh-token family, as a login starts
+/// one); returns the user's id and the session's access token, signed with the test keys.
+async fn seed_person(
+    pool: &PgPool,
+    org_id: uuid::Uuid,
+    email: &str,
+    name: &str,
+    role: crate::auth::Role,
+    permissions: Option<serde_json::Value>,
+) -> (uuid::Uuid, String) {
+    let user_id: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO users (org_id, email, name, password_hash, role, permissions)
+         VALUES ($1, $2, $3, $4, $5, coalesce($6, '{}'::jsonb)) RETURNING id",
+    )
+    .bind(org_id)
+    .bind(email)
+    .bind(name)
+    .bind(password_hash().await)
+    .bind(role)
+    .bind(permissions)
+    .fetch_one(pool)
+    .await
+    .expect("user inserted");
+    let (_, refresh_hash) = crate::auth::tokens::generate("rt");
+    let (session, family, issued_at): (uuid::Uuid, uuid::Uuid, chrono::DateTime<chrono::Utc>) =
+        sqlx::query_as(
+            "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
+             VALUES ($1, gen_random_uuid(), $2, now() + interval '7 days')
+             RETURNING id, family_id, created_at",
+        )
+        .bind(user_id)
+        .bind(refresh_hash)
+        .fetch_one(pool)
+        .await
+        .expect("session inserted");
+    let token = crate::auth::jwt::issue_at(
+        &settings(&[]).keys.snapshot(),
+        user_id,
+        org_id,
+        role,
+        family,
+        issued_at.timestamp(),
+        session,
+    )
+    .expect("signed");
+    (user_id, token)
+}
+
+/// The bcrypt hash of [`PASSWORD`], made once per test binary (a hash takes a while).
+async fn password_hash() -> String {
+    static HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    HASH.get_or_init(|| async {
+        crate::auth::password::Password::new(PASSWORD.into(), "password")
+            .expect("a strong password")
+            .hash()
+            .await
+            .expect("bcrypt hashes")
+    })
+    .await
+    .clone()
 }
 
 /// The current TOTP code of a base32 secret, `offset` seconds from now, computed by pyotp (an

@@ -2,28 +2,16 @@
 //! path router from Cargo.toml) with the real function binaries attached, so tests call one
 //! base URL with the production paths.
 //!
-//! The binaries must be built first (`cargo build --workspace --bins`; `make test` does it).
+//! The binaries must be built first (`make test` builds them).
 
 pub mod local_router;
-pub mod openapi;
+
+pub use api::routes;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Every HTTP function, by binary name.
-pub const HTTP_FUNCTIONS: &[&str] = &[
-    "auth",
-    "dashboard",
-    "health",
-    "inventory",
-    "products",
-    "suppliers",
-    "tasks",
-    "users",
-    "webhooks",
-];
 
 pub struct LocalApi {
     pub base: String,
@@ -112,7 +100,7 @@ fn spawn_function(function: &str, runtime_api: &str, env: &[(&str, &str)]) -> Ch
     let binary = bin_dir().join(function);
     assert!(
         binary.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first",
+        "{} is missing: run `make test`, which builds the function binaries first",
         binary.display()
     );
     Command::new(&binary)
@@ -137,7 +125,7 @@ impl LocalApi {
     pub fn on_database(database_url: &str, env: &[(&str, &str)]) -> Self {
         let mut vars = vec![("DATABASE_URL", database_url), ("SECRET_KEY", SECRET_KEY)];
         vars.extend_from_slice(env);
-        Self::start(HTTP_FUNCTIONS, &vars)
+        Self::start(&routes::functions(), &vars)
     }
 }
 

@@ -8,48 +8,40 @@ use axum::Router;
 use axum::extract::Request;
 use tower::ServiceExt;
 
-/// The function that serves `path` (the table in the workspace Cargo.toml).
-pub fn function_for(path: &str) -> &'static str {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match segments.as_slice() {
-        ["api", "auth", ..] => "auth",
-        [
-            "api",
-            "users" | "api-keys" | "audit-log" | "organization",
-            ..,
-        ] => "users",
-        ["api", "products", ..] => "products",
-        ["api", "suppliers", ..] => "suppliers",
-        ["api", "inventory" | "purchase-orders" | "payments", ..] => "inventory",
-        ["api", "tasks", ..] | ["api", _, "tasks", ..] => "tasks",
-        ["api", "dashboard", ..] => "dashboard",
-        ["webhooks", ..] => "webhooks",
-        _ => "health",
-    }
-}
+use crate::routes;
 
-/// One router in front of all the functions' own (`app(state)` each, as their binaries run).
+/// One router in front of all the functions' own (`app(state)` each, as their binaries run),
+/// dispatching by the route table of the workspace Cargo.toml ([`crate::routes`]).
 pub fn router(state: shared::AppState) -> Router {
-    let functions: Vec<(&'static str, Router)> = vec![
-        ("auth", auth::app(state.clone())),
-        ("users", users::app(state.clone())),
-        ("products", products::app(state.clone())),
-        ("suppliers", suppliers::app(state.clone())),
-        ("inventory", inventory::app(state.clone())),
-        ("tasks", tasks::app(state.clone())),
-        ("dashboard", dashboard::app(state.clone())),
-        ("webhooks", webhooks::app(state.clone())),
-        ("health", health::app(state)),
-    ];
+    let functions: Vec<(&'static str, Router)> = routes::functions()
+        .into_iter()
+        .map(|name| (name, app(name, state.clone())))
+        .collect();
     Router::new().fallback(move |request: Request| {
-        let name = function_for(request.uri().path());
+        let name = routes::function_for(request.uri().path()).unwrap_or("health");
         let router = functions
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, r)| r.clone())
-            .expect("every name in function_for has a router");
+            .expect("every function of the route table has a router");
         async move { router.oneshot(request).await }
     })
+}
+
+/// The router of the function named `name` in the route table.
+fn app(name: &str, state: shared::AppState) -> Router {
+    match name {
+        "auth" => auth::app(state),
+        "users" => users::app(state),
+        "products" => products::app(state),
+        "suppliers" => suppliers::app(state),
+        "inventory" => inventory::app(state),
+        "tasks" => tasks::app(state),
+        "dashboard" => dashboard::app(state),
+        "webhooks" => webhooks::app(state),
+        "health" => health::app(state),
+        other => panic!("the route table names {other}, which the local router does not know"),
+    }
 }
 
 /// Serves [`router`] on a free local port for the rest of the test; returns its base URL.

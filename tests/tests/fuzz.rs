@@ -23,7 +23,7 @@ async fn schemathesis_finds_the_api_and_its_document_in_agreement(pool: PgPool) 
 
     let schema =
         std::env::temp_dir().join(format!("stockroom-openapi-{}.json", std::process::id()));
-    std::fs::write(&schema, e2e::openapi::document_json()).unwrap();
+    std::fs::write(&schema, api::openapi::document_json()).unwrap();
     let seed = std::env::var("FUZZ_SEED").unwrap_or_else(|_| "20261123".to_owned());
     let examples = std::env::var("FUZZ_EXAMPLES").unwrap_or_else(|_| "10".to_owned());
     let hooks = concat!(env!("CARGO_MANIFEST_DIR"), "/schemathesis_hooks.py");

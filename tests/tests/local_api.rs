@@ -860,8 +860,8 @@ async fn every_function_answers_rest_api_events(pool: PgPool) {
         ("WORKER_DATABASE_URL", worker.as_str()),
     ];
     let mut functions = std::collections::HashMap::new();
-    for name in e2e::HTTP_FUNCTIONS {
-        functions.insert(*name, e2e::Lambda::start(name, &env).await);
+    for name in e2e::routes::functions() {
+        functions.insert(name, e2e::Lambda::start(name, &env).await);
     }
     let call = |function: &'static str, event: Value| {
         let lambda = &functions[function];

@@ -5,14 +5,14 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 fn document() -> Value {
-    serde_json::from_str(&e2e::openapi::document_json()).expect("the document is JSON")
+    serde_json::from_str(&api::openapi::document_json()).expect("the document is JSON")
 }
 
 #[test]
 fn the_committed_openapi_json_is_up_to_date() {
     let committed = include_str!("../../openapi.json");
     assert!(
-        committed == e2e::openapi::document_json(),
+        committed == api::openapi::document_json(),
         "openapi.json is out of date: run `make openapi` and commit it"
     );
     assert_eq!(

@@ -715,3 +715,77 @@ fn the_api_limits_each_client_at_the_edge() {
         "'1'"
     );
 }
+
+/// One route table, the workspace Cargo.toml's watch router (`e2e::routes`): every path of the
+/// REST API goes to the function the table names; every documented operation is served by the
+/// function that documents it, both by the table and by the REST API; `make dev` probes each
+/// function of the table once, at a path that function serves.
+#[test]
+fn the_template_the_operations_and_the_dev_probes_follow_the_route_table() {
+    use api::routes::{self, example, most_specific};
+
+    let template = expanded();
+    let paths = template["Resources"]["Api"]["Properties"]["Body"]["paths"]
+        .as_object()
+        .unwrap();
+    let functions = routes::functions();
+    let in_aws: Vec<(&str, &str)> = paths
+        .iter()
+        .map(|(path, methods)| {
+            let uri = methods
+                .as_object()
+                .unwrap()
+                .iter()
+                .find(|(method, _)| method.as_str() != "options")
+                .map(|(_, operation)| {
+                    operation["x-amazon-apigateway-integration"]["uri"].to_string()
+                })
+                .unwrap_or_default();
+            let function = functions
+                .iter()
+                .find(|f| uri.contains(&format!("${{{}Function.Arn}}", capitalized(f))))
+                .unwrap_or_else(|| panic!("{path} in template.yaml invokes no function: {uri}"));
+            (path.as_str(), *function)
+        })
+        .collect();
+    for (path, function) in &in_aws {
+        let served_by = routes::function_for(&example(path));
+        assert_eq!(served_by, Some(*function), "{path} in template.yaml");
+    }
+
+    for (function, part) in api::openapi::parts() {
+        for path in part.paths.paths.keys() {
+            let concrete = example(path);
+            assert_eq!(
+                routes::function_for(&concrete),
+                Some(function),
+                "{path}: table"
+            );
+            let routed = most_specific(in_aws.iter().copied(), &concrete);
+            assert_eq!(routed, Some(function), "{path}: template.yaml");
+        }
+    }
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let dev = std::fs::read_to_string(root.join("scripts/dev.sh")).unwrap();
+    let probes = dev
+        .split_once("PROBES=(")
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(list, _)| list.split_whitespace().collect::<Vec<_>>())
+        .expect("scripts/dev.sh lists its PROBES");
+    let mut probed: Vec<&str> = probes
+        .iter()
+        .map(|probe| routes::function_for(probe).unwrap_or("none"))
+        .collect();
+    probed.sort_unstable();
+    assert_eq!(probed, functions, "one probe per function: {probes:?}");
+}
+
+/// `inventory` → `Inventory`, as the template names the function's resource.
+fn capitalized(name: &str) -> String {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use shared::AppState;
-use shared::audit::{self, Actor, Entry};
+use shared::audit::{Action, Actor, Entry};
 use shared::auth::password::Password;
 use shared::auth::{ClientIp, Role, tokens};
 use shared::error::ApiError;
@@ -71,20 +71,11 @@ pub async fn accept(
             )
             .execute(&mut *tx)
             .await?;
-            audit::record(
-                &mut tx,
-                Entry {
-                    org_id: Some(user.org_id),
-                    actor: Actor::User(user.id),
-                    action: "invitation_accepted",
-                    entity: "user",
-                    entity_id: Some(user.id),
-                    before: None,
-                    after: None,
-                    ip: Some(&ip),
-                },
-            )
-            .await?;
+            Entry::new(Action::InvitationAccepted, user.id)
+                .in_org(user.org_id)
+                .by(Actor::User(user.id))
+                .record(&mut tx)
+                .await?;
             let tokens = session::start(&mut tx, &state, user.id, user.org_id, user.role).await?;
             let me = me::load(&mut tx, user.id).await?;
             tx.commit().await?;

@@ -3,8 +3,9 @@
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use shared::AppState;
-use shared::audit::{self, Actor, Entry};
+use shared::audit::{Action, Actor, Change, Entry};
 use shared::auth::{ClientIp, Role, password, tokens, totp};
 use shared::error::{ApiError, FieldError, Fields};
 use shared::http::AppJson;
@@ -50,29 +51,6 @@ fn required(field: &str, value: &str, fields: &mut Fields) {
     }
 }
 
-async fn audit_failed(
-    conn: &mut PgConnection,
-    org_id: Uuid,
-    user_id: Uuid,
-    ip: &str,
-    reason: &str,
-) -> Result<(), ApiError> {
-    audit::record(
-        conn,
-        Entry {
-            org_id: Some(org_id),
-            actor: Actor::Anonymous,
-            action: "login_failed",
-            entity: "user",
-            entity_id: Some(user_id),
-            before: None,
-            after: Some(serde_json::json!({ "reason": reason })),
-            ip: Some(ip),
-        },
-    )
-    .await
-}
-
 /// Signs the user in: a token pair, or an MFA challenge when MFA is on.
 async fn sign_in(
     conn: &mut PgConnection,
@@ -80,23 +58,14 @@ async fn sign_in(
     user_id: Uuid,
     org_id: Uuid,
     role: Role,
-    ip: &str,
     method: &str,
 ) -> Result<LoginResponse, ApiError> {
-    audit::record(
-        conn,
-        Entry {
-            org_id: Some(org_id),
-            actor: Actor::User(user_id),
-            action: "login",
-            entity: "user",
-            entity_id: Some(user_id),
-            before: None,
-            after: Some(serde_json::json!({ "method": method })),
-            ip: Some(ip),
-        },
-    )
-    .await?;
+    Entry::new(Action::Login, user_id)
+        .in_org(org_id)
+        .by(Actor::User(user_id))
+        .change(Change::none().after(&json!({ "method": method })))
+        .record(conn)
+        .await?;
     let tokens = session::start(conn, state, user_id, org_id, role).await?;
     let me = me::load(conn, user_id).await?;
     Ok(LoginResponse::SignedIn {
@@ -147,7 +116,11 @@ pub async fn login(
                 } else {
                     "wrong_password"
                 };
-                audit_failed(&mut tx, user.org_id, user.id, &ip, reason).await?;
+                Entry::new(Action::LoginFailed, user.id)
+                    .in_org(user.org_id)
+                    .change(Change::none().after(&json!({ "reason": reason })))
+                    .record(&mut tx)
+                    .await?;
                 tx.commit().await?;
                 return Err(invalid_credentials());
             }
@@ -174,16 +147,7 @@ pub async fn login(
                 expires_in: MFA_CHALLENGE_TTL_SECS,
             }
         } else {
-            sign_in(
-                &mut tx,
-                &state,
-                user.id,
-                user.org_id,
-                user.role,
-                &ip,
-                "password",
-            )
-            .await?
+            sign_in(&mut tx, &state, user.id, user.org_id, user.role, "password").await?
         };
         tx.commit().await?;
         Ok(Json(response))
@@ -291,7 +255,11 @@ pub async fn login_mfa(
                 (None, None) => false,
             };
             if !accepted {
-                audit_failed(&mut tx, user.org_id, user.id, &ip, "wrong_mfa_code").await?;
+                Entry::new(Action::LoginFailed, user.id)
+                    .in_org(user.org_id)
+                    .change(Change::none().after(&json!({ "reason": "wrong_mfa_code" })))
+                    .record(&mut tx)
+                    .await?;
                 tx.commit().await?;
                 // Every challenge of the account shares this count (the client IP's and the
                 // challenge's are counted by `guarded`).
@@ -310,16 +278,8 @@ pub async fn login_mfa(
             } else {
                 "password+recovery_code"
             };
-            let response = sign_in(
-                &mut tx,
-                &state,
-                user.id,
-                user.org_id,
-                user.role,
-                &ip,
-                method,
-            )
-            .await?;
+            let response =
+                sign_in(&mut tx, &state, user.id, user.org_id, user.role, method).await?;
             tx.commit().await?;
             Ok(Json(response))
         },

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use shared::AppState;
-use shared::audit::{self, Actor, Entry};
+use shared::audit::{Action, Actor, Change, Entry};
 use shared::auth::{AuthUser, ClientIp, StepUp, password, tokens, totp};
 use shared::error::ApiError;
 use shared::http::AppJson;
@@ -167,20 +167,15 @@ pub async fn verify(
         )
         .execute(&mut *tx)
         .await?;
-        audit::record(
-            &mut tx,
-            Entry {
-                org_id: Some(user.org_id),
-                actor: Actor::User(user.user_id),
-                action: "mfa_enabled",
-                entity: "user",
-                entity_id: Some(user.user_id),
-                before: Some(serde_json::json!({ "mfa_enabled": false })),
-                after: Some(serde_json::json!({ "mfa_enabled": true })),
-                ip: Some(&ip),
-            },
-        )
-        .await?;
+        Entry::new(Action::MfaEnabled, user.user_id)
+            .in_org(user.org_id)
+            .by(Actor::User(user.user_id))
+            .change(Change::updated(
+                &serde_json::json!({ "mfa_enabled": false }),
+                &serde_json::json!({ "mfa_enabled": true }),
+            ))
+            .record(&mut tx)
+            .await?;
         tx.commit().await?;
         Ok(Json(RecoveryCodes {
             recovery_codes: codes,
@@ -252,20 +247,15 @@ pub async fn disable(
     )
     .execute(&mut *tx)
     .await?;
-    audit::record(
-        &mut tx,
-        Entry {
-            org_id: Some(user.org_id),
-            actor: Actor::User(user.user_id),
-            action: "mfa_disabled",
-            entity: "user",
-            entity_id: Some(user.user_id),
-            before: Some(serde_json::json!({ "mfa_enabled": true })),
-            after: Some(serde_json::json!({ "mfa_enabled": false })),
-            ip: Some(&ip),
-        },
-    )
-    .await?;
+    Entry::new(Action::MfaDisabled, user.user_id)
+        .in_org(user.org_id)
+        .by(Actor::User(user.user_id))
+        .change(Change::updated(
+            &serde_json::json!({ "mfa_enabled": true }),
+            &serde_json::json!({ "mfa_enabled": false }),
+        ))
+        .record(&mut tx)
+        .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
     })

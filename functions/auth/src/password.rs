@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use shared::AppState;
-use shared::audit::{self, Actor, Entry};
+use shared::audit::{Action, Actor, Entry};
 use shared::auth::password::{self, Password};
 use shared::auth::{AuthUser, ClientIp, tokens};
 use shared::domain::Email;
@@ -78,20 +78,10 @@ pub async fn forgot(
     )
     .execute(&mut *tx)
     .await?;
-    audit::record(
-        &mut tx,
-        Entry {
-            org_id: Some(user.org_id),
-            actor: Actor::Anonymous,
-            action: "password_reset_requested",
-            entity: "user",
-            entity_id: Some(user.id),
-            before: None,
-            after: None,
-            ip: Some(&ip),
-        },
-    )
-    .await?;
+    Entry::new(Action::PasswordResetRequested, user.id)
+        .in_org(user.org_id)
+        .record(&mut tx)
+        .await?;
     tx.commit().await?;
 
     let link = format!("{}/reset-password?token={token}", state.settings.app_url);
@@ -174,20 +164,10 @@ pub async fn reset(
     .execute(&mut *tx)
     .await?;
             session::revoke_all(&mut tx, user.id).await?;
-            audit::record(
-                &mut tx,
-                Entry {
-                    org_id: Some(user.org_id),
-                    actor: Actor::Anonymous,
-                    action: "password_reset",
-                    entity: "user",
-                    entity_id: Some(user.id),
-                    before: None,
-                    after: None,
-                    ip: Some(&ip),
-                },
-            )
-            .await?;
+            Entry::new(Action::PasswordReset, user.id)
+                .in_org(user.org_id)
+                .record(&mut tx)
+                .await?;
             tx.commit().await?;
             Ok(StatusCode::NO_CONTENT)
         },
@@ -248,20 +228,11 @@ pub async fn change(
             .execute(&mut *tx)
             .await?;
             session::revoke_all(&mut tx, user.user_id).await?;
-            audit::record(
-                &mut tx,
-                Entry {
-                    org_id: Some(user.org_id),
-                    actor: Actor::User(user.user_id),
-                    action: "password_changed",
-                    entity: "user",
-                    entity_id: Some(user.user_id),
-                    before: None,
-                    after: None,
-                    ip: Some(&ip),
-                },
-            )
-            .await?;
+            Entry::new(Action::PasswordChanged, user.user_id)
+                .in_org(user.org_id)
+                .by(Actor::User(user.user_id))
+                .record(&mut tx)
+                .await?;
             let tokens =
                 session::start(&mut tx, &state, user.user_id, user.org_id, user.role).await?;
             tx.commit().await?;

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use shared::AppState;
-use shared::audit::{self, Actor, Entry};
+use shared::audit::{Action, Actor, Change, Entry};
 use shared::auth::password::Password;
 use shared::auth::{ClientIp, Role};
 use shared::domain::{self, Email};
@@ -140,24 +140,17 @@ pub async fn register(
     .on_constraint("users_email_key", |_| {
         ApiError::conflict("email_taken", "an account with this email already exists")
     })?;
-    audit::record(
-        &mut tx,
-        Entry {
-            org_id: Some(org_id),
-            actor: Actor::User(user_id),
-            action: "register",
-            entity: "organization",
-            entity_id: Some(org_id),
-            before: None,
-            after: Some(serde_json::json!({
-                "organization": org_name,
-                "owner": email.as_str(),
-                "default_currency": currency,
-            })),
-            ip: Some(&ip),
-        },
-    )
-    .await?;
+    let registered = serde_json::json!({
+        "organization": org_name,
+        "owner": email.as_str(),
+        "default_currency": currency,
+    });
+    Entry::new(Action::Register, org_id)
+        .in_org(org_id)
+        .by(Actor::User(user_id))
+        .change(Change::created(&registered))
+        .record(&mut tx)
+        .await?;
     let tokens = session::start(&mut tx, &state, user_id, org_id, Role::Owner).await?;
     let me = me::load(&mut tx, user_id).await?;
     tx.commit().await?;

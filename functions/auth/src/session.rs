@@ -8,8 +8,8 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::AppState;
-use shared::audit::{self, Actor, Entry};
-use shared::auth::{ClientIp, Role, jwt, tokens};
+use shared::audit::{Action, Actor, Change, Entry};
+use shared::auth::{Role, jwt, tokens};
 use shared::error::ApiError;
 use shared::http::AppJson;
 use sqlx::PgConnection;
@@ -155,7 +155,6 @@ fn invalid_refresh_token() -> ApiError {
         (status = 401, description = "Unknown, expired or reused refresh token (reuse revokes the family)")))]
 pub async fn refresh(
     State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
     AppJson(body): AppJson<RefreshRequest>,
 ) -> Result<Json<TokenPair>, ApiError> {
     // Not limited as a sign-in attempt: a refresh token (256 random bits) cannot be guessed, and
@@ -221,20 +220,12 @@ pub async fn refresh(
         )
         .execute(&mut *tx)
         .await?;
-        audit::record(
-            &mut tx,
-            Entry {
-                org_id: Some(token.org_id),
-                actor: Actor::User(token.user_id),
-                action: "refresh_reuse_detected",
-                entity: "user",
-                entity_id: Some(token.user_id),
-                before: None,
-                after: Some(serde_json::json!({ "family_id": token.family_id })),
-                ip: Some(&ip),
-            },
-        )
-        .await?;
+        Entry::new(Action::RefreshReuseDetected, token.user_id)
+            .in_org(token.org_id)
+            .by(Actor::User(token.user_id))
+            .change(Change::none().after(&serde_json::json!({ "family_id": token.family_id })))
+            .record(&mut tx)
+            .await?;
         tx.commit().await?;
         tracing::warn!(user_id = %token.user_id, "refresh token reuse detected; family revoked");
         return Err(ApiError::unauthorized(
@@ -275,7 +266,6 @@ pub async fn refresh(
         (status = 429, description = "Too many attempts")))]
 pub async fn logout(
     State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
     AppJson(body): AppJson<RefreshRequest>,
 ) -> Result<StatusCode, ApiError> {
     let hash = tokens::hash(&body.refresh_token);
@@ -294,20 +284,11 @@ pub async fn logout(
         let org_id = sqlx::query_scalar!("SELECT org_id FROM users WHERE id = $1", user_id)
             .fetch_one(&mut *tx)
             .await?;
-        audit::record(
-            &mut tx,
-            Entry {
-                org_id: Some(org_id),
-                actor: Actor::User(user_id),
-                action: "logout",
-                entity: "user",
-                entity_id: Some(user_id),
-                before: None,
-                after: None,
-                ip: Some(&ip),
-            },
-        )
-        .await?;
+        Entry::new(Action::Logout, user_id)
+            .in_org(org_id)
+            .by(Actor::User(user_id))
+            .record(&mut tx)
+            .await?;
     }
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)

@@ -10,7 +10,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use shared::AppState;
-use shared::audit::{self, Actor, Entry};
+use shared::audit::{Action, Actor, Change, Entry};
 use shared::auth::{AuthUser, ClientIp, password, step_up, totp};
 use shared::error::ApiError;
 use shared::http::AppJson;
@@ -106,22 +106,13 @@ pub async fn step_up(
             let keys = state.settings.keys.current().await;
             let (token, expires_in) =
                 step_up::issue(&keys, user.user_id, user.org_id, user.session_id, method)?;
-            audit::record(
-                &mut tx,
-                Entry {
-                    org_id: Some(user.org_id),
-                    actor: Actor::User(user.user_id),
-                    action: "step_up",
-                    entity: "user",
-                    entity_id: Some(user.user_id),
-                    before: None,
-                    after: Some(
-                        serde_json::json!({ "method": method, "session_id": user.session_id }),
-                    ),
-                    ip: Some(&ip),
-                },
-            )
-            .await?;
+            let after = serde_json::json!({ "method": method, "session_id": user.session_id });
+            Entry::new(Action::StepUp, user.user_id)
+                .in_org(user.org_id)
+                .by(Actor::User(user.user_id))
+                .change(Change::none().after(&after))
+                .record(&mut tx)
+                .await?;
             tx.commit().await?;
             Ok(Json(StepUpToken {
                 step_up_token: token,

@@ -20,9 +20,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use shared::audit::{self, Entry};
+use shared::audit::{Action, Change};
 use shared::auth::caller::Caller;
-use shared::auth::{ClientIp, RequireAdmin, StepUp};
+use shared::auth::{RequireAdmin, StepUp};
 use shared::error::ApiError;
 use shared::http::PathId;
 use sqlx::PgConnection;
@@ -158,7 +158,6 @@ fn covers(approval: &Approval, order: &PurchaseOrder, need: &Need) -> bool {
 pub async fn gate(
     conn: &mut PgConnection,
     caller: &Caller,
-    ip: &str,
     order: &PurchaseOrder,
     source_currency: &str,
 ) -> Result<Option<Approval>, ApiError> {
@@ -171,7 +170,6 @@ pub async fn gate(
             decide(
                 &mut *conn,
                 caller,
-                ip,
                 order.id,
                 &open,
                 ApprovalStatus::Cancelled,
@@ -206,7 +204,6 @@ pub async fn gate(
         decide(
             &mut *conn,
             caller,
-            ip,
             order.id,
             &open,
             ApprovalStatus::Cancelled,
@@ -236,16 +233,14 @@ pub async fn gate(
     )
     .fetch_one(&mut *conn)
     .await?;
-    audit_approval(
-        &mut *conn,
-        caller,
-        ip,
-        order.id,
-        "requested",
-        None,
-        &approval,
-    )
-    .await?;
+    caller
+        .audit(
+            &mut *conn,
+            Action::ApprovalRequested,
+            order.id,
+            Change::created(&approval),
+        )
+        .await?;
     Ok(Some(approval))
 }
 
@@ -260,7 +255,6 @@ impl Approval {
 async fn decide(
     conn: &mut PgConnection,
     caller: &Caller,
-    ip: &str,
     order: Uuid,
     approval: &Approval,
     status: ApprovalStatus,
@@ -278,12 +272,14 @@ async fn decide(
     )
     .fetch_one(&mut *conn)
     .await?;
-    let what = match status {
-        ApprovalStatus::Approved => "approved",
-        ApprovalStatus::Rejected => "rejected",
-        ApprovalStatus::Cancelled | ApprovalStatus::Pending => "cancelled",
+    let action = match status {
+        ApprovalStatus::Approved => Action::ApprovalApproved,
+        ApprovalStatus::Rejected => Action::ApprovalRejected,
+        ApprovalStatus::Cancelled | ApprovalStatus::Pending => Action::ApprovalCancelled,
     };
-    audit_approval(conn, caller, ip, order, what, Some(approval), &after).await?;
+    caller
+        .audit(conn, action, order, Change::updated(approval, &after))
+        .await?;
     Ok(after)
 }
 
@@ -291,39 +287,12 @@ async fn decide(
 pub async fn cancel_pending(
     conn: &mut PgConnection,
     caller: &Caller,
-    ip: &str,
     order: Uuid,
 ) -> Result<(), ApiError> {
     if let Some(open) = pending(&mut *conn, caller.org_id, order).await? {
-        decide(conn, caller, ip, order, &open, ApprovalStatus::Cancelled).await?;
+        decide(conn, caller, order, &open, ApprovalStatus::Cancelled).await?;
     }
     Ok(())
-}
-
-async fn audit_approval(
-    conn: &mut PgConnection,
-    caller: &Caller,
-    ip: &str,
-    order: Uuid,
-    what: &str,
-    before: Option<&Approval>,
-    after: &Approval,
-) -> Result<(), ApiError> {
-    let json = |a: &Approval| serde_json::to_value(a).map_err(|e| ApiError::Internal(e.into()));
-    audit::record(
-        conn,
-        Entry {
-            org_id: Some(caller.org_id),
-            actor: caller.audit_actor(),
-            action: &format!("purchase_order_payment_approval_{what}"),
-            entity: "purchase_order",
-            entity_id: Some(order),
-            before: before.map(json).transpose()?,
-            after: Some(json(after)?),
-            ip: Some(ip),
-        },
-    )
-    .await
 }
 
 fn no_pending() -> ApiError {
@@ -344,7 +313,6 @@ fn no_pending() -> ApiError {
 pub async fn approve(
     State(state): State<InventoryState>,
     StepUp(mut admin): StepUp<RequireAdmin>,
-    ClientIp(ip): ClientIp,
     PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let caller = admin.caller.clone();
@@ -375,8 +343,8 @@ pub async fn approve(
         ));
     }
     let source_currency = open.source_currency.clone();
-    decide(&mut *tx, &caller, &ip, id, &open, ApprovalStatus::Approved).await?;
-    payments::run(&state, admin.0, &ip, order, Some(source_currency), None).await
+    decide(&mut *tx, &caller, id, &open, ApprovalStatus::Approved).await?;
+    payments::run(&state, admin.0, order, Some(source_currency), None).await
 }
 
 /// `POST /api/purchase-orders/{id}/pay/reject`: an owner or admin turns the pending payment
@@ -385,18 +353,14 @@ pub async fn approve(
     responses((status = 200, description = "Rejected; the order with its `approval`", body = PurchaseOrder),
         (status = 403, description = "`admin_required`"),
         (status = 409, description = "`no_pending_approval`")))]
-pub async fn reject(
-    mut admin: RequireAdmin,
-    ClientIp(ip): ClientIp,
-    PathId(id): PathId,
-) -> Result<Response, ApiError> {
+pub async fn reject(mut admin: RequireAdmin, PathId(id): PathId) -> Result<Response, ApiError> {
     let caller = admin.caller.clone();
     let tx = &mut *admin.db;
     purchase_orders::load(&mut *tx, caller.org_id, id, true).await?;
     let open = pending(&mut *tx, caller.org_id, id)
         .await?
         .ok_or_else(no_pending)?;
-    decide(&mut *tx, &caller, &ip, id, &open, ApprovalStatus::Rejected).await?;
+    decide(&mut *tx, &caller, id, &open, ApprovalStatus::Rejected).await?;
     let order = purchase_orders::load(&mut *tx, caller.org_id, id, false).await?;
     Ok((StatusCode::OK, axum::Json(order)).into_response())
 }

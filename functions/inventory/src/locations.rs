@@ -5,9 +5,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::audit::{self, Entry};
+use shared::audit::{Action, Change};
+use shared::auth::Require;
 use shared::auth::caller::{Inventory, Read, Write};
-use shared::auth::{ClientIp, Require};
 use shared::domain;
 use shared::error::{ApiError, ResultExt};
 use shared::http::AppJson;
@@ -84,7 +84,6 @@ pub struct CreateLocation {
     responses((status = 201, body = Location), (status = 409, description = "The name is taken")))]
 pub async fn create(
     mut tenant: Require<Inventory, Write>,
-    ClientIp(ip): ClientIp,
     key: IdempotencyKey,
     AppJson(body): AppJson<CreateLocation>,
 ) -> Result<Response, ApiError> {
@@ -101,20 +100,9 @@ pub async fn create(
         .fetch_one(&mut *tx)
         .await
         .on_constraint("locations_org_name_key", |_| ApiError::conflict("location_exists", "a location with this name exists"))?;
-        audit::record(
-            tx,
-            Entry {
-                org_id: Some(caller.org_id),
-                actor: caller.audit_actor(),
-                action: "location_created",
-                entity: "location",
-                entity_id: Some(location.id),
-                before: None,
-                after: Some(serde_json::json!({ "name": location.name })),
-                ip: Some(&ip),
-            },
-        )
-        .await?;
+        caller
+            .audit(tx, Action::LocationCreated, location.id, Change::created(&serde_json::json!({ "name": location.name })))
+            .await?;
         Ok((StatusCode::CREATED, location))
     })
     .await?;

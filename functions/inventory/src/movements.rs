@@ -5,9 +5,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::audit::{self, Entry};
+use shared::audit::{Action, Change};
+use shared::auth::Require;
 use shared::auth::caller::{Inventory, Read, Write};
-use shared::auth::{ClientIp, Require};
 use shared::error::{ApiError, FieldError, Fields};
 use shared::http::{AppJson, AppQuery};
 use shared::idempotency::{self, IdempotencyKey};
@@ -131,7 +131,6 @@ pub struct Recorded {
     responses((status = 201, description = "Recorded in the ledger", body = Recorded), (status = 409, description = "Not enough available stock")))]
 pub async fn create(
     mut tenant: Require<Inventory, Write>,
-    ClientIp(ip): ClientIp,
     key: IdempotencyKey,
     AppJson(body): AppJson<CreateMovement>,
 ) -> Result<Response, ApiError> {
@@ -229,21 +228,9 @@ pub async fn create(
             }
         };
         let available = stock::available(tx, product, touched).await?;
-        audit::record(
-            tx,
-            Entry {
-                org_id: Some(org),
-                actor: caller.audit_actor(),
-                action: "stock_movement",
-                entity: "product",
-                entity_id: Some(product),
-                before: None,
-                after: Some(serde_json::json!({ "kind": body.kind, "amount": amount, "location_id": location,
-                    "to_location_id": body.to_location_id, "reason": reason, "movement_ids": ids })),
-                ip: Some(&ip),
-            },
-        )
-        .await?;
+        let after = serde_json::json!({ "kind": body.kind, "amount": amount, "location_id": location,
+            "to_location_id": body.to_location_id, "reason": reason, "movement_ids": ids });
+        caller.audit(tx, Action::StockMovement, product, Change::created(&after)).await?;
         Ok((StatusCode::CREATED, Recorded { movement_ids: ids, kind: body.kind, product_id: product, available }))
     })
     .await?;

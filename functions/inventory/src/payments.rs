@@ -32,9 +32,9 @@ use axum::response::{IntoResponse, Response};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use shared::audit::{self, Entry};
+use shared::audit::{Action, Change};
 use shared::auth::caller::{Purchasing, TenantDb, Write};
-use shared::auth::{Caller, ClientIp, Require, StepUp, Tenant};
+use shared::auth::{Caller, Require, StepUp, Tenant};
 use shared::domain;
 use shared::error::ApiError;
 use shared::http::{AppJson, PathId};
@@ -139,12 +139,6 @@ enum Outcome {
     },
 }
 
-/// Who runs the payment, for the audit rows written along the way.
-struct Who<'a> {
-    caller: &'a Caller,
-    ip: &'a str,
-}
-
 fn not_configured() -> ApiError {
     ApiError::NotConfigured {
         code: "payments_not_configured",
@@ -173,7 +167,6 @@ fn not_configured() -> ApiError {
 pub async fn pay(
     StepUp(mut tenant): StepUp<Require<Purchasing, Write>>,
     State(state): State<InventoryState>,
-    ClientIp(ip): ClientIp,
     key: IdempotencyKey,
     PathId(id): PathId,
     body: Option<AppJson<Pay>>,
@@ -201,7 +194,7 @@ pub async fn pay(
     // Checked before asking for approval, so nobody approves what cannot be paid.
     wise::connection::client(&mut *tx, &state.app.settings.keys, wise_api(&state)?, org).await?;
     payable(&order)?;
-    if approvals::gate(&mut *tx, &caller, &ip, &order, &source)
+    if approvals::gate(&mut *tx, &caller, &order, &source)
         .await?
         .is_some()
     {
@@ -213,7 +206,7 @@ pub async fn pay(
         }
         return Ok((StatusCode::ACCEPTED, axum::Json(order)).into_response());
     }
-    run(&state, tenant.0, &ip, order, source_currency, claimed).await
+    run(&state, tenant.0, order, source_currency, claimed).await
 }
 
 fn wise_api(state: &InventoryState) -> Result<&wise::Api, ApiError> {
@@ -226,7 +219,6 @@ fn wise_api(state: &InventoryState) -> Result<&wise::Api, ApiError> {
 pub async fn run(
     state: &InventoryState,
     mut tenant: Tenant,
-    ip: &str,
     order: PurchaseOrder,
     source_currency: Option<String>,
     claimed: Option<Claimed>,
@@ -248,11 +240,15 @@ pub async fn run(
     .await?;
     let before = order.payment.clone();
     start(&mut *tx, &plan, client.profile_id()).await?;
-    let who = Who {
-        caller: &caller,
-        ip,
-    };
-    audit_payment(&mut *tx, &who, id, "started", before.as_ref(), None).await?;
+    audit_payment(
+        &mut *tx,
+        &caller,
+        id,
+        Action::PaymentStarted,
+        before.as_ref(),
+        None,
+    )
+    .await?;
     // Committed, and no transaction is held while Wise answers: each step below opens its own.
     tenant.db.suspend(true).await?;
 
@@ -260,7 +256,7 @@ pub async fn run(
     // leave it claimed (retries answered `idempotency_in_progress` for 24 h): every error exit
     // releases it. Errors are never stored for replay in this project; only a response that
     // did the work is (an error before this commit rolls the claim back with its transaction).
-    let result = settle(&client, &mut tenant.db, &who, &plan, claimed.as_ref()).await;
+    let result = settle(&client, &mut tenant.db, &caller, &plan, claimed.as_ref()).await;
     if result.is_err()
         && let Some(claimed) = claimed
     {
@@ -274,14 +270,14 @@ pub async fn run(
 async fn settle(
     client: &wise::Client,
     db: &mut TenantDb,
-    who: &Who<'_>,
+    caller: &Caller,
     plan: &Plan,
     claimed: Option<&Claimed>,
 ) -> Result<Response, ApiError> {
     let mut progress = Progress::default();
     let sent = tokio::time::timeout(
         WISE_DEADLINE,
-        send(client, &mut *db, who, plan, &mut progress),
+        send(client, &mut *db, caller, plan, &mut progress),
     )
     .await;
     let outcome = match sent {
@@ -309,11 +305,11 @@ async fn settle(
     let tx = &mut **db;
     let before = Payment::load(&mut *tx, plan.org, plan.order).await?;
     let status = record(&mut *tx, plan, &outcome).await?;
-    let what = match outcome {
-        Outcome::Unknown { .. } => "unconfirmed",
-        _ => status.as_str(),
+    let action = match outcome {
+        Outcome::Unknown { .. } => Action::PaymentUnconfirmed,
+        _ => status.action(),
     };
-    audit_payment(&mut *tx, who, plan.order, what, before.as_ref(), None).await?;
+    audit_payment(&mut *tx, caller, plan.order, action, before.as_ref(), None).await?;
     let result = match outcome {
         Outcome::Sent(_) => {
             let order = purchase_orders::load(&mut *tx, plan.org, plan.order, false).await?;
@@ -573,7 +569,7 @@ struct Progress {
 async fn send(
     client: &wise::Client,
     db: &mut TenantDb,
-    who: &Who<'_>,
+    caller: &Caller,
     plan: &Plan,
     progress: &mut Progress,
 ) -> Result<Transfer, SendError> {
@@ -588,7 +584,7 @@ async fn send(
                 Some(recipient_id) => (recipient_id, true),
                 None => {
                     let recipient_id = client.create_recipient(&plan.payee).await?;
-                    remember_recipient(db, who, plan, client.profile_id(), recipient_id).await?;
+                    remember_recipient(db, caller, plan, client.profile_id(), recipient_id).await?;
                     (recipient_id, false)
                 }
             };
@@ -607,14 +603,21 @@ async fn send(
                         // Wise no longer takes the stored recipient (removed or deactivated
                         // there): the next run creates a fresh one. Any other refusal (limits,
                         // the quote, a Wise outage) keeps it.
-                        forget_recipient(db, who, plan, client.profile_id(), recipient_id, &error)
-                            .await?;
+                        forget_recipient(
+                            db,
+                            caller,
+                            plan,
+                            client.profile_id(),
+                            recipient_id,
+                            &error,
+                        )
+                        .await?;
                     }
                     return Err(error.into());
                 }
             };
             progress.transfer_id = Some(transfer.id);
-            record_transfer(db, who, plan, &quote, recipient_id, &transfer).await?;
+            record_transfer(db, caller, plan, &quote, recipient_id, &transfer).await?;
             transfer
         }
     };
@@ -648,7 +651,7 @@ async fn send(
 /// Stores the supplier's new recipient account (with its audit row).
 async fn remember_recipient(
     db: &mut TenantDb,
-    who: &Who<'_>,
+    caller: &Caller,
     plan: &Plan,
     profile_id: i64,
     recipient_id: i64,
@@ -668,15 +671,16 @@ async fn remember_recipient(
     .await?
     .rows_affected();
     if inserted > 0 {
-        audit_recipient(
-            &mut *tx,
-            who,
-            plan.supplier,
-            "wise_recipient_created",
-            None,
-            Some(serde_json::json!({"wise_profile_id": profile_id, "wise_recipient_id": recipient_id})),
-        )
-        .await?;
+        let after =
+            serde_json::json!({"wise_profile_id": profile_id, "wise_recipient_id": recipient_id});
+        caller
+            .audit(
+                &mut *tx,
+                Action::WiseRecipientCreated,
+                plan.supplier,
+                Change::created(&after),
+            )
+            .await?;
     }
     db.suspend(true).await?;
     Ok(())
@@ -685,7 +689,7 @@ async fn remember_recipient(
 /// Forgets a recipient account Wise refused (with its audit row).
 async fn forget_recipient(
     db: &mut TenantDb,
-    who: &Who<'_>,
+    caller: &Caller,
     plan: &Plan,
     profile_id: i64,
     recipient_id: i64,
@@ -703,19 +707,19 @@ async fn forget_recipient(
     .await?
     .rows_affected();
     if deleted > 0 {
-        audit_recipient(
-            &mut *tx,
-            who,
-            plan.supplier,
-            "wise_recipient_removed",
-            Some(serde_json::json!({
-                "wise_profile_id": profile_id,
-                "wise_recipient_id": recipient_id,
-                "wise_error": {"code": error.code, "message": error.message},
-            })),
-            None,
-        )
-        .await?;
+        let before = serde_json::json!({
+            "wise_profile_id": profile_id,
+            "wise_recipient_id": recipient_id,
+            "wise_error": {"code": error.code, "message": error.message},
+        });
+        caller
+            .audit(
+                &mut *tx,
+                Action::WiseRecipientRemoved,
+                plan.supplier,
+                Change::deleted(&before),
+            )
+            .await?;
     }
     db.suspend(true).await?;
     Ok(())
@@ -726,7 +730,7 @@ async fn forget_recipient(
 /// first time, with that time's quote and recipient, not the ones this run sent.
 async fn record_transfer(
     db: &mut TenantDb,
-    who: &Who<'_>,
+    caller: &Caller,
     plan: &Plan,
     quote: &wise::Quote,
     recipient_id: i64,
@@ -762,9 +766,9 @@ async fn record_transfer(
         serde_json::json!({"wise_quote_id": transfer.quote_uuid, "wise_recipient_id": recipient});
     audit_payment(
         &mut *tx,
-        who,
+        caller,
         plan.order,
-        "transfer_recorded",
+        Action::PaymentTransferRecorded,
         before.as_ref(),
         Some(ids),
     )
@@ -838,57 +842,16 @@ async fn record(
 /// for ids the payment does not show).
 async fn audit_payment(
     tx: &mut PgConnection,
-    who: &Who<'_>,
+    caller: &Caller,
     order: Uuid,
-    what: &str,
+    action: Action,
     before: Option<&Payment>,
     extra: Option<serde_json::Value>,
 ) -> Result<(), ApiError> {
-    let after = Payment::load(tx, who.caller.org_id, order).await?;
-    let json = |p: &Payment| serde_json::to_value(p).map_err(|e| ApiError::Internal(e.into()));
-    let mut after = after.as_ref().map(json).transpose()?;
-    if let (Some(serde_json::Value::Object(after)), Some(serde_json::Value::Object(extra))) =
-        (after.as_mut(), extra)
-    {
-        after.extend(extra);
+    let after = Payment::load(&mut *tx, caller.org_id, order).await?;
+    let mut change = Change::between(before, after.as_ref());
+    if let Some(extra) = extra {
+        change = change.with_after_fields(extra);
     }
-    audit::record(
-        tx,
-        Entry {
-            org_id: Some(who.caller.org_id),
-            actor: who.caller.audit_actor(),
-            action: &format!("purchase_order_payment_{what}"),
-            entity: "purchase_order",
-            entity_id: Some(order),
-            before: before.map(json).transpose()?,
-            after,
-            ip: Some(who.ip),
-        },
-    )
-    .await
-}
-
-/// Audits a change to a supplier's Wise recipient account.
-async fn audit_recipient(
-    tx: &mut PgConnection,
-    who: &Who<'_>,
-    supplier: Uuid,
-    action: &str,
-    before: Option<serde_json::Value>,
-    after: Option<serde_json::Value>,
-) -> Result<(), ApiError> {
-    audit::record(
-        tx,
-        Entry {
-            org_id: Some(who.caller.org_id),
-            actor: who.caller.audit_actor(),
-            action,
-            entity: "supplier",
-            entity_id: Some(supplier),
-            before,
-            after,
-            ip: Some(who.ip),
-        },
-    )
-    .await
+    caller.audit(tx, action, order, change).await
 }

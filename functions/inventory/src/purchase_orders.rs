@@ -8,9 +8,9 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use shared::audit::{self, Entry};
+use shared::audit::{Action, Change};
+use shared::auth::Require;
 use shared::auth::caller::{Purchasing, Read, Write};
-use shared::auth::{Caller, ClientIp, Require};
 use shared::domain;
 use shared::error::{ApiError, FieldError, Fields, ResultExt};
 use shared::http::{AppJson, AppQuery, PathId};
@@ -242,32 +242,6 @@ fn unknown_supplier() -> ApiError {
     )
 }
 
-async fn audit_po(
-    conn: &mut PgConnection,
-    caller: &Caller,
-    action: &str,
-    before: Option<&PurchaseOrder>,
-    after: &PurchaseOrder,
-    ip: &str,
-) -> Result<(), ApiError> {
-    let json =
-        |po: &PurchaseOrder| serde_json::to_value(po).map_err(|e| ApiError::Internal(e.into()));
-    audit::record(
-        conn,
-        Entry {
-            org_id: Some(caller.org_id),
-            actor: caller.audit_actor(),
-            action,
-            entity: "purchase_order",
-            entity_id: Some(after.id),
-            before: before.map(json).transpose()?,
-            after: Some(json(after)?),
-            ip: Some(ip),
-        },
-    )
-    .await
-}
-
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePurchaseOrder {
@@ -286,7 +260,6 @@ pub struct CreatePurchaseOrder {
     responses((status = 201, description = "A draft", body = PurchaseOrder)))]
 pub async fn create(
     mut tenant: Require<Purchasing, Write>,
-    ClientIp(ip): ClientIp,
     key: IdempotencyKey,
     AppJson(body): AppJson<CreatePurchaseOrder>,
 ) -> Result<Response, ApiError> {
@@ -324,7 +297,7 @@ pub async fn create(
         .on_constraint("purchase_orders_org_id_supplier_id_fkey", |_| unknown_supplier())?;
         insert_lines(tx, org, id, &body.lines).await?;
         let po = load(tx, org, id, false).await?;
-        audit_po(tx, &caller, "purchase_order_created", None, &po, &ip).await?;
+        caller.audit(tx, Action::PurchaseOrderCreated, id, Change::created(&po)).await?;
         Ok((StatusCode::CREATED, po))
     })
     .await?;
@@ -452,7 +425,6 @@ fn wrong_status(po: &PurchaseOrder, action: &str) -> ApiError {
     responses((status = 200, body = PurchaseOrder), (status = 409, description = "Only drafts can be edited")))]
 pub async fn update(
     mut tenant: Require<Purchasing, Write>,
-    ClientIp(ip): ClientIp,
     PathId(id): PathId,
     AppJson(body): AppJson<UpdatePurchaseOrder>,
 ) -> Result<Json<PurchaseOrder>, ApiError> {
@@ -505,39 +477,38 @@ pub async fn update(
         insert_lines(&mut *tx, org, id, lines).await?;
     }
     let after = load(&mut *tx, org, id, false).await?;
-    audit_po(
-        &mut *tx,
-        &caller,
-        "purchase_order_updated",
-        Some(&before),
-        &after,
-        &ip,
-    )
-    .await?;
+    caller
+        .audit(
+            &mut *tx,
+            Action::PurchaseOrderUpdated,
+            id,
+            Change::updated(&before, &after),
+        )
+        .await?;
     Ok(Json(after))
 }
 
 async fn transition(
     tenant: &mut Require<Purchasing, Write>,
-    ip: &str,
     id: Uuid,
     from: &[&str],
     to: &str,
-    action: &str,
+    verb: &str,
+    action: Action,
 ) -> Result<PurchaseOrder, ApiError> {
     let caller = tenant.caller.clone();
     let org = caller.org_id;
     let tx = &mut *tenant.db;
     let before = load(&mut *tx, org, id, true).await?;
     if !from.contains(&before.status.as_str()) {
-        return Err(wrong_status(&before, action));
+        return Err(wrong_status(&before, verb));
     }
     // Money on its way or sent: the order stands.
     if to == "cancelled" {
-        if let Some(error) = payments::blocking(before.payment.as_ref(), action) {
+        if let Some(error) = payments::blocking(before.payment.as_ref(), verb) {
             return Err(error);
         }
-        approvals::cancel_pending(&mut *tx, &caller, ip, id).await?;
+        approvals::cancel_pending(&mut *tx, &caller, id).await?;
     }
     sqlx::query!(
         "UPDATE purchase_orders SET status = $3::text::po_status, updated_at = now(),
@@ -550,15 +521,9 @@ async fn transition(
     .execute(&mut *tx)
     .await?;
     let after = load(&mut *tx, org, id, false).await?;
-    audit_po(
-        &mut *tx,
-        &caller,
-        &format!("purchase_order_{to}"),
-        Some(&before),
-        &after,
-        ip,
-    )
-    .await?;
+    caller
+        .audit(&mut *tx, action, id, Change::updated(&before, &after))
+        .await?;
     Ok(after)
 }
 
@@ -567,12 +532,18 @@ async fn transition(
     responses((status = 200, body = PurchaseOrder), (status = 409, description = "Not a draft")))]
 pub async fn submit(
     mut tenant: Require<Purchasing, Write>,
-    ClientIp(ip): ClientIp,
     PathId(id): PathId,
 ) -> Result<Json<PurchaseOrder>, ApiError> {
-    transition(&mut tenant, &ip, id, &["draft"], "submitted", "submit")
-        .await
-        .map(Json)
+    transition(
+        &mut tenant,
+        id,
+        &["draft"],
+        "submitted",
+        "submit",
+        Action::PurchaseOrderSubmitted,
+    )
+    .await
+    .map(Json)
 }
 
 /// `POST /api/purchase-orders/{id}/cancel`: before anything was received.
@@ -580,16 +551,15 @@ pub async fn submit(
     responses((status = 200, body = PurchaseOrder), (status = 409, description = "Goods arrived, or a payment is under way")))]
 pub async fn cancel(
     mut tenant: Require<Purchasing, Write>,
-    ClientIp(ip): ClientIp,
     PathId(id): PathId,
 ) -> Result<Json<PurchaseOrder>, ApiError> {
     transition(
         &mut tenant,
-        &ip,
         id,
         &["draft", "submitted"],
         "cancelled",
         "cancel",
+        Action::PurchaseOrderCancelled,
     )
     .await
     .map(Json)
@@ -618,7 +588,6 @@ pub struct Receive {
     responses((status = 200, description = "Received into stock through the ledger", body = PurchaseOrder), (status = 409, description = "Not receivable in its state")))]
 pub async fn receive(
     mut tenant: Require<Purchasing, Write>,
-    ClientIp(ip): ClientIp,
     key: IdempotencyKey,
     PathId(id): PathId,
     AppJson(body): AppJson<Receive>,
@@ -718,15 +687,14 @@ pub async fn receive(
         .execute(&mut *tx)
         .await?;
         let after = load(tx, org, id, false).await?;
-        audit_po(
-            tx,
-            &caller,
-            "purchase_order_received",
-            Some(&before),
-            &after,
-            &ip,
-        )
-        .await?;
+        caller
+            .audit(
+                tx,
+                Action::PurchaseOrderReceived,
+                id,
+                Change::updated(&before, &after),
+            )
+            .await?;
         Ok((StatusCode::OK, after))
     })
     .await?;

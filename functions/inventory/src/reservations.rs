@@ -7,9 +7,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::audit::{self, Entry};
+use shared::audit::{Action, Change};
+use shared::auth::Require;
 use shared::auth::caller::{Inventory, Read, Write};
-use shared::auth::{Caller, ClientIp, Require};
 use shared::error::{ApiError, FieldError, Fields};
 use shared::http::{AppJson, AppQuery, PathId};
 use shared::idempotency::{self, IdempotencyKey};
@@ -88,7 +88,6 @@ pub struct CreateReservation {
     responses((status = 201, body = Reservation), (status = 409, description = "Not enough available stock")))]
 pub async fn create(
     mut tenant: Require<Inventory, Write>,
-    ClientIp(ip): ClientIp,
     key: IdempotencyKey,
     AppJson(body): AppJson<CreateReservation>,
 ) -> Result<Response, ApiError> {
@@ -152,34 +151,11 @@ pub async fn create(
         )
         .fetch_one(&mut *tx)
         .await?;
-        audit_reservation(tx, &caller, &reservation, "reservation_created", &ip).await?;
+        caller.audit(tx, Action::ReservationCreated, reservation.id, Change::created(&reservation)).await?;
         Ok((StatusCode::CREATED, reservation))
     })
     .await?;
     Ok(response)
-}
-
-async fn audit_reservation(
-    conn: &mut PgConnection,
-    caller: &Caller,
-    r: &Reservation,
-    action: &str,
-    ip: &str,
-) -> Result<(), ApiError> {
-    audit::record(
-        conn,
-        Entry {
-            org_id: Some(caller.org_id),
-            actor: caller.audit_actor(),
-            action,
-            entity: "reservation",
-            entity_id: Some(r.id),
-            before: None,
-            after: Some(serde_json::to_value(r).map_err(|e| ApiError::Internal(e.into()))?),
-            ip: Some(ip),
-        },
-    )
-    .await
 }
 
 #[utoipa::path(get, path = "/api/inventory/reservations/{id}", operation_id = "get_reservation", params(("id" = Uuid, Path)),
@@ -258,10 +234,9 @@ fn not_active(r: &Reservation) -> ApiError {
     responses((status = 200, description = "Confirmed: the units are sold", body = Reservation), (status = 409, description = "`reservation_not_active`")))]
 pub async fn confirm(
     mut tenant: Require<Inventory, Write>,
-    ClientIp(ip): ClientIp,
     PathId(id): PathId,
 ) -> Result<Json<Reservation>, ApiError> {
-    finish(&mut tenant, &ip, id, true).await.map(Json)
+    finish(&mut tenant, id, true).await.map(Json)
 }
 
 /// `POST /api/inventory/reservations/{id}/cancel`: the held units become available again.
@@ -269,15 +244,13 @@ pub async fn confirm(
     responses((status = 200, description = "Cancelled: the units are available again", body = Reservation), (status = 409, description = "`reservation_not_active`")))]
 pub async fn cancel(
     mut tenant: Require<Inventory, Write>,
-    ClientIp(ip): ClientIp,
     PathId(id): PathId,
 ) -> Result<Json<Reservation>, ApiError> {
-    finish(&mut tenant, &ip, id, false).await.map(Json)
+    finish(&mut tenant, id, false).await.map(Json)
 }
 
 async fn finish(
     tenant: &mut Require<Inventory, Write>,
-    ip: &str,
     id: Uuid,
     sell: bool,
 ) -> Result<Reservation, ApiError> {
@@ -340,17 +313,13 @@ async fn finish(
         .await?;
     }
     let after = load(&mut *tx, org, id, false).await?;
-    audit_reservation(
-        &mut *tx,
-        &caller,
-        &after,
-        if sell {
-            "reservation_confirmed"
-        } else {
-            "reservation_cancelled"
-        },
-        ip,
-    )
-    .await?;
+    let action = if sell {
+        Action::ReservationConfirmed
+    } else {
+        Action::ReservationCancelled
+    };
+    caller
+        .audit(&mut *tx, action, id, Change::none().after(&after))
+        .await?;
     Ok(after)
 }

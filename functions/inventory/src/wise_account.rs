@@ -15,9 +15,9 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use shared::audit::{self, Entry};
+use shared::audit::{Action, Change};
 use shared::auth::caller::Caller;
-use shared::auth::{CallerKind, ClientIp, RequireAdmin, Role, StepUp};
+use shared::auth::{CallerKind, RequireAdmin, Role, StepUp};
 use shared::domain;
 use shared::error::{ApiError, FieldError, Fields};
 use shared::http::AppJson;
@@ -164,7 +164,6 @@ pub struct ConnectInput {
 pub async fn connect(
     State(state): State<InventoryState>,
     StepUp(mut admin): StepUp<RequireAdmin>,
-    ClientIp(ip): ClientIp,
     AppJson(body): AppJson<ConnectInput>,
 ) -> Result<Json<Connection>, ApiError> {
     let caller = admin.caller.clone();
@@ -238,15 +237,10 @@ pub async fn connect(
     let after = Connection::load(&mut *tx, org)
         .await?
         .ok_or_else(|| ApiError::from(sqlx::Error::RowNotFound))?;
-    audit_org(
-        &mut *tx,
-        &caller,
-        &ip,
-        "wise_connected",
-        before.as_ref().map(to_json).transpose()?,
-        Some(to_json(&after)?),
-    )
-    .await?;
+    let change = Change::between(before.as_ref(), Some(&after));
+    caller
+        .audit(&mut *tx, Action::WiseConnected, org, change)
+        .await?;
     Ok(Json(after))
 }
 
@@ -257,10 +251,7 @@ pub async fn connect(
         (status = 401, description = "`step_up_required`"),
         (status = 403, description = "`owner_required`, `admin_required`"),
         (status = 409, description = "`wise_not_connected`")))]
-pub async fn disconnect(
-    StepUp(mut admin): StepUp<RequireAdmin>,
-    ClientIp(ip): ClientIp,
-) -> Result<StatusCode, ApiError> {
+pub async fn disconnect(StepUp(mut admin): StepUp<RequireAdmin>) -> Result<StatusCode, ApiError> {
     let caller = admin.caller.clone();
     owner_only(&caller)?;
     let tx = &mut *admin.db;
@@ -273,44 +264,15 @@ pub async fn disconnect(
     )
     .execute(&mut *tx)
     .await?;
-    audit_org(
-        &mut *tx,
-        &caller,
-        &ip,
-        "wise_disconnected",
-        Some(to_json(&before)?),
-        None,
-    )
-    .await?;
+    caller
+        .audit(
+            &mut *tx,
+            Action::WiseDisconnected,
+            caller.org_id,
+            Change::deleted(&before),
+        )
+        .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value, ApiError> {
-    serde_json::to_value(value).map_err(|e| ApiError::Internal(e.into()))
-}
-
-async fn audit_org(
-    conn: &mut PgConnection,
-    caller: &Caller,
-    ip: &str,
-    action: &str,
-    before: Option<serde_json::Value>,
-    after: Option<serde_json::Value>,
-) -> Result<(), ApiError> {
-    audit::record(
-        conn,
-        Entry {
-            org_id: Some(caller.org_id),
-            actor: caller.audit_actor(),
-            action,
-            entity: "organization",
-            entity_id: Some(caller.org_id),
-            before,
-            after,
-            ip: Some(ip),
-        },
-    )
-    .await
 }
 
 /// The organization's payment policy.
@@ -383,7 +345,6 @@ pub struct PolicyInput {
         (status = 422, description = "Not an amount or a currency")))]
 pub async fn set_policy(
     StepUp(mut admin): StepUp<RequireAdmin>,
-    ClientIp(ip): ClientIp,
     AppJson(body): AppJson<PolicyInput>,
 ) -> Result<Json<Policy>, ApiError> {
     let caller = admin.caller.clone();
@@ -427,14 +388,13 @@ pub async fn set_policy(
     .execute(&mut *tx)
     .await?;
     let after = load_policy(&mut *tx, org).await?;
-    audit_org(
-        &mut *tx,
-        &caller,
-        &ip,
-        "payment_policy_updated",
-        Some(to_json(&before)?),
-        Some(to_json(&after)?),
-    )
-    .await?;
+    caller
+        .audit(
+            &mut *tx,
+            Action::PaymentPolicyUpdated,
+            org,
+            Change::updated(&before, &after),
+        )
+        .await?;
     Ok(Json(after))
 }

@@ -8,9 +8,9 @@ use axum::response::Response;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use shared::AppState;
-use shared::audit::{self, Entry};
+use shared::audit::{Action, Change};
 use shared::auth::caller::{Products, Write};
-use shared::auth::{Caller, ClientIp, Require};
+use shared::auth::{Caller, Require};
 use shared::domain::{self, double_option, money_text, non_null};
 use shared::error::{ApiError, FieldError, Fields, ResultExt};
 use shared::http::{AppJson, PathId};
@@ -101,10 +101,6 @@ async fn record_price(
     Ok(())
 }
 
-fn to_json(product: &Product) -> Result<serde_json::Value, ApiError> {
-    serde_json::to_value(product).map_err(|e| ApiError::Internal(e.into()))
-}
-
 /// `POST /api/products` (honours `Idempotency-Key`).
 #[utoipa::path(post, path = "/api/products", params(shared::openapi::IdempotencyKeyHeader), request_body = CreateProduct,
     responses((status = 201, body = Product),
@@ -112,7 +108,6 @@ fn to_json(product: &Product) -> Result<serde_json::Value, ApiError> {
 pub async fn create(
     State(_): State<AppState>,
     mut tenant: Require<Products, Write>,
-    ClientIp(ip): ClientIp,
     key: IdempotencyKey,
     AppJson(body): AppJson<CreateProduct>,
 ) -> Result<Response, ApiError> {
@@ -184,20 +179,7 @@ pub async fn create(
         .on_constraint("products_org_sku_key", |_| sku_taken())
         .on_constraint(SUPPLIER_FK, |_| unknown_supplier())?;
         record_price(tx, &caller, &product).await?;
-        audit::record(
-            tx,
-            Entry {
-                org_id: Some(caller.org_id),
-                actor: caller.audit_actor(),
-                action: "product_created",
-                entity: "product",
-                entity_id: Some(product.id),
-                before: None,
-                after: Some(to_json(&product)?),
-                ip: Some(&ip),
-            },
-        )
-        .await?;
+        caller.audit(tx, Action::ProductCreated, product.id, Change::created(&product)).await?;
         Ok((StatusCode::CREATED, product))
     })
     .await?;
@@ -254,7 +236,6 @@ pub struct UpdateProduct {
         (status = 409, description = "`sku_taken`: the SKU is used in this organization")))]
 pub async fn update(
     mut tenant: Require<Products, Write>,
-    ClientIp(ip): ClientIp,
     PathId(id): PathId,
     AppJson(body): AppJson<UpdateProduct>,
 ) -> Result<Json<Product>, ApiError> {
@@ -362,20 +343,8 @@ pub async fn update(
     if (after.price, &after.currency, after.cost) != (before.price, &before.currency, before.cost) {
         record_price(&mut *tx, &caller, &after).await?;
     }
-    audit::record(
-        &mut *tx,
-        Entry {
-            org_id: Some(caller.org_id),
-            actor: caller.audit_actor(),
-            action: "product_updated",
-            entity: "product",
-            entity_id: Some(id),
-            before: Some(to_json(&before)?),
-            after: Some(to_json(&after)?),
-            ip: Some(&ip),
-        },
-    )
-    .await?;
+    let change = Change::updated(&before, &after);
+    caller.audit(tx, Action::ProductUpdated, id, change).await?;
     Ok(Json(after))
 }
 
@@ -385,7 +354,6 @@ pub async fn update(
     responses((status = 204, description = "Deactivated (soft delete)")))]
 pub async fn delete(
     mut tenant: Require<Products, Write>,
-    ClientIp(ip): ClientIp,
     PathId(id): PathId,
 ) -> Result<StatusCode, ApiError> {
     let caller = tenant.caller.clone();
@@ -402,20 +370,11 @@ pub async fn delete(
     .await?
     .ok_or_else(|| ApiError::not_found("product"))?;
     if was_active {
-        audit::record(
-            &mut *tx,
-            Entry {
-                org_id: Some(caller.org_id),
-                actor: caller.audit_actor(),
-                action: "product_deleted",
-                entity: "product",
-                entity_id: Some(id),
-                before: Some(serde_json::json!({ "is_active": true })),
-                after: Some(serde_json::json!({ "is_active": false })),
-                ip: Some(&ip),
-            },
-        )
-        .await?;
+        let change = Change::updated(
+            &serde_json::json!({ "is_active": true }),
+            &serde_json::json!({ "is_active": false }),
+        );
+        caller.audit(tx, Action::ProductDeleted, id, change).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }

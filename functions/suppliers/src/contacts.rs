@@ -5,9 +5,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::audit::{self, Entry};
+use shared::audit::{Action, Change};
+use shared::auth::Require;
 use shared::auth::caller::{Read, Suppliers, Write};
-use shared::auth::{ClientIp, Require};
 use shared::domain::{self, double_option};
 use shared::error::{ApiError, Fields};
 use shared::http::{AppJson, PathId, PathIds};
@@ -105,10 +105,6 @@ pub struct CreateContact {
     is_primary: bool,
 }
 
-fn to_json(contact: &Contact) -> Result<serde_json::Value, ApiError> {
-    serde_json::to_value(contact).map_err(|e| ApiError::Internal(e.into()))
-}
-
 /// Makes room for a new primary contact.
 async fn clear_primary(
     conn: &mut PgConnection,
@@ -131,7 +127,6 @@ async fn clear_primary(
     responses((status = 201, body = Contact)))]
 pub async fn create(
     mut tenant: Require<Suppliers, Write>,
-    ClientIp(ip): ClientIp,
     key: IdempotencyKey,
     PathId(supplier_id): PathId,
     AppJson(body): AppJson<CreateContact>,
@@ -168,20 +163,8 @@ pub async fn create(
         )
         .fetch_one(&mut *tx)
         .await?;
-        audit::record(
-            tx,
-            Entry {
-                org_id: Some(caller.org_id),
-                actor: caller.audit_actor(),
-                action: "supplier_contact_created",
-                entity: "supplier_contact",
-                entity_id: Some(contact.id),
-                before: None,
-                after: Some(to_json(&contact)?),
-                ip: Some(&ip),
-            },
-        )
-        .await?;
+        let change = Change::created(&contact);
+        caller.audit(tx, Action::SupplierContactCreated, contact.id, change).await?;
         Ok((StatusCode::CREATED, contact))
     })
     .await?;
@@ -232,7 +215,6 @@ async fn load(
     responses((status = 200, body = Contact)))]
 pub async fn update(
     mut tenant: Require<Suppliers, Write>,
-    ClientIp(ip): ClientIp,
     PathIds(supplier_id, id): PathIds,
     AppJson(body): AppJson<UpdateContact>,
 ) -> Result<Json<Contact>, ApiError> {
@@ -283,20 +265,10 @@ pub async fn update(
     )
     .fetch_one(&mut *tx)
     .await?;
-    audit::record(
-        &mut *tx,
-        Entry {
-            org_id: Some(caller.org_id),
-            actor: caller.audit_actor(),
-            action: "supplier_contact_updated",
-            entity: "supplier_contact",
-            entity_id: Some(id),
-            before: Some(to_json(&before)?),
-            after: Some(to_json(&after)?),
-            ip: Some(&ip),
-        },
-    )
-    .await?;
+    let change = Change::updated(&before, &after);
+    caller
+        .audit(tx, Action::SupplierContactUpdated, id, change)
+        .await?;
     Ok(Json(after))
 }
 
@@ -305,7 +277,6 @@ pub async fn update(
     responses((status = 204, description = "Removed")))]
 pub async fn delete(
     mut tenant: Require<Suppliers, Write>,
-    ClientIp(ip): ClientIp,
     PathIds(supplier_id, id): PathIds,
 ) -> Result<StatusCode, ApiError> {
     let caller = tenant.caller.clone();
@@ -318,19 +289,9 @@ pub async fn delete(
     )
     .execute(&mut *tx)
     .await?;
-    audit::record(
-        &mut *tx,
-        Entry {
-            org_id: Some(caller.org_id),
-            actor: caller.audit_actor(),
-            action: "supplier_contact_deleted",
-            entity: "supplier_contact",
-            entity_id: Some(id),
-            before: Some(to_json(&before)?),
-            after: None,
-            ip: Some(&ip),
-        },
-    )
-    .await?;
+    let change = Change::deleted(&before);
+    caller
+        .audit(tx, Action::SupplierContactDeleted, id, change)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,10 +7,10 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::AppState;
-use shared::audit::{self, Entry};
+use shared::audit::{Action, Change};
+use shared::auth::Require;
 use shared::auth::caller::{Read, Suppliers, Write};
 use shared::auth::step_up::Proof;
-use shared::auth::{ClientIp, Require};
 use shared::domain::{self, double_option, non_null};
 use shared::error::{ApiError, FieldError, Fields};
 use shared::http::{AppJson, AppQuery, PathId};
@@ -241,10 +241,6 @@ pub struct CreateSupplier {
     payment_details: Option<PaymentDetails>,
 }
 
-fn to_json(supplier: &Supplier) -> Result<serde_json::Value, ApiError> {
-    serde_json::to_value(supplier).map_err(|e| ApiError::Internal(e.into()))
-}
-
 /// `POST /api/suppliers` (honours `Idempotency-Key`). With `payment_details`, it needs a
 /// step-up (`X-Step-Up-Token`; API keys cannot set bank details), the owners and admins are
 /// emailed, and payments to the supplier need a second person for 24 hours.
@@ -256,7 +252,6 @@ pub async fn create(
     State(state): State<AppState>,
     mut tenant: Require<Suppliers, Write>,
     proof: Proof,
-    ClientIp(ip): ClientIp,
     key: IdempotencyKey,
     AppJson(body): AppJson<CreateSupplier>,
 ) -> Result<Response, ApiError> {
@@ -328,20 +323,7 @@ pub async fn create(
         .execute(&mut *tx)
         .await?;
         let supplier = load(tx, caller.org_id, id, false).await?;
-        audit::record(
-            tx,
-            Entry {
-                org_id: Some(caller.org_id),
-                actor: caller.audit_actor(),
-                action: "supplier_created",
-                entity: "supplier",
-                entity_id: Some(id),
-                before: None,
-                after: Some(to_json(&supplier)?),
-                ip: Some(&ip),
-            },
-        )
-        .await?;
+        caller.audit(tx, Action::SupplierCreated, id, Change::created(&supplier)).await?;
         Ok((StatusCode::CREATED, SupplierDetail { supplier, contacts: Vec::new() }))
     })
     .await?;
@@ -403,14 +385,13 @@ pub async fn update(
     State(state): State<AppState>,
     mut tenant: Require<Suppliers, Write>,
     proof: Proof,
-    ClientIp(ip): ClientIp,
     PathId(id): PathId,
     AppJson(body): AppJson<UpdateSupplier>,
 ) -> Result<Json<Supplier>, ApiError> {
     if body.payment_details.is_some() {
         proof.require(&tenant)?;
     }
-    let (after, payee) = change(&state, &mut tenant, &ip, id, body).await?;
+    let (after, payee) = change(&state, &mut tenant, id, body).await?;
     if let Some(payee) = payee {
         tenant.db.suspend(true).await?;
         payee.notify(&state).await;
@@ -424,13 +405,11 @@ pub async fn update(
 pub async fn deactivate(
     State(state): State<AppState>,
     mut tenant: Require<Suppliers, Write>,
-    ClientIp(ip): ClientIp,
     PathId(id): PathId,
 ) -> Result<Json<Supplier>, ApiError> {
     change(
         &state,
         &mut tenant,
-        &ip,
         id,
         UpdateSupplier {
             is_active: Some(false),
@@ -447,13 +426,11 @@ pub async fn deactivate(
 pub async fn reactivate(
     State(state): State<AppState>,
     mut tenant: Require<Suppliers, Write>,
-    ClientIp(ip): ClientIp,
     PathId(id): PathId,
 ) -> Result<Json<Supplier>, ApiError> {
     change(
         &state,
         &mut tenant,
-        &ip,
         id,
         UpdateSupplier {
             is_active: Some(true),
@@ -469,7 +446,6 @@ pub async fn reactivate(
 async fn change(
     state: &AppState,
     tenant: &mut Require<Suppliers, Write>,
-    ip: &str,
     id: Uuid,
     body: UpdateSupplier,
 ) -> Result<(Supplier, Option<PayeeChange>), ApiError> {
@@ -583,24 +559,12 @@ async fn change(
     }
     let after = load(&mut *tx, caller.org_id, id, false).await?;
     let action = match (before.is_active, after.is_active) {
-        (true, false) => "supplier_deactivated",
-        (false, true) => "supplier_reactivated",
-        _ => "supplier_updated",
+        (true, false) => Action::SupplierDeactivated,
+        (false, true) => Action::SupplierReactivated,
+        _ => Action::SupplierUpdated,
     };
-    audit::record(
-        &mut *tx,
-        Entry {
-            org_id: Some(caller.org_id),
-            actor: caller.audit_actor(),
-            action,
-            entity: "supplier",
-            entity_id: Some(id),
-            before: Some(to_json(&before)?),
-            after: Some(to_json(&after)?),
-            ip: Some(ip),
-        },
-    )
-    .await?;
+    let change = Change::updated(&before, &after);
+    caller.audit(tx, action, id, change).await?;
     Ok((after, payee))
 }
 

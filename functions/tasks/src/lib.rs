@@ -15,8 +15,8 @@ use axum::routing::{get, patch};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::AppState;
-use shared::audit::{self, Entry};
-use shared::auth::{ClientIp, Tenant};
+use shared::audit::{Action, Change};
+use shared::auth::Tenant;
 use shared::domain::{self, double_option, non_null};
 use shared::error::{ApiError, Fields};
 use shared::http::{AppJson, AppQuery};
@@ -309,38 +309,11 @@ pub struct CreateTask {
     completed: Option<bool>,
 }
 
-async fn audit_task(
-    conn: &mut PgConnection,
-    owner_org: Uuid,
-    owner: Uuid,
-    action: &str,
-    before: Option<&Task>,
-    after: Option<&Task>,
-    ip: &str,
-) -> Result<(), ApiError> {
-    let json = |t: &Task| serde_json::to_value(t).map_err(|e| ApiError::Internal(e.into()));
-    audit::record(
-        conn,
-        Entry {
-            org_id: Some(owner_org),
-            actor: audit::Actor::User(owner),
-            action,
-            entity: "task",
-            entity_id: after.or(before).map(|t| t.id),
-            before: before.map(json).transpose()?,
-            after: after.map(json).transpose()?,
-            ip: Some(ip),
-        },
-    )
-    .await
-}
-
 /// `POST`: 201 with the new task (honours `Idempotency-Key`).
 #[utoipa::path(post, path = "/api/tasks", params(shared::openapi::IdempotencyKeyHeader), request_body = CreateTask,
     responses((status = 201, body = Task)))]
 async fn create(
     mut owner: Owner,
-    ClientIp(ip): ClientIp,
     key: IdempotencyKey,
     AppJson(body): AppJson<CreateTask>,
 ) -> Result<Response, ApiError> {
@@ -375,7 +348,7 @@ async fn create(
         )
         .fetch_one(&mut *tx)
         .await?;
-        audit_task(tx, org, actor, "task_created", None, Some(&task), &ip).await?;
+        caller.audit(tx, Action::TaskCreated, task.id, Change::created(&task)).await?;
         Ok((StatusCode::CREATED, task))
     })
     .await?;
@@ -415,7 +388,6 @@ pub struct UpdateTask {
     responses((status = 200, description = "Only the fields sent change", body = Task)))]
 async fn update(
     mut owner: Owner,
-    ClientIp(ip): ClientIp,
     AppJson(body): AppJson<UpdateTask>,
 ) -> Result<Json<Task>, ApiError> {
     let mut fields = Fields::default();
@@ -430,13 +402,8 @@ async fn update(
     if !fields.is_empty() {
         return Err(fields.into_error());
     }
-    let (org, user, actor, id) = (
-        owner.tenant.caller.org_id,
-        owner.user_id,
-        owner.actor,
-        owner.task_id()?,
-    );
-    let tx = &mut *owner.tenant.db;
+    let (org, user, id) = (owner.tenant.caller.org_id, owner.user_id, owner.task_id()?);
+    let (caller, tx) = (&owner.tenant.caller, &mut *owner.tenant.db);
     let before = load(&mut *tx, org, user, id, true).await?;
     let after = sqlx::query_as!(
         Task,
@@ -455,30 +422,17 @@ async fn update(
     )
     .fetch_one(&mut *tx)
     .await?;
-    audit_task(
-        &mut *tx,
-        org,
-        actor,
-        "task_updated",
-        Some(&before),
-        Some(&after),
-        &ip,
-    )
-    .await?;
+    let change = Change::updated(&before, &after);
+    caller.audit(tx, Action::TaskUpdated, id, change).await?;
     Ok(Json(after))
 }
 
 /// `DELETE /{id}`: 204.
 #[utoipa::path(delete, path = "/api/tasks/{id}", params(("id" = Uuid, Path)),
     responses((status = 204, description = "Deleted")))]
-async fn delete(mut owner: Owner, ClientIp(ip): ClientIp) -> Result<StatusCode, ApiError> {
-    let (org, user, actor, id) = (
-        owner.tenant.caller.org_id,
-        owner.user_id,
-        owner.actor,
-        owner.task_id()?,
-    );
-    let tx = &mut *owner.tenant.db;
+async fn delete(mut owner: Owner) -> Result<StatusCode, ApiError> {
+    let (org, user, id) = (owner.tenant.caller.org_id, owner.user_id, owner.task_id()?);
+    let (caller, tx) = (&owner.tenant.caller, &mut *owner.tenant.db);
     let before = load(&mut *tx, org, user, id, true).await?;
     sqlx::query!(
         "DELETE FROM tasks WHERE id = $1 AND user_id = $2 AND org_id = $3",
@@ -488,30 +442,17 @@ async fn delete(mut owner: Owner, ClientIp(ip): ClientIp) -> Result<StatusCode, 
     )
     .execute(&mut *tx)
     .await?;
-    audit_task(
-        &mut *tx,
-        org,
-        actor,
-        "task_deleted",
-        Some(&before),
-        None,
-        &ip,
-    )
-    .await?;
+    let change = Change::deleted(&before);
+    caller.audit(tx, Action::TaskDeleted, id, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `PATCH /{id}/complete`: toggles between `Pending` and `Completed`.
 #[utoipa::path(patch, path = "/api/tasks/{id}/complete", params(("id" = Uuid, Path)),
     responses((status = 200, description = "Toggled between `Pending` and `Completed`", body = Task)))]
-async fn toggle(mut owner: Owner, ClientIp(ip): ClientIp) -> Result<Json<Task>, ApiError> {
-    let (org, user, actor, id) = (
-        owner.tenant.caller.org_id,
-        owner.user_id,
-        owner.actor,
-        owner.task_id()?,
-    );
-    let tx = &mut *owner.tenant.db;
+async fn toggle(mut owner: Owner) -> Result<Json<Task>, ApiError> {
+    let (org, user, id) = (owner.tenant.caller.org_id, owner.user_id, owner.task_id()?);
+    let (caller, tx) = (&owner.tenant.caller, &mut *owner.tenant.db);
     let before = load(&mut *tx, org, user, id, true).await?;
     let after = sqlx::query_as!(
         Task,
@@ -525,16 +466,8 @@ async fn toggle(mut owner: Owner, ClientIp(ip): ClientIp) -> Result<Json<Task>, 
     )
     .fetch_one(&mut *tx)
     .await?;
-    audit_task(
-        &mut *tx,
-        org,
-        actor,
-        "task_updated",
-        Some(&before),
-        Some(&after),
-        &ip,
-    )
-    .await?;
+    let change = Change::updated(&before, &after);
+    caller.audit(tx, Action::TaskUpdated, id, change).await?;
     Ok(Json(after))
 }
 

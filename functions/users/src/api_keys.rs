@@ -5,9 +5,9 @@ use axum::Json;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::audit::{self, Entry};
+use shared::audit::{Action, Change};
 use shared::auth::caller::API_KEY_PREFIX;
-use shared::auth::{ClientIp, MODULES, RequireAdmin, StepUp, tokens};
+use shared::auth::{MODULES, RequireAdmin, StepUp, tokens};
 use shared::domain;
 use shared::error::{ApiError, FieldError, Fields};
 use shared::http::{AppJson, AppQuery, PathId};
@@ -92,7 +92,6 @@ pub struct CreatedKey {
         (status = 401, description = "`step_up_required`: confirm with POST /api/auth/step-up first")))]
 pub async fn create(
     StepUp(mut admin): StepUp<RequireAdmin>,
-    ClientIp(ip): ClientIp,
     AppJson(body): AppJson<CreateKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     let mut fields = Fields::default();
@@ -161,20 +160,9 @@ pub async fn create(
     .fetch_one(&mut *tx)
     .await?;
     let view = ApiKeyView::from(row);
-    audit::record(
-        &mut *tx,
-        Entry {
-            org_id: Some(caller.org_id),
-            actor: caller.audit_actor(),
-            action: "api_key_created",
-            entity: "api_key",
-            entity_id: Some(view.id),
-            before: None,
-            after: Some(serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.into()))?),
-            ip: Some(&ip),
-        },
-    )
-    .await?;
+    caller
+        .audit(tx, Action::ApiKeyCreated, view.id, Change::created(&view))
+        .await?;
     Ok((StatusCode::CREATED, Json(CreatedKey { view, key })))
 }
 
@@ -244,11 +232,7 @@ pub async fn list(
 /// `DELETE /api/api-keys/{id}`: revokes the key; it is refused from the next request on.
 #[utoipa::path(delete, path = "/api/api-keys/{id}", operation_id = "revoke_api_key", params(("id" = Uuid, Path)),
     responses((status = 204, description = "Revoked")))]
-pub async fn revoke(
-    mut admin: RequireAdmin,
-    ClientIp(ip): ClientIp,
-    PathId(id): PathId,
-) -> Result<StatusCode, ApiError> {
+pub async fn revoke(mut admin: RequireAdmin, PathId(id): PathId) -> Result<StatusCode, ApiError> {
     let caller = admin.caller.clone();
     let tx = &mut *admin.db;
     let key = sqlx::query!(
@@ -267,20 +251,9 @@ pub async fn revoke(
         )
         .execute(&mut *tx)
         .await?;
-        audit::record(
-            &mut *tx,
-            Entry {
-                org_id: Some(caller.org_id),
-                actor: caller.audit_actor(),
-                action: "api_key_revoked",
-                entity: "api_key",
-                entity_id: Some(id),
-                before: None,
-                after: None,
-                ip: Some(&ip),
-            },
-        )
-        .await?;
+        caller
+            .audit(tx, Action::ApiKeyRevoked, id, Change::none())
+            .await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }

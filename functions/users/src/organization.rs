@@ -5,9 +5,9 @@
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::audit::{self, Entry};
+use shared::audit::{Action, Change};
+use shared::auth::RequireAdmin;
 use shared::auth::caller::Tenant;
-use shared::auth::{ClientIp, RequireAdmin};
 use shared::domain::{self, non_null};
 use shared::error::{ApiError, Fields};
 use shared::http::AppJson;
@@ -72,7 +72,6 @@ pub struct UpdateOrganization {
     responses((status = 200, description = "The updated organization", body = Organization)))]
 pub async fn update(
     mut admin: RequireAdmin,
-    ClientIp(ip): ClientIp,
     AppJson(body): AppJson<UpdateOrganization>,
 ) -> Result<Json<Organization>, ApiError> {
     let mut fields = Fields::default();
@@ -85,7 +84,8 @@ pub async fn update(
     if !fields.is_empty() {
         return Err(fields.into_error());
     }
-    let (org_id, actor) = (admin.caller.org_id, admin.caller.audit_actor());
+    let caller = admin.caller.clone();
+    let org_id = caller.org_id;
     let tx = &mut *admin.db;
     let before = load(&mut *tx, org_id, true).await?;
     let after = sqlx::query_as!(
@@ -101,20 +101,13 @@ pub async fn update(
     )
     .fetch_one(&mut *tx)
     .await?;
-    let json = |o: &Organization| serde_json::to_value(o).map_err(|e| ApiError::Internal(e.into()));
-    audit::record(
-        &mut *tx,
-        Entry {
-            org_id: Some(org_id),
-            actor,
-            action: "organization_updated",
-            entity: "organization",
-            entity_id: Some(org_id),
-            before: Some(json(&before)?),
-            after: Some(json(&after)?),
-            ip: Some(&ip),
-        },
-    )
-    .await?;
+    caller
+        .audit(
+            tx,
+            Action::OrganizationUpdated,
+            org_id,
+            Change::updated(&before, &after),
+        )
+        .await?;
     Ok(Json(after))
 }

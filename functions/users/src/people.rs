@@ -11,10 +11,10 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::AppState;
-use shared::audit::{self, Entry};
+use shared::audit::{Action, Change};
 use shared::auth::password::Password;
 use shared::auth::step_up::Proof;
-use shared::auth::{ClientIp, MODULES, RequireAdmin, Role, effective_permissions, tokens};
+use shared::auth::{MODULES, RequireAdmin, Role, effective_permissions, tokens};
 use shared::domain::{self, Email};
 use shared::error::{ApiError, FieldError, Fields, ResultExt};
 use shared::http::{AppJson, AppQuery, PathId};
@@ -252,7 +252,6 @@ pub async fn create(
     State(state): State<AppState>,
     mut admin: RequireAdmin,
     proof: Proof,
-    ClientIp(ip): ClientIp,
     key: IdempotencyKey,
     AppJson(body): AppJson<CreateUser>,
 ) -> Result<Response, ApiError> {
@@ -299,7 +298,6 @@ pub async fn create(
 
     let caller = admin.caller.clone();
     let org_id = caller.org_id;
-    let actor = caller.audit_actor();
     let tx = &mut *admin.db;
     let claimed =
         match idempotency::claim(&mut *tx, &caller, &key, "POST /api/users", &request_id_body)
@@ -340,20 +338,9 @@ pub async fn create(
         None
     };
     let user: UserView = load(&mut *tx, org_id, id, false).await?.into();
-    audit::record(
-        &mut *tx,
-        Entry {
-            org_id: Some(org_id),
-            actor,
-            action: "user_created",
-            entity: "user",
-            entity_id: Some(id),
-            before: None,
-            after: Some(serde_json::to_value(&user).map_err(|e| ApiError::Internal(e.into()))?),
-            ip: Some(&ip),
-        },
-    )
-    .await?;
+    caller
+        .audit(&mut *tx, Action::UserCreated, id, Change::created(&user))
+        .await?;
     if let Some(claimed) = claimed {
         // A replay reports the invitation as sent; it never sends a second email.
         let stored = Created {
@@ -433,14 +420,13 @@ pub struct UpdateUser {
 pub async fn update(
     admin: RequireAdmin,
     proof: Proof,
-    ClientIp(ip): ClientIp,
     PathId(id): PathId,
     AppJson(body): AppJson<UpdateUser>,
 ) -> Result<Json<UserView>, ApiError> {
     if body.role.is_some() || body.permissions.is_some() {
         proof.require(&admin)?;
     }
-    change(admin, &ip, id, body).await.map(Json)
+    change(admin, id, body).await.map(Json)
 }
 
 /// `POST /api/users/{id}/deactivate`: the user can no longer sign in; their sessions end.
@@ -449,12 +435,10 @@ pub async fn update(
         (status = 409, description = "The organization would lose its last active owner")))]
 pub async fn deactivate(
     admin: RequireAdmin,
-    ClientIp(ip): ClientIp,
     PathId(id): PathId,
 ) -> Result<Json<UserView>, ApiError> {
     change(
         admin,
-        &ip,
         id,
         UpdateUser {
             is_active: Some(false),
@@ -470,12 +454,10 @@ pub async fn deactivate(
     responses((status = 200, body = UserView)))]
 pub async fn reactivate(
     admin: RequireAdmin,
-    ClientIp(ip): ClientIp,
     PathId(id): PathId,
 ) -> Result<Json<UserView>, ApiError> {
     change(
         admin,
-        &ip,
         id,
         UpdateUser {
             is_active: Some(true),
@@ -486,12 +468,7 @@ pub async fn reactivate(
     .map(Json)
 }
 
-async fn change(
-    mut admin: RequireAdmin,
-    ip: &str,
-    id: Uuid,
-    body: UpdateUser,
-) -> Result<UserView, ApiError> {
+async fn change(mut admin: RequireAdmin, id: Uuid, body: UpdateUser) -> Result<UserView, ApiError> {
     let mut fields = Fields::default();
     let name = body
         .name
@@ -577,23 +554,12 @@ async fn change(
     let after: UserView = load(&mut *tx, org_id, id, false).await?.into();
     let before: UserView = before.into();
     let action = match (before.is_active, after.is_active) {
-        (true, false) => "user_deactivated",
-        (false, true) => "user_reactivated",
-        _ => "user_updated",
+        (true, false) => Action::UserDeactivated,
+        (false, true) => Action::UserReactivated,
+        _ => Action::UserUpdated,
     };
-    audit::record(
-        &mut *tx,
-        Entry {
-            org_id: Some(org_id),
-            actor: caller.audit_actor(),
-            action,
-            entity: "user",
-            entity_id: Some(id),
-            before: Some(serde_json::to_value(&before).map_err(|e| ApiError::Internal(e.into()))?),
-            after: Some(serde_json::to_value(&after).map_err(|e| ApiError::Internal(e.into()))?),
-            ip: Some(ip),
-        },
-    )
-    .await?;
+    caller
+        .audit(tx, action, id, Change::updated(&before, &after))
+        .await?;
     Ok(after)
 }

@@ -26,7 +26,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use shared::audit::{self, Actor, Entry};
+use shared::audit::{Actor, Change, Entry};
 use shared::error::ApiError;
 use shared::wise::{self, Payment, PaymentStatus, TransferState, Transition};
 use sqlx::PgConnection;
@@ -283,21 +283,12 @@ async fn apply(
     )
     .await?;
     let after = Payment::load(tx, org, order).await?;
-    let json = |p: &Payment| serde_json::to_value(p).map_err(|e| ApiError::Internal(e.into()));
-    audit::record(
-        tx,
-        Entry {
-            org_id: Some(org),
-            actor: Actor::System,
-            action: &format!("purchase_order_payment_{}", status.as_str()),
-            entity: "purchase_order",
-            entity_id: Some(order),
-            before: before.as_ref().map(json).transpose()?,
-            after: after.as_ref().map(json).transpose()?,
-            ip: None,
-        },
-    )
-    .await?;
+    Entry::new(status.action(), order)
+        .in_org(org)
+        .by(Actor::System)
+        .change(Change::between(before.as_ref(), after.as_ref()))
+        .record(tx)
+        .await?;
     tracing::info!(
         delivery,
         transfer,

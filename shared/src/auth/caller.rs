@@ -16,7 +16,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::{Role, effective_permissions, extract::bearer_token, jwt, tokens};
-use crate::audit::Actor;
+use crate::audit::{Action, Actor, Change, Entry};
 use crate::db::{Lease, RequestTx, TxSlot};
 use crate::{ApiError, AppState};
 
@@ -72,6 +72,23 @@ impl Caller {
             CallerKind::User { user_id, .. } => Actor::User(user_id),
             CallerKind::ApiKey { key_id } => Actor::ApiKey(key_id),
         }
+    }
+
+    /// Records `action` on `entity_id` by this caller in its organization, on `conn`: the
+    /// request's transaction, so the row stands or falls with the change.
+    pub async fn audit(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        action: Action,
+        entity_id: Uuid,
+        change: Change,
+    ) -> Result<(), ApiError> {
+        Entry::new(action, entity_id)
+            .in_org(self.org_id)
+            .by(self.audit_actor())
+            .change(change)
+            .record(conn)
+            .await
     }
 }
 

@@ -92,11 +92,18 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = match parts.request_context_ref() {
+        Ok(Self::of(parts))
+    }
+}
+
+impl ClientIp {
+    /// The IP of a request (its parts, or the whole request).
+    pub fn of(request: &impl RequestExt) -> Self {
+        let ip = match request.request_context_ref() {
             Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
             Some(RequestContext::ApiGatewayV1(context)) => context.identity.source_ip.clone(),
             _ => None,
         };
-        Ok(Self(ip.unwrap_or_else(|| "unknown".to_owned())))
+        Self(ip.unwrap_or_else(|| "unknown".to_owned()))
     }
 }

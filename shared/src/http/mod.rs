@@ -33,13 +33,26 @@ use crate::error::{ApiError, PROBLEM_JSON, problem_for_status};
 /// Header carrying the request id, in both directions.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// What the audit log and error bodies need to know of the request being handled.
+#[derive(Debug)]
+struct Current {
+    id: Arc<str>,
+    ip: String,
+}
+
 tokio::task_local! {
-    static CURRENT_REQUEST_ID: Arc<str>;
+    static CURRENT: Arc<Current>;
 }
 
 /// The id of the request being handled, for error bodies and audit rows.
 pub fn current_request_id() -> Option<String> {
-    CURRENT_REQUEST_ID.try_with(|id| id.to_string()).ok()
+    CURRENT.try_with(|current| current.id.to_string()).ok()
+}
+
+/// The client IP of the request being handled (see [`crate::auth::ClientIp`]), for audit rows;
+/// `None` outside a request (a scheduled job).
+pub fn current_client_ip() -> Option<String> {
+    CURRENT.try_with(|current| current.ip.clone()).ok()
 }
 
 /// Wraps a function's router in the shared layers; call it last, on the finished router.
@@ -253,6 +266,7 @@ fn cors(settings: &HttpSettings) -> CorsLayer {
 /// outcome, and turns any error response that is not problem+json yet into one.
 async fn request_context(request: Request, next: Next) -> Response {
     let id: Arc<str> = request_id_of(&request).into();
+    let ip = crate::auth::ClientIp::of(&request).0;
     let span = tracing::info_span!(
         "request",
         request_id = %id,
@@ -260,8 +274,9 @@ async fn request_context(request: Request, next: Next) -> Response {
         path = %request.uri().path(),
     );
     let started = Instant::now();
-    let mut response = CURRENT_REQUEST_ID
-        .scope(id.clone(), async move {
+    let current = Arc::new(Current { id: id.clone(), ip });
+    let mut response = CURRENT
+        .scope(current, async move {
             ensure_problem_body(next.run(request).await)
         })
         .instrument(span.clone())

@@ -49,6 +49,18 @@ impl PaymentStatus {
             Self::Cancelled => "cancelled",
         }
     }
+
+    /// The audit action of a payment that reached this status.
+    pub fn action(self) -> crate::audit::Action {
+        use crate::audit::Action;
+        match self {
+            Self::Pending => Action::PaymentPending,
+            Self::Processing => Action::PaymentProcessing,
+            Self::Paid => Action::PaymentPaid,
+            Self::Failed => Action::PaymentFailed,
+            Self::Cancelled => Action::PaymentCancelled,
+        }
+    }
 }
 
 /// A Wise transfer state (`status` of a transfer, `current_state` of a state-change event).

@@ -2,7 +2,7 @@
 
 fn main() -> std::io::Result<()> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.json");
-    std::fs::write(path, e2e::openapi::document_json())?;
+    std::fs::write(path, api::openapi::document_json())?;
     println!("wrote openapi.json");
     Ok(())
 }
