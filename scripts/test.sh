@@ -36,11 +36,15 @@ optional_pass() {
 # Again on the database AWS gives: PostgreSQL 18 whose only account is an RDS-style master (no
 # superuser). The migrate function, the end-to-end flows through the real binaries, tenant
 # isolation and the login roles, and the scheduler's jobs and Wise's webhooks (stockroom_worker).
+# Tests are picked by their module in their crate's one test binary (`local_api::...` in e2e's);
+# migrate, the scheduler and the webhooks have one test file each (`kind(test)`: not their unit
+# tests).
 rds_pass() {
     DATABASE_URL="$RDS_LIKE_DATABASE_URL" prime_cluster_roles
     DATABASE_URL="$RDS_LIKE_DATABASE_URL" STOCKROOM_EXPECT_RDS_LIKE=1 \
         cargo nextest run --workspace --locked --no-fail-fast \
-        -E 'binary(local_api) | binary(contracts) | binary(isolation) | binary(migrate) | binary(jobs) | binary(wise)'
+        -E '(package(e2e) & test(/^(local_api|contracts)::/)) | (package(users) & test(/^isolation::/))' \
+        -E '(package(migrate) & kind(test)) | (package(scheduler) & kind(test)) | (package(webhooks) & kind(test))'
 }
 
 # And over TLS as RDS requires it: sslmode=verify-full against a CA made for the test, on a
@@ -48,7 +52,8 @@ rds_pass() {
 tls_pass() {
     DATABASE_URL="$TLS_DATABASE_URL" prime_cluster_roles
     DATABASE_URL="$TLS_DATABASE_URL" STOCKROOM_EXPECT_TLS_CA_DIR="$TLS_CA_DIR" \
-        cargo nextest run --workspace --locked --no-fail-fast -E 'binary(local_api)'
+        cargo nextest run --workspace --locked --no-fail-fast \
+        -E 'package(e2e) & test(/^local_api::/)'
 }
 
 # And through a transaction pooler as RDS Proxy puts it in front of the database: PgBouncer in
@@ -58,7 +63,8 @@ tls_pass() {
 pooler_pass() {
     POOLER_TEST_URL="$POOLER_TEST_URL" \
         cargo nextest run --workspace --locked --no-fail-fast \
-        -E 'binary(local_api) | binary(contracts) | binary(isolation) | binary(jobs)'
+        -E '(package(e2e) & test(/^(local_api|contracts)::/)) | (package(users) & test(/^isolation::/))' \
+        -E 'package(scheduler) & kind(test)'
 }
 
 if [ $# -eq 0 ]; then

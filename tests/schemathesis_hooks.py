@@ -1,4 +1,4 @@
-"""Schemathesis hooks for the fuzz test (tests/tests/fuzz.rs).
+"""Schemathesis hooks for the fuzz test (tests/tests/e2e/fuzz.rs).
 
 The document marks IBANs with `format: iban`: their check digits cannot be written as a
 pattern, so this teaches the generator to make IBANs a bank would accept (ISO 13616: the two

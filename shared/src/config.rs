@@ -127,6 +127,15 @@ pub enum ConfigError {
     Secret { id: String, reason: String },
 }
 
+impl From<crate::secrets::SecretError> for ConfigError {
+    fn from(error: crate::secrets::SecretError) -> Self {
+        Self::Secret {
+            id: error.id,
+            reason: error.reason,
+        }
+    }
+}
+
 static SETTINGS: OnceCell<Settings> = OnceCell::const_new();
 
 /// The settings of this execution environment: loaded on first call (reading `.env`, the

@@ -4,6 +4,10 @@ use serde::Serialize;
 
 use crate::error::ApiError;
 
+pub mod states;
+
+pub use states::{MovementKind, PoStatus, ReservationStatus, TaskStatus};
+
 /// A syntactically valid email address, trimmed and lower-cased (addresses are compared
 /// case-insensitively everywhere).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -24,22 +24,31 @@ use uuid::Uuid;
 use crate::auth::{Caller, CallerKind};
 use crate::error::ApiError;
 
-/// The request's `Idempotency-Key` header, if any.
+/// The request's `Idempotency-Key` header, if any, and the request it was sent with: its
+/// method and path (`POST /api/purchase-orders/{the id}/pay`), so a key stands for one target
+/// and no handler restates its route.
 #[derive(Clone, Debug, Default)]
-pub struct IdempotencyKey(pub Option<String>);
+pub struct IdempotencyKey {
+    key: Option<String>,
+    route: String,
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let route = format!("{} {}", parts.method, parts.uri.path());
         let Some(value) = parts.headers.get("idempotency-key") else {
-            return Ok(Self(None));
+            return Ok(Self { key: None, route });
         };
         // The documented pattern, `^[!-~]{1,255}$`: visible ASCII, no spaces.
         let bytes = value.as_bytes();
         if (1..=255).contains(&bytes.len()) && bytes.iter().all(|b| (b'!'..=b'~').contains(b)) {
             let key = String::from_utf8_lossy(bytes).into_owned();
-            Ok(Self(Some(key)))
+            Ok(Self {
+                key: Some(key),
+                route,
+            })
         } else {
             Err(ApiError::invalid_field(
                 "Idempotency-Key",
@@ -79,14 +88,13 @@ pub async fn claim(
     tx: &mut PgConnection,
     caller: &Caller,
     key: &IdempotencyKey,
-    route: &str,
     body: &impl Serialize,
 ) -> Result<Claim, ApiError> {
-    let Some(key) = key.0.as_deref() else {
+    let Some(key_text) = key.key.as_deref() else {
         return Ok(Claim::Untracked);
     };
     let mut hasher = Sha256::new();
-    hasher.update(route.as_bytes());
+    hasher.update(key.route.as_bytes());
     hasher.update([0]);
     // serde_json maps are sorted, so equal bodies hash equally whatever their key order.
     hasher.update(
@@ -106,7 +114,7 @@ pub async fn claim(
          RETURNING key",
         org_id,
         actor,
-        key,
+        key_text,
         hash
     )
     .fetch_optional(&mut *tx)
@@ -115,7 +123,7 @@ pub async fn claim(
         return Ok(Claim::Fresh(Claimed {
             org_id,
             actor,
-            key: key.to_owned(),
+            key: key_text.to_owned(),
         }));
     }
 
@@ -124,7 +132,7 @@ pub async fn claim(
          WHERE org_id = $1 AND actor = $2 AND key = $3",
         org_id,
         actor,
-        key
+        key_text
     )
     .fetch_one(&mut *tx)
     .await?;
@@ -194,11 +202,10 @@ pub async fn create<T: Serialize>(
     tx: &mut PgConnection,
     caller: &Caller,
     key: &IdempotencyKey,
-    route: &str,
     request: &impl Serialize,
     create: impl AsyncFnOnce(&mut PgConnection) -> Result<(StatusCode, T), ApiError>,
 ) -> Result<Response, ApiError> {
-    match claim(tx, caller, key, route, request).await? {
+    match claim(tx, caller, key, request).await? {
         Claim::Replay(response) => Ok(response),
         Claim::Untracked => {
             let (status, body) = create(tx).await?;

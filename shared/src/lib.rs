@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod payment_details;
 pub mod rate_limit;
+pub mod request;
 #[cfg(feature = "test-util")]
 pub mod runtime_api;
 pub mod secrets;

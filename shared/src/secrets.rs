@@ -8,12 +8,18 @@ use std::collections::HashMap;
 
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
-use crate::config::ConfigError;
+/// A settings secret that could not be read (the settings loader reports it as such).
+#[derive(Debug, thiserror::Error)]
+#[error("could not read the settings secret {id}: {reason}")]
+pub struct SecretError {
+    pub id: String,
+    pub reason: String,
+}
 
 /// Fetches each of `ids`, all at once on one client (a cold start waits for the slowest, not
 /// for the sum), and parses each as a flat JSON object of strings (numbers and booleans are
 /// accepted and turned into their text form); the objects come back in the order of `ids`.
-pub async fn fetch_all(ids: &[&str]) -> Result<Vec<HashMap<String, String>>, ConfigError> {
+pub async fn fetch_all(ids: &[&str]) -> Result<Vec<HashMap<String, String>>, SecretError> {
     let client = client().await;
     let mut fetches = tokio::task::JoinSet::new();
     for (position, id) in ids.iter().enumerate() {
@@ -22,7 +28,7 @@ pub async fn fetch_all(ids: &[&str]) -> Result<Vec<HashMap<String, String>>, Con
     }
     let mut found = Vec::with_capacity(ids.len());
     while let Some(joined) = fetches.join_next().await {
-        let (position, secret) = joined.map_err(|e| ConfigError::Secret {
+        let (position, secret) = joined.map_err(|e| SecretError {
             id: "(one of SETTINGS_SECRET_ID)".to_owned(),
             reason: e.to_string(),
         })?;
@@ -52,8 +58,8 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 async fn fetch_with(
     client: &aws_sdk_secretsmanager::Client,
     id: &str,
-) -> Result<HashMap<String, String>, ConfigError> {
-    let fail = |reason: String| ConfigError::Secret {
+) -> Result<HashMap<String, String>, SecretError> {
+    let fail = |reason: String| SecretError {
         id: id.to_owned(),
         reason,
     };

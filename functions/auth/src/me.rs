@@ -5,7 +5,7 @@ use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::AppState;
-use shared::auth::{AuthUser, Role, effective_permissions};
+use shared::auth::{AuthUser, Permissions, Role};
 use shared::error::ApiError;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -57,7 +57,11 @@ pub async fn load(conn: &mut PgConnection, user_id: Uuid) -> Result<Me, ApiError
             email: row.email,
             name: row.name,
             role: row.role,
-            effective_permissions: effective_permissions(row.role, &row.permissions),
+            effective_permissions: Permissions::effective(
+                row.role,
+                &Permissions::from_json(&row.permissions),
+            )
+            .to_json(),
             permissions: row.permissions,
             mfa_enabled: row.mfa_enabled,
             created_at: row.created_at,

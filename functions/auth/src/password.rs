@@ -163,7 +163,7 @@ pub async fn reset(
     )
     .execute(&mut *tx)
     .await?;
-            session::revoke_all(&mut tx, user.id).await?;
+            shared::auth::sessions::revoke_all(&mut tx, user.id).await?;
             Entry::new(Action::PasswordReset, user.id)
                 .in_org(user.org_id)
                 .record(&mut tx)
@@ -227,7 +227,7 @@ pub async fn change(
             )
             .execute(&mut *tx)
             .await?;
-            session::revoke_all(&mut tx, user.user_id).await?;
+            shared::auth::sessions::revoke_all(&mut tx, user.user_id).await?;
             Entry::new(Action::PasswordChanged, user.user_id)
                 .in_org(user.org_id)
                 .by(Actor::User(user.user_id))

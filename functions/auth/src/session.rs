@@ -122,17 +122,6 @@ async fn pair(
     })
 }
 
-/// Revokes every live refresh token of the user (password change or reset).
-pub async fn revoke_all(conn: &mut PgConnection, user_id: Uuid) -> Result<(), ApiError> {
-    sqlx::query!(
-        "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
-        user_id
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {

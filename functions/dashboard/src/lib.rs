@@ -15,8 +15,9 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 use shared::AppState;
-use shared::auth::Require;
 use shared::auth::caller::{Read, Reports};
+use shared::auth::{Module, Require};
+use shared::domain::{MovementKind, PoStatus, ReservationStatus, TaskStatus};
 use shared::error::ApiError;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -54,16 +55,16 @@ fn visible_entities(caller: &shared::auth::Caller) -> Option<Vec<String>> {
     if caller.is_admin() {
         return None;
     }
-    let by_module: [(&str, &[&str]); 4] = [
-        ("products", &["product"]),
-        ("suppliers", &["supplier", "supplier_contact"]),
-        ("inventory", &["location", "reservation"]),
-        ("purchasing", &["purchase_order"]),
+    let by_module: [(Module, &[&str]); 4] = [
+        (Module::Products, &["product"]),
+        (Module::Suppliers, &["supplier", "supplier_contact"]),
+        (Module::Inventory, &["location", "reservation"]),
+        (Module::Purchasing, &["purchase_order"]),
     ];
     Some(
         by_module
             .iter()
-            .filter(|(module, _)| caller.can(module, false))
+            .filter(|(module, _)| caller.can(*module, false))
             .flat_map(|(_, entities)| entities.iter().map(|e| (*e).to_owned()))
             .collect(),
     )
@@ -79,21 +80,16 @@ async fn summary(mut tenant: Require<Reports, Read>) -> Result<Json<Summary>, Ap
         Summary,
         r#"SELECT
              (SELECT count(*) FROM products WHERE org_id = $1 AND is_active) AS "products!",
-             (SELECT count(*) FROM (
-                 SELECT p.id FROM products p
-                 LEFT JOIN stock_now s ON s.org_id = p.org_id AND s.product_id = p.id
-                 WHERE p.org_id = $1 AND p.is_active AND p.reorder_point > 0
-                 GROUP BY p.id
-                 HAVING coalesce(sum(s.on_hand - s.reserved), 0) < p.reorder_point) low) AS "low_stock!",
+             (SELECT count(*) FROM low_stock WHERE org_id = $1) AS "low_stock!",
              (SELECT count(*) FROM purchase_orders
-              WHERE org_id = $1 AND status IN ('draft', 'submitted', 'partially_received')) AS "open_purchase_orders!",
+              WHERE org_id = $1 AND status = ANY($4)) AS "open_purchase_orders!",
              (SELECT count(*) FROM reservations_now
-              WHERE org_id = $1 AND status = 'active') AS "active_reservations!",
-             (SELECT count(*) FROM tasks WHERE org_id = $1 AND user_id = $2 AND status = 'Pending') AS "my_open_tasks!",
+              WHERE org_id = $1 AND status = $5) AS "active_reservations!",
+             (SELECT count(*) FROM tasks WHERE org_id = $1 AND user_id = $2 AND status = $6) AS "my_open_tasks!",
              (SELECT coalesce(jsonb_agg(to_jsonb(a) ORDER BY a.id DESC), '[]'::jsonb) FROM (
                  SELECT id, action, entity, entity_id, actor_user_id, actor_api_key_id,
                         -- As every other time in the API: RFC 3339 in UTC with a Z.
-                        to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at
+                        stockroom_rfc3339(created_at) AS created_at
                  FROM audit_log
                  WHERE org_id = $1
                    AND ($3::text[] IS NULL OR entity = ANY($3)
@@ -101,7 +97,10 @@ async fn summary(mut tenant: Require<Reports, Read>) -> Result<Json<Summary>, Ap
                  ORDER BY id DESC LIMIT 10) a) AS "recent_activity!""#,
         tenant.caller.org_id,
         user,
-        visible.as_deref() as Option<&[String]>
+        visible.as_deref() as Option<&[String]>,
+        &PoStatus::OPEN as &[PoStatus],
+        ReservationStatus::Active as ReservationStatus,
+        TaskStatus::Pending as TaskStatus
     )
     .fetch_one(&mut *tenant.db)
     .await?;
@@ -260,7 +259,7 @@ fn rows(
         })
         .boxed(),
         Kind::Movements => sqlx::query!(
-            r#"SELECT m.id, m.created_at, p.sku, l.name AS location, m.kind::text AS "kind!", m.quantity, m.reason
+            r#"SELECT m.id, m.created_at, p.sku, l.name AS location, m.kind AS "kind: MovementKind", m.quantity, m.reason
                FROM stock_movements m
                JOIN products p ON p.org_id = m.org_id AND p.id = m.product_id
                JOIN locations l ON l.org_id = m.org_id AND l.id = m.location_id
@@ -275,7 +274,7 @@ fn rows(
                     Cell::Time(r.created_at),
                     Cell::Text(r.sku),
                     Cell::Text(r.location),
-                    Cell::Text(r.kind),
+                    Cell::Text(r.kind.as_str().to_owned()),
                     Cell::Int(r.quantity.into()),
                     Cell::Text(r.reason),
                 ]

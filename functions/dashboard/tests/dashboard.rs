@@ -4,38 +4,21 @@ use shared::testing::{TestApp, assert_problem};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-struct Apps {
-    auth: TestApp,
-    dashboard: TestApp,
-    pool: PgPool,
-}
-
-fn apps(pool: PgPool) -> Apps {
+fn app(pool: PgPool) -> TestApp {
     let state = shared::testing::state_as(pool.clone(), shared::db::Login::Tenant, &[]);
-    Apps {
-        auth: TestApp::new(
-            auth::app(shared::testing::state_as(
-                pool.clone(),
-                shared::db::Login::Auth,
-                &[],
-            )),
-            pool.clone(),
-        ),
-        dashboard: TestApp::new(dashboard::app(state), pool.clone()),
-        pool,
-    }
+    TestApp::new(dashboard::app(state), pool)
 }
 
 /// An organization with two products (one low on stock), a movement, an open PO and a task.
-async fn seeded(apps: &Apps) -> (Uuid, Uuid, String) {
-    let owner = shared::testing::register(&apps.auth, "ann@example.com").await;
+async fn seeded(app: &TestApp) -> (Uuid, Uuid, String) {
+    let owner = shared::testing::register(app, "ann@example.com").await;
     let org: Uuid = owner.org_id.parse().unwrap();
     let user: Uuid = owner.user_id.parse().unwrap();
     let token = owner.token;
     let supplier: Uuid =
         sqlx::query_scalar("INSERT INTO suppliers (org_id, name) VALUES ($1, 'Acme') RETURNING id")
             .bind(org)
-            .fetch_one(&apps.pool)
+            .fetch_one(&app.pool)
             .await
             .unwrap();
     for (sku, name, reorder, stock) in [
@@ -43,17 +26,17 @@ async fn seeded(apps: &Apps) -> (Uuid, Uuid, String) {
         ("N-1", "=HYPERLINK(\"http://evil\")", 0, 8),
     ] {
         let p: Uuid = sqlx::query_scalar("INSERT INTO products (org_id, sku, name, price, currency, reorder_point, supplier_id) VALUES ($1, $2, $3, 1.50, 'EUR', $4, $5) RETURNING id")
-            .bind(org).bind(sku).bind(name).bind(reorder).bind(supplier).fetch_one(&apps.pool).await.unwrap();
+            .bind(org).bind(sku).bind(name).bind(reorder).bind(supplier).fetch_one(&app.pool).await.unwrap();
         sqlx::query("INSERT INTO stock_levels (org_id, product_id, location_id, on_hand) SELECT $1, $2, id, $3 FROM locations WHERE org_id = $1")
-            .bind(org).bind(p).bind(stock).execute(&apps.pool).await.unwrap();
+            .bind(org).bind(p).bind(stock).execute(&app.pool).await.unwrap();
         sqlx::query("INSERT INTO stock_movements (org_id, product_id, location_id, kind, quantity, reason) SELECT $1, $2, id, 'receive', $3, 'opening' FROM locations WHERE org_id = $1")
-            .bind(org).bind(p).bind(stock).execute(&apps.pool).await.unwrap();
+            .bind(org).bind(p).bind(stock).execute(&app.pool).await.unwrap();
     }
-    sqlx::query("INSERT INTO purchase_orders (org_id, supplier_id, currency, status) VALUES ($1, $2, 'EUR', 'submitted')").bind(org).bind(supplier).execute(&apps.pool).await.unwrap();
+    sqlx::query("INSERT INTO purchase_orders (org_id, supplier_id, currency, status) VALUES ($1, $2, 'EUR', 'submitted')").bind(org).bind(supplier).execute(&app.pool).await.unwrap();
     sqlx::query("INSERT INTO tasks (org_id, user_id, title) VALUES ($1, $2, 'Reorder bolts')")
         .bind(org)
         .bind(user)
-        .execute(&apps.pool)
+        .execute(&app.pool)
         .await
         .unwrap();
     (org, user, token)
@@ -61,12 +44,9 @@ async fn seeded(apps: &Apps) -> (Uuid, Uuid, String) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn the_summary_counts_what_needs_attention(pool: PgPool) {
-    let apps = apps(pool);
-    let (_, _, token) = seeded(&apps).await;
-    let r = apps
-        .dashboard
-        .get_with("/api/dashboard/summary", &token)
-        .await;
+    let app = app(pool);
+    let (_, _, token) = seeded(&app).await;
+    let r = app.get_with("/api/dashboard/summary", &token).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["products"], 2);
     assert_eq!(r.body["low_stock"], 1);
@@ -81,10 +61,9 @@ async fn the_summary_counts_what_needs_attention(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn csv_exports_are_named_typed_and_safe_in_a_spreadsheet(pool: PgPool) {
-    let apps = apps(pool);
-    let (_, _, token) = seeded(&apps).await;
-    let r = apps
-        .dashboard
+    let app = app(pool);
+    let (_, _, token) = seeded(&app).await;
+    let r = app
         .get_with("/api/dashboard/export/products.csv", &token)
         .await;
     assert_eq!(r.status, StatusCode::OK);
@@ -104,8 +83,7 @@ async fn csv_exports_are_named_typed_and_safe_in_a_spreadsheet(pool: PgPool) {
         "formulas are neutralised: {}",
         lines[2]
     );
-    let stock = apps
-        .dashboard
+    let stock = app
         .get_with("/api/dashboard/export/stock.csv", &token)
         .await;
     assert!(
@@ -117,11 +95,10 @@ async fn csv_exports_are_named_typed_and_safe_in_a_spreadsheet(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn xlsx_exports_open_in_openpyxl(pool: PgPool) {
-    let apps = apps(pool);
-    let (_, _, token) = seeded(&apps).await;
+    let app = app(pool);
+    let (_, _, token) = seeded(&app).await;
     for kind in ["products", "stock", "movements"] {
-        let r = apps
-            .dashboard
+        let r = app
             .get_with(&format!("/api/dashboard/export/{kind}.xlsx"), &token)
             .await;
         assert_eq!(r.status, StatusCode::OK);
@@ -157,20 +134,18 @@ async fn xlsx_exports_open_in_openpyxl(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn an_unknown_export_is_404_and_reports_need_permission(pool: PgPool) {
-    let apps = apps(pool);
-    let (org, _, token) = seeded(&apps).await;
+    let app = app(pool);
+    let (org, _, token) = seeded(&app).await;
     for file in ["orders.csv", "products.pdf", "products"] {
         assert_problem(
-            &apps
-                .dashboard
-                .get_with(&format!("/api/dashboard/export/{file}"), &token)
+            &app.get_with(&format!("/api/dashboard/export/{file}"), &token)
                 .await,
             StatusCode::NOT_FOUND,
             "not_found",
         );
     }
     let clerk = shared::testing::member(
-        &apps.auth,
+        &app,
         &org.to_string(),
         "clerk@example.com",
         json!({"tasks": "write"}),
@@ -178,10 +153,7 @@ async fn an_unknown_export_is_404_and_reports_need_permission(pool: PgPool) {
     .await;
     let clerk = clerk.token.as_str();
     assert_problem(
-        &apps
-            .dashboard
-            .get_with("/api/dashboard/summary", clerk)
-            .await,
+        &app.get_with("/api/dashboard/summary", clerk).await,
         StatusCode::FORBIDDEN,
         "missing_permission",
     );
@@ -189,8 +161,8 @@ async fn an_unknown_export_is_404_and_reports_need_permission(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_hold_past_its_deadline_is_neither_active_nor_reserved(pool: PgPool) {
-    let apps = apps(pool);
-    let (org, _, token) = seeded(&apps).await;
+    let app = app(pool);
+    let (org, _, token) = seeded(&app).await;
     // Two holds on N-1 (8 on hand): one live, one past its deadline that no sweep released yet.
     for (quantity, expires) in [(2, "1 hour"), (3, "-1 second")] {
         sqlx::query(
@@ -202,22 +174,18 @@ async fn a_hold_past_its_deadline_is_neither_active_nor_reserved(pool: PgPool) {
         .bind(org)
         .bind(quantity)
         .bind(expires)
-        .execute(&apps.pool)
+        .execute(&app.pool)
         .await
         .unwrap();
     }
     sqlx::query("UPDATE stock_levels SET reserved = 5 WHERE org_id = $1 AND on_hand = 8")
         .bind(org)
-        .execute(&apps.pool)
+        .execute(&app.pool)
         .await
         .unwrap();
-    let r = apps
-        .dashboard
-        .get_with("/api/dashboard/summary", &token)
-        .await;
+    let r = app.get_with("/api/dashboard/summary", &token).await;
     assert_eq!(r.body["active_reservations"], 1, "{}", r.body);
-    let csv = apps
-        .dashboard
+    let csv = app
         .get_with("/api/dashboard/export/stock.csv", &token)
         .await;
     let text = String::from_utf8(csv.bytes.to_vec()).unwrap();
@@ -230,17 +198,17 @@ async fn a_hold_past_its_deadline_is_neither_active_nor_reserved(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn recent_activity_shows_only_what_the_caller_may_read(pool: PgPool) {
-    let apps = apps(pool);
-    let (org, owner, owner_token) = seeded(&apps).await;
+    let app = app(pool);
+    let (org, owner, owner_token) = seeded(&app).await;
     let reports_only = shared::testing::member(
-        &apps.auth,
+        &app,
         &org.to_string(),
         "bob@example.com",
         json!({"reports": "read"}),
     )
     .await;
     let with_products = shared::testing::member(
-        &apps.auth,
+        &app,
         &org.to_string(),
         "cy@example.com",
         json!({"reports": "read", "products": "read"}),
@@ -255,7 +223,7 @@ async fn recent_activity_shows_only_what_the_caller_may_read(pool: PgPool) {
         (bob, "task_created", "task"),
     ] {
         sqlx::query("INSERT INTO audit_log (org_id, actor_user_id, action, entity, entity_id) VALUES ($1, $2, $3, $4, gen_random_uuid())")
-            .bind(org).bind(actor).bind(action).bind(entity).execute(&apps.pool).await.unwrap();
+            .bind(org).bind(actor).bind(action).bind(entity).execute(&app.pool).await.unwrap();
     }
     let actions = |body: &serde_json::Value| -> Vec<String> {
         body["recent_activity"]
@@ -272,7 +240,7 @@ async fn recent_activity_shows_only_what_the_caller_may_read(pool: PgPool) {
             .collect()
     };
     let get = |token: String| {
-        let dashboard = &apps.dashboard;
+        let dashboard = &app;
         async move {
             dashboard
                 .get_with("/api/dashboard/summary", &token)
@@ -302,8 +270,8 @@ async fn recent_activity_shows_only_what_the_caller_may_read(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn an_export_too_large_for_one_response_is_never_attempted_without_a_bucket(pool: PgPool) {
-    let apps = apps(pool.clone());
-    let (_, _, token) = seeded(&apps).await;
+    let app = app(pool.clone());
+    let (_, _, token) = seeded(&app).await;
     let small = TestApp::new(
         dashboard::app(shared::testing::state_as(
             pool.clone(),
@@ -324,8 +292,7 @@ async fn an_export_too_large_for_one_response_is_never_attempted_without_a_bucke
         );
     }
     // Within the limit it is the response, as before.
-    let r = apps
-        .dashboard
+    let r = app
         .get_with("/api/dashboard/export/products.csv", &token)
         .await;
     assert_eq!(r.status, StatusCode::OK);

@@ -90,7 +90,7 @@ pub async fn create(
     let name = domain::name(&body.name, "name", 100)?;
     let caller = tenant.caller.clone();
     let tx = &mut *tenant.db;
-    let response = idempotency::create(&mut *tx, &caller, &key, "POST /api/inventory/locations", &body, async |tx| {
+    let response = idempotency::create(&mut *tx, &caller, &key, &body, async |tx| {
         let location = sqlx::query_as!(
             Location,
             "INSERT INTO locations (org_id, name) VALUES ($1, $2) RETURNING id, name, is_default, created_at",

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use shared::audit::{Action, Change};
 use shared::auth::Require;
 use shared::auth::caller::{Inventory, Read, Write};
+use shared::domain::MovementKind;
 use shared::error::{ApiError, FieldError, Fields};
 use shared::http::{AppJson, AppQuery};
 use shared::idempotency::{self, IdempotencyKey};
@@ -174,7 +175,7 @@ pub async fn create(
     let caller = tenant.caller.clone();
     let org = caller.org_id;
     let tx = &mut *tenant.db;
-    let response = idempotency::create(&mut *tx, &caller, &key, "POST /api/inventory/movements", &body, async |tx| {
+    let response = idempotency::create(&mut *tx, &caller, &key, &body, async |tx| {
         let product = body.product_id;
         // A deleted product receives nothing; what is left of it can still be sold, moved or
         // written off.
@@ -196,22 +197,22 @@ pub async fn create(
         let touched = match body.kind {
             Kind::Receive => {
                 stock::add(tx, org, product, location, amount).await?;
-                ids.push(stock::record(tx, &caller, movement("receive", amount, location, None)).await?);
+                ids.push(stock::record(tx, &caller, movement(MovementKind::Receive, amount, location, None)).await?);
                 location
             }
             Kind::Sell => {
                 stock::take(tx, org, product, location, amount).await?;
-                ids.push(stock::record(tx, &caller, movement("sell", -amount, location, None)).await?);
+                ids.push(stock::record(tx, &caller, movement(MovementKind::Sell, -amount, location, None)).await?);
                 location
             }
             Kind::Adjust if amount > 0 => {
                 stock::add(tx, org, product, location, amount).await?;
-                ids.push(stock::record(tx, &caller, movement("adjust", amount, location, None)).await?);
+                ids.push(stock::record(tx, &caller, movement(MovementKind::Adjust, amount, location, None)).await?);
                 location
             }
             Kind::Adjust => {
                 stock::take(tx, org, product, location, -amount).await?;
-                ids.push(stock::record(tx, &caller, movement("adjust", amount, location, None)).await?);
+                ids.push(stock::record(tx, &caller, movement(MovementKind::Adjust, amount, location, None)).await?);
                 location
             }
             Kind::Transfer => {
@@ -222,8 +223,8 @@ pub async fn create(
                 let transfer = Some(Uuid::new_v4());
                 stock::take(tx, org, product, location, amount).await?;
                 stock::add(tx, org, product, to, amount).await?;
-                ids.push(stock::record(tx, &caller, movement("transfer_out", -amount, location, transfer)).await?);
-                ids.push(stock::record(tx, &caller, movement("transfer_in", amount, to, transfer)).await?);
+                ids.push(stock::record(tx, &caller, movement(MovementKind::TransferOut, -amount, location, transfer)).await?);
+                ids.push(stock::record(tx, &caller, movement(MovementKind::TransferIn, amount, to, transfer)).await?);
                 location
             }
         };
@@ -242,7 +243,7 @@ pub struct LedgerEntry {
     id: i64,
     product_id: Uuid,
     location_id: Uuid,
-    kind: String,
+    kind: MovementKind,
     quantity: i32,
     reason: String,
     transfer_id: Option<Uuid>,
@@ -259,10 +260,37 @@ pub struct LedgerQuery {
     product_id: Option<Uuid>,
     location_id: Option<Uuid>,
     /// `receive`, `sell`, `adjust`, `transfer` (both legs), `transfer_out` or `transfer_in`.
-    #[param(pattern = "^(receive|sell|adjust|transfer|transfer_out|transfer_in)$")]
-    kind: Option<String>,
+    #[param(inline)]
+    kind: Option<KindFilter>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
+}
+
+// The `kind` filter of the ledger: one kind, or `transfer` for both legs of transfers (no doc
+// comment: the parameter has its description).
+#[derive(Clone, Copy, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KindFilter {
+    Receive,
+    Sell,
+    Adjust,
+    Transfer,
+    TransferOut,
+    TransferIn,
+}
+
+impl KindFilter {
+    /// The ledger kinds the filter matches.
+    fn kinds(self) -> &'static [MovementKind] {
+        match self {
+            Self::Receive => &[MovementKind::Receive],
+            Self::Sell => &[MovementKind::Sell],
+            Self::Adjust => &[MovementKind::Adjust],
+            Self::Transfer => &MovementKind::TRANSFER,
+            Self::TransferOut => &[MovementKind::TransferOut],
+            Self::TransferIn => &[MovementKind::TransferIn],
+        }
+    }
 }
 
 /// `GET /api/inventory/movements`: the ledger, newest first.
@@ -274,33 +302,16 @@ pub async fn list(
     AppQuery(page): AppQuery<PageQuery>,
 ) -> Result<Json<Page<LedgerEntry>>, ApiError> {
     let page = page.parse::<i64>()?;
-    if let Some(kind) = &query.kind
-        && ![
-            "receive",
-            "sell",
-            "adjust",
-            "transfer",
-            "transfer_out",
-            "transfer_in",
-        ]
-        .contains(&kind.as_str())
-    {
-        return Err(ApiError::invalid_field(
-            "kind",
-            "invalid",
-            "receive, sell, adjust, transfer, transfer_out or transfer_in",
-        ));
-    }
+    let kinds = query.kind.map(KindFilter::kinds);
     let rows = sqlx::query_as!(
         LedgerEntry,
-        r#"SELECT id, product_id, location_id, kind::text AS "kind!", quantity, reason, transfer_id,
+        r#"SELECT id, product_id, location_id, kind AS "kind: MovementKind", quantity, reason, transfer_id,
                   reservation_id, po_line_id, actor_user_id, actor_api_key_id, created_at
            FROM stock_movements
            WHERE org_id = $1
              AND ($2::uuid IS NULL OR product_id = $2)
              AND ($3::uuid IS NULL OR location_id = $3)
-             AND ($4::text IS NULL OR kind::text = $4
-                  OR ($4 = 'transfer' AND kind IN ('transfer_out', 'transfer_in')))
+             AND ($4::movement_kind[] IS NULL OR kind = ANY($4))
              AND ($5::timestamptz IS NULL OR created_at >= $5)
              AND ($6::timestamptz IS NULL OR created_at < $6)
              AND ($7::bigint IS NULL OR id < $7)
@@ -309,7 +320,7 @@ pub async fn list(
         tenant.caller.org_id,
         query.product_id,
         query.location_id,
-        query.kind,
+        kinds as Option<&[MovementKind]>,
         query.from,
         query.to,
         page.after,

@@ -35,7 +35,7 @@ use sha2::{Digest, Sha256};
 use shared::audit::{Action, Change};
 use shared::auth::caller::{Purchasing, TenantDb, Write};
 use shared::auth::{Caller, Require, StepUp, Tenant};
-use shared::domain;
+use shared::domain::{self, PoStatus};
 use shared::error::ApiError;
 use shared::http::{AppJson, PathId};
 use shared::idempotency::{self, Claim, Claimed, IdempotencyKey};
@@ -46,9 +46,6 @@ use uuid::Uuid;
 
 use crate::purchase_orders::{self, PurchaseOrder};
 use crate::{InventoryState, approvals};
-
-/// Order statuses that can be paid.
-pub const PAYABLE: [&str; 3] = ["submitted", "partially_received", "received"];
 
 /// The longest a run may talk to Wise (the function's timeout is 30 s). Past it, a run that had
 /// no transfer yet is recorded as failed (nothing was funded) and may be retried; once the
@@ -181,8 +178,7 @@ pub async fn pay(
     let org = caller.org_id;
 
     let tx = &mut *tenant.db;
-    let route = format!("POST /api/purchase-orders/{id}/pay");
-    let claimed = match idempotency::claim(&mut *tx, &caller, &key, &route, &body).await? {
+    let claimed = match idempotency::claim(&mut *tx, &caller, &key, &body).await? {
         Claim::Replay(response) => return Ok(response),
         Claim::Untracked => None,
         Claim::Fresh(claimed) => Some(claimed),
@@ -363,10 +359,13 @@ async fn release(db: &mut TenantDb, claimed: Claimed) {
 
 /// 409 unless the order's status and total allow paying it.
 fn payable(order: &PurchaseOrder) -> Result<(), ApiError> {
-    if !PAYABLE.contains(&order.status.as_str()) {
+    if !PoStatus::PAYABLE.contains(&order.status) {
         return Err(ApiError::conflict(
             "invalid_status",
-            format!("cannot pay a purchase order that is {}", order.status),
+            format!(
+                "cannot pay a purchase order that is {}",
+                order.status.as_str()
+            ),
         ));
     }
     if order.total <= Decimal::ZERO {

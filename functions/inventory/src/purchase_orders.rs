@@ -11,12 +11,12 @@ use serde::{Deserialize, Serialize};
 use shared::audit::{Action, Change};
 use shared::auth::Require;
 use shared::auth::caller::{Purchasing, Read, Write};
-use shared::domain;
+use shared::domain::{self, MovementKind, PoStatus};
 use shared::error::{ApiError, FieldError, Fields, ResultExt};
 use shared::http::{AppJson, AppQuery, PathId};
 use shared::idempotency::{self, IdempotencyKey};
 use shared::pagination::{Page, PageQuery};
-use shared::wise::Payment;
+use shared::wise::{Payment, PaymentStatus};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -42,7 +42,7 @@ pub struct PurchaseOrder {
     pub(crate) id: Uuid,
     pub(crate) supplier_id: Uuid,
     supplier_name: String,
-    pub(crate) status: String,
+    pub(crate) status: PoStatus,
     pub(crate) currency: String,
     notes: Option<String>,
     #[serde(with = "rust_decimal::serde::str")]
@@ -61,7 +61,7 @@ struct Head {
     id: Uuid,
     supplier_id: Uuid,
     supplier_name: String,
-    status: String,
+    status: PoStatus,
     currency: String,
     notes: Option<String>,
     submitted_at: Option<DateTime<Utc>>,
@@ -78,7 +78,7 @@ pub async fn load(
     let head = if lock {
         sqlx::query_as!(
             Head,
-            r#"SELECT po.id, po.supplier_id, s.name AS supplier_name, po.status::text AS "status!",
+            r#"SELECT po.id, po.supplier_id, s.name AS supplier_name, po.status AS "status: PoStatus",
                       po.currency, po.notes, po.submitted_at, po.created_at, po.updated_at
                FROM purchase_orders po
                JOIN suppliers s ON s.org_id = po.org_id AND s.id = po.supplier_id
@@ -91,7 +91,7 @@ pub async fn load(
     } else {
         sqlx::query_as!(
             Head,
-            r#"SELECT po.id, po.supplier_id, s.name AS supplier_name, po.status::text AS "status!",
+            r#"SELECT po.id, po.supplier_id, s.name AS supplier_name, po.status AS "status: PoStatus",
                       po.currency, po.notes, po.submitted_at, po.created_at, po.updated_at
                FROM purchase_orders po
                JOIN suppliers s ON s.org_id = po.org_id AND s.id = po.supplier_id
@@ -281,7 +281,7 @@ pub async fn create(
     let caller = tenant.caller.clone();
     let org = caller.org_id;
     let tx = &mut *tenant.db;
-    let response = idempotency::create(&mut *tx, &caller, &key, "POST /api/purchase-orders", &body, async |tx| {
+    let response = idempotency::create(&mut *tx, &caller, &key, &body, async |tx| {
         active_supplier(tx, org, body.supplier_id).await?;
         let id = sqlx::query_scalar!(
             "INSERT INTO purchase_orders (org_id, supplier_id, currency, notes)
@@ -317,31 +317,24 @@ pub async fn get(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    #[param(pattern = "^(draft|submitted|partially_received|received|cancelled)$")]
-    status: Option<String>,
+    // Anything else is a 422 naming `status`: "must be one of draft, submitted, ...".
+    status: Option<PoStatus>,
     supplier_id: Option<Uuid>,
 }
-
-const STATUSES: [&str; 5] = [
-    "draft",
-    "submitted",
-    "partially_received",
-    "received",
-    "cancelled",
-];
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Summary {
     id: Uuid,
     supplier_id: Uuid,
     supplier_name: String,
-    status: String,
+    status: PoStatus,
     currency: String,
     #[serde(with = "rust_decimal::serde::str")]
     total: Decimal,
     line_count: i64,
     /// `pending`, `processing`, `paid`, `failed` or `cancelled`; `null` before any payment.
-    payment_status: Option<String>,
+    #[schema(value_type = Option<String>)]
+    payment_status: Option<PaymentStatus>,
     created_at: DateTime<Utc>,
 }
 
@@ -354,35 +347,26 @@ pub async fn list(
     AppQuery(page): AppQuery<PageQuery>,
 ) -> Result<Json<Page<Summary>>, ApiError> {
     let page = page.parse::<(DateTime<Utc>, Uuid)>()?;
-    if let Some(status) = &query.status
-        && !STATUSES.contains(&status.as_str())
-    {
-        return Err(ApiError::invalid_field(
-            "status",
-            "invalid",
-            format!("must be one of {}", STATUSES.join(", ")),
-        ));
-    }
     let (before_at, before_id) = page.after.unzip();
     let rows = sqlx::query_as!(
         Summary,
-        r#"SELECT po.id, po.supplier_id, s.name AS supplier_name, po.status::text AS "status!", po.currency,
+        r#"SELECT po.id, po.supplier_id, s.name AS supplier_name, po.status AS "status: PoStatus", po.currency,
                   coalesce(sum(l.unit_cost * l.quantity), 0) AS "total!", count(l.id) AS "line_count!",
-                  (SELECT p.status::text FROM purchase_order_payments p
-                   WHERE p.org_id = po.org_id AND p.purchase_order_id = po.id) AS payment_status,
+                  (SELECT p.status FROM purchase_order_payments p
+                   WHERE p.org_id = po.org_id AND p.purchase_order_id = po.id) AS "payment_status: PaymentStatus",
                   po.created_at
            FROM purchase_orders po
            JOIN suppliers s ON s.org_id = po.org_id AND s.id = po.supplier_id
            LEFT JOIN purchase_order_lines l ON l.purchase_order_id = po.id
            WHERE po.org_id = $1
-             AND ($2::text IS NULL OR po.status::text = $2)
+             AND ($2::po_status IS NULL OR po.status = $2)
              AND ($3::uuid IS NULL OR po.supplier_id = $3)
              AND ($4::timestamptz IS NULL OR (po.created_at, po.id) < ($4, $5))
            GROUP BY po.id, s.name
            ORDER BY po.created_at DESC, po.id DESC
            LIMIT $6"#,
         tenant.caller.org_id,
-        query.status,
+        query.status as Option<PoStatus>,
         query.supplier_id,
         before_at,
         before_id,
@@ -416,7 +400,10 @@ pub struct UpdatePurchaseOrder {
 fn wrong_status(po: &PurchaseOrder, action: &str) -> ApiError {
     ApiError::conflict(
         "invalid_status",
-        format!("cannot {action} a purchase order that is {}", po.status),
+        format!(
+            "cannot {action} a purchase order that is {}",
+            po.status.as_str()
+        ),
     )
 }
 
@@ -446,7 +433,7 @@ pub async fn update(
     let org = caller.org_id;
     let tx = &mut *tenant.db;
     let before = load(&mut *tx, org, id, true).await?;
-    if before.status != "draft" {
+    if before.status != PoStatus::Draft {
         return Err(wrong_status(&before, "edit"));
     }
     if let Some(supplier) = body.supplier_id {
@@ -491,8 +478,8 @@ pub async fn update(
 async fn transition(
     tenant: &mut Require<Purchasing, Write>,
     id: Uuid,
-    from: &[&str],
-    to: &str,
+    from: &[PoStatus],
+    to: PoStatus,
     verb: &str,
     action: Action,
 ) -> Result<PurchaseOrder, ApiError> {
@@ -500,23 +487,24 @@ async fn transition(
     let org = caller.org_id;
     let tx = &mut *tenant.db;
     let before = load(&mut *tx, org, id, true).await?;
-    if !from.contains(&before.status.as_str()) {
+    if !from.contains(&before.status) {
         return Err(wrong_status(&before, verb));
     }
     // Money on its way or sent: the order stands.
-    if to == "cancelled" {
+    if to == PoStatus::Cancelled {
         if let Some(error) = payments::blocking(before.payment.as_ref(), verb) {
             return Err(error);
         }
         approvals::cancel_pending(&mut *tx, &caller, id).await?;
     }
     sqlx::query!(
-        "UPDATE purchase_orders SET status = $3::text::po_status, updated_at = now(),
-                submitted_at = CASE WHEN $3 = 'submitted' THEN now() ELSE submitted_at END
+        "UPDATE purchase_orders SET status = $3, updated_at = now(),
+                submitted_at = CASE WHEN $4 THEN now() ELSE submitted_at END
          WHERE org_id = $1 AND id = $2",
         org,
         id,
-        to
+        to as PoStatus,
+        to == PoStatus::Submitted
     )
     .execute(&mut *tx)
     .await?;
@@ -537,8 +525,8 @@ pub async fn submit(
     transition(
         &mut tenant,
         id,
-        &["draft"],
-        "submitted",
+        &[PoStatus::Draft],
+        PoStatus::Submitted,
         "submit",
         Action::PurchaseOrderSubmitted,
     )
@@ -556,8 +544,8 @@ pub async fn cancel(
     transition(
         &mut tenant,
         id,
-        &["draft", "submitted"],
-        "cancelled",
+        &PoStatus::CANCELLABLE,
+        PoStatus::Cancelled,
         "cancel",
         Action::PurchaseOrderCancelled,
     )
@@ -615,11 +603,10 @@ pub async fn receive(
     let caller = tenant.caller.clone();
     let org = caller.org_id;
     let tx = &mut *tenant.db;
-    let route = format!("POST /api/purchase-orders/{id}/receive");
-    let response = idempotency::create(&mut *tx, &caller, &key, &route, &body, async |tx| {
+    let response = idempotency::create(&mut *tx, &caller, &key, &body, async |tx| {
         // Locks the order: receipts of one order are applied one after the other.
         let before = load(tx, org, id, true).await?;
-        if !["submitted", "partially_received"].contains(&before.status.as_str()) {
+        if !PoStatus::RECEIVABLE.contains(&before.status) {
             return Err(wrong_status(&before, "receive"));
         }
         let location = locations::resolve(tx, org, body.location_id, "location_id").await?;
@@ -661,7 +648,7 @@ pub async fn receive(
                 Movement {
                     product: line.product_id,
                     location,
-                    kind: "receive",
+                    kind: MovementKind::Receive,
                     quantity: receipt.quantity,
                     reason: "purchase order receipt",
                     transfer_id: None,
@@ -678,11 +665,13 @@ pub async fn receive(
         sqlx::query!(
             "UPDATE purchase_orders SET updated_at = now(), status = CASE
                  WHEN (SELECT bool_and(received_quantity = quantity) FROM purchase_order_lines
-                       WHERE purchase_order_id = $2) THEN 'received'::po_status
-                 ELSE 'partially_received'::po_status END
+                       WHERE purchase_order_id = $2) THEN $3::po_status
+                 ELSE $4::po_status END
              WHERE org_id = $1 AND id = $2",
             org,
-            id
+            id,
+            PoStatus::Received as PoStatus,
+            PoStatus::PartiallyReceived as PoStatus
         )
         .execute(&mut *tx)
         .await?;

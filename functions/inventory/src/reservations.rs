@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use shared::audit::{Action, Change};
 use shared::auth::Require;
 use shared::auth::caller::{Inventory, Read, Write};
+use shared::domain::{MovementKind, ReservationStatus};
 use shared::error::{ApiError, FieldError, Fields};
 use shared::http::{AppJson, AppQuery, PathId};
 use shared::idempotency::{self, IdempotencyKey};
@@ -29,7 +30,7 @@ pub struct Reservation {
     product_id: Uuid,
     location_id: Uuid,
     quantity: i32,
-    status: String,
+    status: ReservationStatus,
     reference: Option<String>,
     expires_at: DateTime<Utc>,
     created_at: DateTime<Utc>,
@@ -45,7 +46,7 @@ async fn load(
     let row = if lock {
         sqlx::query_as!(
             Reservation,
-            r#"SELECT id, product_id, location_id, quantity, status::text AS "status!", reference, expires_at, created_at, updated_at
+            r#"SELECT id, product_id, location_id, quantity, status AS "status: ReservationStatus", reference, expires_at, created_at, updated_at
                FROM reservations WHERE org_id = $1 AND id = $2 FOR UPDATE"#,
             org,
             id
@@ -56,7 +57,7 @@ async fn load(
         sqlx::query_as!(
             Reservation,
             r#"SELECT id AS "id!", product_id AS "product_id!", location_id AS "location_id!",
-                      quantity AS "quantity!", status::text AS "status!", reference,
+                      quantity AS "quantity!", status AS "status!: ReservationStatus", reference,
                       expires_at AS "expires_at!", created_at AS "created_at!", updated_at AS "updated_at!"
                FROM reservations_now WHERE org_id = $1 AND id = $2"#,
             org,
@@ -117,7 +118,7 @@ pub async fn create(
     let caller = tenant.caller.clone();
     let org = caller.org_id;
     let tx = &mut *tenant.db;
-    let response = idempotency::create(&mut *tx, &caller, &key, "POST /api/inventory/reservations", &body, async |tx| {
+    let response = idempotency::create(&mut *tx, &caller, &key, &body, async |tx| {
         if !stock::product_is_active(tx, org, body.product_id).await? {
             return Err(stock::product_inactive());
         }
@@ -141,7 +142,7 @@ pub async fn create(
             Reservation,
             r#"INSERT INTO reservations (org_id, product_id, location_id, quantity, reference, expires_at)
                VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))
-               RETURNING id, product_id, location_id, quantity, status::text AS "status!", reference, expires_at, created_at, updated_at"#,
+               RETURNING id, product_id, location_id, quantity, status AS "status: ReservationStatus", reference, expires_at, created_at, updated_at"#,
             org,
             body.product_id,
             location,
@@ -171,8 +172,8 @@ pub async fn get(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    #[param(pattern = "^(active|confirmed|cancelled|expired)$")]
-    status: Option<String>,
+    // Anything else is a 422 naming `status`: "must be one of active, confirmed, ...".
+    status: Option<ReservationStatus>,
     product_id: Option<Uuid>,
 }
 
@@ -185,30 +186,21 @@ pub async fn list(
     AppQuery(page): AppQuery<PageQuery>,
 ) -> Result<Json<Page<Reservation>>, ApiError> {
     let page = page.parse::<(DateTime<Utc>, Uuid)>()?;
-    if let Some(status) = &query.status
-        && !["active", "confirmed", "cancelled", "expired"].contains(&status.as_str())
-    {
-        return Err(ApiError::invalid_field(
-            "status",
-            "invalid",
-            "active, confirmed, cancelled or expired",
-        ));
-    }
     let (before_at, before_id) = page.after.unzip();
     let rows = sqlx::query_as!(
         Reservation,
         r#"SELECT id AS "id!", product_id AS "product_id!", location_id AS "location_id!",
-                  quantity AS "quantity!", status::text AS "status!", reference,
+                  quantity AS "quantity!", status AS "status!: ReservationStatus", reference,
                   expires_at AS "expires_at!", created_at AS "created_at!", updated_at AS "updated_at!"
            FROM reservations_now
            WHERE org_id = $1
-             AND ($2::text IS NULL OR status::text = $2)
+             AND ($2::reservation_status IS NULL OR status = $2)
              AND ($3::uuid IS NULL OR product_id = $3)
              AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
            ORDER BY created_at DESC, id DESC
            LIMIT $6"#,
         tenant.caller.org_id,
-        query.status,
+        query.status as Option<ReservationStatus>,
         query.product_id,
         before_at,
         before_id,
@@ -224,7 +216,7 @@ pub async fn list(
 fn not_active(r: &Reservation) -> ApiError {
     ApiError::conflict(
         "reservation_not_active",
-        format!("the reservation is {}", r.status),
+        format!("the reservation is {}", r.status.as_str()),
     )
 }
 
@@ -269,7 +261,7 @@ async fn finish(
     .ok_or_else(|| ApiError::not_found("reservation"))?;
     stock::release_expired(&mut *tx, product).await?;
     let r = load(&mut *tx, org, id, true).await?;
-    if r.status != "active" {
+    if r.status != ReservationStatus::Active {
         return Err(not_active(&r));
     }
     let on_hand_change = if sell { r.quantity } else { 0 };
@@ -283,11 +275,15 @@ async fn finish(
     )
     .execute(&mut *tx)
     .await?;
-    let status = if sell { "confirmed" } else { "cancelled" };
+    let status = if sell {
+        ReservationStatus::Confirmed
+    } else {
+        ReservationStatus::Cancelled
+    };
     sqlx::query!(
-        "UPDATE reservations SET status = $2::text::reservation_status, updated_at = now() WHERE id = $1",
+        "UPDATE reservations SET status = $2, updated_at = now() WHERE id = $1",
         id,
-        status
+        status as ReservationStatus
     )
     .execute(&mut *tx)
     .await?;
@@ -302,7 +298,7 @@ async fn finish(
             Movement {
                 product: r.product_id,
                 location: r.location_id,
-                kind: "sell",
+                kind: MovementKind::Sell,
                 quantity: -r.quantity,
                 reason: &reason,
                 transfer_id: None,

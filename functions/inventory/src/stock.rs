@@ -5,6 +5,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use shared::auth::caller::{Inventory, Read};
 use shared::auth::{Caller, CallerKind, Require};
+use shared::domain::MovementKind;
 use shared::error::ApiError;
 use shared::http::AppQuery;
 use shared::pagination::{Page, PageQuery};
@@ -133,7 +134,7 @@ pub async fn take(
 pub struct Movement<'a> {
     pub product: Uuid,
     pub location: Uuid,
-    pub kind: &'a str,
+    pub kind: MovementKind,
     pub quantity: i32,
     pub reason: &'a str,
     pub transfer_id: Option<Uuid>,
@@ -153,11 +154,11 @@ pub async fn record(
     Ok(sqlx::query_scalar!(
         "INSERT INTO stock_movements (org_id, product_id, location_id, kind, quantity, reason, transfer_id,
                                       reservation_id, po_line_id, actor_user_id, actor_api_key_id)
-         VALUES ($1, $2, $3, $4::text::movement_kind, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
         caller.org_id,
         m.product,
         m.location,
-        m.kind,
+        m.kind as MovementKind,
         m.quantity,
         m.reason,
         m.transfer_id,
@@ -255,18 +256,12 @@ pub async fn low_stock(
     let (after_gap, after_id) = page.after.unzip();
     let rows = sqlx::query_as!(
         LowStock,
-        r#"SELECT p.id AS product_id, p.sku, p.name, p.reorder_point,
-                  coalesce(sum(s.on_hand), 0)::bigint AS "on_hand!",
-                  coalesce(sum(s.on_hand - s.reserved), 0)::bigint AS "available!",
-                  p.supplier_id
-           FROM products p
-           LEFT JOIN stock_now s ON s.org_id = p.org_id AND s.product_id = p.id
-           WHERE p.org_id = $1 AND p.is_active AND p.reorder_point > 0
-           GROUP BY p.id
-           HAVING coalesce(sum(s.on_hand - s.reserved), 0) < p.reorder_point
-              AND ($2::bigint IS NULL
-                   OR (coalesce(sum(s.on_hand - s.reserved), 0) - p.reorder_point, p.id) > ($2, $3))
-           ORDER BY coalesce(sum(s.on_hand - s.reserved), 0) - p.reorder_point, p.id
+        r#"SELECT product_id AS "product_id!", sku AS "sku!", name AS "name!",
+                  reorder_point AS "reorder_point!", on_hand AS "on_hand!",
+                  available AS "available!", supplier_id
+           FROM low_stock
+           WHERE org_id = $1 AND ($2::bigint IS NULL OR (gap, product_id) > ($2, $3))
+           ORDER BY gap, product_id
            LIMIT $4"#,
         tenant.caller.org_id,
         after_gap,

@@ -151,7 +151,7 @@ pub async fn create(
 
     let caller = tenant.caller.clone();
     let tx = &mut *tenant.db;
-    let response = idempotency::create(&mut *tx, &caller, &key, "POST /api/products", &body, async |tx| {
+    let response = idempotency::create(&mut *tx, &caller, &key, &body, async |tx| {
         let product = sqlx::query_as!(
             Product,
             "INSERT INTO products (org_id, sku, name, description, price, currency, cost, unit, barcode,

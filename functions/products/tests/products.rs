@@ -2,22 +2,21 @@ mod support;
 
 use http::{Method, StatusCode};
 use serde_json::json;
-use shared::testing::assert_problem;
+use shared::testing::{assert_problem, member, register};
 use sqlx::PgPool;
 use support::*;
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_product_is_created_with_a_decimal_price_and_its_first_price_history(pool: PgPool) {
-    let apps = apps(pool.clone());
-    let org = org(&apps, "ann@example.com").await;
-    let body = created(&apps, &org, json!({"sku": "BOLT-10", "name": "Bolt M10", "price": "12.5", "currency": "EUR", "cost": "7.25", "reorder_point": 20, "best_seller": true})).await;
+    let app = app(pool.clone());
+    let org = register(&app, "ann@example.com").await;
+    let body = created(&app, &org, json!({"sku": "BOLT-10", "name": "Bolt M10", "price": "12.5", "currency": "EUR", "cost": "7.25", "reorder_point": 20, "best_seller": true})).await;
     assert_eq!(body["price"], "12.50");
     assert_eq!(body["cost"], "7.25");
     assert_eq!(body["currency"], "EUR");
     assert_eq!(body["unit"], "each");
     assert_eq!(body["is_active"], true);
-    let history = apps
-        .products
+    let history = app
         .get_with(
             &format!(
                 "/api/products/{}/price-history",
@@ -34,8 +33,8 @@ async fn a_product_is_created_with_a_decimal_price_and_its_first_price_history(p
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn prices_must_be_non_negative_decimal_strings(pool: PgPool) {
-    let apps = apps(pool.clone());
-    let org = org(&apps, "ann@example.com").await;
+    let app = app(pool.clone());
+    let org = register(&app, "ann@example.com").await;
     // Exactly the documented pattern: what a lenient decimal parser would read (1e3 as 1000,
     // "1_00" as 100) is refused, never stored as something the client did not mean.
     let refused = [
@@ -54,7 +53,7 @@ async fn prices_must_be_non_negative_decimal_strings(pool: PgPool) {
     ];
     for price in refused {
         let r = create(
-            &apps,
+            &app,
             &org,
             json!({"sku": "X", "name": "X", "price": price, "currency": "EUR"}),
         )
@@ -76,26 +75,26 @@ async fn prices_must_be_non_negative_decimal_strings(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_sku_is_unique_within_the_organization_only(pool: PgPool) {
-    let apps = apps(pool);
-    let a = org(&apps, "a@example.com").await;
-    let b = org(&apps, "b@example.com").await;
-    created(&apps, &a, product("SKU-1", "1.00")).await;
+    let app = app(pool);
+    let a = register(&app, "a@example.com").await;
+    let b = register(&app, "b@example.com").await;
+    created(&app, &a, product("SKU-1", "1.00")).await;
     assert_problem(
-        &create(&apps, &a, product("sku-1", "2.00")).await,
+        &create(&app, &a, product("sku-1", "2.00")).await,
         StatusCode::CONFLICT,
         "sku_taken",
     );
-    created(&apps, &b, product("SKU-1", "3.00")).await;
+    created(&app, &b, product("SKU-1", "3.00")).await;
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn an_unknown_or_foreign_supplier_is_404_naming_the_field_on_create(pool: PgPool) {
-    let apps = apps(pool);
-    let a = org(&apps, "a@example.com").await;
-    let b = org(&apps, "b@example.com").await;
-    let foreign = supplier(&apps, &b, "B Supplies").await;
+    let app = app(pool);
+    let a = register(&app, "a@example.com").await;
+    let b = register(&app, "b@example.com").await;
+    let foreign = supplier(&app, &b, "B Supplies").await;
     for supplier_id in [foreign, uuid::Uuid::new_v4().to_string()] {
-        let r = create(&apps, &a, json!({"sku": "S", "name": "S", "price": "1.00", "currency": "EUR", "supplier_id": supplier_id})).await;
+        let r = create(&app, &a, json!({"sku": "S", "name": "S", "price": "1.00", "currency": "EUR", "supplier_id": supplier_id})).await;
         assert_problem(&r, StatusCode::NOT_FOUND, "unknown_supplier");
         assert_eq!(r.body["errors"][0]["field"], "supplier_id");
     }
@@ -103,8 +102,8 @@ async fn an_unknown_or_foreign_supplier_is_404_naming_the_field_on_create(pool: 
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn an_idempotency_key_replays_the_first_response(pool: PgPool) {
-    let apps = apps(pool.clone());
-    let org = org(&apps, "ann@example.com").await;
+    let app = app(pool.clone());
+    let org = register(&app, "ann@example.com").await;
     let send = |body: serde_json::Value| {
         let request = http::Request::post("/api/products")
             .header("authorization", format!("Bearer {}", org.token))
@@ -112,7 +111,7 @@ async fn an_idempotency_key_replays_the_first_response(pool: PgPool) {
             .header("idempotency-key", "order-42")
             .body(axum::body::Body::from(body.to_string()))
             .unwrap();
-        shared::testing::send(&apps.products.router, request)
+        shared::testing::send(&app.router, request)
     };
     let first = send(product("IDEM-1", "5.00")).await;
     let again = send(product("IDEM-1", "5.00")).await;
@@ -131,8 +130,8 @@ async fn an_idempotency_key_replays_the_first_response(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn concurrent_retries_with_one_key_create_one_product(pool: PgPool) {
-    let apps = apps(pool.clone());
-    let org = org(&apps, "ann@example.com").await;
+    let app = app(pool.clone());
+    let org = register(&app, "ann@example.com").await;
     let send = || {
         let request = http::Request::post("/api/products")
             .header("authorization", format!("Bearer {}", org.token))
@@ -140,7 +139,7 @@ async fn concurrent_retries_with_one_key_create_one_product(pool: PgPool) {
             .header("idempotency-key", "retry-storm")
             .body(axum::body::Body::from(product("RACE", "1.00").to_string()))
             .unwrap();
-        shared::testing::send(&apps.products.router, request)
+        shared::testing::send(&app.router, request)
     };
     let (a, b, c) = tokio::join!(send(), send(), send());
     for r in [&a, &b, &c] {
@@ -156,9 +155,9 @@ async fn concurrent_retries_with_one_key_create_one_product(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn the_list_filters_sorts_and_pages(pool: PgPool) {
-    let apps = apps(pool);
-    let org = org(&apps, "ann@example.com").await;
-    let acme = supplier(&apps, &org, "Acme").await;
+    let app = app(pool);
+    let org = register(&app, "ann@example.com").await;
+    let acme = supplier(&app, &org, "Acme").await;
     for (sku, price, best) in [
         ("A-1", "3.00", false),
         ("B-2", "1.00", true),
@@ -172,7 +171,7 @@ async fn the_list_filters_sorts_and_pages(pool: PgPool) {
             body["supplier_id"] = json!(acme);
             body["name"] = json!("Drill press");
         }
-        created(&apps, &org, body).await;
+        created(&app, &org, body).await;
     }
     let skus = |r: &shared::testing::TestResponse| -> Vec<String> {
         r.body["items"]
@@ -182,32 +181,20 @@ async fn the_list_filters_sorts_and_pages(pool: PgPool) {
             .map(|p| p["sku"].as_str().unwrap().to_owned())
             .collect()
     };
-    let best = apps
-        .products
+    let best = app
         .get_with("/api/products?best_seller=true", &org.token)
         .await;
     assert_eq!(skus(&best), ["B-2", "C-3"]);
-    let by_supplier = apps
-        .products
+    let by_supplier = app
         .get_with(&format!("/api/products?supplier_id={acme}"), &org.token)
         .await;
     assert_eq!(skus(&by_supplier), ["D-4"]);
     assert_eq!(
-        skus(
-            &apps
-                .products
-                .get_with("/api/products?q=drill", &org.token)
-                .await
-        ),
+        skus(&app.get_with("/api/products?q=drill", &org.token).await),
         ["D-4"]
     );
     assert_eq!(
-        skus(
-            &apps
-                .products
-                .get_with("/api/products?q=e-5", &org.token)
-                .await
-        ),
+        skus(&app.get_with("/api/products?q=e-5", &org.token).await),
         ["E-5"]
     );
 
@@ -215,7 +202,7 @@ async fn the_list_filters_sorts_and_pages(pool: PgPool) {
     let mut seen = Vec::new();
     let mut path = "/api/products?sort=-price&limit=2&include_total=true".to_owned();
     loop {
-        let page = apps.products.get_with(&path, &org.token).await;
+        let page = app.get_with(&path, &org.token).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         assert_eq!(page.body["total"], 5);
         seen.extend(skus(&page));
@@ -228,23 +215,19 @@ async fn the_list_filters_sorts_and_pages(pool: PgPool) {
         }
     }
     assert_eq!(seen, ["D-4", "E-5", "A-1", "C-3", "B-2"]);
-    let bad = apps
-        .products
-        .get_with("/api/products?sort=colour", &org.token)
-        .await;
+    let bad = app.get_with("/api/products?sort=colour", &org.token).await;
     assert_problem(&bad, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn detail_shows_the_supplier_and_its_contact(pool: PgPool) {
-    let apps = apps(pool);
-    let org = org(&apps, "ann@example.com").await;
-    let acme = supplier(&apps, &org, "Acme").await;
+    let app = app(pool);
+    let org = register(&app, "ann@example.com").await;
+    let acme = supplier(&app, &org, "Acme").await;
     let mut body = product("P-1", "9.99");
     body["supplier_id"] = json!(acme);
-    let p = created(&apps, &org, body).await;
-    let detail = apps
-        .products
+    let p = created(&app, &org, body).await;
+    let detail = app
         .get_with(
             &format!("/api/products/{}", p["id"].as_str().unwrap()),
             &org.token,
@@ -259,12 +242,11 @@ async fn detail_shows_the_supplier_and_its_contact(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_soft_deleted_product_leaves_the_list_but_stays_readable(pool: PgPool) {
-    let apps = apps(pool);
-    let org = org(&apps, "ann@example.com").await;
-    let p = created(&apps, &org, product("GONE", "1.00")).await;
+    let app = app(pool);
+    let org = register(&app, "ann@example.com").await;
+    let p = created(&app, &org, product("GONE", "1.00")).await;
     let id = p["id"].as_str().unwrap();
-    let r = apps
-        .products
+    let r = app
         .request(
             Method::DELETE,
             &format!("/api/products/{id}"),
@@ -274,22 +256,15 @@ async fn a_soft_deleted_product_leaves_the_list_but_stays_readable(pool: PgPool)
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(
-        apps.products
-            .get_with("/api/products", &org.token)
-            .await
-            .body["items"]
+        app.get_with("/api/products", &org.token).await.body["items"]
             .as_array()
             .unwrap()
             .len(),
         0
     );
-    let inactive = apps
-        .products
-        .get_with("/api/products?active=false", &org.token)
-        .await;
+    let inactive = app.get_with("/api/products?active=false", &org.token).await;
     assert_eq!(inactive.body["items"][0]["sku"], "GONE");
-    let by_id = apps
-        .products
+    let by_id = app
         .get_with(&format!("/api/products/{id}"), &org.token)
         .await;
     assert_eq!(by_id.body["is_active"], false);
@@ -297,12 +272,11 @@ async fn a_soft_deleted_product_leaves_the_list_but_stays_readable(pool: PgPool)
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn an_update_changes_only_what_was_sent_and_logs_price_changes(pool: PgPool) {
-    let apps = apps(pool.clone());
-    let org = org(&apps, "ann@example.com").await;
-    let p = created(&apps, &org, json!({"sku": "U-1", "name": "Widget", "price": "10.00", "currency": "EUR", "description": "Blue"})).await;
+    let app = app(pool.clone());
+    let org = register(&app, "ann@example.com").await;
+    let p = created(&app, &org, json!({"sku": "U-1", "name": "Widget", "price": "10.00", "currency": "EUR", "description": "Blue"})).await;
     let path = format!("/api/products/{}", p["id"].as_str().unwrap());
-    let renamed = apps
-        .products
+    let renamed = app
         .request(
             Method::PATCH,
             &path,
@@ -313,8 +287,7 @@ async fn an_update_changes_only_what_was_sent_and_logs_price_changes(pool: PgPoo
     assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
     assert_eq!(renamed.body["description"], "Blue");
     assert_eq!(renamed.body["price"], "10.00");
-    let repriced = apps
-        .products
+    let repriced = app
         .request(
             Method::PATCH,
             &path,
@@ -324,8 +297,7 @@ async fn an_update_changes_only_what_was_sent_and_logs_price_changes(pool: PgPoo
         .await;
     assert_eq!(repriced.body["price"], "11.50");
     assert!(repriced.body["description"].is_null());
-    let history = apps
-        .products
+    let history = app
         .get_with(&format!("{path}/price-history"), &org.token)
         .await;
     let prices: Vec<&str> = history.body["items"]
@@ -339,8 +311,7 @@ async fn an_update_changes_only_what_was_sent_and_logs_price_changes(pool: PgPoo
         ["11.50", "10.00"],
         "newest first; the rename added nothing"
     );
-    let bad = apps
-        .products
+    let bad = app
         .request(
             Method::PATCH,
             &path,
@@ -363,12 +334,11 @@ async fn an_update_changes_only_what_was_sent_and_logs_price_changes(pool: PgPoo
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn put_updates_like_patch(pool: PgPool) {
     // The inventory app updates with PUT: the fields sent change, the others stay.
-    let apps = apps(pool);
-    let org = org(&apps, "ann@example.com").await;
-    let p = created(&apps, &org, json!({"sku": "P-1", "name": "Widget", "price": "10.00", "currency": "EUR", "description": "Blue"})).await;
+    let app = app(pool);
+    let org = register(&app, "ann@example.com").await;
+    let p = created(&app, &org, json!({"sku": "P-1", "name": "Widget", "price": "10.00", "currency": "EUR", "description": "Blue"})).await;
     let path = format!("/api/products/{}", p["id"].as_str().unwrap());
-    let put = apps
-        .products
+    let put = app
         .request(
             Method::PUT,
             &path,
@@ -384,9 +354,9 @@ async fn put_updates_like_patch(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn null_on_a_field_that_cannot_be_cleared_is_refused(pool: PgPool) {
-    let apps = apps(pool);
-    let org = org(&apps, "ann@example.com").await;
-    let p = created(&apps, &org, product("N-1", "10.00")).await;
+    let app = app(pool);
+    let org = register(&app, "ann@example.com").await;
+    let p = created(&app, &org, product("N-1", "10.00")).await;
     let path = format!("/api/products/{}", p["id"].as_str().unwrap());
     for field in [
         "name",
@@ -397,8 +367,7 @@ async fn null_on_a_field_that_cannot_be_cleared_is_refused(pool: PgPool) {
         "is_active",
         "reorder_point",
     ] {
-        let r = apps
-            .products
+        let r = app
             .request(
                 Method::PATCH,
                 &path,
@@ -409,7 +378,7 @@ async fn null_on_a_field_that_cannot_be_cleared_is_refused(pool: PgPool) {
         assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
         assert_eq!(r.body["errors"][0]["field"], field, "{}", r.body);
     }
-    let r = apps.products.get_with(&path, &org.token).await;
+    let r = app.get_with(&path, &org.token).await;
     assert_eq!(
         (&r.body["name"], &r.body["price"]),
         (&json!("Product N-1"), &json!("10.00"))
@@ -418,29 +387,29 @@ async fn null_on_a_field_that_cannot_be_cleared_is_refused(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_product_without_a_currency_takes_the_organizations(pool: PgPool) {
-    let apps = apps(pool.clone());
-    let org = org(&apps, "ann@example.com").await;
+    let app = app(pool.clone());
+    let org = register(&app, "ann@example.com").await;
     let usd = created(
-        &apps,
+        &app,
         &org,
         json!({"sku": "C-1", "name": "Cup", "price": "3.00"}),
     )
     .await;
     assert_eq!(usd["currency"], "USD");
     sqlx::query("UPDATE organizations SET default_currency = 'GBP' WHERE id = $1::uuid")
-        .bind(&org.id)
+        .bind(&org.org_id)
         .execute(&pool)
         .await
         .unwrap();
     let gbp = created(
-        &apps,
+        &app,
         &org,
         json!({"sku": "C-2", "name": "Mug", "price": "4.00"}),
     )
     .await;
     assert_eq!(gbp["currency"], "GBP");
     let eur = created(
-        &apps,
+        &app,
         &org,
         json!({"sku": "C-3", "name": "Jug", "price": "5.00", "currency": "EUR"}),
     )
@@ -455,7 +424,7 @@ async fn a_product_without_a_currency_takes_the_organizations(pool: PgPool) {
         json!(978),
     ] {
         let r = create(
-            &apps,
+            &app,
             &org,
             json!({"sku": "C-4", "name": "Pot", "price": "6.00", "currency": bad}),
         )
@@ -472,30 +441,34 @@ async fn a_product_without_a_currency_takes_the_organizations(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn module_permissions_are_enforced(pool: PgPool) {
-    let apps = apps(pool.clone());
-    let org = org(&apps, "ann@example.com").await;
+    let app = app(pool.clone());
+    let org = register(&app, "ann@example.com").await;
     let reader = member(
-        &apps,
-        &org,
+        &app,
+        &org.org_id,
         "reader@example.com",
         json!({"products": "read"}),
     )
-    .await;
-    let nobody = member(&apps, &org, "nobody@example.com", json!({"tasks": "write"})).await;
+    .await
+    .token;
+    let nobody = member(
+        &app,
+        &org.org_id,
+        "nobody@example.com",
+        json!({"tasks": "write"}),
+    )
+    .await
+    .token;
     assert_eq!(
-        apps.products
-            .get_with("/api/products", &reader)
-            .await
-            .status,
+        app.get_with("/api/products", &reader).await.status,
         StatusCode::OK
     );
-    let write = apps
-        .products
+    let write = app
         .post_with("/api/products", product("NOPE", "1.00"), &reader)
         .await;
     assert_problem(&write, StatusCode::FORBIDDEN, "missing_permission");
     assert_problem(
-        &apps.products.get_with("/api/products", &nobody).await,
+        &app.get_with("/api/products", &nobody).await,
         StatusCode::FORBIDDEN,
         "missing_permission",
     );
@@ -508,10 +481,10 @@ async fn module_permissions_are_enforced(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn another_organizations_product_is_404_everywhere_and_unchanged(pool: PgPool) {
-    let apps = apps(pool.clone());
-    let a = org(&apps, "a@example.com").await;
-    let b = org(&apps, "b@example.com").await;
-    let theirs = created(&apps, &b, product("B-ONLY", "1.00")).await;
+    let app = app(pool.clone());
+    let a = register(&app, "a@example.com").await;
+    let b = register(&app, "b@example.com").await;
+    let theirs = created(&app, &b, product("B-ONLY", "1.00")).await;
     let id = theirs["id"].as_str().unwrap();
     let snapshot = || async {
         sqlx::query_as::<_, (String, String, bool)>(
@@ -536,15 +509,14 @@ async fn another_organizations_product_is_404_everywhere_and_unchanged(pool: PgP
             None,
         ),
     ] {
-        let r = apps
-            .products
+        let r = app
             .request(method.clone(), &path, body, Some(&a.token))
             .await;
         assert_problem(&r, StatusCode::NOT_FOUND, "not_found");
         assert_eq!(snapshot().await, before, "{method} {path}");
     }
     assert_eq!(
-        apps.products.get_with("/api/products", &a.token).await.body["items"]
+        app.get_with("/api/products", &a.token).await.body["items"]
             .as_array()
             .unwrap()
             .len(),
@@ -555,9 +527,16 @@ async fn another_organizations_product_is_404_everywhere_and_unchanged(pool: PgP
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn an_idempotency_key_belongs_to_its_caller(pool: PgPool) {
     // Two tills numbering their sales alike: the same key from another caller is another key.
-    let apps = apps(pool.clone());
-    let org = org(&apps, "ann@example.com").await;
-    let cashier = member(&apps, &org, "cy@example.com", json!({"products": "write"})).await;
+    let app = app(pool.clone());
+    let org = register(&app, "ann@example.com").await;
+    let cashier = member(
+        &app,
+        &org.org_id,
+        "cy@example.com",
+        json!({"products": "write"}),
+    )
+    .await
+    .token;
     let send = |token: String, body: serde_json::Value| {
         let request = http::Request::post("/api/products")
             .header("authorization", format!("Bearer {token}"))
@@ -565,7 +544,7 @@ async fn an_idempotency_key_belongs_to_its_caller(pool: PgPool) {
             .header("idempotency-key", "receipt-1")
             .body(axum::body::Body::from(body.to_string()))
             .unwrap();
-        shared::testing::send(&apps.products.router, request)
+        shared::testing::send(&app.router, request)
     };
     let theirs = send(cashier.clone(), product("TILL-1", "5.00")).await;
     let ours = send(org.token.clone(), product("TILL-2", "5.00")).await;
@@ -592,11 +571,11 @@ async fn an_idempotency_key_belongs_to_its_caller(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn an_empty_unit_is_refused_not_replaced(pool: PgPool) {
-    let apps = apps(pool.clone());
-    let org = org(&apps, "ann@example.com").await;
+    let app = app(pool.clone());
+    let org = register(&app, "ann@example.com").await;
     for unit in ["", "  ", "box\n"] {
         let r = create(
-            &apps,
+            &app,
             &org,
             json!({"sku": "U-1", "name": "Bolt", "price": "1.00", "unit": unit}),
         )
@@ -613,16 +592,16 @@ async fn an_empty_unit_is_refused_not_replaced(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_till_finds_a_product_by_its_barcode(pool: PgPool) {
-    let apps = apps(pool);
-    let org = org(&apps, "ann@example.com").await;
+    let app = app(pool);
+    let org = register(&app, "ann@example.com").await;
     created(
-        &apps,
+        &app,
         &org,
         json!({"sku": "BOLT", "name": "Bolt", "price": "1.00", "barcode": "4006381333931"}),
     )
     .await;
     created(
-        &apps,
+        &app,
         &org,
         json!({"sku": "NUT", "name": "Nut", "price": "1.00", "barcode": "4006381333948"}),
     )
@@ -635,13 +614,11 @@ async fn a_till_finds_a_product_by_its_barcode(pool: PgPool) {
             .map(|p| p["sku"].as_str().unwrap().to_owned())
             .collect()
     };
-    let exact = apps
-        .products
+    let exact = app
         .get_with("/api/products?barcode=4006381333931", &org.token)
         .await;
     assert_eq!(skus(&exact.body), ["BOLT"]);
-    let partial = apps
-        .products
+    let partial = app
         .get_with("/api/products?barcode=400638133393", &org.token)
         .await;
     assert_eq!(
@@ -649,9 +626,6 @@ async fn a_till_finds_a_product_by_its_barcode(pool: PgPool) {
         Vec::<String>::new(),
         "exact, not a prefix"
     );
-    let search = apps
-        .products
-        .get_with("/api/products?q=333948", &org.token)
-        .await;
+    let search = app.get_with("/api/products?q=333948", &org.token).await;
     assert_eq!(skus(&search.body), ["NUT"]);
 }

@@ -165,14 +165,10 @@ pub async fn low_stock_digest(state: &AppState) -> anyhow::Result<i64> {
         enter(&mut tx, org_id).await?;
         let items = sqlx::query_as!(
             LowItem,
-            r#"SELECT p.sku, p.name, p.reorder_point,
-                      coalesce(sum(s.on_hand - s.reserved), 0)::bigint AS "available!"
-               FROM products p
-               LEFT JOIN stock_now s ON s.org_id = p.org_id AND s.product_id = p.id
-               WHERE p.org_id = $1 AND p.is_active AND p.reorder_point > 0
-               GROUP BY p.id
-               HAVING coalesce(sum(s.on_hand - s.reserved), 0) < p.reorder_point
-               ORDER BY coalesce(sum(s.on_hand - s.reserved), 0) - p.reorder_point, p.sku"#,
+            r#"SELECT sku AS "sku!", name AS "name!", reorder_point AS "reorder_point!",
+                      available AS "available!"
+               FROM low_stock WHERE org_id = $1
+               ORDER BY gap, sku"#,
             org_id
         )
         .fetch_all(&mut *tx)

@@ -89,6 +89,42 @@ async fn expired_reservations_are_released_and_audited(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!(audited, 1);
+    // In the shape of every other reservation change: the reservation as the API shows it.
+    let after: serde_json::Value = sqlx::query_scalar(
+        "SELECT after FROM audit_log WHERE action = 'reservation_expired' AND entity_id = $1",
+    )
+    .bind(old)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let mut keys: Vec<&str> = after
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "created_at",
+            "expires_at",
+            "id",
+            "location_id",
+            "product_id",
+            "quantity",
+            "reference",
+            "status",
+            "updated_at"
+        ]
+    );
+    assert_eq!(after["status"], "expired");
+    assert_eq!(after["quantity"], 3);
+    let expires_at = after["expires_at"].as_str().unwrap();
+    assert!(
+        expires_at.len() == 27 && expires_at.as_bytes()[10] == b'T' && expires_at.ends_with('Z'),
+        "{expires_at}"
+    );
     // Running again changes nothing.
     assert_eq!(scheduler::expire_reservations(&state).await.unwrap(), 0);
     assert_eq!(reserved(&pool, seed.product).await, 2);

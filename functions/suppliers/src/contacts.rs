@@ -143,8 +143,7 @@ pub async fn create(
     let caller = tenant.caller.clone();
     let tx = &mut *tenant.db;
     supplier_exists(&mut *tx, caller.org_id, supplier_id, true).await?;
-    let route = format!("POST /api/suppliers/{supplier_id}/contacts");
-    let response = idempotency::create(&mut *tx, &caller, &key, &route, &body, async |tx| {
+    let response = idempotency::create(&mut *tx, &caller, &key, &body, async |tx| {
         if body.is_primary {
             clear_primary(tx, caller.org_id, supplier_id).await?;
         }

@@ -302,7 +302,7 @@ pub async fn create(
         .transpose()
         .map_err(|e| ApiError::Internal(e.into()))?;
     let tx = &mut *tenant.db;
-    let response = idempotency::create(&mut *tx, &caller, &key, "POST /api/suppliers", &body, async |tx| {
+    let response = idempotency::create(&mut *tx, &caller, &key, &body, async |tx| {
         sqlx::query!(
             "INSERT INTO suppliers (id, org_id, name, email, phone, website, address, notes, payment_details, payment_summary,
                                     payment_details_changed_at, payment_details_changed_by)

@@ -2,23 +2,22 @@ mod support;
 
 use http::{Method, StatusCode};
 use serde_json::json;
-use shared::testing::assert_problem;
+use shared::testing::{Registered, TestApp, assert_problem, member, register};
 use sqlx::PgPool;
 use support::*;
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn payment_details_are_sealed_and_only_summarised(pool: PgPool) {
-    let apps = apps(pool.clone());
-    let org = org(&apps, "ann@example.com").await;
-    let supplier = create(&apps, &org, json!({"name": "Acme Tools", "email": "Sales@Acme.example", "payment_details": iban_details()})).await;
+    let app = app(pool.clone());
+    let org = register(&app, "ann@example.com").await;
+    let supplier = create(&app, &org, json!({"name": "Acme Tools", "email": "Sales@Acme.example", "payment_details": iban_details()})).await;
     assert_eq!(supplier["email"], "sales@acme.example");
     assert_eq!(
         supplier["payment_details"],
         json!({"account_holder_name": "Acme Tools GmbH", "currency": "EUR", "type": "iban", "account_ending": "3000"})
     );
     let id: uuid::Uuid = supplier["id"].as_str().unwrap().parse().unwrap();
-    let detail = apps
-        .suppliers
+    let detail = app
         .get_with(&format!("/api/suppliers/{id}"), &org.token)
         .await;
     assert!(!detail.body.to_string().contains("DE89"), "{}", detail.body);
@@ -28,7 +27,7 @@ async fn payment_details_are_sealed_and_only_summarised(pool: PgPool) {
         .await
         .unwrap();
     assert!(!String::from_utf8_lossy(&sealed).contains("DE89"));
-    let opened = suppliers::PaymentDetails::open(&apps.state.settings.keys, id, &sealed)
+    let opened = suppliers::PaymentDetails::open(&shared::testing::settings(&[]).keys, id, &sealed)
         .await
         .unwrap();
     assert_eq!(opened.details["iban"], "DE89370400440532013000");
@@ -36,12 +35,11 @@ async fn payment_details_are_sealed_and_only_summarised(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn invalid_payment_details_are_422(pool: PgPool) {
-    let apps = apps(pool.clone());
-    let org = org(&apps, "ann@example.com").await;
+    let app = app(pool.clone());
+    let org = register(&app, "ann@example.com").await;
     let mut details = iban_details();
     details["details"]["iban"] = json!("DE00 1234");
-    let r = apps
-        .suppliers
+    let r = app
         .stepped_up(
             Method::POST,
             "/api/suppliers",
@@ -60,15 +58,14 @@ async fn invalid_payment_details_are_422(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn contacts_are_added_updated_and_removed_with_one_primary(pool: PgPool) {
-    let apps = apps(pool);
-    let org = org(&apps, "ann@example.com").await;
-    let supplier = create(&apps, &org, json!({"name": "Acme"})).await;
+    let app = app(pool);
+    let org = register(&app, "ann@example.com").await;
+    let supplier = create(&app, &org, json!({"name": "Acme"})).await;
     let base = format!(
         "/api/suppliers/{}/contacts",
         supplier["id"].as_str().unwrap()
     );
-    let pat = apps
-        .suppliers
+    let pat = app
         .post_with(
             &base,
             json!({"name": "Pat", "email": "pat@acme.example", "is_primary": true}),
@@ -76,15 +73,14 @@ async fn contacts_are_added_updated_and_removed_with_one_primary(pool: PgPool) {
         )
         .await;
     assert_eq!(pat.status, StatusCode::CREATED, "{}", pat.body);
-    let sam = apps
-        .suppliers
+    let sam = app
         .post_with(
             &base,
             json!({"name": "Sam", "role": "Accounts", "is_primary": true}),
             &org.token,
         )
         .await;
-    let contacts = apps.suppliers.get_with(&base, &org.token).await;
+    let contacts = app.get_with(&base, &org.token).await;
     let primaries: Vec<&str> = contacts.body["items"]
         .as_array()
         .unwrap()
@@ -95,8 +91,7 @@ async fn contacts_are_added_updated_and_removed_with_one_primary(pool: PgPool) {
     assert_eq!(primaries, ["Sam"]);
 
     let sam_path = format!("{base}/{}", sam.body["id"].as_str().unwrap());
-    let updated = apps
-        .suppliers
+    let updated = app
         .request(
             Method::PATCH,
             &sam_path,
@@ -106,13 +101,11 @@ async fn contacts_are_added_updated_and_removed_with_one_primary(pool: PgPool) {
         .await;
     assert_eq!(updated.body["phone"], "+44 20 7946 0000");
     assert!(updated.body["role"].is_null());
-    let removed = apps
-        .suppliers
+    let removed = app
         .request(Method::DELETE, &sam_path, None, Some(&org.token))
         .await;
     assert_eq!(removed.status, StatusCode::NO_CONTENT);
-    let detail = apps
-        .suppliers
+    let detail = app
         .get_with(
             &format!("/api/suppliers/{}", supplier["id"].as_str().unwrap()),
             &org.token,
@@ -124,10 +117,10 @@ async fn contacts_are_added_updated_and_removed_with_one_primary(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn deactivated_suppliers_leave_the_list(pool: PgPool) {
-    let apps = apps(pool);
-    let org = org(&apps, "ann@example.com").await;
-    let a = create(&apps, &org, json!({"name": "Bravo"})).await;
-    create(&apps, &org, json!({"name": "alpha"})).await;
+    let app = app(pool);
+    let org = register(&app, "ann@example.com").await;
+    let a = create(&app, &org, json!({"name": "Bravo"})).await;
+    create(&app, &org, json!({"name": "alpha"})).await;
     let names = |r: &shared::testing::TestResponse| -> Vec<String> {
         r.body["items"]
             .as_array()
@@ -137,11 +130,10 @@ async fn deactivated_suppliers_leave_the_list(pool: PgPool) {
             .collect()
     };
     assert_eq!(
-        names(&apps.suppliers.get_with("/api/suppliers", &org.token).await),
+        names(&app.get_with("/api/suppliers", &org.token).await),
         ["alpha", "Bravo"]
     );
-    let off = apps
-        .suppliers
+    let off = app
         .post_with(
             &format!("/api/suppliers/{}/deactivate", a["id"].as_str().unwrap()),
             json!({}),
@@ -150,14 +142,12 @@ async fn deactivated_suppliers_leave_the_list(pool: PgPool) {
         .await;
     assert_eq!(off.body["is_active"], false);
     assert_eq!(
-        names(&apps.suppliers.get_with("/api/suppliers", &org.token).await),
+        names(&app.get_with("/api/suppliers", &org.token).await),
         ["alpha"]
     );
     assert_eq!(
         names(
-            &apps
-                .suppliers
-                .get_with("/api/suppliers?active=false", &org.token)
+            &app.get_with("/api/suppliers?active=false", &org.token)
                 .await
         ),
         ["Bravo"]
@@ -166,17 +156,16 @@ async fn deactivated_suppliers_leave_the_list(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn an_update_changes_only_what_was_sent(pool: PgPool) {
-    let apps = apps(pool);
-    let org = org(&apps, "ann@example.com").await;
+    let app = app(pool);
+    let org = register(&app, "ann@example.com").await;
     let s = create(
-        &apps,
+        &app,
         &org,
         json!({"name": "Acme", "phone": "123", "payment_details": iban_details()}),
     )
     .await;
     let path = format!("/api/suppliers/{}", s["id"].as_str().unwrap());
-    let r = apps
-        .suppliers
+    let r = app
         .stepped_up(
             Method::PATCH,
             &path,
@@ -188,8 +177,7 @@ async fn an_update_changes_only_what_was_sent(pool: PgPool) {
     assert_eq!(r.body["phone"], "123");
     assert_eq!(r.body["notes"], "Closed in August");
     assert!(r.body["payment_details"].is_null());
-    let bad = apps
-        .suppliers
+    let bad = app
         .request(
             Method::PATCH,
             &path,
@@ -202,8 +190,8 @@ async fn an_update_changes_only_what_was_sent(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn creating_twice_with_one_idempotency_key_creates_one_supplier(pool: PgPool) {
-    let apps = apps(pool.clone());
-    let org = org(&apps, "ann@example.com").await;
+    let app = app(pool.clone());
+    let org = register(&app, "ann@example.com").await;
     let send = || {
         let request = http::Request::post("/api/suppliers")
             .header("authorization", format!("Bearer {}", org.token))
@@ -211,7 +199,7 @@ async fn creating_twice_with_one_idempotency_key_creates_one_supplier(pool: PgPo
             .header("idempotency-key", "supplier-1")
             .body(axum::body::Body::from(json!({"name": "Acme"}).to_string()))
             .unwrap();
-        shared::testing::send(&apps.suppliers.router, request)
+        shared::testing::send(&app.router, request)
     };
     let first = send().await;
     let second = send().await;
@@ -225,18 +213,21 @@ async fn creating_twice_with_one_idempotency_key_creates_one_supplier(pool: PgPo
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn read_access_cannot_write(pool: PgPool) {
-    let apps = apps(pool.clone());
-    let org = org(&apps, "ann@example.com").await;
-    let reader = reader(&apps, &org, "r@example.com").await;
+    let app = app(pool.clone());
+    let org = register(&app, "ann@example.com").await;
+    let reader = member(
+        &app,
+        &org.org_id,
+        "r@example.com",
+        json!({"suppliers": "read"}),
+    )
+    .await
+    .token;
     assert_eq!(
-        apps.suppliers
-            .get_with("/api/suppliers", &reader)
-            .await
-            .status,
+        app.get_with("/api/suppliers", &reader).await.status,
         StatusCode::OK
     );
-    let r = apps
-        .suppliers
+    let r = app
         .post_with("/api/suppliers", json!({"name": "Nope"}), &reader)
         .await;
     assert_problem(&r, StatusCode::FORBIDDEN, "missing_permission");
@@ -244,13 +235,12 @@ async fn read_access_cannot_write(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn another_organizations_supplier_is_404_everywhere_and_unchanged(pool: PgPool) {
-    let apps = apps(pool.clone());
-    let a = org(&apps, "a@example.com").await;
-    let b = org(&apps, "b@example.com").await;
-    let theirs = create(&apps, &b, json!({"name": "B Supplies"})).await;
+    let app = app(pool.clone());
+    let a = register(&app, "a@example.com").await;
+    let b = register(&app, "b@example.com").await;
+    let theirs = create(&app, &b, json!({"name": "B Supplies"})).await;
     let id = theirs["id"].as_str().unwrap();
-    let contact = apps
-        .suppliers
+    let contact = app
         .post_with(
             &format!("/api/suppliers/{id}/contacts"),
             json!({"name": "Bea"}),
@@ -301,18 +291,14 @@ async fn another_organizations_supplier_is_404_everywhere_and_unchanged(pool: Pg
             None,
         ),
     ] {
-        let r = apps
-            .suppliers
+        let r = app
             .request(method.clone(), &path, body, Some(&a.token))
             .await;
         assert_problem(&r, StatusCode::NOT_FOUND, "not_found");
         assert_eq!(snapshot().await, before, "{method} {path}");
     }
     assert_eq!(
-        apps.suppliers
-            .get_with("/api/suppliers", &a.token)
-            .await
-            .body["items"]
+        app.get_with("/api/suppliers", &a.token).await.body["items"]
             .as_array()
             .unwrap()
             .len(),
@@ -342,35 +328,35 @@ async fn payee(pool: &PgPool, id: &str) -> PayeeRow {
 
 /// A person of `role` in `org`, named `name`, signed in.
 async fn person(
-    apps: &Apps,
-    org: &Org,
+    app: &TestApp,
+    org: &Registered,
     email: &str,
     name: &str,
     role: shared::auth::Role,
     permissions: serde_json::Value,
 ) -> shared::testing::Registered {
-    let person = shared::testing::person(&apps.auth, &org.id, email, role, permissions).await;
+    let person = shared::testing::person(app, &org.org_id, email, role, permissions).await;
     sqlx::query("UPDATE users SET name = $2 WHERE id = $1::uuid")
         .bind(&person.user_id)
         .bind(name)
-        .execute(&apps.pool)
+        .execute(&app.pool)
         .await
         .unwrap();
     person
 }
 
 /// An API key of `org` with `scopes` (as stored: `{"suppliers": "write"}`).
-async fn api_key(apps: &Apps, org: &Org, scopes: serde_json::Value) -> String {
+async fn api_key(app: &TestApp, org: &Registered, scopes: serde_json::Value) -> String {
     let (key, hash) = shared::auth::tokens::generate("sk");
     sqlx::query(
         "INSERT INTO api_keys (org_id, name, prefix, key_hash, scopes)
          VALUES ($1::uuid, 'till', left($2, 10), $3, $4)",
     )
-    .bind(&org.id)
+    .bind(&org.org_id)
     .bind(&key)
     .bind(hash)
     .bind(scopes)
-    .execute(&apps.pool)
+    .execute(&app.pool)
     .await
     .unwrap();
     key
@@ -378,10 +364,10 @@ async fn api_key(apps: &Apps, org: &Org, scopes: serde_json::Value) -> String {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn changing_payment_details_needs_a_step_up(pool: PgPool) {
-    let apps = apps(pool.clone());
-    let org = org(&apps, "ann@example.com").await;
+    let app = app(pool.clone());
+    let org = register(&app, "ann@example.com").await;
     let supplier = create(
-        &apps,
+        &app,
         &org,
         json!({"name": "Acme", "payment_details": iban_details()}),
     )
@@ -391,8 +377,7 @@ async fn changing_payment_details_needs_a_step_up(pool: PgPool) {
     let before = payee(&pool, id).await;
 
     for details in [other_iban_details(), serde_json::Value::Null] {
-        let r = apps
-            .suppliers
+        let r = app
             .request(
                 Method::PATCH,
                 &path,
@@ -419,8 +404,7 @@ async fn changing_payment_details_needs_a_step_up(pool: PgPool) {
             chrono::Utc::now().timestamp() - 600,
         )
         .unwrap();
-        let r = apps
-            .suppliers
+        let r = app
             .request_with(
                 Method::PATCH,
                 &path,
@@ -440,8 +424,7 @@ async fn changing_payment_details_needs_a_step_up(pool: PgPool) {
     assert_eq!(name, "Acme", "not even the other fields of the request");
 
     // Creating with details needs one too; without details it does not.
-    let r = apps
-        .suppliers
+    let r = app
         .post_with(
             "/api/suppliers",
             json!({"name": "Bravo", "payment_details": iban_details()}),
@@ -456,8 +439,7 @@ async fn changing_payment_details_needs_a_step_up(pool: PgPool) {
     assert_eq!(count, 1);
 
     // Other fields change without a step-up.
-    let r = apps
-        .suppliers
+    let r = app
         .request(
             Method::PATCH,
             &path,
@@ -469,10 +451,9 @@ async fn changing_payment_details_needs_a_step_up(pool: PgPool) {
     assert_eq!(r.body["name"], "Renamed");
     assert_eq!(payee(&pool, id).await, before);
 
-    // With a step-up from the real endpoint, the details change.
-    let proved = shared::testing::step_up(&apps.auth, &org.token).await;
-    let r = apps
-        .suppliers
+    // With a step-up (as `POST /api/auth/step-up` signs it), the details change.
+    let proved = shared::testing::step_up_token(&org.token);
+    let r = app
         .request_with(
             Method::PATCH,
             &path,
@@ -489,11 +470,11 @@ async fn changing_payment_details_needs_a_step_up(pool: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_payee_change_is_emailed_to_every_owner_and_admin(pool: PgPool) {
     let smtp = shared::testing::SmtpServer::start();
-    let apps = apps_with(pool.clone(), &[("SMTP_URL", &smtp.url())]);
-    let org = org(&apps, "ann@example.com").await;
+    let app = app_with(pool.clone(), &[("SMTP_URL", &smtp.url())]);
+    let org = register(&app, "ann@example.com").await;
     use shared::auth::Role;
     person(
-        &apps,
+        &app,
         &org,
         "otto@example.com",
         "Otto",
@@ -502,7 +483,7 @@ async fn a_payee_change_is_emailed_to_every_owner_and_admin(pool: PgPool) {
     )
     .await;
     let ada = person(
-        &apps,
+        &app,
         &org,
         "ada@example.com",
         "Ada Admin",
@@ -511,7 +492,7 @@ async fn a_payee_change_is_emailed_to_every_owner_and_admin(pool: PgPool) {
     )
     .await;
     person(
-        &apps,
+        &app,
         &org,
         "uma@example.com",
         "Uma",
@@ -519,15 +500,7 @@ async fn a_payee_change_is_emailed_to_every_owner_and_admin(pool: PgPool) {
         json!({"suppliers": "write"}),
     )
     .await;
-    let gone = person(
-        &apps,
-        &org,
-        "gil@example.com",
-        "Gil",
-        Role::Admin,
-        json!({}),
-    )
-    .await;
+    let gone = person(&app, &org, "gil@example.com", "Gil", Role::Admin, json!({})).await;
     sqlx::query("UPDATE users SET is_active = false WHERE id = $1::uuid")
         .bind(&gone.user_id)
         .execute(&pool)
@@ -541,14 +514,13 @@ async fn a_payee_change_is_emailed_to_every_owner_and_admin(pool: PgPool) {
     };
 
     // No details at creation: nothing to announce.
-    let supplier = create(&apps, &org, json!({"name": "Acme"})).await;
+    let supplier = create(&app, &org, json!({"name": "Acme"})).await;
     assert!(smtp.messages().is_empty());
     let path = format!("/api/suppliers/{}", supplier["id"].as_str().unwrap());
 
     // Ada sets them, through her own step-up.
-    let proved = shared::testing::step_up(&apps.auth, &ada.token).await;
-    let r = apps
-        .suppliers
+    let proved = shared::testing::step_up_token(&ada.token);
+    let r = app
         .request_with(
             Method::PATCH,
             &path,
@@ -578,8 +550,7 @@ async fn a_payee_change_is_emailed_to_every_owner_and_admin(pool: PgPool) {
     }
 
     // Ann changes them to another account.
-    let r = apps
-        .suppliers
+    let r = app
         .stepped_up(
             Method::PATCH,
             &path,
@@ -613,8 +584,7 @@ async fn a_payee_change_is_emailed_to_every_owner_and_admin(pool: PgPool) {
     assert_eq!(by.unwrap().to_string(), org_owner_id(&pool, &org).await);
 
     // Removing them is a change too.
-    let r = apps
-        .suppliers
+    let r = app
         .stepped_up(
             Method::PATCH,
             &path,
@@ -638,11 +608,11 @@ async fn a_payee_change_is_emailed_to_every_owner_and_admin(pool: PgPool) {
     );
 }
 
-async fn org_owner_id(pool: &PgPool, org: &Org) -> String {
+async fn org_owner_id(pool: &PgPool, org: &Registered) -> String {
     sqlx::query_scalar::<_, uuid::Uuid>(
         "SELECT id FROM users WHERE org_id = $1::uuid AND email = 'ann@example.com'",
     )
-    .bind(&org.id)
+    .bind(&org.org_id)
     .fetch_one(pool)
     .await
     .unwrap()
@@ -652,18 +622,18 @@ async fn org_owner_id(pool: &PgPool, org: &Org) -> String {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn the_same_details_again_change_nothing_and_send_nothing(pool: PgPool) {
     let smtp = shared::testing::SmtpServer::start();
-    let apps = apps_with(pool.clone(), &[("SMTP_URL", &smtp.url())]);
-    let org = org(&apps, "ann@example.com").await;
+    let app = app_with(pool.clone(), &[("SMTP_URL", &smtp.url())]);
+    let org = register(&app, "ann@example.com").await;
     let ada = shared::testing::person(
-        &apps.auth,
-        &org.id,
+        &app,
+        &org.org_id,
         "ada@example.com",
         shared::auth::Role::Admin,
         json!({}),
     )
     .await;
     let supplier = create(
-        &apps,
+        &app,
         &org,
         json!({"name": "Acme", "payment_details": iban_details()}),
     )
@@ -676,8 +646,7 @@ async fn the_same_details_again_change_nothing_and_send_nothing(pool: PgPool) {
     // The same account, written differently (no spaces, lower case), by someone else.
     let mut same = iban_details();
     same["details"]["iban"] = json!("de89370400440532013000");
-    let r = apps
-        .suppliers
+    let r = app
         .stepped_up(
             Method::PATCH,
             &format!("/api/suppliers/{id}"),
@@ -692,7 +661,7 @@ async fn the_same_details_again_change_nothing_and_send_nothing(pool: PgPool) {
     assert_eq!(by_after, by, "payment_details_changed_by is kept");
     assert_eq!(smtp.messages().len(), 2, "nothing more was sent");
     let opened = suppliers::PaymentDetails::open(
-        &apps.state.settings.keys,
+        &shared::testing::settings(&[]).keys,
         id.parse().unwrap(),
         &sealed.unwrap(),
     )
@@ -703,11 +672,11 @@ async fn the_same_details_again_change_nothing_and_send_nothing(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn creating_with_payment_details_dates_them(pool: PgPool) {
-    let apps = apps(pool.clone());
-    let org = org(&apps, "ann@example.com").await;
+    let app = app(pool.clone());
+    let org = register(&app, "ann@example.com").await;
     let started = chrono::Utc::now();
     let with = create(
-        &apps,
+        &app,
         &org,
         json!({"name": "Acme", "payment_details": iban_details()}),
     )
@@ -722,7 +691,7 @@ async fn creating_with_payment_details_dates_them(pool: PgPool) {
     );
     assert_eq!(by.unwrap().to_string(), org_owner_id(&pool, &org).await);
 
-    let without = create(&apps, &org, json!({"name": "Bravo"})).await;
+    let without = create(&app, &org, json!({"name": "Bravo"})).await;
     assert_eq!(
         payee(&pool, without["id"].as_str().unwrap()).await,
         (None, None, None, None)
@@ -731,10 +700,10 @@ async fn creating_with_payment_details_dates_them(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn an_api_key_cannot_change_payment_details_but_can_rename(pool: PgPool) {
-    let apps = apps(pool.clone());
-    let org = org(&apps, "ann@example.com").await;
+    let app = app(pool.clone());
+    let org = register(&app, "ann@example.com").await;
     let supplier = create(
-        &apps,
+        &app,
         &org,
         json!({"name": "Acme", "payment_details": iban_details()}),
     )
@@ -742,23 +711,22 @@ async fn an_api_key_cannot_change_payment_details_but_can_rename(pool: PgPool) {
     let id = supplier["id"].as_str().unwrap();
     let path = format!("/api/suppliers/{id}");
     let before = payee(&pool, id).await;
-    let key = api_key(&apps, &org, json!({"suppliers": "write"})).await;
+    let key = api_key(&app, &org, json!({"suppliers": "write"})).await;
     // Carrying the owner's valid step-up token changes nothing for a key.
     let step_up = shared::testing::step_up_token(&org.token);
     let as_key = |method: Method, path: String, body: serde_json::Value| {
         let (key, step_up) = (key.clone(), step_up.clone());
-        let apps = &apps;
+        let app = &app;
         async move {
-            apps.suppliers
-                .request_with(
-                    method,
-                    &path,
-                    Some(body),
-                    None,
-                    None,
-                    &[("x-api-key", &key), ("x-step-up-token", &step_up)],
-                )
-                .await
+            app.request_with(
+                method,
+                &path,
+                Some(body),
+                None,
+                None,
+                &[("x-api-key", &key), ("x-step-up-token", &step_up)],
+            )
+            .await
         }
     };
 

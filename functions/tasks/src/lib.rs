@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use shared::AppState;
 use shared::audit::{Action, Change};
 use shared::auth::Tenant;
-use shared::domain::{self, double_option, non_null};
+use shared::domain::{self, TaskStatus, double_option, non_null};
 use shared::error::{ApiError, Fields};
 use shared::http::{AppJson, AppQuery};
 use shared::idempotency::{self, IdempotencyKey};
@@ -40,23 +40,13 @@ pub fn app(state: AppState) -> Router {
     shared::http::layers(router, &http, openapi)
 }
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
-)]
-#[sqlx(type_name = "task_status")]
-#[schema(as = TaskStatus)]
-pub enum Status {
-    Pending,
-    Completed,
-}
-
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Task {
     id: Uuid,
     user_id: Uuid,
     title: String,
     description: Option<String>,
-    status: Status,
+    status: TaskStatus,
     /// `true` exactly when `status` is `Completed` (for clients that track a boolean).
     completed: bool,
     /// Who made the task: the person themselves, or an owner or admin who assigned it.
@@ -65,23 +55,22 @@ pub struct Task {
     updated_at: DateTime<Utc>,
 }
 
-impl Status {
-    fn from_completed(completed: bool) -> Self {
-        if completed {
-            Self::Completed
-        } else {
-            Self::Pending
-        }
+/// The status the `completed` boolean stands for.
+fn from_completed(completed: bool) -> TaskStatus {
+    if completed {
+        TaskStatus::Completed
+    } else {
+        TaskStatus::Pending
     }
 }
 
 /// The status a request asks for with `status` and/or `completed` (which must agree).
 fn requested_status(
-    status: Option<Status>,
+    status: Option<TaskStatus>,
     completed: Option<bool>,
     fields: &mut Fields,
-) -> Option<Status> {
-    match (status, completed.map(Status::from_completed)) {
+) -> Option<TaskStatus> {
+    match (status, completed.map(from_completed)) {
         (Some(a), Some(b)) if a != b => {
             fields.add(shared::error::FieldError::new(
                 "completed",
@@ -192,7 +181,7 @@ async fn load(
     let task = if lock {
         sqlx::query_as!(
             Task,
-            r#"SELECT id, user_id, title, description, status AS "status: Status", status = 'Completed' AS "completed!", created_by, created_at, updated_at
+            r#"SELECT id, user_id, title, description, status AS "status: TaskStatus", status = 'Completed' AS "completed!", created_by, created_at, updated_at
                FROM tasks WHERE id = $1 AND user_id = $2 AND org_id = $3 FOR UPDATE"#,
             id,
             user,
@@ -203,7 +192,7 @@ async fn load(
     } else {
         sqlx::query_as!(
             Task,
-            r#"SELECT id, user_id, title, description, status AS "status: Status", status = 'Completed' AS "completed!", created_by, created_at, updated_at
+            r#"SELECT id, user_id, title, description, status AS "status: TaskStatus", status = 'Completed' AS "completed!", created_by, created_at, updated_at
                FROM tasks WHERE id = $1 AND user_id = $2 AND org_id = $3"#,
             id,
             user,
@@ -218,7 +207,7 @@ async fn load(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    status: Option<Status>,
+    status: Option<TaskStatus>,
     /// `true`: only completed tasks; `false`: only pending ones.
     completed: Option<bool>,
     /// Text search in title and description.
@@ -235,7 +224,7 @@ async fn list(
 ) -> Result<Json<Page<Task>>, ApiError> {
     let page = page.parse::<(DateTime<Utc>, Uuid)>()?;
     // Both filters apply: `status=Pending&completed=true` matches nothing.
-    let status = match (query.status, query.completed.map(Status::from_completed)) {
+    let status = match (query.status, query.completed.map(from_completed)) {
         (Some(a), Some(b)) if a != b => {
             let total = page.include_total.then_some(0);
             return Ok(Json(Page::from_rows(
@@ -257,7 +246,7 @@ async fn list(
     let org = owner.tenant.caller.org_id;
     let rows = sqlx::query_as!(
         Task,
-        r#"SELECT id, user_id, title, description, status AS "status: Status", status = 'Completed' AS "completed!", created_by, created_at, updated_at
+        r#"SELECT id, user_id, title, description, status AS "status: TaskStatus", status = 'Completed' AS "completed!", created_by, created_at, updated_at
            FROM tasks
            WHERE user_id = $1 AND org_id = $2
              AND ($3::task_status IS NULL OR status = $3)
@@ -267,7 +256,7 @@ async fn list(
            LIMIT $7"#,
         owner.user_id,
         org,
-        status as Option<Status>,
+        status as Option<TaskStatus>,
         pattern,
         before_at,
         before_id,
@@ -283,7 +272,7 @@ async fn list(
                      AND ($4::text IS NULL OR title ILIKE $4 OR description ILIKE $4)"#,
                 owner.user_id,
                 org,
-                status as Option<Status>,
+                status as Option<TaskStatus>,
                 pattern
             )
             .fetch_one(&mut *owner.tenant.db)
@@ -304,7 +293,7 @@ pub struct CreateTask {
     title: String,
     #[schema(max_length = 1000)]
     description: Option<String>,
-    status: Option<Status>,
+    status: Option<TaskStatus>,
     /// Another way to set `status`: `true` is `Completed`, `false` is `Pending`.
     completed: Option<bool>,
 }
@@ -334,16 +323,16 @@ async fn create(
     let (org, user, actor) = (owner.tenant.caller.org_id, owner.user_id, owner.actor);
     let caller = owner.tenant.caller.clone();
     let tx = &mut *owner.tenant.db;
-    let response = idempotency::create(&mut *tx, &caller, &key, "POST /api/tasks", &body, async |tx| {
+    let response = idempotency::create(&mut *tx, &caller, &key, &body, async |tx| {
         let task = sqlx::query_as!(
             Task,
             r#"INSERT INTO tasks (org_id, user_id, title, description, status, created_by) VALUES ($1, $2, $3, $4, $5, $6)
-               RETURNING id, user_id, title, description, status AS "status: Status", status = 'Completed' AS "completed!", created_by, created_at, updated_at"#,
+               RETURNING id, user_id, title, description, status AS "status: TaskStatus", status = 'Completed' AS "completed!", created_by, created_at, updated_at"#,
             org,
             user,
             title,
             description,
-            status.unwrap_or(Status::Pending) as Status,
+            status.unwrap_or(TaskStatus::Pending) as TaskStatus,
             actor
         )
         .fetch_one(&mut *tx)
@@ -374,9 +363,9 @@ pub struct UpdateTask {
     #[schema(max_length = 1000)]
     #[serde(default, deserialize_with = "double_option")]
     description: Option<Option<String>>,
-    #[schema(value_type = Status)]
+    #[schema(value_type = TaskStatus)]
     #[serde(default, deserialize_with = "non_null")]
-    status: Option<Status>,
+    status: Option<TaskStatus>,
     /// Another way to set `status`: `true` is `Completed`, `false` is `Pending`.
     #[schema(value_type = bool)]
     #[serde(default, deserialize_with = "non_null")]
@@ -411,14 +400,14 @@ async fn update(
                   description = CASE WHEN $5 THEN $6 ELSE description END,
                   status = coalesce($7, status), updated_at = now()
            WHERE id = $1 AND user_id = $2 AND org_id = $3
-           RETURNING id, user_id, title, description, status AS "status: Status", status = 'Completed' AS "completed!", created_by, created_at, updated_at"#,
+           RETURNING id, user_id, title, description, status AS "status: TaskStatus", status = 'Completed' AS "completed!", created_by, created_at, updated_at"#,
         id,
         user,
         org,
         title.flatten(),
         description.is_some(),
         description.flatten().flatten(),
-        status as Option<Status>
+        status as Option<TaskStatus>
     )
     .fetch_one(&mut *tx)
     .await?;
@@ -459,7 +448,7 @@ async fn toggle(mut owner: Owner) -> Result<Json<Task>, ApiError> {
         r#"UPDATE tasks SET status = CASE status WHEN 'Pending' THEN 'Completed'::task_status ELSE 'Pending'::task_status END,
                   updated_at = now()
            WHERE id = $1 AND user_id = $2 AND org_id = $3
-           RETURNING id, user_id, title, description, status AS "status: Status", status = 'Completed' AS "completed!", created_by, created_at, updated_at"#,
+           RETURNING id, user_id, title, description, status AS "status: TaskStatus", status = 'Completed' AS "completed!", created_by, created_at, updated_at"#,
         id,
         user,
         org

@@ -3,55 +3,40 @@ use serde_json::{Value, json};
 use shared::testing::{TestApp, assert_problem, member};
 use sqlx::PgPool;
 
-struct Apps {
-    auth: TestApp,
-    tasks: TestApp,
-}
-
-fn apps(pool: PgPool) -> Apps {
+fn app(pool: PgPool) -> TestApp {
     let state = shared::testing::state_as(pool.clone(), shared::db::Login::Tenant, &[]);
-    Apps {
-        auth: TestApp::new(
-            auth::app(shared::testing::state_as(
-                pool.clone(),
-                shared::db::Login::Auth,
-                &[],
-            )),
-            pool.clone(),
-        ),
-        tasks: TestApp::new(tasks::app(state), pool),
-    }
+    TestApp::new(tasks::app(state), pool)
 }
 
 /// Registers an organization; returns its owner's (user id, token).
-async fn user(apps: &Apps, email: &str) -> (String, String) {
-    let owner = shared::testing::register(&apps.auth, email).await;
+async fn user(app: &TestApp, email: &str) -> (String, String) {
+    let owner = shared::testing::register(app, email).await;
     (owner.user_id, owner.token)
 }
 
-async fn create(apps: &Apps, base: &str, token: &str, body: Value) -> Value {
-    let r = apps.tasks.post_with(base, body, token).await;
+async fn create(app: &TestApp, base: &str, token: &str, body: Value) -> Value {
+    let r = app.post_with(base, body, token).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     r.body
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn both_contracts_manage_the_same_tasks(pool: PgPool) {
-    let apps = apps(pool);
-    let (me, token) = user(&apps, "ann@example.com").await;
+    let app = app(pool);
+    let (me, token) = user(&app, "ann@example.com").await;
     let scoped = format!("/api/{me}/tasks");
-    let a = create(&apps, "/api/tasks", &token, json!({"title": "Count bolts"})).await;
+    let a = create(&app, "/api/tasks", &token, json!({"title": "Count bolts"})).await;
     assert_eq!(a["status"], "Pending");
     assert_eq!(a["user_id"], me.as_str());
     let b = create(
-        &apps,
+        &app,
         &scoped,
         &token,
         json!({"title": "Call supplier", "description": "About the delay"}),
     )
     .await;
     for base in ["/api/tasks", scoped.as_str()] {
-        let list = apps.tasks.get_with(base, &token).await;
+        let list = app.get_with(base, &token).await;
         let titles: Vec<&str> = list.body["items"]
             .as_array()
             .unwrap()
@@ -65,8 +50,7 @@ async fn both_contracts_manage_the_same_tasks(pool: PgPool) {
         );
     }
     let id = b["id"].as_str().unwrap();
-    let done = apps
-        .tasks
+    let done = app
         .request(
             Method::PATCH,
             &format!("{scoped}/{id}/complete"),
@@ -75,8 +59,7 @@ async fn both_contracts_manage_the_same_tasks(pool: PgPool) {
         )
         .await;
     assert_eq!(done.body["status"], "Completed");
-    let undone = apps
-        .tasks
+    let undone = app
         .request(
             Method::PATCH,
             &format!("/api/tasks/{id}/complete"),
@@ -85,8 +68,7 @@ async fn both_contracts_manage_the_same_tasks(pool: PgPool) {
         )
         .await;
     assert_eq!(undone.body["status"], "Pending");
-    let updated = apps
-        .tasks
+    let updated = app
         .request(
             Method::PUT,
             &format!("/api/tasks/{id}"),
@@ -96,13 +78,11 @@ async fn both_contracts_manage_the_same_tasks(pool: PgPool) {
         .await;
     assert_eq!(updated.body["title"], "Call supplier");
     assert!(updated.body["description"].is_null());
-    let filtered = apps
-        .tasks
+    let filtered = app
         .get_with("/api/tasks?status=Pending&q=call", &token)
         .await;
     assert_eq!(filtered.body["items"].as_array().unwrap().len(), 1);
-    let deleted = apps
-        .tasks
+    let deleted = app
         .request(
             Method::DELETE,
             &format!("{scoped}/{id}"),
@@ -112,10 +92,7 @@ async fn both_contracts_manage_the_same_tasks(pool: PgPool) {
         .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     assert_problem(
-        &apps
-            .tasks
-            .get_with(&format!("/api/tasks/{id}"), &token)
-            .await,
+        &app.get_with(&format!("/api/tasks/{id}"), &token).await,
         StatusCode::NOT_FOUND,
         "not_found",
     );
@@ -123,10 +100,10 @@ async fn both_contracts_manage_the_same_tasks(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn another_organizations_task_and_path_are_404(pool: PgPool) {
-    let apps = apps(pool);
-    let (_, ann) = user(&apps, "ann@example.com").await;
-    let (bob_id, bob) = user(&apps, "bob@example.com").await;
-    let theirs = create(&apps, "/api/tasks", &bob, json!({"title": "Bob's"})).await;
+    let app = app(pool);
+    let (_, ann) = user(&app, "ann@example.com").await;
+    let (bob_id, bob) = user(&app, "bob@example.com").await;
+    let theirs = create(&app, "/api/tasks", &bob, json!({"title": "Bob's"})).await;
     let id = theirs["id"].as_str().unwrap();
     for (method, path, body) in [
         (Method::GET, format!("/api/tasks/{id}"), None),
@@ -139,29 +116,25 @@ async fn another_organizations_task_and_path_are_404(pool: PgPool) {
         (Method::PATCH, format!("/api/tasks/{id}/complete"), None),
     ] {
         assert_problem(
-            &apps.tasks.request(method, &path, body, Some(&ann)).await,
+            &app.request(method, &path, body, Some(&ann)).await,
             StatusCode::NOT_FOUND,
             "not_found",
         );
     }
     // Ann owns another organization: Bob is nobody there, so his path is not found.
-    let elsewhere = apps
-        .tasks
-        .get_with(&format!("/api/{bob_id}/tasks"), &ann)
-        .await;
+    let elsewhere = app.get_with(&format!("/api/{bob_id}/tasks"), &ann).await;
     assert_problem(&elsewhere, StatusCode::NOT_FOUND, "not_found");
-    let write = apps
-        .tasks
+    let write = app
         .post_with(&format!("/api/{bob_id}/tasks"), json!({"title": "x"}), &ann)
         .await;
     assert_problem(&write, StatusCode::NOT_FOUND, "not_found");
     // Not an id at all: a path that does not exist, as for any malformed id.
-    let malformed = apps.tasks.get_with("/api/not-a-user/tasks", &ann).await;
+    let malformed = app.get_with("/api/not-a-user/tasks", &ann).await;
     assert_problem(&malformed, StatusCode::NOT_FOUND, "not_found");
-    let bobs = apps.tasks.get_with("/api/tasks", &bob).await;
+    let bobs = app.get_with("/api/tasks", &bob).await;
     assert_eq!(bobs.body["items"][0]["title"], "Bob's", "unchanged");
     assert_eq!(
-        apps.tasks.get_with("/api/tasks", &ann).await.body["items"]
+        app.get_with("/api/tasks", &ann).await.body["items"]
             .as_array()
             .unwrap()
             .len(),
@@ -171,8 +144,8 @@ async fn another_organizations_task_and_path_are_404(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn invalid_fields_are_422_naming_the_field(pool: PgPool) {
-    let apps = apps(pool);
-    let (_, token) = user(&apps, "ann@example.com").await;
+    let app = app(pool);
+    let (_, token) = user(&app, "ann@example.com").await;
     for (body, field) in [
         (json!({"title": ""}), "title"),
         (json!({"title": "x".repeat(201)}), "title"),
@@ -182,13 +155,13 @@ async fn invalid_fields_are_422_naming_the_field(pool: PgPool) {
         ),
         (json!({"title": "ok", "status": "Done"}), "status"),
     ] {
-        let r = apps.tasks.post_with("/api/tasks", body, &token).await;
+        let r = app.post_with("/api/tasks", body, &token).await;
         assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
         assert_eq!(r.body["errors"][0]["field"], field, "{}", r.body);
     }
     // 200 characters exactly is fine, multi-byte included.
     create(
-        &apps,
+        &app,
         "/api/tasks",
         &token,
         json!({"title": "é".repeat(200)}),
@@ -200,47 +173,40 @@ async fn invalid_fields_are_422_naming_the_field(pool: PgPool) {
 async fn a_colleague_cannot_reach_someone_elses_tasks_and_the_owner_only_by_their_path(
     pool: PgPool,
 ) {
-    let apps = apps(pool);
-    let owner = shared::testing::register(&apps.auth, "ann@example.com").await;
-    let clerk = member(&apps.auth, &owner.org_id, "clerk@example.com", json!({})).await;
-    let colleague = member(&apps.auth, &owner.org_id, "col@example.com", json!({})).await;
-    let theirs = create(&apps, "/api/tasks", &clerk.token, json!({"title": "Mine"})).await;
+    let app = app(pool);
+    let owner = shared::testing::register(&app, "ann@example.com").await;
+    let clerk = member(&app, &owner.org_id, "clerk@example.com", json!({})).await;
+    let colleague = member(&app, &owner.org_id, "col@example.com", json!({})).await;
+    let theirs = create(&app, "/api/tasks", &clerk.token, json!({"title": "Mine"})).await;
     let id = theirs["id"].as_str().unwrap();
     // A colleague: 404 on the task, 403 on the path.
     assert_problem(
-        &apps
-            .tasks
-            .get_with(&format!("/api/tasks/{id}"), &colleague.token)
+        &app.get_with(&format!("/api/tasks/{id}"), &colleague.token)
             .await,
         StatusCode::NOT_FOUND,
         "not_found",
     );
     assert_problem(
-        &apps
-            .tasks
-            .get_with(&format!("/api/{}/tasks", clerk.user_id), &colleague.token)
+        &app.get_with(&format!("/api/{}/tasks", clerk.user_id), &colleague.token)
             .await,
         StatusCode::FORBIDDEN,
         "other_user",
     );
     // The owner's own list stays their own; the clerk's is reached by naming the clerk.
-    let list = apps.tasks.get_with("/api/tasks", &owner.token).await;
+    let list = app.get_with("/api/tasks", &owner.token).await;
     assert_eq!(list.body["items"], json!([]));
     assert_problem(
-        &apps
-            .tasks
-            .get_with(&format!("/api/tasks/{id}"), &owner.token)
+        &app.get_with(&format!("/api/tasks/{id}"), &owner.token)
             .await,
         StatusCode::NOT_FOUND,
         "not_found",
     );
-    let team = apps
-        .tasks
+    let team = app
         .get_with(&format!("/api/{}/tasks/{id}", clerk.user_id), &owner.token)
         .await;
     assert_eq!(team.status, StatusCode::OK, "{}", team.body);
     // No module grant is needed for one's own list.
-    let mine = apps.tasks.get_with("/api/tasks", &colleague.token).await;
+    let mine = app.get_with("/api/tasks", &colleague.token).await;
     assert_eq!(
         (mine.status, &mine.body["items"]),
         (StatusCode::OK, &json!([]))
@@ -249,11 +215,11 @@ async fn a_colleague_cannot_reach_someone_elses_tasks_and_the_owner_only_by_thei
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn the_list_pages_newest_first_with_a_cursor_and_a_total(pool: PgPool) {
-    let apps = apps(pool);
-    let (_, token) = user(&apps, "ann@example.com").await;
+    let app = app(pool);
+    let (_, token) = user(&app, "ann@example.com").await;
     for n in 1..=5 {
         create(
-            &apps,
+            &app,
             "/api/tasks",
             &token,
             json!({"title": format!("Task {n}")}),
@@ -263,7 +229,7 @@ async fn the_list_pages_newest_first_with_a_cursor_and_a_total(pool: PgPool) {
     let mut titles = Vec::new();
     let mut path = "/api/tasks?limit=2&include_total=true".to_owned();
     loop {
-        let page = apps.tasks.get_with(&path, &token).await;
+        let page = app.get_with(&path, &token).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         assert_eq!(page.body["total"], 5);
         titles.extend(
@@ -283,8 +249,8 @@ async fn the_list_pages_newest_first_with_a_cursor_and_a_total(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_retried_create_with_the_same_idempotency_key_creates_one_task(pool: PgPool) {
-    let apps = apps(pool);
-    let (_, token) = user(&apps, "ann@example.com").await;
+    let app = app(pool);
+    let (_, token) = user(&app, "ann@example.com").await;
     let send = |title: &'static str| {
         let request = http::Request::post("/api/tasks")
             .header("authorization", format!("Bearer {token}"))
@@ -292,7 +258,7 @@ async fn a_retried_create_with_the_same_idempotency_key_creates_one_task(pool: P
             .header("idempotency-key", "retry-1")
             .body(axum::body::Body::from(json!({"title": title}).to_string()))
             .unwrap();
-        shared::testing::send(&apps.tasks.router, request)
+        shared::testing::send(&app.router, request)
     };
     let first = send("Count bolts").await;
     let again = send("Count bolts").await;
@@ -301,37 +267,32 @@ async fn a_retried_create_with_the_same_idempotency_key_creates_one_task(pool: P
     assert_eq!(first.body["id"], again.body["id"]);
     let other_body = send("Something else").await;
     assert_problem(&other_body, StatusCode::CONFLICT, "idempotency_key_reused");
-    let list = apps.tasks.get_with("/api/tasks", &token).await;
+    let list = app.get_with("/api/tasks", &token).await;
     assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn bad_updates_and_filters_are_422_and_change_nothing(pool: PgPool) {
-    let apps = apps(pool);
-    let (_, token) = user(&apps, "ann@example.com").await;
-    let task = create(&apps, "/api/tasks", &token, json!({"title": "Count bolts"})).await;
+    let app = app(pool);
+    let (_, token) = user(&app, "ann@example.com").await;
+    let task = create(&app, "/api/tasks", &token, json!({"title": "Count bolts"})).await;
     let path = format!("/api/tasks/{}", task["id"].as_str().unwrap());
     for (body, field) in [
         (json!({"title": ""}), "title"),
         (json!({"status": "Done"}), "status"),
         (json!({"description": "d".repeat(1001)}), "description"),
     ] {
-        let r = apps
-            .tasks
+        let r = app
             .request(Method::PUT, &path, Some(body), Some(&token))
             .await;
         assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
         assert_eq!(r.body["errors"][0]["field"], field, "{}", r.body);
     }
-    assert_eq!(
-        apps.tasks.get_with(&path, &token).await.body,
-        task,
-        "unchanged"
-    );
-    let nul = apps.tasks.get_with("/api/tasks?q=a%00b", &token).await;
+    assert_eq!(app.get_with(&path, &token).await.body, task, "unchanged");
+    let nul = app.get_with("/api/tasks?q=a%00b", &token).await;
     assert_problem(&nul, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     assert_eq!(nul.body["errors"][0]["field"], "q", "{}", nul.body);
-    let filter = apps.tasks.get_with("/api/tasks?status=Done", &token).await;
+    let filter = app.get_with("/api/tasks?status=Done", &token).await;
     assert_problem(
         &filter,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -343,7 +304,7 @@ async fn bad_updates_and_filters_are_422_and_change_nothing(pool: PgPool) {
         filter.body
     );
     assert_problem(
-        &apps.tasks.get_with("/api/tasks/not-a-uuid", &token).await,
+        &app.get_with("/api/tasks/not-a-uuid", &token).await,
         StatusCode::NOT_FOUND,
         "not_found",
     );
@@ -361,15 +322,15 @@ fn titles(list: &Value) -> Vec<&str> {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn completed_is_a_boolean_view_of_the_status(pool: PgPool) {
     // What the to-do clients read, set and filter by.
-    let apps = apps(pool);
-    let (_, token) = user(&apps, "ann@example.com").await;
-    let open = create(&apps, "/api/tasks", &token, json!({"title": "Open"})).await;
+    let app = app(pool);
+    let (_, token) = user(&app, "ann@example.com").await;
+    let open = create(&app, "/api/tasks", &token, json!({"title": "Open"})).await;
     assert_eq!(
         (&open["completed"], &open["status"]),
         (&json!(false), &json!("Pending"))
     );
     let done = create(
-        &apps,
+        &app,
         "/api/tasks",
         &token,
         json!({"title": "Done", "completed": true}),
@@ -380,20 +341,13 @@ async fn completed_is_a_boolean_view_of_the_status(pool: PgPool) {
         (&json!(true), &json!("Completed"))
     );
 
-    let completed = apps
-        .tasks
-        .get_with("/api/tasks?completed=true", &token)
-        .await;
+    let completed = app.get_with("/api/tasks?completed=true", &token).await;
     assert_eq!(titles(&completed.body), ["Done"]);
-    let pending = apps
-        .tasks
-        .get_with("/api/tasks?completed=false", &token)
-        .await;
+    let pending = app.get_with("/api/tasks?completed=false", &token).await;
     assert_eq!(titles(&pending.body), ["Open"]);
 
     let path = format!("/api/tasks/{}", open["id"].as_str().unwrap());
-    let r = apps
-        .tasks
+    let r = app
         .request(
             Method::PUT,
             &path,
@@ -405,8 +359,7 @@ async fn completed_is_a_boolean_view_of_the_status(pool: PgPool) {
         (&r.body["completed"], &r.body["status"]),
         (&json!(true), &json!("Completed"))
     );
-    let r = apps
-        .tasks
+    let r = app
         .request(
             Method::PATCH,
             &format!("{path}/complete"),
@@ -419,10 +372,9 @@ async fn completed_is_a_boolean_view_of_the_status(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn completed_and_status_must_agree_and_bad_filters_are_refused(pool: PgPool) {
-    let apps = apps(pool.clone());
-    let (_, token) = user(&apps, "ann@example.com").await;
-    let r = apps
-        .tasks
+    let app = app(pool.clone());
+    let (_, token) = user(&app, "ann@example.com").await;
+    let r = app
         .post_with(
             "/api/tasks",
             json!({"title": "X", "status": "Pending", "completed": true}),
@@ -442,26 +394,21 @@ async fn completed_and_status_must_agree_and_bad_filters_are_refused(pool: PgPoo
         ("done=true", "done"),
         ("completed=true&sort=title", "sort"),
     ] {
-        let r = apps
-            .tasks
-            .get_with(&format!("/api/tasks?{query}"), &token)
-            .await;
+        let r = app.get_with(&format!("/api/tasks?{query}"), &token).await;
         assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
         assert_eq!(r.body["errors"][0]["field"], field, "{query}: {}", r.body);
     }
     // Empty values are absent parameters (what URLSearchParams makes of empty variables).
-    create(&apps, "/api/tasks", &token, json!({"title": "Kept"})).await;
+    create(&app, "/api/tasks", &token, json!({"title": "Kept"})).await;
     // Both filters apply: a pending task that is completed does not exist.
-    let r = apps
-        .tasks
+    let r = app
         .get_with(
             "/api/tasks?completed=true&status=Pending&include_total=true",
             &token,
         )
         .await;
     assert_eq!((r.status, &r.body["total"]), (StatusCode::OK, &json!(0)));
-    let r = apps
-        .tasks
+    let r = app
         .get_with("/api/tasks?completed=&status=&q=&cursor=&limit=", &token)
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -470,12 +417,12 @@ async fn completed_and_status_must_agree_and_bad_filters_are_refused(pool: PgPoo
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn owners_assign_and_follow_their_teams_to_dos(pool: PgPool) {
-    let apps = apps(pool.clone());
-    let owner = shared::testing::register(&apps.auth, "ann@example.com").await;
+    let app = app(pool.clone());
+    let owner = shared::testing::register(&app, "ann@example.com").await;
     // A cashier with no module grants at all still keeps their own list.
-    let cashier = member(&apps.auth, &owner.org_id, "cy@example.com", json!({})).await;
+    let cashier = member(&app, &owner.org_id, "cy@example.com", json!({})).await;
     let own = create(
-        &apps,
+        &app,
         "/api/tasks",
         &cashier.token,
         json!({"title": "Count the till"}),
@@ -484,13 +431,7 @@ async fn owners_assign_and_follow_their_teams_to_dos(pool: PgPool) {
     assert_eq!(own["created_by"], cashier.user_id.as_str());
 
     let team = format!("/api/{}/tasks", cashier.user_id);
-    let assigned = create(
-        &apps,
-        &team,
-        &owner.token,
-        json!({"title": "Restock paint"}),
-    )
-    .await;
+    let assigned = create(&app, &team, &owner.token, json!({"title": "Restock paint"})).await;
     assert_eq!(
         assigned["user_id"],
         cashier.user_id.as_str(),
@@ -501,12 +442,11 @@ async fn owners_assign_and_follow_their_teams_to_dos(pool: PgPool) {
         owner.user_id.as_str(),
         "made by the owner"
     );
-    let seen = apps.tasks.get_with(&team, &owner.token).await;
+    let seen = app.get_with(&team, &owner.token).await;
     assert_eq!(titles(&seen.body), ["Restock paint", "Count the till"]);
-    let theirs = apps.tasks.get_with("/api/tasks", &cashier.token).await;
+    let theirs = app.get_with("/api/tasks", &cashier.token).await;
     assert_eq!(titles(&theirs.body), ["Restock paint", "Count the till"]);
-    let done = apps
-        .tasks
+    let done = app
         .request(
             Method::PATCH,
             &format!("/api/tasks/{}/complete", assigned["id"].as_str().unwrap()),
@@ -517,15 +457,13 @@ async fn owners_assign_and_follow_their_teams_to_dos(pool: PgPool) {
     assert_eq!(done.body["completed"], true);
 
     // Staff do not reach each other's, nor the owner's.
-    let other = apps
-        .tasks
+    let other = app
         .get_with(&format!("/api/{}/tasks", owner.user_id), &cashier.token)
         .await;
     assert_problem(&other, StatusCode::FORBIDDEN, "other_user");
     // Someone of another organization is nobody here.
-    let stranger = shared::testing::register(&apps.auth, "zed@example.com").await;
-    let r = apps
-        .tasks
+    let stranger = shared::testing::register(&app, "zed@example.com").await;
+    let r = app
         .get_with(&format!("/api/{}/tasks", stranger.user_id), &owner.token)
         .await;
     assert_problem(&r, StatusCode::NOT_FOUND, "not_found");

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::audit::{Action, Change};
 use shared::auth::caller::API_KEY_PREFIX;
-use shared::auth::{MODULES, RequireAdmin, StepUp, tokens};
+use shared::auth::{Permissions, RequireAdmin, StepUp, tokens};
 use shared::domain;
 use shared::error::{ApiError, FieldError, Fields};
 use shared::http::{AppJson, AppQuery, PathId};
@@ -96,25 +96,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     let mut fields = Fields::default();
     let name = fields.check(domain::name(&body.name, "name", 100));
-    let mut scopes = serde_json::Map::new();
-    for (i, scope) in body.scopes.iter().enumerate() {
-        match scope.split_once(':') {
-            Some((module, level @ ("read" | "write"))) if MODULES.contains(&module) => {
-                // Asking for both levels of a module grants the higher one.
-                if scopes.get(module).and_then(|v| v.as_str()) != Some("write") {
-                    scopes.insert(module.to_owned(), level.into());
-                }
-            }
-            _ => fields.add(FieldError::new(
-                format!("scopes[{i}]"),
-                "invalid",
-                format!(
-                    "must be module:read or module:write with a module among {}",
-                    MODULES.join(", ")
-                ),
-            )),
-        }
-    }
+    let scopes = Permissions::parse_scopes(&body.scopes, &mut fields);
     if body.scopes.is_empty() {
         fields.add(FieldError::new(
             "scopes",
@@ -153,7 +135,7 @@ pub async fn create(
         name,
         prefix,
         hash,
-        serde_json::Value::Object(scopes),
+        scopes.to_json(),
         expires_at,
         caller.user_id()
     )

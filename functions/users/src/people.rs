@@ -14,9 +14,9 @@ use shared::AppState;
 use shared::audit::{Action, Change};
 use shared::auth::password::Password;
 use shared::auth::step_up::Proof;
-use shared::auth::{MODULES, RequireAdmin, Role, effective_permissions, tokens};
+use shared::auth::{Permissions, RequireAdmin, Role, tokens};
 use shared::domain::{self, Email};
-use shared::error::{ApiError, FieldError, Fields, ResultExt};
+use shared::error::{ApiError, Fields, ResultExt};
 use shared::http::{AppJson, AppQuery, PathId};
 use shared::idempotency::{self, Claim, IdempotencyKey};
 use shared::pagination::{Page, PageQuery, contains_pattern};
@@ -61,7 +61,11 @@ struct UserRow {
 impl From<UserRow> for UserView {
     fn from(r: UserRow) -> Self {
         Self {
-            effective_permissions: effective_permissions(r.role, &r.permissions),
+            effective_permissions: Permissions::effective(
+                r.role,
+                &Permissions::from_json(&r.permissions),
+            )
+            .to_json(),
             id: r.id,
             email: r.email,
             name: r.name,
@@ -191,29 +195,6 @@ pub async fn get(mut admin: RequireAdmin, PathId(id): PathId) -> Result<Json<Use
     Ok(Json(load(&mut admin.db, org_id, id, false).await?.into()))
 }
 
-/// Module permissions as sent: `{"products": "read", "inventory": "write"}`.
-fn parse_permissions(raw: BTreeMap<String, String>, fields: &mut Fields) -> serde_json::Value {
-    let mut map = serde_json::Map::new();
-    for (module, level) in raw {
-        if !MODULES.contains(&module.as_str()) {
-            fields.add(FieldError::new(
-                format!("permissions.{module}"),
-                "unknown_module",
-                format!("modules are {}", MODULES.join(", ")),
-            ));
-        } else if !matches!(level.as_str(), "read" | "write") {
-            fields.add(FieldError::new(
-                format!("permissions.{module}"),
-                "invalid",
-                "must be read or write",
-            ));
-        } else {
-            map.insert(module, level.into());
-        }
-    }
-    serde_json::Value::Object(map)
-}
-
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
@@ -281,7 +262,7 @@ pub async fn create(
         "email": body.email, "name": body.name, "role": body.role,
         "permissions": body.permissions, "password": body.password.is_some(),
     });
-    let permissions = parse_permissions(body.permissions, &mut fields);
+    let permissions = Permissions::parse_grants(&body.permissions, &mut fields).to_json();
     let password = body
         .password
         .map(|p| fields.check(Password::new(p, "password")));
@@ -299,14 +280,11 @@ pub async fn create(
     let caller = admin.caller.clone();
     let org_id = caller.org_id;
     let tx = &mut *admin.db;
-    let claimed =
-        match idempotency::claim(&mut *tx, &caller, &key, "POST /api/users", &request_id_body)
-            .await?
-        {
-            Claim::Replay(response) => return Ok(response),
-            Claim::Fresh(claimed) => Some(claimed),
-            Claim::Untracked => None,
-        };
+    let claimed = match idempotency::claim(&mut *tx, &caller, &key, &request_id_body).await? {
+        Claim::Replay(response) => return Ok(response),
+        Claim::Fresh(claimed) => Some(claimed),
+        Claim::Untracked => None,
+    };
     let id = sqlx::query_scalar!(
         "INSERT INTO users (org_id, email, name, password_hash, role, permissions)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -474,7 +452,9 @@ async fn change(mut admin: RequireAdmin, id: Uuid, body: UpdateUser) -> Result<U
         .name
         .as_deref()
         .map(|n| fields.check(domain::name(n, "name", 200)));
-    let permissions = body.permissions.map(|p| parse_permissions(p, &mut fields));
+    let permissions = body
+        .permissions
+        .map(|p| Permissions::parse_grants(&p, &mut fields).to_json());
     if !fields.is_empty() {
         return Err(fields.into_error());
     }
@@ -547,9 +527,7 @@ async fn change(mut admin: RequireAdmin, id: Uuid, body: UpdateUser) -> Result<U
     .execute(&mut *tx)
     .await?;
     if before.is_active && !new_active {
-        sqlx::query!("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL", id)
-            .execute(&mut *tx)
-            .await?;
+        shared::auth::sessions::revoke_all(&mut *tx, id).await?;
     }
     let after: UserView = load(&mut *tx, org_id, id, false).await?.into();
     let before: UserView = before.into();

@@ -18,7 +18,7 @@ const TRANSFER: i64 = 777;
 const PROFILE: i64 = 42;
 
 struct Setup {
-    webhooks: Router,
+    webhooks: TestApp,
     pool: PgPool,
     wise: SigningKey<Sha256>,
     org: Uuid,
@@ -39,15 +39,8 @@ async fn setup(pool: PgPool) -> Setup {
     let (wise, public_pem) = key_pair();
     let overrides = [("WISE_WEBHOOK_PUBLIC_KEY", public_pem.as_str())];
     let state = shared::testing::state_as(pool.clone(), shared::db::Login::Worker, &overrides);
-    let auth = TestApp::new(
-        auth::app(shared::testing::state_as(
-            pool.clone(),
-            shared::db::Login::Auth,
-            &[],
-        )),
-        pool.clone(),
-    );
-    let org: Uuid = shared::testing::register(&auth, "ann@example.com")
+    let webhooks = TestApp::new(webhooks::app(state), pool.clone());
+    let org: Uuid = shared::testing::register(&webhooks, "ann@example.com")
         .await
         .org_id
         .parse()
@@ -82,7 +75,7 @@ async fn setup(pool: PgPool) -> Setup {
     .await
     .unwrap();
     Setup {
-        webhooks: webhooks::app(state),
+        webhooks,
         pool,
         wise,
         org,
@@ -128,7 +121,7 @@ async fn deliver_raw(
 async fn deliver(s: &Setup, event: &Value, delivery: &str) -> TestResponse {
     let body = event.to_string();
     let signature = sign(&s.wise, body.as_bytes());
-    deliver_raw(&s.webhooks, &body, delivery, Some(signature)).await
+    deliver_raw(&s.webhooks.router, &body, delivery, Some(signature)).await
 }
 
 async fn payment(s: &Setup) -> Value {
@@ -216,7 +209,7 @@ async fn a_missing_or_wrong_signature_is_401_and_nothing_is_stored(pool: PgPool)
         (&body, Some(sign(&impostor, body.as_bytes()))),
         (&tampered, Some(sign(&s.wise, body.as_bytes()))),
     ] {
-        let r = deliver_raw(&s.webhooks, body, "delivery-1", signature).await;
+        let r = deliver_raw(&s.webhooks.router, body, "delivery-1", signature).await;
         assert_problem(&r, StatusCode::UNAUTHORIZED, "invalid_signature");
     }
     assert_eq!(
@@ -538,15 +531,7 @@ async fn a_delivery_without_a_profile_is_recorded_and_changes_nothing(pool: PgPo
 async fn another_organizations_profile_cannot_move_this_organizations_transfer(pool: PgPool) {
     let s = setup(pool).await;
     // A second organization connected its own Wise profile, and never paid from it.
-    let auth = TestApp::new(
-        auth::app(shared::testing::state_as(
-            s.pool.clone(),
-            shared::db::Login::Auth,
-            &[],
-        )),
-        s.pool.clone(),
-    );
-    let other = shared::testing::register(&auth, "bruno@example.com").await;
+    let other = shared::testing::register(&s.webhooks, "bruno@example.com").await;
     sqlx::query(
         "INSERT INTO wise_connections
              (org_id, api_token, token_hint, profile_id, profile_type, profile_name, connected_by)
@@ -601,7 +586,7 @@ async fn test_notifications_and_unknown_states_are_acknowledged(pool: PgPool) {
         .header("x-signature-sha256", sign(&s.wise, body.as_bytes()))
         .body(Body::from(body))
         .unwrap();
-    let r = shared::testing::send(&s.webhooks, request).await;
+    let r = shared::testing::send(&s.webhooks.router, request).await;
     assert_eq!(r.body, json!({"status": "test"}));
 
     let odd = state_change(
@@ -623,7 +608,7 @@ async fn a_signed_body_that_is_not_an_event_is_400(pool: PgPool) {
     let s = setup(pool).await;
     let body = "[1, 2, 3]";
     let r = deliver_raw(
-        &s.webhooks,
+        &s.webhooks.router,
         body,
         "delivery-1",
         Some(sign(&s.wise, body.as_bytes())),

@@ -15,7 +15,8 @@ use http::request::Parts;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{Role, effective_permissions, extract::bearer_token, jwt, tokens};
+use super::permissions::{self, Permissions};
+use super::{Role, extract::bearer_token, jwt, tokens};
 use crate::audit::{Action, Actor, Change, Entry};
 use crate::db::{Lease, RequestTx, TxSlot};
 use crate::{ApiError, AppState};
@@ -41,18 +42,14 @@ pub enum CallerKind {
 pub struct Caller {
     pub org_id: Uuid,
     pub kind: CallerKind,
-    /// `{"module": "read" | "write"}`: a user's effective permissions or a key's scopes.
-    pub permissions: serde_json::Value,
+    /// A user's effective permissions or a key's scopes.
+    pub permissions: Permissions,
 }
 
 impl Caller {
     /// Whether the caller may read (or, with `write`, change) `module`.
-    pub fn can(&self, module: &str, write: bool) -> bool {
-        match self.permissions.get(module).and_then(|v| v.as_str()) {
-            Some("write") => true,
-            Some("read") => !write,
-            _ => false,
-        }
+    pub fn can(&self, module: permissions::Module, write: bool) -> bool {
+        self.permissions.allows(module, write)
     }
 
     pub fn user_id(&self) -> Option<Uuid> {
@@ -276,7 +273,7 @@ where
                     role,
                     session_id: claims.sid,
                 },
-                permissions: effective_permissions(role, &permissions),
+                permissions: Permissions::effective(role, &Permissions::from_json(&permissions)),
             },
         })
     }
@@ -328,15 +325,15 @@ async fn api_key_tenant(state: &AppState, parts: &Parts, key: &str) -> Result<Te
         caller: Caller {
             org_id,
             kind: CallerKind::ApiKey { key_id: id },
-            permissions,
+            permissions: Permissions::from_json(&permissions),
         },
         db,
     })
 }
 
-/// A module a user can be granted.
+/// A module a handler guards, as a type: `Require<Inventory, Write>`.
 pub trait Module: Send + Sync + 'static {
-    const NAME: &'static str;
+    const MODULE: permissions::Module;
 }
 
 /// The access a handler needs on its module.
@@ -345,25 +342,18 @@ pub trait Level: Send + Sync + 'static {
 }
 
 macro_rules! modules {
-    ($($ty:ident => $name:literal),* $(,)?) => {
+    ($($ty:ident),* $(,)?) => {
         $(
-            #[doc = concat!("The `", $name, "` module.")]
+            #[doc = concat!("[`permissions::Module::", stringify!($ty), "`] as a type.")]
             pub struct $ty;
             impl Module for $ty {
-                const NAME: &'static str = $name;
+                const MODULE: permissions::Module = permissions::Module::$ty;
             }
         )*
     };
 }
 
-modules! {
-    Products => "products",
-    Suppliers => "suppliers",
-    Inventory => "inventory",
-    Purchasing => "purchasing",
-    Tasks => "tasks",
-    Reports => "reports",
-}
+modules!(Products, Suppliers, Inventory, Purchasing, Tasks, Reports);
 
 pub struct Read;
 pub struct Write;
@@ -402,11 +392,11 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let tenant = Tenant::from_request_parts(parts, state).await?;
-        if !tenant.caller.can(M::NAME, L::WRITE) {
+        if !tenant.caller.can(M::MODULE, L::WRITE) {
             let level = if L::WRITE { "write" } else { "read" };
             return Err(ApiError::forbidden(
                 "missing_permission",
-                format!("this needs {level} access to {}", M::NAME),
+                format!("this needs {level} access to {}", M::MODULE.name()),
             ));
         }
         Ok(Self(tenant, PhantomData))

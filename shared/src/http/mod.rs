@@ -33,28 +33,6 @@ use crate::error::{ApiError, PROBLEM_JSON, problem_for_status};
 /// Header carrying the request id, in both directions.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// What the audit log and error bodies need to know of the request being handled.
-#[derive(Debug)]
-struct Current {
-    id: Arc<str>,
-    ip: String,
-}
-
-tokio::task_local! {
-    static CURRENT: Arc<Current>;
-}
-
-/// The id of the request being handled, for error bodies and audit rows.
-pub fn current_request_id() -> Option<String> {
-    CURRENT.try_with(|current| current.id.to_string()).ok()
-}
-
-/// The client IP of the request being handled (see [`crate::auth::ClientIp`]), for audit rows;
-/// `None` outside a request (a scheduled job).
-pub fn current_client_ip() -> Option<String> {
-    CURRENT.try_with(|current| current.ip.clone()).ok()
-}
-
 /// Wraps a function's router in the shared layers; call it last, on the finished router.
 /// `document` is the function's OpenAPI document: the query parameters it lists per operation
 /// are the only ones accepted.
@@ -274,13 +252,11 @@ async fn request_context(request: Request, next: Next) -> Response {
         path = %request.uri().path(),
     );
     let started = Instant::now();
-    let current = Arc::new(Current { id: id.clone(), ip });
-    let mut response = CURRENT
-        .scope(current, async move {
-            ensure_problem_body(next.run(request).await)
-        })
-        .instrument(span.clone())
-        .await;
+    let mut response = crate::request::scope(id.clone(), ip, async move {
+        ensure_problem_body(next.run(request).await)
+    })
+    .instrument(span.clone())
+    .await;
     let status = response.status().as_u16();
     span.in_scope(|| {
         tracing::info!(

@@ -1,55 +1,18 @@
-#![allow(dead_code)]
+//! What the suppliers tests share: the function on the test's database, and bodies they send.
 
 use serde_json::{Value, json};
-use shared::testing::TestApp;
+use shared::testing::{Registered, TestApp};
 use sqlx::PgPool;
 
-pub struct Apps {
-    pub auth: TestApp,
-    pub suppliers: TestApp,
-    pub pool: PgPool,
-    pub state: shared::AppState,
+/// The suppliers function, logged in to the test's database as it is deployed.
+pub fn app(pool: PgPool) -> TestApp {
+    app_with(pool, &[])
 }
 
-pub fn apps(pool: PgPool) -> Apps {
-    apps_with(pool, &[])
-}
-
-/// [`apps`] with setting overrides (`SMTP_URL`, ...).
-pub fn apps_with(pool: PgPool, settings: &[(&str, &str)]) -> Apps {
+/// [`app`] with setting overrides (`SMTP_URL`, ...).
+pub fn app_with(pool: PgPool, settings: &[(&str, &str)]) -> TestApp {
     let state = shared::testing::state_as(pool.clone(), shared::db::Login::Tenant, settings);
-    Apps {
-        auth: TestApp::new(
-            auth::app(shared::testing::state_as(
-                pool.clone(),
-                shared::db::Login::Auth,
-                settings,
-            )),
-            pool.clone(),
-        ),
-        suppliers: TestApp::new(suppliers::app(state.clone()), pool.clone()),
-        pool,
-        state,
-    }
-}
-
-pub struct Org {
-    pub id: String,
-    pub token: String,
-}
-
-pub async fn org(apps: &Apps, email: &str) -> Org {
-    let registered = shared::testing::register(&apps.auth, email).await;
-    Org {
-        id: registered.org_id,
-        token: registered.token,
-    }
-}
-
-pub async fn reader(apps: &Apps, org: &Org, email: &str) -> String {
-    shared::testing::member(&apps.auth, &org.id, email, json!({"suppliers": "read"}))
-        .await
-        .token
+    TestApp::new(suppliers::app(state), pool)
 }
 
 pub fn iban_details() -> Value {
@@ -65,20 +28,12 @@ pub fn other_iban_details() -> Value {
 
 /// `POST /api/suppliers` as `org`'s owner; with a step-up when it sets payment details, as the
 /// API requires.
-pub async fn create(apps: &Apps, org: &Org, body: Value) -> Value {
-    create_as(apps, &org.token, body).await
-}
-
-/// [`create`] as the holder of `token`.
-pub async fn create_as(apps: &Apps, token: &str, body: Value) -> Value {
+pub async fn create(app: &TestApp, org: &Registered, body: Value) -> Value {
     let r = if body.get("payment_details").is_some() {
-        apps.suppliers
-            .stepped_up(http::Method::POST, "/api/suppliers", Some(body), token)
+        app.stepped_up(http::Method::POST, "/api/suppliers", Some(body), &org.token)
             .await
     } else {
-        apps.suppliers
-            .post_with("/api/suppliers", body, token)
-            .await
+        app.post_with("/api/suppliers", body, &org.token).await
     };
     assert_eq!(r.status, 201, "{}", r.body);
     r.body

@@ -1,0 +1,8 @@
+//! The inventory function's API tests, in one test binary: each module was a test binary of
+//! its own.
+
+mod payments;
+mod purchase_orders;
+mod reservations;
+mod stock;
+mod support;
