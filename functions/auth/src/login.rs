@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shared::AppState;
 use shared::audit::{Action, Actor, Change, Entry};
-use shared::auth::{ClientIp, Role, password, tokens, totp};
+use shared::auth::{ClientIp, Role, password, tokens};
 use shared::error::{ApiError, FieldError, Fields};
 use shared::http::AppJson;
 use sqlx::PgConnection;
@@ -222,26 +222,8 @@ pub async fn login_mfa(
                         .mfa_secret
                         .as_deref()
                         .ok_or_else(|| ApiError::Internal(anyhow_msg("MFA on without a secret")))?;
-                    let secret = state
-                        .settings
-                        .keys
-                        .open(secret, user.id.as_bytes())
-                        .await
-                        .map_err(|e| ApiError::Internal(e.into()))?;
-                    let now = chrono::Utc::now().timestamp() as u64;
-                    match totp::verify(&secret, code, user.mfa_last_step, now)? {
-                        Some(step) => {
-                            sqlx::query!(
-                                "UPDATE users SET mfa_last_step = $2 WHERE id = $1",
-                                user.id,
-                                step
-                            )
-                            .execute(&mut *tx)
-                            .await?;
-                            true
-                        }
-                        None => false,
-                    }
+                    let (id, last_step) = (user.id, user.mfa_last_step);
+                    crate::mfa::accept_code(&mut tx, &state, id, secret, last_step, code).await?
                 }
                 (None, Some(recovery)) => sqlx::query!(
                     "UPDATE mfa_recovery_codes SET used_at = now()

@@ -98,9 +98,40 @@ pub struct RecoveryCodes {
     recovery_codes: Vec<String>,
 }
 
+/// Checks an authenticator `code` against the user's sealed secret and takes its time step, in
+/// `conn`'s transaction, so one code never counts twice (sign-in, step-up, MFA off): whether it
+/// was accepted.
+pub async fn accept_code(
+    conn: &mut sqlx::PgConnection,
+    state: &AppState,
+    user_id: uuid::Uuid,
+    sealed_secret: &[u8],
+    last_step: Option<i64>,
+    code: &str,
+) -> Result<bool, ApiError> {
+    let secret = state
+        .settings
+        .keys
+        .open(sealed_secret, user_id.as_bytes())
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let now = chrono::Utc::now().timestamp() as u64;
+    let Some(step) = totp::verify(&secret, code, last_step, now)? else {
+        return Ok(false);
+    };
+    sqlx::query!(
+        "UPDATE users SET mfa_last_step = $2 WHERE id = $1",
+        user_id,
+        step
+    )
+    .execute(conn)
+    .await?;
+    Ok(true)
+}
+
 /// A wrong proof from a signed-in caller: 403, so a frontend does not take it for an expired
 /// session (401).
-fn wrong_code() -> ApiError {
+pub fn wrong_code() -> ApiError {
     ApiError::forbidden(
         "incorrect_code",
         "the code is incorrect or was already used",
@@ -222,18 +253,11 @@ pub async fn disable(
             "the password is incorrect",
         ));
     }
-    let secret = state
-        .settings
-        .keys
-        .open(&sealed, user.user_id.as_bytes())
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    let now = chrono::Utc::now().timestamp() as u64;
-    if totp::verify(&secret, &body.code, row.mfa_last_step, now)?.is_none() {
+    let mut tx = state.pool.begin().await?;
+    let (user_id, last_step) = (user.user_id, row.mfa_last_step);
+    if !accept_code(&mut tx, &state, user_id, &sealed, last_step, &body.code).await? {
         return Err(wrong_code());
     }
-
-    let mut tx = state.pool.begin().await?;
     sqlx::query!(
         "UPDATE users SET mfa_enabled = false, mfa_secret = NULL, mfa_last_step = NULL, updated_at = now()
          WHERE id = $1",

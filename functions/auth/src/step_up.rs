@@ -11,7 +11,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use shared::AppState;
 use shared::audit::{Action, Actor, Change, Entry};
-use shared::auth::{AuthUser, ClientIp, password, step_up, totp};
+use shared::auth::{AuthUser, ClientIp, password, step_up};
 use shared::error::ApiError;
 use shared::http::AppJson;
 
@@ -66,27 +66,13 @@ pub async fn step_up(
                     let code = body.code.as_deref().ok_or_else(|| {
                         missing("code", "MFA is on: send a current authenticator code")
                     })?;
-                    let secret = state
-                        .settings
-                        .keys
-                        .open(&sealed, user.user_id.as_bytes())
-                        .await
-                        .map_err(|e| ApiError::Internal(e.into()))?;
-                    let now = chrono::Utc::now().timestamp() as u64;
-                    let step =
-                        totp::verify(&secret, code, row.mfa_last_step, now)?.ok_or_else(|| {
-                            ApiError::forbidden(
-                                "incorrect_code",
-                                "the code is incorrect or was already used",
-                            )
-                        })?;
-                    sqlx::query!(
-                        "UPDATE users SET mfa_last_step = $2 WHERE id = $1",
-                        user.user_id,
-                        step
-                    )
-                    .execute(&mut *tx)
-                    .await?;
+                    let (id, last_step) = (user.user_id, row.mfa_last_step);
+                    let accepted =
+                        crate::mfa::accept_code(&mut tx, &state, id, &sealed, last_step, code)
+                            .await?;
+                    if !accepted {
+                        return Err(crate::mfa::wrong_code());
+                    }
                     "totp"
                 }
                 _ => {
