@@ -136,15 +136,6 @@ enum Outcome {
     },
 }
 
-fn not_configured() -> ApiError {
-    ApiError::NotConfigured {
-        code: "payments_not_configured",
-        detail: "paying suppliers through Wise is not available: the Wise client could not be \
-                 built (see the function's log)"
-            .into(),
-    }
-}
-
 /// `POST /api/purchase-orders/{id}/pay` `{source_currency?}`: pays the order's total to its
 /// supplier through the organization's own Wise connection (honours `Idempotency-Key`). Needs a
 /// step-up; API keys cannot pay. 200 with the order and its payment; 202 when the payment waits
@@ -188,7 +179,7 @@ pub async fn pay(
         .clone()
         .unwrap_or_else(|| order.currency.clone());
     // Checked before asking for approval, so nobody approves what cannot be paid.
-    wise::connection::client(&mut *tx, &state.app.settings.keys, wise_api(&state)?, org).await?;
+    wise::connection::client(&mut *tx, &state.app.settings.keys, state.wise_api()?, org).await?;
     payable(&order)?;
     if approvals::gate(&mut *tx, &caller, &order, &source)
         .await?
@@ -203,10 +194,6 @@ pub async fn pay(
         return Ok((StatusCode::ACCEPTED, axum::Json(order)).into_response());
     }
     run(&state, tenant.0, order, source_currency, claimed).await
-}
-
-fn wise_api(state: &InventoryState) -> Result<&wise::Api, ApiError> {
-    state.wise.as_ref().ok_or_else(not_configured)
 }
 
 /// Pays `order` (locked in `tenant`'s open transaction, its approval settled): decides the
@@ -224,7 +211,8 @@ pub async fn run(
     let id = order.id;
     let tx = &mut *tenant.db;
     let client =
-        wise::connection::client(&mut *tx, &state.app.settings.keys, wise_api(state)?, org).await?;
+        wise::connection::client(&mut *tx, &state.app.settings.keys, state.wise_api()?, org)
+            .await?;
     let plan = prepare(
         &mut *tx,
         state,

@@ -45,13 +45,6 @@ fn person_required() -> ApiError {
     ApiError::forbidden("step_up_unavailable", "a person signed in must do this")
 }
 
-fn api(state: &InventoryState) -> Result<&wise::Api, ApiError> {
-    state.wise.as_ref().ok_or_else(|| ApiError::NotConfigured {
-        code: "payments_not_configured",
-        detail: "the Wise client could not be built (see the function's log)".into(),
-    })
-}
-
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenInput {
@@ -116,7 +109,7 @@ pub async fn profiles(
     owner_only(&admin.caller)?;
     let mut fields = Fields::default();
     let token = token(&body.api_token, &mut fields).ok_or_else(|| fields.into_error())?;
-    let api = api(&state)?;
+    let api = state.wise_api()?;
     // No transaction waits on Wise.
     drop(admin);
     Ok(Json(Profiles {
@@ -180,7 +173,7 @@ pub async fn connect(
     let Some(token) = token.filter(|_| fields.is_empty()) else {
         return Err(fields.into_error());
     };
-    let api = api(&state)?;
+    let api = state.wise_api()?;
     // Wise is asked outside any transaction.
     admin.db.suspend(false).await?;
     let profiles = profiles_of(api, &token).await?;
