@@ -72,8 +72,8 @@ pub fn name(raw: &str, field: &str, max: usize) -> Result<String, ApiError> {
 /// (`"12.50"`, `"3"`), never a JSON number (float rounding) nor what a lenient decimal parser
 /// would take (`"1e3"`, `"+5"`, `".5"`, `"5."`, `"1_000"`: a typo must not become an amount).
 /// Use with `#[serde(with = "money_text")]`, `money_text::option` (null or absent is `None`),
-/// `money_text::present` (absent is `None`, null is refused) or `money_text::nullable`
-/// (absent `None`, null `Some(None)`).
+/// `money_text::present` (absent is `None`, null is refused) or `money_text::patch` (a
+/// [`Patch`]: absent `Keep`, null `Clear`).
 pub mod money_text {
     use rust_decimal::Decimal;
     use serde::de::{Error, Unexpected};
@@ -134,11 +134,11 @@ pub mod money_text {
         deserialize(deserializer).map(Some)
     }
 
-    /// Absent: `None`; `null`: `Some(None)` (cleared); else the amount.
-    pub fn nullable<'de, D: Deserializer<'de>>(
+    /// For a [`Patch`](super::Patch) field (with `default`): `null` clears, else the amount.
+    pub fn patch<'de, D: Deserializer<'de>>(
         deserializer: D,
-    ) -> Result<Option<Option<Decimal>>, D::Error> {
-        option::deserialize(deserializer).map(Some)
+    ) -> Result<super::Patch<Decimal>, D::Error> {
+        option::deserialize(deserializer).map(super::Patch::from)
     }
 
     /// An optional amount: `null` or absent is `None`.
@@ -247,13 +247,129 @@ where
     T::deserialize(deserializer).map(Some)
 }
 
-/// For PATCH bodies: tells an absent field (`None`) from an explicit `null` (`Some(None)`).
-pub fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+/// A PATCH body's field that can be cleared: absent ([`Patch::Keep`]), `null`
+/// ([`Patch::Clear`]) or a value ([`Patch::Set`]).
+///
+/// In a request struct, declare it `#[serde(default)]` (absent is `Keep`: without it serde
+/// would read an absent field as `null`) and `#[schema(value_type = Option<T>, ...)]`, so the
+/// document shows the nullable `T` with the field's constraints, as an `Option<T>` field would
+/// (utoipa's derive tells `Option` by its name only: a bare `Patch<T>` field would be documented
+/// as a reference, without its constraints). A field that cannot be cleared stays an
+/// `Option<T>` with [`non_null`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Patch<T> {
+    /// Absent: the column keeps its value.
+    Keep,
+    /// `null`: the column becomes NULL.
+    Clear,
+    /// A value: the column becomes it.
+    Set(T),
+}
+
+/// `Keep` (whatever `T` is: no `T: Default` bound, unlike a derived `Default`).
+impl<T> Default for Patch<T> {
+    fn default() -> Self {
+        Self::Keep
+    }
+}
+
+impl<T> Patch<T> {
+    /// The column's value once patched.
+    pub fn apply(self, current: Option<T>) -> Option<T> {
+        match self {
+            Self::Keep => current,
+            Self::Clear => None,
+            Self::Set(value) => Some(value),
+        }
+    }
+
+    /// Whether the field was absent.
+    pub fn is_keep(&self) -> bool {
+        matches!(self, Self::Keep)
+    }
+
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Patch<U> {
+        match self {
+            Self::Keep => Patch::Keep,
+            Self::Clear => Patch::Clear,
+            Self::Set(value) => Patch::Set(f(value)),
+        }
+    }
+
+    /// Checks (or normalises) a value sent; `Keep` and `Clear` pass as they are.
+    pub fn try_map<U, E>(self, f: impl FnOnce(T) -> Result<U, E>) -> Result<Patch<U>, E> {
+        Ok(match self {
+            Self::Keep => Patch::Keep,
+            Self::Clear => Patch::Clear,
+            Self::Set(value) => Patch::Set(f(value)?),
+        })
+    }
+}
+
+impl<T> Patch<Option<T>> {
+    /// A value that normalises to none (blank text) clears, as `null` does.
+    pub fn flatten(self) -> Patch<T> {
+        match self {
+            Self::Keep => Patch::Keep,
+            Self::Clear | Self::Set(None) => Patch::Clear,
+            Self::Set(Some(value)) => Patch::Set(value),
+        }
+    }
+}
+
+/// `null` is `Clear`, anything else `Set` (absence is the field's `#[serde(default)]`).
+impl<T> From<Option<T>> for Patch<T> {
+    fn from(value: Option<T>) -> Self {
+        value.map_or(Self::Clear, Self::Set)
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Patch<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Option::<T>::deserialize(deserializer).map(Self::from)
+    }
+}
+
+/// The nullable `T` (what `Option<T>` documents).
+impl<T> utoipa::PartialSchema for Patch<T>
 where
-    D: serde::Deserializer<'de>,
-    T: serde::Deserialize<'de>,
+    Option<T>: utoipa::PartialSchema,
 {
-    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <Option<T> as utoipa::PartialSchema>::schema()
+    }
+}
+
+impl<T: utoipa::ToSchema> utoipa::ToSchema for Patch<T>
+where
+    Option<T>: utoipa::PartialSchema,
+{
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        T::schemas(schemas);
+    }
+}
+
+/// A nullable free-text field of a PATCH body, checked as [`optional_text`]: blank clears.
+pub fn patch_text(
+    patch: Patch<String>,
+    field: &str,
+    max: usize,
+) -> Result<Patch<String>, ApiError> {
+    patch
+        .try_map(|raw| optional_text(Some(&raw), field, max))
+        .map(Patch::flatten)
+}
+
+/// A nullable email field of a PATCH body, checked as [`optional_email`]: blank clears.
+pub fn patch_email(patch: Patch<String>, field: &str) -> Result<Patch<String>, ApiError> {
+    patch
+        .try_map(|raw| optional_email(Some(&raw), field))
+        .map(Patch::flatten)
 }
 
 #[cfg(test)]
@@ -297,6 +413,70 @@ mod tests {
         }
         assert!(currency("EURO", "currency").is_err());
         assert!(currency("E1R", "currency").is_err());
+    }
+
+    #[test]
+    fn patches_tell_absent_from_null_from_a_value() {
+        #[derive(serde::Deserialize)]
+        struct Body {
+            #[serde(default)]
+            notes: Patch<String>,
+            #[serde(default, deserialize_with = "money_text::patch")]
+            cost: Patch<rust_decimal::Decimal>,
+        }
+        let read = |json: &str| serde_json::from_str::<Body>(json).unwrap();
+        assert_eq!(read("{}").notes, Patch::Keep);
+        assert_eq!(read(r#"{"notes": null}"#).notes, Patch::Clear);
+        assert_eq!(read(r#"{"notes": "x"}"#).notes, Patch::Set("x".to_owned()));
+        assert_eq!(read("{}").cost, Patch::Keep);
+        assert_eq!(read(r#"{"cost": null}"#).cost, Patch::Clear);
+        assert_eq!(
+            read(r#"{"cost": "1.50"}"#)
+                .cost
+                .apply(None)
+                .unwrap()
+                .to_string(),
+            "1.50"
+        );
+        assert!(serde_json::from_str::<Body>(r#"{"cost": 1.5}"#).is_err());
+
+        let now = Some("old");
+        assert_eq!(Patch::Keep.apply(now), Some("old"));
+        assert_eq!(Patch::Clear.apply(now), None);
+        assert_eq!(Patch::Set("new").apply(now), Some("new"));
+        assert_eq!(Patch::Set(2).map(|n| n * 2), Patch::Set(4));
+        assert_eq!(
+            Patch::<i32>::Clear.try_map(|_| Err::<i32, ()>(())),
+            Ok(Patch::Clear)
+        );
+        assert_eq!(Patch::Set(1).try_map(|_| Err::<i32, ()>(())), Err(()));
+    }
+
+    #[test]
+    fn patched_text_is_checked_and_blank_clears() {
+        let text = |p| patch_text(p, "notes", 5);
+        assert_eq!(text(Patch::Keep).unwrap(), Patch::Keep);
+        assert_eq!(text(Patch::Clear).unwrap(), Patch::Clear);
+        assert_eq!(text(Patch::Set("  ".into())).unwrap(), Patch::Clear);
+        assert_eq!(
+            text(Patch::Set(" ab ".into())).unwrap(),
+            Patch::Set("ab".into())
+        );
+        assert!(text(Patch::Set("abcdef".into())).is_err());
+        assert_eq!(
+            patch_email(Patch::Set(" A@B.example ".into()), "email").unwrap(),
+            Patch::Set("a@b.example".into())
+        );
+        assert!(patch_email(Patch::Set("nope".into()), "email").is_err());
+    }
+
+    #[test]
+    fn a_patch_documents_the_nullable_value() {
+        use utoipa::PartialSchema;
+        assert_eq!(
+            serde_json::to_value(Patch::<String>::schema()).unwrap(),
+            serde_json::to_value(Option::<String>::schema()).unwrap()
+        );
     }
 
     #[test]

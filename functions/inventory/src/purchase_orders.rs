@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use shared::audit::{Action, Change};
 use shared::auth::Require;
 use shared::auth::caller::{Purchasing, Read, Write};
-use shared::domain::{self, MovementKind, PoStatus};
+use shared::domain::{self, MovementKind, Patch, PoStatus};
 use shared::error::{ApiError, FieldError, Fields, ResultExt};
 use shared::http::{AppJson, AppQuery, PathId};
 use shared::idempotency::{self, IdempotencyKey};
@@ -388,13 +388,56 @@ pub struct UpdatePurchaseOrder {
     #[schema(value_type = shared::domain::CurrencyCode)]
     #[serde(default, deserialize_with = "domain::non_null")]
     currency: Option<String>,
-    #[schema(max_length = 5000)]
-    #[serde(default, deserialize_with = "domain::double_option")]
-    notes: Option<Option<String>>,
+    #[schema(value_type = Option<String>, max_length = 5000)]
+    #[serde(default)]
+    notes: Patch<String>,
     /// Replaces every line.
     #[schema(value_type = Vec<LineInput>, min_items = 1)]
     #[serde(default, deserialize_with = "domain::non_null")]
     lines: Option<Vec<LineInput>>,
+}
+
+/// An [`UpdatePurchaseOrder`] checked (`None`/`Keep`: unchanged).
+struct PurchaseOrderChange {
+    supplier_id: Option<Uuid>,
+    currency: Option<String>,
+    notes: Patch<String>,
+    /// New lines, written apart (they replace every line).
+    lines: Option<Vec<LineInput>>,
+}
+
+impl TryFrom<UpdatePurchaseOrder> for PurchaseOrderChange {
+    type Error = ApiError;
+
+    /// Every invalid field in one 422.
+    fn try_from(body: UpdatePurchaseOrder) -> Result<Self, ApiError> {
+        let mut fields = Fields::default();
+        let change = Self {
+            supplier_id: body.supplier_id,
+            currency: body
+                .currency
+                .and_then(|c| fields.check(domain::currency(&c, "currency"))),
+            notes: fields
+                .check(domain::patch_text(body.notes, "notes", 5000))
+                .unwrap_or_default(),
+            lines: body.lines.inspect(|lines| check_lines(lines, &mut fields)),
+        };
+        if !fields.is_empty() {
+            return Err(fields.into_error());
+        }
+        Ok(change)
+    }
+}
+
+impl PurchaseOrderChange {
+    /// The order with this change made to its own columns (its lines, supplier name and total
+    /// are read again once written).
+    fn apply(self, mut po: PurchaseOrder) -> PurchaseOrder {
+        po.supplier_id = self.supplier_id.unwrap_or(po.supplier_id);
+        po.currency = self.currency.unwrap_or(po.currency);
+        po.notes = self.notes.apply(po.notes);
+        po
+    }
 }
 
 fn wrong_status(po: &PurchaseOrder, action: &str) -> ApiError {
@@ -415,20 +458,7 @@ pub async fn update(
     PathId(id): PathId,
     AppJson(body): AppJson<UpdatePurchaseOrder>,
 ) -> Result<Json<PurchaseOrder>, ApiError> {
-    let mut fields = Fields::default();
-    let currency = body
-        .currency
-        .as_deref()
-        .map(|c| fields.check(domain::currency(c, "currency")));
-    let notes = body
-        .notes
-        .map(|n| fields.check(domain::optional_text(n.as_deref(), "notes", 5000)));
-    if let Some(lines) = &body.lines {
-        check_lines(lines, &mut fields);
-    }
-    if !fields.is_empty() {
-        return Err(fields.into_error());
-    }
+    let mut change = PurchaseOrderChange::try_from(body)?;
     let caller = tenant.caller.clone();
     let org = caller.org_id;
     let tx = &mut *tenant.db;
@@ -436,24 +466,26 @@ pub async fn update(
     if before.status != PoStatus::Draft {
         return Err(wrong_status(&before, "edit"));
     }
-    if let Some(supplier) = body.supplier_id {
+    if let Some(supplier) = change.supplier_id {
         active_supplier(&mut *tx, org, supplier).await?;
     }
+    let lines = change.lines.take();
+    let next = change.apply(before.clone());
     sqlx::query!(
-        "UPDATE purchase_orders SET supplier_id = coalesce($3, supplier_id), currency = coalesce($4, currency),
-                notes = CASE WHEN $5 THEN $6 ELSE notes END, updated_at = now()
+        "UPDATE purchase_orders SET supplier_id = $3, currency = $4, notes = $5, updated_at = now()
          WHERE org_id = $1 AND id = $2",
         org,
         id,
-        body.supplier_id,
-        currency.flatten(),
-        notes.is_some(),
-        notes.flatten().flatten()
+        next.supplier_id,
+        next.currency,
+        next.notes
     )
     .execute(&mut *tx)
     .await
-    .on_constraint("purchase_orders_org_id_supplier_id_fkey", |_| unknown_supplier())?;
-    if let Some(lines) = &body.lines {
+    .on_constraint("purchase_orders_org_id_supplier_id_fkey", |_| {
+        unknown_supplier()
+    })?;
+    if let Some(lines) = lines {
         sqlx::query!(
             "DELETE FROM purchase_order_lines WHERE org_id = $1 AND purchase_order_id = $2",
             org,
@@ -461,7 +493,7 @@ pub async fn update(
         )
         .execute(&mut *tx)
         .await?;
-        insert_lines(&mut *tx, org, id, lines).await?;
+        insert_lines(&mut *tx, org, id, &lines).await?;
     }
     let after = load(&mut *tx, org, id, false).await?;
     caller

@@ -11,7 +11,7 @@ use shared::AppState;
 use shared::audit::{Action, Change};
 use shared::auth::caller::{Products, Write};
 use shared::auth::{Caller, Require};
-use shared::domain::{self, double_option, money_text, non_null};
+use shared::domain::{self, Patch, money_text, non_null};
 use shared::error::{ApiError, FieldError, Fields, ResultExt};
 use shared::http::{AppJson, PathId};
 use shared::idempotency::{self, IdempotencyKey};
@@ -198,9 +198,9 @@ pub struct UpdateProduct {
     #[schema(value_type = String, format = "line", min_length = 1, max_length = 200)]
     #[serde(default, deserialize_with = "non_null")]
     name: Option<String>,
-    #[schema(max_length = 5000)]
-    #[serde(default, deserialize_with = "double_option")]
-    description: Option<Option<String>>,
+    #[schema(value_type = Option<String>, max_length = 5000)]
+    #[serde(default)]
+    description: Patch<String>,
     #[schema(value_type = String, pattern = r"^\d{1,12}(\.\d{1,2})?$")]
     #[serde(default, deserialize_with = "money_text::present")]
     price: Option<Decimal>,
@@ -208,25 +208,100 @@ pub struct UpdateProduct {
     #[serde(default, deserialize_with = "non_null")]
     currency: Option<String>,
     #[schema(value_type = Option<String>, pattern = r"^\d{1,12}(\.\d{1,2})?$")]
-    #[serde(default, deserialize_with = "money_text::nullable")]
-    cost: Option<Option<Decimal>>,
+    #[serde(default, deserialize_with = "money_text::patch")]
+    cost: Patch<Decimal>,
     #[schema(value_type = String, format = "line", min_length = 1, max_length = 20)]
     #[serde(default, deserialize_with = "non_null")]
     unit: Option<String>,
-    #[schema(max_length = 64)]
-    #[serde(default, deserialize_with = "double_option")]
-    barcode: Option<Option<String>>,
+    #[schema(value_type = Option<String>, max_length = 64)]
+    #[serde(default)]
+    barcode: Patch<String>,
     #[schema(value_type = i32, minimum = 0)]
     #[serde(default, deserialize_with = "non_null")]
     reorder_point: Option<i32>,
     #[schema(value_type = bool)]
     #[serde(default, deserialize_with = "non_null")]
     best_seller: Option<bool>,
-    #[serde(default, deserialize_with = "double_option")]
-    supplier_id: Option<Option<Uuid>>,
+    #[schema(value_type = Option<Uuid>)]
+    #[serde(default)]
+    supplier_id: Patch<Uuid>,
     #[schema(value_type = bool)]
     #[serde(default, deserialize_with = "non_null")]
     is_active: Option<bool>,
+}
+
+/// An [`UpdateProduct`] checked: what changes (`None`/`Keep`: unchanged).
+struct ProductChange {
+    sku: Option<String>,
+    name: Option<String>,
+    description: Patch<String>,
+    price: Option<Decimal>,
+    currency: Option<String>,
+    cost: Patch<Decimal>,
+    unit: Option<String>,
+    barcode: Patch<String>,
+    reorder_point: Option<i32>,
+    best_seller: Option<bool>,
+    supplier_id: Patch<Uuid>,
+    is_active: Option<bool>,
+}
+
+impl TryFrom<UpdateProduct> for ProductChange {
+    type Error = ApiError;
+
+    /// Every invalid field in one 422. Amounts are checked as they are read (`money_text`).
+    fn try_from(body: UpdateProduct) -> Result<Self, ApiError> {
+        let mut fields = Fields::default();
+        let change = Self {
+            sku: body
+                .sku
+                .and_then(|s| fields.check(domain::name(&s, "sku", 64))),
+            name: body
+                .name
+                .and_then(|n| fields.check(domain::name(&n, "name", 200))),
+            description: fields
+                .check(domain::patch_text(body.description, "description", 5000))
+                .unwrap_or_default(),
+            price: body.price,
+            currency: body
+                .currency
+                .and_then(|c| fields.check(domain::currency(&c, "currency"))),
+            cost: body.cost,
+            unit: body
+                .unit
+                .and_then(|u| fields.check(domain::name(&u, "unit", 20))),
+            barcode: fields
+                .check(domain::patch_text(body.barcode, "barcode", 64))
+                .unwrap_or_default(),
+            reorder_point: body.reorder_point.map(|r| reorder_point(r, &mut fields)),
+            best_seller: body.best_seller,
+            supplier_id: body.supplier_id,
+            is_active: body.is_active,
+        };
+        if !fields.is_empty() {
+            return Err(fields.into_error());
+        }
+        Ok(change)
+    }
+}
+
+impl ProductChange {
+    /// The product with this change made.
+    fn apply(self, mut product: Product) -> Product {
+        product.sku = self.sku.unwrap_or(product.sku);
+        product.name = self.name.unwrap_or(product.name);
+        product.description = self.description.apply(product.description);
+        product.price = self.price.unwrap_or(product.price);
+        product.currency = self.currency.unwrap_or(product.currency);
+        product.cost = self.cost.apply(product.cost);
+        product.unit = self.unit.unwrap_or(product.unit);
+        product.barcode = self.barcode.apply(product.barcode);
+        product.reorder_point = self.reorder_point.unwrap_or(product.reorder_point);
+        product.best_seller = self.best_seller.unwrap_or(product.best_seller);
+        product.supplier_id = self.supplier_id.apply(product.supplier_id);
+        product.is_active = self.is_active.unwrap_or(product.is_active);
+        product
+    }
 }
 
 /// `PATCH /api/products/{id}` (and `PUT`, the same): only the fields sent change; `null`
@@ -252,66 +327,8 @@ pub async fn update(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(|| ApiError::not_found("product"))?;
-
-    let mut fields = Fields::default();
-    let mut next = before.clone();
-    if let Some(sku) = body
-        .sku
-        .as_deref()
-        .and_then(|s| fields.check(domain::name(s, "sku", 64)))
-    {
-        next.sku = sku;
-    }
-    if let Some(name) = body
-        .name
-        .as_deref()
-        .and_then(|s| fields.check(domain::name(s, "name", 200)))
-    {
-        next.name = name;
-    }
-    if let Some(d) = body
-        .description
-        .and_then(|d| fields.check(domain::optional_text(d.as_deref(), "description", 5000)))
-    {
-        next.description = d;
-    }
-    if let Some(price) = body.price {
-        next.price = price;
-    }
-    if let Some(currency) = body
-        .currency
-        .as_deref()
-        .and_then(|c| fields.check(domain::currency(c, "currency")))
-    {
-        next.currency = currency;
-    }
-    if let Some(cost) = body.cost {
-        next.cost = cost;
-    }
-    if let Some(u) = body
-        .unit
-        .as_deref()
-        .and_then(|u| fields.check(domain::name(u, "unit", 20)))
-    {
-        next.unit = u;
-    }
-    if let Some(b) = body
-        .barcode
-        .and_then(|b| fields.check(domain::optional_text(b.as_deref(), "barcode", 64)))
-    {
-        next.barcode = b;
-    }
-    if let Some(r) = body.reorder_point {
-        next.reorder_point = reorder_point(r, &mut fields);
-    }
-    next.best_seller = body.best_seller.unwrap_or(next.best_seller);
-    if let Some(supplier) = body.supplier_id {
-        next.supplier_id = supplier;
-    }
-    next.is_active = body.is_active.unwrap_or(next.is_active);
-    if !fields.is_empty() {
-        return Err(fields.into_error());
-    }
+    // Checked once the product is found: an unknown product is a 404 whatever the body.
+    let next = ProductChange::try_from(body)?.apply(before.clone());
 
     let after = sqlx::query_as!(
         Product,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use shared::audit::{Action, Change};
 use shared::auth::Require;
 use shared::auth::caller::{Read, Suppliers, Write};
-use shared::domain::{self, double_option};
+use shared::domain::{self, Patch};
 use shared::error::{ApiError, Fields};
 use shared::http::{AppJson, PathId, PathIds};
 use shared::idempotency::{self, IdempotencyKey};
@@ -177,17 +177,66 @@ pub struct UpdateContact {
     #[serde(default, deserialize_with = "domain::non_null")]
     name: Option<String>,
     #[schema(schema_with = shared::openapi::optional_email_schema)]
-    #[serde(default, deserialize_with = "double_option")]
-    email: Option<Option<String>>,
-    #[schema(max_length = 50)]
-    #[serde(default, deserialize_with = "double_option")]
-    phone: Option<Option<String>>,
-    #[schema(max_length = 100)]
-    #[serde(default, deserialize_with = "double_option")]
-    role: Option<Option<String>>,
+    #[serde(default)]
+    email: Patch<String>,
+    #[schema(value_type = Option<String>, max_length = 50)]
+    #[serde(default)]
+    phone: Patch<String>,
+    #[schema(value_type = Option<String>, max_length = 100)]
+    #[serde(default)]
+    role: Patch<String>,
     #[schema(value_type = bool)]
     #[serde(default, deserialize_with = "domain::non_null")]
     is_primary: Option<bool>,
+}
+
+/// An [`UpdateContact`] checked (`None`/`Keep`: unchanged).
+struct ContactChange {
+    name: Option<String>,
+    email: Patch<String>,
+    phone: Patch<String>,
+    role: Patch<String>,
+    is_primary: Option<bool>,
+}
+
+impl TryFrom<UpdateContact> for ContactChange {
+    type Error = ApiError;
+
+    /// Every invalid field in one 422.
+    fn try_from(body: UpdateContact) -> Result<Self, ApiError> {
+        let mut fields = Fields::default();
+        let change = Self {
+            name: body
+                .name
+                .and_then(|n| fields.check(domain::name(&n, "name", 200))),
+            email: fields
+                .check(domain::patch_email(body.email, "email"))
+                .unwrap_or_default(),
+            phone: fields
+                .check(domain::patch_text(body.phone, "phone", 50))
+                .unwrap_or_default(),
+            role: fields
+                .check(domain::patch_text(body.role, "role", 100))
+                .unwrap_or_default(),
+            is_primary: body.is_primary,
+        };
+        if !fields.is_empty() {
+            return Err(fields.into_error());
+        }
+        Ok(change)
+    }
+}
+
+impl ContactChange {
+    /// The contact with this change made.
+    fn apply(self, mut contact: Contact) -> Contact {
+        contact.name = self.name.unwrap_or(contact.name);
+        contact.email = self.email.apply(contact.email);
+        contact.phone = self.phone.apply(contact.phone);
+        contact.role = self.role.apply(contact.role);
+        contact.is_primary = self.is_primary.unwrap_or(contact.is_primary);
+        contact
+    }
 }
 
 async fn load(
@@ -217,50 +266,27 @@ pub async fn update(
     PathIds(supplier_id, id): PathIds,
     AppJson(body): AppJson<UpdateContact>,
 ) -> Result<Json<Contact>, ApiError> {
-    let mut fields = Fields::default();
-    let name = body
-        .name
-        .as_deref()
-        .map(|n| fields.check(domain::name(n, "name", 200)));
-    let new_email = body
-        .email
-        .map(|e| fields.check(domain::optional_email(e.as_deref(), "email")));
-    let phone = body
-        .phone
-        .map(|p| fields.check(domain::optional_text(p.as_deref(), "phone", 50)));
-    let role = body
-        .role
-        .map(|r| fields.check(domain::optional_text(r.as_deref(), "role", 100)));
-    if !fields.is_empty() {
-        return Err(fields.into_error());
-    }
+    let change = ContactChange::try_from(body)?;
     let caller = tenant.caller.clone();
     let tx = &mut *tenant.db;
     let before = load(&mut *tx, caller.org_id, supplier_id, id).await?;
-    if body.is_primary == Some(true) && !before.is_primary {
+    let next = change.apply(before.clone());
+    if next.is_primary && !before.is_primary {
         clear_primary(&mut *tx, caller.org_id, supplier_id).await?;
     }
     let after = sqlx::query_as!(
         Contact,
-        "UPDATE supplier_contacts SET
-             name = coalesce($3, name),
-             email = CASE WHEN $4 THEN $5 ELSE email END,
-             phone = CASE WHEN $6 THEN $7 ELSE phone END,
-             role = CASE WHEN $8 THEN $9 ELSE role END,
-             is_primary = coalesce($10, is_primary),
-             updated_at = now()
+        "UPDATE supplier_contacts
+         SET name = $3, email = $4, phone = $5, role = $6, is_primary = $7, updated_at = now()
          WHERE id = $1 AND org_id = $2
          RETURNING id, supplier_id, name, email, phone, role, is_primary, created_at, updated_at",
         id,
         caller.org_id,
-        name.flatten(),
-        new_email.is_some(),
-        new_email.flatten().flatten(),
-        phone.is_some(),
-        phone.flatten().flatten(),
-        role.is_some(),
-        role.flatten().flatten(),
-        body.is_primary
+        next.name,
+        next.email,
+        next.phone,
+        next.role,
+        next.is_primary
     )
     .fetch_one(&mut *tx)
     .await?;

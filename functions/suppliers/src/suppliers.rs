@@ -11,8 +11,8 @@ use shared::audit::{Action, Change};
 use shared::auth::Require;
 use shared::auth::caller::{Read, Suppliers, Write};
 use shared::auth::step_up::Proof;
-use shared::domain::{self, double_option, non_null};
-use shared::error::{ApiError, FieldError, Fields};
+use shared::domain::{self, Patch, non_null};
+use shared::error::{ApiError, Fields};
 use shared::http::{AppJson, AppQuery, PathId};
 use shared::idempotency::{self, IdempotencyKey};
 use shared::pagination::{Page, PageQuery, contains_pattern};
@@ -202,20 +202,19 @@ struct Fieldset {
     notes: Option<Option<String>>,
 }
 
-fn optional_website(raw: Option<&str>, fields: &mut Fields) -> Option<Option<String>> {
-    let website = fields.check(domain::optional_text(raw, "website", 500))?;
+fn optional_website(raw: Option<&str>) -> Result<Option<String>, ApiError> {
+    let website = domain::optional_text(raw, "website", 500)?;
     if website
         .as_deref()
         .is_some_and(|w| !(w.starts_with("https://") || w.starts_with("http://")))
     {
-        fields.add(FieldError::new(
+        return Err(ApiError::invalid_field(
             "website",
             "invalid",
             "must start with https:// or http://",
         ));
-        return None;
     }
-    Some(website)
+    Ok(website)
 }
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
@@ -263,7 +262,7 @@ pub async fn create(
         name: fields.check(domain::name(&body.name, "name", 200)),
         email: fields.check(domain::optional_email(body.email.as_deref(), "email")),
         phone: fields.check(domain::optional_text(body.phone.as_deref(), "phone", 50)),
-        website: optional_website(body.website.as_deref(), &mut fields),
+        website: fields.check(optional_website(body.website.as_deref())),
         address: fields.check(domain::optional_text(
             body.address.as_deref(),
             "address",
@@ -344,32 +343,102 @@ pub struct UpdateSupplier {
     #[serde(default, deserialize_with = "non_null")]
     name: Option<String>,
     #[schema(schema_with = shared::openapi::optional_email_schema)]
-    #[serde(default, deserialize_with = "double_option")]
-    email: Option<Option<String>>,
-    #[schema(max_length = 50)]
-    #[serde(default, deserialize_with = "double_option")]
-    phone: Option<Option<String>>,
+    #[serde(default)]
+    email: Patch<String>,
+    #[schema(value_type = Option<String>, max_length = 50)]
+    #[serde(default)]
+    phone: Patch<String>,
     /// `https://...` or `http://...`; blank or `null` for none.
     #[schema(
+        value_type = Option<String>,
         max_length = 500,
         nullable,
         pattern = r"^[\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*(https?://[^\u0000]*)?$"
     )]
-    #[serde(default, deserialize_with = "double_option")]
-    website: Option<Option<String>>,
-    #[schema(max_length = 1000)]
-    #[serde(default, deserialize_with = "double_option")]
-    address: Option<Option<String>>,
-    #[schema(max_length = 5000)]
-    #[serde(default, deserialize_with = "double_option")]
-    notes: Option<Option<String>>,
+    #[serde(default)]
+    website: Patch<String>,
+    #[schema(value_type = Option<String>, max_length = 1000)]
+    #[serde(default)]
+    address: Patch<String>,
+    #[schema(value_type = Option<String>, max_length = 5000)]
+    #[serde(default)]
+    notes: Patch<String>,
     /// New details replace the old; `null` removes them.
     #[schema(schema_with = shared::payment_details::schema)]
-    #[serde(default, deserialize_with = "double_option")]
-    payment_details: Option<Option<PaymentDetails>>,
+    #[serde(default)]
+    payment_details: Patch<PaymentDetails>,
     #[schema(value_type = bool)]
     #[serde(default, deserialize_with = "non_null")]
     is_active: Option<bool>,
+}
+
+/// A change to a supplier, checked (`None`/`Keep`: unchanged).
+#[derive(Default)]
+struct SupplierChange {
+    name: Option<String>,
+    email: Patch<String>,
+    phone: Patch<String>,
+    website: Patch<String>,
+    address: Patch<String>,
+    notes: Patch<String>,
+    /// New details with their summary, or `Clear` to remove them: written apart (sealed, and
+    /// announced when the account really changes).
+    payment: Patch<(PaymentDetails, PaymentSummary)>,
+    is_active: Option<bool>,
+}
+
+impl TryFrom<UpdateSupplier> for SupplierChange {
+    type Error = ApiError;
+
+    /// Every invalid field in one 422.
+    fn try_from(body: UpdateSupplier) -> Result<Self, ApiError> {
+        let mut fields = Fields::default();
+        let website = body
+            .website
+            .try_map(|w| optional_website(Some(&w)))
+            .map(Patch::flatten);
+        let change = Self {
+            name: body
+                .name
+                .and_then(|n| fields.check(domain::name(&n, "name", 200))),
+            email: fields
+                .check(domain::patch_email(body.email, "email"))
+                .unwrap_or_default(),
+            phone: fields
+                .check(domain::patch_text(body.phone, "phone", 50))
+                .unwrap_or_default(),
+            website: fields.check(website).unwrap_or_default(),
+            address: fields
+                .check(domain::patch_text(body.address, "address", 1000))
+                .unwrap_or_default(),
+            notes: fields
+                .check(domain::patch_text(body.notes, "notes", 5000))
+                .unwrap_or_default(),
+            payment: body
+                .payment_details
+                .try_map(|p| p.validate(&mut fields).ok_or(()))
+                .unwrap_or_default(),
+            is_active: body.is_active,
+        };
+        if !fields.is_empty() {
+            return Err(fields.into_error());
+        }
+        Ok(change)
+    }
+}
+
+impl SupplierChange {
+    /// The supplier with this change made, but for its payment details (see `payment`).
+    fn apply(self, mut supplier: Supplier) -> Supplier {
+        supplier.name = self.name.unwrap_or(supplier.name);
+        supplier.email = self.email.apply(supplier.email);
+        supplier.phone = self.phone.apply(supplier.phone);
+        supplier.website = self.website.apply(supplier.website);
+        supplier.address = self.address.apply(supplier.address);
+        supplier.notes = self.notes.apply(supplier.notes);
+        supplier.is_active = self.is_active.unwrap_or(supplier.is_active);
+        supplier
+    }
 }
 
 /// `PATCH /api/suppliers/{id}` (and `PUT`, the same): only the fields sent change; `null`
@@ -388,10 +457,11 @@ pub async fn update(
     PathId(id): PathId,
     AppJson(body): AppJson<UpdateSupplier>,
 ) -> Result<Json<Supplier>, ApiError> {
-    if body.payment_details.is_some() {
+    if !body.payment_details.is_keep() {
         proof.require(&tenant)?;
     }
-    let (after, payee) = change(&state, &mut tenant, id, body).await?;
+    let change = SupplierChange::try_from(body)?;
+    let (after, payee) = save(&state, &mut tenant, id, change).await?;
     if let Some(payee) = payee {
         tenant.db.suspend(true).await?;
         payee.notify(&state).await;
@@ -407,11 +477,11 @@ pub async fn deactivate(
     mut tenant: Require<Suppliers, Write>,
     PathId(id): PathId,
 ) -> Result<Json<Supplier>, ApiError> {
-    change(
+    save(
         &state,
         &mut tenant,
         id,
-        UpdateSupplier {
+        SupplierChange {
             is_active: Some(false),
             ..Default::default()
         },
@@ -428,11 +498,11 @@ pub async fn reactivate(
     mut tenant: Require<Suppliers, Write>,
     PathId(id): PathId,
 ) -> Result<Json<Supplier>, ApiError> {
-    change(
+    save(
         &state,
         &mut tenant,
         id,
-        UpdateSupplier {
+        SupplierChange {
             is_active: Some(true),
             ..Default::default()
         },
@@ -441,75 +511,40 @@ pub async fn reactivate(
     .map(|(supplier, _)| Json(supplier))
 }
 
-/// Applies `body` to the supplier (audited); with the payee change to announce once committed,
-/// when the payment details changed.
-async fn change(
+/// Makes `change` to the supplier (locked while it is made, audited); with the payee change to
+/// announce once committed, when the payment details changed.
+async fn save(
     state: &AppState,
     tenant: &mut Require<Suppliers, Write>,
     id: Uuid,
-    body: UpdateSupplier,
+    mut change: SupplierChange,
 ) -> Result<(Supplier, Option<PayeeChange>), ApiError> {
-    let mut fields = Fields::default();
-    let name = body
-        .name
-        .as_deref()
-        .map(|n| fields.check(domain::name(n, "name", 200)));
-    let email = body
-        .email
-        .map(|e| fields.check(domain::optional_email(e.as_deref(), "email")));
-    let phone = body
-        .phone
-        .map(|p| fields.check(domain::optional_text(p.as_deref(), "phone", 50)));
-    let website = body
-        .website
-        .map(|w| optional_website(w.as_deref(), &mut fields));
-    let address = body
-        .address
-        .map(|a| fields.check(domain::optional_text(a.as_deref(), "address", 1000)));
-    let notes = body
-        .notes
-        .map(|n| fields.check(domain::optional_text(n.as_deref(), "notes", 5000)));
-    let payment = body
-        .payment_details
-        .map(|p| p.map(|p| p.validate(&mut fields)));
-    if !fields.is_empty() {
-        return Err(fields.into_error());
-    }
-
     let caller = tenant.caller.clone();
     let tx = &mut *tenant.db;
     let before = load(&mut *tx, caller.org_id, id, true).await?;
+    let payment = std::mem::take(&mut change.payment);
+    let next = change.apply(before.clone());
     sqlx::query!(
-        "UPDATE suppliers SET
-             name = coalesce($3, name),
-             email = CASE WHEN $4 THEN $5 ELSE email END,
-             phone = CASE WHEN $6 THEN $7 ELSE phone END,
-             website = CASE WHEN $8 THEN $9 ELSE website END,
-             address = CASE WHEN $10 THEN $11 ELSE address END,
-             notes = CASE WHEN $12 THEN $13 ELSE notes END,
-             is_active = coalesce($14, is_active),
-             updated_at = now()
+        "UPDATE suppliers
+         SET name = $3, email = $4, phone = $5, website = $6, address = $7, notes = $8,
+             is_active = $9, updated_at = now()
          WHERE id = $1 AND org_id = $2",
         id,
         caller.org_id,
-        name.flatten(),
-        email.is_some(),
-        email.flatten().flatten(),
-        phone.is_some(),
-        phone.flatten().flatten(),
-        website.is_some(),
-        website.flatten().flatten(),
-        address.is_some(),
-        address.flatten().flatten(),
-        notes.is_some(),
-        notes.flatten().flatten(),
-        body.is_active
+        next.name,
+        next.email,
+        next.phone,
+        next.website,
+        next.address,
+        next.notes,
+        next.is_active
     )
     .execute(&mut *tx)
     .await?;
     let mut payee = None;
-    if let Some(payment) = payment {
-        let payment = payment.flatten();
+    if !payment.is_keep() {
+        // The new details (`Set`), or none (`Clear`).
+        let payment = payment.apply(None);
         // Whether the account really changes: sealed values differ on every seal, so the old
         // details are opened and compared with the new.
         let old = sqlx::query_scalar!(

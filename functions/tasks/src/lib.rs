@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use shared::AppState;
 use shared::audit::{Action, Change};
 use shared::auth::Tenant;
-use shared::domain::{self, TaskStatus, double_option, non_null};
+use shared::domain::{self, Patch, TaskStatus, non_null};
 use shared::error::{ApiError, Fields};
 use shared::http::{AppJson, AppQuery};
 use shared::idempotency::{self, IdempotencyKey};
@@ -360,9 +360,9 @@ pub struct UpdateTask {
     #[schema(value_type = String, format = "line", min_length = 1, max_length = 200)]
     #[serde(default, deserialize_with = "non_null")]
     title: Option<String>,
-    #[schema(max_length = 1000)]
-    #[serde(default, deserialize_with = "double_option")]
-    description: Option<Option<String>>,
+    #[schema(value_type = Option<String>, max_length = 1000)]
+    #[serde(default)]
+    description: Patch<String>,
     #[schema(value_type = TaskStatus)]
     #[serde(default, deserialize_with = "non_null")]
     status: Option<TaskStatus>,
@@ -372,6 +372,72 @@ pub struct UpdateTask {
     completed: Option<bool>,
 }
 
+/// A change to a task, checked (`None`/`Keep`: unchanged).
+#[derive(Default)]
+struct TaskChange {
+    title: Option<String>,
+    description: Patch<String>,
+    status: Option<TaskStatus>,
+}
+
+impl TryFrom<UpdateTask> for TaskChange {
+    type Error = ApiError;
+
+    /// Every invalid field in one 422.
+    fn try_from(body: UpdateTask) -> Result<Self, ApiError> {
+        let mut fields = Fields::default();
+        let change = Self {
+            title: body
+                .title
+                .and_then(|t| fields.check(domain::name(&t, "title", 200))),
+            description: fields
+                .check(domain::patch_text(body.description, "description", 1000))
+                .unwrap_or_default(),
+            status: requested_status(body.status, body.completed, &mut fields),
+        };
+        if !fields.is_empty() {
+            return Err(fields.into_error());
+        }
+        Ok(change)
+    }
+}
+
+impl TaskChange {
+    /// The task with this change made.
+    fn apply(self, mut task: Task) -> Task {
+        task.title = self.title.unwrap_or(task.title);
+        task.description = self.description.apply(task.description);
+        task.status = self.status.unwrap_or(task.status);
+        task.completed = task.status == TaskStatus::Completed;
+        task
+    }
+
+    /// Makes the change `of` the owner's task `{id}` (locked while it is made), audited.
+    async fn save(owner: &mut Owner, of: impl FnOnce(&Task) -> Self) -> Result<Task, ApiError> {
+        let (org, user, id) = (owner.tenant.caller.org_id, owner.user_id, owner.task_id()?);
+        let (caller, tx) = (&owner.tenant.caller, &mut *owner.tenant.db);
+        let before = load(&mut *tx, org, user, id, true).await?;
+        let next = of(&before).apply(before.clone());
+        let after = sqlx::query_as!(
+            Task,
+            r#"UPDATE tasks SET title = $4, description = $5, status = $6, updated_at = now()
+               WHERE id = $1 AND user_id = $2 AND org_id = $3
+               RETURNING id, user_id, title, description, status AS "status: TaskStatus", status = 'Completed' AS "completed!", created_by, created_at, updated_at"#,
+            id,
+            user,
+            org,
+            next.title,
+            next.description,
+            next.status as TaskStatus
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let change = Change::updated(&before, &after);
+        caller.audit(tx, Action::TaskUpdated, id, change).await?;
+        Ok(after)
+    }
+}
+
 /// `PUT /{id}`: a partial update; only the fields sent change.
 #[utoipa::path(put, path = "/api/tasks/{id}", params(("id" = Uuid, Path)), request_body = UpdateTask,
     responses((status = 200, description = "Only the fields sent change", body = Task)))]
@@ -379,41 +445,8 @@ async fn update(
     mut owner: Owner,
     AppJson(body): AppJson<UpdateTask>,
 ) -> Result<Json<Task>, ApiError> {
-    let mut fields = Fields::default();
-    let title = body
-        .title
-        .as_deref()
-        .map(|t| fields.check(domain::name(t, "title", 200)));
-    let description = body
-        .description
-        .map(|d| fields.check(domain::optional_text(d.as_deref(), "description", 1000)));
-    let status = requested_status(body.status, body.completed, &mut fields);
-    if !fields.is_empty() {
-        return Err(fields.into_error());
-    }
-    let (org, user, id) = (owner.tenant.caller.org_id, owner.user_id, owner.task_id()?);
-    let (caller, tx) = (&owner.tenant.caller, &mut *owner.tenant.db);
-    let before = load(&mut *tx, org, user, id, true).await?;
-    let after = sqlx::query_as!(
-        Task,
-        r#"UPDATE tasks SET title = coalesce($4, title),
-                  description = CASE WHEN $5 THEN $6 ELSE description END,
-                  status = coalesce($7, status), updated_at = now()
-           WHERE id = $1 AND user_id = $2 AND org_id = $3
-           RETURNING id, user_id, title, description, status AS "status: TaskStatus", status = 'Completed' AS "completed!", created_by, created_at, updated_at"#,
-        id,
-        user,
-        org,
-        title.flatten(),
-        description.is_some(),
-        description.flatten().flatten(),
-        status as Option<TaskStatus>
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    let change = Change::updated(&before, &after);
-    caller.audit(tx, Action::TaskUpdated, id, change).await?;
-    Ok(Json(after))
+    let change = TaskChange::try_from(body)?;
+    TaskChange::save(&mut owner, |_| change).await.map(Json)
 }
 
 /// `DELETE /{id}`: 204.
@@ -440,24 +473,14 @@ async fn delete(mut owner: Owner) -> Result<StatusCode, ApiError> {
 #[utoipa::path(patch, path = "/api/tasks/{id}/complete", params(("id" = Uuid, Path)),
     responses((status = 200, description = "Toggled between `Pending` and `Completed`", body = Task)))]
 async fn toggle(mut owner: Owner) -> Result<Json<Task>, ApiError> {
-    let (org, user, id) = (owner.tenant.caller.org_id, owner.user_id, owner.task_id()?);
-    let (caller, tx) = (&owner.tenant.caller, &mut *owner.tenant.db);
-    let before = load(&mut *tx, org, user, id, true).await?;
-    let after = sqlx::query_as!(
-        Task,
-        r#"UPDATE tasks SET status = CASE status WHEN 'Pending' THEN 'Completed'::task_status ELSE 'Pending'::task_status END,
-                  updated_at = now()
-           WHERE id = $1 AND user_id = $2 AND org_id = $3
-           RETURNING id, user_id, title, description, status AS "status: TaskStatus", status = 'Completed' AS "completed!", created_by, created_at, updated_at"#,
-        id,
-        user,
-        org
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    let change = Change::updated(&before, &after);
-    caller.audit(tx, Action::TaskUpdated, id, change).await?;
-    Ok(Json(after))
+    let toggled = |task: &Task| TaskChange {
+        status: Some(match task.status {
+            TaskStatus::Pending => TaskStatus::Completed,
+            TaskStatus::Completed => TaskStatus::Pending,
+        }),
+        ..Default::default()
+    };
+    TaskChange::save(&mut owner, toggled).await.map(Json)
 }
 
 /// This function's operations, for the whole API's document: each `/api/tasks` operation again

@@ -67,6 +67,42 @@ pub struct UpdateOrganization {
     default_currency: Option<String>,
 }
 
+/// An [`UpdateOrganization`] checked (`None`: unchanged).
+struct OrganizationChange {
+    name: Option<String>,
+    default_currency: Option<String>,
+}
+
+impl TryFrom<UpdateOrganization> for OrganizationChange {
+    type Error = ApiError;
+
+    /// Every invalid field in one 422.
+    fn try_from(body: UpdateOrganization) -> Result<Self, ApiError> {
+        let mut fields = Fields::default();
+        let change = Self {
+            name: body
+                .name
+                .and_then(|n| fields.check(domain::name(&n, "name", 200))),
+            default_currency: body
+                .default_currency
+                .and_then(|c| fields.check(domain::currency(&c, "default_currency"))),
+        };
+        if !fields.is_empty() {
+            return Err(fields.into_error());
+        }
+        Ok(change)
+    }
+}
+
+impl OrganizationChange {
+    /// The organization with this change made.
+    fn apply(self, mut org: Organization) -> Organization {
+        org.name = self.name.unwrap_or(org.name);
+        org.default_currency = self.default_currency.unwrap_or(org.default_currency);
+        org
+    }
+}
+
 /// `PATCH /api/organization` (owners and admins): only the fields sent change.
 #[utoipa::path(patch, path = "/api/organization", operation_id = "update_organization", request_body = UpdateOrganization,
     responses((status = 200, description = "The updated organization", body = Organization)))]
@@ -74,30 +110,20 @@ pub async fn update(
     mut admin: RequireAdmin,
     AppJson(body): AppJson<UpdateOrganization>,
 ) -> Result<Json<Organization>, ApiError> {
-    let mut fields = Fields::default();
-    let name = body
-        .name
-        .map(|n| fields.check(domain::name(&n, "name", 200)));
-    let currency = body
-        .default_currency
-        .map(|c| fields.check(domain::currency(&c, "default_currency")));
-    if !fields.is_empty() {
-        return Err(fields.into_error());
-    }
+    let change = OrganizationChange::try_from(body)?;
     let caller = admin.caller.clone();
     let org_id = caller.org_id;
     let tx = &mut *admin.db;
     let before = load(&mut *tx, org_id, true).await?;
+    let next = change.apply(before.clone());
     let after = sqlx::query_as!(
         Organization,
-        r#"UPDATE organizations
-           SET name = coalesce($2, name), default_currency = coalesce($3, default_currency),
-               updated_at = now()
+        r#"UPDATE organizations SET name = $2, default_currency = $3, updated_at = now()
            WHERE id = $1
            RETURNING id, name, default_currency AS "default_currency!", created_at, updated_at"#,
         org_id,
-        name.flatten(),
-        currency.flatten()
+        next.name,
+        next.default_currency
     )
     .fetch_one(&mut *tx)
     .await?;

@@ -45,6 +45,7 @@ pub struct UserView {
     updated_at: DateTime<Utc>,
 }
 
+#[derive(Clone)]
 struct UserRow {
     id: Uuid,
     email: String,
@@ -404,7 +405,8 @@ pub async fn update(
     if body.role.is_some() || body.permissions.is_some() {
         proof.require(&admin)?;
     }
-    change(admin, id, body).await.map(Json)
+    let change = UserChange::try_from(body)?;
+    save(admin, id, change).await.map(Json)
 }
 
 /// `POST /api/users/{id}/deactivate`: the user can no longer sign in; their sessions end.
@@ -415,10 +417,10 @@ pub async fn deactivate(
     admin: RequireAdmin,
     PathId(id): PathId,
 ) -> Result<Json<UserView>, ApiError> {
-    change(
+    save(
         admin,
         id,
-        UpdateUser {
+        UserChange {
             is_active: Some(false),
             ..Default::default()
         },
@@ -434,10 +436,10 @@ pub async fn reactivate(
     admin: RequireAdmin,
     PathId(id): PathId,
 ) -> Result<Json<UserView>, ApiError> {
-    change(
+    save(
         admin,
         id,
-        UpdateUser {
+        UserChange {
             is_active: Some(true),
             ..Default::default()
         },
@@ -446,20 +448,54 @@ pub async fn reactivate(
     .map(Json)
 }
 
-async fn change(mut admin: RequireAdmin, id: Uuid, body: UpdateUser) -> Result<UserView, ApiError> {
-    let mut fields = Fields::default();
-    let name = body
-        .name
-        .as_deref()
-        .map(|n| fields.check(domain::name(n, "name", 200)));
-    let permissions = body
-        .permissions
-        .map(|p| Permissions::parse_grants(&p, &mut fields).to_json());
-    if !fields.is_empty() {
-        return Err(fields.into_error());
-    }
-    let name = name.flatten();
+/// A change to a person, checked (`None`: unchanged).
+#[derive(Default)]
+struct UserChange {
+    name: Option<String>,
+    role: Option<Role>,
+    /// The grants, as stored.
+    permissions: Option<serde_json::Value>,
+    is_active: Option<bool>,
+}
 
+impl TryFrom<UpdateUser> for UserChange {
+    type Error = ApiError;
+
+    /// Every invalid field in one 422.
+    fn try_from(body: UpdateUser) -> Result<Self, ApiError> {
+        let mut fields = Fields::default();
+        let change = Self {
+            name: body
+                .name
+                .and_then(|n| fields.check(domain::name(&n, "name", 200))),
+            role: body.role,
+            permissions: body
+                .permissions
+                .map(|p| Permissions::parse_grants(&p, &mut fields).to_json()),
+            is_active: body.is_active,
+        };
+        if !fields.is_empty() {
+            return Err(fields.into_error());
+        }
+        Ok(change)
+    }
+}
+
+impl UserChange {
+    /// The person with this change made.
+    fn apply(self, mut user: UserRow) -> UserRow {
+        user.name = self.name.unwrap_or(user.name);
+        user.role = self.role.unwrap_or(user.role);
+        user.permissions = self.permissions.unwrap_or(user.permissions);
+        user.is_active = self.is_active.unwrap_or(user.is_active);
+        user
+    }
+}
+
+/// Makes `change` to person `id` (locked while it is made, with the organization's active
+/// owners), audited; refused when it would change one's own role, deactivate oneself, touch an
+/// owner without being one, or leave the organization without an active owner.
+async fn save(mut admin: RequireAdmin, id: Uuid, change: UserChange) -> Result<UserView, ApiError> {
     let caller = admin.caller.clone();
     let shared::auth::CallerKind::User {
         user_id: caller_id,
@@ -483,29 +519,29 @@ async fn change(mut admin: RequireAdmin, id: Uuid, body: UpdateUser) -> Result<U
     .fetch_all(&mut *tx)
     .await?;
     let before = load(&mut *tx, org_id, id, true).await?;
-    let new_role = body.role.unwrap_or(before.role);
-    let new_active = body.is_active.unwrap_or(before.is_active);
+    let next = change.apply(before.clone());
 
-    if id == caller_id && new_role != before.role {
+    if id == caller_id && next.role != before.role {
         return Err(ApiError::forbidden(
             "cannot_change_own_role",
             "nobody can change their own role",
         ));
     }
-    if id == caller_id && !new_active {
+    if id == caller_id && !next.is_active {
         return Err(ApiError::forbidden(
             "cannot_deactivate_self",
             "nobody can deactivate themselves",
         ));
     }
-    if (before.role == Role::Owner || new_role == Role::Owner) && caller_role != Role::Owner {
+    if (before.role == Role::Owner || next.role == Role::Owner) && caller_role != Role::Owner {
         return Err(ApiError::forbidden(
             "owner_required",
             "only an owner can change an owner or make one",
         ));
     }
-    let loses_owner =
-        before.role == Role::Owner && before.is_active && (new_role != Role::Owner || !new_active);
+    let loses_owner = before.role == Role::Owner
+        && before.is_active
+        && (next.role != Role::Owner || !next.is_active);
     if loses_owner && owners.len() <= 1 {
         return Err(ApiError::conflict(
             "last_owner",
@@ -514,19 +550,18 @@ async fn change(mut admin: RequireAdmin, id: Uuid, body: UpdateUser) -> Result<U
     }
 
     sqlx::query!(
-        "UPDATE users SET name = coalesce($3, name), role = $4, permissions = coalesce($5, permissions),
-                is_active = $6, updated_at = now()
+        "UPDATE users SET name = $3, role = $4, permissions = $5, is_active = $6, updated_at = now()
          WHERE id = $1 AND org_id = $2",
         id,
         org_id,
-        name,
-        new_role as Role,
-        permissions,
-        new_active
+        next.name,
+        next.role as Role,
+        next.permissions,
+        next.is_active
     )
     .execute(&mut *tx)
     .await?;
-    if before.is_active && !new_active {
+    if before.is_active && !next.is_active {
         shared::auth::sessions::revoke_all(&mut *tx, id).await?;
     }
     let after: UserView = load(&mut *tx, org_id, id, false).await?.into();
