@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use shared::domain::{OrgId, SessionId, UserId};
 use sqlx::migrate::MigrateDatabase;
 use sqlx::{Connection, PgPool};
 use uuid::Uuid;
@@ -183,6 +184,7 @@ pub async fn owner_token(
     .fetch_one(pool)
     .await?;
     let role = shared::auth::Role::Owner;
+    let (owner, org, family) = (UserId(owner), OrgId(org), SessionId(family));
     let (token, _) = shared::auth::jwt::issue(keys, owner, org, role, family)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(token)

@@ -4,8 +4,10 @@ use serde::Serialize;
 
 use crate::error::ApiError;
 
+pub mod ids;
 pub mod states;
 
+pub use ids::{OrgId, SessionId, UserId};
 pub use states::{MovementKind, PoStatus, ReservationStatus, TaskStatus};
 
 /// A syntactically valid email address, trimmed and lower-cased (addresses are compared

@@ -435,6 +435,11 @@ impl SmtpServer {
 /// (what `POST /api/auth/step-up` returns after the password, without the bcrypt wait): for
 /// tests whose subject is the action behind the step-up, not the step-up itself.
 pub fn step_up_token(token: &str) -> String {
+    step_up_token_at(token, chrono::Utc::now().timestamp())
+}
+
+/// As [`step_up_token`], issued at `now` (Unix seconds): ten minutes ago, it has expired.
+pub fn step_up_token_at(token: &str, now: i64) -> String {
     let claims = claims_of(token);
     let id = |name: &str| {
         claims[name]
@@ -442,12 +447,13 @@ pub fn step_up_token(token: &str) -> String {
             .and_then(|v| v.parse::<uuid::Uuid>().ok())
             .expect("a uuid claim")
     };
-    crate::auth::step_up::issue(
+    crate::auth::step_up::issue_at(
         &settings(&[]).keys.snapshot(),
-        id("sub"),
-        id("org"),
-        id("sid"),
+        crate::domain::UserId(id("sub")),
+        crate::domain::OrgId(id("org")),
+        crate::domain::SessionId(id("sid")),
         "password",
+        now,
     )
     .expect("signed")
     .0
@@ -606,10 +612,10 @@ async fn seed_person(
         .expect("session inserted");
     let token = crate::auth::jwt::issue_at(
         &settings(&[]).keys.snapshot(),
-        user_id,
-        org_id,
+        crate::domain::UserId(user_id),
+        crate::domain::OrgId(org_id),
         role,
-        family,
+        crate::domain::SessionId(family),
         issued_at.timestamp(),
         session,
     )

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use shared::AppState;
 use shared::audit::{Action, Actor, Change, Entry};
 use shared::auth::{Role, jwt, tokens};
+use shared::domain::{OrgId, SessionId, UserId};
 use shared::error::ApiError;
 use shared::http::AppJson;
 use sqlx::PgConnection;
@@ -102,10 +103,10 @@ async fn pair(
     let issued_at = session.created_at.timestamp();
     let access_token = jwt::issue_at(
         &*state.settings.keys.current().await,
-        user_id,
-        org_id,
+        UserId(user_id),
+        OrgId(org_id),
         role,
-        session.family_id,
+        SessionId(session.family_id),
         issued_at,
         session.id,
     )?;

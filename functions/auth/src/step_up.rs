@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use shared::AppState;
 use shared::audit::{Action, Actor, Change, Entry};
 use shared::auth::{AuthUser, ClientIp, password, step_up};
+use shared::domain::{OrgId, SessionId, UserId};
 use shared::error::ApiError;
 use shared::http::AppJson;
 
@@ -90,8 +91,9 @@ pub async fn step_up(
                 }
             };
             let keys = state.settings.keys.current().await;
-            let (token, expires_in) =
-                step_up::issue(&keys, user.user_id, user.org_id, user.session_id, method)?;
+            let (person, org) = (UserId(user.user_id), OrgId(user.org_id));
+            let session = SessionId(user.session_id);
+            let (token, expires_in) = step_up::issue(&keys, person, org, session, method)?;
             let after = serde_json::json!({ "method": method, "session_id": user.session_id });
             Entry::new(Action::StepUp, user.user_id)
                 .in_org(user.org_id)

@@ -387,23 +387,8 @@ async fn changing_payment_details_needs_a_step_up(pool: PgPool) {
             .await;
         assert_problem(&r, StatusCode::UNAUTHORIZED, "step_up_required");
         // An expired proof is no better.
-        let claims = shared::testing::claims_of(&org.token);
-        let id_of = |name: &str| {
-            claims[name]
-                .as_str()
-                .unwrap()
-                .parse::<uuid::Uuid>()
-                .unwrap()
-        };
-        let (expired, _) = shared::auth::step_up::issue_at(
-            &shared::testing::settings(&[]).keys.snapshot(),
-            id_of("sub"),
-            id_of("org"),
-            id_of("sid"),
-            "password",
-            chrono::Utc::now().timestamp() - 600,
-        )
-        .unwrap();
+        let ten_minutes_ago = chrono::Utc::now().timestamp() - 600;
+        let expired = shared::testing::step_up_token_at(&org.token, ten_minutes_ago);
         let r = app
             .request_with(
                 Method::PATCH,

@@ -246,7 +246,7 @@ where
             )
         })?;
         let claims = jwt::verify_live(&state.settings.keys, token).await?;
-        let mut db = open(&state, parts, claims.org).await?;
+        let mut db = open(&state, parts, claims.org.0).await?;
         // The literals are UUIDs the signed token carried, formatted by `Uuid`.
         // (`role::text`: the simple protocol answers in text, and `Role` decodes its label.)
         let sql = format!(
@@ -267,11 +267,11 @@ where
         Ok(Self {
             db,
             caller: Caller {
-                org_id: claims.org,
+                org_id: claims.org.0,
                 kind: CallerKind::User {
-                    user_id: claims.sub,
+                    user_id: claims.sub.0,
                     role,
-                    session_id: claims.sid,
+                    session_id: claims.sid.0,
                 },
                 permissions: Permissions::effective(role, &Permissions::from_json(&permissions)),
             },
@@ -283,8 +283,8 @@ where
 async fn refusal(db: &mut sqlx::PgConnection, claims: &jwt::Claims) -> ApiError {
     let found = sqlx::query_scalar!(
         "SELECT is_active FROM users WHERE id = $1 AND org_id = $2",
-        claims.sub,
-        claims.org
+        claims.sub.0,
+        claims.org.0
     )
     .fetch_optional(db)
     .await;

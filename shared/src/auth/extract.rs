@@ -51,12 +51,12 @@ where
                               WHERE t.family_id = $2 AND t.user_id = users.id
                                 AND t.revoked_at IS NULL) AS "live!"
                FROM users WHERE id = $1"#,
-            claims.sub,
-            claims.sid
+            claims.sub.0,
+            claims.sid.0
         )
         .fetch_optional(&state.pool)
         .await?
-        .filter(|u| u.org_id == claims.org)
+        .filter(|u| u.org_id == claims.org.0)
         .ok_or_else(jwt::invalid_token)?;
         if !(user.is_active && user.live) {
             return Err(jwt::refused(user.is_active));
@@ -67,7 +67,7 @@ where
             email: user.email,
             role: user.role,
             permissions: user.permissions,
-            session_id: claims.sid,
+            session_id: claims.sid.0,
         })
     }
 }

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::Role;
 use crate::config::LiveKeys;
 use crate::crypto::{Keys, TokenKeyFor};
+use crate::domain::{OrgId, SessionId, UserId};
 use crate::error::ApiError;
 
 pub const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
@@ -21,12 +22,12 @@ const TOKEN_TYPE: &str = "access";
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Claims {
     /// The user.
-    pub sub: Uuid,
+    pub sub: UserId,
     /// The user's organization.
-    pub org: Uuid,
+    pub org: OrgId,
     pub role: Role,
     /// The session (refresh-token family) the token belongs to: it dies with it.
-    pub sid: Uuid,
+    pub sid: SessionId,
     pub iat: i64,
     pub exp: i64,
     pub jti: Uuid,
@@ -36,10 +37,10 @@ pub struct Claims {
 /// A signed access token of session `sid`, issued now, and its lifetime in seconds.
 pub fn issue(
     keys: &Keys,
-    user_id: Uuid,
-    org_id: Uuid,
+    user_id: UserId,
+    org_id: OrgId,
     role: Role,
-    sid: Uuid,
+    sid: SessionId,
 ) -> Result<(String, u64), ApiError> {
     let now = chrono::Utc::now().timestamp();
     let token = issue_at(keys, user_id, org_id, role, sid, now, Uuid::new_v4())?;
@@ -50,10 +51,10 @@ pub fn issue(
 /// same token, so a session can hand out its token pair again.
 pub fn issue_at(
     keys: &Keys,
-    user_id: Uuid,
-    org_id: Uuid,
+    user_id: UserId,
+    org_id: OrgId,
     role: Role,
-    sid: Uuid,
+    sid: SessionId,
     issued_at: i64,
     jti: Uuid,
 ) -> Result<String, ApiError> {
@@ -193,8 +194,9 @@ mod tests {
 
     #[test]
     fn issued_tokens_verify() {
-        let (user, org) = (Uuid::new_v4(), Uuid::new_v4());
-        let (token, ttl) = issue(&keys(), user, org, Role::Admin, Uuid::new_v4()).unwrap();
+        let (user, org) = (UserId(Uuid::new_v4()), OrgId(Uuid::new_v4()));
+        let session = SessionId(Uuid::new_v4());
+        let (token, ttl) = issue(&keys(), user, org, Role::Admin, session).unwrap();
         assert_eq!(ttl, 900);
         let claims = verify(&keys(), &token).unwrap();
         assert_eq!(
@@ -226,18 +228,18 @@ mod tests {
         let dropped = Keys::new(&[t2], &data, now + 60);
         let (old, _) = issue(
             &before,
-            Uuid::new_v4(),
-            Uuid::new_v4(),
+            UserId(Uuid::new_v4()),
+            OrgId(Uuid::new_v4()),
             Role::User,
-            Uuid::new_v4(),
+            SessionId(Uuid::new_v4()),
         )
         .unwrap();
         let (new, _) = issue(
             &rotated,
-            Uuid::new_v4(),
-            Uuid::new_v4(),
+            UserId(Uuid::new_v4()),
+            OrgId(Uuid::new_v4()),
             Role::User,
-            Uuid::new_v4(),
+            SessionId(Uuid::new_v4()),
         )
         .unwrap();
         assert_eq!(
@@ -311,10 +313,10 @@ mod tests {
         assert!(verify(&keys(), &sign(claims("refresh", 60))).is_err());
         let (token, _) = issue(
             &keys(),
-            Uuid::new_v4(),
-            Uuid::new_v4(),
+            UserId(Uuid::new_v4()),
+            OrgId(Uuid::new_v4()),
             Role::User,
-            Uuid::new_v4(),
+            SessionId(Uuid::new_v4()),
         )
         .unwrap();
         let mut parts: Vec<&str> = token.split('.').collect();

@@ -22,6 +22,7 @@ use super::AuthUser;
 use super::caller::{Caller, CallerKind, Level, Module, Require, RequireAdmin, Tenant};
 use super::jwt::{self, Typed};
 use crate::crypto::Keys;
+use crate::domain::{OrgId, SessionId, UserId};
 use crate::{ApiError, AppState};
 
 /// How long a step-up proof counts.
@@ -32,10 +33,10 @@ const TOKEN_TYPE: &str = "step_up";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StepUpClaims {
-    pub sub: Uuid,
-    pub org: Uuid,
+    pub sub: UserId,
+    pub org: OrgId,
     /// The session it was proved in: it counts for that session only.
-    pub sid: Uuid,
+    pub sid: SessionId,
     pub iat: i64,
     pub exp: i64,
     pub jti: Uuid,
@@ -53,9 +54,9 @@ impl Typed for StepUpClaims {
 /// A step-up token for `user` in session `sid`, proved by `method`, and its lifetime in seconds.
 pub fn issue(
     keys: &Keys,
-    user: Uuid,
-    org: Uuid,
-    sid: Uuid,
+    user: UserId,
+    org: OrgId,
+    sid: SessionId,
     method: &str,
 ) -> Result<(String, u64), ApiError> {
     issue_at(keys, user, org, sid, method, chrono::Utc::now().timestamp())
@@ -64,9 +65,9 @@ pub fn issue(
 /// [`issue`] as if at `now` (Unix seconds): tests make expired ones with it.
 pub fn issue_at(
     keys: &Keys,
-    user: Uuid,
-    org: Uuid,
-    sid: Uuid,
+    user: UserId,
+    org: OrgId,
+    sid: SessionId,
     method: &str,
     now: i64,
 ) -> Result<(String, u64), ApiError> {
@@ -96,43 +97,43 @@ fn required(detail: &str) -> ApiError {
 
 /// The signed-in person behind an extractor, and the session they are in; `None` for an API key.
 pub trait Person {
-    fn person(&self) -> Option<(Uuid, Uuid)>;
+    fn person(&self) -> Option<(UserId, SessionId)>;
 }
 
 impl Person for Caller {
-    fn person(&self) -> Option<(Uuid, Uuid)> {
+    fn person(&self) -> Option<(UserId, SessionId)> {
         match self.kind {
             CallerKind::User {
                 user_id,
                 session_id,
                 ..
-            } => Some((user_id, session_id)),
+            } => Some((UserId(user_id), SessionId(session_id))),
             CallerKind::ApiKey { .. } => None,
         }
     }
 }
 
 impl Person for Tenant {
-    fn person(&self) -> Option<(Uuid, Uuid)> {
+    fn person(&self) -> Option<(UserId, SessionId)> {
         self.caller.person()
     }
 }
 
 impl<M: Module, L: Level> Person for Require<M, L> {
-    fn person(&self) -> Option<(Uuid, Uuid)> {
+    fn person(&self) -> Option<(UserId, SessionId)> {
         self.caller.person()
     }
 }
 
 impl Person for RequireAdmin {
-    fn person(&self) -> Option<(Uuid, Uuid)> {
+    fn person(&self) -> Option<(UserId, SessionId)> {
         self.caller.person()
     }
 }
 
 impl Person for AuthUser {
-    fn person(&self) -> Option<(Uuid, Uuid)> {
-        Some((self.user_id, self.session_id))
+    fn person(&self) -> Option<(UserId, SessionId)> {
+        Some((UserId(self.user_id), SessionId(self.session_id)))
     }
 }
 

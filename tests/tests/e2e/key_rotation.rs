@@ -334,7 +334,7 @@ async fn keys_rotate_over_live_data_without_anything_becoming_unreadable(pool: P
         .unwrap();
     let stale = shared::auth::jwt::issue(
         &Keys::derive(&secrecy::SecretString::from(FIRST_KEY.to_owned())),
-        user_id,
+        shared::domain::UserId(user_id),
         registered.body["organization"]["id"]
             .as_str()
             .unwrap()

@@ -427,23 +427,8 @@ async fn a_step_up_token_counts_only_for_its_user_session_and_five_minutes(pool:
     assert_problem(&elsewhere, StatusCode::UNAUTHORIZED, "step_up_required");
 
     // One of Ann's own session, ten minutes old, has expired.
-    let claims = shared::testing::claims_of(&access);
-    let id = |name: &str| {
-        claims[name]
-            .as_str()
-            .unwrap()
-            .parse::<uuid::Uuid>()
-            .unwrap()
-    };
-    let (expired, _) = shared::auth::step_up::issue_at(
-        &shared::testing::settings(&[]).keys.snapshot(),
-        id("sub"),
-        id("org"),
-        id("sid"),
-        "password",
-        chrono::Utc::now().timestamp() - 600,
-    )
-    .unwrap();
+    let ten_minutes_ago = chrono::Utc::now().timestamp() - 600;
+    let expired = shared::testing::step_up_token_at(&access, ten_minutes_ago);
     let late = setup_with(&app, &access, &expired).await;
     assert_problem(&late, StatusCode::UNAUTHORIZED, "step_up_required");
     assert!(

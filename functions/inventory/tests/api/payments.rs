@@ -6,6 +6,7 @@ use crate::support::fake_wise::{FakeWise, PROFILE, PROFILE_B, TOKEN, TOKEN_B};
 use crate::support::*;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
+use shared::domain::{OrgId, SessionId, UserId};
 use shared::payment_details::PaymentDetails;
 use shared::testing::{Registered, TestApp, TestResponse, assert_problem, register};
 use sqlx::PgPool;
@@ -1272,25 +1273,18 @@ async fn paying_needs_a_recent_step_up_of_the_payers_own_session(pool: PgPool) {
     );
     let mine = shared::testing::claims_of(&org.token);
     let id = |name: &str| mine[name].as_str().unwrap().parse::<Uuid>().unwrap();
+    let (user, org_id) = (UserId(id("sub")), OrgId(id("org")));
     let keys = shared::testing::settings(&[]).keys.snapshot();
     let ten_minutes_ago = chrono::Utc::now().timestamp() - 600;
-    let (expired, _) = shared::auth::step_up::issue_at(
-        &keys,
-        id("sub"),
-        id("org"),
-        id("sid"),
-        "password",
-        ten_minutes_ago,
-    )
-    .unwrap();
+    let expired = shared::testing::step_up_token_at(&org.token, ten_minutes_ago);
     assert_problem(
         &pay_with(Some(expired)).await,
         StatusCode::UNAUTHORIZED,
         "step_up_required",
     );
+    let another = SessionId(Uuid::new_v4());
     let (other_session, _) =
-        shared::auth::step_up::issue(&keys, id("sub"), id("org"), Uuid::new_v4(), "password")
-            .unwrap();
+        shared::auth::step_up::issue(&keys, user, org_id, another, "password").unwrap();
     assert_problem(
         &pay_with(Some(other_session)).await,
         StatusCode::UNAUTHORIZED,
