@@ -57,11 +57,7 @@ pub async fn load(conn: &mut PgConnection, user_id: Uuid) -> Result<Me, ApiError
             email: row.email,
             name: row.name,
             role: row.role,
-            effective_permissions: Permissions::effective(
-                row.role,
-                &Permissions::from_json(&row.permissions),
-            )
-            .to_json(),
+            effective_permissions: Permissions::effective(row.role, &row.permissions).to_json(),
             permissions: row.permissions,
             mfa_enabled: row.mfa_enabled,
             created_at: row.created_at,

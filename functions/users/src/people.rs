@@ -62,11 +62,7 @@ struct UserRow {
 impl From<UserRow> for UserView {
     fn from(r: UserRow) -> Self {
         Self {
-            effective_permissions: Permissions::effective(
-                r.role,
-                &Permissions::from_json(&r.permissions),
-            )
-            .to_json(),
+            effective_permissions: Permissions::effective(r.role, &r.permissions).to_json(),
             id: r.id,
             email: r.email,
             name: r.name,

@@ -273,7 +273,7 @@ where
                     role,
                     session_id: claims.sid.0,
                 },
-                permissions: Permissions::effective(role, &Permissions::from_json(&permissions)),
+                permissions: Permissions::effective(role, &permissions),
             },
         })
     }

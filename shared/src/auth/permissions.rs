@@ -89,12 +89,13 @@ impl Permissions {
         Self(Module::ALL.iter().map(|m| (*m, Access::Write)).collect())
     }
 
-    /// What a person reaches: owners and admins everything, a `user` what was granted.
-    pub fn effective(role: Role, granted: &Self) -> Self {
+    /// What a person reaches: owners and admins everything, a `user` the grants stored on
+    /// their row (a `users.permissions` value).
+    pub fn effective(role: Role, stored_grants: &serde_json::Value) -> Self {
         if role.is_admin() {
             Self::all()
         } else {
-            granted.clone()
+            Self::from_json(stored_grants)
         }
     }
 
@@ -262,11 +263,12 @@ mod tests {
 
     #[test]
     fn owners_and_admins_reach_every_module() {
-        let all = Permissions::effective(Role::Admin, &Permissions::default());
+        let all = Permissions::effective(Role::Admin, &serde_json::json!({}));
         assert!(Module::ALL.iter().all(|m| all.allows(*m, true)));
+        let granted = serde_json::json!({"tasks": "read"});
         assert_eq!(
-            Permissions::effective(Role::User, &Permissions::default()),
-            Permissions::default()
+            Permissions::effective(Role::User, &granted).to_json(),
+            granted
         );
     }
 }
