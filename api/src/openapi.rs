@@ -4,17 +4,10 @@ use utoipa::openapi::OpenApi;
 
 /// Each HTTP function's own part of the document, by function (binary) name.
 pub fn parts() -> Vec<(&'static str, OpenApi)> {
-    vec![
-        ("health", health::openapi()),
-        ("auth", auth::openapi()),
-        ("users", users::openapi()),
-        ("products", products::openapi()),
-        ("suppliers", suppliers::openapi()),
-        ("inventory", inventory::openapi()),
-        ("tasks", tasks::openapi()),
-        ("dashboard", dashboard::openapi()),
-        ("webhooks", webhooks::openapi()),
-    ]
+    crate::FUNCTIONS
+        .iter()
+        .map(|f| (f.name, (f.openapi)()))
+        .collect()
 }
 
 /// Every HTTP function's operations, with the shared schemes and error responses.

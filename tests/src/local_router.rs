@@ -15,7 +15,11 @@ use crate::routes;
 pub fn router(state: shared::AppState) -> Router {
     let functions: Vec<(&'static str, Router)> = routes::functions()
         .into_iter()
-        .map(|name| (name, app(name, state.clone())))
+        .map(|name| {
+            let function = api::function(name)
+                .unwrap_or_else(|| panic!("the route table names {name}, which api does not know"));
+            (name, (function.app)(state.clone()))
+        })
         .collect();
     Router::new().fallback(move |request: Request| {
         let name = routes::function_for(request.uri().path()).unwrap_or("health");
@@ -26,22 +30,6 @@ pub fn router(state: shared::AppState) -> Router {
             .expect("every function of the route table has a router");
         async move { router.oneshot(request).await }
     })
-}
-
-/// The router of the function named `name` in the route table.
-fn app(name: &str, state: shared::AppState) -> Router {
-    match name {
-        "auth" => auth::app(state),
-        "users" => users::app(state),
-        "products" => products::app(state),
-        "suppliers" => suppliers::app(state),
-        "inventory" => inventory::app(state),
-        "tasks" => tasks::app(state),
-        "dashboard" => dashboard::app(state),
-        "webhooks" => webhooks::app(state),
-        "health" => health::app(state),
-        other => panic!("the route table names {other}, which the local router does not know"),
-    }
 }
 
 /// Serves [`router`] on a free local port for the rest of the test; returns its base URL.
