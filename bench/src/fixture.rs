@@ -68,17 +68,23 @@ impl Fixture {
                 .fetch_one(&mut conn)
                 .await?;
         let owner: Uuid = sqlx::query_scalar(
-            "INSERT INTO users (org_id, email, name, password_hash, role)
-             VALUES ($1, 'owner@bench.example', 'Bench Owner', $2, 'owner') RETURNING id",
+            "WITH person AS (
+                 INSERT INTO users (email, name, password_hash)
+                 VALUES ('owner@bench.example', 'Bench Owner', $2) RETURNING id)
+             INSERT INTO memberships (org_id, user_id, role, joined_at)
+             SELECT $1, id, 'owner', now() FROM person RETURNING user_id",
         )
         .bind(org)
         .bind(&password_hash)
         .fetch_one(&mut conn)
         .await?;
         sqlx::query(
-            "INSERT INTO users (org_id, email, name, password_hash, role)
-             SELECT $1, 'login' || n || '@bench.example', 'Login ' || n, $2, 'user'
-             FROM generate_series(0, $3 - 1) AS n",
+            "WITH people AS (
+                 INSERT INTO users (email, name, password_hash)
+                 SELECT 'login' || n || '@bench.example', 'Login ' || n, $2
+                 FROM generate_series(0, $3 - 1) AS n RETURNING id)
+             INSERT INTO memberships (org_id, user_id, role, joined_at)
+             SELECT $1, id, 'user', now() FROM people",
         )
         .bind(org)
         .bind(&password_hash)
@@ -176,11 +182,12 @@ pub async fn owner_token(
 ) -> anyhow::Result<String> {
     let (_, hash) = shared::auth::tokens::generate("rt");
     let family: uuid::Uuid = sqlx::query_scalar(
-        "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
-         VALUES ($1, gen_random_uuid(), $2, now() + interval '7 days') RETURNING family_id",
+        "INSERT INTO refresh_tokens (user_id, org_id, family_id, token_hash, expires_at)
+         VALUES ($1, $3, gen_random_uuid(), $2, now() + interval '7 days') RETURNING family_id",
     )
     .bind(owner)
     .bind(hash)
+    .bind(org)
     .fetch_one(pool)
     .await?;
     let role = shared::auth::Role::Owner;

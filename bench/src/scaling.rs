@@ -119,8 +119,11 @@ pub async fn run(fixture: &Fixture) -> anyhow::Result<Vec<Row>> {
             .fetch_one(&mut conn)
             .await?;
     let owner: uuid::Uuid = sqlx::query_scalar(
-        "INSERT INTO users (org_id, email, name, role)
-         VALUES ($1, 'owner@scaling.example', 'Scaling Owner', 'owner') RETURNING id",
+        "WITH person AS (
+             INSERT INTO users (email, name) VALUES ('owner@scaling.example', 'Scaling Owner')
+             RETURNING id)
+         INSERT INTO memberships (org_id, user_id, role, joined_at)
+         SELECT $1, id, 'owner', now() FROM person RETURNING user_id",
     )
     .bind(org)
     .fetch_one(&mut conn)

@@ -51,6 +51,12 @@ pub struct Settings {
     /// database credentials); 0 only when something names a key it lacks or a login is refused.
     pub refresh_every: Duration,
     pub exports: ExportSettings,
+    /// `ADMIN_COOLING_OFF_HOURS`: how long a member made an owner or admin by someone else
+    /// (invited or promoted) waits before approving payments, changing bank details or the
+    /// approval threshold (72; every owner is mailed when it happens).
+    pub admin_cooling_off: Duration,
+    /// `INVITATIONS_PER_HOUR`: how many invitations an organization may send in an hour (20).
+    pub invitations_per_hour: i64,
 }
 
 /// Dashboard exports: what fits in one Lambda response is answered inline; a larger one goes
@@ -260,6 +266,18 @@ impl Settings {
                 10,
             )?),
             refresh_every,
+            admin_cooling_off: Duration::from_secs(
+                3600 * parse_or(
+                    get("ADMIN_COOLING_OFF_HOURS"),
+                    "ADMIN_COOLING_OFF_HOURS",
+                    72u64,
+                )?,
+            ),
+            invitations_per_hour: parse_or(
+                get("INVITATIONS_PER_HOUR"),
+                "INVITATIONS_PER_HOUR",
+                20i64,
+            )?,
             exports: ExportSettings {
                 bucket: get("EXPORT_BUCKET").map(|b| b.trim().to_owned()),
                 inline_max_bytes: match parse_or(

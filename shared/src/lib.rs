@@ -1,5 +1,6 @@
 //! What two or more Stockroom functions need, one module per concern.
 
+pub mod after_response;
 pub mod audit;
 pub mod auth;
 pub mod config;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub connections: db::Connections,
     pub settings: Arc<Settings>,
     pub mailer: email::Mailer,
+    /// Mail queued by requests and sent after their responses.
+    pub outbox: email::outbox::Outbox,
 }
 
 impl AppState {
@@ -80,11 +83,22 @@ impl AppState {
 
     pub fn new(settings: Settings, pool: PgPool) -> Result<Self, config::ConfigError> {
         let mailer = email::Mailer::new(settings.email.smtp_url.as_ref(), &settings.email.from)?;
+        let connections = db::Connections::like(&pool, &settings);
+        let settings = Arc::new(settings);
+        let outbox = email::outbox::Outbox::new(connections.clone(), mailer.clone(), settings.clone());
         Ok(Self {
-            connections: db::Connections::like(&pool, &settings),
+            connections,
             pool,
-            settings: Arc::new(settings),
+            settings,
             mailer,
+            outbox,
         })
+    }
+
+    /// This state for a function that answers through its pool (sign-in, the scheduler): its
+    /// mail is sent through the pool too.
+    pub fn answering_through_pool(mut self) -> Self {
+        self.outbox = self.outbox.via_pool(self.pool.clone());
+        self
     }
 }

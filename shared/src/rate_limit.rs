@@ -24,6 +24,13 @@ pub const AUTH: Limit = Limit {
     window_secs: 60,
 };
 
+/// A limit per client address sized for an office of 20 people behind one address (a shop's
+/// router): 60 in 10 minutes is three each, typos and retries included.
+pub const OFFICE: Limit = Limit {
+    max: 60,
+    window_secs: 600,
+};
+
 /// 429 with `Retry-After` when any key already has `max` hits in the window; records nothing.
 /// Reads only, so it may run on the request's own connection or transaction.
 pub async fn blocked<'c>(

@@ -3,21 +3,53 @@
 //! task; absent outside a request (a scheduled job).
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-#[derive(Debug)]
+use crate::after_response::Job;
+
 struct Current {
     id: Arc<str>,
     ip: String,
+    /// Work to run once the response has left ([`crate::after_response`]).
+    after_response: Mutex<Vec<Job>>,
 }
 
 tokio::task_local! {
     static CURRENT: Arc<Current>;
 }
 
-/// Runs `work` as the request `id` from client `ip`.
+/// Runs `work` as the request `id` from client `ip`; then hands the work it deferred to
+/// whoever runs it (see [`crate::after_response`]). Call it around the whole answer, outside the
+/// request's transaction.
 pub async fn scope<F: Future>(id: Arc<str>, ip: String, work: F) -> F::Output {
-    CURRENT.scope(Arc::new(Current { id, ip }), work).await
+    let current = Arc::new(Current {
+        id,
+        ip,
+        after_response: Mutex::new(Vec::new()),
+    });
+    let output = CURRENT.scope(current.clone(), work).await;
+    let jobs = std::mem::take(&mut *current.after_response.lock().unwrap_or_else(|e| e.into_inner()));
+    crate::after_response::release(jobs);
+    output
+}
+
+/// Keeps `job` for after the response of the request being handled; gives it back outside a
+/// request.
+pub(crate) fn keep_for_after_response(job: Job) -> Option<Job> {
+    let mut job = Some(job);
+    let kept = CURRENT.try_with(|current| {
+        if let Some(job) = job.take() {
+            current
+                .after_response
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(job);
+        }
+    });
+    match kept {
+        Ok(()) => None,
+        Err(_) => job,
+    }
 }
 
 /// The id of the request being handled.

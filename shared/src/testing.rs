@@ -575,8 +575,9 @@ pub async fn person(
     }
 }
 
-/// Inserts a user with [`PASSWORD`] and a session (a refresh-token family, as a login starts
-/// one); returns the user's id and the session's access token, signed with the test keys.
+/// Inserts a person with [`PASSWORD`], their membership of `org_id` and a session there (a
+/// refresh-token family, as a login starts one); returns the person's id and the session's
+/// access token, signed with the test keys.
 async fn seed_person(
     pool: &PgPool,
     org_id: uuid::Uuid,
@@ -586,31 +587,63 @@ async fn seed_person(
     permissions: Option<serde_json::Value>,
 ) -> (uuid::Uuid, String) {
     let user_id: uuid::Uuid = sqlx::query_scalar(
-        "INSERT INTO users (org_id, email, name, password_hash, role, permissions)
-         VALUES ($1, $2, $3, $4, $5, coalesce($6, '{}'::jsonb)) RETURNING id",
+        "INSERT INTO users (email, name, password_hash) VALUES ($1, $2, $3) RETURNING id",
     )
-    .bind(org_id)
     .bind(email)
     .bind(name)
     .bind(password_hash().await)
-    .bind(role)
-    .bind(permissions)
     .fetch_one(pool)
     .await
-    .expect("user inserted");
+    .expect("person inserted");
+    let token = seed_membership(pool, org_id, user_id, role, permissions).await;
+    (user_id, token)
+}
+
+/// Makes person `user_id` an active member of `org_id` and signs them in there (a session of
+/// its own); the access token.
+async fn seed_membership(
+    pool: &PgPool,
+    org_id: uuid::Uuid,
+    user_id: uuid::Uuid,
+    role: crate::auth::Role,
+    permissions: Option<serde_json::Value>,
+) -> String {
+    sqlx::query(
+        "INSERT INTO memberships (org_id, user_id, role, permissions, joined_at)
+         VALUES ($1, $2, $3, coalesce($4, '{}'::jsonb), now())",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .bind(role)
+    .bind(permissions)
+    .execute(pool)
+    .await
+    .expect("membership inserted");
+    session_token(pool, org_id, user_id, role).await
+}
+
+/// A new session of `user_id` in `org_id` (as a sign-in there starts one), as `role`; its access
+/// token.
+pub async fn session_token(
+    pool: &PgPool,
+    org_id: uuid::Uuid,
+    user_id: uuid::Uuid,
+    role: crate::auth::Role,
+) -> String {
     let (_, refresh_hash) = crate::auth::tokens::generate("rt");
     let (session, family, issued_at): (uuid::Uuid, uuid::Uuid, chrono::DateTime<chrono::Utc>) =
         sqlx::query_as(
-            "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
-             VALUES ($1, gen_random_uuid(), $2, now() + interval '7 days')
+            "INSERT INTO refresh_tokens (user_id, org_id, family_id, token_hash, expires_at)
+             VALUES ($1, $2, gen_random_uuid(), $3, now() + interval '7 days')
              RETURNING id, family_id, created_at",
         )
         .bind(user_id)
+        .bind(org_id)
         .bind(refresh_hash)
         .fetch_one(pool)
         .await
         .expect("session inserted");
-    let token = crate::auth::jwt::issue_at(
+    crate::auth::jwt::issue_at(
         &settings(&[]).keys.snapshot(),
         crate::domain::UserId(user_id),
         crate::domain::OrgId(org_id),
@@ -619,8 +652,26 @@ async fn seed_person(
         issued_at.timestamp(),
         session,
     )
-    .expect("signed");
-    (user_id, token)
+    .expect("signed")
+}
+
+/// Makes the person of `someone` (seeded in another organization) also a member of `org_id`
+/// with `role` and `permissions`, signed in there: one person in two organizations.
+pub async fn also_member(
+    app: &TestApp,
+    org_id: &str,
+    someone: &Registered,
+    role: crate::auth::Role,
+    permissions: serde_json::Value,
+) -> Registered {
+    let org: uuid::Uuid = org_id.parse().expect("an organization id");
+    let user: uuid::Uuid = someone.user_id.parse().expect("a person id");
+    let token = seed_membership(&app.pool, org, user, role, Some(permissions)).await;
+    Registered {
+        org_id: org_id.to_owned(),
+        user_id: someone.user_id.clone(),
+        token,
+    }
 }
 
 /// The bcrypt hash of [`PASSWORD`], made once per test binary (a hash takes a while).

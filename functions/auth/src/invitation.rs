@@ -1,43 +1,53 @@
-//! `POST /api/auth/invitation/accept`: an invited user chooses a password and is signed in.
+//! `POST /api/auth/invitation/accept`: an invited person joins the organization that invited
+//! them. Someone new to Stockroom chooses their password (`{token, password}`); someone who has
+//! an account accepts signed in (`{token}` with their access token), and their session moves to
+//! the organization. Either way the answer is a sign-in's in that organization.
 
 use axum::Json;
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use serde_json::json;
 use shared::AppState;
-use shared::audit::{Action, Actor, Entry};
+use shared::audit::{Action, Actor, Change, Entry};
+use shared::auth::membership::tell_owners_of_new_admin;
 use shared::auth::password::Password;
-use shared::auth::{ClientIp, Role, tokens};
+use shared::auth::{AuthUser, ClientIp, Role, tokens};
 use shared::error::ApiError;
 use shared::http::AppJson;
 
-use crate::me::{self, Me};
-use crate::session::{self, TokenPair};
+use crate::session::{self, SignedIn};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptRequest {
+    /// The token of the invitation's link.
     token: String,
+    /// For someone new to Stockroom: the password they choose. Leave it out to accept with the
+    /// account you have, signed in (`Authorization: Bearer <access token>`).
     #[schema(format = "new-password")]
-    password: String,
+    password: Option<String>,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Accepted {
-    #[serde(flatten)]
-    me: Me,
-    #[serde(flatten)]
-    tokens: TokenPair,
+fn invalid_invitation() -> ApiError {
+    ApiError::unauthorized(
+        "invalid_invitation",
+        "the invitation is invalid, used, cancelled or expired",
+    )
 }
 
 #[utoipa::path(post, path = "/api/auth/invitation/accept", security(()), request_body = AcceptRequest,
-    responses((status = 200, description = "The invitation is accepted; the new user is signed in", body = Accepted),
-        (status = 401, description = "Unknown, used or expired invitation"),
+    responses((status = 200, description = "The invitation is accepted; the person is signed in to the organization", body = SignedIn),
+        (status = 401, description = "`invalid_invitation`: unknown, used, cancelled or expired"),
+        (status = 403, description = "`invitation_for_another_account`: the invitation was sent to another address than the signed-in account's"),
+        (status = 409, description = "`account_exists`: the address has an account; sign in and accept with your access token"),
+        (status = 422, description = "`password` is missing (not signed in) or too weak, or sent while signed in"),
         (status = 429, description = "Too many attempts")))]
 pub async fn accept(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    signed_in: Option<AuthUser>,
     AppJson(body): AppJson<AcceptRequest>,
-) -> Result<Json<Accepted>, ApiError> {
+) -> Result<Json<SignedIn>, ApiError> {
     let hash = tokens::hash(&body.token);
     crate::guarded(
         &state,
@@ -45,41 +55,107 @@ pub async fn accept(
         &ip,
         Some(&hex::encode(&hash[..8])),
         async {
-            let password_hash = Password::new(body.password, "password")?.hash().await?;
+            let password_hash = match (&signed_in, body.password) {
+                (None, Some(password)) => Some(Password::new(password, "password")?.hash().await?),
+                (None, None) => {
+                    return Err(ApiError::invalid_field(
+                        "password",
+                        "required",
+                        "choose a password, or sign in and accept with your access token",
+                    ));
+                }
+                (Some(_), Some(_)) => {
+                    return Err(ApiError::invalid_field(
+                        "password",
+                        "not_allowed",
+                        "signed in, you accept with the account you have: send no password",
+                    ));
+                }
+                (Some(_), None) => None,
+            };
 
             let mut tx = state.pool.begin().await?;
-            let user = sqlx::query!(
-                r#"UPDATE user_invitations i SET used_at = now()
-           FROM users u
-           WHERE i.token_hash = $1 AND i.used_at IS NULL AND i.expires_at > now()
-             AND u.id = i.user_id AND u.is_active AND u.password_hash IS NULL
-           RETURNING u.id, u.org_id, u.role AS "role: Role""#,
+            let invitation = sqlx::query!(
+                r#"SELECT i.id, i.user_id, i.org_id AS "org_id!", m.role AS "role: Role",
+                          u.password_hash IS NOT NULL AS "has_account!", u.email, u.name,
+                          inviter.name AS "inviter?"
+                   FROM user_invitations i
+                   JOIN memberships m ON m.org_id = i.org_id AND m.user_id = i.user_id
+                   JOIN users u ON u.id = i.user_id
+                   LEFT JOIN users inviter ON inviter.id = m.invited_by
+                   WHERE i.token_hash = $1 AND i.used_at IS NULL AND i.expires_at > now()
+                     AND m.is_active AND m.joined_at IS NULL
+                   FOR UPDATE OF i, m"#,
                 hash
             )
             .fetch_optional(&mut *tx)
             .await?
-            .ok_or_else(|| {
-                ApiError::unauthorized(
-                    "invalid_invitation",
-                    "the invitation is invalid, used or expired",
-                )
-            })?;
+            .ok_or_else(invalid_invitation)?;
+            let (person, org_id, role) = (invitation.user_id, invitation.org_id, invitation.role);
+            match (&signed_in, password_hash) {
+                (Some(user), _) if user.user_id != person => {
+                    return Err(ApiError::forbidden(
+                        "invitation_for_another_account",
+                        "this invitation was sent to another address than your account's: sign \
+                         in with that address's account, or ask for an invitation to yours",
+                    ));
+                }
+                (None, _) if invitation.has_account => {
+                    return Err(ApiError::conflict(
+                        "account_exists",
+                        "this address has a Stockroom account: sign in and accept the invitation \
+                         with your access token (or reset your password if you forgot it)",
+                    ));
+                }
+                (None, Some(password_hash)) => {
+                    sqlx::query!(
+                        "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
+                        person,
+                        password_hash
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                _ => {}
+            }
             sqlx::query!(
-                "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
-                user.id,
-                password_hash
+                "UPDATE user_invitations SET used_at = now() WHERE id = $1",
+                invitation.id
             )
             .execute(&mut *tx)
             .await?;
-            Entry::new(Action::InvitationAccepted, user.id)
-                .in_org(user.org_id)
-                .by(Actor::User(user.id))
+            sqlx::query!(
+                "UPDATE memberships SET joined_at = now(), updated_at = now()
+                 WHERE user_id = $1 AND org_id = $2",
+                person,
+                org_id
+            )
+            .execute(&mut *tx)
+            .await?;
+            Entry::new(Action::InvitationAccepted, person)
+                .in_org(org_id)
+                .by(Actor::User(person))
+                .change(Change::none().after(&json!({ "role": role })))
                 .record(&mut tx)
                 .await?;
-            let tokens = session::start(&mut tx, &state, user.id, user.org_id, user.role).await?;
-            let me = me::load(&mut tx, user.id).await?;
+            if role.is_admin() {
+                let who = (invitation.name.as_str(), invitation.email.as_str());
+                let by = invitation.inviter.as_deref().unwrap_or("an owner or admin");
+                let cooling_off = state.settings.admin_cooling_off;
+                tell_owners_of_new_admin(&mut tx, &state.outbox, org_id, who, role, by, cooling_off)
+                    .await?;
+            }
+            let tokens = match &signed_in {
+                Some(user) => {
+                    let session = (person, user.session_id);
+                    crate::organizations::move_session(&mut tx, &state, session, org_id, role)
+                        .await?
+                }
+                None => session::start(&mut tx, &state, person, org_id, role).await?,
+            };
+            let me = crate::me::load(&mut tx, person, org_id).await?;
             tx.commit().await?;
-            Ok(Json(Accepted { me, tokens }))
+            Ok(Json(SignedIn { me, tokens }))
         },
     )
     .await

@@ -1,7 +1,9 @@
 //! The `auth` function: `/api/auth/*`.
 //!
-//! Registration, login (with a TOTP second step when MFA is on), refresh-token rotation with
-//! reuse detection, logout, the current user, MFA set-up, and password reset and change.
+//! Registration (confirmed by email), login (with a TOTP second step when MFA is on) into the
+//! organization used last, switching organizations, refresh-token rotation with reuse
+//! detection, logout, the current user, MFA set-up, password reset and change, and accepting
+//! invitations.
 //! Every attempt on these routes is rate limited per client IP and per account before any
 //! bcrypt work; every auth event is audited.
 
@@ -9,6 +11,7 @@ mod invitation;
 mod login;
 mod me;
 mod mfa;
+mod organizations;
 mod password;
 mod register;
 mod session;
@@ -20,14 +23,18 @@ use shared::AppState;
 use shared::error::ApiError;
 
 pub fn app(state: AppState) -> Router {
+    let state = state.answering_through_pool();
     let http = state.settings.http.clone();
     let router = Router::new()
         .route("/api/auth/register", post(register::register))
+        .route("/api/auth/register/confirm", post(register::confirm))
         .route("/api/auth/login", post(login::login))
         .route("/api/auth/login/mfa", post(login::login_mfa))
         .route("/api/auth/refresh", post(session::refresh))
         .route("/api/auth/logout", post(session::logout))
         .route("/api/auth/me", get(me::me))
+        .route("/api/auth/organizations", get(organizations::list))
+        .route("/api/auth/switch", post(organizations::switch))
         .route("/api/auth/mfa/setup", post(mfa::setup))
         .route("/api/auth/mfa/verify", post(mfa::verify))
         .route("/api/auth/mfa/disable", post(mfa::disable))
@@ -94,11 +101,14 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
     #[openapi(paths(
         register::register,
+        register::confirm,
         login::login,
         login::login_mfa,
         session::refresh,
         session::logout,
         me::me,
+        organizations::list,
+        organizations::switch,
         mfa::setup,
         mfa::verify,
         mfa::disable,

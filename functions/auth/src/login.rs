@@ -51,13 +51,12 @@ fn required(field: &str, value: &str, fields: &mut Fields) {
     }
 }
 
-/// Signs the user in: a token pair, or an MFA challenge when MFA is on.
-async fn sign_in(
+/// Signs person `user_id` in to `org_id`, where they are a member with `role` (audited as a
+/// login by `method`): a new session and its token pair.
+pub(crate) async fn sign_in(
     conn: &mut PgConnection,
     state: &AppState,
-    user_id: Uuid,
-    org_id: Uuid,
-    role: Role,
+    (user_id, org_id, role): (Uuid, Uuid, Role),
     method: &str,
 ) -> Result<LoginResponse, ApiError> {
     Entry::new(Action::Login, user_id)
@@ -67,7 +66,7 @@ async fn sign_in(
         .record(conn)
         .await?;
     let tokens = session::start(conn, state, user_id, org_id, role).await?;
-    let me = me::load(conn, user_id).await?;
+    let me = me::load(conn, user_id, org_id).await?;
     Ok(LoginResponse::SignedIn {
         mfa_required: false,
         me: Box::new(me),
@@ -94,8 +93,7 @@ pub async fn login(
         }
 
         let user = sqlx::query!(
-            r#"SELECT id, org_id, password_hash, role AS "role: Role", is_active, mfa_enabled
-           FROM users WHERE lower(email) = $1"#,
+            "SELECT id, password_hash, mfa_enabled FROM users WHERE lower(email) = $1",
             email
         )
         .fetch_optional(&state.pool)
@@ -108,26 +106,27 @@ pub async fn login(
         .await?;
 
         let mut tx = state.pool.begin().await?;
-        let user = match user {
-            Some(user) if password_ok && user.is_active => user,
-            Some(user) => {
-                let reason = if password_ok {
-                    "inactive"
-                } else {
-                    "wrong_password"
-                };
-                Entry::new(Action::LoginFailed, user.id)
-                    .in_org(user.org_id)
-                    .change(Change::none().after(&json!({ "reason": reason })))
-                    .record(&mut tx)
-                    .await?;
-                tx.commit().await?;
-                return Err(invalid_credentials());
-            }
-            None => {
-                tracing::info!("login attempt for an unknown email");
-                return Err(invalid_credentials());
-            }
+        let Some(user) = user else {
+            tracing::info!("login attempt for an unknown email");
+            return Err(invalid_credentials());
+        };
+        // The organization the sign-in lands in (none: no active membership anywhere).
+        let landing = match password_ok {
+            true => crate::organizations::landing(&mut tx, user.id).await?,
+            false => None,
+        };
+        let Some((org_id, role)) = landing else {
+            let reason = if password_ok {
+                "inactive"
+            } else {
+                "wrong_password"
+            };
+            let mut entry = Entry::new(Action::LoginFailed, user.id)
+                .change(Change::none().after(&json!({ "reason": reason })));
+            entry.org_id = crate::organizations::of_person(&mut tx, user.id).await?;
+            entry.record(&mut tx).await?;
+            tx.commit().await?;
+            return Err(invalid_credentials());
         };
 
         let response = if user.mfa_enabled {
@@ -147,7 +146,7 @@ pub async fn login(
                 expires_in: MFA_CHALLENGE_TTL_SECS,
             }
         } else {
-            sign_in(&mut tx, &state, user.id, user.org_id, user.role, "password").await?
+            sign_in(&mut tx, &state, (user.id, org_id, role), "password").await?
         };
         tx.commit().await?;
         Ok(Json(response))
@@ -199,7 +198,7 @@ pub async fn login_mfa(
 
             let mut tx = state.pool.begin().await?;
             let user = sqlx::query!(
-        r#"SELECT u.id, u.org_id, u.role AS "role: Role", u.is_active, u.mfa_secret, u.mfa_last_step
+        r#"SELECT u.id, u.mfa_secret, u.mfa_last_step
            FROM mfa_challenges c JOIN users u ON u.id = c.user_id
            WHERE c.token_hash = $1 AND c.used_at IS NULL AND c.expires_at > now() AND u.mfa_enabled
            FOR UPDATE OF c, u"#,
@@ -207,10 +206,14 @@ pub async fn login_mfa(
     )
     .fetch_optional(&mut *tx)
     .await?
-    .filter(|u| u.is_active)
     .ok_or_else(|| {
         ApiError::unauthorized("invalid_mfa_token", "the MFA token is invalid or expired")
     })?;
+            let (org_id, role) = crate::organizations::landing(&mut tx, user.id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::unauthorized("invalid_mfa_token", "the MFA token is invalid or expired")
+                })?;
             // The account's own limit, now that we know whose challenge it is (read on the
             // transaction's connection: a Lambda environment has one).
             let account = [format!("login_mfa:account:{}", user.id)];
@@ -238,7 +241,7 @@ pub async fn login_mfa(
             };
             if !accepted {
                 Entry::new(Action::LoginFailed, user.id)
-                    .in_org(user.org_id)
+                    .in_org(org_id)
                     .change(Change::none().after(&json!({ "reason": "wrong_mfa_code" })))
                     .record(&mut tx)
                     .await?;
@@ -261,7 +264,7 @@ pub async fn login_mfa(
                 "password+recovery_code"
             };
             let response =
-                sign_in(&mut tx, &state, user.id, user.org_id, user.role, method).await?;
+                sign_in(&mut tx, &state, (user.id, org_id, role), method).await?;
             tx.commit().await?;
             Ok(Json(response))
         },

@@ -39,15 +39,18 @@ pub struct Me {
     pub organization: OrganizationView,
 }
 
-/// The user and their organization, as the API shows them.
-pub async fn load(conn: &mut PgConnection, user_id: Uuid) -> Result<Me, ApiError> {
+/// The person and their membership of `org_id`, as the API shows them.
+pub async fn load(conn: &mut PgConnection, user_id: Uuid, org_id: Uuid) -> Result<Me, ApiError> {
     let row = sqlx::query!(
-        r#"SELECT u.id, u.email, u.name, u.role AS "role: Role", u.permissions, u.mfa_enabled,
+        r#"SELECT u.id, u.email, u.name, m.role AS "role: Role", m.permissions, u.mfa_enabled,
                   u.created_at, o.id AS org_id, o.name AS org_name,
                   o.default_currency AS "default_currency!"
-           FROM users u JOIN organizations o ON o.id = u.org_id
-           WHERE u.id = $1"#,
-        user_id
+           FROM users u
+           JOIN memberships m ON m.user_id = u.id
+           JOIN organizations o ON o.id = m.org_id
+           WHERE u.id = $1 AND m.org_id = $2"#,
+        user_id,
+        org_id
     )
     .fetch_one(conn)
     .await?;
@@ -70,10 +73,11 @@ pub async fn load(conn: &mut PgConnection, user_id: Uuid) -> Result<Me, ApiError
     })
 }
 
-/// `GET /api/auth/me`: the current user, their organization, role and permissions.
+/// `GET /api/auth/me`: the current user, the organization their token is for, and their role and
+/// permissions there.
 #[utoipa::path(get, path = "/api/auth/me", security(("bearer" = [])),
     responses((status = 200, description = "The current user, organization, role and permissions", body = Me)))]
 pub async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<Me>, ApiError> {
     let mut conn = state.pool.acquire().await?;
-    Ok(Json(load(&mut conn, user.user_id).await?))
+    Ok(Json(load(&mut conn, user.user_id, user.org_id).await?))
 }

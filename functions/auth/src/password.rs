@@ -9,6 +9,7 @@ use shared::audit::{Action, Actor, Entry};
 use shared::auth::password::{self, Password};
 use shared::auth::{AuthUser, ClientIp, tokens};
 use shared::domain::Email;
+use shared::email::outbox::{Mail, Text};
 use shared::error::ApiError;
 use shared::http::AppJson;
 
@@ -31,75 +32,58 @@ pub struct Accepted {
     detail: &'static str,
 }
 
-/// `POST /api/auth/password/forgot`: emails a reset link if the address belongs to an active
-/// account. The answer is the same either way.
+/// `POST /api/auth/password/forgot`: emails a reset link if the address belongs to an account.
+/// The answer is the same either way, and so is the work done before it: one statement stores a
+/// reset token for the address's account if it has one, and the mail (whose text, or absence,
+/// is decided when it is sent) goes out after the answer. Limited per client address only, and
+/// generously (an office shares one): an address's owner is never refused because someone else
+/// asked for their address, and a mailbox gets at most three reset mails an hour (each link
+/// works, so the owner can use any of them).
 #[utoipa::path(post, path = "/api/auth/password/forgot", security(()), request_body = ForgotRequest,
     responses((status = 202, description = "The same answer whether or not the email exists", body = Accepted),
-        (status = 429, description = "Too many attempts")))]
+        (status = 429, description = "Too many attempts from this client address")))]
 pub async fn forgot(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     AppJson(body): AppJson<ForgotRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    crate::attempt(
-        &state,
-        "password_forgot",
-        &ip,
-        Some(&body.email.trim().to_lowercase()),
-    )
-    .await?;
+    let keys = [format!("password_forgot:ip:{ip}")];
+    shared::rate_limit::check(&state.pool, shared::rate_limit::OFFICE, &keys).await?;
     let email = Email::parse(&body.email, "email")?;
-    let accepted = (
-        StatusCode::ACCEPTED,
-        Json(Accepted {
-            status: "accepted",
-            detail: "if an account uses this address, a reset link is on its way",
-        }),
-    );
-
-    let Some(user) = sqlx::query!(
-        "SELECT id, org_id, email FROM users WHERE lower(email) = $1 AND is_active",
-        email.as_str()
-    )
-    .fetch_optional(&state.pool)
-    .await?
-    else {
-        return Ok(accepted);
-    };
 
     let (token, hash) = tokens::generate("pr");
     let mut tx = state.pool.begin().await?;
     sqlx::query!(
         "INSERT INTO password_reset_tokens (user_id, token_hash, expires_at)
-         VALUES ($1, $2, now() + make_interval(secs => $3))",
-        user.id,
+         SELECT id, $2, now() + make_interval(secs => $3) FROM users
+         WHERE lower(email) = $1 AND password_hash IS NOT NULL",
+        email.as_str(),
         hash,
         RESET_TOKEN_TTL_SECS as f64
     )
     .execute(&mut *tx)
     .await?;
-    Entry::new(Action::PasswordResetRequested, user.id)
-        .in_org(user.org_id)
-        .record(&mut tx)
-        .await?;
-    tx.commit().await?;
-
     let link = format!("{}/reset-password?token={token}", state.settings.app_url);
-    let text = format!(
-        "Someone asked to reset the password of your Stockroom account.\n\n\
-         To choose a new password, open this link within 30 minutes:\n\n{link}\n\n\
-         The link works once. If you did not ask for this, ignore this email; your password \
-         stays as it is.\n"
+    let text = Text::new(
+        "Reset your Stockroom password",
+        format!(
+            "Someone asked to reset the password of your Stockroom account.\n\n\
+             To choose a new password, open this link within 30 minutes:\n\n{link}\n\n\
+             The link works once. If you did not ask for this, ignore this email; your password \
+             stays as it is.\n"
+        ),
     );
-    if let Err(error) = state
-        .mailer
-        .send(&user.email, "Reset your Stockroom password", text)
-        .await
-    {
-        // Answer as usual: the response must not reveal that the account exists.
-        tracing::error!(error = %error, "could not send the password reset email");
-    }
-    Ok(accepted)
+    // Nothing for an address without an account.
+    let mail = Mail::depending_on_account("password_reset", email.as_str(), None, text);
+    state.outbox.queue(&mut tx, None, mail).await?;
+    tx.commit().await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            status: "accepted",
+            detail: "if an account uses this address, a reset link is on its way",
+        }),
+    ))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -134,10 +118,8 @@ pub async fn reset(
             let mut tx = state.pool.begin().await?;
             let user = sqlx::query!(
                 r#"UPDATE password_reset_tokens t SET used_at = now()
-           FROM users u
            WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.expires_at > now()
-             AND u.id = t.user_id AND u.is_active
-           RETURNING u.id, u.org_id"#,
+           RETURNING t.user_id AS id"#,
                 hash
             )
             .fetch_optional(&mut *tx)
@@ -164,10 +146,9 @@ pub async fn reset(
     .execute(&mut *tx)
     .await?;
             shared::auth::sessions::revoke_all(&mut tx, user.id).await?;
-            Entry::new(Action::PasswordReset, user.id)
-                .in_org(user.org_id)
-                .record(&mut tx)
-                .await?;
+            let mut entry = Entry::new(Action::PasswordReset, user.id);
+            entry.org_id = crate::organizations::of_person(&mut tx, user.id).await?;
+            entry.record(&mut tx).await?;
             tx.commit().await?;
             Ok(StatusCode::NO_CONTENT)
         },

@@ -28,7 +28,17 @@ pub struct TokenPair {
     pub refresh_expires_in: u64,
 }
 
-/// Starts a new token family (a login) for the user.
+/// What a sign-in answers: the person in the organization the tokens are for, and the tokens.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SignedIn {
+    #[serde(flatten)]
+    pub me: crate::me::Me,
+    #[serde(flatten)]
+    pub tokens: TokenPair,
+}
+
+/// Starts a new token family (a login, on one device) for the person, in organization `org_id`
+/// (where they are an active member with `role`), and marks that organization used last.
 pub async fn start(
     conn: &mut PgConnection,
     state: &AppState,
@@ -37,6 +47,7 @@ pub async fn start(
     role: Role,
 ) -> Result<TokenPair, ApiError> {
     let (refresh_token, hash) = tokens::generate("rt");
+    crate::organizations::mark_used(&mut *conn, user_id, org_id).await?;
     issue(
         conn,
         state,
@@ -50,9 +61,10 @@ pub async fn start(
     .await
 }
 
-/// Stores `refresh_token` as a session of `family_id` and returns it with its access token.
+/// Stores `refresh_token` as a session of `family_id` in `org_id` and returns it with its access
+/// token.
 #[allow(clippy::too_many_arguments)]
-async fn issue(
+pub(crate) async fn issue(
     conn: &mut PgConnection,
     state: &AppState,
     user_id: Uuid,
@@ -64,10 +76,11 @@ async fn issue(
 ) -> Result<TokenPair, ApiError> {
     let session = sqlx::query_as!(
         Session,
-        "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
-         VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+        "INSERT INTO refresh_tokens (user_id, org_id, family_id, token_hash, expires_at)
+         VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
          RETURNING id, family_id, created_at, expires_at",
         user_id,
+        org_id,
         family_id,
         hash,
         REFRESH_TOKEN_TTL.as_secs_f64(),
@@ -153,12 +166,17 @@ pub async fn refresh(
     let hash = tokens::hash(&body.refresh_token);
     let mut tx = state.pool.begin().await?;
     // FOR UPDATE: two refreshes with the same token are serialised; the second sees it rotated.
+    // The session's organization, and the person's membership there (sessions of the previous
+    // release carry no organization: their person's only one).
     let token = sqlx::query!(
         r#"SELECT t.id, t.user_id, t.family_id, t.rotated_at, t.revoked_at,
                   t.expires_at < now() AS "expired!",
                   coalesce(t.rotated_at > now() - make_interval(secs => $2), false) AS "in_grace!",
-                  u.org_id, u.role AS "role: Role", u.is_active
-           FROM refresh_tokens t JOIN users u ON u.id = t.user_id
+                  m.org_id, m.role AS "role: Role",
+                  m.is_active AND m.joined_at IS NOT NULL AS "is_active!"
+           FROM refresh_tokens t
+           JOIN users u ON u.id = t.user_id
+           JOIN memberships m ON m.user_id = t.user_id AND m.org_id = coalesce(t.org_id, u.org_id)
            WHERE t.token_hash = $1
            FOR UPDATE OF t"#,
         hash,
@@ -174,34 +192,39 @@ pub async fn refresh(
         // the pair the first refresh made, as long as that successor is still the live session.
         // The first refresh may have used the token key before a rotation: every key's
         // successor is looked for.
-        if token.in_grace && token.is_active {
-            let successors = tokens::successors(&keys, "rt", &body.refresh_token);
-            let hashes: Vec<Vec<u8>> = successors.iter().map(|(_, hash)| hash.clone()).collect();
+        if token.in_grace {
+            // The family's live token, and the tokens a refresh (or a switch to its
+            // organization) of the presented one makes.
             let live = sqlx::query!(
-                "SELECT id, family_id, created_at, expires_at, token_hash FROM refresh_tokens
-                 WHERE token_hash = ANY($1) AND family_id = $2 AND rotated_at IS NULL
-                   AND revoked_at IS NULL AND expires_at > now()",
-                &hashes,
+                r#"SELECT t.id, t.family_id, t.created_at, t.expires_at, t.token_hash,
+                          m.org_id, m.role AS "role: Role"
+                   FROM refresh_tokens t
+                   JOIN memberships m ON m.user_id = t.user_id AND m.org_id = t.org_id
+                   WHERE t.family_id = $1 AND t.rotated_at IS NULL AND t.revoked_at IS NULL
+                     AND t.expires_at > now() AND m.is_active AND m.joined_at IS NOT NULL"#,
                 token.family_id
             )
             .fetch_optional(&mut *tx)
             .await?;
-            if let Some(live) = live
-                && let Some((successor, _)) = successors
+            if let Some(live) = live {
+                let seed = crate::organizations::switch_seed(live.org_id, &hash);
+                let successor = tokens::successors(&keys, "rt", &body.refresh_token)
                     .into_iter()
-                    .find(|(_, hash)| *hash == live.token_hash)
-            {
-                tx.commit().await?;
-                let (user, org, role) = (token.user_id, token.org_id, token.role);
-                let session = Session {
-                    id: live.id,
-                    family_id: live.family_id,
-                    created_at: live.created_at,
-                    expires_at: live.expires_at,
-                };
-                return pair(&state, user, org, role, successor, &session)
-                    .await
-                    .map(Json);
+                    .chain(tokens::successors(&keys, "rt", &seed))
+                    .find(|(_, candidate)| *candidate == live.token_hash);
+                if let Some((successor, _)) = successor {
+                    tx.commit().await?;
+                    let (user, org, role) = (token.user_id, live.org_id, live.role);
+                    let session = Session {
+                        id: live.id,
+                        family_id: live.family_id,
+                        created_at: live.created_at,
+                        expires_at: live.expires_at,
+                    };
+                    return pair(&state, user, org, role, successor, &session)
+                        .await
+                        .map(Json);
+                }
             }
         }
         sqlx::query!(
@@ -261,24 +284,20 @@ pub async fn logout(
     let hash = tokens::hash(&body.refresh_token);
     let mut tx = state.pool.begin().await?;
     let revoked = sqlx::query!(
-        r#"WITH family AS (SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = $1)
+        r#"WITH family AS (SELECT family_id, user_id, org_id FROM refresh_tokens
+                          WHERE token_hash = $1)
            UPDATE refresh_tokens t SET revoked_at = now()
            FROM family f
            WHERE t.family_id = f.family_id AND t.revoked_at IS NULL
-           RETURNING f.user_id"#,
+           RETURNING f.user_id, f.org_id"#,
         hash
     )
     .fetch_all(&mut *tx)
     .await?;
-    if let Some(user_id) = revoked.first().map(|r| r.user_id) {
-        let org_id = sqlx::query_scalar!("SELECT org_id FROM users WHERE id = $1", user_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        Entry::new(Action::Logout, user_id)
-            .in_org(org_id)
-            .by(Actor::User(user_id))
-            .record(&mut tx)
-            .await?;
+    if let Some(row) = revoked.first() {
+        let mut entry = Entry::new(Action::Logout, row.user_id).by(Actor::User(row.user_id));
+        entry.org_id = row.org_id;
+        entry.record(&mut tx).await?;
     }
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)

@@ -2,6 +2,7 @@
 //! Wise (sealed with AES-256-GCM, only ever shown as a summary).
 
 mod contacts;
+mod payee_change;
 mod suppliers;
 
 use axum::Router;

@@ -21,6 +21,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::contacts::{self, Contact};
+use crate::payee_change;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Supplier {
@@ -329,9 +330,7 @@ pub async fn create(
     let replayed = response.headers().contains_key("idempotent-replayed");
     if response.status() == StatusCode::CREATED && body.payment_details.is_some() && !replayed {
         // A replay (same key) answers without a change, and without emailing again.
-        let changed = PayeeChange::of(&mut tenant.db, &caller, id, None).await?;
-        tenant.db.suspend(true).await?;
-        changed.notify(&state).await;
+        payee_change::announce(&mut tenant.db, &state.outbox, &caller, id, None).await?;
     }
     Ok(response)
 }
@@ -461,12 +460,7 @@ pub async fn update(
         proof.require(&tenant)?;
     }
     let change = SupplierChange::try_from(body)?;
-    let (after, payee) = save(&state, &mut tenant, id, change).await?;
-    if let Some(payee) = payee {
-        tenant.db.suspend(true).await?;
-        payee.notify(&state).await;
-    }
-    Ok(Json(after))
+    save(&state, &mut tenant, id, change).await.map(Json)
 }
 
 /// `POST /api/suppliers/{id}/deactivate`.
@@ -487,7 +481,7 @@ pub async fn deactivate(
         },
     )
     .await
-    .map(|(supplier, _)| Json(supplier))
+    .map(Json)
 }
 
 /// `POST /api/suppliers/{id}/reactivate`.
@@ -508,17 +502,17 @@ pub async fn reactivate(
         },
     )
     .await
-    .map(|(supplier, _)| Json(supplier))
+    .map(Json)
 }
 
-/// Makes `change` to the supplier (locked while it is made, audited); with the payee change to
-/// announce once committed, when the payment details changed.
+/// Makes `change` to the supplier (locked while it is made, audited); a change of its payment
+/// details is announced to the owners and admins (mailed after the response).
 async fn save(
     state: &AppState,
     tenant: &mut Require<Suppliers, Write>,
     id: Uuid,
     mut change: SupplierChange,
-) -> Result<(Supplier, Option<PayeeChange>), ApiError> {
+) -> Result<Supplier, ApiError> {
     let caller = tenant.caller.clone();
     let tx = &mut *tenant.db;
     let before = load(&mut *tx, caller.org_id, id, true).await?;
@@ -541,7 +535,6 @@ async fn save(
     )
     .execute(&mut *tx)
     .await?;
-    let mut payee = None;
     if !payment.is_keep() {
         // The new details (`Set`), or none (`Clear`).
         let payment = payment.apply(None);
@@ -588,8 +581,8 @@ async fn save(
         .execute(&mut *tx)
         .await?;
         if changed {
-            payee =
-                Some(PayeeChange::of(&mut *tx, &caller, id, before.payment_details.clone()).await?);
+            let before = before.payment_details.clone();
+            payee_change::announce(&mut *tx, &state.outbox, &caller, id, before).await?;
         }
     }
     let after = load(&mut *tx, caller.org_id, id, false).await?;
@@ -600,94 +593,5 @@ async fn save(
     };
     let change = Change::updated(&before, &after);
     caller.audit(tx, action, id, change).await?;
-    Ok((after, payee))
-}
-
-/// A change of a supplier's payment details, to announce to the organization's owners and
-/// admins once it is committed: the account's old and new last four characters, who and when.
-/// A payment to the new details needs a second person for 24 hours (`inventory`'s approvals);
-/// this email is what tells the others to look.
-pub struct PayeeChange {
-    supplier: String,
-    before: Option<PaymentSummary>,
-    after: Option<PaymentSummary>,
-    who: String,
-    at: DateTime<Utc>,
-    recipients: Vec<String>,
-}
-
-impl PayeeChange {
-    /// Reads what changed on supplier `id` (inside the change's transaction).
-    async fn of(
-        conn: &mut PgConnection,
-        caller: &shared::auth::Caller,
-        id: Uuid,
-        before: Option<PaymentSummary>,
-    ) -> Result<Self, ApiError> {
-        let row = sqlx::query!(
-            r#"SELECT s.name, s.payment_summary, s.payment_details_changed_at AS "at!",
-                      u.name AS "who?", u.email AS "who_email?"
-               FROM suppliers s LEFT JOIN users u ON u.id = s.payment_details_changed_by
-               WHERE s.org_id = $1 AND s.id = $2"#,
-            caller.org_id,
-            id
-        )
-        .fetch_one(&mut *conn)
-        .await?;
-        let recipients = sqlx::query_scalar!(
-            "SELECT email FROM users
-             WHERE org_id = $1 AND is_active AND role IN ('owner', 'admin') ORDER BY email",
-            caller.org_id
-        )
-        .fetch_all(&mut *conn)
-        .await?;
-        Ok(Self {
-            supplier: row.name,
-            before,
-            after: row
-                .payment_summary
-                .and_then(|s| serde_json::from_value(s).ok()),
-            who: match (row.who, row.who_email) {
-                (Some(name), Some(email)) => format!("{name} <{email}>"),
-                _ => "someone".to_owned(),
-            },
-            at: row.at,
-            recipients,
-        })
-    }
-
-    fn text(&self) -> String {
-        let ending = |s: &Option<PaymentSummary>| match s {
-            Some(s) => format!(
-                "account ending {} ({}, {})",
-                s.account_ending, s.currency, s.account_holder_name
-            ),
-            None => "none".to_owned(),
-        };
-        format!(
-            "The payment details of supplier {} were changed.\n\n\
-             Before: {}\nAfter:  {}\nBy:     {}\nAt:     {} UTC\n\n\
-             For the next 24 hours a payment to this supplier needs the approval of a second \
-             owner or admin. If you did not expect this change, check it with the person who \
-             made it before approving any payment, and put the old details back.\n",
-            self.supplier,
-            ending(&self.before),
-            ending(&self.after),
-            self.who,
-            self.at.format("%Y-%m-%d %H:%M"),
-        )
-    }
-
-    /// Emails every owner and admin. Sent after the commit, so no transaction waits on the mail
-    /// server; a failure is logged (the change stands, and its second-person rule protects the
-    /// payment meanwhile).
-    async fn notify(&self, state: &AppState) {
-        let subject = format!("Payment details of {} changed", self.supplier);
-        let text = self.text();
-        for to in &self.recipients {
-            if let Err(error) = state.mailer.send(to, &subject, text.clone()).await {
-                tracing::error!(%error, "could not email a payee change");
-            }
-        }
-    }
+    Ok(after)
 }

@@ -124,23 +124,27 @@ where
                         .parse::<Uuid>()
                         .map_err(|_| ApiError::not_found("user"))?;
                     if requested != actor {
-                        if !tenant.caller.is_admin() {
+                        // Owners and admins manage their organization's members; any other id,
+                        // whether or not it is a person anywhere, is one the caller may not
+                        // manage: the same 403, which tells nothing about that id.
+                        let manages = tenant.caller.is_admin() && {
+                            let org = tenant.caller.org_id;
+                            sqlx::query_scalar!(
+                                r#"SELECT EXISTS (SELECT 1 FROM memberships
+                                                  WHERE user_id = $1 AND org_id = $2) AS "member!""#,
+                                requested,
+                                org
+                            )
+                            .fetch_one(&mut *tenant.db)
+                            .await?
+                        };
+                        if !manages {
                             tracing::warn!(caller = %actor, requested = value, "tasks of another user requested");
                             return Err(ApiError::forbidden(
                                 "other_user",
-                                "you can only reach your own tasks; owners and admins reach their team's",
+                                "User ID mismatch: you can only reach your own tasks; owners and \
+                                 admins reach their organization's members'",
                             ));
-                        }
-                        let org = tenant.caller.org_id;
-                        let member = sqlx::query_scalar!(
-                            r#"SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND org_id = $2) AS "member!""#,
-                            requested,
-                            org
-                        )
-                        .fetch_one(&mut *tenant.db)
-                        .await?;
-                        if !member {
-                            return Err(ApiError::not_found("user"));
                         }
                     }
                     user_id = requested;

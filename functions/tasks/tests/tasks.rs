@@ -461,12 +461,20 @@ async fn owners_assign_and_follow_their_teams_to_dos(pool: PgPool) {
         .get_with(&format!("/api/{}/tasks", owner.user_id), &cashier.token)
         .await;
     assert_problem(&other, StatusCode::FORBIDDEN, "other_user");
-    // Someone of another organization is nobody here.
+    // Someone of another organization is someone the owner may not manage: the same 403 as an
+    // id that is nobody anywhere, so the answer tells nothing about which ids exist.
     let stranger = shared::testing::register(&app, "zed@example.com").await;
-    let r = app
-        .get_with(&format!("/api/{}/tasks", stranger.user_id), &owner.token)
-        .await;
-    assert_problem(&r, StatusCode::NOT_FOUND, "not_found");
+    for id in [stranger.user_id, uuid::Uuid::new_v4().to_string()] {
+        let r = app
+            .get_with(&format!("/api/{id}/tasks"), &owner.token)
+            .await;
+        assert_problem(&r, StatusCode::FORBIDDEN, "other_user");
+        assert!(
+            r.body["detail"].as_str().unwrap().starts_with("User ID mismatch"),
+            "{}",
+            r.body
+        );
+    }
     let audited: Vec<Option<uuid::Uuid>> = sqlx::query_scalar(
         "SELECT actor_user_id FROM audit_log WHERE action = 'task_created' ORDER BY id",
     )

@@ -1,6 +1,7 @@
 //! The `users` function: organization administration.
 //!
-//! `/api/users` (owners and admins manage people, roles and module permissions),
+//! `/api/users` (owners and admins invite people and manage their memberships: roles, module
+//! permissions, standing),
 //! `/api/api-keys` (keys for integrations, scoped to modules), `/api/audit-log` and
 //! `/api/organization` (name and default currency; every member reads it). Every handler runs
 //! on a connection confined to the caller's organization by row-level security, on top of the
@@ -8,6 +9,7 @@
 
 mod api_keys;
 mod audit_log;
+mod invitations;
 mod organization;
 mod people;
 
@@ -18,8 +20,9 @@ use shared::AppState;
 pub fn app(state: AppState) -> Router {
     let http = state.settings.http.clone();
     let router = Router::new()
-        .route("/api/users", get(people::list).post(people::create))
+        .route("/api/users", get(people::list).post(invitations::create))
         .route("/api/users/{id}", get(people::get).patch(people::update))
+        .route("/api/users/{id}/invitation", post(invitations::resend))
         .route("/api/users/{id}/deactivate", post(people::deactivate))
         .route("/api/users/{id}/reactivate", post(people::reactivate))
         .route("/api/api-keys", get(api_keys::list).post(api_keys::create))
@@ -39,7 +42,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     #[openapi(paths(
         people::list,
         people::get,
-        people::create,
+        invitations::create,
+        invitations::resend,
         people::update,
         people::deactivate,
         people::reactivate,

@@ -1,66 +1,86 @@
-//! `/api/users`: list, create (with a password or an emailed invitation), read, update,
-//! deactivate and reactivate. Nobody deactivates or demotes themselves, only owners touch
-//! owners, and an organization always keeps an active owner.
+//! `/api/users`: the organization's members (people and their membership: role, permissions,
+//! standing) — list, read, update, deactivate and reactivate. A person may belong to several
+//! organizations; everything here changes their membership of this one only. Nobody
+//! deactivates or demotes themselves, only owners touch owners, and an organization always
+//! keeps an active owner. Adding someone is an invitation ([`crate::invitations`]).
 
 use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::AppState;
 use shared::audit::{Action, Change};
-use shared::auth::password::Password;
+use shared::auth::membership::tell_owners_of_new_admin;
 use shared::auth::step_up::Proof;
-use shared::auth::{Permissions, RequireAdmin, Role, tokens};
-use shared::domain::{self, Email};
-use shared::error::{ApiError, Fields, ResultExt};
+use shared::auth::{CallerKind, Permissions, RequireAdmin, Role};
+use shared::domain;
+use shared::error::{ApiError, Fields};
 use shared::http::{AppJson, AppQuery, PathId};
-use shared::idempotency::{self, Claim, IdempotencyKey};
 use shared::pagination::{Page, PageQuery, contains_pattern};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// How long an invitation link works.
-const INVITATION_TTL_SECS: u64 = 7 * 24 * 3600;
+/// Where a member stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberStatus {
+    /// Invited; has not accepted yet.
+    Invited,
+    Active,
+    /// Deactivated by an owner or admin (an invitation: cancelled).
+    Deactivated,
+}
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[schema(as = Person)]
 pub struct UserView {
-    id: Uuid,
-    email: String,
-    name: String,
-    role: Role,
+    /// The person's id (the same in every organization they belong to).
+    pub id: Uuid,
+    /// While invited: the address the invitation was sent to.
+    pub email: String,
+    /// While invited: the name the invitation was made out to.
+    pub name: String,
+    pub role: Role,
     /// What was granted to a `user` (`{"module": "read" | "write"}`).
-    permissions: serde_json::Value,
-    /// What the user can actually reach (owners and admins: everything).
-    effective_permissions: serde_json::Value,
-    is_active: bool,
-    mfa_enabled: bool,
-    /// Invited and not yet signed up.
-    invitation_pending: bool,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+    pub permissions: serde_json::Value,
+    /// What the member can actually reach (owners and admins: everything).
+    pub effective_permissions: serde_json::Value,
+    pub status: MemberStatus,
+    /// `status` is not `deactivated`.
+    pub is_active: bool,
+    /// Whether the person signs in with an authenticator code (false while invited).
+    pub mfa_enabled: bool,
+    /// `status` is `invited`.
+    pub invitation_pending: bool,
+    /// When they were invited or added.
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
+/// A membership and its person, as stored.
 #[derive(Clone)]
-struct UserRow {
-    id: Uuid,
-    email: String,
-    name: String,
-    role: Role,
-    permissions: serde_json::Value,
-    is_active: bool,
-    mfa_enabled: bool,
-    invitation_pending: bool,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+pub(crate) struct UserRow {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub permissions: serde_json::Value,
+    pub is_active: bool,
+    pub mfa_enabled: bool,
+    pub joined: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 impl From<UserRow> for UserView {
     fn from(r: UserRow) -> Self {
+        let status = match (r.is_active, r.joined) {
+            (false, _) => MemberStatus::Deactivated,
+            (true, false) => MemberStatus::Invited,
+            (true, true) => MemberStatus::Active,
+        };
         Self {
             effective_permissions: Permissions::effective(r.role, &r.permissions).to_json(),
             id: r.id,
@@ -68,45 +88,53 @@ impl From<UserRow> for UserView {
             name: r.name,
             role: r.role,
             permissions: r.permissions,
+            status,
             is_active: r.is_active,
-            mfa_enabled: r.mfa_enabled,
-            invitation_pending: r.invitation_pending,
+            mfa_enabled: r.joined && r.mfa_enabled,
+            invitation_pending: !r.joined,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
     }
 }
 
-async fn load(
+/// Member `id` of `org_id`, or 404.
+pub(crate) async fn load(
     conn: &mut PgConnection,
     org_id: Uuid,
     id: Uuid,
-    lock: bool,
 ) -> Result<UserRow, ApiError> {
-    let row = if lock {
-        sqlx::query_as!(
-            UserRow,
-            r#"SELECT id, email, name, role AS "role: Role", permissions, is_active, mfa_enabled,
-                      password_hash IS NULL AS "invitation_pending!", created_at, updated_at
-               FROM users WHERE id = $1 AND org_id = $2 FOR UPDATE"#,
-            id,
-            org_id
-        )
-        .fetch_optional(conn)
-        .await?
-    } else {
-        sqlx::query_as!(
-            UserRow,
-            r#"SELECT id, email, name, role AS "role: Role", permissions, is_active, mfa_enabled,
-                      password_hash IS NULL AS "invitation_pending!", created_at, updated_at
-               FROM users WHERE id = $1 AND org_id = $2"#,
-            id,
-            org_id
-        )
-        .fetch_optional(conn)
-        .await?
-    };
+    // Until they join, the organization sees the invitation, never the person's account.
+    let row = sqlx::query_as!(
+        UserRow,
+        r#"SELECT u.id,
+                  CASE WHEN m.joined_at IS NULL THEN coalesce(m.invited_email, u.email)
+                       ELSE u.email END AS "email!",
+                  CASE WHEN m.joined_at IS NULL THEN coalesce(m.invited_name, u.name)
+                       ELSE u.name END AS "name!",
+                  m.role AS "role: Role", m.permissions, m.is_active, u.mfa_enabled,
+                  m.joined_at IS NOT NULL AS "joined!", m.created_at, m.updated_at
+           FROM memberships m JOIN users u ON u.id = m.user_id
+           WHERE m.user_id = $1 AND m.org_id = $2"#,
+        id,
+        org_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
     row.ok_or_else(|| ApiError::not_found("user"))
+}
+
+/// Locks member `id` of `org_id` for a change, or 404.
+pub(crate) async fn lock(conn: &mut PgConnection, org_id: Uuid, id: Uuid) -> Result<(), ApiError> {
+    sqlx::query_scalar!(
+        "SELECT 1 AS one FROM memberships WHERE user_id = $1 AND org_id = $2 FOR UPDATE",
+        id,
+        org_id
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -118,9 +146,9 @@ pub struct ListQuery {
     q: Option<String>,
 }
 
-/// `GET /api/users`: the organization's people, oldest first.
+/// `GET /api/users`: the organization's members (invited ones too), oldest first.
 #[utoipa::path(get, path = "/api/users", operation_id = "list", params(ListQuery, PageQuery),
-    responses((status = 200, description = "People of the organization", body = Page<UserView>)))]
+    responses((status = 200, description = "Members of the organization", body = Page<UserView>)))]
 pub async fn list(
     mut admin: RequireAdmin,
     AppQuery(query): AppQuery<ListQuery>,
@@ -137,11 +165,20 @@ pub async fn list(
     let (after_at, after_id) = page.after.unzip();
     let rows = sqlx::query_as!(
         UserRow,
-        r#"SELECT id, email, name, role AS "role: Role", permissions, is_active, mfa_enabled,
-                  password_hash IS NULL AS "invitation_pending!", created_at, updated_at
-           FROM users
-           WHERE org_id = $1
-             AND ($2::bool IS NULL OR is_active = $2)
+        r#"SELECT id AS "id!", email AS "email!", name AS "name!", role AS "role!: Role",
+                  permissions AS "permissions!", is_active AS "is_active!",
+                  mfa_enabled AS "mfa_enabled!", joined AS "joined!",
+                  created_at AS "created_at!", updated_at AS "updated_at!"
+           FROM (SELECT u.id,
+                        CASE WHEN m.joined_at IS NULL THEN coalesce(m.invited_email, u.email)
+                             ELSE u.email END AS email,
+                        CASE WHEN m.joined_at IS NULL THEN coalesce(m.invited_name, u.name)
+                             ELSE u.name END AS name,
+                        m.role, m.permissions, m.is_active, u.mfa_enabled,
+                        m.joined_at IS NOT NULL AS joined, m.created_at, m.updated_at
+                 FROM memberships m JOIN users u ON u.id = m.user_id
+                 WHERE m.org_id = $1) member
+           WHERE ($2::bool IS NULL OR is_active = $2)
              AND ($3::user_role IS NULL OR role = $3)
              AND ($4::text IS NULL OR name ILIKE $4 OR email ILIKE $4)
              AND ($5::timestamptz IS NULL OR (created_at, id) > ($5, $6))
@@ -160,11 +197,16 @@ pub async fn list(
     let total = if page.include_total {
         Some(
             sqlx::query_scalar!(
-                r#"SELECT count(*) AS "count!" FROM users
-                   WHERE org_id = $1
-                     AND ($2::bool IS NULL OR is_active = $2)
-                     AND ($3::user_role IS NULL OR role = $3)
-                     AND ($4::text IS NULL OR name ILIKE $4 OR email ILIKE $4)"#,
+                r#"SELECT count(*) AS "count!"
+                   FROM memberships m JOIN users u ON u.id = m.user_id
+                   WHERE m.org_id = $1
+                     AND ($2::bool IS NULL OR m.is_active = $2)
+                     AND ($3::user_role IS NULL OR m.role = $3)
+                     AND ($4::text IS NULL
+                          OR CASE WHEN m.joined_at IS NULL
+                                  THEN coalesce(m.invited_name, u.name) ILIKE $4
+                                       OR coalesce(m.invited_email, u.email) ILIKE $4
+                                  ELSE u.name ILIKE $4 OR u.email ILIKE $4 END)"#,
                 org_id,
                 query.active,
                 query.role as Option<Role>,
@@ -189,189 +231,13 @@ pub async fn list(
     responses((status = 200, body = UserView)))]
 pub async fn get(mut admin: RequireAdmin, PathId(id): PathId) -> Result<Json<UserView>, ApiError> {
     let org_id = admin.caller.org_id;
-    Ok(Json(load(&mut admin.db, org_id, id, false).await?.into()))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateUser {
-    #[schema(format = Email, max_length = 254)]
-    email: String,
-    #[schema(format = "line", min_length = 1, max_length = 200)]
-    name: String,
-    #[serde(default = "default_role")]
-    role: Role,
-    #[serde(default)]
-    #[schema(schema_with = shared::auth::permissions_schema)]
-    permissions: BTreeMap<String, String>,
-    /// An initial password; without one, an invitation link is emailed.
-    #[schema(format = "new-password")]
-    password: Option<String>,
-}
-
-fn default_role() -> Role {
-    Role::User
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Created {
-    #[serde(flatten)]
-    user: UserView,
-    /// Whether an invitation email went out (no initial password given).
-    invitation_sent: bool,
-}
-
-/// `POST /api/users`: a new person in the organization.
-#[utoipa::path(post, path = "/api/users", operation_id = "create", params(shared::openapi::IdempotencyKeyHeader, shared::openapi::StepUpHeader), request_body = CreateUser,
-    responses((status = 201, description = "Created with a password, or invited by email", body = Created),
-        (status = 401, description = "`step_up_required`: adding an owner or admin needs a recent confirmation"),
-        (status = 409, description = "The email is taken")))]
-pub async fn create(
-    State(state): State<AppState>,
-    mut admin: RequireAdmin,
-    proof: Proof,
-    key: IdempotencyKey,
-    AppJson(body): AppJson<CreateUser>,
-) -> Result<Response, ApiError> {
-    // Adding an owner or an admin grants power as a role change does.
-    if body.role.is_admin() {
-        proof.require(&admin)?;
-    }
-    if body.role == Role::Owner
-        && !matches!(
-            admin.caller.kind,
-            shared::auth::CallerKind::User {
-                role: Role::Owner,
-                ..
-            }
-        )
-    {
-        return Err(ApiError::forbidden(
-            "owner_required",
-            "only an owner can add an owner",
-        ));
-    }
-    let mut fields = Fields::default();
-    let email = fields.check(Email::parse(&body.email, "email"));
-    let name = fields.check(domain::name(&body.name, "name", 200));
-    // The request as sent identifies a retry (the password is only ever hashed).
-    let request_id_body = serde_json::json!({
-        "email": body.email, "name": body.name, "role": body.role,
-        "permissions": body.permissions, "password": body.password.is_some(),
-    });
-    let permissions = Permissions::parse_grants(&body.permissions, &mut fields).to_json();
-    let password = body
-        .password
-        .map(|p| fields.check(Password::new(p, "password")));
-    let (Some(email), Some(name)) = (email, name) else {
-        return Err(fields.into_error());
-    };
-    if !fields.is_empty() {
-        return Err(fields.into_error());
-    }
-    let password_hash = match password.flatten() {
-        Some(password) => Some(password.hash().await?),
-        None => None,
-    };
-
-    let caller = admin.caller.clone();
-    let org_id = caller.org_id;
-    let tx = &mut *admin.db;
-    let claimed = match idempotency::claim(&mut *tx, &caller, &key, &request_id_body).await? {
-        Claim::Replay(response) => return Ok(response),
-        Claim::Fresh(claimed) => Some(claimed),
-        Claim::Untracked => None,
-    };
-    let id = sqlx::query_scalar!(
-        "INSERT INTO users (org_id, email, name, password_hash, role, permissions)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        org_id,
-        email.as_str(),
-        name,
-        password_hash,
-        body.role as Role,
-        permissions
-    )
-    .fetch_one(&mut *tx)
-    .await
-    .on_constraint("users_email_key", |_| {
-        ApiError::conflict("email_taken", "an account with this email already exists")
-    })?;
-    let invitation = if password_hash.is_none() {
-        let (token, hash) = tokens::generate("inv");
-        sqlx::query!(
-            "INSERT INTO user_invitations (user_id, token_hash, expires_at)
-             VALUES ($1, $2, now() + make_interval(secs => $3))",
-            id,
-            hash,
-            INVITATION_TTL_SECS as f64
-        )
-        .execute(&mut *tx)
-        .await?;
-        Some(token)
-    } else {
-        None
-    };
-    let user: UserView = load(&mut *tx, org_id, id, false).await?.into();
-    caller
-        .audit(&mut *tx, Action::UserCreated, id, Change::created(&user))
-        .await?;
-    if let Some(claimed) = claimed {
-        // A replay reports the invitation as sent; it never sends a second email.
-        let stored = Created {
-            user: user.clone(),
-            invitation_sent: invitation.is_some(),
-        };
-        claimed
-            .store(&mut *tx, StatusCode::CREATED, &stored)
-            .await?;
-    }
-
-    let org_name = match invitation {
-        Some(_) => Some(
-            sqlx::query_scalar!("SELECT name FROM organizations WHERE id = $1", org_id)
-                .fetch_one(&mut *tx)
-                .await?,
-        ),
-        None => None,
-    };
-    // The user exists before the link is mailed, and no transaction waits on the mail server.
-    admin.db.suspend(true).await?;
-
-    let mut invitation_sent = false;
-    if let (Some(token), Some(org_name)) = (invitation, org_name) {
-        let link = format!("{}/accept-invitation?token={token}", state.settings.app_url);
-        let text = format!(
-            "You have been invited to {org_name} on Stockroom.\n\n\
-             To choose your password and sign in, open this link within 7 days:\n\n{link}\n\n\
-             The link works once.\n"
-        );
-        match state
-            .mailer
-            .send(
-                email.as_str(),
-                &format!("You're invited to {org_name} on Stockroom"),
-                text,
-            )
-            .await
-        {
-            Ok(()) => invitation_sent = true,
-            Err(error) => tracing::error!(error = %error, "could not send the invitation email"),
-        }
-    }
-    Ok((
-        StatusCode::CREATED,
-        Json(Created {
-            user,
-            invitation_sent,
-        }),
-    )
-        .into_response())
+    Ok(Json(load(&mut admin.db, org_id, id).await?.into()))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
+    /// Your own name; an invited member's (until they accept). Everyone else's name is theirs.
     #[schema(value_type = String, format = "line", min_length = 1, max_length = 200)]
     #[serde(default, deserialize_with = "domain::non_null")]
     name: Option<String>,
@@ -391,8 +257,10 @@ pub struct UpdateUser {
 #[utoipa::path(patch, path = "/api/users/{id}", params(("id" = Uuid, Path), shared::openapi::StepUpHeader), request_body = UpdateUser,
     responses((status = 200, body = UserView),
         (status = 401, description = "`step_up_required`: a role or permission change needs a recent confirmation"),
+        (status = 403, description = "`name_is_personal`: another member's name is theirs to change; `owner_required`; `cannot_change_own_role`; `cannot_deactivate_self`"),
         (status = 409, description = "The organization would lose its last active owner")))]
 pub async fn update(
+    State(state): State<AppState>,
     admin: RequireAdmin,
     proof: Proof,
     PathId(id): PathId,
@@ -402,49 +270,42 @@ pub async fn update(
         proof.require(&admin)?;
     }
     let change = UserChange::try_from(body)?;
-    save(admin, id, change).await.map(Json)
+    save(&state, admin, id, change).await.map(Json)
 }
 
-/// `POST /api/users/{id}/deactivate`: the user can no longer sign in; their sessions end.
+/// `POST /api/users/{id}/deactivate`: the member can no longer use this organization (their
+/// other organizations are untouched); an invitation is cancelled.
 #[utoipa::path(post, path = "/api/users/{id}/deactivate", params(("id" = Uuid, Path)),
-    responses((status = 200, description = "Deactivated; their sessions are revoked", body = UserView),
+    responses((status = 200, description = "Deactivated: this organization refuses their tokens at once", body = UserView),
         (status = 409, description = "The organization would lose its last active owner")))]
 pub async fn deactivate(
+    State(state): State<AppState>,
     admin: RequireAdmin,
     PathId(id): PathId,
 ) -> Result<Json<UserView>, ApiError> {
-    save(
-        admin,
-        id,
-        UserChange {
-            is_active: Some(false),
-            ..Default::default()
-        },
-    )
-    .await
-    .map(Json)
+    let change = UserChange {
+        is_active: Some(false),
+        ..Default::default()
+    };
+    save(&state, admin, id, change).await.map(Json)
 }
 
 /// `POST /api/users/{id}/reactivate`.
 #[utoipa::path(post, path = "/api/users/{id}/reactivate", params(("id" = Uuid, Path)),
-    responses((status = 200, body = UserView)))]
+    responses((status = 200, description = "Active again (an invited member is invited again: send a new link with `POST /api/users/{id}/invitation`)", body = UserView)))]
 pub async fn reactivate(
+    State(state): State<AppState>,
     admin: RequireAdmin,
     PathId(id): PathId,
 ) -> Result<Json<UserView>, ApiError> {
-    save(
-        admin,
-        id,
-        UserChange {
-            is_active: Some(true),
-            ..Default::default()
-        },
-    )
-    .await
-    .map(Json)
+    let change = UserChange {
+        is_active: Some(true),
+        ..Default::default()
+    };
+    save(&state, admin, id, change).await.map(Json)
 }
 
-/// A change to a person, checked (`None`: unchanged).
+/// A change to a member, checked (`None`: unchanged).
 #[derive(Default)]
 struct UserChange {
     name: Option<String>,
@@ -478,7 +339,7 @@ impl TryFrom<UpdateUser> for UserChange {
 }
 
 impl UserChange {
-    /// The person with this change made.
+    /// The member with this change made.
     fn apply(self, mut user: UserRow) -> UserRow {
         user.name = self.name.unwrap_or(user.name);
         user.role = self.role.unwrap_or(user.role);
@@ -488,12 +349,19 @@ impl UserChange {
     }
 }
 
-/// Makes `change` to person `id` (locked while it is made, with the organization's active
+/// Makes `change` to member `id` (locked while it is made, with the organization's active
 /// owners), audited; refused when it would change one's own role, deactivate oneself, touch an
-/// owner without being one, or leave the organization without an active owner.
-async fn save(mut admin: RequireAdmin, id: Uuid, change: UserChange) -> Result<UserView, ApiError> {
+/// owner without being one, rename another member who has joined, or leave the organization
+/// without an active owner. Making someone an owner or admin starts their cooling-off and mails
+/// every owner.
+async fn save(
+    state: &AppState,
+    mut admin: RequireAdmin,
+    id: Uuid,
+    change: UserChange,
+) -> Result<UserView, ApiError> {
     let caller = admin.caller.clone();
-    let shared::auth::CallerKind::User {
+    let CallerKind::User {
         user_id: caller_id,
         role: caller_role,
         ..
@@ -509,14 +377,24 @@ async fn save(mut admin: RequireAdmin, id: Uuid, change: UserChange) -> Result<U
     // Lock the organization's active owners first, always in the same order, so concurrent
     // changes cannot remove the last owner and cannot deadlock.
     let owners = sqlx::query_scalar!(
-        "SELECT id FROM users WHERE org_id = $1 AND role = 'owner' AND is_active ORDER BY id FOR UPDATE",
+        "SELECT user_id FROM memberships
+         WHERE org_id = $1 AND role = 'owner' AND is_active AND joined_at IS NOT NULL
+         ORDER BY user_id FOR UPDATE",
         org_id
     )
     .fetch_all(&mut *tx)
     .await?;
-    let before = load(&mut *tx, org_id, id, true).await?;
+    lock(&mut *tx, org_id, id).await?;
+    let before = load(&mut *tx, org_id, id).await?;
+    let renames = change.name.as_ref().is_some_and(|n| *n != before.name);
     let next = change.apply(before.clone());
 
+    if renames && before.joined && id != caller_id {
+        return Err(ApiError::forbidden(
+            "name_is_personal",
+            "a member's name is theirs: they change it themselves",
+        ));
+    }
     if id == caller_id && next.role != before.role {
         return Err(ApiError::forbidden(
             "cannot_change_own_role",
@@ -535,32 +413,65 @@ async fn save(mut admin: RequireAdmin, id: Uuid, change: UserChange) -> Result<U
             "only an owner can change an owner or make one",
         ));
     }
-    let loses_owner = before.role == Role::Owner
-        && before.is_active
-        && (next.role != Role::Owner || !next.is_active);
-    if loses_owner && owners.len() <= 1 {
+    let counts_as_owner = |m: &UserRow| m.role == Role::Owner && m.is_active && m.joined;
+    if counts_as_owner(&before) && !counts_as_owner(&next) && owners.len() <= 1 {
         return Err(ApiError::conflict(
             "last_owner",
             "an organization must keep at least one active owner",
         ));
     }
 
+    let promoted = next.role.is_admin() && !(before.role.is_admin() && before.is_active)
+        && next.is_active;
     sqlx::query!(
-        "UPDATE users SET name = $3, role = $4, permissions = $5, is_active = $6, updated_at = now()
-         WHERE id = $1 AND org_id = $2",
+        "UPDATE memberships SET role = $3, permissions = $4, is_active = $5,
+             invited_name = CASE WHEN joined_at IS NULL THEN $6 ELSE invited_name END,
+             admin_granted_at = CASE WHEN $7 THEN now() ELSE admin_granted_at END,
+             admin_granted_by = CASE WHEN $7 THEN $8 ELSE admin_granted_by END,
+             updated_at = now()
+         WHERE user_id = $1 AND org_id = $2",
         id,
         org_id,
-        next.name,
         next.role as Role,
         next.permissions,
-        next.is_active
+        next.is_active,
+        next.name,
+        promoted && next.role != before.role,
+        caller_id
     )
     .execute(&mut *tx)
     .await?;
-    if before.is_active && !next.is_active {
-        shared::auth::sessions::revoke_all(&mut *tx, id).await?;
+    if renames && before.joined {
+        // One's own name, for every organization.
+        sqlx::query!(
+            "UPDATE users SET name = $2, updated_at = now() WHERE id = $1",
+            id,
+            next.name
+        )
+        .execute(&mut *tx)
+        .await?;
     }
-    let after: UserView = load(&mut *tx, org_id, id, false).await?.into();
+    if !before.joined && before.is_active != next.is_active {
+        // A cancelled invitation's link dies; a renewed one needs a new link.
+        sqlx::query!(
+            "UPDATE user_invitations SET used_at = now()
+             WHERE user_id = $1 AND org_id = $2 AND used_at IS NULL",
+            id,
+            org_id
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    let after: UserView = load(&mut *tx, org_id, id).await?.into();
+    if promoted && next.role != before.role && next.joined {
+        let by = sqlx::query_scalar!("SELECT name FROM users WHERE id = $1", caller_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let who = (after.name.as_str(), after.email.as_str());
+        let cooling_off = state.settings.admin_cooling_off;
+        tell_owners_of_new_admin(&mut *tx, &state.outbox, org_id, who, next.role, &by, cooling_off)
+            .await?;
+    }
     let before: UserView = before.into();
     let action = match (before.is_active, after.is_active) {
         (true, false) => Action::UserDeactivated,

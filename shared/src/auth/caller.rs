@@ -282,7 +282,8 @@ where
 /// Why a caller with a valid token did not pass (the rare path, so a second statement).
 async fn refusal(db: &mut sqlx::PgConnection, claims: &jwt::Claims) -> ApiError {
     let found = sqlx::query_scalar!(
-        "SELECT is_active FROM users WHERE id = $1 AND org_id = $2",
+        r#"SELECT is_active AND joined_at IS NOT NULL AS "is_active!" FROM memberships
+           WHERE user_id = $1 AND org_id = $2"#,
         claims.sub.0,
         claims.org.0
     )

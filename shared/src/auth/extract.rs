@@ -10,8 +10,9 @@ use uuid::Uuid;
 use super::{Role, jwt};
 use crate::{ApiError, AppState};
 
-/// The signed-in user, checked against the database on every request: a deactivated user, a
-/// signed-out session or a changed role takes effect at once, not only when the token expires.
+/// The signed-in person in the organization their token is for, checked against the database on
+/// every request: a deactivated membership, a signed-out session or a changed role takes effect
+/// at once, not only when the token expires.
 #[derive(Clone, Debug)]
 pub struct AuthUser {
     pub user_id: Uuid,
@@ -45,30 +46,55 @@ where
             ));
         }
         let claims = jwt::verify_live(&state.settings.keys, token).await?;
+        // The person, their membership of the token's organization, and the session.
         let user = sqlx::query!(
-            r#"SELECT id, org_id, email, role AS "role: Role", permissions, is_active,
+            r#"SELECT u.id, u.email, m.role AS "role: Role", m.permissions,
+                      m.is_active AND m.joined_at IS NOT NULL AS "is_active!",
                       EXISTS (SELECT 1 FROM refresh_tokens t
-                              WHERE t.family_id = $2 AND t.user_id = users.id
+                              WHERE t.family_id = $3 AND t.user_id = u.id
                                 AND t.revoked_at IS NULL) AS "live!"
-               FROM users WHERE id = $1"#,
+               FROM users u JOIN memberships m ON m.user_id = u.id AND m.org_id = $2
+               WHERE u.id = $1"#,
             claims.sub.0,
+            claims.org.0,
             claims.sid.0
         )
         .fetch_optional(&state.pool)
         .await?
-        .filter(|u| u.org_id == claims.org.0)
         .ok_or_else(jwt::invalid_token)?;
         if !(user.is_active && user.live) {
             return Err(jwt::refused(user.is_active));
         }
         Ok(Self {
             user_id: user.id,
-            org_id: user.org_id,
+            org_id: claims.org.0,
             email: user.email,
             role: user.role,
             permissions: user.permissions,
             session_id: claims.sid.0,
         })
+    }
+}
+
+/// `Option<AuthUser>`: none without an `Authorization` header; with one, checked as
+/// [`AuthUser`] (a bad token is refused, not ignored).
+impl<S> axum::extract::OptionalFromRequestParts<S> for AuthUser
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(None);
+        }
+        <Self as FromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+            .map(Some)
     }
 }
 

@@ -174,7 +174,8 @@ pub fn refused(is_active: bool) -> ApiError {
     } else {
         ApiError::unauthorized(
             "account_deactivated",
-            "this account is deactivated; an owner or admin can reactivate it",
+            "this membership of the organization is deactivated; an owner or admin can \
+             reactivate it",
         )
     }
 }

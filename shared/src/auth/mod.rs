@@ -4,6 +4,7 @@
 pub mod caller;
 pub mod extract;
 pub mod jwt;
+pub mod membership;
 pub mod password;
 pub mod permissions;
 pub mod sessions;

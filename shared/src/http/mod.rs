@@ -93,8 +93,9 @@ async fn refuse_malformed_event(request: Request, next: Next) -> Response {
 /// a bare 502.
 pub async fn run(app: Router) -> Result<(), lambda_http::Error> {
     use tower::ServiceExt;
+    use lambda_http::lambda_runtime::{Runtime, layers::TracingLayer};
     let adapter = lambda_http::Adapter::from(app.clone());
-    lambda_http::lambda_runtime::run(lambda_http::service_fn(
+    let handler = lambda_http::service_fn(
         move |event: lambda_http::LambdaEvent<Box<serde_json::value::RawValue>>| {
             let (adapter, app) = (adapter.clone(), app.clone());
             async move {
@@ -119,8 +120,13 @@ pub async fn run(app: Router) -> Result<(), lambda_http::Error> {
                 }
             }
         },
-    ))
-    .await
+    );
+    // Deferred work (mail) runs after each response is posted (crate::after_response).
+    Runtime::new(handler)
+        .layer(TracingLayer::new())
+        .layer(crate::after_response::RunAfterResponse)
+        .run()
+        .await
 }
 
 /// The few fields of an event that decide whether it can be a request at all (read before

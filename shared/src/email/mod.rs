@@ -4,6 +4,8 @@
 //! `smtp://user:pass@host:587?tls=required` (STARTTLS), `smtp://host:25` (plain, local only).
 //! `make dev` points it at a local debugging server that prints the messages.
 
+pub mod outbox;
+
 use std::time::Duration;
 
 use lettre::message::header::{ContentTransferEncoding, ContentType};
