@@ -431,6 +431,43 @@ impl SmtpServer {
     }
 }
 
+/// The mail queued for `recipient` so far, oldest first, with the text each would send (the
+/// outbox's own choice, by whether the address has an account now), opened with the test keys;
+/// a mail with nothing to send to that address is left out. For tests about what a request
+/// mails, without a mail server: the sending itself is tested with one.
+pub async fn queued_mail(pool: &PgPool, recipient: &str) -> Vec<crate::email::outbox::Text> {
+    let rows: Vec<(uuid::Uuid, Option<Vec<u8>>)> = sqlx::query_as(
+        "SELECT o.id, stockroom_mail_message(o) FROM mail_outbox o
+         WHERE lower(o.recipient) = lower($1) ORDER BY o.created_at, o.id",
+    )
+    .bind(recipient)
+    .fetch_all(pool)
+    .await
+    .expect("the outbox reads");
+    let keys = settings(&[]).keys.snapshot();
+    rows.into_iter()
+        .filter_map(|(id, sealed)| {
+            let json = keys.open(&sealed?, id.as_bytes()).expect("sealed with the test keys");
+            Some(serde_json::from_slice(&json).expect("a mail's text"))
+        })
+        .collect()
+}
+
+/// The token of the last link to `path` (`/confirm-registration`, ...) in the mail queued for
+/// `recipient`.
+pub async fn mailed_token(pool: &PgPool, recipient: &str, path: &str) -> String {
+    let needle = format!("{path}?token=");
+    queued_mail(pool, recipient)
+        .await
+        .iter()
+        .rev()
+        .find_map(|text| {
+            let (_, after) = text.body.split_once(&needle)?;
+            Some(after.split_whitespace().next()?.to_owned())
+        })
+        .unwrap_or_else(|| panic!("no mail to {recipient} with a link to {path}"))
+}
+
 /// A step-up token for the holder of access token `token`, signed with the test settings' keys
 /// (what `POST /api/auth/step-up` returns after the password, without the bcrypt wait): for
 /// tests whose subject is the action behind the step-up, not the step-up itself.
@@ -653,6 +690,55 @@ pub async fn session_token(
         session,
     )
     .expect("signed")
+}
+
+/// An invitation of `email` to `org_id` with `role` and `permissions`, as `POST /api/users`
+/// leaves one: the address's person (found, or made without a password), an invited membership
+/// and an invitation link valid for `expires_in` (an SQL interval: `7 days`, `-1 second`).
+/// Returns the person's id and the link's token.
+pub async fn invited(
+    app: &TestApp,
+    org_id: &str,
+    email: &str,
+    role: crate::auth::Role,
+    permissions: serde_json::Value,
+    expires_in: &str,
+) -> (uuid::Uuid, String) {
+    let org: uuid::Uuid = org_id.parse().expect("an organization id");
+    let user_id: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO users (email, name) VALUES ($1, 'New') ON CONFLICT ((lower(email)))
+         DO UPDATE SET email = users.email RETURNING id",
+    )
+    .bind(email)
+    .fetch_one(&app.pool)
+    .await
+    .expect("person found or made");
+    sqlx::query(
+        "INSERT INTO memberships (org_id, user_id, role, permissions, invited_at, invited_name,
+                                  invited_email, admin_granted_at)
+         VALUES ($1, $2, $3, $4, now(), 'New', $5, CASE WHEN $3 <> 'user' THEN now() END)",
+    )
+    .bind(org)
+    .bind(user_id)
+    .bind(role)
+    .bind(permissions)
+    .bind(email)
+    .execute(&app.pool)
+    .await
+    .expect("invited membership inserted");
+    let (token, hash) = crate::auth::tokens::generate("inv");
+    sqlx::query(
+        "INSERT INTO user_invitations (user_id, org_id, token_hash, expires_at)
+         VALUES ($1, $2, $3, now() + $4::interval)",
+    )
+    .bind(user_id)
+    .bind(org)
+    .bind(hash)
+    .bind(expires_in)
+    .execute(&app.pool)
+    .await
+    .expect("invitation inserted");
+    (user_id, token)
 }
 
 /// Makes the person of `someone` (seeded in another organization) also a member of `org_id`

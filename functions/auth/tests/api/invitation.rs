@@ -1,51 +1,26 @@
 use http::StatusCode;
 use serde_json::json;
-use shared::testing::assert_problem;
+use shared::auth::Role;
+use shared::testing::{assert_problem, invited};
 use sqlx::PgPool;
 
 use crate::support::*;
 
-/// An invited user as the users function leaves one (`POST /api/users` without a password):
-/// no password yet and an unused invitation whose token was emailed; returns the user's id and
-/// the token. The users tests check that side (the email, the stored hash).
-async fn invited(
-    pool: &PgPool,
-    org_id: &str,
-    email: &str,
-    expires_in: &str,
-) -> (uuid::Uuid, String) {
-    let user_id: uuid::Uuid = sqlx::query_scalar(
-        "INSERT INTO users (org_id, email, name, role, permissions)
-         VALUES ($1::uuid, $2, 'New', 'user', '{\"tasks\": \"write\"}') RETURNING id",
-    )
-    .bind(org_id)
-    .bind(email)
-    .fetch_one(pool)
-    .await
-    .unwrap();
-    let (token, hash) = shared::auth::tokens::generate("inv");
-    sqlx::query(
-        "INSERT INTO user_invitations (user_id, token_hash, expires_at)
-         VALUES ($1, $2, now() + $3::interval)",
-    )
-    .bind(user_id)
-    .bind(hash)
-    .bind(expires_in)
-    .execute(pool)
-    .await
-    .unwrap();
-    (user_id, token)
+fn tasks_writer() -> serde_json::Value {
+    json!({"tasks": "write"})
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn an_invitation_is_accepted_once_and_its_user_then_signs_in(pool: PgPool) {
     let app = app(pool.clone());
     let owner = shared::testing::register(&app, "ann@example.com").await;
-    let (user_id, invitation) = invited(&pool, &owner.org_id, "new@example.com", "7 days").await;
+    let email = "new@example.com";
+    let perms = tasks_writer();
+    let (user_id, invitation) = invited(&app, &owner.org_id, email, Role::User, perms, "7 days").await;
 
-    // Invited users cannot sign in before accepting.
+    // Invited people cannot sign in before accepting.
     assert_problem(
-        &login(&app, "new@example.com", PASSWORD).await,
+        &login(&app, email, PASSWORD).await,
         StatusCode::UNAUTHORIZED,
         "invalid_credentials",
     );
@@ -57,6 +32,7 @@ async fn an_invitation_is_accepted_once_and_its_user_then_signs_in(pool: PgPool)
         .await;
     assert_eq!(accept.status, StatusCode::OK, "{}", accept.body);
     assert_eq!(accept.body["user"]["id"], user_id.to_string());
+    assert_eq!(accept.body["organization"]["id"], owner.org_id);
     assert_eq!(
         accept.body["user"]["effective_permissions"]["tasks"],
         "write"
@@ -78,14 +54,9 @@ async fn an_invitation_is_accepted_once_and_its_user_then_signs_in(pool: PgPool)
         )
         .await;
     assert_problem(&again, StatusCode::UNAUTHORIZED, "invalid_invitation");
+    assert_eq!(login(&app, email, PASSWORD).await.status, StatusCode::OK);
     assert_eq!(
-        login(&app, "new@example.com", PASSWORD).await.status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        login(&app, "new@example.com", "Other-passw0rd")
-            .await
-            .status,
+        login(&app, email, "Other-passw0rd").await.status,
         StatusCode::UNAUTHORIZED
     );
 }
@@ -94,7 +65,10 @@ async fn an_invitation_is_accepted_once_and_its_user_then_signs_in(pool: PgPool)
 async fn an_expired_invitation_is_refused(pool: PgPool) {
     let app = app(pool.clone());
     let owner = shared::testing::register(&app, "ann@example.com").await;
-    let (_, invitation) = invited(&pool, &owner.org_id, "late@example.com", "-1 second").await;
+    let email = "late@example.com";
+    let perms = tasks_writer();
+    let (_, invitation) =
+        invited(&app, &owner.org_id, email, Role::User, perms, "-1 second").await;
     let accept = app
         .post(
             "/api/auth/invitation/accept",
@@ -108,4 +82,90 @@ async fn an_expired_invitation_is_refused(pool: PgPool) {
             .await
             .unwrap();
     assert!(password.is_none(), "no password was set");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn someone_with_an_account_accepts_signed_in_and_their_session_moves_there(pool: PgPool) {
+    let app = app(pool.clone());
+    let shop = shared::testing::register(&app, "ann@shop.example").await;
+    let books = shared::testing::register(&app, "bea@books.example").await;
+    let perms = json!({"reports": "read"});
+    let (bea, invitation) =
+        invited(&app, &shop.org_id, "bea@books.example", Role::User, perms, "7 days").await;
+    assert_eq!(bea.to_string(), books.user_id, "the address's person, not a new one");
+
+    // Without signing in, the address's owner is told to sign in (only they hold the link).
+    let anonymous = app
+        .post(
+            "/api/auth/invitation/accept",
+            json!({"token": invitation, "password": "An0ther-password"}),
+        )
+        .await;
+    assert_problem(&anonymous, StatusCode::CONFLICT, "account_exists");
+    // Someone else signed in cannot take it.
+    let other = app
+        .request(
+            http::Method::POST,
+            "/api/auth/invitation/accept",
+            Some(json!({"token": invitation})),
+            Some(&shop.token),
+        )
+        .await;
+    assert_problem(&other, StatusCode::FORBIDDEN, "invitation_for_another_account");
+
+    let accept = app
+        .request(
+            http::Method::POST,
+            "/api/auth/invitation/accept",
+            Some(json!({"token": invitation})),
+            Some(&books.token),
+        )
+        .await;
+    assert_eq!(accept.status, StatusCode::OK, "{}", accept.body);
+    assert_eq!(accept.body["organization"]["id"], shop.org_id);
+    assert_eq!(accept.body["user"]["role"], "user");
+    let claims = shared::testing::claims_of(&token(&accept.body, "access_token"));
+    assert_eq!(claims["org"], shop.org_id.as_str());
+    let before = shared::testing::claims_of(&books.token);
+    assert_eq!(claims["sid"], before["sid"], "the same session (device), now in the shop");
+    // The password stays theirs.
+    assert_eq!(login(&app, "bea@books.example", PASSWORD).await.status, StatusCode::OK);
+    let orgs = app
+        .get_with("/api/auth/organizations", &token(&accept.body, "access_token"))
+        .await;
+    let mut ids: Vec<&str> = orgs.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    let mut expected = vec![shop.org_id.as_str(), books.org_id.as_str()];
+    expected.sort();
+    assert_eq!(ids, expected);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_admin_joining_is_mailed_to_every_owner(pool: PgPool) {
+    let app = app(pool.clone());
+    let owner = shared::testing::register(&app, "ann@example.com").await;
+    let second =
+        shared::testing::person(&app, &owner.org_id, "otto@example.com", Role::Owner, json!({}))
+            .await;
+    let _ = second;
+    let (_, invitation) =
+        invited(&app, &owner.org_id, "eve@example.com", Role::Admin, json!({}), "7 days").await;
+    let accept = app
+        .post(
+            "/api/auth/invitation/accept",
+            json!({"token": invitation, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(accept.status, StatusCode::OK, "{}", accept.body);
+    for owner in ["ann@example.com", "otto@example.com"] {
+        let mail = shared::testing::queued_mail(&pool, owner).await;
+        assert_eq!(mail.len(), 1, "{owner}: {mail:?}");
+        assert!(mail[0].subject.contains("is now an admin"), "{mail:?}");
+        assert!(mail[0].body.contains("72 hours"), "{mail:?}");
+    }
 }

@@ -20,7 +20,8 @@ async fn login_returns_a_token_pair_and_the_user(pool: PgPool) {
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(me.body["organization"]["name"], "Acme Tools");
     let user_id = me.body["user"]["id"].as_str().unwrap();
-    assert_eq!(audit_actions(&pool, user_id).await, ["login"]);
+    // Confirming the registration signed in first.
+    assert_eq!(audit_actions(&pool, user_id).await, ["login", "login"]);
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
@@ -60,7 +61,8 @@ async fn a_failed_login_is_audited(pool: PgPool) {
 async fn a_deactivated_user_cannot_log_in(pool: PgPool) {
     let app = app(pool.clone());
     signed_up(&app, "ann@example.com").await;
-    sqlx::query("UPDATE users SET is_active = false")
+    // Deactivated in their only organization: nowhere to sign in to.
+    sqlx::query("UPDATE memberships SET is_active = false")
         .execute(&pool)
         .await
         .unwrap();
@@ -222,10 +224,12 @@ async fn a_team_signing_in_from_one_address_is_not_limited(pool: PgPool) {
             .await;
         assert_eq!(
             registered.status,
-            StatusCode::CREATED,
+            StatusCode::ACCEPTED,
             "{}",
             registered.body
         );
+        let confirmed = confirm(&app, &email).await;
+        assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
         let response = app
             .request_from(
                 Method::POST,

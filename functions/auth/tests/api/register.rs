@@ -39,16 +39,103 @@ async fn the_password_is_stored_as_a_bcrypt_12_hash(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
-async fn a_taken_email_is_a_conflict_and_creates_nothing(pool: PgPool) {
+async fn an_address_with_an_account_is_answered_alike_and_mailed_a_note_not_a_link(pool: PgPool) {
     let app = app(pool.clone());
     signed_up(&app, "ann@example.com").await;
-    let response = register(&app, "ANN@example.com").await;
-    assert_problem(&response, StatusCode::CONFLICT, "email_taken");
+    let taken = register(&app, "ANN@example.com").await;
+    let free = register(&app, "bob@example.com").await;
+    assert_eq!((taken.status, &taken.body), (free.status, &free.body));
+    assert_eq!(taken.status, StatusCode::ACCEPTED);
+    // What each address is mailed is decided when it is sent, by the outbox.
+    let ann = shared::testing::queued_mail(&pool, "ann@example.com").await;
+    assert_eq!(ann.len(), 2, "{ann:?}");
+    assert_eq!(ann[1].subject, "You already have a Stockroom account");
+    assert!(!ann[1].body.contains("token="), "no link: {}", ann[1].body);
+    let bob = shared::testing::queued_mail(&pool, "bob@example.com").await;
+    assert_eq!(bob[0].subject, "Confirm your Stockroom account");
     let orgs: i64 = sqlx::query_scalar("SELECT count(*) FROM organizations")
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(orgs, 1, "the second organization was rolled back");
+    assert_eq!(orgs, 1, "nothing exists before a confirmation");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_confirmation_link_works_once_and_not_for_an_address_that_got_an_account(pool: PgPool) {
+    let app = app(pool.clone());
+    assert_eq!(register(&app, "ann@example.com").await.status, StatusCode::ACCEPTED);
+    let first = shared::testing::mailed_token(&pool, "ann@example.com", "/confirm-registration").await;
+    assert_eq!(register(&app, "ann@example.com").await.status, StatusCode::ACCEPTED);
+    let second =
+        shared::testing::mailed_token(&pool, "ann@example.com", "/confirm-registration").await;
+    assert_ne!(first, second);
+    let confirm = |token: String| {
+        let app = app.clone();
+        async move {
+            app.post("/api/auth/register/confirm", json!({"token": token}))
+                .await
+        }
+    };
+    let ok = confirm(first.clone()).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(ok.body["mfa_required"], false);
+    assert!(ok.body["access_token"].is_string());
+    assert_problem(&confirm(first).await, StatusCode::UNAUTHORIZED, "invalid_confirmation");
+    // The second request's link: the address has an account now.
+    assert_problem(&confirm(second).await, StatusCode::CONFLICT, "account_exists");
+    assert_problem(
+        &confirm("reg_nonsense".into()).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_confirmation",
+    );
+    let orgs: i64 = sqlx::query_scalar("SELECT count(*) FROM organizations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(orgs, 1);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_expired_confirmation_is_refused(pool: PgPool) {
+    let app = app(pool.clone());
+    register(&app, "ann@example.com").await;
+    let token = shared::testing::mailed_token(&pool, "ann@example.com", "/confirm-registration").await;
+    sqlx::query("UPDATE registrations SET expires_at = now() - interval '1 second'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let r = app
+        .post("/api/auth/register/confirm", json!({"token": token}))
+        .await;
+    assert_problem(&r, StatusCode::UNAUTHORIZED, "invalid_confirmation");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_invited_address_registers_and_its_invitation_waits_for_it(pool: PgPool) {
+    let app = app(pool.clone());
+    let shop = shared::testing::register(&app, "owner@shop.example").await;
+    let (person, _) = shared::testing::invited(
+        &app,
+        &shop.org_id,
+        "cleo@example.com",
+        shared::auth::Role::User,
+        json!({}),
+        "7 days",
+    )
+    .await;
+    let body = signed_up(&app, "cleo@example.com").await;
+    assert_eq!(body["user"]["id"], person.to_string(), "the invited person, now with an account");
+    assert_eq!(body["user"]["name"], "Ann Owner");
+    assert_ne!(body["organization"]["id"], shop.org_id.as_str(), "their own organization");
+    let invited: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+        "SELECT joined_at FROM memberships WHERE org_id = $1::uuid AND user_id = $2",
+    )
+    .bind(&shop.org_id)
+    .bind(person)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(invited.is_none(), "still to accept, signed in");
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
@@ -133,7 +220,8 @@ async fn email_and_password_are_enough_to_register(pool: PgPool) {
             json!({"email": "ann.smith@example.com", "password": "Corr3ct-horse"}),
         )
         .await;
-    assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+    assert_eq!(response.status, StatusCode::ACCEPTED, "{}", response.body);
+    let response = confirm(&app, "ann.smith@example.com").await;
     let body = &response.body;
     assert_eq!(body["user"]["name"], "Ann Smith");
     assert_eq!(body["organization"]["name"], "Ann Smith's organization");
@@ -151,7 +239,8 @@ async fn the_default_currency_is_chosen_at_registration(pool: PgPool) {
                    "currency": "EUR"}),
         )
         .await;
-    assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+    assert_eq!(response.status, StatusCode::ACCEPTED, "{}", response.body);
+    let response = confirm(&app, "ann@example.com").await;
     assert_eq!(response.body["organization"]["name"], "Ann's organization");
     assert_eq!(response.body["organization"]["default_currency"], "EUR");
     for bad in [json!("eur"), json!("EURO"), json!("E1R"), json!(978)] {

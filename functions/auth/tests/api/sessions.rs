@@ -193,7 +193,7 @@ async fn logout_revokes_the_family(pool: PgPool) {
 async fn a_deactivated_user_cannot_refresh_or_use_a_live_access_token(pool: PgPool) {
     let app = app(pool.clone());
     let session = signed_up(&app, "ann@example.com").await;
-    sqlx::query("UPDATE users SET is_active = false")
+    sqlx::query("UPDATE memberships SET is_active = false")
         .execute(&pool)
         .await
         .unwrap();

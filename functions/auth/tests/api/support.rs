@@ -30,11 +30,21 @@ pub async fn login(app: &TestApp, email: &str, password: &str) -> TestResponse {
     .await
 }
 
-/// Registers and returns the session body (tokens, user, organization).
+/// Registers, confirms the address with the link the registration mailed, and returns the
+/// session body (tokens, user, organization).
 pub async fn signed_up(app: &TestApp, email: &str) -> Value {
     let response = register(app, email).await;
-    assert_eq!(response.status, 201, "{}", response.body);
+    assert_eq!(response.status, 202, "{}", response.body);
+    let response = confirm(app, email).await;
+    assert_eq!(response.status, 200, "{}", response.body);
     response.body
+}
+
+/// Confirms the last registration mailed to `email`.
+pub async fn confirm(app: &TestApp, email: &str) -> TestResponse {
+    let token = shared::testing::mailed_token(&app.pool, email, "/confirm-registration").await;
+    app.post("/api/auth/register/confirm", json!({"token": token}))
+        .await
 }
 
 pub fn token(body: &Value, name: &str) -> String {
