@@ -273,8 +273,9 @@ pub async fn update(
     save(&state, admin, id, change).await.map(Json)
 }
 
-/// `POST /api/users/{id}/deactivate`: the member can no longer use this organization (their
-/// other organizations are untouched); an invitation is cancelled.
+/// `POST /api/users/{id}/deactivate`: the member can no longer use this organization: its tokens
+/// are refused at once and the sessions in it end (their other organizations are untouched); an
+/// invitation is cancelled.
 #[utoipa::path(post, path = "/api/users/{id}/deactivate", params(("id" = Uuid, Path)),
     responses((status = 200, description = "Deactivated: this organization refuses their tokens at once", body = UserView),
         (status = 409, description = "The organization would lose its last active owner")))]
@@ -447,6 +448,20 @@ async fn save(
             "UPDATE users SET name = $2, updated_at = now() WHERE id = $1",
             id,
             next.name
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    if before.is_active && !next.is_active {
+        // The sessions (devices) that are in this organization end; those the person has
+        // switched to another of their organizations go on.
+        sqlx::query!(
+            "UPDATE refresh_tokens SET revoked_at = now()
+             WHERE revoked_at IS NULL AND family_id IN (
+                 SELECT family_id FROM refresh_tokens
+                 WHERE user_id = $1 AND org_id = $2 AND rotated_at IS NULL AND revoked_at IS NULL)",
+            id,
+            org_id
         )
         .execute(&mut *tx)
         .await?;

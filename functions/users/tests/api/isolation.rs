@@ -35,7 +35,7 @@ async fn another_organizations_ids_are_404_on_every_route_and_nothing_changes(po
         .users
         .post_with(
             "/api/users",
-            json!({"email": "staff@b.example", "name": "Staff", "role": "user", "password": PASSWORD}),
+            json!({"email": "staff@b.example", "name": "Staff", "role": "user"}),
             &bruno.token,
         )
         .await;
@@ -219,7 +219,7 @@ async fn a_request_leaves_nothing_on_its_connection(pool: PgPool) {
     let refused = users
         .post_with(
             "/api/users",
-            json!({"email": "alice@a.example", "name": "Again", "role": "user", "password": PASSWORD}),
+            json!({"email": "alice@a.example", "name": "Again", "role": "user"}),
             &alice.token,
         )
         .await;
@@ -475,7 +475,7 @@ async fn the_tenant_functions_login_role_can_only_enter_a_tenant(pool: PgPool) {
     let created = users
         .post_with(
             "/api/users",
-            json!({"email": "new@b.example", "name": "New", "role": "user", "password": PASSWORD}),
+            json!({"email": "new@b.example", "name": "New", "role": "user"}),
             &bruno.token,
         )
         .await;
@@ -600,6 +600,8 @@ async fn the_sign_in_and_worker_login_roles_reach_only_what_they_need(pool: PgPo
                 "mfa_recovery_codes",
                 "password_reset_tokens",
                 "rate_limit_hits",
+                // Sign-up requests, before any organization exists (no tenant reaches them).
+                "registrations",
             ][..],
         ),
         (Login::Worker, Some("stockroom_app"), &[][..]),
@@ -666,12 +668,20 @@ async fn the_sign_in_and_worker_login_roles_reach_only_what_they_need(pool: PgPo
                     "SET ROLE stockroom_app".to_owned(),
                     "SELECT stockroom_enter_org(gen_random_uuid())".to_owned(),
                     "SELECT stockroom_delete_expired(1)".to_owned(),
-                    // Registration adds an organization's first user only.
+                    // Registration makes people, not members of an organization...
                     format!(
                         "INSERT INTO users (org_id, email, name, password_hash, role)
                          VALUES ('{}', 'mallory@x.example', 'M', 'x', 'owner')",
                         alice.org_id
                     ),
+                    // ...and adds an organization's first member, its owner, only.
+                    format!(
+                        "INSERT INTO memberships (org_id, user_id, role, joined_at)
+                         VALUES ('{}', '{}', 'owner', now())",
+                        alice.org_id, alice.user_id
+                    ),
+                    "UPDATE memberships SET role = 'owner'".to_owned(),
+                    "SELECT * FROM stockroom_mail_claim_due(10)".to_owned(),
                 ] {
                     assert_eq!(
                         sqlstate(&mut conn, &sql).await.as_deref(),
