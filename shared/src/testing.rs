@@ -397,6 +397,26 @@ impl SmtpServer {
         format!("smtp://127.0.0.1:{}", self.port)
     }
 
+    /// The messages received once there are at least `count` (or after 5 s, however many):
+    /// mail goes out after the response that queued it.
+    pub async fn wait_for(&self, count: usize) -> Vec<ReceivedEmail> {
+        for _ in 0..100 {
+            let messages = self.messages();
+            if messages.len() >= count {
+                return messages;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        self.messages()
+    }
+
+    /// The messages received after a moment in which more would have arrived: for "nothing
+    /// (more) was sent".
+    pub async fn settled(&self) -> Vec<ReceivedEmail> {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        self.messages()
+    }
+
     /// Every message received so far.
     pub fn messages(&self) -> Vec<ReceivedEmail> {
         let Ok(entries) = std::fs::read_dir(self.dir.join("mail").join("new")) else {

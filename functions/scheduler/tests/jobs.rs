@@ -15,11 +15,16 @@ async fn seed(pool: &PgPool, on_hand: i32, reorder_point: i32) -> Seed {
             .fetch_one(pool)
             .await
             .unwrap();
-    sqlx::query("INSERT INTO users (org_id, email, name, password_hash, role) VALUES ($1, 'owner@acme.example', 'O', 'x', 'owner')")
-        .bind(org)
-        .execute(pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "WITH owner AS (INSERT INTO users (email, name, password_hash)
+                        VALUES ('owner@acme.example', 'O', 'x') RETURNING id)
+         INSERT INTO memberships (org_id, user_id, role, joined_at)
+         SELECT $1, id, 'owner', now() FROM owner",
+    )
+    .bind(org)
+    .execute(pool)
+    .await
+    .unwrap();
     let product: Uuid = sqlx::query_scalar(
         "INSERT INTO products (org_id, sku, name, price, currency, reorder_point) VALUES ($1, 'BOLT', 'Bolt', 1, 'EUR', $2) RETURNING id",
     )
@@ -219,7 +224,7 @@ async fn the_low_stock_digest_goes_to_admins_once_a_day(pool: PgPool) {
         0,
         "and a later run that day none"
     );
-    let mail = smtp.messages();
+    let mail = smtp.settled().await;
     assert_eq!(mail.len(), 1);
     assert!(mail[0].to.contains("owner@acme.example"));
     assert!(

@@ -99,7 +99,7 @@ async fn both_contracts_manage_the_same_tasks(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
-async fn another_organizations_task_and_path_are_404(pool: PgPool) {
+async fn another_organizations_task_is_404_and_its_owners_path_403(pool: PgPool) {
     let app = app(pool);
     let (_, ann) = user(&app, "ann@example.com").await;
     let (bob_id, bob) = user(&app, "bob@example.com").await;
@@ -121,13 +121,14 @@ async fn another_organizations_task_and_path_are_404(pool: PgPool) {
             "not_found",
         );
     }
-    // Ann owns another organization: Bob is nobody there, so his path is not found.
+    // Ann owns another organization: Bob is nobody she may manage, so his path is refused as
+    // any id she may not manage is, existing or not.
     let elsewhere = app.get_with(&format!("/api/{bob_id}/tasks"), &ann).await;
-    assert_problem(&elsewhere, StatusCode::NOT_FOUND, "not_found");
+    assert_problem(&elsewhere, StatusCode::FORBIDDEN, "other_user");
     let write = app
         .post_with(&format!("/api/{bob_id}/tasks"), json!({"title": "x"}), &ann)
         .await;
-    assert_problem(&write, StatusCode::NOT_FOUND, "not_found");
+    assert_problem(&write, StatusCode::FORBIDDEN, "other_user");
     // Not an id at all: a path that does not exist, as for any malformed id.
     let malformed = app.get_with("/api/not-a-user/tasks", &ann).await;
     assert_problem(&malformed, StatusCode::NOT_FOUND, "not_found");
