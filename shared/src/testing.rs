@@ -456,6 +456,15 @@ impl SmtpServer {
 /// a mail with nothing to send to that address is left out. For tests about what a request
 /// mails, without a mail server: the sending itself is tested with one.
 pub async fn queued_mail(pool: &PgPool, recipient: &str) -> Vec<crate::email::outbox::Text> {
+    queued_mail_with(pool, recipient, &settings(&[]).keys.snapshot()).await
+}
+
+/// [`queued_mail`] sealed with `keys` (the functions' own, when they are not the test keys).
+pub async fn queued_mail_with(
+    pool: &PgPool,
+    recipient: &str,
+    keys: &crate::crypto::Keys,
+) -> Vec<crate::email::outbox::Text> {
     let rows: Vec<(uuid::Uuid, Option<Vec<u8>>)> = sqlx::query_as(
         "SELECT o.id, stockroom_mail_message(o) FROM mail_outbox o
          WHERE lower(o.recipient) = lower($1) ORDER BY o.created_at, o.id",
@@ -464,7 +473,6 @@ pub async fn queued_mail(pool: &PgPool, recipient: &str) -> Vec<crate::email::ou
     .fetch_all(pool)
     .await
     .expect("the outbox reads");
-    let keys = settings(&[]).keys.snapshot();
     rows.into_iter()
         .filter_map(|(id, sealed)| {
             let json = keys.open(&sealed?, id.as_bytes()).expect("sealed with the test keys");
@@ -476,8 +484,18 @@ pub async fn queued_mail(pool: &PgPool, recipient: &str) -> Vec<crate::email::ou
 /// The token of the last link to `path` (`/confirm-registration`, ...) in the mail queued for
 /// `recipient`.
 pub async fn mailed_token(pool: &PgPool, recipient: &str, path: &str) -> String {
+    mailed_token_with(pool, recipient, path, &settings(&[]).keys.snapshot()).await
+}
+
+/// [`mailed_token`] sealed with `keys`.
+pub async fn mailed_token_with(
+    pool: &PgPool,
+    recipient: &str,
+    path: &str,
+    keys: &crate::crypto::Keys,
+) -> String {
     let needle = format!("{path}?token=");
-    queued_mail(pool, recipient)
+    queued_mail_with(pool, recipient, keys)
         .await
         .iter()
         .rev()

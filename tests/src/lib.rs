@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 pub struct LocalApi {
     pub base: String,
+    /// The database of [`LocalApi::on_database`].
+    database_url: Option<String>,
     children: Vec<Child>,
 }
 
@@ -80,6 +82,7 @@ impl LocalApi {
             .expect("cargo lambda not found: `pip install cargo-lambda` (make test does it)");
         let mut api = Self {
             base: format!("http://127.0.0.1:{port}"),
+            database_url: None,
             children: vec![watch],
         };
         wait_for_port(port, "cargo lambda watch");
@@ -125,22 +128,66 @@ impl LocalApi {
     pub fn on_database(database_url: &str, env: &[(&str, &str)]) -> Self {
         let mut vars = vec![("DATABASE_URL", database_url), ("SECRET_KEY", SECRET_KEY)];
         vars.extend_from_slice(env);
-        Self::start(&routes::functions(), &vars)
+        let mut api = Self::start(&routes::functions(), &vars);
+        api.database_url = Some(database_url.to_owned());
+        api
+    }
+
+    /// The token of the last link to `path` mailed to `email` (read from the outbox).
+    pub async fn mailed_token(&self, email: &str, path: &str) -> String {
+        let url = self.database_url.as_deref().expect("started on a database");
+        let pool = sqlx::PgPool::connect(url).await.expect("the database answers");
+        let token = shared::testing::mailed_token_with(&pool, email, path, &keys()).await;
+        pool.close().await;
+        token
+    }
+
+    /// [`sign_up`] against this API.
+    pub async fn sign_up(&self, client: &reqwest::Client) -> serde_json::Value {
+        let url = self.database_url.as_deref().expect("started on a database");
+        let pool = sqlx::PgPool::connect(url).await.expect("the database answers");
+        let session = sign_up(client, &self.base, &pool, &keys()).await;
+        pool.close().await;
+        session
     }
 }
 
-/// Registers Ann's organization (Acme) at `base`; returns the session (tokens, user, org).
-pub async fn sign_up(client: &reqwest::Client, base: &str) -> serde_json::Value {
+/// The keys the functions of [`LocalApi::on_database`] seal with (from [`SECRET_KEY`]).
+pub fn keys() -> std::sync::Arc<shared::crypto::Keys> {
+    shared::testing::settings(&[("SECRET_KEY", SECRET_KEY)])
+        .keys
+        .snapshot()
+}
+
+/// Registers Ann's organization (Acme) at `base` and confirms it with the link mailed (read from
+/// the outbox of `pool`, opened with `keys`: [`keys`] for the real binaries, the test keys for
+/// the in-process routers); returns the session (tokens, user, org).
+pub async fn sign_up(
+    client: &reqwest::Client,
+    base: &str,
+    pool: &sqlx::PgPool,
+    keys: &shared::crypto::Keys,
+) -> serde_json::Value {
+    let email = "ann@example.com";
     let response = client
         .post(format!("{base}/api/auth/register"))
         .json(
             &serde_json::json!({"organization_name": "Acme", "name": "Ann",
-            "email": "ann@example.com", "password": "Corr3ct-horse"}),
+            "email": email, "password": "Corr3ct-horse"}),
         )
         .send()
         .await
         .expect("the API answers");
-    assert_eq!(response.status(), 201, "sign-up");
+    assert_eq!(response.status(), 202, "sign-up");
+    let token =
+        shared::testing::mailed_token_with(pool, email, "/confirm-registration", keys).await;
+    let response = client
+        .post(format!("{base}/api/auth/register/confirm"))
+        .json(&serde_json::json!({ "token": token }))
+        .send()
+        .await
+        .expect("the API answers");
+    assert_eq!(response.status(), 200, "confirmation");
     response.json().await.expect("a JSON session")
 }
 

@@ -25,8 +25,9 @@ struct Demo {
 }
 
 impl Demo {
-    /// Registers the demo organization as `make dev` does and keeps the owner's token.
-    async fn register(base: &str) -> Self {
+    /// Registers the demo organization as `make dev` does (confirming it with the mailed link)
+    /// and keeps the owner's token.
+    async fn register(base: &str, pool: &PgPool) -> Self {
         let client = reqwest::Client::new();
         let response = client
             .post(format!("{base}/api/auth/register"))
@@ -37,7 +38,15 @@ impl Demo {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 201, "registering the demo organization");
+        assert_eq!(response.status(), 202, "registering the demo organization");
+        let token = shared::testing::mailed_token(pool, EMAIL, "/confirm-registration").await;
+        let response = client
+            .post(format!("{base}/api/auth/register/confirm"))
+            .json(&json!({ "token": token }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "confirming the demo organization");
         let session: Value = response.json().await.unwrap();
         let token = session["access_token"].as_str().unwrap().to_owned();
         Self {
@@ -109,7 +118,7 @@ async fn run_demo_data(base: &str) -> String {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn demo_data_fills_every_view_once(pool: PgPool) {
     let base = start(&pool).await;
-    let demo = Demo::register(&base).await;
+    let demo = Demo::register(&base, &pool).await;
 
     let started = Instant::now();
     let summary = run_demo_data(&base).await;

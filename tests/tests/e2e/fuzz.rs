@@ -10,7 +10,7 @@ async fn schemathesis_finds_the_api_and_its_document_in_agreement(pool: PgPool) 
     // payment and webhook operations answer as in production instead of "not configured".
     let public_key = wise_public_key();
     let state = shared::testing::state_with(
-        pool,
+        pool.clone(),
         &[
             ("WISE_API_URL", "http://127.0.0.1:9"),
             ("WISE_WEBHOOK_PUBLIC_KEY", &public_key),
@@ -18,7 +18,8 @@ async fn schemathesis_finds_the_api_and_its_document_in_agreement(pool: PgPool) 
     );
     let base = e2e::local_router::serve(state).await;
 
-    let session = e2e::sign_up(&reqwest::Client::new(), &base).await;
+    let keys = shared::testing::settings(&[]).keys.snapshot();
+    let session = e2e::sign_up(&reqwest::Client::new(), &base, &pool, &keys).await;
     let token = session["access_token"].as_str().expect("signed up");
 
     let schema =

@@ -147,19 +147,22 @@ async fn keys_rotate_over_live_data_without_anything_becoming_unreadable(pool: P
     let other_suppliers = suppliers_on(&pool, cold_settings().await);
 
     // Live data: a signed-in session, MFA on, a supplier with bank details.
-    let registered = auth
+    let asked = auth
         .post(
             "/api/auth/register",
             json!({"organization_name": "Shop", "name": "Ann", "email": "ann@example.com",
                    "password": "Corr3ct-horse"}),
         )
         .await;
-    assert_eq!(
-        registered.status,
-        StatusCode::CREATED,
-        "{}",
-        registered.body
-    );
+    assert_eq!(asked.status, StatusCode::ACCEPTED, "{}", asked.body);
+    let keys = cold_settings().await.keys.snapshot();
+    let link =
+        shared::testing::mailed_token_with(&pool, "ann@example.com", "/confirm-registration", &keys)
+            .await;
+    let registered = auth
+        .post("/api/auth/register/confirm", json!({ "token": link }))
+        .await;
+    assert_eq!(registered.status, StatusCode::OK, "{}", registered.body);
     let old_access = registered.body["access_token"].as_str().unwrap().to_owned();
     let old_refresh = registered.body["refresh_token"]
         .as_str()
@@ -520,7 +523,7 @@ async fn a_rotated_database_password_is_picked_up_without_a_cold_start(pool: PgP
     let suppliers = TestApp::new(suppliers::app(tenant_state.clone()), pool.clone());
 
     // Signed up through the auth function, so the token is signed with this test's key.
-    let owner = auth
+    let asked = auth
         .request_from(
             http::Method::POST,
             "/api/auth/register",
@@ -529,7 +532,15 @@ async fn a_rotated_database_password_is_picked_up_without_a_cold_start(pool: PgP
             Some(&shared::testing::next_client_ip()),
         )
         .await;
-    assert_eq!(owner.status, StatusCode::CREATED, "{}", owner.body);
+    assert_eq!(asked.status, StatusCode::ACCEPTED, "{}", asked.body);
+    let keys = settings("AUTH", "1").await.keys.snapshot();
+    let link =
+        shared::testing::mailed_token_with(&pool, "ann@example.com", "/confirm-registration", &keys)
+            .await;
+    let owner = auth
+        .post("/api/auth/register/confirm", json!({ "token": link }))
+        .await;
+    assert_eq!(owner.status, StatusCode::OK, "{}", owner.body);
     let owner_token = owner.body["access_token"].as_str().unwrap().to_owned();
     assert_eq!(
         suppliers

@@ -33,7 +33,7 @@ async fn start_with(pool: &PgPool, env: &[(&str, &str)]) -> LocalApi {
 
 /// Registers Ann's organization through the API; returns the session (tokens, user, org).
 async fn sign_up(client: &reqwest::Client, api: &LocalApi) -> Value {
-    e2e::sign_up(client, &api.base).await
+    api.sign_up(client).await
 }
 
 /// `GET url` with a bearer token; the body as JSON.
@@ -113,7 +113,11 @@ async fn cors_preflight_is_answered_for_the_default_origin(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_frontend_registers_logs_in_and_reads_me_through_one_base_url(pool: PgPool) {
-    let api = start(&pool).await;
+    // A real mail server: the confirmation goes out from the function binary after its answer
+    // (the runtime sends deferred mail between posting the response and asking for the next
+    // event), and the link in it confirms the address.
+    let smtp = shared::testing::SmtpServer::start();
+    let api = start_with(&pool, &[("SMTP_URL", &smtp.url())]).await;
     let client = reqwest::Client::new();
     let register = client
         .post(format!("{}/api/auth/register", api.base))
@@ -124,7 +128,19 @@ async fn a_frontend_registers_logs_in_and_reads_me_through_one_base_url(pool: Pg
         .send()
         .await
         .unwrap();
-    assert_eq!(register.status(), 201);
+    assert_eq!(register.status(), 202);
+    let mail = smtp.wait_for(1).await;
+    assert_eq!(mail.len(), 1, "the confirmation mail arrived");
+    assert_eq!(mail[0].subject, "Confirm your Stockroom account");
+    let (_, link) = mail[0].body.split_once("/confirm-registration?token=").unwrap();
+    let token = link.split_whitespace().next().unwrap();
+    let confirmed = client
+        .post(format!("{}/api/auth/register/confirm", api.base))
+        .json(&serde_json::json!({ "token": token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), 200);
 
     let login: Value = client
         .post(format!("{}/api/auth/login", api.base))
@@ -192,11 +208,12 @@ async fn an_owner_manages_people_and_keys_through_one_base_url(pool: PgPool) {
     let created = client
         .post(format!("{}/api/users", api.base))
         .bearer_auth(token)
-        .json(&serde_json::json!({"email": "bob@example.com", "name": "Bob", "password": "Corr3ct-horse"}))
+        .json(&serde_json::json!({"email": "bob@example.com", "name": "Bob"}))
         .send()
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
+    assert_eq!(created.json::<Value>().await.unwrap()["status"], "invited");
     let step_up: Value = client
         .post(format!("{}/api/auth/step-up", api.base))
         .bearer_auth(token)
@@ -236,7 +253,7 @@ async fn an_owner_manages_people_and_keys_through_one_base_url(pool: PgPool) {
         .collect();
     assert_eq!(
         actions,
-        ["api_key_created", "step_up", "user_created", "register"]
+        ["api_key_created", "step_up", "user_invited", "login", "register"]
     );
 }
 
@@ -385,8 +402,9 @@ async fn a_user_keeps_to_dos_at_both_task_paths(pool: PgPool) {
         .send()
         .await
         .unwrap();
-    // The owner may reach their team's to-dos, but this id is nobody in the organization.
-    assert_eq!(other.status(), 404);
+    // The owner may reach their team's to-dos, but this id is nobody in the organization: an id
+    // they may not manage (403), whether or not it is anyone anywhere.
+    assert_eq!(other.status(), 403);
     assert_eq!(other.headers()["content-type"], "application/problem+json");
 }
 
@@ -891,7 +909,29 @@ async fn every_function_answers_rest_api_events(pool: PgPool) {
         ),
     )
     .await;
-    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    // The confirmation mail was queued by the answer; the link's token confirms.
+    let token = shared::testing::mailed_token_with(
+        &pool,
+        "ann@example.com",
+        "/confirm-registration",
+        &e2e::keys(),
+    )
+    .await;
+    let confirm = serde_json::json!({ "token": token }).to_string();
+    let (status, _, body) = call(
+        "auth",
+        e2e::rest_event(
+            "POST",
+            "/api/auth/register/confirm",
+            &json,
+            Some(confirm.as_bytes()),
+            false,
+            "203.0.113.1",
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let session: Value = serde_json::from_slice(&body).unwrap();
     let bearer = format!("Bearer {}", session["access_token"].as_str().unwrap());
     let signed = [
