@@ -22,8 +22,9 @@ use crate::session::{self, SignedIn};
 pub struct AcceptRequest {
     /// The token of the invitation's link.
     token: String,
-    /// For someone new to Stockroom: the password they choose. Leave it out to accept with the
-    /// account you have, signed in (`Authorization: Bearer <access token>`).
+    /// For someone new to Stockroom: the password they choose (any access token sent is then
+    /// ignored). Leave it out to accept with the account you have, signed in
+    /// (`Authorization: Bearer <access token>`).
     #[schema(format = "new-password")]
     password: Option<String>,
 }
@@ -40,7 +41,7 @@ fn invalid_invitation() -> ApiError {
         (status = 401, description = "`invalid_invitation`: unknown, used, cancelled or expired"),
         (status = 403, description = "`invitation_for_another_account`: the invitation was sent to another address than the signed-in account's"),
         (status = 409, description = "`account_exists`: the address has an account; sign in and accept with your access token"),
-        (status = 422, description = "`password` is missing (not signed in) or too weak, or sent while signed in"),
+        (status = 422, description = "`password` is missing (not signed in) or too weak"),
         (status = 429, description = "Too many attempts")))]
 pub async fn accept(
     State(state): State<AppState>,
@@ -55,20 +56,18 @@ pub async fn accept(
         &ip,
         Some(&hex::encode(&hash[..8])),
         async {
+            // A password: someone new to Stockroom (a token sent along is not theirs to use).
+            let signed_in = match body.password {
+                Some(_) => None,
+                None => signed_in,
+            };
             let password_hash = match (&signed_in, body.password) {
-                (None, Some(password)) => Some(Password::new(password, "password")?.hash().await?),
+                (_, Some(password)) => Some(Password::new(password, "password")?.hash().await?),
                 (None, None) => {
                     return Err(ApiError::invalid_field(
                         "password",
                         "required",
                         "choose a password, or sign in and accept with your access token",
-                    ));
-                }
-                (Some(_), Some(_)) => {
-                    return Err(ApiError::invalid_field(
-                        "password",
-                        "not_allowed",
-                        "signed in, you accept with the account you have: send no password",
                     ));
                 }
                 (Some(_), None) => None,

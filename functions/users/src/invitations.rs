@@ -44,9 +44,10 @@ pub struct CreateUser {
     #[serde(default)]
     #[schema(schema_with = shared::auth::permissions_schema)]
     permissions: BTreeMap<String, String>,
-    /// Refused: members choose their own password when they accept the invitation.
-    #[schema(format = "new-password")]
-    password: Option<String>,
+    /// Not part of the document: refused with a 422 that says why (members choose their own
+    /// password when they accept), rather than as an unknown member.
+    #[schema(ignore)]
+    password: Option<serde_json::Value>,
 }
 
 fn default_role() -> Role {
