@@ -1,6 +1,6 @@
 use http::{Method, StatusCode};
 use serde_json::json;
-use shared::testing::{PASSWORD, Registered, assert_problem, member, register};
+use shared::testing::{Registered, assert_problem, member, register};
 use sqlx::PgPool;
 
 use crate::support::*;

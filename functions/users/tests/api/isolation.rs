@@ -6,7 +6,7 @@ use axum::extract::FromRequestParts;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use shared::auth::Tenant;
-use shared::testing::{PASSWORD, Registered, assert_problem, member, register};
+use shared::testing::{Registered, assert_problem, member, register};
 use sqlx::PgPool;
 
 use crate::support::*;
