@@ -313,3 +313,22 @@ FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION stockroom_mail_claim(uuid[]), stockroom_mail_done(uuid, text)
 TO stockroom_api, stockroom_auth, stockroom_worker;
 GRANT EXECUTE ON FUNCTION stockroom_mail_claim_due(integer) TO stockroom_worker;
+
+-- ---------------------------------------------------------------------------------------------
+-- A step-up token is good for one request, once: a request that succeeds with it records its
+-- id here in its own transaction (a failed request leaves it usable for a retry). Kept until the
+-- token expires; the clean-up job deletes them after.
+CREATE TABLE step_up_uses (
+    jti         uuid PRIMARY KEY,
+    org_id      uuid NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    user_id     uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    expires_at  timestamptz NOT NULL,
+    used_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX step_up_uses_expires_idx ON step_up_uses (expires_at);
+ALTER TABLE step_up_uses ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON step_up_uses TO stockroom_app
+    USING (org_id = app_org_id()) WITH CHECK (org_id = app_org_id());
+-- Setting up MFA is the one step-up action of the auth function.
+GRANT INSERT ON step_up_uses TO stockroom_auth;
+CREATE POLICY sign_in_steps_up ON step_up_uses FOR INSERT TO stockroom_auth WITH CHECK (true);

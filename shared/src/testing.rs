@@ -262,8 +262,8 @@ impl TestApp {
         self.request_with(method, path, body, token, ip, &[]).await
     }
 
-    /// As [`TestApp::request`] with a step-up for the holder of `token` (see [`step_up_token`]),
-    /// for the actions that need one.
+    /// As [`TestApp::request`] with a step-up for the holder of `token` made for this request
+    /// (see [`step_up_token`]), for the actions that need one.
     pub async fn stepped_up(
         &self,
         method: http::Method,
@@ -271,7 +271,7 @@ impl TestApp {
         body: Option<serde_json::Value>,
         token: &str,
     ) -> TestResponse {
-        let step_up = step_up_token(token);
+        let step_up = step_up_token(token, &action(&method, path));
         let headers = [(crate::auth::step_up::HEADER, step_up.as_str())];
         self.request_with(method, path, body, Some(token), None, &headers)
             .await
@@ -506,15 +506,37 @@ pub async fn mailed_token_with(
         .unwrap_or_else(|| panic!("no mail to {recipient} with a link to {path}"))
 }
 
-/// A step-up token for the holder of access token `token`, signed with the test settings' keys
-/// (what `POST /api/auth/step-up` returns after the password, without the bcrypt wait): for
-/// tests whose subject is the action behind the step-up, not the step-up itself.
-pub fn step_up_token(token: &str) -> String {
-    step_up_token_at(token, chrono::Utc::now().timestamp())
+/// The step-up action of the request `method path` (`METHOD /path`, the query left out).
+pub fn action(method: &http::Method, path: &str) -> String {
+    let path = path.split('?').next().unwrap_or(path);
+    crate::auth::step_up::action_of(method, path)
+}
+
+/// A step-up token for the holder of access token `token`, for the request `action`
+/// (`POST /api/...`, see [`action`]), signed with the test settings' keys (what
+/// `POST /api/auth/step-up` returns after the password, without the bcrypt wait): for tests
+/// whose subject is the action behind the step-up, not the step-up itself.
+pub fn step_up_token(token: &str, action: &str) -> String {
+    step_up_token_at(token, action, chrono::Utc::now().timestamp())
+}
+
+/// As [`step_up_token`], signed with `keys` (the functions' own, when they are not the test
+/// keys).
+pub fn step_up_token_with(keys: &crate::crypto::Keys, token: &str, action: &str) -> String {
+    step_up_token_signed(keys, token, action, chrono::Utc::now().timestamp())
 }
 
 /// As [`step_up_token`], issued at `now` (Unix seconds): ten minutes ago, it has expired.
-pub fn step_up_token_at(token: &str, now: i64) -> String {
+pub fn step_up_token_at(token: &str, action: &str, now: i64) -> String {
+    step_up_token_signed(&settings(&[]).keys.snapshot(), token, action, now)
+}
+
+fn step_up_token_signed(
+    keys: &crate::crypto::Keys,
+    token: &str,
+    action: &str,
+    now: i64,
+) -> String {
     let claims = claims_of(token);
     let id = |name: &str| {
         claims[name]
@@ -522,14 +544,12 @@ pub fn step_up_token_at(token: &str, now: i64) -> String {
             .and_then(|v| v.parse::<uuid::Uuid>().ok())
             .expect("a uuid claim")
     };
-    crate::auth::step_up::issue_at(
-        &settings(&[]).keys.snapshot(),
-        crate::domain::UserId(id("sub")),
-        crate::domain::OrgId(id("org")),
-        crate::domain::SessionId(id("sid")),
-        "password",
-        now,
-    )
+    let holder = crate::auth::step_up::Holder {
+        user: crate::domain::UserId(id("sub")),
+        org: crate::domain::OrgId(id("org")),
+        sid: crate::domain::SessionId(id("sid")),
+    };
+    crate::auth::step_up::issue_at(keys, holder, "password", action, now)
     .expect("signed")
     .0
 }
@@ -546,13 +566,14 @@ pub fn claims_of(token: &str) -> serde_json::Value {
     .expect("JSON claims")
 }
 
-/// `POST /api/auth/step-up` on `auth` with the test password; the step-up token.
-pub async fn step_up(auth: &TestApp, token: &str) -> String {
+/// `POST /api/auth/step-up` on `auth` with the test password, for the request `action`; the
+/// step-up token.
+pub async fn step_up(auth: &TestApp, token: &str, action: &str) -> String {
     let r = auth
         .request_from(
             http::Method::POST,
             "/api/auth/step-up",
-            Some(serde_json::json!({"password": PASSWORD})),
+            Some(serde_json::json!({"password": PASSWORD, "action": action})),
             Some(token),
             Some(&next_client_ip()),
         )

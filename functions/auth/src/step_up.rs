@@ -25,21 +25,28 @@ pub struct StepUpRequest {
     /// A current authenticator code (when MFA is on).
     #[schema(pattern = r"^[0-9]{6}$")]
     code: Option<String>,
+    /// The one request the token is for, as `METHOD /path` (the path as it will be sent,
+    /// without its query): `"POST /api/purchase-orders/0b9f.../pay"`. The token is good for
+    /// that request only, once.
+    #[schema(pattern = r"^(POST|PUT|PATCH|DELETE) /api/[^\s?#]{1,300}$", example = "POST /api/api-keys")]
+    action: String,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct StepUpToken {
     /// Send as `X-Step-Up-Token` with the sensitive request.
     step_up_token: String,
-    /// Seconds it counts for (300), in this session only.
+    /// Seconds it counts for (300), in this session only, for `action` only, once.
     expires_in: u64,
+    /// The request it is for.
+    action: String,
     /// `password` or `totp`.
     method: &'static str,
 }
 
-/// `POST /api/auth/step-up`: a short-lived step-up token for this session.
+/// `POST /api/auth/step-up`: a short-lived step-up token for this session and one request.
 #[utoipa::path(post, path = "/api/auth/step-up", operation_id = "step_up", security(("bearer" = [])), request_body = StepUpRequest,
-    responses((status = 200, description = "Proved: a step-up token for the next 5 minutes of this session", body = StepUpToken),
+    responses((status = 200, description = "Proved: a step-up token for the next 5 minutes of this session, for `action` only, once", body = StepUpToken),
         (status = 403, description = "`incorrect_password` or `incorrect_code`; `proof_required`: `password` is needed (MFA off), or `code` (MFA on)"),
         (status = 429, description = "Too many attempts")))]
 pub async fn step_up(
@@ -48,6 +55,21 @@ pub async fn step_up(
     ClientIp(ip): ClientIp,
     AppJson(body): AppJson<StepUpRequest>,
 ) -> Result<Json<StepUpToken>, ApiError> {
+    let action = body.action.trim().to_owned();
+    let well_formed = action.len() <= 310
+        && action.split_once(' ').is_some_and(|(method, path)| {
+            ["POST", "PUT", "PATCH", "DELETE"].contains(&method)
+                && path.starts_with("/api/")
+                && path.len() > "/api/".len()
+                && !path.contains(|c: char| c.is_whitespace() || c == '?' || c == '#')
+        });
+    if !well_formed {
+        return Err(ApiError::invalid_field(
+            "action",
+            "invalid",
+            "the request the step-up is for, as METHOD /path: \"POST /api/api-keys\"",
+        ));
+    }
     crate::guarded(
         &state,
         "step_up",
@@ -91,10 +113,15 @@ pub async fn step_up(
                 }
             };
             let keys = state.settings.keys.current().await;
-            let (person, org) = (UserId(user.user_id), OrgId(user.org_id));
-            let session = SessionId(user.session_id);
-            let (token, expires_in) = step_up::issue(&keys, person, org, session, method)?;
-            let after = serde_json::json!({ "method": method, "session_id": user.session_id });
+            let holder = step_up::Holder {
+                user: UserId(user.user_id),
+                org: OrgId(user.org_id),
+                sid: SessionId(user.session_id),
+            };
+            let (token, expires_in) = step_up::issue(&keys, holder, method, &action)?;
+            let after = serde_json::json!({
+                "method": method, "session_id": user.session_id, "action": action,
+            });
             Entry::new(Action::StepUp, user.user_id)
                 .in_org(user.org_id)
                 .by(Actor::User(user.user_id))
@@ -106,6 +133,7 @@ pub async fn step_up(
                 step_up_token: token,
                 expires_in,
                 method,
+                action,
             }))
         },
     )

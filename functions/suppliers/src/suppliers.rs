@@ -256,7 +256,7 @@ pub async fn create(
     AppJson(body): AppJson<CreateSupplier>,
 ) -> Result<Response, ApiError> {
     if body.payment_details.is_some() {
-        proof.require(&tenant)?;
+        proof.redeem(&mut tenant, &state.pool).await?;
     }
     let mut fields = Fields::default();
     let set = Fieldset {
@@ -457,7 +457,7 @@ pub async fn update(
     AppJson(body): AppJson<UpdateSupplier>,
 ) -> Result<Json<Supplier>, ApiError> {
     if !body.payment_details.is_keep() {
-        proof.require(&tenant)?;
+        proof.redeem(&mut tenant, &state.pool).await?;
     }
     let change = SupplierChange::try_from(body)?;
     save(&state, &mut tenant, id, change).await.map(Json)

@@ -388,7 +388,8 @@ async fn changing_payment_details_needs_a_step_up(pool: PgPool) {
         assert_problem(&r, StatusCode::UNAUTHORIZED, "step_up_required");
         // An expired proof is no better.
         let ten_minutes_ago = chrono::Utc::now().timestamp() - 600;
-        let expired = shared::testing::step_up_token_at(&org.token, ten_minutes_ago);
+        let action = format!("PATCH {path}");
+        let expired = shared::testing::step_up_token_at(&org.token, &action, ten_minutes_ago);
         let r = app
             .request_with(
                 Method::PATCH,
@@ -437,7 +438,7 @@ async fn changing_payment_details_needs_a_step_up(pool: PgPool) {
     assert_eq!(payee(&pool, id).await, before);
 
     // With a step-up (as `POST /api/auth/step-up` signs it), the details change.
-    let proved = shared::testing::step_up_token(&org.token);
+    let proved = shared::testing::step_up_token(&org.token, &format!("PATCH {path}"));
     let r = app
         .request_with(
             Method::PATCH,
@@ -504,7 +505,7 @@ async fn a_payee_change_is_emailed_to_every_owner_and_admin(pool: PgPool) {
     let path = format!("/api/suppliers/{}", supplier["id"].as_str().unwrap());
 
     // Ada sets them, through her own step-up.
-    let proved = shared::testing::step_up_token(&ada.token);
+    let proved = shared::testing::step_up_token(&ada.token, &format!("PATCH {path}"));
     let r = app
         .request_with(
             Method::PATCH,
@@ -698,7 +699,7 @@ async fn an_api_key_cannot_change_payment_details_but_can_rename(pool: PgPool) {
     let before = payee(&pool, id).await;
     let key = api_key(&app, &org, json!({"suppliers": "write"})).await;
     // Carrying the owner's valid step-up token changes nothing for a key.
-    let step_up = shared::testing::step_up_token(&org.token);
+    let step_up = shared::testing::step_up_token(&org.token, &format!("PATCH {path}"));
     let as_key = |method: Method, path: String, body: serde_json::Value| {
         let (key, step_up) = (key.clone(), step_up.clone());
         let app = &app;

@@ -79,7 +79,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     // Inviting an owner or an admin grants power as a role change does.
     if body.role.is_admin() {
-        proof.require(&admin)?;
+        proof.redeem(&mut admin, &state.pool).await?;
     }
     let CallerKind::User {
         user_id: inviter,

@@ -266,8 +266,9 @@ pub async fn update(
     PathId(id): PathId,
     AppJson(body): AppJson<UpdateUser>,
 ) -> Result<Json<UserView>, ApiError> {
+    let mut admin = admin;
     if body.role.is_some() || body.permissions.is_some() {
-        proof.require(&admin)?;
+        proof.redeem(&mut admin, &state.pool).await?;
     }
     let change = UserChange::try_from(body)?;
     save(&state, admin, id, change).await.map(Json)

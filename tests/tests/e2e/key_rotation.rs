@@ -174,7 +174,7 @@ async fn keys_rotate_over_live_data_without_anything_becoming_unreadable(pool: P
         .parse()
         .unwrap();
     assert_eq!(kid_of(&old_access), "k0");
-    let step_up = shared::testing::step_up(&auth, &old_access).await;
+    let step_up = shared::testing::step_up(&auth, &old_access, "POST /api/auth/mfa/setup").await;
     let setup = auth
         .request_with(
             http::Method::POST,

@@ -217,7 +217,7 @@ async fn an_owner_manages_people_and_keys_through_one_base_url(pool: PgPool) {
     let step_up: Value = client
         .post(format!("{}/api/auth/step-up", api.base))
         .bearer_auth(token)
-        .json(&serde_json::json!({"password": "Corr3ct-horse"}))
+        .json(&serde_json::json!({"password": "Corr3ct-horse", "action": "POST /api/api-keys"}))
         .send()
         .await
         .unwrap()

@@ -255,8 +255,15 @@ async fn disabling_needs_the_password_and_a_code(pool: PgPool) {
     );
 }
 
-/// `POST /api/auth/step-up` with `body`, signed in as `access`.
-async fn step_up(app: &TestApp, access: &str, body: serde_json::Value) -> TestResponse {
+/// The request the MFA tests step up for.
+const SETUP: &str = "POST /api/auth/mfa/setup";
+
+/// `POST /api/auth/step-up` with `body` (for [`SETUP`] unless it names an action), signed in as
+/// `access`.
+async fn step_up(app: &TestApp, access: &str, mut body: serde_json::Value) -> TestResponse {
+    if body.get("action").is_none() {
+        body["action"] = json!(SETUP);
+    }
     app.post_with("/api/auth/step-up", body, access).await
 }
 
@@ -282,11 +289,28 @@ async fn a_password_step_up_unlocks_mfa_setup_and_is_audited(pool: PgPool) {
     assert_eq!(proved.status, StatusCode::OK, "{}", proved.body);
     assert_eq!(proved.body["expires_in"], 300);
     assert_eq!(proved.body["method"], "password");
+    assert_eq!(proved.body["action"], SETUP);
     let step_up_token = token(&proved.body, "step_up_token");
 
     let setup = setup_with(&app, &access, &step_up_token).await;
     assert_eq!(setup.status, StatusCode::OK, "{}", setup.body);
     assert!(setup.body["secret"].is_string(), "{}", setup.body);
+    // Good once: setting up again needs a new proof.
+    let again = setup_with(&app, &access, &step_up_token).await;
+    assert_problem(&again, StatusCode::UNAUTHORIZED, "step_up_used");
+    // And for the one request it names.
+    let for_keys = step_up(
+        &app,
+        &access,
+        json!({"password": PASSWORD, "action": "POST /api/api-keys"}),
+    )
+    .await;
+    let elsewhere = setup_with(&app, &access, &token(&for_keys.body, "step_up_token")).await;
+    assert_problem(&elsewhere, StatusCode::UNAUTHORIZED, "step_up_required");
+    for action in [json!(null), json!("GET /api/users"), json!("POST /health"), json!("POST")] {
+        let r = step_up(&app, &access, json!({"password": PASSWORD, "action": action})).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{action}: {}", r.body);
+    }
 
     let user_id = session["user"]["id"].as_str().unwrap();
     assert!(
@@ -428,7 +452,7 @@ async fn a_step_up_token_counts_only_for_its_user_session_and_five_minutes(pool:
 
     // One of Ann's own session, ten minutes old, has expired.
     let ten_minutes_ago = chrono::Utc::now().timestamp() - 600;
-    let expired = shared::testing::step_up_token_at(&access, ten_minutes_ago);
+    let expired = shared::testing::step_up_token_at(&access, SETUP, ten_minutes_ago);
     let late = setup_with(&app, &access, &expired).await;
     assert_problem(&late, StatusCode::UNAUTHORIZED, "step_up_required");
     assert!(

@@ -569,11 +569,12 @@ async fn a_new_wise_profile_starts_a_new_attempt_when_the_old_one_made_no_transf
 }
 
 async fn pay_with_key(app: &TestApp, org: &Registered, order: &str, key: &str) -> TestResponse {
-    let request = http::Request::post(format!("/api/purchase-orders/{order}/pay"))
+    let path = format!("/api/purchase-orders/{order}/pay");
+    let request = http::Request::post(&path)
         .header("authorization", format!("Bearer {}", org.token))
         .header(
             "x-step-up-token",
-            shared::testing::step_up_token(&org.token),
+            shared::testing::step_up_token(&org.token, &format!("POST {path}")),
         )
         .header("idempotency-key", key)
         .body(axum::body::Body::empty())
@@ -867,11 +868,12 @@ async fn the_supplier_recipient_is_created_once_and_an_idempotent_retry_replays(
 
     let send = || {
         // A client that always sends a JSON Content-Type, here with no body.
-        let request = http::Request::post(format!("/api/purchase-orders/{b}/pay"))
+        let path = format!("/api/purchase-orders/{b}/pay");
+        let request = http::Request::post(&path)
             .header("authorization", format!("Bearer {}", org.token))
             .header(
                 "x-step-up-token",
-                shared::testing::step_up_token(&org.token),
+                shared::testing::step_up_token(&org.token, &format!("POST {path}")),
             )
             .header("content-type", "application/json")
             .header("idempotency-key", "pay-b-once")
@@ -1265,7 +1267,8 @@ async fn paying_needs_a_recent_step_up_of_the_payers_own_session(pool: PgPool) {
         "step_up_required",
     );
     let other = colleague(&app, &org, "bob@example.com", shared::auth::Role::Admin).await;
-    let others = shared::testing::step_up_token(&other.token);
+    let action = format!("POST {path}");
+    let others = shared::testing::step_up_token(&other.token, &action);
     assert_problem(
         &pay_with(Some(others)).await,
         StatusCode::UNAUTHORIZED,
@@ -1276,15 +1279,19 @@ async fn paying_needs_a_recent_step_up_of_the_payers_own_session(pool: PgPool) {
     let (user, org_id) = (UserId(id("sub")), OrgId(id("org")));
     let keys = shared::testing::settings(&[]).keys.snapshot();
     let ten_minutes_ago = chrono::Utc::now().timestamp() - 600;
-    let expired = shared::testing::step_up_token_at(&org.token, ten_minutes_ago);
+    let expired = shared::testing::step_up_token_at(&org.token, &action, ten_minutes_ago);
     assert_problem(
         &pay_with(Some(expired)).await,
         StatusCode::UNAUTHORIZED,
         "step_up_required",
     );
-    let another = SessionId(Uuid::new_v4());
+    let another = shared::auth::step_up::Holder {
+        user,
+        org: org_id,
+        sid: SessionId(Uuid::new_v4()),
+    };
     let (other_session, _) =
-        shared::auth::step_up::issue(&keys, user, org_id, another, "password").unwrap();
+        shared::auth::step_up::issue(&keys, another, "password", &action).unwrap();
     assert_problem(
         &pay_with(Some(other_session)).await,
         StatusCode::UNAUTHORIZED,
@@ -1298,9 +1305,23 @@ async fn paying_needs_a_recent_step_up_of_the_payers_own_session(pool: PgPool) {
     );
     assert!(wise.book().calls.is_empty());
 
-    let proved = shared::testing::step_up_token(&org.token);
-    let r = pay_with(Some(proved)).await;
+    // One made for another order's payment is not this one's.
+    let another_order = format!("POST /api/purchase-orders/{}/pay", Uuid::new_v4());
+    let elsewhere = shared::testing::step_up_token(&org.token, &another_order);
+    assert_problem(
+        &pay_with(Some(elsewhere)).await,
+        StatusCode::UNAUTHORIZED,
+        "step_up_required",
+    );
+    let proved = shared::testing::step_up_token(&org.token, &action);
+    let r = pay_with(Some(proved.clone())).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Used once: it does not pay again (the order is paid anyway, but the proof goes first).
+    assert_problem(
+        &pay_with(Some(proved)).await,
+        StatusCode::UNAUTHORIZED,
+        "step_up_used",
+    );
 
     // An API key with purchasing:write still cannot pay.
     let key = format!("sk_test_{}", Uuid::new_v4().simple());

@@ -234,21 +234,34 @@ async fn creating_a_key_needs_a_step_up(pool: PgPool) {
     assert_problem(&garbage, StatusCode::UNAUTHORIZED, "step_up_required");
     assert_eq!(keys().await, 0);
 
+    // A step-up made for another request does not count here.
+    let send = |step_up: String| {
+        let (apps, body, token) = (&apps, body.clone(), ann.token.clone());
+        async move {
+            apps.users
+                .request_with(
+                    Method::POST,
+                    "/api/api-keys",
+                    Some(body),
+                    Some(&token),
+                    None,
+                    &[("X-Step-Up-Token", &step_up)],
+                )
+                .await
+        }
+    };
+    let elsewhere = shared::testing::step_up_token(&ann.token, "POST /api/users");
+    assert_problem(&send(elsewhere).await, StatusCode::UNAUTHORIZED, "step_up_required");
+    assert_eq!(keys().await, 0);
+
     // With a valid step-up (what `POST /api/auth/step-up` returns; auth's tests cover that).
-    let step_up = shared::testing::step_up_token(&ann.token);
-    let created = apps
-        .users
-        .request_with(
-            Method::POST,
-            "/api/api-keys",
-            Some(body),
-            Some(&ann.token),
-            None,
-            &[("X-Step-Up-Token", &step_up)],
-        )
-        .await;
+    let step_up = shared::testing::step_up_token(&ann.token, "POST /api/api-keys");
+    let created = send(step_up.clone()).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     assert!(created.body["key"].as_str().unwrap().starts_with("sk_"));
+    assert_eq!(keys().await, 1);
+    // Once.
+    assert_problem(&send(step_up).await, StatusCode::UNAUTHORIZED, "step_up_used");
     assert_eq!(keys().await, 1);
 }
 
@@ -260,7 +273,7 @@ async fn an_api_key_cannot_do_what_needs_a_step_up(pool: PgPool) {
     let created = create_key(&apps, &ann, json!(["products:write", "reports:write"])).await;
     let key = created["key"].as_str().unwrap();
     // Even carrying a valid step-up token of its creator's session.
-    let step_up = shared::testing::step_up_token(&ann.token);
+    let step_up = shared::testing::step_up_token(&ann.token, "POST /api/api-keys");
     let as_key = |method: Method, path: String, body: serde_json::Value| {
         let request = http::Request::builder()
             .method(method)

@@ -555,7 +555,7 @@ async fn changing_a_role_or_permissions_needs_a_step_up_and_a_name_does_not(pool
     assert_eq!(stored().await, before, "nothing changed without a step-up");
 
     // Bob's proof is not Ann's.
-    let bobs = shared::testing::step_up_token(&bob.token);
+    let bobs = shared::testing::step_up_token(&bob.token, &format!("PATCH {path}"));
     let foreign = apps
         .users
         .request_with(
@@ -579,7 +579,7 @@ async fn changing_a_role_or_permissions_needs_a_step_up_and_a_name_does_not(pool
     assert_eq!(renamed.body["name"], "Annie");
 
     // With Ann's own step-up the role changes.
-    let anns = shared::testing::step_up_token(&ann.token);
+    let anns = shared::testing::step_up_token(&ann.token, &format!("PATCH {path}"));
     let promoted = apps
         .users
         .request_with(
