@@ -332,3 +332,60 @@ CREATE POLICY tenant_isolation ON step_up_uses TO stockroom_app
 -- Setting up MFA is the one step-up action of the auth function.
 GRANT INSERT ON step_up_uses TO stockroom_auth;
 CREATE POLICY sign_in_steps_up ON step_up_uses FOR INSERT TO stockroom_auth WITH CHECK (true);
+
+-- ---------------------------------------------------------------------------------------------
+-- The clean-up job also deletes sign-up requests past their time, mail sent (or given up) a
+-- month ago, used step-up tokens once expired, and the people made for invitations that nobody
+-- accepted (no password, no membership left) after a week.
+CREATE OR REPLACE FUNCTION stockroom_delete_expired(p_batch integer) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
+AS $$
+DECLARE
+    counts jsonb := '{}';
+    n bigint;
+BEGIN
+    IF p_batch IS NULL OR p_batch < 1 THEN
+        RAISE EXCEPTION 'p_batch must be at least 1' USING ERRCODE = '22023';
+    END IF;
+    -- Rotated refresh tokens are kept until they expire: reuse detection needs them.
+    DELETE FROM refresh_tokens WHERE ctid = ANY (ARRAY(
+        SELECT ctid FROM refresh_tokens WHERE expires_at < now() LIMIT p_batch));
+    GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('refresh_tokens', n);
+    DELETE FROM password_reset_tokens WHERE ctid = ANY (ARRAY(
+        SELECT ctid FROM password_reset_tokens WHERE expires_at < now() LIMIT p_batch));
+    GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('password_reset_tokens', n);
+    DELETE FROM mfa_challenges WHERE ctid = ANY (ARRAY(
+        SELECT ctid FROM mfa_challenges WHERE expires_at < now() LIMIT p_batch));
+    GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('mfa_challenges', n);
+    DELETE FROM user_invitations WHERE ctid = ANY (ARRAY(
+        SELECT ctid FROM user_invitations WHERE expires_at < now() LIMIT p_batch));
+    GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('user_invitations', n);
+    DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(
+        SELECT ctid FROM idempotency_keys WHERE expires_at < now() LIMIT p_batch));
+    GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('idempotency_keys', n);
+    DELETE FROM rate_limit_hits WHERE ctid = ANY (ARRAY(
+        SELECT ctid FROM rate_limit_hits WHERE hit_at < now() - interval '1 hour' LIMIT p_batch));
+    GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('rate_limit_hits', n);
+    -- Wise stops redelivering long before a month; the state ordering ignores any later repeat.
+    DELETE FROM wise_webhook_deliveries WHERE ctid = ANY (ARRAY(
+        SELECT ctid FROM wise_webhook_deliveries
+        WHERE received_at < now() - interval '30 days' LIMIT p_batch));
+    GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('wise_webhook_deliveries', n);
+    DELETE FROM registrations WHERE ctid = ANY (ARRAY(
+        SELECT ctid FROM registrations WHERE expires_at < now() LIMIT p_batch));
+    GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('registrations', n);
+    DELETE FROM mail_outbox WHERE ctid = ANY (ARRAY(
+        SELECT ctid FROM mail_outbox WHERE done_at < now() - interval '30 days' LIMIT p_batch));
+    GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('mail_outbox', n);
+    DELETE FROM step_up_uses WHERE ctid = ANY (ARRAY(
+        SELECT ctid FROM step_up_uses WHERE expires_at < now() LIMIT p_batch));
+    GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('step_up_uses', n);
+    DELETE FROM users WHERE ctid = ANY (ARRAY(
+        SELECT u.ctid FROM users u
+        WHERE u.password_hash IS NULL AND u.created_at < now() - interval '7 days'
+          AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id)
+        LIMIT p_batch));
+    GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('people_never_joined', n);
+    RETURN counts;
+END
+$$;

@@ -85,7 +85,8 @@ impl AppState {
         let mailer = email::Mailer::new(settings.email.smtp_url.as_ref(), &settings.email.from)?;
         let connections = db::Connections::like(&pool, &settings);
         let settings = Arc::new(settings);
-        let outbox = email::outbox::Outbox::new(connections.clone(), mailer.clone(), settings.clone());
+        let outbox =
+            email::outbox::Outbox::new(connections.clone(), mailer.clone(), settings.clone());
         Ok(Self {
             connections,
             pool,

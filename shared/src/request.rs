@@ -28,7 +28,12 @@ pub async fn scope<F: Future>(id: Arc<str>, ip: String, work: F) -> F::Output {
         after_response: Mutex::new(Vec::new()),
     });
     let output = CURRENT.scope(current.clone(), work).await;
-    let jobs = std::mem::take(&mut *current.after_response.lock().unwrap_or_else(|e| e.into_inner()));
+    let jobs = std::mem::take(
+        &mut *current
+            .after_response
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()),
+    );
     crate::after_response::release(jobs);
     output
 }

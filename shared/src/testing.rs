@@ -475,7 +475,9 @@ pub async fn queued_mail_with(
     .expect("the outbox reads");
     rows.into_iter()
         .filter_map(|(id, sealed)| {
-            let json = keys.open(&sealed?, id.as_bytes()).expect("sealed with the test keys");
+            let json = keys
+                .open(&sealed?, id.as_bytes())
+                .expect("sealed with the test keys");
             Some(serde_json::from_slice(&json).expect("a mail's text"))
         })
         .collect()
@@ -531,12 +533,7 @@ pub fn step_up_token_at(token: &str, action: &str, now: i64) -> String {
     step_up_token_signed(&settings(&[]).keys.snapshot(), token, action, now)
 }
 
-fn step_up_token_signed(
-    keys: &crate::crypto::Keys,
-    token: &str,
-    action: &str,
-    now: i64,
-) -> String {
+fn step_up_token_signed(keys: &crate::crypto::Keys, token: &str, action: &str, now: i64) -> String {
     let claims = claims_of(token);
     let id = |name: &str| {
         claims[name]
@@ -550,8 +547,8 @@ fn step_up_token_signed(
         sid: crate::domain::SessionId(id("sid")),
     };
     crate::auth::step_up::issue_at(keys, holder, "password", action, now)
-    .expect("signed")
-    .0
+        .expect("signed")
+        .0
 }
 
 /// The claims of a JWT (not verified): to read a token's user, organization and session.

@@ -136,7 +136,9 @@ impl LocalApi {
     /// The token of the last link to `path` mailed to `email` (read from the outbox).
     pub async fn mailed_token(&self, email: &str, path: &str) -> String {
         let url = self.database_url.as_deref().expect("started on a database");
-        let pool = sqlx::PgPool::connect(url).await.expect("the database answers");
+        let pool = sqlx::PgPool::connect(url)
+            .await
+            .expect("the database answers");
         let token = shared::testing::mailed_token_with(&pool, email, path, &keys()).await;
         pool.close().await;
         token
@@ -145,7 +147,9 @@ impl LocalApi {
     /// [`sign_up`] against this API.
     pub async fn sign_up(&self, client: &reqwest::Client) -> serde_json::Value {
         let url = self.database_url.as_deref().expect("started on a database");
-        let pool = sqlx::PgPool::connect(url).await.expect("the database answers");
+        let pool = sqlx::PgPool::connect(url)
+            .await
+            .expect("the database answers");
         let session = sign_up(client, &self.base, &pool, &keys()).await;
         pool.close().await;
         session

@@ -141,8 +141,16 @@ pub async fn accept(
                 let who = (invitation.name.as_str(), invitation.email.as_str());
                 let by = invitation.inviter.as_deref().unwrap_or("an owner or admin");
                 let cooling_off = state.settings.admin_cooling_off;
-                tell_owners_of_new_admin(&mut tx, &state.outbox, org_id, who, role, by, cooling_off)
-                    .await?;
+                tell_owners_of_new_admin(
+                    &mut tx,
+                    &state.outbox,
+                    org_id,
+                    who,
+                    role,
+                    by,
+                    cooling_off,
+                )
+                .await?;
             }
             let tokens = match &signed_in {
                 Some(user) => {

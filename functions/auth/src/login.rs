@@ -198,21 +198,24 @@ pub async fn login_mfa(
 
             let mut tx = state.pool.begin().await?;
             let user = sqlx::query!(
-        r#"SELECT u.id, u.mfa_secret, u.mfa_last_step
+                r#"SELECT u.id, u.mfa_secret, u.mfa_last_step
            FROM mfa_challenges c JOIN users u ON u.id = c.user_id
            WHERE c.token_hash = $1 AND c.used_at IS NULL AND c.expires_at > now() AND u.mfa_enabled
            FOR UPDATE OF c, u"#,
-        challenge_hash
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| {
-        ApiError::unauthorized("invalid_mfa_token", "the MFA token is invalid or expired")
-    })?;
+                challenge_hash
+            )
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| {
+                ApiError::unauthorized("invalid_mfa_token", "the MFA token is invalid or expired")
+            })?;
             let (org_id, role) = crate::organizations::landing(&mut tx, user.id)
                 .await?
                 .ok_or_else(|| {
-                    ApiError::unauthorized("invalid_mfa_token", "the MFA token is invalid or expired")
+                    ApiError::unauthorized(
+                        "invalid_mfa_token",
+                        "the MFA token is invalid or expired",
+                    )
                 })?;
             // The account's own limit, now that we know whose challenge it is (read on the
             // transaction's connection: a Lambda environment has one).
@@ -263,8 +266,7 @@ pub async fn login_mfa(
             } else {
                 "password+recovery_code"
             };
-            let response =
-                sign_in(&mut tx, &state, (user.id, org_id, role), method).await?;
+            let response = sign_in(&mut tx, &state, (user.id, org_id, role), method).await?;
             tx.commit().await?;
             Ok(Json(response))
         },

@@ -49,7 +49,11 @@ pub async fn of_person(conn: &mut PgConnection, user_id: Uuid) -> Result<Option<
 }
 
 /// Marks `org_id` as the organization `user_id` used last.
-pub async fn mark_used(conn: &mut PgConnection, user_id: Uuid, org_id: Uuid) -> Result<(), ApiError> {
+pub async fn mark_used(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    org_id: Uuid,
+) -> Result<(), ApiError> {
     sqlx::query!(
         "UPDATE memberships SET last_used_at = now() WHERE user_id = $1 AND org_id = $2",
         user_id,

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use shared::AppState;
 use shared::audit::{Action, Actor, Change, Entry};
 use shared::auth::password::Password;
-use shared::auth::{ClientIp, Role};
 use shared::auth::tokens;
+use shared::auth::{ClientIp, Role};
 use shared::domain::{self, Email};
 use shared::email::outbox::{Mail, Text};
 use shared::error::{ApiError, Fields};
@@ -216,9 +216,7 @@ pub async fn confirm(
         .await?
         .ok_or_else(invalid_confirmation)?;
         let email = Email::parse(&registration.email, "email")?;
-        let name = registration
-            .name
-            .unwrap_or_else(|| name_from_email(&email));
+        let name = registration.name.unwrap_or_else(|| name_from_email(&email));
         let org_name = registration
             .organization_name
             .unwrap_or_else(|| organization_name_for(&name));

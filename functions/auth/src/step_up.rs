@@ -28,7 +28,10 @@ pub struct StepUpRequest {
     /// The one request the token is for, as `METHOD /path` (the path as it will be sent,
     /// without its query): `"POST /api/purchase-orders/0b9f.../pay"`. The token is good for
     /// that request only, once.
-    #[schema(pattern = r"^(POST|PUT|PATCH|DELETE) /api/[^\s?#]{1,300}$", example = "POST /api/api-keys")]
+    #[schema(
+        pattern = r"^(POST|PUT|PATCH|DELETE) /api/[^\s?#]{1,300}$",
+        example = "POST /api/api-keys"
+    )]
     action: String,
 }
 

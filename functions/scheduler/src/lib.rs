@@ -43,12 +43,15 @@ async fn run(state: &AppState, job: Option<String>) -> anyhow::Result<Value> {
     let mut report = serde_json::Map::new();
     let all = job.is_none();
     let wants = |name: &str| all || job.as_deref() == Some(name);
-    if let Some(unknown) = job
-        .as_deref()
-        .filter(|j| {
-            !["expire_reservations", "cleanup", "low_stock_digest", "send_mail"].contains(j)
-        })
-    {
+    if let Some(unknown) = job.as_deref().filter(|j| {
+        ![
+            "expire_reservations",
+            "cleanup",
+            "low_stock_digest",
+            "send_mail",
+        ]
+        .contains(j)
+    }) {
         anyhow::bail!("unknown job {unknown}");
     }
     if wants("expire_reservations") {

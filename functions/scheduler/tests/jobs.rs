@@ -180,11 +180,34 @@ async fn cleanup_deletes_only_what_is_past_its_time(pool: PgPool) {
     sqlx::query("INSERT INTO rate_limit_hits (key, hit_at) VALUES ('old', now() - interval '2 hours'), ('new', now())").execute(&pool).await.unwrap();
     sqlx::query("INSERT INTO wise_webhook_deliveries (delivery_id, event_type, received_at) VALUES ('old', 'transfers#state-change', now() - interval '31 days'), ('new', 'transfers#state-change', now())").execute(&pool).await.unwrap();
 
+    sqlx::query("INSERT INTO registrations (email, default_currency, password_hash, token_hash, expires_at) VALUES ('old@x.example', 'EUR', 'x', '\\x01', now() - interval '1 minute'), ('new@x.example', 'EUR', 'x', '\\x02', now() + interval '1 day')").execute(&pool).await.unwrap();
+    sqlx::query("INSERT INTO mail_outbox (id, kind, recipient, done_at) VALUES (gen_random_uuid(), 'test', 'a@x.example', now() - interval '31 days'), (gen_random_uuid(), 'test', 'b@x.example', now() - interval '1 day')").execute(&pool).await.unwrap();
+    sqlx::query("INSERT INTO step_up_uses (jti, org_id, user_id, expires_at) VALUES (gen_random_uuid(), $1, $2, now() - interval '1 minute'), (gen_random_uuid(), $1, $2, now() + interval '1 minute')")
+        .bind(seed.org)
+        .bind(user)
+        .execute(&pool)
+        .await
+        .unwrap();
+    // People invited and never joined: gone after a week once no membership is left; an
+    // invited one (a membership) and a new one stay.
+    sqlx::query("INSERT INTO users (email, name, created_at) VALUES ('gone@x.example', 'G', now() - interval '8 days'), ('fresh@x.example', 'F', now())").execute(&pool).await.unwrap();
+    sqlx::query("WITH p AS (INSERT INTO users (email, name, created_at) VALUES ('waits@x.example', 'W', now() - interval '8 days') RETURNING id) INSERT INTO memberships (org_id, user_id, invited_at) SELECT $1, id, now() FROM p")
+        .bind(seed.org)
+        .execute(&pool)
+        .await
+        .unwrap();
+
     let report = scheduler::cleanup(&state).await.unwrap();
     assert_eq!(
         report,
-        json!({"refresh_tokens": 1, "password_reset_tokens": 1, "mfa_challenges": 1, "user_invitations": 0, "idempotency_keys": 1, "rate_limit_hits": 1, "wise_webhook_deliveries": 1})
+        json!({"refresh_tokens": 1, "password_reset_tokens": 1, "mfa_challenges": 1, "user_invitations": 0, "idempotency_keys": 1, "rate_limit_hits": 1, "wise_webhook_deliveries": 1,
+               "registrations": 1, "mail_outbox": 1, "step_up_uses": 1, "people_never_joined": 1})
     );
+    let people: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(people, 3, "the owner, the invited and the new one stay");
     for table in [
         "mfa_challenges",
         "password_reset_tokens",
@@ -192,6 +215,9 @@ async fn cleanup_deletes_only_what_is_past_its_time(pool: PgPool) {
         "idempotency_keys",
         "rate_limit_hits",
         "wise_webhook_deliveries",
+        "registrations",
+        "mail_outbox",
+        "step_up_uses",
     ] {
         let left: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
             .fetch_one(&pool)
@@ -284,4 +310,60 @@ async fn cleanup_deletes_a_backlog_in_batches(pool: PgPool) {
     assert_eq!(left, ["new"]);
     // A batch of nothing is refused, not looped on.
     assert!(scheduler::cleanup_in_batches(&state, 0).await.is_err());
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn mail_a_function_could_not_send_is_sent_by_the_sweep_once(pool: PgPool) {
+    // A function queued a mail and tried to send it after its answer, but the mail server was
+    // down: it stays in the outbox, to be tried again later.
+    let down = shared::testing::state_with(pool.clone(), &[("SMTP_URL", "smtp://127.0.0.1:9")]);
+    let mut conn = pool.acquire().await.unwrap();
+    let mail = shared::email::outbox::Mail::to(
+        "test",
+        "ann@example.com",
+        shared::email::outbox::Text::new("Hello", "A mail that must not be lost."),
+    );
+    let id = down.outbox.queue(&mut conn, None, mail).await.unwrap();
+    let failed = || async {
+        sqlx::query_as::<_, (i32, Option<String>)>(
+            "SELECT attempts, outcome FROM mail_outbox WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    for _ in 0..100 {
+        if failed().await.0 == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (attempts, outcome) = failed().await;
+    assert_eq!(attempts, 1);
+    assert!(outcome.unwrap().starts_with("failed: "));
+
+    let smtp = SmtpServer::start();
+    let state = shared::testing::state_as(
+        pool.clone(),
+        shared::db::Login::Worker,
+        &[("SMTP_URL", &smtp.url())],
+    )
+    .answering_through_pool();
+    assert_eq!(
+        scheduler::send_mail(&state).await,
+        0,
+        "not before its next attempt"
+    );
+    sqlx::query("UPDATE mail_outbox SET next_attempt_at = now()")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (a, b) = tokio::join!(scheduler::send_mail(&state), scheduler::send_mail(&state));
+    assert_eq!(a + b, 1, "overlapping sweeps send it once");
+    let mail = smtp.settled().await;
+    assert_eq!(mail.len(), 1);
+    assert_eq!(mail[0].subject, "Hello");
+    assert_eq!(failed().await, (2, Some("sent".to_owned())));
+    assert_eq!(scheduler::send_mail(&state).await, 0, "and never again");
 }

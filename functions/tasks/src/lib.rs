@@ -127,9 +127,10 @@ where
                         // Owners and admins manage their organization's members; any other id,
                         // whether or not it is a person anywhere, is one the caller may not
                         // manage: the same 403, which tells nothing about that id.
-                        let manages = tenant.caller.is_admin() && {
-                            let org = tenant.caller.org_id;
-                            sqlx::query_scalar!(
+                        let manages = tenant.caller.is_admin()
+                            && {
+                                let org = tenant.caller.org_id;
+                                sqlx::query_scalar!(
                                 r#"SELECT EXISTS (SELECT 1 FROM memberships
                                                   WHERE user_id = $1 AND org_id = $2) AS "member!""#,
                                 requested,
@@ -137,7 +138,7 @@ where
                             )
                             .fetch_one(&mut *tenant.db)
                             .await?
-                        };
+                            };
                         if !manages {
                             tracing::warn!(caller = %actor, requested = value, "tasks of another user requested");
                             return Err(ApiError::forbidden(

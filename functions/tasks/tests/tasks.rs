@@ -471,7 +471,10 @@ async fn owners_assign_and_follow_their_teams_to_dos(pool: PgPool) {
             .await;
         assert_problem(&r, StatusCode::FORBIDDEN, "other_user");
         assert!(
-            r.body["detail"].as_str().unwrap().starts_with("User ID mismatch"),
+            r.body["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("User ID mismatch"),
             "{}",
             r.body
         );

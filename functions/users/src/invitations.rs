@@ -213,7 +213,12 @@ pub async fn resend(
     send_invitation(&mut *tx, &state, org_id, id, inviter).await?;
     let user: UserView = member.into();
     caller
-        .audit(&mut *tx, Action::UserInvited, id, Change::none().after(&user))
+        .audit(
+            &mut *tx,
+            Action::UserInvited,
+            id,
+            Change::none().after(&user),
+        )
         .await?;
     Ok(Json(user))
 }

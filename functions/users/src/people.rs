@@ -423,8 +423,8 @@ async fn save(
         ));
     }
 
-    let promoted = next.role.is_admin() && !(before.role.is_admin() && before.is_active)
-        && next.is_active;
+    let promoted =
+        next.role.is_admin() && !(before.role.is_admin() && before.is_active) && next.is_active;
     sqlx::query!(
         "UPDATE memberships SET role = $3, permissions = $4, is_active = $5,
              invited_name = CASE WHEN joined_at IS NULL THEN $6 ELSE invited_name END,
@@ -485,8 +485,16 @@ async fn save(
             .await?;
         let who = (after.name.as_str(), after.email.as_str());
         let cooling_off = state.settings.admin_cooling_off;
-        tell_owners_of_new_admin(&mut *tx, &state.outbox, org_id, who, next.role, &by, cooling_off)
-            .await?;
+        tell_owners_of_new_admin(
+            &mut *tx,
+            &state.outbox,
+            org_id,
+            who,
+            next.role,
+            &by,
+            cooling_off,
+        )
+        .await?;
     }
     let before: UserView = before.into();
     let action = match (before.is_active, after.is_active) {

@@ -161,7 +161,11 @@ impl Outbox {
         }
     }
 
-    async fn try_send(&self, ids: Option<Vec<Uuid>>, limit: Option<i32>) -> Result<usize, ApiError> {
+    async fn try_send(
+        &self,
+        ids: Option<Vec<Uuid>>,
+        limit: Option<i32>,
+    ) -> Result<usize, ApiError> {
         let mut lease;
         let mut pooled;
         let conn: &mut PgConnection = match &self.via {
@@ -202,9 +206,8 @@ impl Outbox {
             let outcome = match keys
                 .open(&mail.message, mail.id.as_bytes())
                 .map_err(|e| e.to_string())
-                .and_then(|json| {
-                    serde_json::from_slice::<Text>(&json).map_err(|e| e.to_string())
-                }) {
+                .and_then(|json| serde_json::from_slice::<Text>(&json).map_err(|e| e.to_string()))
+            {
                 Ok(text) => self
                     .mailer
                     .send(&mail.recipient, &text.subject, text.body)
@@ -217,13 +220,9 @@ impl Outbox {
             } else {
                 sent += 1;
             }
-            sqlx::query!(
-                "SELECT stockroom_mail_done($1, $2)",
-                mail.id,
-                outcome.err()
-            )
-            .execute(&mut *conn)
-            .await?;
+            sqlx::query!("SELECT stockroom_mail_done($1, $2)", mail.id, outcome.err())
+                .execute(&mut *conn)
+                .await?;
         }
         Ok(sent)
     }

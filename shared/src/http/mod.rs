@@ -92,8 +92,8 @@ async fn refuse_malformed_event(request: Request, next: Next) -> Response {
 /// HTTP APIs read too), rather than failing the invocation, which API Gateway would turn into
 /// a bare 502.
 pub async fn run(app: Router) -> Result<(), lambda_http::Error> {
-    use tower::ServiceExt;
     use lambda_http::lambda_runtime::{Runtime, layers::TracingLayer};
+    use tower::ServiceExt;
     let adapter = lambda_http::Adapter::from(app.clone());
     let handler = lambda_http::service_fn(
         move |event: lambda_http::LambdaEvent<Box<serde_json::value::RawValue>>| {

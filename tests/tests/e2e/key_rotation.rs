@@ -156,9 +156,13 @@ async fn keys_rotate_over_live_data_without_anything_becoming_unreadable(pool: P
         .await;
     assert_eq!(asked.status, StatusCode::ACCEPTED, "{}", asked.body);
     let keys = cold_settings().await.keys.snapshot();
-    let link =
-        shared::testing::mailed_token_with(&pool, "ann@example.com", "/confirm-registration", &keys)
-            .await;
+    let link = shared::testing::mailed_token_with(
+        &pool,
+        "ann@example.com",
+        "/confirm-registration",
+        &keys,
+    )
+    .await;
     let registered = auth
         .post("/api/auth/register/confirm", json!({ "token": link }))
         .await;
@@ -538,9 +542,13 @@ async fn a_rotated_database_password_is_picked_up_without_a_cold_start(pool: PgP
         .await;
     assert_eq!(asked.status, StatusCode::ACCEPTED, "{}", asked.body);
     let keys = settings("AUTH", "1").await.keys.snapshot();
-    let link =
-        shared::testing::mailed_token_with(&pool, "ann@example.com", "/confirm-registration", &keys)
-            .await;
+    let link = shared::testing::mailed_token_with(
+        &pool,
+        "ann@example.com",
+        "/confirm-registration",
+        &keys,
+    )
+    .await;
     let owner = auth
         .post("/api/auth/register/confirm", json!({ "token": link }))
         .await;

@@ -132,7 +132,10 @@ async fn a_frontend_registers_logs_in_and_reads_me_through_one_base_url(pool: Pg
     let mail = smtp.wait_for(1).await;
     assert_eq!(mail.len(), 1, "the confirmation mail arrived");
     assert_eq!(mail[0].subject, "Confirm your Stockroom account");
-    let (_, link) = mail[0].body.split_once("/confirm-registration?token=").unwrap();
+    let (_, link) = mail[0]
+        .body
+        .split_once("/confirm-registration?token=")
+        .unwrap();
     let token = link.split_whitespace().next().unwrap();
     let confirmed = client
         .post(format!("{}/api/auth/register/confirm", api.base))
@@ -253,7 +256,13 @@ async fn an_owner_manages_people_and_keys_through_one_base_url(pool: PgPool) {
         .collect();
     assert_eq!(
         actions,
-        ["api_key_created", "step_up", "user_invited", "login", "register"]
+        [
+            "api_key_created",
+            "step_up",
+            "user_invited",
+            "login",
+            "register"
+        ]
     );
 }
 

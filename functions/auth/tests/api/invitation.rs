@@ -16,7 +16,8 @@ async fn an_invitation_is_accepted_once_and_its_user_then_signs_in(pool: PgPool)
     let owner = shared::testing::register(&app, "ann@example.com").await;
     let email = "new@example.com";
     let perms = tasks_writer();
-    let (user_id, invitation) = invited(&app, &owner.org_id, email, Role::User, perms, "7 days").await;
+    let (user_id, invitation) =
+        invited(&app, &owner.org_id, email, Role::User, perms, "7 days").await;
 
     // Invited people cannot sign in before accepting.
     assert_problem(
@@ -67,8 +68,7 @@ async fn an_expired_invitation_is_refused(pool: PgPool) {
     let owner = shared::testing::register(&app, "ann@example.com").await;
     let email = "late@example.com";
     let perms = tasks_writer();
-    let (_, invitation) =
-        invited(&app, &owner.org_id, email, Role::User, perms, "-1 second").await;
+    let (_, invitation) = invited(&app, &owner.org_id, email, Role::User, perms, "-1 second").await;
     let accept = app
         .post(
             "/api/auth/invitation/accept",
@@ -90,9 +90,20 @@ async fn someone_with_an_account_accepts_signed_in_and_their_session_moves_there
     let shop = shared::testing::register(&app, "ann@shop.example").await;
     let books = shared::testing::register(&app, "bea@books.example").await;
     let perms = json!({"reports": "read"});
-    let (bea, invitation) =
-        invited(&app, &shop.org_id, "bea@books.example", Role::User, perms, "7 days").await;
-    assert_eq!(bea.to_string(), books.user_id, "the address's person, not a new one");
+    let (bea, invitation) = invited(
+        &app,
+        &shop.org_id,
+        "bea@books.example",
+        Role::User,
+        perms,
+        "7 days",
+    )
+    .await;
+    assert_eq!(
+        bea.to_string(),
+        books.user_id,
+        "the address's person, not a new one"
+    );
 
     // Without signing in, the address's owner is told to sign in (only they hold the link).
     let anonymous = app
@@ -111,7 +122,11 @@ async fn someone_with_an_account_accepts_signed_in_and_their_session_moves_there
             Some(&shop.token),
         )
         .await;
-    assert_problem(&other, StatusCode::FORBIDDEN, "invitation_for_another_account");
+    assert_problem(
+        &other,
+        StatusCode::FORBIDDEN,
+        "invitation_for_another_account",
+    );
 
     let accept = app
         .request(
@@ -127,11 +142,20 @@ async fn someone_with_an_account_accepts_signed_in_and_their_session_moves_there
     let claims = shared::testing::claims_of(&token(&accept.body, "access_token"));
     assert_eq!(claims["org"], shop.org_id.as_str());
     let before = shared::testing::claims_of(&books.token);
-    assert_eq!(claims["sid"], before["sid"], "the same session (device), now in the shop");
+    assert_eq!(
+        claims["sid"], before["sid"],
+        "the same session (device), now in the shop"
+    );
     // The password stays theirs.
-    assert_eq!(login(&app, "bea@books.example", PASSWORD).await.status, StatusCode::OK);
+    assert_eq!(
+        login(&app, "bea@books.example", PASSWORD).await.status,
+        StatusCode::OK
+    );
     let orgs = app
-        .get_with("/api/auth/organizations", &token(&accept.body, "access_token"))
+        .get_with(
+            "/api/auth/organizations",
+            &token(&accept.body, "access_token"),
+        )
         .await;
     let mut ids: Vec<&str> = orgs.body["items"]
         .as_array()
@@ -149,12 +173,24 @@ async fn someone_with_an_account_accepts_signed_in_and_their_session_moves_there
 async fn an_admin_joining_is_mailed_to_every_owner(pool: PgPool) {
     let app = app(pool.clone());
     let owner = shared::testing::register(&app, "ann@example.com").await;
-    let second =
-        shared::testing::person(&app, &owner.org_id, "otto@example.com", Role::Owner, json!({}))
-            .await;
+    let second = shared::testing::person(
+        &app,
+        &owner.org_id,
+        "otto@example.com",
+        Role::Owner,
+        json!({}),
+    )
+    .await;
     let _ = second;
-    let (_, invitation) =
-        invited(&app, &owner.org_id, "eve@example.com", Role::Admin, json!({}), "7 days").await;
+    let (_, invitation) = invited(
+        &app,
+        &owner.org_id,
+        "eve@example.com",
+        Role::Admin,
+        json!({}),
+        "7 days",
+    )
+    .await;
     let accept = app
         .post(
             "/api/auth/invitation/accept",

@@ -307,9 +307,24 @@ async fn a_password_step_up_unlocks_mfa_setup_and_is_audited(pool: PgPool) {
     .await;
     let elsewhere = setup_with(&app, &access, &token(&for_keys.body, "step_up_token")).await;
     assert_problem(&elsewhere, StatusCode::UNAUTHORIZED, "step_up_required");
-    for action in [json!(null), json!("GET /api/users"), json!("POST /health"), json!("POST")] {
-        let r = step_up(&app, &access, json!({"password": PASSWORD, "action": action})).await;
-        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{action}: {}", r.body);
+    for action in [
+        json!(null),
+        json!("GET /api/users"),
+        json!("POST /health"),
+        json!("POST"),
+    ] {
+        let r = step_up(
+            &app,
+            &access,
+            json!({"password": PASSWORD, "action": action}),
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{action}: {}",
+            r.body
+        );
     }
 
     let user_id = session["user"]["id"].as_str().unwrap();

@@ -63,9 +63,16 @@ async fn an_address_with_an_account_is_answered_alike_and_mailed_a_note_not_a_li
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_confirmation_link_works_once_and_not_for_an_address_that_got_an_account(pool: PgPool) {
     let app = app(pool.clone());
-    assert_eq!(register(&app, "ann@example.com").await.status, StatusCode::ACCEPTED);
-    let first = shared::testing::mailed_token(&pool, "ann@example.com", "/confirm-registration").await;
-    assert_eq!(register(&app, "ann@example.com").await.status, StatusCode::ACCEPTED);
+    assert_eq!(
+        register(&app, "ann@example.com").await.status,
+        StatusCode::ACCEPTED
+    );
+    let first =
+        shared::testing::mailed_token(&pool, "ann@example.com", "/confirm-registration").await;
+    assert_eq!(
+        register(&app, "ann@example.com").await.status,
+        StatusCode::ACCEPTED
+    );
     let second =
         shared::testing::mailed_token(&pool, "ann@example.com", "/confirm-registration").await;
     assert_ne!(first, second);
@@ -80,9 +87,17 @@ async fn a_confirmation_link_works_once_and_not_for_an_address_that_got_an_accou
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
     assert_eq!(ok.body["mfa_required"], false);
     assert!(ok.body["access_token"].is_string());
-    assert_problem(&confirm(first).await, StatusCode::UNAUTHORIZED, "invalid_confirmation");
+    assert_problem(
+        &confirm(first).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_confirmation",
+    );
     // The second request's link: the address has an account now.
-    assert_problem(&confirm(second).await, StatusCode::CONFLICT, "account_exists");
+    assert_problem(
+        &confirm(second).await,
+        StatusCode::CONFLICT,
+        "account_exists",
+    );
     assert_problem(
         &confirm("reg_nonsense".into()).await,
         StatusCode::UNAUTHORIZED,
@@ -99,7 +114,8 @@ async fn a_confirmation_link_works_once_and_not_for_an_address_that_got_an_accou
 async fn an_expired_confirmation_is_refused(pool: PgPool) {
     let app = app(pool.clone());
     register(&app, "ann@example.com").await;
-    let token = shared::testing::mailed_token(&pool, "ann@example.com", "/confirm-registration").await;
+    let token =
+        shared::testing::mailed_token(&pool, "ann@example.com", "/confirm-registration").await;
     sqlx::query("UPDATE registrations SET expires_at = now() - interval '1 second'")
         .execute(&pool)
         .await
@@ -124,9 +140,17 @@ async fn an_invited_address_registers_and_its_invitation_waits_for_it(pool: PgPo
     )
     .await;
     let body = signed_up(&app, "cleo@example.com").await;
-    assert_eq!(body["user"]["id"], person.to_string(), "the invited person, now with an account");
+    assert_eq!(
+        body["user"]["id"],
+        person.to_string(),
+        "the invited person, now with an account"
+    );
     assert_eq!(body["user"]["name"], "Ann Owner");
-    assert_ne!(body["organization"]["id"], shop.org_id.as_str(), "their own organization");
+    assert_ne!(
+        body["organization"]["id"],
+        shop.org_id.as_str(),
+        "their own organization"
+    );
     let invited: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
         "SELECT joined_at FROM memberships WHERE org_id = $1::uuid AND user_id = $2",
     )

@@ -251,7 +251,11 @@ async fn creating_a_key_needs_a_step_up(pool: PgPool) {
         }
     };
     let elsewhere = shared::testing::step_up_token(&ann.token, "POST /api/users");
-    assert_problem(&send(elsewhere).await, StatusCode::UNAUTHORIZED, "step_up_required");
+    assert_problem(
+        &send(elsewhere).await,
+        StatusCode::UNAUTHORIZED,
+        "step_up_required",
+    );
     assert_eq!(keys().await, 0);
 
     // With a valid step-up (what `POST /api/auth/step-up` returns; auth's tests cover that).
@@ -261,7 +265,11 @@ async fn creating_a_key_needs_a_step_up(pool: PgPool) {
     assert!(created.body["key"].as_str().unwrap().starts_with("sk_"));
     assert_eq!(keys().await, 1);
     // Once.
-    assert_problem(&send(step_up).await, StatusCode::UNAUTHORIZED, "step_up_used");
+    assert_problem(
+        &send(step_up).await,
+        StatusCode::UNAUTHORIZED,
+        "step_up_used",
+    );
     assert_eq!(keys().await, 1);
 }
 

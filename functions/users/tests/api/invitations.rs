@@ -145,18 +145,39 @@ async fn an_address_with_an_account_is_invited_exactly_like_a_new_one(pool: PgPo
         }
         body
     };
-    assert_eq!(shape(&known.body), shape(&unknown.body), "nothing tells them apart");
+    assert_eq!(
+        shape(&known.body),
+        shape(&unknown.body),
+        "nothing tells them apart"
+    );
     assert_eq!(known.body["name"], "Invitee", "never the person's own name");
     assert_eq!(known.body["mfa_enabled"], false);
-    assert_eq!(known.body["id"], zed.user_id.as_str(), "the address's one person");
+    assert_eq!(
+        known.body["id"],
+        zed.user_id.as_str(),
+        "the address's one person"
+    );
     // Which text each gets is the outbox's business, after the answer.
     let zeds = shared::testing::queued_mail(&pool, "zed@z.example").await;
-    assert!(zeds[0].body.contains("You already have a Stockroom account"), "{zeds:?}");
+    assert!(
+        zeds[0]
+            .body
+            .contains("You already have a Stockroom account"),
+        "{zeds:?}"
+    );
     let news = shared::testing::queued_mail(&pool, "nobody@n.example").await;
     assert!(news[0].body.contains("To choose your password"), "{news:?}");
     // Inviting a member (or an invited address) again is this organization's own business.
-    assert_problem(&invite("zed@z.example").await, StatusCode::CONFLICT, "already_member");
-    assert_problem(&invite("ann@a.example").await, StatusCode::CONFLICT, "already_member");
+    assert_problem(
+        &invite("zed@z.example").await,
+        StatusCode::CONFLICT,
+        "already_member",
+    );
+    assert_problem(
+        &invite("ann@a.example").await,
+        StatusCode::CONFLICT,
+        "already_member",
+    );
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
@@ -254,10 +275,17 @@ async fn an_organization_sends_a_limited_number_of_invitations_an_hour(pool: PgP
         )
         .await;
     assert_problem(&fourth, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
-    let retry: u64 = fourth.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = fourth.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=3600).contains(&retry), "{retry}");
     // Sending one again counts too.
-    let first = apps.users.get_with("/api/users?limit=100", &ann.token).await;
+    let first = apps
+        .users
+        .get_with("/api/users?limit=100", &ann.token)
+        .await;
     let invited = first.body["items"]
         .as_array()
         .unwrap()
@@ -269,7 +297,11 @@ async fn an_organization_sends_a_limited_number_of_invitations_an_hour(pool: PgP
         .to_owned();
     let again = apps
         .users
-        .post_with(&format!("/api/users/{invited}/invitation"), json!({}), &ann.token)
+        .post_with(
+            &format!("/api/users/{invited}/invitation"),
+            json!({}),
+            &ann.token,
+        )
         .await;
     assert_problem(&again, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     // Another organization has its own count.
@@ -315,7 +347,11 @@ async fn cancelling_an_invitation_kills_its_link_and_sending_it_again_makes_a_ne
     };
     let resent = apps
         .users
-        .post_with(&format!("/api/users/{id}/invitation"), json!({}), &ann.token)
+        .post_with(
+            &format!("/api/users/{id}/invitation"),
+            json!({}),
+            &ann.token,
+        )
         .await;
     assert_eq!(resent.status, StatusCode::OK, "{}", resent.body);
     let second = link(&pool, "cleo@example.com").await;
@@ -325,17 +361,36 @@ async fn cancelling_an_invitation_kills_its_link_and_sending_it_again_makes_a_ne
 
     let cancelled = apps
         .users
-        .post_with(&format!("/api/users/{id}/deactivate"), json!({}), &ann.token)
+        .post_with(
+            &format!("/api/users/{id}/deactivate"),
+            json!({}),
+            &ann.token,
+        )
         .await;
-    assert_eq!(cancelled.body["status"], "deactivated", "{}", cancelled.body);
+    assert_eq!(
+        cancelled.body["status"], "deactivated",
+        "{}",
+        cancelled.body
+    );
     assert!(!live(second).await, "cancelled");
     let not_invited = apps
         .users
-        .post_with(&format!("/api/users/{id}/invitation"), json!({}), &ann.token)
+        .post_with(
+            &format!("/api/users/{id}/invitation"),
+            json!({}),
+            &ann.token,
+        )
         .await;
     assert_problem(&not_invited, StatusCode::CONFLICT, "not_invited");
     // A member who has joined is not invited again.
-    let bob = person(&apps.users, &ann.org_id, "bob@example.com", Role::User, json!({})).await;
+    let bob = person(
+        &apps.users,
+        &ann.org_id,
+        "bob@example.com",
+        Role::User,
+        json!({}),
+    )
+    .await;
     let joined = apps
         .users
         .post_with(

@@ -270,10 +270,10 @@ pub async fn sign_in_state(pool: &PgPool, email: &str) -> (bool, bool) {
         "SELECT m.is_active, u.password_hash FROM users u JOIN memberships m ON m.user_id = u.id
          WHERE u.email = $1",
     )
-            .bind(email)
-            .fetch_one(pool)
-            .await
-            .unwrap();
+    .bind(email)
+    .fetch_one(pool)
+    .await
+    .unwrap();
     let password = shared::auth::password::verify(PASSWORD, hash.as_deref())
         .await
         .unwrap();
