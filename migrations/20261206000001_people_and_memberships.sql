@@ -389,3 +389,36 @@ BEGIN
     RETURN counts;
 END
 $$;
+
+-- ---------------------------------------------------------------------------------------------
+-- A second person is a second person.
+--
+-- An approval binds the payment details it approved: the SHA-256 of the supplier's sealed
+-- details when it was asked for. Paying re-checks it with the supplier's row locked (FOR SHARE),
+-- so details changed meanwhile refuse the payment instead of sending money to them. (Approvals
+-- of the previous release carry none and are asked for again.)
+ALTER TABLE payment_approvals ADD COLUMN payee_digest bytea;
+
+-- Loosening the payment policy (raising the threshold, turning approvals off, another currency)
+-- needs a second owner when the organization has one: it waits here until another owner
+-- approves it. At most one waits per organization.
+CREATE TABLE payment_policy_changes (
+    id                  uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    org_id              uuid NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    status              payment_approval_status NOT NULL DEFAULT 'pending',
+    approval_threshold  numeric(14, 2) CHECK (approval_threshold >= 0),
+    approval_currency   char(3) CHECK (approval_currency ~ '^[A-Z]{3}$'),
+    requested_by        uuid NOT NULL REFERENCES users (id),
+    requested_at        timestamptz NOT NULL DEFAULT now(),
+    decided_by          uuid REFERENCES users (id),
+    decided_at          timestamptz,
+    CHECK ((approval_threshold IS NULL) = (approval_currency IS NULL)),
+    CHECK ((status = 'pending') = (decided_at IS NULL)),
+    CHECK (status <> 'approved' OR decided_by <> requested_by)
+);
+CREATE UNIQUE INDEX payment_policy_changes_one_pending
+    ON payment_policy_changes (org_id) WHERE status = 'pending';
+ALTER TABLE payment_policy_changes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON payment_policy_changes TO stockroom_app
+    USING (org_id = app_org_id()) WITH CHECK (org_id = app_org_id());
+REVOKE DELETE ON payment_policy_changes FROM stockroom_app;

@@ -9,10 +9,12 @@
 //!
 //! Then `/pay` records a pending approval and answers 202; `POST .../pay/approve` by another
 //! owner or admin (not the one who asked, nor the one who changed the details, and with a
-//! step-up) approves it and runs the payment at once. An approval covers that amount to that
-//! version of the details: a retry after Wise refused goes through without a new approval, a
-//! changed order or payee needs a new one. Cancelling the order cancels a pending approval.
-//! Each step is audited in its transaction.
+//! step-up, and not within their cooling-off if someone made them an owner or admin recently)
+//! approves it and runs the payment at once. An approval covers that amount to those very
+//! payment details (the digest of their sealed value, checked again with the supplier's row
+//! locked while the payment reads them): a retry after Wise refused goes through without a new
+//! approval, a changed order or payee needs a new one. Cancelling the order cancels a pending
+//! approval. Each step is audited in its transaction.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -22,6 +24,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use shared::audit::{Action, Change};
 use shared::auth::caller::Caller;
+use shared::auth::membership::require_settled_admin;
 use shared::auth::{RequireAdmin, StepUp};
 use shared::error::ApiError;
 use shared::http::PathId;
@@ -64,9 +67,10 @@ pub struct Approval {
     pub decided_by: Option<Uuid>,
     pub decided_at: Option<DateTime<Utc>>,
     #[serde(skip)]
-    payee_changed_at: Option<DateTime<Utc>>,
-    #[serde(skip)]
     payee_changed_by: Option<Uuid>,
+    /// The SHA-256 of the supplier's sealed payment details it was asked for: what it approves.
+    #[serde(skip)]
+    payee_digest: Option<Vec<u8>>,
 }
 
 /// The order's latest approval request, if it ever needed one.
@@ -78,7 +82,8 @@ pub async fn latest(
     Ok(sqlx::query_as!(
         Approval,
         r#"SELECT id, status AS "status: ApprovalStatus", amount, currency, source_currency, reasons,
-                  requested_by, requested_at, decided_by, decided_at, payee_changed_at, payee_changed_by
+                  requested_by, requested_at, decided_by, decided_at, payee_changed_by,
+                  payee_digest
            FROM payment_approvals WHERE org_id = $1 AND purchase_order_id = $2
            ORDER BY requested_at DESC, id LIMIT 1"#,
         org,
@@ -97,7 +102,8 @@ async fn pending(
     Ok(sqlx::query_as!(
         Approval,
         r#"SELECT id, status AS "status: ApprovalStatus", amount, currency, source_currency, reasons,
-                  requested_by, requested_at, decided_by, decided_at, payee_changed_at, payee_changed_by
+                  requested_by, requested_at, decided_by, decided_at, payee_changed_by,
+                  payee_digest
            FROM payment_approvals
            WHERE org_id = $1 AND purchase_order_id = $2 AND status = 'pending'
            FOR UPDATE"#,
@@ -113,15 +119,22 @@ struct Need {
     reasons: Vec<String>,
     payee_changed_at: Option<DateTime<Utc>>,
     payee_changed_by: Option<Uuid>,
+    /// The SHA-256 of the supplier's sealed payment details now.
+    payee_digest: Option<Vec<u8>>,
 }
 
+/// What paying `order` needs now. The supplier's row is locked (FOR SHARE) until the payment's
+/// transaction ends, so its payment details cannot change between this decision and the payment
+/// reading them: a concurrent change waits, or is seen here.
 async fn need(conn: &mut PgConnection, org: Uuid, order: &PurchaseOrder) -> Result<Need, ApiError> {
     let row = sqlx::query!(
         r#"SELECT s.payment_details_changed_at, s.payment_details_changed_by,
                   coalesce(s.payment_details_changed_at > now() - make_interval(hours => $3), false) AS "recent!",
+                  sha256(s.payment_details) AS payee_digest,
                   p.approval_threshold AS "approval_threshold?", p.approval_currency AS "approval_currency?"
            FROM suppliers s LEFT JOIN payment_policies p ON p.org_id = s.org_id
-           WHERE s.org_id = $1 AND s.id = $2"#,
+           WHERE s.org_id = $1 AND s.id = $2
+           FOR SHARE OF s"#,
         org,
         order.supplier_id,
         PAYEE_COOLING_OFF_HOURS
@@ -141,14 +154,17 @@ async fn need(conn: &mut PgConnection, org: Uuid, order: &PurchaseOrder) -> Resu
         reasons,
         payee_changed_at: row.payment_details_changed_at,
         payee_changed_by: row.payment_details_changed_by,
+        payee_digest: row.payee_digest,
     })
 }
 
-/// Whether `approval` was given for paying `order` as it is now (amount, currency, payee).
+/// Whether `approval` was given for paying `order` as it is now: the amount, the currency, and
+/// the very payment details (their sealed value's digest).
 fn covers(approval: &Approval, order: &PurchaseOrder, need: &Need) -> bool {
     approval.amount == order.total
         && approval.currency == order.currency
-        && approval.payee_changed_at == need.payee_changed_at
+        && approval.payee_digest.is_some()
+        && approval.payee_digest == need.payee_digest
 }
 
 /// Decides whether paying `order` (from `source_currency`) may go ahead now: `None` when it may
@@ -181,7 +197,8 @@ pub async fn gate(
     let approved = sqlx::query_as!(
         Approval,
         r#"SELECT id, status AS "status: ApprovalStatus", amount, currency, source_currency, reasons,
-                  requested_by, requested_at, decided_by, decided_at, payee_changed_at, payee_changed_by
+                  requested_by, requested_at, decided_by, decided_at, payee_changed_by,
+                  payee_digest
            FROM payment_approvals
            WHERE org_id = $1 AND purchase_order_id = $2 AND status = 'approved'
            ORDER BY decided_at DESC LIMIT 1"#,
@@ -217,10 +234,11 @@ pub async fn gate(
         Approval,
         r#"INSERT INTO payment_approvals
                (org_id, purchase_order_id, amount, currency, source_currency, reasons,
-                payee_changed_at, payee_changed_by, requested_by)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                payee_changed_at, payee_changed_by, requested_by, payee_digest)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
            RETURNING id, status AS "status: ApprovalStatus", amount, currency, source_currency, reasons,
-                     requested_by, requested_at, decided_by, decided_at, payee_changed_at, payee_changed_by"#,
+                     requested_by, requested_at, decided_by, decided_at, payee_changed_by,
+                     payee_digest"#,
         org,
         order.id,
         order.total,
@@ -229,7 +247,8 @@ pub async fn gate(
         &need.reasons,
         need.payee_changed_at,
         need.payee_changed_by,
-        requester
+        requester,
+        need.payee_digest
     )
     .fetch_one(&mut *conn)
     .await?;
@@ -264,7 +283,8 @@ async fn decide(
         r#"UPDATE payment_approvals SET status = $3, decided_by = $4, decided_at = now()
            WHERE org_id = $1 AND id = $2 AND status = 'pending'
            RETURNING id, status AS "status: ApprovalStatus", amount, currency, source_currency, reasons,
-                     requested_by, requested_at, decided_by, decided_at, payee_changed_at, payee_changed_by"#,
+                     requested_by, requested_at, decided_by, decided_at, payee_changed_by,
+                     payee_digest"#,
         caller.org_id,
         approval.id,
         status as ApprovalStatus,
@@ -307,8 +327,8 @@ fn no_pending() -> ApiError {
 #[utoipa::path(post, path = "/api/purchase-orders/{id}/pay/approve", operation_id = "approve_purchase_order_payment", params(("id" = Uuid, Path), shared::openapi::StepUpHeader),
     responses((status = 200, description = "Approved and paid through Wise (or under way); the order with its `payment` and `approval`", body = PurchaseOrder),
         (status = 401, description = "`step_up_required`"),
-        (status = 403, description = "`own_payment`: the one who asked cannot approve; `own_payee_change`: nor the one who changed the supplier's details; `admin_required`"),
-        (status = 409, description = "`no_pending_approval`; `approval_stale`: the order's amount or payee changed since it was asked (pay again to ask anew); or the order cannot be paid now"),
+        (status = 403, description = "`own_payment`: the one who asked cannot approve; `own_payee_change`: nor the one who changed the supplier's details; `admin_cooling_off`: nor an owner or admin made so recently by someone else; `admin_required`"),
+        (status = 409, description = "`no_pending_approval`; `approval_stale`: the order's amount or the supplier's payment details changed since it was asked (pay again to ask anew); or the order cannot be paid now"),
         (status = 502, description = "As for `/pay`: Wise refused (`wise_error`) or did not confirm (`wise_unreachable`); the approval stands for a retry")))]
 pub async fn approve(
     State(state): State<InventoryState>,
@@ -321,6 +341,10 @@ pub async fn approve(
     let order = purchase_orders::load(&mut *tx, org, id, true).await?;
     let open = pending(&mut *tx, org, id).await?.ok_or_else(no_pending)?;
     let approver = caller.user_id();
+    if let Some(approver) = approver {
+        let cooling_off = state.app.settings.admin_cooling_off;
+        require_settled_admin(&mut *tx, org, approver, cooling_off, "approve payments").await?;
+    }
     if approver == Some(open.requested_by) {
         return Err(ApiError::forbidden(
             "own_payment",

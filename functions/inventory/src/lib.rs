@@ -8,6 +8,7 @@
 mod approvals;
 mod locations;
 mod movements;
+mod payment_policy;
 mod payments;
 mod purchase_orders;
 mod reservations;
@@ -119,8 +120,13 @@ pub fn app(state: AppState) -> Router {
         .route("/api/payments/wise/profiles", post(wise_account::profiles))
         .route(
             "/api/payments/policy",
-            get(wise_account::policy).put(wise_account::set_policy),
+            get(payment_policy::get).put(payment_policy::set),
         )
+        .route(
+            "/api/payments/policy/approve",
+            post(payment_policy::approve),
+        )
+        .route("/api/payments/policy/reject", post(payment_policy::reject))
         .with_state(state);
     shared::http::layers(router, &http, openapi)
 }
@@ -154,8 +160,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         wise_account::connect,
         wise_account::disconnect,
         wise_account::profiles,
-        wise_account::policy,
-        wise_account::set_policy
+        payment_policy::get,
+        payment_policy::set,
+        payment_policy::approve,
+        payment_policy::reject
     ))]
     struct Doc;
     let mut doc = shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "inventory");

@@ -5,31 +5,26 @@
 //!   /api/payments/wise` with the token and the chosen profile stores the token sealed with the
 //!   data key. It is never returned: only its last four characters and the profile's name.
 //!   `DELETE` disconnects; payments already under way still settle through their webhooks.
-//! - Owners set the approval threshold: `PUT /api/payments/policy`.
-//! - Connecting, disconnecting and changing the policy need a step-up; owners and admins can
-//!   read both. Every change is audited in its transaction.
+//! - Connecting and disconnecting need a step-up; owners and admins can read the connection.
+//!   Every change is audited in its transaction. (The approval threshold is
+//!   [`crate::payment_policy`]'s.)
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use shared::audit::{Action, Change};
 use shared::auth::caller::Caller;
 use shared::auth::{CallerKind, RequireAdmin, Role, StepUp};
-use shared::domain;
 use shared::error::{ApiError, FieldError, Fields};
 use shared::http::AppJson;
 use shared::wise::connection::{self, Connection};
 use shared::wise::{self, Profile};
-use sqlx::PgConnection;
-use uuid::Uuid;
 
 use crate::InventoryState;
 
 /// Only owners hold the organization's money: 403 for anyone else.
-fn owner_only(caller: &Caller) -> Result<(), ApiError> {
+pub(crate) fn owner_only(caller: &Caller) -> Result<(), ApiError> {
     match caller.kind {
         CallerKind::User {
             role: Role::Owner, ..
@@ -41,7 +36,7 @@ fn owner_only(caller: &Caller) -> Result<(), ApiError> {
     }
 }
 
-fn person_required() -> ApiError {
+pub(crate) fn person_required() -> ApiError {
     ApiError::forbidden("step_up_unavailable", "a person signed in must do this")
 }
 
@@ -266,128 +261,4 @@ pub async fn disconnect(StepUp(mut admin): StepUp<RequireAdmin>) -> Result<Statu
         )
         .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The organization's payment policy.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct Policy {
-    /// Payments of at least this much (in `approval_currency`; any amount in another currency)
-    /// need a second owner's or admin's approval; `null`: no threshold.
-    #[serde(with = "rust_decimal::serde::str_option")]
-    #[schema(value_type = Option<String>, example = "1000.00")]
-    approval_threshold: Option<Decimal>,
-    approval_currency: Option<String>,
-    /// Payments to bank details set or changed within this many hours always need one.
-    payee_change_hours: i32,
-    updated_by: Option<Uuid>,
-    updated_at: Option<DateTime<Utc>>,
-}
-
-async fn load_policy(conn: &mut PgConnection, org: Uuid) -> Result<Policy, ApiError> {
-    let row = sqlx::query!(
-        "SELECT approval_threshold, approval_currency, updated_by, updated_at
-         FROM payment_policies WHERE org_id = $1",
-        org
-    )
-    .fetch_optional(conn)
-    .await?;
-    Ok(match row {
-        Some(row) => Policy {
-            approval_threshold: row.approval_threshold,
-            approval_currency: row.approval_currency,
-            payee_change_hours: crate::approvals::PAYEE_COOLING_OFF_HOURS,
-            updated_by: Some(row.updated_by),
-            updated_at: Some(row.updated_at),
-        },
-        None => Policy {
-            approval_threshold: None,
-            approval_currency: None,
-            payee_change_hours: crate::approvals::PAYEE_COOLING_OFF_HOURS,
-            updated_by: None,
-            updated_at: None,
-        },
-    })
-}
-
-/// `GET /api/payments/policy`.
-#[utoipa::path(get, path = "/api/payments/policy", operation_id = "get_payment_policy",
-    responses((status = 200, body = Policy), (status = 403, description = "`admin_required`")))]
-pub async fn policy(mut admin: RequireAdmin) -> Result<Json<Policy>, ApiError> {
-    let org = admin.caller.org_id;
-    Ok(Json(load_policy(&mut admin.db, org).await?))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PolicyInput {
-    /// A decimal amount (`"1000.00"`), or `null` (or absent) for no threshold.
-    #[schema(value_type = Option<String>, pattern = r"^\d{1,12}(\.\d{1,2})?$", example = "1000.00")]
-    #[serde(default, with = "shared::domain::money_text::option")]
-    approval_threshold: Option<Decimal>,
-    /// The threshold's currency; the organization's default currency when absent.
-    #[schema(value_type = Option<shared::domain::CurrencyCode>)]
-    approval_currency: Option<String>,
-}
-
-/// `PUT /api/payments/policy` `{approval_threshold, approval_currency?}`: sets (or, with `null`,
-/// lifts) the approval threshold. Owners only, with a step-up.
-#[utoipa::path(put, path = "/api/payments/policy", operation_id = "set_payment_policy", params(shared::openapi::StepUpHeader), request_body = PolicyInput,
-    responses((status = 200, body = Policy),
-        (status = 401, description = "`step_up_required`"),
-        (status = 403, description = "`owner_required`, `admin_required`"),
-        (status = 422, description = "Not an amount or a currency")))]
-pub async fn set_policy(
-    StepUp(mut admin): StepUp<RequireAdmin>,
-    AppJson(body): AppJson<PolicyInput>,
-) -> Result<Json<Policy>, ApiError> {
-    let caller = admin.caller.clone();
-    owner_only(&caller)?;
-    let mut fields = Fields::default();
-    let threshold = body.approval_threshold;
-    let currency = body
-        .approval_currency
-        .as_deref()
-        .and_then(|c| fields.check(domain::currency(c, "approval_currency")));
-    if !fields.is_empty() {
-        return Err(fields.into_error());
-    }
-    let org = caller.org_id;
-    let tx = &mut *admin.db;
-    let currency = match (threshold, currency) {
-        (None, _) => None,
-        (Some(_), Some(currency)) => Some(currency),
-        (Some(_), None) => Some(
-            sqlx::query_scalar!(
-                r#"SELECT default_currency AS "currency!" FROM organizations WHERE id = $1"#,
-                org
-            )
-            .fetch_one(&mut *tx)
-            .await?,
-        ),
-    };
-    let before = load_policy(&mut *tx, org).await?;
-    let user = caller.user_id().ok_or_else(person_required)?;
-    sqlx::query!(
-        "INSERT INTO payment_policies (org_id, approval_threshold, approval_currency, updated_by)
-         VALUES ($1, $2, $3, $4)
-         ON CONFLICT (org_id) DO UPDATE SET approval_threshold = EXCLUDED.approval_threshold,
-             approval_currency = EXCLUDED.approval_currency, updated_by = EXCLUDED.updated_by,
-             updated_at = now()",
-        org,
-        threshold,
-        currency,
-        user
-    )
-    .execute(&mut *tx)
-    .await?;
-    let after = load_policy(&mut *tx, org).await?;
-    caller
-        .audit(
-            &mut *tx,
-            Action::PaymentPolicyUpdated,
-            org,
-            Change::updated(&before, &after),
-        )
-        .await?;
-    Ok(Json(after))
 }

@@ -10,6 +10,7 @@ use shared::AppState;
 use shared::audit::{Action, Change};
 use shared::auth::Require;
 use shared::auth::caller::{Read, Suppliers, Write};
+use shared::auth::membership::require_settled_admin;
 use shared::auth::step_up::Proof;
 use shared::domain::{self, Patch, non_null};
 use shared::error::{ApiError, Fields};
@@ -257,6 +258,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     if body.payment_details.is_some() {
         proof.redeem(&mut tenant, &state.pool).await?;
+        settled(&state, &mut tenant).await?;
     }
     let mut fields = Fields::default();
     let set = Fieldset {
@@ -440,6 +442,16 @@ impl SupplierChange {
     }
 }
 
+/// 403 `admin_cooling_off` for a caller made an owner or admin by someone else too recently to
+/// change where the organization's money goes.
+async fn settled(state: &AppState, tenant: &mut Require<Suppliers, Write>) -> Result<(), ApiError> {
+    let (org, user) = (tenant.caller.org_id, tenant.caller.user_id());
+    let Some(user) = user else { return Ok(()) };
+    let cooling_off = state.settings.admin_cooling_off;
+    let what = "change suppliers' bank details";
+    require_settled_admin(&mut tenant.db, org, user, cooling_off, what).await
+}
+
 /// `PATCH /api/suppliers/{id}` (and `PUT`, the same): only the fields sent change; `null`
 /// clears an optional field and is refused on `name` and `is_active`. Changing or removing
 /// `payment_details` needs a step-up (`X-Step-Up-Token`; API keys cannot), emails the owners and
@@ -458,6 +470,7 @@ pub async fn update(
 ) -> Result<Json<Supplier>, ApiError> {
     if !body.payment_details.is_keep() {
         proof.redeem(&mut tenant, &state.pool).await?;
+        settled(&state, &mut tenant).await?;
     }
     let change = SupplierChange::try_from(body)?;
     save(&state, &mut tenant, id, change).await.map(Json)
