@@ -380,6 +380,9 @@ BEGIN
     DELETE FROM step_up_uses WHERE ctid = ANY (ARRAY(
         SELECT ctid FROM step_up_uses WHERE expires_at < now() LIMIT p_batch));
     GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('step_up_uses', n);
+    DELETE FROM trusted_devices WHERE ctid = ANY (ARRAY(
+        SELECT ctid FROM trusted_devices WHERE expires_at < now() LIMIT p_batch));
+    GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('trusted_devices', n);
     DELETE FROM users WHERE ctid = ANY (ARRAY(
         SELECT u.ctid FROM users u
         WHERE u.password_hash IS NULL AND u.created_at < now() - interval '7 days'
@@ -422,3 +425,26 @@ ALTER TABLE payment_policy_changes ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON payment_policy_changes TO stockroom_app
     USING (org_id = app_org_id()) WITH CHECK (org_id = app_org_id());
 REVOKE DELETE ON payment_policy_changes FROM stockroom_app;
+
+-- ---------------------------------------------------------------------------------------------
+-- Sign-in nobody can lock: a device that has signed in to an account before holds a device
+-- token for it (OWASP's "device cookies"). Correct credentials from such a device are never
+-- refused by the failures others caused; its own failures are counted on it. Only unknown
+-- devices share the account's failure limit. Stored as SHA-256 hashes, like every token.
+CREATE TABLE trusted_devices (
+    id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    user_id       uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    token_hash    bytea NOT NULL UNIQUE,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    last_used_at  timestamptz NOT NULL DEFAULT now(),
+    expires_at    timestamptz NOT NULL
+);
+CREATE INDEX trusted_devices_user_idx ON trusted_devices (user_id);
+CREATE INDEX trusted_devices_expires_idx ON trusted_devices (expires_at);
+-- Sign-in's alone: no organization's data, no tenant reaches it.
+REVOKE ALL ON trusted_devices FROM stockroom_app;
+GRANT SELECT, INSERT ON trusted_devices TO stockroom_auth;
+GRANT UPDATE (last_used_at, expires_at) ON trusted_devices TO stockroom_auth;
+
+-- The MFA step remembers the device the password step came from.
+ALTER TABLE mfa_challenges ADD COLUMN device_id uuid REFERENCES trusted_devices (id) ON DELETE SET NULL;

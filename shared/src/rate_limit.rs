@@ -31,6 +31,21 @@ pub const OFFICE: Limit = Limit {
     window_secs: 600,
 };
 
+/// Failed sign-ins to one account from devices it does not know: 10 an hour, so at most 240
+/// guesses a day, however many addresses they come from. The account's owner on a device that
+/// signed in before is never held to it.
+pub const UNKNOWN_DEVICES: Limit = Limit {
+    max: 10,
+    window_secs: 3600,
+};
+
+/// Failed sign-ins with one known device's token: 5 in 15 minutes (a stolen device token does
+/// not buy more guesses than that).
+pub const KNOWN_DEVICE: Limit = Limit {
+    max: 5,
+    window_secs: 900,
+};
+
 /// 429 with `Retry-After` when any key already has `max` hits in the window; records nothing.
 /// Reads only, so it may run on the request's own connection or transaction.
 pub async fn blocked<'c>(
@@ -55,7 +70,17 @@ pub async fn record(pool: &PgPool, keys: &[String]) -> Result<(), ApiError> {
 /// Records one attempt under each key; 429 with `Retry-After` when any key is over its limit.
 pub async fn check(pool: &PgPool, limit: Limit, keys: &[String]) -> Result<(), ApiError> {
     record(pool, keys).await?;
-    refuse_over(pool, limit, keys, limit.max).await
+    over(pool, limit, keys).await
+}
+
+/// 429 with `Retry-After` when any key has more than `limit.max` hits (those just recorded
+/// included); records nothing.
+pub async fn over<'c>(
+    db: impl PgExecutor<'c>,
+    limit: Limit,
+    keys: &[String],
+) -> Result<(), ApiError> {
+    refuse_over(db, limit, keys, limit.max).await
 }
 
 /// 429 when a key has more than `allowed` hits in the window.

@@ -7,6 +7,7 @@
 //! Every attempt on these routes is rate limited per client IP and per account before any
 //! bcrypt work; every auth event is audited.
 
+mod devices;
 mod invitation;
 mod login;
 mod me;
@@ -21,6 +22,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use shared::AppState;
 use shared::error::ApiError;
+use shared::rate_limit::{self, Limit};
 
 pub fn app(state: AppState) -> Router {
     let state = state.answering_through_pool();
@@ -47,30 +49,42 @@ pub fn app(state: AppState) -> Router {
     shared::http::layers(router, &http, openapi)
 }
 
-/// The rate-limit keys of `action`: the client IP and, when known, the account.
-fn limit_keys(action: &str, ip: &str, account: Option<&str>) -> Vec<String> {
-    let mut keys = vec![format!("{action}:ip:{ip}")];
+/// The rate limits of `action`: the client address (sized for an office sharing one) and, when
+/// known, the account (or token) it is for.
+fn limits(action: &str, ip: &str, account: Option<&str>) -> Vec<(String, Limit)> {
+    let mut limits = vec![(format!("{action}:ip:{ip}"), rate_limit::OFFICE)];
     if let Some(account) = account {
-        keys.push(format!("{action}:account:{account}"));
+        limits.push((format!("{action}:account:{account}"), rate_limit::AUTH));
     }
-    keys
+    limits
 }
 
-/// Counts one attempt on `action` whatever its outcome (registering, emailing a reset link: every
-/// use costs); 429 beyond 5 a minute per client IP or account.
+/// 429 with `Retry-After` when any key is at its limit (reads only).
+async fn blocked(state: &AppState, limits: &[(String, Limit)]) -> Result<(), ApiError> {
+    for (key, limit) in limits {
+        rate_limit::blocked(&state.pool, *limit, std::slice::from_ref(key)).await?;
+    }
+    Ok(())
+}
+
+/// Counts one attempt on `action` whatever its outcome (registering: every use costs); 429
+/// beyond the limits of [`limits`].
 async fn attempt(
     state: &AppState,
     action: &str,
     ip: &str,
     account: Option<&str>,
 ) -> Result<(), ApiError> {
-    let keys = limit_keys(action, ip, account);
-    shared::rate_limit::check(&state.pool, shared::rate_limit::AUTH, &keys).await
+    let limits = limits(action, ip, account);
+    let keys: Vec<String> = limits.iter().map(|(key, _)| key.clone()).collect();
+    rate_limit::record(&state.pool, &keys).await?;
+    for (key, limit) in &limits {
+        rate_limit::over(&state.pool, *limit, std::slice::from_ref(key)).await?;
+    }
+    Ok(())
 }
 
-/// Runs one sign-in step of `action`: refused (429) before any work when the client IP or the
-/// account failed it 5 times in the last minute; a wrong proof (401, 403) counts as a failure, a
-/// success does not, so a team signing in from one address is never locked out by itself.
+/// Runs one sign-in step of `action` under [`limits`] (see [`guarded_by`]).
 async fn guarded<T>(
     state: &AppState,
     action: &str,
@@ -78,14 +92,24 @@ async fn guarded<T>(
     account: Option<&str>,
     step: impl Future<Output = Result<T, ApiError>>,
 ) -> Result<T, ApiError> {
-    let keys = limit_keys(action, ip, account);
-    let limit = shared::rate_limit::AUTH;
-    shared::rate_limit::blocked(&state.pool, limit, &keys).await?;
+    guarded_by(state, &limits(action, ip, account), step).await
+}
+
+/// Runs one sign-in step: refused (429) before any work when a key is at its limit of failures;
+/// a wrong proof (401, 403) counts as a failure under every key, a success does not, so a team
+/// signing in from one address is never locked out by itself.
+async fn guarded_by<T>(
+    state: &AppState,
+    limits: &[(String, Limit)],
+    step: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    blocked(state, limits).await?;
     let outcome = step.await;
     if let Err(ApiError::Unauthorized { .. } | ApiError::Forbidden { .. }) = &outcome {
+        let keys: Vec<String> = limits.iter().map(|(key, _)| key.clone()).collect();
         // Outside the step's transaction, so the failure stays counted.
-        if let Err(error) = shared::rate_limit::record(&state.pool, &keys).await {
-            tracing::warn!(%error, action, "could not count a failed attempt");
+        if let Err(error) = rate_limit::record(&state.pool, &keys).await {
+            tracing::warn!(%error, "could not count a failed attempt");
         }
     }
     outcome

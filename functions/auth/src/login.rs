@@ -12,9 +12,9 @@ use shared::http::AppJson;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::invalid_credentials;
 use crate::me::{self, Me};
 use crate::session::{self, TokenPair};
+use crate::{devices, invalid_credentials};
 
 /// How long the second step of a login may take.
 const MFA_CHALLENGE_TTL_SECS: u64 = 300;
@@ -26,6 +26,11 @@ pub struct LoginRequest {
     email: String,
     #[schema(format = Password, min_length = 1)]
     password: String,
+    /// The `device_token` an earlier sign-in to this account gave this device (kept by the
+    /// frontend, in local storage): with it, failed attempts by others never refuse this
+    /// device's correct password.
+    #[schema(max_length = 100)]
+    device_token: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -37,6 +42,9 @@ pub enum LoginResponse {
         me: Box<Me>,
         #[serde(flatten)]
         tokens: TokenPair,
+        /// Keep it on this device and send it with the next sign-in to this account (see
+        /// `LoginRequest.device_token`); the same one while it is known.
+        device_token: String,
     },
     MfaRequired {
         mfa_required: bool,
@@ -52,12 +60,14 @@ fn required(field: &str, value: &str, fields: &mut Fields) {
 }
 
 /// Signs person `user_id` in to `org_id`, where they are a member with `role` (audited as a
-/// login by `method`): a new session and its token pair.
+/// login by `method`), from `device` (known, or new): a new session, its token pair and the
+/// device's token.
 pub(crate) async fn sign_in(
     conn: &mut PgConnection,
     state: &AppState,
     (user_id, org_id, role): (Uuid, Uuid, Role),
     method: &str,
+    device: Option<&devices::Known>,
 ) -> Result<LoginResponse, ApiError> {
     Entry::new(Action::Login, user_id)
         .in_org(org_id)
@@ -67,10 +77,12 @@ pub(crate) async fn sign_in(
         .await?;
     let tokens = session::start(conn, state, user_id, org_id, role).await?;
     let me = me::load(conn, user_id, org_id).await?;
+    let device_token = devices::remember(conn, user_id, device).await?;
     Ok(LoginResponse::SignedIn {
         mfa_required: false,
         me: Box::new(me),
         tokens,
+        device_token,
     })
 }
 
@@ -84,7 +96,12 @@ pub async fn login(
     AppJson(body): AppJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let email = body.email.trim().to_lowercase();
-    crate::guarded(&state, "login", &ip, Some(&email), async {
+    let device = {
+        let mut conn = state.pool.acquire().await?;
+        devices::known(&mut conn, &email, body.device_token.as_deref()).await?
+    };
+    let limits = devices::limits("login", &ip, &email, device.as_ref());
+    crate::guarded_by(&state, &limits, async {
         let mut fields = Fields::default();
         required("email", &email, &mut fields);
         required("password", &body.password, &mut fields);
@@ -132,11 +149,12 @@ pub async fn login(
         let response = if user.mfa_enabled {
             let (mfa_token, hash) = tokens::generate("mfa");
             sqlx::query!(
-                "INSERT INTO mfa_challenges (user_id, token_hash, expires_at)
-             VALUES ($1, $2, now() + make_interval(secs => $3))",
+                "INSERT INTO mfa_challenges (user_id, token_hash, expires_at, device_id)
+             VALUES ($1, $2, now() + make_interval(secs => $3), $4)",
                 user.id,
                 hash,
-                MFA_CHALLENGE_TTL_SECS as f64
+                MFA_CHALLENGE_TTL_SECS as f64,
+                device.as_ref().map(|d| d.id)
             )
             .execute(&mut *tx)
             .await?;
@@ -146,7 +164,8 @@ pub async fn login(
                 expires_in: MFA_CHALLENGE_TTL_SECS,
             }
         } else {
-            sign_in(&mut tx, &state, (user.id, org_id, role), "password").await?
+            let who = (user.id, org_id, role);
+            sign_in(&mut tx, &state, who, "password", device.as_ref()).await?
         };
         tx.commit().await?;
         Ok(Json(response))
@@ -163,6 +182,9 @@ pub struct MfaLoginRequest {
     code: Option<String>,
     /// ...or one of the one-time recovery codes.
     recovery_code: Option<String>,
+    /// As for the password step.
+    #[schema(max_length = 100)]
+    device_token: Option<String>,
 }
 
 fn invalid_mfa() -> ApiError {
@@ -182,95 +204,119 @@ pub async fn login_mfa(
     AppJson(body): AppJson<MfaLoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let challenge_hash = tokens::hash(&body.mfa_token);
-    crate::guarded(
-        &state,
-        "login_mfa",
-        &ip,
-        Some(&hex::encode(&challenge_hash[..8])),
-        async {
-            if body.code.is_none() == body.recovery_code.is_none() {
-                return Err(ApiError::invalid_field(
-                    "code",
-                    "required",
-                    "send either `code` or `recovery_code`",
-                ));
+    // The device the password step came from, if it was known and sends its token again.
+    let device = {
+        let mut conn = state.pool.acquire().await?;
+        let known = sqlx::query!(
+            "SELECT d.id, d.token_hash FROM mfa_challenges c
+             JOIN trusted_devices d ON d.id = c.device_id
+             WHERE c.token_hash = $1 AND d.expires_at > now()",
+            challenge_hash
+        )
+        .fetch_optional(&mut *conn)
+        .await?;
+        match (known, body.device_token.as_deref()) {
+            (Some(known), Some(token)) if known.token_hash == tokens::hash(token) => {
+                Some(devices::Known {
+                    id: known.id,
+                    token: token.to_owned(),
+                })
             }
+            _ => None,
+        }
+    };
+    let challenge = hex::encode(&challenge_hash[..8]);
+    let limits = match &device {
+        Some(device) => devices::limits("login_mfa", &ip, "", Some(device)),
+        None => crate::limits("login_mfa", &ip, Some(&challenge)),
+    };
+    crate::guarded_by(&state, &limits, async {
+        if body.code.is_none() == body.recovery_code.is_none() {
+            return Err(ApiError::invalid_field(
+                "code",
+                "required",
+                "send either `code` or `recovery_code`",
+            ));
+        }
 
-            let mut tx = state.pool.begin().await?;
-            let user = sqlx::query!(
-                r#"SELECT u.id, u.mfa_secret, u.mfa_last_step
+        let mut tx = state.pool.begin().await?;
+        let user = sqlx::query!(
+            r#"SELECT u.id, u.mfa_secret, u.mfa_last_step
            FROM mfa_challenges c JOIN users u ON u.id = c.user_id
            WHERE c.token_hash = $1 AND c.used_at IS NULL AND c.expires_at > now() AND u.mfa_enabled
            FOR UPDATE OF c, u"#,
-                challenge_hash
-            )
-            .fetch_optional(&mut *tx)
+            challenge_hash
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| {
+            ApiError::unauthorized("invalid_mfa_token", "the MFA token is invalid or expired")
+        })?;
+        let (org_id, role) = crate::organizations::landing(&mut tx, user.id)
             .await?
             .ok_or_else(|| {
                 ApiError::unauthorized("invalid_mfa_token", "the MFA token is invalid or expired")
             })?;
-            let (org_id, role) = crate::organizations::landing(&mut tx, user.id)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::unauthorized(
-                        "invalid_mfa_token",
-                        "the MFA token is invalid or expired",
-                    )
-                })?;
-            // The account's own limit, now that we know whose challenge it is (read on the
-            // transaction's connection: a Lambda environment has one).
-            let account = [format!("login_mfa:account:{}", user.id)];
-            shared::rate_limit::blocked(&mut *tx, shared::rate_limit::AUTH, &account).await?;
+        // The account's own limit, now that we know whose challenge it is (read on the
+        // transaction's connection: a Lambda environment has one); not for its known device.
+        let account = [format!("login_mfa:account:{}", user.id)];
+        if device.is_none() {
+            let limit = shared::rate_limit::UNKNOWN_DEVICES;
+            shared::rate_limit::blocked(&mut *tx, limit, &account).await?;
+        }
 
-            let accepted = match (&body.code, &body.recovery_code) {
-                (Some(code), _) => {
-                    let secret = user
-                        .mfa_secret
-                        .as_deref()
-                        .ok_or_else(|| ApiError::Internal(anyhow_msg("MFA on without a secret")))?;
-                    let (id, last_step) = (user.id, user.mfa_last_step);
-                    crate::mfa::accept_code(&mut tx, &state, id, secret, last_step, code).await?
-                }
-                (None, Some(recovery)) => sqlx::query!(
-                    "UPDATE mfa_recovery_codes SET used_at = now()
-             WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL RETURNING id",
-                    user.id,
-                    crate::mfa::recovery_code_hash(recovery)
-                )
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some(),
-                (None, None) => false,
-            };
-            if !accepted {
-                Entry::new(Action::LoginFailed, user.id)
-                    .in_org(org_id)
-                    .change(Change::none().after(&json!({ "reason": "wrong_mfa_code" })))
-                    .record(&mut tx)
-                    .await?;
-                tx.commit().await?;
-                // Every challenge of the account shares this count (the client IP's and the
-                // challenge's are counted by `guarded`).
-                shared::rate_limit::record(&state.pool, &account).await?;
-                return Err(invalid_mfa());
+        let accepted = match (&body.code, &body.recovery_code) {
+            (Some(code), _) => {
+                let secret = user
+                    .mfa_secret
+                    .as_deref()
+                    .ok_or_else(|| ApiError::Internal(anyhow_msg("MFA on without a secret")))?;
+                let (id, last_step) = (user.id, user.mfa_last_step);
+                crate::mfa::accept_code(&mut tx, &state, id, secret, last_step, code).await?
             }
-
-            sqlx::query!(
-                "UPDATE mfa_challenges SET used_at = now() WHERE token_hash = $1",
-                challenge_hash
+            (None, Some(recovery)) => sqlx::query!(
+                "UPDATE mfa_recovery_codes SET used_at = now()
+             WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL RETURNING id",
+                user.id,
+                crate::mfa::recovery_code_hash(recovery)
             )
-            .execute(&mut *tx)
-            .await?;
-            let method = if body.code.is_some() {
-                "password+totp"
-            } else {
-                "password+recovery_code"
-            };
-            let response = sign_in(&mut tx, &state, (user.id, org_id, role), method).await?;
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some(),
+            (None, None) => false,
+        };
+        if !accepted {
+            Entry::new(Action::LoginFailed, user.id)
+                .in_org(org_id)
+                .change(Change::none().after(&json!({ "reason": "wrong_mfa_code" })))
+                .record(&mut tx)
+                .await?;
             tx.commit().await?;
-            Ok(Json(response))
-        },
-    )
+            // Every challenge of the account from unknown devices shares this count (the
+            // client IP's and the challenge's, or the known device's, are counted by
+            // `guarded_by`).
+            if device.is_none() {
+                shared::rate_limit::record(&state.pool, &account).await?;
+            }
+            return Err(invalid_mfa());
+        }
+
+        sqlx::query!(
+            "UPDATE mfa_challenges SET used_at = now() WHERE token_hash = $1",
+            challenge_hash
+        )
+        .execute(&mut *tx)
+        .await?;
+        let method = if body.code.is_some() {
+            "password+totp"
+        } else {
+            "password+recovery_code"
+        };
+        let who = (user.id, org_id, role);
+        let response = sign_in(&mut tx, &state, who, method, device.as_ref()).await?;
+        tx.commit().await?;
+        Ok(Json(response))
+    })
     .await
 }
 

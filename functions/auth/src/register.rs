@@ -289,7 +289,7 @@ pub async fn confirm(
             .record(&mut tx)
             .await?;
         let owner = (user_id, org_id, Role::Owner);
-        let signed_in = crate::login::sign_in(&mut tx, &state, owner, "registration").await?;
+        let signed_in = crate::login::sign_in(&mut tx, &state, owner, "registration", None).await?;
         tx.commit().await?;
         Ok(Json(signed_in))
     })

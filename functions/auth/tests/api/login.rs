@@ -3,7 +3,7 @@ use std::time::Instant;
 use crate::support::*;
 use http::{Method, StatusCode};
 use serde_json::json;
-use shared::testing::assert_problem;
+use shared::testing::{TestApp, TestResponse, assert_problem};
 use sqlx::PgPool;
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
@@ -73,120 +73,163 @@ async fn a_deactivated_user_cannot_log_in(pool: PgPool) {
     );
 }
 
+/// `POST /api/auth/login` from `ip`, with `device_token` when given.
+async fn login_from(
+    app: &TestApp,
+    ip: &str,
+    email: &str,
+    password: &str,
+    device_token: Option<&str>,
+) -> TestResponse {
+    let mut body = json!({"email": email, "password": password});
+    if let Some(device) = device_token {
+        body["device_token"] = json!(device);
+    }
+    app.request_from(Method::POST, "/api/auth/login", Some(body), None, Some(ip))
+        .await
+}
+
+/// Records `n` failed sign-ins under `key` (what `n` wrong passwords would leave), so a test
+/// reaches a limit without waiting for `n` bcrypt checks.
+async fn failures(pool: &PgPool, key: &str, n: i64) {
+    sqlx::query("INSERT INTO rate_limit_hits (key) SELECT $1 FROM generate_series(1, $2)")
+        .bind(key)
+        .bind(n)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
 #[sqlx::test(migrator = "shared::MIGRATOR")]
-async fn the_sixth_attempt_on_an_account_in_a_minute_is_refused(pool: PgPool) {
+async fn a_flood_of_failures_never_keeps_the_owner_out_on_a_device_that_signed_in_before(
+    pool: PgPool,
+) {
     let app = app(pool.clone());
     signed_up(&app, "ann@example.com").await;
-    for attempt in 1..=5 {
-        let ip = format!("198.51.100.{attempt}");
-        let response = app
-            .request_from(
-                Method::POST,
-                "/api/auth/login",
-                Some(json!({"email": "ann@example.com", "password": "Wrong-passw0rd"})),
-                None,
-                Some(&ip),
-            )
-            .await;
-        assert_eq!(
-            response.status,
-            StatusCode::UNAUTHORIZED,
-            "attempt {attempt}"
-        );
+    // Ann signs in at the shop (198.51.100.1): the answer gives the device its token.
+    let first = login_from(&app, "198.51.100.1", "ann@example.com", PASSWORD, None).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let device = token(&first.body, "device_token");
+    assert!(device.starts_with("dv_"), "{device}");
+
+    // Someone guesses at her account from many addresses, the shop's included.
+    for attempt in 1..=10 {
+        let ip = if attempt % 2 == 0 {
+            "198.51.100.1".to_owned()
+        } else {
+            format!("203.0.113.{attempt}")
+        };
+        let r = login_from(&app, &ip, "ann@example.com", "Wrong-passw0rd", None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
     }
-    // Even the right password, from yet another address: the account is locked for the window,
-    // and the refusal comes before any bcrypt work.
+    // The account's limit for unknown devices is reached: even the right password from a device
+    // it does not know is refused, before any bcrypt work...
     let started = Instant::now();
-    let response = app
-        .request_from(
-            Method::POST,
-            "/api/auth/login",
-            Some(json!({"email": "ann@example.com", "password": PASSWORD})),
-            None,
-            Some("198.51.100.99"),
-        )
-        .await;
-    assert_problem(&response, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
-    let retry_after: u64 = response.headers["retry-after"]
+    let unknown = login_from(&app, "192.0.2.50", "ann@example.com", PASSWORD, None).await;
+    assert_problem(&unknown, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(150),
+        "hashed first?"
+    );
+    let retry_after: u64 = unknown.headers["retry-after"]
         .to_str()
         .unwrap()
         .parse()
         .unwrap();
-    assert!((1..=60).contains(&retry_after), "{retry_after}");
-    assert!(
-        started.elapsed() < std::time::Duration::from_millis(150),
-        "{:?}: hashed before refusing?",
-        started.elapsed()
-    );
-}
+    assert!((1..=3600).contains(&retry_after), "{retry_after}");
+    // ...but Ann, on her device, at the shop, signs in; and her device keeps its token.
+    let owner = login_from(
+        &app,
+        "198.51.100.1",
+        "ann@example.com",
+        PASSWORD,
+        Some(&device),
+    )
+    .await;
+    assert_eq!(owner.status, StatusCode::OK, "{}", owner.body);
+    assert_eq!(owner.body["device_token"], device.as_str());
+    // A device token is for its account only: with another address it counts for nothing.
+    let other = login_from(&app, "192.0.2.51", "bob@example.com", "x", Some(&device)).await;
+    assert_problem(&other, StatusCode::UNAUTHORIZED, "invalid_credentials");
 
-#[sqlx::test(migrator = "shared::MIGRATOR")]
-async fn the_sixth_attempt_from_one_ip_in_a_minute_is_refused(pool: PgPool) {
-    let app = app(pool);
+    // A known device has a limit of its own: a stolen device token buys 5 guesses.
     for attempt in 1..=5 {
-        let email = format!("user{attempt}@example.com");
-        let response = app
-            .request_from(
-                Method::POST,
-                "/api/auth/login",
-                Some(json!({"email": email, "password": "x"})),
-                None,
-                Some("203.0.113.7"),
-            )
-            .await;
+        let r = login_from(
+            &app,
+            "192.0.2.60",
+            "ann@example.com",
+            "Wrong-1",
+            Some(&device),
+        )
+        .await;
         assert_eq!(
-            response.status,
+            r.status,
             StatusCode::UNAUTHORIZED,
-            "attempt {attempt}"
+            "device attempt {attempt}"
         );
     }
-    let response = app
-        .request_from(
-            Method::POST,
-            "/api/auth/login",
-            Some(json!({"email": "other@example.com", "password": "x"})),
-            None,
-            Some("203.0.113.7"),
-        )
-        .await;
-    assert_problem(&response, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
-    // Another client is unaffected.
-    let response = app
-        .request_from(
-            Method::POST,
-            "/api/auth/login",
-            Some(json!({"email": "other@example.com", "password": "x"})),
-            None,
-            Some("203.0.113.8"),
-        )
-        .await;
-    assert_eq!(response.status, StatusCode::UNAUTHORIZED);
+    let stolen = login_from(
+        &app,
+        "192.0.2.60",
+        "ann@example.com",
+        PASSWORD,
+        Some(&device),
+    )
+    .await;
+    assert_problem(&stolen, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
-async fn registration_is_rate_limited_per_ip(pool: PgPool) {
+async fn an_office_behind_one_address_is_limited_as_an_office(pool: PgPool) {
+    let app = app(pool.clone());
+    signed_up(&app, "ann@example.com").await;
+    // 59 failures from the shop's address in ten minutes (20 people, three typos each)...
+    failures(&pool, "login:ip:203.0.113.7", 59).await;
+    let one_more = login_from(&app, "203.0.113.7", "user@example.com", "x", None).await;
+    assert_problem(&one_more, StatusCode::UNAUTHORIZED, "invalid_credentials");
+    // ...then the address is at its limit for devices nobody there signed in with before.
+    let limited = login_from(&app, "203.0.113.7", "ann@example.com", PASSWORD, None).await;
+    assert_problem(&limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    // Another client is unaffected.
+    let elsewhere = login_from(&app, "203.0.113.8", "ann@example.com", PASSWORD, None).await;
+    assert_eq!(elsewhere.status, StatusCode::OK, "{}", elsewhere.body);
+    // And a colleague whose device signed in before is not held to the address's count.
+    let device = token(&elsewhere.body, "device_token");
+    let known = login_from(
+        &app,
+        "203.0.113.7",
+        "ann@example.com",
+        PASSWORD,
+        Some(&device),
+    )
+    .await;
+    assert_eq!(known.status, StatusCode::OK, "{}", known.body);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn registration_is_rate_limited_per_address(pool: PgPool) {
     let app = app(pool);
     for n in 1..=5 {
-        let body = json!({"organization_name": "Org", "name": "N", "email": format!("u{n}@example.com"), "password": "weak"});
+        let body = json!({"organization_name": "Org", "name": "N", "email": "u@example.com", "password": "weak"});
         let response = app
             .request_from(
                 Method::POST,
                 "/api/auth/register",
                 Some(body),
                 None,
-                Some("192.0.2.1"),
+                Some(&format!("192.0.2.{n}")),
             )
             .await;
         assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
     }
-    let body = json!({"organization_name": "Org", "name": "N", "email": "u6@example.com", "password": PASSWORD});
+    let body = json!({"organization_name": "Org", "name": "N", "email": "u@example.com", "password": PASSWORD});
     let response = app
         .request_from(
             Method::POST,
             "/api/auth/register",
             Some(body),
             None,
-            Some("192.0.2.1"),
+            Some("192.0.2.99"),
         )
         .await;
     assert_problem(&response, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
@@ -264,27 +307,21 @@ async fn a_team_signing_in_from_one_address_is_not_limited(pool: PgPool) {
             response.body
         );
     }
-    // Failures still do: five wrong passwords and the address is refused.
-    for _ in 1..=5 {
-        let response = app
-            .request_from(
-                Method::POST,
-                "/api/auth/login",
-                Some(json!({"email": "staff1@example.com", "password": "Wrong-passw0rd"})),
-                None,
-                Some("198.51.100.20"),
-            )
-            .await;
-        assert_eq!(response.status, StatusCode::UNAUTHORIZED);
-    }
-    let response = app
-        .request_from(
-            Method::POST,
-            "/api/auth/login",
-            Some(json!({"email": "staff2@example.com", "password": PASSWORD})),
+    // Failures still count, per account: Staff1's tenth wrong password from devices it does not
+    // know, and the account is held there for a while; Staff2, at the same address, is not.
+    for _ in 1..=10 {
+        let r = login_from(
+            &app,
+            "198.51.100.20",
+            "staff1@example.com",
+            "Wrong-passw0rd",
             None,
-            Some("198.51.100.20"),
         )
         .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let staff2 = login_from(&app, "198.51.100.20", "staff2@example.com", PASSWORD, None).await;
+    assert_eq!(staff2.status, StatusCode::OK, "{}", staff2.body);
+    let response = login_from(&app, "198.51.100.20", "staff1@example.com", PASSWORD, None).await;
     assert_problem(&response, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
 }
