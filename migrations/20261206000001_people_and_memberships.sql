@@ -448,3 +448,26 @@ GRANT UPDATE (last_used_at, expires_at) ON trusted_devices TO stockroom_auth;
 
 -- The MFA step remembers the device the password step came from.
 ALTER TABLE mfa_challenges ADD COLUMN device_id uuid REFERENCES trusted_devices (id) ON DELETE SET NULL;
+
+-- ---------------------------------------------------------------------------------------------
+-- Least privilege. Functions that run as the tables' owner (SECURITY DEFINER), and the entry
+-- functions, search pg_temp last: by default it is searched first, so a login role's temporary
+-- table could stand in for a table inside them (a `purchase_order_payments` of its own making
+-- would answer stockroom_wise_transfer_org). And the login roles create no temporary tables at
+-- all: TEMPORARY on the database is taken from PUBLIC (the owner keeps it as the owner).
+ALTER FUNCTION stockroom_api_key_org(bytea) SET search_path = pg_catalog, public, pg_temp;
+ALTER FUNCTION create_default_location() SET search_path = pg_catalog, public, pg_temp;
+ALTER FUNCTION stockroom_orgs_with_expired_reservations()
+    SET search_path = pg_catalog, public, pg_temp;
+ALTER FUNCTION stockroom_orgs_with_reorder_points() SET search_path = pg_catalog, public, pg_temp;
+ALTER FUNCTION stockroom_wise_transfer_org(bigint, bigint)
+    SET search_path = pg_catalog, public, pg_temp;
+ALTER FUNCTION stockroom_wise_profile_known(bigint) SET search_path = pg_catalog, public, pg_temp;
+ALTER FUNCTION stockroom_enter_user(uuid, uuid, uuid) SET search_path = pg_catalog, public, pg_temp;
+ALTER FUNCTION stockroom_enter_api_key(bytea) SET search_path = pg_catalog, public, pg_temp;
+ALTER FUNCTION stockroom_enter_org(uuid) SET search_path = pg_catalog, public, pg_temp;
+DO $$
+BEGIN
+    EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
+END
+$$;

@@ -149,9 +149,13 @@ pub async fn apply(database: &Database) -> anyhow::Result<Vec<Applied>> {
                 "a database secret names {role:?}, not one of the login roles {allowed:?}"
             );
         }
-        // ALTER ROLE takes no parameters: the password is a quoted literal.
-        let literal = password.expose_secret().replace('\'', "''");
-        conn.execute(format!("ALTER ROLE {role} LOGIN PASSWORD '{literal}'").as_str())
+        // ALTER ROLE takes no parameters, so the password goes as a literal: its SCRAM-SHA-256
+        // verifier (salted, 4096 iterations), never the password itself, which a failed
+        // statement or `log_statement` would write to the server's log. The server recognises
+        // the verifier and stores it as given.
+        let verifier =
+            postgres_protocol::password::scram_sha_256(password.expose_secret().as_bytes());
+        conn.execute(format!("ALTER ROLE {role} LOGIN PASSWORD '{verifier}'").as_str())
             .await?;
     }
     conn.close().await?;

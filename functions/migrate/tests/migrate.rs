@@ -419,6 +419,18 @@ async fn login_roles_get_the_passwords_of_their_secrets(pool: PgPool) {
             .await
             .unwrap();
     assert!(can_login);
+    // Sent as a SCRAM verifier, never as the password itself (which a failed statement or
+    // `log_statement` would put in the server's log): where the stored value is readable (a
+    // superuser's server, not RDS), it is a verifier.
+    let stored: Result<Option<String>, _> =
+        sqlx::query_scalar("SELECT rolpassword FROM pg_authid WHERE rolname = 'stockroom_worker'")
+            .fetch_one(&pool)
+            .await;
+    if let Ok(stored) = stored {
+        let stored = stored.unwrap();
+        assert!(stored.starts_with("SCRAM-SHA-256$4096:"), "{stored}");
+        assert!(!stored.contains("generated-password"));
+    }
 
     database.login_passwords = vec![("postgres".into(), SecretString::from("x".to_owned()))];
     let error = migrate::apply(&database).await.unwrap_err().to_string();

@@ -563,6 +563,35 @@ async fn assert_is_narrow(conn: &mut sqlx::PgConnection, role: &str, member_of: 
         member_of,
         "{role}"
     );
+    // No temporary tables: one could stand in for a table inside a function that searches
+    // pg_temp (`stockroom_wise_transfer_org` answered a worker's own `purchase_order_payments`).
+    let shadow = "CREATE TEMP TABLE purchase_order_payments (org_id uuid, wise_transfer_id bigint)";
+    assert_eq!(
+        sqlstate(conn, shadow).await.as_deref(),
+        Some("42501"),
+        "{role} makes temporary tables"
+    );
+}
+
+/// Every function that runs as the tables' owner, and every entry function, searches pg_temp
+/// last (by default it is searched first), so even a role that could make temporary tables
+/// could not stand one in for a table inside them.
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn functions_that_act_for_others_search_pg_temp_last(pool: PgPool) {
+    let loose: Vec<String> = sqlx::query_scalar(
+        "SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+         WHERE n.nspname = 'public'
+           AND (p.prosecdef OR p.proname LIKE 'stockroom_enter_%')
+           AND NOT coalesce('search_path=pg_catalog, public, pg_temp' = ANY (p.proconfig), false)
+         ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(
+        loose.is_empty(),
+        "without search_path = pg_catalog, public, pg_temp: {loose:?}"
+    );
 }
 
 /// The SQLSTATE `conn` gets for `sql` (`None`: it ran).
@@ -602,6 +631,8 @@ async fn the_sign_in_and_worker_login_roles_reach_only_what_they_need(pool: PgPo
                 "rate_limit_hits",
                 // Sign-up requests, before any organization exists (no tenant reaches them).
                 "registrations",
+                // The devices people signed in from (no organization's data).
+                "trusted_devices",
             ][..],
         ),
         (Login::Worker, Some("stockroom_app"), &[][..]),
