@@ -3,8 +3,12 @@
 #
 # Stack parameters come from the environment (unset ones keep the stack's current value on an
 # update, or the template's default on the first deploy):
-#   DATABASE_URL              an existing database: needed on the first deploy of a stage (stored
-#                             in its database secret), unless DATABASE_STACK is given
+#   DATABASE_URL              an existing database, as its owner: needed on the first deploy of a
+#                             stage (stored in its database secret, which only migrate reads),
+#                             unless DATABASE_STACK is given
+#   DATABASE_HOST             with DATABASE_URL: where the login roles connect (the stack makes
+#   DATABASE_PORT             each role's secret and migrate gives it its password); port and
+#   DATABASE_NAME             database default to 5432 and stockroom
 #   DATABASE_STACK            a stack of database.yaml (make deploy-database, named
 #                             stockroom-database-<env>): its exports give the VPC, RDS Proxy and
 #                             the login secrets
@@ -14,6 +18,7 @@
 #   ALARM_TOPIC_ARN           SNS topic for the alarms
 #   DURATION_ALARM_MS         p99 duration (ms) of the slowest function that raises an alarm
 #   EXISTING_KEYS_SECRET_ARN  the keys secret of an earlier stack of this stage
+#   EXISTING_SETTINGS_SECRET_ARN  the settings secret of an earlier stack of this stage
 #   LOG_RETENTION_DAYS        how long logs are kept
 #   KEY_ROTATION_DAYS         how often the keys rotate (0: never on a schedule)
 #   WISE_API_URL              Wise sandbox (default) or https://api.wise.com
@@ -53,12 +58,16 @@ add() { # PARAMETER VALUE
     overrides+=("$1=\"${value//\"/\\\"}\"")
 }
 add DatabaseUrl "${DATABASE_URL:-}"
+add DatabaseHost "${DATABASE_HOST:-}"
+add DatabasePort "${DATABASE_PORT:-}"
+add DatabaseName "${DATABASE_NAME:-}"
 add CorsAllowedOrigins "${CORS_ALLOWED_ORIGINS:-}"
 add AppUrl "${APP_URL:-}"
 add MailFrom "${MAIL_FROM:-}"
 add AlarmTopicArn "${ALARM_TOPIC_ARN:-}"
 add DurationAlarmMs "${DURATION_ALARM_MS:-}"
 add ExistingKeysSecretArn "${EXISTING_KEYS_SECRET_ARN:-}"
+add ExistingSettingsSecretArn "${EXISTING_SETTINGS_SECRET_ARN:-}"
 add LogRetentionDays "${LOG_RETENTION_DAYS:-}"
 add KeyRotationDays "${KEY_ROTATION_DAYS:-}"
 add WiseApiUrl "${WISE_API_URL:-}"

@@ -507,6 +507,45 @@ fn with_the_database_stack_each_function_reads_only_its_own_login() {
             "{function}: {vpc}"
         );
     }
+    // With a database of your own as well: each login's secret is one the template generates,
+    // read by its functions only, and the owner's login (the database secret, from DatabaseUrl)
+    // is migrate's alone, in what it reads and in what it may read.
+    for (login, secret) in [
+        ("TenantLoginReadPolicy", "TenantLoginSecret"),
+        ("AuthLoginReadPolicy", "AuthLoginSecret"),
+        ("WorkerLoginReadPolicy", "WorkerLoginSecret"),
+    ] {
+        let policy = resources[login].to_string();
+        assert!(
+            policy.contains(&format!("{{\"Ref\":\"{secret}\"}}")),
+            "{login}: {policy}"
+        );
+        assert_eq!(resources[secret]["Condition"], "OwnDatabase");
+    }
+    assert!(
+        !resources["ReadSettingsPolicy"]
+            .to_string()
+            .contains("DatabaseSecret")
+    );
+    let owner = "{\"Ref\":\"DatabaseSecret\"}";
+    for (name, resource) in resources {
+        let text = resource.to_string();
+        let migrate = name.starts_with("Migrate");
+        if !migrate
+            && (name.ends_with("Function") || name.ends_with("Role") || name.ends_with("Policy"))
+        {
+            assert!(!text.contains(owner), "{name} reads the owner's login");
+        }
+    }
+    let migrate = resources["MigrateFunction"]["Properties"]["Environment"]["Variables"]
+        ["SETTINGS_SECRET_ID"]
+        .to_string();
+    assert!(migrate.contains(owner), "{migrate}");
+    // What an operator typed in is kept when the stack goes.
+    for kept in ["SettingsSecret", "KeysSecret"] {
+        assert_eq!(resources[kept]["DeletionPolicy"], "Retain", "{kept}");
+        assert_eq!(resources[kept]["UpdateReplacePolicy"], "Retain", "{kept}");
+    }
 }
 
 /// The REST API in front of the functions: AWS WAF limits each client address (100 requests a
@@ -548,12 +587,27 @@ fn the_api_limits_each_client_at_the_edge() {
         template["Parameters"]["SignInLimitPerClient"]["Default"],
         100
     );
-    let paths: Vec<&str> = sign_in["ScopeDownStatement"]["OrStatement"]["Statements"]
+    let statements = sign_in["ScopeDownStatement"]["OrStatement"]["Statements"]
         .as_array()
-        .unwrap()
+        .unwrap();
+    let paths: Vec<&str> = statements
         .iter()
         .map(|s| s["ByteMatchStatement"]["SearchString"].as_str().unwrap())
         .collect();
+    // Each path is matched as the function will see it: decoded (`%6Cogin` is `login`), with
+    // `//` and `/./` collapsed, in lower case.
+    for statement in statements {
+        let transformations: Vec<&str> = statement["ByteMatchStatement"]["TextTransformations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["Type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            transformations,
+            ["URL_DECODE", "NORMALIZE_PATH", "LOWERCASE"]
+        );
+    }
     for route in [
         "/api/auth/login",
         "/api/auth/register",
@@ -677,7 +731,7 @@ fn the_api_limits_each_client_at_the_edge() {
         .count();
     assert_eq!(permissions, 9);
 
-    // API Gateway's own answers: problem+json with the security headers and the caller's origin.
+    // API Gateway's own answers: problem+json with the security headers and the allowed origin.
     let responses = &body["x-amazon-apigateway-gateway-responses"];
     for kind in [
         "DEFAULT_4XX",
@@ -692,9 +746,11 @@ fn the_api_limits_each_client_at_the_edge() {
             headers["gatewayresponse.header.Content-Type"], "'application/problem+json'",
             "{kind}"
         );
+        // The first allowed origin, as a literal: never whatever origin a page sends.
+        let origin = serde_json::json!({"Fn::Sub": ["'${Origin}'", {"Origin":
+            {"Fn::Select": [0, {"Fn::Split": [",", {"Ref": "CorsAllowedOrigins"}]}]}}]});
         assert_eq!(
-            headers["gatewayresponse.header.Access-Control-Allow-Origin"],
-            "method.request.header.origin",
+            headers["gatewayresponse.header.Access-Control-Allow-Origin"], origin,
             "{kind}"
         );
         assert_eq!(
