@@ -3,6 +3,7 @@
 mod invitation;
 mod login;
 mod mfa;
+mod migration;
 mod password;
 mod register;
 mod sessions;

@@ -4,5 +4,6 @@
 mod payments;
 mod purchase_orders;
 mod reservations;
+mod second_person;
 mod stock;
 mod support;

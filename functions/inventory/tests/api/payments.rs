@@ -12,9 +12,9 @@ use shared::testing::{Registered, TestApp, TestResponse, assert_problem, registe
 use sqlx::PgPool;
 use uuid::Uuid;
 
-const IBAN: &str = "DE89370400440532013000";
+pub(crate) const IBAN: &str = "DE89370400440532013000";
 
-async fn with_wise(pool: PgPool) -> (TestApp, FakeWise) {
+pub(crate) async fn with_wise(pool: PgPool) -> (TestApp, FakeWise) {
     let wise = FakeWise::start().await;
     let settings = wise.settings();
     let overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -40,16 +40,21 @@ async fn no_transaction_waits_on_wise(pool: PgPool) {
     assert_eq!(book.idle_in_transaction, [0, 0, 0, 0], "{:?}", book.calls);
 }
 
-/// A supplier whose bank details (an IBAN in `currency`) are sealed as the suppliers function
-/// seals them.
-async fn payable_supplier(app: &TestApp, org: &Registered, currency: &str) -> String {
-    let id = Uuid::new_v4();
-    let details = PaymentDetails {
+/// The supplier's bank details the payments tests pay to: [`IBAN`] in `currency`.
+pub(crate) fn iban_details(currency: &str) -> PaymentDetails {
+    PaymentDetails {
         account_holder_name: "Acme Tools GmbH".into(),
         currency: currency.into(),
         kind: "iban".into(),
         details: BTreeMap::from([("iban".to_owned(), IBAN.to_owned())]),
-    };
+    }
+}
+
+/// A supplier whose bank details (an IBAN in `currency`) are sealed as the suppliers function
+/// seals them.
+pub(crate) async fn payable_supplier(app: &TestApp, org: &Registered, currency: &str) -> String {
+    let id = Uuid::new_v4();
+    let details = iban_details(currency);
     let sealed = details
         .seal(&shared::testing::settings(&[]).keys.snapshot(), id)
         .unwrap();
@@ -67,7 +72,7 @@ async fn payable_supplier(app: &TestApp, org: &Registered, currency: &str) -> St
 }
 
 /// A submitted order of 10 × 2.50 EUR.
-async fn submitted_order(app: &TestApp, org: &Registered, supplier: &str) -> String {
+pub(crate) async fn submitted_order(app: &TestApp, org: &Registered, supplier: &str) -> String {
     let product = product(app, org, &format!("P-{}", Uuid::new_v4()), 0).await;
     let r = post(
         app,
@@ -92,7 +97,7 @@ async fn submitted_order(app: &TestApp, org: &Registered, supplier: &str) -> Str
 
 /// Pays with a step-up of the caller's own session, as a frontend does after asking for the
 /// password.
-async fn pay(app: &TestApp, org: &Registered, order: &str) -> TestResponse {
+pub(crate) async fn pay(app: &TestApp, org: &Registered, order: &str) -> TestResponse {
     app.stepped_up(
         Method::POST,
         &format!("/api/purchase-orders/{order}/pay"),
@@ -103,7 +108,7 @@ async fn pay(app: &TestApp, org: &Registered, order: &str) -> TestResponse {
 }
 
 /// An organization whose owner connected the fake Wise's first account (profile 42).
-async fn org(app: &TestApp, email: &str) -> Registered {
+pub(crate) async fn org(app: &TestApp, email: &str) -> Registered {
     let org = register(app, email).await;
     connect(app, &org, TOKEN, PROFILE).await;
     org
