@@ -34,8 +34,10 @@ optional_pass() {
 }
 
 # Again on the database AWS gives: PostgreSQL 18 whose only account is an RDS-style master (no
-# superuser). The migrate function, the end-to-end flows through the real binaries, tenant
-# isolation and the login roles, and the scheduler's jobs and Wise's webhooks (stockroom_worker).
+# superuser). The migrate function, the end-to-end flows through the real binaries (people in
+# several organizations and sign-in limits included), tenant isolation and the login roles, the
+# replays of one person moving money alone, the upgrade of the previous release's people, and
+# the scheduler's jobs and Wise's webhooks (stockroom_worker).
 # Tests are picked by their module in their crate's one test binary (`local_api::...` in e2e's);
 # migrate, the scheduler and the webhooks have one test file each (`kind(test)`: not their unit
 # tests).
@@ -43,7 +45,8 @@ rds_pass() {
     DATABASE_URL="$RDS_LIKE_DATABASE_URL" prime_cluster_roles
     DATABASE_URL="$RDS_LIKE_DATABASE_URL" STOCKROOM_EXPECT_RDS_LIKE=1 \
         cargo nextest run --workspace --locked --no-fail-fast \
-        -E '(package(e2e) & test(/^(local_api|contracts)::/)) | (package(users) & test(/^isolation::/))' \
+        -E '(package(e2e) & test(/^(local_api|contracts|accounts)::/)) | (package(users) & test(/^isolation::/))' \
+        -E '(package(inventory) & test(/^second_person::/)) | (package(auth) & test(/^migration::/))' \
         -E '(package(migrate) & kind(test)) | (package(scheduler) & kind(test)) | (package(webhooks) & kind(test))'
 }
 
@@ -63,7 +66,8 @@ tls_pass() {
 pooler_pass() {
     POOLER_TEST_URL="$POOLER_TEST_URL" \
         cargo nextest run --workspace --locked --no-fail-fast \
-        -E '(package(e2e) & test(/^(local_api|contracts)::/)) | (package(users) & test(/^isolation::/))' \
+        -E '(package(e2e) & test(/^(local_api|contracts|accounts)::/)) | (package(users) & test(/^isolation::/))' \
+        -E 'package(inventory) & test(/^second_person::/)' \
         -E 'package(scheduler) & kind(test)'
 }
 

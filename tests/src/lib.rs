@@ -146,11 +146,21 @@ impl LocalApi {
 
     /// [`sign_up`] against this API.
     pub async fn sign_up(&self, client: &reqwest::Client) -> serde_json::Value {
+        self.sign_up_as(client, "ann@example.com", "Acme").await
+    }
+
+    /// [`sign_up_as`] against this API.
+    pub async fn sign_up_as(
+        &self,
+        client: &reqwest::Client,
+        email: &str,
+        organization: &str,
+    ) -> serde_json::Value {
         let url = self.database_url.as_deref().expect("started on a database");
         let pool = sqlx::PgPool::connect(url)
             .await
             .expect("the database answers");
-        let session = sign_up(client, &self.base, &pool, &keys()).await;
+        let session = sign_up_as(client, &self.base, &pool, &keys(), email, organization).await;
         pool.close().await;
         session
     }
@@ -172,13 +182,22 @@ pub async fn sign_up(
     pool: &sqlx::PgPool,
     keys: &shared::crypto::Keys,
 ) -> serde_json::Value {
-    let email = "ann@example.com";
+    sign_up_as(client, base, pool, keys, "ann@example.com", "Acme").await
+}
+
+/// [`sign_up`] of `email` (password `Corr3ct-horse`) with its organization `organization`.
+pub async fn sign_up_as(
+    client: &reqwest::Client,
+    base: &str,
+    pool: &sqlx::PgPool,
+    keys: &shared::crypto::Keys,
+    email: &str,
+    organization: &str,
+) -> serde_json::Value {
     let response = client
         .post(format!("{base}/api/auth/register"))
-        .json(
-            &serde_json::json!({"organization_name": "Acme", "name": "Ann",
-            "email": email, "password": "Corr3ct-horse"}),
-        )
+        .json(&serde_json::json!({"organization_name": organization,
+            "email": email, "password": "Corr3ct-horse"}))
         .send()
         .await
         .expect("the API answers");

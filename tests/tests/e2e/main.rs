@@ -5,6 +5,7 @@
 //! `make test` runs them with cargo-nextest, one process per test: tests that set process
 //! environment variables (`key_rotation`) set them for themselves alone.
 
+mod accounts;
 mod contracts;
 mod demo_data;
 mod fuzz;
