@@ -106,6 +106,9 @@ default_pool_size = $pool_size
 max_client_conn = 2000
 max_prepared_statements = 200
 stats_period = 1
+# Every test has a database of its own: close a finished test's idle server connections soon,
+# or they pile up against the server's max_connections (PgBouncer keeps them 10 minutes).
+server_idle_timeout = 5
 ignore_startup_parameters = extra_float_digits
 logfile = $dir/pgbouncer.log
 pidfile = $dir/pgbouncer.pid
