@@ -11,13 +11,16 @@
 //! - `watch`: a few sequential requests through `cargo lambda watch`, the real event path;
 //! - `scaling`: product list and by id at 1,000 and 100,000 products, statements per request;
 //! - `connections`: 200 environments with a pool of one each against `max_connections = 50`,
-//!   directly and through a transaction pooler: answers, 503s and p99.
+//!   directly and through a transaction pooler: answers, 503s and p99;
+//! - `enumeration`: registration, password reset, sign-in and invitations about addresses with
+//!   an account and without: the same answers, and median times within 10 %.
 //!
 //! `bench serve <function>` is the server the load part starts (see [`serve`]).
 
 mod coldstart;
 mod connections;
 mod cpu;
+mod enumeration;
 mod events;
 mod fixture;
 mod functions;
@@ -46,11 +49,12 @@ const PARTS: &[&str] = &[
     "watch",
     "scaling",
     "connections",
+    "enumeration",
 ];
 
 const USAGE: &str = "usage: bench [--quick] [--only PART,...] [--skip PART,...] [--clients N] [--pool N] [--duration SECS] [--out FILE]
        bench serve <function>
-parts: size, coldstart, memory, load, watch, scaling, connections";
+parts: size, coldstart, memory, load, watch, scaling, connections, enumeration";
 
 struct Options {
     parts: Vec<&'static str>,
@@ -184,6 +188,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
                 "watch" => watch::run(&workspace, &fixture, options.watch_samples, &logs).await?,
                 "scaling" => scaling::run(&fixture).await?,
                 "connections" => connections::run().await?,
+                "enumeration" => enumeration::run(&fixture).await?,
                 other => anyhow::bail!("unknown part {other}"),
             };
             report.extend(rows);
