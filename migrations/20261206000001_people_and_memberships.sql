@@ -97,6 +97,12 @@ CREATE POLICY tenant_isolation ON users TO stockroom_app
 -- writable for a rollback's code, which no code of this release reads.)
 REVOKE INSERT, DELETE, UPDATE ON users FROM stockroom_app;
 GRANT UPDATE (name, role, permissions, is_active, updated_at) ON users TO stockroom_app;
+-- Nor does any organization read a person's credentials: a person may be a member of several,
+-- and invited by any (the password hash, the sealed TOTP secret and its last step are sign-in's).
+REVOKE SELECT ON users FROM stockroom_app;
+GRANT SELECT (id, email, name, mfa_enabled, created_at, updated_at, org_id, role, permissions,
+              is_active)
+    ON users TO stockroom_app;
 
 -- A user's access token: the person is an active, joined member of the token's organization
 -- and the session the token belongs to is not signed out. Returns the membership's role and

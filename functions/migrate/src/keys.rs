@@ -282,6 +282,18 @@ pub async fn reseal(conn: &mut PgConnection, keys: &Keys) -> anyhow::Result<Rese
                 )
                 .execute(&mut *tx)
                 .await?;
+                // So are the details a payment approval was given for: still the same details.
+                sqlx::query!(
+                    "UPDATE payment_approvals a SET payee_digest = sha256($3)
+                     FROM purchase_orders o
+                     WHERE o.id = a.purchase_order_id AND o.supplier_id = $1
+                       AND a.payee_digest = sha256($2)",
+                    row.id,
+                    row.sealed,
+                    fresh
+                )
+                .execute(&mut *tx)
+                .await?;
                 done.payment_details += 1;
             }
         }

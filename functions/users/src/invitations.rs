@@ -26,7 +26,7 @@ use shared::idempotency::{self, Claim, IdempotencyKey};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::people::{self, UserView};
+use crate::member::{self, UserView};
 
 /// How long an invitation link works.
 const INVITATION_TTL_SECS: u64 = 7 * 24 * 3600;
@@ -160,7 +160,7 @@ pub async fn create(
         )
     })?;
     send_invitation(&mut *tx, &state, org_id, id, inviter).await?;
-    let user: UserView = people::load(&mut *tx, org_id, id).await?.into();
+    let user: UserView = member::load(&mut *tx, org_id, id).await?.into();
     caller
         .audit(&mut *tx, Action::UserInvited, id, Change::created(&user))
         .await?;
@@ -193,8 +193,8 @@ pub async fn resend(
     })?;
     let org_id = caller.org_id;
     let tx = &mut *admin.db;
-    people::lock(&mut *tx, org_id, id).await?;
-    let member = people::load(&mut *tx, org_id, id).await?;
+    member::lock(&mut *tx, org_id, id).await?;
+    let member = member::load(&mut *tx, org_id, id).await?;
     if member.joined || !member.is_active {
         return Err(ApiError::conflict(
             "not_invited",

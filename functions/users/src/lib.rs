@@ -10,6 +10,7 @@
 mod api_keys;
 mod audit_log;
 mod invitations;
+mod member;
 mod organization;
 mod people;
 

@@ -2,14 +2,15 @@
 //! standing) — list, read, update, deactivate and reactivate. A person may belong to several
 //! organizations; everything here changes their membership of this one only. Nobody
 //! deactivates or demotes themselves, only owners touch owners, and an organization always
-//! keeps an active owner. Adding someone is an invitation ([`crate::invitations`]).
+//! keeps an active owner. Adding someone is an invitation ([`crate::invitations`]); the member
+//! as the API shows it is [`crate::member`]'s.
 
 use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use shared::AppState;
 use shared::audit::{Action, Change};
 use shared::auth::membership::tell_owners_of_new_admin;
@@ -19,123 +20,9 @@ use shared::domain;
 use shared::error::{ApiError, Fields};
 use shared::http::{AppJson, AppQuery, PathId};
 use shared::pagination::{Page, PageQuery, contains_pattern};
-use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// Where a member stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum MemberStatus {
-    /// Invited; has not accepted yet.
-    Invited,
-    Active,
-    /// Deactivated by an owner or admin (an invitation: cancelled).
-    Deactivated,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[schema(as = Person)]
-pub struct UserView {
-    /// The person's id (the same in every organization they belong to).
-    pub id: Uuid,
-    /// While invited: the address the invitation was sent to.
-    pub email: String,
-    /// While invited: the name the invitation was made out to.
-    pub name: String,
-    pub role: Role,
-    /// What was granted to a `user` (`{"module": "read" | "write"}`).
-    pub permissions: serde_json::Value,
-    /// What the member can actually reach (owners and admins: everything).
-    pub effective_permissions: serde_json::Value,
-    pub status: MemberStatus,
-    /// `status` is not `deactivated`.
-    pub is_active: bool,
-    /// Whether the person signs in with an authenticator code (false while invited).
-    pub mfa_enabled: bool,
-    /// `status` is `invited`.
-    pub invitation_pending: bool,
-    /// When they were invited or added.
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-/// A membership and its person, as stored.
-#[derive(Clone)]
-pub(crate) struct UserRow {
-    pub id: Uuid,
-    pub email: String,
-    pub name: String,
-    pub role: Role,
-    pub permissions: serde_json::Value,
-    pub is_active: bool,
-    pub mfa_enabled: bool,
-    pub joined: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl From<UserRow> for UserView {
-    fn from(r: UserRow) -> Self {
-        let status = match (r.is_active, r.joined) {
-            (false, _) => MemberStatus::Deactivated,
-            (true, false) => MemberStatus::Invited,
-            (true, true) => MemberStatus::Active,
-        };
-        Self {
-            effective_permissions: Permissions::effective(r.role, &r.permissions).to_json(),
-            id: r.id,
-            email: r.email,
-            name: r.name,
-            role: r.role,
-            permissions: r.permissions,
-            status,
-            is_active: r.is_active,
-            mfa_enabled: r.joined && r.mfa_enabled,
-            invitation_pending: !r.joined,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        }
-    }
-}
-
-/// Member `id` of `org_id`, or 404.
-pub(crate) async fn load(
-    conn: &mut PgConnection,
-    org_id: Uuid,
-    id: Uuid,
-) -> Result<UserRow, ApiError> {
-    // Until they join, the organization sees the invitation, never the person's account.
-    let row = sqlx::query_as!(
-        UserRow,
-        r#"SELECT u.id,
-                  CASE WHEN m.joined_at IS NULL THEN coalesce(m.invited_email, u.email)
-                       ELSE u.email END AS "email!",
-                  CASE WHEN m.joined_at IS NULL THEN coalesce(m.invited_name, u.name)
-                       ELSE u.name END AS "name!",
-                  m.role AS "role: Role", m.permissions, m.is_active, u.mfa_enabled,
-                  m.joined_at IS NOT NULL AS "joined!", m.created_at, m.updated_at
-           FROM memberships m JOIN users u ON u.id = m.user_id
-           WHERE m.user_id = $1 AND m.org_id = $2"#,
-        id,
-        org_id
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
-    row.ok_or_else(|| ApiError::not_found("user"))
-}
-
-/// Locks member `id` of `org_id` for a change, or 404.
-pub(crate) async fn lock(conn: &mut PgConnection, org_id: Uuid, id: Uuid) -> Result<(), ApiError> {
-    sqlx::query_scalar!(
-        "SELECT 1 AS one FROM memberships WHERE user_id = $1 AND org_id = $2 FOR UPDATE",
-        id,
-        org_id
-    )
-    .fetch_optional(conn)
-    .await?
-    .ok_or_else(|| ApiError::not_found("user"))?;
-    Ok(())
-}
+use crate::member::{UserRow, UserView, load, lock};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -423,8 +310,14 @@ async fn save(
         ));
     }
 
-    let promoted =
-        next.role.is_admin() && !(before.role.is_admin() && before.is_active) && next.is_active;
+    // Made an owner or admin by someone else (a user made admin, anyone made owner): their
+    // cooling-off starts now, and every owner is told.
+    let rank = |role: Role| match role {
+        Role::User => 0,
+        Role::Admin => 1,
+        Role::Owner => 2,
+    };
+    let promoted = next.is_active && rank(next.role) > rank(before.role);
     sqlx::query!(
         "UPDATE memberships SET role = $3, permissions = $4, is_active = $5,
              invited_name = CASE WHEN joined_at IS NULL THEN $6 ELSE invited_name END,
@@ -438,7 +331,7 @@ async fn save(
         next.permissions,
         next.is_active,
         next.name,
-        promoted && next.role != before.role,
+        promoted,
         caller_id
     )
     .execute(&mut *tx)
@@ -479,7 +372,7 @@ async fn save(
         .await?;
     }
     let after: UserView = load(&mut *tx, org_id, id).await?.into();
-    if promoted && next.role != before.role && next.joined {
+    if promoted && next.joined {
         let by = sqlx::query_scalar!("SELECT name FROM users WHERE id = $1", caller_id)
             .fetch_one(&mut *tx)
             .await?;

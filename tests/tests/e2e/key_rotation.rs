@@ -227,6 +227,20 @@ async fn keys_rotate_over_live_data_without_anything_becoming_unreadable(pool: P
     .execute(&pool)
     .await
     .unwrap();
+    // And a payment approval given for them, which binds their sealed value's digest.
+    sqlx::query(
+        "WITH o AS (INSERT INTO purchase_orders (org_id, supplier_id, currency)
+                    SELECT org_id, id, 'EUR' FROM suppliers RETURNING org_id, id)
+         INSERT INTO payment_approvals (org_id, purchase_order_id, amount, currency,
+                                        source_currency, reasons, requested_by, payee_digest)
+         SELECT o.org_id, o.id, 10, 'EUR', 'EUR', '{payee_changed}', $1,
+                (SELECT sha256(payment_details) FROM suppliers)
+         FROM o",
+    )
+    .bind(user_id)
+    .execute(&pool)
+    .await
+    .unwrap();
     assert_eq!(sealed_by(&pool).await, ("k0".into(), "k0".into()));
 
     // The first rotation: new keys at the head of both rings, SECRET_KEY kept as k0 behind them,
@@ -262,6 +276,15 @@ async fn keys_rotate_over_live_data_without_anything_becoming_unreadable(pool: P
     .await
     .unwrap();
     assert_eq!(recipients, 1, "the recipient follows its re-sealed details");
+    let approvals: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM payment_approvals a JOIN purchase_orders o ON o.id = a.purchase_order_id
+         JOIN suppliers s ON s.id = o.supplier_id
+         WHERE a.payee_digest = sha256(s.payment_details)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(approvals, 1, "the approval follows its re-sealed details");
 
     // The warm functions still hold only k0 ...
     assert_eq!(

@@ -415,12 +415,18 @@ async fn every_relation_the_tenant_role_can_touch_is_confined(pool: PgPool) {
     let apps = apps(pool.clone());
     let alice = register(&apps.users, "alice@a.example").await;
     let mut tenant = tenant_for(&apps, &alice).await;
-    for table in [
-        "password_reset_tokens",
-        "mfa_recovery_codes",
-        "_sqlx_migrations",
+    // ...and so are the credentials of the people it may see (a person may belong to several
+    // organizations, or be invited by any).
+    for (table, column) in [
+        ("password_reset_tokens", "1"),
+        ("mfa_recovery_codes", "1"),
+        ("_sqlx_migrations", "1"),
+        ("trusted_devices", "1"),
+        ("registrations", "1"),
+        ("users", "password_hash"),
+        ("users", "mfa_secret"),
     ] {
-        let read = sqlx::query(&format!("SELECT 1 FROM {table} LIMIT 1"))
+        let read = sqlx::query(&format!("SELECT {column} FROM {table} LIMIT 1"))
             .fetch_optional(&mut *tenant.db)
             .await;
         let code = read
@@ -430,7 +436,7 @@ async fn every_relation_the_tenant_role_can_touch_is_confined(pool: PgPool) {
         assert_eq!(
             code.as_deref(),
             Some("42501"),
-            "a tenant session read {table}"
+            "a tenant session read {table}.{column}"
         );
         // The refusal aborted the request's transaction; go on in a fresh one.
         tenant.db.roll_back_and_continue().await.unwrap();

@@ -595,3 +595,70 @@ async fn changing_a_role_or_permissions_needs_a_step_up_and_a_name_does_not(pool
     assert_eq!(promoted.body["role"], "admin");
     assert_eq!(stored().await.0, "admin");
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn making_someone_an_admin_or_an_owner_starts_their_cooling_off_and_tells_the_owners(
+    pool: PgPool,
+) {
+    let apps = apps(pool.clone());
+    let ann = register(&apps.users, "ann@example.com").await;
+    let bob = member(&apps.users, &ann.org_id, "bob@example.com", json!({})).await;
+    let cleo = person(
+        &apps.users,
+        &ann.org_id,
+        "cleo@example.com",
+        Role::Admin,
+        json!({}),
+    )
+    .await;
+    let granted = |who: String| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Option<chrono::DateTime<chrono::Utc>>>(
+                "SELECT admin_granted_at FROM memberships WHERE user_id = $1::uuid",
+            )
+            .bind(who)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert!(
+        granted(cleo.user_id.clone()).await.is_none(),
+        "an admin of long standing"
+    );
+    for (who, role) in [(&bob, "admin"), (&cleo, "owner")] {
+        let path = format!("/api/users/{}", who.user_id);
+        let r = patch_stepped_up(&apps, &ann.token, &path, json!({ "role": role })).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(
+            granted(who.user_id.clone()).await.is_some(),
+            "{role}: cooling off"
+        );
+    }
+    // Every owner hears of each: Ann of Bob and of Cleo, Cleo (an owner now) of her own.
+    let subjects: Vec<String> = shared::testing::queued_mail(&pool, "ann@example.com")
+        .await
+        .into_iter()
+        .map(|m| m.subject)
+        .collect();
+    assert_eq!(
+        subjects,
+        [
+            "Member is now an admin of Org",
+            "Member is now an owner of Org"
+        ]
+    );
+    // A user's permissions changing, or an owner made an admin, starts nothing.
+    let dan = member(&apps.users, &ann.org_id, "dan@example.com", json!({})).await;
+    let path = format!("/api/users/{}", dan.user_id);
+    let r = patch_stepped_up(
+        &apps,
+        &ann.token,
+        &path,
+        json!({"permissions": {"products": "read"}}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(granted(dan.user_id.clone()).await.is_none());
+}
