@@ -596,7 +596,8 @@ async fn a_payee_change_is_emailed_to_every_owner_and_admin(pool: PgPool) {
 
 async fn org_owner_id(pool: &PgPool, org: &Registered) -> String {
     sqlx::query_scalar::<_, uuid::Uuid>(
-        "SELECT id FROM users WHERE org_id = $1::uuid AND email = 'ann@example.com'",
+        "SELECT u.id FROM users u JOIN memberships m ON m.user_id = u.id
+         WHERE m.org_id = $1::uuid AND u.email = 'ann@example.com'",
     )
     .bind(&org.org_id)
     .fetch_one(pool)

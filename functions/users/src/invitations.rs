@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use shared::AppState;
 use shared::audit::{Action, Change};
+use shared::auth::membership::tell_owners_of_admin_invitation;
 use shared::auth::step_up::Proof;
 use shared::auth::{CallerKind, Permissions, RequireAdmin, Role, tokens};
 use shared::domain::{self, Email};
@@ -160,6 +161,14 @@ pub async fn create(
         )
     })?;
     send_invitation(&mut *tx, &state, org_id, id, inviter).await?;
+    if body.role.is_admin() {
+        let by = sqlx::query_scalar!("SELECT name FROM users WHERE id = $1", inviter)
+            .fetch_one(&mut *tx)
+            .await?;
+        let outbox = &state.outbox;
+        tell_owners_of_admin_invitation(&mut *tx, outbox, org_id, email.as_str(), body.role, &by)
+            .await?;
+    }
     let user: UserView = member::load(&mut *tx, org_id, id).await?.into();
     caller
         .audit(&mut *tx, Action::UserInvited, id, Change::created(&user))

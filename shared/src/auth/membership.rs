@@ -56,41 +56,106 @@ pub async fn tell_owners_of_new_admin(
     by: &str,
     cooling_off: Duration,
 ) -> Result<(), ApiError> {
-    let org = sqlx::query!(
-        r#"SELECT o.name,
-                  coalesce(array_agg(u.email ORDER BY u.email)
-                           FILTER (WHERE u.email IS NOT NULL), '{}') AS "owners!"
-           FROM organizations o
-           LEFT JOIN memberships m ON m.org_id = o.id AND m.role = 'owner' AND m.is_active
-                                  AND m.joined_at IS NOT NULL
-           LEFT JOIN users u ON u.id = m.user_id
-           WHERE o.id = $1
-           GROUP BY o.id"#,
-        org_id
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    let (name, email) = person;
-    let role = match role {
-        Role::Owner => "an owner",
-        Role::Admin => "an admin",
-        Role::User => return Ok(()),
+    let Some(role) = role_name(role) else {
+        return Ok(());
     };
+    let (name, email) = person;
     let hours = cooling_off.as_secs() / 3600;
+    let owners = Owners::of(&mut *conn, org_id).await?;
     let text = Text::new(
-        format!("{name} is now {role} of {}", org.name),
+        format!("{name} is now {role} of {}", owners.org),
         format!(
             "{name} <{email}> is now {role} of {org} on Stockroom ({by} made it so).\n\n\
              For the next {hours} hours they cannot approve payments, change suppliers' bank \
              details or the payment approval threshold.\n\n\
              If you did not expect this, sign in, check the organization's people and its audit \
              log, and deactivate them.\n",
-            org = org.name
+            org = owners.org
         ),
     );
-    for owner in org.owners {
-        let mail = Mail::to("admin_granted", owner, text.clone());
-        outbox.queue(&mut *conn, Some(org_id), mail).await?;
+    owners
+        .tell(conn, outbox, org_id, "admin_granted", text)
+        .await
+}
+
+/// Queues a mail to every active owner of `org_id` saying that `by` (a name) invited `email` to
+/// be `role` there: the owners hear of it before the invitation is accepted.
+pub async fn tell_owners_of_admin_invitation(
+    conn: &mut PgConnection,
+    outbox: &Outbox,
+    org_id: Uuid,
+    email: &str,
+    role: Role,
+    by: &str,
+) -> Result<(), ApiError> {
+    let Some(role) = role_name(role) else {
+        return Ok(());
+    };
+    let owners = Owners::of(&mut *conn, org_id).await?;
+    let text = Text::new(
+        format!("{by} invited {email} to be {role} of {}", owners.org),
+        format!(
+            "{by} invited {email} to be {role} of {org} on Stockroom. You will be told again \
+             when they accept.\n\n\
+             If you did not expect this, sign in and deactivate the invited member in the \
+             organization's people: the invitation is then cancelled.\n",
+            org = owners.org
+        ),
+    );
+    owners
+        .tell(conn, outbox, org_id, "admin_invited", text)
+        .await
+}
+
+/// "an owner", "an admin"; `None` for a plain user.
+fn role_name(role: Role) -> Option<&'static str> {
+    match role {
+        Role::Owner => Some("an owner"),
+        Role::Admin => Some("an admin"),
+        Role::User => None,
     }
-    Ok(())
+}
+
+/// An organization's name and its active owners' addresses.
+struct Owners {
+    org: String,
+    emails: Vec<String>,
+}
+
+impl Owners {
+    async fn of(conn: &mut PgConnection, org_id: Uuid) -> Result<Self, ApiError> {
+        let row = sqlx::query!(
+            r#"SELECT o.name,
+                      coalesce(array_agg(u.email ORDER BY u.email)
+                               FILTER (WHERE u.email IS NOT NULL), '{}') AS "owners!"
+               FROM organizations o
+               LEFT JOIN memberships m ON m.org_id = o.id AND m.role = 'owner' AND m.is_active
+                                      AND m.joined_at IS NOT NULL
+               LEFT JOIN users u ON u.id = m.user_id
+               WHERE o.id = $1
+               GROUP BY o.id"#,
+            org_id
+        )
+        .fetch_one(conn)
+        .await?;
+        Ok(Self {
+            org: row.name,
+            emails: row.owners,
+        })
+    }
+
+    async fn tell(
+        self,
+        conn: &mut PgConnection,
+        outbox: &Outbox,
+        org_id: Uuid,
+        kind: &'static str,
+        text: Text,
+    ) -> Result<(), ApiError> {
+        for owner in self.emails {
+            let mail = Mail::to(kind, owner, text.clone());
+            outbox.queue(&mut *conn, Some(org_id), mail).await?;
+        }
+        Ok(())
+    }
 }

@@ -290,3 +290,160 @@ async fn a_flood_of_failed_sign_ins_never_keeps_the_owner_out_on_a_known_device(
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["device_token"], device.as_str());
 }
+
+/// A POST of `body` to `path` by `token`, with a step-up for that request as
+/// `POST /api/auth/step-up` would sign it (the functions' keys).
+async fn stepped_up(
+    client: &Client,
+    api: &LocalApi,
+    path: &str,
+    token: &str,
+    body: Value,
+) -> (u16, Value) {
+    let step_up = shared::testing::step_up_token_with(&e2e::keys(), token, &format!("POST {path}"));
+    let response = client
+        .post(format!("{}{path}", api.base))
+        .bearer_auth(token)
+        .header("x-step-up-token", step_up)
+        .json(&body)
+        .send()
+        .await
+        .expect("the API answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Invites `email` as `role` into the organization of `inviter` and accepts as someone new:
+/// the new member's access token.
+async fn invited_and_joined(
+    client: &Client,
+    api: &LocalApi,
+    inviter: &str,
+    email: &str,
+    role: &str,
+) -> String {
+    let body = json!({"email": email, "name": "Invitee", "role": role});
+    let (status, body) = stepped_up(client, api, "/api/users", inviter, body).await;
+    assert_eq!(status, 201, "{body}");
+    let link = api.mailed_token(email, "/accept-invitation").await;
+    let (status, joined) = call(
+        client,
+        api,
+        reqwest::Method::POST,
+        "/api/auth/invitation/accept",
+        None,
+        Some(json!({"token": link, "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, 200, "{joined}");
+    token(&joined, "access_token")
+}
+
+/// The attack of the issue, replayed through the real binaries: an admin puts their own bank
+/// account on a supplier, pays, invites a second address of theirs as an admin, accepts, and
+/// approves their own payment. The approval is refused (the new admin is in their cooling-off),
+/// and the owner hears of the new admin.
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_admin_cannot_approve_their_own_payment_through_an_admin_of_their_making(pool: PgPool) {
+    use reqwest::Method;
+    let api = start(&pool).await;
+    let client = Client::new();
+    let owner = api.sign_up(&client).await;
+    let (owner_token, org) = (
+        token(&owner, "access_token"),
+        owner["organization"]["id"].clone(),
+    );
+    let org_id: uuid::Uuid = org.as_str().unwrap().parse().unwrap();
+    // The organization pays through its Wise account (connected as `PUT /api/payments/wise`
+    // stores it; nothing here calls Wise).
+    let sealed = shared::wise::connection::seal_token(&e2e::keys(), org_id, "wise-token-1234");
+    sqlx::query(
+        "INSERT INTO wise_connections (org_id, api_token, token_hint, profile_id, profile_type,
+                                       profile_name, connected_by)
+         VALUES ($1, $2, '1234', 42, 'BUSINESS', 'Acme', $3::uuid)",
+    )
+    .bind(org_id)
+    .bind(sealed)
+    .bind(owner["user"]["id"].as_str().unwrap())
+    .execute(&pool)
+    .await
+    .unwrap();
+    // Mallory, an admin for long (her cooling-off long over).
+    let mallory =
+        invited_and_joined(&client, &api, &owner_token, "mallory@example.com", "admin").await;
+    sqlx::query("UPDATE memberships SET admin_granted_at = now() - interval '100 days', joined_at = now() - interval '100 days' WHERE user_id = (SELECT id FROM users WHERE email = 'mallory@example.com')")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    // She creates a supplier with her own account and an order to it, submitted, and pays.
+    let supplier = json!({"name": "Mallory Supplies", "payment_details": {
+        "account_holder_name": "Mallory", "currency": "EUR", "type": "iban",
+        "details": {"iban": "GB33BUKB20201555555555"}}});
+    let (status, supplier) = stepped_up(&client, &api, "/api/suppliers", &mallory, supplier).await;
+    assert_eq!(status, 201, "{supplier}");
+    let product = json!({"sku": "X-1", "name": "X", "price": "1.00", "currency": "EUR"});
+    let (status, product) = call(
+        &client,
+        &api,
+        Method::POST,
+        "/api/products",
+        Some(&mallory),
+        Some(product),
+    )
+    .await;
+    assert_eq!(status, 201, "{product}");
+    let order = json!({"supplier_id": supplier["id"], "currency": "EUR",
+                       "lines": [{"product_id": product["id"], "quantity": 1, "unit_cost": "900.00"}]});
+    let (status, order) = call(
+        &client,
+        &api,
+        Method::POST,
+        "/api/purchase-orders",
+        Some(&mallory),
+        Some(order),
+    )
+    .await;
+    assert_eq!(status, 201, "{order}");
+    let id = order["id"].as_str().unwrap().to_owned();
+    let (status, _) = call(
+        &client,
+        &api,
+        Method::POST,
+        &format!("/api/purchase-orders/{id}/submit"),
+        Some(&mallory),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let pay = format!("/api/purchase-orders/{id}/pay");
+    let (status, asked) = stepped_up(&client, &api, &pay, &mallory, json!({})).await;
+    assert_eq!(
+        status, 202,
+        "new bank details wait for a second person: {asked}"
+    );
+
+    // A second person of her own making: invited by her as an admin, accepted by her.
+    let sock =
+        invited_and_joined(&client, &api, &mallory, "mallory.two@example.com", "admin").await;
+    let approve = format!("/api/purchase-orders/{id}/pay/approve");
+    let (status, refused) = stepped_up(&client, &api, &approve, &sock, json!({})).await;
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(refused["code"], "admin_cooling_off");
+    let payments: i64 = sqlx::query_scalar("SELECT count(*) FROM purchase_order_payments")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(payments, 0, "nothing was paid");
+    // The owner was told of both new admins.
+    let told = shared::testing::queued_mail_with(&pool, "ann@example.com", &e2e::keys()).await;
+    let subjects: Vec<&str> = told.iter().map(|m| m.subject.as_str()).collect();
+    assert!(
+        subjects
+            .iter()
+            .filter(|s| s.contains("is now an admin"))
+            .count()
+            == 2,
+        "{subjects:?}"
+    );
+}

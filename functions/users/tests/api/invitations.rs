@@ -249,6 +249,16 @@ async fn inviting_an_owner_or_admin_needs_a_step_up_and_a_user_does_not(pool: Pg
         .await;
     assert_eq!(admin.status, StatusCode::CREATED, "{}", admin.body);
     assert_eq!(admin.body["role"], "admin");
+    // The owners hear of an owner or admin invited, before it is accepted (and again when it is).
+    let told: Vec<String> = shared::testing::queued_mail(&pool, "ann@example.com")
+        .await
+        .into_iter()
+        .map(|m| m.subject)
+        .collect();
+    assert_eq!(
+        told,
+        ["Owner invited admin@example.com to be an admin of Org"]
+    );
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]

@@ -165,7 +165,7 @@ async fn row_level_security_confines_a_query_without_an_org_filter(pool: PgPool)
     drop(tenant);
 
     let bruno_names: Vec<String> =
-        sqlx::query_scalar("SELECT name FROM users WHERE org_id = $1::uuid")
+        sqlx::query_scalar("SELECT u.name FROM users u JOIN memberships m ON m.user_id = u.id WHERE m.org_id = $1::uuid")
             .bind(&bruno.org_id)
             .fetch_all(&pool)
             .await

@@ -29,7 +29,7 @@ pub async fn connect(app: &TestApp, org: &Registered, token: &str, profile: i64)
     sqlx::query(
         "INSERT INTO wise_connections
              (org_id, api_token, token_hint, profile_id, profile_type, profile_name, connected_by)
-         SELECT $1, $2, right($3, 4), $4, 'BUSINESS', 'Test', id FROM users
+         SELECT $1, $2, right($3, 4), $4, 'BUSINESS', 'Test', user_id FROM memberships
          WHERE org_id = $1 AND role = 'owner' LIMIT 1",
     )
     .bind(org_id)
