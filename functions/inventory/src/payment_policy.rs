@@ -172,9 +172,7 @@ pub async fn set(
     StepUp(mut admin): StepUp<RequireAdmin>,
     AppJson(body): AppJson<PolicyInput>,
 ) -> Result<Response, ApiError> {
-    let caller = admin.caller.clone();
-    owner_only(&caller)?;
-    let user = caller.user_id().ok_or_else(person_required)?;
+    let (caller, user) = settled_owner(&state, &mut admin, "change the payment policy").await?;
     let mut fields = Fields::default();
     let currency = body
         .approval_currency
@@ -185,15 +183,6 @@ pub async fn set(
     }
     let org = caller.org_id;
     let tx = &mut *admin.db;
-    let cooling_off = state.settings.admin_cooling_off;
-    require_settled_admin(
-        &mut *tx,
-        org,
-        user,
-        cooling_off,
-        "change the payment policy",
-    )
-    .await?;
     let currency = match (body.approval_threshold, currency) {
         (None, _) => None,
         (Some(_), Some(currency)) => Some(currency),
@@ -287,6 +276,21 @@ pub async fn set(
     Ok((StatusCode::ACCEPTED, Json(after)).into_response())
 }
 
+/// The caller, an owner (403 `owner_required`) who is a person (API keys never are) past any
+/// cooling-off (403 `admin_cooling_off`: they cannot `what` yet), and their id.
+async fn settled_owner(
+    state: &AppState,
+    admin: &mut RequireAdmin,
+    what: &str,
+) -> Result<(shared::auth::Caller, Uuid), ApiError> {
+    let caller = admin.caller.clone();
+    owner_only(&caller)?;
+    let user = caller.user_id().ok_or_else(person_required)?;
+    let cooling_off = state.settings.admin_cooling_off;
+    require_settled_admin(&mut admin.db, caller.org_id, user, cooling_off, what).await?;
+    Ok((caller, user))
+}
+
 /// Writes `next` as the policy, audited.
 async fn apply(
     conn: &mut PgConnection,
@@ -371,20 +375,10 @@ pub async fn approve(
     State(state): State<AppState>,
     StepUp(mut admin): StepUp<RequireAdmin>,
 ) -> Result<Json<Policy>, ApiError> {
-    let caller = admin.caller.clone();
-    owner_only(&caller)?;
-    let user = caller.user_id().ok_or_else(person_required)?;
+    let (caller, user) =
+        settled_owner(&state, &mut admin, "approve payment policy changes").await?;
     let org = caller.org_id;
     let tx = &mut *admin.db;
-    let cooling_off = state.settings.admin_cooling_off;
-    require_settled_admin(
-        &mut *tx,
-        org,
-        user,
-        cooling_off,
-        "approve payment policy changes",
-    )
-    .await?;
     let change = pending(&mut *tx, org, true)
         .await?
         .ok_or_else(nothing_waits)?;

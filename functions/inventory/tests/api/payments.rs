@@ -1034,7 +1034,7 @@ async fn set_threshold(app: &TestApp, owner: &Registered, amount: Option<&str>) 
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }
 
-async fn approve(app: &TestApp, who: &Registered, order: &str) -> TestResponse {
+pub(crate) async fn approve(app: &TestApp, who: &Registered, order: &str) -> TestResponse {
     app.stepped_up(
         Method::POST,
         &format!("/api/purchase-orders/{order}/pay/approve"),

@@ -8,7 +8,7 @@ use shared::testing::{Registered, TestApp, assert_problem, register};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::payments::{IBAN, org, pay, payable_supplier, submitted_order, with_wise};
+use crate::payments::{IBAN, approve, org, pay, payable_supplier, submitted_order, with_wise};
 
 /// Someone `by` made `role` of `org` just now: invited and joined (as the auth function's
 /// acceptance leaves them), signed in.
@@ -70,16 +70,6 @@ async fn change_payee(app: &TestApp, supplier: &str, iban: &str, who: &Registere
     .execute(&app.pool)
     .await
     .unwrap();
-}
-
-async fn approve(app: &TestApp, who: &Registered, order: &str) -> shared::testing::TestResponse {
-    app.stepped_up(
-        Method::POST,
-        &format!("/api/purchase-orders/{order}/pay/approve"),
-        None,
-        &who.token,
-    )
-    .await
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
