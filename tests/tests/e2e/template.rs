@@ -63,7 +63,7 @@ fn the_expanded_template_keeps_keys_and_names_and_retries_the_schedules() {
     };
     let dead_letters = serde_json::json!({"Fn::GetAtt": ["SchedulerDeadLetterQueue", "Arn"]});
     let schedules = of_type("AWS::Scheduler::Schedule");
-    assert_eq!(schedules.len(), 3);
+    assert_eq!(schedules.len(), 4);
     for (name, schedule) in schedules {
         let properties = &schedule["Properties"];
         let sub = properties["Name"]["Fn::Sub"].as_str().unwrap_or_default();
