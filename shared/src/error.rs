@@ -78,6 +78,15 @@ impl Fields {
         self.errors.is_empty() && self.other.is_none()
     }
 
+    /// `value` when nothing was recorded, else the error to return: the end of a body's check.
+    pub fn finish<T>(self, value: T) -> Result<T, ApiError> {
+        if self.is_empty() {
+            Ok(value)
+        } else {
+            Err(self.into_error())
+        }
+    }
+
     /// The error to return: a non-validation failure first, else all field errors.
     pub fn into_error(self) -> ApiError {
         self.other.unwrap_or(ApiError::Validation {

@@ -1,7 +1,7 @@
 //! The organization's payment policy: `/api/payments/policy`.
 //!
 //! Payments of at least the approval threshold need a second owner's or admin's approval
-//! ([`crate::approvals`]). Owners set it (`PUT`, with a step-up). Making it stricter (a lower
+//! ([`super::approvals`]). Owners set it (`PUT`, with a step-up). Making it stricter (a lower
 //! threshold, a threshold where there was none) applies at once; loosening it (a higher
 //! threshold, none at all, another currency) is exactly what one person alone must not do, so
 //! when the organization has another owner the change waits for that owner's approval
@@ -28,8 +28,9 @@ use shared::http::AppJson;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::approvals::ApprovalStatus;
-use crate::wise_account::{owner_only, person_required};
+use super::approvals::PAYEE_COOLING_OFF_HOURS;
+use super::wise_account::{owner_only, person_required};
+use crate::purchase_orders::order::ApprovalStatus;
 
 /// The organization's payment policy.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -89,7 +90,7 @@ async fn load(conn: &mut PgConnection, org: Uuid) -> Result<Policy, ApiError> {
     .fetch_optional(&mut *conn)
     .await?;
     let pending_change = pending(&mut *conn, org, false).await?;
-    let hours = crate::approvals::PAYEE_COOLING_OFF_HOURS;
+    let hours = PAYEE_COOLING_OFF_HOURS;
     Ok(match row {
         Some(row) => Policy {
             approval_threshold: row.approval_threshold,

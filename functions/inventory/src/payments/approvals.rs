@@ -20,8 +20,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
-use serde::Serialize;
 use shared::audit::{Action, Change};
 use shared::auth::caller::Caller;
 use shared::auth::membership::require_settled_admin;
@@ -31,67 +29,12 @@ use shared::http::PathId;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::InventoryState;
-use crate::payments;
-use crate::purchase_orders::{self, PurchaseOrder};
+use super::run;
+use crate::purchase_orders::order::{self, Approval, ApprovalStatus, PurchaseOrder};
+use crate::state::InventoryState;
 
 /// How long a payment to newly set or changed bank details needs a second person.
 pub const PAYEE_COOLING_OFF_HOURS: i32 = 24;
-
-/// The status of an approval (the `payment_approval_status` enum).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, sqlx::Type, utoipa::ToSchema)]
-#[sqlx(type_name = "payment_approval_status", rename_all = "snake_case")]
-#[serde(rename_all = "snake_case")]
-pub enum ApprovalStatus {
-    Pending,
-    Approved,
-    Rejected,
-    Cancelled,
-}
-
-/// A request for a second person's approval of an order's payment.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct Approval {
-    pub id: Uuid,
-    pub status: ApprovalStatus,
-    #[serde(with = "rust_decimal::serde::str")]
-    pub amount: Decimal,
-    pub currency: String,
-    pub source_currency: String,
-    /// Why: `threshold` (at or above the organization's threshold), `payee_changed` (the
-    /// supplier's payment details changed in the last 24 hours).
-    pub reasons: Vec<String>,
-    pub requested_by: Uuid,
-    pub requested_at: DateTime<Utc>,
-    /// Who approved, rejected or cancelled it, and when.
-    pub decided_by: Option<Uuid>,
-    pub decided_at: Option<DateTime<Utc>>,
-    #[serde(skip)]
-    payee_changed_by: Option<Uuid>,
-    /// The SHA-256 of the supplier's sealed payment details it was asked for: what it approves.
-    #[serde(skip)]
-    payee_digest: Option<Vec<u8>>,
-}
-
-/// The order's latest approval request, if it ever needed one.
-pub async fn latest(
-    conn: &mut PgConnection,
-    org: Uuid,
-    order: Uuid,
-) -> Result<Option<Approval>, ApiError> {
-    Ok(sqlx::query_as!(
-        Approval,
-        r#"SELECT id, status AS "status: ApprovalStatus", amount, currency, source_currency, reasons,
-                  requested_by, requested_at, decided_by, decided_at, payee_changed_by,
-                  payee_digest
-           FROM payment_approvals WHERE org_id = $1 AND purchase_order_id = $2
-           ORDER BY requested_at DESC, id LIMIT 1"#,
-        org,
-        order
-    )
-    .fetch_optional(conn)
-    .await?)
-}
 
 /// The pending approval of an order, locked.
 async fn pending(
@@ -338,7 +281,7 @@ pub async fn approve(
     let caller = admin.caller.clone();
     let org = caller.org_id;
     let tx = &mut *admin.db;
-    let order = purchase_orders::load(&mut *tx, org, id, true).await?;
+    let order = order::load(&mut *tx, org, id, true).await?;
     let open = pending(&mut *tx, org, id).await?.ok_or_else(no_pending)?;
     let approver = caller.user_id();
     if let Some(approver) = approver {
@@ -368,7 +311,7 @@ pub async fn approve(
     }
     let source_currency = open.source_currency.clone();
     decide(&mut *tx, &caller, id, &open, ApprovalStatus::Approved).await?;
-    payments::run(&state, admin.0, order, Some(source_currency), None).await
+    run::run(&state, admin.0, order, Some(source_currency), None).await
 }
 
 /// `POST /api/purchase-orders/{id}/pay/reject`: an owner or admin turns the pending payment
@@ -380,11 +323,11 @@ pub async fn approve(
 pub async fn reject(mut admin: RequireAdmin, PathId(id): PathId) -> Result<Response, ApiError> {
     let caller = admin.caller.clone();
     let tx = &mut *admin.db;
-    purchase_orders::load(&mut *tx, caller.org_id, id, true).await?;
+    order::load(&mut *tx, caller.org_id, id, true).await?;
     let open = pending(&mut *tx, caller.org_id, id)
         .await?
         .ok_or_else(no_pending)?;
     decide(&mut *tx, &caller, id, &open, ApprovalStatus::Rejected).await?;
-    let order = purchase_orders::load(&mut *tx, caller.org_id, id, false).await?;
+    let order = order::load(&mut *tx, caller.org_id, id, false).await?;
     Ok((StatusCode::OK, axum::Json(order)).into_response())
 }

@@ -7,7 +7,7 @@
 //!   `DELETE` disconnects; payments already under way still settle through their webhooks.
 //! - Connecting and disconnecting need a step-up; owners and admins can read the connection.
 //!   Every change is audited in its transaction. (The approval threshold is
-//!   [`crate::payment_policy`]'s.)
+//!   [`super::policy`]'s.)
 
 use axum::Json;
 use axum::extract::State;
@@ -21,7 +21,7 @@ use shared::http::AppJson;
 use shared::wise::connection::{self, Connection};
 use shared::wise::{self, Profile};
 
-use crate::InventoryState;
+use crate::state::InventoryState;
 
 /// Only owners hold the organization's money: 403 for anyone else.
 pub(crate) fn owner_only(caller: &Caller) -> Result<(), ApiError> {
