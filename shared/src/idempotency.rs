@@ -196,6 +196,32 @@ impl Claimed {
     }
 }
 
+/// What [`create`] answered: the response, and whether it is the stored response of an earlier
+/// request with the same key sent again (then nothing was done, and nothing must be done twice:
+/// no mail, no event).
+#[derive(Debug)]
+pub struct Answer {
+    response: Response,
+    replayed: bool,
+}
+
+impl Answer {
+    /// The stored response of an earlier request, sent again.
+    pub fn replayed(&self) -> bool {
+        self.replayed
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.response.status()
+    }
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        self.response
+    }
+}
+
 /// Runs a create under an optional idempotency key: `create` does the work in `tx` and returns
 /// the status and body; a retry gets the stored response instead.
 pub async fn create<T: Serialize>(
@@ -204,17 +230,23 @@ pub async fn create<T: Serialize>(
     key: &IdempotencyKey,
     request: &impl Serialize,
     create: impl AsyncFnOnce(&mut PgConnection) -> Result<(StatusCode, T), ApiError>,
-) -> Result<Response, ApiError> {
-    match claim(tx, caller, key, request).await? {
-        Claim::Replay(response) => Ok(response),
-        Claim::Untracked => {
-            let (status, body) = create(tx).await?;
-            Ok((status, axum::Json(body)).into_response())
+) -> Result<Answer, ApiError> {
+    let (status, body) = match claim(tx, caller, key, request).await? {
+        Claim::Replay(response) => {
+            return Ok(Answer {
+                response,
+                replayed: true,
+            });
         }
+        Claim::Untracked => create(tx).await?,
         Claim::Fresh(claimed) => {
             let (status, body) = create(tx).await?;
             claimed.store(tx, status, &body).await?;
-            Ok((status, axum::Json(body)).into_response())
+            (status, body)
         }
-    }
+    };
+    Ok(Answer {
+        response: (status, axum::Json(body)).into_response(),
+        replayed: false,
+    })
 }

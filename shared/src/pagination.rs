@@ -124,6 +124,17 @@ impl<T> Page<T> {
     }
 }
 
+impl<T> Page<T> {
+    /// The same page with each item turned into what the API shows (a row into its view).
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+            total: self.total,
+        }
+    }
+}
+
 /// A `LIKE` pattern matching `text` anywhere, with its wildcards escaped.
 pub fn contains_pattern(text: &str) -> String {
     let escaped = text

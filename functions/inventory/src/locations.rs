@@ -2,12 +2,12 @@
 
 use axum::Json;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::audit::{Action, Change};
-use shared::auth::Require;
 use shared::auth::caller::{Inventory, Read, Write};
+use shared::auth::{Caller, Require};
 use shared::domain;
 use shared::error::{ApiError, ResultExt};
 use shared::http::AppJson;
@@ -73,11 +73,26 @@ pub async fn list(mut tenant: Require<Inventory, Read>) -> Result<Json<Page<Loca
     )))
 }
 
-#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateLocation {
     #[schema(format = "line", min_length = 1, max_length = 100)]
     name: String,
+}
+
+/// A [`CreateLocation`] checked.
+pub struct NewLocation {
+    name: String,
+}
+
+impl TryFrom<CreateLocation> for NewLocation {
+    type Error = ApiError;
+
+    fn try_from(body: CreateLocation) -> Result<Self, ApiError> {
+        Ok(Self {
+            name: domain::name(&body.name, "name", 100)?,
+        })
+    }
 }
 
 #[utoipa::path(post, path = "/api/inventory/locations", operation_id = "create_location", params(shared::openapi::IdempotencyKeyHeader), request_body = CreateLocation,
@@ -87,24 +102,40 @@ pub async fn create(
     key: IdempotencyKey,
     AppJson(body): AppJson<CreateLocation>,
 ) -> Result<Response, ApiError> {
-    let name = domain::name(&body.name, "name", 100)?;
-    let caller = tenant.caller.clone();
-    let tx = &mut *tenant.db;
-    let response = idempotency::create(&mut *tx, &caller, &key, &body, async |tx| {
-        let location = sqlx::query_as!(
-            Location,
-            "INSERT INTO locations (org_id, name) VALUES ($1, $2) RETURNING id, name, is_default, created_at",
-            caller.org_id,
-            name
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .on_constraint("locations_org_name_key", |_| ApiError::conflict("location_exists", "a location with this name exists"))?;
-        caller
-            .audit(tx, Action::LocationCreated, location.id, Change::created(&serde_json::json!({ "name": location.name })))
-            .await?;
-        Ok((StatusCode::CREATED, location))
+    let new = NewLocation::try_from(body.clone())?;
+    let (caller, tx) = tenant.parts();
+    let response = idempotency::create(&mut *tx, caller, &key, &body, async |tx| {
+        insert(tx, caller, new).await
     })
     .await?;
-    Ok(response)
+    Ok(response.into_response())
+}
+
+/// Writes a new location and its audit row.
+async fn insert(
+    tx: &mut PgConnection,
+    caller: &Caller,
+    new: NewLocation,
+) -> Result<(StatusCode, Location), ApiError> {
+    let location = sqlx::query_as!(
+        Location,
+        "INSERT INTO locations (org_id, name) VALUES ($1, $2)
+         RETURNING id, name, is_default, created_at",
+        caller.org_id,
+        new.name
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .on_constraint("locations_org_name_key", |_| {
+        ApiError::conflict("location_exists", "a location with this name exists")
+    })?;
+    caller
+        .audit(
+            tx,
+            Action::LocationCreated,
+            location.id,
+            Change::created(&serde_json::json!({ "name": location.name })),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, location))
 }

@@ -2,17 +2,18 @@
 
 use axum::Json;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::audit::{Action, Change};
-use shared::auth::Require;
 use shared::auth::caller::{Inventory, Read, Write};
+use shared::auth::{Caller, Require};
 use shared::domain::MovementKind;
 use shared::error::{ApiError, FieldError, Fields};
 use shared::http::{AppJson, AppQuery};
 use shared::idempotency::{self, IdempotencyKey};
 use shared::pagination::{Page, PageQuery};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::locations;
@@ -27,7 +28,7 @@ pub enum Kind {
     Transfer,
 }
 
-#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateMovement {
     kind: Kind,
@@ -128,6 +129,66 @@ pub struct Recorded {
     available: i64,
 }
 
+/// A [`CreateMovement`] checked.
+pub struct NewMovement {
+    kind: Kind,
+    product_id: Uuid,
+    /// The signed change for adjust, else the units moved (more than zero).
+    amount: i32,
+    reason: String,
+    location_id: Option<Uuid>,
+    to_location_id: Option<Uuid>,
+}
+
+impl TryFrom<CreateMovement> for NewMovement {
+    type Error = ApiError;
+
+    /// Every invalid field in one 422.
+    fn try_from(body: CreateMovement) -> Result<Self, ApiError> {
+        let mut fields = Fields::default();
+        let reason = fields.check(shared::domain::name(&body.reason, "reason", 500));
+        let amount = match body.kind {
+            Kind::Adjust => match body.quantity {
+                Some(d) if d != 0 => d,
+                _ => {
+                    fields.add(FieldError::new(
+                        "quantity",
+                        "invalid",
+                        "adjust needs a non-zero quantity (negative to write stock off)",
+                    ));
+                    0
+                }
+            },
+            _ => match body.quantity {
+                Some(q) if q > 0 => q,
+                _ => {
+                    fields.add(FieldError::new(
+                        "quantity",
+                        "not_positive",
+                        "must be more than zero",
+                    ));
+                    0
+                }
+            },
+        };
+        if body.kind == Kind::Transfer && body.to_location_id.is_none() {
+            fields.add(FieldError::new(
+                "to_location_id",
+                "required",
+                "a transfer needs a destination",
+            ));
+        }
+        fields.finish(Self {
+            kind: body.kind,
+            product_id: body.product_id,
+            amount,
+            reason: reason.unwrap_or_default(),
+            location_id: body.location_id,
+            to_location_id: body.to_location_id,
+        })
+    }
+}
+
 #[utoipa::path(post, path = "/api/inventory/movements", operation_id = "record_movement", params(shared::openapi::IdempotencyKeyHeader), request_body = CreateMovement,
     responses((status = 201, description = "Recorded in the ledger", body = Recorded), (status = 409, description = "Not enough available stock")))]
 pub async fn create(
@@ -135,107 +196,135 @@ pub async fn create(
     key: IdempotencyKey,
     AppJson(body): AppJson<CreateMovement>,
 ) -> Result<Response, ApiError> {
-    let mut fields = Fields::default();
-    let reason = fields.check(shared::domain::name(&body.reason, "reason", 500));
-    let amount = match body.kind {
-        Kind::Adjust => match body.quantity {
-            Some(d) if d != 0 => d,
-            _ => {
-                fields.add(FieldError::new(
-                    "quantity",
-                    "invalid",
-                    "adjust needs a non-zero quantity (negative to write stock off)",
-                ));
-                0
-            }
-        },
-        _ => match body.quantity {
-            Some(q) if q > 0 => q,
-            _ => {
-                fields.add(FieldError::new(
-                    "quantity",
-                    "not_positive",
-                    "must be more than zero",
-                ));
-                0
-            }
-        },
-    };
-    if body.kind == Kind::Transfer && body.to_location_id.is_none() {
-        fields.add(FieldError::new(
-            "to_location_id",
-            "required",
-            "a transfer needs a destination",
-        ));
-    }
-    let Some(reason) = reason.filter(|_| fields.is_empty()) else {
-        return Err(fields.into_error());
-    };
-
-    let caller = tenant.caller.clone();
-    let org = caller.org_id;
-    let tx = &mut *tenant.db;
-    let response = idempotency::create(&mut *tx, &caller, &key, &body, async |tx| {
-        let product = body.product_id;
-        // A deleted product receives nothing; what is left of it can still be sold, moved or
-        // written off.
-        if !stock::product_is_active(tx, org, product).await? && body.kind == Kind::Receive {
-            return Err(stock::product_inactive());
-        }
-        let location = locations::resolve(tx, org, body.location_id, "location_id").await?;
-        let movement = |kind, quantity, location, transfer_id| Movement {
-            product,
-            location,
-            kind,
-            quantity,
-            reason: &reason,
-            transfer_id,
-            reservation_id: None,
-            po_line_id: None,
-        };
-        let mut ids = Vec::new();
-        let touched = match body.kind {
-            Kind::Receive => {
-                stock::add(tx, org, product, location, amount).await?;
-                ids.push(stock::record(tx, &caller, movement(MovementKind::Receive, amount, location, None)).await?);
-                location
-            }
-            Kind::Sell => {
-                stock::take(tx, org, product, location, amount).await?;
-                ids.push(stock::record(tx, &caller, movement(MovementKind::Sell, -amount, location, None)).await?);
-                location
-            }
-            Kind::Adjust if amount > 0 => {
-                stock::add(tx, org, product, location, amount).await?;
-                ids.push(stock::record(tx, &caller, movement(MovementKind::Adjust, amount, location, None)).await?);
-                location
-            }
-            Kind::Adjust => {
-                stock::take(tx, org, product, location, -amount).await?;
-                ids.push(stock::record(tx, &caller, movement(MovementKind::Adjust, amount, location, None)).await?);
-                location
-            }
-            Kind::Transfer => {
-                let to = locations::resolve(tx, org, body.to_location_id, "to_location_id").await?;
-                if to == location {
-                    return Err(ApiError::conflict("same_location", "a transfer's destination must differ from its source location"));
-                }
-                let transfer = Some(Uuid::new_v4());
-                stock::take(tx, org, product, location, amount).await?;
-                stock::add(tx, org, product, to, amount).await?;
-                ids.push(stock::record(tx, &caller, movement(MovementKind::TransferOut, -amount, location, transfer)).await?);
-                ids.push(stock::record(tx, &caller, movement(MovementKind::TransferIn, amount, to, transfer)).await?);
-                location
-            }
-        };
-        let available = stock::available(tx, product, touched).await?;
-        let after = serde_json::json!({ "kind": body.kind, "amount": amount, "location_id": location,
-            "to_location_id": body.to_location_id, "reason": reason, "movement_ids": ids });
-        caller.audit(tx, Action::StockMovement, product, Change::created(&after)).await?;
-        Ok((StatusCode::CREATED, Recorded { movement_ids: ids, kind: body.kind, product_id: product, available }))
+    let new = NewMovement::try_from(body.clone())?;
+    let (caller, tx) = tenant.parts();
+    let response = idempotency::create(&mut *tx, caller, &key, &body, async |tx| {
+        record(tx, caller, new).await
     })
     .await?;
-    Ok(response)
+    Ok(response.into_response())
+}
+
+/// Moves the stock and writes the movement(s) to the ledger, with the audit row.
+async fn record(
+    tx: &mut PgConnection,
+    caller: &Caller,
+    new: NewMovement,
+) -> Result<(StatusCode, Recorded), ApiError> {
+    let org = caller.org_id;
+    let (amount, reason) = (new.amount, new.reason);
+    let product = new.product_id;
+    // A deleted product receives nothing; what is left of it can still be sold, moved or
+    // written off.
+    if !stock::product_is_active(tx, org, product).await? && new.kind == Kind::Receive {
+        return Err(stock::product_inactive());
+    }
+    let location = locations::resolve(tx, org, new.location_id, "location_id").await?;
+    let movement = |kind, quantity, location, transfer_id| Movement {
+        product,
+        location,
+        kind,
+        quantity,
+        reason: &reason,
+        transfer_id,
+        reservation_id: None,
+        po_line_id: None,
+    };
+    let mut ids = Vec::new();
+    let touched = match new.kind {
+        Kind::Receive => {
+            stock::add(tx, org, product, location, amount).await?;
+            ids.push(
+                stock::record(
+                    tx,
+                    caller,
+                    movement(MovementKind::Receive, amount, location, None),
+                )
+                .await?,
+            );
+            location
+        }
+        Kind::Sell => {
+            stock::take(tx, org, product, location, amount).await?;
+            ids.push(
+                stock::record(
+                    tx,
+                    caller,
+                    movement(MovementKind::Sell, -amount, location, None),
+                )
+                .await?,
+            );
+            location
+        }
+        Kind::Adjust if amount > 0 => {
+            stock::add(tx, org, product, location, amount).await?;
+            ids.push(
+                stock::record(
+                    tx,
+                    caller,
+                    movement(MovementKind::Adjust, amount, location, None),
+                )
+                .await?,
+            );
+            location
+        }
+        Kind::Adjust => {
+            stock::take(tx, org, product, location, -amount).await?;
+            ids.push(
+                stock::record(
+                    tx,
+                    caller,
+                    movement(MovementKind::Adjust, amount, location, None),
+                )
+                .await?,
+            );
+            location
+        }
+        Kind::Transfer => {
+            let to = locations::resolve(tx, org, new.to_location_id, "to_location_id").await?;
+            if to == location {
+                return Err(ApiError::conflict(
+                    "same_location",
+                    "a transfer's destination must differ from its source location",
+                ));
+            }
+            let transfer = Some(Uuid::new_v4());
+            stock::take(tx, org, product, location, amount).await?;
+            stock::add(tx, org, product, to, amount).await?;
+            ids.push(
+                stock::record(
+                    tx,
+                    caller,
+                    movement(MovementKind::TransferOut, -amount, location, transfer),
+                )
+                .await?,
+            );
+            ids.push(
+                stock::record(
+                    tx,
+                    caller,
+                    movement(MovementKind::TransferIn, amount, to, transfer),
+                )
+                .await?,
+            );
+            location
+        }
+    };
+    let available = stock::available(tx, product, touched).await?;
+    let after = serde_json::json!({ "kind": new.kind, "amount": amount, "location_id": location,
+        "to_location_id": new.to_location_id, "reason": reason, "movement_ids": ids });
+    caller
+        .audit(tx, Action::StockMovement, product, Change::created(&after))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Recorded {
+            movement_ids: ids,
+            kind: new.kind,
+            product_id: product,
+            available,
+        },
+    ))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

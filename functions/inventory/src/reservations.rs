@@ -4,12 +4,12 @@
 
 use axum::Json;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::audit::{Action, Change};
-use shared::auth::Require;
 use shared::auth::caller::{Inventory, Read, Write};
+use shared::auth::{Caller, Require};
 use shared::domain::{MovementKind, ReservationStatus};
 use shared::error::{ApiError, FieldError, Fields};
 use shared::http::{AppJson, AppQuery, PathId};
@@ -69,7 +69,7 @@ async fn load(
     row.ok_or_else(|| ApiError::not_found("reservation"))
 }
 
-#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateReservation {
     product_id: Uuid,
@@ -84,6 +84,50 @@ pub struct CreateReservation {
     reference: Option<String>,
 }
 
+/// A [`CreateReservation`] checked.
+pub struct NewReservation {
+    product_id: Uuid,
+    quantity: i32,
+    expires_in_seconds: i64,
+    location_id: Option<Uuid>,
+    reference: Option<String>,
+}
+
+impl TryFrom<CreateReservation> for NewReservation {
+    type Error = ApiError;
+
+    /// Every invalid field in one 422.
+    fn try_from(body: CreateReservation) -> Result<Self, ApiError> {
+        let mut fields = Fields::default();
+        if body.quantity <= 0 {
+            fields.add(FieldError::new(
+                "quantity",
+                "not_positive",
+                "must be more than zero",
+            ));
+        }
+        if !(1..=MAX_SECONDS).contains(&body.expires_in_seconds) {
+            fields.add(FieldError::new(
+                "expires_in_seconds",
+                "out_of_range",
+                format!("must be between 1 and {MAX_SECONDS}"),
+            ));
+        }
+        let reference = fields.check(shared::domain::optional_text(
+            body.reference.as_deref(),
+            "reference",
+            200,
+        ));
+        fields.finish(Self {
+            product_id: body.product_id,
+            quantity: body.quantity,
+            expires_in_seconds: body.expires_in_seconds,
+            location_id: body.location_id,
+            reference: reference.flatten(),
+        })
+    }
+}
+
 /// `POST /api/inventory/reservations`: 409 with `available` when there is not enough.
 #[utoipa::path(post, path = "/api/inventory/reservations", operation_id = "create_reservation", params(shared::openapi::IdempotencyKeyHeader), request_body = CreateReservation,
     responses((status = 201, body = Reservation), (status = 409, description = "Not enough available stock")))]
@@ -92,71 +136,67 @@ pub async fn create(
     key: IdempotencyKey,
     AppJson(body): AppJson<CreateReservation>,
 ) -> Result<Response, ApiError> {
-    let mut fields = Fields::default();
-    if body.quantity <= 0 {
-        fields.add(FieldError::new(
-            "quantity",
-            "not_positive",
-            "must be more than zero",
-        ));
-    }
-    if !(1..=MAX_SECONDS).contains(&body.expires_in_seconds) {
-        fields.add(FieldError::new(
-            "expires_in_seconds",
-            "out_of_range",
-            format!("must be between 1 and {MAX_SECONDS}"),
-        ));
-    }
-    let reference = fields.check(shared::domain::optional_text(
-        body.reference.as_deref(),
-        "reference",
-        200,
-    ));
-    let Some(reference) = reference.filter(|_| fields.is_empty()) else {
-        return Err(fields.into_error());
-    };
-    let caller = tenant.caller.clone();
-    let org = caller.org_id;
-    let tx = &mut *tenant.db;
-    let response = idempotency::create(&mut *tx, &caller, &key, &body, async |tx| {
-        if !stock::product_is_active(tx, org, body.product_id).await? {
-            return Err(stock::product_inactive());
-        }
-        let location = locations::resolve(tx, org, body.location_id, "location_id").await?;
-        stock::release_expired(tx, body.product_id).await?;
-        // The whole check: one conditional update; concurrent reservations queue on the row.
-        let held = sqlx::query!(
-            "UPDATE stock_levels SET reserved = reserved + $4, updated_at = now()
-             WHERE org_id = $1 AND product_id = $2 AND location_id = $3 AND on_hand - reserved >= $4",
-            org,
-            body.product_id,
-            location,
-            body.quantity
-        )
-        .execute(&mut *tx)
-        .await?;
-        if held.rows_affected() == 0 {
-            return Err(stock::insufficient(stock::available(tx, body.product_id, location).await?));
-        }
-        let reservation = sqlx::query_as!(
-            Reservation,
-            r#"INSERT INTO reservations (org_id, product_id, location_id, quantity, reference, expires_at)
-               VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))
-               RETURNING id, product_id, location_id, quantity, status AS "status: ReservationStatus", reference, expires_at, created_at, updated_at"#,
-            org,
-            body.product_id,
-            location,
-            body.quantity,
-            reference,
-            body.expires_in_seconds as f64
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        caller.audit(tx, Action::ReservationCreated, reservation.id, Change::created(&reservation)).await?;
-        Ok((StatusCode::CREATED, reservation))
+    let new = NewReservation::try_from(body.clone())?;
+    let (caller, tx) = tenant.parts();
+    let response = idempotency::create(&mut *tx, caller, &key, &body, async |tx| {
+        insert(tx, caller, new).await
     })
     .await?;
-    Ok(response)
+    Ok(response.into_response())
+}
+
+/// Holds the units (or 409 with what is available) and writes the reservation and its audit row.
+async fn insert(
+    tx: &mut PgConnection,
+    caller: &Caller,
+    new: NewReservation,
+) -> Result<(StatusCode, Reservation), ApiError> {
+    let org = caller.org_id;
+    if !stock::product_is_active(tx, org, new.product_id).await? {
+        return Err(stock::product_inactive());
+    }
+    let location = locations::resolve(tx, org, new.location_id, "location_id").await?;
+    stock::release_expired(tx, new.product_id).await?;
+    // The whole check: one conditional update; concurrent reservations queue on the row.
+    let held = sqlx::query!(
+        "UPDATE stock_levels SET reserved = reserved + $4, updated_at = now()
+         WHERE org_id = $1 AND product_id = $2 AND location_id = $3 AND on_hand - reserved >= $4",
+        org,
+        new.product_id,
+        location,
+        new.quantity
+    )
+    .execute(&mut *tx)
+    .await?;
+    if held.rows_affected() == 0 {
+        return Err(stock::insufficient(
+            stock::available(tx, new.product_id, location).await?,
+        ));
+    }
+    let reservation = sqlx::query_as!(
+        Reservation,
+        r#"INSERT INTO reservations (org_id, product_id, location_id, quantity, reference, expires_at)
+           VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))
+           RETURNING id, product_id, location_id, quantity, status AS "status: ReservationStatus",
+                     reference, expires_at, created_at, updated_at"#,
+        org,
+        new.product_id,
+        location,
+        new.quantity,
+        new.reference,
+        new.expires_in_seconds as f64
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    caller
+        .audit(
+            tx,
+            Action::ReservationCreated,
+            reservation.id,
+            Change::created(&reservation),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, reservation))
 }
 
 #[utoipa::path(get, path = "/api/inventory/reservations/{id}", operation_id = "get_reservation", params(("id" = Uuid, Path)),
@@ -246,9 +286,8 @@ async fn finish(
     id: Uuid,
     sell: bool,
 ) -> Result<Reservation, ApiError> {
-    let caller = tenant.caller.clone();
+    let (caller, tx) = tenant.parts();
     let org = caller.org_id;
-    let tx = &mut *tenant.db;
     // Release what is due first (this one too, if its time is up), then lock this one: every
     // caller locks reservations in the same order.
     let product = sqlx::query_scalar!(
@@ -294,7 +333,7 @@ async fn finish(
         };
         stock::record(
             &mut *tx,
-            &caller,
+            caller,
             Movement {
                 product: r.product_id,
                 location: r.location_id,

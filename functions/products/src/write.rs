@@ -2,12 +2,10 @@
 //! same transaction, and every change to the audit log.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use shared::AppState;
 use shared::audit::{Action, Change};
 use shared::auth::caller::{Products, Write};
 use shared::auth::{Caller, Require};
@@ -20,7 +18,7 @@ use uuid::Uuid;
 
 use crate::model::Product;
 
-#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProduct {
     #[schema(format = "line", min_length = 1, max_length = 64)]
@@ -101,89 +99,126 @@ async fn record_price(
     Ok(())
 }
 
+/// A [`CreateProduct`] checked.
+struct NewProduct {
+    sku: String,
+    name: String,
+    description: Option<String>,
+    price: Decimal,
+    /// `None`: the organization's default currency, read in the INSERT.
+    currency: Option<String>,
+    cost: Option<Decimal>,
+    unit: String,
+    barcode: Option<String>,
+    reorder_point: i32,
+    best_seller: bool,
+    supplier_id: Option<Uuid>,
+}
+
+impl TryFrom<CreateProduct> for NewProduct {
+    type Error = ApiError;
+
+    /// Every invalid field in one 422. Amounts are checked as they are read (`money_text`):
+    /// non-negative, two decimals.
+    fn try_from(body: CreateProduct) -> Result<Self, ApiError> {
+        let mut fields = Fields::default();
+        let sku = fields.check(domain::name(&body.sku, "sku", 64));
+        let name = fields.check(domain::name(&body.name, "name", 200));
+        let description = fields.check(domain::optional_text(
+            body.description.as_deref(),
+            "description",
+            5000,
+        ));
+        let currency = body
+            .currency
+            .and_then(|c| fields.check(domain::currency(&c, "currency")));
+        let unit = body
+            .unit
+            .and_then(|u| fields.check(domain::name(&u, "unit", 20)));
+        let barcode = fields.check(domain::optional_text(
+            body.barcode.as_deref(),
+            "barcode",
+            64,
+        ));
+        let reorder_point = reorder_point(body.reorder_point.unwrap_or(0), &mut fields);
+        fields.finish(())?;
+        // Nothing was recorded, so every checked field is here.
+        Ok(Self {
+            sku: sku.unwrap_or_default(),
+            name: name.unwrap_or_default(),
+            description: description.flatten(),
+            price: body.price,
+            currency,
+            cost: body.cost,
+            unit: unit.unwrap_or_else(|| "each".to_owned()),
+            barcode: barcode.flatten(),
+            reorder_point,
+            best_seller: body.best_seller.unwrap_or(false),
+            supplier_id: body.supplier_id,
+        })
+    }
+}
+
 /// `POST /api/products` (honours `Idempotency-Key`).
 #[utoipa::path(post, path = "/api/products", params(shared::openapi::IdempotencyKeyHeader), request_body = CreateProduct,
     responses((status = 201, body = Product),
         (status = 409, description = "`sku_taken`: the SKU is used in this organization")))]
 pub async fn create(
-    State(_): State<AppState>,
     mut tenant: Require<Products, Write>,
     key: IdempotencyKey,
     AppJson(body): AppJson<CreateProduct>,
 ) -> Result<Response, ApiError> {
-    let mut fields = Fields::default();
-    let sku = fields.check(domain::name(&body.sku, "sku", 64));
-    let name = fields.check(domain::name(&body.name, "name", 200));
-    let description = fields.check(domain::optional_text(
-        body.description.as_deref(),
-        "description",
-        5000,
-    ));
-    // Amounts are checked as they are read (`money_text`): non-negative, two decimals.
-    let price = Some(body.price);
-    let currency = body
-        .currency
-        .as_deref()
-        .map(|c| fields.check(domain::currency(c, "currency")));
-    let cost = body.cost;
-    let unit = fields.check(
-        body.unit
-            .as_deref()
-            .map(|u| domain::name(u, "unit", 20))
-            .transpose(),
-    );
-    let barcode = fields.check(domain::optional_text(
-        body.barcode.as_deref(),
-        "barcode",
-        64,
-    ));
-    let reorder = reorder_point(body.reorder_point.unwrap_or(0), &mut fields);
-    let (Some(sku), Some(name), Some(description), Some(price), Some(unit), Some(barcode)) =
-        (sku, name, description, price, unit, barcode)
-    else {
-        return Err(fields.into_error());
-    };
-    if !fields.is_empty() {
-        return Err(fields.into_error());
-    }
-    // None: the organization's default currency, read in the INSERT.
-    let currency = currency.flatten();
-
-    let caller = tenant.caller.clone();
-    let tx = &mut *tenant.db;
-    let response = idempotency::create(&mut *tx, &caller, &key, &body, async |tx| {
-        let product = sqlx::query_as!(
-            Product,
-            "INSERT INTO products (org_id, sku, name, description, price, currency, cost, unit, barcode,
-                                   reorder_point, best_seller, supplier_id)
-             VALUES ($1, $2, $3, $4, $5,
-                     coalesce($6, (SELECT default_currency FROM organizations WHERE id = $1)),
-                     $7, $8, $9, $10, $11, $12)
-             RETURNING id, sku, name, description, price, currency, cost, unit, barcode, reorder_point,
-                       best_seller, supplier_id, is_active, created_at, updated_at",
-            caller.org_id,
-            sku,
-            name,
-            description,
-            price,
-            currency,
-            cost,
-            unit.unwrap_or_else(|| "each".to_owned()),
-            barcode,
-            reorder,
-            body.best_seller.unwrap_or(false),
-            body.supplier_id
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .on_constraint("products_org_sku_key", |_| sku_taken())
-        .on_constraint(SUPPLIER_FK, |_| unknown_supplier())?;
-        record_price(tx, &caller, &product).await?;
-        caller.audit(tx, Action::ProductCreated, product.id, Change::created(&product)).await?;
-        Ok((StatusCode::CREATED, product))
+    let new = NewProduct::try_from(body.clone())?;
+    let (caller, tx) = tenant.parts();
+    let answer = idempotency::create(tx, caller, &key, &body, async |tx| {
+        insert(tx, caller, new).await
     })
     .await?;
-    Ok(response)
+    Ok(answer.into_response())
+}
+
+/// Writes a new product, its first price and its audit row.
+async fn insert(
+    tx: &mut PgConnection,
+    caller: &Caller,
+    new: NewProduct,
+) -> Result<(StatusCode, Product), ApiError> {
+    let product = sqlx::query_as!(
+        Product,
+        "INSERT INTO products (org_id, sku, name, description, price, currency, cost, unit, barcode,
+                               reorder_point, best_seller, supplier_id)
+         VALUES ($1, $2, $3, $4, $5,
+                 coalesce($6, (SELECT default_currency FROM organizations WHERE id = $1)),
+                 $7, $8, $9, $10, $11, $12)
+         RETURNING id, sku, name, description, price, currency, cost, unit, barcode, reorder_point,
+                   best_seller, supplier_id, is_active, created_at, updated_at",
+        caller.org_id,
+        new.sku,
+        new.name,
+        new.description,
+        new.price,
+        new.currency,
+        new.cost,
+        new.unit,
+        new.barcode,
+        new.reorder_point,
+        new.best_seller,
+        new.supplier_id
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .on_constraint("products_org_sku_key", |_| sku_taken())
+    .on_constraint(SUPPLIER_FK, |_| unknown_supplier())?;
+    record_price(tx, caller, &product).await?;
+    caller
+        .audit(
+            tx,
+            Action::ProductCreated,
+            product.id,
+            Change::created(&product),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, product))
 }
 
 /// The (org_id, supplier_id) foreign key: the supplier must be one of this organization's.
@@ -314,8 +349,7 @@ pub async fn update(
     PathId(id): PathId,
     AppJson(body): AppJson<UpdateProduct>,
 ) -> Result<Json<Product>, ApiError> {
-    let caller = tenant.caller.clone();
-    let tx = &mut *tenant.db;
+    let (caller, tx) = tenant.parts();
     let before = sqlx::query_as!(
         Product,
         "SELECT id, sku, name, description, price, currency, cost, unit, barcode, reorder_point,
@@ -358,7 +392,7 @@ pub async fn update(
     .on_constraint("products_org_sku_key", |_| sku_taken())
     .on_constraint(SUPPLIER_FK, |_| unknown_supplier())?;
     if (after.price, &after.currency, after.cost) != (before.price, &before.currency, before.cost) {
-        record_price(&mut *tx, &caller, &after).await?;
+        record_price(&mut *tx, caller, &after).await?;
     }
     let change = Change::updated(&before, &after);
     caller.audit(tx, Action::ProductUpdated, id, change).await?;
@@ -373,8 +407,7 @@ pub async fn delete(
     mut tenant: Require<Products, Write>,
     PathId(id): PathId,
 ) -> Result<StatusCode, ApiError> {
-    let caller = tenant.caller.clone();
-    let tx = &mut *tenant.db;
+    let (caller, tx) = tenant.parts();
     let was_active = sqlx::query_scalar!(
         r#"UPDATE products p SET is_active = false, updated_at = now()
            FROM (SELECT id, is_active FROM products WHERE id = $1 AND org_id = $2 FOR UPDATE) old

@@ -2,12 +2,12 @@
 
 use axum::Json;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::audit::{Action, Change};
-use shared::auth::Require;
 use shared::auth::caller::{Read, Suppliers, Write};
+use shared::auth::{Caller, Require};
 use shared::domain::{self, Patch};
 use shared::error::{ApiError, Fields};
 use shared::http::{AppJson, PathId, PathIds};
@@ -90,7 +90,7 @@ pub async fn list(
     )))
 }
 
-#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateContact {
     #[schema(format = "line", min_length = 1, max_length = 200)]
@@ -122,6 +122,37 @@ async fn clear_primary(
     Ok(())
 }
 
+/// A [`CreateContact`] checked.
+pub struct NewContact {
+    name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    role: Option<String>,
+    is_primary: bool,
+}
+
+impl TryFrom<CreateContact> for NewContact {
+    type Error = ApiError;
+
+    /// Every invalid field in one 422.
+    fn try_from(body: CreateContact) -> Result<Self, ApiError> {
+        let mut fields = Fields::default();
+        let name = fields.check(domain::name(&body.name, "name", 200));
+        let email = fields.check(domain::optional_email(body.email.as_deref(), "email"));
+        let phone = fields.check(domain::optional_text(body.phone.as_deref(), "phone", 50));
+        let role = fields.check(domain::optional_text(body.role.as_deref(), "role", 100));
+        fields.finish(())?;
+        // Nothing was recorded, so every checked field is here.
+        Ok(Self {
+            name: name.unwrap_or_default(),
+            email: email.flatten(),
+            phone: phone.flatten(),
+            role: role.flatten(),
+            is_primary: body.is_primary,
+        })
+    }
+}
+
 /// `POST /api/suppliers/{id}/contacts` (honours `Idempotency-Key`).
 #[utoipa::path(post, path = "/api/suppliers/{id}/contacts", operation_id = "add_contact", params(("id" = Uuid, Path), shared::openapi::IdempotencyKeyHeader), request_body = CreateContact,
     responses((status = 201, body = Contact)))]
@@ -131,43 +162,46 @@ pub async fn create(
     PathId(supplier_id): PathId,
     AppJson(body): AppJson<CreateContact>,
 ) -> Result<Response, ApiError> {
-    let mut fields = Fields::default();
-    let name = fields.check(domain::name(&body.name, "name", 200));
-    let email = fields.check(domain::optional_email(body.email.as_deref(), "email"));
-    let phone = fields.check(domain::optional_text(body.phone.as_deref(), "phone", 50));
-    let role = fields.check(domain::optional_text(body.role.as_deref(), "role", 100));
-    let (Some(name), Some(email), Some(phone), Some(role)) = (name, email, phone, role) else {
-        return Err(fields.into_error());
-    };
-
-    let caller = tenant.caller.clone();
-    let tx = &mut *tenant.db;
+    let new = NewContact::try_from(body.clone())?;
+    let (caller, tx) = tenant.parts();
     supplier_exists(&mut *tx, caller.org_id, supplier_id, true).await?;
-    let response = idempotency::create(&mut *tx, &caller, &key, &body, async |tx| {
-        if body.is_primary {
-            clear_primary(tx, caller.org_id, supplier_id).await?;
-        }
-        let contact = sqlx::query_as!(
-            Contact,
-            "INSERT INTO supplier_contacts (org_id, supplier_id, name, email, phone, role, is_primary)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             RETURNING id, supplier_id, name, email, phone, role, is_primary, created_at, updated_at",
-            caller.org_id,
-            supplier_id,
-            name,
-            email,
-            phone,
-            role,
-            body.is_primary
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        let change = Change::created(&contact);
-        caller.audit(tx, Action::SupplierContactCreated, contact.id, change).await?;
-        Ok((StatusCode::CREATED, contact))
+    let response = idempotency::create(&mut *tx, caller, &key, &body, async |tx| {
+        insert(tx, caller, supplier_id, new).await
     })
     .await?;
-    Ok(response)
+    Ok(response.into_response())
+}
+
+/// Writes a new contact of the supplier (the primary one if it says so) and its audit row.
+async fn insert(
+    tx: &mut PgConnection,
+    caller: &Caller,
+    supplier_id: Uuid,
+    new: NewContact,
+) -> Result<(StatusCode, Contact), ApiError> {
+    if new.is_primary {
+        clear_primary(tx, caller.org_id, supplier_id).await?;
+    }
+    let contact = sqlx::query_as!(
+        Contact,
+        "INSERT INTO supplier_contacts (org_id, supplier_id, name, email, phone, role, is_primary)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         RETURNING id, supplier_id, name, email, phone, role, is_primary, created_at, updated_at",
+        caller.org_id,
+        supplier_id,
+        new.name,
+        new.email,
+        new.phone,
+        new.role,
+        new.is_primary
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let change = Change::created(&contact);
+    caller
+        .audit(tx, Action::SupplierContactCreated, contact.id, change)
+        .await?;
+    Ok((StatusCode::CREATED, contact))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -267,8 +301,7 @@ pub async fn update(
     AppJson(body): AppJson<UpdateContact>,
 ) -> Result<Json<Contact>, ApiError> {
     let change = ContactChange::try_from(body)?;
-    let caller = tenant.caller.clone();
-    let tx = &mut *tenant.db;
+    let (caller, tx) = tenant.parts();
     let before = load(&mut *tx, caller.org_id, supplier_id, id).await?;
     let next = change.apply(before.clone());
     if next.is_primary && !before.is_primary {
@@ -304,8 +337,7 @@ pub async fn delete(
     mut tenant: Require<Suppliers, Write>,
     PathIds(supplier_id, id): PathIds,
 ) -> Result<StatusCode, ApiError> {
-    let caller = tenant.caller.clone();
-    let tx = &mut *tenant.db;
+    let (caller, tx) = tenant.parts();
     let before = load(&mut *tx, caller.org_id, supplier_id, id).await?;
     sqlx::query!(
         "DELETE FROM supplier_contacts WHERE id = $1 AND org_id = $2",

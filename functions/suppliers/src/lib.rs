@@ -2,7 +2,9 @@
 //! Wise (sealed with AES-256-GCM, only ever shown as a summary).
 
 mod contacts;
+mod input;
 mod payee_change;
+mod supplier;
 mod suppliers;
 
 use axum::Router;

@@ -3,108 +3,25 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use axum::response::{IntoResponse, Response};
+
+use serde::Deserialize;
 use shared::AppState;
 use shared::audit::{Action, Change};
-use shared::auth::Require;
 use shared::auth::caller::{Read, Suppliers, Write};
-use shared::auth::membership::require_settled_admin;
 use shared::auth::step_up::Proof;
-use shared::domain::{self, Patch, non_null};
-use shared::error::{ApiError, Fields};
+use shared::auth::{Caller, Require};
+use shared::error::ApiError;
 use shared::http::{AppJson, AppQuery, PathId};
 use shared::idempotency::{self, IdempotencyKey};
 use shared::pagination::{Page, PageQuery, contains_pattern};
-use shared::payment_details::{PaymentDetails, PaymentSummary};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::contacts::{self, Contact};
+use crate::contacts;
+use crate::input::{CreateSupplier, NewSupplier, SupplierChange, UpdateSupplier};
 use crate::payee_change;
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Supplier {
-    id: Uuid,
-    name: String,
-    email: Option<String>,
-    phone: Option<String>,
-    website: Option<String>,
-    address: Option<String>,
-    notes: Option<String>,
-    /// A summary only; the full details never leave the server.
-    payment_details: Option<PaymentSummary>,
-    is_active: bool,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-struct Row {
-    id: Uuid,
-    name: String,
-    email: Option<String>,
-    phone: Option<String>,
-    website: Option<String>,
-    address: Option<String>,
-    notes: Option<String>,
-    payment_summary: Option<serde_json::Value>,
-    is_active: bool,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl From<Row> for Supplier {
-    fn from(r: Row) -> Self {
-        Self {
-            id: r.id,
-            name: r.name,
-            email: r.email,
-            phone: r.phone,
-            website: r.website,
-            address: r.address,
-            notes: r.notes,
-            payment_details: r
-                .payment_summary
-                .and_then(|s| serde_json::from_value(s).ok()),
-            is_active: r.is_active,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        }
-    }
-}
-
-/// Loads a supplier of the organization (404 otherwise), optionally locking it.
-pub async fn load(
-    conn: &mut PgConnection,
-    org_id: Uuid,
-    id: Uuid,
-    lock: bool,
-) -> Result<Supplier, ApiError> {
-    let row = if lock {
-        sqlx::query_as!(
-            Row,
-            "SELECT id, name, email, phone, website, address, notes, payment_summary, is_active, created_at, updated_at
-             FROM suppliers WHERE id = $1 AND org_id = $2 FOR UPDATE",
-            id,
-            org_id
-        )
-        .fetch_optional(conn)
-        .await?
-    } else {
-        sqlx::query_as!(
-            Row,
-            "SELECT id, name, email, phone, website, address, notes, payment_summary, is_active, created_at, updated_at
-             FROM suppliers WHERE id = $1 AND org_id = $2",
-            id,
-            org_id
-        )
-        .fetch_optional(conn)
-        .await?
-    };
-    row.map(Supplier::from)
-        .ok_or_else(|| ApiError::not_found("supplier"))
-}
+use crate::supplier::{Row, Supplier, SupplierDetail, load};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -166,19 +83,10 @@ pub async fn list(
     } else {
         None
     };
-    let page = Page::from_rows(rows, page.limit, total, |s| (s.name.to_lowercase(), s.id));
-    Ok(Json(Page {
-        items: page.items.into_iter().map(Supplier::from).collect(),
-        next_cursor: page.next_cursor,
-        total: page.total,
-    }))
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SupplierDetail {
-    #[serde(flatten)]
-    supplier: Supplier,
-    contacts: Vec<Contact>,
+    Ok(Json(
+        Page::from_rows(rows, page.limit, total, |s| (s.name.to_lowercase(), s.id))
+            .map(Supplier::from),
+    ))
 }
 
 /// `GET /api/suppliers/{id}`: with its contacts.
@@ -192,54 +100,6 @@ pub async fn detail(
     let supplier = load(&mut tenant.db, org_id, id, false).await?;
     let contacts = contacts::of_supplier(&mut tenant.db, org_id, id).await?;
     Ok(Json(SupplierDetail { supplier, contacts }))
-}
-
-/// The contact fields shared by create and update, validated.
-struct Fieldset {
-    name: Option<String>,
-    email: Option<Option<String>>,
-    phone: Option<Option<String>>,
-    website: Option<Option<String>>,
-    address: Option<Option<String>>,
-    notes: Option<Option<String>>,
-}
-
-fn optional_website(raw: Option<&str>) -> Result<Option<String>, ApiError> {
-    let website = domain::optional_text(raw, "website", 500)?;
-    if website
-        .as_deref()
-        .is_some_and(|w| !(w.starts_with("https://") || w.starts_with("http://")))
-    {
-        return Err(ApiError::invalid_field(
-            "website",
-            "invalid",
-            "must start with https:// or http://",
-        ));
-    }
-    Ok(website)
-}
-
-#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateSupplier {
-    #[schema(format = "line", min_length = 1, max_length = 200)]
-    name: String,
-    #[schema(schema_with = shared::openapi::optional_email_schema)]
-    email: Option<String>,
-    #[schema(max_length = 50)]
-    phone: Option<String>,
-    /// `https://...` or `http://...`; blank for none.
-    #[schema(
-        max_length = 500,
-        pattern = r"^[\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*(https?://[^\u0000]*)?$"
-    )]
-    website: Option<String>,
-    #[schema(max_length = 1000)]
-    address: Option<String>,
-    #[schema(max_length = 5000)]
-    notes: Option<String>,
-    #[schema(schema_with = shared::payment_details::schema)]
-    payment_details: Option<PaymentDetails>,
 }
 
 /// `POST /api/suppliers` (honours `Idempotency-Key`). With `payment_details`, it needs a
@@ -258,198 +118,57 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     if body.payment_details.is_some() {
         proof.redeem(&mut tenant, &state.pool).await?;
-        settled(&state, &mut tenant).await?;
+        payee_change::settled(&state, &mut tenant).await?;
     }
-    let mut fields = Fields::default();
-    let set = Fieldset {
-        name: fields.check(domain::name(&body.name, "name", 200)),
-        email: fields.check(domain::optional_email(body.email.as_deref(), "email")),
-        phone: fields.check(domain::optional_text(body.phone.as_deref(), "phone", 50)),
-        website: fields.check(optional_website(body.website.as_deref())),
-        address: fields.check(domain::optional_text(
-            body.address.as_deref(),
-            "address",
-            1000,
-        )),
-        notes: fields.check(domain::optional_text(body.notes.as_deref(), "notes", 5000)),
-    };
-    let payment = body
-        .payment_details
-        .clone()
-        .map(|p| p.validate(&mut fields));
-    let (Some(name), Some(email), Some(phone), Some(website), Some(address), Some(notes)) = (
-        set.name,
-        set.email,
-        set.phone,
-        set.website,
-        set.address,
-        set.notes,
-    ) else {
-        return Err(fields.into_error());
-    };
-    if !fields.is_empty() {
-        return Err(fields.into_error());
-    }
-    let payment = payment.flatten();
-
-    let caller = tenant.caller.clone();
-    let id = Uuid::new_v4();
-    let keys = state.settings.keys.current().await;
-    let sealed = payment
-        .as_ref()
-        .map(|(p, _)| p.seal(&keys, id))
-        .transpose()?;
-    let summary = payment
-        .map(|(_, s)| serde_json::to_value(s))
-        .transpose()
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    let tx = &mut *tenant.db;
-    let response = idempotency::create(&mut *tx, &caller, &key, &body, async |tx| {
-        sqlx::query!(
-            "INSERT INTO suppliers (id, org_id, name, email, phone, website, address, notes, payment_details, payment_summary,
-                                    payment_details_changed_at, payment_details_changed_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-                     CASE WHEN $9::bytea IS NULL THEN NULL ELSE now() END, CASE WHEN $9::bytea IS NULL THEN NULL ELSE $11::uuid END)",
-            id,
-            caller.org_id,
-            name,
-            email,
-            phone,
-            website,
-            address,
-            notes,
-            sealed,
-            summary,
-            caller.user_id()
-        )
-        .execute(&mut *tx)
-        .await?;
-        let supplier = load(tx, caller.org_id, id, false).await?;
-        caller.audit(tx, Action::SupplierCreated, id, Change::created(&supplier)).await?;
-        Ok((StatusCode::CREATED, SupplierDetail { supplier, contacts: Vec::new() }))
+    let new = NewSupplier::try_from(body.clone())?;
+    let (caller, tx) = tenant.parts();
+    let answer = idempotency::create(tx, caller, &key, &body, async |tx| {
+        insert(tx, &state, caller, new).await
     })
     .await?;
-    let replayed = response.headers().contains_key("idempotent-replayed");
-    if response.status() == StatusCode::CREATED && body.payment_details.is_some() && !replayed {
-        // A replay (same key) answers without a change, and without emailing again.
-        payee_change::announce(&mut tenant.db, &state.outbox, &caller, id, None).await?;
+    Ok(answer.into_response())
+}
+
+/// Writes a new supplier (its payment details sealed) and its audit row; payment details are
+/// announced to the owners and admins.
+async fn insert(
+    tx: &mut PgConnection,
+    state: &AppState,
+    caller: &Caller,
+    new: NewSupplier,
+) -> Result<(StatusCode, SupplierDetail), ApiError> {
+    let id = Uuid::new_v4();
+    let (sealed, summary) = payee_change::seal(state, id, new.payment).await?;
+    sqlx::query!(
+        "INSERT INTO suppliers (id, org_id, name, email, phone, website, address, notes,
+                                payment_details, payment_summary,
+                                payment_details_changed_at, payment_details_changed_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+                 CASE WHEN $9::bytea IS NULL THEN NULL ELSE now() END,
+                 CASE WHEN $9::bytea IS NULL THEN NULL ELSE $11::uuid END)",
+        id,
+        caller.org_id,
+        new.name,
+        new.email,
+        new.phone,
+        new.website,
+        new.address,
+        new.notes,
+        sealed,
+        summary,
+        caller.user_id()
+    )
+    .execute(&mut *tx)
+    .await?;
+    let supplier = load(tx, caller.org_id, id, false).await?;
+    caller
+        .audit(tx, Action::SupplierCreated, id, Change::created(&supplier))
+        .await?;
+    if sealed.is_some() {
+        payee_change::announce(tx, &state.outbox, caller, id, None).await?;
     }
-    Ok(response)
-}
-
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateSupplier {
-    #[schema(value_type = String, format = "line", min_length = 1, max_length = 200)]
-    #[serde(default, deserialize_with = "non_null")]
-    name: Option<String>,
-    #[schema(schema_with = shared::openapi::optional_email_schema)]
-    #[serde(default)]
-    email: Patch<String>,
-    #[schema(value_type = Option<String>, max_length = 50)]
-    #[serde(default)]
-    phone: Patch<String>,
-    /// `https://...` or `http://...`; blank or `null` for none.
-    #[schema(
-        value_type = Option<String>,
-        max_length = 500,
-        nullable,
-        pattern = r"^[\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*(https?://[^\u0000]*)?$"
-    )]
-    #[serde(default)]
-    website: Patch<String>,
-    #[schema(value_type = Option<String>, max_length = 1000)]
-    #[serde(default)]
-    address: Patch<String>,
-    #[schema(value_type = Option<String>, max_length = 5000)]
-    #[serde(default)]
-    notes: Patch<String>,
-    /// New details replace the old; `null` removes them.
-    #[schema(schema_with = shared::payment_details::schema)]
-    #[serde(default)]
-    payment_details: Patch<PaymentDetails>,
-    #[schema(value_type = bool)]
-    #[serde(default, deserialize_with = "non_null")]
-    is_active: Option<bool>,
-}
-
-/// A change to a supplier, checked (`None`/`Keep`: unchanged).
-#[derive(Default)]
-struct SupplierChange {
-    name: Option<String>,
-    email: Patch<String>,
-    phone: Patch<String>,
-    website: Patch<String>,
-    address: Patch<String>,
-    notes: Patch<String>,
-    /// New details with their summary, or `Clear` to remove them: written apart (sealed, and
-    /// announced when the account really changes).
-    payment: Patch<(PaymentDetails, PaymentSummary)>,
-    is_active: Option<bool>,
-}
-
-impl TryFrom<UpdateSupplier> for SupplierChange {
-    type Error = ApiError;
-
-    /// Every invalid field in one 422.
-    fn try_from(body: UpdateSupplier) -> Result<Self, ApiError> {
-        let mut fields = Fields::default();
-        let website = body
-            .website
-            .try_map(|w| optional_website(Some(&w)))
-            .map(Patch::flatten);
-        let change = Self {
-            name: body
-                .name
-                .and_then(|n| fields.check(domain::name(&n, "name", 200))),
-            email: fields
-                .check(domain::patch_email(body.email, "email"))
-                .unwrap_or_default(),
-            phone: fields
-                .check(domain::patch_text(body.phone, "phone", 50))
-                .unwrap_or_default(),
-            website: fields.check(website).unwrap_or_default(),
-            address: fields
-                .check(domain::patch_text(body.address, "address", 1000))
-                .unwrap_or_default(),
-            notes: fields
-                .check(domain::patch_text(body.notes, "notes", 5000))
-                .unwrap_or_default(),
-            payment: body
-                .payment_details
-                .try_map(|p| p.validate(&mut fields).ok_or(()))
-                .unwrap_or_default(),
-            is_active: body.is_active,
-        };
-        if !fields.is_empty() {
-            return Err(fields.into_error());
-        }
-        Ok(change)
-    }
-}
-
-impl SupplierChange {
-    /// The supplier with this change made, but for its payment details (see `payment`).
-    fn apply(self, mut supplier: Supplier) -> Supplier {
-        supplier.name = self.name.unwrap_or(supplier.name);
-        supplier.email = self.email.apply(supplier.email);
-        supplier.phone = self.phone.apply(supplier.phone);
-        supplier.website = self.website.apply(supplier.website);
-        supplier.address = self.address.apply(supplier.address);
-        supplier.notes = self.notes.apply(supplier.notes);
-        supplier.is_active = self.is_active.unwrap_or(supplier.is_active);
-        supplier
-    }
-}
-
-/// 403 `admin_cooling_off` for a caller made an owner or admin by someone else too recently to
-/// change where the organization's money goes.
-async fn settled(state: &AppState, tenant: &mut Require<Suppliers, Write>) -> Result<(), ApiError> {
-    let (org, user) = (tenant.caller.org_id, tenant.caller.user_id());
-    let Some(user) = user else { return Ok(()) };
-    let cooling_off = state.settings.admin_cooling_off;
-    let what = "change suppliers' bank details";
-    require_settled_admin(&mut tenant.db, org, user, cooling_off, what).await
+    let contacts = Vec::new();
+    Ok((StatusCode::CREATED, SupplierDetail { supplier, contacts }))
 }
 
 /// `PATCH /api/suppliers/{id}` (and `PUT`, the same): only the fields sent change; `null`
@@ -470,7 +189,7 @@ pub async fn update(
 ) -> Result<Json<Supplier>, ApiError> {
     if !body.payment_details.is_keep() {
         proof.redeem(&mut tenant, &state.pool).await?;
-        settled(&state, &mut tenant).await?;
+        payee_change::settled(&state, &mut tenant).await?;
     }
     let change = SupplierChange::try_from(body)?;
     save(&state, &mut tenant, id, change).await.map(Json)
@@ -526,8 +245,7 @@ async fn save(
     id: Uuid,
     mut change: SupplierChange,
 ) -> Result<Supplier, ApiError> {
-    let caller = tenant.caller.clone();
-    let tx = &mut *tenant.db;
+    let (caller, tx) = tenant.parts();
     let before = load(&mut *tx, caller.org_id, id, true).await?;
     let payment = std::mem::take(&mut change.payment);
     let next = change.apply(before.clone());
@@ -550,53 +268,8 @@ async fn save(
     .await?;
     if !payment.is_keep() {
         // The new details (`Set`), or none (`Clear`).
-        let payment = payment.apply(None);
-        // Whether the account really changes: sealed values differ on every seal, so the old
-        // details are opened and compared with the new.
-        let old = sqlx::query_scalar!(
-            "SELECT payment_details FROM suppliers WHERE id = $1 AND org_id = $2",
-            id,
-            caller.org_id
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        let old = match old {
-            Some(sealed) => Some(PaymentDetails::open(&state.settings.keys, id, &sealed).await?),
-            None => None,
-        };
-        let same = |a: &PaymentDetails, b: &PaymentDetails| {
-            serde_json::to_value(a).ok() == serde_json::to_value(b).ok()
-        };
-        let changed = match (&old, &payment) {
-            (Some(old), Some((new, _))) => !same(old, new),
-            (None, None) => false,
-            _ => true,
-        };
-        let (sealed, summary) = match payment {
-            Some((details, summary)) => (
-                Some(details.seal(&*state.settings.keys.current().await, id)?),
-                Some(serde_json::to_value(summary).map_err(|e| ApiError::Internal(e.into()))?),
-            ),
-            None => (None, None),
-        };
-        sqlx::query!(
-            "UPDATE suppliers SET payment_details = $3, payment_summary = $4,
-                 payment_details_changed_at = CASE WHEN $5 THEN now() ELSE payment_details_changed_at END,
-                 payment_details_changed_by = CASE WHEN $5 THEN $6 ELSE payment_details_changed_by END
-             WHERE id = $1 AND org_id = $2",
-            id,
-            caller.org_id,
-            sealed,
-            summary,
-            changed,
-            caller.user_id()
-        )
-        .execute(&mut *tx)
-        .await?;
-        if changed {
-            let before = before.payment_details.clone();
-            payee_change::announce(&mut *tx, &state.outbox, &caller, id, before).await?;
-        }
+        let (before, payment) = (before.payment_details.clone(), payment.apply(None));
+        payee_change::write(&mut *tx, state, caller, id, before, payment).await?;
     }
     let after = load(&mut *tx, caller.org_id, id, false).await?;
     let action = match (before.is_active, after.is_active) {

@@ -124,8 +124,7 @@ pub async fn create(
     let (key, hash) = tokens::generate(API_KEY_PREFIX.trim_end_matches('_'));
     debug_assert!(key.starts_with(API_KEY_PREFIX));
     let prefix: String = key.chars().take(SHOWN_PREFIX_LEN).collect();
-    let caller = admin.caller.clone();
-    let tx = &mut *admin.db;
+    let (caller, tx) = admin.parts();
     let row = sqlx::query_as!(
         KeyRow,
         "INSERT INTO api_keys (org_id, name, prefix, key_hash, scopes, expires_at, created_by)
@@ -203,20 +202,16 @@ pub async fn list(
     } else {
         None
     };
-    let page = Page::from_rows(rows, page.limit, total, |k| (k.created_at, k.id));
-    Ok(Json(Page {
-        items: page.items.into_iter().map(ApiKeyView::from).collect(),
-        next_cursor: page.next_cursor,
-        total: page.total,
-    }))
+    Ok(Json(
+        Page::from_rows(rows, page.limit, total, |k| (k.created_at, k.id)).map(ApiKeyView::from),
+    ))
 }
 
 /// `DELETE /api/api-keys/{id}`: revokes the key; it is refused from the next request on.
 #[utoipa::path(delete, path = "/api/api-keys/{id}", operation_id = "revoke_api_key", params(("id" = Uuid, Path)),
     responses((status = 204, description = "Revoked")))]
 pub async fn revoke(mut admin: RequireAdmin, PathId(id): PathId) -> Result<StatusCode, ApiError> {
-    let caller = admin.caller.clone();
-    let tx = &mut *admin.db;
+    let (caller, tx) = admin.parts();
     let key = sqlx::query!(
         "SELECT revoked_at IS NOT NULL AS \"revoked!\" FROM api_keys WHERE id = $1 AND org_id = $2 FOR UPDATE",
         id,

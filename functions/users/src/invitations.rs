@@ -117,14 +117,13 @@ pub async fn create(
         return Err(fields.into_error());
     }
 
-    let caller = admin.caller.clone();
+    let (caller, tx) = admin.parts();
     let org_id = caller.org_id;
-    let tx = &mut *admin.db;
     let request = serde_json::json!({
         "email": body.email, "name": body.name, "role": body.role,
         "permissions": body.permissions,
     });
-    let claimed = match idempotency::claim(&mut *tx, &caller, &key, &request).await? {
+    let claimed = match idempotency::claim(&mut *tx, caller, &key, &request).await? {
         Claim::Replay(response) => return Ok(response),
         Claim::Fresh(claimed) => Some(claimed),
         Claim::Untracked => None,
@@ -196,12 +195,11 @@ pub async fn resend(
     mut admin: RequireAdmin,
     PathId(id): PathId,
 ) -> Result<Json<UserView>, ApiError> {
-    let caller = admin.caller.clone();
+    let (caller, tx) = admin.parts();
     let inviter = caller.user_id().ok_or_else(|| {
         ApiError::forbidden("admin_required", "only owners and admins can do this")
     })?;
     let org_id = caller.org_id;
-    let tx = &mut *admin.db;
     member::lock(&mut *tx, org_id, id).await?;
     let member = member::load(&mut *tx, org_id, id).await?;
     if member.joined || !member.is_active {

@@ -111,9 +111,8 @@ pub async fn update(
     AppJson(body): AppJson<UpdateOrganization>,
 ) -> Result<Json<Organization>, ApiError> {
     let change = OrganizationChange::try_from(body)?;
-    let caller = admin.caller.clone();
+    let (caller, tx) = admin.parts();
     let org_id = caller.org_id;
-    let tx = &mut *admin.db;
     let before = load(&mut *tx, org_id, true).await?;
     let next = change.apply(before.clone());
     let after = sqlx::query_as!(

@@ -105,12 +105,9 @@ pub async fn list(
     } else {
         None
     };
-    let page = Page::from_rows(rows, page.limit, total, |u| (u.created_at, u.id));
-    Ok(Json(Page {
-        items: page.items.into_iter().map(UserView::from).collect(),
-        next_cursor: page.next_cursor,
-        total: page.total,
-    }))
+    Ok(Json(
+        Page::from_rows(rows, page.limit, total, |u| (u.created_at, u.id)).map(UserView::from),
+    ))
 }
 
 /// `GET /api/users/{id}`.
@@ -249,7 +246,7 @@ async fn save(
     id: Uuid,
     change: UserChange,
 ) -> Result<UserView, ApiError> {
-    let caller = admin.caller.clone();
+    let (caller, tx) = admin.parts();
     let CallerKind::User {
         user_id: caller_id,
         role: caller_role,
@@ -262,7 +259,6 @@ async fn save(
         ));
     };
     let org_id = caller.org_id;
-    let tx = &mut *admin.db;
     // Lock the organization's active owners first, always in the same order, so concurrent
     // changes cannot remove the last owner and cannot deadlock.
     let owners = sqlx::query_scalar!(

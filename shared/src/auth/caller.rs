@@ -95,6 +95,14 @@ pub struct Tenant {
     pub db: TenantDb,
 }
 
+impl Tenant {
+    /// The caller and the request's transaction side by side, for a handler that audits or
+    /// checks the caller while it writes: `let (caller, tx) = tenant.parts();`.
+    pub fn parts(&mut self) -> (&Caller, &mut sqlx::PgConnection) {
+        (&self.caller, &mut self.db)
+    }
+}
+
 /// The tenant's connection, inside the request's transaction: use it as `&mut *tenant.db`.
 ///
 /// The whole request is one transaction, opened by the statement that checks the caller and

@@ -278,9 +278,8 @@ pub async fn approve(
     StepUp(mut admin): StepUp<RequireAdmin>,
     PathId(id): PathId,
 ) -> Result<Response, ApiError> {
-    let caller = admin.caller.clone();
+    let (caller, tx) = admin.parts();
     let org = caller.org_id;
-    let tx = &mut *admin.db;
     let order = order::load(&mut *tx, org, id, true).await?;
     let open = pending(&mut *tx, org, id).await?.ok_or_else(no_pending)?;
     let approver = caller.user_id();
@@ -310,7 +309,7 @@ pub async fn approve(
         ));
     }
     let source_currency = open.source_currency.clone();
-    decide(&mut *tx, &caller, id, &open, ApprovalStatus::Approved).await?;
+    decide(&mut *tx, caller, id, &open, ApprovalStatus::Approved).await?;
     run::run(&state, admin.0, order, Some(source_currency), None).await
 }
 
@@ -321,13 +320,12 @@ pub async fn approve(
         (status = 403, description = "`admin_required`"),
         (status = 409, description = "`no_pending_approval`")))]
 pub async fn reject(mut admin: RequireAdmin, PathId(id): PathId) -> Result<Response, ApiError> {
-    let caller = admin.caller.clone();
-    let tx = &mut *admin.db;
+    let (caller, tx) = admin.parts();
     order::load(&mut *tx, caller.org_id, id, true).await?;
     let open = pending(&mut *tx, caller.org_id, id)
         .await?
         .ok_or_else(no_pending)?;
-    decide(&mut *tx, &caller, id, &open, ApprovalStatus::Rejected).await?;
+    decide(&mut *tx, caller, id, &open, ApprovalStatus::Rejected).await?;
     let order = order::load(&mut *tx, caller.org_id, id, false).await?;
     Ok((StatusCode::OK, axum::Json(order)).into_response())
 }

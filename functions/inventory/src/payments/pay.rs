@@ -55,11 +55,10 @@ pub async fn pay(
         .as_deref()
         .map(|c| domain::currency(c, "source_currency"))
         .transpose()?;
-    let caller = tenant.caller.clone();
+    let (caller, tx) = tenant.parts();
     let org = caller.org_id;
 
-    let tx = &mut *tenant.db;
-    let claimed = match idempotency::claim(&mut *tx, &caller, &key, &body).await? {
+    let claimed = match idempotency::claim(&mut *tx, caller, &key, &body).await? {
         Claim::Replay(response) => return Ok(response),
         Claim::Untracked => None,
         Claim::Fresh(claimed) => Some(claimed),
@@ -71,7 +70,7 @@ pub async fn pay(
     // Checked before asking for approval, so nobody approves what cannot be paid.
     wise::connection::client(&mut *tx, &state.app.settings.keys, state.wise_api()?, org).await?;
     order::payable(&order)?;
-    if approvals::gate(&mut *tx, &caller, &order, &source)
+    if approvals::gate(&mut *tx, caller, &order, &source)
         .await?
         .is_some()
     {

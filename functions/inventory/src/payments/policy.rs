@@ -407,14 +407,13 @@ pub async fn approve(
         (status = 403, description = "`owner_required`, `admin_required`"),
         (status = 409, description = "`no_pending_change`")))]
 pub async fn reject(mut admin: RequireAdmin) -> Result<Json<Policy>, ApiError> {
-    let caller = admin.caller.clone();
-    owner_only(&caller)?;
+    let (caller, tx) = admin.parts();
+    owner_only(caller)?;
     let org = caller.org_id;
-    let tx = &mut *admin.db;
     let change = pending(&mut *tx, org, true)
         .await?
         .ok_or_else(nothing_waits)?;
-    decide(&mut *tx, &caller, change, ApprovalStatus::Rejected).await?;
+    decide(&mut *tx, caller, change, ApprovalStatus::Rejected).await?;
     Ok(Json(load(&mut *tx, org).await?))
 }
 

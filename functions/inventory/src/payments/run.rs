@@ -29,15 +29,14 @@ const WISE_DEADLINE: Duration = Duration::from_secs(25);
 /// and an approval both end here.
 pub(super) async fn run(
     state: &InventoryState,
-    mut tenant: Tenant,
+    Tenant { caller, mut db }: Tenant,
     order: PurchaseOrder,
     source_currency: Option<String>,
     claimed: Option<Claimed>,
 ) -> Result<Response, ApiError> {
-    let caller = tenant.caller.clone();
+    let tx = &mut *db;
     let org = caller.org_id;
     let id = order.id;
-    let tx = &mut *tenant.db;
     let client =
         wise::connection::client(&mut *tx, &state.app.settings.keys, state.wise_api()?, org)
             .await?;
@@ -62,17 +61,17 @@ pub(super) async fn run(
     )
     .await?;
     // Committed, and no transaction is held while Wise answers: each step below opens its own.
-    tenant.db.suspend(true).await?;
+    db.suspend(true).await?;
 
     // The key's claim is committed with the `pending` payment, so from here on an error would
     // leave it claimed (retries answered `idempotency_in_progress` for 24 h): every error exit
     // releases it. Errors are never stored for replay in this project; only a response that
     // did the work is (an error before this commit rolls the claim back with its transaction).
-    let result = settle(&client, &mut tenant.db, &caller, &plan, claimed.as_ref()).await;
+    let result = settle(&client, &mut db, &caller, &plan, claimed.as_ref()).await;
     if result.is_err()
         && let Some(claimed) = claimed
     {
-        release(&mut tenant.db, claimed).await;
+        release(&mut db, claimed).await;
     }
     result
 }

@@ -240,9 +240,8 @@ pub async fn connect(
         (status = 403, description = "`owner_required`, `admin_required`"),
         (status = 409, description = "`wise_not_connected`")))]
 pub async fn disconnect(StepUp(mut admin): StepUp<RequireAdmin>) -> Result<StatusCode, ApiError> {
-    let caller = admin.caller.clone();
-    owner_only(&caller)?;
-    let tx = &mut *admin.db;
+    let (caller, tx) = admin.parts();
+    owner_only(caller)?;
     let before = Connection::load(&mut *tx, caller.org_id)
         .await?
         .ok_or_else(connection::not_connected)?;

@@ -2,13 +2,13 @@
 
 use axum::Json;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use shared::audit::{Action, Change};
-use shared::auth::Require;
 use shared::auth::caller::{Purchasing, Read, Write};
+use shared::auth::{Caller, Require};
 use shared::domain::PoStatus;
 use shared::error::{ApiError, ResultExt};
 use shared::http::{AppJson, AppQuery, PathId};
@@ -83,10 +83,18 @@ async fn insert_lines(
         .execute(&mut *conn)
         .await
         .on_constraint("purchase_order_lines_org_id_product_id_fkey", |_| {
-            ApiError::unknown_reference(format!("lines[{position}].product_id"), "unknown_product", "no such product in this organization")
+            unknown_product(position)
         })?;
     }
     Ok(())
+}
+
+fn unknown_product(position: usize) -> ApiError {
+    ApiError::unknown_reference(
+        format!("lines[{position}].product_id"),
+        "unknown_product",
+        "no such product in this organization",
+    )
 }
 
 fn unknown_supplier() -> ApiError {
@@ -106,30 +114,40 @@ pub async fn create(
     AppJson(body): AppJson<CreatePurchaseOrder>,
 ) -> Result<Response, ApiError> {
     let new = NewPurchaseOrder::try_from(body.clone())?;
-    let caller = tenant.caller.clone();
-    let org = caller.org_id;
-    let tx = &mut *tenant.db;
-    let response = idempotency::create(&mut *tx, &caller, &key, &body, async |tx| {
-        active_supplier(tx, org, new.supplier_id).await?;
-        let id = sqlx::query_scalar!(
-            "INSERT INTO purchase_orders (org_id, supplier_id, currency, notes)
-             VALUES ($1, $2, coalesce($3, (SELECT default_currency FROM organizations WHERE id = $1)), $4)
-             RETURNING id",
-            org,
-            new.supplier_id,
-            new.currency,
-            new.notes
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .on_constraint("purchase_orders_org_id_supplier_id_fkey", |_| unknown_supplier())?;
-        insert_lines(tx, org, id, &new.lines).await?;
-        let po = load(tx, org, id, false).await?;
-        caller.audit(tx, Action::PurchaseOrderCreated, id, Change::created(&po)).await?;
-        Ok((StatusCode::CREATED, po))
+    let (caller, tx) = tenant.parts();
+    let response = idempotency::create(&mut *tx, caller, &key, &body, async |tx| {
+        insert(tx, caller, new).await
     })
     .await?;
-    Ok(response)
+    Ok(response.into_response())
+}
+
+/// Writes a new draft, its lines and its audit row.
+async fn insert(
+    tx: &mut PgConnection,
+    caller: &Caller,
+    new: NewPurchaseOrder,
+) -> Result<(StatusCode, PurchaseOrder), ApiError> {
+    let org = caller.org_id;
+    active_supplier(tx, org, new.supplier_id).await?;
+    let id = sqlx::query_scalar!(
+        "INSERT INTO purchase_orders (org_id, supplier_id, currency, notes)
+         VALUES ($1, $2, coalesce($3, (SELECT default_currency FROM organizations WHERE id = $1)), $4)
+         RETURNING id",
+        org,
+        new.supplier_id,
+        new.currency,
+        new.notes
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .on_constraint("purchase_orders_org_id_supplier_id_fkey", |_| unknown_supplier())?;
+    insert_lines(tx, org, id, &new.lines).await?;
+    let po = load(tx, org, id, false).await?;
+    caller
+        .audit(tx, Action::PurchaseOrderCreated, id, Change::created(&po))
+        .await?;
+    Ok((StatusCode::CREATED, po))
 }
 
 #[utoipa::path(get, path = "/api/purchase-orders/{id}", operation_id = "get_purchase_order", params(("id" = Uuid, Path)),
@@ -216,9 +234,8 @@ pub async fn update(
     AppJson(body): AppJson<UpdatePurchaseOrder>,
 ) -> Result<Json<PurchaseOrder>, ApiError> {
     let mut change = PurchaseOrderChange::try_from(body)?;
-    let caller = tenant.caller.clone();
+    let (caller, tx) = tenant.parts();
     let org = caller.org_id;
-    let tx = &mut *tenant.db;
     let before = load(&mut *tx, org, id, true).await?;
     if before.status != PoStatus::Draft {
         return Err(order::wrong_status(&before, "edit"));

@@ -2,14 +2,16 @@
 //! through the ledger.
 
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use shared::audit::{Action, Change};
-use shared::auth::Require;
 use shared::auth::caller::{Purchasing, Write};
+use shared::auth::{Caller, Require};
 use shared::domain::{MovementKind, PoStatus};
 use shared::error::{ApiError, FieldError, Fields};
 use shared::http::{AppJson, PathId};
 use shared::idempotency::{self, IdempotencyKey};
+use sqlx::PgConnection;
+use uuid::Uuid;
 
 use super::input::{NewReceipt, Receive};
 use super::order::{self, PurchaseOrder, load};
@@ -27,92 +29,101 @@ pub async fn receive(
     AppJson(body): AppJson<Receive>,
 ) -> Result<Response, ApiError> {
     let receipt = NewReceipt::try_from(body.clone())?;
-    let caller = tenant.caller.clone();
-    let org = caller.org_id;
-    let tx = &mut *tenant.db;
-    let response = idempotency::create(&mut *tx, &caller, &key, &body, async |tx| {
-        // Locks the order: receipts of one order are applied one after the other.
-        let before = load(tx, org, id, true).await?;
-        if !PoStatus::RECEIVABLE.contains(&before.status) {
-            return Err(order::wrong_status(&before, "receive"));
-        }
-        let location = locations::resolve(tx, org, receipt.location_id, "location_id").await?;
-        let mut fields = Fields::default();
-        for (i, arrived) in receipt.lines.iter().enumerate() {
-            let Some(line) = before.lines.iter().find(|l| l.id == arrived.line_id) else {
-                fields.add(FieldError::new(
-                    format!("lines[{i}].line_id"),
-                    "unknown_line",
-                    "not a line of this purchase order",
-                ));
-                continue;
-            };
-            let updated = sqlx::query_scalar!(
-                "UPDATE purchase_order_lines SET received_quantity = received_quantity + $3
-                 WHERE org_id = $1 AND id = $2 AND received_quantity + $3 <= quantity
-                 RETURNING received_quantity",
-                org,
-                line.id,
-                arrived.quantity
-            )
-            .fetch_optional(&mut *tx)
-            .await?;
-            if updated.is_none() {
-                fields.add(FieldError::new(
-                    format!("lines[{i}].quantity"),
-                    "over_receipt",
-                    format!(
-                        "only {} of this line are still expected",
-                        line.quantity - line.received_quantity
-                    ),
-                ));
-                continue;
-            }
-            stock::add(tx, org, line.product_id, location, arrived.quantity).await?;
-            stock::record(
-                tx,
-                &caller,
-                Movement {
-                    product: line.product_id,
-                    location,
-                    kind: MovementKind::Receive,
-                    quantity: arrived.quantity,
-                    reason: "purchase order receipt",
-                    transfer_id: None,
-                    reservation_id: None,
-                    po_line_id: Some(line.id),
-                },
-            )
-            .await?;
-        }
-        if !fields.is_empty() {
-            // Nothing of this receipt is kept: the transaction rolls back.
-            return Err(fields.into_error());
-        }
-        sqlx::query!(
-            "UPDATE purchase_orders SET updated_at = now(), status = CASE
-                 WHEN (SELECT bool_and(received_quantity = quantity) FROM purchase_order_lines
-                       WHERE purchase_order_id = $2) THEN $3::po_status
-                 ELSE $4::po_status END
-             WHERE org_id = $1 AND id = $2",
-            org,
-            id,
-            PoStatus::Received as PoStatus,
-            PoStatus::PartiallyReceived as PoStatus
-        )
-        .execute(&mut *tx)
-        .await?;
-        let after = load(tx, org, id, false).await?;
-        caller
-            .audit(
-                tx,
-                Action::PurchaseOrderReceived,
-                id,
-                Change::updated(&before, &after),
-            )
-            .await?;
-        Ok((StatusCode::OK, after))
+    let (caller, tx) = tenant.parts();
+    let response = idempotency::create(&mut *tx, caller, &key, &body, async |tx| {
+        apply(tx, caller, id, receipt).await
     })
     .await?;
-    Ok(response)
+    Ok(response.into_response())
+}
+
+/// Applies a receipt to the order `id`: its lines, stock and the ledger, in one go or not at all.
+async fn apply(
+    tx: &mut PgConnection,
+    caller: &Caller,
+    id: Uuid,
+    receipt: NewReceipt,
+) -> Result<(StatusCode, PurchaseOrder), ApiError> {
+    let org = caller.org_id;
+    // Locks the order: receipts of one order are applied one after the other.
+    let before = load(tx, org, id, true).await?;
+    if !PoStatus::RECEIVABLE.contains(&before.status) {
+        return Err(order::wrong_status(&before, "receive"));
+    }
+    let location = locations::resolve(tx, org, receipt.location_id, "location_id").await?;
+    let mut fields = Fields::default();
+    for (i, arrived) in receipt.lines.iter().enumerate() {
+        let Some(line) = before.lines.iter().find(|l| l.id == arrived.line_id) else {
+            fields.add(FieldError::new(
+                format!("lines[{i}].line_id"),
+                "unknown_line",
+                "not a line of this purchase order",
+            ));
+            continue;
+        };
+        let updated = sqlx::query_scalar!(
+            "UPDATE purchase_order_lines SET received_quantity = received_quantity + $3
+             WHERE org_id = $1 AND id = $2 AND received_quantity + $3 <= quantity
+             RETURNING received_quantity",
+            org,
+            line.id,
+            arrived.quantity
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if updated.is_none() {
+            fields.add(FieldError::new(
+                format!("lines[{i}].quantity"),
+                "over_receipt",
+                format!(
+                    "only {} of this line are still expected",
+                    line.quantity - line.received_quantity
+                ),
+            ));
+            continue;
+        }
+        stock::add(tx, org, line.product_id, location, arrived.quantity).await?;
+        stock::record(
+            tx,
+            caller,
+            Movement {
+                product: line.product_id,
+                location,
+                kind: MovementKind::Receive,
+                quantity: arrived.quantity,
+                reason: "purchase order receipt",
+                transfer_id: None,
+                reservation_id: None,
+                po_line_id: Some(line.id),
+            },
+        )
+        .await?;
+    }
+    if !fields.is_empty() {
+        // Nothing of this receipt is kept: the transaction rolls back.
+        return Err(fields.into_error());
+    }
+    sqlx::query!(
+        "UPDATE purchase_orders SET updated_at = now(), status = CASE
+             WHEN (SELECT bool_and(received_quantity = quantity) FROM purchase_order_lines
+                   WHERE purchase_order_id = $2) THEN $3::po_status
+             ELSE $4::po_status END
+         WHERE org_id = $1 AND id = $2",
+        org,
+        id,
+        PoStatus::Received as PoStatus,
+        PoStatus::PartiallyReceived as PoStatus
+    )
+    .execute(&mut *tx)
+    .await?;
+    let after = load(tx, org, id, false).await?;
+    caller
+        .audit(
+            tx,
+            Action::PurchaseOrderReceived,
+            id,
+            Change::updated(&before, &after),
+        )
+        .await?;
+    Ok((StatusCode::OK, after))
 }

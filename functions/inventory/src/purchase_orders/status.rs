@@ -21,9 +21,8 @@ async fn transition(
     verb: &str,
     action: Action,
 ) -> Result<PurchaseOrder, ApiError> {
-    let caller = tenant.caller.clone();
+    let (caller, tx) = tenant.parts();
     let org = caller.org_id;
-    let tx = &mut *tenant.db;
     let before = load(&mut *tx, org, id, true).await?;
     if !from.contains(&before.status) {
         return Err(order::wrong_status(&before, verb));
@@ -33,7 +32,7 @@ async fn transition(
         if let Some(error) = order::blocking(before.payment.as_ref(), verb) {
             return Err(error);
         }
-        approvals::cancel_pending(&mut *tx, &caller, id).await?;
+        approvals::cancel_pending(&mut *tx, caller, id).await?;
     }
     sqlx::query!(
         "UPDATE purchase_orders SET status = $3, updated_at = now(),

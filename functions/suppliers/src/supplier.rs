@@ -1,0 +1,100 @@
+//! A supplier as the API shows it (its payment details only as a summary), and how one is
+//! loaded.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use shared::error::ApiError;
+use shared::payment_details::PaymentSummary;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::contacts::Contact;
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Supplier {
+    pub(crate) id: Uuid,
+    pub(crate) name: String,
+    pub(crate) email: Option<String>,
+    pub(crate) phone: Option<String>,
+    pub(crate) website: Option<String>,
+    pub(crate) address: Option<String>,
+    pub(crate) notes: Option<String>,
+    /// A summary only; the full details never leave the server.
+    pub(crate) payment_details: Option<PaymentSummary>,
+    pub(crate) is_active: bool,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
+}
+
+pub(crate) struct Row {
+    pub(crate) id: Uuid,
+    pub(crate) name: String,
+    pub(crate) email: Option<String>,
+    pub(crate) phone: Option<String>,
+    pub(crate) website: Option<String>,
+    pub(crate) address: Option<String>,
+    pub(crate) notes: Option<String>,
+    pub(crate) payment_summary: Option<serde_json::Value>,
+    pub(crate) is_active: bool,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
+}
+
+impl From<Row> for Supplier {
+    fn from(r: Row) -> Self {
+        Self {
+            id: r.id,
+            name: r.name,
+            email: r.email,
+            phone: r.phone,
+            website: r.website,
+            address: r.address,
+            notes: r.notes,
+            payment_details: r
+                .payment_summary
+                .and_then(|s| serde_json::from_value(s).ok()),
+            is_active: r.is_active,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// Loads a supplier of the organization (404 otherwise), optionally locking it.
+pub async fn load(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    id: Uuid,
+    lock: bool,
+) -> Result<Supplier, ApiError> {
+    let row = if lock {
+        sqlx::query_as!(
+            Row,
+            "SELECT id, name, email, phone, website, address, notes, payment_summary, is_active, created_at, updated_at
+             FROM suppliers WHERE id = $1 AND org_id = $2 FOR UPDATE",
+            id,
+            org_id
+        )
+        .fetch_optional(conn)
+        .await?
+    } else {
+        sqlx::query_as!(
+            Row,
+            "SELECT id, name, email, phone, website, address, notes, payment_summary, is_active, created_at, updated_at
+             FROM suppliers WHERE id = $1 AND org_id = $2",
+            id,
+            org_id
+        )
+        .fetch_optional(conn)
+        .await?
+    };
+    row.map(Supplier::from)
+        .ok_or_else(|| ApiError::not_found("supplier"))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SupplierDetail {
+    #[serde(flatten)]
+    pub(crate) supplier: Supplier,
+    pub(crate) contacts: Vec<Contact>,
+}
