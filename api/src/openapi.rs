@@ -29,7 +29,7 @@ pub fn document() -> OpenApi {
         }
         doc.merge(part);
     }
-    shared::openapi::finish(&mut doc);
+    shared::http::openapi::finish(&mut doc);
     doc
 }
 

@@ -10,8 +10,9 @@ use http_body_util::BodyExt;
 use sqlx::PgPool;
 use tower::ServiceExt;
 
+use crate::config::Settings;
 use crate::db::Login;
-use crate::{AppState, Settings};
+use crate::state::AppState;
 
 /// Settings with defaults and `overrides`; the database URL is unused (tests hand in a pool).
 pub fn settings(overrides: &[(&str, &str)]) -> Settings {

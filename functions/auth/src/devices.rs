@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use shared::auth::tokens;
+use shared::db::rate_limit::{self, Limit};
 use shared::error::ApiError;
-use shared::rate_limit::{self, Limit};
 use sqlx::PgConnection;
 use uuid::Uuid;
 

@@ -21,8 +21,8 @@ mod step_up;
 use axum::Router;
 use axum::routing::{get, post};
 use shared::AppState;
+use shared::db::rate_limit::{self, Limit};
 use shared::error::ApiError;
-use shared::rate_limit::{self, Limit};
 
 pub fn app(state: AppState) -> Router {
     let state = state.answering_through_pool();
@@ -143,7 +143,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         invitation::accept
     ))]
     struct Doc;
-    let mut doc = shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "auth");
-    shared::openapi::exactly_one_of(&mut doc, "MfaLoginRequest", &["code", "recovery_code"]);
+    let mut doc = shared::http::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "auth");
+    shared::http::openapi::exactly_one_of(&mut doc, "MfaLoginRequest", &["code", "recovery_code"]);
     doc
 }

@@ -261,8 +261,8 @@ pub async fn login_mfa(
         // transaction's connection: a Lambda environment has one); not for its known device.
         let account = [format!("login_mfa:account:{}", user.id)];
         if device.is_none() {
-            let limit = shared::rate_limit::UNKNOWN_DEVICES;
-            shared::rate_limit::blocked(&mut *tx, limit, &account).await?;
+            let limit = shared::db::rate_limit::UNKNOWN_DEVICES;
+            shared::db::rate_limit::blocked(&mut *tx, limit, &account).await?;
         }
 
         let accepted = match (&body.code, &body.recovery_code) {
@@ -296,7 +296,7 @@ pub async fn login_mfa(
             // client IP's and the challenge's, or the known device's, are counted by
             // `guarded_by`).
             if device.is_none() {
-                shared::rate_limit::record(&state.pool, &account).await?;
+                shared::db::rate_limit::record(&state.pool, &account).await?;
             }
             return Err(invalid_mfa());
         }

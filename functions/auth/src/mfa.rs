@@ -53,7 +53,7 @@ pub struct SetupResponse {
 /// `POST /api/auth/mfa/setup`: a new secret, pending until `mfa/verify` confirms a code. Needs a
 /// step-up (`X-Step-Up-Token`): with a stolen access token alone, nobody can put their own
 /// authenticator on the account and lock its owner out.
-#[utoipa::path(post, path = "/api/auth/mfa/setup", security(("bearer" = [])), params(shared::openapi::StepUpHeader),
+#[utoipa::path(post, path = "/api/auth/mfa/setup", security(("bearer" = [])), params(shared::http::openapi::StepUpHeader),
     responses((status = 200, description = "A new TOTP secret as an otpauth URI and QR code", body = SetupResponse),
         (status = 401, description = "`step_up_required`: confirm with POST /api/auth/step-up first"),
         (status = 409, description = "MFA is already on")))]

@@ -48,22 +48,6 @@ pub async fn of_person(conn: &mut PgConnection, user_id: Uuid) -> Result<Option<
     .await?)
 }
 
-/// Marks `org_id` as the organization `user_id` used last.
-pub async fn mark_used(
-    conn: &mut PgConnection,
-    user_id: Uuid,
-    org_id: Uuid,
-) -> Result<(), ApiError> {
-    sqlx::query!(
-        "UPDATE memberships SET last_used_at = now() WHERE user_id = $1 AND org_id = $2",
-        user_id,
-        org_id
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// An organization the caller belongs to.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MemberOf {
@@ -121,13 +105,6 @@ pub struct SwitchRequest {
     organization_id: Uuid,
 }
 
-/// The seed of the refresh token a switch to `org_id` gives the session whose live token has
-/// `hash`: a retry of the old token within the grace window finds the same successor (see
-/// `session::refresh`), as after a refresh.
-pub fn switch_seed(org_id: Uuid, old_hash: &[u8]) -> String {
-    format!("switch:{org_id}:{}", hex::encode(old_hash))
-}
-
 /// Moves session `session` of `person` to `org_id` (where they are a member with `role`): its
 /// live refresh token is rotated into one for that organization, and the organization is marked
 /// used. The new token pair; 401 `session_ended` when the session was signed out.
@@ -157,7 +134,7 @@ pub async fn move_session(
     .execute(&mut *conn)
     .await?;
     let keys = state.settings.keys.current().await;
-    let seed = switch_seed(org_id, &live.token_hash);
+    let seed = session::switch_seed(org_id, &live.token_hash);
     let (successor, successor_hash) = tokens::successor(&keys, "rt", &seed);
     let tokens = session::issue(
         &mut *conn,
@@ -170,7 +147,7 @@ pub async fn move_session(
         successor_hash,
     )
     .await?;
-    mark_used(conn, person, org_id).await?;
+    session::mark_used(conn, person, org_id).await?;
     Ok(tokens)
 }
 

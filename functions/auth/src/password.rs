@@ -48,7 +48,7 @@ pub async fn forgot(
     AppJson(body): AppJson<ForgotRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let keys = [format!("password_forgot:ip:{ip}")];
-    shared::rate_limit::check(&state.pool, shared::rate_limit::OFFICE, &keys).await?;
+    shared::db::rate_limit::check(&state.pool, shared::db::rate_limit::OFFICE, &keys).await?;
     let email = Email::parse(&body.email, "email")?;
 
     let (token, hash) = tokens::generate("pr");

@@ -37,6 +37,29 @@ pub struct SignedIn {
     pub tokens: TokenPair,
 }
 
+/// Marks `org_id` as the organization `user_id` used last.
+pub async fn mark_used(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    org_id: Uuid,
+) -> Result<(), ApiError> {
+    sqlx::query!(
+        "UPDATE memberships SET last_used_at = now() WHERE user_id = $1 AND org_id = $2",
+        user_id,
+        org_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The seed of the refresh token a switch to `org_id` gives the session whose live token has
+/// `hash`: a retry of the old token within the grace window finds the same successor (see
+/// [`refresh`]), as after a refresh.
+pub fn switch_seed(org_id: Uuid, old_hash: &[u8]) -> String {
+    format!("switch:{org_id}:{}", hex::encode(old_hash))
+}
+
 /// Starts a new token family (a login, on one device) for the person, in organization `org_id`
 /// (where they are an active member with `role`), and marks that organization used last.
 pub async fn start(
@@ -47,7 +70,7 @@ pub async fn start(
     role: Role,
 ) -> Result<TokenPair, ApiError> {
     let (refresh_token, hash) = tokens::generate("rt");
-    crate::organizations::mark_used(&mut *conn, user_id, org_id).await?;
+    mark_used(&mut *conn, user_id, org_id).await?;
     issue(
         conn,
         state,
@@ -207,7 +230,7 @@ pub async fn refresh(
             .fetch_optional(&mut *tx)
             .await?;
             if let Some(live) = live {
-                let seed = crate::organizations::switch_seed(live.org_id, &hash);
+                let seed = switch_seed(live.org_id, &hash);
                 let successor = tokens::successors(&keys, "rt", &body.refresh_token)
                     .into_iter()
                     .chain(tokens::successors(&keys, "rt", &seed))

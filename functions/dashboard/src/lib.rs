@@ -474,5 +474,5 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
     #[openapi(paths(summary, export))]
     struct Doc;
-    shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "dashboard")
+    shared::http::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "dashboard")
 }

@@ -30,7 +30,7 @@ pub struct Bucket {
 static SDK: OnceCell<aws_config::SdkConfig> = OnceCell::const_new();
 
 async fn sdk() -> &'static aws_config::SdkConfig {
-    SDK.get_or_init(shared::secrets::sdk_config).await
+    SDK.get_or_init(shared::config::secrets::sdk_config).await
 }
 
 impl Bucket {

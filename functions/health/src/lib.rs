@@ -30,7 +30,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
     #[openapi(paths(health, health_db, openapi_json, docs))]
     struct Doc;
-    shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "health")
+    shared::http::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "health")
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

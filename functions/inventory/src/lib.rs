@@ -118,7 +118,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         policy::reject
     ))]
     struct Doc;
-    let mut doc = shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "inventory");
+    let mut doc = shared::http::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "inventory");
     movements::document_kinds(&mut doc);
     doc
 }

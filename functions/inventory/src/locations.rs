@@ -11,8 +11,8 @@ use shared::auth::{Caller, Require};
 use shared::domain;
 use shared::error::{ApiError, ResultExt};
 use shared::http::AppJson;
-use shared::idempotency::{self, IdempotencyKey};
-use shared::pagination::Page;
+use shared::http::idempotency::{self, IdempotencyKey};
+use shared::http::pagination::Page;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -95,7 +95,7 @@ impl TryFrom<CreateLocation> for NewLocation {
     }
 }
 
-#[utoipa::path(post, path = "/api/inventory/locations", operation_id = "create_location", params(shared::openapi::IdempotencyKeyHeader), request_body = CreateLocation,
+#[utoipa::path(post, path = "/api/inventory/locations", operation_id = "create_location", params(shared::http::openapi::IdempotencyKeyHeader), request_body = CreateLocation,
     responses((status = 201, body = Location), (status = 409, description = "The name is taken")))]
 pub async fn create(
     mut tenant: Require<Inventory, Write>,

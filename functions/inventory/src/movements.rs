@@ -10,9 +10,9 @@ use shared::auth::caller::{Inventory, Read, Write};
 use shared::auth::{Caller, Require};
 use shared::domain::MovementKind;
 use shared::error::{ApiError, FieldError, Fields};
+use shared::http::idempotency::{self, IdempotencyKey};
+use shared::http::pagination::{Page, PageQuery};
 use shared::http::{AppJson, AppQuery};
-use shared::idempotency::{self, IdempotencyKey};
-use shared::pagination::{Page, PageQuery};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -189,7 +189,7 @@ impl TryFrom<CreateMovement> for NewMovement {
     }
 }
 
-#[utoipa::path(post, path = "/api/inventory/movements", operation_id = "record_movement", params(shared::openapi::IdempotencyKeyHeader), request_body = CreateMovement,
+#[utoipa::path(post, path = "/api/inventory/movements", operation_id = "record_movement", params(shared::http::openapi::IdempotencyKeyHeader), request_body = CreateMovement,
     responses((status = 201, description = "Recorded in the ledger", body = Recorded), (status = 409, description = "Not enough available stock")))]
 pub async fn create(
     mut tenant: Require<Inventory, Write>,

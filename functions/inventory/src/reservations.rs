@@ -12,9 +12,9 @@ use shared::auth::caller::{Inventory, Read, Write};
 use shared::auth::{Caller, Require};
 use shared::domain::{MovementKind, ReservationStatus};
 use shared::error::{ApiError, FieldError, Fields};
+use shared::http::idempotency::{self, IdempotencyKey};
+use shared::http::pagination::{Page, PageQuery};
 use shared::http::{AppJson, AppQuery, PathId};
-use shared::idempotency::{self, IdempotencyKey};
-use shared::pagination::{Page, PageQuery};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -129,7 +129,7 @@ impl TryFrom<CreateReservation> for NewReservation {
 }
 
 /// `POST /api/inventory/reservations`: 409 with `available` when there is not enough.
-#[utoipa::path(post, path = "/api/inventory/reservations", operation_id = "create_reservation", params(shared::openapi::IdempotencyKeyHeader), request_body = CreateReservation,
+#[utoipa::path(post, path = "/api/inventory/reservations", operation_id = "create_reservation", params(shared::http::openapi::IdempotencyKeyHeader), request_body = CreateReservation,
     responses((status = 201, body = Reservation), (status = 409, description = "Not enough available stock")))]
 pub async fn create(
     mut tenant: Require<Inventory, Write>,

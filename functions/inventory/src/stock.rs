@@ -8,7 +8,7 @@ use shared::auth::{Caller, CallerKind, Require};
 use shared::domain::MovementKind;
 use shared::error::ApiError;
 use shared::http::AppQuery;
-use shared::pagination::{Page, PageQuery};
+use shared::http::pagination::{Page, PageQuery};
 use sqlx::PgConnection;
 use uuid::Uuid;
 

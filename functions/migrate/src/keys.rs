@@ -146,7 +146,7 @@ async fn read(
     let text = output
         .secret_string()
         .ok_or_else(|| anyhow::anyhow!("the keys secret has no string value"))?;
-    shared::secrets::parse_object(text)
+    shared::config::secrets::parse_object(text)
         .map_err(|reason| anyhow::anyhow!("the keys secret: {reason}"))
 }
 

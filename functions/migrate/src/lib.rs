@@ -228,7 +228,7 @@ pub async fn handle(
     if let Ok(rotation) = serde_json::from_value::<keys::RotationRequest>(event.payload.clone()) {
         // Secrets Manager retries a failed step, and starts the rotation again later.
         let mut owner = database.await?.connect().await?;
-        let client = shared::secrets::client().await;
+        let client = shared::config::secrets::client().await;
         let outcome = keys::rotate(&client, &rotation, &mut owner).await;
         if let Err(error) = &outcome {
             tracing::error!(

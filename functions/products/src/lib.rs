@@ -44,7 +44,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         write::delete
     ))]
     struct Doc;
-    let mut doc = shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "products");
-    shared::openapi::put_like_patch(&mut doc, "/api/products/{id}");
+    let mut doc = shared::http::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "products");
+    shared::http::openapi::put_like_patch(&mut doc, "/api/products/{id}");
     doc
 }

@@ -12,7 +12,7 @@ use shared::auth::Require;
 use shared::auth::caller::{Products, Read};
 use shared::error::ApiError;
 use shared::http::AppQuery;
-use shared::pagination::{Page, PageQuery};
+use shared::http::pagination::{Page, PageQuery};
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -125,7 +125,7 @@ pub async fn list(
         .as_deref()
         .map(str::trim)
         .filter(|q| !q.is_empty())
-        .map(|q| shared::pagination::contains_pattern(&q.to_lowercase()));
+        .map(|q| shared::http::pagination::contains_pattern(&q.to_lowercase()));
 
     let mut sql: QueryBuilder<Postgres> = QueryBuilder::new("");
     if page.include_total {

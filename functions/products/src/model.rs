@@ -7,8 +7,8 @@ use serde::Serialize;
 use shared::auth::Require;
 use shared::auth::caller::{Products, Read};
 use shared::error::ApiError;
+use shared::http::pagination::{Page, PageQuery};
 use shared::http::{AppQuery, PathId};
-use shared::pagination::{Page, PageQuery};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]

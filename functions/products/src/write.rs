@@ -11,8 +11,8 @@ use shared::auth::caller::{Products, Write};
 use shared::auth::{Caller, Require};
 use shared::domain::{self, Patch, money_text, non_null};
 use shared::error::{ApiError, FieldError, Fields, ResultExt};
+use shared::http::idempotency::{self, IdempotencyKey};
 use shared::http::{AppJson, PathId};
-use shared::idempotency::{self, IdempotencyKey};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -160,7 +160,7 @@ impl TryFrom<CreateProduct> for NewProduct {
 }
 
 /// `POST /api/products` (honours `Idempotency-Key`).
-#[utoipa::path(post, path = "/api/products", params(shared::openapi::IdempotencyKeyHeader), request_body = CreateProduct,
+#[utoipa::path(post, path = "/api/products", params(shared::http::openapi::IdempotencyKeyHeader), request_body = CreateProduct,
     responses((status = 201, body = Product),
         (status = 409, description = "`sku_taken`: the SKU is used in this organization")))]
 pub async fn create(

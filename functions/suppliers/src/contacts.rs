@@ -10,9 +10,9 @@ use shared::auth::caller::{Read, Suppliers, Write};
 use shared::auth::{Caller, Require};
 use shared::domain::{self, Patch};
 use shared::error::{ApiError, Fields};
+use shared::http::idempotency::{self, IdempotencyKey};
+use shared::http::pagination::Page;
 use shared::http::{AppJson, PathId, PathIds};
-use shared::idempotency::{self, IdempotencyKey};
-use shared::pagination::Page;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -21,7 +21,7 @@ pub struct Contact {
     id: Uuid,
     supplier_id: Uuid,
     name: String,
-    #[schema(schema_with = shared::openapi::optional_email_schema)]
+    #[schema(schema_with = shared::http::openapi::optional_email_schema)]
     email: Option<String>,
     phone: Option<String>,
     role: Option<String>,
@@ -95,7 +95,7 @@ pub async fn list(
 pub struct CreateContact {
     #[schema(format = "line", min_length = 1, max_length = 200)]
     name: String,
-    #[schema(schema_with = shared::openapi::optional_email_schema)]
+    #[schema(schema_with = shared::http::openapi::optional_email_schema)]
     email: Option<String>,
     #[schema(max_length = 50)]
     phone: Option<String>,
@@ -154,7 +154,7 @@ impl TryFrom<CreateContact> for NewContact {
 }
 
 /// `POST /api/suppliers/{id}/contacts` (honours `Idempotency-Key`).
-#[utoipa::path(post, path = "/api/suppliers/{id}/contacts", operation_id = "add_contact", params(("id" = Uuid, Path), shared::openapi::IdempotencyKeyHeader), request_body = CreateContact,
+#[utoipa::path(post, path = "/api/suppliers/{id}/contacts", operation_id = "add_contact", params(("id" = Uuid, Path), shared::http::openapi::IdempotencyKeyHeader), request_body = CreateContact,
     responses((status = 201, body = Contact)))]
 pub async fn create(
     mut tenant: Require<Suppliers, Write>,
@@ -210,7 +210,7 @@ pub struct UpdateContact {
     #[schema(value_type = String, format = "line", min_length = 1, max_length = 200)]
     #[serde(default, deserialize_with = "domain::non_null")]
     name: Option<String>,
-    #[schema(schema_with = shared::openapi::optional_email_schema)]
+    #[schema(schema_with = shared::http::openapi::optional_email_schema)]
     #[serde(default)]
     email: Patch<String>,
     #[schema(value_type = Option<String>, max_length = 50)]

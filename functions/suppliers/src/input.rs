@@ -28,7 +28,7 @@ fn optional_website(raw: Option<&str>) -> Result<Option<String>, ApiError> {
 pub struct CreateSupplier {
     #[schema(format = "line", min_length = 1, max_length = 200)]
     name: String,
-    #[schema(schema_with = shared::openapi::optional_email_schema)]
+    #[schema(schema_with = shared::http::openapi::optional_email_schema)]
     email: Option<String>,
     #[schema(max_length = 50)]
     phone: Option<String>,
@@ -95,7 +95,7 @@ pub struct UpdateSupplier {
     #[schema(value_type = String, format = "line", min_length = 1, max_length = 200)]
     #[serde(default, deserialize_with = "non_null")]
     name: Option<String>,
-    #[schema(schema_with = shared::openapi::optional_email_schema)]
+    #[schema(schema_with = shared::http::openapi::optional_email_schema)]
     #[serde(default)]
     email: Patch<String>,
     #[schema(value_type = Option<String>, max_length = 50)]

@@ -62,7 +62,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         contacts::delete
     ))]
     struct Doc;
-    let mut doc = shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "suppliers");
-    shared::openapi::put_like_patch(&mut doc, "/api/suppliers/{id}");
+    let mut doc = shared::http::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "suppliers");
+    shared::http::openapi::put_like_patch(&mut doc, "/api/suppliers/{id}");
     doc
 }

@@ -12,9 +12,9 @@ use shared::auth::caller::{Read, Suppliers, Write};
 use shared::auth::step_up::Proof;
 use shared::auth::{Caller, Require};
 use shared::error::ApiError;
+use shared::http::idempotency::{self, IdempotencyKey};
+use shared::http::pagination::{Page, PageQuery, contains_pattern};
 use shared::http::{AppJson, AppQuery, PathId};
-use shared::idempotency::{self, IdempotencyKey};
-use shared::pagination::{Page, PageQuery, contains_pattern};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -105,7 +105,7 @@ pub async fn detail(
 /// `POST /api/suppliers` (honours `Idempotency-Key`). With `payment_details`, it needs a
 /// step-up (`X-Step-Up-Token`; API keys cannot set bank details), the owners and admins are
 /// emailed, and payments to the supplier need a second person for 24 hours.
-#[utoipa::path(post, path = "/api/suppliers", operation_id = "create", params(shared::openapi::IdempotencyKeyHeader, shared::openapi::StepUpHeader), request_body = CreateSupplier,
+#[utoipa::path(post, path = "/api/suppliers", operation_id = "create", params(shared::http::openapi::IdempotencyKeyHeader, shared::http::openapi::StepUpHeader), request_body = CreateSupplier,
     responses((status = 201, body = SupplierDetail),
         (status = 401, description = "`step_up_required`: payment details need a recent confirmation"),
         (status = 403, description = "`step_up_unavailable`: an API key cannot set payment details")))]
@@ -176,7 +176,7 @@ async fn insert(
 /// `payment_details` needs a step-up (`X-Step-Up-Token`; API keys cannot), emails the owners and
 /// admins (the old and new account endings, who, when), and for 24 hours payments to the
 /// supplier need a second person.
-#[utoipa::path(patch, path = "/api/suppliers/{id}", operation_id = "update", params(("id" = Uuid, Path), shared::openapi::StepUpHeader), request_body = UpdateSupplier,
+#[utoipa::path(patch, path = "/api/suppliers/{id}", operation_id = "update", params(("id" = Uuid, Path), shared::http::openapi::StepUpHeader), request_body = UpdateSupplier,
     responses((status = 200, body = Supplier),
         (status = 401, description = "`step_up_required`: payment details need a recent confirmation"),
         (status = 403, description = "`step_up_unavailable`: an API key cannot change payment details")))]

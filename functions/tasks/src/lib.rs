@@ -50,7 +50,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         routes::toggle
     ))]
     struct Doc;
-    let mut doc = shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "tasks");
+    let mut doc = shared::http::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "tasks");
     let user_id = Parameter::builder()
         .name("user_id")
         .parameter_in(ParameterIn::Path)
@@ -72,7 +72,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .filter_map(|(path, item)| {
             let rest = path.strip_prefix("/api/tasks")?;
             let mut item = item.clone();
-            for operation in shared::openapi::operations_mut(&mut item) {
+            for operation in shared::http::openapi::operations_mut(&mut item) {
                 operation.operation_id = operation.operation_id.take().map(|id| id + "_for_user");
                 operation
                     .parameters

@@ -9,9 +9,9 @@ use shared::audit::{Action, Change};
 use shared::auth::Caller;
 use shared::domain::{self, Patch, TaskStatus, non_null};
 use shared::error::{ApiError, Fields};
+use shared::http::idempotency::{self, IdempotencyKey};
+use shared::http::pagination::{Page, PageQuery, contains_pattern};
 use shared::http::{AppJson, AppQuery};
-use shared::idempotency::{self, IdempotencyKey};
-use shared::pagination::{Page, PageQuery, contains_pattern};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -143,7 +143,7 @@ impl TryFrom<CreateTask> for NewTask {
 }
 
 /// `POST`: 201 with the new task (honours `Idempotency-Key`).
-#[utoipa::path(post, path = "/api/tasks", params(shared::openapi::IdempotencyKeyHeader), request_body = CreateTask,
+#[utoipa::path(post, path = "/api/tasks", params(shared::http::openapi::IdempotencyKeyHeader), request_body = CreateTask,
     responses((status = 201, body = Task)))]
 pub async fn create(
     mut owner: Owner,

@@ -10,8 +10,8 @@ use shared::auth::caller::API_KEY_PREFIX;
 use shared::auth::{Permissions, RequireAdmin, StepUp, tokens};
 use shared::domain;
 use shared::error::{ApiError, FieldError, Fields};
+use shared::http::pagination::{Page, PageQuery};
 use shared::http::{AppJson, AppQuery, PathId};
-use shared::pagination::{Page, PageQuery};
 use uuid::Uuid;
 
 /// How many characters of a key lists show.
@@ -87,7 +87,7 @@ pub struct CreatedKey {
 }
 
 /// `POST /api/api-keys`: needs a step-up (`X-Step-Up-Token`), as it hands out access.
-#[utoipa::path(post, path = "/api/api-keys", operation_id = "create_api_key", params(shared::openapi::StepUpHeader), request_body = CreateKey,
+#[utoipa::path(post, path = "/api/api-keys", operation_id = "create_api_key", params(shared::http::openapi::StepUpHeader), request_body = CreateKey,
     responses((status = 201, description = "The key; its secret `key` is shown this once", body = CreatedKey),
         (status = 401, description = "`step_up_required`: confirm with POST /api/auth/step-up first")))]
 pub async fn create(

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use shared::auth::RequireAdmin;
 use shared::error::ApiError;
 use shared::http::AppQuery;
-use shared::pagination::{Page, PageQuery};
+use shared::http::pagination::{Page, PageQuery};
 use uuid::Uuid;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -22,8 +22,8 @@ use shared::auth::{CallerKind, Permissions, RequireAdmin, Role, tokens};
 use shared::domain::{self, Email};
 use shared::email::outbox::{Mail, Text};
 use shared::error::{ApiError, Fields, ResultExt};
+use shared::http::idempotency::{self, Claim, IdempotencyKey};
 use shared::http::{AppJson, PathId};
-use shared::idempotency::{self, Claim, IdempotencyKey};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -65,7 +65,7 @@ pub struct Created {
 
 /// `POST /api/users`: invites an address to the organization (honours `Idempotency-Key`); the
 /// member is `invited` until they accept.
-#[utoipa::path(post, path = "/api/users", operation_id = "create", params(shared::openapi::IdempotencyKeyHeader, shared::openapi::StepUpHeader), request_body = CreateUser,
+#[utoipa::path(post, path = "/api/users", operation_id = "create", params(shared::http::openapi::IdempotencyKeyHeader, shared::http::openapi::StepUpHeader), request_body = CreateUser,
     responses((status = 201, description = "Invited: the member, `status: invited`", body = Created),
         (status = 401, description = "`step_up_required`: inviting an owner or admin needs a recent confirmation"),
         (status = 409, description = "`already_member`: the address is a member or invited already"),

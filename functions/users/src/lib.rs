@@ -56,5 +56,5 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         organization::update
     ))]
     struct Doc;
-    shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "users")
+    shared::http::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "users")
 }

@@ -18,8 +18,8 @@ use shared::auth::step_up::Proof;
 use shared::auth::{CallerKind, Permissions, RequireAdmin, Role};
 use shared::domain;
 use shared::error::{ApiError, Fields};
+use shared::http::pagination::{Page, PageQuery, contains_pattern};
 use shared::http::{AppJson, AppQuery, PathId};
-use shared::pagination::{Page, PageQuery, contains_pattern};
 use uuid::Uuid;
 
 use crate::member::{UserRow, UserView, load, lock};
@@ -138,7 +138,7 @@ pub struct UpdateUser {
 
 /// `PATCH /api/users/{id}`: name, role, module permissions, active. Changing a role or
 /// permissions needs a step-up (`X-Step-Up-Token`).
-#[utoipa::path(patch, path = "/api/users/{id}", params(("id" = Uuid, Path), shared::openapi::StepUpHeader), request_body = UpdateUser,
+#[utoipa::path(patch, path = "/api/users/{id}", params(("id" = Uuid, Path), shared::http::openapi::StepUpHeader), request_body = UpdateUser,
     responses((status = 200, body = UserView),
         (status = 401, description = "`step_up_required`: a role or permission change needs a recent confirmation"),
         (status = 403, description = "`name_is_personal`: another member's name is theirs to change; `owner_required`; `cannot_change_own_role`; `cannot_deactivate_self`"),

@@ -53,5 +53,5 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
     #[openapi(paths(wise::receive))]
     struct Doc;
-    shared::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "webhooks")
+    shared::http::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "webhooks")
 }

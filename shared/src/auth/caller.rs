@@ -15,14 +15,16 @@ use http::request::Parts;
 use sqlx::Row;
 use uuid::Uuid;
 
+use super::bearer::bearer_token;
 use super::permissions::{self, Permissions};
-use super::{Role, extract::bearer_token, jwt, tokens};
+use super::role::Role;
+use super::{jwt, tokens};
 use crate::audit::{Action, Actor, Change, Entry};
 use crate::db::{Lease, RequestTx, TxSlot};
-use crate::{ApiError, AppState};
+use crate::error::ApiError;
+use crate::state::AppState;
 
-/// API keys start with this, so they are recognisable (and told apart from access tokens).
-pub const API_KEY_PREFIX: &str = "sk_";
+pub use super::bearer::API_KEY_PREFIX;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CallerKind {

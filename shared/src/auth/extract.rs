@@ -7,8 +7,11 @@ use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 use uuid::Uuid;
 
-use super::{Role, jwt};
-use crate::{ApiError, AppState};
+use super::bearer::{API_KEY_PREFIX, bearer_token};
+use super::jwt;
+use super::role::Role;
+use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The signed-in person in the organization their token is for, checked against the database on
 /// every request: a deactivated membership, a signed-out session or a changed role takes effect
@@ -39,7 +42,7 @@ where
                 "send an access token: Authorization: Bearer <token>",
             )
         })?;
-        if token.starts_with(super::caller::API_KEY_PREFIX) {
+        if token.starts_with(API_KEY_PREFIX) {
             return Err(ApiError::forbidden(
                 "user_required",
                 "this route is for people signed in; an API key cannot use it",
@@ -96,16 +99,6 @@ where
             .await
             .map(Some)
     }
-}
-
-/// The token of an `Authorization: Bearer` header.
-pub fn bearer_token(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
 }
 
 /// The caller's IP address as API Gateway saw it (`requestContext.http.sourceIp`), for rate

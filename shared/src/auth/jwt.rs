@@ -4,19 +4,17 @@
 //! refused) and the token type, so a refresh or MFA token can never pass as an access token.
 //! A token names its signing key in `kid`; see [`crate::crypto`] for how keys rotate.
 
-use std::time::Duration;
-
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::Role;
+use super::role::Role;
 use crate::config::LiveKeys;
 use crate::crypto::{Keys, TokenKeyFor};
 use crate::domain::{OrgId, SessionId, UserId};
 use crate::error::ApiError;
 
-pub const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+pub use crate::config::ACCESS_TOKEN_TTL;
 const TOKEN_TYPE: &str = "access";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

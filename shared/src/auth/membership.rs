@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::Role;
+use super::role::Role;
 use crate::email::outbox::{Mail, Outbox, Text};
 use crate::error::ApiError;
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::Role;
+use super::role::Role;
 use crate::error::{FieldError, Fields};
 
 macro_rules! modules {

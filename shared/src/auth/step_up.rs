@@ -22,12 +22,13 @@ use http::request::Parts;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::AuthUser;
 use super::caller::{Caller, CallerKind, Level, Module, Require, RequireAdmin, Tenant};
+use super::extract::AuthUser;
 use super::jwt::{self, Typed};
 use crate::crypto::Keys;
 use crate::domain::{OrgId, SessionId, UserId};
-use crate::{ApiError, AppState};
+use crate::error::ApiError;
+use crate::state::AppState;
 
 /// How long a step-up proof counts.
 pub const STEP_UP_TTL: Duration = Duration::from_secs(5 * 60);

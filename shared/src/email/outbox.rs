@@ -14,7 +14,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::Mailer;
-use crate::Settings;
+use crate::config::Settings;
 use crate::db::Connections;
 use crate::error::ApiError;
 
@@ -137,7 +137,7 @@ impl Outbox {
         .execute(conn)
         .await?;
         let outbox = self.clone();
-        crate::after_response::defer(async move {
+        crate::http::after_response::defer(async move {
             outbox.send(Some(vec![id]), None).await;
         });
         Ok(id)

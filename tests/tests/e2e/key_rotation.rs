@@ -33,7 +33,7 @@ async fn secret_object(client: &aws_sdk_secretsmanager::Client) -> HashMap<Strin
         .secret_string()
         .unwrap()
         .to_owned();
-    shared::secrets::parse_object(&text).unwrap()
+    shared::config::secrets::parse_object(&text).unwrap()
 }
 
 /// Settings of a cold start: the keys from the secret, read again when something is unknown.
@@ -122,7 +122,7 @@ async fn keys_rotate_over_live_data_without_anything_becoming_unreadable(pool: P
     let _environment = ENVIRONMENT.lock().await;
     let moto = Moto::start();
     moto.use_from_this_process();
-    let client = shared::secrets::client().await;
+    let client = shared::config::secrets::client().await;
     // A deployment from before rotation: one generated SECRET_KEY.
     client
         .create_secret()
@@ -494,7 +494,7 @@ async fn a_rotated_database_password_is_picked_up_without_a_cold_start(pool: PgP
     let _environment = ENVIRONMENT.lock().await;
     let moto = Moto::start();
     moto.use_from_this_process();
-    let client = shared::secrets::client().await;
+    let client = shared::config::secrets::client().await;
     let (tenant_old, tenant_new) = (
         login_role(&pool, Login::Tenant).await,
         login_role(&pool, Login::Tenant).await,
@@ -669,7 +669,7 @@ async fn warm_functions_read_the_keys_again_when_the_refresh_interval_passed(_po
     let _environment = ENVIRONMENT.lock().await;
     let moto = Moto::start();
     moto.use_from_this_process();
-    let client = shared::secrets::client().await;
+    let client = shared::config::secrets::client().await;
     let secret = json!({ "SECRET_KEY": FIRST_KEY }).to_string();
     client
         .create_secret()

@@ -267,7 +267,7 @@ fn no_pending() -> ApiError {
 
 /// `POST /api/purchase-orders/{id}/pay/approve`: a second owner or admin approves the pending
 /// payment, which then runs at once (as `/pay` does). Needs a step-up.
-#[utoipa::path(post, path = "/api/purchase-orders/{id}/pay/approve", operation_id = "approve_purchase_order_payment", params(("id" = Uuid, Path), shared::openapi::StepUpHeader),
+#[utoipa::path(post, path = "/api/purchase-orders/{id}/pay/approve", operation_id = "approve_purchase_order_payment", params(("id" = Uuid, Path), shared::http::openapi::StepUpHeader),
     responses((status = 200, description = "Approved and paid through Wise (or under way); the order with its `payment` and `approval`", body = PurchaseOrder),
         (status = 401, description = "`step_up_required`"),
         (status = 403, description = "`own_payment`: the one who asked cannot approve; `own_payee_change`: nor the one who changed the supplier's details; `admin_cooling_off`: nor an owner or admin made so recently by someone else; `admin_required`"),

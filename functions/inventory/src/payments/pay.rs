@@ -10,8 +10,8 @@ use shared::auth::caller::{Purchasing, Write};
 use shared::auth::{Require, StepUp};
 use shared::domain;
 use shared::error::ApiError;
+use shared::http::idempotency::{self, Claim, IdempotencyKey};
 use shared::http::{AppJson, PathId};
-use shared::idempotency::{self, Claim, IdempotencyKey};
 use shared::wise;
 
 use super::{approvals, run};
@@ -34,7 +34,7 @@ pub struct Pay {
 /// when the transfer exists but Wise did not say how the run ended (the payment stays `pending`
 /// while that is checked); 409 when the order cannot be paid (see the module documentation) or
 /// the organization has not connected Wise (`wise_not_connected`).
-#[utoipa::path(post, path = "/api/purchase-orders/{id}/pay", operation_id = "pay_purchase_order", params(("id" = Uuid, Path), shared::openapi::IdempotencyKeyHeader, shared::openapi::StepUpHeader), request_body(content = Option<Pay>, description = "Optional"),
+#[utoipa::path(post, path = "/api/purchase-orders/{id}/pay", operation_id = "pay_purchase_order", params(("id" = Uuid, Path), shared::http::openapi::IdempotencyKeyHeader, shared::http::openapi::StepUpHeader), request_body(content = Option<Pay>, description = "Optional"),
     responses((status = 200, description = "Paid through Wise (or under way); the order with its `payment`", body = PurchaseOrder),
         (status = 202, description = "Waits for approval by a second owner or admin (`approval` on the order says why: the threshold, or payment details changed in the last 24 hours)", body = PurchaseOrder),
         (status = 401, description = "`step_up_required`: confirm with POST /api/auth/step-up first"),

@@ -162,7 +162,7 @@ pub struct PolicyInput {
 /// `PUT /api/payments/policy` `{approval_threshold, approval_currency?}`: sets (or, with `null`,
 /// lifts) the approval threshold. Owners only, with a step-up. Stricter: 200, applied. Looser,
 /// with another owner in the organization: 202, waiting for their approval (`pending_change`).
-#[utoipa::path(put, path = "/api/payments/policy", operation_id = "set_payment_policy", params(shared::openapi::StepUpHeader), request_body = PolicyInput,
+#[utoipa::path(put, path = "/api/payments/policy", operation_id = "set_payment_policy", params(shared::http::openapi::StepUpHeader), request_body = PolicyInput,
     responses((status = 200, description = "Applied", body = Policy),
         (status = 202, description = "A loosening that waits for a second owner's approval (`pending_change`); the other owners are mailed", body = Policy),
         (status = 401, description = "`step_up_required`"),
@@ -367,7 +367,7 @@ fn nothing_waits() -> ApiError {
 
 /// `POST /api/payments/policy/approve`: a second owner approves the change that waits, which
 /// applies at once. Not the owner who asked for it; not an owner still in their cooling-off.
-#[utoipa::path(post, path = "/api/payments/policy/approve", operation_id = "approve_payment_policy_change", params(shared::openapi::StepUpHeader),
+#[utoipa::path(post, path = "/api/payments/policy/approve", operation_id = "approve_payment_policy_change", params(shared::http::openapi::StepUpHeader),
     responses((status = 200, description = "Approved and applied", body = Policy),
         (status = 401, description = "`step_up_required`"),
         (status = 403, description = "`own_change`: the owner who asked cannot approve it; `owner_required`; `admin_cooling_off`"),

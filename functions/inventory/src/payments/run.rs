@@ -10,7 +10,7 @@ use shared::audit::Action;
 use shared::auth::caller::TenantDb;
 use shared::auth::{Caller, Tenant};
 use shared::error::ApiError;
-use shared::idempotency::Claimed;
+use shared::http::idempotency::Claimed;
 use shared::wise::{self, Payment};
 
 use super::plan::{self, Plan};

@@ -90,7 +90,7 @@ pub struct Profiles {
 
 /// `POST /api/payments/wise/profiles` `{api_token}`: the Wise profiles the token may act for,
 /// to pick one to connect. Nothing is stored. Owners only, with a step-up.
-#[utoipa::path(post, path = "/api/payments/wise/profiles", operation_id = "list_wise_profiles", params(shared::openapi::StepUpHeader), request_body = TokenInput,
+#[utoipa::path(post, path = "/api/payments/wise/profiles", operation_id = "list_wise_profiles", params(shared::http::openapi::StepUpHeader), request_body = TokenInput,
     responses((status = 200, description = "The token's profiles", body = Profiles),
         (status = 401, description = "`step_up_required`"),
         (status = 403, description = "`owner_required`, `admin_required`"),
@@ -142,7 +142,7 @@ pub struct ConnectInput {
 /// `PUT /api/payments/wise` `{api_token, profile_id}`: connects (or re-connects) the
 /// organization's Wise account. Wise checks the token and that the profile is one of its own;
 /// the token is stored sealed. Owners only, with a step-up.
-#[utoipa::path(put, path = "/api/payments/wise", operation_id = "connect_wise", params(shared::openapi::StepUpHeader), request_body = ConnectInput,
+#[utoipa::path(put, path = "/api/payments/wise", operation_id = "connect_wise", params(shared::http::openapi::StepUpHeader), request_body = ConnectInput,
     responses((status = 200, description = "Connected", body = Connection),
         (status = 401, description = "`step_up_required`"),
         (status = 403, description = "`owner_required`, `admin_required`"),
@@ -234,7 +234,7 @@ pub async fn connect(
 
 /// `DELETE /api/payments/wise`: disconnects Wise (the sealed token is deleted). Payments under
 /// way still settle through Wise's webhooks; new ones answer 409 `wise_not_connected`.
-#[utoipa::path(delete, path = "/api/payments/wise", operation_id = "disconnect_wise", params(shared::openapi::StepUpHeader),
+#[utoipa::path(delete, path = "/api/payments/wise", operation_id = "disconnect_wise", params(shared::http::openapi::StepUpHeader),
     responses((status = 204, description = "Disconnected"),
         (status = 401, description = "`step_up_required`"),
         (status = 403, description = "`owner_required`, `admin_required`"),

@@ -11,9 +11,9 @@ use shared::auth::caller::{Purchasing, Read, Write};
 use shared::auth::{Caller, Require};
 use shared::domain::PoStatus;
 use shared::error::{ApiError, ResultExt};
+use shared::http::idempotency::{self, IdempotencyKey};
+use shared::http::pagination::{Page, PageQuery};
 use shared::http::{AppJson, AppQuery, PathId};
-use shared::idempotency::{self, IdempotencyKey};
-use shared::pagination::{Page, PageQuery};
 use shared::wise::PaymentStatus;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -106,7 +106,7 @@ fn unknown_supplier() -> ApiError {
 }
 
 /// `POST /api/purchase-orders`: a draft (honours `Idempotency-Key`).
-#[utoipa::path(post, path = "/api/purchase-orders", operation_id = "create_purchase_order", params(shared::openapi::IdempotencyKeyHeader), request_body = CreatePurchaseOrder,
+#[utoipa::path(post, path = "/api/purchase-orders", operation_id = "create_purchase_order", params(shared::http::openapi::IdempotencyKeyHeader), request_body = CreatePurchaseOrder,
     responses((status = 201, description = "A draft", body = PurchaseOrder)))]
 pub async fn create(
     mut tenant: Require<Purchasing, Write>,

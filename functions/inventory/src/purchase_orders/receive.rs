@@ -8,8 +8,8 @@ use shared::auth::caller::{Purchasing, Write};
 use shared::auth::{Caller, Require};
 use shared::domain::{MovementKind, PoStatus};
 use shared::error::{ApiError, FieldError, Fields};
+use shared::http::idempotency::{self, IdempotencyKey};
 use shared::http::{AppJson, PathId};
-use shared::idempotency::{self, IdempotencyKey};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -20,7 +20,7 @@ use crate::stock::{self, Movement};
 
 /// `POST /api/purchase-orders/{id}/receive`: adds the received units to stock through the
 /// ledger (honours `Idempotency-Key`).
-#[utoipa::path(post, path = "/api/purchase-orders/{id}/receive", operation_id = "receive_purchase_order", params(("id" = Uuid, Path), shared::openapi::IdempotencyKeyHeader), request_body = Receive,
+#[utoipa::path(post, path = "/api/purchase-orders/{id}/receive", operation_id = "receive_purchase_order", params(("id" = Uuid, Path), shared::http::openapi::IdempotencyKeyHeader), request_body = Receive,
     responses((status = 200, description = "Received into stock through the ledger", body = PurchaseOrder), (status = 409, description = "Not receivable in its state")))]
 pub async fn receive(
     mut tenant: Require<Purchasing, Write>,

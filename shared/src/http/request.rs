@@ -5,12 +5,15 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use crate::after_response::Job;
+use std::pin::Pin;
+
+/// One piece of work deferred until the response has left ([`crate::http::after_response`]).
+pub type Job = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 struct Current {
     id: Arc<str>,
     ip: String,
-    /// Work to run once the response has left ([`crate::after_response`]).
+    /// Work to run once the response has left ([`crate::http::after_response`]).
     after_response: Mutex<Vec<Job>>,
 }
 
@@ -18,10 +21,10 @@ tokio::task_local! {
     static CURRENT: Arc<Current>;
 }
 
-/// Runs `work` as the request `id` from client `ip`; then hands the work it deferred to
-/// whoever runs it (see [`crate::after_response`]). Call it around the whole answer, outside the
-/// request's transaction.
-pub async fn scope<F: Future>(id: Arc<str>, ip: String, work: F) -> F::Output {
+/// Runs `work` as the request `id` from client `ip`; returns its output and the work it
+/// deferred, for the caller to hand to whoever runs it ([`crate::http::after_response`]). Call it
+/// around the whole answer, outside the request's transaction.
+pub async fn scope<F: Future>(id: Arc<str>, ip: String, work: F) -> (F::Output, Vec<Job>) {
     let current = Arc::new(Current {
         id,
         ip,
@@ -34,8 +37,7 @@ pub async fn scope<F: Future>(id: Arc<str>, ip: String, work: F) -> F::Output {
             .lock()
             .unwrap_or_else(|e| e.into_inner()),
     );
-    crate::after_response::release(jobs);
-    output
+    (output, jobs)
 }
 
 /// Keeps `job` for after the response of the request being handled; gives it back outside a

@@ -1,13 +1,9 @@
-//! The one error type of the API, rendered once as RFC 9457 `application/problem+json`.
-//!
-//! Every body carries `type`, `title`, `status`, `detail`, a stable machine `code`, the
-//! `request_id` and, for validation failures, field `errors`. Internal causes are logged with
-//! their chain and never sent to the client.
+//! The error type, its field errors, and how database errors become one.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
-use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode, header};
+use http::StatusCode;
 use serde::Serialize;
 
 /// Media type of every error body.
@@ -249,7 +245,7 @@ impl ApiError {
         }
     }
 
-    fn detail(&self) -> Cow<'_, str> {
+    pub(super) fn detail(&self) -> Cow<'_, str> {
         match self {
             Self::BadRequest { detail, .. }
             | Self::Unauthorized { detail, .. }
@@ -280,108 +276,23 @@ impl ApiError {
     }
 }
 
-/// The problem document for a bare status, for responses not built from an `ApiError`
-/// (unknown routes, wrong methods, framework rejections).
-pub fn problem_for_status(status: StatusCode) -> Response {
-    let (code, detail) = match status {
-        StatusCode::NOT_FOUND => ("not_found", "no route matches this path"),
-        StatusCode::METHOD_NOT_ALLOWED => (
-            "method_not_allowed",
-            "this route does not accept that method",
-        ),
-        StatusCode::PAYLOAD_TOO_LARGE => (
-            "payload_too_large",
-            "the request body exceeds the size limit",
-        ),
-        StatusCode::BAD_GATEWAY => ("bad_gateway", "a service this API depends on failed"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-            "unsupported_media_type",
-            "the request body has an unsupported content type",
-        ),
-        s if s.is_server_error() => ("internal_error", "an unexpected error occurred"),
-        _ => ("bad_request", "the request could not be processed"),
-    };
-    render(status, code, detail, &[], None)
-}
+/// Who wants to see every database error as it becomes an [`ApiError`]: the database layer,
+/// which reads its credentials again when the database refused its login
+/// ([`watch_database_errors`]).
+static DATABASE_ERRORS: OnceLock<fn(&sqlx::Error)> = OnceLock::new();
 
-fn render(
-    status: StatusCode,
-    code: &str,
-    detail: &str,
-    errors: &[FieldError],
-    extra: Option<&serde_json::Map<String, serde_json::Value>>,
-) -> Response {
-    let mut body = serde_json::json!({
-        "type": format!("urn:stockroom:problem:{code}"),
-        "title": status.canonical_reason().unwrap_or("Error"),
-        "status": status.as_u16(),
-        "detail": detail,
-        "code": code,
-        "request_id": crate::request::current_request_id(),
-    });
-    if let Some(obj) = body.as_object_mut() {
-        if !errors.is_empty() {
-            obj.insert("errors".into(), serde_json::json!(errors));
-        }
-        for (key, value) in extra.into_iter().flatten() {
-            obj.entry(key.clone()).or_insert_with(|| value.clone());
-        }
-    }
-    let mut response = (status, body.to_string()).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-    response
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        match &self {
-            Self::Internal(cause) => {
-                tracing::error!(error = format!("{cause:#}"), "internal error")
-            }
-            Self::Unavailable(cause) => {
-                tracing::warn!(error = format!("{cause:#}"), "database unavailable")
-            }
-            Self::Upstream { code, detail } | Self::NotConfigured { code, detail } => {
-                tracing::warn!(status = status.as_u16(), code, detail, "request not served")
-            }
-            _ => tracing::debug!(
-                status = status.as_u16(),
-                code = self.code(),
-                "request rejected"
-            ),
-        }
-        let reference;
-        let (errors, extra): (&[FieldError], _) = match &self {
-            Self::Validation { errors } => (errors, None),
-            Self::UnknownReference {
-                code,
-                field,
-                message,
-            } => {
-                reference = [FieldError::new(field.clone(), *code, message.clone())];
-                (&reference, None)
-            }
-            Self::Conflict { extra, .. } => (&[], Some(extra)),
-            _ => (&[], None),
-        };
-        let mut response = render(status, self.code(), &self.detail(), errors, extra);
-        if let Self::RateLimited { retry_after_secs } = self {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, retry_after_secs.into());
-        }
-        response
-    }
+/// Has `watch` see every database error turned into an [`ApiError`] (set once per process).
+pub fn watch_database_errors(watch: fn(&sqlx::Error)) {
+    let _ = DATABASE_ERRORS.set(watch);
 }
 
 /// Connection-level failures mean the database is unreachable (503); everything else is a bug
 /// or an unexpected state (500).
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        crate::db::after_refused_login(&error);
+        if let Some(watch) = DATABASE_ERRORS.get() {
+            watch(&error);
+        }
         if is_unavailable(&error) {
             Self::Unavailable(error.into())
         } else {
@@ -422,147 +333,5 @@ fn is_unavailable(error: &sqlx::Error) -> bool {
                 || (code == "42501" && db.message().starts_with("permission denied"))
         }
         _ => false,
-    }
-}
-
-/// Turns named constraint violations into API errors at the call site:
-/// `.on_constraint("products_org_sku_key", |_| ApiError::conflict("sku_taken", "..."))`.
-pub trait ResultExt<T> {
-    fn on_constraint(
-        self,
-        name: &str,
-        map: impl FnOnce(&dyn sqlx::error::DatabaseError) -> ApiError,
-    ) -> Result<T, ApiError>;
-}
-
-impl<T> ResultExt<T> for Result<T, sqlx::Error> {
-    fn on_constraint(
-        self,
-        name: &str,
-        map: impl FnOnce(&dyn sqlx::error::DatabaseError) -> ApiError,
-    ) -> Result<T, ApiError> {
-        self.map_err(ApiError::from).on_constraint(name, map)
-    }
-}
-
-/// Chains: `.on_constraint("a", ..).on_constraint("b", ..)`.
-impl<T> ResultExt<T> for Result<T, ApiError> {
-    fn on_constraint(
-        self,
-        name: &str,
-        map: impl FnOnce(&dyn sqlx::error::DatabaseError) -> ApiError,
-    ) -> Result<T, ApiError> {
-        self.map_err(|error| {
-            let violated = match &error {
-                ApiError::Internal(cause) => cause
-                    .downcast_ref::<sqlx::Error>()
-                    .and_then(sqlx::Error::as_database_error)
-                    .filter(|db| db.constraint() == Some(name)),
-                _ => None,
-            };
-            match violated {
-                Some(db) => map(db),
-                None => error,
-            }
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use http_body_util::BodyExt;
-
-    async fn body(response: Response) -> serde_json::Value {
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        serde_json::from_slice(&bytes).unwrap()
-    }
-
-    #[tokio::test]
-    async fn validation_errors_list_their_fields() {
-        let response =
-            ApiError::invalid_field("name", "required", "must not be empty").into_response();
-        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
-        let body = body(response).await;
-        assert_eq!(body["code"], "validation_failed");
-        assert_eq!(body["type"], "urn:stockroom:problem:validation_failed");
-        assert_eq!(body["title"], "Unprocessable Entity");
-        assert_eq!(body["errors"][0]["field"], "name");
-        assert_eq!(body["errors"][0]["code"], "required");
-    }
-
-    #[tokio::test]
-    async fn internal_errors_hide_their_cause() {
-        let response =
-            ApiError::Internal(anyhow::anyhow!("password=hunter2 in SELECT")).into_response();
-        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let text = body(response).await.to_string();
-        assert!(
-            !text.contains("hunter2") && !text.contains("SELECT"),
-            "{text}"
-        );
-    }
-
-    #[tokio::test]
-    async fn rate_limited_sets_retry_after() {
-        let response = ApiError::RateLimited {
-            retry_after_secs: 42,
-        }
-        .into_response();
-        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(response.headers()[header::RETRY_AFTER], "42");
-    }
-
-    #[tokio::test]
-    async fn conflict_extras_become_members() {
-        let mut error = ApiError::conflict("insufficient_stock", "only 3 available");
-        if let ApiError::Conflict { extra, .. } = &mut error {
-            extra.insert("available".into(), 3.into());
-        }
-        let body = body(error.into_response()).await;
-        assert_eq!(body["available"], 3);
-        assert_eq!(body["code"], "insufficient_stock");
-    }
-
-    #[tokio::test]
-    async fn upstream_and_unconfigured_errors_keep_their_code() {
-        let response = ApiError::Upstream {
-            code: "wise_error",
-            detail: "Wise refused the payment: insufficient funds".into(),
-        }
-        .into_response();
-        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
-        let body = body(response).await;
-        assert_eq!(body["code"], "wise_error");
-        assert!(
-            body["detail"]
-                .as_str()
-                .unwrap()
-                .contains("insufficient funds")
-        );
-        let response = ApiError::NotConfigured {
-            code: "payments_not_configured",
-            detail: "set WISE_WEBHOOK_PUBLIC_KEY".into(),
-        }
-        .into_response();
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(body_code(response).await, "payments_not_configured");
-    }
-
-    async fn body_code(response: Response) -> String {
-        body(response).await["code"].as_str().unwrap().to_owned()
-    }
-
-    #[test]
-    fn pool_timeouts_are_unavailable() {
-        assert_eq!(
-            ApiError::from(sqlx::Error::PoolTimedOut).status(),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
-        assert_eq!(
-            ApiError::from(sqlx::Error::RowNotFound).status(),
-            StatusCode::INTERNAL_SERVER_ERROR
-        );
     }
 }

@@ -14,8 +14,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
-/// One piece of deferred work.
-pub type Job = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+pub use crate::http::request::Job;
 
 /// Whether the Lambda runtime runs deferred work (set by [`RunAfterResponse`]).
 static RUNTIME_RUNS_IT: AtomicBool = AtomicBool::new(false);
@@ -26,13 +25,13 @@ static WAITING: Mutex<Vec<Job>> = Mutex::new(Vec::new());
 /// request).
 pub fn defer(work: impl Future<Output = ()> + Send + 'static) {
     let job: Job = Box::pin(work);
-    if let Some(job) = crate::request::keep_for_after_response(job) {
+    if let Some(job) = crate::http::request::keep_for_after_response(job) {
         release(vec![job]);
     }
 }
 
 /// Hands the deferred work of a request that has been answered to whoever runs it.
-pub(crate) fn release(jobs: Vec<Job>) {
+pub fn release(jobs: Vec<Job>) {
     if jobs.is_empty() {
         return;
     }

@@ -5,6 +5,8 @@
 //! 503 within `DB_ACQUIRE_TIMEOUT_MS` instead of a hung invocation, and the pool reconnects by
 //! itself once the database is back.
 
+pub mod rate_limit;
+
 use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -130,6 +132,7 @@ static LOGIN_SOURCE: std::sync::OnceLock<Arc<crate::config::SecretSource>> =
 /// that cannot wait for them ([`after_refused_login`]).
 pub fn read_again_on_refused_login(source: &Arc<crate::config::SecretSource>) {
     let _ = LOGIN_SOURCE.set(source.clone());
+    crate::error::watch_database_errors(after_refused_login);
 }
 
 /// Called where a refused login surfaces as an error (the pool of the auth function, the
