@@ -253,8 +253,8 @@ impl Entry {
             self.entity_id,
             self.change.before,
             self.change.after,
-            crate::http::request::current_request_id(),
-            crate::http::request::current_client_ip(),
+            crate::request::current_request_id(),
+            crate::request::current_client_ip(),
         )
         .execute(conn)
         .await?;

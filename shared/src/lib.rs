@@ -1,5 +1,6 @@
 //! What two or more Stockroom functions need, one module per concern.
 
+pub mod after_response;
 pub mod audit;
 pub mod auth;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod email;
 pub mod error;
 pub mod http;
 pub mod payment_details;
+pub mod request;
 #[cfg(feature = "test-util")]
 pub mod runtime_api;
 pub mod state;

@@ -36,6 +36,23 @@ pub struct PaymentSummary {
     pub account_ending: String,
 }
 
+/// Read straight from the `payment_summary` column (JSON): `AS "payment_details: PaymentSummary"`.
+impl sqlx::Type<sqlx::Postgres> for PaymentSummary {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <sqlx::types::Json<Self> as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+
+    fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+        <sqlx::types::Json<Self> as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Postgres> for PaymentSummary {
+    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        Ok(<sqlx::types::Json<Self> as sqlx::Decode<'r, sqlx::Postgres>>::decode(value)?.0)
+    }
+}
+
 const KINDS: [&str; 6] = [
     "iban",
     "sort_code",

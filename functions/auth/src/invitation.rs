@@ -11,7 +11,7 @@ use shared::AppState;
 use shared::audit::{Action, Actor, Change, Entry};
 use shared::auth::membership::tell_owners_of_new_admin;
 use shared::auth::password::Password;
-use shared::auth::{AuthUser, ClientIp, Role, tokens};
+use shared::auth::{AuthUser, ClientIp, Role};
 use shared::error::ApiError;
 use shared::http::AppJson;
 
@@ -49,33 +49,27 @@ pub async fn accept(
     signed_in: Option<AuthUser>,
     AppJson(body): AppJson<AcceptRequest>,
 ) -> Result<Json<SignedIn>, ApiError> {
-    let hash = tokens::hash(&body.token);
-    crate::guarded(
-        &state,
-        "invitation",
-        &ip,
-        Some(&hex::encode(&hash[..8])),
-        async {
-            // A password: someone new to Stockroom (a token sent along is not theirs to use).
-            let signed_in = match body.password {
-                Some(_) => None,
-                None => signed_in,
-            };
-            let password_hash = match (&signed_in, body.password) {
-                (_, Some(password)) => Some(Password::new(password, "password")?.hash().await?),
-                (None, None) => {
-                    return Err(ApiError::invalid_field(
-                        "password",
-                        "required",
-                        "choose a password, or sign in and accept with your access token",
-                    ));
-                }
-                (Some(_), None) => None,
-            };
+    crate::redeem_mailed_token(&state, "invitation", &ip, &body.token, async |hash| {
+        // A password: someone new to Stockroom (a token sent along is not theirs to use).
+        let signed_in = match body.password {
+            Some(_) => None,
+            None => signed_in,
+        };
+        let password_hash = match (&signed_in, body.password) {
+            (_, Some(password)) => Some(Password::new(password, "password")?.hash().await?),
+            (None, None) => {
+                return Err(ApiError::invalid_field(
+                    "password",
+                    "required",
+                    "choose a password, or sign in and accept with your access token",
+                ));
+            }
+            (Some(_), None) => None,
+        };
 
-            let mut tx = state.pool.begin().await?;
-            let invitation = sqlx::query!(
-                r#"SELECT i.id, i.user_id, i.org_id AS "org_id!", m.role AS "role: Role",
+        let mut tx = state.pool.begin().await?;
+        let invitation = sqlx::query!(
+            r#"SELECT i.id, i.user_id, i.org_id AS "org_id!", m.role AS "role: Role",
                           u.password_hash IS NOT NULL AS "has_account!", u.email, u.name,
                           inviter.name AS "inviter?"
                    FROM user_invitations i
@@ -85,85 +79,75 @@ pub async fn accept(
                    WHERE i.token_hash = $1 AND i.used_at IS NULL AND i.expires_at > now()
                      AND m.is_active AND m.joined_at IS NULL
                    FOR UPDATE OF i, m"#,
-                hash
-            )
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(invalid_invitation)?;
-            let (person, org_id, role) = (invitation.user_id, invitation.org_id, invitation.role);
-            match (&signed_in, password_hash) {
-                (Some(user), _) if user.user_id != person => {
-                    return Err(ApiError::forbidden(
-                        "invitation_for_another_account",
-                        "this invitation was sent to another address than your account's: sign \
+            hash
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(invalid_invitation)?;
+        let (person, org_id, role) = (invitation.user_id, invitation.org_id, invitation.role);
+        match (&signed_in, password_hash) {
+            (Some(user), _) if user.user_id != person => {
+                return Err(ApiError::forbidden(
+                    "invitation_for_another_account",
+                    "this invitation was sent to another address than your account's: sign \
                          in with that address's account, or ask for an invitation to yours",
-                    ));
-                }
-                (None, _) if invitation.has_account => {
-                    return Err(ApiError::conflict(
-                        "account_exists",
-                        "this address has a Stockroom account: sign in and accept the invitation \
+                ));
+            }
+            (None, _) if invitation.has_account => {
+                return Err(ApiError::conflict(
+                    "account_exists",
+                    "this address has a Stockroom account: sign in and accept the invitation \
                          with your access token (or reset your password if you forgot it)",
-                    ));
-                }
-                (None, Some(password_hash)) => {
-                    sqlx::query!(
-                        "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
-                        person,
-                        password_hash
-                    )
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                _ => {}
+                ));
             }
-            sqlx::query!(
-                "UPDATE user_invitations SET used_at = now() WHERE id = $1",
-                invitation.id
-            )
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query!(
-                "UPDATE memberships SET joined_at = now(), updated_at = now()
-                 WHERE user_id = $1 AND org_id = $2",
-                person,
-                org_id
-            )
-            .execute(&mut *tx)
-            .await?;
-            Entry::new(Action::InvitationAccepted, person)
-                .in_org(org_id)
-                .by(Actor::User(person))
-                .change(Change::none().after(&json!({ "role": role })))
-                .record(&mut tx)
-                .await?;
-            if role.is_admin() {
-                let who = (invitation.name.as_str(), invitation.email.as_str());
-                let by = invitation.inviter.as_deref().unwrap_or("an owner or admin");
-                let cooling_off = state.settings.admin_cooling_off;
-                tell_owners_of_new_admin(
-                    &mut tx,
-                    &state.outbox,
-                    org_id,
-                    who,
-                    role,
-                    by,
-                    cooling_off,
+            (None, Some(password_hash)) => {
+                sqlx::query!(
+                    "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
+                    person,
+                    password_hash
                 )
+                .execute(&mut *tx)
                 .await?;
             }
-            let tokens = match &signed_in {
-                Some(user) => {
-                    let session = (person, user.session_id);
-                    crate::organizations::move_session(&mut tx, &state, session, org_id, role)
-                        .await?
-                }
-                None => session::start(&mut tx, &state, person, org_id, role).await?,
-            };
-            let me = crate::me::load(&mut tx, person, org_id).await?;
-            tx.commit().await?;
-            Ok(Json(SignedIn { me, tokens }))
-        },
-    )
+            _ => {}
+        }
+        sqlx::query!(
+            "UPDATE user_invitations SET used_at = now() WHERE id = $1",
+            invitation.id
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query!(
+            "UPDATE memberships SET joined_at = now(), updated_at = now()
+                 WHERE user_id = $1 AND org_id = $2",
+            person,
+            org_id
+        )
+        .execute(&mut *tx)
+        .await?;
+        Entry::new(Action::InvitationAccepted, person)
+            .in_org(org_id)
+            .by(Actor::User(person))
+            .change(Change::none().after(&json!({ "role": role })))
+            .record(&mut tx)
+            .await?;
+        if role.is_admin() {
+            let who = (invitation.name.as_str(), invitation.email.as_str());
+            let by = invitation.inviter.as_deref().unwrap_or("an owner or admin");
+            let cooling_off = state.settings.admin_cooling_off;
+            tell_owners_of_new_admin(&mut tx, &state.outbox, org_id, who, role, by, cooling_off)
+                .await?;
+        }
+        let tokens = match &signed_in {
+            Some(user) => {
+                let session = (person, user.session_id);
+                crate::organizations::move_session(&mut tx, &state, session, org_id, role).await?
+            }
+            None => session::start(&mut tx, &state, person, org_id, role).await?,
+        };
+        let me = crate::me::load(&mut tx, person, org_id).await?;
+        tx.commit().await?;
+        Ok(Json(SignedIn { me, tokens }))
+    })
     .await
 }

@@ -95,6 +95,22 @@ async fn guarded<T>(
     guarded_by(state, &limits(action, ip, account), step).await
 }
 
+/// Redeems a single-use token that came by mail (a password reset, a registration's
+/// confirmation, an invitation) as the sign-in step `action`: attempts are limited per client
+/// address and per token (keyed by the first bytes of its hash, never the token), and `redeem`
+/// gets the token's hash; it marks what it finds used in its transaction, so a token works once.
+async fn redeem_mailed_token<T>(
+    state: &AppState,
+    action: &str,
+    ip: &str,
+    token: &str,
+    redeem: impl AsyncFnOnce(Vec<u8>) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let hash = shared::auth::tokens::hash(token);
+    let account = hex::encode(&hash[..8]);
+    guarded(state, action, ip, Some(&account), redeem(hash)).await
+}
+
 /// Runs one sign-in step: refused (429) before any work when a key is at its limit of failures;
 /// a wrong proof (401, 403) counts as a failure under every key, a success does not, so a team
 /// signing in from one address is never locked out by itself.

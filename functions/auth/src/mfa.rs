@@ -198,15 +198,7 @@ pub async fn verify(
         )
         .execute(&mut *tx)
         .await?;
-        Entry::new(Action::MfaEnabled, user.user_id)
-            .in_org(user.org_id)
-            .by(Actor::User(user.user_id))
-            .change(Change::updated(
-                &serde_json::json!({ "mfa_enabled": false }),
-                &serde_json::json!({ "mfa_enabled": true }),
-            ))
-            .record(&mut tx)
-            .await?;
+        audit_mfa(&mut tx, &user, true).await?;
         tx.commit().await?;
         Ok(Json(RecoveryCodes {
             recovery_codes: codes,
@@ -271,17 +263,31 @@ pub async fn disable(
     )
     .execute(&mut *tx)
     .await?;
-    Entry::new(Action::MfaDisabled, user.user_id)
-        .in_org(user.org_id)
-        .by(Actor::User(user.user_id))
-        .change(Change::updated(
-            &serde_json::json!({ "mfa_enabled": true }),
-            &serde_json::json!({ "mfa_enabled": false }),
-        ))
-        .record(&mut tx)
-        .await?;
+    audit_mfa(&mut tx, &user, false).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
     })
     .await
+}
+
+/// Audits `user` turning MFA on (`enabled`) or off.
+async fn audit_mfa(
+    conn: &mut sqlx::PgConnection,
+    user: &AuthUser,
+    enabled: bool,
+) -> Result<(), ApiError> {
+    let action = if enabled {
+        Action::MfaEnabled
+    } else {
+        Action::MfaDisabled
+    };
+    Entry::new(action, user.user_id)
+        .in_org(user.org_id)
+        .by(Actor::User(user.user_id))
+        .change(Change::updated(
+            &serde_json::json!({ "mfa_enabled": !enabled }),
+            &serde_json::json!({ "mfa_enabled": enabled }),
+        ))
+        .record(conn)
+        .await
 }

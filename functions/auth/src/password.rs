@@ -105,54 +105,48 @@ pub async fn reset(
     ClientIp(ip): ClientIp,
     AppJson(body): AppJson<ResetRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let hash = tokens::hash(&body.token);
-    crate::guarded(
-        &state,
-        "password_reset",
-        &ip,
-        Some(&hex::encode(&hash[..8])),
-        async {
-            let password = Password::new(body.new_password, "new_password")?;
-            let password_hash = password.hash().await?;
+    crate::redeem_mailed_token(&state, "password_reset", &ip, &body.token, async |hash| {
+        let password = Password::new(body.new_password, "new_password")?;
+        let password_hash = password.hash().await?;
 
-            let mut tx = state.pool.begin().await?;
-            let user = sqlx::query!(
-                r#"UPDATE password_reset_tokens t SET used_at = now()
-           WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.expires_at > now()
-           RETURNING t.user_id AS id"#,
-                hash
+        let mut tx = state.pool.begin().await?;
+        let user = sqlx::query!(
+            r#"UPDATE password_reset_tokens t SET used_at = now()
+               WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.expires_at > now()
+               RETURNING t.user_id AS id"#,
+            hash
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "invalid_reset_token",
+                "the reset link is invalid, used or expired",
             )
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| {
-                ApiError::unauthorized(
-                    "invalid_reset_token",
-                    "the reset link is invalid, used or expired",
-                )
-            })?;
+        })?;
 
-            sqlx::query!(
-                "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
-                user.id,
-                password_hash
-            )
-            .execute(&mut *tx)
-            .await?;
-            // Any other outstanding link dies too, and every session ends.
-            sqlx::query!(
-        "UPDATE password_reset_tokens SET used_at = now() WHERE user_id = $1 AND used_at IS NULL",
-        user.id
-    )
-    .execute(&mut *tx)
-    .await?;
-            shared::auth::sessions::revoke_all(&mut tx, user.id).await?;
-            let mut entry = Entry::new(Action::PasswordReset, user.id);
-            entry.org_id = crate::organizations::of_person(&mut tx, user.id).await?;
-            entry.record(&mut tx).await?;
-            tx.commit().await?;
-            Ok(StatusCode::NO_CONTENT)
-        },
-    )
+        sqlx::query!(
+            "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
+            user.id,
+            password_hash
+        )
+        .execute(&mut *tx)
+        .await?;
+        // Any other outstanding link dies too, and every session ends.
+        sqlx::query!(
+            "UPDATE password_reset_tokens SET used_at = now()
+             WHERE user_id = $1 AND used_at IS NULL",
+            user.id
+        )
+        .execute(&mut *tx)
+        .await?;
+        shared::auth::sessions::revoke_all(&mut tx, user.id).await?;
+        let mut entry = Entry::new(Action::PasswordReset, user.id);
+        entry.org_id = crate::organizations::of_person(&mut tx, user.id).await?;
+        entry.record(&mut tx).await?;
+        tx.commit().await?;
+        Ok(StatusCode::NO_CONTENT)
+    })
     .await
 }
 

@@ -36,6 +36,45 @@ pub struct RegisterRequest {
     currency: Option<String>,
 }
 
+/// A [`RegisterRequest`] checked.
+struct NewRegistration {
+    organization_name: Option<String>,
+    name: Option<String>,
+    email: Email,
+    password: Password,
+    currency: String,
+}
+
+impl TryFrom<RegisterRequest> for NewRegistration {
+    type Error = ApiError;
+
+    /// Every invalid field in one 422.
+    fn try_from(body: RegisterRequest) -> Result<Self, ApiError> {
+        let mut fields = Fields::default();
+        let organization_name = body
+            .organization_name
+            .and_then(|n| fields.check(domain::name(&n, "organization_name", 200)));
+        let name = body
+            .name
+            .and_then(|n| fields.check(domain::name(&n, "name", 200)));
+        let email = fields.check(Email::parse(&body.email, "email"));
+        let password = fields.check(Password::new(body.password, "password"));
+        let currency = body
+            .currency
+            .and_then(|c| fields.check(domain::currency(&c, "currency")));
+        match (email, password) {
+            (Some(email), Some(password)) if fields.is_empty() => Ok(Self {
+                organization_name,
+                name,
+                email,
+                password,
+                currency: currency.unwrap_or_else(|| "USD".to_owned()),
+            }),
+            _ => Err(fields.into_error()),
+        }
+    }
+}
+
 /// "ann.smith_2@example.com" → "Ann Smith 2": the local part's words, capitalised.
 fn name_from_email(email: &Email) -> String {
     let local = email.as_str().split('@').next().unwrap_or_default();
@@ -100,28 +139,13 @@ pub async fn register(
     )
     .await?;
 
-    let mut fields = Fields::default();
-    let org_name = body
-        .organization_name
-        .as_deref()
-        .map(|n| fields.check(domain::name(n, "organization_name", 200)));
-    let name = body
-        .name
-        .as_deref()
-        .map(|n| fields.check(domain::name(n, "name", 200)));
-    let email = fields.check(Email::parse(&body.email, "email"));
-    let password = fields.check(Password::new(body.password, "password"));
-    let currency = body
-        .currency
-        .as_deref()
-        .map(|c| fields.check(domain::currency(c, "currency")));
-    let (Some(email), Some(password)) = (email, password) else {
-        return Err(fields.into_error());
-    };
-    if !fields.is_empty() {
-        return Err(fields.into_error());
-    }
-    let currency = currency.flatten().unwrap_or_else(|| "USD".to_owned());
+    let NewRegistration {
+        organization_name,
+        name,
+        email,
+        password,
+        currency,
+    } = NewRegistration::try_from(body)?;
     let password_hash = password.hash().await?;
 
     let (token, hash) = tokens::generate("reg");
@@ -131,8 +155,8 @@ pub async fn register(
                                     password_hash, token_hash, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))",
         email.as_str(),
-        name.flatten(),
-        org_name.flatten(),
+        name,
+        organization_name,
         currency,
         password_hash,
         hash,
@@ -201,9 +225,7 @@ pub async fn confirm(
     ClientIp(ip): ClientIp,
     AppJson(body): AppJson<ConfirmRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
-    let hash = tokens::hash(&body.token);
-    let account = hex::encode(&hash[..8]);
-    crate::guarded(&state, "register_confirm", &ip, Some(&account), async {
+    crate::redeem_mailed_token(&state, "register_confirm", &ip, &body.token, async |hash| {
         let mut tx = state.pool.begin().await?;
         let registration = sqlx::query!(
             r#"UPDATE registrations SET used_at = now()

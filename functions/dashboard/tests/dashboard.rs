@@ -1,3 +1,7 @@
+//! The dashboard: the summary and the exports.
+//!
+//! Routes: `GET /api/dashboard/summary`, `GET /api/dashboard/export/{file}`.
+
 use http::StatusCode;
 use serde_json::json;
 use shared::testing::{TestApp, assert_problem};
@@ -11,7 +15,7 @@ fn app(pool: PgPool) -> TestApp {
 
 /// An organization with two products (one low on stock), a movement, an open PO and a task.
 async fn seeded(app: &TestApp) -> (Uuid, Uuid, String) {
-    let owner = shared::testing::register(app, "ann@example.com").await;
+    let owner = app.register("ann@example.com").await;
     let org: Uuid = owner.org_id.parse().unwrap();
     let user: Uuid = owner.user_id.parse().unwrap();
     let token = owner.token;
@@ -46,7 +50,7 @@ async fn seeded(app: &TestApp) -> (Uuid, Uuid, String) {
 async fn the_summary_counts_what_needs_attention(pool: PgPool) {
     let app = app(pool);
     let (_, _, token) = seeded(&app).await;
-    let r = app.get_with("/api/dashboard/summary", &token).await;
+    let r = app.by(&token).get("/api/dashboard/summary").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["products"], 2);
     assert_eq!(r.body["low_stock"], 1);
@@ -64,7 +68,8 @@ async fn csv_exports_are_named_typed_and_safe_in_a_spreadsheet(pool: PgPool) {
     let app = app(pool);
     let (_, _, token) = seeded(&app).await;
     let r = app
-        .get_with("/api/dashboard/export/products.csv", &token)
+        .by(&token)
+        .get("/api/dashboard/export/products.csv")
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.headers["content-type"], "text/csv; charset=utf-8");
@@ -83,9 +88,7 @@ async fn csv_exports_are_named_typed_and_safe_in_a_spreadsheet(pool: PgPool) {
         "formulas are neutralised: {}",
         lines[2]
     );
-    let stock = app
-        .get_with("/api/dashboard/export/stock.csv", &token)
-        .await;
+    let stock = app.by(&token).get("/api/dashboard/export/stock.csv").await;
     assert!(
         String::from_utf8(stock.bytes.to_vec())
             .unwrap()
@@ -99,7 +102,8 @@ async fn xlsx_exports_open_in_openpyxl(pool: PgPool) {
     let (_, _, token) = seeded(&app).await;
     for kind in ["products", "stock", "movements"] {
         let r = app
-            .get_with(&format!("/api/dashboard/export/{kind}.xlsx"), &token)
+            .by(&token)
+            .get(&format!("/api/dashboard/export/{kind}.xlsx"))
             .await;
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(
@@ -138,22 +142,23 @@ async fn an_unknown_export_is_404_and_reports_need_permission(pool: PgPool) {
     let (org, _, token) = seeded(&app).await;
     for file in ["orders.csv", "products.pdf", "products"] {
         assert_problem(
-            &app.get_with(&format!("/api/dashboard/export/{file}"), &token)
+            &app.by(&token)
+                .get(&format!("/api/dashboard/export/{file}"))
                 .await,
             StatusCode::NOT_FOUND,
             "not_found",
         );
     }
-    let clerk = shared::testing::member(
-        &app,
-        &org.to_string(),
-        "clerk@example.com",
-        json!({"tasks": "write"}),
-    )
-    .await;
+    let clerk = app
+        .member(
+            &org.to_string(),
+            "clerk@example.com",
+            json!({"tasks": "write"}),
+        )
+        .await;
     let clerk = clerk.token.as_str();
     assert_problem(
-        &app.get_with("/api/dashboard/summary", clerk).await,
+        &app.by(clerk).get("/api/dashboard/summary").await,
         StatusCode::FORBIDDEN,
         "missing_permission",
     );
@@ -183,11 +188,9 @@ async fn a_hold_past_its_deadline_is_neither_active_nor_reserved(pool: PgPool) {
         .execute(&app.pool)
         .await
         .unwrap();
-    let r = app.get_with("/api/dashboard/summary", &token).await;
+    let r = app.by(&token).get("/api/dashboard/summary").await;
     assert_eq!(r.body["active_reservations"], 1, "{}", r.body);
-    let csv = app
-        .get_with("/api/dashboard/export/stock.csv", &token)
-        .await;
+    let csv = app.by(&token).get("/api/dashboard/export/stock.csv").await;
     let text = String::from_utf8(csv.bytes.to_vec()).unwrap();
     let row = text.lines().find(|l| l.starts_with("N-1")).unwrap();
     assert!(
@@ -200,20 +203,20 @@ async fn a_hold_past_its_deadline_is_neither_active_nor_reserved(pool: PgPool) {
 async fn recent_activity_shows_only_what_the_caller_may_read(pool: PgPool) {
     let app = app(pool);
     let (org, owner, owner_token) = seeded(&app).await;
-    let reports_only = shared::testing::member(
-        &app,
-        &org.to_string(),
-        "bob@example.com",
-        json!({"reports": "read"}),
-    )
-    .await;
-    let with_products = shared::testing::member(
-        &app,
-        &org.to_string(),
-        "cy@example.com",
-        json!({"reports": "read", "products": "read"}),
-    )
-    .await;
+    let reports_only = app
+        .member(
+            &org.to_string(),
+            "bob@example.com",
+            json!({"reports": "read"}),
+        )
+        .await;
+    let with_products = app
+        .member(
+            &org.to_string(),
+            "cy@example.com",
+            json!({"reports": "read", "products": "read"}),
+        )
+        .await;
     let bob: Uuid = reports_only.user_id.parse().unwrap();
     for (actor, action, entity) in [
         (owner, "login_failed", "user"),
@@ -243,7 +246,8 @@ async fn recent_activity_shows_only_what_the_caller_may_read(pool: PgPool) {
         let dashboard = &app;
         async move {
             dashboard
-                .get_with("/api/dashboard/summary", &token)
+                .by(&token)
+                .get("/api/dashboard/summary")
                 .await
                 .body
         }
@@ -282,7 +286,8 @@ async fn an_export_too_large_for_one_response_is_never_attempted_without_a_bucke
     );
     for file in ["products.csv", "stock.xlsx"] {
         let r = small
-            .get_with(&format!("/api/dashboard/export/{file}"), &token)
+            .by(&token)
+            .get(&format!("/api/dashboard/export/{file}"))
             .await;
         assert_problem(&r, StatusCode::SERVICE_UNAVAILABLE, "export_too_large");
         assert!(
@@ -293,7 +298,8 @@ async fn an_export_too_large_for_one_response_is_never_attempted_without_a_bucke
     }
     // Within the limit it is the response, as before.
     let r = app
-        .get_with("/api/dashboard/export/products.csv", &token)
+        .by(&token)
+        .get("/api/dashboard/export/products.csv")
         .await;
     assert_eq!(r.status, StatusCode::OK);
 }

@@ -1,3 +1,8 @@
+//! The health function: health checks, the API document and its page, unknown routes, and a
+//! database outage.
+//!
+//! Routes: `GET /health`, `GET /health/db`, `GET /openapi.json`, `GET /docs`.
+
 use std::time::{Duration, Instant};
 
 use http::StatusCode;

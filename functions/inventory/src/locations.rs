@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::audit::{Action, Change};
@@ -11,7 +10,7 @@ use shared::auth::{Caller, Require};
 use shared::domain;
 use shared::error::{ApiError, ResultExt};
 use shared::http::AppJson;
-use shared::http::idempotency::{self, IdempotencyKey};
+use shared::http::idempotency::{self, Answer, IdempotencyKey};
 use shared::http::pagination::Page;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -101,14 +100,8 @@ pub async fn create(
     mut tenant: Require<Inventory, Write>,
     key: IdempotencyKey,
     AppJson(body): AppJson<CreateLocation>,
-) -> Result<Response, ApiError> {
-    let new = NewLocation::try_from(body.clone())?;
-    let (caller, tx) = tenant.parts();
-    let response = idempotency::create(&mut *tx, caller, &key, &body, async |tx| {
-        insert(tx, caller, new).await
-    })
-    .await?;
-    Ok(response.into_response())
+) -> Result<Answer, ApiError> {
+    idempotency::create_new(&mut tenant, &key, body, insert).await
 }
 
 /// Writes a new location and its audit row.

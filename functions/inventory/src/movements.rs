@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::audit::{Action, Change};
@@ -10,7 +9,7 @@ use shared::auth::caller::{Inventory, Read, Write};
 use shared::auth::{Caller, Require};
 use shared::domain::MovementKind;
 use shared::error::{ApiError, FieldError, Fields};
-use shared::http::idempotency::{self, IdempotencyKey};
+use shared::http::idempotency::{self, Answer, IdempotencyKey};
 use shared::http::pagination::{Page, PageQuery};
 use shared::http::{AppJson, AppQuery};
 use sqlx::PgConnection;
@@ -195,14 +194,8 @@ pub async fn create(
     mut tenant: Require<Inventory, Write>,
     key: IdempotencyKey,
     AppJson(body): AppJson<CreateMovement>,
-) -> Result<Response, ApiError> {
-    let new = NewMovement::try_from(body.clone())?;
-    let (caller, tx) = tenant.parts();
-    let response = idempotency::create(&mut *tx, caller, &key, &body, async |tx| {
-        record(tx, caller, new).await
-    })
-    .await?;
-    Ok(response.into_response())
+) -> Result<Answer, ApiError> {
+    idempotency::create_new(&mut tenant, &key, body, record).await
 }
 
 /// Moves the stock and writes the movement(s) to the ledger, with the audit row.
@@ -230,56 +223,11 @@ async fn record(
         reservation_id: None,
         po_line_id: None,
     };
-    let mut ids = Vec::new();
-    let touched = match new.kind {
-        Kind::Receive => {
-            stock::add(tx, org, product, location, amount).await?;
-            ids.push(
-                stock::record(
-                    tx,
-                    caller,
-                    movement(MovementKind::Receive, amount, location, None),
-                )
-                .await?,
-            );
-            location
-        }
-        Kind::Sell => {
-            stock::take(tx, org, product, location, amount).await?;
-            ids.push(
-                stock::record(
-                    tx,
-                    caller,
-                    movement(MovementKind::Sell, -amount, location, None),
-                )
-                .await?,
-            );
-            location
-        }
-        Kind::Adjust if amount > 0 => {
-            stock::add(tx, org, product, location, amount).await?;
-            ids.push(
-                stock::record(
-                    tx,
-                    caller,
-                    movement(MovementKind::Adjust, amount, location, None),
-                )
-                .await?,
-            );
-            location
-        }
-        Kind::Adjust => {
-            stock::take(tx, org, product, location, -amount).await?;
-            ids.push(
-                stock::record(
-                    tx,
-                    caller,
-                    movement(MovementKind::Adjust, amount, location, None),
-                )
-                .await?,
-            );
-            location
-        }
+    // The ledger lines of this movement: kind, change in stock (signed), location, transfer.
+    let lines = match new.kind {
+        Kind::Receive => vec![(MovementKind::Receive, amount, location, None)],
+        Kind::Sell => vec![(MovementKind::Sell, -amount, location, None)],
+        Kind::Adjust => vec![(MovementKind::Adjust, amount, location, None)],
         Kind::Transfer => {
             let to = locations::resolve(tx, org, new.to_location_id, "to_location_id").await?;
             if to == location {
@@ -289,28 +237,22 @@ async fn record(
                 ));
             }
             let transfer = Some(Uuid::new_v4());
-            stock::take(tx, org, product, location, amount).await?;
-            stock::add(tx, org, product, to, amount).await?;
-            ids.push(
-                stock::record(
-                    tx,
-                    caller,
-                    movement(MovementKind::TransferOut, -amount, location, transfer),
-                )
-                .await?,
-            );
-            ids.push(
-                stock::record(
-                    tx,
-                    caller,
-                    movement(MovementKind::TransferIn, amount, to, transfer),
-                )
-                .await?,
-            );
-            location
+            vec![
+                (MovementKind::TransferOut, -amount, location, transfer),
+                (MovementKind::TransferIn, amount, to, transfer),
+            ]
         }
     };
-    let available = stock::available(tx, product, touched).await?;
+    let mut ids = Vec::new();
+    for (kind, change, at, transfer) in lines {
+        if change > 0 {
+            stock::add(tx, org, product, at, change).await?;
+        } else {
+            stock::take(tx, org, product, at, -change).await?;
+        }
+        ids.push(stock::record(tx, caller, movement(kind, change, at, transfer)).await?);
+    }
+    let available = stock::available(tx, product, location).await?;
     let after = serde_json::json!({ "kind": new.kind, "amount": amount, "location_id": location,
         "to_location_id": new.to_location_id, "reason": reason, "movement_ids": ids });
     caller

@@ -4,7 +4,6 @@
 
 use axum::Json;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::audit::{Action, Change};
@@ -12,7 +11,7 @@ use shared::auth::caller::{Inventory, Read, Write};
 use shared::auth::{Caller, Require};
 use shared::domain::{MovementKind, ReservationStatus};
 use shared::error::{ApiError, FieldError, Fields};
-use shared::http::idempotency::{self, IdempotencyKey};
+use shared::http::idempotency::{self, Answer, IdempotencyKey};
 use shared::http::pagination::{Page, PageQuery};
 use shared::http::{AppJson, AppQuery, PathId};
 use sqlx::PgConnection;
@@ -135,14 +134,8 @@ pub async fn create(
     mut tenant: Require<Inventory, Write>,
     key: IdempotencyKey,
     AppJson(body): AppJson<CreateReservation>,
-) -> Result<Response, ApiError> {
-    let new = NewReservation::try_from(body.clone())?;
-    let (caller, tx) = tenant.parts();
-    let response = idempotency::create(&mut *tx, caller, &key, &body, async |tx| {
-        insert(tx, caller, new).await
-    })
-    .await?;
-    Ok(response.into_response())
+) -> Result<Answer, ApiError> {
+    idempotency::create_new(&mut tenant, &key, body, insert).await
 }
 
 /// Holds the units (or 409 with what is available) and writes the reservation and its audit row.

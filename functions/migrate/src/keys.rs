@@ -202,125 +202,105 @@ fn new_secret() -> SecretString {
 /// Rows re-sealed per transaction.
 const BATCH: i64 = 200;
 
+/// A sealed column: its table, the key its owner is (the sealing's associated data), what counts
+/// it, and the statements that follow a value sealed anew in the same transaction (`$1` the
+/// row's key, `$2` the old sealed value, `$3` the new one).
+struct SealedColumn {
+    table: &'static str,
+    key: &'static str,
+    column: &'static str,
+    count: fn(&mut Resealed) -> &mut u64,
+    follow: &'static [&'static str],
+}
+
+/// Every sealed value of the database.
+const SEALED: [SealedColumn; 3] = [
+    SealedColumn {
+        table: "users",
+        key: "id",
+        column: "mfa_secret",
+        count: |done| &mut done.mfa_secrets,
+        follow: &[],
+    },
+    SealedColumn {
+        table: "suppliers",
+        key: "id",
+        column: "payment_details",
+        count: |done| &mut done.payment_details,
+        follow: &[
+            // Recipients are found by the digest of the sealed value.
+            "UPDATE wise_recipients SET details_digest = sha256($3)
+             WHERE supplier_id = $1 AND details_digest = sha256($2)",
+            // So are the details a payment approval was given for: still the same details.
+            "UPDATE payment_approvals a SET payee_digest = sha256($3)
+             FROM purchase_orders o
+             WHERE o.id = a.purchase_order_id AND o.supplier_id = $1
+               AND a.payee_digest = sha256($2)",
+        ],
+    },
+    SealedColumn {
+        table: "wise_connections",
+        key: "org_id",
+        column: "api_token",
+        count: |done| &mut done.wise_tokens,
+        follow: &[],
+    },
+];
+
 /// Moves every sealed value not sealed by `keys`' newest data key to it: users' TOTP secrets,
-/// suppliers' payment details (with the Wise recipients recorded for the old value, so a
-/// payment does not create its recipient again) and organizations' Wise API tokens.
+/// suppliers' payment details (with the Wise recipients and payment approvals recorded for the
+/// old value, so a payment neither creates its recipient again nor asks again for approval) and
+/// organizations' Wise API tokens; batch by batch, each batch in its transaction.
 pub async fn reseal(conn: &mut PgConnection, keys: &Keys) -> anyhow::Result<Resealed> {
     let prefix = keys.current_seal_prefix();
-    let prefix_len = prefix.len() as i32;
     let mut done = Resealed::default();
-    let mut after = Uuid::nil();
-    loop {
-        let rows = sqlx::query!(
-            r#"SELECT id, mfa_secret AS "sealed!" FROM users
-               WHERE mfa_secret IS NOT NULL AND substring(mfa_secret FROM 1 FOR $1) <> $2
-                 AND id > $3
-               ORDER BY id LIMIT $4"#,
-            prefix_len,
-            prefix,
-            after,
-            BATCH
-        )
-        .fetch_all(&mut *conn)
-        .await?;
-        let Some(last) = rows.last() else { break };
-        after = last.id;
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        for row in &rows {
-            let Some(fresh) = resealed(keys, &row.sealed, row.id, &mut done) else {
-                continue;
-            };
-            let swapped = sqlx::query!(
-                "UPDATE users SET mfa_secret = $3 WHERE id = $1 AND mfa_secret = $2",
-                row.id,
-                row.sealed,
-                fresh
-            )
-            .execute(&mut *tx)
-            .await?;
-            done.mfa_secrets += swapped.rows_affected();
-        }
-        tx.commit().await?;
-    }
-    let mut after = Uuid::nil();
-    loop {
-        let rows = sqlx::query!(
-            r#"SELECT id, payment_details AS "sealed!" FROM suppliers
-               WHERE payment_details IS NOT NULL
-                 AND substring(payment_details FROM 1 FOR $1) <> $2 AND id > $3
-               ORDER BY id LIMIT $4"#,
-            prefix_len,
-            prefix,
-            after,
-            BATCH
-        )
-        .fetch_all(&mut *conn)
-        .await?;
-        let Some(last) = rows.last() else { break };
-        after = last.id;
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        for row in &rows {
-            let Some(fresh) = resealed(keys, &row.sealed, row.id, &mut done) else {
-                continue;
-            };
-            let swapped = sqlx::query!(
-                "UPDATE suppliers SET payment_details = $3 WHERE id = $1 AND payment_details = $2",
-                row.id,
-                row.sealed,
-                fresh
-            )
-            .execute(&mut *tx)
-            .await?;
-            if swapped.rows_affected() == 1 {
-                // Recipients are found by the digest of the sealed value.
-                sqlx::query!(
-                    "UPDATE wise_recipients SET details_digest = sha256($3)
-                     WHERE supplier_id = $1 AND details_digest = sha256($2)",
-                    row.id,
-                    row.sealed,
-                    fresh
-                )
-                .execute(&mut *tx)
+    for sealed in &SEALED {
+        let SealedColumn {
+            table, key, column, ..
+        } = sealed;
+        // The names are this file's constants, never input.
+        let select = format!(
+            "SELECT {key}, {column} FROM {table}
+             WHERE {column} IS NOT NULL AND substring({column} FROM 1 FOR $1) <> $2 AND {key} > $3
+             ORDER BY {key} LIMIT $4"
+        );
+        let update = format!("UPDATE {table} SET {column} = $3 WHERE {key} = $1 AND {column} = $2");
+        let mut after = Uuid::nil();
+        loop {
+            let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(&select)
+                .bind(prefix.len() as i32)
+                .bind(&prefix)
+                .bind(after)
+                .bind(BATCH)
+                .fetch_all(&mut *conn)
                 .await?;
-                // So are the details a payment approval was given for: still the same details.
-                sqlx::query!(
-                    "UPDATE payment_approvals a SET payee_digest = sha256($3)
-                     FROM purchase_orders o
-                     WHERE o.id = a.purchase_order_id AND o.supplier_id = $1
-                       AND a.payee_digest = sha256($2)",
-                    row.id,
-                    row.sealed,
-                    fresh
-                )
-                .execute(&mut *tx)
-                .await?;
-                done.payment_details += 1;
+            let Some((last, _)) = rows.last() else { break };
+            after = *last;
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            for (owner, old) in &rows {
+                let Some(fresh) = resealed(keys, old, *owner, &mut done) else {
+                    continue;
+                };
+                let swapped = sqlx::query(&update)
+                    .bind(owner)
+                    .bind(old)
+                    .bind(&fresh)
+                    .execute(&mut *tx)
+                    .await?;
+                if swapped.rows_affected() == 1 {
+                    for statement in sealed.follow {
+                        sqlx::query(statement)
+                            .bind(owner)
+                            .bind(old)
+                            .bind(&fresh)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    *(sealed.count)(&mut done) += 1;
+                }
             }
+            tx.commit().await?;
         }
-        tx.commit().await?;
-    }
-    // One row per organization that connected Wise: a few, each its own statement.
-    let rows = sqlx::query!(
-        "SELECT org_id, api_token FROM wise_connections
-         WHERE substring(api_token FROM 1 FOR $1) <> $2",
-        prefix_len,
-        prefix
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    for row in rows {
-        let Some(fresh) = resealed(keys, &row.api_token, row.org_id, &mut done) else {
-            continue;
-        };
-        let swapped = sqlx::query!(
-            "UPDATE wise_connections SET api_token = $3 WHERE org_id = $1 AND api_token = $2",
-            row.org_id,
-            row.api_token,
-            fresh
-        )
-        .execute(&mut *conn)
-        .await?;
-        done.wise_tokens += swapped.rows_affected();
     }
     Ok(done)
 }

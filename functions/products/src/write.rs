@@ -3,7 +3,6 @@
 
 use axum::Json;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use shared::audit::{Action, Change};
@@ -11,7 +10,7 @@ use shared::auth::caller::{Products, Write};
 use shared::auth::{Caller, Require};
 use shared::domain::{self, Patch, money_text, non_null};
 use shared::error::{ApiError, FieldError, Fields, ResultExt};
-use shared::http::idempotency::{self, IdempotencyKey};
+use shared::http::idempotency::{self, Answer, IdempotencyKey};
 use shared::http::{AppJson, PathId};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -167,14 +166,8 @@ pub async fn create(
     mut tenant: Require<Products, Write>,
     key: IdempotencyKey,
     AppJson(body): AppJson<CreateProduct>,
-) -> Result<Response, ApiError> {
-    let new = NewProduct::try_from(body.clone())?;
-    let (caller, tx) = tenant.parts();
-    let answer = idempotency::create(tx, caller, &key, &body, async |tx| {
-        insert(tx, caller, new).await
-    })
-    .await?;
-    Ok(answer.into_response())
+) -> Result<Answer, ApiError> {
+    idempotency::create_new(&mut tenant, &key, body, insert).await
 }
 
 /// Writes a new product, its first price and its audit row.

@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::audit::{Action, Change};
@@ -10,7 +9,7 @@ use shared::auth::caller::{Read, Suppliers, Write};
 use shared::auth::{Caller, Require};
 use shared::domain::{self, Patch};
 use shared::error::{ApiError, Fields};
-use shared::http::idempotency::{self, IdempotencyKey};
+use shared::http::idempotency::{self, Answer, IdempotencyKey};
 use shared::http::pagination::Page;
 use shared::http::{AppJson, PathId, PathIds};
 use sqlx::PgConnection;
@@ -161,15 +160,13 @@ pub async fn create(
     key: IdempotencyKey,
     PathId(supplier_id): PathId,
     AppJson(body): AppJson<CreateContact>,
-) -> Result<Response, ApiError> {
-    let new = NewContact::try_from(body.clone())?;
-    let (caller, tx) = tenant.parts();
-    supplier_exists(&mut *tx, caller.org_id, supplier_id, true).await?;
-    let response = idempotency::create(&mut *tx, caller, &key, &body, async |tx| {
+) -> Result<Answer, ApiError> {
+    let org = tenant.caller.org_id;
+    supplier_exists(&mut tenant.db, org, supplier_id, true).await?;
+    idempotency::create_new(&mut tenant, &key, body, async |tx, caller, new| {
         insert(tx, caller, supplier_id, new).await
     })
-    .await?;
-    Ok(response.into_response())
+    .await
 }
 
 /// Writes a new contact of the supplier (the primary one if it says so) and its audit row.

@@ -26,40 +26,6 @@ pub struct Supplier {
     pub(crate) updated_at: DateTime<Utc>,
 }
 
-pub(crate) struct Row {
-    pub(crate) id: Uuid,
-    pub(crate) name: String,
-    pub(crate) email: Option<String>,
-    pub(crate) phone: Option<String>,
-    pub(crate) website: Option<String>,
-    pub(crate) address: Option<String>,
-    pub(crate) notes: Option<String>,
-    pub(crate) payment_summary: Option<serde_json::Value>,
-    pub(crate) is_active: bool,
-    pub(crate) created_at: DateTime<Utc>,
-    pub(crate) updated_at: DateTime<Utc>,
-}
-
-impl From<Row> for Supplier {
-    fn from(r: Row) -> Self {
-        Self {
-            id: r.id,
-            name: r.name,
-            email: r.email,
-            phone: r.phone,
-            website: r.website,
-            address: r.address,
-            notes: r.notes,
-            payment_details: r
-                .payment_summary
-                .and_then(|s| serde_json::from_value(s).ok()),
-            is_active: r.is_active,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        }
-    }
-}
-
 /// Loads a supplier of the organization (404 otherwise), optionally locking it.
 pub async fn load(
     conn: &mut PgConnection,
@@ -69,9 +35,10 @@ pub async fn load(
 ) -> Result<Supplier, ApiError> {
     let row = if lock {
         sqlx::query_as!(
-            Row,
-            "SELECT id, name, email, phone, website, address, notes, payment_summary, is_active, created_at, updated_at
-             FROM suppliers WHERE id = $1 AND org_id = $2 FOR UPDATE",
+            Supplier,
+            r#"SELECT id, name, email, phone, website, address, notes,
+                    payment_summary AS "payment_details: PaymentSummary", is_active, created_at, updated_at
+             FROM suppliers WHERE id = $1 AND org_id = $2 FOR UPDATE"#,
             id,
             org_id
         )
@@ -79,17 +46,17 @@ pub async fn load(
         .await?
     } else {
         sqlx::query_as!(
-            Row,
-            "SELECT id, name, email, phone, website, address, notes, payment_summary, is_active, created_at, updated_at
-             FROM suppliers WHERE id = $1 AND org_id = $2",
+            Supplier,
+            r#"SELECT id, name, email, phone, website, address, notes,
+                    payment_summary AS "payment_details: PaymentSummary", is_active, created_at, updated_at
+             FROM suppliers WHERE id = $1 AND org_id = $2"#,
             id,
             org_id
         )
         .fetch_optional(conn)
         .await?
     };
-    row.map(Supplier::from)
-        .ok_or_else(|| ApiError::not_found("supplier"))
+    row.ok_or_else(|| ApiError::not_found("supplier"))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -3,7 +3,6 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 
 use serde::Deserialize;
 use shared::AppState;
@@ -12,16 +11,17 @@ use shared::auth::caller::{Read, Suppliers, Write};
 use shared::auth::step_up::Proof;
 use shared::auth::{Caller, Require};
 use shared::error::ApiError;
-use shared::http::idempotency::{self, IdempotencyKey};
+use shared::http::idempotency::{self, Answer, IdempotencyKey};
 use shared::http::pagination::{Page, PageQuery, contains_pattern};
 use shared::http::{AppJson, AppQuery, PathId};
+use shared::payment_details::PaymentSummary;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::contacts;
 use crate::input::{CreateSupplier, NewSupplier, SupplierChange, UpdateSupplier};
 use crate::payee_change;
-use crate::supplier::{Row, Supplier, SupplierDetail, load};
+use crate::supplier::{Supplier, SupplierDetail, load};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -40,19 +40,20 @@ pub async fn list(
     AppQuery(query): AppQuery<ListQuery>,
     AppQuery(page): AppQuery<PageQuery>,
 ) -> Result<Json<Page<Supplier>>, ApiError> {
-    let page = page.parse::<(String, Uuid)>()?;
+    let mut page = page.parse::<(String, Uuid)>()?;
     let pattern = query
         .q
         .as_deref()
         .map(str::trim)
         .filter(|q| !q.is_empty())
         .map(contains_pattern);
-    let (after_name, after_id) = page.after.unzip();
+    let (after_name, after_id) = page.after.take().unzip();
     let active = query.active.unwrap_or(true);
     let org_id = tenant.caller.org_id;
     let rows = sqlx::query_as!(
-        Row,
-        r#"SELECT id, name, email, phone, website, address, notes, payment_summary, is_active, created_at, updated_at
+        Supplier,
+        r#"SELECT id, name, email, phone, website, address, notes,
+                  payment_summary AS "payment_details: PaymentSummary", is_active, created_at, updated_at
            FROM suppliers
            WHERE org_id = $1 AND is_active = $2
              AND ($3::text IS NULL OR name ILIKE $3)
@@ -68,8 +69,8 @@ pub async fn list(
     )
     .fetch_all(&mut *tenant.db)
     .await?;
-    let total = if page.include_total {
-        Some(
+    let total = page
+        .total(
             sqlx::query_scalar!(
                 r#"SELECT count(*) AS "count!" FROM suppliers
                    WHERE org_id = $1 AND is_active = $2 AND ($3::text IS NULL OR name ILIKE $3)"#,
@@ -77,16 +78,12 @@ pub async fn list(
                 active,
                 pattern
             )
-            .fetch_one(&mut *tenant.db)
-            .await?,
+            .fetch_one(&mut *tenant.db),
         )
-    } else {
-        None
-    };
-    Ok(Json(
-        Page::from_rows(rows, page.limit, total, |s| (s.name.to_lowercase(), s.id))
-            .map(Supplier::from),
-    ))
+        .await?;
+    Ok(Json(Page::from_rows(rows, page.limit, total, |s| {
+        (s.name.to_lowercase(), s.id)
+    })))
 }
 
 /// `GET /api/suppliers/{id}`: with its contacts.
@@ -115,18 +112,15 @@ pub async fn create(
     proof: Proof,
     key: IdempotencyKey,
     AppJson(body): AppJson<CreateSupplier>,
-) -> Result<Response, ApiError> {
+) -> Result<Answer, ApiError> {
     if body.payment_details.is_some() {
         proof.redeem(&mut tenant, &state.pool).await?;
         payee_change::settled(&state, &mut tenant).await?;
     }
-    let new = NewSupplier::try_from(body.clone())?;
-    let (caller, tx) = tenant.parts();
-    let answer = idempotency::create(tx, caller, &key, &body, async |tx| {
+    idempotency::create_new(&mut tenant, &key, body, async |tx, caller, new| {
         insert(tx, &state, caller, new).await
     })
-    .await?;
-    Ok(answer.into_response())
+    .await
 }
 
 /// Writes a new supplier (its payment details sealed) and its audit row; payment details are

@@ -2,14 +2,13 @@
 
 use axum::Json;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::audit::{Action, Change};
 use shared::auth::Caller;
 use shared::domain::{self, Patch, TaskStatus, non_null};
 use shared::error::{ApiError, Fields};
-use shared::http::idempotency::{self, IdempotencyKey};
+use shared::http::idempotency::{self, Answer, IdempotencyKey};
 use shared::http::pagination::{Page, PageQuery, contains_pattern};
 use shared::http::{AppJson, AppQuery};
 use sqlx::PgConnection;
@@ -78,8 +77,8 @@ pub async fn list(
     )
     .fetch_all(&mut *owner.tenant.db)
     .await?;
-    let total = if page.include_total {
-        Some(
+    let total = page
+        .total(
             sqlx::query_scalar!(
                 r#"SELECT count(*) AS "count!" FROM tasks
                    WHERE user_id = $1 AND org_id = $2 AND ($3::task_status IS NULL OR status = $3)
@@ -89,12 +88,9 @@ pub async fn list(
                 status as Option<TaskStatus>,
                 pattern
             )
-            .fetch_one(&mut *owner.tenant.db)
-            .await?,
+            .fetch_one(&mut *owner.tenant.db),
         )
-    } else {
-        None
-    };
+        .await?;
     Ok(Json(Page::from_rows(rows, page.limit, total, |t| {
         (t.created_at, t.id)
     })))
@@ -149,15 +145,12 @@ pub async fn create(
     mut owner: Owner,
     key: IdempotencyKey,
     AppJson(body): AppJson<CreateTask>,
-) -> Result<Response, ApiError> {
-    let new = NewTask::try_from(body.clone())?;
+) -> Result<Answer, ApiError> {
     let (user, actor) = (owner.user_id, owner.actor);
-    let (caller, tx) = owner.tenant.parts();
-    let response = idempotency::create(&mut *tx, caller, &key, &body, async |tx| {
+    idempotency::create_new(&mut owner.tenant, &key, body, async |tx, caller, new| {
         insert(tx, caller, user, actor, new).await
     })
-    .await?;
-    Ok(response.into_response())
+    .await
 }
 
 /// Writes a new task and its audit row.

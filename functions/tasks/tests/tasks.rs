@@ -1,6 +1,13 @@
+//! The tasks function's API tests: `/api/tasks` (the caller's own) and `/api/{user_id}/tasks`.
+//!
+//! Routes: `GET /api/tasks`, `POST /api/tasks`, `GET /api/tasks/{id}`, `PUT /api/tasks/{id}`,
+//!  `DELETE /api/tasks/{id}`, `PATCH /api/tasks/{id}/complete`, `GET /api/{user_id}/tasks`,
+//!  `POST /api/{user_id}/tasks`, `GET /api/{user_id}/tasks/{id}`, `PUT /api/{user_id}/tasks/{id}`,
+//!  `DELETE /api/{user_id}/tasks/{id}`, `PATCH /api/{user_id}/tasks/{id}/complete`.
+
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use shared::testing::{TestApp, assert_problem, member};
+use shared::testing::{TestApp, assert_problem};
 use sqlx::PgPool;
 
 fn app(pool: PgPool) -> TestApp {
@@ -10,12 +17,12 @@ fn app(pool: PgPool) -> TestApp {
 
 /// Registers an organization; returns its owner's (user id, token).
 async fn user(app: &TestApp, email: &str) -> (String, String) {
-    let owner = shared::testing::register(app, email).await;
+    let owner = app.register(email).await;
     (owner.user_id, owner.token)
 }
 
 async fn create(app: &TestApp, base: &str, token: &str, body: Value) -> Value {
-    let r = app.post_with(base, body, token).await;
+    let r = app.by(token).post(base, body).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     r.body
 }
@@ -36,7 +43,7 @@ async fn both_contracts_manage_the_same_tasks(pool: PgPool) {
     )
     .await;
     for base in ["/api/tasks", scoped.as_str()] {
-        let list = app.get_with(base, &token).await;
+        let list = app.by(&token).get(base).await;
         let titles: Vec<&str> = list.body["items"]
             .as_array()
             .unwrap()
@@ -51,48 +58,27 @@ async fn both_contracts_manage_the_same_tasks(pool: PgPool) {
     }
     let id = b["id"].as_str().unwrap();
     let done = app
-        .request(
-            Method::PATCH,
-            &format!("{scoped}/{id}/complete"),
-            None,
-            Some(&token),
-        )
+        .by(&token)
+        .send(Method::PATCH, &format!("{scoped}/{id}/complete"), None)
         .await;
     assert_eq!(done.body["status"], "Completed");
     let undone = app
-        .request(
-            Method::PATCH,
-            &format!("/api/tasks/{id}/complete"),
-            None,
-            Some(&token),
-        )
+        .by(&token)
+        .send(Method::PATCH, &format!("/api/tasks/{id}/complete"), None)
         .await;
     assert_eq!(undone.body["status"], "Pending");
     let updated = app
-        .request(
-            Method::PUT,
-            &format!("/api/tasks/{id}"),
-            Some(json!({"description": null})),
-            Some(&token),
-        )
+        .by(&token)
+        .put(&format!("/api/tasks/{id}"), json!({"description": null}))
         .await;
     assert_eq!(updated.body["title"], "Call supplier");
     assert!(updated.body["description"].is_null());
-    let filtered = app
-        .get_with("/api/tasks?status=Pending&q=call", &token)
-        .await;
+    let filtered = app.by(&token).get("/api/tasks?status=Pending&q=call").await;
     assert_eq!(filtered.body["items"].as_array().unwrap().len(), 1);
-    let deleted = app
-        .request(
-            Method::DELETE,
-            &format!("{scoped}/{id}"),
-            None,
-            Some(&token),
-        )
-        .await;
+    let deleted = app.by(&token).delete(&format!("{scoped}/{id}")).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     assert_problem(
-        &app.get_with(&format!("/api/tasks/{id}"), &token).await,
+        &app.by(&token).get(&format!("/api/tasks/{id}")).await,
         StatusCode::NOT_FOUND,
         "not_found",
     );
@@ -116,26 +102,27 @@ async fn another_organizations_task_is_404_and_its_owners_path_403(pool: PgPool)
         (Method::PATCH, format!("/api/tasks/{id}/complete"), None),
     ] {
         assert_problem(
-            &app.request(method, &path, body, Some(&ann)).await,
+            &app.by(&ann).send(method, &path, body).await,
             StatusCode::NOT_FOUND,
             "not_found",
         );
     }
     // Ann owns another organization: Bob is nobody she may manage, so his path is refused as
     // any id she may not manage is, existing or not.
-    let elsewhere = app.get_with(&format!("/api/{bob_id}/tasks"), &ann).await;
+    let elsewhere = app.by(&ann).get(&format!("/api/{bob_id}/tasks")).await;
     assert_problem(&elsewhere, StatusCode::FORBIDDEN, "other_user");
     let write = app
-        .post_with(&format!("/api/{bob_id}/tasks"), json!({"title": "x"}), &ann)
+        .by(&ann)
+        .post(&format!("/api/{bob_id}/tasks"), json!({"title": "x"}))
         .await;
     assert_problem(&write, StatusCode::FORBIDDEN, "other_user");
     // Not an id at all: a path that does not exist, as for any malformed id.
-    let malformed = app.get_with("/api/not-a-user/tasks", &ann).await;
+    let malformed = app.by(&ann).get("/api/not-a-user/tasks").await;
     assert_problem(&malformed, StatusCode::NOT_FOUND, "not_found");
-    let bobs = app.get_with("/api/tasks", &bob).await;
+    let bobs = app.by(&bob).get("/api/tasks").await;
     assert_eq!(bobs.body["items"][0]["title"], "Bob's", "unchanged");
     assert_eq!(
-        app.get_with("/api/tasks", &ann).await.body["items"]
+        app.by(&ann).get("/api/tasks").await.body["items"]
             .as_array()
             .unwrap()
             .len(),
@@ -156,7 +143,7 @@ async fn invalid_fields_are_422_naming_the_field(pool: PgPool) {
         ),
         (json!({"title": "ok", "status": "Done"}), "status"),
     ] {
-        let r = app.post_with("/api/tasks", body, &token).await;
+        let r = app.by(&token).post("/api/tasks", body).await;
         assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
         assert_eq!(r.body["errors"][0]["field"], field, "{}", r.body);
     }
@@ -175,39 +162,45 @@ async fn a_colleague_cannot_reach_someone_elses_tasks_and_the_owner_only_by_thei
     pool: PgPool,
 ) {
     let app = app(pool);
-    let owner = shared::testing::register(&app, "ann@example.com").await;
-    let clerk = member(&app, &owner.org_id, "clerk@example.com", json!({})).await;
-    let colleague = member(&app, &owner.org_id, "col@example.com", json!({})).await;
+    let owner = app.register("ann@example.com").await;
+    let clerk = app
+        .member(&owner.org_id, "clerk@example.com", json!({}))
+        .await;
+    let colleague = app
+        .member(&owner.org_id, "col@example.com", json!({}))
+        .await;
     let theirs = create(&app, "/api/tasks", &clerk.token, json!({"title": "Mine"})).await;
     let id = theirs["id"].as_str().unwrap();
     // A colleague: 404 on the task, 403 on the path.
     assert_problem(
-        &app.get_with(&format!("/api/tasks/{id}"), &colleague.token)
+        &app.by(&colleague.token)
+            .get(&format!("/api/tasks/{id}"))
             .await,
         StatusCode::NOT_FOUND,
         "not_found",
     );
     assert_problem(
-        &app.get_with(&format!("/api/{}/tasks", clerk.user_id), &colleague.token)
+        &app.by(&colleague.token)
+            .get(&format!("/api/{}/tasks", clerk.user_id))
             .await,
         StatusCode::FORBIDDEN,
         "other_user",
     );
     // The owner's own list stays their own; the clerk's is reached by naming the clerk.
-    let list = app.get_with("/api/tasks", &owner.token).await;
+    let list = app.by(&owner.token).get("/api/tasks").await;
     assert_eq!(list.body["items"], json!([]));
     assert_problem(
-        &app.get_with(&format!("/api/tasks/{id}"), &owner.token)
-            .await,
+        &app.by(&owner.token).get(&format!("/api/tasks/{id}")).await,
         StatusCode::NOT_FOUND,
         "not_found",
     );
     let team = app
-        .get_with(&format!("/api/{}/tasks/{id}", clerk.user_id), &owner.token)
+        .by(&owner.token)
+        .get(&format!("/api/{}/tasks/{id}", clerk.user_id))
         .await;
     assert_eq!(team.status, StatusCode::OK, "{}", team.body);
     // No module grant is needed for one's own list.
-    let mine = app.get_with("/api/tasks", &colleague.token).await;
+    let mine = app.by(&colleague.token).get("/api/tasks").await;
     assert_eq!(
         (mine.status, &mine.body["items"]),
         (StatusCode::OK, &json!([]))
@@ -230,7 +223,7 @@ async fn the_list_pages_newest_first_with_a_cursor_and_a_total(pool: PgPool) {
     let mut titles = Vec::new();
     let mut path = "/api/tasks?limit=2&include_total=true".to_owned();
     loop {
-        let page = app.get_with(&path, &token).await;
+        let page = app.by(&token).get(&path).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         assert_eq!(page.body["total"], 5);
         titles.extend(
@@ -268,7 +261,7 @@ async fn a_retried_create_with_the_same_idempotency_key_creates_one_task(pool: P
     assert_eq!(first.body["id"], again.body["id"]);
     let other_body = send("Something else").await;
     assert_problem(&other_body, StatusCode::CONFLICT, "idempotency_key_reused");
-    let list = app.get_with("/api/tasks", &token).await;
+    let list = app.by(&token).get("/api/tasks").await;
     assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
 }
 
@@ -283,17 +276,15 @@ async fn bad_updates_and_filters_are_422_and_change_nothing(pool: PgPool) {
         (json!({"status": "Done"}), "status"),
         (json!({"description": "d".repeat(1001)}), "description"),
     ] {
-        let r = app
-            .request(Method::PUT, &path, Some(body), Some(&token))
-            .await;
+        let r = app.by(&token).put(&path, body).await;
         assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
         assert_eq!(r.body["errors"][0]["field"], field, "{}", r.body);
     }
-    assert_eq!(app.get_with(&path, &token).await.body, task, "unchanged");
-    let nul = app.get_with("/api/tasks?q=a%00b", &token).await;
+    assert_eq!(app.by(&token).get(&path).await.body, task, "unchanged");
+    let nul = app.by(&token).get("/api/tasks?q=a%00b").await;
     assert_problem(&nul, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     assert_eq!(nul.body["errors"][0]["field"], "q", "{}", nul.body);
-    let filter = app.get_with("/api/tasks?status=Done", &token).await;
+    let filter = app.by(&token).get("/api/tasks?status=Done").await;
     assert_problem(
         &filter,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -305,7 +296,7 @@ async fn bad_updates_and_filters_are_422_and_change_nothing(pool: PgPool) {
         filter.body
     );
     assert_problem(
-        &app.get_with("/api/tasks/not-a-uuid", &token).await,
+        &app.by(&token).get("/api/tasks/not-a-uuid").await,
         StatusCode::NOT_FOUND,
         "not_found",
     );
@@ -342,31 +333,20 @@ async fn completed_is_a_boolean_view_of_the_status(pool: PgPool) {
         (&json!(true), &json!("Completed"))
     );
 
-    let completed = app.get_with("/api/tasks?completed=true", &token).await;
+    let completed = app.by(&token).get("/api/tasks?completed=true").await;
     assert_eq!(titles(&completed.body), ["Done"]);
-    let pending = app.get_with("/api/tasks?completed=false", &token).await;
+    let pending = app.by(&token).get("/api/tasks?completed=false").await;
     assert_eq!(titles(&pending.body), ["Open"]);
 
     let path = format!("/api/tasks/{}", open["id"].as_str().unwrap());
-    let r = app
-        .request(
-            Method::PUT,
-            &path,
-            Some(json!({"completed": true})),
-            Some(&token),
-        )
-        .await;
+    let r = app.by(&token).put(&path, json!({"completed": true})).await;
     assert_eq!(
         (&r.body["completed"], &r.body["status"]),
         (&json!(true), &json!("Completed"))
     );
     let r = app
-        .request(
-            Method::PATCH,
-            &format!("{path}/complete"),
-            None,
-            Some(&token),
-        )
+        .by(&token)
+        .send(Method::PATCH, &format!("{path}/complete"), None)
         .await;
     assert_eq!(r.body["completed"], false, "the toggle keeps both in step");
 }
@@ -376,10 +356,10 @@ async fn completed_and_status_must_agree_and_bad_filters_are_refused(pool: PgPoo
     let app = app(pool.clone());
     let (_, token) = user(&app, "ann@example.com").await;
     let r = app
-        .post_with(
+        .by(&token)
+        .post(
             "/api/tasks",
             json!({"title": "X", "status": "Pending", "completed": true}),
-            &token,
         )
         .await;
     assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
@@ -395,7 +375,7 @@ async fn completed_and_status_must_agree_and_bad_filters_are_refused(pool: PgPoo
         ("done=true", "done"),
         ("completed=true&sort=title", "sort"),
     ] {
-        let r = app.get_with(&format!("/api/tasks?{query}"), &token).await;
+        let r = app.by(&token).get(&format!("/api/tasks?{query}")).await;
         assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
         assert_eq!(r.body["errors"][0]["field"], field, "{query}: {}", r.body);
     }
@@ -403,14 +383,13 @@ async fn completed_and_status_must_agree_and_bad_filters_are_refused(pool: PgPoo
     create(&app, "/api/tasks", &token, json!({"title": "Kept"})).await;
     // Both filters apply: a pending task that is completed does not exist.
     let r = app
-        .get_with(
-            "/api/tasks?completed=true&status=Pending&include_total=true",
-            &token,
-        )
+        .by(&token)
+        .get("/api/tasks?completed=true&status=Pending&include_total=true")
         .await;
     assert_eq!((r.status, &r.body["total"]), (StatusCode::OK, &json!(0)));
     let r = app
-        .get_with("/api/tasks?completed=&status=&q=&cursor=&limit=", &token)
+        .by(&token)
+        .get("/api/tasks?completed=&status=&q=&cursor=&limit=")
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(titles(&r.body), ["Kept"]);
@@ -419,9 +398,9 @@ async fn completed_and_status_must_agree_and_bad_filters_are_refused(pool: PgPoo
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn owners_assign_and_follow_their_teams_to_dos(pool: PgPool) {
     let app = app(pool.clone());
-    let owner = shared::testing::register(&app, "ann@example.com").await;
+    let owner = app.register("ann@example.com").await;
     // A cashier with no module grants at all still keeps their own list.
-    let cashier = member(&app, &owner.org_id, "cy@example.com", json!({})).await;
+    let cashier = app.member(&owner.org_id, "cy@example.com", json!({})).await;
     let own = create(
         &app,
         "/api/tasks",
@@ -443,32 +422,31 @@ async fn owners_assign_and_follow_their_teams_to_dos(pool: PgPool) {
         owner.user_id.as_str(),
         "made by the owner"
     );
-    let seen = app.get_with(&team, &owner.token).await;
+    let seen = app.by(&owner.token).get(&team).await;
     assert_eq!(titles(&seen.body), ["Restock paint", "Count the till"]);
-    let theirs = app.get_with("/api/tasks", &cashier.token).await;
+    let theirs = app.by(&cashier.token).get("/api/tasks").await;
     assert_eq!(titles(&theirs.body), ["Restock paint", "Count the till"]);
     let done = app
-        .request(
+        .by(&cashier.token)
+        .send(
             Method::PATCH,
             &format!("/api/tasks/{}/complete", assigned["id"].as_str().unwrap()),
             None,
-            Some(&cashier.token),
         )
         .await;
     assert_eq!(done.body["completed"], true);
 
     // Staff do not reach each other's, nor the owner's.
     let other = app
-        .get_with(&format!("/api/{}/tasks", owner.user_id), &cashier.token)
+        .by(&cashier.token)
+        .get(&format!("/api/{}/tasks", owner.user_id))
         .await;
     assert_problem(&other, StatusCode::FORBIDDEN, "other_user");
     // Someone of another organization is someone the owner may not manage: the same 403 as an
     // id that is nobody anywhere, so the answer tells nothing about which ids exist.
-    let stranger = shared::testing::register(&app, "zed@example.com").await;
+    let stranger = app.register("zed@example.com").await;
     for id in [stranger.user_id, uuid::Uuid::new_v4().to_string()] {
-        let r = app
-            .get_with(&format!("/api/{id}/tasks"), &owner.token)
-            .await;
+        let r = app.by(&owner.token).get(&format!("/api/{id}/tasks")).await;
         assert_problem(&r, StatusCode::FORBIDDEN, "other_user");
         assert!(
             r.body["detail"]

@@ -86,6 +86,52 @@ pub struct CreatedKey {
     key: String,
 }
 
+/// A [`CreateKey`] checked.
+struct NewKey {
+    name: String,
+    scopes: Permissions,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<CreateKey> for NewKey {
+    type Error = ApiError;
+
+    /// Every invalid field in one 422.
+    fn try_from(body: CreateKey) -> Result<Self, ApiError> {
+        let mut fields = Fields::default();
+        let name = fields.check(domain::name(&body.name, "name", 100));
+        let scopes = Permissions::parse_scopes(&body.scopes, &mut fields);
+        if body.scopes.is_empty() {
+            fields.add(FieldError::new(
+                "scopes",
+                "required",
+                "give the key at least one scope",
+            ));
+        }
+        if body
+            .expires_in_days
+            .is_some_and(|days| !(1..=3650).contains(&days))
+        {
+            fields.add(FieldError::new(
+                "expires_in_days",
+                "out_of_range",
+                "must be between 1 and 3650",
+            ));
+        }
+        let expires_at = body
+            .expires_in_days
+            .map(|days| Utc::now() + chrono::Duration::days(days.into()));
+        match name {
+            Some(name) if fields.is_empty() => Ok(Self {
+                name,
+                scopes,
+                expires_at,
+            }),
+            _ => Err(fields.into_error()),
+        }
+    }
+}
+
 /// `POST /api/api-keys`: needs a step-up (`X-Step-Up-Token`), as it hands out access.
 #[utoipa::path(post, path = "/api/api-keys", operation_id = "create_api_key", params(shared::http::openapi::StepUpHeader), request_body = CreateKey,
     responses((status = 201, description = "The key; its secret `key` is shown this once", body = CreatedKey),
@@ -94,33 +140,11 @@ pub async fn create(
     StepUp(mut admin): StepUp<RequireAdmin>,
     AppJson(body): AppJson<CreateKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
-    let mut fields = Fields::default();
-    let name = fields.check(domain::name(&body.name, "name", 100));
-    let scopes = Permissions::parse_scopes(&body.scopes, &mut fields);
-    if body.scopes.is_empty() {
-        fields.add(FieldError::new(
-            "scopes",
-            "required",
-            "give the key at least one scope",
-        ));
-    }
-    if body
-        .expires_in_days
-        .is_some_and(|days| !(1..=3650).contains(&days))
-    {
-        fields.add(FieldError::new(
-            "expires_in_days",
-            "out_of_range",
-            "must be between 1 and 3650",
-        ));
-    }
-    let expires_at = body
-        .expires_in_days
-        .map(|days| Utc::now() + chrono::Duration::days(days.into()));
-    let Some(name) = name.filter(|_| fields.is_empty()) else {
-        return Err(fields.into_error());
-    };
-
+    let NewKey {
+        name,
+        scopes,
+        expires_at,
+    } = NewKey::try_from(body)?;
     let (key, hash) = tokens::generate(API_KEY_PREFIX.trim_end_matches('_'));
     debug_assert!(key.starts_with(API_KEY_PREFIX));
     let prefix: String = key.chars().take(SHOWN_PREFIX_LEN).collect();
@@ -189,19 +213,16 @@ pub async fn list(
     )
     .fetch_all(&mut *admin.db)
     .await?;
-    let total = if page.include_total {
-        Some(
+    let total = page
+        .total(
             sqlx::query_scalar!(
                 r#"SELECT count(*) AS "count!" FROM api_keys WHERE org_id = $1 AND ($2::text IS NULL OR prefix LIKE $2)"#,
                 admin.caller.org_id,
                 prefix
             )
             .fetch_one(&mut *admin.db)
-            .await?,
         )
-    } else {
-        None
-    };
+        .await?;
     Ok(Json(
         Page::from_rows(rows, page.limit, total, |k| (k.created_at, k.id)).map(ApiKeyView::from),
     ))

@@ -79,8 +79,8 @@ pub async fn list(
     )
     .fetch_all(&mut *admin.db)
     .await?;
-    let total = if page.include_total {
-        Some(
+    let total = page
+        .total(
             sqlx::query_scalar!(
                 r#"SELECT count(*) AS "count!" FROM audit_log
                    WHERE org_id = $1
@@ -100,11 +100,8 @@ pub async fn list(
                 query.from,
                 query.to,
             )
-            .fetch_one(&mut *admin.db)
-            .await?,
+            .fetch_one(&mut *admin.db),
         )
-    } else {
-        None
-    };
+        .await?;
     Ok(Json(Page::from_rows(rows, page.limit, total, |e| e.id)))
 }

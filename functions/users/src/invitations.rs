@@ -51,6 +51,42 @@ pub struct CreateUser {
     password: Option<serde_json::Value>,
 }
 
+/// A [`CreateUser`] checked.
+struct NewInvitation {
+    email: Email,
+    name: String,
+    role: Role,
+    permissions: serde_json::Value,
+}
+
+impl TryFrom<CreateUser> for NewInvitation {
+    type Error = ApiError;
+
+    /// Every invalid field in one 422; a password is refused with why.
+    fn try_from(body: CreateUser) -> Result<Self, ApiError> {
+        let mut fields = Fields::default();
+        let email = fields.check(Email::parse(&body.email, "email"));
+        let name = fields.check(domain::name(&body.name, "name", 200));
+        let permissions = Permissions::parse_grants(&body.permissions, &mut fields).to_json();
+        if body.password.is_some() {
+            fields.add(shared::error::FieldError::new(
+                "password",
+                "not_allowed",
+                "members choose their own password: they are invited by email",
+            ));
+        }
+        match (email, name) {
+            (Some(email), Some(name)) if fields.is_empty() => Ok(Self {
+                email,
+                name,
+                role: body.role,
+                permissions,
+            }),
+            _ => Err(fields.into_error()),
+        }
+    }
+}
+
 fn default_role() -> Role {
     Role::User
 }
@@ -99,30 +135,18 @@ pub async fn create(
             "only an owner can add an owner",
         ));
     }
-    let mut fields = Fields::default();
-    let email = fields.check(Email::parse(&body.email, "email"));
-    let name = fields.check(domain::name(&body.name, "name", 200));
-    let permissions = Permissions::parse_grants(&body.permissions, &mut fields).to_json();
-    if body.password.is_some() {
-        fields.add(shared::error::FieldError::new(
-            "password",
-            "not_allowed",
-            "members choose their own password: they are invited by email",
-        ));
-    }
-    let (Some(email), Some(name)) = (email, name) else {
-        return Err(fields.into_error());
-    };
-    if !fields.is_empty() {
-        return Err(fields.into_error());
-    }
-
-    let (caller, tx) = admin.parts();
-    let org_id = caller.org_id;
     let request = serde_json::json!({
         "email": body.email, "name": body.name, "role": body.role,
         "permissions": body.permissions,
     });
+    let NewInvitation {
+        email,
+        name,
+        role,
+        permissions,
+    } = NewInvitation::try_from(body)?;
+    let (caller, tx) = admin.parts();
+    let org_id = caller.org_id;
     let claimed = match idempotency::claim(&mut *tx, caller, &key, &request).await? {
         Claim::Replay(response) => return Ok(response),
         Claim::Fresh(claimed) => Some(claimed),
@@ -144,12 +168,12 @@ pub async fn create(
                  CASE WHEN $8 THEN now() END, CASE WHEN $8 THEN $5::uuid END)",
         org_id,
         id,
-        body.role as Role,
+        role as Role,
         permissions,
         inviter,
         name,
         email.as_str(),
-        body.role.is_admin()
+        role.is_admin()
     )
     .execute(&mut *tx)
     .await
@@ -160,12 +184,12 @@ pub async fn create(
         )
     })?;
     send_invitation(&mut *tx, &state, org_id, id, inviter).await?;
-    if body.role.is_admin() {
+    if role.is_admin() {
         let by = sqlx::query_scalar!("SELECT name FROM users WHERE id = $1", inviter)
             .fetch_one(&mut *tx)
             .await?;
         let outbox = &state.outbox;
-        tell_owners_of_admin_invitation(&mut *tx, outbox, org_id, email.as_str(), body.role, &by)
+        tell_owners_of_admin_invitation(&mut *tx, outbox, org_id, email.as_str(), role, &by)
             .await?;
     }
     let user: UserView = member::load(&mut *tx, org_id, id).await?.into();
@@ -209,14 +233,7 @@ pub async fn resend(
         ));
     }
     within_hourly_limit(&mut *tx, &state, org_id).await?;
-    sqlx::query!(
-        "UPDATE user_invitations SET used_at = now()
-         WHERE user_id = $1 AND org_id = $2 AND used_at IS NULL",
-        id,
-        org_id
-    )
-    .execute(&mut *tx)
-    .await?;
+    member::void_invitation_links(&mut *tx, org_id, id).await?;
     send_invitation(&mut *tx, &state, org_id, id, inviter).await?;
     let user: UserView = member.into();
     caller

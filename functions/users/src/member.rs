@@ -119,3 +119,21 @@ pub async fn lock(conn: &mut PgConnection, org_id: Uuid, id: Uuid) -> Result<(),
     .ok_or_else(|| ApiError::not_found("user"))?;
     Ok(())
 }
+
+/// Ends every open invitation link of `person` to `org_id` (a new one is sent, or the invitation
+/// is cancelled).
+pub async fn void_invitation_links(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    person: Uuid,
+) -> Result<(), ApiError> {
+    sqlx::query!(
+        "UPDATE user_invitations SET used_at = now()
+         WHERE user_id = $1 AND org_id = $2 AND used_at IS NULL",
+        person,
+        org_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -81,8 +81,8 @@ pub async fn list(
     )
     .fetch_all(&mut *admin.db)
     .await?;
-    let total = if page.include_total {
-        Some(
+    let total = page
+        .total(
             sqlx::query_scalar!(
                 r#"SELECT count(*) AS "count!"
                    FROM memberships m JOIN users u ON u.id = m.user_id
@@ -99,12 +99,9 @@ pub async fn list(
                 query.role as Option<Role>,
                 pattern,
             )
-            .fetch_one(&mut *admin.db)
-            .await?,
+            .fetch_one(&mut *admin.db),
         )
-    } else {
-        None
-    };
+        .await?;
     Ok(Json(
         Page::from_rows(rows, page.limit, total, |u| (u.created_at, u.id)).map(UserView::from),
     ))
@@ -358,14 +355,7 @@ async fn save(
     }
     if !before.joined && before.is_active != next.is_active {
         // A cancelled invitation's link dies; a renewed one needs a new link.
-        sqlx::query!(
-            "UPDATE user_invitations SET used_at = now()
-             WHERE user_id = $1 AND org_id = $2 AND used_at IS NULL",
-            id,
-            org_id
-        )
-        .execute(&mut *tx)
-        .await?;
+        crate::member::void_invitation_links(&mut *tx, org_id, id).await?;
     }
     let after: UserView = load(&mut *tx, org_id, id).await?.into();
     if promoted && next.joined {

@@ -110,7 +110,11 @@ pub async fn receive(
         ApiError::bad_request("malformed_event", "the body is not a Wise event")
     })?;
     if event.event_type != STATE_CHANGE {
-        tracing::info!(%delivery, event_type = %event.event_type, "Wise event type not handled; ignored");
+        tracing::info!(
+            %delivery,
+            event_type = %event.event_type,
+            "Wise event type not handled; ignored"
+        );
         return Ok(answer("ignored"));
     }
     let change: StateChange = serde_json::from_value(event.data).map_err(|error| {
@@ -188,12 +192,22 @@ async fn apply(
 ) -> Result<&'static str, ApiError> {
     let transfer = change.resource.id;
     let Some(state) = TransferState::parse(&change.current_state) else {
-        tracing::warn!(delivery, transfer, state = %change.current_state, "unknown Wise transfer state; ignored");
+        tracing::warn!(
+            delivery,
+            transfer,
+            state = %change.current_state,
+            "unknown Wise transfer state; ignored"
+        );
         return Ok("ignored");
     };
     let at = change.occurred_at.as_deref().and_then(occurred_at);
     if at.is_none() {
-        tracing::warn!(delivery, transfer, occurred_at = ?change.occurred_at, "event without a readable occurred_at; ordered by state");
+        tracing::warn!(
+            delivery,
+            transfer,
+            occurred_at = ?change.occurred_at,
+            "event without a readable occurred_at; ordered by state"
+        );
     }
     // Each organization pays from its own Wise profile, so the transfer and the profile that
     // made it name the organization together; a delivery without a profile names none.
@@ -264,7 +278,13 @@ async fn apply(
     };
     let recorded = payment.wise_state.as_deref().and_then(TransferState::parse);
     if !wise::supersedes(state, at, recorded, payment.wise_state_at) {
-        tracing::info!(delivery, transfer, state = state.as_str(), recorded = ?payment.wise_state, "not newer than the recorded transfer state; ignored");
+        tracing::info!(
+            delivery,
+            transfer,
+            state = state.as_str(),
+            recorded = ?payment.wise_state,
+            "not newer than the recorded transfer state; ignored"
+        );
         return Ok("stale");
     }
 

@@ -157,33 +157,26 @@ impl Person for Tenant {
     }
 }
 
-impl<M: Module, L: Level> Person for Require<M, L> {
-    fn person(&self) -> Option<(UserId, SessionId)> {
-        self.0.person()
-    }
+/// The extractors that are a [`Tenant`] with a check on top answer as their tenant does.
+macro_rules! person_as_its_tenant {
+    ($([$($generics:tt)*] $extractor:ty),*) => {$(
+        impl<$($generics)*> Person for $extractor {
+            fn person(&self) -> Option<(UserId, SessionId)> {
+                self.0.person()
+            }
 
-    fn org(&self) -> Uuid {
-        self.0.org()
-    }
+            fn org(&self) -> Uuid {
+                self.0.org()
+            }
 
-    fn transaction(&mut self) -> Option<&mut sqlx::PgConnection> {
-        self.0.transaction()
-    }
+            fn transaction(&mut self) -> Option<&mut sqlx::PgConnection> {
+                self.0.transaction()
+            }
+        }
+    )*};
 }
 
-impl Person for RequireAdmin {
-    fn person(&self) -> Option<(UserId, SessionId)> {
-        self.0.person()
-    }
-
-    fn org(&self) -> Uuid {
-        self.0.org()
-    }
-
-    fn transaction(&mut self) -> Option<&mut sqlx::PgConnection> {
-        self.0.transaction()
-    }
-}
+person_as_its_tenant!([M: Module, L: Level] Require<M, L>, [] RequireAdmin);
 
 impl Person for AuthUser {
     fn person(&self) -> Option<(UserId, SessionId)> {

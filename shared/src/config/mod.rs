@@ -350,7 +350,10 @@ impl SecretSource {
                 true
             }
             Err(error) => {
-                tracing::warn!(%error, "could not read the settings secrets again; keeping the known ones");
+                tracing::warn!(
+                    %error,
+                    "could not read the settings secrets again; keeping the known ones"
+                );
                 false
             }
         }

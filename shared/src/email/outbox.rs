@@ -137,7 +137,7 @@ impl Outbox {
         .execute(conn)
         .await?;
         let outbox = self.clone();
-        crate::http::after_response::defer(async move {
+        crate::after_response::defer(async move {
             outbox.send(Some(vec![id]), None).await;
         });
         Ok(id)
@@ -216,7 +216,11 @@ impl Outbox {
                 Err(error) => Err(format!("unreadable: {error}")),
             };
             if let Err(error) = &outcome {
-                tracing::warn!(mail = %mail.id, %error, "could not send a mail; it is tried again later");
+                tracing::warn!(
+                    mail = %mail.id,
+                    %error,
+                    "could not send a mail; it is tried again later"
+                );
             } else {
                 sent += 1;
             }

@@ -42,7 +42,7 @@ fn render(
         "status": status.as_u16(),
         "detail": detail,
         "code": code,
-        "request_id": crate::http::request::current_request_id(),
+        "request_id": crate::request::current_request_id(),
     });
     if let Some(obj) = body.as_object_mut() {
         if !errors.is_empty() {

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::auth::{Caller, CallerKind};
+use crate::auth::{Caller, CallerKind, Tenant};
 use crate::error::ApiError;
 
 /// The request's `Idempotency-Key` header, if any, and the request it was sent with: its
@@ -249,4 +249,26 @@ pub async fn create<T: Serialize>(
         response: (status, axum::Json(body)).into_response(),
         replayed: false,
     })
+}
+
+/// The create every `POST` handler makes: `body` checked into its value `N` (`TryFrom`, every
+/// field error in one 422) before anything is read, then written by `insert` in the request's
+/// transaction under the caller's `Idempotency-Key` (a retry answers the first response).
+pub async fn create_new<B, N, T>(
+    tenant: &mut Tenant,
+    key: &IdempotencyKey,
+    body: B,
+    insert: impl AsyncFnOnce(&mut PgConnection, &Caller, N) -> Result<(StatusCode, T), ApiError>,
+) -> Result<Answer, ApiError>
+where
+    B: Serialize + Clone,
+    N: TryFrom<B, Error = ApiError>,
+    T: Serialize,
+{
+    let new = N::try_from(body.clone())?;
+    let (caller, tx) = tenant.parts();
+    create(tx, caller, key, &body, async |tx| {
+        insert(tx, caller, new).await
+    })
+    .await
 }

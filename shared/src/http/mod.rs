@@ -5,13 +5,11 @@
 //! query parameters the operation does not document, and the end of a tenant request's
 //! transaction (committed only when the response succeeded).
 
-pub mod after_response;
 pub mod idempotency;
 mod json;
 pub mod openapi;
 pub mod pagination;
 mod query;
-pub mod request;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -126,10 +124,10 @@ pub async fn run(app: Router) -> Result<(), lambda_http::Error> {
             }
         },
     );
-    // Deferred work (mail) runs after each response is posted (crate::http::after_response).
+    // Deferred work (mail) runs after each response is posted (crate::after_response).
     Runtime::new(handler)
         .layer(TracingLayer::new())
-        .layer(crate::http::after_response::RunAfterResponse)
+        .layer(crate::after_response::RunAfterResponse)
         .run()
         .await
 }
@@ -263,12 +261,12 @@ async fn request_context(request: Request, next: Next) -> Response {
         path = %request.uri().path(),
     );
     let started = Instant::now();
-    let (mut response, deferred) = request::scope(id.clone(), ip, async move {
+    let (mut response, deferred) = crate::request::scope(id.clone(), ip, async move {
         ensure_problem_body(next.run(request).await)
     })
     .instrument(span.clone())
     .await;
-    after_response::release(deferred);
+    crate::after_response::release(deferred);
     let status = response.status().as_u16();
     span.in_scope(|| {
         tracing::info!(
@@ -301,7 +299,10 @@ async fn request_transaction(mut request: Request, next: Next) -> Response {
         Ok(()) => response,
         Err(error) if commit => ApiError::from(error).into_response(),
         Err(error) => {
-            tracing::warn!(%error, "could not roll back a failed request; its connection is closed");
+            tracing::warn!(
+                %error,
+                "could not roll back a failed request; its connection is closed"
+            );
             response
         }
     }

@@ -36,6 +36,21 @@ pub struct PageRequest<C> {
     pub include_total: bool,
 }
 
+impl<C> PageRequest<C> {
+    /// The count of every matching item when the request asked for it (`include_total`):
+    /// `count` is the query's future, run only then.
+    pub async fn total(
+        &self,
+        count: impl Future<Output = Result<i64, sqlx::Error>>,
+    ) -> Result<Option<i64>, ApiError> {
+        Ok(if self.include_total {
+            Some(count.await?)
+        } else {
+            None
+        })
+    }
+}
+
 impl PageQuery {
     pub fn parse<C: DeserializeOwned>(&self) -> Result<PageRequest<C>, ApiError> {
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);

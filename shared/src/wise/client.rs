@@ -5,10 +5,9 @@
 //! [`super::connection`]). Failures come back
 //! as [`Error`] carrying Wise's own code and message, which the caller records on the payment.
 
-use std::str::FromStr;
 use std::time::Duration;
 
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use secrecy::{ExposeSecret, SecretString};
@@ -17,13 +16,13 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::error::{Error, truncate};
+use super::model::{Profile, Quote, Transfer, decimal};
 use crate::config::WiseSettings;
 use crate::payment_details::PaymentDetails;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Wise's messages are short; anything longer is cut before it is stored or shown.
-const MAX_MESSAGE_CHARS: usize = 500;
 
 /// Wise's API for this deployment: where it is (sandbox or live) and one HTTP client per
 /// execution environment. Each organization's own token and profile make its [`Client`].
@@ -47,143 +46,6 @@ impl std::fmt::Debug for Client {
             .field("base", &self.api.base)
             .field("profile_id", &self.profile_id)
             .finish_non_exhaustive()
-    }
-}
-
-/// A Wise profile a token may act for (`GET /v2/profiles`).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct Profile {
-    pub id: i64,
-    /// `PERSONAL` or `BUSINESS`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The business's or the person's name.
-    pub name: String,
-}
-
-/// What went wrong talking to Wise, in Wise's words where it gave any.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{message} ({code})")]
-pub struct Error {
-    /// The HTTP status Wise answered with; `None` when it could not be reached.
-    pub status: Option<u16>,
-    /// Wise's error code (`error.route.not.supported`, `transfer.insufficient_funds`), or ours:
-    /// `unreachable`, `timeout`, `invalid_response`, `funding_rejected`.
-    pub code: String,
-    /// Wise's message, fit to show to whoever asked for the payment.
-    pub message: String,
-    /// The request field Wise's error is about (its `path`, e.g. `targetAccount`), if it said.
-    pub path: Option<String>,
-}
-
-impl Error {
-    fn new(status: Option<u16>, code: impl Into<String>, message: impl Into<String>) -> Self {
-        let message: String = message.into();
-        Self {
-            status,
-            code: truncate(code.into(), 200),
-            message: truncate(message, MAX_MESSAGE_CHARS),
-            path: None,
-        }
-    }
-
-    /// An error of Stockroom's own making, without an answer from Wise (`timeout`...).
-    pub fn local(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::new(None, code, message)
-    }
-
-    /// Wise answered and said no: a 4xx, or a readable answer refusing the request (a funding
-    /// `REJECTED`). Then nothing happened that the error does not say. Otherwise — Wise not
-    /// reached or not answering in time, a 5xx, an answer that could not be read — Wise may
-    /// have done what was asked.
-    pub fn is_refusal(&self) -> bool {
-        self.status.is_some_and(|s| s < 500) && self.code != "invalid_response"
-    }
-
-    /// A refusal about the recipient account itself (removed, deactivated, invalid at Wise):
-    /// Wise names `targetAccount` as the error's field, or its code names the recipient.
-    pub fn concerns_recipient(&self) -> bool {
-        let code = self.code.to_ascii_lowercase();
-        self.status.is_some_and(|s| (400..500).contains(&s))
-            && (self.path.as_deref() == Some("targetAccount")
-                || code.contains("recipient")
-                || code.contains("targetaccount")
-                || code.contains("target.account"))
-    }
-
-    /// Reads Wise's error body: `{"errors": [{"code", "message"}]}` on most endpoints,
-    /// `{"error", "error_description"}` or `{"message"}` on some others.
-    fn from_response(status: StatusCode, body: &[u8]) -> Self {
-        let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-        let first = body.get("errors").and_then(|e| e.get(0));
-        let text = |value: Option<&Value>| value.and_then(Value::as_str).map(str::to_owned);
-        let code = text(first.and_then(|e| e.get("code")))
-            .or_else(|| text(body.get("error")))
-            .unwrap_or_else(|| format!("http_{}", status.as_u16()));
-        let message = text(first.and_then(|e| e.get("message")))
-            .or_else(|| text(body.get("error_description")))
-            .or_else(|| text(body.get("message")))
-            .unwrap_or_else(|| {
-                format!(
-                    "Wise answered {} {}",
-                    status.as_u16(),
-                    status.canonical_reason().unwrap_or("")
-                )
-            });
-        let path = text(first.and_then(|e| e.get("path"))).map(|p| truncate(p, 200));
-        Self {
-            path,
-            ..Self::new(Some(status.as_u16()), code, message)
-        }
-    }
-
-    fn transport(error: &reqwest::Error) -> Self {
-        if error.is_timeout() {
-            Self::new(None, "timeout", "Wise did not answer in time")
-        } else {
-            Self::new(None, "unreachable", "Wise could not be reached")
-        }
-    }
-}
-
-fn truncate(mut text: String, max_chars: usize) -> String {
-    if let Some((at, _)) = text.char_indices().nth(max_chars) {
-        text.truncate(at);
-    }
-    text
-}
-
-/// A quote: the price of sending the amount, valid for a while.
-#[derive(Clone, Debug)]
-pub struct Quote {
-    pub id: Uuid,
-    /// What the transfer costs in the source currency, fees included.
-    pub source_amount: Option<Decimal>,
-}
-
-/// A transfer as Wise reports it.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Transfer {
-    pub id: i64,
-    /// The transfer state (`incoming_payment_waiting`, `processing`, ...).
-    pub status: String,
-    /// The recipient account and the quote the transfer was made with. A repeated
-    /// `create_transfer` returns the transfer made the first time, whose quote and recipient
-    /// may not be the ones the repeat sent.
-    #[serde(default)]
-    pub target_account: Option<i64>,
-    #[serde(default)]
-    pub quote_uuid: Option<Uuid>,
-    /// What it costs in the source currency, fees included.
-    #[serde(default)]
-    source_value: Option<serde_json::Number>,
-}
-
-impl Transfer {
-    /// What the transfer costs in the source currency (fees included), if Wise said.
-    pub fn source_amount(&self) -> Option<Decimal> {
-        self.source_value.as_ref().and_then(decimal)
     }
 }
 
@@ -265,7 +127,13 @@ impl Api {
         let bytes = response.bytes().await.map_err(|e| Error::transport(&e))?;
         if !status.is_success() {
             let error = Error::from_response(status, &bytes);
-            tracing::warn!(path, status = status.as_u16(), code = %error.code, message = %error.message, "Wise refused a request");
+            tracing::warn!(
+                path,
+                status = status.as_u16(),
+                code = %error.code,
+                message = %error.message,
+                "Wise refused a request"
+            );
             return Err(error);
         }
         serde_json::from_slice(&bytes).map_err(|e| {
@@ -417,18 +285,11 @@ impl Client {
     }
 }
 
-/// An amount Wise sent as a JSON number, as a decimal rounded to cents.
-fn decimal(number: &serde_json::Number) -> Option<Decimal> {
-    let text = number.to_string();
-    Decimal::from_str(&text)
-        .or_else(|_| Decimal::from_scientific(&text))
-        .ok()
-        .map(|d| d.round_dp(2))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wise::error::MAX_MESSAGE_CHARS;
+    use reqwest::StatusCode;
 
     #[test]
     fn wise_errors_keep_wise_code_and_message() {

@@ -9,7 +9,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Api, Client};
+use super::client::{Api, Client};
 use crate::config::LiveKeys;
 use crate::crypto::Keys;
 use crate::error::ApiError;

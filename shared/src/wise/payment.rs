@@ -7,7 +7,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{PaymentStatus, TransferState};
+use super::states::{PaymentStatus, TransferState};
 use crate::error::ApiError;
 
 /// A purchase order's payment, as responses and audit rows show it.

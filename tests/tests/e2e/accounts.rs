@@ -2,6 +2,8 @@
 //! logged in as each function's own role: one person in two organizations sees each one's data
 //! only with that organization's token, and a flood of failed sign-ins never keeps an account's
 //! owner out on a device they signed in from before.
+//!
+//! Routes: `GET /api/auth/organizations`, `POST /api/auth/switch`.
 
 use e2e::LocalApi;
 use reqwest::Client;

@@ -10,6 +10,8 @@ mod contracts;
 mod demo_data;
 mod fuzz;
 mod key_rotation;
+mod layout;
 mod local_api;
 mod openapi;
+mod routes_tested;
 mod template;

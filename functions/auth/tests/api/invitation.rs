@@ -1,3 +1,7 @@
+//! Accepting an invitation, with and without an account.
+//!
+//! Routes: `POST /api/auth/invitation/accept`.
+
 use http::StatusCode;
 use serde_json::json;
 use shared::auth::Role;
@@ -13,11 +17,11 @@ fn tasks_writer() -> serde_json::Value {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn an_invitation_is_accepted_once_and_its_user_then_signs_in(pool: PgPool) {
     let app = app(pool.clone());
-    let owner = shared::testing::register(&app, "ann@example.com").await;
+    let owner = app.register("ann@example.com").await;
     let email = "new@example.com";
     let perms = tasks_writer();
     let (user_id, invitation) =
-        invited(&app, &owner.org_id, email, Role::User, perms, "7 days").await;
+        invited(&app.pool, &owner.org_id, email, Role::User, perms, "7 days").await;
 
     // Invited people cannot sign in before accepting.
     assert_problem(
@@ -39,7 +43,8 @@ async fn an_invitation_is_accepted_once_and_its_user_then_signs_in(pool: PgPool)
         "write"
     );
     let me = app
-        .get_with("/api/auth/me", &token(&accept.body, "access_token"))
+        .by(token(&accept.body, "access_token"))
+        .get("/api/auth/me")
         .await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.body);
     assert!(
@@ -65,10 +70,18 @@ async fn an_invitation_is_accepted_once_and_its_user_then_signs_in(pool: PgPool)
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn an_expired_invitation_is_refused(pool: PgPool) {
     let app = app(pool.clone());
-    let owner = shared::testing::register(&app, "ann@example.com").await;
+    let owner = app.register("ann@example.com").await;
     let email = "late@example.com";
     let perms = tasks_writer();
-    let (_, invitation) = invited(&app, &owner.org_id, email, Role::User, perms, "-1 second").await;
+    let (_, invitation) = invited(
+        &app.pool,
+        &owner.org_id,
+        email,
+        Role::User,
+        perms,
+        "-1 second",
+    )
+    .await;
     let accept = app
         .post(
             "/api/auth/invitation/accept",
@@ -87,11 +100,11 @@ async fn an_expired_invitation_is_refused(pool: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn someone_with_an_account_accepts_signed_in_and_their_session_moves_there(pool: PgPool) {
     let app = app(pool.clone());
-    let shop = shared::testing::register(&app, "ann@shop.example").await;
-    let books = shared::testing::register(&app, "bea@books.example").await;
+    let shop = app.register("ann@shop.example").await;
+    let books = app.register("bea@books.example").await;
     let perms = json!({"reports": "read"});
     let (bea, invitation) = invited(
-        &app,
+        &app.pool,
         &shop.org_id,
         "bea@books.example",
         Role::User,
@@ -115,12 +128,8 @@ async fn someone_with_an_account_accepts_signed_in_and_their_session_moves_there
     assert_problem(&anonymous, StatusCode::CONFLICT, "account_exists");
     // Someone else signed in cannot take it.
     let other = app
-        .request(
-            http::Method::POST,
-            "/api/auth/invitation/accept",
-            Some(json!({"token": invitation})),
-            Some(&shop.token),
-        )
+        .by(&shop.token)
+        .post("/api/auth/invitation/accept", json!({"token": invitation}))
         .await;
     assert_problem(
         &other,
@@ -129,12 +138,8 @@ async fn someone_with_an_account_accepts_signed_in_and_their_session_moves_there
     );
 
     let accept = app
-        .request(
-            http::Method::POST,
-            "/api/auth/invitation/accept",
-            Some(json!({"token": invitation})),
-            Some(&books.token),
-        )
+        .by(&books.token)
+        .post("/api/auth/invitation/accept", json!({"token": invitation}))
         .await;
     assert_eq!(accept.status, StatusCode::OK, "{}", accept.body);
     assert_eq!(accept.body["organization"]["id"], shop.org_id);
@@ -152,10 +157,8 @@ async fn someone_with_an_account_accepts_signed_in_and_their_session_moves_there
         StatusCode::OK
     );
     let orgs = app
-        .get_with(
-            "/api/auth/organizations",
-            &token(&accept.body, "access_token"),
-        )
+        .by(token(&accept.body, "access_token"))
+        .get("/api/auth/organizations")
         .await;
     let mut ids: Vec<&str> = orgs.body["items"]
         .as_array()
@@ -172,18 +175,13 @@ async fn someone_with_an_account_accepts_signed_in_and_their_session_moves_there
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn an_admin_joining_is_mailed_to_every_owner(pool: PgPool) {
     let app = app(pool.clone());
-    let owner = shared::testing::register(&app, "ann@example.com").await;
-    let second = shared::testing::person(
-        &app,
-        &owner.org_id,
-        "otto@example.com",
-        Role::Owner,
-        json!({}),
-    )
-    .await;
+    let owner = app.register("ann@example.com").await;
+    let second = app
+        .person(&owner.org_id, "otto@example.com", Role::Owner, json!({}))
+        .await;
     let _ = second;
     let (_, invitation) = invited(
-        &app,
+        &app.pool,
         &owner.org_id,
         "eve@example.com",
         Role::Admin,

@@ -1,7 +1,11 @@
+//! Signing in: the right password from a known or unknown device, limits nobody can lock with.
+//!
+//! Routes: `POST /api/auth/login`.
+
 use std::time::Instant;
 
 use crate::support::*;
-use http::{Method, StatusCode};
+use http::StatusCode;
 use serde_json::json;
 use shared::testing::{TestApp, TestResponse, assert_problem};
 use sqlx::PgPool;
@@ -15,7 +19,8 @@ async fn login_returns_a_token_pair_and_the_user(pool: PgPool) {
     assert_eq!(response.body["mfa_required"], false);
     assert_eq!(response.body["user"]["email"], "ann@example.com");
     let me = app
-        .get_with("/api/auth/me", &token(&response.body, "access_token"))
+        .by(token(&response.body, "access_token"))
+        .get("/api/auth/me")
         .await;
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(me.body["organization"]["name"], "Acme Tools");
@@ -85,7 +90,9 @@ async fn login_from(
     if let Some(device) = device_token {
         body["device_token"] = json!(device);
     }
-    app.request_from(Method::POST, "/api/auth/login", Some(body), None, Some(ip))
+    app.anonymous()
+        .from_ip(ip)
+        .post("/api/auth/login", body)
         .await
 }
 
@@ -212,25 +219,17 @@ async fn registration_is_rate_limited_per_address(pool: PgPool) {
     for n in 1..=5 {
         let body = json!({"organization_name": "Org", "name": "N", "email": "u@example.com", "password": "weak"});
         let response = app
-            .request_from(
-                Method::POST,
-                "/api/auth/register",
-                Some(body),
-                None,
-                Some(&format!("192.0.2.{n}")),
-            )
+            .anonymous()
+            .from_ip(&format!("192.0.2.{n}"))
+            .post("/api/auth/register", body)
             .await;
         assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
     }
     let body = json!({"organization_name": "Org", "name": "N", "email": "u@example.com", "password": PASSWORD});
     let response = app
-        .request_from(
-            Method::POST,
-            "/api/auth/register",
-            Some(body),
-            None,
-            Some("192.0.2.99"),
-        )
+        .anonymous()
+        .from_ip("192.0.2.99")
+        .post("/api/auth/register", body)
         .await;
     assert_problem(&response, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
 }
@@ -257,12 +256,11 @@ async fn a_team_signing_in_from_one_address_is_not_limited(pool: PgPool) {
         let email = format!("staff{n}@example.com");
         // Registered elsewhere (registering counts every attempt).
         let registered = app
-            .request_from(
-                Method::POST,
+            .anonymous()
+            .from_ip(&format!("192.0.2.{n}"))
+            .post(
                 "/api/auth/register",
-                Some(json!({"email": email, "password": PASSWORD})),
-                None,
-                Some(&format!("192.0.2.{n}")),
+                json!({"email": email, "password": PASSWORD}),
             )
             .await;
         assert_eq!(
@@ -274,12 +272,11 @@ async fn a_team_signing_in_from_one_address_is_not_limited(pool: PgPool) {
         let confirmed = confirm(&app, &email).await;
         assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
         let response = app
-            .request_from(
-                Method::POST,
+            .anonymous()
+            .from_ip("198.51.100.20")
+            .post(
                 "/api/auth/login",
-                Some(json!({"email": email, "password": PASSWORD})),
-                None,
-                Some("198.51.100.20"),
+                json!({"email": email, "password": PASSWORD}),
             )
             .await;
         assert_eq!(
@@ -292,12 +289,11 @@ async fn a_team_signing_in_from_one_address_is_not_limited(pool: PgPool) {
     }
     for (n, refresh_token) in sessions.iter().enumerate() {
         let response = app
-            .request_from(
-                Method::POST,
+            .anonymous()
+            .from_ip("198.51.100.20")
+            .post(
                 "/api/auth/refresh",
-                Some(json!({ "refresh_token": refresh_token })),
-                None,
-                Some("198.51.100.20"),
+                json!({ "refresh_token": refresh_token }),
             )
             .await;
         assert_eq!(

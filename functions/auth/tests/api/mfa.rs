@@ -1,5 +1,10 @@
+//! Authenticator codes: setting MFA up and off, signing in with a code, and step-ups.
+//!
+//! Routes: `POST /api/auth/login/mfa`, `POST /api/auth/mfa/setup`, `POST /api/auth/mfa/verify`,
+//!  `POST /api/auth/mfa/disable`, `POST /api/auth/step-up`.
+
 use crate::support::*;
-use http::{Method, StatusCode};
+use http::StatusCode;
 use serde_json::json;
 use shared::testing::{TestApp, TestResponse, assert_problem};
 use sqlx::PgPool;
@@ -15,18 +20,16 @@ async fn with_mfa_code(app: &TestApp) -> (String, String, Vec<String>, String) {
     let session = signed_up(app, "ann@example.com").await;
     let access = token(&session, "access_token");
     let setup = app
-        .stepped_up(
-            Method::POST,
-            "/api/auth/mfa/setup",
-            Some(json!({})),
-            &access,
-        )
+        .by(&access)
+        .stepped_up()
+        .post("/api/auth/mfa/setup", json!({}))
         .await;
     assert_eq!(setup.status, StatusCode::OK, "{}", setup.body);
     let secret = token(&setup.body, "secret");
     let code = totp_code(&secret, 0);
     let verify = app
-        .post_with("/api/auth/mfa/verify", json!({"code": code}), &access)
+        .by(&access)
+        .post("/api/auth/mfa/verify", json!({"code": code}))
         .await;
     assert_eq!(verify.status, StatusCode::OK, "{}", verify.body);
     let codes = verify.body["recovery_codes"]
@@ -51,12 +54,9 @@ async fn setup_returns_an_otpauth_uri_and_a_qr_code(pool: PgPool) {
     let app = app(pool.clone());
     let session = signed_up(&app, "ann@example.com").await;
     let setup = app
-        .stepped_up(
-            Method::POST,
-            "/api/auth/mfa/setup",
-            Some(json!({})),
-            &token(&session, "access_token"),
-        )
+        .by(token(&session, "access_token"))
+        .stepped_up()
+        .post("/api/auth/mfa/setup", json!({}))
         .await;
     assert_eq!(setup.status, StatusCode::OK, "{}", setup.body);
     let uri = setup.body["otpauth_uri"].as_str().unwrap();
@@ -88,7 +88,7 @@ async fn an_authenticator_app_code_turns_mfa_on_with_ten_recovery_codes(pool: Pg
     let app = app(pool.clone());
     let (access, _, codes) = with_mfa(&app).await;
     assert_eq!(codes.len(), 10);
-    let me = app.get_with("/api/auth/me", &access).await;
+    let me = app.by(&access).get("/api/auth/me").await;
     assert_eq!(me.body["user"]["mfa_enabled"], true);
     let actions = audit_actions(&pool, me.body["user"]["id"].as_str().unwrap()).await;
     assert!(actions.contains(&"mfa_enabled".to_owned()), "{actions:?}");
@@ -100,21 +100,19 @@ async fn a_wrong_code_does_not_turn_mfa_on(pool: PgPool) {
     let session = signed_up(&app, "ann@example.com").await;
     let access = token(&session, "access_token");
     let setup = app
-        .stepped_up(
-            Method::POST,
-            "/api/auth/mfa/setup",
-            Some(json!({})),
-            &access,
-        )
+        .by(&access)
+        .stepped_up()
+        .post("/api/auth/mfa/setup", json!({}))
         .await;
     assert_eq!(setup.status, StatusCode::OK, "{}", setup.body);
     let verify = app
-        .post_with("/api/auth/mfa/verify", json!({"code": "000000"}), &access)
+        .by(&access)
+        .post("/api/auth/mfa/verify", json!({"code": "000000"}))
         .await;
     // A wrong proof is 403: the session itself is fine (a 401 would sign a frontend out).
     assert_problem(&verify, StatusCode::FORBIDDEN, "incorrect_code");
     assert_eq!(
-        app.get_with("/api/auth/me", &access).await.body["user"]["mfa_enabled"],
+        app.by(&access).get("/api/auth/me").await.body["user"]["mfa_enabled"],
         false
     );
 }
@@ -216,27 +214,27 @@ async fn disabling_needs_the_password_and_a_code(pool: PgPool) {
     let app = app(pool.clone());
     let (access, secret, _) = with_mfa(&app).await;
     let wrong = app
-        .post_with(
+        .by(&access)
+        .post(
             "/api/auth/mfa/disable",
             json!({"password": "Wrong-passw0rd", "code": "123456"}),
-            &access,
         )
         .await;
     assert_problem(&wrong, StatusCode::FORBIDDEN, "incorrect_password");
     let wrong = app
-        .post_with(
+        .by(&access)
+        .post(
             "/api/auth/mfa/disable",
             json!({"password": PASSWORD, "code": "123456"}),
-            &access,
         )
         .await;
     assert_problem(&wrong, StatusCode::FORBIDDEN, "incorrect_code");
 
     let response = app
-        .post_with(
+        .by(&access)
+        .post(
             "/api/auth/mfa/disable",
             json!({"password": PASSWORD, "code": totp_code(&secret, 30)}),
-            &access,
         )
         .await;
     assert_eq!(response.status, StatusCode::NO_CONTENT, "{}", response.body);
@@ -264,20 +262,15 @@ async fn step_up(app: &TestApp, access: &str, mut body: serde_json::Value) -> Te
     if body.get("action").is_none() {
         body["action"] = json!(SETUP);
     }
-    app.post_with("/api/auth/step-up", body, access).await
+    app.by(access).post("/api/auth/step-up", body).await
 }
 
 /// `POST /api/auth/mfa/setup` carrying `step_up` as `X-Step-Up-Token`.
 async fn setup_with(app: &TestApp, access: &str, step_up: &str) -> TestResponse {
-    app.request_with(
-        Method::POST,
-        "/api/auth/mfa/setup",
-        Some(json!({})),
-        Some(access),
-        None,
-        &[("X-Step-Up-Token", step_up)],
-    )
-    .await
+    app.by(access)
+        .header("X-Step-Up-Token", step_up)
+        .post("/api/auth/mfa/setup", json!({}))
+        .await
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
@@ -353,9 +346,7 @@ async fn mfa_setup_without_a_step_up_is_refused(pool: PgPool) {
     let app = app(pool.clone());
     let session = signed_up(&app, "ann@example.com").await;
     let access = token(&session, "access_token");
-    let setup = app
-        .post_with("/api/auth/mfa/setup", json!({}), &access)
-        .await;
+    let setup = app.by(&access).post("/api/auth/mfa/setup", json!({})).await;
     assert_problem(&setup, StatusCode::UNAUTHORIZED, "step_up_required");
     let secret: Option<Vec<u8>> = sqlx::query_scalar("SELECT mfa_secret FROM users")
         .fetch_one(&pool)
@@ -363,7 +354,7 @@ async fn mfa_setup_without_a_step_up_is_refused(pool: PgPool) {
         .unwrap();
     assert!(secret.is_none(), "no secret is stored without a step-up");
     // The session itself is fine: a 401 step_up_required is not a signed-out session.
-    let me = app.get_with("/api/auth/me", &access).await;
+    let me = app.by(&access).get("/api/auth/me").await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.body);
 }
 
@@ -427,14 +418,14 @@ async fn a_step_up_token_counts_only_for_its_user_session_and_five_minutes(pool:
     let session = signed_up(&app, "ann@example.com").await;
     let access = token(&session, "access_token");
     let org_id = session["organization"]["id"].as_str().unwrap();
-    let bob = shared::testing::person(
-        &app,
-        org_id,
-        "bob@example.com",
-        shared::auth::Role::Admin,
-        json!({}),
-    )
-    .await;
+    let bob = app
+        .person(
+            org_id,
+            "bob@example.com",
+            shared::auth::Role::Admin,
+            json!({}),
+        )
+        .await;
     let anns = token(
         &step_up(&app, &access, json!({"password": PASSWORD}))
             .await

@@ -1,3 +1,8 @@
+//! Passwords: changing one, and a reset by mail that nobody can use to probe or lock out.
+//!
+//! Routes: `POST /api/auth/password/change`, `POST /api/auth/password/forgot`,
+//!  `POST /api/auth/password/reset`.
+
 use crate::support::*;
 use http::StatusCode;
 use serde_json::json;
@@ -217,19 +222,19 @@ async fn change_needs_the_current_password_and_ends_other_sessions(pool: PgPool)
     let session = signed_up(&app, "ann@example.com").await;
     let access = token(&session, "access_token");
     let wrong = app
-        .post_with(
+        .by(&access)
+        .post(
             "/api/auth/password/change",
             json!({"current_password": "Wrong-passw0rd", "new_password": "N3w-password!"}),
-            &access,
         )
         .await;
     assert_problem(&wrong, StatusCode::FORBIDDEN, "incorrect_password");
 
     let changed = app
-        .post_with(
+        .by(&access)
+        .post(
             "/api/auth/password/change",
             json!({"current_password": PASSWORD, "new_password": "N3w-password!"}),
-            &access,
         )
         .await;
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);

@@ -1,3 +1,8 @@
+//! Registration: a confirmed address makes the organization and its owner; nothing tells whether
+//! an address has an account.
+//!
+//! Routes: `POST /api/auth/register`, `POST /api/auth/register/confirm`.
+
 use crate::support::*;
 use http::StatusCode;
 use serde_json::json;
@@ -129,9 +134,9 @@ async fn an_expired_confirmation_is_refused(pool: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn an_invited_address_registers_and_its_invitation_waits_for_it(pool: PgPool) {
     let app = app(pool.clone());
-    let shop = shared::testing::register(&app, "owner@shop.example").await;
+    let shop = app.register("owner@shop.example").await;
     let (person, _) = shared::testing::invited(
-        &app,
+        &app.pool,
         &shop.org_id,
         "cleo@example.com",
         shared::auth::Role::User,

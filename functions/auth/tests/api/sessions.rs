@@ -1,3 +1,7 @@
+//! Sessions: who `me` is, refresh-token rotation and reuse, signing out.
+//!
+//! Routes: `POST /api/auth/logout`, `GET /api/auth/me`, `POST /api/auth/refresh`.
+
 use crate::support::*;
 use http::StatusCode;
 use serde_json::json;
@@ -25,7 +29,8 @@ async fn refresh_rotates_the_token(pool: PgPool) {
     let second = token(&rotated.body, "refresh_token");
     assert_ne!(first, second);
     let me = app
-        .get_with("/api/auth/me", &token(&rotated.body, "access_token"))
+        .by(token(&rotated.body, "access_token"))
+        .get("/api/auth/me")
         .await;
     assert_eq!(me.status, StatusCode::OK);
     // The new one works in turn.
@@ -121,7 +126,8 @@ async fn concurrent_refreshes_with_one_token_all_get_the_one_successor(pool: PgP
         .unwrap();
     assert_eq!(sessions, 2, "one login, one successor");
     let me = app
-        .get_with("/api/auth/me", &token(&a.body, "access_token"))
+        .by(token(&a.body, "access_token"))
+        .get("/api/auth/me")
         .await;
     assert_eq!(me.status, StatusCode::OK);
 }
@@ -203,7 +209,8 @@ async fn a_deactivated_user_cannot_refresh_or_use_a_live_access_token(pool: PgPo
         "invalid_refresh_token",
     );
     let me = app
-        .get_with("/api/auth/me", &token(&session, "access_token"))
+        .by(token(&session, "access_token"))
+        .get("/api/auth/me")
         .await;
     assert_problem(&me, StatusCode::UNAUTHORIZED, "account_deactivated");
 }
@@ -227,13 +234,12 @@ async fn an_expired_refresh_token_is_refused(pool: PgPool) {
 async fn me_needs_a_valid_access_token(pool: PgPool) {
     let app = app(pool);
     let session = signed_up(&app, "ann@example.com").await;
-    let missing = app
-        .request(http::Method::GET, "/api/auth/me", None, None)
-        .await;
+    let missing = app.anonymous().get("/api/auth/me").await;
     assert_problem(&missing, StatusCode::UNAUTHORIZED, "missing_token");
     // A refresh token is not an access token.
     let wrong_type = app
-        .get_with("/api/auth/me", &token(&session, "refresh_token"))
+        .by(token(&session, "refresh_token"))
+        .get("/api/auth/me")
         .await;
     assert_problem(&wrong_type, StatusCode::UNAUTHORIZED, "invalid_token");
     // A different character in the middle of the signature (the last one carries spare bits).
@@ -242,7 +248,7 @@ async fn me_needs_a_valid_access_token(pool: PgPool) {
     let flipped = if &access[at..at + 1] == "A" { "B" } else { "A" };
     let tampered = format!("{}{}{}", &access[..at], flipped, &access[at + 1..]);
     assert_problem(
-        &app.get_with("/api/auth/me", &tampered).await,
+        &app.by(&tampered).get("/api/auth/me").await,
         StatusCode::UNAUTHORIZED,
         "invalid_token",
     );
@@ -278,11 +284,12 @@ async fn an_access_token_dies_with_its_session_at_logout(pool: PgPool) {
         )
         .await;
     assert_eq!(logout.status, StatusCode::NO_CONTENT);
-    let me = app.get_with("/api/auth/me", &access).await;
+    let me = app.by(&access).get("/api/auth/me").await;
     assert_problem(&me, StatusCode::UNAUTHORIZED, "session_ended");
     // Another login of the same person lives on.
     let me = app
-        .get_with("/api/auth/me", &token(&other, "access_token"))
+        .by(token(&other, "access_token"))
+        .get("/api/auth/me")
         .await;
     assert_eq!(me.status, StatusCode::OK);
 }
@@ -298,7 +305,7 @@ async fn a_detected_reuse_ends_the_familys_access_tokens_too(pool: PgPool) {
         token(&session, "access_token"),
         token(&rotated, "access_token"),
     ] {
-        let me = app.get_with("/api/auth/me", &access).await;
+        let me = app.by(&access).get("/api/auth/me").await;
         assert_problem(&me, StatusCode::UNAUTHORIZED, "session_ended");
     }
 }
@@ -309,19 +316,21 @@ async fn a_password_change_ends_the_other_sessions_access_tokens(pool: PgPool) {
     let session = signed_up(&app, "ann@example.com").await;
     let other = login(&app, "ann@example.com", PASSWORD).await.body;
     let changed = app
-        .post_with(
+        .by(token(&session, "access_token"))
+        .post(
             "/api/auth/password/change",
             json!({"current_password": PASSWORD, "new_password": "N3w-password!"}),
-            &token(&session, "access_token"),
         )
         .await;
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
     let me = app
-        .get_with("/api/auth/me", &token(&other, "access_token"))
+        .by(token(&other, "access_token"))
+        .get("/api/auth/me")
         .await;
     assert_problem(&me, StatusCode::UNAUTHORIZED, "session_ended");
     let me = app
-        .get_with("/api/auth/me", &token(&changed.body, "access_token"))
+        .by(token(&changed.body, "access_token"))
+        .get("/api/auth/me")
         .await;
     assert_eq!(me.status, StatusCode::OK);
 }
@@ -329,7 +338,7 @@ async fn a_password_change_ends_the_other_sessions_access_tokens(pool: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn an_api_key_on_me_is_told_the_route_is_for_people(pool: PgPool) {
     let app = app(pool);
-    let me = app.get_with("/api/auth/me", "sk_not-a-user-token").await;
+    let me = app.by("sk_not-a-user-token").get("/api/auth/me").await;
     assert_problem(&me, StatusCode::FORBIDDEN, "user_required");
 }
 
@@ -342,23 +351,21 @@ async fn failed_refreshes_never_block_a_valid_one_from_the_same_address(pool: Pg
     let ip = shared::testing::next_client_ip();
     for n in 0..8 {
         let failed = app
-            .request_from(
-                http::Method::POST,
+            .anonymous()
+            .from_ip(&ip)
+            .post(
                 "/api/auth/refresh",
-                Some(json!({ "refresh_token": format!("rt_expired-or-unknown-{n}") })),
-                None,
-                Some(&ip),
+                json!({ "refresh_token": format!("rt_expired-or-unknown-{n}") }),
             )
             .await;
         assert_problem(&failed, StatusCode::UNAUTHORIZED, "invalid_refresh_token");
     }
     let valid = app
-        .request_from(
-            http::Method::POST,
+        .anonymous()
+        .from_ip(&ip)
+        .post(
             "/api/auth/refresh",
-            Some(json!({ "refresh_token": token(&session, "refresh_token") })),
-            None,
-            Some(&ip),
+            json!({ "refresh_token": token(&session, "refresh_token") }),
         )
         .await;
     assert_eq!(valid.status, StatusCode::OK, "{}", valid.body);

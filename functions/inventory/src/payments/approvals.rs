@@ -36,25 +36,13 @@ use crate::state::InventoryState;
 /// How long a payment to newly set or changed bank details needs a second person.
 pub const PAYEE_COOLING_OFF_HOURS: i32 = 24;
 
-/// The pending approval of an order, locked.
+/// The pending approval of an order (the caller holds the order's row locked).
 async fn pending(
     conn: &mut PgConnection,
     org: Uuid,
     order: Uuid,
 ) -> Result<Option<Approval>, ApiError> {
-    Ok(sqlx::query_as!(
-        Approval,
-        r#"SELECT id, status AS "status: ApprovalStatus", amount, currency, source_currency, reasons,
-                  requested_by, requested_at, decided_by, decided_at, payee_changed_by,
-                  payee_digest
-           FROM payment_approvals
-           WHERE org_id = $1 AND purchase_order_id = $2 AND status = 'pending'
-           FOR UPDATE"#,
-        org,
-        order
-    )
-    .fetch_optional(conn)
-    .await?)
+    order::latest(conn, org, order, Some(ApprovalStatus::Pending)).await
 }
 
 /// Why paying `order` now needs a second person, and the payee version it is for.
@@ -126,30 +114,11 @@ pub async fn gate(
     if need.reasons.is_empty() {
         // Nothing to approve any more (the threshold was lifted, the 24 hours passed).
         if let Some(open) = open {
-            decide(
-                &mut *conn,
-                caller,
-                order.id,
-                &open,
-                ApprovalStatus::Cancelled,
-            )
-            .await?;
+            withdraw(&mut *conn, caller, order.id, &open).await?;
         }
         return Ok(None);
     }
-    let approved = sqlx::query_as!(
-        Approval,
-        r#"SELECT id, status AS "status: ApprovalStatus", amount, currency, source_currency, reasons,
-                  requested_by, requested_at, decided_by, decided_at, payee_changed_by,
-                  payee_digest
-           FROM payment_approvals
-           WHERE org_id = $1 AND purchase_order_id = $2 AND status = 'approved'
-           ORDER BY decided_at DESC LIMIT 1"#,
-        org,
-        order.id
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
+    let approved = order::latest(&mut *conn, org, order.id, Some(ApprovalStatus::Approved)).await?;
     if approved.is_some_and(|a| covers(&a, order, &need) && a.reasons_cover(&need)) {
         return Ok(None);
     }
@@ -161,14 +130,7 @@ pub async fn gate(
             ));
         }
         // Asked for another amount or payee: replaced by a request for this one.
-        decide(
-            &mut *conn,
-            caller,
-            order.id,
-            &open,
-            ApprovalStatus::Cancelled,
-        )
-        .await?;
+        withdraw(&mut *conn, caller, order.id, &open).await?;
     }
     let requester = caller.user_id().ok_or_else(|| {
         ApiError::forbidden("step_up_unavailable", "an API key cannot pay suppliers")
@@ -246,6 +208,17 @@ async fn decide(
     Ok(after)
 }
 
+/// Cancels `open`, a request that no longer stands (audited).
+async fn withdraw(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    order: Uuid,
+    open: &Approval,
+) -> Result<(), ApiError> {
+    decide(conn, caller, order, open, ApprovalStatus::Cancelled).await?;
+    Ok(())
+}
+
 /// Cancels the order's pending approval, if any (the order is being cancelled).
 pub async fn cancel_pending(
     conn: &mut PgConnection,
@@ -253,7 +226,7 @@ pub async fn cancel_pending(
     order: Uuid,
 ) -> Result<(), ApiError> {
     if let Some(open) = pending(&mut *conn, caller.org_id, order).await? {
-        decide(conn, caller, order, &open, ApprovalStatus::Cancelled).await?;
+        withdraw(conn, caller, order, &open).await?;
     }
     Ok(())
 }

@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -11,7 +10,7 @@ use shared::auth::caller::{Purchasing, Read, Write};
 use shared::auth::{Caller, Require};
 use shared::domain::PoStatus;
 use shared::error::{ApiError, ResultExt};
-use shared::http::idempotency::{self, IdempotencyKey};
+use shared::http::idempotency::{self, Answer, IdempotencyKey};
 use shared::http::pagination::{Page, PageQuery};
 use shared::http::{AppJson, AppQuery, PathId};
 use shared::wise::PaymentStatus;
@@ -112,14 +111,8 @@ pub async fn create(
     mut tenant: Require<Purchasing, Write>,
     key: IdempotencyKey,
     AppJson(body): AppJson<CreatePurchaseOrder>,
-) -> Result<Response, ApiError> {
-    let new = NewPurchaseOrder::try_from(body.clone())?;
-    let (caller, tx) = tenant.parts();
-    let response = idempotency::create(&mut *tx, caller, &key, &body, async |tx| {
-        insert(tx, caller, new).await
-    })
-    .await?;
-    Ok(response.into_response())
+) -> Result<Answer, ApiError> {
+    idempotency::create_new(&mut tenant, &key, body, insert).await
 }
 
 /// Writes a new draft, its lines and its audit row.

@@ -108,7 +108,7 @@ pub async fn load(
         .map(|l| l.unit_cost * Decimal::from(l.quantity))
         .sum();
     let payment = Payment::load(&mut *conn, org, id).await?;
-    let approval = latest(&mut *conn, org, id).await?;
+    let approval = latest(&mut *conn, org, id, None).await?;
     Ok(PurchaseOrder {
         id: head.id,
         supplier_id: head.supplier_id,
@@ -172,21 +172,26 @@ pub struct Approval {
     pub(crate) payee_digest: Option<Vec<u8>>,
 }
 
-/// The order's latest approval request, if it ever needed one.
+/// The order's latest approval request (of `status`, when given), if it ever needed one. There is
+/// at most one pending at a time, and callers that change one hold the order's row locked.
 pub async fn latest(
     conn: &mut PgConnection,
     org: Uuid,
     order: Uuid,
+    status: Option<ApprovalStatus>,
 ) -> Result<Option<Approval>, ApiError> {
     Ok(sqlx::query_as!(
         Approval,
         r#"SELECT id, status AS "status: ApprovalStatus", amount, currency, source_currency, reasons,
                   requested_by, requested_at, decided_by, decided_at, payee_changed_by,
                   payee_digest
-           FROM payment_approvals WHERE org_id = $1 AND purchase_order_id = $2
+           FROM payment_approvals
+           WHERE org_id = $1 AND purchase_order_id = $2
+             AND ($3::payment_approval_status IS NULL OR status = $3)
            ORDER BY requested_at DESC, id LIMIT 1"#,
         org,
-        order
+        order,
+        status as Option<ApprovalStatus>
     )
     .fetch_optional(conn)
     .await?)

@@ -2,13 +2,12 @@
 //! through the ledger.
 
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use shared::audit::{Action, Change};
 use shared::auth::caller::{Purchasing, Write};
 use shared::auth::{Caller, Require};
 use shared::domain::{MovementKind, PoStatus};
 use shared::error::{ApiError, FieldError, Fields};
-use shared::http::idempotency::{self, IdempotencyKey};
+use shared::http::idempotency::{self, Answer, IdempotencyKey};
 use shared::http::{AppJson, PathId};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -27,14 +26,11 @@ pub async fn receive(
     key: IdempotencyKey,
     PathId(id): PathId,
     AppJson(body): AppJson<Receive>,
-) -> Result<Response, ApiError> {
-    let receipt = NewReceipt::try_from(body.clone())?;
-    let (caller, tx) = tenant.parts();
-    let response = idempotency::create(&mut *tx, caller, &key, &body, async |tx| {
+) -> Result<Answer, ApiError> {
+    idempotency::create_new(&mut tenant, &key, body, async |tx, caller, receipt| {
         apply(tx, caller, id, receipt).await
     })
-    .await?;
-    Ok(response.into_response())
+    .await
 }
 
 /// Applies a receipt to the order `id`: its lines, stock and the ledger, in one go or not at all.

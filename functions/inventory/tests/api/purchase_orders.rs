@@ -1,7 +1,14 @@
+//! Purchase orders: drafts, submission, cancellation and receiving into stock.
+//!
+//! Routes: `GET /api/purchase-orders`, `POST /api/purchase-orders`,
+//!  `GET /api/purchase-orders/{id}`, `PATCH /api/purchase-orders/{id}`,
+//!  `POST /api/purchase-orders/{id}/submit`, `POST /api/purchase-orders/{id}/cancel`,
+//!  `POST /api/purchase-orders/{id}/receive`.
+
 use crate::support::*;
-use http::{Method, StatusCode};
+use http::StatusCode;
 use serde_json::{Value, json};
-use shared::testing::{Registered, TestApp, assert_problem, register};
+use shared::testing::{Registered, TestApp, assert_problem};
 use sqlx::PgPool;
 
 async fn draft(
@@ -11,14 +18,14 @@ async fn draft(
     product: &str,
     quantity: i32,
 ) -> Value {
-    let r = post(
-        app,
-        org,
-        "/api/purchase-orders",
-        json!({"supplier_id": supplier, "currency": "EUR",
+    let r = app
+        .by(org)
+        .post(
+            "/api/purchase-orders",
+            json!({"supplier_id": supplier, "currency": "EUR",
         "lines": [{"product_id": product, "quantity": quantity, "unit_cost": "2.50"}]}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     r.body
 }
@@ -26,7 +33,7 @@ async fn draft(
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_purchase_order_goes_from_draft_to_received_through_the_ledger(pool: PgPool) {
     let app = app(pool);
-    let org = register(&app, "ann@example.com").await;
+    let org = app.register("ann@example.com").await;
     let supplier = supplier(&app, &org).await;
     let bolt = product(&app, &org, "BOLT", 0).await;
     let po = draft(&app, &org, &supplier, &bolt, 10).await;
@@ -41,73 +48,64 @@ async fn a_purchase_order_goes_from_draft_to_received_through_the_ledger(pool: P
         ),
         (&json!("BOLT"), &json!("BOLT"))
     );
-    let listed = app.get_with("/api/purchase-orders", &org.token).await;
+    let listed = app.by(&org.token).get("/api/purchase-orders").await;
     assert_eq!(listed.body["items"][0]["supplier_name"], "Acme");
     let id = po["id"].as_str().unwrap();
     let line = po["lines"][0]["id"].as_str().unwrap();
 
     let edited = app
-        .request(
-            Method::PATCH,
+        .by(&org.token)
+        .patch(
             &format!("/api/purchase-orders/{id}"),
-            Some(json!({"notes": "urgent"})),
-            Some(&org.token),
+            json!({"notes": "urgent"}),
         )
         .await;
     assert_eq!(edited.body["notes"], "urgent");
-    let early = post(
-        &app,
-        &org,
-        &format!("/api/purchase-orders/{id}/receive"),
-        json!({"lines": [{"line_id": line, "quantity": 1}]}),
-    )
-    .await;
+    let early = app
+        .by(&org)
+        .post(
+            &format!("/api/purchase-orders/{id}/receive"),
+            json!({"lines": [{"line_id": line, "quantity": 1}]}),
+        )
+        .await;
     assert_problem(&early, StatusCode::CONFLICT, "invalid_status");
 
     assert_eq!(
-        post(
-            &app,
-            &org,
-            &format!("/api/purchase-orders/{id}/submit"),
-            json!({})
-        )
-        .await
-        .body["status"],
+        app.by(&org)
+            .post(&format!("/api/purchase-orders/{id}/submit"), json!({}))
+            .await
+            .body["status"],
         "submitted"
     );
     let locked = app
-        .request(
-            Method::PATCH,
-            &format!("/api/purchase-orders/{id}"),
-            Some(json!({"notes": "x"})),
-            Some(&org.token),
-        )
+        .by(&org.token)
+        .patch(&format!("/api/purchase-orders/{id}"), json!({"notes": "x"}))
         .await;
     assert_problem(&locked, StatusCode::CONFLICT, "invalid_status");
 
-    let part = post(
-        &app,
-        &org,
-        &format!("/api/purchase-orders/{id}/receive"),
-        json!({"lines": [{"line_id": line, "quantity": 4}]}),
-    )
-    .await;
+    let part = app
+        .by(&org)
+        .post(
+            &format!("/api/purchase-orders/{id}/receive"),
+            json!({"lines": [{"line_id": line, "quantity": 4}]}),
+        )
+        .await;
     assert_eq!(part.body["status"], "partially_received", "{}", part.body);
     assert_eq!(on_hand_and_reserved(&app, &bolt).await, (4, 0));
-    let rest = post(
-        &app,
-        &org,
-        &format!("/api/purchase-orders/{id}/receive"),
-        json!({"lines": [{"line_id": line, "quantity": 6}]}),
-    )
-    .await;
+    let rest = app
+        .by(&org)
+        .post(
+            &format!("/api/purchase-orders/{id}/receive"),
+            json!({"lines": [{"line_id": line, "quantity": 6}]}),
+        )
+        .await;
     assert_eq!(rest.body["status"], "received");
     assert_eq!(on_hand_and_reserved(&app, &bolt).await, (10, 0));
     let ledger = app
-        .get_with(
-            &format!("/api/inventory/movements?kind=receive&product_id={bolt}"),
-            &org.token,
-        )
+        .by(&org.token)
+        .get(&format!(
+            "/api/inventory/movements?kind=receive&product_id={bolt}"
+        ))
         .await;
     assert_eq!(ledger.body["items"].as_array().unwrap().len(), 2);
     assert_eq!(ledger.body["items"][0]["po_line_id"], line);
@@ -116,25 +114,21 @@ async fn a_purchase_order_goes_from_draft_to_received_through_the_ledger(pool: P
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn receiving_more_than_ordered_is_422_and_adds_nothing(pool: PgPool) {
     let app = app(pool);
-    let org = register(&app, "ann@example.com").await;
+    let org = app.register("ann@example.com").await;
     let supplier = supplier(&app, &org).await;
     let bolt = product(&app, &org, "BOLT", 0).await;
     let po = draft(&app, &org, &supplier, &bolt, 5).await;
     let id = po["id"].as_str().unwrap();
-    post(
-        &app,
-        &org,
-        &format!("/api/purchase-orders/{id}/submit"),
-        json!({}),
-    )
-    .await;
-    let r = post(
-        &app,
-        &org,
-        &format!("/api/purchase-orders/{id}/receive"),
-        json!({"lines": [{"line_id": po["lines"][0]["id"], "quantity": 6}]}),
-    )
-    .await;
+    app.by(&org)
+        .post(&format!("/api/purchase-orders/{id}/submit"), json!({}))
+        .await;
+    let r = app
+        .by(&org)
+        .post(
+            &format!("/api/purchase-orders/{id}/receive"),
+            json!({"lines": [{"line_id": po["lines"][0]["id"], "quantity": 6}]}),
+        )
+        .await;
     assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     assert_eq!(r.body["errors"][0]["code"], "over_receipt");
     assert_eq!(on_hand_and_reserved(&app, &bolt).await, (0, 0));
@@ -143,24 +137,20 @@ async fn receiving_more_than_ordered_is_422_and_adds_nothing(pool: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn receiving_the_same_line_twice_at_once_adds_stock_once(pool: PgPool) {
     let app = app(pool);
-    let org = register(&app, "ann@example.com").await;
+    let org = app.register("ann@example.com").await;
     let supplier = supplier(&app, &org).await;
     let bolt = product(&app, &org, "BOLT", 0).await;
     let po = draft(&app, &org, &supplier, &bolt, 5).await;
     let id = po["id"].as_str().unwrap();
-    post(
-        &app,
-        &org,
-        &format!("/api/purchase-orders/{id}/submit"),
-        json!({}),
-    )
-    .await;
+    app.by(&org)
+        .post(&format!("/api/purchase-orders/{id}/submit"), json!({}))
+        .await;
     let body = json!({"lines": [{"line_id": po["lines"][0]["id"], "quantity": 5}]});
     let path = format!("/api/purchase-orders/{id}/receive");
     // Without a key: the order is locked; the second receipt finds it fully received.
     let (a, b) = tokio::join!(
-        post(&app, &org, &path, body.clone()),
-        post(&app, &org, &path, body.clone())
+        app.by(&org).post(&path, body.clone()),
+        app.by(&org).post(&path, body.clone())
     );
     let statuses = [a.status, b.status];
     assert!(
@@ -173,18 +163,14 @@ async fn receiving_the_same_line_twice_at_once_adds_stock_once(pool: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_retried_receipt_with_an_idempotency_key_replays(pool: PgPool) {
     let app = app(pool);
-    let org = register(&app, "ann@example.com").await;
+    let org = app.register("ann@example.com").await;
     let supplier = supplier(&app, &org).await;
     let bolt = product(&app, &org, "BOLT", 0).await;
     let po = draft(&app, &org, &supplier, &bolt, 10).await;
     let id = po["id"].as_str().unwrap();
-    post(
-        &app,
-        &org,
-        &format!("/api/purchase-orders/{id}/submit"),
-        json!({}),
-    )
-    .await;
+    app.by(&org)
+        .post(&format!("/api/purchase-orders/{id}/submit"), json!({}))
+        .await;
     let send = || {
         let request = http::Request::post(format!("/api/purchase-orders/{id}/receive"))
             .header("authorization", format!("Bearer {}", org.token))
@@ -205,70 +191,62 @@ async fn a_retried_receipt_with_an_idempotency_key_replays(pool: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn cancelling_is_allowed_until_goods_arrive(pool: PgPool) {
     let app = app(pool);
-    let org = register(&app, "ann@example.com").await;
+    let org = app.register("ann@example.com").await;
     let supplier = supplier(&app, &org).await;
     let bolt = product(&app, &org, "BOLT", 0).await;
     let po = draft(&app, &org, &supplier, &bolt, 5).await;
-    let cancelled = post(
-        &app,
-        &org,
-        &format!("/api/purchase-orders/{}/cancel", po["id"].as_str().unwrap()),
-        json!({}),
-    )
-    .await;
+    let cancelled = app
+        .by(&org)
+        .post(
+            &format!("/api/purchase-orders/{}/cancel", po["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
     assert_eq!(cancelled.body["status"], "cancelled");
     let other = draft(&app, &org, &supplier, &bolt, 5).await;
     let oid = other["id"].as_str().unwrap();
-    post(
-        &app,
-        &org,
-        &format!("/api/purchase-orders/{oid}/submit"),
-        json!({}),
-    )
-    .await;
-    post(
-        &app,
-        &org,
-        &format!("/api/purchase-orders/{oid}/receive"),
-        json!({"lines": [{"line_id": other["lines"][0]["id"], "quantity": 1}]}),
-    )
-    .await;
-    let late = post(
-        &app,
-        &org,
-        &format!("/api/purchase-orders/{oid}/cancel"),
-        json!({}),
-    )
-    .await;
+    app.by(&org)
+        .post(&format!("/api/purchase-orders/{oid}/submit"), json!({}))
+        .await;
+    app.by(&org)
+        .post(
+            &format!("/api/purchase-orders/{oid}/receive"),
+            json!({"lines": [{"line_id": other["lines"][0]["id"], "quantity": 1}]}),
+        )
+        .await;
+    let late = app
+        .by(&org)
+        .post(&format!("/api/purchase-orders/{oid}/cancel"), json!({}))
+        .await;
     assert_problem(&late, StatusCode::CONFLICT, "invalid_status");
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn invalid_lines_and_foreign_ids_are_refused(pool: PgPool) {
     let app = app(pool);
-    let a = register(&app, "a@example.com").await;
-    let b = register(&app, "b@example.com").await;
+    let a = app.register("a@example.com").await;
+    let b = app.register("b@example.com").await;
     let supplier = supplier(&app, &a).await;
     let theirs = product(&app, &b, "B", 0).await;
-    let r = post(
-        &app,
-        &a,
-        "/api/purchase-orders",
-        json!({"supplier_id": supplier, "currency": "EUR",
+    let r = app
+        .by(&a)
+        .post(
+            "/api/purchase-orders",
+            json!({"supplier_id": supplier, "currency": "EUR",
         "lines": [{"product_id": theirs, "quantity": 1, "unit_cost": "1.00"}]}),
-    )
-    .await;
+        )
+        .await;
     assert_problem(&r, StatusCode::NOT_FOUND, "unknown_product");
     assert_eq!(r.body["errors"][0]["field"], "lines[0].product_id");
-    let r = post(
-        &app,
-        &a,
-        "/api/purchase-orders",
-        json!({"supplier_id": supplier, "currency": "EUR",
+    let r = app
+        .by(&a)
+        .post(
+            "/api/purchase-orders",
+            json!({"supplier_id": supplier, "currency": "EUR",
         "lines": [{"product_id": theirs, "quantity": 0, "unit_cost": "1.00"},
                   {"product_id": theirs, "quantity": -1, "unit_cost": "1.00"}]}),
-    )
-    .await;
+        )
+        .await;
     let fields: Vec<&str> = r.body["errors"]
         .as_array()
         .unwrap()
@@ -277,41 +255,42 @@ async fn invalid_lines_and_foreign_ids_are_refused(pool: PgPool) {
         .collect();
     assert_eq!(fields, ["lines[0].quantity", "lines[1].quantity"]);
     for cost in ["-1", "1e3", "1.005"] {
-        let r = post(
-            &app,
-            &a,
-            "/api/purchase-orders",
-            json!({"supplier_id": supplier, "currency": "EUR",
+        let r = app
+            .by(&a)
+            .post(
+                "/api/purchase-orders",
+                json!({"supplier_id": supplier, "currency": "EUR",
             "lines": [{"product_id": theirs, "quantity": 1, "unit_cost": cost}]}),
-        )
-        .await;
+            )
+            .await;
         assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
         assert_eq!(r.body["errors"][0]["field"], "lines[0].unit_cost", "{cost}");
     }
     // Another organization's order is 404.
     let b_supplier = supplier_of(&app, &b).await;
     let b_product = product(&app, &b, "B2", 0).await;
-    let theirs_po = post(
-        &app,
-        &b,
-        "/api/purchase-orders",
-        json!({"supplier_id": b_supplier, "currency": "EUR",
+    let theirs_po = app
+        .by(&b)
+        .post(
+            "/api/purchase-orders",
+            json!({"supplier_id": b_supplier, "currency": "EUR",
         "lines": [{"product_id": b_product, "quantity": 1, "unit_cost": "1.00"}]}),
-    )
-    .await;
+        )
+        .await;
     let pid = theirs_po.body["id"].as_str().unwrap();
     for path in [
         format!("/api/purchase-orders/{pid}/submit"),
         format!("/api/purchase-orders/{pid}/cancel"),
     ] {
         assert_problem(
-            &post(&app, &a, &path, json!({})).await,
+            &app.by(&a).post(&path, json!({})).await,
             StatusCode::NOT_FOUND,
             "not_found",
         );
     }
     assert_problem(
-        &app.get_with(&format!("/api/purchase-orders/{pid}"), &a.token)
+        &app.by(&a.token)
+            .get(&format!("/api/purchase-orders/{pid}"))
             .await,
         StatusCode::NOT_FOUND,
         "not_found",
@@ -325,7 +304,7 @@ async fn supplier_of(app: &TestApp, org: &Registered) -> String {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn an_order_without_a_currency_takes_the_organization_default(pool: PgPool) {
     let app = app(pool);
-    let org = register(&app, "ann@example.com").await;
+    let org = app.register("ann@example.com").await;
     let supplier = supplier(&app, &org).await;
     let bolt = product(&app, &org, "BOLT", 0).await;
     let order = |currency: Option<&str>| {
@@ -337,7 +316,7 @@ async fn an_order_without_a_currency_takes_the_organization_default(pool: PgPool
         body
     };
     let created = async |body: Value| {
-        let r = post(&app, &org, "/api/purchase-orders", body).await;
+        let r = app.by(&org).post("/api/purchase-orders", body).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         r.body
     };
@@ -365,7 +344,7 @@ async fn an_order_without_a_currency_takes_the_organization_default(pool: PgPool
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn orders_go_to_active_suppliers_for_active_products(pool: PgPool) {
     let app = app(pool.clone());
-    let org = register(&app, "ann@example.com").await;
+    let org = app.register("ann@example.com").await;
     let (active, gone) = (supplier(&app, &org).await, supplier(&app, &org).await);
     sqlx::query("UPDATE suppliers SET is_active = false WHERE id = $1::uuid")
         .bind(&gone)
@@ -382,39 +361,38 @@ async fn orders_go_to_active_suppliers_for_active_products(pool: PgPool) {
         .await
         .unwrap();
     let line = |p: &str| json!([{"product_id": p, "quantity": 1, "unit_cost": "1.00"}]);
-    let r = post(
-        &app,
-        &org,
-        "/api/purchase-orders",
-        json!({"supplier_id": gone, "lines": line(&bolt)}),
-    )
-    .await;
+    let r = app
+        .by(&org)
+        .post(
+            "/api/purchase-orders",
+            json!({"supplier_id": gone, "lines": line(&bolt)}),
+        )
+        .await;
     assert_problem(&r, StatusCode::CONFLICT, "supplier_inactive");
-    let r = post(
-        &app,
-        &org,
-        "/api/purchase-orders",
-        json!({"supplier_id": active, "lines": line(&old)}),
-    )
-    .await;
+    let r = app
+        .by(&org)
+        .post(
+            "/api/purchase-orders",
+            json!({"supplier_id": active, "lines": line(&old)}),
+        )
+        .await;
     assert_problem(&r, StatusCode::CONFLICT, "product_inactive");
-    let draft = post(
-        &app,
-        &org,
-        "/api/purchase-orders",
-        json!({"supplier_id": active, "lines": line(&bolt)}),
-    )
-    .await;
+    let draft = app
+        .by(&org)
+        .post(
+            "/api/purchase-orders",
+            json!({"supplier_id": active, "lines": line(&bolt)}),
+        )
+        .await;
     assert_eq!(draft.status, StatusCode::CREATED, "{}", draft.body);
     let moved = app
-        .request(
-            http::Method::PATCH,
+        .by(&org.token)
+        .patch(
             &format!(
                 "/api/purchase-orders/{}",
                 draft.body["id"].as_str().unwrap()
             ),
-            Some(json!({"supplier_id": gone})),
-            Some(&org.token),
+            json!({"supplier_id": gone}),
         )
         .await;
     assert_problem(&moved, StatusCode::CONFLICT, "supplier_inactive");

@@ -4,7 +4,7 @@
 use http::{Method, StatusCode};
 use serde_json::json;
 use shared::auth::Role;
-use shared::testing::{Registered, TestApp, assert_problem, register};
+use shared::testing::{Registered, TestApp, assert_problem};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -20,7 +20,7 @@ async fn fresh(
     by: &Registered,
 ) -> Registered {
     let (user, _) =
-        shared::testing::invited(app, &org.org_id, email, role, json!({}), "7 days").await;
+        shared::testing::invited(&app.pool, &org.org_id, email, role, json!({}), "7 days").await;
     sqlx::query("UPDATE users SET password_hash = 'x' WHERE id = $1;")
         .bind(user)
         .execute(&app.pool)
@@ -77,14 +77,9 @@ async fn an_admin_cannot_pay_themselves_through_an_admin_of_their_own_making(poo
     let (app, wise) = with_wise(pool).await;
     let owner = org(&app, "ann@example.com").await;
     // Mallory has been an admin for long.
-    let mallory = shared::testing::person(
-        &app,
-        &owner.org_id,
-        "mallory@example.com",
-        Role::Admin,
-        json!({}),
-    )
-    .await;
+    let mallory = app
+        .person(&owner.org_id, "mallory@example.com", Role::Admin, json!({}))
+        .await;
     let supplier = payable_supplier(&app, &owner, "EUR").await;
     let order = submitted_order(&app, &owner, &supplier).await;
     // She puts her own account on the supplier and pays: it waits for a second person.
@@ -127,22 +122,12 @@ async fn an_admin_cannot_pay_themselves_through_an_admin_of_their_own_making(poo
 async fn an_approval_covers_the_details_it_was_given_for(pool: PgPool) {
     let (app, wise) = with_wise(pool).await;
     let owner = org(&app, "ann@example.com").await;
-    let bea = shared::testing::person(
-        &app,
-        &owner.org_id,
-        "bea@example.com",
-        Role::Admin,
-        json!({}),
-    )
-    .await;
-    let otto = shared::testing::person(
-        &app,
-        &owner.org_id,
-        "otto@example.com",
-        Role::Admin,
-        json!({}),
-    )
-    .await;
+    let bea = app
+        .person(&owner.org_id, "bea@example.com", Role::Admin, json!({}))
+        .await;
+    let otto = app
+        .person(&owner.org_id, "otto@example.com", Role::Admin, json!({}))
+        .await;
     let supplier = payable_supplier(&app, &owner, "EUR").await;
     let order = submitted_order(&app, &owner, &supplier).await;
     change_payee(&app, &supplier, "GB33BUKB20201555555555", &owner).await;
@@ -243,19 +228,19 @@ async fn set_policy(
     who: &Registered,
     amount: Option<&str>,
 ) -> shared::testing::TestResponse {
-    app.stepped_up(
-        Method::PUT,
-        "/api/payments/policy",
-        Some(json!({"approval_threshold": amount, "approval_currency": "EUR"})),
-        &who.token,
-    )
-    .await
+    app.by(&who.token)
+        .stepped_up()
+        .put(
+            "/api/payments/policy",
+            json!({"approval_threshold": amount, "approval_currency": "EUR"}),
+        )
+        .await
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn loosening_the_payment_policy_waits_for_a_second_owner(pool: PgPool) {
     let (app, _wise) = with_wise(pool).await;
-    let ann = register(&app, "ann@example.com").await;
+    let ann = app.register("ann@example.com").await;
     // Alone, an owner sets and changes the policy as they like.
     assert_eq!(
         set_policy(&app, &ann, Some("1000.00")).await.status,
@@ -266,14 +251,9 @@ async fn loosening_the_payment_policy_waits_for_a_second_owner(pool: PgPool) {
         StatusCode::OK
     );
     // With a second owner, stricter applies at once; looser waits for the other owner.
-    let otto = shared::testing::person(
-        &app,
-        &ann.org_id,
-        "otto@example.com",
-        Role::Owner,
-        json!({}),
-    )
-    .await;
+    let otto = app
+        .person(&ann.org_id, "otto@example.com", Role::Owner, json!({}))
+        .await;
     let stricter = set_policy(&app, &ann, Some("500.00")).await;
     assert_eq!(stricter.status, StatusCode::OK, "{}", stricter.body);
     assert_eq!(stricter.body["approval_threshold"], "500.00");
@@ -288,33 +268,24 @@ async fn loosening_the_payment_policy_waits_for_a_second_owner(pool: PgPool) {
     assert!(mail[0].subject.contains("waits for you"), "{mail:?}");
     // Not by the one who asked, nor by an owner made so a moment ago.
     let own = app
-        .stepped_up(
-            Method::POST,
-            "/api/payments/policy/approve",
-            None,
-            &ann.token,
-        )
+        .by(&ann.token)
+        .stepped_up()
+        .send(Method::POST, "/api/payments/policy/approve", None)
         .await;
     assert_problem(&own, StatusCode::FORBIDDEN, "own_change");
     let newcomer = fresh(&app, &ann, "nick@example.com", Role::Owner, &ann).await;
     let cooling = app
-        .stepped_up(
-            Method::POST,
-            "/api/payments/policy/approve",
-            None,
-            &newcomer.token,
-        )
+        .by(&newcomer.token)
+        .stepped_up()
+        .send(Method::POST, "/api/payments/policy/approve", None)
         .await;
     assert_problem(&cooling, StatusCode::FORBIDDEN, "admin_cooling_off");
     let theirs = set_policy(&app, &newcomer, Some("1.00")).await;
     assert_problem(&theirs, StatusCode::FORBIDDEN, "admin_cooling_off");
     let approved = app
-        .stepped_up(
-            Method::POST,
-            "/api/payments/policy/approve",
-            None,
-            &otto.token,
-        )
+        .by(&otto.token)
+        .stepped_up()
+        .send(Method::POST, "/api/payments/policy/approve", None)
         .await;
     assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
     assert_eq!(approved.body["approval_threshold"], serde_json::Value::Null);
@@ -329,12 +300,14 @@ async fn loosening_the_payment_policy_waits_for_a_second_owner(pool: PgPool) {
         StatusCode::ACCEPTED
     );
     let rejected = app
-        .post_with("/api/payments/policy/reject", json!({}), &ann.token)
+        .by(&ann.token)
+        .post("/api/payments/policy/reject", json!({}))
         .await;
     assert_eq!(rejected.status, StatusCode::OK, "{}", rejected.body);
     assert_eq!(rejected.body["approval_threshold"], "100.00");
     let nothing = app
-        .post_with("/api/payments/policy/reject", json!({}), &ann.token)
+        .by(&ann.token)
+        .post("/api/payments/policy/reject", json!({}))
         .await;
     assert_problem(&nothing, StatusCode::CONFLICT, "no_pending_change");
 }

@@ -1,14 +1,20 @@
+//! Stock per product and location, its ledger of movements, locations and low stock.
+//!
+//! Routes: `GET /api/inventory/locations`, `POST /api/inventory/locations`,
+//!  `GET /api/inventory/low-stock`, `GET /api/inventory/movements`,
+//!  `POST /api/inventory/movements`, `GET /api/inventory/stock`.
+
 use crate::support::*;
 use http::StatusCode;
 use serde_json::json;
-use shared::testing::{assert_problem, register};
+use shared::testing::assert_problem;
 use sqlx::PgPool;
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn every_organization_has_a_default_location(pool: PgPool) {
     let app = app(pool);
-    let org = register(&app, "ann@example.com").await;
-    let locations = app.get_with("/api/inventory/locations", &org.token).await;
+    let org = app.register("ann@example.com").await;
+    let locations = app.by(&org.token).get("/api/inventory/locations").await;
     assert_eq!(locations.body["items"][0]["name"], "Main");
     assert_eq!(locations.body["items"][0]["is_default"], true);
     assert_eq!(
@@ -21,32 +27,30 @@ async fn every_organization_has_a_default_location(pool: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn movements_change_stock_and_are_recorded_in_the_ledger(pool: PgPool) {
     let app = app(pool);
-    let org = register(&app, "ann@example.com").await;
+    let org = app.register("ann@example.com").await;
     let bolt = product(&app, &org, "BOLT", 0).await;
     receive(&app, &org, &bolt, 10).await;
-    let sold = post(
-        &app,
-        &org,
-        "/api/inventory/movements",
-        json!({"kind": "sell", "product_id": bolt, "quantity": 3, "reason": "till"}),
-    )
-    .await;
+    let sold = app
+        .by(&org)
+        .post(
+            "/api/inventory/movements",
+            json!({"kind": "sell", "product_id": bolt, "quantity": 3, "reason": "till"}),
+        )
+        .await;
     assert_eq!(sold.status, StatusCode::CREATED, "{}", sold.body);
     assert_eq!(sold.body["available"], 7);
-    let adjusted = post(
-        &app,
-        &org,
-        "/api/inventory/movements",
-        json!({"kind": "adjust", "product_id": bolt, "quantity": -2, "reason": "damaged"}),
-    )
-    .await;
+    let adjusted = app
+        .by(&org)
+        .post(
+            "/api/inventory/movements",
+            json!({"kind": "adjust", "product_id": bolt, "quantity": -2, "reason": "damaged"}),
+        )
+        .await;
     assert_eq!(adjusted.body["available"], 5);
     assert_eq!(on_hand_and_reserved(&app, &bolt).await, (5, 0));
     let ledger = app
-        .get_with(
-            &format!("/api/inventory/movements?product_id={bolt}"),
-            &org.token,
-        )
+        .by(&org.token)
+        .get(&format!("/api/inventory/movements?product_id={bolt}"))
         .await;
     let kinds: Vec<(&str, i64)> = ledger.body["items"]
         .as_array()
@@ -60,33 +64,33 @@ async fn movements_change_stock_and_are_recorded_in_the_ledger(pool: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn selling_more_than_available_is_409_with_the_available_quantity(pool: PgPool) {
     let app = app(pool);
-    let org = register(&app, "ann@example.com").await;
+    let org = app.register("ann@example.com").await;
     let bolt = product(&app, &org, "BOLT", 0).await;
     receive(&app, &org, &bolt, 4).await;
-    let r = post(
-        &app,
-        &org,
-        "/api/inventory/movements",
-        json!({"kind": "sell", "product_id": bolt, "quantity": 5, "reason": "till"}),
-    )
-    .await;
+    let r = app
+        .by(&org)
+        .post(
+            "/api/inventory/movements",
+            json!({"kind": "sell", "product_id": bolt, "quantity": 5, "reason": "till"}),
+        )
+        .await;
     assert_problem(&r, StatusCode::CONFLICT, "insufficient_stock");
     assert_eq!(r.body["available"], 4);
     assert_eq!(on_hand_and_reserved(&app, &bolt).await, (4, 0));
-    let below_zero = post(
-        &app,
-        &org,
-        "/api/inventory/movements",
-        json!({"kind": "adjust", "product_id": bolt, "quantity": -5, "reason": "count"}),
-    )
-    .await;
+    let below_zero = app
+        .by(&org)
+        .post(
+            "/api/inventory/movements",
+            json!({"kind": "adjust", "product_id": bolt, "quantity": -5, "reason": "count"}),
+        )
+        .await;
     assert_problem(&below_zero, StatusCode::CONFLICT, "insufficient_stock");
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn zero_or_negative_quantities_are_422(pool: PgPool) {
     let app = app(pool);
-    let org = register(&app, "ann@example.com").await;
+    let org = app.register("ann@example.com").await;
     let bolt = product(&app, &org, "BOLT", 0).await;
     for body in [
         json!({"kind": "receive", "product_id": bolt, "quantity": 0, "reason": "x"}),
@@ -96,18 +100,18 @@ async fn zero_or_negative_quantities_are_422(pool: PgPool) {
         json!({"kind": "adjust", "product_id": bolt, "delta": -1, "reason": "x"}),
     ] {
         assert_problem(
-            &post(&app, &org, "/api/inventory/movements", body).await,
+            &app.by(&org).post("/api/inventory/movements", body).await,
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
         );
     }
-    let reservation = post(
-        &app,
-        &org,
-        "/api/inventory/reservations",
-        json!({"product_id": bolt, "quantity": 0, "expires_in_seconds": 60}),
-    )
-    .await;
+    let reservation = app
+        .by(&org)
+        .post(
+            "/api/inventory/reservations",
+            json!({"product_id": bolt, "quantity": 0, "expires_in_seconds": 60}),
+        )
+        .await;
     assert_problem(
         &reservation,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -118,22 +122,20 @@ async fn zero_or_negative_quantities_are_422(pool: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_transfer_moves_stock_between_locations(pool: PgPool) {
     let app = app(pool);
-    let org = register(&app, "ann@example.com").await;
+    let org = app.register("ann@example.com").await;
     let bolt = product(&app, &org, "BOLT", 0).await;
     receive(&app, &org, &bolt, 10).await;
-    let back = post(
-        &app,
-        &org,
-        "/api/inventory/locations",
-        json!({"name": "Back room"}),
-    )
-    .await;
+    let back = app
+        .by(&org)
+        .post("/api/inventory/locations", json!({"name": "Back room"}))
+        .await;
     let back_id = back.body["id"].as_str().unwrap();
-    let r = post(&app, &org, "/api/inventory/movements", json!({"kind": "transfer", "product_id": bolt, "quantity": 4, "reason": "restock", "to_location_id": back_id})).await;
+    let r = app.by(&org).post("/api/inventory/movements", json!({"kind": "transfer", "product_id": bolt, "quantity": 4, "reason": "restock", "to_location_id": back_id})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     // The ledger filter takes the documented kind and finds both legs.
     let legs = app
-        .get_with("/api/inventory/movements?kind=transfer", &org.token)
+        .by(&org.token)
+        .get("/api/inventory/movements?kind=transfer")
         .await;
     let kinds: Vec<&str> = legs.body["items"]
         .as_array()
@@ -143,10 +145,8 @@ async fn a_transfer_moves_stock_between_locations(pool: PgPool) {
         .collect();
     assert_eq!(kinds, ["transfer_in", "transfer_out"], "{}", legs.body);
     let stock = app
-        .get_with(
-            &format!("/api/inventory/stock?product_id={bolt}"),
-            &org.token,
-        )
+        .by(&org.token)
+        .get(&format!("/api/inventory/stock?product_id={bolt}"))
         .await;
     // A product seen from a stock row is named as on purchase-order lines.
     assert_eq!(
@@ -177,13 +177,13 @@ async fn a_transfer_moves_stock_between_locations(pool: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn low_stock_lists_products_below_their_reorder_point(pool: PgPool) {
     let app = app(pool);
-    let org = register(&app, "ann@example.com").await;
+    let org = app.register("ann@example.com").await;
     let low = product(&app, &org, "LOW", 10).await;
     let fine = product(&app, &org, "FINE", 2).await;
     product(&app, &org, "NONE", 5).await; // no stock at all: 0 available
     receive(&app, &org, &low, 3).await;
     receive(&app, &org, &fine, 5).await;
-    let r = app.get_with("/api/inventory/low-stock", &org.token).await;
+    let r = app.by(&org.token).get("/api/inventory/low-stock").await;
     let skus: Vec<&str> = r.body["items"]
         .as_array()
         .unwrap()
@@ -196,16 +196,16 @@ async fn low_stock_lists_products_below_their_reorder_point(pool: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn another_organizations_product_cannot_be_moved(pool: PgPool) {
     let app = app(pool);
-    let a = register(&app, "a@example.com").await;
-    let b = register(&app, "b@example.com").await;
+    let a = app.register("a@example.com").await;
+    let b = app.register("b@example.com").await;
     let theirs = product(&app, &b, "B", 0).await;
-    let r = post(
-        &app,
-        &a,
-        "/api/inventory/movements",
-        json!({"kind": "receive", "product_id": theirs, "quantity": 5, "reason": "x"}),
-    )
-    .await;
+    let r = app
+        .by(&a)
+        .post(
+            "/api/inventory/movements",
+            json!({"kind": "receive", "product_id": theirs, "quantity": 5, "reason": "x"}),
+        )
+        .await;
     assert_problem(&r, StatusCode::NOT_FOUND, "unknown_product");
     assert_eq!(on_hand_and_reserved(&app, &theirs).await, (0, 0));
 }
@@ -213,7 +213,7 @@ async fn another_organizations_product_cannot_be_moved(pool: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_deleted_product_receives_and_holds_nothing(pool: PgPool) {
     let app = app(pool.clone());
-    let org = register(&app, "ann@example.com").await;
+    let org = app.register("ann@example.com").await;
     let bolt = product(&app, &org, "BOLT", 0).await;
     receive(&app, &org, &bolt, 3).await;
     sqlx::query("UPDATE products SET is_active = false WHERE id = $1::uuid")
@@ -221,30 +221,30 @@ async fn a_deleted_product_receives_and_holds_nothing(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap();
-    let received = post(
-        &app,
-        &org,
-        "/api/inventory/movements",
-        json!({"kind": "receive", "product_id": bolt, "quantity": 5, "reason": "delivery"}),
-    )
-    .await;
+    let received = app
+        .by(&org)
+        .post(
+            "/api/inventory/movements",
+            json!({"kind": "receive", "product_id": bolt, "quantity": 5, "reason": "delivery"}),
+        )
+        .await;
     assert_problem(&received, StatusCode::CONFLICT, "product_inactive");
-    let held = post(
-        &app,
-        &org,
-        "/api/inventory/reservations",
-        json!({"product_id": bolt, "quantity": 1, "expires_in_seconds": 600}),
-    )
-    .await;
+    let held = app
+        .by(&org)
+        .post(
+            "/api/inventory/reservations",
+            json!({"product_id": bolt, "quantity": 1, "expires_in_seconds": 600}),
+        )
+        .await;
     assert_problem(&held, StatusCode::CONFLICT, "product_inactive");
     assert_eq!(on_hand_and_reserved(&app, &bolt).await, (3, 0));
     // What is left can still leave the shelf.
-    let sold = post(
-        &app,
-        &org,
-        "/api/inventory/movements",
-        json!({"kind": "sell", "product_id": bolt, "quantity": 3, "reason": "clearance"}),
-    )
-    .await;
+    let sold = app
+        .by(&org)
+        .post(
+            "/api/inventory/movements",
+            json!({"kind": "sell", "product_id": bolt, "quantity": 3, "reason": "clearance"}),
+        )
+        .await;
     assert_eq!(sold.status, StatusCode::CREATED, "{}", sold.body);
 }

@@ -1,6 +1,10 @@
+//! API keys: created with a step-up, shown once, scoped, listed and revoked.
+//!
+//! Routes: `GET /api/api-keys`, `POST /api/api-keys`, `DELETE /api/api-keys/{id}`.
+
 use http::{Method, StatusCode};
 use serde_json::json;
-use shared::testing::{Registered, assert_problem, member, register};
+use shared::testing::{Registered, assert_problem};
 use sqlx::PgPool;
 
 use crate::support::*;
@@ -10,12 +14,12 @@ async fn create_key(
     admin: &Registered,
     scopes: serde_json::Value,
 ) -> serde_json::Value {
-    let response = create_api_key(
-        apps,
-        &admin.token,
-        json!({"name": "Till", "scopes": scopes}),
-    )
-    .await;
+    let response = apps
+        .users
+        .by(&admin.token)
+        .stepped_up()
+        .post("/api/api-keys", json!({"name": "Till", "scopes": scopes}))
+        .await;
     assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
     response.body
 }
@@ -43,7 +47,7 @@ async fn probe_with_key(
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_key_is_shown_once_and_acts_within_its_scopes(pool: PgPool) {
     let apps = apps(pool.clone());
-    let ann = register(&apps.users, "ann@example.com").await;
+    let ann = apps.users.register("ann@example.com").await;
     let created = create_key(&apps, &ann, json!(["products:read"])).await;
     let key = created["key"].as_str().unwrap();
     assert!(key.starts_with("sk_"));
@@ -61,7 +65,7 @@ async fn a_key_is_shown_once_and_acts_within_its_scopes(pool: PgPool) {
         assert_problem(&write, StatusCode::FORBIDDEN, "missing_permission");
     }
 
-    let list = apps.users.get_with("/api/api-keys", &ann.token).await;
+    let list = apps.users.by(&ann.token).get("/api/api-keys").await;
     let listed = &list.body["items"][0];
     assert_eq!(listed["prefix"], created["prefix"]);
     assert!(listed["last_used_at"].is_string(), "{listed}");
@@ -79,7 +83,7 @@ async fn a_key_is_shown_once_and_acts_within_its_scopes(pool: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_revoked_key_is_refused_at_once(pool: PgPool) {
     let apps = apps(pool);
-    let ann = register(&apps.users, "ann@example.com").await;
+    let ann = apps.users.register("ann@example.com").await;
     let created = create_key(&apps, &ann, json!(["products:write"])).await;
     let key = created["key"].as_str().unwrap();
     assert_eq!(
@@ -90,12 +94,11 @@ async fn a_revoked_key_is_refused_at_once(pool: PgPool) {
     );
     let revoke = apps
         .users
-        .request(
-            Method::DELETE,
-            &format!("/api/api-keys/{}", created["id"].as_str().unwrap()),
-            None,
-            Some(&ann.token),
-        )
+        .by(&ann.token)
+        .delete(&format!(
+            "/api/api-keys/{}",
+            created["id"].as_str().unwrap()
+        ))
         .await;
     assert_eq!(revoke.status, StatusCode::NO_CONTENT);
     let after = probe_with_key(&apps, "/probe/products/write", key, "x-api-key").await;
@@ -105,7 +108,7 @@ async fn a_revoked_key_is_refused_at_once(pool: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn an_expired_key_is_refused(pool: PgPool) {
     let apps = apps(pool.clone());
-    let ann = register(&apps.users, "ann@example.com").await;
+    let ann = apps.users.register("ann@example.com").await;
     let created = create_key(&apps, &ann, json!(["products:read"])).await;
     sqlx::query("UPDATE api_keys SET expires_at = now() - interval '1 second'")
         .execute(&pool)
@@ -124,7 +127,7 @@ async fn an_expired_key_is_refused(pool: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_key_cannot_administer_the_organization(pool: PgPool) {
     let apps = apps(pool);
-    let ann = register(&apps.users, "ann@example.com").await;
+    let ann = apps.users.register("ann@example.com").await;
     let created = create_key(&apps, &ann, json!(["products:write", "reports:write"])).await;
     let request = http::Request::get("/api/users")
         .header("x-api-key", created["key"].as_str().unwrap())
@@ -137,12 +140,8 @@ async fn a_key_cannot_administer_the_organization(pool: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn invalid_scopes_and_expiry_are_422(pool: PgPool) {
     let apps = apps(pool.clone());
-    let ann = register(&apps.users, "ann@example.com").await;
-    let response = create_api_key(
-        &apps,
-        &ann.token,
-        json!({"name": "x", "scopes": ["weapons:read", "products:admin"], "expires_in_days": 0}),
-    )
+    let ann = apps.users.register("ann@example.com").await;
+    let response = apps.users.by(&ann.token).stepped_up().post("/api/api-keys", json!({"name": "x", "scopes": ["weapons:read", "products:admin"], "expires_in_days": 0}))
     .await;
     assert_problem(
         &response,
@@ -166,18 +165,20 @@ async fn invalid_scopes_and_expiry_are_422(pool: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn keys_are_listable_by_prefix_and_creation_is_audited(pool: PgPool) {
     let apps = apps(pool);
-    let ann = register(&apps.users, "ann@example.com").await;
+    let ann = apps.users.register("ann@example.com").await;
     let a = create_key(&apps, &ann, json!(["tasks:read"])).await;
     create_key(&apps, &ann, json!(["tasks:read"])).await;
     let prefix = a["prefix"].as_str().unwrap();
     let list = apps
         .users
-        .get_with(&format!("/api/api-keys?prefix={prefix}"), &ann.token)
+        .by(&ann.token)
+        .get(&format!("/api/api-keys?prefix={prefix}"))
         .await;
     assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
     let log = apps
         .users
-        .get_with("/api/audit-log?entity=api_key", &ann.token)
+        .by(&ann.token)
+        .get("/api/audit-log?entity=api_key")
         .await;
     assert_eq!(log.body["items"].as_array().unwrap().len(), 2);
     assert!(!log.body.to_string().contains(a["key"].as_str().unwrap()));
@@ -186,13 +187,16 @@ async fn keys_are_listable_by_prefix_and_creation_is_audited(pool: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_key_can_expire_after_a_number_of_days(pool: PgPool) {
     let apps = apps(pool);
-    let ann = register(&apps.users, "ann@example.com").await;
-    let response = create_api_key(
-        &apps,
-        &ann.token,
-        json!({"name": "Temp", "scopes": ["products:read"], "expires_in_days": 30}),
-    )
-    .await;
+    let ann = apps.users.register("ann@example.com").await;
+    let response = apps
+        .users
+        .by(&ann.token)
+        .stepped_up()
+        .post(
+            "/api/api-keys",
+            json!({"name": "Temp", "scopes": ["products:read"], "expires_in_days": 30}),
+        )
+        .await;
     assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
     let expires_at: chrono::DateTime<chrono::Utc> = response.body["expires_at"]
         .as_str()
@@ -206,11 +210,12 @@ async fn a_key_can_expire_after_a_number_of_days(pool: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn creating_a_key_needs_a_step_up(pool: PgPool) {
     let apps = apps(pool.clone());
-    let ann = register(&apps.users, "ann@example.com").await;
+    let ann = apps.users.register("ann@example.com").await;
     let body = json!({"name": "Till", "scopes": ["products:read"]});
     let refused = apps
         .users
-        .post_with("/api/api-keys", body.clone(), &ann.token)
+        .by(&ann.token)
+        .post("/api/api-keys", body.clone())
         .await;
     assert_problem(&refused, StatusCode::UNAUTHORIZED, "step_up_required");
     let keys = || async {
@@ -222,14 +227,9 @@ async fn creating_a_key_needs_a_step_up(pool: PgPool) {
     assert_eq!(keys().await, 0);
     let garbage = apps
         .users
-        .request_with(
-            Method::POST,
-            "/api/api-keys",
-            Some(body.clone()),
-            Some(&ann.token),
-            None,
-            &[("X-Step-Up-Token", "not-a-token")],
-        )
+        .by(&ann.token)
+        .header("X-Step-Up-Token", "not-a-token")
+        .post("/api/api-keys", body.clone())
         .await;
     assert_problem(&garbage, StatusCode::UNAUTHORIZED, "step_up_required");
     assert_eq!(keys().await, 0);
@@ -239,14 +239,9 @@ async fn creating_a_key_needs_a_step_up(pool: PgPool) {
         let (apps, body, token) = (&apps, body.clone(), ann.token.clone());
         async move {
             apps.users
-                .request_with(
-                    Method::POST,
-                    "/api/api-keys",
-                    Some(body),
-                    Some(&token),
-                    None,
-                    &[("X-Step-Up-Token", &step_up)],
-                )
+                .by(&token)
+                .header("X-Step-Up-Token", &step_up)
+                .post("/api/api-keys", body)
                 .await
         }
     };
@@ -276,8 +271,11 @@ async fn creating_a_key_needs_a_step_up(pool: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn an_api_key_cannot_do_what_needs_a_step_up(pool: PgPool) {
     let apps = apps(pool.clone());
-    let ann = register(&apps.users, "ann@example.com").await;
-    let bob = member(&apps.users, &ann.org_id, "bob@example.com", json!({})).await;
+    let ann = apps.users.register("ann@example.com").await;
+    let bob = apps
+        .users
+        .member(&ann.org_id, "bob@example.com", json!({}))
+        .await;
     let created = create_key(&apps, &ann, json!(["products:write", "reports:write"])).await;
     let key = created["key"].as_str().unwrap();
     // Even carrying a valid step-up token of its creator's session.

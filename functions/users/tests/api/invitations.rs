@@ -1,10 +1,12 @@
 //! `POST /api/users` (an invitation) and `POST /api/users/{id}/invitation`. Accepting is the
 //! auth function's (`auth`'s `invitation::...` tests).
+//!
+//! Routes: `POST /api/users`, `POST /api/users/{id}/invitation`.
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 use serde_json::json;
 use shared::auth::Role;
-use shared::testing::{SmtpServer, assert_problem, person, register};
+use shared::testing::{SmtpServer, assert_problem};
 use sqlx::PgPool;
 
 use crate::support::*;
@@ -24,13 +26,13 @@ async fn an_invitation_is_mailed_after_the_answer_and_the_member_waits_invited(p
             ("APP_URL", "https://app.example.com"),
         ],
     );
-    let ann = register(&apps.users, "ann@example.com").await;
+    let ann = apps.users.register("ann@example.com").await;
     let created = apps
         .users
-        .post_with(
+        .by(&ann.token)
+        .post(
             "/api/users",
             json!({"email": "new@example.com", "name": "New", "permissions": {"tasks": "write"}}),
-            &ann.token,
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
@@ -75,10 +77,11 @@ async fn an_invitation_is_mailed_after_the_answer_and_the_member_waits_invited(p
     );
     let invited = apps
         .users
-        .get_with(
-            &format!("/api/users/{}", created.body["id"].as_str().unwrap()),
-            &ann.token,
-        )
+        .by(&ann.token)
+        .get(&format!(
+            "/api/users/{}",
+            created.body["id"].as_str().unwrap()
+        ))
         .await;
     assert_eq!(invited.body["status"], "invited", "{}", invited.body);
     assert_eq!(invited.body["effective_permissions"]["tasks"], "write");
@@ -93,13 +96,13 @@ async fn an_invitation_is_mailed_after_the_answer_and_the_member_waits_invited(p
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn members_choose_their_own_password(pool: PgPool) {
     let apps = apps(pool.clone());
-    let ann = register(&apps.users, "ann@example.com").await;
+    let ann = apps.users.register("ann@example.com").await;
     let r = apps
         .users
-        .post_with(
+        .by(&ann.token)
+        .post(
             "/api/users",
             json!({"email": "bob@example.com", "name": "Bob", "password": "Corr3ct-horse"}),
-            &ann.token,
         )
         .await;
     assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
@@ -120,9 +123,9 @@ async fn members_choose_their_own_password(pool: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn an_address_with_an_account_is_invited_exactly_like_a_new_one(pool: PgPool) {
     let apps = apps(pool.clone());
-    let ann = register(&apps.users, "ann@a.example").await;
+    let ann = apps.users.register("ann@a.example").await;
     // Someone of another organization, with MFA on and their own name.
-    let zed = register(&apps.users, "zed@z.example").await;
+    let zed = apps.users.register("zed@z.example").await;
     sqlx::query("UPDATE users SET mfa_enabled = true, name = 'Zed Private' WHERE id = $1::uuid")
         .bind(&zed.user_id)
         .execute(&pool)
@@ -132,7 +135,7 @@ async fn an_address_with_an_account_is_invited_exactly_like_a_new_one(pool: PgPo
         let body = json!({"email": email, "name": "Invitee"});
         let apps = &apps;
         let token = ann.token.clone();
-        async move { apps.users.post_with("/api/users", body, &token).await }
+        async move { apps.users.by(&token).post("/api/users", body).await }
     };
     let known = invite("Zed@z.example").await;
     let unknown = invite("nobody@n.example").await;
@@ -183,7 +186,7 @@ async fn an_address_with_an_account_is_invited_exactly_like_a_new_one(pool: PgPo
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_retried_invitation_with_an_idempotency_key_invites_once(pool: PgPool) {
     let apps = apps(pool.clone());
-    let ann = register(&apps.users, "ann@example.com").await;
+    let ann = apps.users.register("ann@example.com").await;
     let send = |email: &'static str| {
         let request = http::Request::post("/api/users")
             .header("authorization", format!("Bearer {}", ann.token))
@@ -212,14 +215,14 @@ async fn a_retried_invitation_with_an_idempotency_key_invites_once(pool: PgPool)
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn inviting_an_owner_or_admin_needs_a_step_up_and_a_user_does_not(pool: PgPool) {
     let apps = apps(pool.clone());
-    let ann = register(&apps.users, "ann@example.com").await;
+    let ann = apps.users.register("ann@example.com").await;
     for role in ["admin", "owner"] {
         let created = apps
             .users
-            .post_with(
+            .by(&ann.token)
+            .post(
                 "/api/users",
                 json!({"email": format!("{role}@example.com"), "name": "New", "role": role}),
-                &ann.token,
             )
             .await;
         assert_problem(&created, StatusCode::UNAUTHORIZED, "step_up_required");
@@ -231,20 +234,20 @@ async fn inviting_an_owner_or_admin_needs_a_step_up_and_a_user_does_not(pool: Pg
     assert_eq!(count, 1, "nobody was invited");
     let user = apps
         .users
-        .post_with(
+        .by(&ann.token)
+        .post(
             "/api/users",
             json!({"email": "user@example.com", "name": "New", "role": "user"}),
-            &ann.token,
         )
         .await;
     assert_eq!(user.status, StatusCode::CREATED, "{}", user.body);
     let admin = apps
         .users
-        .stepped_up(
-            Method::POST,
+        .by(&ann.token)
+        .stepped_up()
+        .post(
             "/api/users",
-            Some(json!({"email": "admin@example.com", "name": "New", "role": "admin"})),
-            &ann.token,
+            json!({"email": "admin@example.com", "name": "New", "role": "admin"}),
         )
         .await;
     assert_eq!(admin.status, StatusCode::CREATED, "{}", admin.body);
@@ -264,24 +267,24 @@ async fn inviting_an_owner_or_admin_needs_a_step_up_and_a_user_does_not(pool: Pg
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn an_organization_sends_a_limited_number_of_invitations_an_hour(pool: PgPool) {
     let apps = apps_with(pool.clone(), &[("INVITATIONS_PER_HOUR", "3")]);
-    let ann = register(&apps.users, "ann@example.com").await;
+    let ann = apps.users.register("ann@example.com").await;
     for n in 1..=3 {
         let r = apps
             .users
-            .post_with(
+            .by(&ann.token)
+            .post(
                 "/api/users",
                 json!({"email": format!("p{n}@example.com"), "name": "P"}),
-                &ann.token,
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     }
     let fourth = apps
         .users
-        .post_with(
+        .by(&ann.token)
+        .post(
             "/api/users",
             json!({"email": "p4@example.com", "name": "P"}),
-            &ann.token,
         )
         .await;
     assert_problem(&fourth, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
@@ -292,10 +295,7 @@ async fn an_organization_sends_a_limited_number_of_invitations_an_hour(pool: PgP
         .unwrap();
     assert!((1..=3600).contains(&retry), "{retry}");
     // Sending one again counts too.
-    let first = apps
-        .users
-        .get_with("/api/users?limit=100", &ann.token)
-        .await;
+    let first = apps.users.by(&ann.token).get("/api/users?limit=100").await;
     let invited = first.body["items"]
         .as_array()
         .unwrap()
@@ -307,21 +307,18 @@ async fn an_organization_sends_a_limited_number_of_invitations_an_hour(pool: PgP
         .to_owned();
     let again = apps
         .users
-        .post_with(
-            &format!("/api/users/{invited}/invitation"),
-            json!({}),
-            &ann.token,
-        )
+        .by(&ann.token)
+        .post(&format!("/api/users/{invited}/invitation"), json!({}))
         .await;
     assert_problem(&again, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     // Another organization has its own count.
-    let bea = register(&apps.users, "bea@example.com").await;
+    let bea = apps.users.register("bea@example.com").await;
     let theirs = apps
         .users
-        .post_with(
+        .by(&bea.token)
+        .post(
             "/api/users",
             json!({"email": "p4@example.com", "name": "P"}),
-            &bea.token,
         )
         .await;
     assert_eq!(theirs.status, StatusCode::CREATED, "{}", theirs.body);
@@ -332,13 +329,13 @@ async fn cancelling_an_invitation_kills_its_link_and_sending_it_again_makes_a_ne
     pool: PgPool,
 ) {
     let apps = apps(pool.clone());
-    let ann = register(&apps.users, "ann@example.com").await;
+    let ann = apps.users.register("ann@example.com").await;
     let created = apps
         .users
-        .post_with(
+        .by(&ann.token)
+        .post(
             "/api/users",
             json!({"email": "cleo@example.com", "name": "Cleo"}),
-            &ann.token,
         )
         .await;
     let id = created.body["id"].as_str().unwrap().to_owned();
@@ -357,11 +354,8 @@ async fn cancelling_an_invitation_kills_its_link_and_sending_it_again_makes_a_ne
     };
     let resent = apps
         .users
-        .post_with(
-            &format!("/api/users/{id}/invitation"),
-            json!({}),
-            &ann.token,
-        )
+        .by(&ann.token)
+        .post(&format!("/api/users/{id}/invitation"), json!({}))
         .await;
     assert_eq!(resent.status, StatusCode::OK, "{}", resent.body);
     let second = link(&pool, "cleo@example.com").await;
@@ -371,11 +365,8 @@ async fn cancelling_an_invitation_kills_its_link_and_sending_it_again_makes_a_ne
 
     let cancelled = apps
         .users
-        .post_with(
-            &format!("/api/users/{id}/deactivate"),
-            json!({}),
-            &ann.token,
-        )
+        .by(&ann.token)
+        .post(&format!("/api/users/{id}/deactivate"), json!({}))
         .await;
     assert_eq!(
         cancelled.body["status"], "deactivated",
@@ -385,29 +376,19 @@ async fn cancelling_an_invitation_kills_its_link_and_sending_it_again_makes_a_ne
     assert!(!live(second).await, "cancelled");
     let not_invited = apps
         .users
-        .post_with(
-            &format!("/api/users/{id}/invitation"),
-            json!({}),
-            &ann.token,
-        )
+        .by(&ann.token)
+        .post(&format!("/api/users/{id}/invitation"), json!({}))
         .await;
     assert_problem(&not_invited, StatusCode::CONFLICT, "not_invited");
     // A member who has joined is not invited again.
-    let bob = person(
-        &apps.users,
-        &ann.org_id,
-        "bob@example.com",
-        Role::User,
-        json!({}),
-    )
-    .await;
+    let bob = apps
+        .users
+        .person(&ann.org_id, "bob@example.com", Role::User, json!({}))
+        .await;
     let joined = apps
         .users
-        .post_with(
-            &format!("/api/users/{}/invitation", bob.user_id),
-            json!({}),
-            &ann.token,
-        )
+        .by(&ann.token)
+        .post(&format!("/api/users/{}/invitation", bob.user_id), json!({}))
         .await;
     assert_problem(&joined, StatusCode::CONFLICT, "not_invited");
 }

@@ -1,7 +1,11 @@
+//! The organization's own settings: who reads and who changes them.
+//!
+//! Routes: `GET /api/organization`, `PATCH /api/organization`.
+
 use http::StatusCode;
 use serde_json::json;
 use shared::auth::Role;
-use shared::testing::{assert_problem, member, person, register};
+use shared::testing::assert_problem;
 use sqlx::PgPool;
 
 use crate::support::*;
@@ -9,10 +13,13 @@ use crate::support::*;
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn every_member_reads_the_organization(pool: PgPool) {
     let apps = apps(pool);
-    let ann = register(&apps.users, "ann@example.com").await;
-    let bob = member(&apps.users, &ann.org_id, "bob@example.com", json!({})).await;
+    let ann = apps.users.register("ann@example.com").await;
+    let bob = apps
+        .users
+        .member(&ann.org_id, "bob@example.com", json!({}))
+        .await;
     for token in [&ann.token, &bob.token] {
-        let r = apps.users.get_with("/api/organization", token).await;
+        let r = apps.users.by(token).get("/api/organization").await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert_eq!(r.body["id"], ann.org_id.as_str());
         assert_eq!(r.body["default_currency"], "USD");
@@ -22,32 +29,24 @@ async fn every_member_reads_the_organization(pool: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn owners_and_admins_change_the_default_currency_and_it_is_audited(pool: PgPool) {
     let apps = apps(pool.clone());
-    let ann = register(&apps.users, "ann@example.com").await;
-    let r = patch(
-        &apps,
-        &ann.token,
-        "/api/organization",
-        json!({"default_currency": "EUR"}),
-    )
-    .await;
+    let ann = apps.users.register("ann@example.com").await;
+    let r = apps
+        .users
+        .by(&ann.token)
+        .patch("/api/organization", json!({"default_currency": "EUR"}))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["default_currency"], "EUR");
     assert_eq!(r.body["name"], "Org", "unsent fields keep their value");
-    let admin = person(
-        &apps.users,
-        &ann.org_id,
-        "ada@example.com",
-        Role::Admin,
-        json!({}),
-    )
-    .await;
-    let r = patch(
-        &apps,
-        &admin.token,
-        "/api/organization",
-        json!({"name": "Acme"}),
-    )
-    .await;
+    let admin = apps
+        .users
+        .person(&ann.org_id, "ada@example.com", Role::Admin, json!({}))
+        .await;
+    let r = apps
+        .users
+        .by(&admin.token)
+        .patch("/api/organization", json!({"name": "Acme"}))
+        .await;
     assert_eq!(
         (r.status, &r.body["name"]),
         (StatusCode::OK, &json!("Acme"))
@@ -66,30 +65,25 @@ async fn owners_and_admins_change_the_default_currency_and_it_is_audited(pool: P
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_user_cannot_change_the_organization(pool: PgPool) {
     let apps = apps(pool);
-    let ann = register(&apps.users, "ann@example.com").await;
-    let bob = member(
-        &apps.users,
-        &ann.org_id,
-        "bob@example.com",
-        json!({"products": "write"}),
-    )
-    .await;
-    let r = patch(
-        &apps,
-        &bob.token,
-        "/api/organization",
-        json!({"default_currency": "EUR"}),
-    )
-    .await;
+    let ann = apps.users.register("ann@example.com").await;
+    let bob = apps
+        .users
+        .member(&ann.org_id, "bob@example.com", json!({"products": "write"}))
+        .await;
+    let r = apps
+        .users
+        .by(&bob.token)
+        .patch("/api/organization", json!({"default_currency": "EUR"}))
+        .await;
     assert_problem(&r, StatusCode::FORBIDDEN, "admin_required");
-    let r = apps.users.get_with("/api/organization", &ann.token).await;
+    let r = apps.users.by(&ann.token).get("/api/organization").await;
     assert_eq!(r.body["default_currency"], "USD");
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn bad_values_are_refused_and_change_nothing(pool: PgPool) {
     let apps = apps(pool);
-    let ann = register(&apps.users, "ann@example.com").await;
+    let ann = apps.users.register("ann@example.com").await;
     let cases = [
         (json!({"default_currency": "eur"}), "default_currency"),
         (json!({"default_currency": "EURO"}), "default_currency"),
@@ -99,11 +93,15 @@ async fn bad_values_are_refused_and_change_nothing(pool: PgPool) {
         (json!({"name": "Acme", "plan": "gold"}), "plan"),
     ];
     for (body, field) in cases {
-        let r = patch(&apps, &ann.token, "/api/organization", body.clone()).await;
+        let r = apps
+            .users
+            .by(&ann.token)
+            .patch("/api/organization", body.clone())
+            .await;
         assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
         assert_eq!(r.body["errors"][0]["field"], field, "{body}: {}", r.body);
     }
-    let r = apps.users.get_with("/api/organization", &ann.token).await;
+    let r = apps.users.by(&ann.token).get("/api/organization").await;
     assert_eq!(r.body["default_currency"], "USD");
     assert_eq!(r.body["name"], "Org");
 }
@@ -111,17 +109,24 @@ async fn bad_values_are_refused_and_change_nothing(pool: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn an_api_key_reads_but_never_changes_the_organization(pool: PgPool) {
     let apps = apps(pool);
-    let ann = register(&apps.users, "ann@example.com").await;
-    let key = create_api_key(
-        &apps,
-        &ann.token,
-        json!({"name": "till", "scopes": ["products:read"]}),
-    )
-    .await;
+    let ann = apps.users.register("ann@example.com").await;
+    let key = apps
+        .users
+        .by(&ann.token)
+        .stepped_up()
+        .post(
+            "/api/api-keys",
+            json!({"name": "till", "scopes": ["products:read"]}),
+        )
+        .await;
     assert_eq!(key.status, StatusCode::CREATED, "{}", key.body);
     let key = key.body["key"].as_str().unwrap().to_owned();
-    let r = apps.users.get_with("/api/organization", &key).await;
+    let r = apps.users.by(&key).get("/api/organization").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let r = patch(&apps, &key, "/api/organization", json!({"name": "Mine"})).await;
+    let r = apps
+        .users
+        .by(&key)
+        .patch("/api/organization", json!({"name": "Mine"}))
+        .await;
     assert_problem(&r, StatusCode::FORBIDDEN, "admin_required");
 }

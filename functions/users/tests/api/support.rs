@@ -3,11 +3,9 @@
 
 use axum::Router;
 use axum::routing::get;
-use http::Method;
-use serde_json::Value;
 use shared::auth::Require;
 use shared::auth::caller::{Products, Read, Write};
-use shared::testing::{TestApp, TestResponse};
+use shared::testing::TestApp;
 use sqlx::PgPool;
 
 pub struct Apps {
@@ -45,24 +43,4 @@ pub fn apps_with(pool: PgPool, settings: &[(&str, &str)]) -> Apps {
         ),
         pool,
     }
-}
-
-pub async fn patch(apps: &Apps, token: &str, path: &str, body: Value) -> TestResponse {
-    apps.users
-        .request(Method::PATCH, path, Some(body), Some(token))
-        .await
-}
-
-/// [`patch`] with a step-up of the holder of `token`: for role and permission changes.
-pub async fn patch_stepped_up(apps: &Apps, token: &str, path: &str, body: Value) -> TestResponse {
-    apps.users
-        .stepped_up(Method::PATCH, path, Some(body), token)
-        .await
-}
-
-/// `POST /api/api-keys` with a step-up of the holder of `token`.
-pub async fn create_api_key(apps: &Apps, token: &str, body: Value) -> TestResponse {
-    apps.users
-        .stepped_up(Method::POST, "/api/api-keys", Some(body), token)
-        .await
 }

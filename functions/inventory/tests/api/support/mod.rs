@@ -2,8 +2,8 @@
 
 pub mod fake_wise;
 
-use serde_json::{Value, json};
-use shared::testing::{Registered, TestApp, TestResponse};
+use serde_json::json;
+use shared::testing::{Registered, TestApp};
 use sqlx::PgPool;
 
 /// The inventory function, logged in to the test's database as it is deployed.
@@ -65,13 +65,8 @@ pub async fn supplier(app: &TestApp, org: &Registered) -> String {
     id.to_string()
 }
 
-/// `POST path` as the holder of `org`'s token.
-pub async fn post(app: &TestApp, org: &Registered, path: &str, body: Value) -> TestResponse {
-    app.post_with(path, body, &org.token).await
-}
-
 pub async fn receive(app: &TestApp, org: &Registered, product: &str, quantity: i32) {
-    let r = post(app, org, "/api/inventory/movements", json!({"kind": "receive", "product_id": product, "quantity": quantity, "reason": "opening stock"})).await;
+    let r = app.by(org).post("/api/inventory/movements", json!({"kind": "receive", "product_id": product, "quantity": quantity, "reason": "opening stock"})).await;
     assert_eq!(r.status, 201, "{}", r.body);
 }
 

@@ -1,0 +1,106 @@
+//! `PATCH` and `PUT /api/products/{id}`: only what was sent changes; price changes are logged.
+//!
+//! Routes: `PATCH /api/products/{id}`, `PUT /api/products/{id}`,
+//!  `GET /api/products/{id}/price-history`.
+
+use super::*;
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_update_changes_only_what_was_sent_and_logs_price_changes(pool: PgPool) {
+    let app = app(pool.clone());
+    let org = app.register("ann@example.com").await;
+    let p = app.by(&org).post("/api/products", json!({"sku": "U-1", "name": "Widget", "price": "10.00", "currency": "EUR", "description": "Blue"})).await.assert(201);
+    let path = format!("/api/products/{}", p["id"].as_str().unwrap());
+    let renamed = app
+        .by(&org.token)
+        .patch(&path, json!({"name": "Widget XL"}))
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    assert_eq!(renamed.body["description"], "Blue");
+    assert_eq!(renamed.body["price"], "10.00");
+    let repriced = app
+        .by(&org.token)
+        .patch(&path, json!({"price": "11.50", "description": null}))
+        .await;
+    assert_eq!(repriced.body["price"], "11.50");
+    assert!(repriced.body["description"].is_null());
+    let history = app
+        .by(&org.token)
+        .get(&format!("{path}/price-history"))
+        .await;
+    let prices: Vec<&str> = history.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["price"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        prices,
+        ["11.50", "10.00"],
+        "newest first; the rename added nothing"
+    );
+    let bad = app
+        .by(&org.token)
+        .patch(&path, json!({"price": "-5"}))
+        .await;
+    assert_problem(&bad, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let actions: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_log WHERE entity = 'product' ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        actions,
+        ["product_created", "product_updated", "product_updated"]
+    );
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn put_updates_like_patch(pool: PgPool) {
+    // The inventory app updates with PUT: the fields sent change, the others stay.
+    let app = app(pool);
+    let org = app.register("ann@example.com").await;
+    let p = app.by(&org).post("/api/products", json!({"sku": "P-1", "name": "Widget", "price": "10.00", "currency": "EUR", "description": "Blue"})).await.assert(201);
+    let path = format!("/api/products/{}", p["id"].as_str().unwrap());
+    let put = app
+        .by(&org.token)
+        .put(&path, json!({"price": "12.00"}))
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    assert_eq!(put.body["price"], "12.00");
+    assert_eq!(put.body["description"], "Blue");
+    assert_eq!(put.body["name"], "Widget");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn null_on_a_field_that_cannot_be_cleared_is_refused(pool: PgPool) {
+    let app = app(pool);
+    let org = app.register("ann@example.com").await;
+    let p = app
+        .by(&org)
+        .post("/api/products", product("N-1", "10.00"))
+        .await
+        .assert(201);
+    let path = format!("/api/products/{}", p["id"].as_str().unwrap());
+    for field in [
+        "name",
+        "price",
+        "sku",
+        "currency",
+        "unit",
+        "is_active",
+        "reorder_point",
+    ] {
+        let r = app
+            .by(&org.token)
+            .patch(&path, json!({ field: null }))
+            .await;
+        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(r.body["errors"][0]["field"], field, "{}", r.body);
+    }
+    let r = app.by(&org.token).get(&path).await;
+    assert_eq!(
+        (&r.body["name"], &r.body["price"]),
+        (&json!("Product N-1"), &json!("10.00"))
+    );
+}

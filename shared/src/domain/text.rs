@@ -1,0 +1,105 @@
+//! Text in request bodies: email addresses, one-line names and free text, each checked and
+//! stored trimmed.
+
+use serde::Serialize;
+
+use super::patch::Patch;
+use crate::error::ApiError;
+
+/// A syntactically valid email address, trimmed and lower-cased (addresses are compared
+/// case-insensitively everywhere).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str, field: &str) -> Result<Self, ApiError> {
+        let email = raw.trim().to_lowercase();
+        if email.len() > 254 || !email_address::EmailAddress::is_valid(&email) {
+            return Err(ApiError::invalid_field(
+                field,
+                "invalid",
+                "must be a valid email address",
+            ));
+        }
+        Ok(Self(email))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An optional email address: empty becomes `None`, anything else must be valid.
+pub fn optional_email(raw: Option<&str>, field: &str) -> Result<Option<String>, ApiError> {
+    match raw.map(str::trim).filter(|e| !e.is_empty()) {
+        None => Ok(None),
+        Some(email) => Email::parse(email, field).map(|e| Some(e.0)),
+    }
+}
+
+/// A display name (`format = "line"` in the schema): at most `max` characters, something
+/// visible in it, no control characters anywhere; stored trimmed.
+pub fn name(raw: &str, field: &str, max: usize) -> Result<String, ApiError> {
+    if raw.chars().any(char::is_control) {
+        return Err(ApiError::invalid_field(
+            field,
+            "invalid",
+            "must be one line without control characters",
+        ));
+    }
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(ApiError::invalid_field(
+            field,
+            "required",
+            "must not be empty",
+        ));
+    }
+    if raw.chars().count() > max {
+        return Err(ApiError::invalid_field(
+            field,
+            "too_long",
+            format!("must be at most {max} characters"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// Optional free text: at most `max` characters as sent, stored trimmed; blank becomes `None`.
+pub fn optional_text(
+    raw: Option<&str>,
+    field: &str,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    if raw.chars().count() > max {
+        return Err(ApiError::invalid_field(
+            field,
+            "too_long",
+            format!("must be at most {max} characters"),
+        ));
+    }
+    let text = raw.trim();
+    Ok((!text.is_empty()).then(|| text.to_owned()))
+}
+
+/// A nullable free-text field of a PATCH body, checked as [`optional_text`]: blank clears.
+pub fn patch_text(
+    patch: Patch<String>,
+    field: &str,
+    max: usize,
+) -> Result<Patch<String>, ApiError> {
+    patch
+        .try_map(|raw| optional_text(Some(&raw), field, max))
+        .map(Patch::flatten)
+}
+
+/// A nullable email field of a PATCH body, checked as [`optional_email`]: blank clears.
+pub fn patch_email(patch: Patch<String>, field: &str) -> Result<Patch<String>, ApiError> {
+    patch
+        .try_map(|raw| optional_email(Some(&raw), field))
+        .map(Patch::flatten)
+}
