@@ -177,14 +177,17 @@ impl TryFrom<CreateMovement> for NewMovement {
                 "a transfer needs a destination",
             ));
         }
-        fields.finish(Self {
-            kind: body.kind,
-            product_id: body.product_id,
-            amount,
-            reason: reason.unwrap_or_default(),
-            location_id: body.location_id,
-            to_location_id: body.to_location_id,
-        })
+        match reason {
+            Some(reason) if fields.is_empty() => Ok(Self {
+                kind: body.kind,
+                product_id: body.product_id,
+                amount,
+                reason,
+                location_id: body.location_id,
+                to_location_id: body.to_location_id,
+            }),
+            _ => Err(fields.into_error()),
+        }
     }
 }
 

@@ -140,21 +140,22 @@ impl TryFrom<CreateProduct> for NewProduct {
             64,
         ));
         let reorder_point = reorder_point(body.reorder_point.unwrap_or(0), &mut fields);
-        fields.finish(())?;
-        // Nothing was recorded, so every checked field is here.
-        Ok(Self {
-            sku: sku.unwrap_or_default(),
-            name: name.unwrap_or_default(),
-            description: description.flatten(),
-            price: body.price,
-            currency,
-            cost: body.cost,
-            unit: unit.unwrap_or_else(|| "each".to_owned()),
-            barcode: barcode.flatten(),
-            reorder_point,
-            best_seller: body.best_seller.unwrap_or(false),
-            supplier_id: body.supplier_id,
-        })
+        match (sku, name) {
+            (Some(sku), Some(name)) if fields.is_empty() => Ok(Self {
+                sku,
+                name,
+                description: description.flatten(),
+                price: body.price,
+                currency,
+                cost: body.cost,
+                unit: unit.unwrap_or_else(|| "each".to_owned()),
+                barcode: barcode.flatten(),
+                reorder_point,
+                best_seller: body.best_seller.unwrap_or(false),
+                supplier_id: body.supplier_id,
+            }),
+            _ => Err(fields.into_error()),
+        }
     }
 }
 

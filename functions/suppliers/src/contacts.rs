@@ -140,15 +140,16 @@ impl TryFrom<CreateContact> for NewContact {
         let email = fields.check(domain::optional_email(body.email.as_deref(), "email"));
         let phone = fields.check(domain::optional_text(body.phone.as_deref(), "phone", 50));
         let role = fields.check(domain::optional_text(body.role.as_deref(), "role", 100));
-        fields.finish(())?;
-        // Nothing was recorded, so every checked field is here.
-        Ok(Self {
-            name: name.unwrap_or_default(),
-            email: email.flatten(),
-            phone: phone.flatten(),
-            role: role.flatten(),
-            is_primary: body.is_primary,
-        })
+        match name {
+            Some(name) if fields.is_empty() => Ok(Self {
+                name,
+                email: email.flatten(),
+                phone: phone.flatten(),
+                role: role.flatten(),
+                is_primary: body.is_primary,
+            }),
+            _ => Err(fields.into_error()),
+        }
     }
 }
 

@@ -75,17 +75,18 @@ impl TryFrom<CreateSupplier> for NewSupplier {
         ));
         let notes = fields.check(domain::optional_text(body.notes.as_deref(), "notes", 5000));
         let payment = body.payment_details.and_then(|p| p.validate(&mut fields));
-        fields.finish(())?;
-        // Nothing was recorded, so every checked field is here.
-        Ok(Self {
-            name: name.unwrap_or_default(),
-            email: email.flatten(),
-            phone: phone.flatten(),
-            website: website.flatten(),
-            address: address.flatten(),
-            notes: notes.flatten(),
-            payment,
-        })
+        match name {
+            Some(name) if fields.is_empty() => Ok(Self {
+                name,
+                email: email.flatten(),
+                phone: phone.flatten(),
+                website: website.flatten(),
+                address: address.flatten(),
+                notes: notes.flatten(),
+                payment,
+            }),
+            _ => Err(fields.into_error()),
+        }
     }
 }
 

@@ -128,13 +128,14 @@ impl TryFrom<CreateTask> for NewTask {
             1000,
         ));
         let status = requested_status(body.status, body.completed, &mut fields);
-        fields.finish(())?;
-        // Nothing was recorded, so every checked field is here.
-        Ok(Self {
-            title: title.unwrap_or_default(),
-            description: description.flatten(),
-            status: status.unwrap_or(TaskStatus::Pending),
-        })
+        match title {
+            Some(title) if fields.is_empty() => Ok(Self {
+                title,
+                description: description.flatten(),
+                status: status.unwrap_or(TaskStatus::Pending),
+            }),
+            _ => Err(fields.into_error()),
+        }
     }
 }
 

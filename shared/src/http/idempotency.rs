@@ -210,10 +210,6 @@ impl Answer {
     pub fn replayed(&self) -> bool {
         self.replayed
     }
-
-    pub fn status(&self) -> StatusCode {
-        self.response.status()
-    }
 }
 
 impl IntoResponse for Answer {
