@@ -75,3 +75,18 @@ impl AppState {
         self
     }
 }
+
+/// A router state that holds an [`AppState`]: what the shared extractors need of the router
+/// they run in (`AppState` itself, or a function's own state that contains one).
+pub trait HasApp: Send + Sync {
+    fn app(&self) -> AppState;
+}
+
+impl<S: Send + Sync> HasApp for S
+where
+    AppState: axum::extract::FromRef<S>,
+{
+    fn app(&self) -> AppState {
+        axum::extract::FromRef::from_ref(self)
+    }
+}

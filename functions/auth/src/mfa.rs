@@ -150,61 +150,75 @@ pub async fn verify(
     ClientIp(ip): ClientIp,
     AppJson(body): AppJson<VerifyRequest>,
 ) -> Result<Json<RecoveryCodes>, ApiError> {
-    crate::guarded(&state, "mfa", &ip, Some(&user.user_id.to_string()), async {
-        let mut tx = state.pool.begin().await?;
-        let row = sqlx::query!(
-            "SELECT mfa_enabled, mfa_secret FROM users WHERE id = $1 FOR UPDATE",
-            user.user_id
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        if row.mfa_enabled {
-            return Err(ApiError::conflict(
-                "mfa_already_enabled",
-                "MFA is already on",
-            ));
-        }
-        let sealed = row
-            .mfa_secret
-            .ok_or_else(|| ApiError::conflict("mfa_not_set_up", "call mfa/setup first"))?;
-        let secret = state
-            .settings
-            .keys
-            .open(&sealed, user.user_id.as_bytes())
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?;
-        let now = chrono::Utc::now().timestamp() as u64;
-        let step = totp::verify(&secret, &body.code, None, now)?.ok_or_else(wrong_code)?;
+    let step = turn_on(&state, &user, &body.code);
+    attempt(&state, &ip, &user, step).await.map(Json)
+}
 
-        let codes = new_recovery_codes();
-        let hashes: Vec<Vec<u8>> = codes.iter().map(|c| recovery_code_hash(c)).collect();
-        sqlx::query!(
-        "UPDATE users SET mfa_enabled = true, mfa_last_step = $2, updated_at = now() WHERE id = $1",
+/// One MFA step of `user`, limited as sign-in steps are (per client address and per person).
+async fn attempt<T>(
+    state: &AppState,
+    ip: &str,
+    user: &AuthUser,
+    step: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    crate::guarded(state, "mfa", ip, Some(&user.user_id.to_string()), step).await
+}
+
+/// Turns MFA on with the first `code` of the secret set up, replacing any recovery codes.
+async fn turn_on(state: &AppState, user: &AuthUser, code: &str) -> Result<RecoveryCodes, ApiError> {
+    let mut tx = state.pool.begin().await?;
+    let row = sqlx::query!(
+        "SELECT mfa_enabled, mfa_secret FROM users WHERE id = $1 FOR UPDATE",
+        user.user_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if row.mfa_enabled {
+        return Err(ApiError::conflict(
+            "mfa_already_enabled",
+            "MFA is already on",
+        ));
+    }
+    let sealed = row
+        .mfa_secret
+        .ok_or_else(|| ApiError::conflict("mfa_not_set_up", "call mfa/setup first"))?;
+    let secret = state
+        .settings
+        .keys
+        .open(&sealed, user.user_id.as_bytes())
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let now = chrono::Utc::now().timestamp() as u64;
+    let step = totp::verify(&secret, code, None, now)?.ok_or_else(wrong_code)?;
+
+    let codes = new_recovery_codes();
+    let hashes: Vec<Vec<u8>> = codes.iter().map(|c| recovery_code_hash(c)).collect();
+    sqlx::query!(
+        "UPDATE users SET mfa_enabled = true, mfa_last_step = $2, updated_at = now()
+         WHERE id = $1",
         user.user_id,
         step
     )
     .execute(&mut *tx)
     .await?;
-        sqlx::query!(
-            "DELETE FROM mfa_recovery_codes WHERE user_id = $1",
-            user.user_id
-        )
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query!(
-            "INSERT INTO mfa_recovery_codes (user_id, code_hash) SELECT $1, unnest($2::bytea[])",
-            user.user_id,
-            &hashes
-        )
-        .execute(&mut *tx)
-        .await?;
-        audit_mfa(&mut tx, &user, true).await?;
-        tx.commit().await?;
-        Ok(Json(RecoveryCodes {
-            recovery_codes: codes,
-        }))
+    sqlx::query!(
+        "DELETE FROM mfa_recovery_codes WHERE user_id = $1",
+        user.user_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO mfa_recovery_codes (user_id, code_hash) SELECT $1, unnest($2::bytea[])",
+        user.user_id,
+        &hashes
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit_mfa(&mut tx, user, true).await?;
+    tx.commit().await?;
+    Ok(RecoveryCodes {
+        recovery_codes: codes,
     })
-    .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -228,7 +242,15 @@ pub async fn disable(
     ClientIp(ip): ClientIp,
     AppJson(body): AppJson<DisableRequest>,
 ) -> Result<StatusCode, ApiError> {
-    crate::guarded(&state, "mfa", &ip, Some(&user.user_id.to_string()), async {
+    attempt(&state, &ip, &user, turn_off(&state, &user, &body)).await
+}
+
+/// Turns MFA off, given the password and a current code.
+async fn turn_off(
+    state: &AppState,
+    user: &AuthUser,
+    body: &DisableRequest,
+) -> Result<StatusCode, ApiError> {
     let row = sqlx::query!(
         "SELECT password_hash, mfa_enabled, mfa_secret, mfa_last_step FROM users WHERE id = $1",
         user.user_id
@@ -247,7 +269,7 @@ pub async fn disable(
     }
     let mut tx = state.pool.begin().await?;
     let (user_id, last_step) = (user.user_id, row.mfa_last_step);
-    if !accept_code(&mut tx, &state, user_id, &sealed, last_step, &body.code).await? {
+    if !accept_code(&mut tx, state, user_id, &sealed, last_step, &body.code).await? {
         return Err(wrong_code());
     }
     sqlx::query!(
@@ -263,11 +285,9 @@ pub async fn disable(
     )
     .execute(&mut *tx)
     .await?;
-    audit_mfa(&mut tx, &user, false).await?;
+    audit_mfa(&mut tx, user, false).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
-    })
-    .await
 }
 
 /// Audits `user` turning MFA on (`enabled`) or off.

@@ -51,12 +51,8 @@ impl TryFrom<RegisterRequest> for NewRegistration {
     /// Every invalid field in one 422.
     fn try_from(body: RegisterRequest) -> Result<Self, ApiError> {
         let mut fields = Fields::default();
-        let organization_name = body
-            .organization_name
-            .and_then(|n| fields.check(domain::name(&n, "organization_name", 200)));
-        let name = body
-            .name
-            .and_then(|n| fields.check(domain::name(&n, "name", 200)));
+        let organization_name = fields.new_name(body.organization_name, "organization_name", 200);
+        let name = fields.new_name(body.name, "name", 200);
         let email = fields.check(Email::parse(&body.email, "email"));
         let password = fields.check(Password::new(body.password, "password"));
         let currency = body

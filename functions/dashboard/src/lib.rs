@@ -202,85 +202,82 @@ fn header(kind: Kind) -> &'static [&'static str] {
     }
 }
 
+/// An export's query as rows of cells, `row` making each.
+fn cells<'a, R: Send + 'a>(
+    rows: BoxStream<'a, Result<R, sqlx::Error>>,
+    row: fn(R) -> Vec<Cell>,
+) -> Rows<'a> {
+    rows.map(move |r| r.map(row)).boxed()
+}
+
+type Rows<'a> = BoxStream<'a, Result<Vec<Cell>, sqlx::Error>>;
+
 /// The rows of an export, read as a stream (never all in memory for CSV).
-fn rows(
-    kind: Kind,
-    db: &mut PgConnection,
-    org: Uuid,
-) -> BoxStream<'_, Result<Vec<Cell>, sqlx::Error>> {
+fn rows(kind: Kind, db: &mut PgConnection, org: Uuid) -> Rows<'_> {
     match kind {
-        Kind::Products => sqlx::query!(
-            r#"SELECT p.sku, p.name, p.price, p.currency, p.cost, p.unit, p.barcode, p.reorder_point,
-                      p.best_seller, s.name AS "supplier?", p.is_active, p.created_at
-               FROM products p LEFT JOIN suppliers s ON s.org_id = p.org_id AND s.id = p.supplier_id
-               WHERE p.org_id = $1 ORDER BY lower(p.sku)"#,
-            org
-        )
-        .fetch(db)
-        .map(|r| {
-            r.map(|r| {
-                vec![
-                    Cell::Text(r.sku),
-                    Cell::Text(r.name),
-                    Cell::Money(Some(r.price)),
-                    Cell::Text(r.currency),
-                    Cell::Money(r.cost),
-                    Cell::Text(r.unit),
-                    Cell::OptText(r.barcode),
-                    Cell::Int(r.reorder_point.into()),
-                    Cell::Bool(r.best_seller),
-                    Cell::OptText(r.supplier),
-                    Cell::Bool(r.is_active),
-                    Cell::Time(r.created_at),
-                ]
-            })
-        })
-        .boxed(),
-        Kind::Stock => sqlx::query!(
-            r#"SELECT p.sku, p.name, l.name AS location, s.on_hand AS "on_hand!", s.reserved AS "reserved!"
-               FROM stock_now s
-               JOIN products p ON p.org_id = s.org_id AND p.id = s.product_id
-               JOIN locations l ON l.org_id = s.org_id AND l.id = s.location_id
-               WHERE s.org_id = $1 ORDER BY lower(p.sku), lower(l.name)"#,
-            org
-        )
-        .fetch(db)
-        .map(|r| {
-            r.map(|r| {
-                vec![
-                    Cell::Text(r.sku),
-                    Cell::Text(r.name),
-                    Cell::Text(r.location),
-                    Cell::Int(r.on_hand.into()),
-                    Cell::Int(r.reserved.into()),
-                    Cell::Int((r.on_hand - r.reserved).into()),
-                ]
-            })
-        })
-        .boxed(),
-        Kind::Movements => sqlx::query!(
-            r#"SELECT m.id, m.created_at, p.sku, l.name AS location, m.kind AS "kind: MovementKind", m.quantity, m.reason
-               FROM stock_movements m
-               JOIN products p ON p.org_id = m.org_id AND p.id = m.product_id
-               JOIN locations l ON l.org_id = m.org_id AND l.id = m.location_id
-               WHERE m.org_id = $1 ORDER BY m.id"#,
-            org
-        )
-        .fetch(db)
-        .map(|r| {
-            r.map(|r| {
-                vec![
-                    Cell::Int(r.id),
-                    Cell::Time(r.created_at),
-                    Cell::Text(r.sku),
-                    Cell::Text(r.location),
-                    Cell::Text(r.kind.as_str().to_owned()),
-                    Cell::Int(r.quantity.into()),
-                    Cell::Text(r.reason),
-                ]
-            })
-        })
-        .boxed(),
+        Kind::Products => cells(
+            sqlx::query!(
+                r#"SELECT p.sku, p.name, p.price, p.currency, p.cost, p.unit, p.barcode, p.reorder_point,
+                          p.best_seller, s.name AS "supplier?", p.is_active, p.created_at
+                   FROM products p LEFT JOIN suppliers s ON s.org_id = p.org_id AND s.id = p.supplier_id
+                   WHERE p.org_id = $1 ORDER BY lower(p.sku)"#,
+                org
+            )
+            .fetch(db),
+            |r| vec![
+                Cell::Text(r.sku),
+                Cell::Text(r.name),
+                Cell::Money(Some(r.price)),
+                Cell::Text(r.currency),
+                Cell::Money(r.cost),
+                Cell::Text(r.unit),
+                Cell::OptText(r.barcode),
+                Cell::Int(r.reorder_point.into()),
+                Cell::Bool(r.best_seller),
+                Cell::OptText(r.supplier),
+                Cell::Bool(r.is_active),
+                Cell::Time(r.created_at),
+            ],
+        ),
+        Kind::Stock => cells(
+            sqlx::query!(
+                r#"SELECT p.sku, p.name, l.name AS location, s.on_hand AS "on_hand!", s.reserved AS "reserved!"
+                   FROM stock_now s
+                   JOIN products p ON p.org_id = s.org_id AND p.id = s.product_id
+                   JOIN locations l ON l.org_id = s.org_id AND l.id = s.location_id
+                   WHERE s.org_id = $1 ORDER BY lower(p.sku), lower(l.name)"#,
+                org
+            )
+            .fetch(db),
+            |r| vec![
+                Cell::Text(r.sku),
+                Cell::Text(r.name),
+                Cell::Text(r.location),
+                Cell::Int(r.on_hand.into()),
+                Cell::Int(r.reserved.into()),
+                Cell::Int((r.on_hand - r.reserved).into()),
+            ],
+        ),
+        Kind::Movements => cells(
+            sqlx::query!(
+                r#"SELECT m.id, m.created_at, p.sku, l.name AS location, m.kind AS "kind: MovementKind", m.quantity, m.reason
+                   FROM stock_movements m
+                   JOIN products p ON p.org_id = m.org_id AND p.id = m.product_id
+                   JOIN locations l ON l.org_id = m.org_id AND l.id = m.location_id
+                   WHERE m.org_id = $1 ORDER BY m.id"#,
+                org
+            )
+            .fetch(db),
+            |r| vec![
+                Cell::Int(r.id),
+                Cell::Time(r.created_at),
+                Cell::Text(r.sku),
+                Cell::Text(r.location),
+                Cell::Text(r.kind.as_str().to_owned()),
+                Cell::Int(r.quantity.into()),
+                Cell::Text(r.reason),
+            ],
+        ),
     }
 }
 

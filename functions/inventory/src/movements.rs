@@ -10,7 +10,7 @@ use shared::auth::{Caller, Require};
 use shared::domain::MovementKind;
 use shared::error::{ApiError, FieldError, Fields};
 use shared::http::idempotency::{self, Answer, IdempotencyKey};
-use shared::http::pagination::{Page, PageQuery};
+use shared::http::pagination::{Page, PageQuery, PageRequest};
 use shared::http::{AppJson, AppQuery};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -248,11 +248,7 @@ async fn record(
     };
     let mut ids = Vec::new();
     for (kind, change, at, transfer) in lines {
-        if change > 0 {
-            stock::add(tx, org, product, at, change).await?;
-        } else {
-            stock::take(tx, org, product, at, -change).await?;
-        }
+        stock::change(tx, org, product, at, change).await?;
         ids.push(stock::record(tx, caller, movement(kind, change, at, transfer)).await?);
     }
     let available = stock::available(tx, product, location).await?;
@@ -333,9 +329,8 @@ impl KindFilter {
 pub async fn list(
     mut tenant: Require<Inventory, Read>,
     AppQuery(query): AppQuery<LedgerQuery>,
-    AppQuery(page): AppQuery<PageQuery>,
+    page: PageRequest<i64>,
 ) -> Result<Json<Page<LedgerEntry>>, ApiError> {
-    let page = page.parse::<i64>()?;
     let kinds = query.kind.map(KindFilter::kinds);
     let rows = sqlx::query_as!(
         LedgerEntry,

@@ -12,7 +12,7 @@ use shared::auth::{Caller, Require};
 use shared::domain::{MovementKind, ReservationStatus};
 use shared::error::{ApiError, FieldError, Fields};
 use shared::http::idempotency::{self, Answer, IdempotencyKey};
-use shared::http::pagination::{Page, PageQuery};
+use shared::http::pagination::{Page, PageQuery, PageRequest};
 use shared::http::{AppJson, AppQuery, PathId};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -169,7 +169,7 @@ async fn insert(
     let reservation = sqlx::query_as!(
         Reservation,
         r#"INSERT INTO reservations (org_id, product_id, location_id, quantity, reference, expires_at)
-           VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))
+           VALUES ($1, $2, $3, $4, $5, now() + $6::bigint * interval '1 second')
            RETURNING id, product_id, location_id, quantity, status AS "status: ReservationStatus",
                      reference, expires_at, created_at, updated_at"#,
         org,
@@ -177,7 +177,7 @@ async fn insert(
         location,
         new.quantity,
         new.reference,
-        new.expires_in_seconds as f64
+        new.expires_in_seconds
     )
     .fetch_one(&mut *tx)
     .await?;
@@ -216,9 +216,8 @@ pub struct ListQuery {
 pub async fn list(
     mut tenant: Require<Inventory, Read>,
     AppQuery(query): AppQuery<ListQuery>,
-    AppQuery(page): AppQuery<PageQuery>,
+    page: PageRequest<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<Page<Reservation>>, ApiError> {
-    let page = page.parse::<(DateTime<Utc>, Uuid)>()?;
     let (before_at, before_id) = page.after.unzip();
     let rows = sqlx::query_as!(
         Reservation,

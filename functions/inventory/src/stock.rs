@@ -8,7 +8,7 @@ use shared::auth::{Caller, CallerKind, Require};
 use shared::domain::MovementKind;
 use shared::error::ApiError;
 use shared::http::AppQuery;
-use shared::http::pagination::{Page, PageQuery};
+use shared::http::pagination::{Page, PageQuery, PageRequest};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -70,25 +70,45 @@ pub async fn available(
     .unwrap_or(0))
 }
 
-/// Adds to on hand (receive, transfer in, positive adjustment).
-pub async fn add(
+/// Moves on hand by `delta`. More (receive, transfer in, positive adjustment) is always
+/// possible; less (sell, transfer out, negative adjustment) comes out of what is available,
+/// after expired reservations gave theirs back, and is a 409 when that is short.
+pub async fn change(
     conn: &mut PgConnection,
     org: Uuid,
     product: Uuid,
     location: Uuid,
-    quantity: i32,
+    delta: i32,
 ) -> Result<(), ApiError> {
-    sqlx::query!(
-        "INSERT INTO stock_levels (org_id, product_id, location_id, on_hand) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (product_id, location_id)
-         DO UPDATE SET on_hand = stock_levels.on_hand + EXCLUDED.on_hand, updated_at = now()",
+    if delta >= 0 {
+        sqlx::query!(
+            "INSERT INTO stock_levels (org_id, product_id, location_id, on_hand)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (product_id, location_id)
+             DO UPDATE SET on_hand = stock_levels.on_hand + EXCLUDED.on_hand, updated_at = now()",
+            org,
+            product,
+            location,
+            delta
+        )
+        .execute(conn)
+        .await?;
+        return Ok(());
+    }
+    release_expired(conn, product).await?;
+    let updated = sqlx::query!(
+        "UPDATE stock_levels SET on_hand = on_hand + $4, updated_at = now()
+         WHERE org_id = $1 AND product_id = $2 AND location_id = $3 AND on_hand - reserved >= -$4::int",
         org,
         product,
         location,
-        quantity
+        delta
     )
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    if updated.rows_affected() == 0 {
+        return Err(insufficient(available(conn, product, location).await?));
+    }
     Ok(())
 }
 
@@ -102,31 +122,6 @@ pub async fn release_expired(conn: &mut PgConnection, product: Uuid) -> Result<(
     )
     .fetch_one(conn)
     .await?;
-    Ok(())
-}
-
-/// Takes from what is available (sell, transfer out, negative adjustment); 409 when short.
-pub async fn take(
-    conn: &mut PgConnection,
-    org: Uuid,
-    product: Uuid,
-    location: Uuid,
-    quantity: i32,
-) -> Result<(), ApiError> {
-    release_expired(conn, product).await?;
-    let updated = sqlx::query!(
-        "UPDATE stock_levels SET on_hand = on_hand - $4, updated_at = now()
-         WHERE org_id = $1 AND product_id = $2 AND location_id = $3 AND on_hand - reserved >= $4",
-        org,
-        product,
-        location,
-        quantity
-    )
-    .execute(&mut *conn)
-    .await?;
-    if updated.rows_affected() == 0 {
-        return Err(insufficient(available(conn, product, location).await?));
-    }
     Ok(())
 }
 
@@ -198,9 +193,8 @@ pub struct StockQuery {
 pub async fn list(
     mut tenant: Require<Inventory, Read>,
     AppQuery(query): AppQuery<StockQuery>,
-    AppQuery(page): AppQuery<PageQuery>,
+    page: PageRequest<(String, Uuid, Uuid)>,
 ) -> Result<Json<Page<StockRow>>, ApiError> {
-    let page = page.parse::<(String, Uuid, Uuid)>()?;
     let (after_sku, after_product, after_location) = match page.after {
         Some((s, p, l)) => (Some(s), Some(p), Some(l)),
         None => (None, None, None),
@@ -244,15 +238,25 @@ pub struct LowStock {
     supplier_id: Option<Uuid>,
 }
 
+impl LowStock {
+    /// Where the list goes on after this product: by the gap to the reorder point (the view's
+    /// `gap`, most short first), then the product.
+    fn cursor(&self) -> (i64, Uuid) {
+        (
+            self.available - i64::from(self.reorder_point),
+            self.product_id,
+        )
+    }
+}
+
 /// `GET /api/inventory/low-stock`: active products whose available quantity (all locations)
 /// is below their reorder point, the most short first.
 #[utoipa::path(get, path = "/api/inventory/low-stock", params(PageQuery),
     responses((status = 200, description = "Products whose available stock is below their reorder point", body = Page<LowStock>)))]
 pub async fn low_stock(
     mut tenant: Require<Inventory, Read>,
-    AppQuery(page): AppQuery<PageQuery>,
+    page: PageRequest<(i64, Uuid)>,
 ) -> Result<Json<Page<LowStock>>, ApiError> {
-    let page = page.parse::<(i64, Uuid)>()?;
     let (after_gap, after_id) = page.after.unzip();
     let rows = sqlx::query_as!(
         LowStock,
@@ -270,7 +274,10 @@ pub async fn low_stock(
     )
     .fetch_all(&mut *tenant.db)
     .await?;
-    Ok(Json(Page::from_rows(rows, page.limit, None, |r| {
-        (r.available - r.reorder_point as i64, r.product_id)
-    })))
+    Ok(Json(Page::from_rows(
+        rows,
+        page.limit,
+        None,
+        LowStock::cursor,
+    )))
 }

@@ -12,7 +12,7 @@ use shared::auth::Require;
 use shared::auth::caller::{Products, Read};
 use shared::error::ApiError;
 use shared::http::AppQuery;
-use shared::http::pagination::{Page, PageQuery};
+use shared::http::pagination::{Page, PageQuery, PageRequest};
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -58,7 +58,7 @@ impl SortKey {
 
 /// Where the previous page ended: the sort value and the id.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-enum After {
+pub enum After {
     #[serde(rename = "t")]
     Text(String, Uuid),
     #[serde(rename = "d")]
@@ -105,7 +105,7 @@ fn cursor_of(key: SortKey, product: &Product) -> After {
 pub async fn list(
     mut tenant: Require<Products, Read>,
     AppQuery(query): AppQuery<ListQuery>,
-    AppQuery(page): AppQuery<PageQuery>,
+    page: PageRequest<After>,
 ) -> Result<Json<Page<Product>>, ApiError> {
     let (key, descending) = parse_sort(query.sort.as_deref())?;
     if query
@@ -119,7 +119,6 @@ pub async fn list(
             "must be at most 64 characters",
         ));
     }
-    let page = page.parse::<After>()?;
     let pattern = query
         .q
         .as_deref()

@@ -7,8 +7,8 @@ use serde::Serialize;
 use shared::auth::Require;
 use shared::auth::caller::{Products, Read};
 use shared::error::ApiError;
-use shared::http::pagination::{Page, PageQuery};
-use shared::http::{AppQuery, PathId};
+use shared::http::PathId;
+use shared::http::pagination::{Page, PageQuery, PageRequest};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -137,9 +137,8 @@ pub struct PriceChange {
 pub async fn price_history(
     mut tenant: Require<Products, Read>,
     PathId(id): PathId,
-    AppQuery(page): AppQuery<PageQuery>,
+    page: PageRequest<i64>,
 ) -> Result<Json<Page<PriceChange>>, ApiError> {
-    let page = page.parse::<i64>()?;
     // One statement: the product (404 if absent) and its page of history.
     let rows = sqlx::query!(
         r#"SELECT h.id AS "id?", h.price AS "price?", h.currency AS "currency?", h.cost,

@@ -121,8 +121,8 @@ impl TryFrom<CreateProduct> for NewProduct {
     /// non-negative, two decimals.
     fn try_from(body: CreateProduct) -> Result<Self, ApiError> {
         let mut fields = Fields::default();
-        let sku = fields.check(domain::name(&body.sku, "sku", 64));
-        let name = fields.check(domain::name(&body.name, "name", 200));
+        let sku = fields.name(&body.sku, "sku", 64);
+        let name = fields.name(&body.name, "name", 200);
         let description = fields.check(domain::optional_text(
             body.description.as_deref(),
             "description",
@@ -131,9 +131,7 @@ impl TryFrom<CreateProduct> for NewProduct {
         let currency = body
             .currency
             .and_then(|c| fields.check(domain::currency(&c, "currency")));
-        let unit = body
-            .unit
-            .and_then(|u| fields.check(domain::name(&u, "unit", 20)));
+        let unit = fields.new_name(body.unit, "unit", 20);
         let barcode = fields.check(domain::optional_text(
             body.barcode.as_deref(),
             "barcode",
@@ -282,53 +280,31 @@ impl TryFrom<UpdateProduct> for ProductChange {
     fn try_from(body: UpdateProduct) -> Result<Self, ApiError> {
         let mut fields = Fields::default();
         let change = Self {
-            sku: body
-                .sku
-                .and_then(|s| fields.check(domain::name(&s, "sku", 64))),
-            name: body
-                .name
-                .and_then(|n| fields.check(domain::name(&n, "name", 200))),
-            description: fields
-                .check(domain::patch_text(body.description, "description", 5000))
-                .unwrap_or_default(),
+            sku: fields.new_name(body.sku, "sku", 64),
+            name: fields.new_name(body.name, "name", 200),
+            description: fields.patch_text(body.description, "description", 5000),
             price: body.price,
             currency: body
                 .currency
                 .and_then(|c| fields.check(domain::currency(&c, "currency"))),
             cost: body.cost,
-            unit: body
-                .unit
-                .and_then(|u| fields.check(domain::name(&u, "unit", 20))),
-            barcode: fields
-                .check(domain::patch_text(body.barcode, "barcode", 64))
-                .unwrap_or_default(),
+            unit: fields.new_name(body.unit, "unit", 20),
+            barcode: fields.patch_text(body.barcode, "barcode", 64),
             reorder_point: body.reorder_point.map(|r| reorder_point(r, &mut fields)),
             best_seller: body.best_seller,
             supplier_id: body.supplier_id,
             is_active: body.is_active,
         };
-        if !fields.is_empty() {
-            return Err(fields.into_error());
-        }
-        Ok(change)
+        fields.finish(change)
     }
 }
 
 impl ProductChange {
     /// The product with this change made.
     fn apply(self, mut product: Product) -> Product {
-        product.sku = self.sku.unwrap_or(product.sku);
-        product.name = self.name.unwrap_or(product.name);
-        product.description = self.description.apply(product.description);
-        product.price = self.price.unwrap_or(product.price);
-        product.currency = self.currency.unwrap_or(product.currency);
-        product.cost = self.cost.apply(product.cost);
-        product.unit = self.unit.unwrap_or(product.unit);
-        product.barcode = self.barcode.apply(product.barcode);
-        product.reorder_point = self.reorder_point.unwrap_or(product.reorder_point);
-        product.best_seller = self.best_seller.unwrap_or(product.best_seller);
-        product.supplier_id = self.supplier_id.apply(product.supplier_id);
-        product.is_active = self.is_active.unwrap_or(product.is_active);
+        shared::edit!(self => product;
+            sku, name, description, price, currency, cost, unit, barcode, reorder_point,
+            best_seller, supplier_id, is_active);
         product
     }
 }

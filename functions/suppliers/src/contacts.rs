@@ -12,8 +12,11 @@ use shared::error::{ApiError, Fields};
 use shared::http::idempotency::{self, Answer, IdempotencyKey};
 use shared::http::pagination::Page;
 use shared::http::{AppJson, PathId, PathIds};
+
 use sqlx::PgConnection;
 use uuid::Uuid;
+
+use crate::reach::Reach;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Contact {
@@ -104,6 +107,13 @@ pub struct CreateContact {
     is_primary: bool,
 }
 
+/// A [`CreateContact`] checked.
+pub struct NewContact {
+    reach: Reach,
+    role: Option<String>,
+    is_primary: bool,
+}
+
 /// Makes room for a new primary contact.
 async fn clear_primary(
     conn: &mut PgConnection,
@@ -121,35 +131,18 @@ async fn clear_primary(
     Ok(())
 }
 
-/// A [`CreateContact`] checked.
-pub struct NewContact {
-    name: String,
-    email: Option<String>,
-    phone: Option<String>,
-    role: Option<String>,
-    is_primary: bool,
-}
-
 impl TryFrom<CreateContact> for NewContact {
     type Error = ApiError;
 
     /// Every invalid field in one 422.
     fn try_from(body: CreateContact) -> Result<Self, ApiError> {
-        let mut fields = Fields::default();
-        let name = fields.check(domain::name(&body.name, "name", 200));
-        let email = fields.check(domain::optional_email(body.email.as_deref(), "email"));
-        let phone = fields.check(domain::optional_text(body.phone.as_deref(), "phone", 50));
-        let role = fields.check(domain::optional_text(body.role.as_deref(), "role", 100));
-        match name {
-            Some(name) if fields.is_empty() => Ok(Self {
-                name,
-                email: email.flatten(),
-                phone: phone.flatten(),
-                role: role.flatten(),
-                is_primary: body.is_primary,
-            }),
-            _ => Err(fields.into_error()),
-        }
+        let (reach, mut fields) = Reach::check(&body.name, &body.email, &body.phone);
+        let new = Self {
+            role: fields.text(body.role.as_deref(), "role", 100),
+            is_primary: body.is_primary,
+            reach,
+        };
+        fields.finish(new)
     }
 }
 
@@ -187,9 +180,9 @@ async fn insert(
          RETURNING id, supplier_id, name, email, phone, role, is_primary, created_at, updated_at",
         caller.org_id,
         supplier_id,
-        new.name,
-        new.email,
-        new.phone,
+        new.reach.name,
+        new.reach.email,
+        new.reach.phone,
         new.role,
         new.is_primary
     )
@@ -238,35 +231,20 @@ impl TryFrom<UpdateContact> for ContactChange {
     fn try_from(body: UpdateContact) -> Result<Self, ApiError> {
         let mut fields = Fields::default();
         let change = Self {
-            name: body
-                .name
-                .and_then(|n| fields.check(domain::name(&n, "name", 200))),
-            email: fields
-                .check(domain::patch_email(body.email, "email"))
-                .unwrap_or_default(),
-            phone: fields
-                .check(domain::patch_text(body.phone, "phone", 50))
-                .unwrap_or_default(),
-            role: fields
-                .check(domain::patch_text(body.role, "role", 100))
-                .unwrap_or_default(),
+            name: fields.new_name(body.name, "name", 200),
+            email: fields.patch_email(body.email, "email"),
+            phone: fields.patch_text(body.phone, "phone", 50),
+            role: fields.patch_text(body.role, "role", 100),
             is_primary: body.is_primary,
         };
-        if !fields.is_empty() {
-            return Err(fields.into_error());
-        }
-        Ok(change)
+        fields.finish(change)
     }
 }
 
 impl ContactChange {
     /// The contact with this change made.
     fn apply(self, mut contact: Contact) -> Contact {
-        contact.name = self.name.unwrap_or(contact.name);
-        contact.email = self.email.apply(contact.email);
-        contact.phone = self.phone.apply(contact.phone);
-        contact.role = self.role.apply(contact.role);
-        contact.is_primary = self.is_primary.unwrap_or(contact.is_primary);
+        shared::edit!(self => contact; name, email, phone, role, is_primary);
         contact
     }
 }

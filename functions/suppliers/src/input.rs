@@ -6,6 +6,7 @@ use shared::domain::{self, Patch, non_null};
 use shared::error::{ApiError, Fields};
 use shared::payment_details::{PaymentDetails, PaymentSummary};
 
+use crate::reach::Reach;
 use crate::supplier::Supplier;
 
 fn optional_website(raw: Option<&str>) -> Result<Option<String>, ApiError> {
@@ -48,9 +49,7 @@ pub struct CreateSupplier {
 
 /// A [`CreateSupplier`] checked.
 pub struct NewSupplier {
-    pub name: String,
-    pub email: Option<String>,
-    pub phone: Option<String>,
+    pub reach: Reach,
     pub website: Option<String>,
     pub address: Option<String>,
     pub notes: Option<String>,
@@ -63,30 +62,17 @@ impl TryFrom<CreateSupplier> for NewSupplier {
 
     /// Every invalid field in one 422.
     fn try_from(body: CreateSupplier) -> Result<Self, ApiError> {
-        let mut fields = Fields::default();
-        let name = fields.check(domain::name(&body.name, "name", 200));
-        let email = fields.check(domain::optional_email(body.email.as_deref(), "email"));
-        let phone = fields.check(domain::optional_text(body.phone.as_deref(), "phone", 50));
-        let website = fields.check(optional_website(body.website.as_deref()));
-        let address = fields.check(domain::optional_text(
-            body.address.as_deref(),
-            "address",
-            1000,
-        ));
-        let notes = fields.check(domain::optional_text(body.notes.as_deref(), "notes", 5000));
-        let payment = body.payment_details.and_then(|p| p.validate(&mut fields));
-        match name {
-            Some(name) if fields.is_empty() => Ok(Self {
-                name,
-                email: email.flatten(),
-                phone: phone.flatten(),
-                website: website.flatten(),
-                address: address.flatten(),
-                notes: notes.flatten(),
-                payment,
-            }),
-            _ => Err(fields.into_error()),
-        }
+        let (reach, mut fields) = Reach::check(&body.name, &body.email, &body.phone);
+        let new = Self {
+            website: fields
+                .check(optional_website(body.website.as_deref()))
+                .flatten(),
+            address: fields.text(body.address.as_deref(), "address", 1000),
+            notes: fields.text(body.notes.as_deref(), "notes", 5000),
+            payment: body.payment_details.and_then(|p| p.validate(&mut fields)),
+            reach,
+        };
+        fields.finish(new)
     }
 }
 
@@ -152,22 +138,12 @@ impl TryFrom<UpdateSupplier> for SupplierChange {
             .try_map(|w| optional_website(Some(&w)))
             .map(Patch::flatten);
         let change = Self {
-            name: body
-                .name
-                .and_then(|n| fields.check(domain::name(&n, "name", 200))),
-            email: fields
-                .check(domain::patch_email(body.email, "email"))
-                .unwrap_or_default(),
-            phone: fields
-                .check(domain::patch_text(body.phone, "phone", 50))
-                .unwrap_or_default(),
+            name: fields.new_name(body.name, "name", 200),
+            email: fields.patch_email(body.email, "email"),
+            phone: fields.patch_text(body.phone, "phone", 50),
             website: fields.check(website).unwrap_or_default(),
-            address: fields
-                .check(domain::patch_text(body.address, "address", 1000))
-                .unwrap_or_default(),
-            notes: fields
-                .check(domain::patch_text(body.notes, "notes", 5000))
-                .unwrap_or_default(),
+            address: fields.patch_text(body.address, "address", 1000),
+            notes: fields.patch_text(body.notes, "notes", 5000),
             payment: body
                 .payment_details
                 .try_map(|p| p.validate(&mut fields).ok_or(()))
@@ -181,13 +157,7 @@ impl TryFrom<UpdateSupplier> for SupplierChange {
 impl SupplierChange {
     /// The supplier with this change made, but for its payment details (see `payment`).
     pub fn apply(self, mut supplier: Supplier) -> Supplier {
-        supplier.name = self.name.unwrap_or(supplier.name);
-        supplier.email = self.email.apply(supplier.email);
-        supplier.phone = self.phone.apply(supplier.phone);
-        supplier.website = self.website.apply(supplier.website);
-        supplier.address = self.address.apply(supplier.address);
-        supplier.notes = self.notes.apply(supplier.notes);
-        supplier.is_active = self.is_active.unwrap_or(supplier.is_active);
+        shared::edit!(self => supplier; name, email, phone, website, address, notes, is_active);
         supplier
     }
 }

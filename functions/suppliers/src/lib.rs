@@ -4,6 +4,7 @@
 mod contacts;
 mod input;
 mod payee_change;
+mod reach;
 mod supplier;
 mod suppliers;
 

@@ -12,7 +12,7 @@ use shared::auth::step_up::Proof;
 use shared::auth::{Caller, Require};
 use shared::error::ApiError;
 use shared::http::idempotency::{self, Answer, IdempotencyKey};
-use shared::http::pagination::{Page, PageQuery, contains_pattern};
+use shared::http::pagination::{Page, PageQuery, PageRequest, contains_pattern};
 use shared::http::{AppJson, AppQuery, PathId};
 use shared::payment_details::PaymentSummary;
 use sqlx::PgConnection;
@@ -38,9 +38,8 @@ pub struct ListQuery {
 pub async fn list(
     mut tenant: Require<Suppliers, Read>,
     AppQuery(query): AppQuery<ListQuery>,
-    AppQuery(page): AppQuery<PageQuery>,
+    mut page: PageRequest<(String, Uuid)>,
 ) -> Result<Json<Page<Supplier>>, ApiError> {
-    let mut page = page.parse::<(String, Uuid)>()?;
     let pattern = query
         .q
         .as_deref()
@@ -50,6 +49,18 @@ pub async fn list(
     let (after_name, after_id) = page.after.take().unzip();
     let active = query.active.unwrap_or(true);
     let org_id = tenant.caller.org_id;
+    let total = page
+        .total(
+            sqlx::query_scalar!(
+                r#"SELECT count(*) AS "count!" FROM suppliers
+                   WHERE org_id = $1 AND is_active = $2 AND ($3::text IS NULL OR name ILIKE $3)"#,
+                org_id,
+                active,
+                pattern
+            )
+            .fetch_one(&mut *tenant.db),
+        )
+        .await?;
     let rows = sqlx::query_as!(
         Supplier,
         r#"SELECT id, name, email, phone, website, address, notes,
@@ -69,18 +80,6 @@ pub async fn list(
     )
     .fetch_all(&mut *tenant.db)
     .await?;
-    let total = page
-        .total(
-            sqlx::query_scalar!(
-                r#"SELECT count(*) AS "count!" FROM suppliers
-                   WHERE org_id = $1 AND is_active = $2 AND ($3::text IS NULL OR name ILIKE $3)"#,
-                org_id,
-                active,
-                pattern
-            )
-            .fetch_one(&mut *tenant.db),
-        )
-        .await?;
     Ok(Json(Page::from_rows(rows, page.limit, total, |s| {
         (s.name.to_lowercase(), s.id)
     })))
@@ -142,9 +141,9 @@ async fn insert(
                  CASE WHEN $9::bytea IS NULL THEN NULL ELSE $11::uuid END)",
         id,
         caller.org_id,
-        new.name,
-        new.email,
-        new.phone,
+        new.reach.name,
+        new.reach.email,
+        new.reach.phone,
         new.website,
         new.address,
         new.notes,

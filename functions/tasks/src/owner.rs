@@ -2,9 +2,9 @@
 
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
-use shared::AppState;
 use shared::auth::Tenant;
 use shared::error::ApiError;
+use shared::state::HasApp;
 use uuid::Uuid;
 
 /// Whose tasks a request reaches, after checking the caller: a user (tasks belong to people,
@@ -20,11 +20,7 @@ pub struct Owner {
     pub task_id: Option<Uuid>,
 }
 
-impl<S> FromRequestParts<S> for Owner
-where
-    S: Send + Sync,
-    AppState: axum::extract::FromRef<S>,
-{
+impl<S: HasApp> FromRequestParts<S> for Owner {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {

@@ -9,7 +9,7 @@ use shared::auth::Caller;
 use shared::domain::{self, Patch, TaskStatus, non_null};
 use shared::error::{ApiError, Fields};
 use shared::http::idempotency::{self, Answer, IdempotencyKey};
-use shared::http::pagination::{Page, PageQuery, contains_pattern};
+use shared::http::pagination::{Page, PageQuery, PageRequest, contains_pattern};
 use shared::http::{AppJson, AppQuery};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -33,9 +33,8 @@ pub struct ListQuery {
 pub async fn list(
     mut owner: Owner,
     AppQuery(query): AppQuery<ListQuery>,
-    AppQuery(page): AppQuery<PageQuery>,
+    page: PageRequest<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<Page<Task>>, ApiError> {
-    let page = page.parse::<(DateTime<Utc>, Uuid)>()?;
     // Both filters apply: `status=Pending&completed=true` matches nothing.
     let status = match (query.status, query.completed.map(from_completed)) {
         (Some(a), Some(b)) if a != b => {
@@ -121,7 +120,7 @@ impl TryFrom<CreateTask> for NewTask {
     /// Every invalid field in one 422.
     fn try_from(body: CreateTask) -> Result<Self, ApiError> {
         let mut fields = Fields::default();
-        let title = fields.check(domain::name(&body.title, "title", 200));
+        let title = fields.name(&body.title, "title", 200);
         let description = fields.check(domain::optional_text(
             body.description.as_deref(),
             "description",
@@ -219,34 +218,10 @@ struct TaskChange {
     status: Option<TaskStatus>,
 }
 
-impl TryFrom<UpdateTask> for TaskChange {
-    type Error = ApiError;
-
-    /// Every invalid field in one 422.
-    fn try_from(body: UpdateTask) -> Result<Self, ApiError> {
-        let mut fields = Fields::default();
-        let change = Self {
-            title: body
-                .title
-                .and_then(|t| fields.check(domain::name(&t, "title", 200))),
-            description: fields
-                .check(domain::patch_text(body.description, "description", 1000))
-                .unwrap_or_default(),
-            status: requested_status(body.status, body.completed, &mut fields),
-        };
-        if !fields.is_empty() {
-            return Err(fields.into_error());
-        }
-        Ok(change)
-    }
-}
-
 impl TaskChange {
     /// The task with this change made.
     fn apply(self, mut task: Task) -> Task {
-        task.title = self.title.unwrap_or(task.title);
-        task.description = self.description.apply(task.description);
-        task.status = self.status.unwrap_or(task.status);
+        shared::edit!(self => task; title, description, status);
         task.completed = task.status == TaskStatus::Completed;
         task
     }
@@ -274,6 +249,21 @@ impl TaskChange {
         let change = Change::updated(&before, &after);
         caller.audit(tx, Action::TaskUpdated, id, change).await?;
         Ok(after)
+    }
+}
+
+impl TryFrom<UpdateTask> for TaskChange {
+    type Error = ApiError;
+
+    /// Every invalid field in one 422.
+    fn try_from(body: UpdateTask) -> Result<Self, ApiError> {
+        let mut fields = Fields::default();
+        let change = Self {
+            title: fields.new_name(body.title, "title", 200),
+            description: fields.patch_text(body.description, "description", 1000),
+            status: requested_status(body.status, body.completed, &mut fields),
+        };
+        fields.finish(change)
     }
 }
 

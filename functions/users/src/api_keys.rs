@@ -8,9 +8,8 @@ use serde::{Deserialize, Serialize};
 use shared::audit::{Action, Change};
 use shared::auth::caller::API_KEY_PREFIX;
 use shared::auth::{Permissions, RequireAdmin, StepUp, tokens};
-use shared::domain;
 use shared::error::{ApiError, FieldError, Fields};
-use shared::http::pagination::{Page, PageQuery};
+use shared::http::pagination::{Page, PageQuery, PageRequest};
 use shared::http::{AppJson, AppQuery, PathId};
 use uuid::Uuid;
 
@@ -99,7 +98,7 @@ impl TryFrom<CreateKey> for NewKey {
     /// Every invalid field in one 422.
     fn try_from(body: CreateKey) -> Result<Self, ApiError> {
         let mut fields = Fields::default();
-        let name = fields.check(domain::name(&body.name, "name", 100));
+        let name = fields.name(&body.name, "name", 100);
         let scopes = Permissions::parse_scopes(&body.scopes, &mut fields);
         if body.scopes.is_empty() {
             fields.add(FieldError::new(
@@ -184,9 +183,8 @@ pub struct ListQuery {
 pub async fn list(
     mut admin: RequireAdmin,
     AppQuery(query): AppQuery<ListQuery>,
-    AppQuery(page): AppQuery<PageQuery>,
+    page: PageRequest<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<Page<ApiKeyView>>, ApiError> {
-    let page = page.parse::<(DateTime<Utc>, Uuid)>()?;
     let (before_at, before_id) = page.after.unzip();
     let prefix = query.prefix.map(|p| {
         format!(
@@ -196,6 +194,16 @@ pub async fn list(
                 .replace('_', "\\_")
         )
     });
+    let total = page
+        .total(
+            sqlx::query_scalar!(
+                r#"SELECT count(*) AS "count!" FROM api_keys WHERE org_id = $1 AND ($2::text IS NULL OR prefix LIKE $2)"#,
+                admin.caller.org_id,
+                prefix
+            )
+            .fetch_one(&mut *admin.db)
+        )
+        .await?;
     let rows = sqlx::query_as!(
         KeyRow,
         r#"SELECT id, name, prefix, scopes, expires_at, last_used_at, revoked_at, created_at
@@ -213,16 +221,6 @@ pub async fn list(
     )
     .fetch_all(&mut *admin.db)
     .await?;
-    let total = page
-        .total(
-            sqlx::query_scalar!(
-                r#"SELECT count(*) AS "count!" FROM api_keys WHERE org_id = $1 AND ($2::text IS NULL OR prefix LIKE $2)"#,
-                admin.caller.org_id,
-                prefix
-            )
-            .fetch_one(&mut *admin.db)
-        )
-        .await?;
     Ok(Json(
         Page::from_rows(rows, page.limit, total, |k| (k.created_at, k.id)).map(ApiKeyView::from),
     ))

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use shared::auth::RequireAdmin;
 use shared::error::ApiError;
 use shared::http::AppQuery;
-use shared::http::pagination::{Page, PageQuery};
+use shared::http::pagination::{Page, PageQuery, PageRequest};
 use uuid::Uuid;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -39,14 +39,38 @@ pub struct AuditEntry {
     created_at: DateTime<Utc>,
 }
 
+/// `GET /api/audit-log`: what happened in the organization, newest first.
 #[utoipa::path(get, path = "/api/audit-log", operation_id = "list_audit_log", params(AuditQuery, PageQuery),
     responses((status = 200, description = "Newest first", body = Page<AuditEntry>)))]
 pub async fn list(
     mut admin: RequireAdmin,
+    page: PageRequest<i64>,
     AppQuery(query): AppQuery<AuditQuery>,
-    AppQuery(page): AppQuery<PageQuery>,
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
-    let page = page.parse::<i64>()?;
+    let total = page
+        .total(
+            sqlx::query_scalar!(
+                r#"SELECT count(*) AS "count!" FROM audit_log
+                   WHERE org_id = $1
+                     AND ($2::text IS NULL OR entity = $2)
+                     AND ($3::uuid IS NULL OR entity_id = $3)
+                     AND ($4::text IS NULL OR action = $4)
+                     AND ($5::uuid IS NULL OR actor_user_id = $5)
+                     AND ($6::uuid IS NULL OR actor_api_key_id = $6)
+                     AND ($7::timestamptz IS NULL OR created_at >= $7)
+                     AND ($8::timestamptz IS NULL OR created_at < $8)"#,
+                admin.caller.org_id,
+                query.entity,
+                query.entity_id,
+                query.action,
+                query.actor_user_id,
+                query.actor_api_key_id,
+                query.from,
+                query.to,
+            )
+            .fetch_one(&mut *admin.db),
+        )
+        .await?;
     let rows = sqlx::query_as!(
         AuditEntry,
         r#"SELECT a.id, a.action, a.entity, a.entity_id, a.actor_user_id, a.actor_api_key_id,
@@ -79,29 +103,5 @@ pub async fn list(
     )
     .fetch_all(&mut *admin.db)
     .await?;
-    let total = page
-        .total(
-            sqlx::query_scalar!(
-                r#"SELECT count(*) AS "count!" FROM audit_log
-                   WHERE org_id = $1
-                     AND ($2::text IS NULL OR entity = $2)
-                     AND ($3::uuid IS NULL OR entity_id = $3)
-                     AND ($4::text IS NULL OR action = $4)
-                     AND ($5::uuid IS NULL OR actor_user_id = $5)
-                     AND ($6::uuid IS NULL OR actor_api_key_id = $6)
-                     AND ($7::timestamptz IS NULL OR created_at >= $7)
-                     AND ($8::timestamptz IS NULL OR created_at < $8)"#,
-                admin.caller.org_id,
-                query.entity,
-                query.entity_id,
-                query.action,
-                query.actor_user_id,
-                query.actor_api_key_id,
-                query.from,
-                query.to,
-            )
-            .fetch_one(&mut *admin.db),
-        )
-        .await?;
     Ok(Json(Page::from_rows(rows, page.limit, total, |e| e.id)))
 }

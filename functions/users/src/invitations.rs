@@ -19,7 +19,7 @@ use shared::audit::{Action, Change};
 use shared::auth::membership::tell_owners_of_admin_invitation;
 use shared::auth::step_up::Proof;
 use shared::auth::{CallerKind, Permissions, RequireAdmin, Role, tokens};
-use shared::domain::{self, Email};
+use shared::domain::Email;
 use shared::email::outbox::{Mail, Text};
 use shared::error::{ApiError, Fields, ResultExt};
 use shared::http::idempotency::{self, Claim, IdempotencyKey};
@@ -66,7 +66,7 @@ impl TryFrom<CreateUser> for NewInvitation {
     fn try_from(body: CreateUser) -> Result<Self, ApiError> {
         let mut fields = Fields::default();
         let email = fields.check(Email::parse(&body.email, "email"));
-        let name = fields.check(domain::name(&body.name, "name", 200));
+        let name = fields.name(&body.name, "name", 200);
         let permissions = Permissions::parse_grants(&body.permissions, &mut fields).to_json();
         if body.password.is_some() {
             fields.add(shared::error::FieldError::new(

@@ -80,25 +80,19 @@ impl TryFrom<UpdateOrganization> for OrganizationChange {
     fn try_from(body: UpdateOrganization) -> Result<Self, ApiError> {
         let mut fields = Fields::default();
         let change = Self {
-            name: body
-                .name
-                .and_then(|n| fields.check(domain::name(&n, "name", 200))),
+            name: fields.new_name(body.name, "name", 200),
             default_currency: body
                 .default_currency
                 .and_then(|c| fields.check(domain::currency(&c, "default_currency"))),
         };
-        if !fields.is_empty() {
-            return Err(fields.into_error());
-        }
-        Ok(change)
+        fields.finish(change)
     }
 }
 
 impl OrganizationChange {
     /// The organization with this change made.
     fn apply(self, mut org: Organization) -> Organization {
-        org.name = self.name.unwrap_or(org.name);
-        org.default_currency = self.default_currency.unwrap_or(org.default_currency);
+        shared::edit!(self => org; name, default_currency);
         org
     }
 }

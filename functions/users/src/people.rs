@@ -18,7 +18,7 @@ use shared::auth::step_up::Proof;
 use shared::auth::{CallerKind, Permissions, RequireAdmin, Role};
 use shared::domain;
 use shared::error::{ApiError, Fields};
-use shared::http::pagination::{Page, PageQuery, contains_pattern};
+use shared::http::pagination::{Page, PageQuery, PageRequest, contains_pattern};
 use shared::http::{AppJson, AppQuery, PathId};
 use uuid::Uuid;
 
@@ -39,9 +39,8 @@ pub struct ListQuery {
 pub async fn list(
     mut admin: RequireAdmin,
     AppQuery(query): AppQuery<ListQuery>,
-    AppQuery(page): AppQuery<PageQuery>,
+    page: PageRequest<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<Page<UserView>>, ApiError> {
-    let page = page.parse::<(DateTime<Utc>, Uuid)>()?;
     let org_id = admin.caller.org_id;
     let pattern = query
         .q
@@ -50,6 +49,27 @@ pub async fn list(
         .filter(|q| !q.is_empty())
         .map(contains_pattern);
     let (after_at, after_id) = page.after.unzip();
+    let total = page
+        .total(
+            sqlx::query_scalar!(
+                r#"SELECT count(*) AS "count!"
+                   FROM memberships m JOIN users u ON u.id = m.user_id
+                   WHERE m.org_id = $1
+                     AND ($2::bool IS NULL OR m.is_active = $2)
+                     AND ($3::user_role IS NULL OR m.role = $3)
+                     AND ($4::text IS NULL
+                          OR CASE WHEN m.joined_at IS NULL
+                                  THEN coalesce(m.invited_name, u.name) ILIKE $4
+                                       OR coalesce(m.invited_email, u.email) ILIKE $4
+                                  ELSE u.name ILIKE $4 OR u.email ILIKE $4 END)"#,
+                org_id,
+                query.active,
+                query.role as Option<Role>,
+                pattern,
+            )
+            .fetch_one(&mut *admin.db),
+        )
+        .await?;
     let rows = sqlx::query_as!(
         UserRow,
         r#"SELECT id AS "id!", email AS "email!", name AS "name!", role AS "role!: Role",
@@ -81,27 +101,6 @@ pub async fn list(
     )
     .fetch_all(&mut *admin.db)
     .await?;
-    let total = page
-        .total(
-            sqlx::query_scalar!(
-                r#"SELECT count(*) AS "count!"
-                   FROM memberships m JOIN users u ON u.id = m.user_id
-                   WHERE m.org_id = $1
-                     AND ($2::bool IS NULL OR m.is_active = $2)
-                     AND ($3::user_role IS NULL OR m.role = $3)
-                     AND ($4::text IS NULL
-                          OR CASE WHEN m.joined_at IS NULL
-                                  THEN coalesce(m.invited_name, u.name) ILIKE $4
-                                       OR coalesce(m.invited_email, u.email) ILIKE $4
-                                  ELSE u.name ILIKE $4 OR u.email ILIKE $4 END)"#,
-                org_id,
-                query.active,
-                query.role as Option<Role>,
-                pattern,
-            )
-            .fetch_one(&mut *admin.db),
-        )
-        .await?;
     Ok(Json(
         Page::from_rows(rows, page.limit, total, |u| (u.created_at, u.id)).map(UserView::from),
     ))
@@ -205,29 +204,21 @@ impl TryFrom<UpdateUser> for UserChange {
     fn try_from(body: UpdateUser) -> Result<Self, ApiError> {
         let mut fields = Fields::default();
         let change = Self {
-            name: body
-                .name
-                .and_then(|n| fields.check(domain::name(&n, "name", 200))),
+            name: fields.new_name(body.name, "name", 200),
             role: body.role,
             permissions: body
                 .permissions
                 .map(|p| Permissions::parse_grants(&p, &mut fields).to_json()),
             is_active: body.is_active,
         };
-        if !fields.is_empty() {
-            return Err(fields.into_error());
-        }
-        Ok(change)
+        fields.finish(change)
     }
 }
 
 impl UserChange {
     /// The member with this change made.
     fn apply(self, mut user: UserRow) -> UserRow {
-        user.name = self.name.unwrap_or(user.name);
-        user.role = self.role.unwrap_or(user.role);
-        user.permissions = self.permissions.unwrap_or(user.permissions);
-        user.is_active = self.is_active.unwrap_or(user.is_active);
+        shared::edit!(self => user; name, role, permissions, is_active);
         user
     }
 }

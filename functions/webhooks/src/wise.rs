@@ -20,7 +20,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::HeaderMap;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
@@ -65,6 +65,46 @@ fn invalid_signature(detail: &str) -> ApiError {
     ApiError::unauthorized("invalid_signature", detail)
 }
 
+/// A delivery Wise signed, checked before the handler runs: 503 when no Wise key is set, 401
+/// when the signature is missing or is not Wise's signature of the body.
+pub struct Signed {
+    /// Its identity (see [`delivery_id`]); `None` for Wise's test notification.
+    delivery: Option<String>,
+    body: Bytes,
+}
+
+impl FromRequest<WebhookState> for Signed {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &WebhookState) -> Result<Self, ApiError> {
+        let verifier = state.verifier.as_ref().ok_or_else(|| ApiError::NotConfigured {
+            code: "webhooks_not_configured",
+            detail: "Wise webhooks are not configured: set WISE_WEBHOOK_PUBLIC_KEY to Wise's public \
+                     key"
+                .into(),
+        })?;
+        let headers = request.headers().clone();
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|error| ApiError::bad_request("unreadable_body", error.body_text()))?;
+        let signature = headers
+            .get("x-signature-sha256")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| invalid_signature("X-Signature-SHA256 is missing"))?;
+        if !verifier.verify(&body, signature) {
+            tracing::warn!("a Wise webhook delivery with a wrong signature was refused");
+            return Err(invalid_signature(
+                "X-Signature-SHA256 is not Wise's signature of this body",
+            ));
+        }
+        let test = headers
+            .get("x-test-notification")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+        let delivery = (!test).then(|| delivery_id(&headers, &body));
+        Ok(Self { delivery, body })
+    }
+}
+
 /// `POST /webhooks/wise`.
 #[utoipa::path(post, path = "/webhooks/wise", operation_id = "wise", security(()),
     params(("X-Signature-SHA256" = String, Header, description = "Base64 RSA-SHA256 signature of the raw body by Wise's key"),
@@ -75,36 +115,12 @@ fn invalid_signature(detail: &str) -> ApiError {
         (status = 503, description = "`webhooks_not_configured`: no Wise public key is set, or the database did not answer")))]
 pub async fn receive(
     State(state): State<WebhookState>,
-    headers: HeaderMap,
-    body: Bytes,
+    Signed { delivery, body }: Signed,
 ) -> Result<Json<Value>, ApiError> {
-    let verifier = state
-        .verifier
-        .as_ref()
-        .ok_or_else(|| ApiError::NotConfigured {
-            code: "webhooks_not_configured",
-            detail:
-                "Wise webhooks are not configured: set WISE_WEBHOOK_PUBLIC_KEY to Wise's public key"
-                    .into(),
-        })?;
-    let signature = headers
-        .get("x-signature-sha256")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| invalid_signature("X-Signature-SHA256 is missing"))?;
-    if !verifier.verify(&body, signature) {
-        tracing::warn!("a Wise webhook delivery with a wrong signature was refused");
-        return Err(invalid_signature(
-            "X-Signature-SHA256 is not Wise's signature of this body",
-        ));
-    }
-    if headers
-        .get("x-test-notification")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"))
-    {
+    let Some(delivery) = delivery else {
         tracing::info!("Wise test notification received");
         return Ok(answer("test"));
-    }
-    let delivery = delivery_id(&headers, &body);
+    };
     let event: Event = serde_json::from_slice(&body).map_err(|error| {
         tracing::warn!(%delivery, %error, "a signed Wise delivery is not an event");
         ApiError::bad_request("malformed_event", "the body is not a Wise event")

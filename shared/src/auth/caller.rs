@@ -10,7 +10,7 @@
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::FromRequestParts;
 use http::request::Parts;
 use sqlx::Row;
 use uuid::Uuid;
@@ -22,7 +22,7 @@ use super::{jwt, tokens};
 use crate::audit::{Action, Actor, Change, Entry};
 use crate::db::{Lease, RequestTx, TxSlot};
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{AppState, HasApp};
 
 pub use super::bearer::API_KEY_PREFIX;
 
@@ -237,15 +237,11 @@ async fn open(state: &AppState, parts: &Parts, org_id: Uuid) -> Result<TenantDb,
     })
 }
 
-impl<S> FromRequestParts<S> for Tenant
-where
-    S: Send + Sync,
-    AppState: FromRef<S>,
-{
+impl<S: HasApp> FromRequestParts<S> for Tenant {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
+        let state = state.app();
         if let Some(key) = api_key_of(parts) {
             return api_key_tenant(&state, parts, key).await;
         }
@@ -394,11 +390,7 @@ impl<M: Module, L: Level> DerefMut for Require<M, L> {
     }
 }
 
-impl<S, M: Module, L: Level> FromRequestParts<S> for Require<M, L>
-where
-    S: Send + Sync,
-    AppState: FromRef<S>,
-{
+impl<S: HasApp, M: Module, L: Level> FromRequestParts<S> for Require<M, L> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
@@ -430,11 +422,7 @@ impl DerefMut for RequireAdmin {
     }
 }
 
-impl<S> FromRequestParts<S> for RequireAdmin
-where
-    S: Send + Sync,
-    AppState: FromRef<S>,
-{
+impl<S: HasApp> FromRequestParts<S> for RequireAdmin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {

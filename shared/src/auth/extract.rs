@@ -1,6 +1,6 @@
 //! Extractors that state what a handler needs in its signature.
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::FromRequestParts;
 use http::header;
 use http::request::Parts;
 use lambda_http::RequestExt;
@@ -11,7 +11,7 @@ use super::bearer::{API_KEY_PREFIX, bearer_token};
 use super::jwt;
 use super::role::Role;
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::HasApp;
 
 /// The signed-in person in the organization their token is for, checked against the database on
 /// every request: a deactivated membership, a signed-out session or a changed role takes effect
@@ -27,15 +27,11 @@ pub struct AuthUser {
     pub session_id: Uuid,
 }
 
-impl<S> FromRequestParts<S> for AuthUser
-where
-    S: Send + Sync,
-    AppState: FromRef<S>,
-{
+impl<S: HasApp> FromRequestParts<S> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
+        let state = state.app();
         let token = bearer_token(parts).ok_or_else(|| {
             ApiError::unauthorized(
                 "missing_token",
@@ -81,11 +77,7 @@ where
 
 /// `Option<AuthUser>`: none without an `Authorization` header; with one, checked as
 /// [`AuthUser`] (a bad token is refused, not ignored).
-impl<S> axum::extract::OptionalFromRequestParts<S> for AuthUser
-where
-    S: Send + Sync,
-    AppState: FromRef<S>,
-{
+impl<S: HasApp> axum::extract::OptionalFromRequestParts<S> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(

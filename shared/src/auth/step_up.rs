@@ -17,7 +17,7 @@
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::FromRequestParts;
 use http::request::Parts;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -28,7 +28,7 @@ use super::jwt::{self, Typed};
 use crate::crypto::Keys;
 use crate::domain::{OrgId, SessionId, UserId};
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::HasApp;
 
 /// How long a step-up proof counts.
 pub const STEP_UP_TTL: Duration = Duration::from_secs(5 * 60);
@@ -205,10 +205,8 @@ impl<T> DerefMut for StepUp<T> {
     }
 }
 
-impl<S, T> FromRequestParts<S> for StepUp<T>
+impl<S: HasApp, T> FromRequestParts<S> for StepUp<T>
 where
-    S: Send + Sync,
-    AppState: FromRef<S>,
     T: FromRequestParts<S, Rejection = ApiError> + Person + Send,
 {
     type Rejection = ApiError;
@@ -216,7 +214,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let mut inner = T::from_request_parts(parts, state).await?;
         let proof = Proof::from_request_parts(parts, state).await?;
-        let state = AppState::from_ref(state);
+        let state = state.app();
         proof.redeem(&mut inner, &state.pool).await?;
         Ok(Self(inner))
     }
@@ -284,11 +282,7 @@ impl Proof {
     }
 }
 
-impl<S> FromRequestParts<S> for Proof
-where
-    S: Send + Sync,
-    AppState: FromRef<S>,
-{
+impl<S: HasApp> FromRequestParts<S> for Proof {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
@@ -303,7 +297,7 @@ where
                 action,
             });
         };
-        let state = AppState::from_ref(state);
+        let state = state.app();
         let checked = jwt::verify_live_as(&state.settings.keys, token, TOKEN_TYPE)
             .await
             .map_err(|_| ());

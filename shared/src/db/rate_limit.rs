@@ -18,33 +18,28 @@ pub struct Limit {
     pub window_secs: i64,
 }
 
+impl Limit {
+    /// At most `max` hits in any `window_secs` seconds.
+    pub const fn per(max: i64, window_secs: i64) -> Self {
+        Self { max, window_secs }
+    }
+}
+
 /// The auth endpoints' limit: 5 attempts a minute per client IP and per account.
-pub const AUTH: Limit = Limit {
-    max: 5,
-    window_secs: 60,
-};
+pub const AUTH: Limit = Limit::per(5, 60);
 
 /// A limit per client address sized for an office of 20 people behind one address (a shop's
 /// router): 60 in 10 minutes is three each, typos and retries included.
-pub const OFFICE: Limit = Limit {
-    max: 60,
-    window_secs: 600,
-};
+pub const OFFICE: Limit = Limit::per(60, 600);
 
 /// Failed sign-ins to one account from devices it does not know: 10 an hour, so at most 240
 /// guesses a day, however many addresses they come from. The account's owner on a device that
 /// signed in before is never held to it.
-pub const UNKNOWN_DEVICES: Limit = Limit {
-    max: 10,
-    window_secs: 3600,
-};
+pub const UNKNOWN_DEVICES: Limit = Limit::per(10, 3600);
 
 /// Failed sign-ins with one known device's token: 5 in 15 minutes (a stolen device token does
 /// not buy more guesses than that).
-pub const KNOWN_DEVICE: Limit = Limit {
-    max: 5,
-    window_secs: 900,
-};
+pub const KNOWN_DEVICE: Limit = Limit::per(5, 900);
 
 /// 429 with `Retry-After` when any key already has `max` hits in the window; records nothing.
 /// Reads only, so it may run on the request's own connection or transaction.

@@ -12,7 +12,7 @@ pub mod text;
 
 pub use ids::{OrgId, SessionId, UserId};
 pub use money::{CurrencyCode, currency};
-pub use patch::{Patch, non_null};
+pub use patch::{Edit, Patch, non_null};
 pub use states::{MovementKind, PoStatus, ReservationStatus, TaskStatus};
 pub use text::{Email, name, optional_email, optional_text, patch_email, patch_text};
 

@@ -117,3 +117,30 @@ where
         T::schemas(schemas);
     }
 }
+
+/// A checked PATCH field made on a stored value: `Option` for a column that cannot be NULL
+/// (`None`: unchanged), [`Patch`] for one that can.
+pub trait Edit<T> {
+    fn edit(self, current: T) -> T;
+}
+
+impl<T> Edit<T> for Option<T> {
+    fn edit(self, current: T) -> T {
+        self.unwrap_or(current)
+    }
+}
+
+impl<T> Edit<Option<T>> for Patch<T> {
+    fn edit(self, current: Option<T>) -> Option<T> {
+        self.apply(current)
+    }
+}
+
+/// `edit!(change => row; a, b, c)`: each named field of `row` with the change's field of the
+/// same name made on it ([`Edit`]).
+#[macro_export]
+macro_rules! edit {
+    ($change:ident => $row:ident; $($field:ident),+ $(,)?) => {
+        $( $row.$field = $crate::domain::patch::Edit::edit($change.$field, $row.$field); )+
+    };
+}

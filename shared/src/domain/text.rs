@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::patch::Patch;
-use crate::error::ApiError;
+use crate::error::{ApiError, Fields};
 
 /// A syntactically valid email address, trimmed and lower-cased (addresses are compared
 /// case-insensitively everywhere).
@@ -102,4 +102,39 @@ pub fn patch_email(patch: Patch<String>, field: &str) -> Result<Patch<String>, A
     patch
         .try_map(|raw| optional_email(Some(&raw), field))
         .map(Patch::flatten)
+}
+
+/// The checks above for a body's fields, each error noted in `Fields` (every invalid field in
+/// one 422) and the body read on.
+impl Fields {
+    /// A required [`name`].
+    pub fn name(&mut self, raw: &str, field: &str, max: usize) -> Option<String> {
+        self.check(name(raw, field, max))
+    }
+
+    /// An [`optional_text`] field (`None` when invalid).
+    pub fn text(&mut self, raw: Option<&str>, field: &str, max: usize) -> Option<String> {
+        self.check(optional_text(raw, field, max)).flatten()
+    }
+
+    /// An [`optional_email`] field (`None` when invalid).
+    pub fn email(&mut self, raw: Option<&str>, field: &str) -> Option<String> {
+        self.check(optional_email(raw, field)).flatten()
+    }
+
+    /// A [`name`] a PATCH body may leave out (`None`: unchanged).
+    pub fn new_name(&mut self, raw: Option<String>, field: &str, max: usize) -> Option<String> {
+        raw.and_then(|raw| self.name(&raw, field, max))
+    }
+
+    /// A [`patch_text`] field (`Keep` when invalid).
+    pub fn patch_text(&mut self, patch: Patch<String>, field: &str, max: usize) -> Patch<String> {
+        self.check(patch_text(patch, field, max))
+            .unwrap_or_default()
+    }
+
+    /// A [`patch_email`] field (`Keep` when invalid).
+    pub fn patch_email(&mut self, patch: Patch<String>, field: &str) -> Patch<String> {
+        self.check(patch_email(patch, field)).unwrap_or_default()
+    }
 }

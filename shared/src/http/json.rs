@@ -17,11 +17,7 @@ use crate::error::{ApiError, FieldError};
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AppJson<T>(pub T);
 
-impl<T, S> FromRequest<S> for AppJson<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {

@@ -6,6 +6,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use axum::extract::FromRequestParts;
+use http::request::Parts;
+
+use super::query::AppQuery;
 use crate::error::ApiError;
 
 pub const DEFAULT_LIMIT: i64 = 50;
@@ -48,6 +52,17 @@ impl<C> PageRequest<C> {
         } else {
             None
         })
+    }
+}
+
+/// A list's page, read from the query string (`limit`, `cursor`, `include_total`) and checked:
+/// a handler takes `PageRequest<C>` with `C` its cursor's type (documented as `PageQuery`).
+impl<C: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for PageRequest<C> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let AppQuery(query) = AppQuery::<PageQuery>::from_request_parts(parts, state).await?;
+        query.parse()
     }
 }
 

@@ -11,7 +11,7 @@ use shared::auth::{Caller, Require};
 use shared::domain::PoStatus;
 use shared::error::{ApiError, ResultExt};
 use shared::http::idempotency::{self, Answer, IdempotencyKey};
-use shared::http::pagination::{Page, PageQuery};
+use shared::http::pagination::{Page, PageQuery, PageRequest};
 use shared::http::{AppJson, AppQuery, PathId};
 use shared::wise::PaymentStatus;
 use sqlx::PgConnection;
@@ -52,13 +52,18 @@ async fn insert_lines(
     lines: &[LineInput],
 ) -> Result<(), ApiError> {
     let products: Vec<Uuid> = lines.iter().map(|l| l.product_id).collect();
-    let inactive = sqlx::query_scalar!(
-        "SELECT sku FROM products WHERE org_id = $1 AND id = ANY($2) AND NOT is_active ORDER BY sku",
+    let found = sqlx::query!(
+        "SELECT id, sku, is_active FROM products WHERE org_id = $1 AND id = ANY($2) ORDER BY sku",
         org,
         &products
     )
     .fetch_all(&mut *conn)
     .await?;
+    let inactive: Vec<&str> = found
+        .iter()
+        .filter(|p| !p.is_active)
+        .map(|p| p.sku.as_str())
+        .collect();
     if !inactive.is_empty() {
         return Err(ApiError::conflict(
             "product_inactive",
@@ -68,23 +73,33 @@ async fn insert_lines(
             ),
         ));
     }
-    for (position, line) in lines.iter().enumerate() {
-        sqlx::query!(
-            "INSERT INTO purchase_order_lines (org_id, purchase_order_id, product_id, quantity, unit_cost, position)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            org,
-            po,
-            line.product_id,
-            line.quantity,
-            line.unit_cost,
-            position as i32
-        )
-        .execute(&mut *conn)
-        .await
-        .on_constraint("purchase_order_lines_org_id_product_id_fkey", |_| {
-            unknown_product(position)
-        })?;
+    if let Some(position) = products
+        .iter()
+        .position(|id| !found.iter().any(|p| p.id == *id))
+    {
+        return Err(unknown_product(position));
     }
+    // One statement for every line; `position` keeps the order they were sent in.
+    let quantities: Vec<i32> = lines.iter().map(|l| l.quantity).collect();
+    let costs: Vec<Decimal> = lines.iter().map(|l| l.unit_cost).collect();
+    sqlx::query!(
+        "INSERT INTO purchase_order_lines
+                (org_id, purchase_order_id, product_id, quantity, unit_cost, position)
+         SELECT $1, $2, l.product_id, l.quantity, l.unit_cost, (l.n - 1)::int
+         FROM unnest($3::uuid[], $4::int[], $5::numeric[])
+              WITH ORDINALITY AS l(product_id, quantity, unit_cost, n)",
+        org,
+        po,
+        &products,
+        &quantities,
+        &costs
+    )
+    .execute(&mut *conn)
+    .await
+    // A product deleted since the check above.
+    .on_constraint("purchase_order_lines_org_id_product_id_fkey", |_| {
+        unknown_product(0)
+    })?;
     Ok(())
 }
 
@@ -183,9 +198,8 @@ pub struct Summary {
 pub async fn list(
     mut tenant: Require<Purchasing, Read>,
     AppQuery(query): AppQuery<ListQuery>,
-    AppQuery(page): AppQuery<PageQuery>,
+    page: PageRequest<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<Page<Summary>>, ApiError> {
-    let page = page.parse::<(DateTime<Utc>, Uuid)>()?;
     let (before_at, before_id) = page.after.unzip();
     let rows = sqlx::query_as!(
         Summary,

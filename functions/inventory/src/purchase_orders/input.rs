@@ -126,9 +126,7 @@ impl TryFrom<UpdatePurchaseOrder> for PurchaseOrderChange {
             currency: body
                 .currency
                 .and_then(|c| fields.check(domain::currency(&c, "currency"))),
-            notes: fields
-                .check(domain::patch_text(body.notes, "notes", 5000))
-                .unwrap_or_default(),
+            notes: fields.patch_text(body.notes, "notes", 5000),
             lines: body.lines.inspect(|lines| check_lines(lines, &mut fields)),
         };
         fields.finish(change)
@@ -139,9 +137,7 @@ impl PurchaseOrderChange {
     /// The order with this change made to its own columns (its lines, supplier name and total
     /// are read again once written).
     pub fn apply(self, mut po: PurchaseOrder) -> PurchaseOrder {
-        po.supplier_id = self.supplier_id.unwrap_or(po.supplier_id);
-        po.currency = self.currency.unwrap_or(po.currency);
-        po.notes = self.notes.apply(po.notes);
+        shared::edit!(self => po; supplier_id, currency, notes);
         po
     }
 }

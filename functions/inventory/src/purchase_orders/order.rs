@@ -13,46 +13,34 @@ use uuid::Uuid;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Line {
-    pub(crate) id: Uuid,
-    pub(crate) product_id: Uuid,
-    pub(crate) product_sku: String,
-    pub(crate) product_name: String,
-    pub(crate) quantity: i32,
+    pub id: Uuid,
+    pub product_id: Uuid,
+    pub product_sku: String,
+    pub product_name: String,
+    pub quantity: i32,
     #[serde(with = "rust_decimal::serde::str")]
-    pub(crate) unit_cost: Decimal,
-    pub(crate) received_quantity: i32,
+    pub unit_cost: Decimal,
+    pub received_quantity: i32,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PurchaseOrder {
-    pub(crate) id: Uuid,
-    pub(crate) supplier_id: Uuid,
-    pub(crate) supplier_name: String,
-    pub(crate) status: PoStatus,
-    pub(crate) currency: String,
-    pub(crate) notes: Option<String>,
+    pub id: Uuid,
+    pub supplier_id: Uuid,
+    pub supplier_name: String,
+    pub status: PoStatus,
+    pub currency: String,
+    pub notes: Option<String>,
     #[serde(with = "rust_decimal::serde::str")]
-    pub(crate) total: Decimal,
-    pub(crate) submitted_at: Option<DateTime<Utc>>,
-    pub(crate) created_at: DateTime<Utc>,
-    pub(crate) updated_at: DateTime<Utc>,
-    pub(crate) lines: Vec<Line>,
+    pub total: Decimal,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub lines: Vec<Line>,
     /// The payment to the supplier through Wise, once one was started.
-    pub(crate) payment: Option<Payment>,
+    pub payment: Option<Payment>,
     /// The latest request for a second person's approval of the payment, if it needed one.
-    pub(crate) approval: Option<Approval>,
-}
-
-struct Head {
-    id: Uuid,
-    supplier_id: Uuid,
-    supplier_name: String,
-    status: PoStatus,
-    currency: String,
-    notes: Option<String>,
-    submitted_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+    pub approval: Option<Approval>,
 }
 
 /// The order `id` of `org` with its lines, payment and latest approval; `lock` locks its row
@@ -63,33 +51,26 @@ pub async fn load(
     id: Uuid,
     lock: bool,
 ) -> Result<PurchaseOrder, ApiError> {
-    let head = if lock {
-        sqlx::query_as!(
-            Head,
-            r#"SELECT po.id, po.supplier_id, s.name AS supplier_name, po.status AS "status: PoStatus",
-                      po.currency, po.notes, po.submitted_at, po.created_at, po.updated_at
-               FROM purchase_orders po
-               JOIN suppliers s ON s.org_id = po.org_id AND s.id = po.supplier_id
-               WHERE po.org_id = $1 AND po.id = $2 FOR UPDATE OF po"#,
+    if lock {
+        sqlx::query!(
+            "SELECT id FROM purchase_orders WHERE org_id = $1 AND id = $2 FOR UPDATE",
             org,
             id
         )
         .fetch_optional(&mut *conn)
-        .await?
-    } else {
-        sqlx::query_as!(
-            Head,
-            r#"SELECT po.id, po.supplier_id, s.name AS supplier_name, po.status AS "status: PoStatus",
-                      po.currency, po.notes, po.submitted_at, po.created_at, po.updated_at
-               FROM purchase_orders po
-               JOIN suppliers s ON s.org_id = po.org_id AND s.id = po.supplier_id
-               WHERE po.org_id = $1 AND po.id = $2"#,
-            org,
-            id
-        )
-        .fetch_optional(&mut *conn)
-        .await?
+        .await?;
     }
+    let head = sqlx::query!(
+        r#"SELECT po.id, po.supplier_id, s.name AS supplier_name, po.status AS "status: PoStatus",
+                  po.currency, po.notes, po.submitted_at, po.created_at, po.updated_at
+           FROM purchase_orders po
+           JOIN suppliers s ON s.org_id = po.org_id AND s.id = po.supplier_id
+           WHERE po.org_id = $1 AND po.id = $2"#,
+        org,
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
     .ok_or_else(|| ApiError::not_found("purchase order"))?;
     let lines = sqlx::query_as!(
         Line,

@@ -78,7 +78,7 @@ async fn apply(
             ));
             continue;
         }
-        stock::add(tx, org, line.product_id, location, arrived.quantity).await?;
+        stock::change(tx, org, line.product_id, location, arrived.quantity).await?;
         stock::record(
             tx,
             caller,
