@@ -15,7 +15,7 @@ BASE="http://$HOST:$PORT"
 
 # One path per function, answered by that function once it runs (any status will do).
 PROBES=(/health /api/auth/me /api/users /api/products /api/suppliers /api/inventory/stock /api/tasks
-    /api/dashboard/summary /webhooks/wise)
+    /api/dashboard/summary /api/events /webhooks/wise)
 DEMO_EMAIL="demo@stockroom.test"
 DEMO_PASSWORD="Demo-passw0rd!"
 
@@ -68,7 +68,8 @@ fi
 
 cargo lambda watch --invoke-address "$HOST" --invoke-port "$PORT" --disable-cors \
     --env-var "DATABASE_URL=$DATABASE_URL" --env-var "TENANT_DATABASE_URL=$TENANT_DATABASE_URL" \
-    --env-var "AUTH_DATABASE_URL=$AUTH_DATABASE_URL" --env-var "WORKER_DATABASE_URL=$WORKER_DATABASE_URL" &
+    --env-var "AUTH_DATABASE_URL=$AUTH_DATABASE_URL" --env-var "WORKER_DATABASE_URL=$WORKER_DATABASE_URL" \
+    --env-var "WEBHOOK_ALLOW_LOCAL_TARGETS=${WEBHOOK_ALLOW_LOCAL_TARGETS:-true}" &
 watch_pid=$!
 trap 'kill $watch_pid $smtp_pid 2>/dev/null; wait $watch_pid 2>/dev/null' EXIT INT TERM
 
@@ -121,5 +122,15 @@ case "$status" in
         ;;
     *) echo "Could not create the demo organization (login answered HTTP $status; is SMTP_URL set to the local mail server?)" >&2 ;;
 esac
+# Tenants' webhooks: the scheduler's deliver_webhooks job every 5 seconds (every minute in AWS),
+# invoked as EventBridge would through the emulator's Lambda invoke API. A receiver on this
+# machine may be an endpoint (http://127.0.0.1:...): WEBHOOK_ALLOW_LOCAL_TARGETS above.
+(
+    while kill -0 $watch_pid 2>/dev/null; do
+        curl -s -o /dev/null --max-time 120 -X POST \
+            "$BASE/2015-03-31/functions/scheduler/invocations" -d '{"job": "deliver_webhooks"}'
+        sleep 5
+    done
+) &
 echo "API ready at $BASE"
 wait $watch_pid

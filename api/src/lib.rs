@@ -15,7 +15,7 @@ pub struct Function {
 }
 
 /// Every HTTP function; `health` first, as the document is built on its part.
-pub const FUNCTIONS: [Function; 9] = [
+pub const FUNCTIONS: [Function; 10] = [
     Function {
         name: "health",
         app: health::app,
@@ -55,6 +55,11 @@ pub const FUNCTIONS: [Function; 9] = [
         name: "dashboard",
         app: dashboard::app,
         openapi: dashboard::openapi,
+    },
+    Function {
+        name: "events",
+        app: events::app,
+        openapi: events::openapi,
     },
     Function {
         name: "webhooks",

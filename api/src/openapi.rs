@@ -30,6 +30,7 @@ pub fn document() -> OpenApi {
         doc.merge(part);
     }
     shared::http::openapi::finish(&mut doc);
+    shared::events::document::add_webhooks(&mut doc);
     doc
 }
 

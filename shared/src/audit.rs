@@ -119,6 +119,10 @@ actions! {
     TaskCreated => "task_created" on "task",
     TaskUpdated => "task_updated" on "task",
     TaskDeleted => "task_deleted" on "task",
+    WebhookEndpointCreated => "webhook_endpoint_created" on "webhook_endpoint",
+    WebhookEndpointUpdated => "webhook_endpoint_updated" on "webhook_endpoint",
+    WebhookEndpointDeleted => "webhook_endpoint_deleted" on "webhook_endpoint",
+    WebhookSecretRotated => "webhook_secret_rotated" on "webhook_endpoint",
 }
 
 /// The record's JSON around the change. A value that cannot be serialised is a bug, reported

@@ -9,6 +9,7 @@ pub mod db;
 pub mod domain;
 pub mod email;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod payment_details;
 pub mod request;

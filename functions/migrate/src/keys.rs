@@ -40,6 +40,7 @@ pub struct Resealed {
     pub mfa_secrets: u64,
     pub payment_details: u64,
     pub wise_tokens: u64,
+    pub webhook_secrets: u64,
     pub unreadable: u64,
 }
 
@@ -214,7 +215,7 @@ struct SealedColumn {
 }
 
 /// Every sealed value of the database.
-const SEALED: [SealedColumn; 3] = [
+const SEALED: [SealedColumn; 5] = [
     SealedColumn {
         table: "users",
         key: "id",
@@ -243,6 +244,21 @@ const SEALED: [SealedColumn; 3] = [
         key: "org_id",
         column: "api_token",
         count: |done| &mut done.wise_tokens,
+        follow: &[],
+    },
+    // Webhook signing secrets: the current one, and the one a rotation keeps for 24 hours.
+    SealedColumn {
+        table: "webhook_endpoints",
+        key: "id",
+        column: "secret",
+        count: |done| &mut done.webhook_secrets,
+        follow: &[],
+    },
+    SealedColumn {
+        table: "webhook_endpoints",
+        key: "id",
+        column: "previous_secret",
+        count: |done| &mut done.webhook_secrets,
         follow: &[],
     },
 ];

@@ -14,6 +14,8 @@ use lambda_runtime::LambdaEvent;
 use serde::Deserialize;
 use serde_json::Value;
 use shared::AppState;
+use shared::events::{dispatch, outbound};
+use std::sync::OnceLock;
 use uuid::Uuid;
 
 const BATCH: i64 = 500;
@@ -49,6 +51,7 @@ async fn run(state: &AppState, job: Option<String>) -> anyhow::Result<Value> {
             "cleanup",
             "low_stock_digest",
             "send_mail",
+            "deliver_webhooks",
         ]
         .contains(j)
     }) {
@@ -68,6 +71,12 @@ async fn run(state: &AppState, job: Option<String>) -> anyhow::Result<Value> {
     }
     if wants("send_mail") {
         report.insert("mail_sent".into(), send_mail(state).await.into());
+    }
+    if wants("deliver_webhooks") {
+        report.insert(
+            "webhooks".into(),
+            serde_json::to_value(deliver_webhooks(state).await?)?,
+        );
     }
     let report = Value::Object(report);
     tracing::info!(report = %report, "scheduled jobs done");
@@ -109,6 +118,18 @@ pub async fn expire_reservations(state: &AppState) -> anyhow::Result<i64> {
 /// stopped, the mail server was down): at most 500 a run, oldest first; how many went out.
 pub async fn send_mail(state: &AppState) -> usize {
     state.outbox.send_due(500).await
+}
+
+/// How long an event may wait for the fast path before the sweep hands it over itself.
+pub const UNDISPATCHED_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Sends the organizations' webhooks: events the fast path did not hand over within
+/// [`UNDISPATCHED_FOR`] (a function stopped between its commit and the queue), and every
+/// delivery due (see `shared::events::dispatch`).
+pub async fn deliver_webhooks(state: &AppState) -> anyhow::Result<dispatch::Report> {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    let client = CLIENT.get_or_init(|| outbound::client(&state.settings.webhooks));
+    Ok(dispatch::sweep(state, client, UNDISPATCHED_FOR).await?)
 }
 
 /// Confines the rest of `tx` to `org`, as its tenant, under row-level security: the worker's
@@ -153,9 +174,25 @@ pub async fn cleanup_in_batches(state: &AppState, batch: i32) -> anyhow::Result<
             *total = Value::from(total.as_i64().unwrap_or_default() + count);
         }
         if !more {
-            return Ok(Value::Object(totals));
+            break;
         }
     }
+    // Events are kept 30 days (their deliveries and attempts go with them).
+    let mut events = 0;
+    loop {
+        let deleted = sqlx::query_scalar!(
+            r#"SELECT stockroom_delete_old_events($1) AS "deleted!""#,
+            batch
+        )
+        .fetch_one(&state.pool)
+        .await?;
+        events += i64::from(deleted);
+        if deleted < batch {
+            break;
+        }
+    }
+    totals.insert("events".into(), events.into());
+    Ok(Value::Object(totals))
 }
 
 struct LowItem {
@@ -201,15 +238,7 @@ pub async fn low_stock_digest(state: &AppState) -> anyhow::Result<i64> {
         if claimed.is_none() {
             continue;
         }
-        let admins = sqlx::query_scalar!(
-            "SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id
-             WHERE m.org_id = $1 AND m.is_active AND m.joined_at IS NOT NULL
-               AND m.role IN ('owner', 'admin')
-             ORDER BY u.email",
-            org_id
-        )
-        .fetch_all(&mut *tx)
-        .await?;
+        let admins = shared::auth::membership::admin_addresses(&mut tx, org_id).await?;
         let mut text = format!(
             "{} product(s) are below their reorder point:\n\n",
             items.len()

@@ -115,15 +115,7 @@ pub async fn announce(
     )
     .fetch_one(&mut *conn)
     .await?;
-    let recipients = sqlx::query_scalar!(
-        "SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id
-         WHERE m.org_id = $1 AND m.is_active AND m.joined_at IS NOT NULL
-           AND m.role IN ('owner', 'admin')
-         ORDER BY u.email",
-        caller.org_id
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+    let recipients = shared::auth::membership::admin_addresses(&mut *conn, caller.org_id).await?;
     let change = PayeeChange {
         supplier: row.name,
         before,

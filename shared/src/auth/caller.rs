@@ -256,9 +256,12 @@ impl<S: HasApp> FromRequestParts<S> for Tenant {
         // The literals are UUIDs the signed token carried, formatted by `Uuid`.
         // (`role::text`: the simple protocol answers in text, and `Role` decodes its label.)
         let sql = format!(
-            "BEGIN; SELECT role::text, permissions \
+            "BEGIN; SELECT role::text, permissions, {} \
              FROM stockroom_enter_user('{}', '{}', '{}')",
-            claims.sub, claims.org, claims.sid
+            request_setting(),
+            claims.sub,
+            claims.org,
+            claims.sid
         );
         // A `&str` without arguments goes as one simple-protocol message; `fetch_all` gives the
         // rows of every statement in it, and BEGIN has none.
@@ -282,6 +285,23 @@ impl<S: HasApp> FromRequestParts<S> for Tenant {
                 permissions: Permissions::effective(role, &permissions),
             },
         })
+    }
+}
+
+/// The request's id as the transaction's `stockroom.request_id`, which the events it writes
+/// carry: an SQL expression for the entry statement. The id is the Lambda request id or an
+/// incoming `x-request-id` of letters, digits and `-_.:` (see `shared::http`); anything else
+/// is left out rather than quoted.
+fn request_setting() -> String {
+    match crate::request::current_request_id() {
+        Some(id)
+            if id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)) =>
+        {
+            format!("set_config('stockroom.request_id', '{id}', true)")
+        }
+        _ => "NULL".to_owned(),
     }
 }
 
@@ -317,8 +337,9 @@ async fn api_key_tenant(state: &AppState, parts: &Parts, key: &str) -> Result<Te
     let mut db = open(state, parts, Uuid::nil()).await?;
     let hash = hex::encode(tokens::hash(key));
     let sql = format!(
-        "BEGIN; SELECT id, org_id, scopes \
-         FROM stockroom_enter_api_key(decode('{hash}', 'hex'))"
+        "BEGIN; SELECT id, org_id, scopes, {} \
+         FROM stockroom_enter_api_key(decode('{hash}', 'hex'))",
+        request_setting()
     );
     let row = sqlx::Executor::fetch_all(&mut *db, sql.as_str())
         .await?

@@ -159,3 +159,16 @@ impl Owners {
         Ok(())
     }
 }
+
+/// The addresses of `org`'s active owners and admins: whom the organization's alarms go to.
+pub async fn admin_addresses(conn: &mut PgConnection, org: Uuid) -> Result<Vec<String>, ApiError> {
+    Ok(sqlx::query_scalar!(
+        "SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id
+         WHERE m.org_id = $1 AND m.is_active AND m.joined_at IS NOT NULL
+           AND m.role IN ('owner', 'admin')
+         ORDER BY u.email",
+        org
+    )
+    .fetch_all(conn)
+    .await?)
+}

@@ -28,7 +28,7 @@ pub use keys::{ACCESS_TOKEN_TTL, configured_ring, retired_token_key_window};
 use sections::parse_or;
 pub use sections::{
     DbSettings, EmailSettings, ExportSettings, HttpSettings, MAX_INLINE_EXPORT_BYTES,
-    WISE_SANDBOX_URL, WiseSettings,
+    WISE_SANDBOX_URL, WebhookSettings, WiseSettings,
 };
 
 /// Everything a function needs to know about its surroundings.
@@ -60,6 +60,7 @@ pub struct Settings {
     /// The frontend's base URL, for links in emails (`APP_URL`).
     pub app_url: String,
     pub wise: WiseSettings,
+    pub webhooks: WebhookSettings,
     /// `REFRESH_REUSE_GRACE_SECONDS`: a refresh token presented again this soon after its
     /// rotation gets the same successor pair instead of revoking the family (0: never).
     pub refresh_reuse_grace: Duration,
@@ -143,6 +144,7 @@ impl Settings {
         let keys = key_rings(&get, refresh_every)?;
         Ok(Self {
             wise: WiseSettings::from_vars(&get)?,
+            webhooks: WebhookSettings::from_vars(&get)?,
             keys: LiveKeys::fixed(keys),
             email: EmailSettings::from_vars(&get),
             app_url: get("APP_URL")

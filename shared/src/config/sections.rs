@@ -39,6 +39,56 @@ pub struct WiseSettings {
     pub webhook_public_key: Option<String>,
 }
 
+/// Tenants' webhook endpoints: where deliveries may go.
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    /// `WEBHOOK_PORTS`: the ports an endpoint's URL may name besides https's own (443, 8443).
+    pub ports: Vec<u16>,
+    /// `WEBHOOK_ALLOW_LOCAL_TARGETS`: deliveries may go over http to loopback and private
+    /// addresses. For a developer's machine and the tests only: the template never sets it,
+    /// and without it a URL that names or resolves to such an address is refused.
+    pub allow_local_targets: bool,
+}
+
+impl WebhookSettings {
+    pub(super) fn from_vars<'a>(
+        get: &impl Fn(&'static str) -> Option<&'a str>,
+    ) -> Result<Self, ConfigError> {
+        let mut ports = vec![443, 8443];
+        for port in get("WEBHOOK_PORTS").unwrap_or_default().split(',') {
+            let port = port.trim();
+            if port.is_empty() {
+                continue;
+            }
+            match port.parse::<u16>() {
+                Ok(port) if port > 0 => ports.push(port),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "WEBHOOK_PORTS",
+                        reason: "must be a comma-separated list of port numbers".into(),
+                    });
+                }
+            }
+        }
+        ports.sort_unstable();
+        ports.dedup();
+        let allow_local_targets = match get("WEBHOOK_ALLOW_LOCAL_TARGETS").map(str::trim) {
+            None | Some("" | "false" | "0") => false,
+            Some("true" | "1") => true,
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: "WEBHOOK_ALLOW_LOCAL_TARGETS",
+                    reason: "must be true or false".into(),
+                });
+            }
+        };
+        Ok(Self {
+            ports,
+            allow_local_targets,
+        })
+    }
+}
+
 /// Wise's sandbox; the live API is `https://api.wise.com`.
 pub const WISE_SANDBOX_URL: &str = "https://api.sandbox.transferwise.tech";
 

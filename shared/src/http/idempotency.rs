@@ -104,14 +104,15 @@ pub async fn claim(
     let hash = hasher.finalize().to_vec();
     let (org_id, actor) = (caller.org_id, actor_of(caller));
 
-    // Waits for a concurrent attempt with the same key to finish.
+    // Waits for a concurrent attempt with the same key to finish. A fresh key is also the
+    // transaction's `stockroom.idempotency_key`, which the events it writes carry.
     let inserted = sqlx::query!(
         "INSERT INTO idempotency_keys (org_id, actor, key, request_hash) VALUES ($1, $2, $3, $4)
          ON CONFLICT (org_id, actor, key) DO UPDATE
              SET request_hash = EXCLUDED.request_hash, status = NULL, response = NULL,
                  created_at = now(), expires_at = now() + interval '24 hours'
              WHERE idempotency_keys.expires_at <= now()
-         RETURNING key",
+         RETURNING key, set_config('stockroom.idempotency_key', key, true) AS event_key",
         org_id,
         actor,
         key_text,

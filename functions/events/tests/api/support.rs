@@ -1,0 +1,169 @@
+//! The events function with the functions whose changes make events, over one test database;
+//! the dispatcher as the scheduler runs it; and a receiver for webhook deliveries.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use serde_json::{Value, json};
+use shared::AppState;
+use shared::db::Login;
+use shared::events::{dispatch, outbound};
+use shared::testing::{Registered, TestApp};
+use sqlx::PgPool;
+
+/// Settings every app here runs with: deliveries may go to this machine (the receiver).
+pub const LOCAL: &[(&str, &str)] = &[("WEBHOOK_ALLOW_LOCAL_TARGETS", "true")];
+
+pub struct Apps {
+    pub events: TestApp,
+    pub products: TestApp,
+    pub inventory: TestApp,
+    pub tasks: TestApp,
+    /// The scheduler's state (the worker login), for the dispatcher.
+    pub worker: AppState,
+    pub pool: PgPool,
+}
+
+pub fn apps(pool: PgPool) -> Apps {
+    apps_with(pool, LOCAL)
+}
+
+pub fn apps_with(pool: PgPool, settings: &[(&str, &str)]) -> Apps {
+    let state = shared::testing::state_as(pool.clone(), Login::Tenant, settings);
+    Apps {
+        events: TestApp::new(events::app(state.clone()), pool.clone()),
+        products: TestApp::new(products::app(state.clone()), pool.clone()),
+        inventory: TestApp::new(inventory::app(state.clone()), pool.clone()),
+        tasks: TestApp::new(tasks::app(state), pool.clone()),
+        worker: shared::testing::state_as(pool.clone(), Login::Worker, settings),
+        pool,
+    }
+}
+
+impl Apps {
+    /// A product of `owner`'s organization, made through the products function.
+    pub async fn product(&self, owner: &Registered, sku: &str, reorder_point: i32) -> Value {
+        self.products
+            .by(owner)
+            .post(
+                "/api/products",
+                json!({"sku": sku, "name": sku, "price": "2.50", "reorder_point": reorder_point}),
+            )
+            .await
+            .assert(201)
+    }
+
+    /// A stock movement through the inventory function.
+    pub async fn movement(&self, owner: &Registered, body: Value) -> Value {
+        self.inventory
+            .by(owner)
+            .post("/api/inventory/movements", body)
+            .await
+            .assert(201)
+    }
+
+    /// The events `who` sees, newest first, with `query` (`?type=...`).
+    pub async fn events(&self, who: &Registered, query: &str) -> Vec<Value> {
+        let page = self
+            .events
+            .by(who)
+            .get(&format!("/api/events{query}"))
+            .await
+            .assert(200);
+        page["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// One run of the scheduler's `deliver_webhooks`, handing over even the newest events.
+    pub async fn dispatch(&self) -> dispatch::Report {
+        let client = outbound::client(&self.worker.settings.webhooks);
+        dispatch::sweep(&self.worker, &client, std::time::Duration::ZERO)
+            .await
+            .expect("the dispatcher runs")
+    }
+
+    /// A webhook endpoint of `owner`'s organization; its JSON with the secret.
+    pub async fn endpoint(&self, owner: &Registered, url: &str, types: Value) -> Value {
+        self.events
+            .by(owner)
+            .stepped_up()
+            .post(
+                "/api/webhook-endpoints",
+                json!({"url": url, "event_types": types}),
+            )
+            .await
+            .assert(201)
+    }
+}
+
+/// One delivery as the receiver got it.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Received {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("a JSON body")
+    }
+}
+
+#[derive(Clone, Default)]
+struct Inbox {
+    got: Arc<Mutex<Vec<Received>>>,
+    /// The statuses to answer, in turn; the last one repeats (200 when empty).
+    answers: Arc<Mutex<Vec<u16>>>,
+}
+
+/// A webhook receiver on this machine: records every delivery and answers as told.
+pub struct Receiver {
+    pub url: String,
+    inbox: Inbox,
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        let inbox = Inbox::default();
+        let router = Router::new()
+            .route("/hook", post(receive))
+            .with_state(inbox.clone());
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("a port");
+        let port = listener.local_addr().expect("an address").port();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self {
+            url: format!("http://127.0.0.1:{port}/hook"),
+            inbox,
+        }
+    }
+
+    /// Answer these statuses from now on, in turn (the last repeats).
+    pub fn answer(&self, statuses: &[u16]) {
+        *self.inbox.answers.lock().expect("lock") = statuses.to_vec();
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.inbox.got.lock().expect("lock").clone()
+    }
+}
+
+async fn receive(State(inbox): State<Inbox>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    inbox
+        .got
+        .lock()
+        .expect("lock")
+        .push(Received { headers, body });
+    let mut answers = inbox.answers.lock().expect("lock");
+    let status = match answers.len() {
+        0 => 200,
+        1 => answers[0],
+        _ => answers.remove(0),
+    };
+    StatusCode::from_u16(status).unwrap_or(StatusCode::OK)
+}
