@@ -116,7 +116,7 @@ pub struct CreateEndpoint {
     )]
     url: String,
     /// Event types (see the `webhooks` of this document), `<object>.*` or `*`.
-    #[schema(min_items = 1, max_items = 100, example = json!(["stock.low", "purchase_order.*"]))]
+    #[schema(schema_with = catalogue::patterns_schema, example = json!(["stock.low", "purchase_order.*"]))]
     event_types: Vec<String>,
     #[schema(max_length = 500)]
     description: Option<String>,
@@ -152,7 +152,7 @@ pub struct UpdateEndpoint {
     #[serde(default, deserialize_with = "non_null")]
     url: Option<String>,
     /// New event types (needs a step-up).
-    #[schema(value_type = Vec<String>, min_items = 1, max_items = 100)]
+    #[schema(schema_with = catalogue::patterns_schema)]
     #[serde(default, deserialize_with = "non_null")]
     event_types: Option<Vec<String>>,
     #[schema(value_type = Option<String>, max_length = 500)]

@@ -16,7 +16,7 @@ use uuid::Uuid;
 pub struct EventQuery {
     /// An event type (`stock.low`), every type of an object (`purchase_order.*`) or `*`.
     #[serde(rename = "type")]
-    #[param(rename = "type", example = "purchase_order.*")]
+    #[param(rename = "type", schema_with = catalogue::pattern_schema, example = "purchase_order.*")]
     event_type: Option<String>,
 }
 

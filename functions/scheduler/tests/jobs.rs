@@ -197,11 +197,18 @@ async fn cleanup_deletes_only_what_is_past_its_time(pool: PgPool) {
         .await
         .unwrap();
 
+    // Events are kept 30 days.
+    sqlx::query("INSERT INTO events (org_id, type, module, object, created_at) VALUES ($1, 'product.created', 'products', '{}', now() - interval '31 days'), ($1, 'product.created', 'products', '{}', now() - interval '29 days')")
+        .bind(seed.org)
+        .execute(&pool)
+        .await
+        .unwrap();
+
     let report = scheduler::cleanup(&state).await.unwrap();
     assert_eq!(
         report,
         json!({"refresh_tokens": 1, "password_reset_tokens": 1, "mfa_challenges": 1, "user_invitations": 0, "idempotency_keys": 1, "rate_limit_hits": 1, "wise_webhook_deliveries": 1,
-               "registrations": 1, "mail_outbox": 1, "step_up_uses": 1, "trusted_devices": 0, "people_never_joined": 1})
+               "registrations": 1, "mail_outbox": 1, "step_up_uses": 1, "trusted_devices": 0, "people_never_joined": 1, "events": 1})
     );
     let people: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
         .fetch_one(&pool)

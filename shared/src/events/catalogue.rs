@@ -244,6 +244,39 @@ pub const TYPES: &[EventType] = &[
     ),
 ];
 
+/// Every pattern a filter or subscription may name: each type, each `<object>.*`, and `*`.
+pub fn patterns() -> Vec<String> {
+    let mut patterns = vec!["*".to_owned()];
+    for t in TYPES {
+        let prefix = format!("{}.*", t.name.split_once('.').map_or(t.name, |(p, _)| p));
+        if !patterns.contains(&prefix) {
+            patterns.push(prefix);
+        }
+    }
+    patterns.extend(TYPES.iter().map(|t| t.name.to_owned()));
+    patterns
+}
+
+/// The schema of one pattern ([`patterns`]), for the API document.
+pub fn pattern_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(patterns()))
+        .description(Some(
+            "An event type, every type of an object (`<object>.*`) or `*`",
+        ))
+        .build()
+}
+
+/// The schema of a list of patterns.
+pub fn patterns_schema() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(pattern_schema())
+        .min_items(Some(1))
+        .max_items(Some(100))
+        .build()
+}
+
 /// The type named `name`.
 pub fn find(name: &str) -> Option<&'static EventType> {
     TYPES.iter().find(|t| t.name == name)

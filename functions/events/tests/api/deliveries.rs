@@ -247,3 +247,50 @@ async fn a_delivery_never_goes_to_a_private_address_without_the_development_sett
     let error = recorded[0]["recent_attempts"][0]["error"].as_str().unwrap();
     assert!(error.starts_with("refused: the URL"), "{error}");
 }
+
+/// The error of the one attempt made at `endpoint`'s one delivery.
+async fn only_error(apps: &Apps, who: &Registered, endpoint: &Value) -> String {
+    let recorded = deliveries(apps, who, endpoint["id"].as_str().unwrap()).await;
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0]["status"], "pending");
+    recorded[0]["recent_attempts"][0]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_redirect_is_not_followed_and_an_unreachable_or_slow_receiver_is_retried(pool: PgPool) {
+    let apps = apps(pool);
+    let ann = apps.products.register("ann@example.com").await;
+    let (redirecting, elsewhere, slow) = (
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+    );
+    redirecting.answer(&[307]);
+    redirecting.redirect_to(&elsewhere.url);
+    slow.slow(std::time::Duration::from_secs(12));
+    let to_redirect = apps.endpoint(&ann, &redirecting.url, json!(["*"])).await;
+    // Nothing listens on port 9 here.
+    let to_nowhere = apps
+        .endpoint(&ann, "http://127.0.0.1:9/hook", json!(["*"]))
+        .await;
+    let to_slow = apps.endpoint(&ann, &slow.url, json!(["*"])).await;
+    apps.product(&ann, "APL", 0).await;
+
+    let report = apps.dispatch().await;
+    assert_eq!(
+        (report.delivered, report.failed_attempts),
+        (0, 3),
+        "{report:?}"
+    );
+    assert_eq!(redirecting.received().len(), 1);
+    assert!(elsewhere.received().is_empty(), "the redirect was followed");
+    let error = only_error(&apps, &ann, &to_redirect).await;
+    assert_eq!(error, "answered 307: redirects are not followed");
+    let error = only_error(&apps, &ann, &to_nowhere).await;
+    assert!(error.starts_with("could not connect"), "{error}");
+    let error = only_error(&apps, &ann, &to_slow).await;
+    assert!(error.starts_with("timed out"), "{error}");
+}

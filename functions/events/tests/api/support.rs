@@ -118,6 +118,10 @@ struct Inbox {
     got: Arc<Mutex<Vec<Received>>>,
     /// The statuses to answer, in turn; the last one repeats (200 when empty).
     answers: Arc<Mutex<Vec<u16>>>,
+    /// Where a 3xx answer points.
+    location: Arc<Mutex<Option<String>>>,
+    /// How long to wait before answering.
+    delay: Arc<Mutex<std::time::Duration>>,
 }
 
 /// A webhook receiver on this machine: records every delivery and answers as told.
@@ -148,22 +152,45 @@ impl Receiver {
         *self.inbox.answers.lock().expect("lock") = statuses.to_vec();
     }
 
+    /// Answer 3xx statuses with `Location: url`.
+    pub fn redirect_to(&self, url: &str) {
+        *self.inbox.location.lock().expect("lock") = Some(url.to_owned());
+    }
+
+    /// Take `delay` before every answer.
+    pub fn slow(&self, delay: std::time::Duration) {
+        *self.inbox.delay.lock().expect("lock") = delay;
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.inbox.got.lock().expect("lock").clone()
     }
 }
 
-async fn receive(State(inbox): State<Inbox>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn receive(
+    State(inbox): State<Inbox>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
     inbox
         .got
         .lock()
         .expect("lock")
         .push(Received { headers, body });
-    let mut answers = inbox.answers.lock().expect("lock");
-    let status = match answers.len() {
-        0 => 200,
-        1 => answers[0],
-        _ => answers.remove(0),
+    let delay = *inbox.delay.lock().expect("lock");
+    tokio::time::sleep(delay).await;
+    let status = {
+        let mut answers = inbox.answers.lock().expect("lock");
+        match answers.len() {
+            0 => 200,
+            1 => answers[0],
+            _ => answers.remove(0),
+        }
     };
-    StatusCode::from_u16(status).unwrap_or(StatusCode::OK)
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    match inbox.location.lock().expect("lock").clone() {
+        Some(to) if status.is_redirection() => (status, [("location", to)]).into_response(),
+        _ => status.into_response(),
+    }
 }
