@@ -48,6 +48,7 @@ pub fn sample(function: &Function, fixture: &Fixture, api: &RuntimeApi) -> Sampl
         ("inventory", _) => get(&format!("/api/inventory/stock?product_id={product}"), token),
         ("tasks", _) => get("/api/tasks", token),
         ("dashboard", _) => get("/api/dashboard/summary", token),
+        ("events", _) => get("/api/events", token),
         ("health", _) => get("/health/db", None),
         ("scheduler", _) => Sample {
             label: r#"{"job": "expire_reservations"}"#.into(),

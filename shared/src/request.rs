@@ -15,6 +15,8 @@ struct Current {
     ip: String,
     /// Work to run once the response has left ([`crate::after_response`]).
     after_response: Mutex<Vec<Job>>,
+    /// Work that becomes after-response work if the request's transaction commits.
+    after_commit: Mutex<Vec<Job>>,
 }
 
 tokio::task_local! {
@@ -29,6 +31,7 @@ pub async fn scope<F: Future>(id: Arc<str>, ip: String, work: F) -> (F::Output, 
         id,
         ip,
         after_response: Mutex::new(Vec::new()),
+        after_commit: Mutex::new(Vec::new()),
     });
     let output = CURRENT.scope(current.clone(), work).await;
     let jobs = std::mem::take(
@@ -57,6 +60,32 @@ pub(crate) fn keep_for_after_response(job: Job) -> Option<Job> {
         Ok(()) => None,
         Err(_) => job,
     }
+}
+
+/// Keeps `job` to run after the response, if the request's transaction commits (the
+/// transaction layer of [`crate::http::layers`] decides); dropped outside a request.
+pub(crate) fn after_commit(job: Job) {
+    let _ = CURRENT.try_with(|current| {
+        current
+            .after_commit
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(job);
+    });
+}
+
+/// The work kept for a commit of the request being handled, taken.
+pub(crate) fn take_after_commit() -> Vec<Job> {
+    CURRENT
+        .try_with(|current| {
+            std::mem::take(
+                &mut *current
+                    .after_commit
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()),
+            )
+        })
+        .unwrap_or_default()
 }
 
 /// The id of the request being handled.

@@ -20,6 +20,8 @@ pub struct AppState {
     pub mailer: email::Mailer,
     /// Mail queued by requests and sent after their responses.
     pub outbox: email::outbox::Outbox,
+    /// Where committed writes announce their organization's new events (`EVENTS_QUEUE_URL`).
+    pub events_queue: Option<crate::events::queue::Queue>,
 }
 
 impl AppState {
@@ -59,12 +61,18 @@ impl AppState {
         let settings = Arc::new(settings);
         let outbox =
             email::outbox::Outbox::new(connections.clone(), mailer.clone(), settings.clone());
+        let events_queue = settings
+            .webhooks
+            .queue_url
+            .as_deref()
+            .map(crate::events::queue::Queue::new);
         Ok(Self {
             connections,
             pool,
             settings,
             mailer,
             outbox,
+            events_queue,
         })
     }
 

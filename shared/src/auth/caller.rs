@@ -273,6 +273,7 @@ impl<S: HasApp> FromRequestParts<S> for Tenant {
         };
         let role: Role = row.try_get_unchecked(0)?;
         let permissions: serde_json::Value = row.try_get(1)?;
+        announce_writes(&state, parts, claims.org.0);
         Ok(Self {
             db,
             caller: Caller {
@@ -285,6 +286,16 @@ impl<S: HasApp> FromRequestParts<S> for Tenant {
                 permissions: Permissions::effective(role, &permissions),
             },
         })
+    }
+}
+
+/// A write of `org` that commits may have made events: the dispatcher hears of it once the
+/// response has left ([`crate::events::queue`]).
+fn announce_writes(state: &AppState, parts: &Parts, org: Uuid) {
+    if !parts.method.is_safe()
+        && let Some(queue) = state.events_queue.clone()
+    {
+        crate::request::after_commit(Box::pin(async move { queue.announce(org).await }));
     }
 }
 
@@ -349,6 +360,7 @@ async fn api_key_tenant(state: &AppState, parts: &Parts, key: &str) -> Result<Te
     let org_id: Uuid = row.try_get(1)?;
     let permissions: serde_json::Value = row.try_get(2)?;
     db.org_id = org_id;
+    announce_writes(state, parts, org_id);
     Ok(Tenant {
         caller: Caller {
             org_id,

@@ -48,6 +48,9 @@ pub struct WebhookSettings {
     /// addresses. For a developer's machine and the tests only: the template never sets it,
     /// and without it a URL that names or resolves to such an address is refused.
     pub allow_local_targets: bool,
+    /// `EVENTS_QUEUE_URL`: the SQS queue a committed write announces its organization on, for
+    /// the dispatcher function (unset: no fast path; the scheduler's sweep sends everything).
+    pub queue_url: Option<String>,
 }
 
 impl WebhookSettings {
@@ -82,9 +85,14 @@ impl WebhookSettings {
                 });
             }
         };
+        let queue_url = get("EVENTS_QUEUE_URL")
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .map(str::to_owned);
         Ok(Self {
             ports,
             allow_local_targets,
+            queue_url,
         })
     }
 }

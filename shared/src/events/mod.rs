@@ -14,6 +14,7 @@ pub mod dispatch;
 pub mod document;
 #[cfg(feature = "webhooks")]
 pub mod outbound;
+pub mod queue;
 pub mod signature;
 
 use chrono::{DateTime, Utc};

@@ -270,6 +270,7 @@ mod tests {
         WebhookSettings {
             ports: vec![443, 8443],
             allow_local_targets: false,
+            queue_url: None,
         }
     }
 

@@ -295,8 +295,16 @@ async fn request_transaction(mut request: Request, next: Next) -> Response {
     };
     let status = response.status();
     let commit = !(status.is_client_error() || status.is_server_error());
+    let after_commit = crate::request::take_after_commit();
     match tx.finish(commit).await {
-        Ok(()) => response,
+        Ok(()) => {
+            if commit {
+                for job in after_commit {
+                    crate::after_response::defer(job);
+                }
+            }
+            response
+        }
         Err(error) if commit => ApiError::from(error).into_response(),
         Err(error) => {
             tracing::warn!(

@@ -1,4 +1,4 @@
-//! A local Secrets Manager (and S3) for tests: moto's server process.
+//! A local Secrets Manager (and S3, SQS) for tests: moto's server process.
 
 /// A local Secrets Manager (and S3) API: moto's server, stopped when dropped.
 pub struct Moto {
@@ -56,6 +56,7 @@ impl Moto {
         unsafe {
             std::env::set_var("AWS_ENDPOINT_URL_SECRETS_MANAGER", &self.endpoint);
             std::env::set_var("AWS_ENDPOINT_URL_S3", &self.endpoint);
+            std::env::set_var("AWS_ENDPOINT_URL_SQS", &self.endpoint);
             std::env::set_var("AWS_REGION", "eu-west-1");
             std::env::set_var("AWS_ACCESS_KEY_ID", "test");
             std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
