@@ -13,7 +13,8 @@
 --
 -- The request's id and idempotency key come from the transaction's settings
 -- `stockroom.request_id` and `stockroom.idempotency_key` (set by the API, when there is one),
--- else from the audit row.
+-- else from the audit row. The trigger functions are SECURITY DEFINER: whichever login role
+-- made the change, the event is the owner's to write (a tenant only reads them).
 
 CREATE TABLE events (
     id                  uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -34,10 +35,10 @@ CREATE TABLE events (
     -- When the dispatcher turned it into webhook deliveries (NULL: not yet).
     dispatched_at       timestamptz
 );
+-- Every write pays for these: the list's (by organization, newest first; a type filter reads
+-- it too), and the dispatcher's queue. Clean-up walks `seq`, which follows `created_at`.
 CREATE INDEX events_org_seq_idx ON events (org_id, seq DESC);
-CREATE INDEX events_org_type_idx ON events (org_id, type, seq DESC);
 CREATE INDEX events_undispatched_idx ON events (seq) WHERE dispatched_at IS NULL;
-CREATE INDEX events_created_idx ON events (created_at);
 
 ALTER TABLE events ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON events TO stockroom_app
@@ -125,19 +126,6 @@ AS $$
     END
 $$;
 
--- Writes an event of the transaction's organization (SECURITY DEFINER: whichever login role
--- made the change, the event is the owner's to write).
-CREATE FUNCTION stockroom_emit(p_org uuid, p_type text, p_object jsonb, p_previous jsonb,
-                               p_request_id text, p_owner uuid) RETURNS void
-LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
-AS $$
-    INSERT INTO public.events (org_id, type, module, owner_id, object, previous_attributes,
-                               request_id, idempotency_key)
-    VALUES (p_org, p_type, public.stockroom_event_module(p_type), p_owner, p_object, p_previous,
-            coalesce(nullif(current_setting('stockroom.request_id', true), ''), p_request_id),
-            nullif(current_setting('stockroom.idempotency_key', true), ''))
-$$;
-
 CREATE FUNCTION stockroom_event_from_audit() RETURNS trigger
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
 AS $$
@@ -160,10 +148,13 @@ BEGIN
                               FROM public.users u WHERE u.id = NEW.entity_id), '{}'::jsonb)
                     || v_object;
     END IF;
-    PERFORM public.stockroom_emit(
-        NEW.org_id, v_type, v_object,
-        public.stockroom_previous_attributes(NEW.before, NEW.after), NEW.request_id,
-        CASE WHEN v_type LIKE 'task.%' THEN (v_object ->> 'user_id')::uuid END);
+    INSERT INTO public.events (org_id, type, module, owner_id, object, previous_attributes,
+                               request_id, idempotency_key)
+    VALUES (NEW.org_id, v_type, public.stockroom_event_module(v_type),
+            CASE WHEN v_type LIKE 'task.%' THEN (v_object ->> 'user_id')::uuid END, v_object,
+            public.stockroom_previous_attributes(NEW.before, NEW.after),
+            coalesce(nullif(current_setting('stockroom.request_id', true), ''), NEW.request_id),
+            nullif(current_setting('stockroom.idempotency_key', true), ''));
     RETURN NULL;
 END
 $$;
@@ -179,19 +170,23 @@ DECLARE
 BEGIN
     SELECT on_hand, reserved INTO v_level FROM public.stock_levels
     WHERE product_id = NEW.product_id AND location_id = NEW.location_id;
-    PERFORM public.stockroom_emit(NEW.org_id, 'stock.changed', jsonb_build_object(
-        'movement_id', NEW.id,
-        'product_id', NEW.product_id,
-        'location_id', NEW.location_id,
-        'kind', NEW.kind,
-        'quantity', NEW.quantity,
-        'reason', NEW.reason,
-        'transfer_id', NEW.transfer_id,
-        'reservation_id', NEW.reservation_id,
-        'on_hand', coalesce(v_level.on_hand, 0),
-        'reserved', coalesce(v_level.reserved, 0),
-        'available', coalesce(v_level.on_hand - v_level.reserved, 0),
-        'created_at', public.stockroom_rfc3339(NEW.created_at)), NULL, NULL, NULL);
+    INSERT INTO public.events (org_id, type, module, owner_id, object, previous_attributes,
+                               request_id, idempotency_key)
+    VALUES (NEW.org_id, 'stock.changed', 'inventory', NULL, jsonb_build_object(
+            'movement_id', NEW.id,
+            'product_id', NEW.product_id,
+            'location_id', NEW.location_id,
+            'kind', NEW.kind,
+            'quantity', NEW.quantity,
+            'reason', NEW.reason,
+            'transfer_id', NEW.transfer_id,
+            'reservation_id', NEW.reservation_id,
+            'on_hand', coalesce(v_level.on_hand, 0),
+            'reserved', coalesce(v_level.reserved, 0),
+            'available', coalesce(v_level.on_hand - v_level.reserved, 0),
+            'created_at', public.stockroom_rfc3339(NEW.created_at)), NULL,
+            nullif(current_setting('stockroom.request_id', true), ''),
+            nullif(current_setting('stockroom.idempotency_key', true), ''));
     RETURN NULL;
 END
 $$;
@@ -235,14 +230,18 @@ BEGIN
         INSERT INTO public.stock_low (org_id, product_id) VALUES (v_product.org_id, p_product)
         ON CONFLICT (product_id) DO NOTHING;
         IF FOUND THEN
-            PERFORM public.stockroom_emit(v_product.org_id, 'stock.low', jsonb_build_object(
+            INSERT INTO public.events (org_id, type, module, owner_id, object,
+                                       previous_attributes, request_id, idempotency_key)
+            VALUES (v_product.org_id, 'stock.low', 'inventory', NULL, jsonb_build_object(
                 'product_id', p_product,
                 'sku', v_product.sku,
                 'name', v_product.name,
                 'reorder_point', v_product.reorder_point,
                 'on_hand', v_on_hand,
                 'available', v_available,
-                'supplier_id', v_product.supplier_id), NULL, NULL, NULL);
+                'supplier_id', v_product.supplier_id), NULL,
+                nullif(current_setting('stockroom.request_id', true), ''),
+                nullif(current_setting('stockroom.idempotency_key', true), ''));
         END IF;
     ELSE
         DELETE FROM public.stock_low WHERE product_id = p_product;
@@ -278,8 +277,7 @@ CREATE TRIGGER stock_low_after_product AFTER UPDATE OF reorder_point, is_active 
 -- Products already low when this migration runs are not news: they start in the set.
 INSERT INTO stock_low (org_id, product_id) SELECT org_id, product_id FROM low_stock;
 
-REVOKE EXECUTE ON FUNCTION stockroom_emit(uuid, text, jsonb, jsonb, text, uuid),
-    stockroom_check_low(uuid) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION stockroom_check_low(uuid) FROM PUBLIC;
 
 -- Events older than 30 days go, in bounded batches (the scheduler's cleanup).
 CREATE FUNCTION stockroom_delete_old_events(p_limit integer) RETURNS integer
@@ -288,7 +286,7 @@ AS $$
     WITH gone AS (
         DELETE FROM public.events WHERE id IN (
             SELECT id FROM public.events WHERE created_at < now() - interval '30 days'
-            ORDER BY created_at LIMIT p_limit)
+            ORDER BY seq LIMIT p_limit)
         RETURNING 1)
     SELECT count(*)::integer FROM gone
 $$;

@@ -13,7 +13,9 @@
 //! - `connections`: 200 environments with a pool of one each against `max_connections = 50`,
 //!   directly and through a transaction pooler: answers, 503s and p99;
 //! - `enumeration`: registration, password reset, sign-in and invitations about addresses with
-//!   an account and without: the same answers, and median times within 10 %.
+//!   an account and without: the same answers, and median times within 10 %;
+//! - `webhooks`: what events cost a write, commit to delivery, 1,000 events to 3 endpoints
+//!   with one receiver down for a while.
 //!
 //! `bench serve <function>` is the server the load part starts (see [`serve`]).
 
@@ -31,6 +33,7 @@ mod scaling;
 mod serve;
 mod stats;
 mod watch;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -50,11 +53,12 @@ const PARTS: &[&str] = &[
     "scaling",
     "connections",
     "enumeration",
+    "webhooks",
 ];
 
 const USAGE: &str = "usage: bench [--quick] [--only PART,...] [--skip PART,...] [--clients N] [--pool N] [--duration SECS] [--out FILE]
        bench serve <function>
-parts: size, coldstart, memory, load, watch, scaling, connections, enumeration";
+parts: size, coldstart, memory, load, watch, scaling, connections, enumeration, webhooks";
 
 struct Options {
     parts: Vec<&'static str>,
@@ -189,6 +193,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
                 "scaling" => scaling::run(&fixture).await?,
                 "connections" => connections::run().await?,
                 "enumeration" => enumeration::run(&fixture).await?,
+                "webhooks" => webhooks::run(&fixture).await?,
                 other => anyhow::bail!("unknown part {other}"),
             };
             report.extend(rows);

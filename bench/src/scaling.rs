@@ -23,13 +23,38 @@ const SAMPLES: usize = 300;
 
 /// Counts the statements sqlx sends (its `sqlx::query` events).
 #[derive(Clone, Default)]
-struct StatementCounter(Arc<AtomicUsize>);
+pub struct StatementCounter(Arc<AtomicUsize>);
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StatementCounter {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
         if event.metadata().target() == "sqlx::query" {
             self.0.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+impl StatementCounter {
+    /// The process's counter, installed as the global subscriber on first use (so statements
+    /// sent from other threads, such as the connection reset task, are counted too).
+    pub fn global() -> &'static StatementCounter {
+        static COUNTER: std::sync::OnceLock<StatementCounter> = std::sync::OnceLock::new();
+        COUNTER.get_or_init(|| {
+            let counter = StatementCounter::default();
+            let subscriber = tracing_subscriber::registry()
+                .with(
+                    tracing_subscriber::filter::Targets::new()
+                        .with_target("sqlx::query", tracing::Level::TRACE),
+                )
+                .with(counter.clone());
+            if tracing::subscriber::set_global_default(subscriber).is_err() {
+                eprintln!("bench: another subscriber is set; statements are not counted");
+            }
+            counter
+        })
+    }
+
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
     }
 }
 
@@ -101,15 +126,7 @@ async fn measure(
 }
 
 pub async fn run(fixture: &Fixture) -> anyhow::Result<Vec<Row>> {
-    let counter = StatementCounter::default();
-    let subscriber = tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::filter::Targets::new()
-                .with_target("sqlx::query", tracing::Level::TRACE),
-        )
-        .with(counter.clone());
-    // Global, so statements sent from other threads (the reset task) are counted too.
-    tracing::subscriber::set_global_default(subscriber)?;
+    let counter = StatementCounter::global().clone();
 
     let settings = fixture.settings(2)?;
     let pool = shared::db::pool(&settings)?;

@@ -30,7 +30,33 @@ struct Message {
     body: String,
 }
 
-pub async fn handle(
+/// The function's environment: the worker login's state and the delivery client.
+pub struct Dispatcher {
+    state: AppState,
+    client: reqwest::Client,
+}
+
+impl Dispatcher {
+    /// The cold start: settings, a lazy pool as the worker login, the delivery client.
+    pub async fn start() -> anyhow::Result<Self> {
+        let state = AppState::init_as(shared::db::Login::Worker)
+            .await?
+            .answering_through_pool();
+        Ok(Self::new(state))
+    }
+
+    pub fn new(state: AppState) -> Self {
+        let client = shared::events::outbound::client(&state.settings.webhooks);
+        Self { state, client }
+    }
+
+    /// One batch of the events queue.
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
+        handle(&self.state, &self.client, event).await
+    }
+}
+
+async fn handle(
     state: &AppState,
     client: &reqwest::Client,
     event: LambdaEvent<Value>,

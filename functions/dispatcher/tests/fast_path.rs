@@ -114,13 +114,10 @@ async fn a_committed_write_is_announced_and_its_events_sent_at_once(pool: PgPool
     let body: Value = serde_json::from_str(records[0]["body"].as_str().unwrap()).unwrap();
     assert_eq!(body, json!({"org_id": ann.org_id}));
 
-    let answer = dispatcher::handle(
-        &worker,
-        &client,
-        LambdaEvent::new(announced.clone(), Context::default()),
-    )
-    .await
-    .unwrap();
+    let answer = dispatcher::Dispatcher::new(worker.clone())
+        .handle(LambdaEvent::new(announced.clone(), Context::default()))
+        .await
+        .unwrap();
     assert_eq!(answer, json!({"batchItemFailures": []}));
     let delivered = tokio::time::timeout(Duration::from_secs(5), got.recv())
         .await
@@ -138,17 +135,13 @@ async fn a_committed_write_is_announced_and_its_events_sent_at_once(pool: PgPool
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_message_that_is_no_announcement_is_dropped_and_a_bad_org_is_no_failure(pool: PgPool) {
     let worker = shared::testing::state_as(pool, Login::Worker, &[]);
-    let client = shared::events::outbound::client(&worker.settings.webhooks);
     let batch = json!({"Records": [
         {"messageId": "1", "body": "not json"},
         {"messageId": "2", "body": "{\"org_id\": \"00000000-0000-0000-0000-000000000001\"}"}
     ]});
-    let answer = dispatcher::handle(
-        &worker,
-        &client,
-        LambdaEvent::new(batch, Context::default()),
-    )
-    .await
-    .unwrap();
+    let answer = dispatcher::Dispatcher::new(worker)
+        .handle(LambdaEvent::new(batch, Context::default()))
+        .await
+        .unwrap();
     assert_eq!(answer, json!({"batchItemFailures": []}));
 }

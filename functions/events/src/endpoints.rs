@@ -50,19 +50,24 @@ pub async fn create(
     )
     .execute(&mut *tx)
     .await?;
+    let shown = with_secret(tx, caller, id, secret, Action::WebhookEndpointCreated).await?;
+    Ok((StatusCode::CREATED, Json(shown)))
+}
+
+/// The endpoint `id` as it now is, with the `secret` just made (shown this once), and the
+/// audit row of `action` that made it.
+async fn with_secret(
+    tx: &mut sqlx::PgConnection,
+    caller: &shared::auth::Caller,
+    id: Uuid,
+    secret: String,
+    action: Action,
+) -> Result<EndpointWithSecret, ApiError> {
     let endpoint = load(&mut *tx, caller.org_id, id, false).await?;
     caller
-        .audit(
-            tx,
-            Action::WebhookEndpointCreated,
-            id,
-            Change::created(&endpoint),
-        )
+        .audit(tx, action, id, Change::created(&endpoint))
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(EndpointWithSecret { endpoint, secret }),
-    ))
+    Ok(EndpointWithSecret { endpoint, secret })
 }
 
 /// `GET /api/webhook-endpoints`: oldest first.
@@ -211,14 +216,7 @@ pub async fn rotate_secret(
     )
     .execute(&mut *tx)
     .await?;
-    let endpoint = load(&mut *tx, caller.org_id, id, false).await?;
-    caller
-        .audit(
-            tx,
-            Action::WebhookSecretRotated,
-            id,
-            Change::none().after(&endpoint),
-        )
-        .await?;
-    Ok(Json(EndpointWithSecret { endpoint, secret }))
+    with_secret(tx, caller, id, secret, Action::WebhookSecretRotated)
+        .await
+        .map(Json)
 }
