@@ -197,6 +197,29 @@ pub async fn owner_token(
     Ok(token)
 }
 
+/// A new organization `name` of its own and its owner (`owner@<name>.example`); their ids.
+pub async fn organization(
+    conn: &mut sqlx::PgConnection,
+    name: &str,
+) -> anyhow::Result<(Uuid, Uuid)> {
+    let org: Uuid = sqlx::query_scalar("INSERT INTO organizations (name) VALUES ($1) RETURNING id")
+        .bind(name)
+        .fetch_one(&mut *conn)
+        .await?;
+    let owner: Uuid = sqlx::query_scalar(
+        "WITH person AS (
+             INSERT INTO users (email, name) VALUES ($2, $3) RETURNING id)
+         INSERT INTO memberships (org_id, user_id, role, joined_at)
+         SELECT $1, id, 'owner', now() FROM person RETURNING user_id",
+    )
+    .bind(org)
+    .bind(format!("owner@{}.example", name.to_lowercase()))
+    .bind(format!("{name} Owner"))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((org, owner))
+}
+
 pub async fn seed_products(
     conn: &mut sqlx::PgConnection,
     org: Uuid,

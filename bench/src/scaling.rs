@@ -15,7 +15,7 @@ use sqlx::Connection;
 use tower::ServiceExt;
 use tracing_subscriber::layer::SubscriberExt;
 
-use crate::fixture::{Fixture, owner_token, seed_products};
+use crate::fixture::{Fixture, organization, owner_token, seed_products};
 use crate::report::Row;
 use crate::stats::{millis, percentile};
 
@@ -131,20 +131,7 @@ pub async fn run(fixture: &Fixture) -> anyhow::Result<Vec<Row>> {
     let settings = fixture.settings(2)?;
     let pool = shared::db::pool(&settings)?;
     let mut conn = sqlx::PgConnection::connect(&fixture.database_url).await?;
-    let org: uuid::Uuid =
-        sqlx::query_scalar("INSERT INTO organizations (name) VALUES ('Scaling') RETURNING id")
-            .fetch_one(&mut conn)
-            .await?;
-    let owner: uuid::Uuid = sqlx::query_scalar(
-        "WITH person AS (
-             INSERT INTO users (email, name) VALUES ('owner@scaling.example', 'Scaling Owner')
-             RETURNING id)
-         INSERT INTO memberships (org_id, user_id, role, joined_at)
-         SELECT $1, id, 'owner', now() FROM person RETURNING user_id",
-    )
-    .bind(org)
-    .fetch_one(&mut conn)
-    .await?;
+    let (org, owner) = organization(&mut conn, "Scaling").await?;
     let token = owner_token(&pool, &settings.keys.snapshot(), owner, org).await?;
     let router = products::app(shared::AppState::new(settings, pool.clone())?);
 

@@ -74,14 +74,8 @@ pub async fn load(
 
 /// A new secret, and it sealed for the endpoint `id`.
 pub async fn new_secret(state: &AppState, id: Uuid) -> (String, Vec<u8>) {
-    let secret = shared::events::signature::new_secret();
-    let sealed = state
-        .settings
-        .keys
-        .current()
-        .await
-        .seal(secret.as_bytes(), id.as_bytes());
-    (secret, sealed)
+    let keys = state.settings.keys.current().await;
+    shared::events::signature::new_sealed(&keys, id)
 }
 
 fn checked_url(raw: &str, settings: &WebhookSettings, fields: &mut Fields) -> Option<String> {

@@ -23,6 +23,14 @@ pub fn new_secret() -> String {
     format!("whsec_{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// A new secret for the endpoint `id`, and it sealed with the current data key (bound to the
+/// endpoint: a sealed secret moved to another row does not open).
+pub fn new_sealed(keys: &crate::crypto::Keys, id: uuid::Uuid) -> (String, Vec<u8>) {
+    let secret = new_secret();
+    let sealed = keys.seal(secret.as_bytes(), id.as_bytes());
+    (secret, sealed)
+}
+
 fn mac(secret: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
     let mut mac =
         Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any size");

@@ -294,3 +294,30 @@ async fn a_redirect_is_not_followed_and_an_unreachable_or_slow_receiver_is_retri
     let error = only_error(&apps, &ann, &to_slow).await;
     assert!(error.starts_with("timed out"), "{error}");
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_dispatcher_that_dies_holding_a_lease_leaves_the_delivery_to_the_next_run(pool: PgPool) {
+    let apps = apps(pool);
+    let receiver = Receiver::start().await;
+    let ann = apps.products.register("ann@example.com").await;
+    apps.endpoint(&ann, &receiver.url, json!(["*"])).await;
+    apps.product(&ann, "APL", 0).await;
+    // Handed over, then leased by a run that dies before sending (what a lease writes).
+    shared::events::dispatch::hand_over(&apps.worker, ann.org_id.parse().unwrap())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE webhook_deliveries SET next_attempt_at = now() + interval '1 minute'")
+        .execute(&apps.pool)
+        .await
+        .unwrap();
+    assert_eq!(apps.dispatch().await, Default::default());
+    assert!(receiver.received().is_empty());
+    // The minute passes: the next run sends it, once.
+    sqlx::query("UPDATE webhook_deliveries SET next_attempt_at = now()")
+        .execute(&apps.pool)
+        .await
+        .unwrap();
+    assert_eq!(apps.dispatch().await.delivered, 1);
+    assert_eq!(apps.dispatch().await, Default::default());
+    assert_eq!(receiver.received().len(), 1);
+}

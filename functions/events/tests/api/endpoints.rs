@@ -7,7 +7,6 @@
 
 use http::StatusCode;
 use serde_json::{Value, json};
-use shared::auth::Role;
 use shared::testing::assert_problem;
 use sqlx::PgPool;
 
@@ -107,15 +106,7 @@ async fn an_endpoint_may_send_only_to_public_https_urls_and_known_types(pool: Pg
 async fn only_owners_and_admins_manage_endpoints(pool: PgPool) {
     let apps = apps(pool);
     let ann = apps.events.register("ann@example.com").await;
-    let bob = apps
-        .events
-        .with_member(
-            &ann,
-            "bob@example.com",
-            Role::User,
-            json!({"inventory": "write"}),
-        )
-        .await;
+    let bob = apps.bob(&ann, json!({"inventory": "write"})).await;
     let r = apps.events.by(&bob).get("/api/webhook-endpoints").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
     let made = apps

@@ -3,7 +3,6 @@
 //! Routes: `GET /api/events`, `GET /api/events/{id}`.
 
 use serde_json::{Value, json};
-use shared::auth::Role;
 use shared::testing::assert_problem;
 use sqlx::PgPool;
 
@@ -191,15 +190,7 @@ async fn the_type_filter_takes_a_type_a_prefix_or_everything(pool: PgPool) {
 async fn a_member_sees_the_events_of_what_they_may_read(pool: PgPool) {
     let apps = apps(pool);
     let ann = apps.products.register("ann@example.com").await;
-    let bob = apps
-        .events
-        .with_member(
-            &ann,
-            "bob@example.com",
-            Role::User,
-            json!({"inventory": "read"}),
-        )
-        .await;
+    let bob = apps.bob(&ann, json!({"inventory": "read"})).await;
     let product = apps.product(&ann, "PEG", 0).await;
     apps.movement(
         &ann,

@@ -58,6 +58,18 @@ impl Apps {
             .assert(201)
     }
 
+    /// Bob, a `user` of `owner`'s organization with module `permissions`, signed in.
+    pub async fn bob(&self, owner: &Registered, permissions: Value) -> Registered {
+        self.events
+            .with_member(
+                owner,
+                "bob@example.com",
+                shared::auth::Role::User,
+                permissions,
+            )
+            .await
+    }
+
     /// A stock movement through the inventory function.
     pub async fn movement(&self, owner: &Registered, body: Value) -> Value {
         self.inventory
