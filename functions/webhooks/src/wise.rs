@@ -30,6 +30,7 @@ use shared::audit::{Actor, Change, Entry};
 use shared::error::ApiError;
 use shared::wise::{self, Payment, PaymentStatus, TransferState, Transition};
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use crate::WebhookState;
 
@@ -156,8 +157,13 @@ pub async fn receive(
         tracing::info!(%delivery, "Wise delivery already handled");
         return Ok(answer("duplicate"));
     }
-    let outcome = apply(&mut tx, &delivery, &change).await?;
+    let mut moved = None;
+    let outcome = apply(&mut tx, &delivery, &change, &mut moved).await?;
     tx.commit().await?;
+    // The payment's events go to the tenant's webhooks at once, as a tenant write's do.
+    if let (Some(org), Some(queue)) = (moved, state.app.events_queue.clone()) {
+        shared::after_response::defer(async move { queue.announce(org).await });
+    }
     Ok(answer(outcome))
 }
 
@@ -200,11 +206,13 @@ fn occurred_at(text: &str) -> Option<DateTime<Utc>> {
         })
 }
 
-/// Applies one state change inside the delivery's transaction; returns what happened.
+/// Applies one state change inside the delivery's transaction; returns what happened, and sets
+/// `moved` to the organization whose payment it moved (its events are then announced).
 async fn apply(
     tx: &mut PgConnection,
     delivery: &str,
     change: &StateChange,
+    moved: &mut Option<Uuid>,
 ) -> Result<&'static str, ApiError> {
     let transfer = change.resource.id;
     let Some(state) = TransferState::parse(&change.current_state) else {
@@ -334,6 +342,7 @@ async fn apply(
         status = status.as_str(),
         "Wise transfer state applied"
     );
+    *moved = Some(org);
     Ok("processed")
 }
 
