@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -408,11 +407,6 @@ async fn disable_endpoint(
         state.outbox.queue(&mut *tx, Some(org), mail).await?;
     }
     Ok(())
-}
-
-/// The event's JSON as a delivery carries it (for tests and the API, which show the same).
-pub fn body(event: &EventRow) -> Result<Value, serde_json::Error> {
-    serde_json::to_value(super::Event::from(event.clone()))
 }
 
 #[cfg(test)]
