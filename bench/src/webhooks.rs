@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, StatusCode};
 use http::Request;
 use http_body_util::BodyExt;
 use serde_json::json;
-use shared::events::{dispatch, outbound};
+use shared::events::dispatch;
 use sqlx::Connection;
 use tower::ServiceExt;
 
@@ -89,7 +89,7 @@ pub async fn run(fixture: &Fixture) -> anyhow::Result<Vec<Row>> {
     let pool = shared::db::pool(&settings)?;
     let state = shared::AppState::new(settings, pool)?;
     let products = products::app(state.clone());
-    let client = outbound::client(&state.settings.webhooks);
+    let client = dispatch::Channels::new(&state.settings.webhooks);
     let mut admin = sqlx::PgConnection::connect(&fixture.database_url).await?;
     let (org, owner) = organization(&mut admin, "Webhooks").await?;
     let token = owner_token(&fixture.pool, &state.settings.keys.snapshot(), owner, org).await?;

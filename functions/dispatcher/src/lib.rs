@@ -1,7 +1,8 @@
 //! The `dispatcher` function: the events queue's consumer (the fast path of
 //! `shared::events::queue`). Each message names an organization that committed a write; the
-//! function hands that organization's new events over and sends what is due, as the
-//! scheduler's sweep does for every organization each minute.
+//! function hands that organization's new events over, pushes them to its realtime connections
+//! and sends the webhook deliveries due, as the scheduler's sweep does for every organization
+//! each minute.
 //!
 //! A batch's messages for one organization are handled once. A message whose organization
 //! failed is answered as a batch item failure, so SQS redelivers only it (and after 5 tries
@@ -30,10 +31,11 @@ struct Message {
     body: String,
 }
 
-/// The function's environment: the worker login's state and the delivery client.
+/// The function's environment: the worker login's state, the delivery client and the
+/// realtime pusher.
 pub struct Dispatcher {
     state: AppState,
-    client: reqwest::Client,
+    channels: dispatch::Channels,
 }
 
 impl Dispatcher {
@@ -46,19 +48,19 @@ impl Dispatcher {
     }
 
     pub fn new(state: AppState) -> Self {
-        let client = shared::events::outbound::client(&state.settings.webhooks);
-        Self { state, client }
+        let channels = dispatch::Channels::new(&state.settings.webhooks);
+        Self { state, channels }
     }
 
     /// One batch of the events queue.
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
-        handle(&self.state, &self.client, event).await
+        handle(&self.state, &self.channels, event).await
     }
 }
 
 async fn handle(
     state: &AppState,
-    client: &reqwest::Client,
+    channels: &dispatch::Channels,
     event: LambdaEvent<Value>,
 ) -> Result<Value, lambda_runtime::Error> {
     let batch: Batch = serde_json::from_value(event.payload)?;
@@ -78,12 +80,8 @@ async fn handle(
     let mut failures = Vec::new();
     let mut report = dispatch::Report::default();
     for (org, ids) in orgs {
-        match dispatch::organization(state, client, org, started).await {
-            Ok(done) => {
-                report.events += done.events;
-                report.delivered += done.delivered;
-                report.failed_attempts += done.failed_attempts;
-            }
+        match dispatch::organization(state, channels, org, started).await {
+            Ok(done) => report.add(done),
             Err(error) => {
                 tracing::error!(%org, %error, "an organization's events were not sent");
                 failures.extend(ids.into_iter().map(|id| json!({"itemIdentifier": id})));

@@ -76,7 +76,7 @@ async fn a_committed_write_is_announced_and_its_events_sent_at_once(pool: PgPool
     let worker = shared::testing::state_as(pool.clone(), Login::Worker, &settings);
     let events = TestApp::new(events::app(tenant.clone()), pool.clone());
     let products = TestApp::new(products::app(tenant), pool.clone());
-    let client = shared::events::outbound::client(&worker.settings.webhooks);
+    let client = shared::events::dispatch::Channels::new(&worker.settings.webhooks);
     let (url, mut got) = receiver().await;
 
     let ann = products.register("ann@example.com").await;

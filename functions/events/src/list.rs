@@ -4,12 +4,11 @@
 
 use axum::Json;
 use serde::Deserialize;
-use shared::auth::{Caller, Module, Tenant};
+use shared::auth::Tenant;
 use shared::error::ApiError;
-use shared::events::{Event, EventRow, catalogue};
+use shared::events::{Event, EventRow, Visible, catalogue};
 use shared::http::pagination::{Page, PageQuery, PageRequest};
 use shared::http::{AppQuery, PathId};
-use uuid::Uuid;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -18,33 +17,6 @@ pub struct EventQuery {
     #[serde(rename = "type")]
     #[param(rename = "type", schema_with = catalogue::pattern_schema, example = "purchase_order.*")]
     event_type: Option<String>,
-}
-
-/// What of the organization's events the caller may read.
-struct Visible {
-    /// Modules whose events are readable (`members` for owners and admins), tasks aside.
-    modules: Vec<String>,
-    /// Every task's events (owners and admins), else only the caller's own.
-    all_tasks: bool,
-    me: Option<Uuid>,
-}
-
-impl Visible {
-    fn of(caller: &Caller) -> Self {
-        let mut modules: Vec<String> = Module::ALL
-            .iter()
-            .filter(|m| **m != Module::Tasks && caller.can(**m, false))
-            .map(|m| m.name().to_owned())
-            .collect();
-        if caller.is_admin() {
-            modules.push("members".to_owned());
-        }
-        Self {
-            modules,
-            all_tasks: caller.is_admin(),
-            me: caller.user_id(),
-        }
-    }
 }
 
 /// The filter's exact type and type prefix (`purchase_order.`), either or neither.

@@ -14,7 +14,7 @@ use lambda_runtime::LambdaEvent;
 use serde::Deserialize;
 use serde_json::Value;
 use shared::AppState;
-use shared::events::{dispatch, outbound};
+use shared::events::dispatch;
 use std::sync::OnceLock;
 use uuid::Uuid;
 
@@ -127,9 +127,9 @@ pub const UNDISPATCHED_FOR: std::time::Duration = std::time::Duration::from_secs
 /// [`UNDISPATCHED_FOR`] (a function stopped between its commit and the queue), and every
 /// delivery due (see `shared::events::dispatch`).
 pub async fn deliver_webhooks(state: &AppState) -> anyhow::Result<dispatch::Report> {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    let client = CLIENT.get_or_init(|| outbound::client(&state.settings.webhooks));
-    Ok(dispatch::sweep(state, client, UNDISPATCHED_FOR).await?)
+    static CHANNELS: OnceLock<dispatch::Channels> = OnceLock::new();
+    let channels = CHANNELS.get_or_init(|| dispatch::Channels::new(&state.settings.webhooks));
+    Ok(dispatch::sweep(state, channels, UNDISPATCHED_FOR).await?)
 }
 
 /// Confines the rest of `tx` to `org`, as its tenant, under row-level security: the worker's

@@ -51,6 +51,10 @@ pub struct WebhookSettings {
     /// `EVENTS_QUEUE_URL`: the SQS queue a committed write announces its organization on, for
     /// the dispatcher function (unset: no fast path; the scheduler's sweep sends everything).
     pub queue_url: Option<String>,
+    /// `REALTIME_ENDPOINT`: the WebSocket API's management endpoint
+    /// (`https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`), where the dispatcher
+    /// pushes events to connections (unset: nothing is pushed).
+    pub realtime_endpoint: Option<String>,
 }
 
 impl WebhookSettings {
@@ -89,10 +93,23 @@ impl WebhookSettings {
             .map(str::trim)
             .filter(|url| !url.is_empty())
             .map(str::to_owned);
+        let realtime_endpoint = get("REALTIME_ENDPOINT")
+            .map(|url| url.trim().trim_end_matches('/'))
+            .filter(|url| !url.is_empty())
+            .map(str::to_owned);
+        if let Some(url) = &realtime_endpoint
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(ConfigError::Invalid {
+                name: "REALTIME_ENDPOINT",
+                reason: "must be the WebSocket API's https:// management endpoint".into(),
+            });
+        }
         Ok(Self {
             ports,
             allow_local_targets,
             queue_url,
+            realtime_endpoint,
         })
     }
 }

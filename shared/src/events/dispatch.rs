@@ -24,6 +24,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::outbound::{self, Attempt};
+use super::realtime::{Handed, Pushed, Pusher};
 use super::{EventRow, signature};
 use crate::email::outbox::{Mail, Text};
 use crate::error::ApiError;
@@ -49,6 +50,35 @@ pub struct Report {
     pub delivered: u64,
     /// Attempts that failed (retried later, or given up).
     pub failed_attempts: u64,
+    /// Realtime messages pushed, and connections closed.
+    pub pushed: u64,
+    pub closed: u64,
+}
+
+impl Report {
+    pub fn add(&mut self, other: Report) {
+        self.events += other.events;
+        self.delivered += other.delivered;
+        self.failed_attempts += other.failed_attempts;
+        self.pushed += other.pushed;
+        self.closed += other.closed;
+    }
+}
+
+/// Where events go: tenants' webhook receivers, and realtime connections (`REALTIME_ENDPOINT`).
+#[derive(Clone, Debug)]
+pub struct Channels {
+    pub http: reqwest::Client,
+    pub realtime: Option<Pusher>,
+}
+
+impl Channels {
+    pub fn new(settings: &crate::config::WebhookSettings) -> Self {
+        Self {
+            http: outbound::client(settings),
+            realtime: settings.realtime_endpoint.as_deref().map(Pusher::new),
+        }
+    }
 }
 
 /// The delay before attempt `attempts + 1`, after `attempts` failed ones.
@@ -62,7 +92,7 @@ pub fn retry_after(attempts: i32) -> Duration {
 /// path's chance), and due deliveries.
 pub async fn sweep(
     state: &AppState,
-    client: &reqwest::Client,
+    channels: &Channels,
     undispatched_for: Duration,
 ) -> Result<Report, ApiError> {
     let orgs = sqlx::query_scalar!(
@@ -78,30 +108,45 @@ pub async fn sweep(
             tracing::warn!("webhook work left for the next run: this one used its time");
             break;
         }
-        match organization(state, client, org, started).await {
-            Ok(done) => {
-                report.events += done.events;
-                report.delivered += done.delivered;
-                report.failed_attempts += done.failed_attempts;
-            }
+        match organization(state, channels, org, started).await {
+            Ok(done) => report.add(done),
             Err(error) => tracing::error!(%org, %error, "webhook work of an organization failed"),
+        }
+    }
+    if let Some(realtime) = &channels.realtime {
+        match realtime.close_ended(&state.pool).await {
+            Ok(closed) => report.closed += closed,
+            Err(error) => tracing::error!(%error, "could not close ended realtime connections"),
         }
     }
     Ok(report)
 }
 
-/// One organization's work: hands its new events over, then sends what is due, round after
-/// round until nothing is.
+/// One organization's work: hands its new events over and pushes them to its realtime
+/// connections, then sends the webhook deliveries that are due, round after round until
+/// nothing is.
 pub async fn organization(
     state: &AppState,
-    client: &reqwest::Client,
+    channels: &Channels,
     org: Uuid,
     started: std::time::Instant,
 ) -> Result<Report, ApiError> {
+    let handed = hand_over(state, org).await?;
     let mut report = Report {
-        events: hand_over(state, org).await?,
+        events: handed.len() as u64,
         ..Report::default()
     };
+    if let Some(realtime) = &channels.realtime {
+        // A push that fails is not retried (realtime is at most once); the deliveries go on.
+        match realtime.push(&state.pool, org, &handed).await {
+            Ok(Pushed { messages, closed }) => {
+                report.pushed = messages;
+                report.closed = closed;
+            }
+            Err(error) => tracing::error!(%org, %error, "could not push events to realtime"),
+        }
+    }
+    let client = &channels.http;
     while started.elapsed() <= BUDGET {
         let due = lease(state, org).await?;
         if due.is_empty() {
@@ -124,9 +169,7 @@ pub async fn organization(
             .collect()
             .await;
         for round in rounds {
-            let round = round?;
-            report.delivered += round.delivered;
-            report.failed_attempts += round.failed_attempts;
+            report.add(round?);
         }
     }
     Ok(report)
@@ -163,16 +206,17 @@ async fn enter(conn: &mut PgConnection, org: Uuid) -> Result<(), ApiError> {
 }
 
 /// Turns the organization's events not handed over yet into deliveries, one per enabled
-/// endpoint subscribed to the event's type that existed when it happened; how many events.
-pub async fn hand_over(state: &AppState, org: Uuid) -> Result<u64, ApiError> {
+/// endpoint subscribed to the event's type that existed when it happened; the events, in order.
+pub async fn hand_over(state: &AppState, org: Uuid) -> Result<Vec<Handed>, ApiError> {
     let mut tx = state.pool.begin().await?;
     enter(&mut tx, org).await?;
-    let events = sqlx::query_scalar!(
+    let rows = sqlx::query!(
         r#"WITH handed AS (
                UPDATE events SET dispatched_at = now()
                WHERE id IN (SELECT id FROM events WHERE dispatched_at IS NULL
                             ORDER BY seq LIMIT 1000 FOR UPDATE SKIP LOCKED)
-               RETURNING id, org_id, type, created_at
+               RETURNING id, seq, org_id, type, module, owner_id, object, previous_attributes,
+                         request_id, idempotency_key, created_at
            ), delivered AS (
                INSERT INTO webhook_deliveries (org_id, endpoint_id, event_id)
                SELECT h.org_id, e.id, h.id
@@ -181,12 +225,31 @@ pub async fn hand_over(state: &AppState, org: Uuid) -> Result<u64, ApiError> {
                 AND e.event_types && ARRAY['*', h.type, split_part(h.type, '.', 1) || '.*']
                ON CONFLICT (endpoint_id, event_id) DO NOTHING
            )
-           SELECT count(*) AS "events!" FROM handed"#
+           SELECT id AS "id!", seq AS "seq!", org_id AS "org_id!", type AS "event_type!",
+                  module AS "module!", owner_id, object AS "object!", previous_attributes,
+                  request_id, idempotency_key, created_at AS "created_at!"
+           FROM handed ORDER BY seq"#
     )
-    .fetch_one(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(events as u64)
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let row = EventRow {
+                id: r.id,
+                seq: r.seq,
+                org_id: r.org_id,
+                event_type: r.event_type,
+                object: r.object,
+                previous_attributes: r.previous_attributes,
+                request_id: r.request_id,
+                idempotency_key: r.idempotency_key,
+                created_at: r.created_at,
+            };
+            Handed::new(row, r.module, r.owner_id)
+        })
+        .collect())
 }
 
 /// A delivery leased for sending: the event, and where and how to sign it.

@@ -15,9 +15,12 @@ pub mod document;
 #[cfg(feature = "webhooks")]
 pub mod outbound;
 pub mod queue;
+pub mod realtime;
 pub mod signature;
 
 use chrono::{DateTime, Utc};
+
+use crate::auth::{Caller, Module, Permissions, Role};
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -84,6 +87,59 @@ impl From<EventRow> for Event {
                 id: row.request_id,
                 idempotency_key: row.idempotency_key,
             },
+        }
+    }
+}
+
+/// What of an organization's events a member or API key may read: the events of the modules
+/// they may read, their own tasks' (owners and admins: everyone's), and members' events only as
+/// an owner or admin. The event list and realtime pushes ask it.
+#[derive(Debug, Clone)]
+pub struct Visible {
+    /// Modules whose events are readable (`members` for owners and admins), tasks aside.
+    pub modules: Vec<String>,
+    /// Every task's events (owners and admins), else only the caller's own.
+    pub all_tasks: bool,
+    pub me: Option<Uuid>,
+}
+
+impl Visible {
+    pub fn of(caller: &Caller) -> Self {
+        Self::new(&caller.permissions, caller.is_admin(), caller.user_id())
+    }
+
+    /// A member's, from their role and stored grants now.
+    pub fn of_member(role: Role, grants: &Value, user_id: Uuid) -> Self {
+        Self::new(
+            &Permissions::effective(role, grants),
+            role.is_admin(),
+            Some(user_id),
+        )
+    }
+
+    fn new(permissions: &Permissions, admin: bool, me: Option<Uuid>) -> Self {
+        let mut modules: Vec<String> = Module::ALL
+            .iter()
+            .filter(|m| **m != Module::Tasks && permissions.allows(**m, false))
+            .map(|m| m.name().to_owned())
+            .collect();
+        if admin {
+            modules.push("members".to_owned());
+        }
+        Self {
+            modules,
+            all_tasks: admin,
+            me,
+        }
+    }
+
+    /// Whether an event of `module` (a task's: of `owner`) is readable: what the list's SQL
+    /// says, for one event in hand.
+    pub fn sees(&self, module: &str, owner: Option<Uuid>) -> bool {
+        if module == Module::Tasks.name() {
+            self.all_tasks || (owner.is_some() && owner == self.me)
+        } else {
+            self.modules.iter().any(|m| m == module)
         }
     }
 }

@@ -271,6 +271,7 @@ mod tests {
             ports: vec![443, 8443],
             allow_local_targets: false,
             queue_url: None,
+            realtime_endpoint: None,
         }
     }
 

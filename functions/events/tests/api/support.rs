@@ -12,7 +12,7 @@ use axum::routing::post;
 use serde_json::{Value, json};
 use shared::AppState;
 use shared::db::Login;
-use shared::events::{dispatch, outbound};
+use shared::events::dispatch;
 use shared::testing::{Registered, TestApp};
 use sqlx::PgPool;
 
@@ -92,8 +92,8 @@ impl Apps {
 
     /// One run of the scheduler's `deliver_webhooks`, handing over even the newest events.
     pub async fn dispatch(&self) -> dispatch::Report {
-        let client = outbound::client(&self.worker.settings.webhooks);
-        dispatch::sweep(&self.worker, &client, std::time::Duration::ZERO)
+        let channels = dispatch::Channels::new(&self.worker.settings.webhooks);
+        dispatch::sweep(&self.worker, &channels, std::time::Duration::ZERO)
             .await
             .expect("the dispatcher runs")
     }
