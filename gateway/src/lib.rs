@@ -206,7 +206,10 @@ async fn run(
     let (replies, mut replied) = mpsc::unbounded_channel::<String>();
     let writer = tokio::spawn(async move {
         loop {
+            // Pushes first: a push the function made before answering a message goes before
+            // the answer.
             let message = tokio::select! {
+                biased;
                 Some(out) = outgoing.recv() => out,
                 Some(reply) = replied.recv() => Outgoing::Text(reply),
                 else => break,
