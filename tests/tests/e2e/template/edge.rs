@@ -145,11 +145,18 @@ fn the_api_limits_each_client_at_the_edge() {
         settings[0]["ThrottlingRateLimit"],
         serde_json::json!({"Ref": "ApiRateLimit"})
     );
-    assert!(!template.to_string().contains("RouteSettings"));
+    // No per-route buckets, and HTTP is served by the REST API only (the WebSocket API is
+    // API Gateway v2's, throttled stage-wide).
     assert!(
         !resources
             .values()
-            .any(|r| r["Type"] == "AWS::ApiGatewayV2::Api")
+            .any(|r| r["Properties"].get("RouteSettings").is_some())
+    );
+    assert!(
+        resources
+            .values()
+            .filter(|r| r["Type"] == "AWS::ApiGatewayV2::Api")
+            .all(|r| r["Properties"]["ProtocolType"] == "WEBSOCKET")
     );
 
     // Every path has its preflight answered by a mock from the allowed-origins list, and a
@@ -181,6 +188,10 @@ fn the_api_limits_each_client_at_the_edge() {
         .filter(|r| {
             r["Type"] == "AWS::Lambda::Permission"
                 && r["Properties"]["Principal"] == "apigateway.amazonaws.com"
+                // The WebSocket API's own (the realtime function) aside.
+                && !r["Properties"]["SourceArn"]
+                    .to_string()
+                    .contains("RealtimeApi")
         })
         .count();
     assert_eq!(permissions, 10);

@@ -209,3 +209,149 @@ fn the_expanded_template_keeps_keys_and_names_and_retries_the_schedules() {
         );
     }
 }
+
+/// Events: committed writes announce on a queue whose failures go to a dead-letter queue with
+/// an alarm; the dispatcher consumes it with reserved concurrency and reports failed items;
+/// endpoints disabled raise an alarm; the WebSocket API sends its three routes to the realtime
+/// function, answers messages, throttles and logs; only the dispatcher and the scheduler may
+/// manage its connections, of this API's stage; no function may deliver to local addresses.
+#[test]
+fn the_expanded_template_carries_events_to_webhooks_and_realtime() {
+    use serde_json::json;
+    let template = expanded();
+    let resources = template["Resources"].as_object().unwrap();
+
+    let queue = &resources["EventsQueue"]["Properties"];
+    assert_eq!(
+        queue["RedrivePolicy"]["deadLetterTargetArn"],
+        json!({"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]})
+    );
+    let alarm = &resources["EventsDeadLetterAlarm"]["Properties"];
+    assert_eq!(
+        alarm["Dimensions"][0]["Value"],
+        json!({"Fn::GetAtt": ["EventsDeadLetterQueue", "QueueName"]})
+    );
+    assert_eq!(
+        alarm["AlarmActions"]["Fn::If"][1][0],
+        json!({"Ref": "AlarmTopicArn"})
+    );
+    assert_eq!(
+        resources["WebhookEndpointsDisabledAlarm"]["Properties"]["MetricName"],
+        "WebhookEndpointsDisabled"
+    );
+    for filter in ["SchedulerEndpointsDisabled", "DispatcherEndpointsDisabled"] {
+        assert_eq!(
+            resources[filter]["Properties"]["MetricTransformations"][0]["MetricName"],
+            "WebhookEndpointsDisabled"
+        );
+    }
+
+    let dispatcher = &resources["DispatcherFunction"]["Properties"];
+    assert_eq!(
+        dispatcher["ReservedConcurrentExecutions"],
+        json!({"Ref": "DispatcherReservedConcurrency"})
+    );
+    let mapping = resources
+        .values()
+        .find(|r| {
+            r["Type"] == "AWS::Lambda::EventSourceMapping"
+                && r["Properties"]["FunctionName"] == json!({"Ref": "DispatcherFunction"})
+        })
+        .expect("the dispatcher consumes the events queue");
+    assert_eq!(
+        mapping["Properties"]["EventSourceArn"],
+        json!({"Fn::GetAtt": ["EventsQueue", "Arn"]})
+    );
+    assert_eq!(
+        mapping["Properties"]["FunctionResponseTypes"],
+        json!(["ReportBatchItemFailures"])
+    );
+
+    // The WebSocket API and its routes, all to the realtime function.
+    let api = &resources["RealtimeApi"]["Properties"];
+    assert_eq!(api["ProtocolType"], "WEBSOCKET");
+    let integration = &resources["RealtimeIntegration"]["Properties"];
+    assert_eq!(integration["IntegrationType"], "AWS_PROXY");
+    assert!(
+        integration["IntegrationUri"]
+            .to_string()
+            .contains("${RealtimeFunction.Arn}"),
+        "{integration}"
+    );
+    let mut routes: Vec<&str> = resources
+        .values()
+        .filter(|r| r["Type"] == "AWS::ApiGatewayV2::Route")
+        .map(|r| {
+            assert_eq!(
+                r["Properties"]["Target"],
+                json!({"Fn::Sub": "integrations/${RealtimeIntegration}"})
+            );
+            r["Properties"]["RouteKey"].as_str().unwrap()
+        })
+        .collect();
+    routes.sort_unstable();
+    assert_eq!(routes, ["$connect", "$default", "$disconnect"]);
+    // A message's answer goes back to its client.
+    assert_eq!(
+        resources["RealtimeDefaultRoute"]["Properties"]["RouteResponseSelectionExpression"],
+        "$default"
+    );
+    assert_eq!(
+        resources["RealtimeDefaultRouteResponse"]["Properties"]["RouteId"],
+        json!({"Ref": "RealtimeDefaultRoute"})
+    );
+    let stage = &resources["RealtimeStage"]["Properties"];
+    assert_eq!(stage["DeploymentId"], json!({"Ref": "RealtimeDeployment"}));
+    assert!(stage["DefaultRouteSettings"]["ThrottlingRateLimit"].is_number());
+    assert_eq!(
+        stage["AccessLogSettings"]["DestinationArn"],
+        json!({"Fn::GetAtt": ["RealtimeAccessLogGroup", "Arn"]})
+    );
+    let deployment = resources["RealtimeDeployment"]["DependsOn"].to_string();
+    for route in [
+        "RealtimeConnectRoute",
+        "RealtimeDisconnectRoute",
+        "RealtimeDefaultRoute",
+    ] {
+        assert!(deployment.contains(route), "{deployment}");
+    }
+    let permission = &resources["RealtimeInvokePermission"]["Properties"];
+    assert_eq!(permission["Principal"], "apigateway.amazonaws.com");
+    assert_eq!(
+        permission["FunctionName"],
+        json!({"Ref": "RealtimeFunction"})
+    );
+
+    // Who manages connections, and where pushes go.
+    let manage =
+        resources["ManageRealtimeConnectionsPolicy"]["Properties"]["PolicyDocument"].to_string();
+    assert!(
+        manage.contains("execute-api:ManageConnections")
+            && manage.contains("${RealtimeApi}/${RealtimeStage}/*/@connections/*"),
+        "{manage}"
+    );
+    let endpoint = json!({"Fn::Sub": "https://${RealtimeApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${RealtimeStage}"});
+    for (name, role) in resources
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::IAM::Role")
+    {
+        let manages = role.to_string().contains("ManageRealtimeConnectionsPolicy");
+        let expected = matches!(
+            name.as_str(),
+            "DispatcherFunctionRole" | "SchedulerFunctionRole"
+        );
+        assert_eq!(manages, expected, "{name}");
+    }
+    for function in ["DispatcherFunction", "SchedulerFunction"] {
+        assert_eq!(
+            resources[function]["Properties"]["Environment"]["Variables"]["REALTIME_ENDPOINT"],
+            endpoint,
+            "{function}"
+        );
+    }
+    assert!(!template.to_string().contains("WEBHOOK_ALLOW_LOCAL_TARGETS"));
+    assert_eq!(
+        template["Outputs"]["RealtimeUrl"]["Value"],
+        json!({"Fn::Sub": "wss://${RealtimeApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${RealtimeStage}"})
+    );
+}
