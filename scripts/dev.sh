@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# `make dev`: the whole API on one base URL, with the same paths as behind API Gateway.
+# `make dev`: the whole API on one base URL, with the same paths as behind API Gateway, and
+# realtime updates at ws://127.0.0.1:9000/realtime.
 #
 # Finds or starts PostgreSQL, applies the migrations, then serves every function with
 # `cargo lambda watch` (hot reload), whose router (Cargo.toml, [workspace.metadata.lambda.watch])
-# sends each path to its function like the HTTP API does.
+# sends each path to its function like the HTTP API does. In front of it, on PORT, the WebSocket
+# API's stand-in (the gateway crate) serves /realtime and the @connections API and passes every
+# other request on. The events queue is moto's SQS, consumed by scripts/dev_queue.py, which
+# invokes the dispatcher as Lambda's event source mapping would.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/postgres.sh
@@ -12,6 +16,10 @@ source scripts/tools.sh
 HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-9000}"
 BASE="http://$HOST:$PORT"
+# Behind the gateway: the functions (cargo lambda watch) and the events queue (moto).
+FUNCTIONS_PORT="${FUNCTIONS_PORT:-9001}"
+QUEUE_PORT="${QUEUE_PORT:-9002}"
+FUNCTIONS="http://$HOST:$FUNCTIONS_PORT"
 
 # One path per function, answered by that function once it runs (any status will do).
 PROBES=(/health /api/auth/me /api/users /api/products /api/suppliers /api/inventory/stock /api/tasks
@@ -26,7 +34,7 @@ fi
 use_postgres stockroom_dev
 ensure_tools
 
-cargo build --bins $(function_packages)
+cargo build --bins $(function_packages) -p gateway
 # The binary that build made: `cargo run -p migrate` would build its dependencies again
 # with the features of that one package (minutes, silently).
 "${CARGO_TARGET_DIR:-target}/debug/migrate"
@@ -66,12 +74,31 @@ if [ -n "$SMTP_PORT" ] && ! (exec 3<>"/dev/tcp/127.0.0.1/$SMTP_PORT") 2>/dev/nul
     smtp_pid=$!
 fi
 
-cargo lambda watch --invoke-address "$HOST" --invoke-port "$PORT" --disable-cors \
+# The events queue: moto's SQS. The functions' AWS SDK reaches it (and signs for the gateway's
+# @connections API) with local credentials.
+moto_server -H "$HOST" -p "$QUEUE_PORT" >/dev/null 2>&1 &
+queue_pid=$!
+until curl -s -o /dev/null "http://$HOST:$QUEUE_PORT/moto-api/"; do
+    kill -0 $queue_pid 2>/dev/null || { echo "moto_server exited (is port $QUEUE_PORT free?)" >&2; exit 1; }
+    sleep 0.2
+done
+EVENTS_QUEUE_URL=$(python3 scripts/dev_queue.py create "http://$HOST:$QUEUE_PORT" events)
+
+cargo lambda watch --invoke-address "$HOST" --invoke-port "$FUNCTIONS_PORT" --disable-cors \
     --env-var "DATABASE_URL=$DATABASE_URL" --env-var "TENANT_DATABASE_URL=$TENANT_DATABASE_URL" \
     --env-var "AUTH_DATABASE_URL=$AUTH_DATABASE_URL" --env-var "WORKER_DATABASE_URL=$WORKER_DATABASE_URL" \
+    --env-var "EVENTS_QUEUE_URL=$EVENTS_QUEUE_URL" --env-var "AWS_ENDPOINT_URL_SQS=http://$HOST:$QUEUE_PORT" \
+    --env-var "REALTIME_ENDPOINT=$BASE" --env-var "AWS_REGION=eu-west-1" \
+    --env-var "AWS_ACCESS_KEY_ID=local" --env-var "AWS_SECRET_ACCESS_KEY=local" \
     --env-var "WEBHOOK_ALLOW_LOCAL_TARGETS=${WEBHOOK_ALLOW_LOCAL_TARGETS:-true}" &
 watch_pid=$!
-trap 'kill $watch_pid $smtp_pid 2>/dev/null; wait $watch_pid 2>/dev/null' EXIT INT TERM
+"${CARGO_TARGET_DIR:-target}/debug/gateway" --listen "$HOST:$PORT" --upstream "$FUNCTIONS" \
+    --invoke "$FUNCTIONS/2015-03-31/functions/realtime/invocations" &
+gateway_pid=$!
+python3 scripts/dev_queue.py consume "$EVENTS_QUEUE_URL" \
+    "$FUNCTIONS/2015-03-31/functions/dispatcher/invocations" &
+consumer_pid=$!
+trap 'kill $watch_pid $smtp_pid $queue_pid $gateway_pid $consumer_pid 2>/dev/null; wait $watch_pid 2>/dev/null' EXIT INT TERM
 
 # Every function answers with an x-request-id header; the emulator's own errors do not.
 for path in "${PROBES[@]}"; do
@@ -122,15 +149,17 @@ case "$status" in
         ;;
     *) echo "Could not create the demo organization (login answered HTTP $status; is SMTP_URL set to the local mail server?)" >&2 ;;
 esac
-# Tenants' webhooks: the scheduler's deliver_webhooks job every 5 seconds (every minute in AWS),
-# invoked as EventBridge would through the emulator's Lambda invoke API. A receiver on this
+# Tenants' webhooks and realtime: the dispatcher sends each committed write's events at once
+# (the events queue above); the scheduler's deliver_webhooks job, every 5 seconds here (every
+# minute in AWS), retries, sends what the fast path missed and closes ended connections. It is
+# invoked as EventBridge would, through the emulator's Lambda invoke API. A receiver on this
 # machine may be an endpoint (http://127.0.0.1:...): WEBHOOK_ALLOW_LOCAL_TARGETS above.
 (
     while kill -0 $watch_pid 2>/dev/null; do
         curl -s -o /dev/null --max-time 120 -X POST \
-            "$BASE/2015-03-31/functions/scheduler/invocations" -d '{"job": "deliver_webhooks"}'
+            "$FUNCTIONS/2015-03-31/functions/scheduler/invocations" -d '{"job": "deliver_webhooks"}'
         sleep 5
     done
 ) &
-echo "API ready at $BASE"
+echo "API ready at $BASE (realtime: ws://$HOST:$PORT/realtime)"
 wait $watch_pid

@@ -1,0 +1,89 @@
+"""`make dev`'s events queue: moto's SQS stands in for the queue, and this for Lambda's event
+source mapping, which hands the dispatcher function batches of messages.
+
+    python3 scripts/dev_queue.py create SQS_ENDPOINT NAME          prints the queue's URL
+    python3 scripts/dev_queue.py consume QUEUE_URL INVOKE_URL       runs until stopped
+
+`consume` receives up to 10 messages at a time (waiting up to a second), invokes the dispatcher
+with them as SQS's Lambda event through the invoke API (`cargo lambda watch` serves it), and
+deletes the messages the answer does not list as `batchItemFailures`; those, and a batch whose
+invocation failed, come back after the queue's visibility timeout, as in AWS.
+"""
+
+import json
+import sys
+import time
+import urllib.request
+from urllib.parse import urlsplit
+
+import boto3
+
+REGION = "eu-west-1"
+
+
+def client(endpoint):
+    return boto3.client(
+        "sqs",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
+def create(endpoint, name):
+    sqs = client(endpoint)
+    url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "10"})["QueueUrl"]
+    print(url)
+
+
+def consume(queue_url, invoke_url):
+    parts = urlsplit(queue_url)
+    sqs = client(f"{parts.scheme}://{parts.netloc}")
+    arn = f"arn:aws:sqs:{REGION}:000000000000:{parts.path.rsplit('/', 1)[-1]}"
+    while True:
+        try:
+            got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        except Exception as error:  # the queue stand-in is restarting: try again
+            print(f"events queue: {error}", file=sys.stderr)
+            time.sleep(1)
+            continue
+        messages = got.get("Messages", [])
+        if not messages:
+            continue
+        batch = {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": {},
+                    "messageAttributes": {},
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": arn,
+                    "awsRegion": REGION,
+                }
+                for m in messages
+            ]
+        }
+        request = urllib.request.Request(
+            invoke_url,
+            data=json.dumps(batch).encode(),
+            headers={"content-type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=120) as answer:
+                result = json.load(answer)
+        except Exception as error:
+            print(f"events queue: the dispatcher failed: {error}", file=sys.stderr)
+            continue
+        failed = {f.get("itemIdentifier") for f in (result or {}).get("batchItemFailures", [])}
+        for m in messages:
+            if m["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+
+if __name__ == "__main__":
+    command, *args = sys.argv[1:]
+    {"create": create, "consume": consume}[command](*args)
