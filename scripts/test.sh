@@ -11,6 +11,7 @@ source scripts/pooler.sh
 use_postgres postgres
 ensure_tools
 ensure_nextest
+ensure_chromium
 prime_cluster_roles
 
 # The end-to-end tests run the real function binaries behind `cargo lambda watch`: those, and
@@ -36,8 +37,8 @@ optional_pass() {
 # Again on the database AWS gives: PostgreSQL 18 whose only account is an RDS-style master (no
 # superuser). The migrate function, the end-to-end flows through the real binaries (people in
 # several organizations and sign-in limits included), tenant isolation and the login roles, the
-# replays of one person moving money alone, the upgrade of the previous release's people, and
-# the scheduler's jobs and Wise's webhooks (stockroom_worker).
+# replays of one person moving money alone, the upgrade of the previous release's people, the
+# scheduler's jobs and Wise's webhooks (stockroom_worker), and realtime connections and pushes.
 # Tests are picked by their module in their crate's one test binary (`local_api::...` in e2e's);
 # migrate, the scheduler and the webhooks have one test file each (`kind(test)`: not their unit
 # tests).
@@ -47,7 +48,8 @@ rds_pass() {
         cargo nextest run --workspace --locked --no-fail-fast \
         -E '(package(e2e) & test(/^(local_api|contracts|accounts)::/)) | (package(users) & test(/^isolation::/))' \
         -E '(package(inventory) & test(/^second_person::/)) | (package(auth) & test(/^migration::/))' \
-        -E '(package(migrate) & kind(test)) | (package(scheduler) & kind(test)) | (package(webhooks) & kind(test))'
+        -E '(package(migrate) & kind(test)) | (package(scheduler) & kind(test)) | (package(webhooks) & kind(test))' \
+        -E '(package(realtime) & test(/^connections::/)) | (package(dispatcher) & kind(test))'
 }
 
 # And over TLS as RDS requires it: sslmode=verify-full against a CA made for the test, on a
@@ -62,13 +64,15 @@ tls_pass() {
 # And through a transaction pooler as RDS Proxy puts it in front of the database: PgBouncer in
 # transaction mode with two server connections per database, fewer than the clients. The
 # end-to-end flows through the real binaries, tenant isolation with interleaved requests (and
-# PgBouncer's counters), the API contracts, and the scheduler's per-organization transactions.
+# PgBouncer's counters), the API contracts, the scheduler's per-organization transactions, and
+# realtime connections and pushes.
 pooler_pass() {
     POOLER_TEST_URL="$POOLER_TEST_URL" \
         cargo nextest run --workspace --locked --no-fail-fast \
         -E '(package(e2e) & test(/^(local_api|contracts|accounts)::/)) | (package(users) & test(/^isolation::/))' \
         -E 'package(inventory) & test(/^second_person::/)' \
-        -E 'package(scheduler) & kind(test)'
+        -E 'package(scheduler) & kind(test)' \
+        -E '(package(realtime) & test(/^connections::/)) | (package(dispatcher) & kind(test))'
 }
 
 if [ $# -eq 0 ]; then

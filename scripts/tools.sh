@@ -1,6 +1,7 @@
 # Sourced: `ensure_tools` puts the Python-packaged tools (cargo-lambda, moto, aiosmtpd, cfn-lint,
 # openpyxl, schemathesis, pyotp; pinned in requirements-dev.txt) into the project virtualenv
-# `.venv/` and that virtualenv first on PATH; `ensure_nextest` installs cargo-nextest.
+# `.venv/` and that virtualenv first on PATH; `ensure_nextest` installs cargo-nextest;
+# `ensure_chromium` headless Chromium where it can.
 #
 # The system interpreter is never written to: current Debian and Ubuntu refuse it (PEP 668).
 # `.venv/` is rebuilt when requirements-dev.txt changes, and is ignored by git.
@@ -48,6 +49,21 @@ ensure_tools() {
     export VIRTUAL_ENV="$VENV_DIR"
     export PATH="$VENV_DIR/bin:$PATH"
     hash -r
+}
+
+# `ensure_chromium`: the browser test (a page on http://localhost:3000 receiving realtime
+# updates) runs headless Chromium. Installed with apt-get when missing and run as root; otherwise
+# that one test says it is skipped (CHROMIUM names another binary).
+ensure_chromium() {
+    local candidate
+    for candidate in "${CHROMIUM:-}" chromium chromium-browser google-chrome; do
+        [ -n "$candidate" ] && command -v "$candidate" >/dev/null 2>&1 && return 0
+    done
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "Installing Chromium with apt-get (for the realtime browser test)" >&2
+        { apt-get update -qq && apt-get install -y -qq chromium; } >/dev/null 2>&1 && return 0
+    fi
+    echo "No Chromium here: the realtime browser test is skipped (apt-get install chromium)." >&2
 }
 
 ensure_nextest() {

@@ -52,12 +52,12 @@ fn chromium() -> Option<String> {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_page_in_chromium_shows_the_level_a_movement_leaves(pool: PgPool) {
     let Some(chromium) = chromium() else {
-        // `make test` installs it where it can (scripts/tools.sh); CI always has it.
+        // `make test` installs it where it can (scripts/tools.sh); CI requires it.
         assert!(
-            std::env::var("CI").is_err(),
-            "Chromium is needed for this test (set CHROMIUM)"
+            std::env::var_os("STOCKROOM_REQUIRE_BROWSER").is_none(),
+            "no Chromium here (set CHROMIUM, or apt-get install chromium)"
         );
-        eprintln!("SKIPPED: no Chromium on this machine");
+        eprintln!("SKIPPED: no Chromium on this machine (apt-get install chromium)");
         return;
     };
     let s = setup(pool).await;
