@@ -145,3 +145,55 @@ async fn a_message_that_is_no_announcement_is_dropped_and_a_bad_org_is_no_failur
         .unwrap();
     assert_eq!(answer, json!({"batchItemFailures": []}));
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_organization_the_database_cannot_serve_is_a_batch_item_failure_retried_later(
+    pool: PgPool,
+) {
+    let products = TestApp::new(
+        products::app(shared::testing::state_as(pool.clone(), Login::Tenant, &[])),
+        pool.clone(),
+    );
+    let ann = products.register("ann@example.com").await;
+    let zoe = products.register("zoe@example.com").await;
+    products
+        .by(&ann)
+        .post(
+            "/api/products",
+            json!({"sku": "APL", "name": "Apple", "price": "1.00"}),
+        )
+        .await
+        .assert(201);
+    let undispatched = async || -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE dispatched_at IS NULL")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let worker = shared::testing::state_as(pool.clone(), Login::Worker, &[]);
+    let proxy = shared::testing::DbProxy::to(&pool).await;
+    let batch = json!({"Records": [
+        {"messageId": "ann", "body": json!({"org_id": ann.org_id}).to_string()},
+        {"messageId": "zoe", "body": json!({"org_id": zoe.org_id}).to_string()},
+    ]});
+    // The database is down (restarting): every organization fails, and SQS is told which
+    // messages to deliver again.
+    proxy.cut();
+    let answer = dispatcher::Dispatcher::new(proxy.route(&worker))
+        .handle(LambdaEvent::new(batch.clone(), Context::default()))
+        .await
+        .unwrap();
+    assert_eq!(
+        answer,
+        json!({"batchItemFailures": [{"itemIdentifier": "ann"}, {"itemIdentifier": "zoe"}]})
+    );
+    assert!(undispatched().await > 0);
+    // Back: the redelivered batch hands their events over.
+    proxy.restore();
+    let answer = dispatcher::Dispatcher::new(proxy.route(&worker))
+        .handle(LambdaEvent::new(batch, Context::default()))
+        .await
+        .unwrap();
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    assert_eq!(undispatched().await, 0);
+}

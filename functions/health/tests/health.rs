@@ -6,10 +6,8 @@
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use shared::testing::{assert_problem, get};
+use shared::testing::{DbProxy, assert_problem, get};
 use sqlx::PgPool;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn health_is_ok(pool: PgPool) {
@@ -60,40 +58,8 @@ async fn unknown_routes_are_404_problems(pool: PgPool) {
     );
 }
 
-/// A TCP proxy in front of the real Postgres that can be cut and restored, like a database
-/// failover or a network partition.
-struct Proxy {
-    port: u16,
-    up: watch::Sender<bool>,
-}
-
-async fn proxy_to(target: (String, u16)) -> Proxy {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (up, up_rx) = watch::channel(true);
-    tokio::spawn(async move {
-        while let Ok((mut inbound, _)) = listener.accept().await {
-            let mut up_rx = up_rx.clone();
-            if !*up_rx.borrow() {
-                continue; // dropped: the client sees the connection close at once
-            }
-            let target = target.clone();
-            tokio::spawn(async move {
-                let Ok(mut outbound) = TcpStream::connect(target).await else {
-                    return;
-                };
-                tokio::select! {
-                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                    _ = up_rx.wait_for(|up| !*up) => {} // going down cuts live connections too
-                }
-            });
-        }
-    });
-    Proxy { port, up }
-}
-
 /// Settings whose DATABASE_URL goes through the proxy to this test's database.
-fn settings_through(proxy: &Proxy, pool: &PgPool) -> shared::Settings {
+fn settings_through(proxy: &DbProxy, pool: &PgPool) -> shared::Settings {
     let mut url = shared::testing::database_url(pool);
     url.set_host(Some("127.0.0.1")).unwrap();
     url.set_port(Some(proxy.port)).unwrap();
@@ -105,8 +71,7 @@ fn settings_through(proxy: &Proxy, pool: &PgPool) -> shared::Settings {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn database_outage_is_a_prompt_503_and_recovers_by_itself(pool: PgPool) {
-    let options = pool.connect_options();
-    let proxy = proxy_to((options.get_host().to_owned(), options.get_port())).await;
+    let proxy = DbProxy::to(&pool).await;
     let settings = settings_through(&proxy, &pool);
     let pool = shared::db::pool(&settings).unwrap();
     let state = shared::AppState::new(settings, pool).unwrap();
@@ -114,7 +79,7 @@ async fn database_outage_is_a_prompt_503_and_recovers_by_itself(pool: PgPool) {
 
     assert_eq!(get(&app, "/health/db").await.status, StatusCode::OK);
 
-    proxy.up.send_replace(false);
+    proxy.cut();
     let started = Instant::now();
     let response = get(&app, "/health/db").await;
     assert_problem(
@@ -131,7 +96,7 @@ async fn database_outage_is_a_prompt_503_and_recovers_by_itself(pool: PgPool) {
     // Liveness does not depend on the database.
     assert_eq!(get(&app, "/health").await.status, StatusCode::OK);
 
-    proxy.up.send_replace(true);
+    proxy.restore();
     let mut status = StatusCode::SERVICE_UNAVAILABLE;
     for _ in 0..20 {
         status = get(&app, "/health/db").await.status;

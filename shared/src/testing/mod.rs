@@ -1,10 +1,12 @@
 //! Helpers for the functions' tests (feature `test-util`): the state a function is tested with,
 //! in-process requests to its router, people seeded straight into the test database, step-up
-//! tokens, and the helper processes (an SMTP server, a local Secrets Manager).
+//! tokens, and the helper processes (an SMTP server, a local Secrets Manager, a database proxy
+//! that can be cut).
 
 pub mod app;
 pub mod mail;
 pub mod moto;
+pub mod proxy;
 pub mod seed;
 pub mod state;
 pub mod step_up;
@@ -16,6 +18,7 @@ pub use mail::{
     ReceivedEmail, SmtpServer, mailed_token, mailed_token_with, queued_mail, queued_mail_with,
 };
 pub use moto::Moto;
+pub use proxy::DbProxy;
 pub use seed::{
     PASSWORD, Registered, also_member, invited, member, next_client_ip, person, register,
     session_token, totp_code,

@@ -321,3 +321,59 @@ async fn a_dispatcher_that_dies_holding_a_lease_leaves_the_delivery_to_the_next_
     assert_eq!(apps.dispatch().await, Default::default());
     assert_eq!(receiver.received().len(), 1);
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_database_restart_mid_delivery_loses_nothing(pool: PgPool) {
+    let apps = apps(pool.clone());
+    let receiver = Receiver::start().await;
+    receiver.slow(std::time::Duration::from_millis(300));
+    let ann = apps.products.register("ann@example.com").await;
+    let endpoint = apps.endpoint(&ann, &receiver.url, json!(["*"])).await;
+    apps.product(&ann, "APL", 0).await;
+    // The dispatcher's connections go through a proxy that goes down while the receiver holds
+    // the delivery (as a restart or a failover would): its outcome cannot be recorded.
+    let proxy = shared::testing::DbProxy::to(&pool).await;
+    let worker = proxy.route(&apps.worker);
+    let channels = shared::events::dispatch::Channels::new(&worker.settings.webhooks);
+    let cut_when_received = async {
+        while receiver.received().is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        proxy.cut();
+    };
+    let (report, ()) = tokio::join!(
+        shared::events::dispatch::sweep(&worker, &channels, std::time::Duration::ZERO),
+        cut_when_received
+    );
+    assert_eq!(
+        report.unwrap().delivered,
+        0,
+        "the organization's run failed"
+    );
+    assert_eq!(receiver.received().len(), 1);
+    proxy.restore();
+    // Nothing was recorded: the delivery is pending under its lease, and the next run after it
+    // sends the event again, with the same id.
+    let (status,): (String,) = sqlx::query_as("SELECT status::text FROM webhook_deliveries")
+        .fetch_one(&apps.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "pending");
+    sqlx::query("UPDATE webhook_deliveries SET next_attempt_at = now()")
+        .execute(&apps.pool)
+        .await
+        .unwrap();
+    let report = shared::events::dispatch::sweep(&worker, &channels, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(report.delivered, 1);
+    let got = receiver.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        got[0].headers["stockroom-event-id"],
+        got[1].headers["stockroom-event-id"]
+    );
+    let list = deliveries(&apps, &ann, endpoint["id"].as_str().unwrap()).await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["status"], "succeeded", "{list:?}");
+}
