@@ -93,6 +93,7 @@ pub async fn expire_reservations(state: &AppState) -> anyhow::Result<i64> {
     .await?;
     let mut total = 0;
     for org in orgs {
+        let mut released = 0;
         loop {
             let mut tx = state.pool.begin().await?;
             enter(&mut tx, org).await?;
@@ -106,9 +107,17 @@ pub async fn expire_reservations(state: &AppState) -> anyhow::Result<i64> {
             .await?;
             tx.commit().await?;
             total += expired;
+            released += expired;
             if expired < BATCH {
                 break;
             }
+        }
+        // Expiries are events (`reservation.expired`, `stock.changed`): the dispatcher hears of
+        // them at once, as of a request's writes.
+        if released > 0
+            && let Some(queue) = &state.events_queue
+        {
+            queue.announce(org).await;
         }
     }
     Ok(total)

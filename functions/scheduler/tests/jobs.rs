@@ -374,3 +374,54 @@ async fn mail_a_function_could_not_send_is_sent_by_the_sweep_once(pool: PgPool) 
     assert_eq!(failed().await, (2, Some("sent".to_owned())));
     assert_eq!(scheduler::send_mail(&state).await, 0, "and never again");
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_organization_with_expiries_is_announced_on_the_events_queue(pool: PgPool) {
+    let moto = shared::testing::Moto::start();
+    moto.use_from_this_process();
+    let sqs = aws_sdk_sqs::Client::new(&shared::config::secrets::sdk_config().await);
+    let queue = sqs
+        .create_queue()
+        .queue_name("events")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let state = shared::testing::state_as(
+        pool.clone(),
+        shared::db::Login::Worker,
+        &[("EVENTS_QUEUE_URL", queue.as_str())],
+    );
+    let seed = seed(&pool, 10, 0).await;
+    reserve(&pool, &seed, 3, "-1 minute").await;
+    reserve(&pool, &seed, 1, "1 hour").await;
+    let announced = async || -> Vec<serde_json::Value> {
+        let received = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        let messages = received.messages.unwrap_or_default();
+        for m in &messages {
+            sqs.delete_message()
+                .queue_url(&queue)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+        messages
+            .iter()
+            .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+            .collect()
+    };
+    assert_eq!(scheduler::expire_reservations(&state).await.unwrap(), 1);
+    assert_eq!(announced().await, [json!({"org_id": seed.org})]);
+    // A run that expires nothing announces nothing.
+    assert_eq!(scheduler::expire_reservations(&state).await.unwrap(), 0);
+    assert!(announced().await.is_empty());
+}

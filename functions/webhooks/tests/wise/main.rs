@@ -41,8 +41,14 @@ fn key_pair() -> (SigningKey<Sha256>, String) {
 
 /// An organization with a submitted order whose payment is processing as transfer 777.
 async fn setup(pool: PgPool) -> Setup {
+    setup_with(pool, &[]).await
+}
+
+/// [`setup`], with more settings.
+async fn setup_with(pool: PgPool, settings: &[(&str, &str)]) -> Setup {
     let (wise, public_pem) = key_pair();
-    let overrides = [("WISE_WEBHOOK_PUBLIC_KEY", public_pem.as_str())];
+    let mut overrides = vec![("WISE_WEBHOOK_PUBLIC_KEY", public_pem.as_str())];
+    overrides.extend_from_slice(settings);
     let state = shared::testing::state_as(pool.clone(), shared::db::Login::Worker, &overrides);
     let webhooks = TestApp::new(webhooks::app(state), pool.clone());
     let org: Uuid = webhooks

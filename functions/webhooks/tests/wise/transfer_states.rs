@@ -186,3 +186,43 @@ async fn a_cancelled_transfer_cancels_the_payment(pool: PgPool) {
         "the transfer was cancelled at Wise"
     );
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_payment_that_moved_is_announced_on_the_events_queue(pool: PgPool) {
+    let moto = shared::testing::Moto::start();
+    moto.use_from_this_process();
+    let sqs = aws_sdk_sqs::Client::new(&shared::config::secrets::sdk_config().await);
+    let queue = sqs
+        .create_queue()
+        .queue_name("events")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let s = setup_with(pool, &[("EVENTS_QUEUE_URL", queue.as_str())]).await;
+    let sent = state_change(
+        TRANSFER,
+        "outgoing_payment_sent",
+        "processing",
+        "2026-11-20T12:34:56Z",
+    );
+    deliver(&s, &sent, "delivery-1").await;
+    // A repeat moves nothing and announces nothing.
+    deliver(&s, &sent, "delivery-1").await;
+    let mut bodies = Vec::new();
+    for _ in 0..3 {
+        let received = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        for m in received.messages.unwrap_or_default() {
+            bodies.push(serde_json::from_str::<Value>(m.body().unwrap()).unwrap());
+        }
+    }
+    assert_eq!(bodies, [json!({"org_id": s.org})]);
+}
