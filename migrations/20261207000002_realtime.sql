@@ -21,10 +21,10 @@ CREATE TABLE realtime_connections (
     event_types   text[] NOT NULL DEFAULT '{}' CHECK (cardinality(event_types) <= 50),
     connected_at  timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX realtime_connections_org_idx ON realtime_connections (org_id);
+CREATE INDEX realtime_connections_org_idx ON realtime_connections (org_id, user_id);
 CREATE INDEX realtime_connections_connected_idx ON realtime_connections (connected_at);
 ALTER TABLE realtime_connections ENABLE ROW LEVEL SECURITY;
-REVOKE ALL ON realtime_connections FROM PUBLIC;
+REVOKE ALL ON realtime_connections FROM PUBLIC, stockroom_app;
 
 -- Whether member `p_user`'s session `p_session` is live in `p_org`: the member is active, and
 -- the session's live refresh token (not rotated, revoked or expired) is that organization's.
@@ -43,22 +43,27 @@ $$;
 REVOKE EXECUTE ON FUNCTION stockroom_session_live_in(uuid, uuid, uuid) FROM PUBLIC;
 
 -- $connect: records the connection of a verified access token's holder if their session is
--- live in the token's organization; whether it was.
+-- live in the token's organization and the member has fewer than 20 connections there (tabs,
+-- devices); `connected`, `session_ended` or `too_many_connections`.
 CREATE FUNCTION stockroom_realtime_connect(p_connection text, p_user uuid, p_org uuid,
                                            p_session uuid, p_types text[])
-RETURNS boolean
+RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
 AS $$
 BEGIN
     IF NOT public.stockroom_session_live_in(p_user, p_org, p_session) THEN
-        RETURN false;
+        RETURN 'session_ended';
+    END IF;
+    IF (SELECT count(*) FROM public.realtime_connections
+        WHERE user_id = p_user AND org_id = p_org AND connection_id <> p_connection) >= 20 THEN
+        RETURN 'too_many_connections';
     END IF;
     INSERT INTO public.realtime_connections (connection_id, org_id, user_id, session_id, event_types)
     VALUES (p_connection, p_org, p_user, p_session, p_types)
     ON CONFLICT (connection_id) DO UPDATE
         SET org_id = excluded.org_id, user_id = excluded.user_id,
             session_id = excluded.session_id, event_types = excluded.event_types;
-    RETURN true;
+    RETURN 'connected';
 END
 $$;
 

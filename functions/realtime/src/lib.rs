@@ -4,7 +4,8 @@
 //! - `$connect`: the client offers the subprotocols `stockroom` and its access token
 //!   (`new WebSocket(url, ["stockroom", accessToken])`). A valid token whose session is live in
 //!   its organization opens the connection (the answer names `stockroom`, as browsers require);
-//!   anything else is refused with 401, and nothing is recorded. An optional `?types=` (comma
+//!   a member with 20 connections open in the organization is refused with 429, anything else
+//!   with 401, and nothing is recorded. An optional `?types=` (comma
 //!   separated) subscribes at once.
 //! - `$default`: JSON messages. `{"action": "subscribe", "types": [...]}` replaces the
 //!   subscription (event types, `<object>.*` or `*`; an unknown one is refused, naming it) and
@@ -120,7 +121,7 @@ impl Realtime {
             Err(_) => return json!({"statusCode": 400}),
         };
         let connected = sqlx::query_scalar!(
-            r#"SELECT stockroom_realtime_connect($1, $2, $3, $4, $5) AS "connected!""#,
+            r#"SELECT stockroom_realtime_connect($1, $2, $3, $4, $5) AS "outcome!""#,
             event.request_context.connection_id,
             claims.sub.0,
             claims.org.0,
@@ -129,12 +130,16 @@ impl Realtime {
         )
         .fetch_one(&self.state.pool)
         .await;
-        match connected {
-            Ok(true) => json!({
+        match connected.as_deref() {
+            Ok("connected") => json!({
                 "statusCode": 200,
                 "headers": {"Sec-WebSocket-Protocol": PROTOCOL}
             }),
-            Ok(false) => refused("session ended"),
+            Ok("too_many_connections") => {
+                tracing::info!("realtime connection refused: 20 open already");
+                json!({"statusCode": 429})
+            }
+            Ok(_) => refused("session ended"),
             Err(error) => {
                 tracing::error!(%error, "could not record a realtime connection");
                 json!({"statusCode": 500})

@@ -155,6 +155,23 @@ async fn only_a_live_sessions_token_in_the_subprotocol_connects(pool: PgPool) {
     assert_eq!(next(&mut socket).await["code"], "bad_message");
     assert!(pending(&mut socket).await.is_empty());
 
+    // At most 20 connections per member and organization (this one, and 19 more).
+    let mut more = Vec::new();
+    for _ in 0..19 {
+        more.push(s.connect_with(&offered, "").await.unwrap());
+    }
+    assert_eq!(refused(s.connect_with(&offered, "").await), 429);
+    more.pop().unwrap().close(None).await.unwrap();
+    let mut again = None;
+    for _ in 0..50 {
+        if let Ok(socket) = s.connect_with(&offered, "").await {
+            again = Some(socket);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(again.is_some(), "a closed connection frees its place");
+
     // A signed-out session cannot connect.
     sqlx::query("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1::uuid")
         .bind(&ann.user_id)

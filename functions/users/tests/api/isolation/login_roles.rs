@@ -34,6 +34,7 @@ async fn every_relation_the_tenant_role_can_touch_is_confined(pool: PgPool) {
         ("_sqlx_migrations", "1"),
         ("trusted_devices", "1"),
         ("registrations", "1"),
+        ("realtime_connections", "1"),
         ("users", "password_hash"),
         ("users", "mfa_secret"),
     ] {
