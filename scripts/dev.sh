@@ -7,7 +7,8 @@
 # sends each path to its function like the HTTP API does. In front of it, on PORT, the WebSocket
 # API's stand-in (the gateway crate) serves /realtime and the @connections API and passes every
 # other request on. The events queue is moto's SQS, consumed by scripts/dev_queue.py, which
-# invokes the dispatcher as Lambda's event source mapping would.
+# invokes the dispatcher as Lambda's event source mapping would. The files and exports buckets
+# are moto's S3 on the same port, with the template's CORS rule for the frontend's origins.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/postgres.sh
@@ -16,14 +17,15 @@ source scripts/tools.sh
 HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-9000}"
 BASE="http://$HOST:$PORT"
-# Behind the gateway: the functions (cargo lambda watch) and the events queue (moto).
+# Behind the gateway: the functions (cargo lambda watch); moto's SQS and S3 (the events queue,
+# the buckets), which browsers reach directly for uploads and downloads.
 FUNCTIONS_PORT="${FUNCTIONS_PORT:-9001}"
 QUEUE_PORT="${QUEUE_PORT:-9002}"
 FUNCTIONS="http://$HOST:$FUNCTIONS_PORT"
 
 # One path per function, answered by that function once it runs (any status will do).
 PROBES=(/health /api/auth/me /api/users /api/products /api/suppliers /api/inventory/stock /api/tasks
-    /api/dashboard/summary /api/events /webhooks/wise)
+    /api/dashboard/summary /api/events /api/uploads/probe /webhooks/wise)
 DEMO_EMAIL="demo@stockroom.test"
 DEMO_PASSWORD="Demo-passw0rd!"
 
@@ -83,12 +85,19 @@ until curl -s -o /dev/null "http://$HOST:$QUEUE_PORT/moto-api/"; do
     sleep 0.2
 done
 EVENTS_QUEUE_URL=$(python3 scripts/dev_queue.py create "http://$HOST:$QUEUE_PORT" events)
+# The buckets: uploads go straight to the files bucket; large exports answer a link into theirs.
+CORS_ORIGINS="${CORS_ALLOWED_ORIGINS:-$(sed -n 's/^CORS_ALLOWED_ORIGINS=//p' .env | tail -n 1)}"
+S3="http://$HOST:$QUEUE_PORT"
+python3 scripts/dev_queue.py bucket "$S3" stockroom-files "${CORS_ORIGINS:-http://localhost:3000}"
+python3 scripts/dev_queue.py bucket "$S3" stockroom-exports "${CORS_ORIGINS:-http://localhost:3000}"
 
 cargo lambda watch --invoke-address "$HOST" --invoke-port "$FUNCTIONS_PORT" --disable-cors \
     --env-var "DATABASE_URL=$DATABASE_URL" --env-var "TENANT_DATABASE_URL=$TENANT_DATABASE_URL" \
     --env-var "AUTH_DATABASE_URL=$AUTH_DATABASE_URL" --env-var "WORKER_DATABASE_URL=$WORKER_DATABASE_URL" \
     --env-var "EVENTS_QUEUE_URL=$EVENTS_QUEUE_URL" --env-var "AWS_ENDPOINT_URL_SQS=http://$HOST:$QUEUE_PORT" \
     --env-var "REALTIME_ENDPOINT=$BASE" --env-var "AWS_REGION=eu-west-1" \
+    --env-var "AWS_ENDPOINT_URL_S3=$S3" --env-var "FILES_BUCKET=stockroom-files" \
+    --env-var "EXPORT_BUCKET=stockroom-exports" \
     --env-var "AWS_ACCESS_KEY_ID=local" --env-var "AWS_SECRET_ACCESS_KEY=local" \
     --env-var "WEBHOOK_ALLOW_LOCAL_TARGETS=${WEBHOOK_ALLOW_LOCAL_TARGETS:-true}" &
 watch_pid=$!

@@ -15,7 +15,7 @@ pub struct Function {
 }
 
 /// Every HTTP function; `health` first, as the document is built on its part.
-pub const FUNCTIONS: [Function; 10] = [
+pub const FUNCTIONS: [Function; 11] = [
     Function {
         name: "health",
         app: health::app,
@@ -60,6 +60,11 @@ pub const FUNCTIONS: [Function; 10] = [
         name: "events",
         app: events::app,
         openapi: events::openapi,
+    },
+    Function {
+        name: "storage",
+        app: storage::app,
+        openapi: storage::openapi,
     },
     Function {
         name: "webhooks",

@@ -16,6 +16,7 @@ pub mod request;
 #[cfg(feature = "test-util")]
 pub mod runtime_api;
 pub mod state;
+pub mod storage;
 pub mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod testing;

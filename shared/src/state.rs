@@ -22,6 +22,10 @@ pub struct AppState {
     pub outbox: email::outbox::Outbox,
     /// Where committed writes announce their organization's new events (`EVENTS_QUEUE_URL`).
     pub events_queue: Option<crate::events::queue::Queue>,
+    /// The files bucket (`FILES_BUCKET`), for uploads and the links to them.
+    pub files: Option<crate::storage::Files>,
+    /// The bucket large exports go to (`EXPORT_BUCKET`).
+    pub exports: Option<crate::storage::Files>,
 }
 
 impl AppState {
@@ -66,7 +70,19 @@ impl AppState {
             .queue_url
             .as_deref()
             .map(crate::events::queue::Queue::new);
+        let files = settings
+            .storage
+            .bucket
+            .as_deref()
+            .map(crate::storage::Files::new);
+        let exports = settings
+            .exports
+            .bucket
+            .as_deref()
+            .map(crate::storage::Files::new);
         Ok(Self {
+            files,
+            exports,
             connections,
             pool,
             settings,

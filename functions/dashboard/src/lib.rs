@@ -22,8 +22,6 @@ use shared::error::ApiError;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-pub mod s3;
-
 pub fn app(state: AppState) -> Router {
     let http = state.settings.http.clone();
     let router = Router::new()
@@ -343,7 +341,7 @@ async fn export(
         );
         return Ok(response);
     }
-    let Some(bucket) = &exports.bucket else {
+    let Some(bucket) = &state.exports else {
         return Err(ApiError::NotConfigured {
             code: "export_too_large",
             detail: format!(
@@ -361,7 +359,7 @@ async fn export(
         tenant.caller.org_id,
         Uuid::new_v4()
     );
-    let bucket = s3::Bucket::new(bucket);
+    let bucket = bucket.bucket().await;
     let upstream = |e: anyhow::Error| {
         tracing::error!(error = format!("{e:#}"), "export upload failed");
         ApiError::Upstream {
@@ -370,11 +368,11 @@ async fn export(
         }
     };
     bucket
-        .put(&key, body, content_type, &disposition)
+        .put(&key, body, content_type, Some(&disposition))
         .await
         .map_err(upstream)?;
     let url = bucket
-        .presigned_get(&key, exports.url_ttl)
+        .presigned_get_at(&key, None, std::time::SystemTime::now(), exports.url_ttl)
         .await
         .map_err(upstream)?;
     let expires_at = Utc::now()

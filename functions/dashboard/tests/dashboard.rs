@@ -356,7 +356,11 @@ async fn export_uploads_are_signed_as_s3_checks() {
             .build()
     };
     let bucket = |secret: &str| {
-        dashboard::s3::Bucket::at("stockroom-exports", &moto.endpoint, config(secret))
+        shared::storage::Bucket::with_endpoint(
+            "stockroom-exports",
+            &config(secret),
+            Some(moto.endpoint.clone()),
+        )
     };
     let signed = bucket(&xml_value(&key, "SecretAccessKey"));
     signed
@@ -364,7 +368,7 @@ async fn export_uploads_are_signed_as_s3_checks() {
             "exports/org/1/products.csv",
             b"sku\n".to_vec(),
             "text/csv",
-            "attachment",
+            Some("attachment"),
         )
         .await
         .expect("an upload signed with the user's key is stored");
@@ -373,7 +377,7 @@ async fn export_uploads_are_signed_as_s3_checks() {
             "exports/org/2/products.csv",
             b"sku\n".to_vec(),
             "text/csv",
-            "attachment",
+            Some("attachment"),
         )
         .await
         .unwrap_err();

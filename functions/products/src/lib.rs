@@ -5,6 +5,7 @@
 //! set. Reads take two SQL statements: the credential check (which also confines the
 //! connection to the organization) and the query.
 
+mod image;
 mod list;
 mod model;
 mod write;
@@ -25,6 +26,10 @@ pub fn app(state: AppState) -> Router {
                 .delete(write::delete),
         )
         .route(
+            "/api/products/{id}/image",
+            axum::routing::put(image::set).delete(image::remove),
+        )
+        .route(
             "/api/products/{id}/price-history",
             get(model::price_history),
         )
@@ -41,7 +46,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         model::price_history,
         write::create,
         write::update,
-        write::delete
+        write::delete,
+        image::set,
+        image::remove
     ))]
     struct Doc;
     let mut doc = shared::http::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "products");

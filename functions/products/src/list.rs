@@ -5,9 +5,11 @@
 //! `(org_id, is_active, <column>, id)`, so a page costs the same at 1,000 or 100,000 products.
 
 use axum::Json;
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use shared::AppState;
 use shared::auth::Require;
 use shared::auth::caller::{Products, Read};
 use shared::error::ApiError;
@@ -16,7 +18,8 @@ use shared::http::pagination::{Page, PageQuery, PageRequest};
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use crate::model::Product;
+use crate::image::ImageRow;
+use crate::model::{Product, ProductView};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -101,12 +104,13 @@ fn cursor_of(key: SortKey, product: &Product) -> After {
 }
 
 #[utoipa::path(get, path = "/api/products", params(ListQuery, PageQuery),
-    responses((status = 200, description = "The catalogue, filtered and sorted", body = Page<Product>)))]
+    responses((status = 200, description = "The catalogue, filtered and sorted", body = Page<ProductView>)))]
 pub async fn list(
+    State(state): State<AppState>,
     mut tenant: Require<Products, Read>,
     AppQuery(query): AppQuery<ListQuery>,
     page: PageRequest<After>,
-) -> Result<Json<Page<Product>>, ApiError> {
+) -> Result<Json<Page<ProductView>>, ApiError> {
     let (key, descending) = parse_sort(query.sort.as_deref())?;
     if query
         .barcode
@@ -130,9 +134,16 @@ pub async fn list(
     if page.include_total {
         sql.push("WITH f AS (SELECT p.* FROM products p");
         push_filters(&mut sql, tenant.caller.org_id, &query, pattern.as_deref());
-        sql.push(") SELECT p.*, (SELECT count(*) FROM f) AS total FROM f p WHERE true");
+        sql.push(") SELECT p.*, (SELECT count(*) FROM f) AS total, ");
+        sql.push(IMAGE_COLUMNS);
+        sql.push(" FROM f p");
+        sql.push(IMAGE_JOIN);
+        sql.push(" WHERE true");
     } else {
-        sql.push("SELECT p.*, NULL::bigint AS total FROM products p");
+        sql.push("SELECT p.*, NULL::bigint AS total, ");
+        sql.push(IMAGE_COLUMNS);
+        sql.push(" FROM products p");
+        sql.push(IMAGE_JOIN);
         push_filters(&mut sql, tenant.caller.org_id, &query, pattern.as_deref());
     }
     let (op, direction) = if descending {
@@ -171,9 +182,13 @@ pub async fn list(
         .first()
         .and_then(|r| r.total)
         .or(page.include_total.then_some(0));
-    let products = rows.into_iter().map(|r| r.product).collect();
+    let org = tenant.caller.org_id;
+    let mut products = Vec::with_capacity(rows.len());
+    for row in rows {
+        products.push(crate::image::view(&state, org, row.product, row.image).await?);
+    }
     Ok(Json(Page::from_rows(products, page.limit, total, |p| {
-        cursor_of(key, p)
+        cursor_of(key, &p.product)
     })))
 }
 
@@ -203,9 +218,16 @@ fn push_filters(
     }
 }
 
+/// A product's image, beside the product in the same statement.
+const IMAGE_COLUMNS: &str = "u.width AS image_width, u.height AS image_height, \
+     u.thumbnail_format AS image_thumbnails";
+const IMAGE_JOIN: &str = " LEFT JOIN uploads u ON u.org_id = p.org_id AND u.id = p.image_upload_id";
+
 #[derive(sqlx::FromRow)]
 struct ProductRow {
     #[sqlx(flatten)]
     product: Product,
+    #[sqlx(flatten)]
+    image: ImageRow,
     total: Option<i64>,
 }

@@ -1,15 +1,19 @@
 //! The product as the API shows it, its detail view and its price history.
 
 use axum::Json;
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
+use shared::AppState;
 use shared::auth::Require;
 use shared::auth::caller::{Products, Read};
 use shared::error::ApiError;
 use shared::http::PathId;
 use shared::http::pagination::{Page, PageQuery, PageRequest};
 use uuid::Uuid;
+
+use crate::image::{ImageRow, ProductImage};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Product {
@@ -28,9 +32,39 @@ pub struct Product {
     pub reorder_point: i32,
     pub best_seller: bool,
     pub supplier_id: Option<Uuid>,
+    /// The upload that is its image (`PUT /api/products/{id}/image`); `image` has its links.
+    pub image_upload_id: Option<Uuid>,
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A product as the API answers it: with its image's links.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProductView {
+    #[serde(flatten)]
+    pub product: Product,
+    /// Null when the product has no image.
+    pub image: Option<ProductImage>,
+}
+
+/// The product `id` of `org`, locked for a change; 404 when there is none.
+pub async fn load_for_update(
+    conn: &mut sqlx::PgConnection,
+    org: Uuid,
+    id: Uuid,
+) -> Result<Product, ApiError> {
+    sqlx::query_as!(
+        Product,
+        "SELECT id, sku, name, description, price, currency, cost, unit, barcode, reorder_point,
+                best_seller, supplier_id, image_upload_id, is_active, created_at, updated_at
+         FROM products WHERE id = $1 AND org_id = $2 FOR UPDATE",
+        id,
+        org
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(|| ApiError::not_found("product"))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -52,7 +86,7 @@ pub struct SupplierSummary {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProductDetail {
     #[serde(flatten)]
-    pub product: Product,
+    pub product: ProductView,
     pub supplier: Option<SupplierSummary>,
 }
 
@@ -60,17 +94,21 @@ pub struct ProductDetail {
 #[utoipa::path(get, path = "/api/products/{id}", params(("id" = Uuid, Path)),
     responses((status = 200, description = "The product with its supplier", body = ProductDetail)))]
 pub async fn detail(
+    State(state): State<AppState>,
     mut tenant: Require<Products, Read>,
     PathId(id): PathId,
 ) -> Result<Json<ProductDetail>, ApiError> {
     let org_id = tenant.caller.org_id;
     let row = sqlx::query!(
         r#"SELECT p.id, p.sku, p.name, p.description, p.price, p.currency, p.cost, p.unit, p.barcode,
-                  p.reorder_point, p.best_seller, p.supplier_id, p.is_active, p.created_at, p.updated_at,
+                  p.reorder_point, p.best_seller, p.supplier_id, p.image_upload_id, p.is_active,
+                  p.created_at, p.updated_at, u.width AS "image_width?", u.height AS "image_height?",
+                  u.thumbnail_format AS "image_thumbnails?",
                   s.name AS "supplier_name?", s.is_active AS "supplier_active?",
                   c.name AS "contact_name?", c.email AS "contact_email?", c.phone AS "contact_phone?"
            FROM products p
            LEFT JOIN suppliers s ON s.org_id = p.org_id AND s.id = p.supplier_id
+           LEFT JOIN uploads u ON u.org_id = p.org_id AND u.id = p.image_upload_id
            LEFT JOIN LATERAL (
                SELECT name, email, phone FROM supplier_contacts
                WHERE supplier_id = s.id ORDER BY is_primary DESC, created_at, id LIMIT 1
@@ -95,24 +133,31 @@ pub async fn detail(
         }),
         _ => None,
     };
+    let image = ImageRow {
+        image_width: row.image_width,
+        image_height: row.image_height,
+        image_thumbnails: row.image_thumbnails,
+    };
+    let product = Product {
+        id: row.id,
+        sku: row.sku,
+        name: row.name,
+        description: row.description,
+        price: row.price,
+        currency: row.currency,
+        cost: row.cost,
+        unit: row.unit,
+        barcode: row.barcode,
+        reorder_point: row.reorder_point,
+        best_seller: row.best_seller,
+        supplier_id: row.supplier_id,
+        image_upload_id: row.image_upload_id,
+        is_active: row.is_active,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    };
     Ok(Json(ProductDetail {
-        product: Product {
-            id: row.id,
-            sku: row.sku,
-            name: row.name,
-            description: row.description,
-            price: row.price,
-            currency: row.currency,
-            cost: row.cost,
-            unit: row.unit,
-            barcode: row.barcode,
-            reorder_point: row.reorder_point,
-            best_seller: row.best_seller,
-            supplier_id: row.supplier_id,
-            is_active: row.is_active,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        },
+        product: crate::image::view(&state, org_id, product, image).await?,
         supplier,
     }))
 }

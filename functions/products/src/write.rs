@@ -2,9 +2,11 @@
 //! same transaction, and every change to the audit log.
 
 use axum::Json;
+use axum::extract::State;
 use axum::http::StatusCode;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use shared::AppState;
 use shared::audit::{Action, Change};
 use shared::auth::caller::{Products, Write};
 use shared::auth::{Caller, Require};
@@ -15,7 +17,7 @@ use shared::http::{AppJson, PathId};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::model::Product;
+use crate::model::{Product, ProductView, load_for_update};
 
 #[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -159,7 +161,7 @@ impl TryFrom<CreateProduct> for NewProduct {
 
 /// `POST /api/products` (honours `Idempotency-Key`).
 #[utoipa::path(post, path = "/api/products", params(shared::http::openapi::IdempotencyKeyHeader), request_body = CreateProduct,
-    responses((status = 201, body = Product),
+    responses((status = 201, body = ProductView),
         (status = 409, description = "`sku_taken`: the SKU is used in this organization")))]
 pub async fn create(
     mut tenant: Require<Products, Write>,
@@ -174,7 +176,7 @@ async fn insert(
     tx: &mut PgConnection,
     caller: &Caller,
     new: NewProduct,
-) -> Result<(StatusCode, Product), ApiError> {
+) -> Result<(StatusCode, ProductView), ApiError> {
     let product = sqlx::query_as!(
         Product,
         "INSERT INTO products (org_id, sku, name, description, price, currency, cost, unit, barcode,
@@ -183,7 +185,7 @@ async fn insert(
                  coalesce($6, (SELECT default_currency FROM organizations WHERE id = $1)),
                  $7, $8, $9, $10, $11, $12)
          RETURNING id, sku, name, description, price, currency, cost, unit, barcode, reorder_point,
-                   best_seller, supplier_id, is_active, created_at, updated_at",
+                   best_seller, supplier_id, image_upload_id, is_active, created_at, updated_at",
         caller.org_id,
         new.sku,
         new.name,
@@ -210,7 +212,9 @@ async fn insert(
             Change::created(&product),
         )
         .await?;
-    Ok((StatusCode::CREATED, product))
+    // A new product has no image yet.
+    let image = None;
+    Ok((StatusCode::CREATED, ProductView { product, image }))
 }
 
 /// The (org_id, supplier_id) foreign key: the supplier must be one of this organization's.
@@ -312,25 +316,16 @@ impl ProductChange {
 /// `PATCH /api/products/{id}` (and `PUT`, the same): only the fields sent change; `null`
 /// clears an optional field and is refused on one that cannot be cleared.
 #[utoipa::path(patch, path = "/api/products/{id}", params(("id" = Uuid, Path)), request_body = UpdateProduct,
-    responses((status = 200, body = Product),
+    responses((status = 200, body = ProductView),
         (status = 409, description = "`sku_taken`: the SKU is used in this organization")))]
 pub async fn update(
+    State(state): State<AppState>,
     mut tenant: Require<Products, Write>,
     PathId(id): PathId,
     AppJson(body): AppJson<UpdateProduct>,
-) -> Result<Json<Product>, ApiError> {
+) -> Result<Json<ProductView>, ApiError> {
     let (caller, tx) = tenant.parts();
-    let before = sqlx::query_as!(
-        Product,
-        "SELECT id, sku, name, description, price, currency, cost, unit, barcode, reorder_point,
-                best_seller, supplier_id, is_active, created_at, updated_at
-         FROM products WHERE id = $1 AND org_id = $2 FOR UPDATE",
-        id,
-        caller.org_id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| ApiError::not_found("product"))?;
+    let before = load_for_update(tx, caller.org_id, id).await?;
     // Checked once the product is found: an unknown product is a 404 whatever the body.
     let next = ProductChange::try_from(body)?.apply(before.clone());
 
@@ -341,7 +336,7 @@ pub async fn update(
                 is_active = $14, updated_at = now()
          WHERE id = $1 AND org_id = $2
          RETURNING id, sku, name, description, price, currency, cost, unit, barcode, reorder_point,
-                   best_seller, supplier_id, is_active, created_at, updated_at",
+                   best_seller, supplier_id, image_upload_id, is_active, created_at, updated_at",
         id,
         caller.org_id,
         next.sku,
@@ -366,7 +361,10 @@ pub async fn update(
     }
     let change = Change::updated(&before, &after);
     caller.audit(tx, Action::ProductUpdated, id, change).await?;
-    Ok(Json(after))
+    let image = crate::image::row_of(tx, caller.org_id, after.image_upload_id).await?;
+    Ok(Json(
+        crate::image::view(&state, caller.org_id, after, image).await?,
+    ))
 }
 
 /// `DELETE /api/products/{id}`: a soft delete (`is_active = false`); the product stays

@@ -52,6 +52,7 @@ async fn run(state: &AppState, job: Option<String>) -> anyhow::Result<Value> {
             "low_stock_digest",
             "send_mail",
             "deliver_webhooks",
+            "purge_uploads",
         ]
         .contains(j)
     }) {
@@ -77,6 +78,9 @@ async fn run(state: &AppState, job: Option<String>) -> anyhow::Result<Value> {
             "webhooks".into(),
             serde_json::to_value(deliver_webhooks(state).await?)?,
         );
+    }
+    if wants("purge_uploads") {
+        report.insert("uploads_purged".into(), purge_uploads(state).await?.into());
     }
     let report = Value::Object(report);
     tracing::info!(report = %report, "scheduled jobs done");
@@ -202,6 +206,71 @@ pub async fn cleanup_in_batches(state: &AppState, batch: i32) -> anyhow::Result<
     }
     totals.insert("events".into(), events.into());
     Ok(Value::Object(totals))
+}
+
+/// How long a pending upload may wait for its completion (its form works 5 minutes).
+pub const PENDING_UPLOAD_FOR: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// How long a completed upload may wait to become an image or an attachment.
+pub const ORPHAN_UPLOAD_FOR: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Uploads purged per round.
+const PURGE_BATCH: i32 = 500;
+
+/// Deletes the files of uploads that are gone or abandoned, then their rows: removed ones (a
+/// replaced image, a removed attachment, a refused or deleted upload whose objects a request
+/// could not delete), pending ones past [`PENDING_UPLOAD_FOR`], completed ones nothing took
+/// within [`ORPHAN_UPLOAD_FOR`]. Objects first: a row goes only once its objects are gone, so
+/// a failure leaves it for the next run. Returns how many uploads went.
+pub async fn purge_uploads(state: &AppState) -> anyhow::Result<i64> {
+    purge_uploads_after(state, PENDING_UPLOAD_FOR, ORPHAN_UPLOAD_FOR).await
+}
+
+/// [`purge_uploads`] with other waits (tests).
+pub async fn purge_uploads_after(
+    state: &AppState,
+    pending: std::time::Duration,
+    orphan: std::time::Duration,
+) -> anyhow::Result<i64> {
+    let Some(files) = &state.files else {
+        return Ok(0);
+    };
+    let bucket = files.bucket().await;
+    let interval = |d: std::time::Duration| sqlx::postgres::types::PgInterval {
+        months: 0,
+        days: 0,
+        microseconds: i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
+    };
+    let mut purged = 0;
+    loop {
+        let uploads = sqlx::query!(
+            r#"SELECT org_id AS "org_id!", id AS "id!", thumbnail_format
+               FROM stockroom_uploads_to_purge($1, $2, $3)"#,
+            interval(pending),
+            interval(orphan),
+            PURGE_BATCH
+        )
+        .fetch_all(&state.pool)
+        .await?;
+        if uploads.is_empty() {
+            break;
+        }
+        let keys: Vec<String> = uploads
+            .iter()
+            .flat_map(|u| {
+                shared::storage::upload_keys(u.org_id, u.id, u.thumbnail_format.as_deref())
+            })
+            .collect();
+        bucket.delete(&keys).await?;
+        let ids: Vec<Uuid> = uploads.iter().map(|u| u.id).collect();
+        purged += sqlx::query_scalar!(r#"SELECT stockroom_uploads_purged($1) AS "purged!""#, &ids)
+            .fetch_one(&state.pool)
+            .await?;
+        if uploads.len() < PURGE_BATCH as usize {
+            break;
+        }
+    }
+    Ok(purged)
 }
 
 struct LowItem {

@@ -1,10 +1,13 @@
 //! `/api/organization`: the caller's organization, its name and default currency (what
 //! products and purchase orders created without a currency take). Every member and API key
-//! reads it; owners and admins change it.
+//! reads it, with what the organization stores in the files bucket and may store; owners and
+//! admins change it.
 
 use axum::Json;
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use shared::AppState;
 use shared::audit::{Action, Change};
 use shared::auth::RequireAdmin;
 use shared::auth::caller::Tenant;
@@ -13,6 +16,45 @@ use shared::error::{ApiError, Fields};
 use shared::http::AppJson;
 use sqlx::PgConnection;
 use uuid::Uuid;
+
+/// The organization as `GET` and `PATCH` answer it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OrganizationWithStorage {
+    #[serde(flatten)]
+    organization: Organization,
+    storage: StorageUse,
+}
+
+/// What the organization holds in the files bucket, pending uploads included, and may hold.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StorageUse {
+    used_bytes: i64,
+    /// Past it, an upload is refused with 413 `quota_exceeded`.
+    quota_bytes: i64,
+}
+
+impl OrganizationWithStorage {
+    async fn of(
+        conn: &mut PgConnection,
+        organization: Organization,
+        quota_bytes: i64,
+    ) -> Result<Self, ApiError> {
+        let used_bytes = sqlx::query_scalar!(
+            "SELECT bytes FROM storage_usage WHERE org_id = $1",
+            organization.id
+        )
+        .fetch_optional(conn)
+        .await?
+        .unwrap_or(0);
+        Ok(Self {
+            organization,
+            storage: StorageUse {
+                used_bytes,
+                quota_bytes,
+            },
+        })
+    }
+}
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Organization {
@@ -49,10 +91,17 @@ async fn load(conn: &mut PgConnection, org_id: Uuid, lock: bool) -> Result<Organ
 
 /// `GET /api/organization`: the caller's organization.
 #[utoipa::path(get, path = "/api/organization", operation_id = "get_organization",
-    responses((status = 200, description = "The caller's organization", body = Organization)))]
-pub async fn get(mut tenant: Tenant) -> Result<Json<Organization>, ApiError> {
+    responses((status = 200, description = "The caller's organization", body = OrganizationWithStorage)))]
+pub async fn get(
+    State(state): State<AppState>,
+    mut tenant: Tenant,
+) -> Result<Json<OrganizationWithStorage>, ApiError> {
     let org_id = tenant.caller.org_id;
-    Ok(Json(load(&mut tenant.db, org_id, false).await?))
+    let organization = load(&mut tenant.db, org_id, false).await?;
+    let quota = state.settings.storage.quota_bytes;
+    Ok(Json(
+        OrganizationWithStorage::of(&mut tenant.db, organization, quota).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -99,11 +148,12 @@ impl OrganizationChange {
 
 /// `PATCH /api/organization` (owners and admins): only the fields sent change.
 #[utoipa::path(patch, path = "/api/organization", operation_id = "update_organization", request_body = UpdateOrganization,
-    responses((status = 200, description = "The updated organization", body = Organization)))]
+    responses((status = 200, description = "The updated organization", body = OrganizationWithStorage)))]
 pub async fn update(
+    State(state): State<AppState>,
     mut admin: RequireAdmin,
     AppJson(body): AppJson<UpdateOrganization>,
-) -> Result<Json<Organization>, ApiError> {
+) -> Result<Json<OrganizationWithStorage>, ApiError> {
     let change = OrganizationChange::try_from(body)?;
     let (caller, tx) = admin.parts();
     let org_id = caller.org_id;
@@ -128,5 +178,6 @@ pub async fn update(
             Change::updated(&before, &after),
         )
         .await?;
-    Ok(Json(after))
+    let quota = state.settings.storage.quota_bytes;
+    Ok(Json(OrganizationWithStorage::of(tx, after, quota).await?))
 }

@@ -28,7 +28,7 @@ pub use keys::{ACCESS_TOKEN_TTL, configured_ring, retired_token_key_window};
 use sections::parse_or;
 pub use sections::{
     DbSettings, EmailSettings, ExportSettings, HttpSettings, MAX_INLINE_EXPORT_BYTES,
-    WISE_SANDBOX_URL, WebhookSettings, WiseSettings,
+    StorageSettings, WISE_SANDBOX_URL, WebhookSettings, WiseSettings,
 };
 
 /// Everything a function needs to know about its surroundings.
@@ -68,6 +68,7 @@ pub struct Settings {
     /// database credentials); 0 only when something names a key it lacks or a login is refused.
     pub refresh_every: Duration,
     pub exports: ExportSettings,
+    pub storage: StorageSettings,
     /// `ADMIN_COOLING_OFF_HOURS`: how long a member made an owner or admin by someone else
     /// (invited or promoted) waits before approving payments, changing bank details or the
     /// approval threshold (72; every owner is mailed when it happens).
@@ -170,6 +171,7 @@ impl Settings {
                 20i64,
             )?,
             exports: ExportSettings::from_vars(&get)?,
+            storage: StorageSettings::from_vars(&get)?,
             database_url,
             tenant_database_url: url("TENANT_DATABASE_URL"),
             auth_database_url: url("AUTH_DATABASE_URL"),

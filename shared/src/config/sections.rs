@@ -22,6 +22,57 @@ pub struct ExportSettings {
     pub url_ttl: Duration,
 }
 
+/// Storage: files tenants send straight to the files bucket.
+#[derive(Clone, Debug)]
+pub struct StorageSettings {
+    /// `FILES_BUCKET`: the S3 bucket uploads go to (unset: uploads answer 503
+    /// `storage_unavailable`, and products have no image links).
+    pub bucket: Option<String>,
+    /// `UPLOAD_MAX_BYTES`: the largest file (10 MB).
+    pub max_file_bytes: i64,
+    /// `STORAGE_QUOTA_BYTES`: what one organization may hold, pending uploads included (1 GB).
+    pub quota_bytes: i64,
+    /// `IMAGE_MAX_PIXELS`: the most pixels an image may have (100 megapixels): a larger one is
+    /// refused when it is completed, before anything decodes it.
+    pub max_image_pixels: u64,
+}
+
+impl StorageSettings {
+    /// `FILES_BUCKET`, `UPLOAD_MAX_BYTES`, `STORAGE_QUOTA_BYTES`, `IMAGE_MAX_PIXELS`.
+    pub(super) fn from_vars<'a>(
+        get: &impl Fn(&'static str) -> Option<&'a str>,
+    ) -> Result<Self, ConfigError> {
+        let positive = |name: &'static str, default: i64| match parse_or(get(name), name, default)?
+        {
+            n if n > 0 => Ok(n),
+            _ => Err(ConfigError::Invalid {
+                name,
+                reason: "a positive number of bytes".into(),
+            }),
+        };
+        let max_file_bytes = positive("UPLOAD_MAX_BYTES", 10 * 1024 * 1024)?;
+        let quota_bytes = positive("STORAGE_QUOTA_BYTES", 1024 * 1024 * 1024)?;
+        let max_image_pixels =
+            match parse_or(get("IMAGE_MAX_PIXELS"), "IMAGE_MAX_PIXELS", 100_000_000u64)? {
+                n if n > 0 => n,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "IMAGE_MAX_PIXELS",
+                        reason: "a positive number of pixels".into(),
+                    });
+                }
+            };
+        Ok(Self {
+            bucket: get("FILES_BUCKET")
+                .map(|b| b.trim().to_owned())
+                .filter(|b| !b.is_empty()),
+            max_file_bytes,
+            quota_bytes,
+            max_image_pixels,
+        })
+    }
+}
+
 /// The largest inline export Lambda's 6 MB response limit allows once base64-encoded, with
 /// room for the headers.
 pub const MAX_INLINE_EXPORT_BYTES: usize = 4_400_000;

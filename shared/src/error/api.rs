@@ -124,6 +124,14 @@ pub enum ApiError {
     /// 413: body larger than the configured limit.
     #[error("payload too large")]
     PayloadTooLarge,
+    /// 413: what the request asks for would pass a limit of the organization's
+    /// (`quota_exceeded`); `extra` adds members such as `quota_bytes`.
+    #[error("over a limit: {detail}")]
+    OverLimit {
+        code: &'static str,
+        detail: String,
+        extra: serde_json::Map<String, serde_json::Value>,
+    },
     /// 415: the body is not JSON.
     #[error("unsupported media type")]
     UnsupportedMediaType,
@@ -215,7 +223,7 @@ impl ApiError {
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound { .. } | Self::UnknownReference { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge | Self::OverLimit { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -232,6 +240,7 @@ impl ApiError {
             | Self::Unauthorized { code, .. }
             | Self::Forbidden { code, .. }
             | Self::Conflict { code, .. }
+            | Self::OverLimit { code, .. }
             | Self::NotFound { code, .. }
             | Self::UnknownReference { code, .. }
             | Self::Upstream { code, .. }
@@ -252,6 +261,7 @@ impl ApiError {
             | Self::Forbidden { detail, .. }
             | Self::NotFound { detail, .. }
             | Self::Conflict { detail, .. }
+            | Self::OverLimit { detail, .. }
             | Self::Upstream { detail, .. }
             | Self::NotConfigured { detail, .. } => Cow::Borrowed(detail),
             Self::UnknownReference { field, message, .. } => {

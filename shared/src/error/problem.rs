@@ -89,7 +89,7 @@ impl IntoResponse for ApiError {
                 reference = [FieldError::new(field.clone(), *code, message.clone())];
                 (&reference, None)
             }
-            Self::Conflict { extra, .. } => (&[], Some(extra)),
+            Self::Conflict { extra, .. } | Self::OverLimit { extra, .. } => (&[], Some(extra)),
             _ => (&[], None),
         };
         let mut response = render(status, self.code(), &self.detail(), errors, extra);

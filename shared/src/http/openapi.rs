@@ -209,6 +209,11 @@ fn refine_schema(schema: &mut RefOr<Schema>) {
                         object.format = None;
                         object.pattern = Some(LINE_PATTERN.to_owned());
                     }
+                    Some("filename") => {
+                        object.format = None;
+                        object.pattern =
+                            Some(crate::storage::filename::FILENAME_PATTERN.to_owned());
+                    }
                     Some("new-password") => {
                         object.format = Some(SchemaFormat::KnownFormat(KnownFormat::Password));
                         object.pattern = Some(crate::auth::password::PATTERN.to_owned());

@@ -1,9 +1,10 @@
 //! Helpers for the functions' tests (feature `test-util`): the state a function is tested with,
 //! in-process requests to its router, people seeded straight into the test database, step-up
-//! tokens, and the helper processes (an SMTP server, a local Secrets Manager, a database proxy
-//! that can be cut).
+//! tokens, and the helper processes (an SMTP server, a local Secrets Manager and S3, a database
+//! proxy that can be cut).
 
 pub mod app;
+pub mod files;
 pub mod mail;
 pub mod moto;
 pub mod proxy;
@@ -14,6 +15,7 @@ pub mod step_up;
 pub use app::{
     Bearer, Call, TestApp, TestResponse, api_gateway_context, assert_problem, get, send,
 };
+pub use files::{TestBucket, send_form};
 pub use mail::{
     ReceivedEmail, SmtpServer, mailed_token, mailed_token_with, queued_mail, queued_mail_with,
 };

@@ -9,11 +9,21 @@ async fn schemathesis_finds_the_api_and_its_document_in_agreement(pool: PgPool) 
     // Wise configured (an address where nothing listens, and a fresh public key), so the
     // payment and webhook operations answer as in production instead of "not configured".
     let public_key = wise_public_key();
+    // A files bucket on moto's S3, so uploads answer with their forms.
+    let moto = shared::testing::Moto::start();
+    moto.use_from_this_process();
+    let created = reqwest::Client::new()
+        .put(format!("{}/stockroom-files", moto.endpoint))
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success(), "{}", created.status());
     let state = shared::testing::state_with(
         pool.clone(),
         &[
             ("WISE_API_URL", "http://127.0.0.1:9"),
             ("WISE_WEBHOOK_PUBLIC_KEY", &public_key),
+            ("FILES_BUCKET", "stockroom-files"),
         ],
     );
     let base = e2e::local_router::serve(state).await;

@@ -11,5 +11,6 @@ use support::*;
 mod access;
 mod create;
 mod delete;
+mod image;
 mod list;
 mod update;

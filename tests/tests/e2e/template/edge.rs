@@ -162,7 +162,7 @@ fn the_api_limits_each_client_at_the_edge() {
     // Every path has its preflight answered by a mock from the allowed-origins list, and a
     // Lambda proxy integration; every HTTP function may be invoked by this API.
     let paths = body["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 30);
+    assert_eq!(paths.len(), 32);
     for (path, methods) in paths {
         let options = &methods["options"]["x-amazon-apigateway-integration"];
         assert_eq!(options["type"], "mock", "{path}");
@@ -194,7 +194,7 @@ fn the_api_limits_each_client_at_the_edge() {
                     .contains("RealtimeApi")
         })
         .count();
-    assert_eq!(permissions, 10);
+    assert_eq!(permissions, 11);
 
     // API Gateway's own answers: problem+json with the security headers and the allowed origin.
     let responses = &body["x-amazon-apigateway-gateway-responses"];

@@ -41,7 +41,7 @@ fn the_expanded_template_keeps_keys_and_names_and_retries_the_schedules() {
     };
     let dead_letters = serde_json::json!({"Fn::GetAtt": ["SchedulerDeadLetterQueue", "Arn"]});
     let schedules = of_type("AWS::Scheduler::Schedule");
-    assert_eq!(schedules.len(), 5);
+    assert_eq!(schedules.len(), 6);
     for (name, schedule) in schedules {
         let properties = &schedule["Properties"];
         let sub = properties["Name"]["Fn::Sub"].as_str().unwrap_or_default();
@@ -165,9 +165,17 @@ fn the_expanded_template_keeps_keys_and_names_and_retries_the_schedules() {
             && dashboard_policies.contains("${ExportBucket.Arn}/exports/*"),
         "{dashboard_policies}"
     );
+    // Writing to a bucket: the dashboard to the exports, the storage functions to tenants'
+    // prefixes of the files bucket (see `the_files_bucket_is_private_and_reached_by_prefix`).
     for (name, role) in of_type("AWS::IAM::Role") {
-        if name.as_str() != "DashboardFunctionRole" {
-            assert!(!role.to_string().contains("s3:PutObject"), "{name}");
+        let policies = role.to_string();
+        match name.as_str() {
+            "DashboardFunctionRole" => {}
+            "StorageFunctionRole" => assert!(
+                policies.contains("${FilesBucket.Arn}/org/*") && !policies.contains("Export"),
+                "{policies}"
+            ),
+            _ => assert!(!policies.contains("s3:PutObject"), "{name}"),
         }
     }
     let database = resources["DatabaseSecret"]["Properties"]["SecretString"].to_string();

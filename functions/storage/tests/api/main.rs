@@ -1,0 +1,4 @@
+//! The storage function's integration tests: uploads against moto's S3, one test binary.
+
+mod support;
+mod uploads;
