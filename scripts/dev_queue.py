@@ -142,6 +142,9 @@ def deliver(queue_url, invoke_url):
             time.sleep(1)
             continue
         for m in got.get("Messages", []):
+            if "Records" not in json.loads(m["Body"]):  # S3's test message: not for the function
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+                continue
             request = urllib.request.Request(
                 invoke_url,
                 data=m["Body"].encode(),

@@ -230,17 +230,22 @@ impl Bucket {
         Ok(object.body.collect().await?.into_bytes().to_vec())
     }
 
-    /// The whole object at `key`.
-    pub async fn get(&self, key: &str) -> anyhow::Result<Vec<u8>> {
-        let object = self
+    /// The whole object at `key`, or `None` when there is none.
+    pub async fn get_if_there(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        match self
             .client
             .get_object()
             .bucket(&self.name)
             .key(key)
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
-        Ok(object.body.collect().await?.into_bytes().to_vec())
+        {
+            Ok(object) => Ok(Some(object.body.collect().await?.into_bytes().to_vec())),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
+            Err(error) => Err(anyhow::anyhow!(
+                aws_sdk_s3::error::DisplayErrorContext(error).to_string()
+            )),
+        }
     }
 
     /// Stores `body` at `key`.

@@ -50,12 +50,26 @@ fn the_expanded_template_keeps_keys_and_names_and_retries_the_schedules() {
         assert_eq!(target["DeadLetterConfig"]["Arn"], dead_letters, "{name}");
         assert_eq!(target["RetryPolicy"]["MaximumRetryAttempts"], 3, "{name}");
     }
+    // Asynchronous invocations (the scheduler's, the files bucket's of the thumbnail function):
+    // retried, then kept in a dead-letter queue of their own.
     let invoke = of_type("AWS::Lambda::EventInvokeConfig");
-    assert_eq!(invoke.len(), 1);
-    assert_eq!(
-        invoke[0].1["Properties"]["DestinationConfig"]["OnFailure"]["Destination"],
-        dead_letters
-    );
+    assert_eq!(invoke.len(), 2);
+    for (function, queue) in [
+        ("SchedulerFunction", "SchedulerDeadLetterQueue"),
+        ("ThumbnailsFunction", "ThumbnailsDeadLetterQueue"),
+    ] {
+        let (_, config) = invoke
+            .iter()
+            .find(|(_, c)| c["Properties"]["FunctionName"]["Ref"] == function)
+            .unwrap_or_else(|| panic!("{function} has no invoke config"));
+        let properties = &config["Properties"];
+        assert_eq!(properties["MaximumRetryAttempts"], 2, "{function}");
+        assert_eq!(
+            properties["DestinationConfig"]["OnFailure"]["Destination"],
+            serde_json::json!({"Fn::GetAtt": [queue, "Arn"]}),
+            "{function}"
+        );
+    }
     let alarm = &resources["SchedulerDeadLetterAlarm"]["Properties"];
     assert_eq!(alarm["MetricName"], "ApproximateNumberOfMessagesVisible");
     // Alarms on every function's errors, throttles and p99 duration, the API's 5xx and the
@@ -66,6 +80,7 @@ fn the_expanded_template_keeps_keys_and_names_and_retries_the_schedules() {
         "FunctionDurationAlarm",
         "Api5xxAlarm",
         "SchedulerDeadLetterAlarm",
+        "ThumbnailsDeadLetterAlarm",
     ] {
         let properties = &resources[alarm]["Properties"];
         assert!(
@@ -173,6 +188,11 @@ fn the_expanded_template_keeps_keys_and_names_and_retries_the_schedules() {
             "DashboardFunctionRole" => {}
             "StorageFunctionRole" => assert!(
                 policies.contains("${FilesBucket.Arn}/org/*") && !policies.contains("Export"),
+                "{policies}"
+            ),
+            "ThumbnailsFunctionRole" => assert!(
+                policies.contains("s3:::stockroom-files-${StackUuid}/org/*")
+                    && !policies.contains("Export"),
                 "{policies}"
             ),
             _ => assert!(!policies.contains("s3:PutObject"), "{name}"),

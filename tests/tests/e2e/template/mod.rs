@@ -8,6 +8,7 @@ mod database_stack;
 mod deploy;
 mod edge;
 mod expanded;
+mod storage;
 
 /// The template as `sam deploy` submits it, expanded offline by the SAM translator
 /// (`scripts/expand-template.py`, in the project's virtualenv).
