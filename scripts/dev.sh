@@ -86,9 +86,14 @@ until curl -s -o /dev/null "http://$HOST:$QUEUE_PORT/moto-api/"; do
 done
 EVENTS_QUEUE_URL=$(python3 scripts/dev_queue.py create "http://$HOST:$QUEUE_PORT" events)
 # The buckets: uploads go straight to the files bucket; large exports answer a link into theirs.
+# The files bucket announces each upload's file on a queue (moto's S3 notifies SQS; it cannot
+# invoke a function), from which scripts/dev_queue.py invokes the thumbnail function with the
+# very S3 event the bucket gives it in AWS.
 CORS_ORIGINS="${CORS_ALLOWED_ORIGINS:-$(sed -n 's/^CORS_ALLOWED_ORIGINS=//p' .env | tail -n 1)}"
 S3="http://$HOST:$QUEUE_PORT"
-python3 scripts/dev_queue.py bucket "$S3" stockroom-files "${CORS_ORIGINS:-http://localhost:3000}"
+UPLOADS_QUEUE_URL=$(python3 scripts/dev_queue.py create "$S3" uploads)
+python3 scripts/dev_queue.py bucket "$S3" stockroom-files "${CORS_ORIGINS:-http://localhost:3000}" \
+    "$UPLOADS_QUEUE_URL"
 python3 scripts/dev_queue.py bucket "$S3" stockroom-exports "${CORS_ORIGINS:-http://localhost:3000}"
 
 cargo lambda watch --invoke-address "$HOST" --invoke-port "$FUNCTIONS_PORT" --disable-cors \
@@ -107,7 +112,10 @@ gateway_pid=$!
 python3 scripts/dev_queue.py consume "$EVENTS_QUEUE_URL" \
     "$FUNCTIONS/2015-03-31/functions/dispatcher/invocations" &
 consumer_pid=$!
-trap 'kill $watch_pid $smtp_pid $queue_pid $gateway_pid $consumer_pid 2>/dev/null; wait $watch_pid 2>/dev/null' EXIT INT TERM
+python3 scripts/dev_queue.py deliver "$UPLOADS_QUEUE_URL" \
+    "$FUNCTIONS/2015-03-31/functions/thumbnails/invocations" &
+uploads_pid=$!
+trap 'kill $watch_pid $smtp_pid $queue_pid $gateway_pid $consumer_pid $uploads_pid 2>/dev/null; wait $watch_pid 2>/dev/null' EXIT INT TERM
 
 # Every function answers with an x-request-id header; the emulator's own errors do not.
 for path in "${PROBES[@]}"; do

@@ -81,7 +81,11 @@ pub async fn handle(
 }
 
 /// Makes and records the thumbnails of the upload `upload` of `org`; what happened.
-pub async fn thumbnails_of(state: &AppState, org: Uuid, upload: Uuid) -> anyhow::Result<&'static str> {
+pub async fn thumbnails_of(
+    state: &AppState,
+    org: Uuid,
+    upload: Uuid,
+) -> anyhow::Result<&'static str> {
     let Some(files) = &state.files else {
         anyhow::bail!("FILES_BUCKET is not set");
     };
@@ -108,7 +112,10 @@ pub async fn thumbnails_of(state: &AppState, org: Uuid, upload: Uuid) -> anyhow:
         return Ok("too_large");
     }
     let bucket = files.bucket().await;
-    let Some(bytes) = bucket.get_if_there(&shared::storage::original_key(org, upload)).await? else {
+    let Some(bytes) = bucket
+        .get_if_there(&shared::storage::original_key(org, upload))
+        .await?
+    else {
         // Refused at completion (or removed) meanwhile.
         return Ok("file_gone");
     };

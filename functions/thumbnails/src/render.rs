@@ -120,7 +120,10 @@ mod tests {
     #[test]
     fn a_photo_is_scaled_to_each_size_on_its_longer_side_as_jpeg() {
         let thumbs = render(&jpeg(1600, 1200), FileType::Jpeg, &[256, 1024], LIMIT).unwrap();
-        assert_eq!((thumbs.format, thumbs.width, thumbs.height), ("jpeg", 1600, 1200));
+        assert_eq!(
+            (thumbs.format, thumbs.width, thumbs.height),
+            ("jpeg", 1600, 1200)
+        );
         let sizes: Vec<(u32, u32)> = thumbs
             .images
             .iter()
@@ -157,7 +160,13 @@ mod tests {
     #[test]
     fn a_decompression_bomb_is_refused_before_its_pixels_are_allocated() {
         let refused = render(&png_bomb(50_000, 50_000), FileType::Png, &[256], LIMIT).unwrap_err();
-        assert!(matches!(refused, Refused::TooLarge(50_000, 50_000) | Refused::Broken(_)), "{refused:?}");
+        assert!(
+            matches!(
+                refused,
+                Refused::TooLarge(50_000, 50_000) | Refused::Broken(_)
+            ),
+            "{refused:?}"
+        );
         let refused = render(b"<svg></svg>", FileType::Png, &[256], LIMIT).unwrap_err();
         assert!(matches!(refused, Refused::Broken(_)), "{refused:?}");
         assert!(matches!(

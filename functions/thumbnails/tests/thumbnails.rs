@@ -58,7 +58,11 @@ async fn world(pool: PgPool) -> World {
                         .events(aws_sdk_s3::types::Event::from("s3:ObjectCreated:*"))
                         .filter(
                             aws_sdk_s3::types::NotificationConfigurationFilter::builder()
-                                .key(aws_sdk_s3::types::S3KeyFilter::builder().filter_rules(rule).build())
+                                .key(
+                                    aws_sdk_s3::types::S3KeyFilter::builder()
+                                        .filter_rules(rule)
+                                        .build(),
+                                )
                                 .build(),
                         )
                         .build()
@@ -82,7 +86,13 @@ async fn world(pool: PgPool) -> World {
 
 impl World {
     /// An upload of `bytes` by `who`, sent (S3 announces it) and completed: its id.
-    async fn upload(&self, who: &Registered, purpose: &str, content_type: &str, bytes: Vec<u8>) -> Uuid {
+    async fn upload(
+        &self,
+        who: &Registered,
+        purpose: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Uuid {
         let asked = self
             .storage
             .by(who)
@@ -139,7 +149,9 @@ impl World {
 async fn a_product_images_thumbnails_are_made_on_the_buckets_announcement(pool: PgPool) {
     let w = world(pool.clone()).await;
     let owner = w.storage.register("owner@example.com").await;
-    let photo = w.upload(&owner, "product_image", "image/jpeg", jpeg(2000, 1500)).await;
+    let photo = w
+        .upload(&owner, "product_image", "image/jpeg", jpeg(2000, 1500))
+        .await;
     let answers = w.deliver().await;
     assert_eq!(
         answers,
@@ -176,13 +188,22 @@ async fn a_product_images_thumbnails_are_made_on_the_buckets_announcement(pool: 
 async fn attachments_refused_files_and_bombs_get_no_thumbnails(pool: PgPool) {
     let w = world(pool.clone()).await;
     let owner = w.storage.register("owner@example.com").await;
-    let attachment = w.upload(&owner, "attachment", "image/jpeg", jpeg(40, 40)).await;
+    let attachment = w
+        .upload(&owner, "attachment", "image/jpeg", jpeg(40, 40))
+        .await;
     assert_eq!(
         w.deliver().await[0]["uploads"][0]["outcome"],
         "not_a_product_image"
     );
     // A bomb is refused at completion and deleted; the announcement finds nothing.
-    let bomb = w.upload(&owner, "product_image", "image/png", png_bomb(50_000, 50_000)).await;
+    let bomb = w
+        .upload(
+            &owner,
+            "product_image",
+            "image/png",
+            png_bomb(50_000, 50_000),
+        )
+        .await;
     let outcome = w.deliver().await[0]["uploads"][0]["outcome"].clone();
     assert_eq!(outcome, "unknown_or_removed");
     // A bomb announced before its completion is refused by the decoder's limits, unallocated.
@@ -206,7 +227,10 @@ async fn attachments_refused_files_and_bombs_get_no_thumbnails(pool: PgPool) {
         .send()
         .await
         .unwrap();
-    assert_eq!(w.deliver().await[0]["uploads"][0]["outcome"], "not_renderable");
+    assert_eq!(
+        w.deliver().await[0]["uploads"][0]["outcome"],
+        "not_renderable"
+    );
     let keys = w.bucket.keys().await;
     assert!(keys.iter().all(|k| k.ends_with("/original")), "{keys:?}");
     assert!(keys.iter().any(|k| k.contains(&attachment.to_string())));

@@ -13,8 +13,8 @@ fn the_files_bucket_is_private_and_reached_by_prefix() {
     assert_eq!(bucket["DeletionPolicy"], "Retain");
     let properties = &bucket["Properties"];
     assert_eq!(
-        properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
-            ["ServerSideEncryptionByDefault"]["SSEAlgorithm"],
+        properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+            ["SSEAlgorithm"],
         "AES256"
     );
     let block = &properties["PublicAccessBlockConfiguration"];
@@ -26,7 +26,10 @@ fn the_files_bucket_is_private_and_reached_by_prefix() {
     ] {
         assert_eq!(block[setting], true, "{setting}");
     }
-    assert!(properties.get("VersioningConfiguration").is_none(), "versioning stays off");
+    assert!(
+        properties.get("VersioningConfiguration").is_none(),
+        "versioning stays off"
+    );
     // Named after the stack's id, as the functions name it.
     let name = properties["BucketName"]["Fn::Sub"][0].as_str().unwrap();
     assert_eq!(name, "stockroom-files-${StackUuid}");
@@ -34,13 +37,21 @@ fn the_files_bucket_is_private_and_reached_by_prefix() {
     assert_eq!(storage_env["FILES_BUCKET"]["Fn::Sub"][0], name);
 
     // Uploads never completed still carry the pending tag, and expire.
-    let rules = properties["LifecycleConfiguration"]["Rules"].as_array().unwrap();
+    let rules = properties["LifecycleConfiguration"]["Rules"]
+        .as_array()
+        .unwrap();
     let pending = rules
         .iter()
         .find(|r| r["Id"] == "UploadsNeverCompleted")
         .expect("the pending uploads' rule");
-    assert_eq!(pending["TagFilters"][0]["Key"], shared::storage::bucket::PENDING_TAG.0);
-    assert_eq!(pending["TagFilters"][0]["Value"], shared::storage::bucket::PENDING_TAG.1);
+    assert_eq!(
+        pending["TagFilters"][0]["Key"],
+        shared::storage::bucket::PENDING_TAG.0
+    );
+    assert_eq!(
+        pending["TagFilters"][0]["Value"],
+        shared::storage::bucket::PENDING_TAG.1
+    );
     assert_eq!(pending["ExpirationInDays"], 1);
     // Browsers POST the form and GET the links from the frontend's origins.
     let cors = &properties["CorsConfiguration"]["CorsRules"][0];
@@ -63,8 +74,14 @@ fn the_files_bucket_is_private_and_reached_by_prefix() {
 
     // Who reaches the files bucket, and how: only under org/ (the tenants' prefixes).
     let expected = [
-        ("StorageFunctionRole", &["s3:PutObject", "s3:GetObject", "s3:DeleteObject"][..]),
-        ("ThumbnailsFunctionRole", &["s3:GetObject", "s3:PutObject"][..]),
+        (
+            "StorageFunctionRole",
+            &["s3:PutObject", "s3:GetObject", "s3:DeleteObject"][..],
+        ),
+        (
+            "ThumbnailsFunctionRole",
+            &["s3:GetObject", "s3:PutObject"][..],
+        ),
         ("SchedulerFunctionRole", &["s3:DeleteObject"][..]),
         ("LinkFilesPolicy", &["s3:GetObject"][..]),
     ];
