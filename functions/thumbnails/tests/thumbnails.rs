@@ -3,6 +3,7 @@
 //! event), and the function makes, stores and records the thumbnails of product images only.
 
 use serde_json::{Value, json};
+use shared::testing::files::Announcements;
 use shared::testing::files::{jpeg, png_bomb};
 use shared::testing::{Registered, TestApp, TestBucket, send_form};
 use sqlx::PgPool;
@@ -14,73 +15,19 @@ struct World {
     storage: TestApp,
     worker: shared::AppState,
     bucket: TestBucket,
-    queue: String,
-    sqs: aws_sdk_sqs::Client,
+    announcements: Announcements,
 }
 
 async fn world(pool: PgPool) -> World {
     let bucket = TestBucket::start(BUCKET).await;
-    let sdk = shared::config::secrets::sdk_config().await;
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let queue = sqs
-        .create_queue()
-        .queue_name("uploads")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    // What the template configures: every new `.../original` is announced.
-    let rule = aws_sdk_s3::types::FilterRule::builder()
-        .name(aws_sdk_s3::types::FilterRuleName::Suffix)
-        .value("/original")
-        .build();
-    bucket
-        .s3
-        .put_bucket_notification_configuration()
-        .bucket(BUCKET)
-        .notification_configuration(
-            aws_sdk_s3::types::NotificationConfiguration::builder()
-                .queue_configurations(
-                    aws_sdk_s3::types::QueueConfiguration::builder()
-                        .queue_arn(arn)
-                        .events(aws_sdk_s3::types::Event::from("s3:ObjectCreated:*"))
-                        .filter(
-                            aws_sdk_s3::types::NotificationConfigurationFilter::builder()
-                                .key(
-                                    aws_sdk_s3::types::S3KeyFilter::builder()
-                                        .filter_rules(rule)
-                                        .build(),
-                                )
-                                .build(),
-                        )
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let announcements = bucket.announce_uploads().await;
     let settings = [("FILES_BUCKET", BUCKET)];
     let tenant = shared::testing::state_as(pool.clone(), shared::db::Login::Tenant, &settings);
     World {
         storage: TestApp::new(storage::app(tenant), pool.clone()),
         worker: shared::testing::state_as(pool, shared::db::Login::Worker, &settings),
         bucket,
-        queue,
-        sqs,
+        announcements,
     }
 }
 
@@ -115,28 +62,8 @@ impl World {
     /// The function run on each announcement waiting on the queue, as the bucket would invoke
     /// it; what each invocation answered.
     async fn deliver(&self) -> Vec<Value> {
-        let got = self
-            .sqs
-            .receive_message()
-            .queue_url(&self.queue)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
         let mut answers = Vec::new();
-        for message in got.messages() {
-            let event: Value = serde_json::from_str(message.body().unwrap()).unwrap();
-            self.sqs
-                .delete_message()
-                .queue_url(&self.queue)
-                .receipt_handle(message.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-            // The queue's own test message (S3 invokes a function with upload events only).
-            if event.get("Records").is_none() {
-                continue;
-            }
+        for event in self.announcements.take().await {
             let invocation =
                 lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default());
             answers.push(thumbnails::handle(&self.worker, invocation).await.unwrap());

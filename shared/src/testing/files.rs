@@ -39,6 +39,89 @@ impl TestBucket {
         Self { name, s3, moto }
     }
 
+    /// The template's CORS rule for `origin`: browsers POST forms and GET links from it.
+    pub async fn allow_origin(&self, origin: &str) {
+        let rule = aws_sdk_s3::types::CorsRule::builder()
+            .allowed_methods("GET")
+            .allowed_methods("POST")
+            .allowed_origins(origin)
+            .allowed_headers("*")
+            .expose_headers("Content-Disposition")
+            .expose_headers("ETag")
+            .max_age_seconds(600)
+            .build()
+            .expect("a CORS rule");
+        self.s3
+            .put_bucket_cors()
+            .bucket(self.name)
+            .cors_configuration(
+                aws_sdk_s3::types::CorsConfiguration::builder()
+                    .cors_rules(rule)
+                    .build()
+                    .expect("a CORS configuration"),
+            )
+            .send()
+            .await
+            .expect("the bucket's CORS rule");
+    }
+
+    /// Has the bucket announce each new upload's file (`.../original`) on a new queue, as the
+    /// template has it invoke the thumbnail function (moto notifies queues, not functions).
+    pub async fn announce_uploads(&self) -> Announcements {
+        let sdk = crate::config::secrets::sdk_config().await;
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let queue = sqs
+            .create_queue()
+            .queue_name("uploads")
+            .send()
+            .await
+            .expect("a queue")
+            .queue_url()
+            .expect("its URL")
+            .to_owned();
+        let arn_name = aws_sdk_sqs::types::QueueAttributeName::QueueArn;
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue)
+            .attribute_names(arn_name.clone())
+            .send()
+            .await
+            .expect("the queue's attributes")
+            .attributes()
+            .and_then(|a| a.get(&arn_name).cloned())
+            .expect("the queue's ARN");
+        use aws_sdk_s3::types::{
+            Event, FilterRule, FilterRuleName, NotificationConfiguration,
+            NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
+        };
+        let suffix = FilterRule::builder()
+            .name(FilterRuleName::Suffix)
+            .value("/original")
+            .build();
+        let queue_configuration = QueueConfiguration::builder()
+            .queue_arn(arn)
+            .events(Event::from("s3:ObjectCreated:*"))
+            .filter(
+                NotificationConfigurationFilter::builder()
+                    .key(S3KeyFilter::builder().filter_rules(suffix).build())
+                    .build(),
+            )
+            .build()
+            .expect("a queue configuration");
+        self.s3
+            .put_bucket_notification_configuration()
+            .bucket(self.name)
+            .notification_configuration(
+                NotificationConfiguration::builder()
+                    .queue_configurations(queue_configuration)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("the bucket's notification");
+        Announcements { sqs, queue }
+    }
+
     /// The keys in the bucket.
     pub async fn keys(&self) -> Vec<String> {
         let listed = self
@@ -72,6 +155,43 @@ impl TestBucket {
             .expect("its bytes")
             .into_bytes()
             .to_vec()
+    }
+}
+
+/// Where the bucket announces new uploads ([`TestBucket::announce_uploads`]).
+pub struct Announcements {
+    sqs: aws_sdk_sqs::Client,
+    queue: String,
+}
+
+impl Announcements {
+    /// The S3 events waiting (each as S3 gives it to a function), taken off the queue; S3's
+    /// test message left out.
+    pub async fn take(&self) -> Vec<Value> {
+        let got = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("the queue answers");
+        let mut events = Vec::new();
+        for message in got.messages() {
+            self.sqs
+                .delete_message()
+                .queue_url(&self.queue)
+                .receipt_handle(message.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("the message deleted");
+            let event: Value =
+                serde_json::from_str(message.body().unwrap_or("{}")).expect("an S3 event");
+            if event.get("Records").is_some() {
+                events.push(event);
+            }
+        }
+        events
     }
 }
 

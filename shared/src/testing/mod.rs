@@ -4,6 +4,7 @@
 //! proxy that can be cut).
 
 pub mod app;
+pub mod browser;
 pub mod files;
 pub mod mail;
 pub mod moto;

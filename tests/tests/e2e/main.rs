@@ -14,4 +14,5 @@ mod layout;
 mod local_api;
 mod openapi;
 mod routes_tested;
+mod storage;
 mod template;
