@@ -94,8 +94,31 @@ ALTER TABLE products ADD COLUMN image_upload_id uuid;
 ALTER TABLE products ADD CONSTRAINT products_image_upload_fkey
     FOREIGN KEY (org_id, image_upload_id) REFERENCES uploads (org_id, id);
 
+-- A goods receipt: what one POST /api/purchase-orders/{id}/receive brought in, and where (the
+-- delivery note is attached to it).
+CREATE TABLE goods_receipts (
+    id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    org_id             uuid NOT NULL,
+    purchase_order_id  uuid NOT NULL,
+    location_id        uuid NOT NULL,
+    -- [{"line_id", "product_id", "quantity"}], as received.
+    lines              jsonb NOT NULL,
+    actor_user_id      uuid,
+    actor_api_key_id   uuid,
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (org_id, id),
+    FOREIGN KEY (org_id, purchase_order_id) REFERENCES purchase_orders (org_id, id),
+    FOREIGN KEY (org_id, location_id) REFERENCES locations (org_id, id)
+);
+CREATE INDEX goods_receipts_po_idx ON goods_receipts (org_id, purchase_order_id, created_at);
+ALTER TABLE goods_receipts ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON goods_receipts TO stockroom_app
+    USING (org_id = app_org_id()) WITH CHECK (org_id = app_org_id());
+-- A receipt is a record of what happened: written once, never changed.
+REVOKE UPDATE, DELETE ON goods_receipts FROM stockroom_app;
+
 -- A completed upload attached to one thing of the organization: a product, a supplier, a
--- purchase order or a task. Removing an attachment removes its upload.
+-- purchase order, a goods receipt or a task. Removing an attachment removes its upload.
 CREATE TABLE attachments (
     id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     org_id             uuid NOT NULL,
@@ -103,15 +126,17 @@ CREATE TABLE attachments (
     product_id         uuid,
     supplier_id        uuid,
     purchase_order_id  uuid,
+    receipt_id         uuid,
     task_id            uuid,
     actor_user_id      uuid,
     actor_api_key_id   uuid,
     created_at         timestamptz NOT NULL DEFAULT now(),
-    CHECK (num_nonnulls(product_id, supplier_id, purchase_order_id, task_id) = 1),
+    CHECK (num_nonnulls(product_id, supplier_id, purchase_order_id, receipt_id, task_id) = 1),
     FOREIGN KEY (org_id, upload_id) REFERENCES uploads (org_id, id),
     FOREIGN KEY (org_id, product_id) REFERENCES products (org_id, id),
     FOREIGN KEY (org_id, supplier_id) REFERENCES suppliers (org_id, id),
     FOREIGN KEY (org_id, purchase_order_id) REFERENCES purchase_orders (org_id, id),
+    FOREIGN KEY (org_id, receipt_id) REFERENCES goods_receipts (org_id, id),
     FOREIGN KEY (org_id, task_id) REFERENCES tasks (org_id, id) ON DELETE CASCADE
 );
 -- Each list reads its owner's, oldest first.
@@ -121,6 +146,8 @@ CREATE INDEX attachments_supplier_idx ON attachments (org_id, supplier_id, creat
     WHERE supplier_id IS NOT NULL;
 CREATE INDEX attachments_po_idx ON attachments (org_id, purchase_order_id, created_at)
     WHERE purchase_order_id IS NOT NULL;
+CREATE INDEX attachments_receipt_idx ON attachments (org_id, receipt_id, created_at)
+    WHERE receipt_id IS NOT NULL;
 CREATE INDEX attachments_task_idx ON attachments (org_id, task_id, created_at)
     WHERE task_id IS NOT NULL;
 ALTER TABLE attachments ENABLE ROW LEVEL SECURITY;

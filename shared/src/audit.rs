@@ -122,6 +122,8 @@ actions! {
     WebhookEndpointCreated => "webhook_endpoint_created" on "webhook_endpoint",
     WebhookEndpointUpdated => "webhook_endpoint_updated" on "webhook_endpoint",
     WebhookEndpointDeleted => "webhook_endpoint_deleted" on "webhook_endpoint",
+    AttachmentAdded => "attachment_added" on "attachment",
+    AttachmentRemoved => "attachment_removed" on "attachment",
     WebhookSecretRotated => "webhook_secret_rotated" on "webhook_endpoint",
 }
 

@@ -341,8 +341,11 @@ async fn export_uploads_are_signed_as_s3_checks() {
         .await
         .unwrap();
     assert!(created.status().is_success(), "{}", created.status());
+    // The SDK as the functions set it up (its HTTP client), with the user's key.
+    let base = shared::config::secrets::sdk_config().await;
     let config = |secret: &str| {
-        aws_config::SdkConfig::builder()
+        base.clone()
+            .into_builder()
             .region(aws_config::Region::new("eu-west-1"))
             .credentials_provider(
                 aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(

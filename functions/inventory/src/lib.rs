@@ -14,7 +14,7 @@ mod state;
 mod stock;
 
 use payments::{approvals, pay, policy, wise_account};
-use purchase_orders::{crud, receive, status};
+use purchase_orders::{attachments, crud, receipts, receive, status};
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -60,6 +60,23 @@ pub fn app(state: AppState) -> Router {
         .route("/api/purchase-orders/{id}/submit", post(status::submit))
         .route("/api/purchase-orders/{id}/cancel", post(status::cancel))
         .route("/api/purchase-orders/{id}/receive", post(receive::receive))
+        .route(
+            "/api/purchase-orders/{id}/attachments",
+            get(attachments::list).post(attachments::attach),
+        )
+        .route(
+            "/api/purchase-orders/{id}/attachments/{attachment_id}",
+            get(attachments::get).delete(attachments::remove),
+        )
+        .route("/api/purchase-orders/{id}/receipts", get(receipts::list))
+        .route(
+            "/api/purchase-orders/{id}/receipts/{receipt_id}/attachments",
+            get(receipts::list_attachments).post(receipts::attach),
+        )
+        .route(
+            "/api/purchase-orders/{id}/receipts/{receipt_id}/attachments/{attachment_id}",
+            get(receipts::get_attachment).delete(receipts::remove_attachment),
+        )
         .route("/api/purchase-orders/{id}/pay", post(pay::pay))
         .route(
             "/api/purchase-orders/{id}/pay/approve",
@@ -105,6 +122,15 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         status::submit,
         status::cancel,
         receive::receive,
+        attachments::list,
+        attachments::attach,
+        attachments::get,
+        attachments::remove,
+        receipts::list,
+        receipts::list_attachments,
+        receipts::attach,
+        receipts::get_attachment,
+        receipts::remove_attachment,
         pay::pay,
         approvals::approve,
         approvals::reject,

@@ -5,9 +5,11 @@
 //! set. Reads take two SQL statements: the credential check (which also confines the
 //! connection to the organization) and the query.
 
+mod attachments;
 mod image;
 mod list;
 mod model;
+mod set_image;
 mod write;
 
 use axum::Router;
@@ -26,8 +28,16 @@ pub fn app(state: AppState) -> Router {
                 .delete(write::delete),
         )
         .route(
+            "/api/products/{id}/attachments",
+            get(attachments::list).post(attachments::attach),
+        )
+        .route(
+            "/api/products/{id}/attachments/{attachment_id}",
+            get(attachments::get).delete(attachments::remove),
+        )
+        .route(
             "/api/products/{id}/image",
-            axum::routing::put(image::set).delete(image::remove),
+            axum::routing::put(set_image::set).delete(set_image::remove),
         )
         .route(
             "/api/products/{id}/price-history",
@@ -47,8 +57,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         write::create,
         write::update,
         write::delete,
-        image::set,
-        image::remove
+        set_image::set,
+        set_image::remove,
+        attachments::list,
+        attachments::attach,
+        attachments::get,
+        attachments::remove
     ))]
     struct Doc;
     let mut doc = shared::http::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "products");

@@ -185,7 +185,7 @@ pub async fn list(
     let org = tenant.caller.org_id;
     let mut products = Vec::with_capacity(rows.len());
     for row in rows {
-        products.push(crate::image::view(&state, org, row.product, row.image).await?);
+        products.push(crate::model::view(&state, org, row.product, row.image).await?);
     }
     Ok(Json(Page::from_rows(products, page.limit, total, |p| {
         cursor_of(key, &p.product)

@@ -48,6 +48,18 @@ pub struct ProductView {
     pub image: Option<ProductImage>,
 }
 
+/// `product` with its image as links (none without an image, or where the deployment has no
+/// files bucket).
+pub async fn view(
+    state: &AppState,
+    org: Uuid,
+    product: Product,
+    row: ImageRow,
+) -> Result<ProductView, ApiError> {
+    let image = crate::image::links(state, org, product.image_upload_id, &row).await?;
+    Ok(ProductView { product, image })
+}
+
 /// The product `id` of `org`, locked for a change; 404 when there is none.
 pub async fn load_for_update(
     conn: &mut sqlx::PgConnection,
@@ -157,7 +169,7 @@ pub async fn detail(
         updated_at: row.updated_at,
     };
     Ok(Json(ProductDetail {
-        product: crate::image::view(&state, org_id, product, image).await?,
+        product: view(&state, org_id, product, image).await?,
         supplier,
     }))
 }

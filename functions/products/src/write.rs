@@ -363,7 +363,7 @@ pub async fn update(
     caller.audit(tx, Action::ProductUpdated, id, change).await?;
     let image = crate::image::row_of(tx, caller.org_id, after.image_upload_id).await?;
     Ok(Json(
-        crate::image::view(&state, caller.org_id, after, image).await?,
+        crate::model::view(&state, caller.org_id, after, image).await?,
     ))
 }
 

@@ -1,6 +1,7 @@
 //! The `suppliers` function: `/api/suppliers`, their contacts, and their payment details for
 //! Wise (sealed with AES-256-GCM, only ever shown as a summary).
 
+mod attachments;
 mod contacts;
 mod input;
 mod payee_change;
@@ -43,6 +44,14 @@ pub fn app(state: AppState) -> Router {
             "/api/suppliers/{id}/contacts/{contact_id}",
             patch(contacts::update).delete(contacts::delete),
         )
+        .route(
+            "/api/suppliers/{id}/attachments",
+            get(attachments::list).post(attachments::attach),
+        )
+        .route(
+            "/api/suppliers/{id}/attachments/{attachment_id}",
+            get(attachments::get).delete(attachments::remove),
+        )
         .with_state(state);
     shared::http::layers(router, &http, openapi)
 }
@@ -60,7 +69,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         contacts::list,
         contacts::create,
         contacts::update,
-        contacts::delete
+        contacts::delete,
+        attachments::list,
+        attachments::attach,
+        attachments::get,
+        attachments::remove
     ))]
     struct Doc;
     let mut doc = shared::http::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "suppliers");

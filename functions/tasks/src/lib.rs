@@ -5,6 +5,7 @@
 //! their staff's at `/api/{user_id}/tasks`: team to-dos they assign, list and follow up. For
 //! anyone else another user's `{user_id}` is a 403 (logged), and another user's task id a 404.
 
+mod attachments;
 mod owner;
 mod routes;
 mod task;
@@ -25,6 +26,14 @@ pub fn app(state: AppState) -> Router {
                     .delete(routes::delete),
             )
             .route("/{id}/complete", patch(routes::toggle))
+            .route(
+                "/{id}/attachments",
+                get(attachments::list).post(attachments::attach),
+            )
+            .route(
+                "/{id}/attachments/{attachment_id}",
+                get(attachments::get).delete(attachments::remove),
+            )
     };
     let router = Router::new()
         .nest("/api/tasks", routes())
@@ -47,7 +56,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         routes::get_one,
         routes::update,
         routes::delete,
-        routes::toggle
+        routes::toggle,
+        attachments::list,
+        attachments::attach,
+        attachments::get,
+        attachments::remove
     ))]
     struct Doc;
     let mut doc = shared::http::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "tasks");

@@ -5,6 +5,7 @@
 //! `org/<org_id>/<upload_id>/original`, and its thumbnails beside it
 //! (`org/<org_id>/<upload_id>/256.webp`, ...). Nothing in a key comes from the client.
 
+pub mod attachments;
 pub mod bucket;
 pub mod file_type;
 pub mod filename;

@@ -5,7 +5,7 @@ use std::io::Cursor;
 
 use serde_json::Value;
 
-use super::Moto;
+use super::moto::Moto;
 
 /// A bucket on a moto of its own, which the process's AWS SDK reaches (see
 /// [`Moto::use_from_this_process`]); stopped when dropped.

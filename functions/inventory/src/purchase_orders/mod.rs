@@ -12,8 +12,10 @@
 //! Paying an order is [`crate::payments`]'s, which sits above this module: nothing here calls it
 //! except cancelling, which withdraws a pending approval.
 
+pub mod attachments;
 pub mod crud;
 pub mod input;
 pub mod order;
+pub mod receipts;
 pub mod receive;
 pub mod status;

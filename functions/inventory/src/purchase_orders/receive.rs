@@ -99,6 +99,35 @@ async fn apply(
         // Nothing of this receipt is kept: the transaction rolls back.
         return Err(fields.into_error());
     }
+    // The receipt itself, which the delivery note is attached to.
+    let lines: Vec<serde_json::Value> = receipt
+        .lines
+        .iter()
+        .filter_map(|arrived| {
+            let line = before.lines.iter().find(|l| l.id == arrived.line_id)?;
+            Some(
+                serde_json::json!({"line_id": line.id, "product_id": line.product_id,
+                                    "quantity": arrived.quantity}),
+            )
+        })
+        .collect();
+    let (user, key) = match caller.kind {
+        shared::auth::CallerKind::User { user_id, .. } => (Some(user_id), None),
+        shared::auth::CallerKind::ApiKey { key_id } => (None, Some(key_id)),
+    };
+    sqlx::query!(
+        "INSERT INTO goods_receipts (org_id, purchase_order_id, location_id, lines, actor_user_id,
+                                     actor_api_key_id)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        org,
+        id,
+        location,
+        serde_json::Value::Array(lines),
+        user,
+        key
+    )
+    .execute(&mut *tx)
+    .await?;
     sqlx::query!(
         "UPDATE purchase_orders SET updated_at = now(), status = CASE
              WHEN (SELECT bool_and(received_quantity = quantity) FROM purchase_order_lines

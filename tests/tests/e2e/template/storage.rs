@@ -83,7 +83,7 @@ fn the_files_bucket_is_private_and_reached_by_prefix() {
             &["s3:GetObject", "s3:PutObject"][..],
         ),
         ("SchedulerFunctionRole", &["s3:DeleteObject"][..]),
-        ("LinkFilesPolicy", &["s3:GetObject"][..]),
+        ("LinkFilesPolicy", &["s3:GetObject", "s3:DeleteObject"][..]),
     ];
     for (name, resource) in resources {
         let text = resource.to_string();
@@ -109,7 +109,10 @@ fn the_files_bucket_is_private_and_reached_by_prefix() {
             }
         }
     }
-    // The functions that answer links hold the read policy.
-    let products = resources["ProductsFunctionRole"]["Properties"]["ManagedPolicyArns"].to_string();
-    assert!(products.contains("LinkFilesPolicy"), "{products}");
+    // The functions that answer links and remove attachments hold the policy.
+    for function in ["Products", "Suppliers", "Inventory", "Tasks"] {
+        let role = format!("{function}FunctionRole");
+        let policies = resources[&role]["Properties"]["ManagedPolicyArns"].to_string();
+        assert!(policies.contains("LinkFilesPolicy"), "{role}: {policies}");
+    }
 }
