@@ -38,7 +38,8 @@ optional_pass() {
 # superuser). The migrate function, the end-to-end flows through the real binaries (people in
 # several organizations and sign-in limits included), tenant isolation and the login roles, the
 # replays of one person moving money alone, the upgrade of the previous release's people, the
-# scheduler's jobs and Wise's webhooks (stockroom_worker), and realtime connections and pushes.
+# scheduler's jobs and Wise's webhooks (stockroom_worker), realtime connections and pushes, and
+# uploads, attachments and thumbnails (the tenant and worker logins on the files' tables).
 # Tests are picked by their module in their crate's one test binary (`local_api::...` in e2e's);
 # migrate, the scheduler and the webhooks have one test file each (`kind(test)`: not their unit
 # tests).
@@ -49,7 +50,8 @@ rds_pass() {
         -E '(package(e2e) & test(/^(local_api|contracts|accounts)::/)) | (package(users) & test(/^isolation::/))' \
         -E '(package(inventory) & test(/^second_person::/)) | (package(auth) & test(/^migration::/))' \
         -E '(package(migrate) & kind(test)) | (package(scheduler) & kind(test)) | (package(webhooks) & kind(test))' \
-        -E '(package(realtime) & test(/^connections::/)) | (package(dispatcher) & kind(test))'
+        -E '(package(realtime) & test(/^connections::/)) | (package(dispatcher) & kind(test))' \
+        -E '(package(storage) & kind(test)) | (package(thumbnails) & kind(test))'
 }
 
 # And over TLS as RDS requires it: sslmode=verify-full against a CA made for the test, on a
@@ -64,15 +66,17 @@ tls_pass() {
 # And through a transaction pooler as RDS Proxy puts it in front of the database: PgBouncer in
 # transaction mode with two server connections per database, fewer than the clients. The
 # end-to-end flows through the real binaries, tenant isolation with interleaved requests (and
-# PgBouncer's counters), the API contracts, the scheduler's per-organization transactions, and
-# realtime connections and pushes.
+# PgBouncer's counters), the API contracts, the scheduler's per-organization transactions,
+# realtime connections and pushes, and uploads (whose completion ends its transaction while it
+# asks S3, and opens another).
 pooler_pass() {
     POOLER_TEST_URL="$POOLER_TEST_URL" \
         cargo nextest run --workspace --locked --no-fail-fast \
         -E '(package(e2e) & test(/^(local_api|contracts|accounts)::/)) | (package(users) & test(/^isolation::/))' \
         -E 'package(inventory) & test(/^second_person::/)' \
         -E 'package(scheduler) & kind(test)' \
-        -E '(package(realtime) & test(/^connections::/)) | (package(dispatcher) & kind(test))'
+        -E '(package(realtime) & test(/^connections::/)) | (package(dispatcher) & kind(test))' \
+        -E '(package(storage) & kind(test)) | (package(thumbnails) & kind(test))'
 }
 
 if [ $# -eq 0 ]; then

@@ -15,7 +15,9 @@
 //! - `enumeration`: registration, password reset, sign-in and invitations about addresses with
 //!   an account and without: the same answers, and median times within 10 %;
 //! - `webhooks`: what events cost a write, commit to delivery, 1,000 events to 3 endpoints
-//!   with one receiver down for a while.
+//!   with one receiver down for a while;
+//! - `storage`: asking for an upload and completing it (moto's S3), thumbnails of a
+//!   12-megapixel photo (time and peak memory, `bench thumbnail <file>` in a child process).
 //!
 //! `bench serve <function>` is the server the load part starts (see [`serve`]).
 
@@ -32,6 +34,7 @@ mod rss;
 mod scaling;
 mod serve;
 mod stats;
+mod storage;
 mod watch;
 mod webhooks;
 
@@ -54,11 +57,13 @@ const PARTS: &[&str] = &[
     "connections",
     "enumeration",
     "webhooks",
+    "storage",
 ];
 
 const USAGE: &str = "usage: bench [--quick] [--only PART,...] [--skip PART,...] [--clients N] [--pool N] [--duration SECS] [--out FILE]
        bench serve <function>
-parts: size, coldstart, memory, load, watch, scaling, connections, enumeration, webhooks";
+       bench thumbnail <file>
+parts: size, coldstart, memory, load, watch, scaling, connections, enumeration, webhooks, storage";
 
 struct Options {
     parts: Vec<&'static str>,
@@ -136,6 +141,9 @@ fn main() -> anyhow::Result<()> {
     if args.first().map(String::as_str) == Some("serve") {
         return serve::main(&args[1..]);
     }
+    if args.first().map(String::as_str) == Some("thumbnail") {
+        return storage::thumbnail(&args[1..]);
+    }
     let options = Options::parse(&args)?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -194,6 +202,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
                 "connections" => connections::run().await?,
                 "enumeration" => enumeration::run(&fixture).await?,
                 "webhooks" => webhooks::run(&fixture).await?,
+                "storage" => storage::run(&fixture, &workspace).await?,
                 other => anyhow::bail!("unknown part {other}"),
             };
             report.extend(rows);
