@@ -22,7 +22,12 @@ use crate::stats::{millis, percentile};
 const UPLOADS: usize = 200;
 const BUCKET: &str = "stockroom-bench-files";
 
-async fn call(router: &axum::Router, token: &str, path: &str, body: Value) -> anyhow::Result<Value> {
+async fn call(
+    router: &axum::Router,
+    token: &str,
+    path: &str,
+    body: Value,
+) -> anyhow::Result<Value> {
     let request = Request::post(path)
         .header("content-type", "application/json")
         .header("authorization", format!("Bearer {token}"))
@@ -34,7 +39,10 @@ async fn call(router: &axum::Router, token: &str, path: &str, body: Value) -> an
     Ok(serde_json::from_slice(&bytes)?)
 }
 
-pub async fn run(fixture: &Fixture, workspace: &crate::functions::Workspace) -> anyhow::Result<Vec<Row>> {
+pub async fn run(
+    fixture: &Fixture,
+    workspace: &crate::functions::Workspace,
+) -> anyhow::Result<Vec<Row>> {
     let bucket = shared::testing::TestBucket::start(BUCKET).await;
     let mut settings = fixture.settings(2)?;
     settings.storage.bucket = Some(BUCKET.to_owned());
@@ -58,16 +66,31 @@ pub async fn run(fixture: &Fixture, workspace: &crate::functions::Workspace) -> 
         anyhow::ensure!(sent == 204, "the bucket answered {sent}");
         let id = asked["upload"]["id"].as_str().unwrap_or_default();
         let started = Instant::now();
-        call(&router, &token, &format!("/api/uploads/{id}/complete"), json!({})).await?;
+        call(
+            &router,
+            &token,
+            &format!("/api/uploads/{id}/complete"),
+            json!({}),
+        )
+        .await?;
         completions.push(started.elapsed());
     }
     drop(bucket);
     let mut rows = Vec::new();
     for (figure, samples) in [
-        ("POST /api/uploads (a pre-signed form): p50 / p99", &mut asks),
-        ("POST /api/uploads/{id}/complete (3 calls to moto's S3): p50 / p99", &mut completions),
+        (
+            "POST /api/uploads (a pre-signed form): p50 / p99",
+            &mut asks,
+        ),
+        (
+            "POST /api/uploads/{id}/complete (3 calls to moto's S3): p50 / p99",
+            &mut completions,
+        ),
     ] {
-        let (p50, p99) = (millis(percentile(samples, 0.5)), millis(percentile(samples, 0.99)));
+        let (p50, p99) = (
+            millis(percentile(samples, 0.5)),
+            millis(percentile(samples, 0.99)),
+        );
         rows.push(
             Row::new("storage", figure, format!("{p50:.1} / {p99:.1} ms"))
                 .target(Target::below(p50, 20.0, "p50 < 20 ms"))
@@ -93,12 +116,19 @@ pub async fn run(fixture: &Fixture, workspace: &crate::functions::Workspace) -> 
             String::from_utf8_lossy(&output.stderr)
         );
         let answer: Value = serde_json::from_slice(&output.stdout)?;
-        times.push(Duration::from_secs_f64(answer["seconds"].as_f64().unwrap_or_default()));
+        times.push(Duration::from_secs_f64(
+            answer["seconds"].as_f64().unwrap_or_default(),
+        ));
         peaks.push(answer["peak_mb"].as_f64().unwrap_or_default());
     }
     let (p50, slowest) = (
         percentile(&mut times.clone(), 0.5).as_secs_f64(),
-        times.iter().max().copied().unwrap_or_default().as_secs_f64(),
+        times
+            .iter()
+            .max()
+            .copied()
+            .unwrap_or_default()
+            .as_secs_f64(),
     );
     let peak = peaks.iter().copied().fold(0.0, f64::max);
     rows.push(
@@ -111,9 +141,13 @@ pub async fn run(fixture: &Fixture, workspace: &crate::functions::Workspace) -> 
         .data(json!({"runs": times.len(), "median_s": p50, "slowest_s": slowest})),
     );
     rows.push(
-        Row::new("storage", "thumbnails of a 12-megapixel JPEG: peak memory of the process", format!("{peak:.0} MB"))
-            .target(Target::below(peak, 200.0, "< 200 MB"))
-            .data(json!({"peak_mb": peak})),
+        Row::new(
+            "storage",
+            "thumbnails of a 12-megapixel JPEG: peak memory of the process",
+            format!("{peak:.0} MB"),
+        )
+        .target(Target::below(peak, 200.0, "< 200 MB"))
+        .data(json!({"peak_mb": peak})),
     );
     Ok(rows)
 }
@@ -135,7 +169,9 @@ fn photo_12mp() -> Vec<u8> {
     });
     let mut bytes = std::io::Cursor::new(Vec::new());
     image
-        .write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90))
+        .write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
+            &mut bytes, 90,
+        ))
         .map(|()| bytes.into_inner())
         .unwrap_or_default()
 }

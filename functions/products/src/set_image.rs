@@ -38,38 +38,11 @@ pub async fn set(
     let (caller, tx) = tenant.parts();
     let org = caller.org_id;
     let before = load_for_update(tx, org, id).await?;
-    let upload = sqlx::query!(
-        r#"SELECT purpose, completed_at IS NOT NULL AS "completed!",
-                  stockroom_upload_in_use(org_id, id) AS "in_use!"
-           FROM uploads WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE"#,
-        org,
-        body.upload_id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| ApiError::unknown_reference("upload_id", "unknown_upload", "no such upload"))?;
     if before.image_upload_id == Some(body.upload_id) {
         let row = row_of(tx, org, before.image_upload_id).await?;
         return Ok(Json(view(&state, org, before, row).await?));
     }
-    if upload.purpose != "product_image" {
-        return Err(ApiError::conflict(
-            "not_a_product_image",
-            "this upload is an attachment; upload the image with purpose product_image",
-        ));
-    }
-    if !upload.completed {
-        return Err(ApiError::conflict(
-            "upload_not_completed",
-            "complete the upload first (POST /api/uploads/{id}/complete)",
-        ));
-    }
-    if upload.in_use {
-        return Err(ApiError::conflict(
-            "upload_in_use",
-            "this upload is already another product's image",
-        ));
-    }
+    shared::storage::take_upload(tx, org, body.upload_id, "product_image").await?;
     let after = replace(tx, org, &before, Some(body.upload_id)).await?;
     caller
         .audit(

@@ -7,21 +7,10 @@ use shared::AppState;
 use shared::auth::Tenant;
 use shared::error::ApiError;
 use shared::http::{AppJson, PathId};
-use shared::storage::{Bucket, UPLOAD_TTL, original_key, upload_keys};
+use shared::storage::{Bucket, UPLOAD_TTL, bucket_of, original_key, upload_keys};
 use uuid::Uuid;
 
 use crate::upload::{self, CreateUpload, NewUpload, Purpose, Refusal, Upload, UploadForm, load};
-
-/// The files bucket, or 503 when this deployment has none.
-async fn bucket(state: &AppState) -> Result<&Bucket, ApiError> {
-    match &state.files {
-        Some(files) => Ok(files.bucket().await),
-        None => Err(ApiError::NotConfigured {
-            code: "storage_unavailable",
-            detail: "this deployment has no files bucket (FILES_BUCKET)".into(),
-        }),
-    }
-}
 
 /// `POST /api/uploads`: a pending upload, counted against the organization's storage quota at
 /// once, and the form that sends its file straight to S3 (valid 5 minutes; its policy fixes the
@@ -40,7 +29,7 @@ pub async fn create(
     let settings = &state.settings.storage;
     let new = NewUpload::parse(body, settings)?;
     new.purpose.allowed(&tenant.caller)?;
-    let bucket = bucket(&state).await?;
+    let bucket = bucket_of(&state).await?;
     let id = Uuid::new_v4();
     let (caller, tx) = tenant.parts();
     let org = caller.org_id;
@@ -121,7 +110,7 @@ pub async fn complete(
 ) -> Result<Json<Upload>, ApiError> {
     let org = tenant.caller.org_id;
     let before = load(&mut tenant.db, org, id).await?;
-    let bucket = bucket(&state).await?;
+    let bucket = bucket_of(&state).await?;
     if before.completed_at.is_some() {
         return Ok(Json(before));
     }
@@ -171,7 +160,7 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let org = tenant.caller.org_id;
     let upload = load(&mut tenant.db, org, id).await?;
-    let bucket = bucket(&state).await?;
+    let bucket = bucket_of(&state).await?;
     let purpose = upload.purpose;
     purpose.allowed(&tenant.caller)?;
     let in_use = sqlx::query_scalar!(

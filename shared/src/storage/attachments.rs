@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Bucket, filename, original_key, upload_keys};
+use super::{filename, original_key, upload_keys};
 use crate::audit::{Action, Change};
 use crate::auth::{Caller, CallerKind, Tenant};
 use crate::error::ApiError;
@@ -166,34 +166,7 @@ pub async fn attach(
 ) -> Result<Attachment, ApiError> {
     let org = caller.org_id;
     owner.exists(conn, org, id).await?;
-    let upload = sqlx::query!(
-        r#"SELECT purpose, completed_at IS NOT NULL AS "completed!",
-                  stockroom_upload_in_use(org_id, id) AS "in_use!"
-           FROM uploads WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE"#,
-        org,
-        body.upload_id
-    )
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or_else(|| ApiError::unknown_reference("upload_id", "unknown_upload", "no such upload"))?;
-    if upload.purpose != "attachment" {
-        return Err(ApiError::conflict(
-            "not_an_attachment",
-            "this upload is a product image; upload the file with purpose attachment",
-        ));
-    }
-    if !upload.completed {
-        return Err(ApiError::conflict(
-            "upload_not_completed",
-            "complete the upload first (POST /api/uploads/{id}/complete)",
-        ));
-    }
-    if upload.in_use {
-        return Err(ApiError::conflict(
-            "upload_in_use",
-            "this upload is already attached",
-        ));
-    }
+    super::take_upload(conn, org, body.upload_id, "attachment").await?;
     let (user, key) = match caller.kind {
         CallerKind::User { user_id, .. } => (Some(user_id), None),
         CallerKind::ApiKey { key_id } => (None, Some(key_id)),
@@ -258,7 +231,7 @@ pub async fn link(
 ) -> Result<AttachmentLink, ApiError> {
     owner.exists(conn, org, id).await?;
     let attachment = load(conn, org, owner, id, attachment).await?;
-    let bucket = bucket(state).await?;
+    let bucket = super::bucket_of(state).await?;
     let now = std::time::SystemTime::now();
     let url = bucket
         .presigned_get_at(
@@ -334,14 +307,4 @@ pub async fn remove(
     .execute(&mut *tenant.db)
     .await?;
     Ok(())
-}
-
-async fn bucket(state: &AppState) -> Result<&Bucket, ApiError> {
-    match &state.files {
-        Some(files) => Ok(files.bucket().await),
-        None => Err(ApiError::NotConfigured {
-            code: "storage_unavailable",
-            detail: "this deployment has no files bucket (FILES_BUCKET)".into(),
-        }),
-    }
 }

@@ -148,24 +148,7 @@ mod tests {
         let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
         png.extend_from_slice(&50_000u32.to_be_bytes());
         png.extend_from_slice(&50_000u32.to_be_bytes());
-        png.extend_from_slice(&[8, 6, 0, 0, 0]);
-        let crc = crc32(&png[12..]);
-        png.extend_from_slice(&crc.to_be_bytes());
         assert_eq!(FileType::Png.dimensions(&png), Some((50_000, 50_000)));
-    }
-
-    fn crc32(bytes: &[u8]) -> u32 {
-        let mut crc = 0xFFFF_FFFFu32;
-        for &b in bytes {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        !crc
+        assert_eq!(FileType::Png.dimensions(&png[..20]), None);
     }
 }

@@ -60,6 +60,65 @@ pub fn parse_original_key(key: &str) -> Option<(Uuid, Uuid)> {
     Some((org.parse().ok()?, upload.parse().ok()?))
 }
 
+/// The deployment's files bucket, or 503 `storage_unavailable` when it has none.
+pub async fn bucket_of(state: &crate::AppState) -> Result<&Bucket, crate::error::ApiError> {
+    match &state.files {
+        Some(files) => Ok(files.bucket().await),
+        None => Err(crate::error::ApiError::NotConfigured {
+            code: "storage_unavailable",
+            detail: "this deployment has no files bucket (FILES_BUCKET)".into(),
+        }),
+    }
+}
+
+/// Locks the upload `upload` of `org` for a use of `purpose` (`product_image`, `attachment`):
+/// 404 `unknown_upload` (on `upload_id`) when the organization has none, 409 when it is for
+/// the other purpose, not completed, or already used.
+pub async fn take_upload(
+    conn: &mut sqlx::PgConnection,
+    org: Uuid,
+    upload: Uuid,
+    purpose: &str,
+) -> Result<(), crate::error::ApiError> {
+    use crate::error::ApiError;
+    let found = sqlx::query!(
+        r#"SELECT purpose, completed_at IS NOT NULL AS "completed!",
+                  stockroom_upload_in_use(org_id, id) AS "in_use!"
+           FROM uploads WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE"#,
+        org,
+        upload
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(|| ApiError::unknown_reference("upload_id", "unknown_upload", "no such upload"))?;
+    if found.purpose != purpose {
+        let (code, detail) = match purpose {
+            "product_image" => (
+                "not_a_product_image",
+                "this upload is an attachment; upload the image with purpose product_image",
+            ),
+            _ => (
+                "not_an_attachment",
+                "this upload is a product image; upload the file with purpose attachment",
+            ),
+        };
+        return Err(ApiError::conflict(code, detail));
+    }
+    if !found.completed {
+        return Err(ApiError::conflict(
+            "upload_not_completed",
+            "complete the upload first (POST /api/uploads/{id}/complete)",
+        ));
+    }
+    if found.in_use {
+        return Err(ApiError::conflict(
+            "upload_in_use",
+            "this upload is already in use",
+        ));
+    }
+    Ok(())
+}
+
 /// The files bucket (`FILES_BUCKET`), its client made on first use.
 #[derive(Clone, Debug)]
 pub struct Files {
