@@ -93,6 +93,10 @@ ALTER TABLE tasks ADD CONSTRAINT tasks_org_id_id_key UNIQUE (org_id, id);
 ALTER TABLE products ADD COLUMN image_upload_id uuid;
 ALTER TABLE products ADD CONSTRAINT products_image_upload_fkey
     FOREIGN KEY (org_id, image_upload_id) REFERENCES uploads (org_id, id);
+-- Deleting an upload's row checks no product points at it, and the clean-up asks whether an
+-- upload is an image: both by this index, not a scan of the catalogue.
+CREATE INDEX products_image_upload_idx ON products (org_id, image_upload_id)
+    WHERE image_upload_id IS NOT NULL;
 
 -- A goods receipt: what one POST /api/purchase-orders/{id}/receive brought in, and where (the
 -- delivery note is attached to it).
