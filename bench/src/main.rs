@@ -154,6 +154,14 @@ fn main() -> anyhow::Result<()> {
 async fn run(options: Options) -> anyhow::Result<()> {
     let started = Instant::now();
     let workspace = Workspace::discover()?;
+    // Only these parts run the functions' binaries; the others run routers in this process.
+    if options
+        .parts
+        .iter()
+        .any(|p| ["size", "coldstart", "memory", "load", "watch"].contains(p))
+    {
+        workspace.check_binaries()?;
+    }
     let logs = workspace.out_dir.join("logs");
     std::fs::create_dir_all(&logs)?;
     let out = options
