@@ -29,7 +29,7 @@ pub async fn create(
     let settings = &state.settings.storage;
     let new = NewUpload::parse(body, settings)?;
     new.purpose.allowed(&tenant.caller)?;
-    let bucket = bucket_of(&state).await?;
+    let bucket = bucket_of(state.files.as_ref()).await?;
     let id = Uuid::new_v4();
     let (caller, tx) = tenant.parts();
     let org = caller.org_id;
@@ -110,7 +110,7 @@ pub async fn complete(
 ) -> Result<Json<Upload>, ApiError> {
     let org = tenant.caller.org_id;
     let before = load(&mut tenant.db, org, id).await?;
-    let bucket = bucket_of(&state).await?;
+    let bucket = bucket_of(state.files.as_ref()).await?;
     if before.completed_at.is_some() {
         return Ok(Json(before));
     }
@@ -160,7 +160,7 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let org = tenant.caller.org_id;
     let upload = load(&mut tenant.db, org, id).await?;
-    let bucket = bucket_of(&state).await?;
+    let bucket = bucket_of(state.files.as_ref()).await?;
     let purpose = upload.purpose;
     purpose.allowed(&tenant.caller)?;
     let in_use = sqlx::query_scalar!(

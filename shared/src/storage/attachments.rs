@@ -231,7 +231,7 @@ pub async fn link(
 ) -> Result<AttachmentLink, ApiError> {
     owner.exists(conn, org, id).await?;
     let attachment = load(conn, org, owner, id, attachment).await?;
-    let bucket = super::bucket_of(state).await?;
+    let bucket = super::bucket_of(state.files.as_ref()).await?;
     let now = std::time::SystemTime::now();
     let url = bucket
         .presigned_get_at(

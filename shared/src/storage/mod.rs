@@ -60,9 +60,10 @@ pub fn parse_original_key(key: &str) -> Option<(Uuid, Uuid)> {
     Some((org.parse().ok()?, upload.parse().ok()?))
 }
 
-/// The deployment's files bucket, or 503 `storage_unavailable` when it has none.
-pub async fn bucket_of(state: &crate::AppState) -> Result<&Bucket, crate::error::ApiError> {
-    match &state.files {
+/// The deployment's files bucket (`AppState::files`), or 503 `storage_unavailable` when it has
+/// none.
+pub async fn bucket_of(files: Option<&Files>) -> Result<&Bucket, crate::error::ApiError> {
+    match files {
         Some(files) => Ok(files.bucket().await),
         None => Err(crate::error::ApiError::NotConfigured {
             code: "storage_unavailable",
