@@ -4,7 +4,7 @@
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use shared::auth::caller::{Inventory, Read};
-use shared::auth::{Caller, CallerKind, Require};
+use shared::auth::{Caller, Require};
 use shared::domain::MovementKind;
 use shared::error::ApiError;
 use shared::http::AppQuery;
@@ -142,10 +142,7 @@ pub async fn record(
     caller: &Caller,
     m: Movement<'_>,
 ) -> Result<i64, ApiError> {
-    let (user, key) = match caller.kind {
-        CallerKind::User { user_id, .. } => (Some(user_id), None),
-        CallerKind::ApiKey { key_id } => (None, Some(key_id)),
-    };
+    let (user, key) = caller.actor_ids();
     Ok(sqlx::query_scalar!(
         "INSERT INTO stock_movements (org_id, product_id, location_id, kind, quantity, reason, transfer_id,
                                       reservation_id, po_line_id, actor_user_id, actor_api_key_id)

@@ -80,10 +80,7 @@ async fn record_price(
     caller: &Caller,
     product: &Product,
 ) -> Result<(), ApiError> {
-    let (user, key) = match caller.kind {
-        shared::auth::CallerKind::User { user_id, .. } => (Some(user_id), None),
-        shared::auth::CallerKind::ApiKey { key_id } => (None, Some(key_id)),
-    };
+    let (user, key) = caller.actor_ids();
     sqlx::query!(
         "INSERT INTO price_history (org_id, product_id, price, currency, cost, changed_by_user_id, changed_by_api_key_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",

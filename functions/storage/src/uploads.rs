@@ -33,10 +33,7 @@ pub async fn create(
     let id = Uuid::new_v4();
     let (caller, tx) = tenant.parts();
     let org = caller.org_id;
-    let (user, key) = match caller.kind {
-        shared::auth::CallerKind::User { user_id, .. } => (Some(user_id), None),
-        shared::auth::CallerKind::ApiKey { key_id } => (None, Some(key_id)),
-    };
+    let (user, key) = caller.actor_ids();
     sqlx::query!(
         "INSERT INTO uploads (id, org_id, purpose, filename, content_type, size, actor_user_id,
                               actor_api_key_id)

@@ -61,6 +61,14 @@ impl Caller {
         }
     }
 
+    /// Who acts, as the tables record it: `(user id, API key id)`, one of them set.
+    pub fn actor_ids(&self) -> (Option<Uuid>, Option<Uuid>) {
+        match self.kind {
+            CallerKind::User { user_id, .. } => (Some(user_id), None),
+            CallerKind::ApiKey { key_id } => (None, Some(key_id)),
+        }
+    }
+
     /// Owners and admins (API keys never administer the organization).
     pub fn is_admin(&self) -> bool {
         matches!(self.kind, CallerKind::User { role, .. } if role.is_admin())

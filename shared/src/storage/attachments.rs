@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{filename, original_key, upload_keys};
 use crate::audit::{Action, Change};
-use crate::auth::{Caller, CallerKind, Tenant};
+use crate::auth::{Caller, Tenant};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -167,10 +167,7 @@ pub async fn attach(
     let org = caller.org_id;
     owner.exists(conn, org, id).await?;
     super::take_upload(conn, org, body.upload_id, "attachment").await?;
-    let (user, key) = match caller.kind {
-        CallerKind::User { user_id, .. } => (Some(user_id), None),
-        CallerKind::ApiKey { key_id } => (None, Some(key_id)),
-    };
+    let (user, key) = caller.actor_ids();
     let (column, _) = owner.column_and_table();
     let attachment: Uuid = sqlx::query_scalar(&format!(
         "INSERT INTO attachments (org_id, upload_id, {column}, actor_user_id, actor_api_key_id)

@@ -111,10 +111,7 @@ async fn apply(
             )
         })
         .collect();
-    let (user, key) = match caller.kind {
-        shared::auth::CallerKind::User { user_id, .. } => (Some(user_id), None),
-        shared::auth::CallerKind::ApiKey { key_id } => (None, Some(key_id)),
-    };
+    let (user, key) = caller.actor_ids();
     sqlx::query!(
         "INSERT INTO goods_receipts (org_id, purchase_order_id, location_id, lines, actor_user_id,
                                      actor_api_key_id)
