@@ -6,8 +6,8 @@ use axum::extract::State;
 use serde::Deserialize;
 use shared::AppState;
 use shared::audit::{Action, Change};
-use shared::auth::Require;
 use shared::auth::caller::{Products, Write};
+use shared::auth::{Caller, Require};
 use shared::error::ApiError;
 use shared::http::{AppJson, PathId};
 use sqlx::PgConnection;
@@ -43,17 +43,9 @@ pub async fn set(
         return Ok(Json(view(&state, org, before, row).await?));
     }
     shared::storage::take_upload(tx, org, body.upload_id, "product_image").await?;
-    let after = replace(tx, org, &before, Some(body.upload_id)).await?;
-    caller
-        .audit(
-            tx,
-            Action::ProductUpdated,
-            id,
-            Change::updated(&before, &after),
-        )
-        .await?;
-    let row = row_of(tx, org, after.image_upload_id).await?;
-    Ok(Json(view(&state, org, after, row).await?))
+    replace(&state, caller, tx, &before, Some(body.upload_id))
+        .await
+        .map(Json)
 }
 
 /// `DELETE /api/products/{id}/image`: the product has no image; the image is removed with its
@@ -72,26 +64,20 @@ pub async fn remove(
     if before.image_upload_id.is_none() {
         return Ok(Json(view(&state, org, before, ImageRow::default()).await?));
     }
-    let after = replace(tx, org, &before, None).await?;
-    caller
-        .audit(
-            tx,
-            Action::ProductUpdated,
-            id,
-            Change::updated(&before, &after),
-        )
-        .await?;
-    Ok(Json(view(&state, org, after, ImageRow::default()).await?))
+    replace(&state, caller, tx, &before, None).await.map(Json)
 }
 
-/// Points `product` at the image `upload` and marks the image it had removed: the scheduler
-/// deletes its files (a product's old image is not kept).
+/// Points `product` at the image `upload` (or none) and marks the image it had removed (the
+/// scheduler deletes its files: a product's old image is not kept), audited as a product
+/// update; the product as the API shows it.
 async fn replace(
+    state: &AppState,
+    caller: &Caller,
     tx: &mut PgConnection,
-    org: Uuid,
     product: &Product,
     upload: Option<Uuid>,
-) -> Result<Product, ApiError> {
+) -> Result<ProductView, ApiError> {
+    let org = caller.org_id;
     let after = sqlx::query_as!(
         Product,
         "UPDATE products SET image_upload_id = $3, updated_at = now()
@@ -113,5 +99,14 @@ async fn replace(
         .execute(&mut *tx)
         .await?;
     }
-    Ok(after)
+    caller
+        .audit(
+            tx,
+            Action::ProductUpdated,
+            product.id,
+            Change::updated(product, &after),
+        )
+        .await?;
+    let row = row_of(tx, org, after.image_upload_id).await?;
+    view(state, org, after, row).await
 }
