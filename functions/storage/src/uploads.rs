@@ -7,7 +7,8 @@ use shared::AppState;
 use shared::auth::Tenant;
 use shared::error::ApiError;
 use shared::http::{AppJson, PathId};
-use shared::storage::{Bucket, UPLOAD_TTL, bucket_of, original_key, upload_keys};
+use shared::storage::removal::remove_upload;
+use shared::storage::{UPLOAD_TTL, bucket_of, original_key};
 use uuid::Uuid;
 
 use crate::upload::{self, CreateUpload, NewUpload, Purpose, Refusal, Upload, UploadForm, load};
@@ -121,7 +122,7 @@ pub async fn complete(
         Err(Refusal::NotReceived) => return Err(Refusal::NotReceived.into()),
         Err(refusal) => {
             tenant.db.resume().await?;
-            remove(&mut tenant, bucket, id).await?;
+            remove_upload(&mut tenant, Some(bucket), id).await?;
             return Err(refusal.into());
         }
     };
@@ -177,41 +178,6 @@ pub async fn delete(
             format!("this upload is in use: remove {place} instead"),
         ));
     }
-    remove(&mut tenant, bucket, id).await?;
+    remove_upload(&mut tenant, Some(bucket), id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Removes the upload `id` and its objects: marked removed (its room freed) and committed
-/// first, then its objects deleted, then its row. A failure on the way leaves it marked, and
-/// the scheduler finishes the job.
-async fn remove(tenant: &mut Tenant, bucket: &Bucket, id: Uuid) -> Result<(), ApiError> {
-    let org = tenant.caller.org_id;
-    let thumbnails = sqlx::query_scalar!(
-        "UPDATE uploads SET deleted_at = now() WHERE org_id = $1 AND id = $2
-         RETURNING thumbnail_format",
-        org,
-        id
-    )
-    .fetch_optional(&mut *tenant.db)
-    .await?
-    .flatten();
-    tenant.db.suspend(true).await?;
-    if let Err(error) = bucket
-        .delete(&upload_keys(org, id, thumbnails.as_deref()))
-        .await
-    {
-        tracing::warn!(error = format!("{error:#}"), %id, "an upload's objects stay for the scheduler");
-        return Ok(());
-    }
-    tenant.db.resume().await?;
-    sqlx::query!(
-        "DELETE FROM uploads WHERE org_id = $1 AND id = $2 AND deleted_at IS NOT NULL",
-        org,
-        id
-    )
-    .execute(&mut *tenant.db)
-    .await?;
-    // Kept whatever the request answers (a refused completion answers an error).
-    tenant.db.suspend(true).await?;
-    Ok(())
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{filename, original_key, upload_keys};
+use super::{filename, original_key};
 use crate::audit::{Action, Change};
 use crate::auth::{Caller, Tenant};
 use crate::error::ApiError;
@@ -247,8 +247,8 @@ pub async fn link(
     })
 }
 
-/// Removes the attachment and its upload, audited: committed first, then the file deleted (a
-/// failure there leaves the upload marked for the scheduler, which deletes it).
+/// Removes the attachment, audited, and its upload with its file
+/// ([`super::removal::remove_upload`]).
 pub async fn remove(
     state: &AppState,
     tenant: &mut Tenant,
@@ -267,14 +267,6 @@ pub async fn remove(
     )
     .execute(&mut *tx)
     .await?;
-    let thumbnails = sqlx::query_scalar!(
-        "UPDATE uploads SET deleted_at = now() WHERE org_id = $1 AND id = $2
-         RETURNING thumbnail_format",
-        org,
-        before.upload_id
-    )
-    .fetch_one(&mut *tx)
-    .await?;
     caller
         .audit(
             tx,
@@ -283,25 +275,9 @@ pub async fn remove(
             Change::deleted(&Audited::of(owner, id, &before)),
         )
         .await?;
-    tenant.db.suspend(true).await?;
-    let Some(files) = &state.files else {
-        return Ok(());
+    let bucket = match &state.files {
+        Some(files) => Some(files.bucket().await),
+        None => None,
     };
-    let keys = upload_keys(org, before.upload_id, thumbnails.as_deref());
-    if let Err(error) = files.bucket().await.delete(&keys).await {
-        tracing::warn!(
-            error = format!("{error:#}"),
-            "an attachment's file stays for the scheduler"
-        );
-        return Ok(());
-    }
-    tenant.db.resume().await?;
-    sqlx::query!(
-        "DELETE FROM uploads WHERE org_id = $1 AND id = $2 AND deleted_at IS NOT NULL",
-        org,
-        before.upload_id
-    )
-    .execute(&mut *tenant.db)
-    .await?;
-    Ok(())
+    super::removal::remove_upload(tenant, bucket, before.upload_id).await
 }

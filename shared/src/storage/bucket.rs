@@ -117,15 +117,6 @@ impl Bucket {
         }
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The SDK client, for what this type does not wrap.
-    pub fn client(&self) -> &aws_sdk_s3::Client {
-        &self.client
-    }
-
     /// A form upload of exactly `size` bytes of `content_type` to `key`, valid for `ttl`; the
     /// object carries [`PENDING_TAG`] until [`Bucket::completed`].
     pub async fn presigned_post(
@@ -210,9 +201,7 @@ impl Bucket {
                 size: head.content_length().unwrap_or_default(),
             })),
             Err(error) if error.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
-            Err(error) => Err(anyhow::anyhow!(
-                aws_sdk_s3::error::DisplayErrorContext(error).to_string()
-            )),
+            Err(error) => Err(s3_error(error)),
         }
     }
 
@@ -226,7 +215,7 @@ impl Bucket {
             .range(format!("bytes=0-{}", n.saturating_sub(1)))
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(s3_error)?;
         Ok(object.body.collect().await?.into_bytes().to_vec())
     }
 
@@ -242,9 +231,7 @@ impl Bucket {
         {
             Ok(object) => Ok(Some(object.body.collect().await?.into_bytes().to_vec())),
             Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
-            Err(error) => Err(anyhow::anyhow!(
-                aws_sdk_s3::error::DisplayErrorContext(error).to_string()
-            )),
+            Err(error) => Err(s3_error(error)),
         }
     }
 
@@ -265,7 +252,7 @@ impl Bucket {
             .body(ByteStream::from(body))
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(s3_error)?;
         Ok(())
     }
 
@@ -277,7 +264,7 @@ impl Bucket {
             .key(key)
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(s3_error)?;
         Ok(())
     }
 
@@ -300,9 +287,7 @@ impl Bucket {
                 )
                 .send()
                 .await
-                .map_err(|e| {
-                    anyhow::anyhow!(aws_sdk_s3::error::DisplayErrorContext(e).to_string())
-                })?;
+                .map_err(s3_error)?;
             if let Some(error) = output.errors().first() {
                 anyhow::bail!(
                     "S3 did not delete {}: {}",
@@ -375,6 +360,12 @@ impl Bucket {
         instructions.apply_to_request_http1x(&mut request);
         Ok(request.uri().to_string())
     }
+}
+
+/// An S3 call's error with its whole chain of causes (the SDK's own `Display` says only
+/// "service error").
+fn s3_error(error: impl std::error::Error) -> anyhow::Error {
+    anyhow::anyhow!(aws_sdk_s3::error::DisplayErrorContext(error).to_string())
 }
 
 /// The start of the window `now` is in, and how long a link made then works (to the end of the

@@ -9,6 +9,7 @@ pub mod attachments;
 pub mod bucket;
 pub mod file_type;
 pub mod filename;
+pub mod removal;
 
 use std::sync::Arc;
 use std::time::Duration;
