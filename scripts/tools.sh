@@ -1,7 +1,7 @@
 # Sourced: `ensure_tools` puts the Python-packaged tools (cargo-lambda, moto, aiosmtpd, cfn-lint,
-# openpyxl, schemathesis, pyotp; pinned in requirements-dev.txt) into the project virtualenv
-# `.venv/` and that virtualenv first on PATH; `ensure_nextest` installs cargo-nextest;
-# `ensure_chromium` headless Chromium where it can.
+# openpyxl, schemathesis, pyotp, and Node.js with npm for the typed-client test; pinned in
+# requirements-dev.txt) into the project virtualenv `.venv/` and that virtualenv first on PATH;
+# `ensure_nextest` installs cargo-nextest; `ensure_chromium` headless Chromium where it can.
 #
 # The system interpreter is never written to: current Debian and Ubuntu refuse it (PEP 668).
 # `.venv/` is rebuilt when requirements-dev.txt changes, and is ignored by git.
