@@ -1,6 +1,7 @@
 //! The `health` function: liveness (`GET /health`), database reachability (`GET /health/db`,
 //! 503 problem+json when the database does not answer in time), the OpenAPI document of the
-//! whole API (`GET /openapi.json`) and a page that renders it (`GET /docs`).
+//! whole API (`GET /openapi.json`) and a page that renders it (`GET /docs`), with the renderer's
+//! script served from here too (`GET /docs/redoc-3.0.1.standalone.js`): the page works offline.
 
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
@@ -21,6 +22,7 @@ pub fn app(state: AppState) -> Router {
         .route("/health/db", get(health_db))
         .route("/openapi.json", get(openapi_json))
         .route("/docs", get(docs))
+        .route("/docs/redoc-3.0.1.standalone.js", get(redoc_script))
         .with_state(state);
     shared::http::layers(router, &http, openapi)
 }
@@ -28,7 +30,7 @@ pub fn app(state: AppState) -> Router {
 /// This function's operations, for the whole API's document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
-    #[openapi(paths(health, health_db, openapi_json, docs))]
+    #[openapi(paths(health, health_db, openapi_json, docs, redoc_script))]
     struct Doc;
     shared::http::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "health")
 }
@@ -85,8 +87,9 @@ async fn openapi_json() -> impl IntoResponse {
     )
 }
 
-/// Redoc, pinned by version and subresource integrity, loaded from jsDelivr by the reader's
-/// browser; it reads `openapi.json` beside this page.
+/// The page: Redoc 3 (an ES module) from this function, pinned by subresource integrity to the
+/// file npm publishes; it reads `openapi.json` beside this page. Both URLs are relative, so the
+/// page works under the REST API's stage prefix too (`/v1/docs`).
 const DOCS_HTML: &str = r#"<!doctype html>
 <html lang="en">
 <head>
@@ -95,20 +98,20 @@ const DOCS_HTML: &str = r#"<!doctype html>
 <title>Stockroom API</title>
 </head>
 <body>
-<redoc spec-url="openapi.json"></redoc>
-<script src="https://cdn.jsdelivr.net/npm/redoc@3.0.1/bundles/redoc.standalone.js"
-  integrity="sha384-j07qRKHNNmcwU1/Y1elJc7pDLHXP/QfbQXTtSkbOJ7uYGJikqAzsFVbY2zR9FqOT"
-  crossorigin="anonymous"></script>
+<redoc spec-url="openapi.json" disable-telemetry="true"></redoc>
+<script type="module" src="docs/redoc-3.0.1.standalone.js"
+  integrity="sha384-j07qRKHNNmcwU1/Y1elJc7pDLHXP/QfbQXTtSkbOJ7uYGJikqAzsFVbY2zR9FqOT"></script>
 </body>
 </html>
 "#;
 
-/// What the docs page may load: the pinned script, its inline styles and fonts, and the
-/// document from this origin.
-const DOCS_CSP: &str = "default-src 'none'; script-src https://cdn.jsdelivr.net; \
-    style-src 'unsafe-inline' https://fonts.googleapis.com; font-src https://fonts.gstatic.com; \
-    img-src data: https:; connect-src 'self'; worker-src blob:; frame-ancestors 'none'; \
-    base-uri 'none'; form-action 'none'";
+/// What the docs page may load: its script and the document from this origin, nothing from
+/// anywhere else (Redoc's footer logo, from its CDN, is refused and then not shown). Redoc
+/// also injects its styles inline, embeds an icon font as a `data:` URL and starts its search
+/// worker from a `blob:` URL.
+const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; \
+    font-src data:; img-src 'self' data:; connect-src 'self'; worker-src blob:; \
+    frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /// A page that renders the OpenAPI document.
 #[utoipa::path(get, path = "/docs", security(()),
@@ -126,5 +129,27 @@ async fn docs() -> impl IntoResponse {
             ),
         ],
         DOCS_HTML,
+    )
+}
+
+/// Redoc 3.0.1's standalone bundle, as npm publishes it (MIT; see `assets/README.md`).
+const REDOC_JS: &str = include_str!("../assets/redoc.standalone.js");
+
+/// The docs page's renderer, Redoc 3.0.1; cached for a year (its path names its version).
+#[utoipa::path(get, path = "/docs/redoc-3.0.1.standalone.js", security(()),
+    responses((status = 200, description = "A JavaScript module", content_type = "text/javascript")))]
+async fn redoc_script() -> impl IntoResponse {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/javascript; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=31536000, immutable"),
+            ),
+        ],
+        REDOC_JS,
     )
 }
