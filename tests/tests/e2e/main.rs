@@ -16,3 +16,4 @@ mod openapi;
 mod routes_tested;
 mod storage;
 mod template;
+mod typed_client;
