@@ -90,11 +90,13 @@ EVENTS_QUEUE_URL=$(python3 scripts/dev_queue.py create "http://$HOST:$QUEUE_PORT
 # invoke a function), from which scripts/dev_queue.py invokes the thumbnail function with the
 # very S3 event the bucket gives it in AWS.
 CORS_ORIGINS="${CORS_ALLOWED_ORIGINS:-$(sed -n 's/^CORS_ALLOWED_ORIGINS=//p' .env | tail -n 1)}"
+# The functions' own default (shared::config::sections::DEV_ORIGINS): the usual local dev servers.
+CORS_ORIGINS="${CORS_ORIGINS:-http://localhost:3000,http://127.0.0.1:3000,http://localhost:5173,http://127.0.0.1:5173}"
 S3="http://$HOST:$QUEUE_PORT"
 UPLOADS_QUEUE_URL=$(python3 scripts/dev_queue.py create "$S3" uploads)
-python3 scripts/dev_queue.py bucket "$S3" stockroom-files "${CORS_ORIGINS:-http://localhost:3000}" \
+python3 scripts/dev_queue.py bucket "$S3" stockroom-files "$CORS_ORIGINS" \
     "$UPLOADS_QUEUE_URL"
-python3 scripts/dev_queue.py bucket "$S3" stockroom-exports "${CORS_ORIGINS:-http://localhost:3000}"
+python3 scripts/dev_queue.py bucket "$S3" stockroom-exports "$CORS_ORIGINS"
 
 cargo lambda watch --invoke-address "$HOST" --invoke-port "$FUNCTIONS_PORT" --disable-cors \
     --env-var "DATABASE_URL=$DATABASE_URL" --env-var "TENANT_DATABASE_URL=$TENANT_DATABASE_URL" \

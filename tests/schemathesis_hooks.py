@@ -5,6 +5,8 @@ pattern, so this teaches the generator to make IBANs a bank would accept (ISO 13
 check digits make the number, with the country moved to the end, 1 modulo 97).
 """
 
+import json
+import os
 import zlib
 
 import schemathesis
@@ -65,3 +67,32 @@ def before_call(context, case, kwargs):
     iban = details.get("iban")
     if isinstance(iban, str) and len(iban) <= 100 and "\0" not in iban and not _generated_here(iban):
         details["iban"] = with_check_digits("DE", f"{zlib.crc32(iban.encode()):018d}")
+
+
+@schemathesis.hook
+def after_call(context, case, response):
+    """Writes down the members of every JSON answer (and of the items of a list), one JSON
+    line each, into the file `STOCKROOM_RESPONSE_LOG` names: the fuzz test then checks that a
+    member every answer of an operation carried is `required` in the document."""
+    log = os.environ.get("STOCKROOM_RESPONSE_LOG")
+    if not log:
+        return
+    try:
+        body = response.json()
+    except Exception:
+        return
+    if not isinstance(body, dict):
+        return
+    items = body.get("items")
+    item_keys = None
+    if isinstance(items, list) and items and all(isinstance(i, dict) for i in items):
+        item_keys = sorted(set.intersection(*(set(i) for i in items)))
+    line = {
+        "method": case.method.lower(),
+        "path": case.operation.path,
+        "status": response.status_code,
+        "keys": sorted(body),
+        "item_keys": item_keys,
+    }
+    with open(log, "a", encoding="utf-8") as out:
+        out.write(json.dumps(line) + "\n")

@@ -31,6 +31,8 @@ pub fn document() -> OpenApi {
     }
     shared::http::openapi::finish(&mut doc);
     shared::events::document::add_webhooks(&mut doc);
+    // Last: the error responses and the webhooks added above are answers too.
+    shared::http::openapi::require_sent_members(&mut doc);
     doc
 }
 

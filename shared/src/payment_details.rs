@@ -29,6 +29,7 @@ pub struct PaymentDetails {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PaymentSummary {
     pub account_holder_name: String,
+    #[schema(value_type = crate::domain::CurrencyCode)]
     pub currency: String,
     #[serde(rename = "type")]
     pub kind: String,

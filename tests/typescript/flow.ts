@@ -14,10 +14,9 @@ import type { components, paths } from "./generated/api.js";
 type Schemas = components["schemas"];
 type Problem = Schemas["Problem"];
 
-/** What openapi-fetch answers: the data, or the problem document of an error status. */
-type Answer<D> =
-  | { data: D; error?: never; response: Response }
-  | { data?: never; error: Problem; response: Response };
+/** What openapi-fetch answers: the data, or the problem document of an error status (a 422's
+ * is a `ValidationProblem`: a `Problem` whose `errors` is always there). */
+type Answer<D> = { data?: D; error?: Problem; response: Response };
 
 function setting(name: string): string {
   const value = process.env[name];
@@ -35,8 +34,9 @@ function check(condition: boolean, what: string): void {
 
 /** The answer's data; an error status throws with its problem's code and detail. */
 function expectData<D>(what: string, answer: Answer<D>): D {
-  if (answer.error !== undefined) {
-    const { code, detail } = answer.error;
+  if (answer.data === undefined) {
+    const code = answer.error?.code ?? "no_body";
+    const detail = answer.error?.detail ?? "";
     throw new Error(`${what}: ${answer.response.status} ${code}: ${detail}`);
   }
   return answer.data;

@@ -9,6 +9,7 @@ use shared::audit::{Action, Actor, Change, Entry};
 use shared::auth::{ClientIp, Role, password, tokens};
 use shared::error::{ApiError, FieldError, Fields};
 use shared::http::AppJson;
+use shared::http::openapi::Flag;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -37,7 +38,9 @@ pub struct LoginRequest {
 #[serde(untagged)]
 pub enum LoginResponse {
     SignedIn {
-        mfa_required: bool,
+        // `false`: the session is open (no doc comment: it would wrap the literal's schema).
+        #[schema(inline)]
+        mfa_required: Flag<false>,
         #[serde(flatten)]
         me: Box<Me>,
         #[serde(flatten)]
@@ -47,7 +50,9 @@ pub enum LoginResponse {
         device_token: String,
     },
     MfaRequired {
-        mfa_required: bool,
+        // `true`: send a code with `mfa_token` to `POST /api/auth/login/mfa`.
+        #[schema(inline)]
+        mfa_required: Flag<true>,
         mfa_token: String,
         expires_in: u64,
     },
@@ -79,7 +84,7 @@ pub(crate) async fn sign_in(
     let me = me::load(conn, user_id, org_id).await?;
     let device_token = devices::remember(conn, user_id, device).await?;
     Ok(LoginResponse::SignedIn {
-        mfa_required: false,
+        mfa_required: Flag,
         me: Box::new(me),
         tokens,
         device_token,
@@ -159,7 +164,7 @@ pub async fn login(
             .execute(&mut *tx)
             .await?;
             LoginResponse::MfaRequired {
-                mfa_required: true,
+                mfa_required: Flag,
                 mfa_token,
                 expires_in: MFA_CHALLENGE_TTL_SECS,
             }

@@ -18,8 +18,10 @@ pub struct UserView {
     pub role: Role,
     /// What was granted to a `user`, module by module (`read` or `write`); as `/api/users`
     /// shows and changes it.
+    #[schema(schema_with = shared::auth::permissions_schema)]
     pub permissions: serde_json::Value,
     /// What the user can actually reach (owners and admins: every module, `write`).
+    #[schema(schema_with = shared::auth::permissions_schema)]
     pub effective_permissions: serde_json::Value,
     pub mfa_enabled: bool,
     pub created_at: DateTime<Utc>,
@@ -30,6 +32,7 @@ pub struct OrganizationView {
     pub id: Uuid,
     pub name: String,
     /// ISO 4217 code that products and purchase orders created without a currency take.
+    #[schema(value_type = shared::domain::CurrencyCode)]
     pub default_currency: String,
 }
 

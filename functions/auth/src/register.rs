@@ -33,7 +33,7 @@ pub struct RegisterRequest {
     password: String,
     /// ISO 4217 code that products and purchase orders take when they name none (default USD).
     #[schema(value_type = Option<shared::domain::CurrencyCode>)]
-    currency: Option<String>,
+    currency: Option<shared::domain::Currency>,
 }
 
 /// A [`RegisterRequest`] checked.

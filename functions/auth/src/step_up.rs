@@ -43,8 +43,13 @@ pub struct StepUpToken {
     expires_in: u64,
     /// The request it is for.
     action: String,
-    /// `password` or `totp`.
+    /// How the person proved it was them: `password` or `totp`.
+    #[schema(schema_with = method_schema)]
     method: &'static str,
+}
+
+fn method_schema() -> utoipa::openapi::schema::Object {
+    shared::http::openapi::text_enum(&["password", "totp"])
 }
 
 /// `POST /api/auth/step-up`: a short-lived step-up token for this session and one request.

@@ -15,94 +15,23 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 use shared::AppState;
+use shared::auth::Require;
 use shared::auth::caller::{Read, Reports};
-use shared::auth::{Module, Require};
-use shared::domain::{MovementKind, PoStatus, ReservationStatus, TaskStatus};
+use shared::domain::MovementKind;
 use shared::error::ApiError;
+use shared::http::openapi::Binary;
 use sqlx::PgConnection;
 use uuid::Uuid;
+
+mod summary;
 
 pub fn app(state: AppState) -> Router {
     let http = state.settings.http.clone();
     let router = Router::new()
-        .route("/api/dashboard/summary", get(summary))
+        .route("/api/dashboard/summary", get(summary::summary))
         .route("/api/dashboard/export/{file}", get(export))
         .with_state(state);
     shared::http::layers(router, &http, openapi)
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(as = DashboardSummary)]
-pub struct Summary {
-    products: i64,
-    low_stock: i64,
-    open_purchase_orders: i64,
-    active_reservations: i64,
-    /// The caller's pending tasks (none for an API key).
-    my_open_tasks: i64,
-    /// The last 10 audit entries the caller may read: everything for owners and admins; for
-    /// others the records of the modules they can read and their own to-dos, never sign-ins,
-    /// people, keys or the organization.
-    recent_activity: serde_json::Value,
-}
-
-/// The audit entities a caller may see in the recent activity: owners and admins everything
-/// (`None`, as in `/api/audit-log`); anyone else the records of the modules they can read, and
-/// their own to-dos (added in the query), never people, keys, the organization or sign-ins.
-fn visible_entities(caller: &shared::auth::Caller) -> Option<Vec<String>> {
-    if caller.is_admin() {
-        return None;
-    }
-    let by_module: [(Module, &[&str]); 4] = [
-        (Module::Products, &["product"]),
-        (Module::Suppliers, &["supplier", "supplier_contact"]),
-        (Module::Inventory, &["location", "reservation"]),
-        (Module::Purchasing, &["purchase_order"]),
-    ];
-    Some(
-        by_module
-            .iter()
-            .filter(|(module, _)| caller.can(*module, false))
-            .flat_map(|(_, entities)| entities.iter().map(|e| (*e).to_owned()))
-            .collect(),
-    )
-}
-
-/// `GET /api/dashboard/summary`: every figure in one statement.
-#[utoipa::path(get, path = "/api/dashboard/summary",
-    responses((status = 200, description = "What needs attention, in one round trip", body = Summary)))]
-async fn summary(mut tenant: Require<Reports, Read>) -> Result<Json<Summary>, ApiError> {
-    let user = tenant.caller.user_id();
-    let visible = visible_entities(&tenant.caller);
-    let summary = sqlx::query_as!(
-        Summary,
-        r#"SELECT
-             (SELECT count(*) FROM products WHERE org_id = $1 AND is_active) AS "products!",
-             (SELECT count(*) FROM low_stock WHERE org_id = $1) AS "low_stock!",
-             (SELECT count(*) FROM purchase_orders
-              WHERE org_id = $1 AND status = ANY($4)) AS "open_purchase_orders!",
-             (SELECT count(*) FROM reservations_now
-              WHERE org_id = $1 AND status = $5) AS "active_reservations!",
-             (SELECT count(*) FROM tasks WHERE org_id = $1 AND user_id = $2 AND status = $6) AS "my_open_tasks!",
-             (SELECT coalesce(jsonb_agg(to_jsonb(a) ORDER BY a.id DESC), '[]'::jsonb) FROM (
-                 SELECT id, action, entity, entity_id, actor_user_id, actor_api_key_id,
-                        -- As every other time in the API: RFC 3339 in UTC with a Z.
-                        stockroom_rfc3339(created_at) AS created_at
-                 FROM audit_log
-                 WHERE org_id = $1
-                   AND ($3::text[] IS NULL OR entity = ANY($3)
-                        OR (entity = 'task' AND actor_user_id = $2))
-                 ORDER BY id DESC LIMIT 10) a) AS "recent_activity!""#,
-        tenant.caller.org_id,
-        user,
-        visible.as_deref() as Option<&[String]>,
-        &PoStatus::OPEN as &[PoStatus],
-        ReservationStatus::Active as ReservationStatus,
-        TaskStatus::Pending as TaskStatus
-    )
-    .fetch_one(&mut *tenant.db)
-    .await?;
-    Ok(Json(summary))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -116,6 +45,28 @@ enum Kind {
 enum Format {
     Csv,
     Xlsx,
+}
+
+/// Every file `GET /api/dashboard/export/{file}` makes.
+const FILES: [&str; 6] = [
+    "products.csv",
+    "products.xlsx",
+    "stock.csv",
+    "stock.xlsx",
+    "movements.csv",
+    "movements.xlsx",
+];
+
+fn file_schema() -> utoipa::openapi::schema::Object {
+    shared::http::openapi::text_enum(&FILES)
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+struct ExportPath {
+    /// `products`, `stock` or `movements`, then `.csv` or `.xlsx`.
+    #[param(schema_with = file_schema, example = "products.csv")]
+    file: String,
 }
 
 fn parse_file(file: &str) -> Option<(Kind, Format)> {
@@ -159,7 +110,8 @@ impl Cell {
             Cell::Int(n) => n.to_string(),
             Cell::Money(Some(d)) => d.to_string(),
             Cell::Bool(b) => b.to_string(),
-            Cell::Time(t) => t.to_rfc3339(),
+            // As every other time of the API: RFC 3339 in UTC with a `Z`.
+            Cell::Time(t) => t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         }
     }
 }
@@ -301,17 +253,26 @@ fn io_error(message: String) -> std::io::Error {
 /// the export bucket, and the answer is 303 See Other to a pre-signed link that works for
 /// `EXPORT_URL_TTL_SECONDS`, with the link in a JSON body too.
 #[utoipa::path(get, path = "/api/dashboard/export/{file}",
-    params(("file" = String, Path, description = "`products`, `stock` or `movements`, then `.csv` or `.xlsx`", example = "products.csv")),
+    params(ExportPath),
     responses((status = 200, description = "A download (`Content-Disposition: attachment`)",
-        content((String = "text/csv"), (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
-        (status = 303, description = "Too large for one response: `Location` (and `url` in the body) is a short-lived link to the file", body = ExportLink),
+        content((Binary = "text/csv"), (Binary = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")),
+        headers(("Content-Disposition" = String, description = "`attachment; filename=\"products-2026-12-07.csv\"`"))),
+        (status = 404, description = "`unknown_export`: not one of the files above; `errors` lists them"),
+        (status = 303, description = "Too large for one response: `Location` (and `url` in the body) is a short-lived link to the file", body = ExportLink,
+            headers(("Location" = String, description = "The link to the file, as `url`"))),
         (status = 503, description = "Too large for one response, and the deployment has no export bucket")))]
 async fn export(
     State(state): State<AppState>,
     mut tenant: Require<Reports, Read>,
-    Path(file): Path<String>,
+    Path(ExportPath { file }): Path<ExportPath>,
 ) -> Result<Response, ApiError> {
-    let (kind, format) = parse_file(&file).ok_or_else(|| ApiError::not_found("export"))?;
+    let (kind, format) = parse_file(&file).ok_or_else(|| {
+        ApiError::unknown_reference(
+            "file",
+            "unknown_export",
+            format!("must be one of {}", FILES.join(", ")),
+        )
+    })?;
     let name = match kind {
         Kind::Products => "products",
         Kind::Stock => "stock",
@@ -467,7 +428,7 @@ async fn xlsx(
 /// This function's operations, for the whole API's document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
-    #[openapi(paths(summary, export))]
+    #[openapi(paths(summary::summary, export))]
     struct Doc;
     shared::http::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "dashboard")
 }

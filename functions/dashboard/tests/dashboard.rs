@@ -141,13 +141,17 @@ async fn an_unknown_export_is_404_and_reports_need_permission(pool: PgPool) {
     let app = app(pool);
     let (org, _, token) = seeded(&app).await;
     for file in ["orders.csv", "products.pdf", "products"] {
-        assert_problem(
-            &app.by(&token)
-                .get(&format!("/api/dashboard/export/{file}"))
-                .await,
-            StatusCode::NOT_FOUND,
-            "not_found",
-        );
+        let response = app
+            .by(&token)
+            .get(&format!("/api/dashboard/export/{file}"))
+            .await;
+        assert_problem(&response, StatusCode::NOT_FOUND, "unknown_export");
+        // The answer names the files there are, for a form or a developer to pick from.
+        assert_eq!(response.body["errors"][0]["field"], "file");
+        let message = response.body["errors"][0]["message"].as_str().unwrap();
+        for name in ["products.csv", "stock.xlsx", "movements.csv"] {
+            assert!(message.contains(name), "{message}");
+        }
     }
     let clerk = app
         .member(

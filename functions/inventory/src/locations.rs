@@ -120,7 +120,11 @@ async fn insert(
     .fetch_one(&mut *tx)
     .await
     .on_constraint("locations_org_name_key", |_| {
-        ApiError::conflict("location_exists", "a location with this name exists")
+        ApiError::conflict_on(
+            "name",
+            "location_exists",
+            "a location with this name exists",
+        )
     })?;
     caller
         .audit(

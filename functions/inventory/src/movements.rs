@@ -9,6 +9,7 @@ use shared::auth::caller::{Inventory, Read, Write};
 use shared::auth::{Caller, Require};
 use shared::domain::MovementKind;
 use shared::error::{ApiError, FieldError, Fields};
+use shared::http::Ids;
 use shared::http::idempotency::{self, Answer, IdempotencyKey};
 use shared::http::pagination::{Page, PageQuery, PageRequest};
 use shared::http::{AppJson, AppQuery};
@@ -287,8 +288,12 @@ pub struct LedgerEntry {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LedgerQuery {
-    product_id: Option<Uuid>,
-    location_id: Option<Uuid>,
+    /// One product, or several (`product_id=a,b` or repeated).
+    #[param(value_type = Option<Vec<Uuid>>)]
+    product_id: Option<Ids>,
+    /// One location, or several (`location_id=a,b` or repeated).
+    #[param(value_type = Option<Vec<Uuid>>)]
+    location_id: Option<Ids>,
     /// `receive`, `sell`, `adjust`, `transfer` (both legs), `transfer_out` or `transfer_in`.
     #[param(inline)]
     kind: Option<KindFilter>,
@@ -338,8 +343,8 @@ pub async fn list(
                   reservation_id, po_line_id, actor_user_id, actor_api_key_id, created_at
            FROM stock_movements
            WHERE org_id = $1
-             AND ($2::uuid IS NULL OR product_id = $2)
-             AND ($3::uuid IS NULL OR location_id = $3)
+             AND ($2::uuid[] IS NULL OR product_id = ANY($2))
+             AND ($3::uuid[] IS NULL OR location_id = ANY($3))
              AND ($4::movement_kind[] IS NULL OR kind = ANY($4))
              AND ($5::timestamptz IS NULL OR created_at >= $5)
              AND ($6::timestamptz IS NULL OR created_at < $6)
@@ -347,8 +352,8 @@ pub async fn list(
            ORDER BY id DESC
            LIMIT $8"#,
         tenant.caller.org_id,
-        query.product_id,
-        query.location_id,
+        Ids::sql(&query.product_id),
+        Ids::sql(&query.location_id),
         kinds as Option<&[MovementKind]>,
         query.from,
         query.to,

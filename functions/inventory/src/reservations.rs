@@ -11,6 +11,7 @@ use shared::auth::caller::{Inventory, Read, Write};
 use shared::auth::{Caller, Require};
 use shared::domain::{MovementKind, ReservationStatus};
 use shared::error::{ApiError, FieldError, Fields};
+use shared::http::Ids;
 use shared::http::idempotency::{self, Answer, IdempotencyKey};
 use shared::http::pagination::{Page, PageQuery, PageRequest};
 use shared::http::{AppJson, AppQuery, PathId};
@@ -207,7 +208,9 @@ pub async fn get(
 pub struct ListQuery {
     // Anything else is a 422 naming `status`: "must be one of active, confirmed, ...".
     status: Option<ReservationStatus>,
-    product_id: Option<Uuid>,
+    /// One product, or several (`product_id=a,b` or repeated).
+    #[param(value_type = Option<Vec<Uuid>>)]
+    product_id: Option<Ids>,
 }
 
 /// `GET /api/inventory/reservations`: newest first.
@@ -227,13 +230,13 @@ pub async fn list(
            FROM reservations_now
            WHERE org_id = $1
              AND ($2::reservation_status IS NULL OR status = $2)
-             AND ($3::uuid IS NULL OR product_id = $3)
+             AND ($3::uuid[] IS NULL OR product_id = ANY($3))
              AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
            ORDER BY created_at DESC, id DESC
            LIMIT $6"#,
         tenant.caller.org_id,
         query.status as Option<ReservationStatus>,
-        query.product_id,
+        Ids::sql(&query.product_id),
         before_at,
         before_id,
         page.limit + 1

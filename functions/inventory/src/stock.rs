@@ -8,6 +8,7 @@ use shared::auth::{Caller, Require};
 use shared::domain::MovementKind;
 use shared::error::ApiError;
 use shared::http::AppQuery;
+use shared::http::Ids;
 use shared::http::pagination::{Page, PageQuery, PageRequest};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -180,8 +181,12 @@ pub struct StockRow {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StockQuery {
-    product_id: Option<Uuid>,
-    location_id: Option<Uuid>,
+    /// One product, or several (`product_id=a,b` or repeated).
+    #[param(value_type = Option<Vec<Uuid>>)]
+    product_id: Option<Ids>,
+    /// One location, or several (`location_id=a,b` or repeated).
+    #[param(value_type = Option<Vec<Uuid>>)]
+    location_id: Option<Ids>,
 }
 
 /// `GET /api/inventory/stock`: on hand, reserved and available per product and location.
@@ -204,14 +209,14 @@ pub async fn list(
            JOIN products p ON p.org_id = s.org_id AND p.id = s.product_id
            JOIN locations l ON l.org_id = s.org_id AND l.id = s.location_id
            WHERE s.org_id = $1
-             AND ($2::uuid IS NULL OR s.product_id = $2)
-             AND ($3::uuid IS NULL OR s.location_id = $3)
+             AND ($2::uuid[] IS NULL OR s.product_id = ANY($2))
+             AND ($3::uuid[] IS NULL OR s.location_id = ANY($3))
              AND ($4::text IS NULL OR (lower(p.sku), s.product_id, s.location_id) > ($4, $5, $6))
            ORDER BY lower(p.sku), s.product_id, s.location_id
            LIMIT $7"#,
         tenant.caller.org_id,
-        query.product_id,
-        query.location_id,
+        Ids::sql(&query.product_id),
+        Ids::sql(&query.location_id),
         after_sku,
         after_product,
         after_location,

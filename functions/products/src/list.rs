@@ -1,8 +1,11 @@
-//! `GET /api/products`: filters, sorting and keyset pagination.
+//! `GET /api/products`: filters, sorting and keyset pagination, each product with its stock.
 //!
 //! The sort column is chosen from a fixed list, so this one query is built at run time
-//! (`QueryBuilder`, values always bound); each sort order has an index on
+//! (`QueryBuilder`, values always bound); each sort order but `available` has an index on
 //! `(org_id, is_active, <column>, id)`, so a page costs the same at 1,000 or 100,000 products.
+//! The stock figures are one lateral join on the stock of each product of the page (all
+//! locations, or `location_id`); sorting or filtering by them (`sort=available`,
+//! `available_lt`) reads the stock of every product that matches the other filters.
 
 use axum::Json;
 use axum::extract::State;
@@ -13,13 +16,13 @@ use shared::AppState;
 use shared::auth::Require;
 use shared::auth::caller::{Products, Read};
 use shared::error::ApiError;
-use shared::http::AppQuery;
 use shared::http::pagination::{Page, PageQuery, PageRequest};
+use shared::http::{AppQuery, Ids};
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::image::ImageRow;
-use crate::model::{Product, ProductView};
+use crate::model::{Product, ProductWithStock, StockTotals};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -27,15 +30,72 @@ pub struct ListQuery {
     /// `true` (default): the active catalogue; `false`: soft-deleted products.
     active: Option<bool>,
     best_seller: Option<bool>,
-    supplier_id: Option<Uuid>,
+    /// One supplier's products, or several (`supplier_id=a,b` or repeated).
+    #[param(value_type = Option<Vec<Uuid>>)]
+    supplier_id: Option<Ids>,
+    /// The stock figures at this location only (default: all locations together).
+    location_id: Option<Uuid>,
+    /// Only products with fewer available units than this (what to reorder or restock).
+    available_lt: Option<i64>,
     /// Text search in name, SKU and barcode.
     q: Option<String>,
     /// Exactly this barcode (what a till scanned).
     #[param(max_length = 64)]
     barcode: Option<String>,
-    /// `name` (default), `sku`, `price`, `created_at`, `updated_at`; prefix `-` for descending.
-    #[param(pattern = "^-?(name|sku|price|created_at|updated_at)$")]
-    sort: Option<String>,
+    /// `name` (default), `sku`, `price`, `available`, `created_at`, `updated_at`; prefix `-`
+    /// for descending.
+    #[param(inline)]
+    sort: Option<Sort>,
+}
+
+/// The orders of the product list.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, utoipa::ToSchema)]
+#[schema(as = ProductSort)]
+pub enum Sort {
+    #[serde(rename = "name")]
+    Name,
+    #[serde(rename = "-name")]
+    NameDesc,
+    #[serde(rename = "sku")]
+    Sku,
+    #[serde(rename = "-sku")]
+    SkuDesc,
+    #[serde(rename = "price")]
+    Price,
+    #[serde(rename = "-price")]
+    PriceDesc,
+    #[serde(rename = "available")]
+    Available,
+    #[serde(rename = "-available")]
+    AvailableDesc,
+    #[serde(rename = "created_at")]
+    CreatedAt,
+    #[serde(rename = "-created_at")]
+    CreatedAtDesc,
+    #[serde(rename = "updated_at")]
+    UpdatedAt,
+    #[serde(rename = "-updated_at")]
+    UpdatedAtDesc,
+}
+
+impl Sort {
+    /// The column and whether it runs backwards.
+    fn key(self) -> (SortKey, bool) {
+        match self {
+            Sort::Name => (SortKey::Name, false),
+            Sort::NameDesc => (SortKey::Name, true),
+            Sort::Sku => (SortKey::Sku, false),
+            Sort::SkuDesc => (SortKey::Sku, true),
+            Sort::Price => (SortKey::Price, false),
+            Sort::PriceDesc => (SortKey::Price, true),
+            Sort::Available => (SortKey::Available, false),
+            Sort::AvailableDesc => (SortKey::Available, true),
+            Sort::CreatedAt => (SortKey::CreatedAt, false),
+            Sort::CreatedAtDesc => (SortKey::CreatedAt, true),
+            Sort::UpdatedAt => (SortKey::UpdatedAt, false),
+            Sort::UpdatedAtDesc => (SortKey::UpdatedAt, true),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -43,6 +103,7 @@ enum SortKey {
     Name,
     Sku,
     Price,
+    Available,
     CreatedAt,
     UpdatedAt,
 }
@@ -53,6 +114,7 @@ impl SortKey {
             SortKey::Name => "lower(p.name)",
             SortKey::Sku => "lower(p.sku)",
             SortKey::Price => "p.price",
+            SortKey::Available => "(p.on_hand - p.reserved)",
             SortKey::CreatedAt => "p.created_at",
             SortKey::UpdatedAt => "p.updated_at",
         }
@@ -68,50 +130,31 @@ pub enum After {
     Time(DateTime<Utc>, Uuid),
     #[serde(rename = "m")]
     Money(#[serde(with = "rust_decimal::serde::str")] Decimal, Uuid),
+    #[serde(rename = "n")]
+    Count(i64, Uuid),
 }
 
-fn parse_sort(sort: Option<&str>) -> Result<(SortKey, bool), ApiError> {
-    let sort = sort.unwrap_or("name");
-    let (descending, name) = match sort.strip_prefix('-') {
-        Some(name) => (true, name),
-        None => (false, sort),
-    };
-    let key = match name {
-        "name" => SortKey::Name,
-        "sku" => SortKey::Sku,
-        "price" => SortKey::Price,
-        "created_at" => SortKey::CreatedAt,
-        "updated_at" => SortKey::UpdatedAt,
-        _ => {
-            return Err(ApiError::invalid_field(
-                "sort",
-                "invalid",
-                "sort by name, sku, price, created_at or updated_at (prefix - to reverse)",
-            ));
-        }
-    };
-    Ok((key, descending))
-}
-
-fn cursor_of(key: SortKey, product: &Product) -> After {
+fn cursor_of(key: SortKey, item: &ProductWithStock) -> After {
+    let product = &item.product.product;
     match key {
         SortKey::Name => After::Text(product.name.to_lowercase(), product.id),
         SortKey::Sku => After::Text(product.sku.to_lowercase(), product.id),
         SortKey::Price => After::Money(product.price, product.id),
+        SortKey::Available => After::Count(item.stock.available, product.id),
         SortKey::CreatedAt => After::Time(product.created_at, product.id),
         SortKey::UpdatedAt => After::Time(product.updated_at, product.id),
     }
 }
 
 #[utoipa::path(get, path = "/api/products", params(ListQuery, PageQuery),
-    responses((status = 200, description = "The catalogue, filtered and sorted", body = Page<ProductView>)))]
+    responses((status = 200, description = "The catalogue, filtered and sorted, with each product's stock", body = Page<ProductWithStock>)))]
 pub async fn list(
     State(state): State<AppState>,
     mut tenant: Require<Products, Read>,
     AppQuery(query): AppQuery<ListQuery>,
     page: PageRequest<After>,
-) -> Result<Json<Page<ProductView>>, ApiError> {
-    let (key, descending) = parse_sort(query.sort.as_deref())?;
+) -> Result<Json<Page<ProductWithStock>>, ApiError> {
+    let (key, descending) = query.sort.unwrap_or(Sort::Name).key();
     if query
         .barcode
         .as_ref()
@@ -130,22 +173,23 @@ pub async fn list(
         .filter(|q| !q.is_empty())
         .map(|q| shared::http::pagination::contains_pattern(&q.to_lowercase()));
 
+    // The products that match, with their stock (`f`), then the page of them with images.
     let mut sql: QueryBuilder<Postgres> = QueryBuilder::new("");
     if page.include_total {
-        sql.push("WITH f AS (SELECT p.* FROM products p");
-        push_filters(&mut sql, tenant.caller.org_id, &query, pattern.as_deref());
+        sql.push("WITH f AS (");
+        push_matching(&mut sql, tenant.caller.org_id, &query, pattern.as_deref());
         sql.push(") SELECT p.*, (SELECT count(*) FROM f) AS total, ");
         sql.push(IMAGE_COLUMNS);
         sql.push(" FROM f p");
-        sql.push(IMAGE_JOIN);
-        sql.push(" WHERE true");
     } else {
         sql.push("SELECT p.*, NULL::bigint AS total, ");
         sql.push(IMAGE_COLUMNS);
-        sql.push(" FROM products p");
-        sql.push(IMAGE_JOIN);
-        push_filters(&mut sql, tenant.caller.org_id, &query, pattern.as_deref());
+        sql.push(" FROM (");
+        push_matching(&mut sql, tenant.caller.org_id, &query, pattern.as_deref());
+        sql.push(") p");
     }
+    sql.push(IMAGE_JOIN);
+    sql.push(" WHERE true");
     let (op, direction) = if descending {
         ("<", "DESC")
     } else {
@@ -158,6 +202,9 @@ pub async fn list(
                 sql.push_bind(v.clone()).push(", ").push_bind(*id)
             }
             (SortKey::Price, After::Money(v, id)) => sql.push_bind(*v).push(", ").push_bind(*id),
+            (SortKey::Available, After::Count(v, id)) => {
+                sql.push_bind(*v).push(", ").push_bind(*id)
+            }
             (SortKey::CreatedAt | SortKey::UpdatedAt, After::Time(v, id)) => {
                 sql.push_bind(*v).push(", ").push_bind(*id)
             }
@@ -185,27 +232,47 @@ pub async fn list(
     let org = tenant.caller.org_id;
     let mut products = Vec::with_capacity(rows.len());
     for row in rows {
-        products.push(crate::model::view(&state, org, row.product, row.image).await?);
+        products.push(ProductWithStock {
+            product: crate::model::view(&state, org, row.product, row.image).await?,
+            stock: StockTotals::new(row.on_hand, row.reserved),
+        });
     }
     Ok(Json(Page::from_rows(products, page.limit, total, |p| {
-        cursor_of(key, &p.product)
+        cursor_of(key, p)
     })))
 }
 
-fn push_filters(
+/// The products that match the filters, with their stock (`on_hand`, `reserved`).
+fn push_matching(
     sql: &mut QueryBuilder<Postgres>,
     org_id: Uuid,
     query: &ListQuery,
     pattern: Option<&str>,
 ) {
+    sql.push(
+        "SELECT p.*, coalesce(st.on_hand, 0) AS on_hand, coalesce(st.reserved, 0) AS reserved \
+         FROM products p LEFT JOIN LATERAL (SELECT sum(s.on_hand)::bigint AS on_hand, \
+         sum(s.reserved)::bigint AS reserved FROM stock_now s \
+         WHERE s.org_id = p.org_id AND s.product_id = p.id",
+    );
+    if let Some(location) = query.location_id {
+        sql.push(" AND s.location_id = ").push_bind(location);
+    }
+    sql.push(") st ON true");
     sql.push(" WHERE p.org_id = ").push_bind(org_id);
     sql.push(" AND p.is_active = ")
         .push_bind(query.active.unwrap_or(true));
     if let Some(best_seller) = query.best_seller {
         sql.push(" AND p.best_seller = ").push_bind(best_seller);
     }
-    if let Some(supplier_id) = query.supplier_id {
-        sql.push(" AND p.supplier_id = ").push_bind(supplier_id);
+    if let Some(suppliers) = Ids::sql(&query.supplier_id) {
+        sql.push(" AND p.supplier_id = ANY(")
+            .push_bind(suppliers.to_vec())
+            .push(")");
+    }
+    if let Some(below) = query.available_lt {
+        sql.push(" AND coalesce(st.on_hand, 0) - coalesce(st.reserved, 0) < ")
+            .push_bind(below);
     }
     if let Some(barcode) = &query.barcode {
         sql.push(" AND p.barcode = ").push_bind(barcode.clone());
@@ -229,5 +296,7 @@ struct ProductRow {
     product: Product,
     #[sqlx(flatten)]
     image: ImageRow,
+    on_hand: i64,
+    reserved: i64,
     total: Option<i64>,
 }

@@ -9,8 +9,8 @@ use shared::AppState;
 use shared::auth::Require;
 use shared::auth::caller::{Products, Read};
 use shared::error::ApiError;
-use shared::http::PathId;
 use shared::http::pagination::{Page, PageQuery, PageRequest};
+use shared::http::{AppQuery, PathId};
 use uuid::Uuid;
 
 use crate::image::{ImageRow, ProductImage};
@@ -24,6 +24,7 @@ pub struct Product {
     /// A decimal string such as "12.50", never a float.
     #[serde(with = "rust_decimal::serde::str")]
     pub price: Decimal,
+    #[schema(value_type = shared::domain::CurrencyCode)]
     pub currency: String,
     #[serde(with = "rust_decimal::serde::str_option")]
     pub cost: Option<Decimal>,
@@ -46,6 +47,36 @@ pub struct ProductView {
     pub product: Product,
     /// Null when the product has no image.
     pub image: Option<ProductImage>,
+}
+
+/// A product's stock: summed over its locations, or at the location asked for.
+#[derive(Debug, Clone, Copy, Default, Serialize, utoipa::ToSchema)]
+pub struct StockTotals {
+    /// Units on the shelves.
+    pub on_hand: i64,
+    /// Units held for reservations that are still active.
+    pub reserved: i64,
+    /// What can be sold or reserved: on hand minus reserved.
+    pub available: i64,
+}
+
+impl StockTotals {
+    pub fn new(on_hand: i64, reserved: i64) -> Self {
+        Self {
+            on_hand,
+            reserved,
+            available: on_hand - reserved,
+        }
+    }
+}
+
+/// A product of the list or the detail: with its image's links and its stock.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProductWithStock {
+    #[serde(flatten)]
+    pub product: ProductView,
+    #[serde(flatten)]
+    pub stock: StockTotals,
 }
 
 /// `product` with its image as links (none without an image, or where the deployment has no
@@ -98,17 +129,26 @@ pub struct SupplierSummary {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProductDetail {
     #[serde(flatten)]
-    pub product: ProductView,
+    pub product: ProductWithStock,
     pub supplier: Option<SupplierSummary>,
 }
 
-/// `GET /api/products/{id}`: also inactive (soft-deleted) products, with their supplier.
-#[utoipa::path(get, path = "/api/products/{id}", params(("id" = Uuid, Path)),
-    responses((status = 200, description = "The product with its supplier", body = ProductDetail)))]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DetailQuery {
+    /// The stock figures at this location only (default: all locations together).
+    location_id: Option<Uuid>,
+}
+
+/// `GET /api/products/{id}`: also inactive (soft-deleted) products, with their supplier and
+/// stock.
+#[utoipa::path(get, path = "/api/products/{id}", params(("id" = Uuid, Path), DetailQuery),
+    responses((status = 200, description = "The product with its supplier and stock", body = ProductDetail)))]
 pub async fn detail(
     State(state): State<AppState>,
     mut tenant: Require<Products, Read>,
     PathId(id): PathId,
+    AppQuery(query): AppQuery<DetailQuery>,
 ) -> Result<Json<ProductDetail>, ApiError> {
     let org_id = tenant.caller.org_id;
     let row = sqlx::query!(
@@ -117,7 +157,8 @@ pub async fn detail(
                   p.created_at, p.updated_at, u.width AS "image_width?", u.height AS "image_height?",
                   u.thumbnail_format AS "image_thumbnails?",
                   s.name AS "supplier_name?", s.is_active AS "supplier_active?",
-                  c.name AS "contact_name?", c.email AS "contact_email?", c.phone AS "contact_phone?"
+                  c.name AS "contact_name?", c.email AS "contact_email?", c.phone AS "contact_phone?",
+                  coalesce(st.on_hand, 0) AS "on_hand!", coalesce(st.reserved, 0) AS "reserved!"
            FROM products p
            LEFT JOIN suppliers s ON s.org_id = p.org_id AND s.id = p.supplier_id
            LEFT JOIN uploads u ON u.org_id = p.org_id AND u.id = p.image_upload_id
@@ -125,9 +166,16 @@ pub async fn detail(
                SELECT name, email, phone FROM supplier_contacts
                WHERE supplier_id = s.id ORDER BY is_primary DESC, created_at, id LIMIT 1
            ) c ON true
+           LEFT JOIN LATERAL (
+               SELECT sum(n.on_hand)::bigint AS on_hand, sum(n.reserved)::bigint AS reserved
+               FROM stock_now n
+               WHERE n.org_id = p.org_id AND n.product_id = p.id
+                 AND ($3::uuid IS NULL OR n.location_id = $3)
+           ) st ON true
            WHERE p.id = $1 AND p.org_id = $2"#,
         id,
-        org_id
+        org_id,
+        query.location_id
     )
     .fetch_optional(&mut *tenant.db)
     .await?
@@ -169,7 +217,10 @@ pub async fn detail(
         updated_at: row.updated_at,
     };
     Ok(Json(ProductDetail {
-        product: view(&state, org_id, product, image).await?,
+        product: ProductWithStock {
+            product: view(&state, org_id, product, image).await?,
+            stock: StockTotals::new(row.on_hand, row.reserved),
+        },
         supplier,
     }))
 }
@@ -179,6 +230,7 @@ pub struct PriceChange {
     id: i64,
     #[serde(with = "rust_decimal::serde::str")]
     price: Decimal,
+    #[schema(value_type = shared::domain::CurrencyCode)]
     currency: String,
     #[serde(with = "rust_decimal::serde::str_option")]
     cost: Option<Decimal>,

@@ -34,7 +34,7 @@ pub struct CreateProduct {
     price: Decimal,
     /// ISO 4217 code; the organization's default currency when absent.
     #[schema(value_type = Option<shared::domain::CurrencyCode>)]
-    currency: Option<String>,
+    currency: Option<shared::domain::Currency>,
     #[schema(value_type = Option<String>, pattern = r"^\d{1,12}(\.\d{1,2})?$")]
     #[serde(default, with = "money_text::option")]
     cost: Option<Decimal>,
@@ -58,7 +58,8 @@ fn unknown_supplier() -> ApiError {
 }
 
 fn sku_taken() -> ApiError {
-    ApiError::conflict(
+    ApiError::conflict_on(
+        "sku",
         "sku_taken",
         "another product of this organization has this SKU",
     )
@@ -159,7 +160,8 @@ impl TryFrom<CreateProduct> for NewProduct {
 /// `POST /api/products` (honours `Idempotency-Key`).
 #[utoipa::path(post, path = "/api/products", params(shared::http::openapi::IdempotencyKeyHeader), request_body = CreateProduct,
     responses((status = 201, body = ProductView),
-        (status = 409, description = "`sku_taken`: the SKU is used in this organization")))]
+        (status = 404, description = "`unknown_supplier`: `supplier_id` names no supplier of this organization (`errors` names the field)"),
+        (status = 409, description = "`sku_taken`: the SKU is used in this organization (`errors` names `sku`)")))]
 pub async fn create(
     mut tenant: Require<Products, Write>,
     key: IdempotencyKey,
@@ -234,7 +236,7 @@ pub struct UpdateProduct {
     price: Option<Decimal>,
     #[schema(value_type = shared::domain::CurrencyCode)]
     #[serde(default, deserialize_with = "non_null")]
-    currency: Option<String>,
+    currency: Option<shared::domain::Currency>,
     #[schema(value_type = Option<String>, pattern = r"^\d{1,12}(\.\d{1,2})?$")]
     #[serde(default, deserialize_with = "money_text::patch")]
     cost: Patch<Decimal>,
@@ -314,7 +316,8 @@ impl ProductChange {
 /// clears an optional field and is refused on one that cannot be cleared.
 #[utoipa::path(patch, path = "/api/products/{id}", params(("id" = Uuid, Path)), request_body = UpdateProduct,
     responses((status = 200, body = ProductView),
-        (status = 409, description = "`sku_taken`: the SKU is used in this organization")))]
+        (status = 404, description = "`not_found`: no such product; `unknown_supplier`: `supplier_id` names no supplier of this organization"),
+        (status = 409, description = "`sku_taken`: the SKU is used in this organization (`errors` names `sku`)")))]
 pub async fn update(
     State(state): State<AppState>,
     mut tenant: Require<Products, Write>,

@@ -23,6 +23,7 @@ pub struct ApiKeyView {
     /// The key's first characters, to recognise it.
     prefix: String,
     /// `module:level` strings.
+    #[schema(schema_with = shared::auth::scopes_schema)]
     scopes: Vec<String>,
     expires_at: Option<DateTime<Utc>>,
     last_used_at: Option<DateTime<Utc>>,

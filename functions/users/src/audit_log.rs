@@ -32,7 +32,9 @@ pub struct AuditEntry {
     /// Who acted, as people read it: the user's name or the API key's name (`null` for the
     /// system and anonymous attempts).
     actor_name: Option<String>,
+    #[schema(schema_with = shared::http::openapi::record_schema)]
     before: Option<serde_json::Value>,
+    #[schema(schema_with = shared::http::openapi::record_schema)]
     after: Option<serde_json::Value>,
     request_id: Option<String>,
     ip: Option<String>,

@@ -40,8 +40,11 @@ pub struct CreateUser {
     /// The name the invitation is made out to (the person's own name once they join).
     #[schema(format = "line", min_length = 1, max_length = 200)]
     name: String,
+    /// `user` when left out.
     #[serde(default = "default_role")]
     role: Role,
+    /// What a `user` may reach, module by module; left out, a `user` reaches no module until
+    /// granted one (owners and admins reach everything whatever it says).
     #[serde(default)]
     #[schema(schema_with = shared::auth::permissions_schema)]
     permissions: BTreeMap<String, String>,
@@ -178,7 +181,8 @@ pub async fn create(
     .execute(&mut *tx)
     .await
     .on_constraint("memberships_pkey", |_| {
-        ApiError::conflict(
+        ApiError::conflict_on(
+            "email",
             "already_member",
             "this address is already a member of the organization, or invited",
         )

@@ -31,8 +31,10 @@ pub struct UserView {
     pub name: String,
     pub role: Role,
     /// What was granted to a `user` (`{"module": "read" | "write"}`).
+    #[schema(schema_with = shared::auth::permissions_schema)]
     pub permissions: serde_json::Value,
     /// What the member can actually reach (owners and admins: everything).
+    #[schema(schema_with = shared::auth::permissions_schema)]
     pub effective_permissions: serde_json::Value,
     pub status: MemberStatus,
     /// `status` is not `deactivated`.

@@ -61,6 +61,7 @@ pub struct Organization {
     id: Uuid,
     name: String,
     /// ISO 4217 code that products and purchase orders created without a currency take.
+    #[schema(value_type = shared::domain::CurrencyCode)]
     default_currency: String,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -113,7 +114,7 @@ pub struct UpdateOrganization {
     /// ISO 4217 code, upper case (`EUR`). Products and orders that have one keep it.
     #[schema(value_type = shared::domain::CurrencyCode)]
     #[serde(default, deserialize_with = "non_null")]
-    default_currency: Option<String>,
+    default_currency: Option<shared::domain::Currency>,
 }
 
 /// An [`UpdateOrganization`] checked (`None`: unchanged).

@@ -305,14 +305,19 @@ impl DbSettings {
     }
 }
 
+/// The origins CORS allows when `CORS_ALLOWED_ORIGINS` is not set: a frontend's local dev
+/// server (Next.js or Create React App on 3000, Vite on 5173), by name or by address.
+pub const DEV_ORIGINS: &str =
+    "http://localhost:3000,http://127.0.0.1:3000,http://localhost:5173,http://127.0.0.1:5173";
+
 impl HttpSettings {
-    /// `CORS_ALLOWED_ORIGINS` (comma-separated, `http://localhost:3000` by default),
-    /// `MAX_BODY_BYTES`.
+    /// `CORS_ALLOWED_ORIGINS` (comma-separated; by default [`DEV_ORIGINS`], the usual local
+    /// dev servers), `MAX_BODY_BYTES`.
     pub(super) fn from_vars<'a>(
         get: &impl Fn(&'static str) -> Option<&'a str>,
     ) -> Result<Self, ConfigError> {
         let cors_origins = get("CORS_ALLOWED_ORIGINS")
-            .unwrap_or("http://localhost:3000")
+            .unwrap_or(DEV_ORIGINS)
             .split(',')
             .map(str::trim)
             .filter(|o| !o.is_empty())

@@ -22,7 +22,13 @@ fn defaults_apply_when_only_the_database_url_is_set() {
     assert_eq!(s.db.max_connections, 1);
     assert_eq!(
         s.http.cors_origins,
-        vec![HeaderValue::from_static("http://localhost:3000")]
+        [
+            "http://localhost:3000",
+            "http://127.0.0.1:3000",
+            "http://localhost:5173",
+            "http://127.0.0.1:5173"
+        ]
+        .map(HeaderValue::from_static)
     );
     assert_eq!(s.http.max_body_bytes, 1024 * 1024);
     assert_eq!(s.refresh_reuse_grace, Duration::from_secs(10));

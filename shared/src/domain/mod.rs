@@ -11,7 +11,7 @@ pub mod states;
 pub mod text;
 
 pub use ids::{OrgId, SessionId, UserId};
-pub use money::{CurrencyCode, currency};
+pub use money::{Currency, CurrencyCode, currency};
 pub use patch::{Edit, Patch, non_null};
 pub use states::{MovementKind, PoStatus, ReservationStatus, TaskStatus};
 pub use text::{Email, name, optional_email, optional_text, patch_email, patch_text};

@@ -114,11 +114,13 @@ pub enum ApiError {
         field: String,
         message: String,
     },
-    /// 409: conflicts with the current state; `extra` adds members such as `available`.
+    /// 409: conflicts with the current state; `errors` names the fields at fault (a form
+    /// shows the message beside them), `extra` adds members such as `available`.
     #[error("conflict: {detail}")]
     Conflict {
         code: &'static str,
         detail: String,
+        errors: Vec<FieldError>,
         extra: serde_json::Map<String, serde_json::Value>,
     },
     /// 413: body larger than the configured limit.
@@ -180,6 +182,19 @@ impl ApiError {
         Self::Conflict {
             code,
             detail: detail.into(),
+            errors: Vec::new(),
+            extra: Default::default(),
+        }
+    }
+
+    /// A 409 on one field's value (`sku_taken`): `errors` names the field, with `detail` as
+    /// its message.
+    pub fn conflict_on(field: &str, code: &'static str, detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        Self::Conflict {
+            code,
+            errors: vec![FieldError::new(field, code, detail.clone())],
+            detail,
             extra: Default::default(),
         }
     }

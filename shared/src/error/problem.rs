@@ -89,7 +89,8 @@ impl IntoResponse for ApiError {
                 reference = [FieldError::new(field.clone(), *code, message.clone())];
                 (&reference, None)
             }
-            Self::Conflict { extra, .. } | Self::OverLimit { extra, .. } => (&[], Some(extra)),
+            Self::Conflict { errors, extra, .. } => (errors, Some(extra)),
+            Self::OverLimit { extra, .. } => (&[], Some(extra)),
             _ => (&[], None),
         };
         let mut response = render(status, self.code(), &self.detail(), errors, extra);

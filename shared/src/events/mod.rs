@@ -45,8 +45,10 @@ pub struct Event {
 pub struct EventData {
     /// The object after the change (before it, for a deletion), as the API shows it: the
     /// catalogue names its schema for each type.
+    #[schema(schema_with = crate::http::openapi::record_schema)]
     pub object: Value,
     /// For a change to an object: the fields that changed, with their values before it.
+    #[schema(schema_with = crate::http::openapi::record_schema)]
     pub previous_attributes: Option<Value>,
 }
 

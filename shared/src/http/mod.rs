@@ -28,7 +28,7 @@ use tracing::Instrument;
 use utoipa::openapi::OpenApi;
 
 pub use json::{AppJson, plain_message};
-pub use query::{AppQuery, PathId, PathIds};
+pub use query::{AppQuery, Ids, PathId, PathIds};
 
 use crate::config::HttpSettings;
 use crate::error::{ApiError, PROBLEM_JSON, problem_for_status};

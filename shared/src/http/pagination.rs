@@ -115,10 +115,11 @@ fn decode_cursor<C: DeserializeOwned>(cursor: &str) -> Result<C, ApiError> {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
-    /// Pass as `cursor` for the next page; absent on the last page.
+    /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
-    /// All matching items (only when `include_total=true`).
+    /// All matching items (only when `include_total=true`; absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(extensions(("x-may-be-absent" = json!(true))))]
     pub total: Option<i64>,
 }
 

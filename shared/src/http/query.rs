@@ -37,7 +37,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
             ));
         }
         let present = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form_urlencoded::parse(query.as_bytes()).filter(|(_, v)| !v.is_empty()))
+            .extend_pairs(merge_repeated_ids(query))
             .finish();
         let deserializer =
             serde_urlencoded::Deserializer::new(form_urlencoded::parse(present.as_bytes()));
@@ -58,6 +58,63 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
                     )],
                 }
             })
+    }
+}
+
+/// The non-empty parameters of `query`, where a parameter of ids that repeats
+/// (`product_id=a&product_id=b`, as a generated client sends an array) becomes one list
+/// (`product_id=a,b`) for [`Ids`]; anything else that repeats stays repeated (and is refused).
+fn merge_repeated_ids(query: &str) -> Vec<(String, String)> {
+    let is_ids = |v: &str| {
+        v.split(',')
+            .all(|id| uuid::Uuid::parse_str(id.trim()).is_ok())
+    };
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        if value.is_empty() {
+            continue;
+        }
+        match pairs.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, first)) if is_ids(first) && is_ids(&value) => {
+                first.push(',');
+                first.push_str(&value);
+            }
+            _ => pairs.push((key.into_owned(), value.into_owned())),
+        }
+    }
+    pairs
+}
+
+/// The ids a list filter takes: `product_id=a,b`, or the parameter repeated; at most
+/// [`Ids::MAX`]. Declare the parameter `#[param(value_type = Option<Vec<Uuid>>)]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ids(pub Vec<uuid::Uuid>);
+
+impl Ids {
+    pub const MAX: usize = 100;
+
+    /// An optional filter as SQL reads it: `NULL` (no filter) or the ids (`= ANY($n)`).
+    pub fn sql(filter: &Option<Self>) -> Option<&[uuid::Uuid]> {
+        filter.as_ref().map(|ids| ids.0.as_slice())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Ids {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let raw = String::deserialize(deserializer)?;
+        let ids = raw
+            .split(',')
+            .map(|id| uuid::Uuid::parse_str(id.trim()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| D::Error::custom("must be UUIDs, repeated or separated by commas"))?;
+        if ids.len() > Self::MAX {
+            return Err(D::Error::custom(format!(
+                "at most {} ids at once",
+                Self::MAX
+            )));
+        }
+        Ok(Self(ids))
     }
 }
 

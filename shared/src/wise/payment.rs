@@ -17,8 +17,10 @@ pub struct Payment {
     /// What the supplier receives: the order's total in its currency.
     #[serde(with = "rust_decimal::serde::str")]
     pub amount: Decimal,
+    #[schema(value_type = crate::domain::CurrencyCode)]
     pub currency: String,
     /// The Wise balance it is paid from, and what it costs there (fees included).
+    #[schema(value_type = crate::domain::CurrencyCode)]
     pub source_currency: String,
     #[serde(with = "rust_decimal::serde::str_option")]
     pub source_amount: Option<Decimal>,

@@ -23,7 +23,7 @@ use crate::state::InventoryState;
 pub struct Pay {
     /// The Wise balance to pay from; the order's currency when absent.
     #[schema(value_type = Option<shared::domain::CurrencyCode>)]
-    source_currency: Option<String>,
+    source_currency: Option<shared::domain::Currency>,
 }
 
 /// `POST /api/purchase-orders/{id}/pay` `{source_currency?}`: pays the order's total to its

@@ -40,6 +40,7 @@ pub struct Policy {
     #[serde(with = "rust_decimal::serde::str_option")]
     #[schema(value_type = Option<String>, example = "1000.00")]
     approval_threshold: Option<Decimal>,
+    #[schema(value_type = Option<shared::domain::CurrencyCode>)]
     approval_currency: Option<String>,
     /// Payments to bank details set or changed within this many hours always need one.
     payee_change_hours: i32,
@@ -57,6 +58,7 @@ pub struct PolicyChange {
     #[serde(with = "rust_decimal::serde::str_option")]
     #[schema(value_type = Option<String>, example = "5000.00")]
     approval_threshold: Option<Decimal>,
+    #[schema(value_type = Option<shared::domain::CurrencyCode>)]
     approval_currency: Option<String>,
     requested_by: Uuid,
     requested_at: DateTime<Utc>,
@@ -156,7 +158,7 @@ pub struct PolicyInput {
     approval_threshold: Option<Decimal>,
     /// The threshold's currency; the organization's default currency when absent.
     #[schema(value_type = Option<shared::domain::CurrencyCode>)]
-    approval_currency: Option<String>,
+    approval_currency: Option<shared::domain::Currency>,
 }
 
 /// `PUT /api/payments/policy` `{approval_threshold, approval_currency?}`: sets (or, with `null`,

@@ -10,6 +10,7 @@ use shared::auth::caller::{Purchasing, Read, Write};
 use shared::auth::{Caller, Require};
 use shared::domain::PoStatus;
 use shared::error::{ApiError, ResultExt};
+use shared::http::Ids;
 use shared::http::idempotency::{self, Answer, IdempotencyKey};
 use shared::http::pagination::{Page, PageQuery, PageRequest};
 use shared::http::{AppJson, AppQuery, PathId};
@@ -121,7 +122,9 @@ fn unknown_supplier() -> ApiError {
 
 /// `POST /api/purchase-orders`: a draft (honours `Idempotency-Key`).
 #[utoipa::path(post, path = "/api/purchase-orders", operation_id = "create_purchase_order", params(shared::http::openapi::IdempotencyKeyHeader), request_body = CreatePurchaseOrder,
-    responses((status = 201, description = "A draft", body = PurchaseOrder)))]
+    responses((status = 201, description = "A draft", body = PurchaseOrder),
+        (status = 404, description = "`unknown_supplier`, `unknown_product`: a supplier or product the body names is not this organization's (`errors` names the field)"),
+        (status = 409, description = "`supplier_inactive`, `product_inactive`: the supplier or a product is deactivated")))]
 pub async fn create(
     mut tenant: Require<Purchasing, Write>,
     key: IdempotencyKey,
@@ -173,7 +176,9 @@ pub async fn get(
 pub struct ListQuery {
     // Anything else is a 422 naming `status`: "must be one of draft, submitted, ...".
     status: Option<PoStatus>,
-    supplier_id: Option<Uuid>,
+    /// One supplier, or several (`supplier_id=a,b` or repeated).
+    #[param(value_type = Option<Vec<Uuid>>)]
+    supplier_id: Option<Ids>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -182,12 +187,12 @@ pub struct Summary {
     supplier_id: Uuid,
     supplier_name: String,
     status: PoStatus,
+    #[schema(value_type = shared::domain::CurrencyCode)]
     currency: String,
     #[serde(with = "rust_decimal::serde::str")]
     total: Decimal,
     line_count: i64,
-    /// `pending`, `processing`, `paid`, `failed` or `cancelled`; `null` before any payment.
-    #[schema(value_type = Option<String>)]
+    /// `null` before any payment.
     payment_status: Option<PaymentStatus>,
     created_at: DateTime<Utc>,
 }
@@ -213,14 +218,14 @@ pub async fn list(
            LEFT JOIN purchase_order_lines l ON l.purchase_order_id = po.id
            WHERE po.org_id = $1
              AND ($2::po_status IS NULL OR po.status = $2)
-             AND ($3::uuid IS NULL OR po.supplier_id = $3)
+             AND ($3::uuid[] IS NULL OR po.supplier_id = ANY($3))
              AND ($4::timestamptz IS NULL OR (po.created_at, po.id) < ($4, $5))
            GROUP BY po.id, s.name
            ORDER BY po.created_at DESC, po.id DESC
            LIMIT $6"#,
         tenant.caller.org_id,
         query.status as Option<PoStatus>,
-        query.supplier_id,
+        Ids::sql(&query.supplier_id),
         before_at,
         before_id,
         page.limit + 1

@@ -51,7 +51,7 @@ pub struct CreatePurchaseOrder {
     supplier_id: Uuid,
     /// ISO 4217 code; the organization's default currency when absent.
     #[schema(value_type = Option<shared::domain::CurrencyCode>)]
-    currency: Option<String>,
+    currency: Option<shared::domain::Currency>,
     #[schema(max_length = 5000)]
     notes: Option<String>,
     #[schema(min_items = 1)]
@@ -96,7 +96,7 @@ pub struct UpdatePurchaseOrder {
     supplier_id: Option<Uuid>,
     #[schema(value_type = shared::domain::CurrencyCode)]
     #[serde(default, deserialize_with = "domain::non_null")]
-    currency: Option<String>,
+    currency: Option<shared::domain::Currency>,
     #[schema(value_type = Option<String>, max_length = 5000)]
     #[serde(default)]
     notes: Patch<String>,

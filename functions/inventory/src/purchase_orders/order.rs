@@ -29,6 +29,7 @@ pub struct PurchaseOrder {
     pub supplier_id: Uuid,
     pub supplier_name: String,
     pub status: PoStatus,
+    #[schema(value_type = shared::domain::CurrencyCode)]
     pub currency: String,
     pub notes: Option<String>,
     #[serde(with = "rust_decimal::serde::str")]
@@ -136,7 +137,9 @@ pub struct Approval {
     pub status: ApprovalStatus,
     #[serde(with = "rust_decimal::serde::str")]
     pub amount: Decimal,
+    #[schema(value_type = shared::domain::CurrencyCode)]
     pub currency: String,
+    #[schema(value_type = shared::domain::CurrencyCode)]
     pub source_currency: String,
     /// Why: `threshold` (at or above the organization's threshold), `payee_changed` (the
     /// supplier's payment details changed in the last 24 hours).

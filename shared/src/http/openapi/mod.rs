@@ -10,7 +10,7 @@
 //! an absent parameter).
 
 use serde::Serialize;
-use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::schema::{
     AdditionalProperties, ArrayItems, KnownFormat, Schema, SchemaFormat, SchemaType, Type,
 };
@@ -20,6 +20,17 @@ use utoipa::openapi::security::{
 use utoipa::openapi::{Content, Info, OpenApi, Ref, RefOr, Required, Response};
 
 use crate::error::{FieldError, PROBLEM_JSON};
+
+mod answers;
+mod operations;
+mod schemas;
+
+pub use answers::{Flag, MAY_BE_ABSENT, require_sent_members};
+pub use operations::{function, operations_mut, put_like_patch};
+pub use schemas::{
+    BLANK_PATTERN, Binary, LINE_PATTERN, NO_NUL_PATTERN, exactly_one_of, optional_email_schema,
+    record_schema, text_enum,
+};
 
 /// The `application/problem+json` body (RFC 9457) of every error response.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -36,9 +47,39 @@ pub struct Problem {
     pub code: String,
     /// The request id (also in `X-Request-Id`), for support.
     pub request_id: Option<String>,
-    /// For `validation_failed`: each invalid field.
+    /// For `validation_failed`, and a conflict on a field (`sku_taken`): each field at fault.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = field_errors_schema)]
     pub errors: Option<Vec<FieldError>>,
+    /// For `insufficient_stock`: the units that are available (on hand minus reserved).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(extensions(("x-may-be-absent" = json!(true))))]
+    pub available: Option<i64>,
+    /// For `quota_exceeded`: the bytes the organization's files take now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(extensions(("x-may-be-absent" = json!(true))))]
+    pub used_bytes: Option<i64>,
+    /// For `quota_exceeded`: the organization's storage quota in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(extensions(("x-may-be-absent" = json!(true))))]
+    pub quota_bytes: Option<i64>,
+}
+
+/// `Problem.errors`: a list of [`FieldError`], left out when there is none (utoipa does not
+/// carry a member's extensions onto an array).
+fn field_errors_schema() -> utoipa::openapi::schema::Array {
+    let mut array = utoipa::openapi::schema::ArrayBuilder::new()
+        .items(Ref::from_schema_name("FieldError"))
+        .description(Some(
+            "For `validation_failed`, and a conflict on a field (`sku_taken`): each field at fault.",
+        ))
+        .build();
+    array.extensions = Some(
+        [(MAY_BE_ABSENT.to_owned(), serde_json::Value::Bool(true))]
+            .into_iter()
+            .collect(),
+    );
+    array
 }
 
 /// The `Idempotency-Key` header of the POSTs that create (`params(IdempotencyKeyHeader)`).
@@ -63,21 +104,6 @@ pub struct StepUpHeader {
     pub step_up_token: Option<String>,
 }
 
-/// The pattern of a name (`format = "line"` in a schema; what `domain::name` accepts): one line
-/// of text with something visible in it, no control characters.
-pub const LINE_PATTERN: &str = concat!(
-    r"^[^\x00-\x1F\x7F-\x9F]*",
-    r"[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]",
-    r"[^\x00-\x1F\x7F-\x9F]*$"
-);
-
-/// Text that is only whitespace (what `str::trim` removes), which optional fields read as absent.
-pub const BLANK_PATTERN: &str =
-    r"^[\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$";
-
-/// The pattern of any other text: PostgreSQL text cannot hold NUL, so the API refuses it.
-pub const NO_NUL_PATTERN: &str = r"^[^\u0000]*$";
-
 /// The security requirement of an operation anyone may call (`security(())` in its
 /// `#[utoipa::path]`).
 fn is_public(operation: &Operation) -> bool {
@@ -87,104 +113,70 @@ fn is_public(operation: &Operation) -> bool {
         .is_some_and(|requirements| requirements.iter().all(|r| *r == Default::default()))
 }
 
-/// The operations of a path item, for documents that rewrite them.
-pub fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
-    [
-        &mut item.get,
-        &mut item.put,
-        &mut item.post,
-        &mut item.delete,
-        &mut item.patch,
-    ]
-    .into_iter()
-    .flatten()
-}
-
-/// One function's part of the document: every operation tagged with the function's name and
-/// its operation id prefixed by it (handler names such as `list` repeat across functions).
-pub fn function(mut doc: OpenApi, name: &str) -> OpenApi {
-    for item in doc.paths.paths.values_mut() {
-        for operation in operations_mut(item) {
-            operation.tags = Some(vec![name.to_owned()]);
-            if let Some(id) = &operation.operation_id {
-                operation.operation_id = Some(format!("{name}_{id}"));
-            }
-        }
-    }
-    doc
-}
-
-/// Documents `PUT path` as the `PATCH` operation of the same path (only the fields sent
-/// change), for clients that update with PUT; its operation id ends in `_put`.
-pub fn put_like_patch(doc: &mut OpenApi, path: &str) {
-    let Some(item) = doc.paths.paths.get_mut(path) else {
-        panic!("{path} is not documented");
+/// Whether `operation` takes an `Idempotency-Key` header, and whether it is a list (takes a
+/// `cursor`).
+fn parameter_names(operation: &Operation) -> (bool, bool) {
+    let names = || {
+        operation
+            .parameters
+            .iter()
+            .flatten()
+            .filter_map(|p| match p {
+                RefOr::T(p) => Some(p.name.as_str()),
+                RefOr::Ref(_) => None,
+            })
     };
-    let Some(mut put) = item.patch.clone() else {
-        panic!("{path} has no PATCH to document PUT from");
+    (
+        names().any(|n| n == "Idempotency-Key"),
+        names().any(|n| n == "cursor"),
+    )
+}
+
+/// A text response header described by `description`.
+fn header(description: &str) -> RefOr<utoipa::openapi::header::Header> {
+    utoipa::openapi::header::HeaderBuilder::new()
+        .schema(Some(
+            utoipa::openapi::schema::ObjectBuilder::new().schema_type(Type::String),
+        ))
+        .description(Some(description))
+        .build()
+        .into()
+}
+
+/// The problem+json response of `status`: a 422 always names the fields (`ValidationProblem`).
+fn problem(status: &str, description: &str) -> Response {
+    let schema = if status == "422" {
+        "ValidationProblem"
+    } else {
+        "Problem"
     };
-    put.operation_id = put.operation_id.map(|id| format!("{id}_put"));
-    put.summary = Some("The same as PATCH: only the fields sent change.".to_owned());
-    item.put = Some(put);
-}
-
-/// The schema of an optional email field (`schema_with`): an address, blank (read as none) or
-/// `null`.
-pub fn optional_email_schema() -> Schema {
-    use utoipa::openapi::schema::{AnyOf, ObjectBuilder};
-    let mut any_of = AnyOf::new();
-    any_of.items = vec![
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
-            .max_length(Some(254))
-            .into(),
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .pattern(Some(BLANK_PATTERN))
-            .into(),
-        ObjectBuilder::new().schema_type(Type::Null).into(),
-    ];
-    any_of.description = Some("An email address; blank or `null` for none.".to_owned());
-    Schema::AnyOf(any_of)
-}
-
-/// Rewrites the object schema `name` of `doc` so that exactly one of `fields` is sent (and not
-/// `null`): one variant per field, where the others may only be absent or `null`.
-pub fn exactly_one_of(doc: &mut OpenApi, name: &str, fields: &[&str]) {
-    use utoipa::openapi::schema::{ObjectBuilder, OneOf};
-    let schemas = &mut doc.components.get_or_insert_with(Default::default).schemas;
-    let Some(RefOr::T(Schema::Object(object))) = schemas.get(name).cloned() else {
-        panic!("{name} is not an object schema of this document");
-    };
-    let mut one_of = OneOf::new();
-    one_of.description = object.description.clone();
-    for chosen in fields {
-        let mut variant = object.clone();
-        variant.description = None;
-        for other in fields.iter().filter(|f| *f != chosen) {
-            variant.properties.insert(
-                (*other).to_owned(),
-                ObjectBuilder::new().schema_type(Type::Null).into(),
-            );
-        }
-        if let Some(RefOr::T(Schema::Object(field))) = variant.properties.get_mut(*chosen) {
-            field.schema_type = SchemaType::Type(Type::String);
-        }
-        variant.required.push((*chosen).to_owned());
-        one_of.items.push(Schema::Object(variant).into());
-    }
-    schemas.insert(name.to_owned(), Schema::OneOf(one_of).into());
-}
-
-fn problem(description: &str) -> Response {
     Response::builder()
         .description(description)
         .content(
             PROBLEM_JSON,
-            Content::new(Some(Ref::from_schema_name("Problem"))),
+            Content::new(Some(Ref::from_schema_name(schema))),
         )
         .build()
+}
+
+/// A `Problem` whose `errors` is always there: the body of every 422.
+fn validation_problem() -> Schema {
+    let mut all_of = utoipa::openapi::schema::AllOf::new();
+    all_of.items = vec![
+        Ref::from_schema_name("Problem").into(),
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property(
+                "errors",
+                utoipa::openapi::schema::ArrayBuilder::new()
+                    .items(Ref::from_schema_name("FieldError"))
+                    .min_items(Some(1)),
+            )
+            .required("errors")
+            .into(),
+    ];
+    all_of.description = Some("A `validation_failed` problem: `errors` names each field.".into());
+    Schema::AllOf(all_of)
 }
 
 /// Writes the shared text rules into a schema and everything inside it: `format = "line"`
@@ -292,6 +284,7 @@ pub fn finish(doc: &mut OpenApi) {
         "Problem".into(),
         <Problem as utoipa::PartialSchema>::schema(),
     ));
+    schemas.push(("ValidationProblem".into(), validation_problem().into()));
     schemas.push((
         "FieldError".into(),
         <FieldError as utoipa::PartialSchema>::schema(),
@@ -304,7 +297,9 @@ pub fn finish(doc: &mut OpenApi) {
     components
         .schemas
         .iter_mut()
-        .filter(|(name, _)| !["Problem", "FieldError"].contains(&name.as_str()))
+        .filter(|(name, _)| {
+            !["Problem", "ValidationProblem", "FieldError"].contains(&name.as_str())
+        })
         .for_each(|(_, schema)| refine_schema(schema));
     components.schemas.extend(schemas);
 
@@ -326,6 +321,11 @@ pub fn finish(doc: &mut OpenApi) {
                 };
                 if let Some(schema) = &mut parameter.schema {
                     refine_schema(schema);
+                }
+                // OpenAPI: a path parameter is always required (utoipa leaves it out for a
+                // member whose schema is written by hand).
+                if matches!(parameter.parameter_in, ParameterIn::Path) {
+                    parameter.required = Required::True;
                 }
                 // An empty value (`cursor=`) is the parameter left out; OpenAPI says so with
                 // `allowEmptyValue`, which utoipa's Parameter has no field for.
@@ -355,20 +355,35 @@ pub fn finish(doc: &mut OpenApi) {
             }
             // Every operation refuses query parameters it does not list (422).
             let takes_input = true;
+            let (idempotent, paged) = parameter_names(operation);
             let responses = &mut operation.responses.responses;
+            for (status, response) in responses.iter_mut() {
+                if let RefOr::T(response) = response
+                    && idempotent
+                    && status.starts_with('2')
+                {
+                    response.headers.insert(
+                        "Idempotent-Replayed".to_owned(),
+                        header(
+                            "`true` when this is the stored answer to an earlier request with \
+                             the same `Idempotency-Key` (nothing was done again); absent otherwise.",
+                        ),
+                    );
+                }
+            }
             // Error statuses a handler names (409 `sku_taken`, ...) carry the problem body too.
             for (status, response) in responses.iter_mut() {
                 if let RefOr::T(response) = response
                     && status.starts_with(['4', '5'])
                     && response.content.is_empty()
                 {
-                    *response = problem(&response.description);
+                    *response = problem(status, &response.description);
                 }
             }
             let mut add = |status: &str, description: &str| {
                 responses
                     .entry(status.to_owned())
-                    .or_insert_with(|| problem(description).into());
+                    .or_insert_with(|| problem(status, description).into());
             };
             if !public {
                 add(
@@ -380,8 +395,21 @@ pub fn finish(doc: &mut OpenApi) {
                     "Signed in, but the role, module permission or key scope does not allow this.",
                 );
             }
-            if path.contains('{') {
-                add("404", "No such record in the caller's organization.");
+            match (path.contains('{'), paged) {
+                (true, false) => add(
+                    "404",
+                    "`not_found`: no such record in the caller's organization.",
+                ),
+                (true, true) => add(
+                    "404",
+                    "`not_found`: no such record in the caller's organization; \
+                     `cursor_not_found`: the cursor names no page of this list (start again without it).",
+                ),
+                (false, true) => add(
+                    "404",
+                    "`cursor_not_found`: the cursor names no page of this list (start again without it).",
+                ),
+                (false, false) => {}
             }
             if takes_input {
                 add(
@@ -396,6 +424,12 @@ pub fn finish(doc: &mut OpenApi) {
                 "Any other error, e.g. 400 malformed JSON, 413 body too large, 429 too many \
                  attempts (with `Retry-After`).",
             );
+            if let Some(RefOr::T(fallback)) = responses.get_mut("default") {
+                fallback.headers.insert(
+                    "Retry-After".to_owned(),
+                    header("On a 429: the seconds to wait before trying again."),
+                );
+            }
         }
     }
 }
