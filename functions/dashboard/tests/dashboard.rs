@@ -97,6 +97,39 @@ async fn csv_exports_are_named_typed_and_safe_in_a_spreadsheet(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn csv_times_are_rfc_3339_in_utc_ending_in_z(pool: PgPool) {
+    let app = app(pool);
+    let (_, _, token) = seeded(&app).await;
+    // `products.csv` ends with `created_at`; `movements.csv` has it second.
+    for (file, column) in [("products.csv", None), ("movements.csv", Some(1))] {
+        let r = app
+            .by(&token)
+            .get(&format!("/api/dashboard/export/{file}"))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{file}");
+        let text = String::from_utf8(r.bytes.to_vec()).unwrap();
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let column = column.unwrap_or(header.len() - 1);
+        assert_eq!(header[column], "created_at", "{file}");
+        let rows: Vec<&str> = lines.collect();
+        assert_eq!(rows.len(), 2, "{file}: {text}");
+        for row in rows {
+            let at = match column {
+                1 => row.split(',').nth(1),
+                _ => row.rsplit(',').next(),
+            }
+            .unwrap();
+            assert!(at.ends_with('Z'), "{file}: times end in Z: {row}");
+            assert!(
+                chrono::DateTime::parse_from_rfc3339(at).is_ok(),
+                "{file}: RFC 3339: {at}"
+            );
+        }
+    }
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn xlsx_exports_open_in_openpyxl(pool: PgPool) {
     let app = app(pool);
     let (_, _, token) = seeded(&app).await;

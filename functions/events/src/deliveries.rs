@@ -16,6 +16,10 @@ use crate::endpoint::load;
 /// Attempts shown with each delivery (the latest).
 const ATTEMPTS_SHOWN: i64 = 10;
 
+fn status_schema() -> utoipa::openapi::schema::Object {
+    shared::http::openapi::text_enum(&["pending", "succeeded", "failed"])
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Delivery {
     pub id: Uuid,
@@ -23,6 +27,7 @@ pub struct Delivery {
     pub event_type: String,
     /// `pending` (tried again at `next_attempt_at`), `succeeded` or `failed` (given up after 3
     /// days, or its endpoint was disabled).
+    #[schema(schema_with = status_schema)]
     pub status: String,
     pub attempts: i32,
     pub next_attempt_at: Option<DateTime<Utc>>,

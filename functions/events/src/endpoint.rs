@@ -11,6 +11,10 @@ use shared::events::{catalogue, outbound};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+fn disabled_reason_schema() -> utoipa::openapi::schema::Object {
+    shared::http::openapi::optional_text_enum(&["by_request", "gone", "failing"])
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WebhookEndpoint {
     pub id: Uuid,
@@ -22,6 +26,7 @@ pub struct WebhookEndpoint {
     pub enabled: bool,
     /// Why it is disabled: `by_request`, `gone` (the receiver answered 410) or `failing`
     /// (deliveries failed for 3 days).
+    #[schema(schema_with = disabled_reason_schema)]
     pub disabled_reason: Option<String>,
     /// Until when the secret replaced by the last rotation still signs deliveries too.
     pub previous_secret_expires_at: Option<DateTime<Utc>>,

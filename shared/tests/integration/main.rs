@@ -4,5 +4,6 @@
 //! `make test` runs them with cargo-nextest, one process per test: the test that sets process
 //! environment variables (`secrets_manager`) sets them for itself alone.
 
+mod cors_defaults;
 mod http_layers;
 mod secrets_manager;

@@ -5,5 +5,6 @@ mod payments;
 mod purchase_orders;
 mod reservations;
 mod second_person;
+mod several_ids;
 mod stock;
 mod support;

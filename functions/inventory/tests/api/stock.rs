@@ -248,3 +248,31 @@ async fn a_deleted_product_receives_and_holds_nothing(pool: PgPool) {
         .await;
     assert_eq!(sold.status, StatusCode::CREATED, "{}", sold.body);
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_taken_location_name_is_409_naming_the_name_field(pool: PgPool) {
+    let app = app(pool);
+    let org = app.register("ann@example.com").await;
+    let back = app
+        .by(&org)
+        .post("/api/inventory/locations", json!({"name": "Back room"}))
+        .await;
+    assert_eq!(back.status, StatusCode::CREATED, "{}", back.body);
+    // Names are compared without case; the default location's name is taken too.
+    for name in ["back ROOM", "Main"] {
+        let r = app
+            .by(&org)
+            .post("/api/inventory/locations", json!({ "name": name }))
+            .await;
+        assert_problem(&r, StatusCode::CONFLICT, "location_exists");
+        let errors = r.body["errors"].as_array().expect("errors[]");
+        assert_eq!(errors.len(), 1, "{}", r.body);
+        assert_eq!(
+            (&errors[0]["field"], &errors[0]["code"]),
+            (&json!("name"), &json!("location_exists")),
+            "{}",
+            r.body
+        );
+        assert!(errors[0]["message"].is_string());
+    }
+}

@@ -281,3 +281,69 @@ async fn an_empty_unit_is_refused_not_replaced(pool: PgPool) {
         .unwrap();
     assert_eq!(count, 0);
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_taken_sku_is_409_naming_the_sku_field_for_a_form(pool: PgPool) {
+    let app = app(pool);
+    let org = app.register("ann@example.com").await;
+    app.by(&org)
+        .post("/api/products", product("SKU-1", "1.00"))
+        .await
+        .assert(201);
+    let r = app
+        .by(&org)
+        .post("/api/products", product("SKU-1", "2.00"))
+        .await;
+    assert_problem(&r, StatusCode::CONFLICT, "sku_taken");
+    let errors = r.body["errors"].as_array().expect("errors[]");
+    assert_eq!(errors.len(), 1, "{}", r.body);
+    assert_eq!(errors[0]["field"], "sku");
+    assert_eq!(errors[0]["code"], "sku_taken");
+    assert!(
+        errors[0]["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{}",
+        r.body
+    );
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_unknown_member_and_a_bad_currency_are_reported_in_one_422(pool: PgPool) {
+    let app = app(pool.clone());
+    let org = app.register("ann@example.com").await;
+    let r = app
+        .by(&org)
+        .post(
+            "/api/products",
+            json!({"sku": "X-1", "name": "X", "price": "1.00", "currency": "XYZ", "colour": "red"}),
+        )
+        .await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let mut fields: Vec<&str> = r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["colour", "currency"], "{}", r.body);
+    // Each alone is refused too, naming its member.
+    for (body, field) in [
+        (
+            json!({"sku": "X-1", "name": "X", "price": "1.00", "currency": "eur"}),
+            "currency",
+        ),
+        (
+            json!({"sku": "X-1", "name": "X", "price": "1.00", "colour": "red"}),
+            "colour",
+        ),
+    ] {
+        let r = app.by(&org).post("/api/products", body).await;
+        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(r.body["errors"][0]["field"], field, "{}", r.body);
+    }
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM products")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+}

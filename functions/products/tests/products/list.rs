@@ -134,3 +134,87 @@ async fn a_till_finds_a_product_by_its_barcode(pool: PgPool) {
     let search = app.by(&org.token).get("/api/products?q=333948").await;
     assert_eq!(skus(&search.body), ["NUT"]);
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn several_suppliers_are_one_filter_repeated_or_comma_separated(pool: PgPool) {
+    let app = app(pool);
+    let org = app.register("ann@example.com").await;
+    let mut suppliers = Vec::new();
+    for (name, sku) in [("Acme", "A-1"), ("Bolts Ltd", "B-1"), ("Cogs Inc", "C-1")] {
+        let id = supplier(&app, &org, name).await;
+        let mut body = product(sku, "1.00");
+        body["supplier_id"] = json!(id);
+        app.by(&org).post("/api/products", body).await.assert(201);
+        suppliers.push(id);
+    }
+    let (acme, bolts) = (&suppliers[0], &suppliers[1]);
+    let skus = |r: &shared::testing::TestResponse| -> Vec<String> {
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["sku"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for path in [
+        format!("/api/products?supplier_id={acme}&supplier_id={bolts}"),
+        format!("/api/products?supplier_id={acme},{bolts}"),
+        format!("/api/products?supplier_id={acme}%2C{bolts}&include_total=true"),
+    ] {
+        assert_eq!(
+            skus(&app.by(&org.token).get(&path).await),
+            ["A-1", "B-1"],
+            "{path}"
+        );
+    }
+    let one = app
+        .by(&org.token)
+        .get(&format!("/api/products?supplier_id={bolts}"))
+        .await;
+    assert_eq!(skus(&one), ["B-1"]);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_list_of_ids_with_one_that_is_not_a_uuid_is_422_naming_the_parameter(pool: PgPool) {
+    let app = app(pool);
+    let org = app.register("ann@example.com").await;
+    let acme = supplier(&app, &org, "Acme").await;
+    for query in [
+        format!("supplier_id={acme},bolts"),
+        format!("supplier_id={acme}&supplier_id=bolts"),
+        "supplier_id=bolts".to_owned(),
+    ] {
+        let r = app
+            .by(&org.token)
+            .get(&format!("/api/products?{query}"))
+            .await;
+        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(
+            r.body["errors"][0]["field"], "supplier_id",
+            "{query}: {}",
+            r.body
+        );
+    }
+    // Only ids make a list: any other parameter given twice is refused, not merged.
+    let twice = app.by(&org.token).get("/api/products?q=bolt&q=nut").await;
+    assert_problem(
+        &twice,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_sort_the_list_lacks_is_422_naming_sort(pool: PgPool) {
+    let app = app(pool);
+    let org = app.register("ann@example.com").await;
+    for sort in ["stock_level", "-stock_level", "available_desc", "Name"] {
+        let r = app
+            .by(&org.token)
+            .get(&format!("/api/products?sort={sort}"))
+            .await;
+        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(r.body["errors"][0]["field"], "sort", "{sort}: {}", r.body);
+    }
+}

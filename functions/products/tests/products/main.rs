@@ -13,4 +13,5 @@ mod create;
 mod delete;
 mod image;
 mod list;
+mod stock;
 mod update;

@@ -104,3 +104,33 @@ async fn null_on_a_field_that_cannot_be_cleared_is_refused(pool: PgPool) {
         (&json!("Product N-1"), &json!("10.00"))
     );
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn changing_to_a_taken_sku_is_409_naming_the_sku_field(pool: PgPool) {
+    let app = app(pool);
+    let org = app.register("ann@example.com").await;
+    app.by(&org)
+        .post("/api/products", product("TAKEN", "1.00"))
+        .await
+        .assert(201);
+    let p = app
+        .by(&org)
+        .post("/api/products", product("FREE", "1.00"))
+        .await
+        .assert(201);
+    let path = format!("/api/products/{}", p["id"].as_str().unwrap());
+    let r = app
+        .by(&org.token)
+        .patch(&path, json!({"sku": "taken"}))
+        .await;
+    assert_problem(&r, StatusCode::CONFLICT, "sku_taken");
+    let errors = r.body["errors"].as_array().expect("errors[]");
+    assert_eq!(errors.len(), 1, "{}", r.body);
+    assert_eq!(
+        (&errors[0]["field"], &errors[0]["code"]),
+        (&json!("sku"), &json!("sku_taken"))
+    );
+    assert!(errors[0]["message"].is_string());
+    let unchanged = app.by(&org.token).get(&path).await;
+    assert_eq!(unchanged.body["sku"], "FREE");
+}

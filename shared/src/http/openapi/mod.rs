@@ -29,7 +29,7 @@ pub use answers::{Flag, MAY_BE_ABSENT, require_sent_members};
 pub use operations::{function, operations_mut, put_like_patch};
 pub use schemas::{
     BLANK_PATTERN, Binary, LINE_PATTERN, NO_NUL_PATTERN, exactly_one_of, optional_email_schema,
-    record_schema, text_enum,
+    optional_text_enum, record_schema, text_enum,
 };
 
 /// The `application/problem+json` body (RFC 9457) of every error response.

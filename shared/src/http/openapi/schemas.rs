@@ -59,6 +59,19 @@ pub fn text_enum(values: &[&str]) -> utoipa::openapi::schema::Object {
         .build()
 }
 
+/// [`text_enum`] or `null`.
+pub fn optional_text_enum(values: &[&str]) -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(
+            values
+                .iter()
+                .map(|v| serde_json::Value::from(*v))
+                .chain([serde_json::Value::Null]),
+        ))
+        .build()
+}
+
 /// The schema of a file download (`type: string, format: binary`), for `content(...)` of a
 /// response: a generated client reads it as a blob, not as JSON.
 pub struct Binary;
