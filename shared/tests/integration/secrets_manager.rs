@@ -3,7 +3,8 @@
 //! A single test, because it sets process environment variables, which the AWS SDK reads
 //! (region, credentials, endpoint), exactly as it does in Lambda, and loads the process's
 //! settings once. nextest (`make test`) runs it in a process of its own; under `cargo test` it
-//! shares the binary with `http_layers`, whose tests read nothing from the environment.
+//! shares the binary with `http_layers` and `cors_defaults`, whose tests read nothing from the
+//! environment.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -45,7 +46,7 @@ fn start_moto() -> (Moto, String) {
 async fn settings_come_from_the_secret_once_per_cold_start() {
     let (_moto, endpoint) = start_moto();
     // SAFETY: nextest runs this test in a process of its own, and the binary's other tests
-    // (`http_layers`) never read the environment; nothing else reads it yet.
+    // (`http_layers`, `cors_defaults`) never read the environment; nothing else reads it yet.
     unsafe {
         std::env::set_var("AWS_ENDPOINT_URL_SECRETS_MANAGER", &endpoint);
         std::env::set_var("AWS_REGION", "eu-west-1");
