@@ -45,6 +45,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
             .map(AppQuery)
             .map_err(|error| {
                 let field = error.path().to_string();
+                let raw = error.into_inner().to_string();
+                // A parameter sent twice that takes one value: the error names it.
+                if let Some(name) = raw
+                    .strip_prefix("duplicate field `")
+                    .and_then(|rest| rest.split('`').next())
+                {
+                    return ApiError::invalid_field(name, "repeated", "must be sent once");
+                }
                 let field = if field == "." {
                     "query".to_owned()
                 } else {
@@ -54,7 +62,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
                     errors: vec![FieldError::new(
                         field,
                         "invalid",
-                        super::json::plain_message(&error.into_inner().to_string()),
+                        super::json::plain_message(&raw),
                     )],
                 }
             })
@@ -75,7 +83,8 @@ fn merge_repeated_ids(query: &str) -> Vec<(String, String)> {
             continue;
         }
         match pairs.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, first)) if is_ids(first) && is_ids(&value) => {
+            // (Merged whenever the first is ids, so a bad one is refused naming the parameter.)
+            Some((_, first)) if is_ids(first) => {
                 first.push(',');
                 first.push_str(&value);
             }

@@ -158,5 +158,6 @@ async fn an_id_list_with_something_else_in_it_is_422_naming_the_parameter(pool: 
         // Repeated, with a value that is not a UUID: refused, never read as the valid id.
         let r = app.by(&org.token).get(&repeated).await;
         assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(r.body["errors"][0]["field"], name, "{repeated}: {}", r.body);
     }
 }

@@ -207,13 +207,16 @@ async fn a_list_of_ids_with_one_that_is_not_a_uuid_is_422_naming_the_parameter(p
         StatusCode::UNPROCESSABLE_ENTITY,
         "validation_failed",
     );
-    // Only ids make a list: any other parameter given twice is refused, not merged.
+    assert_eq!(repeated.body["errors"][0]["field"], "supplier_id");
+    // Only ids make a list: any other parameter given twice is refused, naming it.
     let twice = app.by(&org.token).get("/api/products?q=bolt&q=nut").await;
     assert_problem(
         &twice,
         StatusCode::UNPROCESSABLE_ENTITY,
         "validation_failed",
     );
+    assert_eq!(twice.body["errors"][0]["field"], "q");
+    assert_eq!(twice.body["errors"][0]["code"], "repeated");
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
