@@ -238,6 +238,29 @@ pub async fn seed_products(
     .bind(supplier)
     .execute(&mut *conn)
     .await?;
+    // Stock as a shop has it: every product on the shelf of the default location, every other
+    // one in a second location too, some units held (lists answer each product's stock).
+    sqlx::query(
+        "WITH second AS (
+             INSERT INTO locations (org_id, name) VALUES ($1, 'Back room')
+             ON CONFLICT (org_id, lower(name)) DO UPDATE SET name = EXCLUDED.name RETURNING id)
+         INSERT INTO stock_levels (org_id, product_id, location_id, on_hand, reserved)
+         SELECT p.org_id, p.id, l.id, 20 + n % 80, n % 5
+         FROM products p
+         CROSS JOIN LATERAL (SELECT substr(p.sku, 5)::bigint AS n) k
+         JOIN (SELECT id, true AS main FROM locations WHERE org_id = $1 AND is_default
+               UNION ALL SELECT id, false FROM second) l ON l.main OR k.n % 2 = 0
+         WHERE p.org_id = $1 AND k.n BETWEEN $2 AND $3
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(org)
+    .bind(from)
+    .bind(to)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query("ANALYZE products").execute(&mut *conn).await?;
+    sqlx::query("ANALYZE stock_levels")
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }

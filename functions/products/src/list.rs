@@ -109,14 +109,15 @@ enum SortKey {
 }
 
 impl SortKey {
-    fn column(self) -> &'static str {
+    /// The sort column of the rows `alias` names.
+    fn column(self, alias: &str) -> String {
         match self {
-            SortKey::Name => "lower(p.name)",
-            SortKey::Sku => "lower(p.sku)",
-            SortKey::Price => "p.price",
-            SortKey::Available => "(p.on_hand - p.reserved)",
-            SortKey::CreatedAt => "p.created_at",
-            SortKey::UpdatedAt => "p.updated_at",
+            SortKey::Name => format!("lower({alias}.name)"),
+            SortKey::Sku => format!("lower({alias}.sku)"),
+            SortKey::Price => format!("{alias}.price"),
+            SortKey::Available => format!("({alias}.on_hand - {alias}.reserved)"),
+            SortKey::CreatedAt => format!("{alias}.created_at"),
+            SortKey::UpdatedAt => format!("{alias}.updated_at"),
         }
     }
 }
@@ -173,22 +174,34 @@ pub async fn list(
         .filter(|q| !q.is_empty())
         .map(|q| shared::http::pagination::contains_pattern(&q.to_lowercase()));
 
-    // The products that match, with their stock (`f`), then the page of them with images.
+    // The page of the products that match (`LIMIT`), then their images and stock. The stock
+    // is summed before the page is cut only when the order or a filter needs it (`sort=available`,
+    // `available_lt`): otherwise it is read for the page's products alone.
+    let stock_first = key == SortKey::Available || query.available_lt.is_some();
+    let org_id = tenant.caller.org_id;
+    let matching = |sql: &mut QueryBuilder<Postgres>| {
+        push_matching(sql, org_id, &query, pattern.as_deref(), stock_first)
+    };
     let mut sql: QueryBuilder<Postgres> = QueryBuilder::new("");
     if page.include_total {
         sql.push("WITH f AS (");
-        push_matching(&mut sql, tenant.caller.org_id, &query, pattern.as_deref());
-        sql.push(") SELECT p.*, (SELECT count(*) FROM f) AS total, ");
-        sql.push(IMAGE_COLUMNS);
-        sql.push(" FROM f p");
+        matching(&mut sql);
+        sql.push(") SELECT page.*, (SELECT count(*) FROM f) AS total, ");
     } else {
-        sql.push("SELECT p.*, NULL::bigint AS total, ");
-        sql.push(IMAGE_COLUMNS);
-        sql.push(" FROM (");
-        push_matching(&mut sql, tenant.caller.org_id, &query, pattern.as_deref());
+        sql.push("SELECT page.*, NULL::bigint AS total, ");
+    }
+    sql.push(IMAGE_COLUMNS);
+    if !stock_first {
+        sql.push(", coalesce(st.on_hand, 0) AS on_hand, coalesce(st.reserved, 0) AS reserved");
+    }
+    sql.push(" FROM (SELECT p.* FROM ");
+    if page.include_total {
+        sql.push("f p");
+    } else {
+        sql.push("(");
+        matching(&mut sql);
         sql.push(") p");
     }
-    sql.push(IMAGE_JOIN);
     sql.push(" WHERE true");
     let (op, direction) = if descending {
         ("<", "DESC")
@@ -196,7 +209,7 @@ pub async fn list(
         (">", "ASC")
     };
     if let Some(after) = &page.after {
-        sql.push(format_args!(" AND ({}, p.id) {op} (", key.column()));
+        sql.push(format_args!(" AND ({}, p.id) {op} (", key.column("p")));
         match (key, after) {
             (SortKey::Name | SortKey::Sku, After::Text(v, id)) => {
                 sql.push_bind(v.clone()).push(", ").push_bind(*id)
@@ -218,11 +231,20 @@ pub async fn list(
         };
         sql.push(")");
     }
-    sql.push(format_args!(
-        " ORDER BY {} {direction}, p.id {direction} LIMIT ",
-        key.column()
-    ));
-    sql.push_bind(page.limit + 1);
+    let order = |sql: &mut QueryBuilder<Postgres>, alias: &str| {
+        sql.push(format_args!(
+            " ORDER BY {} {direction}, {alias}.id {direction}",
+            key.column(alias)
+        ));
+    };
+    order(&mut sql, "p");
+    sql.push(" LIMIT ").push_bind(page.limit + 1);
+    sql.push(") page");
+    sql.push(IMAGE_JOIN);
+    if !stock_first {
+        push_stock_join(&mut sql, "page", query.location_id);
+    }
+    order(&mut sql, "page");
 
     let rows: Vec<ProductRow> = sql.build_query_as().fetch_all(&mut *tenant.db).await?;
     let total = rows
@@ -242,23 +264,24 @@ pub async fn list(
     })))
 }
 
-/// The products that match the filters, with their stock (`on_hand`, `reserved`).
+/// The products that match the filters; with their stock (`on_hand`, `reserved`) when
+/// `with_stock`.
 fn push_matching(
     sql: &mut QueryBuilder<Postgres>,
     org_id: Uuid,
     query: &ListQuery,
     pattern: Option<&str>,
+    with_stock: bool,
 ) {
-    sql.push(
-        "SELECT p.*, coalesce(st.on_hand, 0) AS on_hand, coalesce(st.reserved, 0) AS reserved \
-         FROM products p LEFT JOIN LATERAL (SELECT sum(s.on_hand)::bigint AS on_hand, \
-         sum(s.reserved)::bigint AS reserved FROM stock_now s \
-         WHERE s.org_id = p.org_id AND s.product_id = p.id",
-    );
-    if let Some(location) = query.location_id {
-        sql.push(" AND s.location_id = ").push_bind(location);
+    if with_stock {
+        sql.push(
+            "SELECT p.*, coalesce(st.on_hand, 0) AS on_hand, coalesce(st.reserved, 0) AS reserved \
+             FROM products p",
+        );
+        push_stock_join(sql, "p", query.location_id);
+    } else {
+        sql.push("SELECT p.* FROM products p");
     }
-    sql.push(") st ON true");
     sql.push(" WHERE p.org_id = ").push_bind(org_id);
     sql.push(" AND p.is_active = ")
         .push_bind(query.active.unwrap_or(true));
@@ -270,7 +293,7 @@ fn push_matching(
             .push_bind(suppliers.to_vec())
             .push(")");
     }
-    if let Some(below) = query.available_lt {
+    if let Some(below) = query.available_lt.filter(|_| with_stock) {
         sql.push(" AND coalesce(st.on_hand, 0) - coalesce(st.reserved, 0) < ")
             .push_bind(below);
     }
@@ -285,10 +308,25 @@ fn push_matching(
     }
 }
 
+/// The stock of each product `alias` names (`st.on_hand`, `st.reserved`: `NULL` without any),
+/// over all locations or at `location`.
+fn push_stock_join(sql: &mut QueryBuilder<Postgres>, alias: &str, location: Option<Uuid>) {
+    sql.push(format_args!(
+        " LEFT JOIN LATERAL (SELECT sum(s.on_hand)::bigint AS on_hand, \
+         sum(s.reserved)::bigint AS reserved FROM stock_now s \
+         WHERE s.org_id = {alias}.org_id AND s.product_id = {alias}.id"
+    ));
+    if let Some(location) = location {
+        sql.push(" AND s.location_id = ").push_bind(location);
+    }
+    sql.push(") st ON true");
+}
+
 /// A product's image, beside the product in the same statement.
 const IMAGE_COLUMNS: &str = "u.width AS image_width, u.height AS image_height, \
      u.thumbnail_format AS image_thumbnails";
-const IMAGE_JOIN: &str = " LEFT JOIN uploads u ON u.org_id = p.org_id AND u.id = p.image_upload_id";
+const IMAGE_JOIN: &str =
+    " LEFT JOIN uploads u ON u.org_id = page.org_id AND u.id = page.image_upload_id";
 
 #[derive(sqlx::FromRow)]
 struct ProductRow {
