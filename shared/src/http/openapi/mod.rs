@@ -424,11 +424,18 @@ pub fn finish(doc: &mut OpenApi) {
                 "Any other error, e.g. 400 malformed JSON, 413 body too large, 429 too many \
                  attempts (with `Retry-After`).",
             );
-            if let Some(RefOr::T(fallback)) = responses.get_mut("default") {
-                fallback.headers.insert(
-                    "Retry-After".to_owned(),
-                    header("On a 429: the seconds to wait before trying again."),
-                );
+            for (status, description) in [
+                (
+                    "default",
+                    "On a 429: the seconds to wait before trying again.",
+                ),
+                ("429", "The seconds to wait before trying again."),
+            ] {
+                if let Some(RefOr::T(response)) = responses.get_mut(status) {
+                    response
+                        .headers
+                        .insert("Retry-After".to_owned(), header(description));
+                }
             }
         }
     }
