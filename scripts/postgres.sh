@@ -48,11 +48,18 @@ _init_cluster() {
 }
 
 _start_cluster() {
-    local PRIVATE_PG_DIR="$1"
+    local PRIVATE_PG_DIR="$1" attempt
     _as_pg_user "$4" -D "$1/data" status >/dev/null 2>&1 && return 0
     _port_free "$2" "$3" || return 1
-    _as_pg_user "$4" -D "$1/data" -l "$1/server.log" -w \
-        -o "-p $2 -k $1 -c listen_addresses=127.0.0.1 $5" start >/dev/null
+    # These ports lie in Linux's ephemeral range: a client socket of another process (a test's
+    # connection) can hold one for a moment, and the bind fails. Try again briefly.
+    for attempt in 1 2 3 4 5; do
+        _as_pg_user "$4" -D "$1/data" -l "$1/server.log" -w \
+            -o "-p $2 -k $1 -c listen_addresses=127.0.0.1 $5" start >/dev/null && return 0
+        echo "PostgreSQL in $1 did not start on port $2 (attempt $attempt); retrying" >&2
+        sleep 2
+    done
+    return 1
 }
 
 _stop_cluster() {

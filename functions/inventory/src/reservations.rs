@@ -209,7 +209,7 @@ pub struct ListQuery {
     // Anything else is a 422 naming `status`: "must be one of active, confirmed, ...".
     status: Option<ReservationStatus>,
     /// One product, or several (`product_id=a,b` or repeated).
-    #[param(value_type = Option<Vec<Uuid>>)]
+    #[param(value_type = Option<Vec<Uuid>>, max_items = 100)]
     product_id: Option<Ids>,
 }
 

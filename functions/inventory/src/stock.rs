@@ -182,10 +182,10 @@ pub struct StockRow {
 #[into_params(parameter_in = Query)]
 pub struct StockQuery {
     /// One product, or several (`product_id=a,b` or repeated).
-    #[param(value_type = Option<Vec<Uuid>>)]
+    #[param(value_type = Option<Vec<Uuid>>, max_items = 100)]
     product_id: Option<Ids>,
     /// One location, or several (`location_id=a,b` or repeated).
-    #[param(value_type = Option<Vec<Uuid>>)]
+    #[param(value_type = Option<Vec<Uuid>>, max_items = 100)]
     location_id: Option<Ids>,
 }
 

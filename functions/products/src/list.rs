@@ -31,7 +31,7 @@ pub struct ListQuery {
     active: Option<bool>,
     best_seller: Option<bool>,
     /// One supplier's products, or several (`supplier_id=a,b` or repeated).
-    #[param(value_type = Option<Vec<Uuid>>)]
+    #[param(value_type = Option<Vec<Uuid>>, max_items = 100)]
     supplier_id: Option<Ids>,
     /// The stock figures at this location only (default: all locations together).
     location_id: Option<Uuid>,

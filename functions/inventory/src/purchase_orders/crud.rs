@@ -177,7 +177,7 @@ pub struct ListQuery {
     // Anything else is a 422 naming `status`: "must be one of draft, submitted, ...".
     status: Option<PoStatus>,
     /// One supplier, or several (`supplier_id=a,b` or repeated).
-    #[param(value_type = Option<Vec<Uuid>>)]
+    #[param(value_type = Option<Vec<Uuid>>, max_items = 100)]
     supplier_id: Option<Ids>,
 }
 
