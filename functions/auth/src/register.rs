@@ -10,7 +10,7 @@ use shared::audit::{Action, Actor, Change, Entry};
 use shared::auth::password::Password;
 use shared::auth::tokens;
 use shared::auth::{ClientIp, Role};
-use shared::domain::{self, Email};
+use shared::domain::Email;
 use shared::email::outbox::{Mail, Text};
 use shared::error::{ApiError, Fields};
 use shared::http::AppJson;
@@ -55,9 +55,7 @@ impl TryFrom<RegisterRequest> for NewRegistration {
         let name = fields.new_name(body.name, "name", 200);
         let email = fields.check(Email::parse(&body.email, "email"));
         let password = fields.check(Password::new(body.password, "password"));
-        let currency = body
-            .currency
-            .and_then(|c| fields.check(domain::currency(&c, "currency")));
+        let currency = body.currency.map(String::from);
         match (email, password) {
             (Some(email), Some(password)) if fields.is_empty() => Ok(Self {
                 organization_name,

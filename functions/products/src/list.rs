@@ -293,7 +293,7 @@ fn push_matching(
             .push_bind(suppliers.to_vec())
             .push(")");
     }
-    if let Some(below) = query.available_lt.filter(|_| with_stock) {
+    if let Some(below) = query.available_lt {
         sql.push(" AND coalesce(st.on_hand, 0) - coalesce(st.reserved, 0) < ")
             .push_bind(below);
     }

@@ -128,9 +128,7 @@ impl TryFrom<CreateProduct> for NewProduct {
             "description",
             5000,
         ));
-        let currency = body
-            .currency
-            .and_then(|c| fields.check(domain::currency(&c, "currency")));
+        let currency = body.currency.map(String::from);
         let unit = fields.new_name(body.unit, "unit", 20);
         let barcode = fields.check(domain::optional_text(
             body.barcode.as_deref(),
@@ -287,9 +285,7 @@ impl TryFrom<UpdateProduct> for ProductChange {
             name: fields.new_name(body.name, "name", 200),
             description: fields.patch_text(body.description, "description", 5000),
             price: body.price,
-            currency: body
-                .currency
-                .and_then(|c| fields.check(domain::currency(&c, "currency"))),
+            currency: body.currency.map(String::from),
             cost: body.cost,
             unit: fields.new_name(body.unit, "unit", 20),
             barcode: fields.patch_text(body.barcode, "barcode", 64),

@@ -21,9 +21,8 @@ use shared::AppState;
 use shared::audit::{Action, Change};
 use shared::auth::membership::require_settled_admin;
 use shared::auth::{RequireAdmin, StepUp};
-use shared::domain;
 use shared::email::outbox::{Mail, Text};
-use shared::error::{ApiError, Fields};
+use shared::error::ApiError;
 use shared::http::AppJson;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -176,19 +175,12 @@ pub async fn set(
     AppJson(body): AppJson<PolicyInput>,
 ) -> Result<Response, ApiError> {
     let (caller, user) = settled_owner(&state, &mut admin, "change the payment policy").await?;
-    let mut fields = Fields::default();
-    let currency = body
-        .approval_currency
-        .as_deref()
-        .and_then(|c| fields.check(domain::currency(c, "approval_currency")));
-    if !fields.is_empty() {
-        return Err(fields.into_error());
-    }
     let org = caller.org_id;
     let tx = &mut *admin.db;
-    let currency = match (body.approval_threshold, currency) {
+    // `approval_currency` was checked as the body was read (`domain::Currency`).
+    let currency = match (body.approval_threshold, body.approval_currency) {
         (None, _) => None,
-        (Some(_), Some(currency)) => Some(currency),
+        (Some(_), Some(currency)) => Some(String::from(currency)),
         (Some(_), None) => Some(
             sqlx::query_scalar!(
                 r#"SELECT default_currency AS "currency!" FROM organizations WHERE id = $1"#,
