@@ -241,6 +241,7 @@ async fn record(
                 ));
             }
             let transfer = Some(Uuid::new_v4());
+            stock::lock_levels(tx, product, &[location, to]).await?;
             vec![
                 (MovementKind::TransferOut, -amount, location, transfer),
                 (MovementKind::TransferIn, amount, to, transfer),

@@ -126,6 +126,27 @@ pub async fn release_expired(conn: &mut PgConnection, product: Uuid) -> Result<(
     Ok(())
 }
 
+/// Locks the product's stock at `locations` in location order (those it has), after giving
+/// back its due holds: a change at several locations of one product (a transfer) takes them in
+/// the same order as every other such change, so two transfers in opposite directions queue
+/// instead of deadlocking.
+pub async fn lock_levels(
+    conn: &mut PgConnection,
+    product: Uuid,
+    locations: &[Uuid],
+) -> Result<(), ApiError> {
+    release_expired(conn, product).await?;
+    sqlx::query!(
+        "SELECT location_id FROM stock_levels WHERE product_id = $1 AND location_id = ANY($2)
+         ORDER BY location_id FOR UPDATE",
+        product,
+        locations
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(())
+}
+
 /// One ledger row.
 pub struct Movement<'a> {
     pub product: Uuid,

@@ -3,9 +3,11 @@
 //! The sort column is chosen from a fixed list, so this one query is built at run time
 //! (`QueryBuilder`, values always bound); each sort order but `available` has an index on
 //! `(org_id, is_active, <column>, id)`, so a page costs the same at 1,000 or 100,000 products.
-//! The stock figures are one lateral join on the stock of each product of the page (all
-//! locations, or `location_id`); sorting or filtering by them (`sort=available`,
-//! `available_lt`) reads the stock of every product that matches the other filters.
+//! The stock over all locations is read from the product's own row, where the ledger keeps it
+//! (`stock_on_hand`, `stock_reserved`, migration `20261209000001`): a page reads no other
+//! table. The stock at one `location_id` is a lateral join on the stock of each product of the
+//! page. Sorting or filtering by stock (`sort=available`, `available_lt`) computes it for every
+//! product that matches the other filters.
 
 use axum::Json;
 use axum::extract::State;
@@ -192,7 +194,8 @@ pub async fn list(
     }
     sql.push(IMAGE_COLUMNS);
     if !stock_first {
-        sql.push(", coalesce(st.on_hand, 0) AS on_hand, coalesce(st.reserved, 0) AS reserved");
+        sql.push(", ");
+        push_stock_columns(&mut sql, "page", query.location_id);
     }
     sql.push(" FROM (SELECT p.* FROM ");
     if page.include_total {
@@ -274,10 +277,9 @@ fn push_matching(
     with_stock: bool,
 ) {
     if with_stock {
-        sql.push(
-            "SELECT p.*, coalesce(st.on_hand, 0) AS on_hand, coalesce(st.reserved, 0) AS reserved \
-             FROM products p",
-        );
+        sql.push("SELECT p.*, ");
+        push_stock_columns(sql, "p", query.location_id);
+        sql.push(" FROM products p");
         push_stock_join(sql, "p", query.location_id);
     } else {
         sql.push("SELECT p.* FROM products p");
@@ -294,7 +296,8 @@ fn push_matching(
             .push(")");
     }
     if let Some(below) = query.available_lt {
-        sql.push(" AND coalesce(st.on_hand, 0) - coalesce(st.reserved, 0) < ")
+        let (on_hand, reserved) = stock_expressions("p", query.location_id);
+        sql.push(format_args!(" AND {on_hand} - {reserved} < "))
             .push_bind(below);
     }
     if let Some(barcode) = &query.barcode {
@@ -308,17 +311,50 @@ fn push_matching(
     }
 }
 
-/// The stock of each product `alias` names (`st.on_hand`, `st.reserved`: `NULL` without any),
-/// over all locations or at `location`.
+/// The stock of the product `alias` names, over all locations or at `location`: two SQL
+/// expressions (on hand, reserved), to select or compare. Over all locations they read the
+/// product's row, less the holds already past their deadline that no release has given back
+/// yet (as `stock_now` does; looked up only when the row says one is due). At a location they
+/// read the lateral join `push_stock_join` adds.
+fn stock_expressions(alias: &str, location: Option<Uuid>) -> (String, String) {
+    match location {
+        None => (
+            format!("{alias}.stock_on_hand"),
+            format!(
+                "({alias}.stock_reserved - CASE WHEN {alias}.stock_holds_until <= now() THEN \
+                 (SELECT coalesce(sum(r.quantity), 0) FROM reservations r \
+                 WHERE r.product_id = {alias}.id AND r.status = 'active' \
+                 AND r.expires_at <= now()) ELSE 0 END)"
+            ),
+        ),
+        Some(_) => (
+            "coalesce(st.on_hand, 0)".to_owned(),
+            "coalesce(st.reserved, 0)".to_owned(),
+        ),
+    }
+}
+
+/// `on_hand` and `reserved` of the product `alias` names (see `stock_expressions`).
+fn push_stock_columns(sql: &mut QueryBuilder<Postgres>, alias: &str, location: Option<Uuid>) {
+    let (on_hand, reserved) = stock_expressions(alias, location);
+    sql.push(format_args!(
+        "{on_hand}::bigint AS on_hand, {reserved}::bigint AS reserved"
+    ));
+}
+
+/// The stock of each product `alias` names at `location` (`st.on_hand`, `st.reserved`: `NULL`
+/// without any); nothing to join over all locations, which the product's row holds.
 fn push_stock_join(sql: &mut QueryBuilder<Postgres>, alias: &str, location: Option<Uuid>) {
+    let Some(location) = location else {
+        return;
+    };
     sql.push(format_args!(
         " LEFT JOIN LATERAL (SELECT sum(s.on_hand)::bigint AS on_hand, \
          sum(s.reserved)::bigint AS reserved FROM stock_now s \
-         WHERE s.org_id = {alias}.org_id AND s.product_id = {alias}.id"
+         WHERE s.org_id = {alias}.org_id AND s.product_id = {alias}.id \
+         AND s.location_id = "
     ));
-    if let Some(location) = location {
-        sql.push(" AND s.location_id = ").push_bind(location);
-    }
+    sql.push_bind(location);
     sql.push(") st ON true");
 }
 

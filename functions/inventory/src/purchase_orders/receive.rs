@@ -48,6 +48,7 @@ async fn apply(
     }
     let location = locations::resolve(tx, org, receipt.location_id, "location_id").await?;
     let mut fields = Fields::default();
+    let mut arrivals = Vec::with_capacity(receipt.lines.len());
     for (i, arrived) in receipt.lines.iter().enumerate() {
         let Some(line) = before.lines.iter().find(|l| l.id == arrived.line_id) else {
             fields.add(FieldError::new(
@@ -78,26 +79,33 @@ async fn apply(
             ));
             continue;
         }
-        stock::change(tx, org, line.product_id, location, arrived.quantity).await?;
-        stock::record(
-            tx,
-            caller,
-            Movement {
-                product: line.product_id,
-                location,
-                kind: MovementKind::Receive,
-                quantity: arrived.quantity,
-                reason: "purchase order receipt",
-                transfer_id: None,
-                reservation_id: None,
-                po_line_id: Some(line.id),
-            },
-        )
-        .await?;
+        arrivals.push((line.product_id, line.id, arrived.quantity));
     }
     if !fields.is_empty() {
         // Nothing of this receipt is kept: the transaction rolls back.
         return Err(fields.into_error());
+    }
+    // Stock is changed in product order, as every writer that changes several products does:
+    // two receipts sharing products lock their rows (stock levels, the products' totals) in
+    // the same order, so they queue instead of deadlocking.
+    arrivals.sort_by_key(|&(product, line, _)| (product, line));
+    for (product, line, quantity) in arrivals {
+        stock::change(tx, org, product, location, quantity).await?;
+        stock::record(
+            tx,
+            caller,
+            Movement {
+                product,
+                location,
+                kind: MovementKind::Receive,
+                quantity,
+                reason: "purchase order receipt",
+                transfer_id: None,
+                reservation_id: None,
+                po_line_id: Some(line),
+            },
+        )
+        .await?;
     }
     // The receipt itself, which the delivery note is attached to.
     let lines: Vec<serde_json::Value> = receipt

@@ -2,6 +2,7 @@
 //! its own.
 
 mod payments;
+mod product_totals;
 mod purchase_orders;
 mod reservations;
 mod second_person;
