@@ -17,7 +17,8 @@
 //! - `webhooks`: what events cost a write, commit to delivery, 1,000 events to 3 endpoints
 //!   with one receiver down for a while;
 //! - `storage`: asking for an upload and completing it (moto's S3), thumbnails of a
-//!   12-megapixel photo (time and peak memory, `bench thumbnail <file>` in a child process).
+//!   12-megapixel photo (time and peak memory, `bench thumbnail <file>` in a child process);
+//! - `stocktakes`: a stocktake of 10,000 products started, counted in batches and applied.
 //!
 //! `bench serve <function>` is the server the load part starts (see [`serve`]).
 
@@ -34,6 +35,7 @@ mod rss;
 mod scaling;
 mod serve;
 mod stats;
+mod stocktakes;
 mod storage;
 mod watch;
 mod webhooks;
@@ -58,12 +60,13 @@ const PARTS: &[&str] = &[
     "enumeration",
     "webhooks",
     "storage",
+    "stocktakes",
 ];
 
 const USAGE: &str = "usage: bench [--quick] [--only PART,...] [--skip PART,...] [--clients N] [--pool N] [--duration SECS] [--out FILE]
        bench serve <function>
        bench thumbnail <file>
-parts: size, coldstart, memory, load, watch, scaling, connections, enumeration, webhooks, storage";
+parts: size, coldstart, memory, load, watch, scaling, connections, enumeration, webhooks, storage, stocktakes";
 
 struct Options {
     parts: Vec<&'static str>,
@@ -211,6 +214,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
                 "enumeration" => enumeration::run(&fixture).await?,
                 "webhooks" => webhooks::run(&fixture).await?,
                 "storage" => storage::run(&fixture, &workspace).await?,
+                "stocktakes" => stocktakes::run(&fixture).await?,
                 other => anyhow::bail!("unknown part {other}"),
             };
             report.extend(rows);

@@ -90,6 +90,9 @@ actions! {
     ReservationCancelled => "reservation_cancelled" on "reservation",
     // Written by the SQL function release_expired_reservations (the scheduler, and stock reads).
     ReservationExpired => "reservation_expired" on "reservation",
+    StocktakeCreated => "stocktake_created" on "stocktake",
+    StocktakeApplied => "stocktake_applied" on "stocktake",
+    StocktakeCancelled => "stocktake_cancelled" on "stocktake",
     SupplierCreated => "supplier_created" on "supplier",
     SupplierUpdated => "supplier_updated" on "supplier",
     SupplierDeactivated => "supplier_deactivated" on "supplier",

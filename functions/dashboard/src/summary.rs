@@ -52,7 +52,7 @@ fn visible_entities(caller: &shared::auth::Caller) -> Option<Vec<String>> {
     let by_module: [(Module, &[&str]); 4] = [
         (Module::Products, &["product"]),
         (Module::Suppliers, &["supplier", "supplier_contact"]),
-        (Module::Inventory, &["location", "reservation"]),
+        (Module::Inventory, &["location", "reservation", "stocktake"]),
         (Module::Purchasing, &["purchase_order"]),
     ];
     Some(

@@ -12,9 +12,11 @@ mod purchase_orders;
 mod reservations;
 mod state;
 mod stock;
+mod stocktakes;
 
 use payments::{approvals, pay, policy, wise_account};
 use purchase_orders::{attachments, crud, receipts, receive, status};
+use stocktakes::{apply, counts, create, due};
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -52,6 +54,19 @@ pub fn app(state: AppState) -> Router {
             "/api/inventory/reservations/{id}/cancel",
             post(reservations::cancel),
         )
+        .route("/api/stocktakes", get(create::list).post(create::create))
+        .route("/api/stocktakes/due", get(due::due))
+        .route("/api/stocktakes/{id}", get(create::get))
+        .route(
+            "/api/stocktakes/{id}/lines",
+            get(counts::list).post(counts::count_many),
+        )
+        .route(
+            "/api/stocktakes/{id}/lines/{product_id}",
+            axum::routing::put(counts::count_one),
+        )
+        .route("/api/stocktakes/{id}/apply", post(apply::apply))
+        .route("/api/stocktakes/{id}/cancel", post(apply::cancel))
         .route("/api/purchase-orders", get(crud::list).post(crud::create))
         .route(
             "/api/purchase-orders/{id}",
@@ -115,6 +130,15 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         reservations::get,
         reservations::confirm,
         reservations::cancel,
+        create::list,
+        create::create,
+        due::due,
+        create::get,
+        counts::list,
+        counts::count_many,
+        counts::count_one,
+        apply::apply,
+        apply::cancel,
         crud::list,
         crud::create,
         crud::get,

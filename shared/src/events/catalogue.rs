@@ -89,6 +89,12 @@ pub const TYPES: &[EventType] = &[
         "A reservation passed its deadline; its units are available again.",
     ),
     t(
+        "stocktake.applied",
+        "inventory",
+        "StocktakeResult",
+        "A stocktake was applied: each counted difference is an `adjust` movement (and a `stock.changed`).",
+    ),
+    t(
         "purchase_order.created",
         "purchasing",
         "PurchaseOrder",

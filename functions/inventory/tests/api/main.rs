@@ -8,4 +8,5 @@ mod reservations;
 mod second_person;
 mod several_ids;
 mod stock;
+mod stocktakes;
 mod support;

@@ -1,0 +1,289 @@
+//! Applying a stocktake (every difference becomes one `adjust` movement, in one transaction)
+//! and calling one off.
+
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::audit::{Action, Change};
+use shared::auth::Require;
+use shared::auth::caller::{Inventory, Write};
+use shared::error::{ApiError, FieldError};
+use shared::http::PathId;
+use uuid::Uuid;
+
+use crate::stocktakes::model::{self, Amount, Stocktake, StocktakeStatus};
+
+/// A line whose stock moved between the snapshot and the apply (sales, receipts, transfers
+/// while the count went on): its adjustment was made against the stock at the count, so
+/// those movements are neither lost nor counted twice.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MovedLine {
+    product_id: Uuid,
+    sku: String,
+    /// On hand when the stocktake began.
+    expected: i32,
+    /// On hand just before the apply.
+    on_hand: i32,
+}
+
+/// What the apply did; a second apply answers the same.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StocktakeResult {
+    id: Uuid,
+    applied_at: DateTime<Utc>,
+    /// Counted lines that differed: one `adjust` movement each, reason `stocktake <id>`.
+    adjusted_lines: i64,
+    /// Counted lines that matched the stock.
+    unchanged_lines: i64,
+    /// Lines nobody counted: left as they are.
+    not_counted_lines: i64,
+    /// Units added (positive) or written off (negative), summed.
+    variance_units: i64,
+    /// The variance at each product's cost, per currency.
+    variance_value: Vec<Amount>,
+    moved_meanwhile: Vec<MovedLine>,
+}
+
+/// `POST /api/stocktakes/{id}/apply`: all counted lines at once, or none (409
+/// `stocktake_below_reserved` naming the lines whose count leaves less than is reserved).
+#[utoipa::path(post, path = "/api/stocktakes/{id}/apply", operation_id = "apply_stocktake", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "Applied (or applied before: the same answer)", body = StocktakeResult),
+              (status = 409, description = "`stocktake_not_open` (cancelled) or `stocktake_below_reserved`")))]
+pub async fn apply(
+    mut tenant: Require<Inventory, Write>,
+    PathId(id): PathId,
+) -> Result<Json<StocktakeResult>, ApiError> {
+    let (caller, tx) = tenant.parts();
+    let org = caller.org_id;
+    // Due holds are given back first, as before any stock change; then the stocktake is
+    // locked, so a second apply waits and answers what the first did.
+    sqlx::query_scalar!(r#"SELECT release_expired_reservations(NULL) AS "released!""#)
+        .fetch_one(&mut *tx)
+        .await?;
+    let head = model::head(tx, org, id, true).await?;
+    match head.status {
+        StocktakeStatus::Open => {}
+        StocktakeStatus::Applied => {
+            let stored = head.result.clone().unwrap_or_default();
+            return serde_json::from_value(stored)
+                .map(Json)
+                .map_err(|e| ApiError::Internal(e.into()));
+        }
+        StocktakeStatus::Cancelled => return Err(model::not_open(&head)),
+    }
+    // The counted products' stock at the location, locked in product order (as every writer
+    // of several products locks it).
+    sqlx::query!(
+        "SELECT s.product_id FROM stock_levels s
+         WHERE s.org_id = $1 AND s.location_id = $3
+           AND s.product_id IN (SELECT product_id FROM stocktake_lines
+                                WHERE org_id = $1 AND stocktake_id = $2 AND counted IS NOT NULL)
+         ORDER BY s.product_id
+         FOR UPDATE",
+        org,
+        id,
+        head.location_id
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let lines = sqlx::query!(
+        r#"SELECT l.product_id, p.sku, l.expected, l.counted AS "counted!",
+                  l.on_hand_at_count AS "on_hand_at_count!", p.currency::text AS "currency!",
+                  coalesce(p.cost, 0) AS "cost!",
+                  coalesce(s.on_hand, 0) AS "on_hand!", coalesce(s.reserved, 0) AS "reserved!"
+           FROM stocktake_lines l
+           JOIN products p ON p.org_id = l.org_id AND p.id = l.product_id
+           LEFT JOIN stock_levels s ON s.product_id = l.product_id AND s.location_id = $3
+           WHERE l.org_id = $1 AND l.stocktake_id = $2 AND l.counted IS NOT NULL
+           ORDER BY l.product_id"#,
+        org,
+        id,
+        head.location_id
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut products = Vec::new();
+    let mut differences = Vec::new();
+    let mut short = Vec::new();
+    let mut moved = Vec::new();
+    let mut value = std::collections::BTreeMap::<String, rust_decimal::Decimal>::new();
+    let mut units = 0i64;
+    for line in &lines {
+        let difference = line.counted - line.on_hand_at_count;
+        if line.on_hand != line.expected {
+            moved.push(MovedLine {
+                product_id: line.product_id,
+                sku: line.sku.clone(),
+                expected: line.expected,
+                on_hand: line.on_hand,
+            });
+        }
+        if difference == 0 {
+            continue;
+        }
+        let after = line.on_hand + difference;
+        if after < line.reserved {
+            short.push(FieldError::new(
+                format!("lines.{}", line.product_id),
+                "stocktake_below_reserved",
+                format!(
+                    "{}: {after} would be on hand, but {} are reserved (cancel holds or count again)",
+                    line.sku, line.reserved
+                ),
+            ));
+        }
+        products.push(line.product_id);
+        differences.push(difference);
+        units += i64::from(difference);
+        *value.entry(line.currency.clone()).or_default() +=
+            rust_decimal::Decimal::from(difference) * line.cost;
+    }
+    if !short.is_empty() {
+        return Err(ApiError::Conflict {
+            code: "stocktake_below_reserved",
+            detail: format!(
+                "{} counted line(s) would leave less on hand than is reserved; nothing was applied",
+                short.len()
+            ),
+            errors: short,
+            extra: Default::default(),
+        });
+    }
+    let reason = format!("stocktake {id}");
+    let (user, key) = caller.actor_ids();
+    // The levels (those there are, then new ones for units found where the product had none),
+    // then the ledger. An insert's row is checked before its conflict is, so a decrease is
+    // never written as an upsert.
+    sqlx::query!(
+        "UPDATE stock_levels s SET on_hand = s.on_hand + d.difference, updated_at = now()
+         FROM unnest($3::uuid[], $4::int[]) AS d(product_id, difference)
+         WHERE s.org_id = $1 AND s.location_id = $2 AND s.product_id = d.product_id",
+        org,
+        head.location_id,
+        &products,
+        &differences
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO stock_levels (org_id, product_id, location_id, on_hand)
+         SELECT $1, d.product_id, $2, d.difference
+         FROM unnest($3::uuid[], $4::int[]) AS d(product_id, difference)
+         WHERE NOT EXISTS (SELECT 1 FROM stock_levels s
+                           WHERE s.product_id = d.product_id AND s.location_id = $2)
+         ORDER BY d.product_id",
+        org,
+        head.location_id,
+        &products,
+        &differences
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO stock_movements (org_id, product_id, location_id, kind, quantity, reason,
+                                      actor_user_id, actor_api_key_id)
+         SELECT $1, d.product_id, $2, 'adjust', d.difference, $5, $6, $7
+         FROM unnest($3::uuid[], $4::int[]) AS d(product_id, difference)
+         ORDER BY d.product_id",
+        org,
+        head.location_id,
+        &products,
+        &differences,
+        reason,
+        user,
+        key
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "UPDATE stocktake_lines l SET applied_difference = l.counted - l.on_hand_at_count
+         WHERE l.org_id = $1 AND l.stocktake_id = $2 AND l.counted IS NOT NULL",
+        org,
+        id
+    )
+    .execute(&mut *tx)
+    .await?;
+    // Counted now: the products' rows last, in product order (the stock totals the levels'
+    // triggers write at commit then find them locked already).
+    let counted: Vec<Uuid> = lines.iter().map(|l| l.product_id).collect();
+    sqlx::query!(
+        "WITH locked AS (SELECT id FROM products WHERE org_id = $1 AND id = ANY($2)
+                         ORDER BY id FOR NO KEY UPDATE)
+         UPDATE products p SET last_counted_at = now() FROM locked WHERE p.id = locked.id",
+        org,
+        &counted
+    )
+    .execute(&mut *tx)
+    .await?;
+    let not_counted = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM stocktake_lines
+           WHERE org_id = $1 AND stocktake_id = $2 AND counted IS NULL"#,
+        org,
+        id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let applied_at = sqlx::query_scalar!(r#"SELECT now() AS "now!""#)
+        .fetch_one(&mut *tx)
+        .await?;
+    let result = StocktakeResult {
+        id,
+        applied_at,
+        adjusted_lines: products.len() as i64,
+        unchanged_lines: (lines.len() - products.len()) as i64,
+        not_counted_lines: not_counted,
+        variance_units: units,
+        variance_value: value
+            .into_iter()
+            .map(|(currency, amount)| Amount { currency, amount })
+            .collect(),
+        moved_meanwhile: moved,
+    };
+    let stored = serde_json::to_value(&result).map_err(|e| ApiError::Internal(e.into()))?;
+    sqlx::query!(
+        "UPDATE stocktakes SET status = 'applied', applied_at = $3, updated_at = $3, result = $4
+         WHERE org_id = $1 AND id = $2",
+        org,
+        id,
+        applied_at,
+        stored
+    )
+    .execute(&mut *tx)
+    .await?;
+    caller
+        .audit(tx, Action::StocktakeApplied, id, Change::created(&result))
+        .await?;
+    Ok(Json(result))
+}
+
+/// `POST /api/stocktakes/{id}/cancel`: nothing is adjusted (again: the same answer); 409 once
+/// applied.
+#[utoipa::path(post, path = "/api/stocktakes/{id}/cancel", operation_id = "cancel_stocktake", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Stocktake), (status = 409, description = "`stocktake_not_open`: applied")))]
+pub async fn cancel(
+    mut tenant: Require<Inventory, Write>,
+    PathId(id): PathId,
+) -> Result<Json<Stocktake>, ApiError> {
+    let (caller, tx) = tenant.parts();
+    let org = caller.org_id;
+    let head = model::head(tx, org, id, true).await?;
+    match head.status {
+        StocktakeStatus::Applied => return Err(model::not_open(&head)),
+        StocktakeStatus::Cancelled => {}
+        StocktakeStatus::Open => {
+            sqlx::query!(
+                "UPDATE stocktakes SET status = 'cancelled', updated_at = now()
+                 WHERE org_id = $1 AND id = $2",
+                org,
+                id
+            )
+            .execute(&mut *tx)
+            .await?;
+            caller
+                .audit(tx, Action::StocktakeCancelled, id, Change::none())
+                .await?;
+        }
+    }
+    let head = model::head(tx, org, id, false).await?;
+    Ok(Json(model::view(tx, org, head, true).await?))
+}
