@@ -264,3 +264,27 @@ pub async fn seed_products(
         .await?;
     Ok(())
 }
+
+/// A request with `token` to a function's router in this process; the JSON answer, or an
+/// error naming the path and status when it is not a success.
+pub async fn call(
+    router: &axum::Router,
+    token: &str,
+    method: http::Method,
+    path: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    let request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {token}"))
+        .body(axum::body::Body::from(body.to_string()))?;
+    let response = tower::ServiceExt::oneshot(router.clone(), request).await?;
+    let status = response.status();
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await?
+        .to_bytes();
+    anyhow::ensure!(status.is_success(), "{path} answered {status}: {bytes:?}");
+    Ok(serde_json::from_slice(&bytes)?)
+}

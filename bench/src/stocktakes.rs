@@ -5,37 +5,14 @@
 
 use std::time::Instant;
 
-use axum::body::Body;
-use http::{Method, Request};
-use http_body_util::BodyExt;
+use http::Method;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
-use crate::fixture::{Fixture, organization, owner_token, seed_products};
+use crate::fixture::{Fixture, call, organization, owner_token, seed_products};
 use crate::report::{Row, Target};
 
 const PRODUCTS: i64 = 10_000;
 const BATCH: usize = 1_000;
-
-async fn call(
-    router: &axum::Router,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Value,
-) -> anyhow::Result<Value> {
-    let request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {token}"))
-        .body(Body::from(body.to_string()))?;
-    let response = router.clone().oneshot(request).await?;
-    let status = response.status();
-    let bytes = response.into_body().collect().await?.to_bytes();
-    anyhow::ensure!(status.is_success(), "{path} answered {status}: {bytes:?}");
-    Ok(serde_json::from_slice(&bytes)?)
-}
 
 pub async fn run(fixture: &Fixture) -> anyhow::Result<Vec<Row>> {
     let settings = fixture.settings(2)?;

@@ -9,35 +9,15 @@
 
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use http::Request;
-use http_body_util::BodyExt;
+use http::Method;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
-use crate::fixture::{Fixture, organization, owner_token};
+use crate::fixture::{Fixture, call, organization, owner_token};
 use crate::report::{Row, Target};
 use crate::stats::{millis, percentile};
 
 const UPLOADS: usize = 200;
 const BUCKET: &str = "stockroom-bench-files";
-
-async fn call(
-    router: &axum::Router,
-    token: &str,
-    path: &str,
-    body: Value,
-) -> anyhow::Result<Value> {
-    let request = Request::post(path)
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {token}"))
-        .body(Body::from(body.to_string()))?;
-    let response = router.clone().oneshot(request).await?;
-    let status = response.status();
-    let bytes = response.into_body().collect().await?.to_bytes();
-    anyhow::ensure!(status.is_success(), "{path} answered {status}: {bytes:?}");
-    Ok(serde_json::from_slice(&bytes)?)
-}
 
 pub async fn run(
     fixture: &Fixture,
@@ -60,7 +40,7 @@ pub async fn run(
         let body = json!({"purpose": "product_image", "filename": format!("photo-{i}.jpg"),
                           "content_type": "image/jpeg", "size": file.len()});
         let started = Instant::now();
-        let asked = call(&router, &token, "/api/uploads", body).await?;
+        let asked = call(&router, &token, Method::POST, "/api/uploads", body).await?;
         asks.push(started.elapsed());
         let sent = shared::testing::send_form(&asked["form"], file.clone()).await;
         anyhow::ensure!(sent == 204, "the bucket answered {sent}");
@@ -69,6 +49,7 @@ pub async fn run(
         call(
             &router,
             &token,
+            Method::POST,
             &format!("/api/uploads/{id}/complete"),
             json!({}),
         )
