@@ -88,8 +88,7 @@ pub async fn apply(
     .await?;
     let lines = sqlx::query!(
         r#"SELECT l.product_id, p.sku, l.expected, l.counted AS "counted!",
-                  l.on_hand_at_count AS "on_hand_at_count!", p.currency::text AS "currency!",
-                  coalesce(p.cost, 0) AS "cost!",
+                  l.on_hand_at_count AS "on_hand_at_count!",
                   coalesce(s.on_hand, 0) AS "on_hand!", coalesce(s.reserved, 0) AS "reserved!"
            FROM stocktake_lines l
            JOIN products p ON p.org_id = l.org_id AND p.id = l.product_id
@@ -106,8 +105,6 @@ pub async fn apply(
     let mut differences = Vec::new();
     let mut short = Vec::new();
     let mut moved = Vec::new();
-    let mut value = std::collections::BTreeMap::<String, rust_decimal::Decimal>::new();
-    let mut units = 0i64;
     for line in &lines {
         let difference = line.counted - line.on_hand_at_count;
         if line.on_hand != line.expected {
@@ -134,9 +131,6 @@ pub async fn apply(
         }
         products.push(line.product_id);
         differences.push(difference);
-        units += i64::from(difference);
-        *value.entry(line.currency.clone()).or_default() +=
-            rust_decimal::Decimal::from(difference) * line.cost;
     }
     if !short.is_empty() {
         return Err(ApiError::Conflict {
@@ -215,28 +209,20 @@ pub async fn apply(
     )
     .execute(&mut *tx)
     .await?;
-    let not_counted = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM stocktake_lines
-           WHERE org_id = $1 AND stocktake_id = $2 AND counted IS NULL"#,
-        org,
-        id
-    )
-    .fetch_one(&mut *tx)
-    .await?;
+    // The figures of the answer are the stocktake's progress, counted once, where `GET` counts
+    // them.
+    let progress = model::progress(tx, org, id, true).await?;
     let applied_at = sqlx::query_scalar!(r#"SELECT now() AS "now!""#)
         .fetch_one(&mut *tx)
         .await?;
     let result = StocktakeResult {
         id,
         applied_at,
-        adjusted_lines: products.len() as i64,
-        unchanged_lines: (lines.len() - products.len()) as i64,
-        not_counted_lines: not_counted,
-        variance_units: units,
-        variance_value: value
-            .into_iter()
-            .map(|(currency, amount)| Amount { currency, amount })
-            .collect(),
+        adjusted_lines: progress.with_variance.unwrap_or_default(),
+        unchanged_lines: progress.counted - progress.with_variance.unwrap_or_default(),
+        not_counted_lines: progress.lines - progress.counted,
+        variance_units: progress.variance_units.unwrap_or_default(),
+        variance_value: progress.variance_value.unwrap_or_default(),
         moved_meanwhile: moved,
     };
     let stored = serde_json::to_value(&result).map_err(|e| ApiError::Internal(e.into()))?;

@@ -136,13 +136,37 @@ pub async fn view(
     head: Head,
     expected: bool,
 ) -> Result<Stocktake, ApiError> {
+    let progress = progress(conn, org, head.id, expected).await?;
+    Ok(Stocktake {
+        id: head.id,
+        location_id: head.location_id,
+        scope: head.scope,
+        supplier_id: head.supplier_id,
+        blind: head.blind,
+        status: head.status,
+        note: head.note,
+        created_at: head.created_at,
+        updated_at: head.updated_at,
+        applied_at: head.applied_at,
+        progress,
+    })
+}
+
+/// What the counts of stocktake `id` found so far (each compared with the stock when it was
+/// recorded); the figures beyond `lines` and `counted` only with `expected`.
+pub async fn progress(
+    conn: &mut PgConnection,
+    org: Uuid,
+    id: Uuid,
+    expected: bool,
+) -> Result<Progress, ApiError> {
     let totals = sqlx::query!(
         r#"SELECT count(*) AS "lines!", count(l.counted) AS "counted!",
                   count(*) FILTER (WHERE l.counted <> l.on_hand_at_count) AS "with_variance!",
                   coalesce(sum(l.counted - l.on_hand_at_count), 0)::bigint AS "units!"
            FROM stocktake_lines l WHERE l.org_id = $1 AND l.stocktake_id = $2"#,
         org,
-        head.id
+        id
     )
     .fetch_one(&mut *conn)
     .await?;
@@ -155,7 +179,7 @@ pub async fn view(
                WHERE l.org_id = $1 AND l.stocktake_id = $2 AND l.counted <> l.on_hand_at_count
                GROUP BY p.currency ORDER BY p.currency"#,
             org,
-            head.id
+            id
         )
         .fetch_all(&mut *conn)
         .await?;
@@ -170,24 +194,12 @@ pub async fn view(
     } else {
         None
     };
-    Ok(Stocktake {
-        id: head.id,
-        location_id: head.location_id,
-        scope: head.scope,
-        supplier_id: head.supplier_id,
-        blind: head.blind,
-        status: head.status,
-        note: head.note,
-        created_at: head.created_at,
-        updated_at: head.updated_at,
-        applied_at: head.applied_at,
-        progress: Progress {
-            lines: totals.lines,
-            counted: totals.counted,
-            with_variance: expected.then_some(totals.with_variance),
-            variance_units: expected.then_some(totals.units),
-            variance_value: value,
-        },
+    Ok(Progress {
+        lines: totals.lines,
+        counted: totals.counted,
+        with_variance: expected.then_some(totals.with_variance),
+        variance_units: expected.then_some(totals.units),
+        variance_value: value,
     })
 }
 
