@@ -6,6 +6,7 @@
 //! so concurrent requests cannot race past each other.
 
 mod locations;
+mod lots;
 mod movements;
 mod payments;
 mod purchase_orders;
@@ -54,6 +55,10 @@ pub fn app(state: AppState) -> Router {
             "/api/inventory/reservations/{id}/cancel",
             post(reservations::cancel),
         )
+        .route("/api/lots", get(lots::trace::list))
+        .route("/api/lots/{id}", get(lots::trace::get))
+        .route("/api/lots/{id}/trace", get(lots::trace::trace))
+        .route("/api/stock/expiring", get(lots::expiring::expiring))
         .route("/api/stocktakes", get(create::list).post(create::create))
         .route("/api/stocktakes/due", get(due::due))
         .route("/api/stocktakes/{id}", get(create::get))
@@ -130,6 +135,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         reservations::get,
         reservations::confirm,
         reservations::cancel,
+        lots::trace::list,
+        lots::trace::get,
+        lots::trace::trace,
+        lots::expiring::expiring,
         create::list,
         create::create,
         due::due,

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use shared::audit::{Action, Change};
 use shared::auth::caller::{Inventory, Read, Write};
@@ -17,6 +17,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::locations;
+use crate::lots::input::LotChoice;
+use crate::lots::stock::{self as lots, Portion};
 use crate::stock::{self, Movement};
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
@@ -42,6 +44,16 @@ pub struct CreateMovement {
     location_id: Option<Uuid>,
     /// The destination of a transfer.
     to_location_id: Option<Uuid>,
+    /// A lot-tracked product's lot: the one received into (required), or the one taken from
+    /// (default: first expiry first).
+    #[schema(format = "line", min_length = 1, max_length = 100)]
+    lot_number: Option<String>,
+    /// A received lot's expiry date (default: today plus the product's shelf life).
+    expires_on: Option<NaiveDate>,
+    /// A serial-tracked product's units, one serial number each: those received (required),
+    /// or those taken (default: first expiry first).
+    #[schema(min_items = 1, max_items = 10000)]
+    serials: Option<Vec<String>>,
 }
 
 /// Rewrites `CreateMovement` in `doc` as one shape per kind, so the document says what each
@@ -127,6 +139,8 @@ pub struct Recorded {
     product_id: Uuid,
     /// Available at the location(s) touched, after the movement.
     available: i64,
+    /// A tracked product's lots the units went into or came from (empty for an untracked one).
+    lots: Vec<Portion>,
 }
 
 /// A [`CreateMovement`] checked.
@@ -138,6 +152,7 @@ pub struct NewMovement {
     reason: String,
     location_id: Option<Uuid>,
     to_location_id: Option<Uuid>,
+    lots: LotChoice,
 }
 
 impl TryFrom<CreateMovement> for NewMovement {
@@ -178,6 +193,13 @@ impl TryFrom<CreateMovement> for NewMovement {
                 "a transfer needs a destination",
             ));
         }
+        let lots = LotChoice::check(
+            body.lot_number,
+            body.expires_on,
+            body.serials,
+            "",
+            &mut fields,
+        );
         match reason {
             Some(reason) if fields.is_empty() => Ok(Self {
                 kind: body.kind,
@@ -186,6 +208,7 @@ impl TryFrom<CreateMovement> for NewMovement {
                 reason,
                 location_id: body.location_id,
                 to_location_id: body.to_location_id,
+                lots,
             }),
             _ => Err(fields.into_error()),
         }
@@ -211,27 +234,55 @@ async fn record(
     let org = caller.org_id;
     let (amount, reason) = (new.amount, new.reason);
     let product = new.product_id;
+    let rules = stock::product(tx, org, product).await?;
     // A deleted product receives nothing; what is left of it can still be sold, moved or
     // written off.
-    if !stock::product_is_active(tx, org, product).await? && new.kind == Kind::Receive {
+    if !rules.is_active && new.kind == Kind::Receive {
         return Err(stock::product_inactive());
     }
     let location = locations::resolve(tx, org, new.location_id, "location_id").await?;
-    let movement = |kind, quantity, location, transfer_id| Movement {
+    let choice = &new.lots;
+    let movement = |kind, sign, location, transfer_id, portions| Movement {
         product,
         location,
         kind,
-        quantity,
+        sign,
+        portions,
         reason: &reason,
         transfer_id,
         reservation_id: None,
         po_line_id: None,
     };
-    // The ledger lines of this movement: kind, change in stock (signed), location, transfer.
-    let lines = match new.kind {
-        Kind::Receive => vec![(MovementKind::Receive, amount, location, None)],
-        Kind::Sell => vec![(MovementKind::Sell, -amount, location, None)],
-        Kind::Adjust => vec![(MovementKind::Adjust, amount, location, None)],
+    let mut ids = Vec::new();
+    let portions = match new.kind {
+        Kind::Receive | Kind::Adjust if amount > 0 => {
+            stock::change(tx, org, product, location, amount).await?;
+            let portions =
+                lots::incoming(tx, org, product, &rules, location, amount, choice).await?;
+            let kind = if new.kind == Kind::Receive {
+                MovementKind::Receive
+            } else {
+                MovementKind::Adjust
+            };
+            ids.extend(stock::record(tx, caller, movement(kind, 1, location, None, &portions)).await?);
+            portions
+        }
+        Kind::Receive | Kind::Sell | Kind::Adjust => {
+            let units = amount.abs();
+            stock::change(tx, org, product, location, -units).await?;
+            // A write-off takes expired units too (they go first); a sale only when the
+            // organization sells them.
+            let (kind, with_expired) = if new.kind == Kind::Sell {
+                (MovementKind::Sell, rules.sell_expired)
+            } else {
+                (MovementKind::Adjust, true)
+            };
+            let portions =
+                lots::outgoing(tx, product, &rules, location, units, choice, with_expired, false)
+                    .await?;
+            ids.extend(stock::record(tx, caller, movement(kind, -1, location, None, &portions)).await?);
+            portions
+        }
         Kind::Transfer => {
             let to = locations::resolve(tx, org, new.to_location_id, "to_location_id").await?;
             if to == location {
@@ -242,20 +293,31 @@ async fn record(
             }
             let transfer = Some(Uuid::new_v4());
             stock::lock_levels(tx, product, &[location, to]).await?;
-            vec![
-                (MovementKind::TransferOut, -amount, location, transfer),
-                (MovementKind::TransferIn, amount, to, transfer),
-            ]
+            stock::change(tx, org, product, location, -amount).await?;
+            stock::change(tx, org, product, to, amount).await?;
+            // Expired units move when named (to a quarantine shelf, say), else as they sell.
+            let named = choice.lot_number.is_some() || choice.serials.is_some();
+            let with_expired = named || rules.sell_expired;
+            let portions =
+                lots::outgoing(tx, product, &rules, location, amount, choice, with_expired, false)
+                    .await?;
+            lots::arrive(tx, org, product, to, &portions).await?;
+            ids.extend(
+                stock::record(tx, caller, movement(MovementKind::TransferOut, -1, location, transfer, &portions))
+                    .await?,
+            );
+            ids.extend(
+                stock::record(tx, caller, movement(MovementKind::TransferIn, 1, to, transfer, &portions))
+                    .await?,
+            );
+            portions
         }
     };
-    let mut ids = Vec::new();
-    for (kind, change, at, transfer) in lines {
-        stock::change(tx, org, product, at, change).await?;
-        ids.push(stock::record(tx, caller, movement(kind, change, at, transfer)).await?);
-    }
+    let lots: Vec<Portion> = portions.into_iter().filter(|p| p.lot.is_some()).collect();
     let available = stock::available(tx, product, location).await?;
     let after = serde_json::json!({ "kind": new.kind, "amount": amount, "location_id": location,
-        "to_location_id": new.to_location_id, "reason": reason, "movement_ids": ids });
+        "to_location_id": new.to_location_id, "reason": reason, "movement_ids": ids,
+        "lots": lots });
     caller
         .audit(tx, Action::StockMovement, product, Change::created(&after))
         .await?;
@@ -266,6 +328,7 @@ async fn record(
             kind: new.kind,
             product_id: product,
             available,
+            lots,
         },
     ))
 }
@@ -281,6 +344,8 @@ pub struct LedgerEntry {
     transfer_id: Option<Uuid>,
     reservation_id: Option<Uuid>,
     po_line_id: Option<Uuid>,
+    /// The lot of a tracked product's units (`GET /api/lots/{id}`).
+    lot_id: Option<Uuid>,
     actor_user_id: Option<Uuid>,
     actor_api_key_id: Option<Uuid>,
     created_at: DateTime<Utc>,
@@ -298,6 +363,9 @@ pub struct LedgerQuery {
     /// `receive`, `sell`, `adjust`, `transfer` (both legs), `transfer_out` or `transfer_in`.
     #[param(inline)]
     kind: Option<KindFilter>,
+    /// One lot or serial (its id: `GET /api/lots`), or several.
+    #[param(value_type = Option<Vec<Uuid>>, max_items = 100)]
+    lot_id: Option<Ids>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 }
@@ -341,7 +409,7 @@ pub async fn list(
     let rows = sqlx::query_as!(
         LedgerEntry,
         r#"SELECT id, product_id, location_id, kind AS "kind: MovementKind", quantity, reason, transfer_id,
-                  reservation_id, po_line_id, actor_user_id, actor_api_key_id, created_at
+                  reservation_id, po_line_id, lot_id, actor_user_id, actor_api_key_id, created_at
            FROM stock_movements
            WHERE org_id = $1
              AND ($2::uuid[] IS NULL OR product_id = ANY($2))
@@ -350,6 +418,7 @@ pub async fn list(
              AND ($5::timestamptz IS NULL OR created_at >= $5)
              AND ($6::timestamptz IS NULL OR created_at < $6)
              AND ($7::bigint IS NULL OR id < $7)
+             AND ($9::uuid[] IS NULL OR lot_id = ANY($9))
            ORDER BY id DESC
            LIMIT $8"#,
         tenant.caller.org_id,
@@ -359,7 +428,8 @@ pub async fn list(
         query.from,
         query.to,
         page.after,
-        page.limit + 1
+        page.limit + 1,
+        Ids::sql(&query.lot_id)
     )
     .fetch_all(&mut *tenant.db)
     .await?;

@@ -16,9 +16,12 @@ use shared::http::idempotency::{self, Answer, IdempotencyKey};
 use shared::http::pagination::{Page, PageQuery, PageRequest};
 use shared::http::{AppJson, AppQuery, PathId};
 use sqlx::PgConnection;
+use sqlx::types::Json as DbJson;
 use uuid::Uuid;
 
 use crate::locations;
+use crate::lots::input::LotChoice;
+use crate::lots::stock::{self as lots, Portion};
 use crate::stock::{self, Movement};
 
 /// A reservation lasts at most a week.
@@ -35,6 +38,9 @@ pub struct Reservation {
     expires_at: DateTime<Utc>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    /// A tracked product's lots the units are held in (empty for an untracked product).
+    #[schema(value_type = Vec<Portion>)]
+    lots: DbJson<Vec<Portion>>,
 }
 
 async fn load(
@@ -46,8 +52,10 @@ async fn load(
     let row = if lock {
         sqlx::query_as!(
             Reservation,
-            r#"SELECT id, product_id, location_id, quantity, status AS "status: ReservationStatus", reference, expires_at, created_at, updated_at
-               FROM reservations WHERE org_id = $1 AND id = $2 FOR UPDATE"#,
+            r#"SELECT id, product_id, location_id, quantity, status AS "status: ReservationStatus", reference, expires_at, created_at, updated_at,
+                      (SELECT coalesce(jsonb_agg(jsonb_build_object('lot_id', rl.lot_id, 'lot_number', lo.number, 'quantity', rl.quantity) ORDER BY lo.number), '[]')
+                       FROM reservation_lots rl JOIN lots lo ON lo.id = rl.lot_id WHERE rl.reservation_id = r.id) AS "lots!: DbJson<Vec<Portion>>"
+               FROM reservations r WHERE org_id = $1 AND id = $2 FOR UPDATE"#,
             org,
             id
         )
@@ -58,8 +66,10 @@ async fn load(
             Reservation,
             r#"SELECT id AS "id!", product_id AS "product_id!", location_id AS "location_id!",
                       quantity AS "quantity!", status AS "status!: ReservationStatus", reference,
-                      expires_at AS "expires_at!", created_at AS "created_at!", updated_at AS "updated_at!"
-               FROM reservations_now WHERE org_id = $1 AND id = $2"#,
+                      expires_at AS "expires_at!", created_at AS "created_at!", updated_at AS "updated_at!",
+                      (SELECT coalesce(jsonb_agg(jsonb_build_object('lot_id', rl.lot_id, 'lot_number', lo.number, 'quantity', rl.quantity) ORDER BY lo.number), '[]')
+                       FROM reservation_lots rl JOIN lots lo ON lo.id = rl.lot_id WHERE rl.reservation_id = r.id) AS "lots!: DbJson<Vec<Portion>>"
+               FROM reservations_now r WHERE org_id = $1 AND id = $2"#,
             org,
             id
         )
@@ -82,6 +92,13 @@ pub struct CreateReservation {
     /// The caller's own reference (cart id, order number).
     #[schema(max_length = 200)]
     reference: Option<String>,
+    /// A lot-tracked product's lot to hold units of (default: first expiry first).
+    #[schema(format = "line", min_length = 1, max_length = 100)]
+    lot_number: Option<String>,
+    /// A serial-tracked product's units to hold, one serial number each (default: first
+    /// expiry first).
+    #[schema(min_items = 1, max_items = 10000)]
+    serials: Option<Vec<String>>,
 }
 
 /// A [`CreateReservation`] checked.
@@ -91,6 +108,7 @@ pub struct NewReservation {
     expires_in_seconds: i64,
     location_id: Option<Uuid>,
     reference: Option<String>,
+    lots: LotChoice,
 }
 
 impl TryFrom<CreateReservation> for NewReservation {
@@ -118,12 +136,14 @@ impl TryFrom<CreateReservation> for NewReservation {
             "reference",
             200,
         ));
+        let lots = LotChoice::check(body.lot_number, None, body.serials, "", &mut fields);
         fields.finish(Self {
             product_id: body.product_id,
             quantity: body.quantity,
             expires_in_seconds: body.expires_in_seconds,
             location_id: body.location_id,
             reference: reference.flatten(),
+            lots,
         })
     }
 }
@@ -146,7 +166,8 @@ async fn insert(
     new: NewReservation,
 ) -> Result<(StatusCode, Reservation), ApiError> {
     let org = caller.org_id;
-    if !stock::product_is_active(tx, org, new.product_id).await? {
+    let rules = stock::product(tx, org, new.product_id).await?;
+    if !rules.is_active {
         return Err(stock::product_inactive());
     }
     let location = locations::resolve(tx, org, new.location_id, "location_id").await?;
@@ -167,12 +188,23 @@ async fn insert(
             stock::available(tx, new.product_id, location).await?,
         ));
     }
-    let reservation = sqlx::query_as!(
-        Reservation,
-        r#"INSERT INTO reservations (org_id, product_id, location_id, quantity, reference, expires_at)
-           VALUES ($1, $2, $3, $4, $5, now() + $6::bigint * interval '1 second')
-           RETURNING id, product_id, location_id, quantity, status AS "status: ReservationStatus",
-                     reference, expires_at, created_at, updated_at"#,
+    // A tracked product's units are held in lots: first expiry first, never expired ones
+    // unless the organization sells them.
+    let portions = lots::outgoing(
+        tx,
+        new.product_id,
+        &rules,
+        location,
+        new.quantity,
+        &new.lots,
+        rules.sell_expired,
+        true,
+    )
+    .await?;
+    let id = sqlx::query_scalar!(
+        "INSERT INTO reservations (org_id, product_id, location_id, quantity, reference, expires_at)
+         VALUES ($1, $2, $3, $4, $5, now() + $6::bigint * interval '1 second')
+         RETURNING id",
         org,
         new.product_id,
         location,
@@ -182,6 +214,23 @@ async fn insert(
     )
     .fetch_one(&mut *tx)
     .await?;
+    let (held, quantities): (Vec<Uuid>, Vec<i32>) = portions
+        .iter()
+        .filter_map(|p| Some((p.lot?, p.quantity)))
+        .unzip();
+    if !held.is_empty() {
+        sqlx::query!(
+            "INSERT INTO reservation_lots (org_id, reservation_id, lot_id, quantity)
+             SELECT $1, $2, h.lot, h.quantity FROM unnest($3::uuid[], $4::int[]) AS h(lot, quantity)",
+            org,
+            id,
+            &held,
+            &quantities
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    let reservation = load(&mut *tx, org, id, false).await?;
     caller
         .audit(
             tx,
@@ -226,8 +275,10 @@ pub async fn list(
         Reservation,
         r#"SELECT id AS "id!", product_id AS "product_id!", location_id AS "location_id!",
                   quantity AS "quantity!", status AS "status!: ReservationStatus", reference,
-                  expires_at AS "expires_at!", created_at AS "created_at!", updated_at AS "updated_at!"
-           FROM reservations_now
+                  expires_at AS "expires_at!", created_at AS "created_at!", updated_at AS "updated_at!",
+                  (SELECT coalesce(jsonb_agg(jsonb_build_object('lot_id', rl.lot_id, 'lot_number', lo.number, 'quantity', rl.quantity) ORDER BY lo.number), '[]')
+                       FROM reservation_lots rl JOIN lots lo ON lo.id = rl.lot_id WHERE rl.reservation_id = r.id) AS "lots!: DbJson<Vec<Portion>>"
+           FROM reservations_now r
            WHERE org_id = $1
              AND ($2::reservation_status IS NULL OR status = $2)
              AND ($3::uuid[] IS NULL OR product_id = ANY($3))
@@ -309,6 +360,20 @@ async fn finish(
     )
     .execute(&mut *tx)
     .await?;
+    // Its lots, after the level (the order every writer takes them in).
+    if !r.lots.is_empty() {
+        sqlx::query!(
+            "UPDATE lot_levels l SET reserved = l.reserved - rl.quantity,
+                    on_hand = l.on_hand - CASE WHEN $3 THEN rl.quantity ELSE 0 END, updated_at = now()
+             FROM reservation_lots rl
+             WHERE rl.reservation_id = $1 AND l.lot_id = rl.lot_id AND l.location_id = $2",
+            id,
+            r.location_id,
+            sell
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
     let status = if sell {
         ReservationStatus::Confirmed
     } else {
@@ -326,6 +391,11 @@ async fn finish(
             Some(reference) => format!("reservation confirmed ({reference})"),
             None => "reservation confirmed".to_owned(),
         };
+        let portions = if r.lots.is_empty() {
+            Portion::untracked(r.quantity)
+        } else {
+            r.lots.0.clone()
+        };
         stock::record(
             &mut *tx,
             caller,
@@ -333,7 +403,8 @@ async fn finish(
                 product: r.product_id,
                 location: r.location_id,
                 kind: MovementKind::Sell,
-                quantity: -r.quantity,
+                sign: -1,
+                portions: &portions,
                 reason: &reason,
                 transfer_id: None,
                 reservation_id: Some(id),

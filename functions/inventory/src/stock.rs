@@ -5,13 +5,15 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use shared::auth::caller::{Inventory, Read};
 use shared::auth::{Caller, Require};
-use shared::domain::MovementKind;
+use shared::domain::{MovementKind, Tracking};
 use shared::error::ApiError;
 use shared::http::AppQuery;
 use shared::http::Ids;
 use shared::http::pagination::{Page, PageQuery, PageRequest};
 use sqlx::PgConnection;
 use uuid::Uuid;
+
+use crate::lots::stock::Portion;
 
 /// 409 with the quantity that is available, as a problem member.
 pub fn insufficient(available: i64) -> ApiError {
@@ -25,15 +27,28 @@ pub fn insufficient(available: i64) -> ApiError {
     error
 }
 
-/// Whether the organization's product is active (not soft-deleted); 404 `unknown_product` when
-/// it has no such product.
-pub async fn product_is_active(
+/// What a stock change needs to know of a product: whether it is active, how its units are
+/// tracked, and whether its organization sells units past their expiry date.
+#[derive(Clone, Copy, Debug)]
+pub struct ProductStock {
+    pub is_active: bool,
+    pub tracking: Tracking,
+    pub shelf_life_days: Option<i32>,
+    pub sell_expired: bool,
+}
+
+/// The organization's product's stock rules; 404 `unknown_product` when it has no such product.
+pub async fn product(
     conn: &mut PgConnection,
     org: Uuid,
     product: Uuid,
-) -> Result<bool, ApiError> {
-    sqlx::query_scalar!(
-        "SELECT is_active FROM products WHERE org_id = $1 AND id = $2",
+) -> Result<ProductStock, ApiError> {
+    sqlx::query_as!(
+        ProductStock,
+        r#"SELECT p.is_active, p.tracking AS "tracking: Tracking", p.shelf_life_days,
+                  o.sell_expired
+           FROM products p JOIN organizations o ON o.id = p.org_id
+           WHERE p.org_id = $1 AND p.id = $2"#,
         org,
         product
     )
@@ -147,41 +162,50 @@ pub async fn lock_levels(
     Ok(())
 }
 
-/// One ledger row.
+/// One change of the ledger: a row per lot it moved (one row for an untracked product).
 pub struct Movement<'a> {
     pub product: Uuid,
     pub location: Uuid,
     pub kind: MovementKind,
-    pub quantity: i32,
+    /// `1` for units in, `-1` for units out: the portions' quantities are units.
+    pub sign: i32,
+    pub portions: &'a [Portion],
     pub reason: &'a str,
     pub transfer_id: Option<Uuid>,
     pub reservation_id: Option<Uuid>,
     pub po_line_id: Option<Uuid>,
 }
 
+/// Writes the movement's ledger rows (one statement, whatever the number of lots); their ids.
 pub async fn record(
     conn: &mut PgConnection,
     caller: &Caller,
     m: Movement<'_>,
-) -> Result<i64, ApiError> {
+) -> Result<Vec<i64>, ApiError> {
     let (user, key) = caller.actor_ids();
+    let lots: Vec<Option<Uuid>> = m.portions.iter().map(|p| p.lot).collect();
+    let quantities: Vec<i32> = m.portions.iter().map(|p| m.sign * p.quantity).collect();
     Ok(sqlx::query_scalar!(
-        "INSERT INTO stock_movements (org_id, product_id, location_id, kind, quantity, reason, transfer_id,
-                                      reservation_id, po_line_id, actor_user_id, actor_api_key_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+        r#"INSERT INTO stock_movements (org_id, product_id, location_id, kind, quantity, reason, transfer_id,
+                                       reservation_id, po_line_id, actor_user_id, actor_api_key_id, lot_id)
+           SELECT $1, $2, $3, $4, r.quantity, $6, $7, $8, $9, $10, $11, r.lot
+           FROM unnest($12::uuid[], $5::int[]) WITH ORDINALITY AS r(lot, quantity, n)
+           ORDER BY r.n
+           RETURNING id"#,
         caller.org_id,
         m.product,
         m.location,
         m.kind as MovementKind,
-        m.quantity,
+        &quantities,
         m.reason,
         m.transfer_id,
         m.reservation_id,
         m.po_line_id,
         user,
-        key
+        key,
+        &lots as &[Option<Uuid>]
     )
-    .fetch_one(conn)
+    .fetch_all(conn)
     .await?)
 }
 

@@ -8,6 +8,7 @@ use serde::Serialize;
 use shared::AppState;
 use shared::auth::Require;
 use shared::auth::caller::{Products, Read};
+use shared::domain::Tracking;
 use shared::error::ApiError;
 use shared::http::pagination::{Page, PageQuery, PageRequest};
 use shared::http::{AppQuery, PathId};
@@ -38,6 +39,15 @@ pub struct Product {
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// How its units are told apart: `none`, `lot` (a lot number and expiry date per receipt)
+    /// or `serial` (a serial number per unit).
+    pub tracking: Tracking,
+    /// Days from receipt to expiry: the expiry date of a lot received without one.
+    pub shelf_life_days: Option<i32>,
+    /// Days between counts (`GET /api/stocktakes/due`); null: the organization's interval.
+    pub count_interval_days: Option<i32>,
+    /// When a stocktake last counted it.
+    pub last_counted_at: Option<DateTime<Utc>>,
 }
 
 /// A product as the API answers it: with its image's links.
@@ -100,7 +110,8 @@ pub async fn load_for_update(
     sqlx::query_as!(
         Product,
         "SELECT id, sku, name, description, price, currency, cost, unit, barcode, reorder_point,
-                best_seller, supplier_id, image_upload_id, is_active, created_at, updated_at
+                best_seller, supplier_id, image_upload_id, is_active, created_at, updated_at,
+                   tracking AS \"tracking: Tracking\", shelf_life_days, count_interval_days, last_counted_at
          FROM products WHERE id = $1 AND org_id = $2 FOR UPDATE",
         id,
         org
@@ -154,7 +165,8 @@ pub async fn detail(
     let row = sqlx::query!(
         r#"SELECT p.id, p.sku, p.name, p.description, p.price, p.currency, p.cost, p.unit, p.barcode,
                   p.reorder_point, p.best_seller, p.supplier_id, p.image_upload_id, p.is_active,
-                  p.created_at, p.updated_at, u.width AS "image_width?", u.height AS "image_height?",
+                  p.created_at, p.updated_at, p.tracking AS "tracking: Tracking", p.shelf_life_days,
+                  p.count_interval_days, p.last_counted_at, u.width AS "image_width?", u.height AS "image_height?",
                   u.thumbnail_format AS "image_thumbnails?",
                   s.name AS "supplier_name?", s.is_active AS "supplier_active?",
                   c.name AS "contact_name?", c.email AS "contact_email?", c.phone AS "contact_phone?",
@@ -215,6 +227,10 @@ pub async fn detail(
         is_active: row.is_active,
         created_at: row.created_at,
         updated_at: row.updated_at,
+        tracking: row.tracking,
+        shelf_life_days: row.shelf_life_days,
+        count_interval_days: row.count_interval_days,
+        last_counted_at: row.last_counted_at,
     };
     Ok(Json(ProductDetail {
         product: ProductWithStock {

@@ -11,6 +11,7 @@ use shared::auth::{Caller, Require};
 use shared::error::ApiError;
 use shared::http::{AppJson, PathId};
 use sqlx::PgConnection;
+use shared::domain::Tracking;
 use uuid::Uuid;
 
 use crate::image::{ImageRow, row_of};
@@ -83,7 +84,8 @@ async fn replace(
         "UPDATE products SET image_upload_id = $3, updated_at = now()
          WHERE org_id = $1 AND id = $2
          RETURNING id, sku, name, description, price, currency, cost, unit, barcode, reorder_point,
-                   best_seller, supplier_id, image_upload_id, is_active, created_at, updated_at",
+                   best_seller, supplier_id, image_upload_id, is_active, created_at, updated_at,
+                   tracking AS \"tracking: Tracking\", shelf_life_days, count_interval_days, last_counted_at",
         org,
         product.id,
         upload

@@ -10,7 +10,7 @@ use shared::AppState;
 use shared::audit::{Action, Change};
 use shared::auth::caller::{Products, Write};
 use shared::auth::{Caller, Require};
-use shared::domain::{self, Patch, money_text, non_null};
+use shared::domain::{self, Patch, Tracking, money_text, non_null};
 use shared::error::{ApiError, FieldError, Fields, ResultExt};
 use shared::http::idempotency::{self, Answer, IdempotencyKey};
 use shared::http::{AppJson, PathId};
@@ -47,6 +47,15 @@ pub struct CreateProduct {
     reorder_point: Option<i32>,
     best_seller: Option<bool>,
     supplier_id: Option<Uuid>,
+    /// `none` (default), `lot` (receipts name a lot number and expiry date) or `serial` (one
+    /// serial number per unit).
+    tracking: Option<Tracking>,
+    /// Days from receipt to expiry: a lot received without an expiry date takes this.
+    #[schema(minimum = 1, maximum = 36500)]
+    shelf_life_days: Option<i32>,
+    /// Days between counts (`GET /api/stocktakes/due`); the organization's interval when absent.
+    #[schema(minimum = 1, maximum = 3650)]
+    count_interval_days: Option<i32>,
 }
 
 fn unknown_supplier() -> ApiError {
@@ -64,6 +73,21 @@ fn sku_taken() -> ApiError {
         "another product of this organization has this SKU",
     )
 }
+
+/// A number of days within `range`, or an error for `field`.
+fn days(value: i32, field: &str, range: std::ops::RangeInclusive<i32>, fields: &mut Fields) -> i32 {
+    if !range.contains(&value) {
+        fields.add(FieldError::new(
+            field,
+            "out_of_range",
+            format!("must be between {} and {} days", range.start(), range.end()),
+        ));
+    }
+    value
+}
+
+const SHELF_LIFE: std::ops::RangeInclusive<i32> = 1..=36500;
+const COUNT_INTERVAL: std::ops::RangeInclusive<i32> = 1..=3650;
 
 fn reorder_point(value: i32, fields: &mut Fields) -> i32 {
     if value < 0 {
@@ -112,6 +136,9 @@ struct NewProduct {
     reorder_point: i32,
     best_seller: bool,
     supplier_id: Option<Uuid>,
+    tracking: Tracking,
+    shelf_life_days: Option<i32>,
+    count_interval_days: Option<i32>,
 }
 
 impl TryFrom<CreateProduct> for NewProduct {
@@ -136,6 +163,12 @@ impl TryFrom<CreateProduct> for NewProduct {
             64,
         ));
         let reorder_point = reorder_point(body.reorder_point.unwrap_or(0), &mut fields);
+        let shelf_life_days = body
+            .shelf_life_days
+            .map(|d| days(d, "shelf_life_days", SHELF_LIFE, &mut fields));
+        let count_interval_days = body
+            .count_interval_days
+            .map(|d| days(d, "count_interval_days", COUNT_INTERVAL, &mut fields));
         match (sku, name) {
             (Some(sku), Some(name)) if fields.is_empty() => Ok(Self {
                 sku,
@@ -149,6 +182,9 @@ impl TryFrom<CreateProduct> for NewProduct {
                 reorder_point,
                 best_seller: body.best_seller.unwrap_or(false),
                 supplier_id: body.supplier_id,
+                tracking: body.tracking.unwrap_or_default(),
+                shelf_life_days,
+                count_interval_days,
             }),
             _ => Err(fields.into_error()),
         }
@@ -177,12 +213,14 @@ async fn insert(
     let product = sqlx::query_as!(
         Product,
         "INSERT INTO products (org_id, sku, name, description, price, currency, cost, unit, barcode,
-                               reorder_point, best_seller, supplier_id)
+                               reorder_point, best_seller, supplier_id, tracking, shelf_life_days,
+                               count_interval_days)
          VALUES ($1, $2, $3, $4, $5,
                  coalesce($6, (SELECT default_currency FROM organizations WHERE id = $1)),
-                 $7, $8, $9, $10, $11, $12)
+                 $7, $8, $9, $10, $11, $12, $13, $14, $15)
          RETURNING id, sku, name, description, price, currency, cost, unit, barcode, reorder_point,
-                   best_seller, supplier_id, image_upload_id, is_active, created_at, updated_at",
+                   best_seller, supplier_id, image_upload_id, is_active, created_at, updated_at,
+                   tracking AS \"tracking: Tracking\", shelf_life_days, count_interval_days, last_counted_at",
         caller.org_id,
         new.sku,
         new.name,
@@ -194,7 +232,10 @@ async fn insert(
         new.barcode,
         new.reorder_point,
         new.best_seller,
-        new.supplier_id
+        new.supplier_id,
+        new.tracking as Tracking,
+        new.shelf_life_days,
+        new.count_interval_days
     )
     .fetch_one(&mut *tx)
     .await
@@ -256,6 +297,17 @@ pub struct UpdateProduct {
     #[schema(value_type = bool)]
     #[serde(default, deserialize_with = "non_null")]
     is_active: Option<bool>,
+    /// Changes only while the product has no stock on hand.
+    #[schema(value_type = Tracking)]
+    #[serde(default, deserialize_with = "non_null")]
+    tracking: Option<Tracking>,
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 36500)]
+    #[serde(default)]
+    shelf_life_days: Patch<i32>,
+    /// Null: the organization's interval.
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 3650)]
+    #[serde(default)]
+    count_interval_days: Patch<i32>,
 }
 
 /// An [`UpdateProduct`] checked: what changes (`None`/`Keep`: unchanged).
@@ -272,6 +324,9 @@ struct ProductChange {
     best_seller: Option<bool>,
     supplier_id: Patch<Uuid>,
     is_active: Option<bool>,
+    tracking: Option<Tracking>,
+    shelf_life_days: Patch<i32>,
+    count_interval_days: Patch<i32>,
 }
 
 impl TryFrom<UpdateProduct> for ProductChange {
@@ -293,6 +348,13 @@ impl TryFrom<UpdateProduct> for ProductChange {
             best_seller: body.best_seller,
             supplier_id: body.supplier_id,
             is_active: body.is_active,
+            tracking: body.tracking,
+            shelf_life_days: body
+                .shelf_life_days
+                .map(|d| days(d, "shelf_life_days", SHELF_LIFE, &mut fields)),
+            count_interval_days: body
+                .count_interval_days
+                .map(|d| days(d, "count_interval_days", COUNT_INTERVAL, &mut fields)),
         };
         fields.finish(change)
     }
@@ -303,7 +365,7 @@ impl ProductChange {
     fn apply(self, mut product: Product) -> Product {
         shared::edit!(self => product;
             sku, name, description, price, currency, cost, unit, barcode, reorder_point,
-            best_seller, supplier_id, is_active);
+            best_seller, supplier_id, is_active, tracking, shelf_life_days, count_interval_days);
         product
     }
 }
@@ -324,15 +386,37 @@ pub async fn update(
     let before = load_for_update(tx, caller.org_id, id).await?;
     // Checked once the product is found: an unknown product is a 404 whatever the body.
     let next = ProductChange::try_from(body)?.apply(before.clone());
+    if next.tracking != before.tracking {
+        // Stock on hand is in no lot (or in lots): it cannot change how it is told apart.
+        let on_hand = sqlx::query_scalar!(
+            r#"SELECT coalesce(sum(on_hand), 0)::bigint AS "on_hand!" FROM stock_levels
+               WHERE org_id = $1 AND product_id = $2"#,
+            caller.org_id,
+            id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if on_hand > 0 {
+            return Err(ApiError::conflict_on(
+                "tracking",
+                "tracking_has_stock",
+                format!(
+                    "{on_hand} unit(s) are on hand: write them off (or sell them) before changing how they are tracked"
+                ),
+            ));
+        }
+    }
 
     let after = sqlx::query_as!(
         Product,
         "UPDATE products SET sku = $3, name = $4, description = $5, price = $6, currency = $7, cost = $8,
                 unit = $9, barcode = $10, reorder_point = $11, best_seller = $12, supplier_id = $13,
-                is_active = $14, updated_at = now()
+                is_active = $14, tracking = $15, shelf_life_days = $16, count_interval_days = $17,
+                updated_at = now()
          WHERE id = $1 AND org_id = $2
          RETURNING id, sku, name, description, price, currency, cost, unit, barcode, reorder_point,
-                   best_seller, supplier_id, image_upload_id, is_active, created_at, updated_at",
+                   best_seller, supplier_id, image_upload_id, is_active, created_at, updated_at,
+                   tracking AS \"tracking: Tracking\", shelf_life_days, count_interval_days, last_counted_at",
         id,
         caller.org_id,
         next.sku,
@@ -346,7 +430,10 @@ pub async fn update(
         next.reorder_point,
         next.best_seller,
         next.supplier_id,
-        next.is_active
+        next.is_active,
+        next.tracking as Tracking,
+        next.shelf_life_days,
+        next.count_interval_days
     )
     .fetch_one(&mut *tx)
     .await

@@ -280,16 +280,40 @@ struct LowItem {
     available: i64,
 }
 
-/// Emails each organization's owners and admins the products below their reorder point, once a
-/// day; returns how many organizations were sent a digest.
+/// Lots expiring within this many days are in the digest and announced (`lot.expiring`).
+const EXPIRY_NOTICE_DAYS: i32 = 7;
+
+struct ExpiringItem {
+    sku: String,
+    name: String,
+    number: String,
+    expires_on: chrono::NaiveDate,
+    on_hand: i64,
+}
+
+/// Emails each organization's owners and admins, once a day, the products below their reorder
+/// point and the lots that expire within a week (or have expired) with units on hand; emits a
+/// `lot.expiring` for each such lot the first time it is seen. Returns how many organizations
+/// were sent a digest.
 pub async fn low_stock_digest(state: &AppState) -> anyhow::Result<i64> {
     let orgs = sqlx::query_scalar!(
-        r#"SELECT org AS "org!" FROM stockroom_orgs_with_reorder_points() org"#
+        r#"SELECT org AS "org!" FROM stockroom_orgs_with_digest_items($1) org"#,
+        EXPIRY_NOTICE_DAYS
     )
     .fetch_all(&state.pool)
     .await?;
     let mut sent = 0;
     for org_id in orgs {
+        let mut tx = state.pool.begin().await?;
+        enter(&mut tx, org_id).await?;
+        // The events first, in a transaction of their own: they do not wait for the mail.
+        sqlx::query_scalar!(
+            r#"SELECT stockroom_announce_expiring_lots($1) AS "announced!""#,
+            EXPIRY_NOTICE_DAYS
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
         let mut tx = state.pool.begin().await?;
         enter(&mut tx, org_id).await?;
         let items = sqlx::query_as!(
@@ -302,7 +326,22 @@ pub async fn low_stock_digest(state: &AppState) -> anyhow::Result<i64> {
         )
         .fetch_all(&mut *tx)
         .await?;
-        if items.is_empty() {
+        let expiring = sqlx::query_as!(
+            ExpiringItem,
+            r#"SELECT p.sku, p.name, lo.number, lo.expires_on AS "expires_on!",
+                      sum(l.on_hand)::bigint AS "on_hand!"
+               FROM lots lo
+               JOIN lot_levels l ON l.lot_id = lo.id AND l.on_hand > 0
+               JOIN products p ON p.org_id = lo.org_id AND p.id = lo.product_id
+               WHERE lo.org_id = $1 AND lo.expires_on <= current_date + $2::int
+               GROUP BY p.sku, p.name, lo.number, lo.expires_on
+               ORDER BY lo.expires_on, p.sku, lo.number"#,
+            org_id,
+            EXPIRY_NOTICE_DAYS
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        if items.is_empty() && expiring.is_empty() {
             continue;
         }
         // The claim: a concurrent run waits here, then finds the day taken.
@@ -317,27 +356,10 @@ pub async fn low_stock_digest(state: &AppState) -> anyhow::Result<i64> {
             continue;
         }
         let admins = shared::auth::membership::admin_addresses(&mut tx, org_id).await?;
-        let mut text = format!(
-            "{} product(s) are below their reorder point:\n\n",
-            items.len()
-        );
-        for item in &items {
-            text.push_str(&format!(
-                "  {}  {}: {} available, reorder point {}\n",
-                item.sku, item.name, item.available, item.reorder_point
-            ));
-        }
-        text.push_str(&format!(
-            "\nSee {}/inventory/low-stock\n",
-            state.settings.app_url
-        ));
+        let (subject, text) = digest_text(&items, &expiring, &state.settings.app_url);
         let mut delivered = false;
         for email in &admins {
-            match state
-                .mailer
-                .send(email, "Stockroom: products to reorder", text.clone())
-                .await
-            {
+            match state.mailer.send(email, subject, text.clone()).await {
                 Ok(()) => delivered = true,
                 Err(error) => tracing::error!(%error, %org_id, "could not send a low-stock digest"),
             }
@@ -349,4 +371,54 @@ pub async fn low_stock_digest(state: &AppState) -> anyhow::Result<i64> {
         // Otherwise the claim rolls back and the next run tries again.
     }
     Ok(sent)
+}
+
+/// The digest's subject and text.
+fn digest_text(
+    items: &[LowItem],
+    expiring: &[ExpiringItem],
+    app_url: &str,
+) -> (&'static str, String) {
+    let subject = match (items.is_empty(), expiring.is_empty()) {
+        (false, true) => "Stockroom: products to reorder",
+        (true, false) => "Stockroom: stock expiring soon",
+        _ => "Stockroom: products to reorder and stock expiring soon",
+    };
+    let mut text = String::new();
+    if !items.is_empty() {
+        text.push_str(&format!(
+            "{} product(s) are below their reorder point:\n\n",
+            items.len()
+        ));
+        for item in items {
+            text.push_str(&format!(
+                "  {}  {}: {} available, reorder point {}\n",
+                item.sku, item.name, item.available, item.reorder_point
+            ));
+        }
+        text.push_str(&format!("\nSee {app_url}/inventory/low-stock\n"));
+    }
+    if !expiring.is_empty() {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&format!(
+            "{} lot(s) expire within {EXPIRY_NOTICE_DAYS} days or have expired:\n\n",
+            expiring.len()
+        ));
+        let today = chrono::Utc::now().date_naive();
+        for lot in expiring {
+            let when = if lot.expires_on < today {
+                format!("expired {}", lot.expires_on)
+            } else {
+                format!("expires {}", lot.expires_on)
+            };
+            text.push_str(&format!(
+                "  {}  {}, lot {}: {} on hand, {when}\n",
+                lot.sku, lot.name, lot.number, lot.on_hand
+            ));
+        }
+        text.push_str(&format!("\nSee {app_url}/stock/expiring\n"));
+    }
+    (subject, text)
 }

@@ -12,7 +12,7 @@ use shared::audit::{Action, Change};
 use shared::auth::RequireAdmin;
 use shared::auth::caller::Tenant;
 use shared::domain::non_null;
-use shared::error::{ApiError, Fields};
+use shared::error::{ApiError, FieldError, Fields};
 use shared::http::AppJson;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -63,6 +63,11 @@ pub struct Organization {
     /// ISO 4217 code that products and purchase orders created without a currency take.
     #[schema(value_type = shared::domain::CurrencyCode)]
     default_currency: String,
+    /// Days between counts of a product without an interval of its own
+    /// (`GET /api/stocktakes/due`).
+    count_interval_days: i32,
+    /// Whether units past their expiry date may be sold or reserved (default: not).
+    sell_expired: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -71,7 +76,8 @@ async fn load(conn: &mut PgConnection, org_id: Uuid, lock: bool) -> Result<Organ
     let row = if lock {
         sqlx::query_as!(
             Organization,
-            r#"SELECT id, name, default_currency AS "default_currency!", created_at, updated_at
+            r#"SELECT id, name, default_currency AS "default_currency!", count_interval_days,
+                      sell_expired, created_at, updated_at
                FROM organizations WHERE id = $1 FOR UPDATE"#,
             org_id
         )
@@ -80,7 +86,8 @@ async fn load(conn: &mut PgConnection, org_id: Uuid, lock: bool) -> Result<Organ
     } else {
         sqlx::query_as!(
             Organization,
-            r#"SELECT id, name, default_currency AS "default_currency!", created_at, updated_at
+            r#"SELECT id, name, default_currency AS "default_currency!", count_interval_days,
+                      sell_expired, created_at, updated_at
                FROM organizations WHERE id = $1"#,
             org_id
         )
@@ -115,12 +122,22 @@ pub struct UpdateOrganization {
     #[schema(value_type = shared::domain::CurrencyCode)]
     #[serde(default, deserialize_with = "non_null")]
     default_currency: Option<shared::domain::Currency>,
+    /// Days between counts of products without their own interval.
+    #[schema(value_type = i32, minimum = 1, maximum = 3650)]
+    #[serde(default, deserialize_with = "non_null")]
+    count_interval_days: Option<i32>,
+    /// Whether units past their expiry date may be sold or reserved.
+    #[schema(value_type = bool)]
+    #[serde(default, deserialize_with = "non_null")]
+    sell_expired: Option<bool>,
 }
 
 /// An [`UpdateOrganization`] checked (`None`: unchanged).
 struct OrganizationChange {
     name: Option<String>,
     default_currency: Option<String>,
+    count_interval_days: Option<i32>,
+    sell_expired: Option<bool>,
 }
 
 impl TryFrom<UpdateOrganization> for OrganizationChange {
@@ -129,9 +146,21 @@ impl TryFrom<UpdateOrganization> for OrganizationChange {
     /// Every invalid field in one 422.
     fn try_from(body: UpdateOrganization) -> Result<Self, ApiError> {
         let mut fields = Fields::default();
+        if body
+            .count_interval_days
+            .is_some_and(|d| !(1..=3650).contains(&d))
+        {
+            fields.add(FieldError::new(
+                "count_interval_days",
+                "out_of_range",
+                "must be between 1 and 3650 days",
+            ));
+        }
         let change = Self {
             name: fields.new_name(body.name, "name", 200),
             default_currency: body.default_currency.map(String::from),
+            count_interval_days: body.count_interval_days,
+            sell_expired: body.sell_expired,
         };
         fields.finish(change)
     }
@@ -140,7 +169,7 @@ impl TryFrom<UpdateOrganization> for OrganizationChange {
 impl OrganizationChange {
     /// The organization with this change made.
     fn apply(self, mut org: Organization) -> Organization {
-        shared::edit!(self => org; name, default_currency);
+        shared::edit!(self => org; name, default_currency, count_interval_days, sell_expired);
         org
     }
 }
@@ -160,12 +189,16 @@ pub async fn update(
     let next = change.apply(before.clone());
     let after = sqlx::query_as!(
         Organization,
-        r#"UPDATE organizations SET name = $2, default_currency = $3, updated_at = now()
+        r#"UPDATE organizations SET name = $2, default_currency = $3, count_interval_days = $4,
+                  sell_expired = $5, updated_at = now()
            WHERE id = $1
-           RETURNING id, name, default_currency AS "default_currency!", created_at, updated_at"#,
+           RETURNING id, name, default_currency AS "default_currency!", count_interval_days,
+                     sell_expired, created_at, updated_at"#,
         org_id,
         next.name,
-        next.default_currency
+        next.default_currency,
+        next.count_interval_days,
+        next.sell_expired
     )
     .fetch_one(&mut *tx)
     .await?;

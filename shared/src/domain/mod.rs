@@ -13,7 +13,7 @@ pub mod text;
 pub use ids::{OrgId, SessionId, UserId};
 pub use money::{Currency, CurrencyCode, currency};
 pub use patch::{Edit, Patch, non_null};
-pub use states::{MovementKind, PoStatus, ReservationStatus, TaskStatus};
+pub use states::{MovementKind, PoStatus, ReservationStatus, TaskStatus, Tracking};
 pub use text::{Email, name, optional_email, optional_text, patch_email, patch_text};
 
 #[cfg(test)]

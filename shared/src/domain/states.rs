@@ -105,6 +105,31 @@ impl MovementKind {
     }
 }
 
+// How a product's units are told apart (the `product_tracking` enum): `none`, `lot` (a lot
+// number and expiry date per receipt) or `serial` (each unit its own serial number). No doc
+// comment: it would become the description of the `Tracking` schema.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
+#[sqlx(type_name = "product_tracking", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum Tracking {
+    #[default]
+    None,
+    Lot,
+    Serial,
+}
+
+impl Tracking {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Lot => "lot",
+            Self::Serial => "serial",
+        }
+    }
+}
+
 // The status of a task (the `task_status` enum in the database, capitalised labels). No doc
 // comment: it would become the description of the `TaskStatus` schema.
 #[derive(
@@ -228,6 +253,10 @@ mod tests {
         labels(
             &[Receive, Sell, Adjust, TransferOut, TransferIn],
             MovementKind::as_str,
+        );
+        labels(
+            &[Tracking::None, Tracking::Lot, Tracking::Serial],
+            Tracking::as_str,
         );
         labels(
             &[TaskStatus::Pending, TaskStatus::Completed],

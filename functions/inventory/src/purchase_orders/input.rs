@@ -8,6 +8,7 @@ use shared::error::{ApiError, FieldError, Fields};
 use uuid::Uuid;
 
 use super::order::PurchaseOrder;
+use crate::lots::input::LotChoice;
 
 #[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -144,6 +145,14 @@ pub struct ReceiveLine {
     pub(crate) line_id: Uuid,
     #[schema(minimum = 1)]
     pub(crate) quantity: i32,
+    /// A lot-tracked product's lot number (required for one).
+    #[schema(format = "line", min_length = 1, max_length = 100)]
+    pub(crate) lot_number: Option<String>,
+    /// The lot's expiry date (default: today plus the product's shelf life).
+    pub(crate) expires_on: Option<chrono::NaiveDate>,
+    /// A serial-tracked product's serial numbers, one per unit (required for one).
+    #[schema(min_items = 1, max_items = 10000)]
+    pub(crate) serials: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
@@ -159,6 +168,8 @@ pub struct Receive {
 pub struct NewReceipt {
     pub location_id: Option<Uuid>,
     pub lines: Vec<ReceiveLine>,
+    /// Each line's lot fields, checked (in the order of `lines`).
+    pub lots: Vec<LotChoice>,
 }
 
 impl TryFrom<Receive> for NewReceipt {
@@ -175,9 +186,24 @@ impl TryFrom<Receive> for NewReceipt {
             ));
         }
         check_quantities(body.lines.iter().map(|l| l.quantity), &mut fields);
+        let lots = body
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                LotChoice::check(
+                    l.lot_number.clone(),
+                    l.expires_on,
+                    l.serials.clone(),
+                    &format!("lines[{i}]."),
+                    &mut fields,
+                )
+            })
+            .collect();
         fields.finish(Self {
             location_id: body.location_id,
             lines: body.lines,
+            lots,
         })
     }
 }

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::input::{NewReceipt, Receive};
 use super::order::{self, PurchaseOrder, load};
 use crate::locations;
+use crate::lots::stock as lots;
 use crate::stock::{self, Movement};
 
 /// `POST /api/purchase-orders/{id}/receive`: adds the received units to stock through the
@@ -79,7 +80,7 @@ async fn apply(
             ));
             continue;
         }
-        arrivals.push((line.product_id, line.id, arrived.quantity));
+        arrivals.push((line.product_id, line.id, arrived.quantity, i));
     }
     if !fields.is_empty() {
         // Nothing of this receipt is kept: the transaction rolls back.
@@ -88,9 +89,13 @@ async fn apply(
     // Stock is changed in product order, as every writer that changes several products does:
     // two receipts sharing products lock their rows (stock levels, the products' totals) in
     // the same order, so they queue instead of deadlocking.
-    arrivals.sort_by_key(|&(product, line, _)| (product, line));
-    for (product, line, quantity) in arrivals {
+    arrivals.sort_by_key(|&(product, line, _, _)| (product, line));
+    let mut received = vec![Vec::new(); receipt.lines.len()];
+    for (product, line, quantity, i) in arrivals {
+        let rules = stock::product(tx, org, product).await?;
         stock::change(tx, org, product, location, quantity).await?;
+        let portions =
+            lots::incoming(tx, org, product, &rules, location, quantity, &receipt.lots[i]).await?;
         stock::record(
             tx,
             caller,
@@ -98,7 +103,8 @@ async fn apply(
                 product,
                 location,
                 kind: MovementKind::Receive,
-                quantity,
+                sign: 1,
+                portions: &portions,
                 reason: "purchase order receipt",
                 transfer_id: None,
                 reservation_id: None,
@@ -106,17 +112,21 @@ async fn apply(
             },
         )
         .await?;
+        received[i] = portions.into_iter().filter(|p| p.lot.is_some()).collect();
     }
     // The receipt itself, which the delivery note is attached to.
     let lines: Vec<serde_json::Value> = receipt
         .lines
         .iter()
-        .filter_map(|arrived| {
+        .zip(&received)
+        .filter_map(|(arrived, lots)| {
             let line = before.lines.iter().find(|l| l.id == arrived.line_id)?;
-            Some(
-                serde_json::json!({"line_id": line.id, "product_id": line.product_id,
-                                    "quantity": arrived.quantity}),
-            )
+            let mut entry = serde_json::json!({"line_id": line.id, "product_id": line.product_id,
+                                               "quantity": arrived.quantity});
+            if !lots.is_empty() {
+                entry["lots"] = serde_json::json!(lots);
+            }
+            Some(entry)
         })
         .collect();
     let (user, key) = caller.actor_ids();

@@ -11,7 +11,11 @@ use shared::error::{ApiError, FieldError};
 use shared::http::PathId;
 use uuid::Uuid;
 
+use crate::lots::input::LotChoice;
+use crate::lots::stock::{self as lots, Portion};
+use crate::stock::{self, Movement, ProductStock};
 use crate::stocktakes::model::{self, Amount, Stocktake, StocktakeStatus};
+use shared::domain::{MovementKind, Tracking};
 
 /// A line whose stock moved between the snapshot and the apply (sales, receipts, transfers
 /// while the count went on): its adjustment was made against the stock at the count, so
@@ -87,7 +91,7 @@ pub async fn apply(
     .fetch_all(&mut *tx)
     .await?;
     let lines = sqlx::query!(
-        r#"SELECT l.product_id, p.sku, l.expected, l.counted AS "counted!",
+        r#"SELECT l.product_id, p.sku, p.tracking AS "tracking: Tracking", l.expected, l.counted AS "counted!",
                   l.on_hand_at_count AS "on_hand_at_count!",
                   coalesce(s.on_hand, 0) AS "on_hand!", coalesce(s.reserved, 0) AS "reserved!"
            FROM stocktake_lines l
@@ -103,6 +107,8 @@ pub async fn apply(
     .await?;
     let mut products = Vec::new();
     let mut differences = Vec::new();
+    // Tracked products' differences: their lots change too.
+    let mut tracked = Vec::new();
     let mut short = Vec::new();
     let mut moved = Vec::new();
     for line in &lines {
@@ -131,6 +137,9 @@ pub async fn apply(
         }
         products.push(line.product_id);
         differences.push(difference);
+        if line.tracking != Tracking::None {
+            tracked.push((line.product_id, &line.sku, line.tracking, difference));
+        }
     }
     if !short.is_empty() {
         return Err(ApiError::Conflict {
@@ -173,6 +182,12 @@ pub async fn apply(
     )
     .execute(&mut *tx)
     .await?;
+    let untracked: (Vec<Uuid>, Vec<i32>) = products
+        .iter()
+        .zip(&differences)
+        .filter(|(p, _)| !tracked.iter().any(|t| t.0 == **p))
+        .map(|(p, d)| (*p, *d))
+        .unzip();
     sqlx::query!(
         "INSERT INTO stock_movements (org_id, product_id, location_id, kind, quantity, reason,
                                       actor_user_id, actor_api_key_id)
@@ -181,14 +196,18 @@ pub async fn apply(
          ORDER BY d.product_id",
         org,
         head.location_id,
-        &products,
-        &differences,
+        &untracked.0,
+        &untracked.1,
         reason,
         user,
         key
     )
     .execute(&mut *tx)
     .await?;
+    for (product, sku, tracking, difference) in tracked {
+        adjust_lots(tx, caller, head.location_id, product, sku, tracking, difference, &reason)
+            .await?;
+    }
     sqlx::query!(
         "UPDATE stocktake_lines l SET applied_difference = l.counted - l.on_hand_at_count
          WHERE l.org_id = $1 AND l.stocktake_id = $2 AND l.counted IS NOT NULL",
@@ -240,6 +259,85 @@ pub async fn apply(
         .audit(tx, Action::StocktakeApplied, id, Change::created(&result))
         .await?;
     Ok(Json(result))
+}
+
+/// A tracked product's difference in its lots, with its ledger rows: units missing come out
+/// of its lots first expiry first (expired ones too: they are the first to go missing); units
+/// found go into the lot it last received at the location (or anywhere). A serial-tracked
+/// product's found units have no serial (nor a lot-tracked one's without any lot): a 409
+/// `stocktake_lots_unknown`: receive them with their numbers instead.
+#[allow(clippy::too_many_arguments)]
+async fn adjust_lots(
+    tx: &mut sqlx::PgConnection,
+    caller: &shared::auth::Caller,
+    location: Uuid,
+    product: Uuid,
+    sku: &str,
+    tracking: Tracking,
+    difference: i32,
+    reason: &str,
+) -> Result<(), ApiError> {
+    let rules = ProductStock {
+        is_active: true,
+        tracking,
+        shelf_life_days: None,
+        sell_expired: true,
+    };
+    let none = LotChoice::default();
+    let portions = if difference < 0 {
+        lots::outgoing(tx, product, &rules, location, -difference, &none, true, false).await?
+    } else {
+        let lot = match tracking {
+            Tracking::Lot => sqlx::query!(
+                "SELECT lo.id, lo.number FROM lots lo
+                 LEFT JOIN lot_levels l ON l.lot_id = lo.id AND l.location_id = $3
+                 WHERE lo.org_id = $1 AND lo.product_id = $2
+                 ORDER BY l.lot_id IS NULL, lo.received_on DESC, lo.id DESC LIMIT 1",
+                caller.org_id,
+                product,
+                location
+            )
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|l| (l.id, l.number)),
+            _ => None,
+        };
+        let Some((lot, number)) = lot else {
+            return Err(ApiError::conflict_on(
+                &format!("lines.{product}"),
+                "stocktake_lots_unknown",
+                format!(
+                    "{sku}: {difference} unit(s) found, but their lot or serial numbers are not known; \
+                     count again, or receive them (an adjust with their lot or serials) first"
+                ),
+            ));
+        };
+        let portions = vec![Portion {
+            lot: Some(lot),
+            number: Some(number),
+            quantity: difference,
+        }];
+        lots::arrive(tx, caller.org_id, product, location, &portions).await?;
+        portions
+    };
+    let sign = difference.signum();
+    stock::record(
+        tx,
+        caller,
+        Movement {
+            product,
+            location,
+            kind: MovementKind::Adjust,
+            sign,
+            portions: &portions,
+            reason,
+            transfer_id: None,
+            reservation_id: None,
+            po_line_id: None,
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// `POST /api/stocktakes/{id}/cancel`: nothing is adjusted (again: the same answer); 409 once
