@@ -62,7 +62,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         ),
         components(schemas(
             shared::events::document::StockChange,
-            shared::events::document::StockLow
+            shared::events::document::StockChangeLot,
+            shared::events::document::StockLow,
+            shared::events::document::LotExpiring
         ))
     )]
     struct Doc;

@@ -95,6 +95,12 @@ pub const TYPES: &[EventType] = &[
         "A stocktake was applied: each counted difference is an `adjust` movement (and a `stock.changed`).",
     ),
     t(
+        "lot.expiring",
+        "inventory",
+        "LotExpiring",
+        "A lot with units on hand expires within a week, or has expired (once per lot; the daily digest lists it too).",
+    ),
+    t(
         "purchase_order.created",
         "purchasing",
         "PurchaseOrder",

@@ -1,7 +1,7 @@
 //! The catalogue in the OpenAPI document: one `webhooks` entry per event type (OpenAPI 3.1),
 //! each a POST of the [`super::Event`] with its `type` fixed and its `data.object` typed.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use utoipa::openapi::path::{
     HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItemBuilder,
@@ -28,11 +28,38 @@ pub struct StockChange {
     pub reason: String,
     pub transfer_id: Option<Uuid>,
     pub reservation_id: Option<Uuid>,
+    /// The lot or serial number moved (null for a product not tracked by lot or serial).
+    pub lot: Option<StockChangeLot>,
     /// The product's level at the location after the change.
     pub on_hand: i32,
     pub reserved: i32,
     pub available: i32,
     pub created_at: DateTime<Utc>,
+}
+
+/// The lot of a `stock.changed`, and what it has left at the location.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StockChangeLot {
+    pub id: Uuid,
+    /// The lot number, or the unit's serial number.
+    pub number: String,
+    pub expires_on: Option<NaiveDate>,
+    pub on_hand: i32,
+}
+
+/// The object of `lot.expiring`: a lot with units on hand that expires within a week (or has
+/// expired), announced once.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LotExpiring {
+    pub lot_id: Uuid,
+    pub number: String,
+    pub expires_on: NaiveDate,
+    pub product_id: Uuid,
+    pub sku: String,
+    pub name: String,
+    /// Units on hand, all locations.
+    pub on_hand: i64,
+    pub expired: bool,
 }
 
 /// The object of `stock.low`: the product, and its stock at all locations.
