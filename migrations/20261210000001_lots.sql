@@ -279,7 +279,7 @@ GRANT EXECUTE ON FUNCTION stockroom_announce_expiring_lots(integer) TO stockroom
 
 -- The daily digest goes to organizations with products to reorder or lots about to expire.
 CREATE FUNCTION stockroom_orgs_with_digest_items(p_days integer) RETURNS SETOF uuid
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
 AS $$
     SELECT org_id FROM products WHERE is_active AND reorder_point > 0
     UNION

@@ -268,6 +268,64 @@ async fn the_low_stock_digest_goes_to_admins_once_a_day(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_digest_names_lots_expiring_within_a_week_and_announces_each_once(pool: PgPool) {
+    let smtp = SmtpServer::start();
+    let state = shared::testing::state_as(
+        pool.clone(),
+        shared::db::Login::Worker,
+        &[("SMTP_URL", &smtp.url())],
+    );
+    // No reorder point: only the lots put it in the digest.
+    let seed = seed(&pool, 12, 0).await;
+    sqlx::query("UPDATE products SET tracking = 'lot' WHERE id = $1")
+        .bind(seed.product)
+        .execute(&pool)
+        .await
+        .unwrap();
+    // Three lots of the 12 units: one expired, one within the week, one far off; and an empty
+    // lot within the week (nothing to say of it).
+    sqlx::query(
+        "WITH l AS (
+             INSERT INTO lots (org_id, product_id, number, received_on, expires_on)
+             VALUES ($1, $2, 'GONE', current_date - 20, current_date - 1),
+                    ($1, $2, 'SOON', current_date, current_date + 3),
+                    ($1, $2, 'FAR', current_date, current_date + 90),
+                    ($1, $2, 'EMPTY', current_date, current_date + 2)
+             RETURNING id, number)
+         INSERT INTO lot_levels (org_id, lot_id, product_id, location_id, on_hand)
+         SELECT $1, l.id, $2, loc.id, CASE l.number WHEN 'EMPTY' THEN 0 ELSE 4 END
+         FROM l, locations loc WHERE loc.org_id = $1",
+    )
+    .bind(seed.org)
+    .bind(seed.product)
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    assert_eq!(scheduler::low_stock_digest(&state).await.unwrap(), 1);
+    let mail = smtp.settled().await;
+    assert_eq!(mail.len(), 1);
+    let body = &mail[0].body;
+    assert!(body.contains("lot GONE: 4 on hand, expired"), "{body}");
+    assert!(body.contains("lot SOON: 4 on hand, expires"), "{body}");
+    assert!(!body.contains("FAR") && !body.contains("EMPTY"), "{body}");
+    assert!(!body.contains("reorder point"), "{body}");
+
+    let announced = || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT object ->> 'number' FROM events WHERE type = 'lot.expiring' ORDER BY 1",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(announced().await, ["GONE", "SOON"]);
+    // Another run (the digest's day is taken) announces nothing again.
+    scheduler::low_stock_digest(&state).await.unwrap();
+    assert_eq!(announced().await, ["GONE", "SOON"]);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn the_event_names_the_job_and_a_bare_schedule_runs_them_all(pool: PgPool) {
     let state = shared::testing::state_as(pool.clone(), shared::db::Login::Worker, &[]);
     let event =

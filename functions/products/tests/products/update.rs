@@ -134,3 +134,58 @@ async fn changing_to_a_taken_sku_is_409_naming_the_sku_field(pool: PgPool) {
     let unchanged = app.by(&org.token).get(&path).await;
     assert_eq!(unchanged.body["sku"], "FREE");
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn tracking_shelf_life_and_count_interval_are_set_and_tracking_waits_for_no_stock(
+    pool: PgPool,
+) {
+    let app = app(pool.clone());
+    let org = app.register("ann@example.com").await;
+    let milk = app
+        .by(&org)
+        .post(
+            "/api/products",
+            json!({"sku": "MILK", "name": "Milk", "price": "1.20", "tracking": "lot",
+                   "shelf_life_days": 10, "count_interval_days": 7}),
+        )
+        .await
+        .assert(201);
+    assert_eq!(milk["tracking"], "lot");
+    assert_eq!(milk["shelf_life_days"], 10);
+    assert_eq!(milk["count_interval_days"], 7);
+    assert!(milk["last_counted_at"].is_null());
+    let path = format!("/api/products/{}", milk["id"].as_str().unwrap());
+    let r = app
+        .by(&org)
+        .patch(&path, json!({"count_interval_days": null, "shelf_life_days": 14}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body["count_interval_days"].is_null(), "the organization's");
+    assert_eq!(r.body["shelf_life_days"], 14);
+    for (body, field) in [
+        (json!({"tracking": "batch"}), "tracking"),
+        (json!({"tracking": null}), "tracking"),
+        (json!({"shelf_life_days": 0}), "shelf_life_days"),
+        (json!({"count_interval_days": 4000}), "count_interval_days"),
+    ] {
+        let r = app.by(&org).patch(&path, body.clone()).await;
+        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(r.body["errors"][0]["field"], field, "{body}: {}", r.body);
+    }
+
+    // With units on hand, how they are tracked stays as it is.
+    sqlx::query(
+        "INSERT INTO stock_levels (org_id, product_id, location_id, on_hand)
+         SELECT org_id, $1::uuid, id, 3 FROM locations WHERE org_id = $2::uuid",
+    )
+    .bind(milk["id"].as_str().unwrap())
+    .bind(&org.org_id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let r = app.by(&org).patch(&path, json!({"tracking": "none"})).await;
+    assert_problem(&r, StatusCode::CONFLICT, "tracking_has_stock");
+    assert_eq!(r.body["errors"][0]["field"], "tracking");
+    let r = app.by(&org).get(&path).await;
+    assert_eq!(r.body["tracking"], "lot");
+}

@@ -63,6 +63,30 @@ async fn owners_and_admins_change_the_default_currency_and_it_is_audited(pool: P
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_count_interval_and_selling_expired_stock_are_the_organizations_to_set(pool: PgPool) {
+    let apps = apps(pool);
+    let ann = apps.users.register("ann@example.com").await;
+    let r = apps.users.by(&ann.token).get("/api/organization").await;
+    assert_eq!(
+        (&r.body["count_interval_days"], &r.body["sell_expired"]),
+        (&json!(90), &json!(false)),
+        "{}",
+        r.body
+    );
+    let r = apps
+        .users
+        .by(&ann.token)
+        .patch(
+            "/api/organization",
+            json!({"count_interval_days": 30, "sell_expired": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["count_interval_days"], 30);
+    assert_eq!(r.body["sell_expired"], true);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_user_cannot_change_the_organization(pool: PgPool) {
     let apps = apps(pool);
     let ann = apps.users.register("ann@example.com").await;
@@ -91,6 +115,9 @@ async fn bad_values_are_refused_and_change_nothing(pool: PgPool) {
         (json!({"name": "  "}), "name"),
         (json!({"name": null}), "name"),
         (json!({"name": "Acme", "plan": "gold"}), "plan"),
+        (json!({"count_interval_days": 0}), "count_interval_days"),
+        (json!({"count_interval_days": null}), "count_interval_days"),
+        (json!({"sell_expired": "yes"}), "sell_expired"),
     ];
     for (body, field) in cases {
         let r = apps
