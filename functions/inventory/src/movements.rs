@@ -264,7 +264,9 @@ async fn record(
             } else {
                 MovementKind::Adjust
             };
-            ids.extend(stock::record(tx, caller, movement(kind, 1, location, None, &portions)).await?);
+            ids.extend(
+                stock::record(tx, caller, movement(kind, 1, location, None, &portions)).await?,
+            );
             portions
         }
         Kind::Receive | Kind::Sell | Kind::Adjust => {
@@ -277,10 +279,20 @@ async fn record(
             } else {
                 (MovementKind::Adjust, true)
             };
-            let portions =
-                lots::outgoing(tx, product, &rules, location, units, choice, with_expired, false)
-                    .await?;
-            ids.extend(stock::record(tx, caller, movement(kind, -1, location, None, &portions)).await?);
+            let portions = lots::outgoing(
+                tx,
+                product,
+                &rules,
+                location,
+                units,
+                choice,
+                with_expired,
+                false,
+            )
+            .await?;
+            ids.extend(
+                stock::record(tx, caller, movement(kind, -1, location, None, &portions)).await?,
+            );
             portions
         }
         Kind::Transfer => {
@@ -298,17 +310,33 @@ async fn record(
             // Expired units move when named (to a quarantine shelf, say), else as they sell.
             let named = choice.lot_number.is_some() || choice.serials.is_some();
             let with_expired = named || rules.sell_expired;
-            let portions =
-                lots::outgoing(tx, product, &rules, location, amount, choice, with_expired, false)
-                    .await?;
+            let portions = lots::outgoing(
+                tx,
+                product,
+                &rules,
+                location,
+                amount,
+                choice,
+                with_expired,
+                false,
+            )
+            .await?;
             lots::arrive(tx, org, product, to, &portions).await?;
             ids.extend(
-                stock::record(tx, caller, movement(MovementKind::TransferOut, -1, location, transfer, &portions))
-                    .await?,
+                stock::record(
+                    tx,
+                    caller,
+                    movement(MovementKind::TransferOut, -1, location, transfer, &portions),
+                )
+                .await?,
             );
             ids.extend(
-                stock::record(tx, caller, movement(MovementKind::TransferIn, 1, to, transfer, &portions))
-                    .await?,
+                stock::record(
+                    tx,
+                    caller,
+                    movement(MovementKind::TransferIn, 1, to, transfer, &portions),
+                )
+                .await?,
             );
             portions
         }

@@ -8,10 +8,10 @@ use shared::AppState;
 use shared::audit::{Action, Change};
 use shared::auth::caller::{Products, Write};
 use shared::auth::{Caller, Require};
+use shared::domain::Tracking;
 use shared::error::ApiError;
 use shared::http::{AppJson, PathId};
 use sqlx::PgConnection;
-use shared::domain::Tracking;
 use uuid::Uuid;
 
 use crate::image::{ImageRow, row_of};

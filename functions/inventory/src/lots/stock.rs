@@ -75,7 +75,11 @@ fn fits(rules: &ProductStock, choice: &LotChoice) -> Result<(), ApiError> {
 }
 
 /// 422 unless `serials` names one serial per unit.
-fn one_serial_per_unit(choice: &LotChoice, serials: &[String], quantity: i32) -> Result<(), ApiError> {
+fn one_serial_per_unit(
+    choice: &LotChoice,
+    serials: &[String],
+    quantity: i32,
+) -> Result<(), ApiError> {
     if usize::try_from(quantity).ok() == Some(serials.len()) {
         return Ok(());
     }

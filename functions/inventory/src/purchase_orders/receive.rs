@@ -94,8 +94,16 @@ async fn apply(
     for (product, line, quantity, i) in arrivals {
         let rules = stock::product(tx, org, product).await?;
         stock::change(tx, org, product, location, quantity).await?;
-        let portions =
-            lots::incoming(tx, org, product, &rules, location, quantity, &receipt.lots[i]).await?;
+        let portions = lots::incoming(
+            tx,
+            org,
+            product,
+            &rules,
+            location,
+            quantity,
+            &receipt.lots[i],
+        )
+        .await?;
         stock::record(
             tx,
             caller,

@@ -205,8 +205,17 @@ pub async fn apply(
     .execute(&mut *tx)
     .await?;
     for (product, sku, tracking, difference) in tracked {
-        adjust_lots(tx, caller, head.location_id, product, sku, tracking, difference, &reason)
-            .await?;
+        adjust_lots(
+            tx,
+            caller,
+            head.location_id,
+            product,
+            sku,
+            tracking,
+            difference,
+            &reason,
+        )
+        .await?;
     }
     sqlx::query!(
         "UPDATE stocktake_lines l SET applied_difference = l.counted - l.on_hand_at_count
@@ -285,7 +294,17 @@ async fn adjust_lots(
     };
     let none = LotChoice::default();
     let portions = if difference < 0 {
-        lots::outgoing(tx, product, &rules, location, -difference, &none, true, false).await?
+        lots::outgoing(
+            tx,
+            product,
+            &rules,
+            location,
+            -difference,
+            &none,
+            true,
+            false,
+        )
+        .await?
     } else {
         let lot = match tracking {
             Tracking::Lot => sqlx::query!(

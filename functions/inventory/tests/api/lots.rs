@@ -218,7 +218,12 @@ async fn expired_units_are_kept_from_sale_listed_and_written_off_first(pool: PgP
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| (i["lot_number"].as_str().unwrap(), i["expired"].as_bool().unwrap()))
+        .map(|i| {
+            (
+                i["lot_number"].as_str().unwrap(),
+                i["expired"].as_bool().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(listed, [("OLD", true), ("NEW", false)]);
     assert_eq!(soon.body["items"][0]["days_left"], -1);
@@ -276,7 +281,11 @@ async fn a_serial_is_one_unit_in_stock_once(pool: PgPool) {
     )
     .await;
     assert_problem(&r, StatusCode::CONFLICT, "serial_in_stock");
-    assert!(r.body["detail"].as_str().unwrap().contains("SN2"), "{}", r.body);
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("SN2"),
+        "{}",
+        r.body
+    );
     let r = movement(
         &app,
         &org,
@@ -436,7 +445,10 @@ async fn reservations_hold_lots_and_transfers_move_them(pool: PgPool) {
     let id = first.body["id"].as_str().unwrap();
     let confirmed = app
         .by(&org)
-        .post(&format!("/api/inventory/reservations/{id}/confirm"), json!({}))
+        .post(
+            &format!("/api/inventory/reservations/{id}/confirm"),
+            json!({}),
+        )
         .await;
     assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
     assert_eq!(lot_levels(&app, &milk).await, [("B".to_owned(), 8, 0)]);
@@ -445,17 +457,22 @@ async fn reservations_hold_lots_and_transfers_move_them(pool: PgPool) {
     let id = second.body["id"].as_str().unwrap();
     let cancelled = app
         .by(&org)
-        .post(&format!("/api/inventory/reservations/{id}/cancel"), json!({}))
+        .post(
+            &format!("/api/inventory/reservations/{id}/cancel"),
+            json!({}),
+        )
         .await;
     assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
     // A hold past its deadline gives its lots back with its level.
     let third = hold(2).await;
     let id = third.body["id"].as_str().unwrap();
-    sqlx::query("UPDATE reservations SET expires_at = now() - interval '1 second' WHERE id = $1::uuid")
-        .bind(id)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE reservations SET expires_at = now() - interval '1 second' WHERE id = $1::uuid",
+    )
+    .bind(id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
     let released: i64 = sqlx::query_scalar("SELECT release_expired_reservations(NULL)")
         .fetch_one(&app.pool)
         .await
@@ -520,7 +537,11 @@ async fn a_purchase_order_receipt_names_its_lots_and_the_trace_its_supplier(pool
         .by(&org)
         .post(&path, json!({"lines": [{"line_id": line, "quantity": 4}]}))
         .await;
-    assert_problem(&missing, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_problem(
+        &missing,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
     assert_eq!(missing.body["errors"][0]["field"], "lines[0].lot_number");
     let received = app
         .by(&org)
@@ -531,10 +552,17 @@ async fn a_purchase_order_receipt_names_its_lots_and_the_trace_its_supplier(pool
         .await;
     assert_eq!(received.status, StatusCode::OK, "{}", received.body);
 
-    let lots = app.by(&org).get(&format!("/api/lots?product_id={milk}")).await;
+    let lots = app
+        .by(&org)
+        .get(&format!("/api/lots?product_id={milk}"))
+        .await;
     let lot = &lots.body["items"][0];
     let in_twelve = chrono::Utc::now().date_naive() + chrono::Days::new(12);
-    assert_eq!(lot["expires_on"], in_twelve.to_string(), "from the shelf life");
+    assert_eq!(
+        lot["expires_on"],
+        in_twelve.to_string(),
+        "from the shelf life"
+    );
     let lot_id = lot["id"].as_str().unwrap();
     let got = app.by(&org).get(&format!("/api/lots/{lot_id}")).await;
     assert_eq!(got.body["on_hand"], 4);
@@ -547,9 +575,7 @@ async fn a_purchase_order_receipt_names_its_lots_and_the_trace_its_supplier(pool
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
-async fn a_stocktake_applied_during_fifty_sales_keeps_lots_ledger_and_levels_in_step(
-    pool: PgPool,
-) {
+async fn a_stocktake_applied_during_fifty_sales_keeps_lots_ledger_and_levels_in_step(pool: PgPool) {
     let app = app_with(pool, &[("DB_MAX_CONNECTIONS", "8")]);
     let org = app.register("ann@example.com").await;
     let mut products = Vec::new();

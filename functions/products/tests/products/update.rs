@@ -157,10 +157,16 @@ async fn tracking_shelf_life_and_count_interval_are_set_and_tracking_waits_for_n
     let path = format!("/api/products/{}", milk["id"].as_str().unwrap());
     let r = app
         .by(&org)
-        .patch(&path, json!({"count_interval_days": null, "shelf_life_days": 14}))
+        .patch(
+            &path,
+            json!({"count_interval_days": null, "shelf_life_days": 14}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert!(r.body["count_interval_days"].is_null(), "the organization's");
+    assert!(
+        r.body["count_interval_days"].is_null(),
+        "the organization's"
+    );
     assert_eq!(r.body["shelf_life_days"], 14);
     for (body, field) in [
         (json!({"tracking": "batch"}), "tracking"),
