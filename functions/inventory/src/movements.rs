@@ -18,7 +18,8 @@ use uuid::Uuid;
 
 use crate::locations;
 use crate::lots::input::LotChoice;
-use crate::lots::stock::{self as lots, Portion};
+use crate::lots::input::Portion;
+use crate::lots::stock as lots;
 use crate::stock::{self, Movement};
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
@@ -52,7 +53,7 @@ pub struct CreateMovement {
     expires_on: Option<NaiveDate>,
     /// A serial-tracked product's units, one serial number each: those received (required),
     /// or those taken (default: first expiry first).
-    #[schema(min_items = 1, max_items = 10000)]
+    #[schema(value_type = Option<crate::lots::input::Serials>)]
     serials: Option<Vec<String>>,
 }
 

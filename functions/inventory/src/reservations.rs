@@ -21,7 +21,8 @@ use uuid::Uuid;
 
 use crate::locations;
 use crate::lots::input::LotChoice;
-use crate::lots::stock::{self as lots, Portion};
+use crate::lots::input::Portion;
+use crate::lots::stock as lots;
 use crate::stock::{self, Movement};
 
 /// A reservation lasts at most a week.
@@ -97,7 +98,7 @@ pub struct CreateReservation {
     lot_number: Option<String>,
     /// A serial-tracked product's units to hold, one serial number each (default: first
     /// expiry first).
-    #[schema(min_items = 1, max_items = 10000)]
+    #[schema(value_type = Option<crate::lots::input::Serials>)]
     serials: Option<Vec<String>>,
 }
 

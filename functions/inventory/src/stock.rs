@@ -13,7 +13,7 @@ use shared::http::pagination::{Page, PageQuery, PageRequest};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::lots::stock::Portion;
+use crate::lots::input::Portion;
 
 /// 409 with the quantity that is available, as a problem member.
 pub fn insufficient(available: i64) -> ApiError {

@@ -3,9 +3,47 @@
 
 use chrono::NaiveDate;
 use shared::error::{FieldError, Fields};
+use uuid::Uuid;
 
 /// Most serial numbers one request may name.
 pub const MAX_SERIALS: usize = 10_000;
+
+/// The document's schema of a serial number: one line of 1 to 100 characters.
+pub struct SerialNumber;
+
+impl utoipa::PartialSchema for SerialNumber {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::SchemaFormat;
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::Custom("line".into())))
+            .min_length(Some(1))
+            .max_length(Some(100))
+            .description(Some("A unit's serial number."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for SerialNumber {}
+
+/// The document's schema of a list of serial numbers (`#[schema(value_type = Option<Serials>)]`):
+/// 1 to [`MAX_SERIALS`], each once.
+pub struct Serials;
+
+impl utoipa::PartialSchema for Serials {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::ArrayBuilder;
+        ArrayBuilder::new()
+            .items(<SerialNumber as utoipa::PartialSchema>::schema())
+            .min_items(Some(1))
+            .max_items(Some(MAX_SERIALS))
+            .unique_items(true)
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Serials {}
 
 /// The lot fields of a movement, a receipt line or a reservation, checked.
 #[derive(Clone, Debug, Default)]
@@ -73,5 +111,26 @@ impl LotChoice {
     /// The field `name` where the request put it.
     pub fn field(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
+    }
+}
+
+/// Units of one lot (`None`: an untracked product's units).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Portion {
+    #[serde(rename = "lot_id")]
+    pub lot: Option<Uuid>,
+    /// The lot number, or the unit's serial number.
+    #[serde(rename = "lot_number")]
+    pub number: Option<String>,
+    pub quantity: i32,
+}
+
+impl Portion {
+    pub fn untracked(quantity: i32) -> Vec<Self> {
+        vec![Self {
+            lot: None,
+            number: None,
+            quantity,
+        }]
     }
 }

@@ -8,29 +8,8 @@ use shared::error::{ApiError, FieldError, ResultExt};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::lots::input::LotChoice;
+use crate::lots::input::{LotChoice, Portion};
 use crate::stock::{self, ProductStock};
-
-/// Units of one lot (`None`: an untracked product's units).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct Portion {
-    #[serde(rename = "lot_id")]
-    pub lot: Option<Uuid>,
-    /// The lot number, or the unit's serial number.
-    #[serde(rename = "lot_number")]
-    pub number: Option<String>,
-    pub quantity: i32,
-}
-
-impl Portion {
-    pub fn untracked(quantity: i32) -> Vec<Self> {
-        vec![Self {
-            lot: None,
-            number: None,
-            quantity,
-        }]
-    }
-}
 
 fn invalid(choice: &LotChoice, field: &str, code: &'static str, message: String) -> ApiError {
     ApiError::Validation {

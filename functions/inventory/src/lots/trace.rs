@@ -58,6 +58,17 @@ pub async fn list(
     AppQuery(query): AppQuery<LotQuery>,
     page: PageRequest<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<Page<Lot>>, ApiError> {
+    if query
+        .number
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > 100)
+    {
+        return Err(ApiError::invalid_field(
+            "number",
+            "too_long",
+            "must be at most 100 characters",
+        ));
+    }
     let (before_at, before_id) = page.after.unzip();
     let rows = sqlx::query_as!(
         Lot,

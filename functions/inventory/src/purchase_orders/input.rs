@@ -151,7 +151,7 @@ pub struct ReceiveLine {
     /// The lot's expiry date (default: today plus the product's shelf life).
     pub(crate) expires_on: Option<chrono::NaiveDate>,
     /// A serial-tracked product's serial numbers, one per unit (required for one).
-    #[schema(min_items = 1, max_items = 10000)]
+    #[schema(value_type = Option<crate::lots::input::Serials>)]
     pub(crate) serials: Option<Vec<String>>,
 }
 

@@ -12,7 +12,8 @@ use shared::http::PathId;
 use uuid::Uuid;
 
 use crate::lots::input::LotChoice;
-use crate::lots::stock::{self as lots, Portion};
+use crate::lots::input::Portion;
+use crate::lots::stock as lots;
 use crate::stock::{self, Movement, ProductStock};
 use crate::stocktakes::model::{self, Amount, Stocktake, StocktakeStatus};
 use shared::domain::{MovementKind, Tracking};

@@ -1,6 +1,7 @@
 //! What the inventory tests share: the function on the test's database, and rows they seed.
 
 pub mod fake_wise;
+pub mod lots;
 
 use serde_json::json;
 use shared::testing::{Registered, TestApp};
