@@ -19,6 +19,8 @@
 //! - `storage`: asking for an upload and completing it (moto's S3), thumbnails of a
 //!   12-megapixel photo (time and peak memory, `bench thumbnail <file>` in a child process);
 //! - `stocktakes`: a stocktake of 10,000 products started, counted in batches and applied.
+//! - `lots`: the statements and time of a sale of a lot-tracked product (first expiry first)
+//!   against an untracked one's.
 //!
 //! `bench serve <function>` is the server the load part starts (see [`serve`]).
 
@@ -30,6 +32,7 @@ mod events;
 mod fixture;
 mod functions;
 mod load;
+mod lots;
 mod report;
 mod rss;
 mod scaling;
@@ -61,12 +64,13 @@ const PARTS: &[&str] = &[
     "webhooks",
     "storage",
     "stocktakes",
+    "lots",
 ];
 
 const USAGE: &str = "usage: bench [--quick] [--only PART,...] [--skip PART,...] [--clients N] [--pool N] [--duration SECS] [--out FILE]
        bench serve <function>
        bench thumbnail <file>
-parts: size, coldstart, memory, load, watch, scaling, connections, enumeration, webhooks, storage, stocktakes";
+parts: size, coldstart, memory, load, watch, scaling, connections, enumeration, webhooks, storage, stocktakes, lots";
 
 struct Options {
     parts: Vec<&'static str>,
@@ -215,6 +219,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
                 "webhooks" => webhooks::run(&fixture).await?,
                 "storage" => storage::run(&fixture, &workspace).await?,
                 "stocktakes" => stocktakes::run(&fixture).await?,
+                "lots" => lots::run(&fixture).await?,
                 other => anyhow::bail!("unknown part {other}"),
             };
             report.extend(rows);
