@@ -7,11 +7,13 @@
 
 use axum::Json;
 use axum::extract::Path;
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::auth::caller::{Inventory, Read};
 use shared::auth::{Caller, Require};
 use shared::error::{ApiError, FieldError, Fields};
+use shared::http::idempotency::{self, Answer, IdempotencyKey};
 use shared::http::pagination::{Page, PageQuery, PageRequest};
 use shared::http::{AppJson, AppQuery, PathId};
 use sqlx::PgConnection;
@@ -31,7 +33,7 @@ pub struct Count {
     counted: i32,
 }
 
-#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchCount {
     product_id: Uuid,
@@ -39,7 +41,7 @@ pub struct BatchCount {
     counted: i32,
 }
 
-#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Counts {
     /// 1 to 1,000 counts; a product given twice keeps its last count.
@@ -112,15 +114,17 @@ pub async fn count_one(
         .map(Json)
 }
 
-/// `POST /api/stocktakes/{id}/lines`: up to 1,000 counts in one request, all or none.
+/// `POST /api/stocktakes/{id}/lines`: up to 1,000 counts in one request, all or none; a retry
+/// with the same `Idempotency-Key` answers the first response and counts nothing again.
 #[utoipa::path(post, path = "/api/stocktakes/{id}/lines", operation_id = "count_stocktake_lines",
-    params(("id" = Uuid, Path)), request_body = Counts,
+    params(("id" = Uuid, Path), shared::http::openapi::IdempotencyKeyHeader), request_body = Counts,
     responses((status = 200, body = Counted), (status = 409, description = "`stocktake_not_open`")))]
 pub async fn count_many(
     mut tenant: Require<Inventory, Read>,
+    key: IdempotencyKey,
     PathId(id): PathId,
     AppJson(body): AppJson<Counts>,
-) -> Result<Json<Counted>, ApiError> {
+) -> Result<Answer, ApiError> {
     if body.lines.is_empty() || body.lines.len() > MAX_BATCH {
         return Err(ApiError::invalid_field(
             "lines",
@@ -139,6 +143,21 @@ pub async fn count_many(
         .collect();
     counts.sort_unstable_by_key(|(product, _, _)| *product);
     let (caller, tx) = tenant.parts();
+    // The key covers the stocktake too: the same counts sent to another are another request.
+    let request = serde_json::json!({ "stocktake_id": id, "lines": body.lines });
+    idempotency::create(tx, caller, &key, &request, async |tx| {
+        count_batch(tx, caller, id, &counts).await
+    })
+    .await
+}
+
+/// Records a checked batch (`counts` in product order); which products already had a count.
+async fn count_batch(
+    tx: &mut PgConnection,
+    caller: &Caller,
+    id: Uuid,
+    counts: &[(Uuid, i32, String)],
+) -> Result<(StatusCode, Counted), ApiError> {
     let before = sqlx::query_scalar!(
         r#"SELECT product_id AS "id!" FROM stocktake_lines
            WHERE org_id = $1 AND stocktake_id = $2 AND product_id = ANY($3) AND counted IS NOT NULL
@@ -150,11 +169,14 @@ pub async fn count_many(
     .persistent(false)
     .fetch_all(&mut *tx)
     .await?;
-    record(tx, caller, id, &counts).await?;
-    Ok(Json(Counted {
-        counted: counts.len(),
-        recounted: before,
-    }))
+    record(tx, caller, id, counts).await?;
+    Ok((
+        StatusCode::OK,
+        Counted {
+            counted: counts.len(),
+            recounted: before,
+        },
+    ))
 }
 
 /// Records `counts` (product, count, field for errors) on the open stocktake; 422 naming each

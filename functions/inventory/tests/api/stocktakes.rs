@@ -268,16 +268,19 @@ async fn a_batch_keeps_each_products_last_count_and_says_which_were_recounted(po
     let take = start(&app, &org, json!({})).await;
     let id = take["id"].as_str().unwrap();
     count(&app, &org, id, &bolt, 1).await;
-    let batch = app
-        .by(&org)
-        .post(
-            &format!("/api/stocktakes/{id}/lines"),
+    let path = format!("/api/stocktakes/{id}/lines");
+    let send = || {
+        app.by(&org).header("Idempotency-Key", "batch-1").post(
+            &path,
             json!({"lines": [{"product_id": bolt, "counted": 2}, {"product_id": nut, "counted": 3},
                              {"product_id": bolt, "counted": 4}]}),
         )
-        .await;
+    };
+    let batch = send().await;
     assert_eq!(batch.status, StatusCode::OK, "{}", batch.body);
     assert_eq!(batch.body, json!({"counted": 2, "recounted": [bolt]}));
+    // A retry is answered, not counted again (`times_counted` stays 2 below).
+    assert_eq!(send().await.body, batch.body);
     let lines = app
         .by(&org)
         .get(&format!("/api/stocktakes/{id}/lines"))
