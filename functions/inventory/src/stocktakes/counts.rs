@@ -143,9 +143,8 @@ pub async fn count_many(
         .collect();
     counts.sort_unstable_by_key(|(product, _, _)| *product);
     let (caller, tx) = tenant.parts();
-    // The key covers the stocktake too: the same counts sent to another are another request.
-    let request = serde_json::json!({ "stocktake_id": id, "lines": body.lines });
-    idempotency::create(tx, caller, &key, &request, async |tx| {
+    // The key stands for this path (this stocktake) and body, as for every create.
+    idempotency::create(tx, caller, &key, &body, async |tx| {
         count_batch(tx, caller, id, &counts).await
     })
     .await
