@@ -1,11 +1,11 @@
-//! The `dashboard` function: the summary (one SQL statement) and exports of products, stock and
-//! movements as CSV and XLSX, for the `reports` module; exports too large for one Lambda
-//! response go to S3 (`s3`) behind a pre-signed link.
+//! The `dashboard` function, for the `reports` module: the summary (one SQL statement), the
+//! stock's value (`stock_value`) and exports of products, stock, movements and the stock's value
+//! as CSV and XLSX; exports too large for one Lambda response go to S3 behind a pre-signed link.
 
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -23,6 +23,7 @@ use shared::http::openapi::Binary;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+mod stock_value;
 mod summary;
 
 pub fn app(state: AppState) -> Router {
@@ -30,6 +31,11 @@ pub fn app(state: AppState) -> Router {
     let router = Router::new()
         .route("/api/dashboard/summary", get(summary::summary))
         .route("/api/dashboard/export/{file}", get(export))
+        .route("/api/reports/stock-value", get(stock_value::totals))
+        .route(
+            "/api/reports/stock-value/products",
+            get(stock_value::products),
+        )
         .with_state(state);
     shared::http::layers(router, &http, openapi)
 }
@@ -39,6 +45,7 @@ enum Kind {
     Products,
     Stock,
     Movements,
+    StockValue,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -48,13 +55,15 @@ enum Format {
 }
 
 /// Every file `GET /api/dashboard/export/{file}` makes.
-const FILES: [&str; 6] = [
+const FILES: [&str; 8] = [
     "products.csv",
     "products.xlsx",
     "stock.csv",
     "stock.xlsx",
     "movements.csv",
     "movements.xlsx",
+    "stock-value.csv",
+    "stock-value.xlsx",
 ];
 
 fn file_schema() -> utoipa::openapi::schema::Object {
@@ -64,9 +73,22 @@ fn file_schema() -> utoipa::openapi::schema::Object {
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
 struct ExportPath {
-    /// `products`, `stock` or `movements`, then `.csv` or `.xlsx`.
+    /// `products`, `stock`, `movements` or `stock-value`, then `.csv` or `.xlsx`.
     #[param(schema_with = file_schema, example = "products.csv")]
     file: String,
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ExportQuery {
+    /// `stock-value` only: the moment to value the stock at, an RFC 3339 date-time or a date (the
+    /// end of that day, UTC); now when absent.
+    #[param(
+        pattern = r"^\d{4}-\d{2}-\d{2}([Tt ].+)?$",
+        max_length = 64,
+        example = "2026-11-30"
+    )]
+    at: Option<String>,
 }
 
 fn parse_file(file: &str) -> Option<(Kind, Format)> {
@@ -75,6 +97,7 @@ fn parse_file(file: &str) -> Option<(Kind, Format)> {
         "products" => Kind::Products,
         "stock" => Kind::Stock,
         "movements" => Kind::Movements,
+        "stock-value" => Kind::StockValue,
         _ => return None,
     };
     let format = match ext {
@@ -90,6 +113,8 @@ enum Cell {
     OptText(Option<String>),
     Int(i64),
     Money(Option<Decimal>),
+    /// A unit cost: up to six decimals.
+    Cost(Option<Decimal>),
     Bool(bool),
     Time(DateTime<Utc>),
 }
@@ -106,9 +131,11 @@ impl Cell {
                     s.clone()
                 }
             }
-            Cell::OptText(None) | Cell::Money(None) => String::new(),
+            Cell::OptText(None) | Cell::Money(None) | Cell::Cost(None) => String::new(),
             Cell::Int(n) => n.to_string(),
             Cell::Money(Some(d)) => d.to_string(),
+            // An average keeps six decimals; the trailing zeros say nothing.
+            Cell::Cost(Some(d)) => d.normalize().to_string(),
             Cell::Bool(b) => b.to_string(),
             // As every other time of the API: RFC 3339 in UTC with a `Z`.
             Cell::Time(t) => t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
@@ -148,6 +175,18 @@ fn header(kind: Kind) -> &'static [&'static str] {
             "kind",
             "quantity",
             "reason",
+            "unit_cost",
+            "cost_currency",
+        ],
+        Kind::StockValue => &[
+            "sku",
+            "name",
+            "location",
+            "quantity",
+            "currency",
+            "unit_cost",
+            "cost_source",
+            "value",
         ],
     }
 }
@@ -163,7 +202,7 @@ fn cells<'a, R: Send + 'a>(
 type Rows<'a> = BoxStream<'a, Result<Vec<Cell>, sqlx::Error>>;
 
 /// The rows of an export, read as a stream (never all in memory for CSV).
-fn rows(kind: Kind, db: &mut PgConnection, org: Uuid) -> Rows<'_> {
+fn rows(kind: Kind, db: &mut PgConnection, org: Uuid, at: Option<DateTime<Utc>>) -> Rows<'_> {
     match kind {
         Kind::Products => cells(
             sqlx::query!(
@@ -210,7 +249,8 @@ fn rows(kind: Kind, db: &mut PgConnection, org: Uuid) -> Rows<'_> {
         ),
         Kind::Movements => cells(
             sqlx::query!(
-                r#"SELECT m.id, m.created_at, p.sku, l.name AS location, m.kind AS "kind: MovementKind", m.quantity, m.reason
+                r#"SELECT m.id, m.created_at, p.sku, l.name AS location, m.kind AS "kind: MovementKind", m.quantity, m.reason,
+                          m.unit_cost, m.cost_currency::text
                    FROM stock_movements m
                    JOIN products p ON p.org_id = m.org_id AND p.id = m.product_id
                    JOIN locations l ON l.org_id = m.org_id AND l.id = m.location_id
@@ -226,6 +266,31 @@ fn rows(kind: Kind, db: &mut PgConnection, org: Uuid) -> Rows<'_> {
                 Cell::Text(r.kind.as_str().to_owned()),
                 Cell::Int(r.quantity.into()),
                 Cell::Text(r.reason),
+                Cell::Cost(r.unit_cost),
+                Cell::OptText(r.cost_currency),
+            ],
+        ),
+        Kind::StockValue => cells(
+            sqlx::query!(
+                r#"SELECT p.sku, p.name, l.name AS location, v.quantity AS "quantity!", v.currency AS "currency!",
+                          v.unit_cost, v.source, v.value
+                   FROM stockroom_stock_value($1, $2) v
+                   JOIN products p ON p.id = v.product_id
+                   JOIN locations l ON l.id = v.location_id
+                   ORDER BY lower(p.sku), p.id, lower(l.name), l.id"#,
+                org,
+                at
+            )
+            .fetch(db),
+            |r| vec![
+                Cell::Text(r.sku),
+                Cell::Text(r.name),
+                Cell::Text(r.location),
+                Cell::Int(r.quantity),
+                Cell::Text(r.currency),
+                Cell::Cost(r.unit_cost),
+                Cell::OptText(r.source),
+                Cell::Money(r.value),
             ],
         ),
     }
@@ -246,18 +311,19 @@ fn io_error(message: String) -> std::io::Error {
     std::io::Error::other(message)
 }
 
-/// `GET /api/dashboard/export/{products|stock|movements}.{csv|xlsx}`.
+/// `GET /api/dashboard/export/{products|stock|movements|stock-value}.{csv|xlsx}`.
 ///
 /// An export that fits in one Lambda response (`EXPORT_INLINE_MAX_BYTES`) is the response. A
 /// larger one is never attempted as a response (Lambda would refuse it with a 502): it goes to
 /// the export bucket, and the answer is 303 See Other to a pre-signed link that works for
 /// `EXPORT_URL_TTL_SECONDS`, with the link in a JSON body too.
 #[utoipa::path(get, path = "/api/dashboard/export/{file}",
-    params(ExportPath),
+    params(ExportPath, ExportQuery),
     responses((status = 200, description = "A download (`Content-Disposition: attachment`)",
         content((Binary = "text/csv"), (Binary = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")),
         headers(("Content-Disposition" = String, description = "`attachment; filename=\"products-2026-12-07.csv\"`"))),
         (status = 404, description = "`unknown_export`: not one of the files above; `errors` lists them"),
+        (status = 422, description = "`at` is not a date or date-time, is in the future, or is given for another file than `stock-value`"),
         (status = 303, description = "Too large for one response: `Location` (and `url` in the body) is a short-lived link to the file", body = ExportLink,
             headers(("Location" = String, description = "The link to the file, as `url`"))),
         (status = 503, description = "Too large for one response, and the deployment has no export bucket")))]
@@ -265,6 +331,7 @@ async fn export(
     State(state): State<AppState>,
     mut tenant: Require<Reports, Read>,
     Path(ExportPath { file }): Path<ExportPath>,
+    Query(ExportQuery { at }): Query<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let (kind, format) = parse_file(&file).ok_or_else(|| {
         ApiError::unknown_reference(
@@ -277,8 +344,17 @@ async fn export(
         Kind::Products => "products",
         Kind::Stock => "stock",
         Kind::Movements => "movements",
+        Kind::StockValue => "stock-value",
     };
-    let stamp = Utc::now().format("%Y-%m-%d");
+    if at.is_some() && kind != Kind::StockValue {
+        return Err(ApiError::invalid_field(
+            "at",
+            "not_applicable",
+            "only the stock-value export is made for a past moment",
+        ));
+    }
+    let at = stock_value::moment(at.as_deref())?;
+    let stamp = at.unwrap_or_else(Utc::now).format("%Y-%m-%d");
     let (content_type, filename) = match format {
         Format::Csv => ("text/csv; charset=utf-8", format!("{name}-{stamp}.csv")),
         Format::Xlsx => (
@@ -287,8 +363,8 @@ async fn export(
         ),
     };
     let body = match format {
-        Format::Csv => csv(&mut tenant, kind).await?,
-        Format::Xlsx => xlsx(&mut tenant, kind, name).await?,
+        Format::Csv => csv(&mut tenant, kind, at).await?,
+        Format::Xlsx => xlsx(&mut tenant, kind, name, at).await?,
     };
     let disposition = format!("attachment; filename=\"{filename}\"");
     let exports = &state.settings.exports;
@@ -360,10 +436,14 @@ pub struct ExportLink {
 }
 
 /// The CSV file, row by row from the tenant connection.
-async fn csv(tenant: &mut Require<Reports, Read>, kind: Kind) -> Result<Vec<u8>, ApiError> {
+async fn csv(
+    tenant: &mut Require<Reports, Read>,
+    kind: Kind,
+    at: Option<DateTime<Utc>>,
+) -> Result<Vec<u8>, ApiError> {
     let mut out = csv_line(header(kind).iter().map(|h| h.to_string()))?.to_vec();
     let org = tenant.caller.org_id;
-    let mut stream = rows(kind, &mut tenant.db, org);
+    let mut stream = rows(kind, &mut tenant.db, org, at);
     while let Some(cells) = stream.next().await {
         out.extend_from_slice(&csv_line(cells?.iter().map(Cell::csv))?);
     }
@@ -375,6 +455,7 @@ async fn xlsx(
     tenant: &mut Require<Reports, Read>,
     kind: Kind,
     sheet: &str,
+    at: Option<DateTime<Utc>>,
 ) -> Result<Vec<u8>, ApiError> {
     let mut workbook = rust_xlsxwriter::Workbook::new();
     let worksheet = workbook.add_worksheet();
@@ -387,11 +468,14 @@ async fn xlsx(
             .map_err(fail)?;
     }
     let org = tenant.caller.org_id;
-    let mut stream = rows(kind, &mut tenant.db, org);
+    let mut stream = rows(kind, &mut tenant.db, org, at);
     // Typed cells, so the sheet sorts, sums and filters: money as numbers with two decimals
     // (numeric(14,2) has at most 14 digits, which an f64 holds exactly to the cent), times as
     // Excel date-times in UTC.
     let money = rust_xlsxwriter::Format::new().set_num_format("#,##0.00");
+    // A unit cost (an average) has up to six decimals: the cell keeps them (an f64 holds any
+    // cost below a billion to the sixth decimal), the sheet shows at least two and at most four.
+    let cost = rust_xlsxwriter::Format::new().set_num_format("#,##0.00##");
     let when = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
     let mut row = 1u32;
     while let Some(cells) = stream.next().await {
@@ -401,14 +485,19 @@ async fn xlsx(
                 Cell::Text(s) | Cell::OptText(Some(s)) => {
                     worksheet.write_string(row, col, s).map(|_| ())
                 }
-                Cell::OptText(None) | Cell::Money(None) => Ok(()),
+                Cell::OptText(None) | Cell::Money(None) | Cell::Cost(None) => Ok(()),
                 Cell::Int(n) => worksheet.write_number(row, col, *n as f64).map(|_| ()),
-                Cell::Money(Some(d)) => {
+                Cell::Money(Some(d)) | Cell::Cost(Some(d)) => {
                     let value = d.to_f64().ok_or_else(|| {
                         ApiError::Internal(io_error(format!("{d} has no f64 value")).into())
                     })?;
+                    let format = if matches!(cell, Cell::Cost(_)) {
+                        &cost
+                    } else {
+                        &money
+                    };
                     worksheet
-                        .write_number_with_format(row, col, value, &money)
+                        .write_number_with_format(row, col, value, format)
                         .map(|_| ())
                 }
                 Cell::Bool(b) => worksheet.write_boolean(row, col, *b).map(|_| ()),
@@ -428,7 +517,7 @@ async fn xlsx(
 /// This function's operations, for the whole API's document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
-    #[openapi(paths(summary::summary, export))]
+    #[openapi(paths(summary::summary, export, stock_value::totals, stock_value::products))]
     struct Doc;
     shared::http::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "dashboard")
 }

@@ -163,7 +163,7 @@ async fn xlsx_exports_open_in_openpyxl(pool: PgPool) {
                 "products 3 sku B-1 str str float str NoneType str NoneType int bool str bool datetime"
             }
             "stock" => "stock 3 sku B-1 str str str int int int",
-            _ => "movements 3 id 1 int datetime str str str int str",
+            _ => "movements 3 id 1 int datetime str str str int str NoneType NoneType",
         };
         assert_eq!(seen.trim(), expected);
     }

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use shared::audit::{Action, Change};
 use shared::auth::caller::{Inventory, Read, Write};
@@ -55,6 +56,11 @@ pub struct CreateMovement {
     /// or those taken (default: first expiry first).
     #[schema(value_type = Option<crate::lots::input::Serials>)]
     serials: Option<Vec<String>>,
+    /// What each unit received cost, in the product's currency (receive and adjust in only):
+    /// it moves the product's average cost. Without it the units enter at that average.
+    #[schema(value_type = Option<String>, pattern = r"^\d{1,12}(\.\d{1,2})?$", example = "4.20")]
+    #[serde(default, with = "shared::domain::money_text::option")]
+    unit_cost: Option<Decimal>,
 }
 
 /// Rewrites `CreateMovement` in `doc` as one shape per kind, so the document says what each
@@ -142,6 +148,21 @@ pub struct Recorded {
     available: i64,
     /// A tracked product's lots the units went into or came from (empty for an untracked one).
     lots: Vec<Portion>,
+    /// What each unit was worth: a receipt's cost, else the product's average cost (its
+    /// standard cost before any costed receipt); null for a product without any cost.
+    #[schema(value_type = Option<String>, example = "4.200000")]
+    #[serde(with = "rust_decimal::serde::str_option")]
+    unit_cost: Option<Decimal>,
+    #[schema(value_type = Option<shared::domain::CurrencyCode>)]
+    cost_currency: Option<String>,
+    /// The units moved at `unit_cost`, to the cent: what a write-off cost, or a receipt is worth.
+    #[schema(value_type = Option<String>, example = "42.00")]
+    #[serde(with = "rust_decimal::serde::str_option")]
+    value: Option<Decimal>,
+    /// The product's average cost after the movement (null without any cost).
+    #[schema(value_type = Option<String>, example = "4.150000")]
+    #[serde(with = "rust_decimal::serde::str_option")]
+    average_cost: Option<Decimal>,
 }
 
 /// A [`CreateMovement`] checked.
@@ -154,6 +175,7 @@ pub struct NewMovement {
     location_id: Option<Uuid>,
     to_location_id: Option<Uuid>,
     lots: LotChoice,
+    unit_cost: Option<Decimal>,
 }
 
 impl TryFrom<CreateMovement> for NewMovement {
@@ -187,6 +209,15 @@ impl TryFrom<CreateMovement> for NewMovement {
                 }
             },
         };
+        let incoming = body.kind == Kind::Receive || (body.kind == Kind::Adjust && amount > 0);
+        if body.unit_cost.is_some() && !incoming {
+            fields.add(FieldError::new(
+                "unit_cost",
+                "not_incoming",
+                "only units coming in (receive, a positive adjust) are given a cost; units going \
+                 out are worth the product's average cost",
+            ));
+        }
         if body.kind == Kind::Transfer && body.to_location_id.is_none() {
             fields.add(FieldError::new(
                 "to_location_id",
@@ -210,6 +241,7 @@ impl TryFrom<CreateMovement> for NewMovement {
                 location_id: body.location_id,
                 to_location_id: body.to_location_id,
                 lots,
+                unit_cost: body.unit_cost,
             }),
             _ => Err(fields.into_error()),
         }
@@ -243,6 +275,8 @@ async fn record(
     }
     let location = locations::resolve(tx, org, new.location_id, "location_id").await?;
     let choice = &new.lots;
+    let currency = rules.currency.as_str();
+    let given = new.unit_cost.map(|c| (c, currency));
     let movement = |kind, sign, location, transfer_id, portions| Movement {
         product,
         location,
@@ -253,8 +287,11 @@ async fn record(
         transfer_id,
         reservation_id: None,
         po_line_id: None,
+        cost: None,
     };
     let mut ids = Vec::new();
+    let cost;
+    let mut average = None;
     let portions = match new.kind {
         Kind::Receive | Kind::Adjust if amount > 0 => {
             stock::change(tx, org, product, location, amount).await?;
@@ -265,9 +302,22 @@ async fn record(
             } else {
                 MovementKind::Adjust
             };
-            ids.extend(
-                stock::record(tx, caller, movement(kind, 1, location, None, &portions)).await?,
-            );
+            let (recorded, valued) = stock::record_valued(
+                tx,
+                caller,
+                Movement {
+                    cost: given,
+                    ..movement(kind, 1, location, None, &portions)
+                },
+            )
+            .await?;
+            if let (Some(&first), Some(valued)) = (recorded.first(), &valued)
+                && given.is_some()
+            {
+                average = stock::cost_receipt(tx, product, first, amount, valued).await?;
+            }
+            ids.extend(recorded);
+            cost = valued;
             portions
         }
         Kind::Receive | Kind::Sell | Kind::Adjust => {
@@ -291,9 +341,11 @@ async fn record(
                 false,
             )
             .await?;
-            ids.extend(
-                stock::record(tx, caller, movement(kind, -1, location, None, &portions)).await?,
-            );
+            let (recorded, valued) =
+                stock::record_valued(tx, caller, movement(kind, -1, location, None, &portions))
+                    .await?;
+            ids.extend(recorded);
+            cost = valued;
             portions
         }
         Kind::Transfer => {
@@ -323,14 +375,14 @@ async fn record(
             )
             .await?;
             lots::arrive(tx, org, product, to, &portions).await?;
-            ids.extend(
-                stock::record(
-                    tx,
-                    caller,
-                    movement(MovementKind::TransferOut, -1, location, transfer, &portions),
-                )
-                .await?,
-            );
+            let (recorded, valued) = stock::record_valued(
+                tx,
+                caller,
+                movement(MovementKind::TransferOut, -1, location, transfer, &portions),
+            )
+            .await?;
+            ids.extend(recorded);
+            cost = valued;
             ids.extend(
                 stock::record(
                     tx,
@@ -344,9 +396,13 @@ async fn record(
     };
     let lots: Vec<Portion> = portions.into_iter().filter(|p| p.lot.is_some()).collect();
     let available = stock::available(tx, product, location).await?;
+    // A sale, transfer or write-off leaves the average as it was.
+    let average_cost = average.or(rules.average_cost);
+    let (unit_cost, cost_currency) = cost.map(|c| (c.amount, c.currency)).unzip();
+    let value = unit_cost.map(|c| (c * Decimal::from(amount.abs())).round_dp(2));
     let after = serde_json::json!({ "kind": new.kind, "amount": amount, "location_id": location,
         "to_location_id": new.to_location_id, "reason": reason, "movement_ids": ids,
-        "lots": lots });
+        "lots": lots, "unit_cost": unit_cost, "cost_currency": cost_currency, "value": value });
     caller
         .audit(tx, Action::StockMovement, product, Change::created(&after))
         .await?;
@@ -358,6 +414,10 @@ async fn record(
             product_id: product,
             available,
             lots,
+            unit_cost,
+            cost_currency,
+            value,
+            average_cost,
         },
     ))
 }
@@ -375,6 +435,13 @@ pub struct LedgerEntry {
     po_line_id: Option<Uuid>,
     /// The lot of a tracked product's units (`GET /api/lots/{id}`).
     lot_id: Option<Uuid>,
+    /// What each unit was worth: a receipt's cost as given, else the product's average cost at
+    /// the time (null before costs were recorded, or without any cost).
+    #[schema(value_type = Option<String>, example = "4.200000")]
+    #[serde(with = "rust_decimal::serde::str_option")]
+    unit_cost: Option<Decimal>,
+    #[schema(value_type = Option<shared::domain::CurrencyCode>)]
+    cost_currency: Option<String>,
     actor_user_id: Option<Uuid>,
     actor_api_key_id: Option<Uuid>,
     created_at: DateTime<Utc>,
@@ -438,7 +505,8 @@ pub async fn list(
     let rows = sqlx::query_as!(
         LedgerEntry,
         r#"SELECT id, product_id, location_id, kind AS "kind: MovementKind", quantity, reason, transfer_id,
-                  reservation_id, po_line_id, lot_id, actor_user_id, actor_api_key_id, created_at
+                  reservation_id, po_line_id, lot_id, unit_cost, cost_currency::text, actor_user_id,
+                  actor_api_key_id, created_at
            FROM stock_movements
            WHERE org_id = $1
              AND ($2::uuid[] IS NULL OR product_id = ANY($2))

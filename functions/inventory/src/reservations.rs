@@ -410,6 +410,7 @@ async fn finish(
                 transfer_id: None,
                 reservation_id: Some(id),
                 po_line_id: None,
+                cost: None,
             },
         )
         .await?;

@@ -2,6 +2,7 @@
 //! low-stock report.
 
 use axum::Json;
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use shared::auth::caller::{Inventory, Read};
 use shared::auth::{Caller, Require};
@@ -29,12 +30,16 @@ pub fn insufficient(available: i64) -> ApiError {
 
 /// What a stock change needs to know of a product: whether it is active, how its units are
 /// tracked, and whether its organization sells units past their expiry date.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ProductStock {
     pub is_active: bool,
     pub tracking: Tracking,
     pub shelf_life_days: Option<i32>,
     pub sell_expired: bool,
+    /// The product's currency, that of its costs.
+    pub currency: String,
+    /// Its moving-average cost, else its standard cost (none without either).
+    pub average_cost: Option<Decimal>,
 }
 
 /// The organization's product's stock rules; 404 `unknown_product` when it has no such product.
@@ -46,7 +51,8 @@ pub async fn product(
     sqlx::query_as!(
         ProductStock,
         r#"SELECT p.is_active, p.tracking AS "tracking: Tracking", p.shelf_life_days,
-                  o.sell_expired
+                  o.sell_expired, p.currency::text AS "currency!",
+                  coalesce(p.average_cost, p.cost) AS average_cost
            FROM products p JOIN organizations o ON o.id = p.org_id
            WHERE p.org_id = $1 AND p.id = $2"#,
         org,
@@ -174,6 +180,17 @@ pub struct Movement<'a> {
     pub transfer_id: Option<Uuid>,
     pub reservation_id: Option<Uuid>,
     pub po_line_id: Option<Uuid>,
+    /// What a unit cost, for a receipt whose cost is known (a purchase order line's, or the one
+    /// given): the amount and its currency. Without it the rows take the product's average cost.
+    pub cost: Option<(Decimal, &'a str)>,
+}
+
+/// What the units of a movement were worth apiece, in `currency` (none for a product without
+/// any cost yet).
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnitCost {
+    pub amount: Decimal,
+    pub currency: String,
 }
 
 /// Writes the movement's ledger rows (one statement, whatever the number of lots); their ids.
@@ -182,16 +199,36 @@ pub async fn record(
     caller: &Caller,
     m: Movement<'_>,
 ) -> Result<Vec<i64>, ApiError> {
+    Ok(record_valued(conn, caller, m).await?.0)
+}
+
+/// [`record`], with the cost its rows were given: the receipt's own, else the product's
+/// average (its standard cost before any costed receipt) at the time, in the product's currency.
+pub async fn record_valued(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    m: Movement<'_>,
+) -> Result<(Vec<i64>, Option<UnitCost>), ApiError> {
     let (user, key) = caller.actor_ids();
     let lots: Vec<Option<Uuid>> = m.portions.iter().map(|p| p.lot).collect();
     let quantities: Vec<i32> = m.portions.iter().map(|p| m.sign * p.quantity).collect();
-    Ok(sqlx::query_scalar!(
-        r#"INSERT INTO stock_movements (org_id, product_id, location_id, kind, quantity, reason, transfer_id,
-                                       reservation_id, po_line_id, actor_user_id, actor_api_key_id, lot_id)
-           SELECT $1, $2, $3, $4, r.quantity, $6, $7, $8, $9, $10, $11, r.lot
+    let (cost, currency) = m.cost.unzip();
+    let rows = sqlx::query!(
+        r#"WITH c AS (
+               SELECT coalesce($13::numeric, p.average_cost, p.cost) AS unit_cost,
+                      CASE WHEN $13::numeric IS NOT NULL THEN $14::text
+                           WHEN coalesce(p.average_cost, p.cost) IS NOT NULL THEN p.currency::text
+                      END AS cost_currency
+               FROM products p WHERE p.id = $2
+           )
+           INSERT INTO stock_movements (org_id, product_id, location_id, kind, quantity, reason, transfer_id,
+                                       reservation_id, po_line_id, actor_user_id, actor_api_key_id, lot_id,
+                                       unit_cost, cost_currency)
+           SELECT $1, $2, $3, $4, r.quantity, $6, $7, $8, $9, $10, $11, r.lot, c.unit_cost, c.cost_currency
            FROM unnest($12::uuid[], $5::int[]) WITH ORDINALITY AS r(lot, quantity, n)
+           LEFT JOIN c ON true
            ORDER BY r.n
-           RETURNING id"#,
+           RETURNING id, unit_cost, cost_currency::text"#,
         caller.org_id,
         m.product,
         m.location,
@@ -203,9 +240,40 @@ pub async fn record(
         m.po_line_id,
         user,
         key,
-        &lots as &[Option<Uuid>]
+        &lots as &[Option<Uuid>],
+        cost,
+        currency
     )
     .fetch_all(conn)
+    .await?;
+    let cost = rows.first().and_then(|r| {
+        Some(UnitCost {
+            amount: r.unit_cost?,
+            currency: r.cost_currency.clone()?,
+        })
+    });
+    Ok((rows.into_iter().map(|r| r.id).collect(), cost))
+}
+
+/// Moves the product's average cost with a receipt of `quantity` units at `cost` (its ledger
+/// row `movement`, the stock already added): the average after, or `None` when the cost is
+/// in another currency than the product's, which leaves the average as it was.
+pub async fn cost_receipt(
+    conn: &mut PgConnection,
+    product: Uuid,
+    movement: i64,
+    quantity: i32,
+    cost: &UnitCost,
+) -> Result<Option<Decimal>, ApiError> {
+    Ok(sqlx::query_scalar!(
+        "SELECT stockroom_cost_receipt($1, $2, $3, $4, $5)",
+        product,
+        movement,
+        quantity,
+        cost.amount,
+        cost.currency
+    )
+    .fetch_one(conn)
     .await?)
 }
 

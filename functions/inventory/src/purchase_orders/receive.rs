@@ -80,7 +80,13 @@ async fn apply(
             ));
             continue;
         }
-        arrivals.push((line.product_id, line.id, arrived.quantity, i));
+        arrivals.push((
+            line.product_id,
+            line.id,
+            line.unit_cost,
+            arrived.quantity,
+            i,
+        ));
     }
     if !fields.is_empty() {
         // Nothing of this receipt is kept: the transaction rolls back.
@@ -89,9 +95,9 @@ async fn apply(
     // Stock is changed in product order, as every writer that changes several products does:
     // two receipts sharing products lock their rows (stock levels, the products' totals) in
     // the same order, so they queue instead of deadlocking.
-    arrivals.sort_by_key(|&(product, line, _, _)| (product, line));
+    arrivals.sort_by_key(|&(product, line, _, _, _)| (product, line));
     let mut received = vec![Vec::new(); receipt.lines.len()];
-    for (product, line, quantity, i) in arrivals {
+    for (product, line, unit_cost, quantity, i) in arrivals {
         let rules = stock::product(tx, org, product).await?;
         stock::change(tx, org, product, location, quantity).await?;
         let portions = lots::incoming(
@@ -104,7 +110,7 @@ async fn apply(
             &receipt.lots[i],
         )
         .await?;
-        stock::record(
+        let (ids, cost) = stock::record_valued(
             tx,
             caller,
             Movement {
@@ -117,9 +123,14 @@ async fn apply(
                 transfer_id: None,
                 reservation_id: None,
                 po_line_id: Some(line),
+                cost: Some((unit_cost, &before.currency)),
             },
         )
         .await?;
+        // The line's cost moves the product's average (when the order is in its currency).
+        if let (Some(&first), Some(cost)) = (ids.first(), cost) {
+            stock::cost_receipt(tx, product, first, quantity, &cost).await?;
+        }
         received[i] = portions.into_iter().filter(|p| p.lot.is_some()).collect();
     }
     // The receipt itself, which the delivery note is attached to.

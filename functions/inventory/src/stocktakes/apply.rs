@@ -44,7 +44,8 @@ pub struct StocktakeResult {
     not_counted_lines: i64,
     /// Units added (positive) or written off (negative), summed.
     variance_units: i64,
-    /// The variance at each product's cost, per currency.
+    /// The variance at each product's average cost (its standard cost before any costed
+    /// receipt), per currency.
     variance_value: Vec<Amount>,
     moved_meanwhile: Vec<MovedLine>,
 }
@@ -191,9 +192,12 @@ pub async fn apply(
         .unzip();
     sqlx::query!(
         "INSERT INTO stock_movements (org_id, product_id, location_id, kind, quantity, reason,
-                                      actor_user_id, actor_api_key_id)
-         SELECT $1, d.product_id, $2, 'adjust', d.difference, $5, $6, $7
+                                      actor_user_id, actor_api_key_id, unit_cost, cost_currency)
+         SELECT $1, d.product_id, $2, 'adjust', d.difference, $5, $6, $7,
+                coalesce(p.average_cost, p.cost),
+                CASE WHEN coalesce(p.average_cost, p.cost) IS NOT NULL THEN p.currency END
          FROM unnest($3::uuid[], $4::int[]) AS d(product_id, difference)
+         JOIN products p ON p.id = d.product_id
          ORDER BY d.product_id",
         org,
         head.location_id,
@@ -292,6 +296,9 @@ async fn adjust_lots(
         tracking,
         shelf_life_days: None,
         sell_expired: true,
+        // Not read by the lots: the ledger rows take the product's average themselves.
+        currency: String::new(),
+        average_cost: None,
     };
     let none = LotChoice::default();
     let portions = if difference < 0 {
@@ -354,6 +361,7 @@ async fn adjust_lots(
             transfer_id: None,
             reservation_id: None,
             po_line_id: None,
+            cost: None,
         },
     )
     .await?;

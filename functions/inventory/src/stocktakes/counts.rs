@@ -63,7 +63,8 @@ pub struct Line {
     on_hand_at_count: Option<i32>,
     /// `counted - on_hand_at_count`.
     variance: Option<i32>,
-    /// The variance at the product's cost (`null` without a cost or a count).
+    /// The variance at the product's average cost, its standard cost before any costed receipt
+    /// (`null` without a cost or a count).
     #[schema(value_type = Option<String>, example = "-2.50")]
     variance_value: Option<rust_decimal::Decimal>,
     #[schema(value_type = shared::domain::CurrencyCode)]
@@ -317,7 +318,7 @@ async fn read(
     let rows = sqlx::query!(
         r#"SELECT l.product_id, p.sku, p.name, l.expected, l.counted, l.on_hand_at_count,
                   l.times_counted, l.counted_at, l.applied_difference, p.currency::text AS "currency!",
-                  (l.counted - l.on_hand_at_count) * p.cost AS variance_value
+                  round((l.counted - l.on_hand_at_count) * coalesce(p.average_cost, p.cost), 2) AS variance_value
            FROM stocktake_lines l
            JOIN products p ON p.org_id = l.org_id AND p.id = l.product_id
            WHERE l.org_id = $1 AND l.stocktake_id = $2

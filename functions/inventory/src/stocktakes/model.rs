@@ -48,8 +48,8 @@ pub struct Progress {
     pub with_variance: Option<i64>,
     /// Units found more (positive) or missing (negative), summed.
     pub variance_units: Option<i64>,
-    /// The variance at each product's cost, per currency (products without a cost count as
-    /// zero).
+    /// The variance at each product's average cost (its standard cost before any costed
+    /// receipt), per currency (products without a cost count as zero).
     pub variance_value: Option<Vec<Amount>>,
 }
 
@@ -173,7 +173,7 @@ pub async fn progress(
     let value = if expected {
         let rows = sqlx::query!(
             r#"SELECT p.currency AS "currency!",
-                      sum((l.counted - l.on_hand_at_count) * coalesce(p.cost, 0)) AS "amount!"
+                      round(sum((l.counted - l.on_hand_at_count) * coalesce(p.average_cost, p.cost, 0)), 2) AS "amount!"
                FROM stocktake_lines l
                JOIN products p ON p.org_id = l.org_id AND p.id = l.product_id
                WHERE l.org_id = $1 AND l.stocktake_id = $2 AND l.counted <> l.on_hand_at_count

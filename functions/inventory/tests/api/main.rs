@@ -1,6 +1,7 @@
 //! The inventory function's API tests, in one test binary: each module was a test binary of
 //! its own.
 
+mod costs;
 mod lot_flows;
 mod lots;
 mod payments;

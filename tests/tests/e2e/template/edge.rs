@@ -162,7 +162,7 @@ fn the_api_limits_each_client_at_the_edge() {
     // Every path has its preflight answered by a mock from the allowed-origins list, and a
     // Lambda proxy integration; every HTTP function may be invoked by this API.
     let paths = body["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 37);
+    assert_eq!(paths.len(), 38);
     for (path, methods) in paths {
         let options = &methods["options"]["x-amazon-apigateway-integration"];
         assert_eq!(options["type"], "mock", "{path}");

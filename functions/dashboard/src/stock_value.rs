@@ -1,0 +1,227 @@
+//! What the stock is worth: `GET /api/reports/stock-value` (totals per currency and per
+//! location) and `GET /api/reports/stock-value/products` (a page of products), now or at a past
+//! moment. Both read `stockroom_stock_value` (migration 20261211000001), as the export does: one
+//! valuation, wherever it is shown.
+
+use axum::Json;
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use shared::auth::Require;
+use shared::auth::caller::{Read, Reports};
+use shared::error::ApiError;
+use shared::http::AppQuery;
+use shared::http::pagination::{Page, PageQuery, PageRequest};
+use uuid::Uuid;
+
+/// The moment `at` names (an RFC 3339 date-time, or a date: the end of that day, UTC), checked:
+/// none for now; 422 when it is not a date or date-time, or is
+/// in the future.
+pub fn moment(at: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let Some(text) = at else { return Ok(None) };
+    let invalid = |message: &str| ApiError::invalid_field("at", "invalid", message);
+    let at = if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let end = NaiveTime::from_hms_micro_opt(23, 59, 59, 999_999)
+            .ok_or_else(|| invalid("not a time"))?;
+        day.and_time(end).and_utc()
+    } else {
+        DateTime::parse_from_rfc3339(text)
+            .map_err(|_| {
+                invalid("an RFC 3339 date-time (2026-11-30T18:00:00Z) or a date (2026-11-30)")
+            })?
+            .with_timezone(&Utc)
+    };
+    if at > Utc::now() {
+        return Err(ApiError::invalid_field(
+            "at",
+            "in_future",
+            "the stock can be valued now (leave `at` out) or at a past moment",
+        ));
+    }
+    Ok(Some(at))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ValueQuery {
+    /// The moment to value the stock at: an RFC 3339 date-time, or a date (the end of that day,
+    /// UTC); now when absent.
+    #[param(
+        pattern = r"^\d{4}-\d{2}-\d{2}([Tt ].+)?$",
+        max_length = 64,
+        example = "2026-11-30"
+    )]
+    at: Option<String>,
+    /// Only the stock at this location.
+    location_id: Option<Uuid>,
+}
+
+/// The stock of one currency: products are valued in their own currency, and no rate turns
+/// one into another, so there is a total per currency.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CurrencyTotal {
+    #[schema(value_type = shared::domain::CurrencyCode)]
+    currency: String,
+    /// Units on hand.
+    quantity: i64,
+    /// Their value, to the cent (the sum of the rows of the export).
+    #[schema(value_type = String, example = "1234.50")]
+    #[serde(with = "rust_decimal::serde::str")]
+    value: Decimal,
+    /// Products with stock.
+    products: i64,
+    /// Units of products without any cost (neither an average nor a standard cost): not in
+    /// `value`.
+    unvalued_quantity: i64,
+}
+
+/// The stock at one location, in one currency.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LocationValue {
+    location_id: Uuid,
+    location_name: String,
+    #[schema(value_type = shared::domain::CurrencyCode)]
+    currency: String,
+    quantity: i64,
+    #[schema(value_type = String, example = "310.00")]
+    #[serde(with = "rust_decimal::serde::str")]
+    value: Decimal,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StockValue {
+    /// The moment valued (now when `at` was absent).
+    at: DateTime<Utc>,
+    /// Per currency, most valuable first.
+    totals: Vec<CurrencyTotal>,
+    /// Per location and currency, by location name.
+    locations: Vec<LocationValue>,
+}
+
+/// `GET /api/reports/stock-value`: the stock's value in total (per currency) and per location,
+/// now or at a past moment (the ledger up to then, at each product's average cost then).
+#[utoipa::path(get, path = "/api/reports/stock-value", params(ValueQuery),
+    responses((status = 200, description = "The stock's value per currency and per location", body = StockValue),
+        (status = 422, description = "`at` is not a date or date-time, or is in the future")))]
+pub async fn totals(
+    mut tenant: Require<Reports, Read>,
+    AppQuery(query): AppQuery<ValueQuery>,
+) -> Result<Json<StockValue>, ApiError> {
+    let at = moment(query.at.as_deref())?;
+    let org = tenant.caller.org_id;
+    // One pass over the valuation: the per-location rows, and the totals grouped from them.
+    let rows = sqlx::query!(
+        r#"WITH v AS MATERIALIZED (
+               SELECT v.product_id, v.location_id, v.quantity, v.currency, v.value
+               FROM stockroom_stock_value($1, $2) v
+               WHERE $3::uuid IS NULL OR v.location_id = $3
+           )
+           SELECT v.location_id AS "location_id?", l.name AS "location_name?", v.currency AS "currency!",
+                  sum(v.quantity)::bigint AS "quantity!", coalesce(sum(v.value), 0) AS "value!",
+                  count(DISTINCT v.product_id) AS "products!",
+                  coalesce(sum(v.quantity) FILTER (WHERE v.value IS NULL), 0)::bigint AS "unvalued!"
+           FROM v JOIN locations l ON l.id = v.location_id
+           GROUP BY GROUPING SETS ((v.location_id, l.name, v.currency), (v.currency))
+           ORDER BY 5 DESC, 3"#,
+        org,
+        at,
+        query.location_id
+    )
+    .fetch_all(&mut *tenant.db)
+    .await?;
+    let mut answer = StockValue {
+        at: at.unwrap_or_else(Utc::now),
+        totals: Vec::new(),
+        locations: Vec::new(),
+    };
+    for r in rows {
+        match (r.location_id, r.location_name) {
+            (Some(location_id), Some(location_name)) => answer.locations.push(LocationValue {
+                location_id,
+                location_name,
+                currency: r.currency,
+                quantity: r.quantity,
+                value: r.value,
+            }),
+            _ => answer.totals.push(CurrencyTotal {
+                currency: r.currency,
+                quantity: r.quantity,
+                value: r.value,
+                products: r.products,
+                unvalued_quantity: r.unvalued,
+            }),
+        }
+    }
+    answer.locations.sort_by(|a, b| {
+        (a.location_name.to_lowercase(), a.location_id, &a.currency).cmp(&(
+            b.location_name.to_lowercase(),
+            b.location_id,
+            &b.currency,
+        ))
+    });
+    Ok(Json(answer))
+}
+
+/// One product's stock and its value.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProductValue {
+    product_id: Uuid,
+    sku: String,
+    name: String,
+    /// Units on hand (at the location asked for, else everywhere).
+    quantity: i64,
+    #[schema(value_type = shared::domain::CurrencyCode)]
+    currency: String,
+    /// What a unit is worth: its average cost then, else its standard cost; null without either.
+    #[schema(value_type = Option<String>, example = "4.150000")]
+    #[serde(with = "rust_decimal::serde::str_option")]
+    unit_cost: Option<Decimal>,
+    /// `average` (the moving average of its costed receipts) or `standard` (its `cost`, before
+    /// any costed receipt); null without either.
+    #[schema(value_type = Option<String>, example = "average")]
+    cost_source: Option<String>,
+    /// `quantity × unit_cost`, to the cent (per location, summed); null without a cost.
+    #[schema(value_type = Option<String>, example = "41.50")]
+    #[serde(with = "rust_decimal::serde::str_option")]
+    value: Option<Decimal>,
+}
+
+/// `GET /api/reports/stock-value/products`: each product with stock, its quantity, unit cost
+/// and value, now or at a past moment; by SKU.
+#[utoipa::path(get, path = "/api/reports/stock-value/products", params(ValueQuery, PageQuery),
+    responses((status = 200, description = "Products with their stock's value, by SKU", body = Page<ProductValue>),
+        (status = 422, description = "`at` is not a date or date-time, or is in the future")))]
+pub async fn products(
+    mut tenant: Require<Reports, Read>,
+    AppQuery(query): AppQuery<ValueQuery>,
+    page: PageRequest<(String, Uuid)>,
+) -> Result<Json<Page<ProductValue>>, ApiError> {
+    let at = moment(query.at.as_deref())?;
+    let (after_sku, after_id) = page.after.clone().unzip();
+    let rows = sqlx::query_as!(
+        ProductValue,
+        r#"SELECT p.id AS "product_id!", p.sku AS "sku!", p.name AS "name!",
+                  sum(v.quantity)::bigint AS "quantity!", v.currency AS "currency!",
+                  min(v.unit_cost) AS unit_cost, min(v.source) AS cost_source,
+                  sum(v.value) AS value
+           FROM stockroom_stock_value($1, $2) v
+           JOIN products p ON p.id = v.product_id
+           WHERE ($3::uuid IS NULL OR v.location_id = $3)
+             AND ($4::text IS NULL OR (lower(p.sku), p.id) > ($4, $5))
+           GROUP BY p.id, v.currency
+           HAVING sum(v.quantity) <> 0
+           ORDER BY lower(p.sku), p.id
+           LIMIT $6"#,
+        tenant.caller.org_id,
+        at,
+        query.location_id,
+        after_sku,
+        after_id,
+        page.limit + 1
+    )
+    .fetch_all(&mut *tenant.db)
+    .await?;
+    Ok(Json(Page::from_rows(rows, page.limit, None, |r| {
+        (r.sku.to_lowercase(), r.product_id)
+    })))
+}
