@@ -221,7 +221,21 @@ pub async fn products(
     )
     .fetch_all(&mut *tenant.db)
     .await?;
-    Ok(Json(Page::from_rows(rows, page.limit, None, |r| {
+    let total = page
+        .total(
+            sqlx::query_scalar!(
+                r#"SELECT count(*) AS "count!" FROM (
+                       SELECT v.product_id FROM stockroom_stock_value($1, $2) v
+                       WHERE $3::uuid IS NULL OR v.location_id = $3
+                       GROUP BY v.product_id HAVING sum(v.quantity) <> 0) p"#,
+                tenant.caller.org_id,
+                at,
+                query.location_id
+            )
+            .fetch_one(&mut *tenant.db),
+        )
+        .await?;
+    Ok(Json(Page::from_rows(rows, page.limit, total, |r| {
         (r.sku.to_lowercase(), r.product_id)
     })))
 }

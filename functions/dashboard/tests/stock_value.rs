@@ -186,9 +186,10 @@ async fn the_stock_is_valued_now_per_currency_location_and_product(pool: PgPool)
 
     let page = app
         .by(&shop.token)
-        .get("/api/reports/stock-value/products?limit=2")
+        .get("/api/reports/stock-value/products?limit=2&include_total=true")
         .await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(page.body["total"], 3);
     let rows = &page.body["items"];
     assert_eq!(
         (

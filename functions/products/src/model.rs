@@ -27,8 +27,14 @@ pub struct Product {
     pub price: Decimal,
     #[schema(value_type = shared::domain::CurrencyCode)]
     pub currency: String,
+    /// The standard cost, set by hand: what a unit is worth until its first costed receipt.
     #[serde(with = "rust_decimal::serde::str_option")]
     pub cost: Option<Decimal>,
+    /// The moving average of its costed receipts (purchase-order lines, receipts given a
+    /// `unit_cost`) in `currency`, to six decimals; null before the first one. Read-only.
+    #[schema(value_type = Option<String>, example = "4.150000")]
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub average_cost: Option<Decimal>,
     pub unit: String,
     pub barcode: Option<String>,
     pub reorder_point: i32,
@@ -109,7 +115,7 @@ pub async fn load_for_update(
 ) -> Result<Product, ApiError> {
     sqlx::query_as!(
         Product,
-        "SELECT id, sku, name, description, price, currency, cost, unit, barcode, reorder_point,
+        "SELECT id, sku, name, description, price, currency, cost, average_cost, unit, barcode, reorder_point,
                 best_seller, supplier_id, image_upload_id, is_active, created_at, updated_at,
                    tracking AS \"tracking: Tracking\", shelf_life_days, count_interval_days, last_counted_at
          FROM products WHERE id = $1 AND org_id = $2 FOR UPDATE",
@@ -163,7 +169,7 @@ pub async fn detail(
 ) -> Result<Json<ProductDetail>, ApiError> {
     let org_id = tenant.caller.org_id;
     let row = sqlx::query!(
-        r#"SELECT p.id, p.sku, p.name, p.description, p.price, p.currency, p.cost, p.unit, p.barcode,
+        r#"SELECT p.id, p.sku, p.name, p.description, p.price, p.currency, p.cost, p.average_cost, p.unit, p.barcode,
                   p.reorder_point, p.best_seller, p.supplier_id, p.image_upload_id, p.is_active,
                   p.created_at, p.updated_at, p.tracking AS "tracking: Tracking", p.shelf_life_days,
                   p.count_interval_days, p.last_counted_at, u.width AS "image_width?", u.height AS "image_height?",
@@ -218,6 +224,7 @@ pub async fn detail(
         price: row.price,
         currency: row.currency,
         cost: row.cost,
+        average_cost: row.average_cost,
         unit: row.unit,
         barcode: row.barcode,
         reorder_point: row.reorder_point,

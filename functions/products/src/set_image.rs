@@ -83,7 +83,7 @@ async fn replace(
         Product,
         "UPDATE products SET image_upload_id = $3, updated_at = now()
          WHERE org_id = $1 AND id = $2
-         RETURNING id, sku, name, description, price, currency, cost, unit, barcode, reorder_point,
+         RETURNING id, sku, name, description, price, currency, cost, average_cost, unit, barcode, reorder_point,
                    best_seller, supplier_id, image_upload_id, is_active, created_at, updated_at,
                    tracking AS \"tracking: Tracking\", shelf_life_days, count_interval_days, last_counted_at",
         org,

@@ -218,7 +218,7 @@ async fn insert(
          VALUES ($1, $2, $3, $4, $5,
                  coalesce($6, (SELECT default_currency FROM organizations WHERE id = $1)),
                  $7, $8, $9, $10, $11, $12, $13, $14, $15)
-         RETURNING id, sku, name, description, price, currency, cost, unit, barcode, reorder_point,
+         RETURNING id, sku, name, description, price, currency, cost, average_cost, unit, barcode, reorder_point,
                    best_seller, supplier_id, image_upload_id, is_active, created_at, updated_at,
                    tracking AS \"tracking: Tracking\", shelf_life_days, count_interval_days, last_counted_at",
         caller.org_id,
@@ -414,7 +414,7 @@ pub async fn update(
                 is_active = $14, tracking = $15, shelf_life_days = $16, count_interval_days = $17,
                 updated_at = now()
          WHERE id = $1 AND org_id = $2
-         RETURNING id, sku, name, description, price, currency, cost, unit, barcode, reorder_point,
+         RETURNING id, sku, name, description, price, currency, cost, average_cost, unit, barcode, reorder_point,
                    best_seller, supplier_id, image_upload_id, is_active, created_at, updated_at,
                    tracking AS \"tracking: Tracking\", shelf_life_days, count_interval_days, last_counted_at",
         id,
