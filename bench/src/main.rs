@@ -18,9 +18,10 @@
 //!   with one receiver down for a while;
 //! - `storage`: asking for an upload and completing it (moto's S3), thumbnails of a
 //!   12-megapixel photo (time and peak memory, `bench thumbnail <file>` in a child process);
-//! - `stocktakes`: a stocktake of 10,000 products started, counted in batches and applied.
+//! - `stocktakes`: a stocktake of 10,000 products started, counted in batches and applied;
 //! - `lots`: the statements and time of a sale of a lot-tracked product (first expiry first)
-//!   against an untracked one's.
+//!   against an untracked one's;
+//! - `stock_value`: what 100,000 products' stock is worth, now and at a past date.
 //!
 //! `bench serve <function>` is the server the load part starts (see [`serve`]).
 
@@ -38,6 +39,7 @@ mod rss;
 mod scaling;
 mod serve;
 mod stats;
+mod stock_value;
 mod stocktakes;
 mod storage;
 mod watch;
@@ -65,12 +67,13 @@ const PARTS: &[&str] = &[
     "storage",
     "stocktakes",
     "lots",
+    "stock_value",
 ];
 
 const USAGE: &str = "usage: bench [--quick] [--only PART,...] [--skip PART,...] [--clients N] [--pool N] [--duration SECS] [--out FILE]
        bench serve <function>
        bench thumbnail <file>
-parts: size, coldstart, memory, load, watch, scaling, connections, enumeration, webhooks, storage, stocktakes, lots";
+parts: size, coldstart, memory, load, watch, scaling, connections, enumeration, webhooks, storage, stocktakes, lots, stock_value";
 
 struct Options {
     parts: Vec<&'static str>,
@@ -220,6 +223,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
                 "storage" => storage::run(&fixture, &workspace).await?,
                 "stocktakes" => stocktakes::run(&fixture).await?,
                 "lots" => lots::run(&fixture).await?,
+                "stock_value" => stock_value::run(&fixture).await?,
                 other => anyhow::bail!("unknown part {other}"),
             };
             report.extend(rows);

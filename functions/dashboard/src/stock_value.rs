@@ -4,53 +4,71 @@
 //! valuation, wherever it is shown.
 
 use axum::Json;
+use axum::extract::State;
+use axum::response::Response;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use shared::AppState;
 use shared::auth::Require;
 use shared::auth::caller::{Read, Reports};
 use shared::error::ApiError;
 use shared::http::AppQuery;
+use shared::http::openapi::Binary;
 use shared::http::pagination::{Page, PageQuery, PageRequest};
 use uuid::Uuid;
 
+use crate::export::{ExportLink, Format, Kind, Scope};
+
 /// The moment `at` names (an RFC 3339 date-time, or a date: the end of that day, UTC), checked:
-/// none for now; 422 when it is not a date or date-time, or is
-/// in the future.
+/// none for now, and for a moment still to come (the ledger has nothing after now, so the stock
+/// then is valued as it is now); 422 when it is neither a date nor a date-time.
 pub fn moment(at: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
     let Some(text) = at else { return Ok(None) };
-    let invalid = |message: &str| ApiError::invalid_field("at", "invalid", message);
+    let invalid = || {
+        ApiError::invalid_field(
+            "at",
+            "invalid",
+            "an RFC 3339 date-time (2026-11-30T18:00:00Z) or a date (2026-11-30)",
+        )
+    };
     let at = if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        let end = NaiveTime::from_hms_micro_opt(23, 59, 59, 999_999)
-            .ok_or_else(|| invalid("not a time"))?;
+        let end = NaiveTime::from_hms_micro_opt(23, 59, 59, 999_999).ok_or_else(invalid)?;
         day.and_time(end).and_utc()
     } else {
-        DateTime::parse_from_rfc3339(text)
-            .map_err(|_| {
-                invalid("an RFC 3339 date-time (2026-11-30T18:00:00Z) or a date (2026-11-30)")
-            })?
+        // A `+` left unescaped in a query string arrives as a space: `...T10:00:00 02:00`.
+        let offset_fixed = match text.rsplit_once(' ') {
+            Some((moment, offset)) if moment.contains(['T', 't']) => format!("{moment}+{offset}"),
+            _ => text.to_owned(),
+        };
+        DateTime::parse_from_rfc3339(&offset_fixed)
+            .map_err(|_| invalid())?
             .with_timezone(&Utc)
     };
-    if at > Utc::now() {
-        return Err(ApiError::invalid_field(
-            "at",
-            "in_future",
-            "the stock can be valued now (leave `at` out) or at a past moment",
-        ));
-    }
-    Ok(Some(at))
+    Ok((at < Utc::now()).then_some(at))
+}
+
+/// `at`'s schema: a date or a date-time.
+fn at_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOf, Schema, SchemaFormat, Type};
+    let text = |format| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(format)))
+            .into()
+    };
+    let mut one_of = OneOf::new();
+    one_of.items = vec![text(KnownFormat::Date), text(KnownFormat::DateTime)];
+    one_of.example = Some(serde_json::json!("2026-11-30"));
+    Schema::OneOf(one_of)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ValueQuery {
     /// The moment to value the stock at: an RFC 3339 date-time, or a date (the end of that day,
-    /// UTC); now when absent.
-    #[param(
-        pattern = r"^\d{4}-\d{2}-\d{2}([Tt ].+)?$",
-        max_length = 64,
-        example = "2026-11-30"
-    )]
+    /// UTC); now when absent or still to come.
+    #[param(schema_with = at_schema)]
     at: Option<String>,
     /// Only the stock at this location.
     location_id: Option<Uuid>,
@@ -102,7 +120,7 @@ pub struct StockValue {
 /// now or at a past moment (the ledger up to then, at each product's average cost then).
 #[utoipa::path(get, path = "/api/reports/stock-value", params(ValueQuery),
     responses((status = 200, description = "The stock's value per currency and per location", body = StockValue),
-        (status = 422, description = "`at` is not a date or date-time, or is in the future")))]
+        (status = 422, description = "`at` is neither a date nor a date-time")))]
 pub async fn totals(
     mut tenant: Require<Reports, Read>,
     AppQuery(query): AppQuery<ValueQuery>,
@@ -190,7 +208,7 @@ pub struct ProductValue {
 /// and value, now or at a past moment; by SKU.
 #[utoipa::path(get, path = "/api/reports/stock-value/products", params(ValueQuery, PageQuery),
     responses((status = 200, description = "Products with their stock's value, by SKU", body = Page<ProductValue>),
-        (status = 422, description = "`at` is not a date or date-time, or is in the future")))]
+        (status = 422, description = "`at` is neither a date nor a date-time")))]
 pub async fn products(
     mut tenant: Require<Reports, Read>,
     AppQuery(query): AppQuery<ValueQuery>,
@@ -238,4 +256,50 @@ pub async fn products(
     Ok(Json(Page::from_rows(rows, page.limit, total, |r| {
         (r.sku.to_lowercase(), r.product_id)
     })))
+}
+
+/// `GET /api/reports/stock-value.csv`: a row per product and location (`location_id`: that one
+/// only), now or `at` a past moment, delivered as the other exports are.
+#[utoipa::path(get, path = "/api/reports/stock-value.csv", params(ValueQuery),
+    responses((status = 200, description = "A download (`Content-Disposition: attachment; filename=\"stock-value-2026-11-30.csv\"`)",
+        content((Binary = "text/csv"))),
+        (status = 303, description = "Too large for one response: `Location` (and `url` in the body) is a short-lived link to the file", body = ExportLink,
+            headers(("Location" = String, description = "The link to the file, as `url`"))),
+        (status = 422, description = "`at` is neither a date nor a date-time"),
+        (status = 503, description = "Too large for one response, and the deployment has no export bucket")))]
+pub async fn export_csv(
+    State(state): State<AppState>,
+    tenant: Require<Reports, Read>,
+    AppQuery(query): AppQuery<ValueQuery>,
+) -> Result<Response, ApiError> {
+    export(state, tenant, query, Format::Csv).await
+}
+
+/// `GET /api/reports/stock-value.xlsx`: as the CSV, as a workbook with typed cells.
+#[utoipa::path(get, path = "/api/reports/stock-value.xlsx", params(ValueQuery),
+    responses((status = 200, description = "A download (`Content-Disposition: attachment; filename=\"stock-value-2026-11-30.xlsx\"`)",
+        content((Binary = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+        (status = 303, description = "Too large for one response: `Location` (and `url` in the body) is a short-lived link to the file", body = ExportLink,
+            headers(("Location" = String, description = "The link to the file, as `url`"))),
+        (status = 422, description = "`at` is neither a date nor a date-time"),
+        (status = 503, description = "Too large for one response, and the deployment has no export bucket")))]
+pub async fn export_xlsx(
+    State(state): State<AppState>,
+    tenant: Require<Reports, Read>,
+    AppQuery(query): AppQuery<ValueQuery>,
+) -> Result<Response, ApiError> {
+    export(state, tenant, query, Format::Xlsx).await
+}
+
+async fn export(
+    state: AppState,
+    mut tenant: Require<Reports, Read>,
+    query: ValueQuery,
+    format: Format,
+) -> Result<Response, ApiError> {
+    let scope = Scope {
+        at: moment(query.at.as_deref())?,
+        location: query.location_id,
+    };
+    crate::export::deliver(&state, &mut tenant, Kind::StockValue, format, scope).await
 }

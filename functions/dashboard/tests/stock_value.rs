@@ -2,7 +2,7 @@
 //! product, and the export.
 //!
 //! Routes: `GET /api/reports/stock-value`, `GET /api/reports/stock-value/products`,
-//! `GET /api/dashboard/export/{file}`.
+//! `GET /api/reports/stock-value.csv`, `GET /api/reports/stock-value.xlsx`.
 
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -316,19 +316,31 @@ async fn a_past_date_is_valued_from_the_ledger_at_the_average_of_then(pool: PgPo
         (json!([]), json!([]))
     );
 
-    for (at, code) in [
-        ("2999-01-01", "in_future"),
-        ("yesterday", "invalid"),
-        ("2026-13-01", "invalid"),
-    ] {
+    // A moment still to come: the stock as it is now (the ledger has nothing later).
+    let now = app.by(&shop.token).get("/api/reports/stock-value").await;
+    let later = app
+        .by(&shop.token)
+        .get("/api/reports/stock-value?at=2999-01-01")
+        .await;
+    assert_eq!(totals(&later.body), totals(&now.body));
+    // An offset whose `+` was not escaped arrives as a space, and is read as meant.
+    let unescaped = app
+        .by(&shop.token)
+        .get("/api/reports/stock-value?at=2026-11-10T11:00:00+02:00")
+        .await;
+    assert_eq!(unescaped.status, StatusCode::OK, "{}", unescaped.body);
+    assert_eq!(unescaped.body["totals"][0]["value"], "30.00");
+
+    for at in ["yesterday", "2026-13-01", "2026-11-10T25:00:00Z"] {
         for path in [
             "/api/reports/stock-value",
             "/api/reports/stock-value/products",
+            "/api/reports/stock-value.csv",
         ] {
             let r = app.by(&shop.token).get(&format!("{path}?at={at}")).await;
             assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
             assert_eq!(r.body["errors"][0]["field"], "at");
-            assert_eq!(r.body["errors"][0]["code"], code, "{at}");
+            assert_eq!(r.body["errors"][0]["code"], "invalid", "{at}");
         }
     }
 }
@@ -339,7 +351,7 @@ async fn the_value_exports_as_csv_and_xlsx_at_a_past_date(pool: PgPool) {
     let shop = shop(&app).await;
     let r = app
         .by(&shop.token)
-        .get("/api/dashboard/export/stock-value.csv?at=2026-11-05")
+        .get("/api/reports/stock-value.csv?at=2026-11-05")
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(
@@ -359,10 +371,30 @@ async fn the_value_exports_as_csv_and_xlsx_at_a_past_date(pool: PgPool) {
     );
     let now = app
         .by(&shop.token)
-        .get("/api/dashboard/export/stock-value.xlsx")
+        .get("/api/reports/stock-value.xlsx")
         .await;
     assert_eq!(now.status, StatusCode::OK);
     assert!(now.bytes.starts_with(b"PK"), "an XLSX is a zip");
+    assert_eq!(
+        now.headers["content-type"],
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    // One location.
+    let back = app
+        .by(&shop.token)
+        .get(&format!(
+            "/api/reports/stock-value.csv?location_id={}",
+            shop.back
+        ))
+        .await;
+    let text = String::from_utf8(back.bytes.to_vec()).unwrap();
+    assert_eq!(
+        text.lines().skip(1).collect::<Vec<_>>(),
+        [
+            "BOLT,BOLT,Back room,10,EUR,4,average,40.00",
+            "CAP,CAP,Back room,4,USD,1,standard,4.00"
+        ]
+    );
     // The ledger export shows what each row was worth (none for these seeded rows).
     let ledger = app
         .by(&shop.token)
@@ -375,11 +407,4 @@ async fn the_value_exports_as_csv_and_xlsx_at_a_past_date(pool: PgPool) {
                 "id,created_at,sku,location,kind,quantity,reason,unit_cost,cost_currency\n"
             )
     );
-    // Only the value is made for a past date.
-    let r = app
-        .by(&shop.token)
-        .get("/api/dashboard/export/products.csv?at=2026-11-05")
-        .await;
-    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    assert_eq!(r.body["errors"][0]["code"], "not_applicable");
 }

@@ -7,6 +7,7 @@
 
 mod locations;
 mod lots;
+mod movement_shapes;
 mod movements;
 mod payments;
 mod purchase_orders;
@@ -178,6 +179,6 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     ))]
     struct Doc;
     let mut doc = shared::http::openapi::function(<Doc as utoipa::OpenApi>::openapi(), "inventory");
-    movements::document_kinds(&mut doc);
+    movement_shapes::document_kinds(&mut doc);
     doc
 }
