@@ -98,7 +98,7 @@ async fn seed_ledger(conn: &mut sqlx::PgConnection, org: uuid::Uuid) -> anyhow::
          CROSS JOIN LATERAL (VALUES
              ('receive', s.on_hand, 40, 1 + (p.price % 7)),
              ('receive', 5, 20, 2 + (p.price % 5)),
-             ('sell', -5, 3, NULL)) AS m(kind, quantity, days, cost)
+             ('sell', -5, 3, 2 + (p.price % 5))) AS m(kind, quantity, days, cost)
          WHERE s.org_id = $1
          ORDER BY 9, s.product_id",
     )
