@@ -71,7 +71,7 @@ pub async fn run(fixture: &Fixture) -> anyhow::Result<Vec<Row>> {
         let mut row = Row::new(
             "stock_value",
             figure,
-            format!("{median:.2} s (median of {RUNS})"),
+            format!("{:.1} ms (median of {RUNS})", median * 1000.0),
         )
         .data(json!({ "median_s": median, "runs_s": seconds }));
         if let Some(bound) = target {

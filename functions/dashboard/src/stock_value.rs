@@ -180,6 +180,44 @@ pub async fn totals(
     Ok(Json(answer))
 }
 
+/// A page of products valued now, by SKU from `after_sku`: walked along the products' SKU
+/// index, each with its stock levels, instead of ranking every product with stock (a SKU is
+/// unique in an organization, so it alone places the page).
+async fn now(
+    tenant: &mut Require<Reports, Read>,
+    location: Option<Uuid>,
+    after_sku: Option<String>,
+    limit: i64,
+) -> Result<Vec<ProductValue>, ApiError> {
+    Ok(sqlx::query_as!(
+        ProductValue,
+        r#"SELECT p.id AS "product_id!", p.sku AS "sku!", p.name AS "name!", s.quantity AS "quantity!",
+                  p.currency::text AS "currency!", coalesce(p.average_cost, p.cost) AS unit_cost,
+                  CASE WHEN p.average_cost IS NOT NULL THEN 'average'
+                       WHEN p.cost IS NOT NULL THEN 'standard' END AS cost_source,
+                  s.value
+           FROM products p
+           CROSS JOIN LATERAL (
+               SELECT sum(l.on_hand)::bigint AS quantity,
+                      sum(round(l.on_hand * coalesce(p.average_cost, p.cost), 2)) AS value
+               FROM stock_levels l
+               WHERE l.product_id = p.id AND l.on_hand <> 0
+                 AND ($2::uuid IS NULL OR l.location_id = $2)
+           ) s
+           WHERE p.org_id = $1 AND s.quantity <> 0
+             AND ($2::uuid IS NOT NULL OR p.stock_on_hand <> 0)
+             AND ($3::text IS NULL OR lower(p.sku) > $3)
+           ORDER BY lower(p.sku)
+           LIMIT $4"#,
+        tenant.caller.org_id,
+        location,
+        after_sku,
+        limit
+    )
+    .fetch_all(&mut *tenant.db)
+    .await?)
+}
+
 /// One product's stock and its value.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProductValue {
@@ -216,9 +254,12 @@ pub async fn products(
 ) -> Result<Json<Page<ProductValue>>, ApiError> {
     let at = moment(query.at.as_deref())?;
     let (after_sku, after_id) = page.after.clone().unzip();
-    let rows = sqlx::query_as!(
-        ProductValue,
-        r#"SELECT p.id AS "product_id!", p.sku AS "sku!", p.name AS "name!",
+    let rows = match at {
+        None => now(&mut tenant, query.location_id, after_sku, page.limit + 1).await?,
+        Some(_) => {
+            sqlx::query_as!(
+                ProductValue,
+                r#"SELECT p.id AS "product_id!", p.sku AS "sku!", p.name AS "name!",
                   sum(v.quantity)::bigint AS "quantity!", v.currency AS "currency!",
                   min(v.unit_cost) AS unit_cost, min(v.source) AS cost_source,
                   sum(v.value) AS value
@@ -230,15 +271,17 @@ pub async fn products(
            HAVING sum(v.quantity) <> 0
            ORDER BY lower(p.sku), p.id
            LIMIT $6"#,
-        tenant.caller.org_id,
-        at,
-        query.location_id,
-        after_sku,
-        after_id,
-        page.limit + 1
-    )
-    .fetch_all(&mut *tenant.db)
-    .await?;
+                tenant.caller.org_id,
+                at,
+                query.location_id,
+                after_sku,
+                after_id,
+                page.limit + 1
+            )
+            .fetch_all(&mut *tenant.db)
+            .await?
+        }
+    };
     let total = page
         .total(
             sqlx::query_scalar!(

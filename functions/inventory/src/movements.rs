@@ -83,7 +83,8 @@ pub struct Recorded {
     #[schema(value_type = Option<String>, example = "42.00")]
     #[serde(with = "rust_decimal::serde::str_option")]
     value: Option<Decimal>,
-    /// The product's average cost after the movement (null without any cost).
+    /// What a unit of the product is worth after the movement: its moving-average cost, or its
+    /// standard cost before any costed receipt (null without either).
     #[schema(value_type = Option<String>, example = "4.150000")]
     #[serde(with = "rust_decimal::serde::str_option")]
     average_cost: Option<Decimal>,
