@@ -1,7 +1,8 @@
 //! What the stock is worth: `GET /api/reports/stock-value` (totals per currency and per
-//! location) and `GET /api/reports/stock-value/products` (a page of products), now or at a past
-//! moment. Both read `stockroom_stock_value` (migration 20261211000001), as the export does: one
-//! valuation, wherever it is shown.
+//! location), `GET /api/reports/stock-value/products` (a page of products) and the export, now
+//! or at a past moment. They read `stockroom_stock_value` (migration 20261211000001): one
+//! valuation wherever it is shown. A page of products valued now is the exception: it applies
+//! the same rule along the products' SKU index, so as not to value every product for one page.
 
 use axum::Json;
 use axum::extract::State;
@@ -108,7 +109,7 @@ pub struct LocationValue {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StockValue {
-    /// The moment valued (now when `at` was absent).
+    /// The moment valued (now when `at` was absent or still to come).
     at: DateTime<Utc>,
     /// Per currency, most valuable first.
     totals: Vec<CurrencyTotal>,
